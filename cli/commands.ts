@@ -1,0 +1,181 @@
+/** enroll, recover and status: the operator's commands, on the same code the Lambda runs. */
+import { userInfo } from 'node:os';
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { createProductionVerifier } from '../lambda/attestation/production.ts';
+import { awsReconcileDeps } from '../lambda/aws-deps.ts';
+import { parseEndpoint } from '../lambda/endpoint.ts';
+import { buildBundle } from '../lambda/enroll.ts';
+import { InputError } from '../lambda/errors.ts';
+import { BundleStore } from '../lambda/keys/store.ts';
+import { exitCodeFor } from '../lambda/outcomes.ts';
+import { reconcile } from '../lambda/reconcile.ts';
+import { cliAwsClients } from './aws-clients.ts';
+import { printResult, progressPrinter } from './output.ts';
+import { readWorkspace } from './workspace-files.ts';
+
+export class UsageError extends Error {}
+
+interface EnrollOptions {
+  workspace: string;
+  deployment: string;
+  kmsKeyId: string;
+  secretId: string;
+  json?: boolean;
+}
+
+export async function enrollCommand(opts: EnrollOptions): Promise<number> {
+  const files = await readWorkspace(opts.workspace);
+  const { kms, secrets } = cliAwsClients();
+  try {
+    const say = (l: string) => !opts.json && process.stderr.write(`${l}\n`);
+    say(`✔ read ${opts.workspace}: manifest.json, seed-shares.json, seedshare-owner.pem`);
+    const { document, summary } = await buildBundle({ deployment: opts.deployment, kmsKeyId: opts.kmsKeyId, files, kms });
+    say(`✔ checked: the owner key owns one of ${summary.shares} share(s), the share decrypts, the salt is 32 bytes`);
+    say(`✔ encrypted the owner key with KMS key ${document.ownerKey.kmsKeyId}`);
+    const saved = await new BundleStore(secrets).save(opts.secretId, document, opts.kmsKeyId);
+    say(`✔ ${saved.created ? 'created secret' : 'put a new version of secret'} ${opts.secretId}`);
+    const out = { deployment: opts.deployment, secretId: opts.secretId, created: saved.created, versionId: saved.versionId, ...summary };
+    if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    else
+      process.stdout.write(
+        `enrolled deployment ${opts.deployment}: manifest ${summary.manifestSha256}\n  Coordinator policy hash(es): ${summary.coordinatorPolicyHashes.join(', ')}\n  KMS encryption context: ${JSON.stringify(summary.encryptionContext)}\n`,
+      );
+    return 0;
+  } finally {
+    files.ownerKeyPem.fill(0);
+  }
+}
+
+interface RecoverOptions {
+  deployment: string;
+  secretId?: string;
+  coordinator?: string;
+  dryRun?: boolean;
+  force?: boolean;
+  yes?: boolean;
+  json?: boolean;
+  reason?: string;
+  viaFunction?: string;
+}
+
+async function confirmForce(opts: RecoverOptions): Promise<void> {
+  if (opts.yes) return;
+  if (!process.stdin.isTTY) {
+    throw new UsageError('--force overrides the Coordinator\'s refusal while Ready peers exist and replaces the mesh CA; it needs --yes when not run interactively');
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(
+      `Force recovery of ${opts.deployment}? This recovers even if Ready peer Coordinators exist and replaces the mesh CA. Type the deployment name to confirm: `,
+    );
+    if (answer.trim() !== opts.deployment) throw new UsageError('not confirmed; nothing was sent');
+  } finally {
+    rl.close();
+  }
+}
+
+export async function recoverCommand(opts: RecoverOptions, mode: 'recover' | 'status'): Promise<number> {
+  if (opts.force && opts.dryRun) throw new UsageError('--force and --dry-run exclude each other');
+  if (opts.force) {
+    await confirmForce(opts);
+    process.stderr.write(`FORCE: recovery of ${opts.deployment} forced by ${userInfo().username}${opts.reason ? ` (reason: ${opts.reason})` : ''}\n`);
+  }
+  if (opts.viaFunction) {
+    const { invokeViaFunction } = await import('./via-function.ts');
+    const action = mode === 'status' ? 'status' : opts.dryRun ? 'dry-run' : 'recover';
+    const result = await invokeViaFunction({
+      functionName: opts.viaFunction,
+      action,
+      deployment: opts.deployment,
+      force: opts.force === true,
+      reason: opts.reason ?? `contrast-autorecover ${mode} by ${userInfo().username}`,
+    });
+    printResult(result, opts.json === true);
+    return exitCodeFor(result.outcome);
+  }
+  if (!opts.secretId || !opts.coordinator) throw new UsageError('--secret-id and --coordinator are required (or use --via-function NAME)');
+  const target = { name: opts.deployment, secretId: opts.secretId, coordinator: parseEndpoint(opts.coordinator) };
+  const deps = { ...awsReconcileDeps(cliAwsClients(), createProductionVerifier), progress: progressPrinter(!opts.json) };
+  const result = await reconcile(target, deps, {
+    ...(opts.force ? { force: true } : {}),
+    ...(opts.dryRun ? { dryRun: true } : {}),
+    ...(mode === 'status' ? { statusOnly: true } : {}),
+  });
+  printResult(result, opts.json === true);
+  return exitCodeFor(result.outcome);
+}
+
+export function registerRecoveryCommands(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
+  program
+    .command('enroll')
+    .description('store a Contrast workspace\'s recovery material in Secrets Manager, the owner key encrypted with KMS')
+    .requiredOption('--workspace <dir>', 'Contrast workspace with manifest.json, seed-shares.json, seedshare-owner.pem')
+    .requiredOption('--deployment <name>', 'deployment name; bound into the KMS encryption context')
+    .requiredOption('--kms-key-id <key>', 'KMS key id, ARN or alias for the envelope encryption')
+    .requiredOption('--secret-id <id>', 'Secrets Manager secret name or ARN (created when absent)')
+    .option('--json', 'print a JSON summary')
+    .addHelpText(
+      'after',
+      `
+Checks everything before writing: the owner key is PKCS#1 and listed in the manifest, one
+share belongs to it and decrypts, the salt is 32 bytes. Never writes the plaintext key.
+
+Example:
+  contrast-autorecover enroll --workspace ./workspace --deployment prod \\
+    --kms-key-id alias/contrast-autorecover --secret-id contrast-autorecover/prod`,
+    )
+    .action((o: EnrollOptions) => run(() => enrollCommand(o)));
+
+  program
+    .command('recover')
+    .description('recover a stale Coordinator: verify its attestation, decrypt the share, Recover, confirm')
+    .requiredOption('--deployment <name>', 'deployment name (as enrolled)')
+    .option('--secret-id <id>', 'Secrets Manager secret holding the recovery bundle')
+    .option('--coordinator <host:port>', 'the Coordinator\'s user API, e.g. coordinator.internal:1313')
+    .option('--dry-run', 'verify the Coordinator and decrypt the share, but send nothing')
+    .option('--force', 'send Recover with Force=true even if Ready peers exist (asks for confirmation)')
+    .option('--yes', 'confirm --force without asking')
+    .option('--reason <text>', 'why (recorded with --force and --via-function)')
+    .option('--via-function <name>', 'ask the deployed Lambda function to do it (audited there) instead of running locally')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 recovered / already healthy / peers available / dry run ok; 2 usage;
+10 paused; 11 no-state; 12 unauthorized; 13 wrong-seed; 14 unreachable;
+15 attestation-failed; 16 bundle-invalid; 17 confirm-mismatch; 18 restart-partial;
+19 event-invalid; 1 unexpected error.
+
+Examples:
+  contrast-autorecover recover --deployment prod --secret-id contrast-autorecover/prod \\
+    --coordinator coordinator.internal:1313
+  contrast-autorecover recover --deployment prod --secret-id contrast-autorecover/prod \\
+    --coordinator coordinator.internal:1313 --dry-run --json
+  contrast-autorecover recover --deployment prod --via-function contrast-autorecover \\
+    --reason "rehearsal"`,
+    )
+    .action((o: RecoverOptions) => run(() => recoverCommand(o, 'recover')));
+
+  program
+    .command('status')
+    .description('verify the Coordinator\'s attestation and report whether it is healthy (no KMS call)')
+    .requiredOption('--deployment <name>', 'deployment name (as enrolled)')
+    .option('--secret-id <id>', 'Secrets Manager secret holding the recovery bundle')
+    .option('--coordinator <host:port>', 'the Coordinator\'s user API')
+    .option('--via-function <name>', 'ask the deployed Lambda function instead')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 healthy; 20 stale (recovery-needed); 11 no-state; 14 unreachable;
+15 attestation-failed; 16 bundle-invalid; 2 usage.
+
+Example:
+  contrast-autorecover status --deployment prod --secret-id contrast-autorecover/prod \\
+    --coordinator coordinator.internal:1313 --json`,
+    )
+    .action((o: RecoverOptions) => run(() => recoverCommand(o, 'status')));
+}
+
+export { InputError };

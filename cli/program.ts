@@ -1,0 +1,59 @@
+/** The contrast-autorecover command line: enroll, recover, status, attestation verify, demo. */
+import { Command, CommanderError } from 'commander';
+import { RecoveryError, errorMessage } from '../lambda/errors.ts';
+import { exitCodeFor } from '../lambda/outcomes.ts';
+import { registerRecoveryCommands, UsageError } from './commands.ts';
+import { registerDemoCommand } from './demo.ts';
+
+async function run(fn: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await fn();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof RecoveryError) {
+      process.stderr.write(`error (${err.outcome}): ${err.message}\n`);
+      process.exitCode = exitCodeFor(err.outcome);
+    } else {
+      process.stderr.write(`unexpected error: ${errorMessage(err)}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('contrast-autorecover')
+    .description('Recover a restarted Contrast Coordinator — only after verifying its hardware attestation.')
+    .showHelpAfterError()
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+AWS settings come from the standard environment: AWS_REGION, AWS_ENDPOINT_URL, and the
+default credentials chain (AWS_PROFILE, SSO, instance roles, ...).
+
+Examples:
+  npm run demo                                   # the whole flow locally
+  contrast-autorecover enroll --help
+  contrast-autorecover recover --help`,
+    );
+  registerRecoveryCommands(program, run);
+  registerDemoCommand(program, run);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+      return;
+    }
+    throw err;
+  }
+}
+
+

@@ -1,0 +1,78 @@
+/**
+ * Certificate work of aTLS: finding the one attestation extension in the Coordinator's
+ * certificate, the binding SHA-512(SPKI || nonce), and the plain client certificate over
+ * the seed-share owner's key.
+ */
+import { createHash, randomBytes, webcrypto, type KeyObject, type X509Certificate as NodeX509 } from 'node:crypto';
+import * as x509 from '../x509.ts';
+import { AttestationError } from '../errors.ts';
+import { ATTESTATION_OIDS } from '../attestation/verifier.ts';
+
+const ATTESTATION_OID_SET = new Set<string>(Object.values(ATTESTATION_OIDS));
+
+export interface AttestationExtension {
+  oid: string;
+  value: Uint8Array;
+}
+
+/** Exactly one attestation extension must be present; none or several is refused. */
+export function extractAttestationExtension(certDer: Uint8Array): AttestationExtension {
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(certDer);
+  } catch {
+    throw new AttestationError('certificate', 'the Coordinator presented a certificate that does not parse as X.509');
+  }
+  const found = cert.extensions.filter((e) => ATTESTATION_OID_SET.has(e.type));
+  if (found.length === 0) {
+    throw new AttestationError(
+      'extension',
+      `the Coordinator's certificate carries no attestation extension (expected one of ${[...ATTESTATION_OID_SET].join(', ')}); is this endpoint really a Contrast Coordinator?`,
+    );
+  }
+  if (found.length > 1) {
+    throw new AttestationError(
+      'extension',
+      `the Coordinator's certificate carries ${found.length} attestation extensions (${found.map((e) => e.type).join(', ')}); exactly one is allowed`,
+    );
+  }
+  const ext = found[0]!;
+  return { oid: ext.type, value: new Uint8Array(ext.value) };
+}
+
+/** SHA-512(SPKI-DER || nonce): what REPORT_DATA must equal (PROTOCOL.md §3). */
+export function bindingFor(spkiDer: Uint8Array, nonce: Uint8Array): Buffer {
+  return createHash('sha512').update(spkiDer).update(nonce).digest();
+}
+
+export function spkiOf(cert: NodeX509): Buffer {
+  return cert.publicKey.export({ type: 'spki', format: 'der' });
+}
+
+/**
+ * A self-signed certificate over the owner's RSA key (CN Contrast, valid ±1 h), which the
+ * Coordinator uses only to read the peer's public key. The private key passes into
+ * WebCrypto as a PKCS#8 copy that is zeroed right after import; the CryptoKey itself is
+ * held by Node's crypto and dropped with this call.
+ */
+export async function createClientCertificatePem(ownerKey: KeyObject, publicKey: KeyObject): Promise<string> {
+  const pkcs8 = ownerKey.export({ type: 'pkcs8', format: 'der' });
+  let privateKey: webcrypto.CryptoKey;
+  try {
+    privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
+  } finally {
+    pkcs8.fill(0);
+  }
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const pub = await webcrypto.subtle.importKey('spki', spki, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, true, ['verify']);
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+    name: 'CN=Contrast',
+    notBefore: new Date(now - 60 * 60 * 1000),
+    notAfter: new Date(now + 60 * 60 * 1000),
+    signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+    keys: { privateKey, publicKey: pub },
+  });
+  return cert.toString('pem');
+}

@@ -1,0 +1,178 @@
+/**
+ * A session with the Coordinator's user API over aTLS. One session = one grpc-js channel
+ * whose connections are each verified before use; Recover and the confirming GetManifests
+ * of a recovery run on the same session (and, unless the network drops it, on the same
+ * verified connection — `verifiedConnections` tells).
+ */
+import { X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
+import { Client, status, type ServiceError } from '@grpc/grpc-js';
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import {
+  GetManifestsRequestSchema,
+  GetManifestsResponseSchema,
+  RecoverRequestSchema,
+  RecoverResponseSchema,
+} from '../gen/edgelesssys/contrast/userapi/userapi_pb.ts';
+import { RecoveryError, UnreachableError } from '../errors.ts';
+import type { EvidenceSummary, Verifier } from '../attestation/verifier.ts';
+import type { CoordinatorEndpoint } from '../reconcile-types.ts';
+import { AtlsChannelCredentials } from './atls.ts';
+import { sha256Hex } from '../digest.ts';
+import { classifyCoordinatorError } from './answers.ts';
+
+const SERVICE = '/edgelesssys.contrast.userapi.UserAPI';
+
+export interface ClientIdentity {
+  certPem: string;
+  /** PEM of the owner's private key. The session zeroes this Buffer once it is loaded. */
+  keyPem: Buffer;
+}
+
+export interface SessionOptions {
+  endpoint: CoordinatorEndpoint;
+  verifier: Verifier;
+  clientIdentity?: ClientIdentity;
+  handshakeTimeoutMs?: number;
+  rpcTimeoutMs?: number;
+}
+
+export interface ManifestsAnswer {
+  /** Manifests as served, oldest first. */
+  manifests: Uint8Array[];
+  latestManifestSha256: string | undefined;
+  meshCaPem: string;
+  meshCa: { fingerprint: string; notBefore: Date } | undefined;
+}
+
+/** A gRPC status the Coordinator answered with (not a transport failure). */
+export class CoordinatorRpcError extends RecoveryError {
+  constructor(
+    readonly code: status,
+    readonly details: string,
+    rpc: string,
+  ) {
+    const c = classifyCoordinatorError(code, details);
+    super(c.outcome, `${rpc}: the Coordinator answered ${status[code]}: ${details} — ${c.advice}`);
+  }
+}
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_RPC_TIMEOUT_MS = 15_000;
+
+export class CoordinatorSession {
+  private readonly client: Client;
+  private readonly creds: AtlsChannelCredentials;
+  private readonly rpcTimeoutMs: number;
+  private readonly target: string;
+
+  constructor(options: SessionOptions) {
+    this.target = `${options.endpoint.host}:${options.endpoint.port}`;
+    let clientContext;
+    if (options.clientIdentity) {
+      // OpenSSL copies the key into its own memory (out of our reach; freed with the
+      // context when this session is dropped). Our PEM copy is zeroed right away.
+      try {
+        clientContext = createSecureContext({ cert: options.clientIdentity.certPem, key: options.clientIdentity.keyPem });
+      } finally {
+        options.clientIdentity.keyPem.fill(0);
+      }
+    }
+    this.creds = new AtlsChannelCredentials({
+      verifier: options.verifier,
+      clientContext,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      target: this.target,
+    });
+    this.rpcTimeoutMs = options.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
+    this.client = new Client(this.target, this.creds, {
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.enable_retries': 0,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    });
+  }
+
+  get evidence(): EvidenceSummary | undefined {
+    return this.creds.evidence;
+  }
+
+  get verifiedConnections(): number {
+    return this.creds.verifiedConnections;
+  }
+
+  async getManifests(): Promise<ManifestsAnswer> {
+    const res = await this.unary('GetManifests', GetManifestsRequestSchema, GetManifestsResponseSchema, create(GetManifestsRequestSchema));
+    const latest = res.Manifests.at(-1);
+    const meshCaPem = Buffer.from(res.MeshCA).toString('utf8');
+    return {
+      manifests: res.Manifests,
+      latestManifestSha256: latest ? sha256Hex(latest) : undefined,
+      meshCaPem,
+      meshCa: meshCaInfo(meshCaPem),
+    };
+  }
+
+  /**
+   * Sends Recover. The serialized request (which contains the seed) is zeroed when the
+   * call ends; grpc-js's framed copy of it is left to the garbage collector.
+   */
+  async recover(seed: Buffer, salt: Buffer, force: boolean): Promise<void> {
+    const request = create(RecoverRequestSchema, { Seed: seed, Salt: salt, Force: force });
+    await this.unary('Recover', RecoverRequestSchema, RecoverResponseSchema, request, true);
+    request.Seed = new Uint8Array(0);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private unary<I extends DescMessage, O extends DescMessage>(
+    rpc: string,
+    inSchema: I,
+    outSchema: O,
+    message: MessageShape<I>,
+    secret = false,
+  ): Promise<MessageShape<O>> {
+    const serialized: Buffer[] = [];
+    return new Promise<MessageShape<O>>((resolve, reject) => {
+      this.client.makeUnaryRequest(
+        `${SERVICE}/${rpc}`,
+        (m: MessageShape<I>) => {
+          const buf = Buffer.from(toBinary(inSchema, m));
+          if (secret) serialized.push(buf);
+          return buf;
+        },
+        (b: Buffer) => fromBinary(outSchema, b),
+        message,
+        { deadline: Date.now() + this.rpcTimeoutMs },
+        (err: ServiceError | null, value?: MessageShape<O>) => {
+          for (const b of serialized) b.fill(0);
+          if (err) reject(this.translate(rpc, err));
+          else resolve(value as MessageShape<O>);
+        },
+      );
+    });
+  }
+
+  private translate(rpc: string, err: ServiceError): RecoveryError {
+    const refused = this.creds.lastError;
+    if (refused && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED)) return refused;
+    if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) {
+      return new UnreachableError(
+        `${rpc}: the Coordinator at ${this.target} could not be reached (${status[err.code]}: ${err.details}); check the endpoint, the PrivateLink endpoint and security groups`,
+      );
+    }
+    return new CoordinatorRpcError(err.code, err.details, rpc);
+  }
+}
+
+function meshCaInfo(pem: string): { fingerprint: string; notBefore: Date } | undefined {
+  if (!pem.includes('BEGIN CERTIFICATE')) return undefined;
+  try {
+    const cert = new X509Certificate(pem);
+    return { fingerprint: sha256Hex(cert.raw), notBefore: new Date(cert.validFrom) };
+  } catch {
+    return undefined;
+  }
+}

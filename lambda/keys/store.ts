@@ -1,0 +1,67 @@
+/** The recovery bundle's home: one Secrets Manager secret per deployment. */
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { InputError, UnreachableError } from '../errors.ts';
+import { parseBundle, serializeBundle, type BundleDocument, type RecoveryBundle } from './bundle.ts';
+import { awsErrorName, isTransientAwsError } from './aws-errors.ts';
+
+export interface SaveResult {
+  created: boolean;
+  versionId: string | undefined;
+}
+
+export class BundleStore {
+  constructor(private readonly secrets: SecretsManagerClient) {}
+
+  /** Loads and parses the bundle; nothing is decrypted here. */
+  async load(secretId: string): Promise<RecoveryBundle> {
+    let text: string | undefined;
+    try {
+      const out = await this.secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
+      text = out.SecretString;
+    } catch (err) {
+      const name = awsErrorName(err);
+      if (name === 'ResourceNotFoundException') {
+        throw new InputError(`secret ${secretId} does not exist or has no value; run \`contrast-autorecover enroll --secret-id ${secretId}\` for this deployment`);
+      }
+      if (isTransientAwsError(err)) throw new UnreachableError(`Secrets Manager GetSecretValue for ${secretId} failed transiently (${name}); it is retried`);
+      throw new InputError(`Secrets Manager refused GetSecretValue for ${secretId} (${name}); check the secret's resource policy and the caller's role`);
+    }
+    if (text === undefined) throw new InputError(`secret ${secretId} holds binary data, not a recovery bundle; re-enroll the deployment`);
+    return parseBundle(text, `secret ${secretId}`);
+  }
+
+  /** Creates the secret when absent, else puts a new version. */
+  async save(secretId: string, doc: BundleDocument, kmsKeyId: string): Promise<SaveResult> {
+    const SecretString = serializeBundle(doc);
+    try {
+      const out = await this.secrets.send(new PutSecretValueCommand({ SecretId: secretId, SecretString }));
+      return { created: false, versionId: out.VersionId };
+    } catch (err) {
+      if (awsErrorName(err) !== 'ResourceNotFoundException') throw this.writeFailure(secretId, err);
+    }
+    try {
+      const out = await this.secrets.send(
+        new CreateSecretCommand({
+          Name: secretId,
+          SecretString,
+          KmsKeyId: kmsKeyId,
+          Description: 'contrast-autorecover recovery bundle (manifest, seed shares, KMS-encrypted seed-share owner key)',
+        }),
+      );
+      return { created: true, versionId: out.VersionId };
+    } catch (err) {
+      throw this.writeFailure(secretId, err);
+    }
+  }
+
+  private writeFailure(secretId: string, err: unknown): Error {
+    const name = awsErrorName(err);
+    if (isTransientAwsError(err)) return new UnreachableError(`Secrets Manager write to ${secretId} failed transiently (${name}); try again`);
+    return new InputError(`Secrets Manager refused to write ${secretId} (${name}); check that the enroller role may create/put this secret`);
+  }
+}

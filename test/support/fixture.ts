@@ -1,0 +1,52 @@
+/** A deployment enrolled into moto (real KMS + Secrets Manager API), ready to reconcile. */
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { VerifierFactory } from '../../lambda/attestation/verifier.ts';
+import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
+import { awsReconcileDeps } from '../../lambda/aws-deps.ts';
+import { buildBundle } from '../../lambda/enroll.ts';
+import { countKmsCalls } from '../../lambda/keys/kms-calls.ts';
+import { BundleStore } from '../../lambda/keys/store.ts';
+import type { ReconcileDeps } from '../../lambda/reconcile.ts';
+import type { DeploymentTarget } from '../../lambda/reconcile-types.ts';
+import { awsClientConfig, uniqueName } from './aws.ts';
+import type { CoordinatorEmulator } from './coordinator-emulator.ts';
+import type { Workspace } from './workspace.ts';
+
+export interface Enrolled {
+  kms: KMSClient;
+  secrets: SecretsManagerClient;
+  kmsKeyId: string;
+  secretId: string;
+  deployment: string;
+  kmsCalls: Map<string, number>;
+}
+
+export async function createTestKey(kms: KMSClient): Promise<string> {
+  const out = await kms.send(new CreateKeyCommand({ Description: 'contrast-autorecover test' }));
+  return out.KeyMetadata!.Arn!;
+}
+
+export async function enroll(ws: Workspace, deployment = uniqueName('dep')): Promise<Enrolled> {
+  const kms = new KMSClient(awsClientConfig());
+  const secrets = new SecretsManagerClient(awsClientConfig());
+  const kmsKeyId = await createTestKey(kms);
+  const secretId = uniqueName(`contrast-autorecover/${deployment}`);
+  const { document } = await buildBundle({
+    deployment,
+    kmsKeyId,
+    kms,
+    files: { manifest: ws.manifest, seedShares: ws.seedShares, ownerKeyPem: Buffer.from(ws.ownerKeyPem) },
+  });
+  await new BundleStore(secrets).save(secretId, document, kmsKeyId);
+  const kmsCalls = countKmsCalls(kms);
+  return { kms, secrets, kmsKeyId, secretId, deployment, kmsCalls };
+}
+
+export function depsFor(e: Enrolled, verifierFactory: VerifierFactory = () => createInsecureTestingVerifier(), extra: Partial<ReconcileDeps> = {}): ReconcileDeps {
+  return { ...awsReconcileDeps({ kms: e.kms, secrets: e.secrets }, verifierFactory), handshakeTimeoutMs: 2000, rpcTimeoutMs: 4000, ...extra };
+}
+
+export function targetFor(e: Enrolled, emu: CoordinatorEmulator, name = e.deployment): DeploymentTarget {
+  return { name, secretId: e.secretId, coordinator: emu.endpoint };
+}
