@@ -2,7 +2,6 @@
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { createProductionVerifier } from '../lambda/attestation/production.ts';
 import { awsReconcileDeps } from '../lambda/aws-deps.ts';
 import { parseEndpoint } from '../lambda/endpoint.ts';
 import { buildBundle } from '../lambda/enroll.ts';
@@ -10,13 +9,19 @@ import { InputError } from '../lambda/errors.ts';
 import { BundleStore } from '../lambda/keys/store.ts';
 import { exitCodeFor } from '../lambda/outcomes.ts';
 import { reconcile } from '../lambda/reconcile.ts';
+import { productionVerifierFactory } from '../lambda/verification.ts';
 import { cliAwsClients } from './aws-clients.ts';
 import { printResult, progressPrinter } from './output.ts';
-import { readWorkspace } from './workspace-files.ts';
+import { readCollateralDir, readWorkspace } from './workspace-files.ts';
 
 export class UsageError extends Error {}
 
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 interface EnrollOptions {
+  collateral?: string;
   workspace: string;
   deployment: string;
   kmsKeyId: string;
@@ -26,11 +31,13 @@ interface EnrollOptions {
 
 export async function enrollCommand(opts: EnrollOptions): Promise<number> {
   const files = await readWorkspace(opts.workspace);
+  const collateral = opts.collateral ? await readCollateralDir(opts.collateral) : undefined;
   const { kms, secrets } = cliAwsClients();
   try {
     const say = (l: string) => !opts.json && process.stderr.write(`${l}\n`);
     say(`✔ read ${opts.workspace}: manifest.json, seed-shares.json, seedshare-owner.pem`);
-    const { document, summary } = await buildBundle({ deployment: opts.deployment, kmsKeyId: opts.kmsKeyId, files, kms });
+    const { document, summary } = await buildBundle({ deployment: opts.deployment, kmsKeyId: opts.kmsKeyId, files, kms, ...(collateral ? { collateral } : {}) });
+    if (collateral) say(`✔ cached ${Object.keys(collateral).length} collateral file(s) from ${opts.collateral} in the bundle`);
     say(`✔ checked: the owner key owns one of ${summary.shares} share(s), the share decrypts, the salt is 32 bytes`);
     say(`✔ encrypted the owner key with KMS key ${document.ownerKey.kmsKeyId}`);
     const saved = await new BundleStore(secrets).save(opts.secretId, document, opts.kmsKeyId);
@@ -57,6 +64,8 @@ interface RecoverOptions {
   json?: boolean;
   reason?: string;
   viaFunction?: string;
+  collateralMirror?: string;
+  acceptTdxTcbStatus?: string[];
 }
 
 async function confirmForce(opts: RecoverOptions): Promise<void> {
@@ -96,7 +105,7 @@ export async function recoverCommand(opts: RecoverOptions, mode: 'recover' | 'st
   }
   if (!opts.secretId || !opts.coordinator) throw new UsageError('--secret-id and --coordinator are required (or use --via-function NAME)');
   const target = { name: opts.deployment, secretId: opts.secretId, coordinator: parseEndpoint(opts.coordinator) };
-  const deps = { ...awsReconcileDeps(cliAwsClients(), createProductionVerifier), progress: progressPrinter(!opts.json) };
+  const deps = { ...awsReconcileDeps(cliAwsClients(), productionVerifierFactory({ ...(opts.collateralMirror ? { collateralMirrorUrl: opts.collateralMirror } : {}), ...(opts.acceptTdxTcbStatus?.length ? { acceptedTdxTcbStatuses: opts.acceptTdxTcbStatus } : {}) })), progress: progressPrinter(!opts.json) };
   const result = await reconcile(target, deps, {
     ...(opts.force ? { force: true } : {}),
     ...(opts.dryRun ? { dryRun: true } : {}),
@@ -114,6 +123,7 @@ export function registerRecoveryCommands(program: Command, run: (fn: () => Promi
     .requiredOption('--deployment <name>', 'deployment name; bound into the KMS encryption context')
     .requiredOption('--kms-key-id <key>', 'KMS key id, ARN or alias for the envelope encryption')
     .requiredOption('--secret-id <id>', 'Secrets Manager secret name or ARN (created when absent)')
+    .option('--collateral <dir>', 'attestation collateral to cache in the bundle (VCEK/ASK/ARK, CRL, TDX TCB Info, QE Identity; files named as `attestation verify` reports them)')
     .option('--json', 'print a JSON summary')
     .addHelpText(
       'after',
@@ -138,6 +148,8 @@ Example:
     .option('--yes', 'confirm --force without asking')
     .option('--reason <text>', 'why (recorded with --force and --via-function)')
     .option('--via-function <name>', 'ask the deployed Lambda function to do it (audited there) instead of running locally')
+    .option('--collateral-mirror <url>', 'HTTPS mirror (AMD KDS / Intel PCS layout) for collateral the evidence and bundle lack')
+    .option('--accept-tdx-tcb-status <status>', 'also accept this Intel TCB status besides UpToDate (repeatable)', collect, [])
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -164,6 +176,8 @@ Examples:
     .option('--secret-id <id>', 'Secrets Manager secret holding the recovery bundle')
     .option('--coordinator <host:port>', 'the Coordinator\'s user API')
     .option('--via-function <name>', 'ask the deployed Lambda function instead')
+    .option('--collateral-mirror <url>', 'HTTPS mirror (AMD KDS / Intel PCS layout) for collateral the evidence and bundle lack')
+    .option('--accept-tdx-tcb-status <status>', 'also accept this Intel TCB status besides UpToDate (repeatable)', collect, [])
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',

@@ -4,6 +4,7 @@ import { RecoveryError, errorMessage } from '../lambda/errors.ts';
 import { exitCodeFor } from '../lambda/outcomes.ts';
 import { registerRecoveryCommands, UsageError } from './commands.ts';
 import { registerDemoCommand } from './demo.ts';
+import { registerAttestationCommand } from './attestation.ts';
 
 async function run(fn: () => Promise<number>): Promise<void> {
   try {
@@ -39,6 +40,7 @@ Examples:
   contrast-autorecover recover --help`,
     );
   registerRecoveryCommands(program, run);
+  registerAttestationCommand(program);
   registerDemoCommand(program, run);
   return program;
 }

@@ -5,12 +5,11 @@
  */
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { VerifierFactory } from './attestation/verifier.ts';
 import { decryptOwnerKey } from './keys/envelope.ts';
 import { BundleStore } from './keys/store.ts';
-import type { ReconcileDeps } from './reconcile.ts';
+import type { BundleVerifierFactory, ReconcileDeps } from './reconcile.ts';
 
-export function awsReconcileDeps(clients: { kms: KMSClient; secrets: SecretsManagerClient }, verifierFactory: VerifierFactory): ReconcileDeps {
+export function awsReconcileDeps(clients: { kms: KMSClient; secrets: SecretsManagerClient }, verifierFactory: BundleVerifierFactory): ReconcileDeps {
   const store = new BundleStore(clients.secrets);
   return {
     loadBundle: (secretId) => store.load(secretId),

@@ -5,8 +5,8 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import type { VerifierFactory } from './attestation/verifier.ts';
-import { createClientCertificatePem } from './coordinator/certificates.ts';
+import type { ReferenceInput, Verifier } from './attestation/verifier.ts';
+import { clientCertificateFor } from './coordinator/certificates.ts';
 import { CoordinatorRpcError, CoordinatorSession, type ManifestsAnswer, type SessionOptions } from './coordinator/client.ts';
 import { parseManifest, type Manifest } from './coordinator/manifest.ts';
 import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, publicKeyHex } from './coordinator/seedshares.ts';
@@ -31,12 +31,15 @@ export interface ProgressEvent {
   detail?: string;
 }
 
+/** Builds the verifier for one reconcile; it may use the bundle's collateral cache. */
+export type BundleVerifierFactory = (reference: ReferenceInput, bundle?: RecoveryBundle) => Verifier;
+
 export interface ReconcileDeps {
   /** Step 1: the bundle from Secrets Manager (no decryption). */
   loadBundle(secretId: string): Promise<RecoveryBundle>;
   /** Step 4: KMS Decrypt of the owner key under `context`; returns PKCS#1 DER to be zeroed. */
   decryptOwnerKey(bundle: RecoveryBundle, context: Record<string, string>): Promise<Buffer>;
-  verifierFactory: VerifierFactory;
+  verifierFactory: BundleVerifierFactory;
   /** Loaded only when there is Kubernetes work (peers of a stale Coordinator, restarts). */
   kubernetes?: () => Promise<KubernetesSide>;
   restartRecords?: RestartRecordStore;
@@ -102,7 +105,7 @@ class Run {
     return this.deps.openSession ? this.deps.openSession(options) : new CoordinatorSession(options);
   }
 
-  verifier: ReturnType<VerifierFactory> | undefined;
+  verifier: Verifier | undefined;
 }
 
 export async function reconcile(target: DeploymentTarget, deps: ReconcileDeps, options: ReconcileOptions = {}): Promise<ReconcileResult> {
@@ -129,7 +132,7 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
     (v) => `manifest ${v.manifest.sha256.slice(0, 12)}`,
   );
   run.result.manifestHash = manifest.sha256;
-  run.verifier = deps.verifierFactory({ referenceValues: manifest.referenceValues, coordinatorPolicyHashes: manifest.coordinatorPolicyHashes });
+  run.verifier = deps.verifierFactory({ referenceValues: manifest.referenceValues, coordinatorPolicyHashes: manifest.coordinatorPolicyHashes }, bundle);
 
   // 2. Probe without a client certificate: evidence verified before GetManifests is sent.
   const probe = await run.step('probe', () => probeCoordinator(run), (p) => p.state);
@@ -207,7 +210,7 @@ async function probeCoordinator(run: Run): Promise<Probe> {
 }
 
 async function recoverAndConfirm(run: Run, manifest: Manifest, ownerKey: KeyObject, seed: Buffer, salt: Buffer): Promise<ReconcileResult> {
-  const certPem = await createClientCertificatePem(ownerKey, createPublicKey(ownerKey));
+  const certPem = await clientCertificateFor(ownerKey, createPublicKey(ownerKey));
   const keyPem = ownerKey.export({ type: 'pkcs1', format: 'pem' }) as Buffer;
   // The session copies the key into an OpenSSL context and zeroes keyPem.
   const session = run.open({ certPem, keyPem: Buffer.isBuffer(keyPem) ? keyPem : Buffer.from(keyPem) });

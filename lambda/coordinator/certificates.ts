@@ -49,6 +49,25 @@ export function spkiOf(cert: NodeX509): Buffer {
   return cert.publicKey.export({ type: 'spki', format: 'der' });
 }
 
+const CERT_VALIDITY_MS = 60 * 60 * 1000;
+const CERT_RENEW_BEFORE_MS = 15 * 60 * 1000;
+const certCache = new Map<string, { pem: string; notAfter: number }>();
+
+/**
+ * The client certificate for the owner key, reused while it has at least 15 minutes left.
+ * A certificate is public (the public key and a self-signature), so keeping it between
+ * reconciles of one container keeps nothing secret; it saves an RSA-4096 signature per
+ * recovery. The private key is only used to sign a new one.
+ */
+export async function clientCertificateFor(ownerKey: KeyObject, publicKey: KeyObject): Promise<string> {
+  const id = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  const cached = certCache.get(id);
+  if (cached && cached.notAfter - Date.now() > CERT_RENEW_BEFORE_MS) return cached.pem;
+  const pem = await createClientCertificatePem(ownerKey, publicKey);
+  certCache.set(id, { pem, notAfter: Date.now() + CERT_VALIDITY_MS });
+  return pem;
+}
+
 /**
  * A self-signed certificate over the owner's RSA key (CN Contrast, valid ±1 h), which the
  * Coordinator uses only to read the peer's public key. The private key passes into
@@ -69,8 +88,8 @@ export async function createClientCertificatePem(ownerKey: KeyObject, publicKey:
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
     name: 'CN=Contrast',
-    notBefore: new Date(now - 60 * 60 * 1000),
-    notAfter: new Date(now + 60 * 60 * 1000),
+    notBefore: new Date(now - CERT_VALIDITY_MS),
+    notAfter: new Date(now + CERT_VALIDITY_MS),
     signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
     keys: { privateKey, publicKey: pub },
   });

@@ -5,7 +5,8 @@
  * nonce, the UserAPI with the real status codes and messages, and client-key authorisation
  * against the manifest's SeedshareOwnerPubKeys. It can also misbehave for negative tests.
  */
-import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import http2, { type Http2SecureServer, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';

@@ -1,13 +1,12 @@
 /** A deployment enrolled into moto (real KMS + Secrets Manager API), ready to reconcile. */
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { VerifierFactory } from '../../lambda/attestation/verifier.ts';
 import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
 import { awsReconcileDeps } from '../../lambda/aws-deps.ts';
 import { buildBundle } from '../../lambda/enroll.ts';
 import { countKmsCalls } from '../../lambda/keys/kms-calls.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
-import type { ReconcileDeps } from '../../lambda/reconcile.ts';
+import type { BundleVerifierFactory, ReconcileDeps } from '../../lambda/reconcile.ts';
 import type { DeploymentTarget } from '../../lambda/reconcile-types.ts';
 import { awsClientConfig, uniqueName } from './aws.ts';
 import type { CoordinatorEmulator } from './coordinator-emulator.ts';
@@ -43,7 +42,7 @@ export async function enroll(ws: Workspace, deployment = uniqueName('dep')): Pro
   return { kms, secrets, kmsKeyId, secretId, deployment, kmsCalls };
 }
 
-export function depsFor(e: Enrolled, verifierFactory: VerifierFactory = () => createInsecureTestingVerifier(), extra: Partial<ReconcileDeps> = {}): ReconcileDeps {
+export function depsFor(e: Enrolled, verifierFactory: BundleVerifierFactory = () => createInsecureTestingVerifier(), extra: Partial<ReconcileDeps> = {}): ReconcileDeps {
   return { ...awsReconcileDeps({ kms: e.kms, secrets: e.secrets }, verifierFactory), handshakeTimeoutMs: 2000, rpcTimeoutMs: 4000, ...extra };
 }
 

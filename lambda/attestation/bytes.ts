@@ -1,0 +1,57 @@
+/** Small byte helpers shared by the SNP and TDX parsers (no secrets pass through here). */
+
+export function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+export function fromHex(s: string, what: string, length?: number): Uint8Array {
+  if (!/^([0-9a-fA-F]{2})*$/.test(s)) throw new Error(`${what} is not hex: ${JSON.stringify(s.slice(0, 40))}`);
+  const out = new Uint8Array(Buffer.from(s, 'hex'));
+  if (length !== undefined && out.length !== length) throw new Error(`${what} must be ${length} bytes (${length * 2} hex chars), got ${out.length}`);
+  return out;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+export function isZero(b: Uint8Array): boolean {
+  for (const x of b) if (x !== 0) return false;
+  return true;
+}
+
+export function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Copies `src` into a fresh array of exactly `len` bytes, refusing longer input. */
+export function fixed(src: Uint8Array | undefined, len: number, what: string): Uint8Array {
+  const out = new Uint8Array(len);
+  if (!src || src.length === 0) return out;
+  if (src.length !== len) throw new Error(`${what} must be ${len} bytes, got ${src.length}`);
+  out.set(src);
+  return out;
+}
+
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Reverses a little-endian integer into big-endian of `len` bytes (dropping high zeros). */
+export function leToBe(le: Uint8Array, len: number): Uint8Array | undefined {
+  for (let i = len; i < le.length; i++) if (le[i] !== 0) return undefined;
+  const out = new Uint8Array(len);
+  for (let i = 0; i < len; i++) out[i] = le[len - 1 - i]!;
+  return out;
+}

@@ -1,0 +1,151 @@
+/**
+ * Where certificates and collateral come from when the evidence does not carry them:
+ * the bundle's collateral cache (filled by `enroll`), then a configurable mirror laid out
+ * like AMD KDS / Intel PCS. Sources only deliver bytes: every document is verified by the
+ * SNP/TDX verifiers exactly like evidence (signature, issuer chain to a pinned root,
+ * validity window), so a source can never add trust.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AttestationError } from '../errors.ts';
+import type { SnpProduct } from './roots.ts';
+
+/** One piece of collateral; `path` is both the cache file name and the mirror URL path. */
+export type CollateralKey =
+  | { kind: 'snp-vcek'; product: SnpProduct; chipId: string; tcbQuery: string }
+  | { kind: 'snp-cert-chain'; product: SnpProduct; signer: 'vcek' | 'vlek' }
+  | { kind: 'snp-crl'; product: SnpProduct }
+  | { kind: 'tdx-tcb-info'; fmspc: string }
+  | { kind: 'tdx-qe-identity' };
+
+export interface CollateralDocument {
+  body: Uint8Array;
+  /** PEM issuer chain for Intel PCS JSON documents (PCS sends it in a response header). */
+  issuerChain?: Uint8Array;
+}
+
+export interface CollateralSource {
+  /** Returns the document, or undefined when this source does not have it. */
+  get(key: CollateralKey): Promise<CollateralDocument | undefined>;
+}
+
+/** The relative path of a key, as KDS/PCS serve it (query kept for the mirror). */
+export function collateralPath(key: CollateralKey): string {
+  switch (key.kind) {
+    case 'snp-vcek':
+      return `vcek/v1/${key.product}/${key.chipId}?${key.tcbQuery}`;
+    case 'snp-cert-chain':
+      return `${key.signer}/v1/${key.product}/cert_chain`;
+    case 'snp-crl':
+      return `vcek/v1/${key.product}/crl`;
+    case 'tdx-tcb-info':
+      return `tdx/certification/v4/tcb?fmspc=${key.fmspc}`;
+    case 'tdx-qe-identity':
+      return `tdx/certification/v4/qe/identity`;
+  }
+}
+
+/** File name inside a collateral directory: the path with `?`/`&`/`=` made file-safe. */
+export function collateralFile(key: CollateralKey): string {
+  return collateralPath(key).replace(/[?&=]/g, '_');
+}
+
+export function describeCollateral(key: CollateralKey): string {
+  switch (key.kind) {
+    case 'snp-vcek':
+      return `the VCEK certificate of ${key.product} chip ${key.chipId.slice(0, 16)}… at TCB ${key.tcbQuery}`;
+    case 'snp-cert-chain':
+      return `the AMD ${key.signer === 'vlek' ? 'ASVK' : 'ASK'}/ARK chain of ${key.product}`;
+    case 'snp-crl':
+      return `the AMD CRL of ${key.product}`;
+    case 'tdx-tcb-info':
+      return `the Intel TDX TCB Info for FMSPC ${key.fmspc}`;
+    case 'tdx-qe-identity':
+      return 'the Intel TD QE Identity';
+  }
+}
+
+/** Error for a piece no source could supply, naming it and how to supply it. */
+export function missingCollateral(check: string, key: CollateralKey): AttestationError {
+  return new AttestationError(
+    check,
+    `missing ${describeCollateral(key)}: the evidence does not carry it and no collateral source has it ` +
+      `(file ${collateralFile(key)}); run \`enroll --collateral DIR\` with that file, or configure a collateral mirror`,
+  );
+}
+
+/** Reads collateral from a directory (the bundle's cache or `--collateral DIR`). */
+export class DirectoryCollateral implements CollateralSource {
+  constructor(private readonly dir: string) {}
+
+  async get(key: CollateralKey): Promise<CollateralDocument | undefined> {
+    const file = path.join(this.dir, collateralFile(key));
+    const body = await readOptional(file);
+    if (!body) return undefined;
+    const issuerChain = await readOptional(`${file}.issuer-chain.pem`);
+    return issuerChain ? { body, issuerChain } : { body };
+  }
+}
+
+async function readOptional(file: string): Promise<Uint8Array | undefined> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Fetches from an HTTPS mirror (KDS/PCS layout) with a bounded timeout per request. */
+export class MirrorCollateral implements CollateralSource {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly timeoutMs = 5_000,
+  ) {
+    if (!/^https:\/\//.test(baseUrl) && !/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(baseUrl)) {
+      throw new Error(`collateral mirror must be an https URL, got ${baseUrl}`);
+    }
+  }
+
+  async get(key: CollateralKey): Promise<CollateralDocument | undefined> {
+    const url = new URL(collateralPath(key), this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`);
+    let res: Response;
+    try {
+      res = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      throw new AttestationError('collateral', `collateral mirror ${url.origin} did not answer for ${describeCollateral(key)} within ${this.timeoutMs} ms: ${(err as Error).message}`);
+    }
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw new AttestationError('collateral', `collateral mirror ${url.origin} answered HTTP ${res.status} for ${describeCollateral(key)}`);
+    const body = new Uint8Array(await res.arrayBuffer());
+    const header = res.headers.get('TCB-Info-Issuer-Chain') ?? res.headers.get('SGX-Enclave-Identity-Issuer-Chain');
+    return header ? { body, issuerChain: new Uint8Array(Buffer.from(decodeURIComponent(header))) } : { body };
+  }
+}
+
+/** Tries sources in order (cache first, then mirror). */
+export class ChainedCollateral implements CollateralSource {
+  constructor(private readonly sources: readonly CollateralSource[]) {}
+
+  async get(key: CollateralKey): Promise<CollateralDocument | undefined> {
+    for (const s of this.sources) {
+      const doc = await s.get(key);
+      if (doc) return doc;
+    }
+    return undefined;
+  }
+}
+
+/** An in-memory source (for evidence-carried collateral and tests). */
+export class MemoryCollateral implements CollateralSource {
+  private readonly docs = new Map<string, CollateralDocument>();
+
+  set(key: CollateralKey, doc: CollateralDocument): this {
+    this.docs.set(collateralPath(key), doc);
+    return this;
+  }
+
+  async get(key: CollateralKey): Promise<CollateralDocument | undefined> {
+    return this.docs.get(collateralPath(key));
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The native verifier: dispatch by OID, bind the evidence to the TLS key and nonce, verify
+ * (signatures, chains to the given anchors, collateral), then validate the claims against
+ * the manifest. Production passes PINNED_ROOTS (production.ts); only code can pass others.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { AttestationError } from '../errors.ts';
+import { hex } from './bytes.ts';
+import type { CheckSink } from './checks.ts';
+import type { CollateralSource } from './collateral.ts';
+import { normalizePolicyHashes, parseReferenceValues } from './reference.ts';
+import type { TrustAnchors } from './roots.ts';
+import { decodeSnpAttestation, formatTcb } from './snp/abi.ts';
+import { validateSnp } from './snp/validate.ts';
+import { verifySnp } from './snp/verify.ts';
+import { decodeTdxEvidence } from './tdx/abi.ts';
+import { validateTdx } from './tdx/validate.ts';
+import { checkTcbStatus, verifyTdx } from './tdx/verify.ts';
+import { ATTESTATION_OIDS, type EvidenceSummary, type ReferenceInput, type Verifier } from './verifier.ts';
+
+export interface VerifierSettings {
+  /** TDX TCB statuses to accept; default ['UpToDate']. Every audit record repeats them. */
+  acceptedTdxTcbStatuses?: string[];
+  /** Collateral cache and mirror for pieces the evidence does not carry. */
+  collateral?: CollateralSource;
+  now?: () => Date;
+}
+
+export const DEFAULT_TDX_TCB_STATUSES: readonly string[] = Object.freeze(['UpToDate']);
+
+function checkBinding(actual: Uint8Array, expected: Uint8Array): void {
+  if (expected.length !== 64 || actual.length !== 64 || !timingSafeEqual(actual, expected)) {
+    throw new AttestationError('binding', `evidence is bound to another key or nonce: expected report data ${hex(expected)}, got ${hex(actual)}`);
+  }
+}
+
+export function buildVerifier(reference: ReferenceInput, trust: TrustAnchors, settings: VerifierSettings = {}, log?: CheckSink): Verifier {
+  const accepted = settings.acceptedTdxTcbStatuses?.length ? [...settings.acceptedTdxTcbStatuses] : [...DEFAULT_TDX_TCB_STATUSES];
+  const now = settings.now ?? (() => new Date());
+  // Parse the reference values once per verifier; a malformed manifest fails every verify.
+  let refs: ReturnType<typeof parseReferenceValues> | AttestationError;
+  try {
+    refs = parseReferenceValues(reference.referenceValues);
+  } catch (err) {
+    refs = err as AttestationError;
+  }
+  const hashes = normalizePolicyHashes(reference.coordinatorPolicyHashes);
+
+  return {
+    async verify(input): Promise<EvidenceSummary> {
+      if (refs instanceof AttestationError) throw refs;
+      if (input.oid === ATTESTATION_OIDS.snp) {
+        const att = decodeSnpAttestation(input.evidence);
+        checkBinding(att.report.reportData, input.reportData);
+        const v = await verifySnp(att, { trust, now: now(), collateral: settings.collateral, log });
+        validateSnp(v, refs.snp, hashes, log);
+        return { kind: 'snp', platform: v.product, measurement: hex(v.report.measurement), policyHash: hex(v.report.hostData), tcb: formatTcb(v.reportedTcb) };
+      }
+      if (input.oid === ATTESTATION_OIDS.tdx) {
+        const ev = decodeTdxEvidence(input.evidence);
+        checkBinding(ev.quote.body.reportData, input.reportData);
+        const v = await verifyTdx(ev.quote, { trust, now: now(), collateral: settings.collateral, log });
+        validateTdx(ev.quote.body, refs.tdx, hashes, log);
+        const status = checkTcbStatus(v, accepted);
+        return {
+          kind: 'tdx',
+          platform: 'TDX',
+          measurement: hex(ev.quote.body.mrTd),
+          policyHash: hex(ev.quote.body.mrConfigId.subarray(0, 32)),
+          tcb: hex(ev.quote.body.teeTcbSvn),
+          tcbStatus: status,
+          acceptedTcbStatuses: accepted,
+        };
+      }
+      if (input.oid === ATTESTATION_OIDS.testing) {
+        throw new AttestationError('verifier', `insecure testing evidence (OID ${input.oid}) is never accepted by the production verifier`);
+      }
+      throw new AttestationError('verifier', `unknown attestation OID ${input.oid}: expected ${ATTESTATION_OIDS.snp} (SEV-SNP) or ${ATTESTATION_OIDS.tdx} (TDX)`);
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Offline verification of raw evidence files (the operator command and the vector tests):
+ * runs every stage, records each check, and says whether all passed, one failed, or some
+ * could not be evaluated (no collateral, no manifest).
+ */
+import { AttestationError } from '../errors.ts';
+import { CheckLog } from './checks.ts';
+import type { CollateralSource } from './collateral.ts';
+import { normalizePolicyHashes, parseReferenceValues } from './reference.ts';
+import type { SnpProduct, TrustAnchors } from './roots.ts';
+import { parseSnpReport, type SnpAttestation } from './snp/abi.ts';
+import { validateSnp } from './snp/validate.ts';
+import { verifySnp } from './snp/verify.ts';
+import { parseTdxQuote } from './tdx/abi.ts';
+import { validateTdx } from './tdx/validate.ts';
+import { checkTcbStatus, verifyTdx } from './tdx/verify.ts';
+import { pemBlocks } from './x509.ts';
+import type { ReferenceInput } from './verifier.ts';
+
+export type Verdict = 'passed' | 'failed' | 'incomplete';
+
+export interface OfflineResult {
+  verdict: Verdict;
+  checks: CheckLog['results'];
+  error?: AttestationError;
+}
+
+export interface OfflineOptions {
+  trust: TrustAnchors;
+  now: Date;
+  collateral?: CollateralSource;
+  collateralNow?: Date;
+  reference?: ReferenceInput;
+  acceptedTdxTcbStatuses?: readonly string[];
+}
+
+function finish(log: CheckLog, error?: unknown): OfflineResult {
+  if (error !== undefined) {
+    const e = error instanceof AttestationError ? error : new AttestationError('format', (error as Error).message ?? String(error));
+    if (!log.results.some((r) => r.status === 'fail' && r.check === e.check)) log.fail(e.check, e.message);
+    return { verdict: 'failed', checks: log.results, error: e };
+  }
+  return { verdict: log.results.some((r) => r.status === 'not-evaluated') ? 'incomplete' : 'passed', checks: log.results };
+}
+
+export interface SnpFiles {
+  report: Uint8Array;
+  /** VCEK or VLEK certificate (DER or PEM). */
+  signer?: Uint8Array;
+  /** ASK (or ASVK) then ARK, PEM. */
+  chain?: Uint8Array;
+  product?: SnpProduct;
+}
+
+export async function verifySnpFiles(files: SnpFiles, opts: OfflineOptions): Promise<OfflineResult> {
+  const log = new CheckLog();
+  try {
+    const report = parseSnpReport(files.report);
+    log.pass('snp.format', `version ${report.version}, signed by ${report.signingKey}`);
+    const att: SnpAttestation = { report };
+    if (files.signer) att[report.signingKey === 'VLEK' ? 'vlek' : 'vcek'] = pemBlocks(files.signer)[0];
+    if (files.chain) {
+      const c = pemBlocks(files.chain);
+      if (c.length !== 2) throw new AttestationError('snp.chain', `--chain must hold the ASK (or ASVK) then the ARK, found ${c.length} certificates`);
+      [att.ask, att.ark] = c;
+    }
+    const v = await verifySnp(att, { trust: opts.trust, now: opts.now, collateral: opts.collateral, product: files.product, log });
+    if (opts.reference) {
+      const refs = parseReferenceValues(opts.reference.referenceValues);
+      validateSnp(v, refs.snp, normalizePolicyHashes(opts.reference.coordinatorPolicyHashes), log);
+    } else {
+      log.notEvaluated('snp.claims', 'no manifest given (--manifest FILE): measurement, policy, TCB minimums, HOST_DATA not checked');
+    }
+    return finish(log);
+  } catch (err) {
+    return finish(log, err);
+  }
+}
+
+export async function verifyTdxFile(quoteBytes: Uint8Array, opts: OfflineOptions): Promise<OfflineResult> {
+  const log = new CheckLog();
+  try {
+    const q = parseTdxQuote(quoteBytes);
+    log.pass('tdx.format', `version ${q.version}`);
+    const v = await verifyTdx(q, { trust: opts.trust, now: opts.now, collateral: opts.collateral, collateralNow: opts.collateralNow, log });
+    if (v.tcbStatus !== undefined) {
+      const accepted = opts.acceptedTdxTcbStatuses ?? ['UpToDate'];
+      checkTcbStatus(v, accepted);
+      log.pass('tdx.tcb-accepted', `${v.tcbStatus} is among ${accepted.join(', ')}`);
+    }
+    if (opts.reference) {
+      const refs = parseReferenceValues(opts.reference.referenceValues);
+      validateTdx(q.body, refs.tdx, normalizePolicyHashes(opts.reference.coordinatorPolicyHashes), log);
+    } else {
+      log.notEvaluated('tdx.claims', 'no manifest given (--manifest FILE): MRTD, RTMRs, MRSEAM, XFAM, TD attributes, MRCONFIGID not checked');
+    }
+    return finish(log);
+  } catch (err) {
+    return finish(log, err);
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * The SEV-SNP attestation report as bytes (PROTOCOL.md §3.1, §8): rebuild the 1184 raw
+ * bytes from go-sev-guest's `Report` message, and parse raw bytes into typed fields while
+ * refusing reports whose reserved ranges are not zero.
+ */
+import { fromBinary } from '@bufbuild/protobuf';
+import { AttestationError } from '../../errors.ts';
+import { AttestationSchema, SevProduct_SevProductName, type Attestation, type Report } from '../../gen/sevsnp/sevsnp_pb.ts';
+import { fixed, isZero, leToBe, view } from '../bytes.ts';
+import type { SnpProduct } from '../roots.ts';
+
+export const REPORT_SIZE = 0x4a0;
+/** The signature covers bytes 0x000..0x29F. */
+export const SIGNED_SIZE = 0x2a0;
+const SIG_R = 0x2a0;
+const SIG_S = 0x2e8;
+const SIG_COMPONENT = 72;
+
+export type SigningKey = 'VCEK' | 'VLEK';
+
+export interface SnpReport {
+  raw: Uint8Array;
+  version: number;
+  guestSvn: number;
+  policy: bigint;
+  familyId: Uint8Array;
+  imageId: Uint8Array;
+  vmpl: number;
+  signatureAlgo: number;
+  currentTcb: bigint;
+  platformInfo: bigint;
+  signerInfo: number;
+  signingKey: SigningKey;
+  maskChipKey: boolean;
+  reportData: Uint8Array;
+  measurement: Uint8Array;
+  hostData: Uint8Array;
+  idKeyDigest: Uint8Array;
+  authorKeyDigest: Uint8Array;
+  reportedTcb: bigint;
+  /** CPUID family/model/stepping (v3+), undefined for v2. */
+  cpuid?: { family: number; model: number; stepping: number };
+  chipId: Uint8Array;
+  committedTcb: bigint;
+  launchTcb: bigint;
+  /** Big-endian 48-byte R and S of the P-384 signature. */
+  sigR: Uint8Array;
+  sigS: Uint8Array;
+}
+
+function fail(message: string): never {
+  throw new AttestationError('snp.format', `malformed SEV-SNP report: ${message}`);
+}
+
+function requireZero(raw: Uint8Array, from: number, to: number, what: string): void {
+  if (!isZero(raw.subarray(from, to))) fail(`reserved bytes 0x${from.toString(16)}..0x${(to - 1).toString(16)} (${what}) must be zero`);
+}
+
+/** Parses raw report bytes. Extra bytes after the 1184-byte report are refused. */
+export function parseSnpReport(raw: Uint8Array): SnpReport {
+  if (raw.length !== REPORT_SIZE) fail(`expected ${REPORT_SIZE} bytes, got ${raw.length}`);
+  const v = view(raw);
+  const version = v.getUint32(0x00, true);
+  if (version < 2 || version > 5) fail(`VERSION ${version} is not supported (2..5)`);
+  const signerInfo = v.getUint32(0x48, true);
+  if (signerInfo & ~0x1f) fail(`SIGNER_INFO 0x${signerInfo.toString(16)} sets reserved bits`);
+  const keySel = (signerInfo >> 2) & 0x7;
+  if (keySel > 1) fail(`SIGNER_INFO names signing key ${keySel} (only 0 VCEK and 1 VLEK sign reports for verifiers)`);
+  requireZero(raw, 0x4c, 0x50, 'after SIGNER_INFO');
+  if (version < 3) requireZero(raw, 0x188, 0x1a0, 'CPUID fields in v2');
+  else requireZero(raw, 0x18b, 0x1a0, 'after CPUID');
+  requireZero(raw, 0x1eb, 0x1ec, 'after CURRENT');
+  requireZero(raw, 0x1ef, 0x1f0, 'after COMMITTED');
+  if (version < 5) requireZero(raw, 0x1f8, 0x208, 'mitigation vectors before v5');
+  requireZero(raw, 0x208, SIG_R, 'before SIGNATURE');
+  requireZero(raw, SIG_S + SIG_COMPONENT, REPORT_SIZE, 'after the signature');
+  const sigR = leToBe(raw.subarray(SIG_R, SIG_R + SIG_COMPONENT), 48);
+  const sigS = leToBe(raw.subarray(SIG_S, SIG_S + SIG_COMPONENT), 48);
+  if (!sigR || !sigS) fail('signature R or S exceeds 48 bytes');
+  const b = (off: number, len: number) => raw.slice(off, off + len);
+  return {
+    raw,
+    version,
+    guestSvn: v.getUint32(0x04, true),
+    policy: v.getBigUint64(0x08, true),
+    familyId: b(0x10, 16),
+    imageId: b(0x20, 16),
+    vmpl: v.getUint32(0x30, true),
+    signatureAlgo: v.getUint32(0x34, true),
+    currentTcb: v.getBigUint64(0x38, true),
+    platformInfo: v.getBigUint64(0x40, true),
+    signerInfo,
+    signingKey: keySel === 1 ? 'VLEK' : 'VCEK',
+    maskChipKey: (signerInfo & 0x2) !== 0,
+    reportData: b(0x50, 64),
+    measurement: b(0x90, 48),
+    hostData: b(0xc0, 32),
+    idKeyDigest: b(0xe0, 48),
+    authorKeyDigest: b(0x110, 48),
+    reportedTcb: v.getBigUint64(0x180, true),
+    cpuid: version >= 3 ? { family: raw[0x188]!, model: raw[0x189]!, stepping: raw[0x18a]! } : undefined,
+    chipId: b(0x1a0, 64),
+    committedTcb: v.getBigUint64(0x1e0, true),
+    launchTcb: v.getBigUint64(0x1f0, true),
+    sigR,
+    sigS,
+  };
+}
+
+/** Rebuilds the raw report bytes from the protobuf `Report` (absent fields are zero). */
+export function reportToRaw(r: Report): Uint8Array {
+  const raw = new Uint8Array(REPORT_SIZE);
+  const v = view(raw);
+  try {
+    v.setUint32(0x00, r.version, true);
+    v.setUint32(0x04, r.guestSvn, true);
+    v.setBigUint64(0x08, r.policy, true);
+    raw.set(fixed(r.familyId, 16, 'family_id'), 0x10);
+    raw.set(fixed(r.imageId, 16, 'image_id'), 0x20);
+    v.setUint32(0x30, r.vmpl, true);
+    v.setUint32(0x34, r.signatureAlgo, true);
+    v.setBigUint64(0x38, r.currentTcb, true);
+    v.setBigUint64(0x40, r.platformInfo, true);
+    v.setUint32(0x48, r.signerInfo, true);
+    raw.set(fixed(r.reportData, 64, 'report_data'), 0x50);
+    raw.set(fixed(r.measurement, 48, 'measurement'), 0x90);
+    raw.set(fixed(r.hostData, 32, 'host_data'), 0xc0);
+    raw.set(fixed(r.idKeyDigest, 48, 'id_key_digest'), 0xe0);
+    raw.set(fixed(r.authorKeyDigest, 48, 'author_key_digest'), 0x110);
+    raw.set(fixed(r.reportId, 32, 'report_id'), 0x140);
+    raw.set(fixed(r.reportIdMa, 32, 'report_id_ma'), 0x160);
+    v.setBigUint64(0x180, r.reportedTcb, true);
+    if (r.cpuid1eaxFms !== 0) {
+      if (r.version < 3) throw new Error('cpuid1eax_fms is set in a version 2 report');
+      const eax = r.cpuid1eaxFms;
+      raw[0x188] = ((eax >>> 20) & 0xff) + ((eax >>> 8) & 0xf);
+      raw[0x189] = (((eax >>> 16) & 0xf) << 4) | ((eax >>> 4) & 0xf);
+      raw[0x18a] = eax & 0xf;
+    }
+    raw.set(fixed(r.chipId, 64, 'chip_id'), 0x1a0);
+    v.setBigUint64(0x1e0, r.committedTcb, true);
+    const byte = (x: number, what: string) => {
+      if (x > 0xff) throw new Error(`${what} ${x} does not fit one byte`);
+      return x;
+    };
+    raw[0x1e8] = byte(r.currentBuild, 'current_build');
+    raw[0x1e9] = byte(r.currentMinor, 'current_minor');
+    raw[0x1ea] = byte(r.currentMajor, 'current_major');
+    raw[0x1ec] = byte(r.committedBuild, 'committed_build');
+    raw[0x1ed] = byte(r.committedMinor, 'committed_minor');
+    raw[0x1ee] = byte(r.committedMajor, 'committed_major');
+    v.setBigUint64(0x1f0, r.launchTcb, true);
+    v.setBigUint64(0x1f8, r.launchMitVector, true);
+    v.setBigUint64(0x200, r.currentMitVector, true);
+    raw.set(fixed(r.signature, REPORT_SIZE - SIG_R, 'signature'), SIG_R);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  return raw;
+}
+
+export const AMD_CRL_KEY = '00569ee4-e480-4fba-bbf4-45b629901180';
+
+export interface SnpAttestation {
+  report: SnpReport;
+  product?: SnpProduct;
+  vcek?: Uint8Array;
+  vlek?: Uint8Array;
+  ask?: Uint8Array;
+  ark?: Uint8Array;
+  crl?: Uint8Array;
+}
+
+const nonEmpty = (b: Uint8Array | undefined) => (b && b.length > 0 ? b : undefined);
+
+/** Decodes the extension value (protobuf `sevsnp.Attestation`) and parses its report. */
+export function decodeSnpAttestation(ext: Uint8Array): SnpAttestation {
+  let msg: Attestation;
+  try {
+    msg = fromBinary(AttestationSchema, ext);
+  } catch (err) {
+    fail(`extension is not a sevsnp.Attestation protobuf: ${(err as Error).message}`);
+  }
+  if (!msg.report) fail('the Attestation message carries no report');
+  const report = parseSnpReport(reportToRaw(msg.report));
+  const chain = msg.certificateChain;
+  const names: Record<number, SnpProduct | undefined> = {
+    [SevProduct_SevProductName.SEV_PRODUCT_MILAN]: 'Milan',
+    [SevProduct_SevProductName.SEV_PRODUCT_GENOA]: 'Genoa',
+    [SevProduct_SevProductName.SEV_PRODUCT_TURIN]: 'Turin',
+  };
+  return {
+    report,
+    product: msg.product ? names[msg.product.name] : undefined,
+    vcek: nonEmpty(chain?.vcekCert),
+    vlek: nonEmpty(chain?.vlekCert),
+    ask: nonEmpty(chain?.askCert),
+    ark: nonEmpty(chain?.arkCert),
+    crl: nonEmpty(chain?.extras[AMD_CRL_KEY]),
+  };
+}
+
+/** The TCB version fields of a product's 64-bit TCB (Turin adds an FMC byte, other positions). */
+export interface TcbParts {
+  fmc?: number;
+  bl: number;
+  tee: number;
+  snp: number;
+  ucode: number;
+}
+
+export function decodeTcb(tcb: bigint, product: SnpProduct): TcbParts {
+  const byte = (i: number) => Number((tcb >> BigInt(8 * i)) & 0xffn);
+  if (product === 'Turin') return { fmc: byte(0), bl: byte(1), tee: byte(2), snp: byte(3), ucode: byte(7) };
+  return { bl: byte(0), tee: byte(1), snp: byte(6), ucode: byte(7) };
+}
+
+export function formatTcb(t: TcbParts): string {
+  return `${t.fmc !== undefined ? `fmc=${t.fmc} ` : ''}bl=${t.bl} tee=${t.tee} snp=${t.snp} ucode=${t.ucode}`;
+}
+
+/** Product implied by CPUID family/model (v3+ reports). */
+export function productFromCpuid(c: { family: number; model: number }): SnpProduct | undefined {
+  if (c.family === 0x19 && c.model <= 0x0f) return 'Milan';
+  if (c.family === 0x19 && c.model >= 0x10 && c.model <= 0x1f) return 'Genoa';
+  if (c.family === 0x19 && c.model >= 0xa0 && c.model <= 0xaf) return 'Genoa';
+  if (c.family === 0x1a && c.model <= 0x1f) return 'Turin';
+  return undefined;
+}

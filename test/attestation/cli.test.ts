@@ -1,0 +1,87 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { registerAttestationCommand } from '../../cli/attestation.ts';
+import { TESTDATA, vectors } from './vectors.ts';
+
+async function cli(...args: string[]): Promise<{ code: number; out: string }> {
+  const program = new Command().exitOverride();
+  registerAttestationCommand(program);
+  const lines: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
+  const err = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void lines.push(a.join(' ')));
+  process.exitCode = undefined;
+  try {
+    await program.parseAsync(['node', 'cli', 'attestation', 'verify', ...args]);
+  } finally {
+    log.mockRestore();
+    err.mockRestore();
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = undefined;
+  return { code, out: lines.join('\n') };
+}
+
+const p = (rel: string) => path.join(TESTDATA, rel);
+const tmp = mkdtempSync(path.join(tmpdir(), 'att-cli-'));
+
+function mutant(rel: string, offset: number): string {
+  const b = readFileSync(p(rel));
+  b[offset % b.length]! ^= 0x10;
+  const out = path.join(tmp, `${path.basename(rel)}.${offset}`);
+  writeFileSync(out, b);
+  return out;
+}
+
+afterEach(() => {
+  process.exitCode = undefined;
+});
+
+describe('attestation verify', () => {
+  for (const v of vectors.snp) {
+    const genuine = v.expect.chain === 'valid';
+    it(`${v.report} + ${v.signer}: exit ${genuine ? '3' : '1'}`, async () => {
+      const r = await cli('--snp-report', p(v.report), '--vcek', p(v.signer), '--chain', p(v.roots), '--product', v.product, '--at', v.validAt);
+      expect(r.code, r.out).toBe(genuine ? 3 : 1);
+      expect(r.out).toMatch(genuine ? /PASS {2}snp\.signature/ : /FAIL {2}snp\.chain/);
+    });
+    if (genuine) {
+      it(`${v.report} mutants exit 1`, async () => {
+        for (const off of [0x90, 0x2a5]) expect((await cli('--snp-report', mutant(v.report, off), '--vcek', p(v.signer), '--chain', p(v.roots), '--at', v.validAt)).code).toBe(1);
+        expect((await cli('--snp-report', p(v.report), '--vcek', mutant(v.signer, 300), '--chain', p(v.roots), '--at', v.validAt)).code).toBe(1);
+      });
+    }
+  }
+
+  for (const v of vectors.tdx) {
+    it(`${v.quote}: exit 3 (TCB status needs collateral), mutants exit 1`, async () => {
+      const r = await cli('--tdx-quote', p(v.quote), '--at', v.validAt, '--json');
+      expect(r.code, r.out).toBe(3);
+      const summary = JSON.parse(r.out) as { verdict: string; checks: { check: string; status: string }[] };
+      expect(summary.verdict).toBe('incomplete');
+      expect(summary.checks.find((c) => c.check === 'tdx.tcb-status')?.status).toBe('not-evaluated');
+      for (const off of [10, 200, 700]) expect((await cli('--tdx-quote', mutant(v.quote, off), '--at', v.validAt)).code).toBe(1);
+    });
+  }
+
+  it('usage errors exit 2', async () => {
+    expect((await cli()).code).toBe(2);
+    expect((await cli('--snp-report', 'a', '--tdx-quote', 'b')).code).toBe(2);
+    expect((await cli('--tdx-quote', p(vectors.tdx[0]!.quote), '--vcek', 'x')).code).toBe(2);
+    expect((await cli('--snp-report', p(vectors.snp[0]!.report), '--product', 'Rome')).code).toBe(2);
+    expect((await cli('--snp-report', p(vectors.snp[0]!.report), '--at', 'yesterday')).code).toBe(2);
+    expect((await cli('--snp-report', p(vectors.snp[0]!.report), '--bogus')).code).toBe(2);
+    expect((await cli('--snp-report')).code).toBe(2);
+  });
+
+  it('with a manifest the claims are checked (a foreign manifest fails)', async () => {
+    const v = vectors.snp[0]!;
+    const manifest = path.join(tmp, 'manifest.json');
+    writeFileSync(manifest, JSON.stringify({ Policies: { ['ab'.repeat(32)]: { Role: 'coordinator' } }, ReferenceValues: { snp: [{ ProductName: 'Milan', TrustedMeasurement: '00'.repeat(48), MinimumTCB: { BootloaderVersion: 0, TEEVersion: 0, SNPVersion: 0, MicrocodeVersion: 0 }, GuestPolicy: { SMT: true }, PlatformInfo: { SMTEnabled: true } }] } }));
+    const r = await cli('--snp-report', p(v.report), '--vcek', p(v.signer), '--chain', p(v.roots), '--at', v.validAt, '--manifest', manifest);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/FAIL/);
+  });
+});

@@ -1,0 +1,179 @@
+/**
+ * The CLI as an operator runs it: a child process with the standard AWS environment
+ * pointed at moto, against the Coordinator emulator.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { awsClientConfig, motoAvailable, motoEndpoint, SKIP_REASON, TEST_REGION, uniqueName } from '../support/aws.ts';
+import { runCli, runCliInProcess } from '../support/cli.ts';
+import { CoordinatorEmulator } from '../support/coordinator-emulator.ts';
+import { createTestKey } from '../support/fixture.ts';
+import { findLeaks, pemNeedles, secretNeedles } from '../support/secrets.ts';
+import { cachedOwnerKey, makeWorkspace, writeWorkspace, type Workspace } from '../support/workspace.ts';
+
+let ws: Workspace;
+let dir: string;
+const env = () => ({ AWS_ENDPOINT_URL: motoEndpoint, AWS_REGION: TEST_REGION, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
+
+beforeAll(async () => {
+  ws = await makeWorkspace();
+  dir = await mkdtemp(join(tmpdir(), 'car-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function workspaceVariant(name: string, change: (files: { manifest: Buffer; seedShares: Buffer; ownerKeyPem: Buffer }) => void | Promise<void>, omit?: string): Promise<string> {
+  const d = join(dir, name);
+  await writeWorkspace(ws, d);
+  const files = { manifest: Buffer.from(ws.manifest), seedShares: Buffer.from(ws.seedShares), ownerKeyPem: Buffer.from(ws.ownerKeyPem) };
+  await change(files);
+  await writeFile(join(d, 'manifest.json'), files.manifest);
+  await writeFile(join(d, 'seed-shares.json'), files.seedShares);
+  await writeFile(join(d, 'seedshare-owner.pem'), files.ownerKeyPem);
+  if (omit) await rm(join(d, omit));
+  return d;
+}
+
+async function secretExists(secretId: string): Promise<boolean> {
+  try {
+    await new SecretsManagerClient(awsClientConfig()).send(new DescribeSecretCommand({ SecretId: secretId }));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function assertNoSecrets(text: string) {
+  expect(findLeaks(text, { seed: secretNeedles(ws.seed), ownerKey: pemNeedles(ws.ownerKeyPem.toString()) })).toEqual([]);
+}
+
+describe('CLI usage', () => {
+  it('--help lists the commands and recover --help has examples and exit codes', async () => {
+    const top = await runCli(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/enroll[\s\S]*recover[\s\S]*status[\s\S]*demo/);
+    const rec = await runCli(['recover', '--help']);
+    expect(rec.code).toBe(0);
+    expect(rec.stdout).toMatch(/Examples:/);
+    expect(rec.stdout).toMatch(/15 attestation-failed/);
+  });
+
+  it('a usage error exits 2', async () => {
+    expect((await runCliInProcess(['recover', '--bogus'])).code).toBe(2);
+    const missing = await runCliInProcess(['recover', '--deployment', 'x']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--secret-id and --coordinator are required/);
+    const badAddr = await runCliInProcess(['status', '--deployment', 'x', '--secret-id', 's', '--coordinator', 'nohostport']);
+    expect(badAddr.code).toBe(19);
+    expect(badAddr.stderr).toMatch(/not HOST:PORT/);
+  });
+});
+
+describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKIP_REASON})`}`, () => {
+  let kmsKeyId: string;
+  beforeAll(async () => {
+    kmsKeyId = await createTestKey(new KMSClient(awsClientConfig()));
+  });
+
+  const enrollArgs = (workspace: string, secretId: string) => ['enroll', '--workspace', workspace, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId];
+
+  it('enrolls, then puts a new version on re-enroll; prints the encryption context, never a secret', async () => {
+    const d = await workspaceVariant('good', () => {});
+    const secretId = uniqueName('cli/prod');
+    const first = await runCli([...enrollArgs(d, secretId), '--json'], env());
+    expect(first.code, first.stderr).toBe(0);
+    const out = JSON.parse(first.stdout);
+    expect(out.created).toBe(true);
+    expect(out.encryptionContext['contrast-autorecover:deployment']).toBe('prod');
+    const second = await runCliInProcess(enrollArgs(d, secretId), env());
+    expect(second.code).toBe(0);
+    expect(second.stderr).toMatch(/put a new version of secret/);
+    assertNoSecrets(first.stdout + first.stderr + second.stdout + second.stderr);
+  });
+
+  it.each([
+    ['missing manifest.json', async () => workspaceVariant('no-manifest', () => {}, 'manifest.json'), /manifest.json is missing/],
+    ['missing owner key', async () => workspaceVariant('no-key', () => {}, 'seedshare-owner.pem'), /seedshare-owner.pem is missing/],
+    [
+      'a PKCS#8 key',
+      async () =>
+        workspaceVariant('pkcs8', async (f) => {
+          f.ownerKeyPem = Buffer.from((await cachedOwnerKey(2048)).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+        }),
+      /expected "RSA PRIVATE KEY"/,
+    ],
+    [
+      'a key that owns no share',
+      async () =>
+        workspaceVariant('other-key', async (f) => {
+          f.ownerKeyPem = Buffer.from((await cachedOwnerKey(1536)).privateKey.export({ type: 'pkcs1', format: 'pem' }));
+          const m = JSON.parse(f.manifest.toString());
+          m.SeedshareOwnerPubKeys = [];
+          f.manifest = Buffer.from(JSON.stringify(m));
+        }),
+      /no matching seed share/,
+    ],
+    ['truncated seed-shares.json', async () => workspaceVariant('trunc', (f) => void (f.seedShares = f.seedShares.subarray(0, 40))), /not valid JSON/],
+    [
+      'a 16-byte salt',
+      async () =>
+        workspaceVariant('salt16', (f) => {
+          const d = JSON.parse(f.seedShares.toString());
+          d.salt = Buffer.alloc(16).toString('base64');
+          f.seedShares = Buffer.from(JSON.stringify(d));
+        }),
+      /salt is 16 bytes/,
+    ],
+  ])('refuses %s, writes nothing, exits 16', async (_name, make, message) => {
+    const d = await make();
+    const secretId = uniqueName('cli/bad');
+    const r = await runCliInProcess(enrollArgs(d, secretId), env());
+    expect(r.code).toBe(16);
+    expect(r.stderr).toMatch(message);
+    expect(await secretExists(secretId)).toBe(false);
+    assertNoSecrets(r.stdout + r.stderr);
+  });
+
+  it('recover uses the production verifier: the emulator\'s testing evidence is refused (exit 15), nothing sent', async () => {
+    const d = await workspaceVariant('recover', () => {});
+    const secretId = uniqueName('cli/rec');
+    expect((await runCliInProcess(enrollArgs(d, secretId), env())).code).toBe(0);
+    const emu = await CoordinatorEmulator.start({ state: 'stale', manifest: ws.manifest, seed: ws.seed, salt: ws.salt });
+    try {
+      const r = await runCli(['recover', '--deployment', 'prod', '--secret-id', secretId, '--coordinator', emu.address, '--json'], env());
+      expect(r.code).toBe(15);
+      const result = JSON.parse(r.stdout);
+      expect(result.outcome).toBe('attestation-failed');
+      expect(result.kmsDecrypts).toBe(0);
+      expect(emu.recoverCalls).toHaveLength(0);
+      const status = await runCliInProcess(['status', '--deployment', 'prod', '--secret-id', secretId, '--coordinator', emu.address], env());
+      expect(status.code).toBe(15);
+      expect(status.stderr).toMatch(/✘ probe the Coordinator over aTLS/);
+    } finally {
+      await emu.stop();
+    }
+  });
+
+  it('--force without --yes is refused when not interactive; nothing is sent', async () => {
+    const r = await runCliInProcess(['recover', '--deployment', 'prod', '--secret-id', 'x', '--coordinator', '127.0.0.1:1', '--force'], env());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/needs --yes/);
+  });
+});
+
+describe('demo', () => {
+  it('npm run demo --json recovers once and then reconciles as a no-op', async () => {
+    const r = await runCli(['demo', '--json', '--key-bits', '2048'], {}, 120_000);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.outcomes).toEqual(['recovered', 'already-healthy']);
+    expect(summary.recoverCalls).toBe(1);
+    expect(summary.kmsDecrypts).toEqual({ firstReconcile: 1, secondReconcile: 0 });
+    expect(summary.keyProvider).toBe(motoAvailable ? 'moto' : 'local-demo-key-provider (not AWS)');
+  }, 120_000);
+});
