@@ -1,0 +1,213 @@
+/**
+ * Finds the Contrast workloads and their pods: Deployments, StatefulSets, DaemonSets,
+ * ReplicaSets no Deployment owns, and bare Pods, in the configured namespaces. A workload is
+ * a Contrast workload when its pod template runs a `contrast-cc…` runtime class or has the
+ * `contrast-initializer` init container. The Coordinator is never one of them.
+ *
+ * Per scope it makes five list calls (the four workload kinds and pods) in parallel and
+ * joins pods to workloads through ownerReferences, so the cost does not grow with the
+ * number of workloads.
+ */
+import { UnreachableError } from '../errors.ts';
+import type { KubeApiClient } from './api.ts';
+import { describeApiError, KubeApiError } from './errors.ts';
+import type { ObjectMeta, Pod, PodSpec, PodTemplateSpec, WorkloadObject } from './objects.ts';
+import type { WorkloadKind } from './types.ts';
+
+export const RUNTIME_CLASS_PREFIX = 'contrast-cc';
+export const INITIALIZER_NAME = 'contrast-initializer';
+export const POD_ROLE_ANNOTATION = 'contrast.edgeless.systems/pod-role';
+/** Workload annotation: integer restart group, lower first (see restart.ts). */
+export const RESTART_ORDER_ANNOTATION = 'contrast-autorecover.edgeless.systems/restart-order';
+
+export type NamespaceSelection =
+  | { kind: 'list'; names: string[] }
+  /** Cluster-wide lists: needs the workloads ClusterRole bound cluster-wide (see infra/k8s/rbac.yaml). */
+  | { kind: 'all' }
+  /** Namespaces matching a label selector, e.g. `contrast.edgeless.systems/restart=enabled`. */
+  | { kind: 'selector'; labelSelector: string };
+
+export interface DiscoveryOptions {
+  namespaces: NamespaceSelection;
+  /** Only workloads whose own labels match this selector. */
+  labelSelector?: string;
+  /** Coordinator pod label `key=value`; default `app.kubernetes.io/name=coordinator`. */
+  coordinatorLabel: string;
+}
+
+export interface PodInfo {
+  name: string;
+  /** status.startTime; undefined while the pod is not yet scheduled. */
+  startTime: Date | undefined;
+  deleting: boolean;
+}
+
+export interface Workload {
+  kind: WorkloadKind;
+  namespace: string;
+  name: string;
+  uid: string;
+  generation: number | undefined;
+  annotations: Record<string, string>;
+  template: PodTemplateSpec;
+  /** `RollingUpdate` or `OnDelete` for StatefulSets and DaemonSets. */
+  updateStrategy: string | undefined;
+  pods: PodInfo[];
+  /** Restart group from RESTART_ORDER_ANNOTATION, 0 when absent. */
+  order: number;
+}
+
+export function isContrastSpec(spec: PodSpec | undefined): boolean {
+  if (!spec) return false;
+  if (spec.runtimeClassName?.startsWith(RUNTIME_CLASS_PREFIX)) return true;
+  return spec.initContainers?.some((c) => c.name === INITIALIZER_NAME) ?? false;
+}
+
+/** Coordinator by pod label, pod-role annotation, or the StatefulSet named `coordinator`. */
+export function isCoordinator(kind: WorkloadKind, meta: ObjectMeta, template: PodTemplateSpec, coordinatorLabel: string): boolean {
+  if (kind === 'StatefulSet' && meta.name === 'coordinator') return true;
+  const [key, value] = splitLabel(coordinatorLabel);
+  for (const labels of [meta.labels, template.metadata?.labels]) {
+    if (labels && key in labels && (value === undefined || labels[key] === value)) return true;
+  }
+  for (const ann of [meta.annotations, template.metadata?.annotations]) {
+    if (ann?.[POD_ROLE_ANNOTATION] === 'coordinator') return true;
+  }
+  return false;
+}
+
+function splitLabel(selector: string): [string, string | undefined] {
+  const m = /^\s*([^=!\s]+)\s*={1,2}\s*(\S*)\s*$/.exec(selector);
+  return m ? [m[1]!, m[2]!] : [selector.trim(), undefined];
+}
+
+export function parseOrder(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const n = Number(value.trim());
+  return Number.isSafeInteger(n) ? n : 0;
+}
+
+function podInfo(p: Pod): PodInfo {
+  const t = p.status?.startTime ? new Date(p.status.startTime) : undefined;
+  return { name: p.metadata.name, startTime: t && !Number.isNaN(t.getTime()) ? t : undefined, deleting: !!p.metadata.deletionTimestamp };
+}
+
+function controllerOf(meta: ObjectMeta): { kind: string; uid: string } | undefined {
+  return meta.ownerReferences?.find((r) => r.controller) ?? undefined;
+}
+
+export class WorkloadDiscovery {
+  constructor(
+    private readonly api: KubeApiClient,
+    private readonly opts: DiscoveryOptions,
+  ) {}
+
+  /** The namespaces to look in; undefined means cluster-wide lists. */
+  async scopes(): Promise<(string | undefined)[]> {
+    const sel = this.opts.namespaces;
+    if (sel.kind === 'all') return [undefined];
+    if (sel.kind === 'list') return [...new Set(sel.names)];
+    const list = await this.guard('namespaces', undefined, () => this.api.listNamespaces(sel.labelSelector));
+    return list.map((n) => n.metadata.name).sort();
+  }
+
+  /** Contrast workloads (Coordinator excluded) with their pods, sorted by namespace, kind, name. */
+  async discover(): Promise<Workload[]> {
+    const scopes = await this.scopes();
+    const perScope = await Promise.all(scopes.map((ns) => this.discoverIn(ns)));
+    return perScope.flat().sort((a, b) => a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
+  }
+
+  private async discoverIn(ns: string | undefined): Promise<Workload[]> {
+    const sel = this.opts.labelSelector;
+    const [deployments, statefulsets, daemonsets, replicasets, pods, selectedPods, selectedReplicaSets] = await Promise.all([
+      this.guard('deployments', ns, () => this.api.list<WorkloadObject>('Deployment', ns, sel)),
+      this.guard('statefulsets', ns, () => this.api.list<WorkloadObject>('StatefulSet', ns, sel)),
+      this.guard('daemonsets', ns, () => this.api.list<WorkloadObject>('DaemonSet', ns, sel)),
+      // All ReplicaSets: a selected Deployment's ReplicaSets need not carry its labels.
+      this.guard('replicasets', ns, () => this.api.list<WorkloadObject>('ReplicaSet', ns)),
+      this.guard('pods', ns, () => this.api.listPods(ns)),
+      // With a selector, bare pods and orphan ReplicaSets are matched on their own labels.
+      sel ? this.guard('pods', ns, () => this.api.listPods(ns, sel)) : Promise.resolve(undefined),
+      sel ? this.guard('replicasets', ns, () => this.api.list<WorkloadObject>('ReplicaSet', ns, sel)) : Promise.resolve(undefined),
+    ]);
+
+    const byUid = new Map<string, Workload>();
+    const add = (kind: WorkloadKind, o: WorkloadObject): void => {
+      const template = o.spec?.template ?? {};
+      if (!isContrastSpec(template.spec) || isCoordinator(kind, o.metadata, template, this.opts.coordinatorLabel)) return;
+      byUid.set(o.metadata.uid, {
+        kind,
+        namespace: o.metadata.namespace ?? ns ?? 'default',
+        name: o.metadata.name,
+        uid: o.metadata.uid,
+        generation: o.metadata.generation,
+        annotations: o.metadata.annotations ?? {},
+        template,
+        updateStrategy: kind === 'StatefulSet' || kind === 'DaemonSet' ? (o.spec?.updateStrategy?.type ?? 'RollingUpdate') : undefined,
+        pods: [],
+        order: parseOrder(o.metadata.annotations?.[RESTART_ORDER_ANNOTATION]),
+      });
+    };
+    for (const d of deployments) add('Deployment', d);
+    for (const s of statefulsets) add('StatefulSet', s);
+    for (const d of daemonsets) add('DaemonSet', d);
+
+    // ReplicaSet uid → the uid that owns its pods for restart purposes.
+    const rsOwner = new Map<string, string>();
+    const selectedRs = selectedReplicaSets ? new Set(selectedReplicaSets.map((r) => r.metadata.uid)) : undefined;
+    for (const rs of replicasets) {
+      const ctrl = controllerOf(rs.metadata);
+      if (ctrl?.kind === 'Deployment') {
+        rsOwner.set(rs.metadata.uid, ctrl.uid);
+      } else if (!ctrl && (!selectedRs || selectedRs.has(rs.metadata.uid))) {
+        add('ReplicaSet', rs);
+        rsOwner.set(rs.metadata.uid, rs.metadata.uid);
+      }
+    }
+
+    const selectedPodUids = selectedPods ? new Set(selectedPods.map((p) => p.metadata.uid)) : undefined;
+    for (const p of pods) {
+      const ctrl = controllerOf(p.metadata);
+      if (!ctrl) {
+        // A bare pod is its own workload.
+        if (selectedPodUids && !selectedPodUids.has(p.metadata.uid)) continue;
+        const template: PodTemplateSpec = { metadata: { labels: p.metadata.labels ?? {}, annotations: p.metadata.annotations ?? {} }, spec: p.spec ?? {} };
+        if (!isContrastSpec(p.spec) || isCoordinator('Pod', p.metadata, template, this.opts.coordinatorLabel)) continue;
+        byUid.set(p.metadata.uid, {
+          kind: 'Pod',
+          namespace: p.metadata.namespace ?? ns ?? 'default',
+          name: p.metadata.name,
+          uid: p.metadata.uid,
+          generation: undefined,
+          annotations: p.metadata.annotations ?? {},
+          template,
+          updateStrategy: undefined,
+          pods: [podInfo(p)],
+          order: parseOrder(p.metadata.annotations?.[RESTART_ORDER_ANNOTATION]),
+        });
+        continue;
+      }
+      const ownerUid = ctrl.kind === 'ReplicaSet' ? rsOwner.get(ctrl.uid) : ctrl.uid;
+      const w = ownerUid ? byUid.get(ownerUid) : undefined;
+      if (w) w.pods.push(podInfo(p));
+    }
+    return [...byUid.values()];
+  }
+
+  /** Runs a list call; failures become UnreachableError naming the namespace and the fix. */
+  private async guard<T>(resource: string, ns: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const where = ns === undefined ? 'cluster-wide' : `in namespace ${ns}`;
+      const hint =
+        err instanceof KubeApiError && err.status === 403
+          ? resource === 'namespaces' || ns === undefined
+            ? ' — apply infra/k8s/rbac.yaml including the cluster-scoped binding for this namespace mode'
+            : ` — apply infra/k8s/rbac.yaml with a RoleBinding in namespace ${ns}`
+          : '';
+      throw new UnreachableError(`cannot list ${resource} ${where}: ${describeApiError(err)}${hint}; workloads to restart are unknown`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Thin HTTP transport to the Kubernetes API: node:http(s) with one keep-alive agent, JSON
+ * bodies, `Status` errors turned into KubeApiError, and bounded retries with exponential
+ * backoff + full jitter on 409, 429 (Retry-After honoured), 5xx and network errors.
+ *
+ * Why not the generated @kubernetes/client-node API classes: they cannot read Retry-After,
+ * make the patch content type a per-call middleware, and deserialize every list item into
+ * model classes, which costs more CPU than the requests themselves for 1,000 workloads.
+ * KubeConfig (client.ts) still provides TLS material and the Authorization header.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { KubeApiError } from './errors.ts';
+import type { StatusBody } from './objects.ts';
+
+export interface TlsMaterial {
+  ca?: Buffer | string;
+  cert?: Buffer | string;
+  key?: Buffer | string;
+  servername?: string;
+  rejectUnauthorized?: boolean;
+}
+
+/** Where and how to talk to the API server (built by client.ts). */
+export interface KubeConnection {
+  server: string;
+  tls: TlsMaterial;
+  /** Authorization (and other) headers for the next request; may refresh a token. */
+  headers(): Promise<Record<string, string>>;
+}
+
+export interface RetryPolicy {
+  /** Total attempts per request, first included. Default 5. */
+  attempts: number;
+  /** First backoff; doubles per attempt. Default 200 ms. */
+  baseDelayMs: number;
+  /** Cap of one backoff. Default 5 s. */
+  maxDelayMs: number;
+  /** Cap for a server's Retry-After. Default 30 s. */
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000, maxRetryAfterMs: 30_000 };
+
+export interface KubeRequest {
+  method: 'GET' | 'PATCH' | 'DELETE';
+  path: string;
+  query?: Record<string, string | undefined>;
+  body?: unknown;
+  contentType?: string;
+}
+
+export interface TransportOptions {
+  /** Sockets kept open; match the restart concurrency. */
+  maxSockets: number;
+  requestTimeoutMs: number;
+  retry: RetryPolicy;
+  /** Injectable for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+export class KubeTransport {
+  private readonly agent: http.Agent;
+  private readonly base: URL;
+  private readonly secure: boolean;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+  /** Requests sent, retries included (for summaries and benchmarks). */
+  requests = 0;
+
+  constructor(
+    private readonly conn: KubeConnection,
+    private readonly opts: TransportOptions,
+  ) {
+    this.base = new URL(conn.server);
+    this.secure = this.base.protocol === 'https:';
+    const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, maxFreeSockets: opts.maxSockets };
+    this.agent = this.secure ? new https.Agent({ ...agentOpts, ...conn.tls }) : new http.Agent(agentOpts);
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.random = opts.random ?? Math.random;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /** Sends with retries; throws the last KubeApiError when attempts are used up. */
+  async request<T>(req: KubeRequest): Promise<T> {
+    const policy = this.opts.retry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once<T>(req);
+      } catch (err) {
+        if (!(err instanceof KubeApiError) || !err.retryable || attempt >= policy.attempts) throw err;
+        await this.sleep(this.backoff(attempt, err.retryAfterMs));
+      }
+    }
+  }
+
+  private backoff(attempt: number, retryAfterMs: number | undefined): number {
+    if (retryAfterMs !== undefined) return Math.min(retryAfterMs, this.opts.retry.maxRetryAfterMs);
+    const ceiling = Math.min(this.opts.retry.maxDelayMs, this.opts.retry.baseDelayMs * 2 ** (attempt - 1));
+    return Math.floor(this.random() * ceiling);
+  }
+
+  private async once<T>(req: KubeRequest): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json', ...(await this.conn.headers()) };
+    let payload: Buffer | undefined;
+    if (req.body !== undefined) {
+      payload = Buffer.from(JSON.stringify(req.body));
+      headers['content-type'] = req.contentType ?? 'application/json';
+      headers['content-length'] = String(payload.length);
+    }
+    let path = joinPath(this.base.pathname, req.path);
+    if (req.query) {
+      const q = new URLSearchParams();
+      for (const [k, v] of Object.entries(req.query)) if (v !== undefined && v !== '') q.set(k, v);
+      const s = q.toString();
+      if (s) path += `?${s}`;
+    }
+    this.requests++;
+    const send = this.secure ? https.request : http.request;
+    return new Promise<T>((resolve, reject) => {
+      const r = send(
+        { protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port, method: req.method, path, headers, agent: this.agent, timeout: this.opts.requestTimeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (e) => reject(networkError(req, e)));
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            const text = Buffer.concat(chunks).toString('utf8');
+            if (status >= 200 && status < 300) {
+              try {
+                resolve((text ? JSON.parse(text) : undefined) as T);
+              } catch (e) {
+                reject(new KubeApiError(status, 'InvalidResponse', `response is not JSON (${(e as Error).message})`, req.method, req.path));
+              }
+              return;
+            }
+            reject(statusError(req, status, text, res.headers['retry-after']));
+          });
+        },
+      );
+      r.on('timeout', () => r.destroy(new Error(`no answer within ${this.opts.requestTimeoutMs} ms`)));
+      r.on('error', (e) => reject(networkError(req, e)));
+      r.end(payload);
+    });
+  }
+}
+
+function joinPath(basePath: string, path: string): string {
+  return basePath === '/' || basePath === '' ? path : basePath.replace(/\/$/, '') + path;
+}
+
+function networkError(req: KubeRequest, e: Error): KubeApiError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new KubeApiError(0, 'NetworkError', code ? `${code}: ${e.message}` : e.message, req.method, req.path, undefined, { cause: e });
+}
+
+function statusError(req: KubeRequest, status: number, text: string, retryAfter: string | undefined): KubeApiError {
+  let body: StatusBody | undefined;
+  try {
+    body = JSON.parse(text) as StatusBody;
+  } catch {
+    body = undefined;
+  }
+  const reason = body?.reason || httpReason(status);
+  const message = body?.message || text.slice(0, 200) || httpReason(status);
+  return new KubeApiError(status, reason, message, req.method, req.path, parseRetryAfter(retryAfter));
+}
+
+/** Retry-After is seconds for the API server; an HTTP date is accepted too. */
+export function parseRetryAfter(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+}
+
+function httpReason(status: number): string {
+  return http.STATUS_CODES[status]?.replace(/\s+/g, '') ?? `HTTP${status}`;
+}

@@ -1,0 +1,86 @@
+/**
+ * The few Kubernetes object fields this service reads, as plain JSON shapes. Type-only:
+ * the API answers are parsed with JSON.parse, not the generated client models.
+ */
+
+export interface OwnerReference {
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid: string;
+  resourceVersion?: string;
+  generation?: number;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+}
+
+export interface Container {
+  name: string;
+}
+
+export interface PodSpec {
+  runtimeClassName?: string;
+  initContainers?: Container[];
+  containers?: Container[];
+}
+
+export interface PodTemplateSpec {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: PodSpec;
+}
+
+export interface PodCondition {
+  type: string;
+  status: string;
+}
+
+export interface Pod {
+  metadata: ObjectMeta;
+  spec?: PodSpec;
+  status?: { phase?: string; startTime?: string; conditions?: PodCondition[] };
+}
+
+export interface WorkloadObject {
+  metadata: ObjectMeta;
+  spec?: {
+    replicas?: number;
+    template?: PodTemplateSpec;
+    updateStrategy?: { type?: string };
+  };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    desiredNumberScheduled?: number;
+    updatedNumberScheduled?: number;
+    numberAvailable?: number;
+  };
+}
+
+export interface Namespace {
+  metadata: ObjectMeta;
+}
+
+export interface ObjectList<T> {
+  metadata?: { continue?: string; resourceVersion?: string };
+  items: T[];
+}
+
+/** `Status` body of an API error. */
+export interface StatusBody {
+  kind?: string;
+  status?: string;
+  message?: string;
+  reason?: string;
+  code?: number;
+}

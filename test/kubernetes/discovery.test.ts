@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { UnreachableError } from '../../lambda/errors.ts';
+import { contrastTemplate, coordinatorTemplate, manifestRbac, plainTemplate, RbacAuthorizer } from '../support/kube-api/index.ts';
+import { OLD, request, setup, teardown, type Env } from './helpers.ts';
+
+/** Discovery is observed through a dry run: every stale Contrast workload shows up as would-restart. */
+function found(summary: { results: { kind: string; namespace: string; name: string; status: string }[] }): string[] {
+  return summary.results.filter((r) => r.status === 'would-restart').map((r) => `${r.namespace}/${r.kind}/${r.name}`);
+}
+
+function populate(env: Env): void {
+  const s = env.api.store;
+  const started = OLD();
+  s.addNamespace('team-a', { 'contrast.edgeless.systems/restart': 'enabled' });
+  s.addNamespace('team-b', { 'contrast.edgeless.systems/restart': 'enabled' });
+  s.addNamespace('team-c');
+  // team-a: every kind, runtime-class and initializer variants.
+  s.addDeployment('team-a', 'web', { template: contrastTemplate('web', { initializer: false }), replicas: 2, startedAt: started });
+  s.addStatefulSet('team-a', 'db', { template: contrastTemplate('db', { runtimeClass: false }), replicas: 2, startedAt: started });
+  s.addDaemonSet('team-a', 'agent', { template: contrastTemplate('agent'), replicas: 3, startedAt: started });
+  s.addReplicaSet('team-a', 'orphan', { template: contrastTemplate('orphan'), startedAt: started });
+  s.addPod('team-a', 'bare', { template: contrastTemplate('bare'), startedAt: started });
+  // Not Contrast: ignored.
+  s.addDeployment('team-a', 'plain', { template: plainTemplate('plain'), startedAt: started });
+  s.addPod('team-a', 'plain-pod', { template: plainTemplate('plain-pod'), startedAt: started });
+  // The Coordinator in every disguise: never a workload.
+  s.addStatefulSet('team-a', 'coordinator', { template: contrastTemplate('c'), startedAt: started });
+  s.addDeployment('team-a', 'coord-by-label', { template: coordinatorTemplate(), startedAt: started });
+  const byAnnotation = contrastTemplate('x', { annotations: { 'contrast.edgeless.systems/pod-role': 'coordinator' } });
+  s.addPod('team-a', 'coord-by-annotation', { template: byAnnotation, startedAt: started });
+  s.addDeployment('team-b', 'api', { template: contrastTemplate('api'), startedAt: started, labels: { tier: 'backend' } });
+  s.addDeployment('team-c', 'elsewhere', { template: contrastTemplate('elsewhere'), startedAt: started });
+}
+
+const TEAM_A = ['team-a/DaemonSet/agent', 'team-a/Deployment/web', 'team-a/Pod/bare', 'team-a/ReplicaSet/orphan', 'team-a/StatefulSet/db'];
+
+describe('workload discovery over a real socket', () => {
+  let env: Env | undefined;
+  afterEach(async () => {
+    await teardown(env);
+    env = undefined;
+  });
+
+  it('finds every kind in listed namespaces, never the Coordinator or non-Contrast pods', async () => {
+    env = await setup({ rbac: manifestRbac(['team-a', 'team-b']) }, { namespaces: { kind: 'list', names: ['team-a', 'team-b'] } });
+    populate(env);
+    const summary = await env.side.restarts.restartStale(request(undefined, true));
+    expect(found(summary)).toEqual([...TEAM_A, 'team-b/Deployment/api']);
+    expect(summary.complete).toBe(false);
+    // Deployment-owned ReplicaSets are not workloads of their own.
+    expect(summary.results.some((r) => r.kind === 'ReplicaSet' && r.name.startsWith('web-'))).toBe(false);
+    // Five parallel lists per namespace, nothing written.
+    expect(env.api.log.filter((r) => r.method !== 'GET')).toEqual([]);
+    expect(env.api.log).toHaveLength(10);
+  });
+
+  it('selects namespaces by label and workloads by label selector', async () => {
+    env = await setup({ rbac: manifestRbac(['team-a', 'team-b']) }, { namespaces: { kind: 'selector', labelSelector: 'contrast.edgeless.systems/restart=enabled' } });
+    populate(env);
+    expect(found(await env.side.restarts.restartStale(request(undefined, true)))).toEqual([...TEAM_A, 'team-b/Deployment/api']);
+    const nsList = env.api.log.find((r) => r.resource === 'namespaces')!;
+    expect(nsList.query.get('labelSelector')).toBe('contrast.edgeless.systems/restart=enabled');
+    await teardown(env);
+
+    env = await setup({ rbac: manifestRbac(['team-a', 'team-b']) }, { namespaces: { kind: 'list', names: ['team-a', 'team-b'] }, labelSelector: 'tier=backend' });
+    populate(env);
+    expect(found(await env.side.restarts.restartStale(request(undefined, true)))).toEqual(['team-b/Deployment/api']);
+  });
+
+  it('lists cluster-wide in "all" mode and pages through long lists', async () => {
+    env = await setup({ rbac: RbacAuthorizer.allowAll() }, { namespaces: { kind: 'all' }, pageSize: 2 });
+    populate(env);
+    expect(found(await env.side.restarts.restartStale(request(undefined, true)))).toEqual([...TEAM_A, 'team-b/Deployment/api', 'team-c/Deployment/elsewhere']);
+    expect(env.api.log.some((r) => r.path === '/apis/apps/v1/deployments' && r.query.get('continue'))).toBe(true);
+  });
+
+  it('is unreachable (never a partial guess) when a namespace cannot be listed', async () => {
+    env = await setup({ rbac: manifestRbac(['team-a']) }, { namespaces: { kind: 'list', names: ['team-a', 'team-b'] } });
+    populate(env);
+    const err = await env.side.restarts.restartStale(request()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnreachableError);
+    expect((err as Error).message).toMatch(/cannot list \w+ in namespace team-b: 403 Forbidden.*RoleBinding in namespace team-b/);
+    expect(env.api.log.filter((r) => r.method !== 'GET')).toEqual([]);
+  });
+
+  it('needs the cluster-scoped binding for "all" mode and says so', async () => {
+    env = await setup({ rbac: manifestRbac(['team-a']) }, { namespaces: { kind: 'all' } });
+    await expect(env.side.restarts.restartStale(request())).rejects.toThrow(/cluster-wide: 403 Forbidden/);
+  });
+});

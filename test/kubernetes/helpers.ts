@@ -1,0 +1,40 @@
+/** Shared setup: the stand-in over a real socket plus the Kubernetes side built from settings. */
+import { createKubernetesSide, type KubernetesSettings, type KubernetesSide } from '../../lambda/kubernetes/index.ts';
+import { kubeconfigFor, startKubeApi, type KubeApi, type KubeApiOptions } from '../support/kube-api/index.ts';
+
+export const TOKEN = 'stand-in-token-not-secret';
+export const HOUR = 3_600_000;
+/** Mesh CA created "now"; pods started an hour ago are stale. */
+export const meshCaNotBefore = (): Date => new Date(Date.now() - 60_000);
+export const OLD = (): Date => new Date(Date.now() - HOUR);
+
+export interface Env {
+  api: KubeApi;
+  side: KubernetesSide;
+}
+
+export async function setup(apiOptions: KubeApiOptions, settings: Partial<KubernetesSettings> = {}): Promise<Env> {
+  const api = await startKubeApi({ tokens: [TOKEN], ...apiOptions });
+  const side = await createKubernetesSide({
+    auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, TOKEN, api.caData) },
+    coordinatorNamespace: 'contrast',
+    namespaces: { kind: 'list', names: ['contrast'] },
+    retry: { baseDelayMs: 1, maxDelayMs: 5 },
+    ...settings,
+  });
+  return { api, side };
+}
+
+export async function teardown(env: Env | undefined): Promise<void> {
+  if (!env) return;
+  env.side.close();
+  await env.api.close();
+}
+
+export function request(fingerprint = 'ab'.repeat(32), dryRun = false) {
+  return { deployment: 'demo', meshCaNotBefore: meshCaNotBefore(), meshCaFingerprint: fingerprint, dryRun };
+}
+
+export function writes(api: KubeApi) {
+  return api.log.filter((r) => r.method === 'PATCH' || r.method === 'DELETE');
+}

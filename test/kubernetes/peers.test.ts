@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { UnreachableError } from '../../lambda/errors.ts';
+import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
+import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac } from '../support/kube-api/index.ts';
+import { OLD, setup, teardown, TOKEN, type Env } from './helpers.ts';
+
+describe('PeerChecker over a real socket', () => {
+  let env: Env | undefined;
+  afterEach(async () => {
+    await teardown(env);
+    env = undefined;
+  });
+
+  it('reports a Ready peer, so reconcile leaves recovery to it', async () => {
+    env = await setup({ rbac: manifestRbac(['contrast']) });
+    const t = coordinatorTemplate();
+    env.api.store.addPod('contrast', 'coordinator-0', { template: t, ready: false, startedAt: new Date() });
+    env.api.store.addPod('contrast', 'coordinator-1', { template: t, ready: true, startedAt: OLD() });
+    env.api.store.addPod('contrast', 'app-1', { template: contrastTemplate('app'), ready: true });
+    const status = await env.side.peers.readyPeers('demo');
+    expect(status.readyPeers).toEqual(['coordinator-1']);
+    expect(status.coordinatorPods.sort()).toEqual(['coordinator-0', 'coordinator-1']);
+    const list = env.api.log.find((r) => r.resource === 'pods')!;
+    expect(list.path).toBe('/api/v1/namespaces/contrast/pods');
+    expect(list.query.get('labelSelector')).toBe('app.kubernetes.io/name=coordinator');
+  });
+
+  it('finds no Ready peer when only the stale Coordinator and a terminating one exist', async () => {
+    env = await setup({});
+    const t = coordinatorTemplate();
+    env.api.store.addPod('contrast', 'coordinator-0', { template: t, ready: false });
+    env.api.store.addPod('contrast', 'coordinator-1', { template: t, ready: true, deleting: true });
+    env.api.store.addPod('other', 'coordinator-0', { template: t, ready: true });
+    const status = await env.side.peers.readyPeers('demo');
+    expect(status.readyPeers).toEqual([]);
+    expect(status.coordinatorPods).toHaveLength(2);
+  });
+
+  it('uses a configured label and a per-deployment namespace', async () => {
+    env = await setup({}, { coordinatorLabel: 'role=coord', coordinatorNamespace: (d) => `ns-${d}` });
+    env.api.store.addPod('ns-demo', 'c-0', { template: { metadata: { labels: { role: 'coord' } }, spec: {} }, ready: true });
+    expect((await env.side.peers.readyPeers('demo')).readyPeers).toEqual(['c-0']);
+  });
+
+  it('throws UnreachableError (never "no peers") on RBAC denial, naming the fix', async () => {
+    env = await setup({ rbac: manifestRbac(['elsewhere']) });
+    const err = await env.side.peers.readyPeers('demo').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnreachableError);
+    expect((err as UnreachableError).outcome).toBe('unreachable');
+    expect((err as Error).message).toMatch(/cannot list Coordinator pods .* namespace contrast for deployment demo: 403 Forbidden: pods is forbidden.*rbac\.yaml/);
+  });
+
+  it('throws UnreachableError after retries on 5xx and when nothing listens', async () => {
+    env = await setup({});
+    env.api.faults.push({ resource: 'pods', status: 503, times: Infinity });
+    await expect(env.side.peers.readyPeers('demo')).rejects.toThrow(/503/);
+    expect(env.api.log.filter((r) => r.resource === 'pods')).toHaveLength(5);
+
+    const { url, caData } = env.api;
+    await teardown(env);
+    env = undefined;
+    const side = await createKubernetesSide({
+      auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(url, TOKEN, caData) },
+      coordinatorNamespace: 'contrast',
+      namespaces: { kind: 'all' },
+      retry: { attempts: 2, baseDelayMs: 1 },
+    });
+    try {
+      const err = await side.peers.readyPeers('demo').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnreachableError);
+      expect((err as Error).message).toMatch(/ECONNREFUSED/);
+    } finally {
+      side.close();
+    }
+  });
+
+  it('never puts the bearer token into an error', async () => {
+    env = await setup({ tokens: ['another-token'] });
+    const err = (await env.side.peers.readyPeers('demo').catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/401 Unauthorized/);
+    expect(err.message).not.toContain(TOKEN);
+  });
+});

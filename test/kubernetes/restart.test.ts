@@ -1,0 +1,223 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { RESTART_ORDER_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../../lambda/kubernetes/index.ts';
+import { contrastTemplate, coordinatorTemplate, manifestRbac, RbacAuthorizer, type KubeObject } from '../support/kube-api/index.ts';
+import { HOUR, OLD, request, setup, teardown, writes, type Env } from './helpers.ts';
+
+const NS = 'contrast';
+
+function statuses(summary: { results: { name: string; status: string }[] }): Record<string, string> {
+  return Object.fromEntries(summary.results.map((r) => [r.name, r.status]));
+}
+
+function startTimes(env: Env, resource: string, name: string): number[] {
+  return env.api.store.workloadPods(resource, NS, name).map((p: KubeObject) => Date.parse(p.status!.startTime as string));
+}
+
+describe('restarts over a real socket', () => {
+  let env: Env | undefined;
+  afterEach(async () => {
+    await teardown(env);
+    env = undefined;
+  });
+
+  it('rollout-restarts Deployments and RollingUpdate StatefulSets/DaemonSets with a strategic-merge patch', async () => {
+    env = await setup({ rbac: manifestRbac([NS]) });
+    const s = env.api.store;
+    s.addDeployment(NS, 'web', { template: contrastTemplate('web'), replicas: 2, startedAt: OLD() });
+    s.addStatefulSet(NS, 'db', { template: contrastTemplate('db'), replicas: 2, startedAt: OLD() });
+    s.addDaemonSet(NS, 'agent', { template: contrastTemplate('agent'), replicas: 2, startedAt: OLD() });
+    s.addStatefulSet(NS, 'coordinator', { template: coordinatorTemplate(), replicas: 3, startedAt: OLD() });
+    const req = request();
+    const summary = await env.side.restarts.restartStale(req);
+    expect(statuses(summary)).toEqual({ web: 'restarted', db: 'restarted', agent: 'restarted' });
+    expect(summary.complete).toBe(true);
+    expect(summary.meshCaFingerprint).toBe(req.meshCaFingerprint);
+    expect(summary.results.every((r) => r.method === 'rollout-restart')).toBe(true);
+    const patches = writes(env.api);
+    expect(patches.map((p) => p.path).sort()).toEqual([
+      '/apis/apps/v1/namespaces/contrast/daemonsets/agent',
+      '/apis/apps/v1/namespaces/contrast/deployments/web',
+      '/apis/apps/v1/namespaces/contrast/statefulsets/db',
+    ]);
+    for (const p of patches) {
+      expect(p.contentType).toBe('application/strategic-merge-patch+json');
+      const body = JSON.parse(p.body) as { spec: { template: { metadata: { annotations: Record<string, string> } } } };
+      expect(body.spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    }
+    // The stand-in rolled the pods: all started after the mesh CA now; the Coordinator's did not move.
+    for (const [r, n] of [['deployments', 'web'], ['statefulsets', 'db'], ['daemonsets', 'agent']] as const) {
+      expect(startTimes(env, r, n).every((t) => t >= req.meshCaNotBefore.getTime())).toBe(true);
+    }
+    expect(startTimes(env, 'statefulsets', 'coordinator').every((t) => t < req.meshCaNotBefore.getTime())).toBe(true);
+
+    // Convergent: the second run restarts nothing.
+    env.api.resetStats();
+    const again = await env.side.restarts.restartStale(request());
+    expect(statuses(again)).toEqual({ web: 'skipped', db: 'skipped', agent: 'skipped' });
+    expect(writes(env.api)).toEqual([]);
+  });
+
+  it('reports OnDelete, orphan ReplicaSets and bare pods as needs-manual-restart unless pod deletion is allowed', async () => {
+    const populate = (e: Env): void => {
+      const s = e.api.store;
+      s.addStatefulSet(NS, 'ondelete', { template: contrastTemplate('od'), replicas: 2, startedAt: OLD(), updateStrategy: 'OnDelete' });
+      s.addDaemonSet(NS, 'ds-ondelete', { template: contrastTemplate('dsod'), replicas: 1, startedAt: OLD(), updateStrategy: 'OnDelete' });
+      s.addReplicaSet(NS, 'orphan', { template: contrastTemplate('orphan'), replicas: 1, startedAt: OLD() });
+      s.addPod(NS, 'bare', { template: contrastTemplate('bare'), startedAt: OLD() });
+    };
+    env = await setup({ rbac: manifestRbac([NS]) });
+    populate(env);
+    const manual = await env.side.restarts.restartStale(request());
+    expect(statuses(manual)).toEqual({ ondelete: 'needs-manual-restart', 'ds-ondelete': 'needs-manual-restart', orphan: 'needs-manual-restart', bare: 'needs-manual-restart' });
+    expect(manual.complete).toBe(false);
+    expect(manual.results.find((r) => r.name === 'ondelete')!.reason).toMatch(/OnDelete.*delete pod\(s\) ondelete-0, ondelete-1.*allowPodDeletion/);
+    expect(writes(env.api)).toEqual([]);
+    await teardown(env);
+
+    env = await setup({ rbac: manifestRbac([NS], { podDeletion: true }) }, { allowPodDeletion: true });
+    populate(env);
+    const deleted = await env.side.restarts.restartStale(request());
+    expect(statuses(deleted)).toEqual({ ondelete: 'deleted', 'ds-ondelete': 'deleted', orphan: 'deleted', bare: 'deleted' });
+    expect(deleted.complete).toBe(true);
+    expect(writes(env.api).every((w) => w.method === 'DELETE' && w.resource === 'pods')).toBe(true);
+    expect(writes(env.api)).toHaveLength(5);
+    // Controllers recreated their pods with new start times; the bare pod is gone.
+    expect(startTimes(env, 'statefulsets', 'ondelete')).toHaveLength(2);
+    expect(env.api.store.get('pods', NS, 'bare')).toBeUndefined();
+    env.api.resetStats();
+    expect(statuses(await env.side.restarts.restartStale(request()))).toEqual({ ondelete: 'skipped', 'ds-ondelete': 'skipped', orphan: 'skipped' });
+    expect(writes(env.api)).toEqual([]);
+  });
+
+  it('skips workloads whose pods all started after the mesh CA, and lists without writing in dry-run', async () => {
+    env = await setup({});
+    const s = env.api.store;
+    s.addDeployment(NS, 'fresh', { template: contrastTemplate('fresh'), startedAt: new Date() });
+    s.addDeployment(NS, 'stale', { template: contrastTemplate('stale'), startedAt: OLD() });
+    s.addStatefulSet(NS, 'od', { template: contrastTemplate('od'), startedAt: OLD(), updateStrategy: 'OnDelete' });
+    const dry = await env.side.restarts.restartStale(request(undefined, true));
+    expect(statuses(dry)).toEqual({ fresh: 'skipped', stale: 'would-restart', od: 'would-restart' });
+    expect(dry.results.find((r) => r.name === 'od')!.method).toBe('delete-pods');
+    expect(dry.complete).toBe(false);
+    expect(writes(env.api)).toEqual([]);
+  });
+
+  it('retries conflicts, throttling (honouring Retry-After) and 5xx', async () => {
+    env = await setup({});
+    const s = env.api.store;
+    for (const n of ['a', 'b', 'c']) s.addDeployment(NS, n, { template: contrastTemplate(n), startedAt: OLD() });
+    env.api.faults.push(
+      { method: 'PATCH', name: 'a', status: 409, times: 2 },
+      { method: 'PATCH', name: 'b', status: 429, retryAfter: 1, times: 1 },
+      { method: 'PATCH', name: 'c', status: 503, times: 3 },
+      { resource: 'pods', status: 500, times: 1 },
+    );
+    const t0 = Date.now();
+    const summary = await env.side.restarts.restartStale(request());
+    expect(statuses(summary)).toEqual({ a: 'restarted', b: 'restarted', c: 'restarted' });
+    const patchesOf = (n: string) => env!.api.log.filter((r) => r.method === 'PATCH' && r.name === n).map((r) => r.status);
+    expect(patchesOf('a')).toEqual([409, 409, 200]);
+    expect(patchesOf('b')).toEqual([429, 200]);
+    expect(patchesOf('c')).toEqual([503, 503, 503, 200]);
+    const bPatches = env.api.log.filter((r) => r.method === 'PATCH' && r.name === 'b');
+    expect(bPatches).toHaveLength(2);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('fails a workload after bounded attempts and finishes it on the next run without restarting the others again', async () => {
+    env = await setup({}, { retry: { attempts: 3, baseDelayMs: 1 } });
+    const s = env.api.store;
+    for (const n of ['a', 'b', 'c']) s.addDeployment(NS, n, { template: contrastTemplate(n), startedAt: OLD() });
+    env.api.faults.push({ method: 'PATCH', name: 'b', status: 500, times: Infinity, message: 'etcdserver: request timed out' });
+    const first = await env.side.restarts.restartStale(request());
+    expect(statuses(first)).toEqual({ a: 'restarted', b: 'failed', c: 'restarted' });
+    expect(first.complete).toBe(false);
+    expect(first.results.find((r) => r.name === 'b')!.reason).toBe('500 InternalError: etcdserver: request timed out');
+    expect(env.api.log.filter((r) => r.method === 'PATCH' && r.name === 'b')).toHaveLength(3);
+
+    env.api.faults.length = 0;
+    env.api.resetStats();
+    const second = await env.side.restarts.restartStale(request());
+    expect(statuses(second)).toEqual({ a: 'skipped', b: 'restarted', c: 'skipped' });
+    expect(second.complete).toBe(true);
+    expect(writes(env.api).map((w) => w.name)).toEqual(['b']);
+  });
+
+  it('reports an RBAC denial per workload with the Status message', async () => {
+    // Real manifests, but the optional pod-deletion file not applied: deletes are forbidden.
+    env = await setup({ rbac: manifestRbac([NS]) }, { allowPodDeletion: true });
+    const s = env.api.store;
+    s.addDeployment(NS, 'web', { template: contrastTemplate('web'), startedAt: OLD() });
+    s.addPod(NS, 'bare', { template: contrastTemplate('bare'), startedAt: OLD() });
+    const summary = await env.side.restarts.restartStale(request());
+    expect(statuses(summary)).toEqual({ web: 'restarted', bare: 'failed' });
+    expect(summary.results.find((r) => r.name === 'bare')!.reason).toMatch(
+      /cannot delete pod bare: 403 Forbidden: pods "bare" is forbidden: User "contrast-autorecover" cannot delete resource "pods".*rbac-pod-deletion\.yaml/,
+    );
+    expect(summary.complete).toBe(false);
+
+    // Read-only grant in the namespace: each patch is denied, reported per workload.
+    const readOnly = manifestRbac([NS]).grants.map((g) => ({ ...g, rules: g.rules.map((r) => ({ ...r, verbs: r.verbs.filter((v) => v !== 'patch') })) }));
+    env.api.setRbac(new RbacAuthorizer(readOnly));
+    s.addDeployment(NS, 'api', { template: contrastTemplate('api'), startedAt: OLD() });
+    const denied = await env.side.restarts.restartStale(request());
+    const api = denied.results.find((r) => r.name === 'api')!;
+    expect(api.status).toBe('failed');
+    expect(api.reason).toMatch(/^403 Forbidden: deployments\.apps "api" is forbidden: .*cannot patch.*apply infra\/k8s\/rbac\.yaml/);
+  });
+
+  it('restarts in annotation order, groups one after another', async () => {
+    env = await setup({ latencyMs: 5 }, { concurrency: 4 });
+    const s = env.api.store;
+    const add = (name: string, order?: number): void => {
+      s.addDeployment(NS, name, { template: contrastTemplate(name), startedAt: OLD(), annotations: order === undefined ? {} : { [RESTART_ORDER_ANNOTATION]: String(order) } });
+    };
+    add('db-1', -1);
+    add('db-2', -1);
+    add('api-1');
+    add('api-2', 0);
+    add('api-3');
+    add('web-1', 5);
+    add('web-2', 5);
+    await env.side.restarts.restartStale(request());
+    const order = writes(env.api).map((w) => w.name!);
+    const rank = (n: string): number => (n.startsWith('db') ? 0 : n.startsWith('api') ? 1 : 2);
+    expect(order).toHaveLength(7);
+    expect(order.map(rank)).toEqual([...order.map(rank)].sort());
+  });
+
+  it('keeps concurrency bounded', async () => {
+    env = await setup({ latencyMs: 10 }, { concurrency: 3 });
+    for (let i = 0; i < 30; i++) env.api.store.addDeployment(NS, `w${i}`, { template: contrastTemplate(`w${i}`), startedAt: OLD() });
+    const summary = await env.side.restarts.restartStale(request());
+    expect(summary.results.filter((r) => r.status === 'restarted')).toHaveLength(30);
+    expect(env.api.maxInFlight).toBeLessThanOrEqual(3);
+    expect(env.api.maxInFlight).toBeGreaterThanOrEqual(2);
+  });
+
+  it('waits for rollouts when asked, and does not patch a rollout in progress again', async () => {
+    env = await setup({}, { waitForRollout: { timeoutMs: 5_000, pollMs: 50 } });
+    env.api.store.rolloutDelayMs = 300;
+    env.api.store.addDeployment(NS, 'web', { template: contrastTemplate('web'), replicas: 2, startedAt: OLD() });
+    env.api.store.addStatefulSet(NS, 'db', { template: contrastTemplate('db'), replicas: 2, startedAt: OLD() });
+    const t0 = Date.now();
+    const summary = await env.side.restarts.restartStale(request());
+    expect(statuses(summary)).toEqual({ web: 'restarted', db: 'restarted' });
+    expect(summary.results[0]!.reason).toMatch(/rollout finished/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(env.api.log.some((r) => r.verb === 'get' && r.name === 'web')).toBe(true);
+    await teardown(env);
+
+    env = await setup({}, { waitForRollout: { timeoutMs: 200, pollMs: 50 } });
+    env.api.store.rolloutDelayMs = 10 * HOUR;
+    env.api.store.addDeployment(NS, 'slow', { template: contrastTemplate('slow'), startedAt: OLD() });
+    const slow = await env.side.restarts.restartStale(request());
+    expect(slow.results[0]!.status).toBe('failed');
+    expect(slow.results[0]!.reason).toMatch(/did not finish within 200 ms.*rollout status deployment\/slow/);
+    env.api.resetStats();
+    const again = await env.side.restarts.restartStale(request());
+    expect(again.results[0]!.status).toBe('skipped');
+    expect(again.results[0]!.reason).toMatch(/rollout restart since .* in progress/);
+    expect(writes(env.api)).toEqual([]);
+  });
+});

@@ -1,0 +1,347 @@
+/**
+ * Kubernetes API stand-in: a real node:http server answering the REST paths the
+ * Kubernetes clients use (core/v1 pods and namespaces, apps/v1 workloads), with `Status`
+ * error bodies, bearer-token checks, RBAC from the real manifests, strategic-merge and
+ * JSON-merge patches (415 for other patch types), resourceVersion conflicts, injectable
+ * 409/429/5xx faults, a per-request latency, and a request log for assertions.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { RbacAuthorizer } from './rbac.ts';
+import { servingCert } from './tls.ts';
+import { KubeStore, RESOURCES, rfc3339, type Json, type JsonObject, type KubeObject, type ResourceInfo } from './store.ts';
+
+export interface Fault {
+  method?: string;
+  resource?: string;
+  namespace?: string;
+  name?: string;
+  status: number;
+  /** Retry-After header value (seconds) for 429/503. */
+  retryAfter?: number;
+  message?: string;
+  /** How many matching requests fail; Infinity for all. */
+  times: number;
+}
+
+export interface LoggedRequest {
+  method: string;
+  /** Path with query string, exactly as received. */
+  url: string;
+  path: string;
+  query: URLSearchParams;
+  contentType: string | undefined;
+  body: string;
+  status: number;
+  resource?: string;
+  namespace?: string;
+  name?: string;
+  verb?: string;
+}
+
+export interface KubeApiOptions {
+  /** Accepted bearer tokens, or a predicate. Default: any token. */
+  tokens?: string[] | ((token: string) => boolean);
+  rbac?: RbacAuthorizer;
+  latencyMs?: number;
+  /** Keep request bodies and details in `log` (on by default). */
+  logRequests?: boolean;
+  /** Serve plain HTTP instead of HTTPS (clients then need insecure-skip-tls-verify). */
+  plainHttp?: boolean;
+}
+
+export interface KubeApi {
+  url: string;
+  /** base64 PEM of the serving certificate (empty for plain HTTP). */
+  caData: string;
+  store: KubeStore;
+  log: LoggedRequest[];
+  faults: Fault[];
+  rbac: RbacAuthorizer;
+  latencyMs: number;
+  /** Number of requests currently being served (for concurrency assertions). */
+  readonly inFlight: number;
+  readonly maxInFlight: number;
+  setRbac(rbac: RbacAuthorizer): void;
+  resetStats(): void;
+  close(): Promise<void>;
+}
+
+const PATCH_TYPES = new Set(['application/strategic-merge-patch+json', 'application/merge-patch+json']);
+
+export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeApi> {
+  const store = new KubeStore();
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const state: KubeApi = {
+    url: '',
+    caData: '',
+    store,
+    log: [],
+    faults: [],
+    rbac: options.rbac ?? RbacAuthorizer.allowAll(),
+    latencyMs: options.latencyMs ?? 0,
+    get inFlight() {
+      return inFlight;
+    },
+    get maxInFlight() {
+      return maxInFlight;
+    },
+    setRbac(rbac) {
+      state.rbac = rbac;
+    },
+    resetStats() {
+      state.log.length = 0;
+      maxInFlight = 0;
+    },
+    close: async () => {
+      store.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  const logRequests = options.logRequests ?? true;
+
+  const tls = options.plainHttp ? undefined : await servingCert();
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const finish = (): void => {
+        let entry: LoggedRequest | undefined;
+        try {
+          entry = handle(state, options, req, body, res);
+        } catch (err) {
+          const text = JSON.stringify(statusBody(500, 'InternalError', `stand-in error: ${(err as Error).message}`));
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(text);
+        }
+        inFlight--;
+        if (logRequests && entry) state.log.push(entry);
+      };
+      if (state.latencyMs > 0) setTimeout(finish, state.latencyMs);
+      else finish();
+    });
+  };
+  const server: Server = tls
+    ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem, keepAliveTimeout: 30_000 }, onRequest)
+    : createHttpServer({ keepAliveTimeout: 30_000 }, onRequest);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.caData = tls?.caData ?? '';
+  return state;
+}
+
+interface Route {
+  info: ResourceInfo;
+  namespace: string | undefined;
+  name: string | undefined;
+}
+
+function parseRoute(path: string): Route | undefined {
+  const m = /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(path);
+  if (!m) {
+    // /api/v1/namespaces/{name} is a get of a namespace, not a namespaced collection.
+    const ns = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
+    if (ns) return { info: RESOURCES.namespaces!, namespace: undefined, name: decodeURIComponent(ns[1]!) };
+    return undefined;
+  }
+  const info = RESOURCES[m[2]!];
+  if (!info) return undefined;
+  const isApps = path.startsWith('/apis/apps/v1');
+  if ((info.group === 'apps') !== isApps) return undefined;
+  if (!info.namespaced && m[1] !== undefined) return undefined;
+  return { info, namespace: m[1] ? decodeURIComponent(m[1]) : undefined, name: m[3] ? decodeURIComponent(m[3]) : undefined };
+}
+
+function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, body: string, res: ServerResponse): LoggedRequest {
+  const url = new URL(req.url ?? '/', 'http://stand-in');
+  const method = req.method ?? 'GET';
+  const entry: LoggedRequest = {
+    method,
+    url: req.url ?? '/',
+    path: url.pathname,
+    query: url.searchParams,
+    contentType: req.headers['content-type'],
+    body,
+    status: 0,
+  };
+  const reply = (status: number, payload: unknown, headers: Record<string, string> = {}): LoggedRequest => {
+    entry.status = status;
+    const text = JSON.stringify(payload);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+    return entry;
+  };
+  const fail = (status: number, reason: string, message: string, headers: Record<string, string> = {}, details?: JsonObject): LoggedRequest =>
+    reply(status, statusBody(status, reason, message, details), headers);
+
+  // Authentication first, like the API server.
+  const auth = req.headers.authorization;
+  const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+  const tokenOk = token !== undefined && (options.tokens === undefined ? token.length > 0 : Array.isArray(options.tokens) ? options.tokens.includes(token) : options.tokens(token));
+  if (!tokenOk) return fail(401, 'Unauthorized', 'Unauthorized');
+
+  const route = parseRoute(url.pathname);
+  if (!route) return fail(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
+  const { info, namespace, name } = route;
+  const verb = method === 'GET' ? (name === undefined ? 'list' : 'get') : method === 'PATCH' ? 'patch' : method === 'DELETE' ? 'delete' : method === 'POST' ? 'create' : method.toLowerCase();
+  Object.assign(entry, { resource: info.resource, namespace, name, verb });
+
+  const group = info.group;
+  if (!state.rbac.allows({ verb, apiGroup: group, resource: info.resource, namespace, name })) {
+    const who = 'User "contrast-autorecover" cannot';
+    const target = `${info.resource}${group ? `.${group}` : ''}`;
+    const scope = namespace !== undefined ? `in the namespace "${namespace}"` : 'at the cluster scope';
+    return fail(403, 'Forbidden', `${target}${name ? ` "${name}"` : ''} is forbidden: ${who} ${verb} resource "${info.resource}" in API group "${group}" ${scope}`, {}, {
+      name: name ?? '',
+      group,
+      kind: info.resource,
+    });
+  }
+
+  const fault = state.faults.find(
+    (f) => f.times > 0 && (!f.method || f.method === method) && (!f.resource || f.resource === info.resource) && (!f.namespace || f.namespace === namespace) && (!f.name || f.name === name),
+  );
+  if (fault) {
+    fault.times--;
+    const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {};
+    const reason = fault.status === 409 ? 'Conflict' : fault.status === 429 ? 'TooManyRequests' : fault.status === 403 ? 'Forbidden' : fault.status >= 500 ? 'InternalError' : 'BadRequest';
+    const message =
+      fault.message ??
+      (fault.status === 409
+        ? `Operation cannot be fulfilled on ${info.resource}.${group || 'core'} "${name}": the object has been modified; please apply your changes to the latest version and try again`
+        : fault.status === 429
+          ? 'Too many requests, please try again later.'
+          : `injected ${fault.status}`);
+    return fail(fault.status, reason, message, headers);
+  }
+
+  const { store } = state;
+  if (verb === 'list') {
+    let items = store.list(info.resource, namespace);
+    const selector = url.searchParams.get('labelSelector');
+    if (selector) {
+      const match = parseSelector(selector);
+      items = items.filter((o) => match(o.metadata.labels ?? {}));
+    }
+    const limit = Number(url.searchParams.get('limit') ?? '0');
+    const cont = url.searchParams.get('continue');
+    let start = 0;
+    if (cont) {
+      start = Number(Buffer.from(cont, 'base64url').toString('utf8'));
+      if (!Number.isInteger(start) || start < 0) return fail(400, 'BadRequest', 'invalid continue token');
+    }
+    let next: string | undefined;
+    if (limit > 0 && start + limit < items.length) next = Buffer.from(String(start + limit)).toString('base64url');
+    const page = items.slice(start, limit > 0 ? start + limit : undefined);
+    return reply(200, {
+      kind: `${info.kind}List`,
+      apiVersion: group ? `${group}/v1` : 'v1',
+      metadata: { resourceVersion: store.nextResourceVersion(), ...(next ? { continue: next } : {}) },
+      // Real list responses omit kind/apiVersion on items.
+      items: page.map(({ kind: _k, apiVersion: _a, ...rest }) => rest),
+    });
+  }
+
+  const obj = name !== undefined ? store.get(info.resource, namespace, name) : undefined;
+  const notFound = (): LoggedRequest => fail(404, 'NotFound', `${info.resource}${group ? `.${group}` : ''} "${name}" not found`, {}, { name: name ?? '', group, kind: info.resource });
+
+  if (verb === 'get') return obj ? reply(200, obj) : notFound();
+
+  if (verb === 'patch') {
+    const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    if (!PATCH_TYPES.has(ct)) return fail(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/strategic-merge-patch+json, application/merge-patch+json`);
+    if (!obj) return notFound();
+    let patch: Json;
+    try {
+      patch = JSON.parse(body) as Json;
+    } catch {
+      return fail(400, 'BadRequest', 'the patch body is not valid JSON');
+    }
+    if (!isObject(patch)) return fail(400, 'BadRequest', 'the patch body must be a JSON object');
+    const wantRv = ((patch.metadata as JsonObject | undefined)?.resourceVersion as string | undefined) ?? undefined;
+    if (wantRv !== undefined && wantRv !== obj.metadata.resourceVersion) {
+      return fail(409, 'Conflict', `Operation cannot be fulfilled on ${info.resource}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+    }
+    const before = JSON.stringify(obj.spec?.template ?? null);
+    const merged = mergePatch(obj as unknown as JsonObject, patch) as unknown as KubeObject;
+    // Identity fields cannot be patched.
+    merged.metadata.name = obj.metadata.name;
+    merged.metadata.uid = obj.metadata.uid;
+    if (obj.metadata.namespace !== undefined) merged.metadata.namespace = obj.metadata.namespace;
+    store.put(info.resource, merged);
+    if (JSON.stringify(merged.spec?.template ?? null) !== before) store.templateChanged(info.resource, merged);
+    return reply(200, merged);
+  }
+
+  if (verb === 'delete') {
+    if (!obj) return notFound();
+    if (info.resource !== 'pods') return fail(405, 'MethodNotAllowed', 'the stand-in deletes pods only');
+    // Like the API server, the response is the object with deletionTimestamp set.
+    const gone = { ...obj, metadata: { ...obj.metadata, deletionTimestamp: rfc3339(new Date()) } };
+    store.podDeleted(obj);
+    return reply(200, gone);
+  }
+
+  return fail(405, 'MethodNotAllowed', `${method} is not supported on ${url.pathname}`);
+}
+
+function statusBody(code: number, reason: string, message: string, details?: JsonObject): JsonObject {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code };
+}
+
+function isObject(v: Json | undefined): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * RFC 7386 merge. For the fields the restart code patches (maps of annotations) a strategic
+ * merge patch gives the same result; lists are replaced, which strategic merge does for the
+ * lists the stand-in models.
+ */
+function mergePatch(target: Json, patch: Json): Json {
+  if (!isObject(patch)) return patch;
+  const out: JsonObject = isObject(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k] ?? null, v);
+  }
+  return out;
+}
+
+/** Equality- and set-based label selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x,y)`). */
+export function parseSelector(selector: string): (labels: Record<string, string>) => boolean {
+  const terms: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of selector) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      terms.push(cur.trim());
+      cur = '';
+    } else cur += ch;
+  }
+  if (cur.trim()) terms.push(cur.trim());
+  const tests = terms.map((t): ((l: Record<string, string>) => boolean) => {
+    let m = /^(\S+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(t);
+    if (m) {
+      const values = m[3]!.split(',').map((v) => v.trim());
+      const key = m[1]!;
+      return m[2] === 'in' ? (l) => key in l && values.includes(l[key]!) : (l) => !(key in l) || !values.includes(l[key]!);
+    }
+    m = /^([^!=\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(t);
+    if (m) {
+      const [, key, op, value] = m as unknown as [string, string, string, string];
+      return op === '!=' ? (l) => l[key] !== value : (l) => l[key] === value;
+    }
+    if (t.startsWith('!')) return (l) => !(t.slice(1) in l);
+    return (l) => t in l;
+  });
+  return (labels) => tests.every((f) => f(labels));
+}

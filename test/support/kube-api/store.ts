@@ -1,0 +1,373 @@
+/**
+ * Object store of the Kubernetes API stand-in: namespaces, pods and the apps/v1 workload
+ * kinds, with resourceVersion and generation bookkeeping, and the controller behaviour the
+ * restart code relies on (a changed pod template rolls the pods; a deleted pod of a
+ * controller comes back with a new start time).
+ */
+import { randomUUID } from 'node:crypto';
+
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid: string;
+  resourceVersion: string;
+  generation?: number;
+  creationTimestamp: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+}
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: JsonObject;
+  status?: JsonObject;
+}
+
+export interface ResourceInfo {
+  resource: string;
+  group: '' | 'apps';
+  kind: string;
+  namespaced: boolean;
+}
+
+export const RESOURCES: Record<string, ResourceInfo> = {
+  namespaces: { resource: 'namespaces', group: '', kind: 'Namespace', namespaced: false },
+  pods: { resource: 'pods', group: '', kind: 'Pod', namespaced: true },
+  deployments: { resource: 'deployments', group: 'apps', kind: 'Deployment', namespaced: true },
+  statefulsets: { resource: 'statefulsets', group: 'apps', kind: 'StatefulSet', namespaced: true },
+  daemonsets: { resource: 'daemonsets', group: 'apps', kind: 'DaemonSet', namespaced: true },
+  replicasets: { resource: 'replicasets', group: 'apps', kind: 'ReplicaSet', namespaced: true },
+};
+
+export interface PodTemplate {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: JsonObject;
+}
+
+export interface WorkloadOptions {
+  template: PodTemplate;
+  replicas?: number;
+  /** When the existing pods started (status.startTime). */
+  startedAt: Date;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** StatefulSet/DaemonSet update strategy type. */
+  updateStrategy?: 'RollingUpdate' | 'OnDelete';
+}
+
+export interface PodOptions {
+  template: PodTemplate;
+  startedAt?: Date;
+  ready?: boolean;
+  owner?: KubeObject;
+  deleting?: boolean;
+}
+
+export class KubeStore {
+  private readonly objects = new Map<string, Map<string, KubeObject>>();
+  private rv = 1000;
+  /** Delay between a template change and the pods being rolled (0 = at once). */
+  rolloutDelayMs = 0;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** owner uid → resource → keys of the objects it owns (keeps controller work O(owned)). */
+  private readonly owned = new Map<string, Map<string, Set<string>>>();
+
+  constructor() {
+    for (const r of Object.keys(RESOURCES)) this.objects.set(r, new Map());
+  }
+
+  nextResourceVersion(): string {
+    return String(++this.rv);
+  }
+
+  key(namespace: string | undefined, name: string): string {
+    return `${namespace ?? ''}/${name}`;
+  }
+
+  get(resource: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    return this.objects.get(resource)?.get(this.key(namespace, name));
+  }
+
+  /** Objects of a resource, sorted by namespace/name like an API server's list. */
+  list(resource: string, namespace?: string): KubeObject[] {
+    const all = [...(this.objects.get(resource)?.values() ?? [])];
+    const filtered = namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+    return filtered.sort((a, b) => this.key(a.metadata.namespace, a.metadata.name).localeCompare(this.key(b.metadata.namespace, b.metadata.name)));
+  }
+
+  put(resource: string, obj: KubeObject): KubeObject {
+    obj.metadata.resourceVersion = this.nextResourceVersion();
+    const key = this.key(obj.metadata.namespace, obj.metadata.name);
+    this.objects.get(resource)!.set(key, obj);
+    for (const ref of obj.metadata.ownerReferences ?? []) {
+      let byResource = this.owned.get(ref.uid);
+      if (!byResource) this.owned.set(ref.uid, (byResource = new Map()));
+      let keys = byResource.get(resource);
+      if (!keys) byResource.set(resource, (keys = new Set()));
+      keys.add(key);
+    }
+    return obj;
+  }
+
+  remove(resource: string, namespace: string | undefined, name: string): void {
+    const key = this.key(namespace, name);
+    const obj = this.objects.get(resource)?.get(key);
+    this.objects.get(resource)?.delete(key);
+    for (const ref of obj?.metadata.ownerReferences ?? []) this.owned.get(ref.uid)?.get(resource)?.delete(key);
+  }
+
+  /** Objects of `resource` whose ownerReferences name `owner`. */
+  ownedBy(resource: string, owner: KubeObject): KubeObject[] {
+    const keys = this.owned.get(owner.metadata.uid)?.get(resource);
+    if (!keys) return [];
+    const map = this.objects.get(resource)!;
+    return [...keys].map((k) => map.get(k)).filter((o): o is KubeObject => o !== undefined);
+  }
+
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  // ---- fixtures -------------------------------------------------------------------------
+
+  addNamespace(name: string, labels: Record<string, string> = {}): KubeObject {
+    return this.put('namespaces', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: meta(name, undefined, { labels: { 'kubernetes.io/metadata.name': name, ...labels } }),
+      status: { phase: 'Active' },
+    });
+  }
+
+  private ensureNamespace(ns: string): void {
+    if (!this.get('namespaces', undefined, ns)) this.addNamespace(ns);
+  }
+
+  addDeployment(ns: string, name: string, o: WorkloadOptions): KubeObject {
+    this.ensureNamespace(ns);
+    const d = this.put('deployments', {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(name, ns, { labels: o.labels, annotations: o.annotations, generation: 1 }),
+      spec: { replicas: o.replicas ?? 1, selector: { matchLabels: o.template.metadata?.labels ?? {} }, template: clone(o.template) as unknown as JsonObject, strategy: { type: 'RollingUpdate' } },
+    });
+    const rs = this.addReplicaSetFor(d, o.startedAt);
+    this.setWorkloadStatus(d, o.replicas ?? 1, true);
+    void rs;
+    return d;
+  }
+
+  private addReplicaSetFor(d: KubeObject, startedAt: Date): KubeObject {
+    const ns = d.metadata.namespace!;
+    const hash = Math.abs(hashString(JSON.stringify(d.spec?.template))).toString(36).slice(0, 8);
+    const replicas = (d.spec?.replicas as number) ?? 1;
+    const rs = this.put('replicasets', {
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: meta(`${d.metadata.name}-${hash}`, ns, { ownerReferences: [ownerRef(d)], generation: 1, labels: templateLabels(d) }),
+      spec: { replicas, template: clone(d.spec!.template!) },
+    });
+    for (let i = 0; i < replicas; i++) this.addPod(ns, `${rs.metadata.name}-${randomSuffix()}`, { template: d.spec!.template as unknown as PodTemplate, startedAt, owner: rs });
+    return rs;
+  }
+
+  addStatefulSet(ns: string, name: string, o: WorkloadOptions): KubeObject {
+    return this.addSetLike('statefulsets', 'StatefulSet', ns, name, o, (i) => `${name}-${i}`);
+  }
+
+  addDaemonSet(ns: string, name: string, o: WorkloadOptions): KubeObject {
+    return this.addSetLike('daemonsets', 'DaemonSet', ns, name, o, () => `${name}-${randomSuffix()}`);
+  }
+
+  /** A ReplicaSet no Deployment owns. */
+  addReplicaSet(ns: string, name: string, o: WorkloadOptions): KubeObject {
+    return this.addSetLike('replicasets', 'ReplicaSet', ns, name, o, () => `${name}-${randomSuffix()}`);
+  }
+
+  private addSetLike(resource: string, kind: string, ns: string, name: string, o: WorkloadOptions, podName: (i: number) => string): KubeObject {
+    this.ensureNamespace(ns);
+    const replicas = o.replicas ?? 1;
+    const spec: JsonObject = { selector: { matchLabels: o.template.metadata?.labels ?? {} }, template: clone(o.template) as unknown as JsonObject };
+    if (kind !== 'DaemonSet') spec.replicas = replicas;
+    if (kind === 'StatefulSet') spec.updateStrategy = { type: o.updateStrategy ?? 'RollingUpdate' };
+    if (kind === 'DaemonSet') spec.updateStrategy = { type: o.updateStrategy ?? 'RollingUpdate' };
+    const w = this.put(resource, { apiVersion: 'apps/v1', kind, metadata: meta(name, ns, { labels: o.labels, annotations: o.annotations, generation: 1 }), spec });
+    for (let i = 0; i < replicas; i++) this.addPod(ns, podName(i), { template: o.template, startedAt: o.startedAt, owner: w });
+    this.setWorkloadStatus(w, replicas, true);
+    return w;
+  }
+
+  addPod(ns: string, name: string, o: PodOptions): KubeObject {
+    this.ensureNamespace(ns);
+    const ready = o.ready ?? true;
+    const started = o.startedAt ?? new Date();
+    const pod: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: meta(name, ns, {
+        labels: o.template.metadata?.labels,
+        annotations: o.template.metadata?.annotations,
+        ownerReferences: o.owner ? [ownerRef(o.owner)] : undefined,
+      }),
+      spec: clone(o.template.spec),
+      status: {
+        phase: 'Running',
+        startTime: rfc3339(started),
+        conditions: [
+          { type: 'Initialized', status: 'True' },
+          { type: 'Ready', status: ready ? 'True' : 'False' },
+          { type: 'ContainersReady', status: ready ? 'True' : 'False' },
+        ],
+      },
+    };
+    if (o.deleting) pod.metadata.deletionTimestamp = rfc3339(new Date());
+    return this.put('pods', pod);
+  }
+
+  /** Pods whose controller is `owner`. */
+  podsOf(owner: KubeObject): KubeObject[] {
+    return this.ownedBy('pods', owner);
+  }
+
+  /** All pods of a workload, through its ReplicaSets for a Deployment. */
+  workloadPods(resource: string, ns: string, name: string): KubeObject[] {
+    const w = this.get(resource, ns, name);
+    if (!w) return [];
+    if (resource !== 'deployments') return this.podsOf(w);
+    return this.ownedBy('replicasets', w).flatMap((rs) => this.podsOf(rs));
+  }
+
+  // ---- controller behaviour --------------------------------------------------------------
+
+  /** Called after a patch changed a workload's pod template. */
+  templateChanged(resource: string, w: KubeObject): void {
+    w.metadata.generation = (w.metadata.generation ?? 1) + 1;
+    const strategy = ((w.spec?.updateStrategy as JsonObject | undefined)?.type as string | undefined) ?? 'RollingUpdate';
+    const rolls = resource === 'deployments' || ((resource === 'statefulsets' || resource === 'daemonsets') && strategy === 'RollingUpdate');
+    if (!rolls) {
+      // OnDelete / ReplicaSet: the controller notes the new template, pods stay.
+      this.setWorkloadStatus(w, replicasOf(w, this), false);
+      return;
+    }
+    const roll = (): void => {
+      const current = this.get(resource, w.metadata.namespace, w.metadata.name);
+      if (!current) return;
+      this.rollPods(resource, current);
+      this.setWorkloadStatus(current, replicasOf(current, this), true);
+      current.metadata.resourceVersion = this.nextResourceVersion();
+    };
+    if (this.rolloutDelayMs <= 0) {
+      roll();
+      return;
+    }
+    this.setWorkloadStatus(w, replicasOf(w, this), false);
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      roll();
+    }, this.rolloutDelayMs);
+    this.timers.add(t);
+  }
+
+  private rollPods(resource: string, w: KubeObject): void {
+    const ns = w.metadata.namespace!;
+    const now = new Date();
+    if (resource === 'deployments') {
+      for (const rs of this.ownedBy('replicasets', w)) {
+        for (const p of this.podsOf(rs)) this.remove('pods', ns, p.metadata.name);
+        this.remove('replicasets', ns, rs.metadata.name);
+      }
+      this.addReplicaSetFor(w, now);
+      return;
+    }
+    for (const p of this.podsOf(w)) {
+      this.remove('pods', ns, p.metadata.name);
+      const name = resource === 'statefulsets' ? p.metadata.name : `${w.metadata.name}-${randomSuffix()}`;
+      this.addPod(ns, name, { template: w.spec!.template as unknown as PodTemplate, startedAt: now, owner: w });
+    }
+  }
+
+  /** A pod was deleted: its controller (if any) creates a replacement with a new start time. */
+  podDeleted(pod: KubeObject): void {
+    const ns = pod.metadata.namespace!;
+    this.remove('pods', ns, pod.metadata.name);
+    const ref = pod.metadata.ownerReferences?.find((r) => r.controller);
+    if (!ref) return;
+    const resource = ref.kind === 'StatefulSet' ? 'statefulsets' : ref.kind === 'DaemonSet' ? 'daemonsets' : ref.kind === 'ReplicaSet' ? 'replicasets' : undefined;
+    if (!resource) return;
+    const owner = this.get(resource, ns, ref.name);
+    if (!owner) return;
+    const name = resource === 'statefulsets' ? pod.metadata.name : `${owner.metadata.name}-${randomSuffix()}`;
+    this.addPod(ns, name, { template: owner.spec!.template as unknown as PodTemplate, startedAt: new Date(), owner });
+  }
+
+  private setWorkloadStatus(w: KubeObject, replicas: number, updated: boolean): void {
+    w.status = {
+      observedGeneration: w.metadata.generation ?? 1,
+      replicas,
+      updatedReplicas: updated ? replicas : 0,
+      readyReplicas: replicas,
+      availableReplicas: replicas,
+      ...(w.kind === 'DaemonSet'
+        ? { desiredNumberScheduled: replicas, currentNumberScheduled: replicas, updatedNumberScheduled: updated ? replicas : 0, numberReady: replicas, numberAvailable: replicas }
+        : {}),
+    };
+  }
+}
+
+function replicasOf(w: KubeObject, store: KubeStore): number {
+  if (w.kind === 'DaemonSet') return store.podsOf(w).length;
+  return (w.spec?.replicas as number | undefined) ?? 1;
+}
+
+function meta(name: string, namespace: string | undefined, extra: Partial<ObjectMeta> = {}): ObjectMeta {
+  const m: ObjectMeta = { name, uid: randomUUID(), resourceVersion: '0', creationTimestamp: rfc3339(new Date()) };
+  if (namespace !== undefined) m.namespace = namespace;
+  if (extra.labels) m.labels = { ...extra.labels };
+  if (extra.annotations) m.annotations = { ...extra.annotations };
+  if (extra.ownerReferences) m.ownerReferences = extra.ownerReferences;
+  if (extra.generation !== undefined) m.generation = extra.generation;
+  return m;
+}
+
+function ownerRef(o: KubeObject): OwnerReference {
+  return { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, uid: o.metadata.uid, controller: true };
+}
+
+function templateLabels(d: KubeObject): Record<string, string> {
+  return { ...((d.spec?.template as { metadata?: { labels?: Record<string, string> } } | undefined)?.metadata?.labels ?? {}) };
+}
+
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function clone<T>(v: T): T {
+  return structuredClone(v);
+}
+
+let counter = 0;
+function randomSuffix(): string {
+  return (++counter).toString(36).padStart(5, '0');
+}
+
+function hashString(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0;
+  return h;
+}

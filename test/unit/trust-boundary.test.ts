@@ -1,0 +1,42 @@
+/**
+ * No production entry point can reach a verifier that accepts test roots or insecure
+ * testing evidence: walk the static and dynamic import graph from the Lambda handler and the
+ * CLI's recover/status commands.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../support/cli.ts';
+
+function importGraph(entry: string): Set<string> {
+  const seen = new Set<string>();
+  const stack = [resolve(REPO_ROOT, entry)];
+  while (stack.length) {
+    const file = stack.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g)) {
+      const spec = m[1] ?? m[2]!;
+      const target = resolve(dirname(file), spec);
+      if (existsSync(target)) stack.push(target);
+    }
+  }
+  return seen;
+}
+
+const FORBIDDEN = ['lambda/attestation/testing.ts', 'lambda/attestation/with-roots.ts', 'test/'];
+
+describe('trust boundary', () => {
+  it.each(['lambda/handler.ts', 'cli/commands.ts', 'lambda/verification.ts'])('%s cannot reach test roots or the testing verifier', (entry) => {
+    if (!existsSync(join(REPO_ROOT, entry))) throw new Error(`${entry} is missing`);
+    const graph = [...importGraph(entry)].map((f) => f.slice(REPO_ROOT.length + 1));
+    expect(graph.length).toBeGreaterThan(3);
+    expect(graph.filter((f) => FORBIDDEN.some((x) => f.startsWith(x) || f === x))).toEqual([]);
+  });
+
+  it('the walker does see the testing verifier where it is wired on purpose (the demo)', () => {
+    const graph = [...importGraph('cli/demo.ts')].map((f) => f.slice(REPO_ROOT.length + 1));
+    expect(graph).toContain('lambda/attestation/testing.ts');
+  });
+});
