@@ -4,8 +4,10 @@
  * clearly labelled local key provider), starts the Coordinator emulator in recovery mode,
  * recovers it, confirms the manifest, then reconciles again (a no-op without KMS calls).
  *
- * The emulator presents INSECURE testing evidence (OID 1.3.9901.2.3), so the demo wires the
- * insecure testing verifier here, in code. No flag or setting of the real commands can.
+ * The emulator presents real-format SEV-SNP evidence signed by a DEMO test chain (not AMD
+ * hardware), so the demo wires the native verifier with that chain's root here, in code;
+ * every check of a real recovery runs (signature, chain, binding, measurement, HOST_DATA,
+ * policy, TCB). No flag or setting of the real commands can add such a root.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +15,7 @@ import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Command } from 'commander';
-import { createInsecureTestingVerifier } from '../lambda/attestation/testing.ts';
+import { ATTESTATION_OIDS } from '../lambda/attestation/verifier.ts';
 import { awsReconcileDeps } from '../lambda/aws-deps.ts';
 import { buildBundle } from '../lambda/enroll.ts';
 import { countKmsCalls } from '../lambda/keys/kms-calls.ts';
@@ -24,6 +26,7 @@ import type { ReconcileResult } from '../lambda/reconcile-types.ts';
 import { CoordinatorEmulator } from '../test/support/coordinator-emulator.ts';
 import { findMotoPython, MOTO_INSTALL_HINT, startMoto, type MotoServer } from '../test/support/moto-server.ts';
 import { makeWorkspace, writeWorkspace } from '../test/support/workspace.ts';
+import { makeSnpEvidence, makeTestManifest, TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../test/support/evidence/index.ts';
 import { progressPrinter } from './output.ts';
 import { readWorkspace } from './workspace-files.ts';
 
@@ -67,7 +70,11 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
     const ws = await timed(
       'create a Contrast workspace',
       async () => {
-        const w = await makeWorkspace({ modulusLength: opts.keyBits ?? 4096 });
+        const w = await makeWorkspace({
+          modulusLength: opts.keyBits ?? 4096,
+          coordinatorPolicyHash: TEST_POLICY_HASH_HEX,
+          manifestExtra: { ReferenceValues: makeTestManifest({ tdx: false }).ReferenceValues },
+        });
         await writeWorkspace(w, dir);
         return w;
       },
@@ -116,16 +123,27 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
 
     emulator = await timed(
       'start the Coordinator emulator in recovery mode',
-      () => CoordinatorEmulator.start({ state: 'stale', manifest: ws.manifest, seed: ws.seed, salt: ws.salt }),
-      (e) => `${e.address} (INSECURE testing evidence)`,
+      () =>
+        CoordinatorEmulator.start({
+          state: 'stale',
+          manifest: ws.manifest,
+          seed: ws.seed,
+          salt: ws.salt,
+          evidence: (reportData) => [{ oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH }) }],
+        }),
+      (e) => `${e.address} (SEV-SNP evidence signed by a DEMO test chain, not AMD hardware)`,
     );
     ws.seed.fill(0);
 
     const target = { name: deployment, secretId, coordinator: emulator.endpoint };
-    const deps = { ...awsReconcileDeps({ kms, secrets }, () => createInsecureTestingVerifier()), progress: progressPrinter(human, (l) => say(`    ${l}`)) };
+    const deps = { ...awsReconcileDeps({ kms, secrets }, testSnpVerifierFactory()), progress: progressPrinter(human, (l) => say(`    ${l}`)) };
     const results: ReconcileResult[] = [];
     const before1 = decrypts();
-    const first = await timed('reconcile (recover)', () => reconcile(target, deps), (r) => `${r.outcome}: ${r.message}`);
+    const first = await timed(
+      'reconcile (recover)',
+      () => reconcile(target, deps),
+      (r) => `${r.outcome}: ${r.message}${r.evidence ? ` [${r.evidence.kind} ${r.evidence.platform ?? ''}, measurement ${r.evidence.measurement?.slice(0, 16)}…, TCB ${r.evidence.tcb}]` : ''}`,
+    );
     results.push(first);
     steps.at(-1)!.outcome = first.outcome;
     const d1 = decrypts() - before1;

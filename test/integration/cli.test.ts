@@ -176,4 +176,11 @@ describe('demo', () => {
     expect(summary.kmsDecrypts).toEqual({ firstReconcile: 1, secondReconcile: 0 });
     expect(summary.keyProvider).toBe(motoAvailable ? 'moto' : 'local-demo-key-provider (not AWS)');
   }, 120_000);
+
+  it('without moto the demo says so and uses the labelled local key provider', async () => {
+    const r = await runCli(['demo', '--key-bits', '2048'], { PYENV_ROOT: '/nonexistent', MOTO_PYTHON: '/nonexistent/python3', PATH: '/nonexistent' }, 120_000);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/moto is not installed: using the LOCAL DEMO KEY PROVIDER \(in-process, not AWS\)/);
+    expect(r.stderr).toMatch(/demo passed/);
+  }, 120_000);
 });
