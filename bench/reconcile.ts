@@ -12,7 +12,7 @@ import { CreateKeyCommand, DecryptCommand, KMSClient } from '@aws-sdk/client-kms
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createInsecureTestingVerifier } from '../lambda/attestation/testing.ts';
 import { awsReconcileDeps } from '../lambda/aws-deps.ts';
-import { createClientCertificatePem } from '../lambda/coordinator/certificates.ts';
+import { createClientCertificatePem } from '../lambda/coordinator/client-certificate.ts';
 import { ownerKeyFromPem } from '../lambda/coordinator/seedshares.ts';
 import { buildBundle } from '../lambda/enroll.ts';
 import { ownerKeyContext } from '../lambda/keys/context.ts';

@@ -3,7 +3,7 @@
  * construct, secure by default:
  *
  * - the recovery key (KMS) and one Secrets Manager secret per deployment (infra/key.ts);
- * - the function (NodejsFunction, local esbuild, arm64) in isolated subnets, reaching AWS only
+ * - the function (local esbuild with code splitting, arm64) in isolated subnets, reaching AWS only
  *   through interface endpoints with endpoint policies, the Coordinator through PrivateLink
  *   and the EKS API through the cluster security group (infra/network.ts);
  * - the lock table (lease lock, crash-loop guard, pause switch);
@@ -16,7 +16,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CfnResource} from 'aws-cdk-lib';
+import type { CfnResource } from 'aws-cdk-lib';
 import { Arn, ArnFormat, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -28,7 +28,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -36,6 +35,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE, RecoveryAlarms, SERVICE_NAME } from './alarms.ts';
+import { HANDLER, splitBundleCode } from './function-code.ts';
 import { RecoveryKey } from './key.ts';
 import { createIsolatedVpc, createServiceEndpoints, endpointHostName } from './network.ts';
 
@@ -190,7 +190,7 @@ export interface ContrastRecoveryProps {
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export class ContrastRecovery extends Construct {
-  readonly function: nodejs.NodejsFunction;
+  readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly key: kms.Key;
   readonly secrets: Record<string, secretsmanager.CfnSecret>;
@@ -605,11 +605,9 @@ export class ContrastRecovery extends Construct {
       );
     }
     const timeout = Duration.minutes(5);
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry,
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+    this.function = new lambda.Function(this, 'Function', {
+      code: splitBundleCode(entry, PROJECT_ROOT),
+      handler: HANDLER,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       // 1024 MB: Lambda allots CPU in proportion to memory; a reconcile does RSA-4096 OAEP,
@@ -654,24 +652,6 @@ export class ContrastRecovery extends Construct {
         DECRYPT_DRILL: String(props.decryptDrill ?? false),
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-      },
-      bundling: {
-        forceDockerBundling: false,
-        format: nodejs.OutputFormat.ESM,
-        target: 'node22',
-        platform: 'node',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: false,
-        // Bundle everything, the AWS SDK included: the runtime's SDK v3 is whatever version
-        // Lambda ships that week; ours is the version pinned in package-lock.json and tested
-        // against moto. @kubernetes/client-node is bundled too; the handler loads it with a
-        // dynamic import, which esbuild keeps lazy (evaluated only on Kubernetes work) — the
-        // NodejsFunction single-file output does not allow code splitting.
-        externalModules: [],
-        // CommonJS dependencies (grpc-js, …) call require() on Node built-ins; an ESM bundle
-        // needs a real require for that.
-        banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
       },
     });
     // The role's inline policy must exist before Lambda validates the VPC permissions.

@@ -6,7 +6,6 @@
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import type { ReferenceInput, Verifier } from './attestation/verifier.ts';
-import { clientCertificateFor } from './coordinator/certificates.ts';
 import { CoordinatorRpcError, CoordinatorSession, type ManifestsAnswer, type SessionOptions } from './coordinator/client.ts';
 import { parseManifest, type Manifest } from './coordinator/manifest.ts';
 import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, publicKeyHex } from './coordinator/seedshares.ts';
@@ -210,6 +209,8 @@ async function probeCoordinator(run: Run): Promise<Probe> {
 }
 
 async function recoverAndConfirm(run: Run, manifest: Manifest, ownerKey: KeyObject, seed: Buffer, salt: Buffer): Promise<ReconcileResult> {
+  // Loaded here, not at the top: only a real recovery needs @peculiar/x509 (cold start).
+  const { clientCertificateFor } = await import('./coordinator/client-certificate.ts');
   const certPem = await clientCertificateFor(ownerKey, createPublicKey(ownerKey));
   const keyPem = ownerKey.export({ type: 'pkcs1', format: 'pem' }) as Buffer;
   // The session copies the key into an OpenSSL context and zeroes keyPem.

@@ -3,10 +3,10 @@
  * certificate, the binding SHA-512(SPKI || nonce), and the plain client certificate over
  * the seed-share owner's key.
  */
-import { createHash, randomBytes, webcrypto, type KeyObject, type X509Certificate as NodeX509 } from 'node:crypto';
-import * as x509 from '../x509.ts';
+import { createHash, type X509Certificate as NodeX509 } from 'node:crypto';
 import { AttestationError } from '../errors.ts';
 import { ATTESTATION_OIDS } from '../attestation/verifier.ts';
+import { children, content, decodeOid, expectTag, readTlv } from '../attestation/der.ts';
 
 const ATTESTATION_OID_SET = new Set<string>(Object.values(ATTESTATION_OIDS));
 
@@ -15,15 +15,18 @@ export interface AttestationExtension {
   value: Uint8Array;
 }
 
-/** Exactly one attestation extension must be present; none or several is refused. */
+/**
+ * Exactly one attestation extension must be present; none or several is refused. Parsed
+ * with the project's own DER reader (as the attestation code does), because an extension
+ * that appears twice must be counted, not merged.
+ */
 export function extractAttestationExtension(certDer: Uint8Array): AttestationExtension {
-  let cert: x509.X509Certificate;
+  let found: { type: string; value: Uint8Array }[];
   try {
-    cert = new x509.X509Certificate(certDer);
+    found = certificateExtensions(certDer).filter((e) => ATTESTATION_OID_SET.has(e.type));
   } catch {
     throw new AttestationError('certificate', 'the Coordinator presented a certificate that does not parse as X.509');
   }
-  const found = cert.extensions.filter((e) => ATTESTATION_OID_SET.has(e.type));
   if (found.length === 0) {
     throw new AttestationError(
       'extension',
@@ -40,6 +43,25 @@ export function extractAttestationExtension(certDer: Uint8Array): AttestationExt
   return { oid: ext.type, value: new Uint8Array(ext.value) };
 }
 
+/** All extensions of a DER certificate in order, duplicates kept. */
+function certificateExtensions(der: Uint8Array): { type: string; value: Uint8Array }[] {
+  const top = readTlv(der, 0);
+  if (top.end !== der.length) throw new Error('trailing bytes after the certificate');
+  const tbs = children(der, expectTag(top, 0x30, 'certificate'))[0];
+  const out: { type: string; value: Uint8Array }[] = [];
+  for (const field of children(der, expectTag(tbs, 0x30, 'tbsCertificate'))) {
+    if (field.tag !== 0xa3) continue; // [3] extensions
+    for (const ext of children(der, expectTag(children(der, field)[0], 0x30, 'extensions'))) {
+      const parts = children(der, expectTag(ext, 0x30, 'extension'));
+      out.push({
+        type: decodeOid(content(der, expectTag(parts[0], 0x06, 'extension OID'))),
+        value: content(der, expectTag(parts[parts.length - 1], 0x04, 'extension value')),
+      });
+    }
+  }
+  return out;
+}
+
 /** SHA-512(SPKI-DER || nonce): what REPORT_DATA must equal (PROTOCOL.md §3). */
 export function bindingFor(spkiDer: Uint8Array, nonce: Uint8Array): Buffer {
   return createHash('sha512').update(spkiDer).update(nonce).digest();
@@ -47,51 +69,4 @@ export function bindingFor(spkiDer: Uint8Array, nonce: Uint8Array): Buffer {
 
 export function spkiOf(cert: NodeX509): Buffer {
   return cert.publicKey.export({ type: 'spki', format: 'der' });
-}
-
-const CERT_VALIDITY_MS = 60 * 60 * 1000;
-const CERT_RENEW_BEFORE_MS = 15 * 60 * 1000;
-const certCache = new Map<string, { pem: string; notAfter: number }>();
-
-/**
- * The client certificate for the owner key, reused while it has at least 15 minutes left.
- * A certificate is public (the public key and a self-signature), so keeping it between
- * reconciles of one container keeps nothing secret; it saves an RSA-4096 signature per
- * recovery. The private key is only used to sign a new one.
- */
-export async function clientCertificateFor(ownerKey: KeyObject, publicKey: KeyObject): Promise<string> {
-  const id = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
-  const cached = certCache.get(id);
-  if (cached && cached.notAfter - Date.now() > CERT_RENEW_BEFORE_MS) return cached.pem;
-  const pem = await createClientCertificatePem(ownerKey, publicKey);
-  certCache.set(id, { pem, notAfter: Date.now() + CERT_VALIDITY_MS });
-  return pem;
-}
-
-/**
- * A self-signed certificate over the owner's RSA key (CN Contrast, valid ±1 h), which the
- * Coordinator uses only to read the peer's public key. The private key passes into
- * WebCrypto as a PKCS#8 copy that is zeroed right after import; the CryptoKey itself is
- * held by Node's crypto and dropped with this call.
- */
-export async function createClientCertificatePem(ownerKey: KeyObject, publicKey: KeyObject): Promise<string> {
-  const pkcs8 = ownerKey.export({ type: 'pkcs8', format: 'der' });
-  let privateKey: webcrypto.CryptoKey;
-  try {
-    privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
-  } finally {
-    pkcs8.fill(0);
-  }
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const pub = await webcrypto.subtle.importKey('spki', spki, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, true, ['verify']);
-  const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
-    name: 'CN=Contrast',
-    notBefore: new Date(now - CERT_VALIDITY_MS),
-    notAfter: new Date(now + CERT_VALIDITY_MS),
-    signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
-    keys: { privateKey, publicKey: pub },
-  });
-  return cert.toString('pem');
 }

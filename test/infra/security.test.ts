@@ -3,7 +3,7 @@
  * handler bundled by local esbuild). One property per test: removing it from the construct
  * makes exactly that test fail.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { asArray, identityStatements, logicalIdOf, onlyResource, resourcesOfType, synthExample, type Synthesized } from './synth.ts';
@@ -167,13 +167,37 @@ describe('function', () => {
   it('is an ESM bundle that marks nothing external (the AWS SDK is bundled)', () => {
     const hash = String(fn().Code.S3Key).replace(/\.zip$/, '');
     const assetDir = path.join(s.app.outdir, `asset.${hash}`);
-    const code = readFileSync(path.join(assetDir, 'index.mjs'), 'utf8');
+    const files = readdirSync(assetDir).filter((f) => f.endsWith('.mjs'));
+    const code = files.map((f) => readFileSync(path.join(assetDir, f), 'utf8')).join('\n');
+    expect(files).toContain('index.mjs');
     expect(fn().Handler).toBe('index.handler');
     // Only Node built-ins stay outside; the sole exceptions are the SDK's optional SigV4a/CRT
     // signers, which it require()s inside try/catch (multi-region access points only).
     const external = /(?:from\s*|import\(\s*|require\(\s*)["'](@aws-sdk\/(?!signature-v4-crt|signature-v4a)[^"']+|@smithy\/[^"']+|@aws-lambda-powertools\/[^"']+|@kubernetes\/client-node|@grpc\/grpc-js|@bufbuild\/protobuf|@peculiar\/x509|@noble\/curves|zod)["']/;
     expect(code.match(external)?.[0]).toBeUndefined();
     expect(existsSync(path.join(assetDir, 'node_modules'))).toBe(false);
+  });
+  it('keeps @kubernetes/client-node and @peculiar/x509 out of the code a cold start loads (split chunks)', () => {
+    const hash = String(fn().Code.S3Key).replace(/\.zip$/, '');
+    const assetDir = path.join(s.app.outdir, `asset.${hash}`);
+    // The entry and its static imports are what Node parses at cold start.
+    const eager = new Set<string>();
+    const visit = (f: string) => {
+      if (eager.has(f)) return;
+      eager.add(f);
+      const text = readFileSync(path.join(assetDir, f), 'utf8');
+      for (const m of text.matchAll(/(?:^|[;}\s])import\s*(?:[^'"()]*?from\s*)?["']\.\/([^"']+\.mjs)["']/g)) visit(m[1]!);
+    };
+    visit('index.mjs');
+    const eagerCode = [...eager].map((f) => readFileSync(path.join(assetDir, f), 'utf8')).join('\n');
+    const all = readdirSync(assetDir).filter((f) => f.endsWith('.mjs'));
+    expect(all.length).toBeGreaterThan(eager.size);
+    // client-node's KubeConfig and peculiar's certificate generator exist in the asset, lazily.
+    const allCode = all.map((f) => readFileSync(path.join(assetDir, f), 'utf8')).join('\n');
+    expect(allCode).toMatch(/current-context/);
+    expect(eagerCode).not.toMatch(/current-context/);
+    expect(allCode).toMatch(/tsyringe requires a reflect polyfill/);
+    expect(eagerCode).not.toMatch(/tsyringe requires a reflect polyfill/);
   });
   it('sends failed async invocations to the on-failure queue after retries', () => {
     const [, cfg] = onlyResource(s, 'AWS::Lambda::EventInvokeConfig');

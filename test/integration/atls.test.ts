@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createProductionVerifier } from '../../lambda/attestation/production.ts';
 import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
-import { createClientCertificatePem } from '../../lambda/coordinator/certificates.ts';
+import { createClientCertificatePem } from '../../lambda/coordinator/client-certificate.ts';
 import { CoordinatorSession } from '../../lambda/coordinator/client.ts';
 import { AttestationError, RecoveryError } from '../../lambda/errors.ts';
 import { CoordinatorEmulator, type Misbehaviour } from '../support/coordinator-emulator.ts';

@@ -1,0 +1,189 @@
+/**
+ * The function's configuration, read once per container from the environment and validated
+ * with zod. Every error names the variable (and the path inside CONTRAST_DEPLOYMENTS) so a
+ * broken deploy says what to fix. Nothing here can select a non-production attestation
+ * verifier or add a root: test verifiers are injected in code only (handler createHandler).
+ */
+import { z } from 'zod';
+import type { DeploymentTarget } from './reconcile-types.ts';
+
+export class ConfigError extends Error {
+  /** The environment variable that is wrong. */
+  readonly variable: string;
+
+  constructor(variable: string, message: string) {
+    super(`configuration: ${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+/** Deployment names become DynamoDB keys, metric dimensions and KMS context values. */
+const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** `host:port`, `[v6]:port`; the port is required because the user API port is deployment-specific. */
+export function parseHostPort(value: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+const deploymentSchema = z
+  .object({
+    name: z.string().regex(DEPLOYMENT_NAME, 'letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128'),
+    secretId: z.string().min(1),
+    coordinator: z.string().transform((v, ctx) => {
+      const hp = parseHostPort(v);
+      if (!hp) {
+        ctx.addIssue({ code: 'custom', message: `expected "host:port" (e.g. "coordinator.example.internal:1313"), got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return hp;
+    }),
+    /** Namespaces whose workloads are restarted after a recovery; ["*"] = all. */
+    namespaces: z.array(z.string().min(1)).min(1).default(['*']),
+    namespaceLabelSelector: z.string().min(1).optional(),
+    coordinatorNamespace: z.string().min(1).optional(),
+    /** CloudWatch alarms whose ALARM state triggers a reconcile of this deployment. */
+    alarmNames: z.array(z.string().min(1)).default([]),
+    /** TDX only: Intel TCB statuses accepted besides UpToDate (handed to the production verifier). */
+    tdxAcceptedTcbStatuses: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+
+export type DeploymentConfig = z.output<typeof deploymentSchema>;
+
+const deploymentsSchema = z
+  .array(deploymentSchema)
+  .min(1, 'configure at least one deployment')
+  .superRefine((list, ctx) => {
+    const names = new Set<string>();
+    const alarms = new Map<string, string>();
+    list.forEach((d, i) => {
+      if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate deployment name ${d.name}` });
+      names.add(d.name);
+      for (const a of d.alarmNames) {
+        const other = alarms.get(a);
+        // An alarm must map to exactly one deployment, or an ALARM event would be ambiguous.
+        if (other !== undefined && other !== d.name) {
+          ctx.addIssue({ code: 'custom', path: [i, 'alarmNames'], message: `alarm ${a} is already mapped to deployment ${other}` });
+        }
+        alarms.set(a, d.name);
+      }
+    });
+  });
+
+export type KubeAuth = 'eks' | 'kubeconfig' | 'none';
+
+export interface KubeSettings {
+  auth: KubeAuth;
+  clusterName?: string;
+  endpoint?: string;
+  caData?: string;
+  kubeconfigSecretId?: string;
+}
+
+export interface HandlerConfig {
+  deployments: DeploymentConfig[];
+  lockTableName: string;
+  eventBusName: string;
+  /** Source of trigger events (the in-cluster exporter). */
+  eventSource: string;
+  /** Source of the result events this function puts. */
+  resultEventSource: string;
+  maxRecoveriesPerHour: number;
+  /** Lease length; undefined = remaining function time + 60 s, computed per invocation. */
+  leaseSeconds?: number;
+  kube: KubeSettings;
+  allowPodDeletion: boolean;
+  collateralMirrorUrl?: string;
+  decryptDrill: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const path = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('') : '';
+      return `${path ? `${path}: ` : ''}${i.message}`;
+    })
+    .join('; ');
+}
+
+function parseVar<T>(env: Env, name: string, schema: z.ZodType<T>): T {
+  const raw = env[name];
+  const r = schema.safeParse(raw === '' ? undefined : raw);
+  if (!r.success) throw new ConfigError(name, `${formatIssues(r.error)} (got ${raw === undefined ? 'nothing' : JSON.stringify(raw)})`);
+  return r.data;
+}
+
+const required = z.string({ error: 'required' }).min(1, 'required');
+const optional = z.string().min(1).optional();
+const bool = z.enum(['true', 'false'], { error: 'expected "true" or "false"' }).default('false').transform((v) => v === 'true');
+const positiveInt = z
+  .string()
+  .regex(/^\d+$/, 'expected a positive integer')
+  .transform(Number)
+  .pipe(z.number().int().positive('expected a positive integer'));
+
+export function loadConfig(env: Env = process.env): HandlerConfig {
+  const rawDeployments = parseVar(env, 'CONTRAST_DEPLOYMENTS', required);
+  let json: unknown;
+  try {
+    json = JSON.parse(rawDeployments);
+  } catch (err) {
+    throw new ConfigError('CONTRAST_DEPLOYMENTS', `not valid JSON (${(err as Error).message}); expected an array of {name, secretId, coordinator: "host:port", ...}`);
+  }
+  const d = deploymentsSchema.safeParse(json);
+  if (!d.success) throw new ConfigError('CONTRAST_DEPLOYMENTS', formatIssues(d.error));
+
+  const auth = parseVar(env, 'KUBE_AUTH', z.enum(['eks', 'kubeconfig', 'none'], { error: 'required: one of "eks", "kubeconfig", "none"' }));
+  const kube: KubeSettings = { auth };
+  if (auth === 'eks') {
+    kube.clusterName = parseVar(env, 'EKS_CLUSTER_NAME', required);
+    kube.endpoint = parseVar(env, 'EKS_ENDPOINT', z.url({ protocol: /^https$/, error: 'expected the https:// API endpoint of the cluster' }));
+    kube.caData = parseVar(env, 'EKS_CA_DATA', z.base64({ error: 'expected the base64 certificate authority data of the cluster' }));
+  } else if (auth === 'kubeconfig') {
+    kube.kubeconfigSecretId = parseVar(env, 'KUBECONFIG_SECRET_ID', required);
+  }
+
+  // https only (plain http only to a loopback test mirror): collateral is verified anyway, but a mirror must not be spoofable into denial of service.
+  const mirror = parseVar(
+    env,
+    'COLLATERAL_MIRROR_URL',
+    z
+      .url({ protocol: /^https?$/, error: 'expected an https URL' })
+      .refine((u) => u.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(u), 'expected an https URL')
+      .optional(),
+  );
+  const lease = parseVar(env, 'LEASE_SECONDS', positiveInt.optional());
+  const config: HandlerConfig = {
+    deployments: d.data,
+    lockTableName: parseVar(env, 'LOCK_TABLE_NAME', required),
+    eventBusName: parseVar(env, 'EVENT_BUS_NAME', required),
+    eventSource: parseVar(env, 'EVENT_SOURCE', optional) ?? 'contrast.coordinator',
+    resultEventSource: parseVar(env, 'RESULT_EVENT_SOURCE', optional) ?? 'contrast.autorecover',
+    maxRecoveriesPerHour: parseVar(env, 'MAX_RECOVERIES_PER_HOUR', positiveInt.default(2)),
+    kube,
+    allowPodDeletion: parseVar(env, 'ALLOW_POD_DELETION', bool),
+    decryptDrill: parseVar(env, 'DECRYPT_DRILL', bool),
+  };
+  if (lease !== undefined) config.leaseSeconds = lease;
+  if (mirror !== undefined) config.collateralMirrorUrl = mirror;
+  if (config.eventSource === config.resultEventSource) {
+    // The function would trigger itself with its own result events.
+    throw new ConfigError('RESULT_EVENT_SOURCE', `must differ from EVENT_SOURCE (${config.eventSource})`);
+  }
+  return config;
+}
+
+export function targetOf(d: DeploymentConfig): DeploymentTarget {
+  return { name: d.name, secretId: d.secretId, coordinator: { host: d.coordinator.host, port: d.coordinator.port } };
+}
+
+export function findDeployment(config: HandlerConfig, name: string): DeploymentConfig | undefined {
+  return config.deployments.find((d) => d.name === name);
+}

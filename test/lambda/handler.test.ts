@@ -1,0 +1,274 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TransientOutcomeError, type HandlerResponse } from '../../lambda/handler.ts';
+import type { KubernetesSide } from '../../lambda/reconcile.ts';
+import type { RestartRequest, RestartSummary } from '../../lambda/kubernetes/types.ts';
+import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
+import { alarmStateChange, directInvoke, lambdaContext, restartEvent, scheduledEvent } from './samples.ts';
+import { auditRecords, captureOutput, emfRecords, setupFixture, type Fixture } from './fixture.ts';
+
+let fx: Fixture | undefined;
+let out: ReturnType<typeof captureOutput>;
+// Every test captures stdout/stderr: the Powertools logger and EMF metrics write there.
+beforeEach(() => {
+  out = captureOutput();
+});
+afterEach(async () => {
+  out.restore();
+  await fx?.stop();
+  fx = undefined;
+});
+
+function detailOf(f: Fixture, detailType: string): Record<string, unknown>[] {
+  return f.events.filter((e) => e.DetailType === detailType).map((e) => JSON.parse(e.Detail!) as Record<string, unknown>);
+}
+
+function fakeKubernetes(opts: { readyPeers?: string[]; results?: RestartSummary['results']; complete?: boolean } = {}) {
+  const calls = { loads: 0, peers: 0, restarts: [] as RestartRequest[] };
+  const loader = async (): Promise<KubernetesSide> => {
+    calls.loads++;
+    return {
+      peers: { readyPeers: async () => (calls.peers++, { readyPeers: opts.readyPeers ?? [], coordinatorPods: ['coordinator-0'] }) },
+      restarts: {
+        restartStale: async (req) => {
+          calls.restarts.push(req);
+          return { meshCaFingerprint: req.meshCaFingerprint, results: opts.results ?? [], complete: opts.complete ?? true };
+        },
+      },
+    };
+  };
+  return { calls, loader };
+}
+
+describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulator ${motoAvailable ? '' : SKIP_REASON}`, () => {
+  it('recovers on a restart event, reports it, and then is an idempotent no-op', async () => {
+    fx = await setupFixture();
+    out.lines.length = 0;
+    const ev = restartEvent(fx.deployment);
+    const res = await fx.handler(ev, lambdaContext());
+    expect(res.outcome).toBe('recovered');
+    expect(res.correlationId).toBe(ev.id);
+    expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok', force: false })]);
+    expect(fx.kmsDecrypts).toHaveLength(1);
+
+    const [recovered] = detailOf(fx, 'Coordinator Recovered');
+    expect(recovered).toMatchObject({ deployment: fx.deployment, outcome: 'recovered', recoverSent: true, correlationId: ev.id, trigger: { kind: 'event', pod: 'coordinator-0' } });
+    expect(fx.events.every((e) => e.Source === 'contrast.autorecover' && e.EventBusName === fx!.config.eventBusName)).toBe(true);
+
+    const records = out.json();
+    // Correlation id = event id on every line after the trigger was accepted.
+    const afterTrigger = records.slice(records.findIndex((r) => r.message === 'trigger accepted'));
+    expect(afterTrigger.filter((r) => r.level).every((r) => r.correlation_id === ev.id)).toBe(true);
+    const [audit] = auditRecords(records);
+    expect(audit).toMatchObject({
+      deployment: fx.deployment,
+      outcome: 'recovered',
+      trigger: { kind: 'event', id: ev.id },
+      caller: { kind: 'eventbridge' },
+      kms: { decrypts: 1, keyId: fx.kmsKeyId },
+      recover: { sent: true, force: false },
+    });
+    // The audit record's context is exactly the one KMS saw (what CloudTrail logs).
+    expect((audit!.kms as { encryptionContext: unknown }).encryptionContext).toEqual(fx.kmsDecrypts[0]!.context);
+    expect(fx.kmsDecrypts[0]!.context).toMatchObject({ 'contrast-autorecover:deployment': fx.deployment, 'contrast-autorecover:purpose': 'seedshare-owner-key' });
+    expect(audit!.resultEventIds).toHaveLength(1);
+
+    const emf = emfRecords(records);
+    expect(emf).toHaveLength(1);
+    const m = emf[0]!;
+    expect(m._aws.CloudWatchMetrics[0]!.Namespace).toBe('ContrastAutorecover');
+    expect(m._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'Deployment']]);
+    expect(m).toMatchObject({ service: 'contrast-autorecover', Deployment: fx.deployment, Attempts: 1, Failures: 0, 'Outcome-recovered': 1 });
+    expect(m['StepDuration-recover']).toEqual(expect.any(Number));
+    expect(m.StaleMinutes).toEqual(expect.any(Number));
+    expect(fx.trace.annotations).toEqual(expect.arrayContaining([['outcome', 'recovered'], ['deployment', fx.deployment], ['correlationId', ev.id]]));
+
+    // A second restart event an instant later: the lease is free again, the Coordinator healthy.
+    const again = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(again.outcome).toBe('already-healthy');
+    expect(fx.emu.recoverCalls).toHaveLength(1);
+    expect(fx.kmsDecrypts).toHaveLength(1);
+    expect(detailOf(fx, 'Coordinator Recovery Skipped')).toEqual([expect.objectContaining({ outcome: 'already-healthy' })]);
+  });
+
+  it('handles a genuine second restart later (a lease, not a cached result)', async () => {
+    fx = await setupFixture({ env: { MAX_RECOVERIES_PER_HOUR: '5' } });
+    expect((await fx.handler(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('recovered');
+    fx.emu.restart();
+    expect((await fx.handler(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('recovered');
+    expect(fx.emu.recoverCalls.filter((c) => c.result === 'ok')).toHaveLength(2);
+  });
+
+  it('turns a burst of 50 restart events into exactly one Recover', async () => {
+    fx = await setupFixture();
+    out.lines.length = 0;
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => fx!.handler(restartEvent(fx!.deployment, { id: `burst-${i}` }), lambdaContext(`req-${i}`))),
+    );
+    expect(fx.emu.recoverCalls).toHaveLength(1);
+    const outcomes = responses.map((r) => r.outcome);
+    expect(outcomes.filter((o) => o === 'recovered')).toHaveLength(1);
+    expect(outcomes.every((o) => ['recovered', 'in-progress', 'already-healthy'].includes(o))).toBe(true);
+    expect(fx.kmsDecrypts).toHaveLength(1);
+    expect(fx.events).toHaveLength(50);
+  });
+
+  it('takes over a lease left by a dead invocation after it expired', async () => {
+    fx = await setupFixture();
+    const dead = await fx.lock.acquire(fx.deployment, 'dead-request', 960);
+    expect(dead.acquired).toBe(true);
+    const blocked = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(blocked.outcome).toBe('in-progress');
+    expect(blocked.results[0]!.message).toMatch(/dead-request/);
+    expect(fx.emu.recoverCalls).toHaveLength(0);
+    // Another container, 961 s later.
+    const later = fx.makeHandler({ now: () => Date.now() + 961_000 });
+    expect((await later(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('recovered');
+  });
+
+  it('stops at the crash-loop guard (paused + metric) but lets a human recover by direct invocation', async () => {
+    fx = await setupFixture();
+    await fx.lock.recordRecovery(fx.deployment, Date.now() - 30 * 60_000);
+    await fx.lock.recordRecovery(fx.deployment, Date.now() - 10 * 60_000);
+    out.lines.length = 0;
+    const res = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(res.outcome).toBe('paused');
+    expect(res.results[0]!.message).toMatch(/crash-loop guard: 2 user recoveries/);
+    expect(res.results[0]!.kmsDecrypts).toBe(0);
+    expect(fx.kmsDecrypts).toHaveLength(0);
+    expect(fx.emu.recoverCalls).toHaveLength(0);
+    expect(emfRecords(out.json())[0]).toMatchObject({ 'Outcome-paused': 1, Failures: 1 });
+    expect(detailOf(fx, 'Coordinator Recovery Failed')).toEqual([expect.objectContaining({ outcome: 'paused', guard: expect.objectContaining({ kind: 'crash-loop-guard' }) })]);
+
+    const human = await fx.handler(directInvoke(fx.deployment, 'recover'), lambdaContext());
+    expect(human.outcome).toBe('recovered');
+    const audit = auditRecords(out.json()).at(-1)!;
+    expect(audit).toMatchObject({ guardBypassed: true, caller: { kind: 'direct-invoke' }, trigger: { kind: 'direct', reason: 'test: operator request' } });
+    expect((await fx.lock.snapshot(fx.deployment)).recentRecoveries).toHaveLength(3);
+  });
+
+  it('obeys the pause switch (deployment and global) without touching the Coordinator; status still answers', async () => {
+    fx = await setupFixture();
+    await fx.lock.setPaused(fx.deployment, true, 'maintenance window');
+    const res = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(res.outcome).toBe('paused');
+    expect(res.results[0]!.message).toMatch(/pause#.*maintenance window/);
+    expect(fx.emu.connections).toHaveLength(0);
+    const status = await fx.handler(directInvoke(fx.deployment, 'status'), lambdaContext());
+    expect(status.outcome).toBe('recovery-needed');
+    expect(fx.kmsDecrypts).toHaveLength(0);
+    await fx.lock.setPaused(fx.deployment, false);
+    await fx.lock.setPaused('*', true);
+    expect((await fx.handler(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('paused');
+    await fx.lock.setPaused('*', false);
+    expect((await fx.handler(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('recovered');
+  });
+
+  it('accepts force only from a direct invocation and audits it', async () => {
+    fx = await setupFixture();
+    const k = fakeKubernetes({ readyPeers: ['coordinator-1'] });
+    const h = fx.makeHandler({ kubernetes: k.loader });
+    expect((await h(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('peers-available');
+    const ev = await h(restartEvent(fx.deployment, {}, { force: true }), lambdaContext());
+    expect(ev.outcome).toBe('event-invalid');
+    out.lines.length = 0;
+    const forced = await h(directInvoke(fx.deployment, 'recover', { force: true, reason: 'peers are wedged, ticket OPS-1' }), lambdaContext('req-force'));
+    // The emulator refuses Recover without Force while peers are Ready; with Force it accepts.
+    expect(forced.outcome).toBe('recovered');
+    expect(fx.emu.recoverCalls.at(-1)).toMatchObject({ force: true, result: 'ok' });
+    const audit = auditRecords(out.json()).at(-1)!;
+    expect(audit).toMatchObject({ force: true, requestId: 'req-force', trigger: { kind: 'direct', force: true, reason: 'peers are wedged, ticket OPS-1' }, recover: { sent: true, force: true } });
+  });
+
+  it('maps an alarm into ALARM to its deployment', async () => {
+    fx = await setupFixture();
+    const res = await fx.handler(alarmStateChange(`${fx.deployment}-restarted`), lambdaContext());
+    expect(res).toMatchObject({ trigger: 'alarm', outcome: 'recovered' });
+  });
+
+  it('reports drift on a scheduled reconcile (metric + event)', async () => {
+    fx = await setupFixture({ state: 'healthy' });
+    fx.emu.setManifest(Buffer.from(JSON.stringify({ ...JSON.parse(fx.ws.manifest.toString()), Changed: true })));
+    out.lines.length = 0;
+    const res = await fx.handler(scheduledEvent(), lambdaContext());
+    expect(res.outcome).toBe('already-healthy');
+    expect(res.results[0]!.drift).toBe(true);
+    const [drift] = detailOf(fx, 'Coordinator Manifest Drift');
+    expect(drift).toMatchObject({ deployment: fx.deployment, manifestHash: res.results[0]!.manifestHash, latestManifestHash: res.results[0]!.latestManifestHash });
+    expect(emfRecords(out.json())[0]).toMatchObject({ DriftDetected: 1 });
+    expect(fx.kmsDecrypts).toHaveLength(0);
+  });
+
+  it('a healthy deployment whose restarts are recorded complete needs no Kubernetes; pending ones are finished', async () => {
+    fx = await setupFixture({ state: 'healthy' });
+    const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
+    const h = fx.makeHandler({ kubernetes: k.loader });
+    out.lines.length = 0;
+    const first = await h(scheduledEvent(), lambdaContext());
+    expect(first.outcome).toBe('restarts-finished');
+    expect(emfRecords(out.json())[0]).toMatchObject({ WorkloadsRestarted: 1 });
+    expect(k.calls.loads).toBe(1);
+    const fresh = fakeKubernetes();
+    const second = await fx.makeHandler({ kubernetes: fresh.loader })(scheduledEvent(), lambdaContext());
+    expect(second.outcome).toBe('already-healthy');
+    expect(fresh.calls.loads).toBe(0);
+    expect(fx.kmsDecrypts).toHaveLength(0);
+  });
+
+  it('returns permanent failures without throwing', async () => {
+    fx = await setupFixture({ state: 'no-state' });
+    const noState = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(noState.outcome).toBe('no-state');
+    // A refused Recover is no user recovery: the crash-loop guard does not count it.
+    expect((await fx.lock.snapshot(fx.deployment)).recentRecoveries).toHaveLength(0);
+    const decrypts = fx.kmsDecrypts.length;
+    // Production verifier (the default): refuses the emulator's testing evidence.
+    const prod = fx.makeHandler({ verifierFactory: undefined });
+    fx.emu.state = 'stale';
+    const refused = await prod(restartEvent(fx.deployment), lambdaContext());
+    expect(refused.outcome).toBe('attestation-failed');
+    expect(fx.kmsDecrypts).toHaveLength(decrypts);
+    const missing = fx.makeHandler({ config: { ...fx.config, deployments: [{ ...fx.config.deployments[0]!, secretId: 'contrast/does-not-exist' }] } });
+    expect((await missing(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('bundle-invalid');
+    expect(detailOf(fx, 'Coordinator Recovery Failed').map((d) => d.outcome)).toEqual(['no-state', 'attestation-failed', 'bundle-invalid']);
+  });
+
+  it('confirm-mismatch when a manifest was set after enrollment', async () => {
+    fx = await setupFixture();
+    fx.emu.setManifest(Buffer.from(JSON.stringify({ ...JSON.parse(fx.ws.manifest.toString()), Changed: true })));
+    const res = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(res.outcome).toBe('confirm-mismatch');
+  });
+
+  it('throws on transient outcomes for async triggers, returns them to a direct caller', async () => {
+    fx = await setupFixture();
+    await fx.emu.stop();
+    const ev = restartEvent(fx.deployment);
+    await expect(fx.handler(ev, lambdaContext())).rejects.toBeInstanceOf(TransientOutcomeError);
+    expect(detailOf(fx, 'Coordinator Recovery Failed')).toEqual([expect.objectContaining({ outcome: 'unreachable', retryable: true })]);
+    const direct = (await fx.handler(directInvoke(fx.deployment, 'status'), lambdaContext())) as HandlerResponse;
+    expect(direct.outcome).toBe('unreachable');
+    // The lease was released: the retry is not blocked.
+    expect((await fx.lock.acquire(fx.deployment, 'probe', 10)).acquired).toBe(true);
+  });
+
+  it('restart-partial is transient (retried), and the next reconcile finishes restarts', async () => {
+    fx = await setupFixture();
+    const partial = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'failed', reason: '429' }], complete: false });
+    await expect(fx.makeHandler({ kubernetes: partial.loader })(restartEvent(fx.deployment), lambdaContext())).rejects.toThrow(/restart-partial/);
+    const ok = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted' }] });
+    expect((await fx.makeHandler({ kubernetes: ok.loader })(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('restarts-finished');
+    expect(fx.emu.recoverCalls).toHaveLength(1);
+  });
+
+  it('dry-run decrypts but sends nothing; malformed events are event-invalid', async () => {
+    fx = await setupFixture();
+    const dry = await fx.handler(directInvoke(fx.deployment, 'dry-run'), lambdaContext());
+    expect(dry.outcome).toBe('dry-run-ok');
+    expect(fx.emu.recoverCalls).toHaveLength(0);
+    for (const bad of [{}, { source: 'aws.s3' }, restartEvent('unknown-deployment'), directInvoke(fx.deployment, 'recover', { reason: '' })]) {
+      const r = await fx.handler(bad, lambdaContext());
+      expect(r.outcome).toBe('event-invalid');
+    }
+    expect(detailOf(fx, 'Coordinator Recovery Failed').filter((d) => d.outcome === 'event-invalid')).toHaveLength(4);
+  });
+});
