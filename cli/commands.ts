@@ -12,7 +12,7 @@ import { reconcile } from '../lambda/reconcile.ts';
 import { productionVerifierFactory } from '../lambda/verification.ts';
 import { cliAwsClients } from './aws-clients.ts';
 import { printResult, progressPrinter } from './output.ts';
-import { readCollateralDir, readWorkspace } from './workspace-files.ts';
+import { checkCollateralSize, readCollateralDir, readWorkspace } from './workspace-files.ts';
 
 export class UsageError extends Error {}
 
@@ -22,6 +22,8 @@ function collect(value: string, previous: string[]): string[] {
 
 interface EnrollOptions {
   collateral?: string;
+  collateralMirror?: string;
+  coordinator?: string;
   workspace: string;
   deployment: string;
   kmsKeyId: string;
@@ -29,9 +31,26 @@ interface EnrollOptions {
   json?: boolean;
 }
 
+/** Reads the Coordinator's evidence and fetches (and verifies) what it will need offline. */
+async function fetchCollateralFor(endpoint: ReturnType<typeof parseEndpoint>, mirrorUrl: string): Promise<Record<string, string>> {
+  const [{ captureAttestationExtension }, needs, { MirrorCollateral }, { pinnedCollateralVerifier }] = await Promise.all([
+    import('../lambda/coordinator/evidence-capture.ts'),
+    import('../lambda/attestation/collateral-needs.ts'),
+    import('../lambda/attestation/collateral.ts'),
+    import('../lambda/attestation/collateral-verify.ts'),
+  ]);
+  const ext = await captureAttestationExtension(endpoint);
+  return needs.fetchCollateral(needs.collateralNeeds(ext), new MirrorCollateral(mirrorUrl), pinnedCollateralVerifier(), needs.carriedCollateral(ext));
+}
+
 export async function enrollCommand(opts: EnrollOptions): Promise<number> {
   const files = await readWorkspace(opts.workspace);
-  const collateral = opts.collateral ? await readCollateralDir(opts.collateral) : undefined;
+  if (opts.collateralMirror && !opts.coordinator) {
+    throw new UsageError('--collateral-mirror needs --coordinator HOST:PORT: enroll reads the Coordinator\'s evidence to know which collateral to fetch');
+  }
+  const fromDir = opts.collateral ? await readCollateralDir(opts.collateral) : undefined;
+  const fetched = opts.collateralMirror ? await fetchCollateralFor(parseEndpoint(opts.coordinator!), opts.collateralMirror) : undefined;
+  const collateral = fromDir || fetched ? checkCollateralSize({ ...fromDir, ...fetched }) : undefined;
   const { kms, secrets } = cliAwsClients();
   try {
     const say = (l: string) => !opts.json && process.stderr.write(`${l}\n`);
@@ -124,6 +143,8 @@ export function registerRecoveryCommands(program: Command, run: (fn: () => Promi
     .requiredOption('--kms-key-id <key>', 'KMS key id, ARN or alias for the envelope encryption')
     .requiredOption('--secret-id <id>', 'Secrets Manager secret name or ARN (created when absent)')
     .option('--collateral <dir>', 'attestation collateral to cache in the bundle (VCEK/ASK/ARK, CRL, TDX TCB Info, QE Identity; files named as `attestation verify` reports them)')
+    .option('--collateral-mirror <url>', 'fetch the collateral the Coordinator\'s evidence needs from this base URL (AMD KDS / Intel PCS layout, e.g. a collateral proxy) and cache it; needs --coordinator')
+    .option('--coordinator <host:port>', 'the Coordinator to read the evidence from, with --collateral-mirror')
     .option('--json', 'print a JSON summary')
     .addHelpText(
       'after',

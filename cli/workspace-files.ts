@@ -58,3 +58,12 @@ export async function readCollateralDir(dir: string): Promise<Record<string, str
   if (Object.keys(out).length === 0) throw new InputError(`--collateral ${dir} is empty; omit the option or put the collateral files there`);
   return out;
 }
+
+/** The whole cache (directory and fetched) must leave room in the 64 KiB secret. */
+export function checkCollateralSize(record: Record<string, string>): Record<string, string> {
+  const bytes = Object.values(record).reduce((n, b64) => n + Math.floor((b64.length * 3) / 4), 0);
+  if (bytes > MAX_COLLATERAL_BYTES) {
+    throw new InputError(`the collateral to cache is ${bytes} bytes, more than ${MAX_COLLATERAL_BYTES}: the bundle must fit a 64 KiB secret — cache only this platform's documents and configure a collateral mirror for the rest`);
+  }
+  return record;
+}

@@ -297,6 +297,11 @@ export class ContrastRecovery extends Construct {
 
     const readerArns = [this.role.roleArn, ...(this.breakGlassRole ? [this.breakGlassRole.roleArn] : [])];
     this.secrets = {};
+    // With a collateral mirror the function refreshes the bundle's (non-secret) collateral
+    // cache before it expires, so it may put new versions too. It still cannot forge an owner
+    // key envelope (no GenerateDataKey with the contrast context) and a changed manifest breaks
+    // decryption, so the write adds no way to the seed.
+    const writerArns = [this.enrollerRole.roleArn, ...(props.collateralMirror ? [this.role.roleArn] : [])];
     for (const [i, d] of props.deployments.entries()) {
       const secret = new secretsmanager.CfnSecret(this, `BundleSecret${i}`, {
         name: secretName(d.name),
@@ -331,7 +336,7 @@ export class ContrastRecovery extends Construct {
               principals: [new iam.AnyPrincipal()],
               actions: ['secretsmanager:PutSecretValue'],
               resources: ['*'],
-              conditions: { ArnNotEquals: { 'aws:PrincipalArn': this.enrollerRole.roleArn } },
+              conditions: { ArnNotEquals: { 'aws:PrincipalArn': writerArns.length === 1 ? writerArns[0]! : writerArns } },
             }),
             new iam.PolicyStatement({
               sid: 'ReadersGetTheBundle',
@@ -341,7 +346,7 @@ export class ContrastRecovery extends Construct {
             }),
             new iam.PolicyStatement({
               sid: 'EnrollerWritesTheBundle',
-              principals: [new iam.ArnPrincipal(this.enrollerRole.roleArn)],
+              principals: writerArns.map((a) => new iam.ArnPrincipal(a)),
               actions: ['secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret'],
               resources: ['*'],
             }),
@@ -356,6 +361,21 @@ export class ContrastRecovery extends Construct {
     this.role.addToPolicy(
       new iam.PolicyStatement({ sid: 'ReadBundles', actions: ['secretsmanager:GetSecretValue'], resources: secretArns }),
     );
+    if (props.collateralMirror) {
+      this.role.addToPolicy(new iam.PolicyStatement({ sid: 'RefreshBundleCollateral', actions: ['secretsmanager:PutSecretValue'], resources: secretArns }));
+      // Secrets Manager encrypts the new version with the recovery key on the function's behalf.
+      this.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'EncryptBundleVersionViaSecretsManager',
+          actions: ['kms:GenerateDataKey'],
+          resources: [this.key.keyArn],
+          conditions: {
+            StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` },
+            StringLike: { 'kms:EncryptionContext:SecretARN': secretArnPatterns },
+          },
+        }),
+      );
+    }
     this.enrollerRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'WriteBundles',
@@ -542,7 +562,7 @@ export class ContrastRecovery extends Construct {
         {
           id: 'SecretsManager',
           service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-          actions: ['secretsmanager:GetSecretValue'],
+          actions: ['secretsmanager:GetSecretValue', ...(props.collateralMirror ? ['secretsmanager:PutSecretValue'] : [])],
           resources: [...secretArns, ...(props.kubeconfig ? [props.kubeconfig.secretArn] : [])],
         },
         { id: 'Sts', service: ec2.InterfaceVpcEndpointAwsService.STS, actions: ['sts:GetCallerIdentity'], resources: ['*'] },

@@ -50,6 +50,8 @@ export interface HandlerOverrides {
   /** Extra reconcile dependencies (e.g. timeouts). */
   reconcileDeps?: Partial<Pick<ReconcileDeps, 'handshakeTimeoutMs' | 'rpcTimeoutMs' | 'openSession'>>;
   now?: () => number;
+  /** Verifies mirror documents in the scheduled collateral refresh (tests: test roots). */
+  collateralVerify?: import('./attestation/collateral-verify.ts').CollateralVerify;
 }
 
 export interface HandlerResponse {
@@ -60,6 +62,7 @@ export interface HandlerResponse {
   outcome: Outcome;
   results: ReconcileResult[];
   drills?: DrillResult[];
+  collateral?: { deployment: string; refreshed: string[]; failed: { file: string; reason: string }[]; written: boolean }[];
 }
 
 /** Thrown after reporting a transient outcome, so the async invocation is retried. */
@@ -219,7 +222,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
         logger.error('result event could not be put; the audit record below still stands', { deployment: result.deployment, error: errorMessage(err) });
       }
     }
-    const line = { deployment: result.deployment, outcome: result.outcome, message: result.message, recoverSent: result.recoverSent, durationMs: Math.round(result.durationMs) };
+    const line = { deployment: result.deployment, outcome: result.outcome, detail: result.message, recoverSent: result.recoverSent, durationMs: Math.round(result.durationMs) };
     if (ok) logger.info('reconcile finished', line);
     else logger.warn('reconcile failed', { ...line, retryable: isRetryable(result.outcome) });
     logger.info('audit', { audit: auditRecord(result, ctx, eventIds) });
@@ -353,7 +356,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       const r = await trace.span(`### decrypt drill ${d.name}`, () => decryptDrill(targetOf(d), deps));
       out.push(r);
       metrics.publish(d.name, (m) => m.count(METRIC.drillFailed, r.ok ? 0 : 1));
-      const line = { deployment: d.name, ok: r.ok, message: r.message, durationMs: Math.round(r.durationMs) };
+      const line = { deployment: d.name, ok: r.ok, detail: r.message, durationMs: Math.round(r.durationMs) };
       if (r.ok) logger.info('decrypt drill passed', line);
       else logger.error('decrypt drill failed', line);
       logger.info('audit', {
@@ -371,6 +374,39 @@ export function createHandler(overrides: HandlerOverrides = {}) {
           recover: { sent: false },
         },
       });
+    }
+    return out;
+  }
+
+  /**
+   * Scheduled refresh of each bundle's collateral cache from COLLATERAL_MIRROR_URL, before it
+   * expires (the function has no internet; the mirror is its only egress). Every fetched
+   * document is verified against the pinned roots; only the non-secret collateral map of the
+   * bundle changes, so the KMS encryption context stays the same. Loaded lazily.
+   */
+  async function refreshCollateral(rt: Runtime, mirrorUrl: string): Promise<NonNullable<HandlerResponse['collateral']>> {
+    const [{ refreshBundleCollateral }, { MirrorCollateral }, { pinnedCollateralVerifier }] = await Promise.all([
+      import('./collateral-refresh.ts'),
+      import('./attestation/collateral.ts'),
+      import('./attestation/collateral-verify.ts'),
+    ]);
+    const mirror = new MirrorCollateral(mirrorUrl);
+    const out: NonNullable<HandlerResponse['collateral']> = [];
+    for (const d of rt.config.deployments) {
+      try {
+        const bundle = await rt.bundles.load(d.secretId);
+        const verify = overrides.collateralVerify ?? pinnedCollateralVerifier();
+        const r = await refreshBundleCollateral({ store: rt.bundles, secretId: d.secretId, bundle, mirror, verify, now: new Date(now()) });
+        out.push({ deployment: d.name, refreshed: r.refreshed, failed: r.failed, written: r.written });
+        metrics.publish(d.name, (m) => m.count(METRIC.collateralRefreshFailed, r.failed.length > 0 ? 1 : 0));
+        const line = { deployment: d.name, refreshed: r.refreshed, failed: r.failed, written: r.written };
+        if (r.failed.length) logger.warn('collateral refresh incomplete; recoveries fall back to the mirror, fix it before the cache expires', line);
+        else logger.info('collateral cache checked', line);
+      } catch (err) {
+        out.push({ deployment: d.name, refreshed: [], failed: [{ file: '(bundle)', reason: errorMessage(err) }], written: false });
+        metrics.publish(d.name, (m) => m.count(METRIC.collateralRefreshFailed, 1));
+        logger.error('collateral refresh failed', { deployment: d.name, error: errorMessage(err) });
+      }
     }
     return out;
   }
@@ -422,6 +458,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       results,
     };
     if (trigger.kind === 'schedule' && rt.config.decryptDrill) response.drills = await runDrills(rt, trigger, context);
+    if (trigger.kind === 'schedule' && rt.config.collateralMirrorUrl) response.collateral = await refreshCollateral(rt, rt.config.collateralMirrorUrl);
 
     const transient = results.filter((r) => isRetryable(r.outcome));
     if (transient.length > 0 && trigger.kind !== 'direct') {

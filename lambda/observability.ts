@@ -36,6 +36,7 @@ export const METRIC = {
   workloadsRestarted: 'WorkloadsRestarted',
   stepDuration: (s: StepTiming['step']) => `StepDuration-${s}`,
   drillFailed: 'DecryptDrillFailed',
+  collateralRefreshFailed: 'CollateralRefreshFailed',
 } as const;
 
 export interface DeploymentMetrics {

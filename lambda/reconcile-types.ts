@@ -52,7 +52,12 @@ export interface ReconcileResult {
   drift?: boolean;
   /** The KMS encryption context of the Decrypt call, to match the CloudTrail entry. */
   kmsEncryptionContext?: Record<string, string>;
+  /** KMS Decrypt calls this reconcile made (0 or 1). */
   kmsDecrypts: number;
+  /**
+   * The Recover request went out on an attested connection (the Coordinator may still have
+   * refused it). Whether it was accepted is the outcome (`recovered`, `restart-partial`).
+   */
   recoverSent: boolean;
   force: boolean;
   dryRun: boolean;

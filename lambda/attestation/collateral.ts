@@ -50,6 +50,35 @@ export function collateralFile(key: CollateralKey): string {
   return collateralPath(key).replace(/[?&=]/g, '_');
 }
 
+/** Suffix of the PEM issuer chain stored next to an Intel PCS document in a cache. */
+export const ISSUER_CHAIN_SUFFIX = '.issuer-chain.pem';
+
+const PRODUCTS = new Set(['Milan', 'Genoa', 'Turin']);
+
+/**
+ * The key whose `collateralFile()` is `file`, or undefined for any other name (issuer-chain
+ * companions, PCK CRLs, unrelated files). Accepted only if it maps back to exactly the same
+ * name, so a cache entry can never be re-labelled as another document.
+ */
+export function parseCollateralFile(file: string): CollateralKey | undefined {
+  let key: CollateralKey | undefined;
+  let m: RegExpExecArray | null;
+  if (file === 'tdx/certification/v4/qe/identity') key = { kind: 'tdx-qe-identity' };
+  else if ((m = /^tdx\/certification\/v4\/tcb_fmspc_([0-9a-fA-F]{12})$/.exec(file))) key = { kind: 'tdx-tcb-info', fmspc: m[1]! };
+  else if ((m = /^(vcek|vlek)\/v1\/(\w+)\/cert_chain$/.exec(file)) && PRODUCTS.has(m[2]!)) {
+    key = { kind: 'snp-cert-chain', product: m[2] as SnpProduct, signer: m[1] as 'vcek' | 'vlek' };
+  } else if ((m = /^vcek\/v1\/(\w+)\/crl$/.exec(file)) && PRODUCTS.has(m[1]!)) key = { kind: 'snp-crl', product: m[1] as SnpProduct };
+  else if ((m = /^vcek\/v1\/(\w+)\/([0-9a-fA-F]+)_((?:[A-Za-z]+SPL_\d+_?)+)$/.exec(file)) && PRODUCTS.has(m[1]!)) {
+    // `blSPL_3_teeSPL_0_…` back to `blSPL=3&teeSPL=0&…` (the names and values hold no `_`).
+    const parts = m[3]!.split('_');
+    if (parts.length % 2 !== 0) return undefined;
+    const pairs: string[] = [];
+    for (let i = 0; i < parts.length; i += 2) pairs.push(`${parts[i]}=${parts[i + 1]}`);
+    key = { kind: 'snp-vcek', product: m[1] as SnpProduct, chipId: m[2]!, tcbQuery: pairs.join('&') };
+  }
+  return key && collateralFile(key) === file ? key : undefined;
+}
+
 export function describeCollateral(key: CollateralKey): string {
   switch (key.kind) {
     case 'snp-vcek':

@@ -104,6 +104,22 @@ describe('variants', () => {
       ]);
     }
   });
+  it('with a collateral mirror lets the function (besides the enroller) put bundle versions, and nothing else', () => {
+    const fnRole = { 'Fn::GetAtt': [logicalIdOf(variant, 'AWS::IAM::Role', 'RecoveryFunctionRole'), 'Arn'] };
+    for (const [, policy] of resourcesOfType(variant, 'AWS::SecretsManager::ResourcePolicy')) {
+      const deny = policy.Properties.ResourcePolicy.Statement.find((x: any) => x.Effect === 'Deny' && asArray(x.Action).includes('secretsmanager:PutSecretValue'));
+      expect(deny.Condition.ArnNotEquals['aws:PrincipalArn']).toEqual([{ 'Fn::GetAtt': [logicalIdOf(variant, 'AWS::IAM::Role', 'RecoveryEnrollerRole'), 'Arn'] }, fnRole]);
+    }
+    const statements = resourcesOfType(variant, 'AWS::IAM::Policy').flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]);
+    const put = statements.find((st) => st.Sid === 'RefreshBundleCollateral');
+    expect(asArray(put.Action)).toEqual(['secretsmanager:PutSecretValue']);
+    const gdk = statements.find((st) => st.Sid === 'EncryptBundleVersionViaSecretsManager');
+    expect(gdk.Condition.StringEquals['kms:ViaService']).toBeDefined();
+    expect(gdk.Condition.StringLike['kms:EncryptionContext:SecretARN']).toBeDefined();
+    // Without a mirror (the example app) the function writes nothing.
+    const exampleStatements = resourcesOfType(example, 'AWS::IAM::Policy').flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]);
+    expect(exampleStatements.some((st) => st.Sid === 'RefreshBundleCollateral' || st.Sid === 'EncryptBundleVersionViaSecretsManager')).toBe(false);
+  });
   it('creates one retained secret per deployment', () => {
     const secrets = resourcesOfType(variant, 'AWS::SecretsManager::Secret');
     expect(secrets.map(([, x]) => x.Properties.Name)).toEqual(['contrast-autorecover/alpha', 'contrast-autorecover/beta']);

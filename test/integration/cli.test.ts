@@ -2,10 +2,15 @@
  * The CLI as an operator runs it: a child process with the standard AWS environment
  * pointed at moto, against the Coordinator emulator.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
+import { makeSnpEvidence, snpTestChain, TEST_POLICY_HASH } from '../support/evidence/index.ts';
+import { captureAttestationExtension } from '../../lambda/coordinator/evidence-capture.ts';
+import { collateralNeeds } from '../../lambda/attestation/collateral-needs.ts';
+import { startMirror } from '../collateral/mirror.ts';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awsClientConfig, motoAvailable, motoEndpoint, SKIP_REASON, TEST_REGION, uniqueName } from '../support/aws.ts';
@@ -155,6 +160,57 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
       expect(status.code).toBe(15);
       expect(status.stderr).toMatch(/✘ probe the Coordinator over aTLS/);
     } finally {
+      await emu.stop();
+    }
+  });
+
+  it('enroll --collateral DIR caches the files in the bundle (not secret), and refuses an oversized cache', async () => {
+    const d = await workspaceVariant('collateral', () => {});
+    const cdir = join(dir, 'collateral-files');
+    await mkdir(join(cdir, 'tdx/certification/v4'), { recursive: true });
+    await writeFile(join(cdir, 'tdx/certification/v4/qe_identity'), '{"enclaveIdentity":{}}');
+    const secretId = uniqueName('cli/coll');
+    const r = await runCliInProcess([...enrollArgs(d, secretId), '--collateral', cdir], env());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/cached 1 collateral file/);
+    const stored = JSON.parse((await new SecretsManagerClient(awsClientConfig()).send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString!);
+    expect(Buffer.from(stored.collateral['tdx/certification/v4/qe_identity'], 'base64').toString()).toBe('{"enclaveIdentity":{}}');
+    await writeFile(join(cdir, 'big'), Buffer.alloc(50 * 1024, 1));
+    const big = await runCliInProcess([...enrollArgs(d, uniqueName('cli/big')), '--collateral', cdir], env());
+    expect(big.code).toBe(16);
+    expect(big.stderr).toMatch(/64 KiB secret/);
+  });
+
+  it('enroll --collateral-mirror needs --coordinator, and refuses collateral that does not chain to the pinned roots', async () => {
+    const d = await workspaceVariant('mirror', () => {});
+    const usage = await runCliInProcess([...enrollArgs(d, uniqueName('cli/m')), '--collateral-mirror', 'http://127.0.0.1:1/'], env());
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/needs --coordinator/);
+    // The emulator presents SNP evidence without its VCEK: enroll must fetch it, and the mirror
+    // only has test-chain documents, which the production pins refuse.
+    const emu = await CoordinatorEmulator.start({
+      state: 'stale',
+      manifest: ws.manifest,
+      seed: ws.seed,
+      salt: ws.salt,
+      evidence: (reportData) => [{ oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, includeVcek: false }) }],
+    });
+    const mirror = await startMirror();
+    try {
+      // Serve the test chain's real VCEK under exactly the key enroll will ask for.
+      const ext = await captureAttestationExtension(emu.endpoint);
+      const [vcekKey] = collateralNeeds(ext).filter((k) => k.kind === 'snp-vcek');
+      mirror.serve(vcekKey!, { body: snpTestChain().vcekDer });
+      const secretId = uniqueName('cli/m');
+      const r = await runCliInProcess([...enrollArgs(d, secretId), '--collateral-mirror', mirror.url, '--coordinator', emu.address], env());
+      expect(r.code).toBe(15);
+      expect(r.stderr).toMatch(/VCEK/);
+      expect(r.stderr).not.toMatch(/missing/);
+      expect(mirror.requests.some((p) => p.startsWith('vcek/v1/Milan/'))).toBe(true);
+      expect(await secretExists(secretId)).toBe(false);
+      expect(emu.getManifestsCalls).toHaveLength(0);
+    } finally {
+      await mirror.close();
       await emu.stop();
     }
   });

@@ -36,7 +36,8 @@ export interface VerifiedSnp {
 /** Pinned roots parsed once per process: fingerprint → certificate already self-verified. */
 const verifiedRoots = new Map<string, Cert>();
 
-function productFromCert(leaf: Cert): SnpProduct | undefined {
+/** Product named by a VCEK/VLEK's product-name extension (e.g. `Milan-B0` → Milan). */
+export function productFromCert(leaf: Cert): SnpProduct | undefined {
   const ext = leaf.extensions.get(`${AMD_OID}2`);
   if (!ext) return undefined;
   const t = readTlv(ext, 0);
@@ -68,12 +69,14 @@ async function fetchDoc(opts: SnpVerifyOptions, key: CollateralKey, check: strin
   return doc.body;
 }
 
-function tcbQuery(t: TcbParts, product: SnpProduct): string {
+/** The KDS VCEK query for a TCB (also part of the collateral cache file name). */
+export function tcbQuery(t: TcbParts, product: SnpProduct): string {
   const base = `blSPL=${t.bl}&teeSPL=${t.tee}&snpSPL=${t.snp}&ucodeSPL=${t.ucode}`;
   return product === 'Turin' ? `fmcSPL=${t.fmc}&${base}` : base;
 }
 
-function checkPinnedArk(ark: Cert, product: SnpProduct, trust: TrustAnchors, now: Date): void {
+/** Throws unless `ark` is the pinned, self-signed, currently valid AMD root of `product`. */
+export function checkPinnedArk(ark: Cert, product: SnpProduct, trust: TrustAnchors, now: Date): void {
   const pins = trust.amdArk[product];
   if (!pins.includes(ark.fingerprint)) {
     throw new AttestationError('snp.chain', `ARK fingerprint ${ark.fingerprint} is not the pinned AMD root for ${product} (expected ${pins.join(' or ')})`);
