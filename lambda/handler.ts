@@ -27,6 +27,7 @@ import { createLogger, createMetricsSink, createTrace, METRIC, type Telemetry } 
 import { isRetryable, isSuccess, type Outcome } from './outcomes.ts';
 import { reconcile as realReconcile, type BundleVerifierFactory, type KubernetesSide, type ReconcileDeps } from './reconcile.ts';
 import { productionVerifierFactory } from './verification.ts';
+import type { CollateralVerify } from './attestation/collateral-verify.ts';
 import type { ReconcileOptions, ReconcileResult } from './reconcile-types.ts';
 import type { KubernetesSettings } from './kubernetes/index.ts';
 import { auditRecord, publishResult, userRecoveryDone, type ReportContext } from './report.ts';
@@ -51,7 +52,7 @@ export interface HandlerOverrides {
   reconcileDeps?: Partial<Pick<ReconcileDeps, 'handshakeTimeoutMs' | 'rpcTimeoutMs' | 'openSession'>>;
   now?: () => number;
   /** Verifies mirror documents in the scheduled collateral refresh (tests: test roots). */
-  collateralVerify?: import('./attestation/collateral-verify.ts').CollateralVerify;
+  collateralVerify?: CollateralVerify;
 }
 
 export interface HandlerResponse {
