@@ -47,3 +47,33 @@ export const NO_LOG = {
 };
 
 export type CheckSink = Pick<CheckLog, 'pass' | 'notEvaluated' | 'fail'>;
+
+/**
+ * Several reference-value entries: the first one that matches every claim wins. With one
+ * entry its failure is reported as is; with several, each entry's first failure is named.
+ */
+export function firstMatchingReference<R>(
+  kind: 'snp' | 'tdx',
+  refs: readonly R[],
+  validateEntry: (ref: R, log: CheckSink) => void,
+  log: CheckSink = NO_LOG,
+): R {
+  const errors: AttestationError[] = [];
+  for (const ref of refs) {
+    try {
+      // Log only the checks of the entry that matched (re-run with the log once it did).
+      validateEntry(ref, refs.length === 1 ? log : NO_LOG);
+      if (refs.length > 1) validateEntry(ref, log);
+      return ref;
+    } catch (err) {
+      if (!(err instanceof AttestationError)) throw err;
+      errors.push(err);
+    }
+  }
+  if (errors.length === 1) throw errors[0]!;
+  const checks = new Set(errors.map((e) => e.check));
+  throw new AttestationError(
+    checks.size === 1 ? errors[0]!.check : `${kind}.reference-values`,
+    `no ReferenceValues.${kind} entry matches: ${errors.map((e, i) => `[${i}] ${e.message}`).join('; ')}`,
+  );
+}

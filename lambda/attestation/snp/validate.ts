@@ -5,7 +5,7 @@
  */
 import { AttestationError } from '../../errors.ts';
 import { bytesEqual, hex } from '../bytes.ts';
-import { NO_LOG, type CheckSink } from '../checks.ts';
+import { firstMatchingReference, NO_LOG, type CheckSink } from '../checks.ts';
 import type { SnpReference } from '../reference.ts';
 import { decodeTcb, formatTcb } from './abi.ts';
 import { expectedIdKeyDigest } from './idkey.ts';
@@ -113,21 +113,5 @@ export function validateSnpEntry(v: VerifiedSnp, ref: SnpReference, policyHashes
 /** One entry must match all claims; with several, each one's first failure is named. */
 export function validateSnp(v: VerifiedSnp, refs: readonly SnpReference[], policyHashes: readonly string[], log: CheckSink = NO_LOG): SnpReference {
   if (refs.length === 0) fail('snp.reference-values', 'the manifest has no SEV-SNP reference values (ReferenceValues.snp is empty), so SEV-SNP evidence cannot be accepted');
-  const errors: AttestationError[] = [];
-  for (const ref of refs) {
-    try {
-      validateSnpEntry(v, ref, policyHashes, refs.length === 1 ? log : NO_LOG);
-      if (refs.length > 1) validateSnpEntry(v, ref, policyHashes, log);
-      return ref;
-    } catch (err) {
-      if (!(err instanceof AttestationError)) throw err;
-      errors.push(err);
-    }
-  }
-  if (errors.length === 1) throw errors[0]!;
-  const checks = new Set(errors.map((e) => e.check));
-  throw new AttestationError(
-    checks.size === 1 ? errors[0]!.check : 'snp.reference-values',
-    `no ReferenceValues.snp entry matches: ${errors.map((e, i) => `[${i}] ${e.message}`).join('; ')}`,
-  );
+  return firstMatchingReference('snp', refs, (ref, l) => validateSnpEntry(v, ref, policyHashes, l), log);
 }

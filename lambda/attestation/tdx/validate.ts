@@ -4,7 +4,7 @@
  */
 import { AttestationError } from '../../errors.ts';
 import { hex } from '../bytes.ts';
-import { NO_LOG, type CheckSink } from '../checks.ts';
+import { firstMatchingReference, NO_LOG, type CheckSink } from '../checks.ts';
 import type { TdxReference } from '../reference.ts';
 import type { TdBody } from './abi.ts';
 
@@ -51,18 +51,5 @@ export function validateTdxEntry(body: TdBody, ref: TdxReference, policyHashes: 
 
 export function validateTdx(body: TdBody, refs: readonly TdxReference[], policyHashes: readonly string[], log: CheckSink = NO_LOG): TdxReference {
   if (refs.length === 0) fail('tdx.reference-values', 'the manifest has no TDX reference values (ReferenceValues.tdx is empty), so TDX evidence cannot be accepted');
-  const errors: AttestationError[] = [];
-  for (const ref of refs) {
-    try {
-      validateTdxEntry(body, ref, policyHashes, refs.length === 1 ? log : NO_LOG);
-      if (refs.length > 1) validateTdxEntry(body, ref, policyHashes, log);
-      return ref;
-    } catch (err) {
-      if (!(err instanceof AttestationError)) throw err;
-      errors.push(err);
-    }
-  }
-  if (errors.length === 1) throw errors[0]!;
-  const checks = new Set(errors.map((e) => e.check));
-  throw new AttestationError(checks.size === 1 ? errors[0]!.check : 'tdx.reference-values', `no ReferenceValues.tdx entry matches: ${errors.map((e, i) => `[${i}] ${e.message}`).join('; ')}`);
+  return firstMatchingReference('tdx', refs, (ref, l) => validateTdxEntry(body, ref, policyHashes, l), log);
 }
