@@ -8,7 +8,7 @@ import { createPublicKey } from 'node:crypto';
 import type { ReferenceInput, Verifier } from './attestation/verifier.ts';
 import { CoordinatorRpcError, CoordinatorSession, type ManifestsAnswer, type SessionOptions } from './coordinator/client.ts';
 import { parseManifest, type Manifest } from './coordinator/manifest.ts';
-import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, publicKeyHex } from './coordinator/seedshares.ts';
+import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, pemBufferFromDer, publicKeyHex } from './coordinator/seedshares.ts';
 import { RecoveryError, errorMessage } from './errors.ts';
 import type { RecoveryBundle } from './keys/bundle.ts';
 import { ownerKeyContext } from './keys/context.ts';
@@ -212,9 +212,11 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, ownerKey: KeyObje
   // Loaded here, not at the top: only a real recovery needs @peculiar/x509 (cold start).
   const { clientCertificateFor } = await import('./coordinator/client-certificate.ts');
   const certPem = await clientCertificateFor(ownerKey, createPublicKey(ownerKey));
-  const keyPem = ownerKey.export({ type: 'pkcs1', format: 'pem' }) as Buffer;
+  const der = ownerKey.export({ type: 'pkcs1', format: 'der' });
+  const keyPem = pemBufferFromDer('RSA PRIVATE KEY', der);
+  der.fill(0);
   // The session copies the key into an OpenSSL context and zeroes keyPem.
-  const session = run.open({ certPem, keyPem: Buffer.isBuffer(keyPem) ? keyPem : Buffer.from(keyPem) });
+  const session = run.open({ certPem, keyPem });
   try {
     try {
       await run.step('recover', () => session.recover(seed, salt, run.options.force === true), () => (run.options.force ? 'force' : undefined));

@@ -70,11 +70,16 @@ export function publicKeyHex(key: KeyObject): string {
  * its CLI rejects other PEM types; so do we, so that a key that works here works there.
  */
 export function ownerKeyFromPem(pem: Buffer, source = 'seedshare-owner.pem'): KeyObject {
-  const text = pem.toString('latin1');
-  const match = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text);
-  if (!match) throw new InputError(`${source} is not a PEM file; expected the "RSA PRIVATE KEY" that \`contrast generate\` wrote`);
-  if (match[1] !== 'RSA PRIVATE KEY') {
-    throw new InputError(`${source} holds a "${match[1]}" PEM block; expected "RSA PRIVATE KEY" (PKCS#1), as \`contrast generate\` writes`);
+  // Read only the (non-secret) label: decoding the whole file would leave a copy of the key
+  // in an immutable JS string that cannot be zeroed.
+  const begin = pem.indexOf('-----BEGIN ');
+  const labelEnd = begin < 0 ? -1 : pem.indexOf('-----', begin + 11);
+  if (begin < 0 || labelEnd < 0 || labelEnd - begin > 64) {
+    throw new InputError(`${source} is not a PEM file; expected the "RSA PRIVATE KEY" that \`contrast generate\` wrote`);
+  }
+  const label = pem.subarray(begin + 11, labelEnd).toString('latin1');
+  if (label !== 'RSA PRIVATE KEY') {
+    throw new InputError(`${source} holds a "${label}" PEM block; expected "RSA PRIVATE KEY" (PKCS#1), as \`contrast generate\` writes`);
   }
   try {
     return createPrivateKey({ key: pem, format: 'pem' });
@@ -119,4 +124,39 @@ export function decryptSeed(share: SeedShare, ownerKey: KeyObject): Buffer {
     throw new InputError(`the decrypted seed is ${n} bytes; the Coordinator requires at least ${MIN_SEED_BYTES}`);
   }
   return seed;
+}
+
+const B64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+
+/**
+ * PEM of a DER key, written straight into a Buffer. TLS contexts take keys only as PEM, and
+ * `KeyObject.export({format: 'pem'})` returns a JS string, which cannot be zeroed; this
+ * Buffer can (the caller zeroes it once the context holds the key).
+ */
+export function pemBufferFromDer(label: string, der: Buffer): Buffer {
+  const head = Buffer.from(`-----BEGIN ${label}-----\n`);
+  const tail = Buffer.from(`-----END ${label}-----\n`);
+  const b64Len = Math.ceil(der.length / 3) * 4;
+  const out = Buffer.alloc(head.length + b64Len + Math.ceil(b64Len / 64) + tail.length);
+  let o = head.copy(out, 0);
+  let col = 0;
+  const put = (c: number) => {
+    out[o++] = c;
+    if (++col === 64) {
+      out[o++] = 0x0a;
+      col = 0;
+    }
+  };
+  for (let i = 0; i < der.length; i += 3) {
+    const a = der[i]!;
+    const b = i + 1 < der.length ? der[i + 1]! : 0;
+    const c = i + 2 < der.length ? der[i + 2]! : 0;
+    put(B64[a >> 2]!);
+    put(B64[((a & 3) << 4) | (b >> 4)]!);
+    put(i + 1 < der.length ? B64[((b & 15) << 2) | (c >> 6)]! : 0x3d);
+    put(i + 2 < der.length ? B64[c & 63]! : 0x3d);
+  }
+  if (col !== 0) out[o++] = 0x0a;
+  o += tail.copy(out, o);
+  return out.subarray(0, o);
 }

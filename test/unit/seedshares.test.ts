@@ -6,6 +6,7 @@ import {
   ownerKeyFromDer,
   ownerKeyFromPem,
   parseSeedShareDocument,
+  pemBufferFromDer,
   publicKeyHex,
 } from '../../lambda/coordinator/seedshares.ts';
 import { InputError } from '../../lambda/errors.ts';
@@ -89,5 +90,18 @@ describe('owner key PEM', () => {
 
   it('refuses DER that is not a PKCS#1 RSA key as a bundle problem', () => {
     expect(() => ownerKeyFromDer(Buffer.from('garbage'))).toThrow(/re-enroll/);
+  });
+});
+
+describe('pemBufferFromDer', () => {
+  it('writes the same PEM as Node, for every length modulo 3, into a Buffer', async () => {
+    const { privateKey } = await cachedOwnerKey(2048);
+    const der = privateKey.export({ type: 'pkcs1', format: 'der' });
+    expect(pemBufferFromDer('RSA PRIVATE KEY', der).toString()).toBe(privateKey.export({ type: 'pkcs1', format: 'pem' }));
+    for (const n of [1, 2, 3, 47, 48, 49, 50]) {
+      const bytes = Buffer.alloc(n, n);
+      const expected = `-----BEGIN X-----\n${bytes.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END X-----\n`;
+      expect(pemBufferFromDer('X', bytes).toString()).toBe(expected);
+    }
   });
 });
