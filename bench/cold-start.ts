@@ -43,7 +43,7 @@ export interface BundleInfo {
   allInputs: string[];
 }
 
-/** Bundles an entry like the function's deployment does (esbuild, ESM, node20), split so dynamic imports stay lazy. */
+/** Bundles an entry like the function's deployment does (esbuild, ESM, minified, split so dynamic imports stay lazy). */
 export async function bundleEntry(source: string, outdir: string, name: string): Promise<BundleInfo> {
   const entryFile = join(outdir, `${name}.src.ts`);
   await writeFile(entryFile, source);
@@ -54,6 +54,8 @@ export async function bundleEntry(source: string, outdir: string, name: string):
     target: 'node20',
     format: 'esm',
     splitting: true,
+    // Minified like the deployed function (infra/function-code.ts): Node reads and compiles less.
+    minify: true,
     outdir,
     outExtension: { '.js': '.mjs' },
     metafile: true,
@@ -115,7 +117,7 @@ process.stdout.write('\\n@@RESULT ' + JSON.stringify({ outcome: r.outcome, impor
 process.exit(0);`;
   return new Promise((resolveRun, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(process.env.COLD_START_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--input-type=module', '-e', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
