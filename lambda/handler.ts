@@ -256,6 +256,8 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     const ctx: ReportContext = { requestId: context.awsRequestId, trigger, action };
     logger.appendKeys({ deployment: d.name });
     let result: ReconcileResult;
+    // The lease is released while the result is reported: nothing of the report needs it.
+    let releasing: Promise<unknown> | undefined;
     try {
       result = await trace.span(`### reconcile ${d.name}`, async () => {
         let lease: Lease | undefined;
@@ -273,7 +275,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
           return await guardedReconcile(rt, d, trigger, options, ctx);
         } finally {
           if (lease) {
-            await rt.lock.release(lease).catch((err: unknown) => {
+            releasing = rt.lock.release(lease).catch((err: unknown) => {
               // The lease then expires on its own; the next reconcile waits at most that long.
               logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
             });
@@ -284,7 +286,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       // Lock table or other AWS failure outside reconcile: transient, retried.
       result = emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options);
     }
-    await report(rt, result, ctx);
+    await Promise.all([report(rt, result, ctx), releasing]);
     logger.removeKeys(['deployment']);
     return result;
   }
