@@ -42,7 +42,14 @@ describe.skipIf(!motoAvailable)(`scheduled collateral refresh (${motoAvailable ?
 
   it('replaces an expiring document with a newer verified one', async () => {
     await cacheExpiringTcbInfo();
-    const res = await fx.makeHandler({ collateralVerify: collateralVerifier(testRoots()) })(scheduledEvent(), lambdaContext());
+    const out = captureOutput();
+    let res;
+    try {
+      res = await fx.makeHandler({ collateralVerify: collateralVerifier(testRoots()) })(scheduledEvent(), lambdaContext());
+    } finally {
+      out.restore();
+    }
+    expect(out.json().some((r) => r.message === 'collateral cache checked')).toBe(true);
     expect(res.collateral).toEqual([{ deployment: fx.deployment, refreshed: [collateralFile(TCB)], failed: [], written: true }]);
     const after = await new BundleStore(fx.clients.secrets).load(fx.secretId);
     const cached = JSON.parse(Buffer.from(String(after.document.collateral![collateralFile(TCB)]), 'base64').toString());
