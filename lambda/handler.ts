@@ -22,7 +22,7 @@ import { errorMessage, RecoveryError } from './errors.ts';
 import { deploymentsOf, EventInvalidError, parseTrigger, type InvocationContext, type Trigger } from './events.ts';
 import { decryptOwnerKey } from './keys/envelope.ts';
 import { BundleStore } from './keys/store.ts';
-import { guardTripped, LockTable, type GuardSnapshot, type Lease } from './lock.ts';
+import { guardTripped, LockTable, type AcquireResult, type GuardSnapshot } from './lock.ts';
 import { createLogger, createMetricsSink, createTrace, METRIC, type Telemetry } from './observability.ts';
 import { isRetryable, isSuccess, type Outcome } from './outcomes.ts';
 import { reconcile as realReconcile, type BundleVerifierFactory, type KubernetesSide, type ReconcileDeps } from './reconcile.ts';
@@ -31,6 +31,9 @@ import type { CollateralVerify } from './attestation/collateral-verify.ts';
 import type { ReconcileOptions, ReconcileResult } from './reconcile-types.ts';
 import type { KubernetesSettings } from './kubernetes/index.ts';
 import { auditRecord, publishResult, userRecoveryDone, type ReportContext } from './report.ts';
+
+/** Follow-up reconciles one holder runs at most before it lets the lease go. */
+const MAX_FOLLOW_UPS = 2;
 
 export interface AwsClients {
   secrets: SecretsManagerClient;
@@ -246,7 +249,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     }
   }
 
-  async function reconcileOne(rt: Runtime, d: DeploymentConfig, trigger: Trigger, context: LambdaContext): Promise<ReconcileResult> {
+  async function reconcileOne(rt: Runtime, d: DeploymentConfig, trigger: Trigger, context: LambdaContext): Promise<ReconcileResult[]> {
     const action = trigger.kind === 'direct' ? trigger.action : 'reconcile';
     const options: ReconcileOptions = {
       force: trigger.kind === 'direct' && trigger.force,
@@ -255,39 +258,64 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     };
     const ctx: ReportContext = { requestId: context.awsRequestId, trigger, action };
     logger.appendKeys({ deployment: d.name });
-    let result: ReconcileResult;
-    // The lease is released while the result is reported: nothing of the report needs it.
-    let releasing: Promise<unknown> | undefined;
+    const results: ReconcileResult[] = [];
     try {
-      result = await trace.span(`### reconcile ${d.name}`, async () => {
-        let lease: Lease | undefined;
-        // Status is read-only: no lease, no guard, never a KMS call.
-        if (!options.statusOnly) {
-          const leaseSeconds = rt.config.leaseSeconds ?? Math.ceil(context.getRemainingTimeInMillis() / 1000) + 60;
-          const acquired = await rt.lock.acquire(d.name, context.awsRequestId, leaseSeconds);
-          if (!acquired.acquired) {
-            const holder = acquired.holder ? ` (request ${acquired.holder.owner}, lease until ${new Date(acquired.holder.expiresAt * 1000).toISOString()})` : '';
-            return emptyResult(d.name, 'in-progress', `another reconcile of ${d.name} holds the lock${holder}; it finishes this one`, options);
-          }
-          lease = acquired.lease;
-        }
-        try {
-          return await guardedReconcile(rt, d, trigger, options, ctx);
-        } finally {
-          if (lease) {
-            releasing = rt.lock.release(lease).catch((err: unknown) => {
-              // The lease then expires on its own; the next reconcile waits at most that long.
-              logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
-            });
-          }
-        }
-      });
+      // Status is read-only: no lease, no guard, never a KMS call.
+      if (options.statusOnly) {
+        results.push(await spanned(rt, d, () => guardedReconcile(rt, d, trigger, options, ctx), options, ctx));
+        return results;
+      }
+      const leaseSeconds = rt.config.leaseSeconds ?? Math.ceil(context.getRemainingTimeInMillis() / 1000) + 60;
+      let acquired: AcquireResult;
+      try {
+        acquired = await rt.lock.acquire(d.name, context.awsRequestId, leaseSeconds);
+        // Held: ask the holder for one more reconcile, since it may have probed before this
+        // trigger's restart. If the lease vanished meanwhile, try to take it once more.
+        if (!acquired.acquired && !(await rt.lock.requestFollowUp(d.name))) acquired = await rt.lock.acquire(d.name, context.awsRequestId, leaseSeconds);
+      } catch (err) {
+        // Lock table unreachable: transient, retried.
+        results.push(await reported(rt, emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options), ctx));
+        return results;
+      }
+      if (!acquired.acquired) {
+        const holder = acquired.holder ? ` (request ${acquired.holder.owner}, lease until ${new Date(acquired.holder.expiresAt * 1000).toISOString()})` : '';
+        results.push(await reported(rt, emptyResult(d.name, 'in-progress', `another reconcile of ${d.name} holds the lock${holder}; it reconciles once more when done (follow-up recorded)`, options), ctx));
+        return results;
+      }
+      const lease = acquired.lease;
+      results.push(await spanned(rt, d, () => guardedReconcile(rt, d, trigger, options, ctx), options, ctx));
+      // Let go, unless a trigger arrived meanwhile: then reconcile again (never with Force).
+      for (let followUps = 0; ; followUps++) {
+        const last = followUps >= MAX_FOLLOW_UPS;
+        const released = await rt.lock.release(lease, last).catch((err: unknown) => {
+          // The lease then expires on its own; the next reconcile waits at most that long.
+          logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
+          return true;
+        });
+        if (released || last || !(await rt.lock.takeFollowUp(lease).catch(() => false))) break;
+        logger.info('follow-up reconcile requested by a trigger that found the lease held', { deployment: d.name });
+        const followUpCtx: ReportContext = { requestId: context.awsRequestId, trigger, action: 'reconcile' };
+        results.push(await spanned(rt, d, () => guardedReconcile(rt, d, trigger, {}, followUpCtx), {}, followUpCtx));
+      }
+      return results;
+    } finally {
+      logger.removeKeys(['deployment']);
+    }
+  }
+
+  /** One guarded reconcile in a trace span, reported; AWS failures outside reconcile become `unreachable`. */
+  async function spanned(rt: Runtime, d: DeploymentConfig, fn: () => Promise<ReconcileResult>, options: ReconcileOptions, ctx: ReportContext): Promise<ReconcileResult> {
+    let result: ReconcileResult;
+    try {
+      result = await trace.span(`### reconcile ${d.name}`, fn);
     } catch (err) {
-      // Lock table or other AWS failure outside reconcile: transient, retried.
       result = emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options);
     }
-    await Promise.all([report(rt, result, ctx), releasing]);
-    logger.removeKeys(['deployment']);
+    return reported(rt, result, ctx);
+  }
+
+  async function reported(rt: Runtime, result: ReconcileResult, ctx: ReportContext): Promise<ReconcileResult> {
+    await report(rt, result, ctx);
     return result;
   }
 
@@ -450,7 +478,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     const results = await trace.span('## handler', async () => {
       trace.annotate('correlationId', trigger.id);
       const out: ReconcileResult[] = [];
-      for (const name of deploymentsOf(trigger)) out.push(await reconcileOne(rt, findDeployment(rt.config, name)!, trigger, context));
+      for (const name of deploymentsOf(trigger)) out.push(...(await reconcileOne(rt, findDeployment(rt.config, name)!, trigger, context)));
       return out;
     });
     const response: HandlerResponse = {

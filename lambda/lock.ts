@@ -2,8 +2,11 @@
  * Coordination state in the lock table (partition key `pk`, TTL attribute `expiresAt`):
  *
  * - `lock#<deployment>`: lease lock. One reconcile at a time per deployment; a lease left by
- *   a dead invocation is taken over once `expiresAt` passed. Not a cached result: the next
- *   genuine restart, an hour later, acquires a fresh lease and reconciles again.
+ *   a dead invocation is taken over once `expiresAt` passed (at once by a retry of the same
+ *   request). Not a cached result: the next genuine restart, an hour later, acquires a fresh
+ *   lease and reconciles again. A trigger that finds the lease held sets `followUp`; the
+ *   holder then reconciles once more before it lets go, so no trigger is lost to a reconcile
+ *   that had already looked at the Coordinator.
  * - `pause#<deployment>`, `pause#*`: operator pause switch (`paused` = true).
  * - `recoveries#<deployment>`: epoch-ms timestamps of user recoveries (crash-loop guard),
  *   and `staleSince` (for the StaleMinutes metric).
@@ -90,8 +93,11 @@ export class LockTable implements RestartRecordStore {
         new PutItemCommand({
           TableName: this.#table,
           Item: { pk: s(keys.lock(deployment)), owner: s(owner), expiresAt: n(expiresAt), acquiredAt: n(now) },
-          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-          ExpressionAttributeValues: { ':now': n(now) },
+          // Same owner: Lambda retries an async invocation with the same request id, so a
+          // lease of that id belongs to an attempt that died.
+          ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now OR #o = :owner',
+          ExpressionAttributeNames: { '#o': 'owner' },
+          ExpressionAttributeValues: { ':now': n(now), ':owner': s(owner) },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
@@ -107,14 +113,57 @@ export class LockTable implements RestartRecordStore {
     }
   }
 
-  /** Deletes the lease only if it is still ours (a taken-over lease belongs to someone else). */
-  async release(lease: Lease): Promise<boolean> {
+  /**
+   * Deletes the lease only if it is still ours (a taken-over lease belongs to someone else)
+   * and no follow-up was requested meanwhile — unless `dropFollowUp`. False means: not
+   * released; `takeFollowUp` tells whether a follow-up is why.
+   */
+  async release(lease: Lease, dropFollowUp = false): Promise<boolean> {
     try {
       await this.#client.send(
         new DeleteItemCommand({
           TableName: this.#table,
           Key: { pk: s(keys.lock(lease.deployment)) },
-          ConditionExpression: '#o = :owner',
+          ConditionExpression: dropFollowUp ? '#o = :owner' : '#o = :owner AND attribute_not_exists(followUp)',
+          ExpressionAttributeNames: { '#o': 'owner' },
+          ExpressionAttributeValues: { ':owner': s(lease.owner) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  /** Asks the current holder to reconcile once more. False when no live lease exists. */
+  async requestFollowUp(deployment: string): Promise<boolean> {
+    try {
+      await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: { pk: s(keys.lock(deployment)) },
+          UpdateExpression: 'SET followUp = :t',
+          ConditionExpression: 'attribute_exists(pk) AND expiresAt >= :now',
+          ExpressionAttributeValues: { ':t': { BOOL: true }, ':now': n(epochSeconds(this.#now())) },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+
+  /** Clears a pending follow-up of our lease; true when there was one (the lease stays ours). */
+  async takeFollowUp(lease: Lease): Promise<boolean> {
+    try {
+      await this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: { pk: s(keys.lock(lease.deployment)) },
+          UpdateExpression: 'REMOVE followUp',
+          ConditionExpression: '#o = :owner AND attribute_exists(followUp)',
           ExpressionAttributeNames: { '#o': 'owner' },
           ExpressionAttributeValues: { ':owner': s(lease.owner) },
         }),

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TransientOutcomeError, type HandlerResponse } from '../../lambda/handler.ts';
-import type { KubernetesSide } from '../../lambda/reconcile.ts';
+import { reconcile as realReconcile, type KubernetesSide } from '../../lambda/reconcile.ts';
 import type { RestartRequest, RestartSummary } from '../../lambda/kubernetes/types.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { alarmStateChange, directInvoke, lambdaContext, restartEvent, scheduledEvent } from './samples.ts';
@@ -109,7 +109,44 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect(outcomes.filter((o) => o === 'recovered')).toHaveLength(1);
     expect(outcomes.every((o) => ['recovered', 'in-progress', 'already-healthy'].includes(o))).toBe(true);
     expect(fx.kmsDecrypts).toHaveLength(1);
-    expect(fx.events).toHaveLength(50);
+    // One result event per reconcile: 50 triggers plus the holder's follow-up reconcile(s),
+    // which the held-off triggers requested and which found the Coordinator healthy.
+    const followUps = responses.flatMap((r) => r.results.slice(1));
+    expect(followUps.length).toBeGreaterThanOrEqual(1);
+    expect(followUps.every((r) => r.outcome === 'already-healthy')).toBe(true);
+    expect(fx.events).toHaveLength(50 + followUps.length);
+  });
+
+  it('a trigger that finds the lease held gets its restart handled by a follow-up of the holder', async () => {
+    fx = await setupFixture({ state: 'healthy' });
+    let blocked: Awaited<ReturnType<typeof fx.handler>> | undefined;
+    // The holder has already probed "healthy" when the Coordinator restarts and the restart
+    // event arrives: that event cannot take the lease and asks for a follow-up instead.
+    const holder = fx.makeHandler({
+      reconcile: async (target, deps, options) => {
+        const r = await realReconcile(target, deps, options);
+        if (!blocked) {
+          fx!.emu.restart();
+          blocked = await fx!.handler(restartEvent(fx!.deployment), lambdaContext());
+        }
+        return r;
+      },
+    });
+    const res = await holder(scheduledEvent(), lambdaContext());
+    expect(blocked?.outcome).toBe('in-progress');
+    expect(blocked?.results[0]!.message).toMatch(/follow-up recorded/);
+    expect(res.results.map((r) => r.outcome)).toEqual(['already-healthy', 'recovered']);
+    expect(fx.emu.recoverCalls.filter((c) => c.result === 'ok')).toHaveLength(1);
+    // The lease is gone afterwards: the next trigger acquires it.
+    expect((await fx.lock.acquire(fx.deployment, 'next', 60)).acquired).toBe(true);
+  });
+
+  it('a Lambda retry with the same request id takes over the lease its dead attempt left', async () => {
+    fx = await setupFixture();
+    const dead = await fx.lock.acquire(fx.deployment, 'same-request', 960);
+    expect(dead.acquired).toBe(true);
+    const retried = await fx.handler(restartEvent(fx.deployment), lambdaContext('same-request'));
+    expect(retried.outcome).toBe('recovered');
   });
 
   it('takes over a lease left by a dead invocation after it expired', async () => {
