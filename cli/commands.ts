@@ -1,7 +1,8 @@
 /** enroll, recover and status: the operator's commands, on the same code the Lambda runs. */
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ACCEPTABLE_TDX_TCB_STATUSES } from '../lambda/attestation/core.ts';
 import { awsReconcileDeps } from '../lambda/aws-deps.ts';
 import { parseEndpoint } from '../lambda/endpoint.ts';
 import { buildBundle } from '../lambda/enroll.ts';
@@ -16,7 +17,10 @@ import { checkCollateralSize, readCollateralDir, readWorkspace } from './workspa
 
 export class UsageError extends Error {}
 
-function collect(value: string, previous: string[]): string[] {
+function tdxStatus(value: string, previous: string[]): string[] {
+  if (!(ACCEPTABLE_TDX_TCB_STATUSES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${ACCEPTABLE_TDX_TCB_STATUSES.join(', ')} (Revoked is never accepted)`);
+  }
   return [...previous, value];
 }
 
@@ -44,19 +48,19 @@ async function fetchCollateralFor(endpoint: ReturnType<typeof parseEndpoint>, mi
 }
 
 export async function enrollCommand(opts: EnrollOptions): Promise<number> {
-  const files = await readWorkspace(opts.workspace);
   if (opts.collateralMirror && !opts.coordinator) {
     throw new UsageError('--collateral-mirror needs --coordinator HOST:PORT: enroll reads the Coordinator\'s evidence to know which collateral to fetch');
   }
-  const fromDir = opts.collateral ? await readCollateralDir(opts.collateral) : undefined;
-  const fetched = opts.collateralMirror ? await fetchCollateralFor(parseEndpoint(opts.coordinator!), opts.collateralMirror) : undefined;
-  const collateral = fromDir || fetched ? checkCollateralSize({ ...fromDir, ...fetched }) : undefined;
-  const { kms, secrets } = cliAwsClients();
+  const files = await readWorkspace(opts.workspace);
   try {
+    const fromDir = opts.collateral ? await readCollateralDir(opts.collateral) : undefined;
+    const fetched = opts.collateralMirror ? await fetchCollateralFor(parseEndpoint(opts.coordinator!), opts.collateralMirror) : undefined;
+    const collateral = fromDir || fetched ? checkCollateralSize({ ...fromDir, ...fetched }) : undefined;
+    const { kms, secrets } = cliAwsClients();
     const say = (l: string) => !opts.json && process.stderr.write(`${l}\n`);
     say(`✔ read ${opts.workspace}: manifest.json, seed-shares.json, seedshare-owner.pem`);
     const { document, summary } = await buildBundle({ deployment: opts.deployment, kmsKeyId: opts.kmsKeyId, files, kms, ...(collateral ? { collateral } : {}) });
-    if (collateral) say(`✔ cached ${Object.keys(collateral).length} collateral file(s) from ${opts.collateral} in the bundle`);
+    if (collateral) say(`✔ cached ${Object.keys(collateral).length} collateral file(s) from ${[opts.collateral, opts.collateralMirror].filter(Boolean).join(' and ')} in the bundle`);
     say(`✔ checked: the owner key owns one of ${summary.shares} share(s), the share decrypts, the salt is 32 bytes`);
     say(`✔ encrypted the owner key with KMS key ${document.ownerKey.kmsKeyId}`);
     const saved = await new BundleStore(secrets).save(opts.secretId, document, opts.kmsKeyId);
@@ -170,7 +174,7 @@ Example:
     .option('--reason <text>', 'why (recorded with --force and --via-function)')
     .option('--via-function <name>', 'ask the deployed Lambda function to do it (audited there) instead of running locally')
     .option('--collateral-mirror <url>', 'HTTPS mirror (AMD KDS / Intel PCS layout) for collateral the evidence and bundle lack')
-    .option('--accept-tdx-tcb-status <status>', 'also accept this Intel TCB status besides UpToDate (repeatable)', collect, [])
+    .option('--accept-tdx-tcb-status <status>', 'also accept this Intel TCB status besides UpToDate (repeatable)', tdxStatus, [])
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -198,7 +202,7 @@ Examples:
     .option('--coordinator <host:port>', 'the Coordinator\'s user API')
     .option('--via-function <name>', 'ask the deployed Lambda function instead')
     .option('--collateral-mirror <url>', 'HTTPS mirror (AMD KDS / Intel PCS layout) for collateral the evidence and bundle lack')
-    .option('--accept-tdx-tcb-status <status>', 'also accept this Intel TCB status besides UpToDate (repeatable)', collect, [])
+    .option('--accept-tdx-tcb-status <status>', 'also accept this Intel TCB status besides UpToDate (repeatable)', tdxStatus, [])
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',

@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Command } from 'commander';
 import { ATTESTATION_OIDS } from '../lambda/attestation/verifier.ts';
 import { awsReconcileDeps } from '../lambda/aws-deps.ts';
 import { buildBundle } from '../lambda/enroll.ts';
@@ -171,17 +170,10 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
   }
 }
 
-export function registerDemoCommand(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
-  program
-    .command('demo')
-    .description('run the whole recovery locally: workspace, enroll, emulated stale Coordinator, recover, no-op reconcile')
-    .option('--json', 'print a JSON summary whose outcomes use the shared vocabulary')
-    .option('--key-bits <n>', 'RSA size of the demo owner key', (v) => Number(v), 4096)
-    .action((o: { json?: boolean; keyBits: number }) =>
-      run(async () => {
-        const summary = await runDemo(o);
-        if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-        return summary.ok ? 0 : exitCodeFor(summary.outcomes.find((x) => x !== 'recovered' && x !== 'already-healthy') ?? 'unreachable') || 1;
-      }),
-    );
+export async function demoCommand(o: { json?: boolean; keyBits: number }, run: (fn: () => Promise<number>) => Promise<void>): Promise<void> {
+  await run(async () => {
+    const summary = await runDemo(o);
+    if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return summary.ok ? 0 : exitCodeFor(summary.outcomes.find((x) => x !== 'recovered' && x !== 'already-healthy') ?? 'unreachable') || 1;
+  });
 }

@@ -3,7 +3,6 @@ import { Command, CommanderError } from 'commander';
 import { RecoveryError, errorMessage } from '../lambda/errors.ts';
 import { exitCodeFor } from '../lambda/outcomes.ts';
 import { registerRecoveryCommands, UsageError } from './commands.ts';
-import { registerDemoCommand } from './demo.ts';
 import { registerAttestationCommand } from './attestation.ts';
 
 async function run(fn: () => Promise<number>): Promise<void> {
@@ -41,7 +40,13 @@ Examples:
     );
   registerRecoveryCommands(program, run);
   registerAttestationCommand(program);
-  registerDemoCommand(program, run);
+  // The demo wires test roots and the emulator; it is loaded only when `demo` runs.
+  program
+    .command('demo')
+    .description('run the whole recovery locally: workspace, enroll, emulated stale Coordinator, recover, no-op reconcile')
+    .option('--json', 'print a JSON summary whose outcomes use the shared vocabulary')
+    .option('--key-bits <n>', 'RSA size of the demo owner key', (v) => Number(v), 4096)
+    .action(async (o: { json?: boolean; keyBits: number }) => (await import('./demo.ts')).demoCommand(o, run));
   return program;
 }
 

@@ -29,9 +29,13 @@ export const CONTEXT_PURPOSE = 'contrast-autorecover:purpose';
 export const CONTEXT_BUNDLE_SHA256 = 'contrast-autorecover:bundle-sha256';
 export const PURPOSE_OWNER_KEY = 'seedshare-owner-key';
 
-/** Administrative actions only: no Encrypt/Decrypt/GenerateDataKey/ReEncrypt/CreateGrant. */
+/**
+ * Administrative actions only: no Encrypt/Decrypt/GenerateDataKey/ReEncrypt/CreateGrant.
+ * No `kms:Create*`: it would include CreateGrant, and a grant can hand out Decrypt without
+ * the encryption-context conditions of the key policy.
+ */
 export const KEY_ADMIN_ACTIONS = [
-  'kms:Create*',
+  'kms:CreateAlias',
   'kms:Describe*',
   'kms:Enable*',
   'kms:List*',

@@ -5,6 +5,7 @@
  * verifier or add a root: test verifiers are injected in code only (handler createHandler).
  */
 import { z } from 'zod';
+import { ACCEPTABLE_TDX_TCB_STATUSES } from './attestation/core.ts';
 import type { DeploymentTarget } from './reconcile-types.ts';
 
 export class ConfigError extends Error {
@@ -49,7 +50,8 @@ const deploymentSchema = z
     /** CloudWatch alarms whose ALARM state triggers a reconcile of this deployment. */
     alarmNames: z.array(z.string().min(1)).default([]),
     /** TDX only: Intel TCB statuses accepted besides UpToDate (handed to the production verifier). */
-    tdxAcceptedTcbStatuses: z.array(z.string().min(1)).optional(),
+    // Revoked is never acceptable; see lambda/attestation/core.ts.
+    tdxAcceptedTcbStatuses: z.array(z.enum(ACCEPTABLE_TDX_TCB_STATUSES)).optional(),
   })
   .strict();
 

@@ -28,6 +28,19 @@ export interface VerifierSettings {
 
 export const DEFAULT_TDX_TCB_STATUSES: readonly string[] = Object.freeze(['UpToDate']);
 
+/**
+ * Intel TCB statuses an operator may accept besides UpToDate. `Revoked` is never acceptable,
+ * whatever a setting says.
+ */
+export const ACCEPTABLE_TDX_TCB_STATUSES = Object.freeze([
+  'UpToDate',
+  'SWHardeningNeeded',
+  'ConfigurationNeeded',
+  'ConfigurationAndSWHardeningNeeded',
+  'OutOfDate',
+  'OutOfDateConfigurationNeeded',
+] as const);
+
 function checkBinding(actual: Uint8Array, expected: Uint8Array): void {
   if (expected.length !== 64 || actual.length !== 64 || !timingSafeEqual(actual, expected)) {
     throw new AttestationError('binding', `evidence is bound to another key or nonce: expected report data ${hex(expected)}, got ${hex(actual)}`);
@@ -35,7 +48,10 @@ function checkBinding(actual: Uint8Array, expected: Uint8Array): void {
 }
 
 export function buildVerifier(reference: ReferenceInput, trust: TrustAnchors, settings: VerifierSettings = {}, log?: CheckSink): Verifier {
-  const accepted = settings.acceptedTdxTcbStatuses?.length ? [...settings.acceptedTdxTcbStatuses] : [...DEFAULT_TDX_TCB_STATUSES];
+  // UpToDate always; others only as configured. Defence in depth: configuration validates the
+  // list too, and an unknown or revoked status is dropped here.
+  const requested = [...DEFAULT_TDX_TCB_STATUSES, ...(settings.acceptedTdxTcbStatuses ?? [])];
+  const accepted = [...new Set(requested)].filter((st) => (ACCEPTABLE_TDX_TCB_STATUSES as readonly string[]).includes(st));
   const now = settings.now ?? (() => new Date());
   // Parse the reference values once per verifier; a malformed manifest fails every verify.
   let refs: ReturnType<typeof parseReferenceValues> | AttestationError;

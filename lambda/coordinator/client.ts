@@ -141,7 +141,9 @@ export class CoordinatorSession {
       this.client.makeUnaryRequest(
         `${SERVICE}/${rpc}`,
         (m: MessageShape<I>) => {
-          const buf = Buffer.from(toBinary(inSchema, m));
+          // A view, not a copy: zeroing it zeroes the only serialized copy we hold.
+          const u8 = toBinary(inSchema, m);
+          const buf = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
           if (secret) serialized.push(buf);
           return buf;
         },

@@ -56,7 +56,10 @@ export async function encryptOwnerKey(
   } catch (err) {
     throw kmsFailure('GenerateDataKey', kmsKeyId, context, err);
   }
-  if (!dataKey || dataKey.length !== 32 || !wrapped) throw new InputError(`KMS GenerateDataKey with key ${kmsKeyId} returned no usable data key`);
+  if (!dataKey || dataKey.length !== 32 || !wrapped) {
+    dataKey?.fill(0);
+    throw new InputError(`KMS GenerateDataKey with key ${kmsKeyId} returned no usable data key`);
+  }
   try {
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', dataKey, iv);

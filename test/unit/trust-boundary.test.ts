@@ -40,3 +40,15 @@ describe('trust boundary', () => {
     expect(graph).toContain('lambda/attestation/with-roots.ts');
   });
 });
+
+describe('accepted TDX TCB statuses', () => {
+  it('never include Revoked or unknown values, whatever a setting says', async () => {
+    const { loadConfig } = await import('../../lambda/config.ts');
+    const base = { LOCK_TABLE_NAME: 't', EVENT_BUS_NAME: 'b', KUBE_AUTH: 'none' };
+    const deployments = (statuses: string[]) => JSON.stringify([{ name: 'prod', secretId: 's', coordinator: 'c:1313', tdxAcceptedTcbStatuses: statuses }]);
+    expect(() => loadConfig({ ...base, CONTRAST_DEPLOYMENTS: deployments(['Revoked']) })).toThrow(/CONTRAST_DEPLOYMENTS/);
+    expect(() => loadConfig({ ...base, CONTRAST_DEPLOYMENTS: deployments(['OutOfDate']) })).not.toThrow();
+    const { ACCEPTABLE_TDX_TCB_STATUSES } = await import('../../lambda/attestation/core.ts');
+    expect(ACCEPTABLE_TDX_TCB_STATUSES).not.toContain('Revoked');
+  });
+});
