@@ -102,7 +102,10 @@ export function registerAttestationCommand(program: Command): void {
     .option('--chain [file]', 'ASK (or ASVK) and ARK, PEM')
     .option('--product [name]', 'Milan or Genoa')
     .option('--tdx-quote [file]', 'raw TDX quote (v4 or v5)')
-    .option('--collateral [dir]', 'collateral directory (VCEK/chain/CRL, TCB Info, QE Identity)')
+    .option(
+      '--collateral [dir]',
+      'collateral directory (VCEK/chain/CRL, TCB Info, QE Identity, Intel PCK CRL as sgx/certification/v4/pckcrl_ca_<platform|processor>_encoding_der, Intel SGX Root CA CRL as sgx/certification/v4/rootcacrl)',
+    )
     .option('--manifest [file]', 'manifest.json whose ReferenceValues and coordinator policy hashes to check')
     .option('--at [time]', 'ISO time to evaluate certificate validity at (default now)')
     .option('--json', 'print a machine-readable summary')

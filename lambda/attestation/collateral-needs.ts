@@ -16,6 +16,7 @@ import { decodeSnpAttestation, decodeTcb, productFromCpuid } from './snp/abi.ts'
 import { productFromCert, tcbQuery } from './snp/verify.ts';
 import { decodeTdxEvidence } from './tdx/abi.ts';
 import { parsePckExtensions } from './tdx/pck.ts';
+import { pckCaOf } from './tdx/revocation.ts';
 import { ATTESTATION_OIDS } from './verifier.ts';
 import { Cert, pemBlocks } from './x509.ts';
 
@@ -35,7 +36,8 @@ function snpProduct(att: ReturnType<typeof decodeSnpAttestation>): SnpProduct {
 /**
  * The CollateralKeys a verifier needs for this evidence that the evidence does not carry:
  *  - SNP: the VCEK (if absent), the ASK/ASVK+ARK chain (if absent), the CRL (if absent);
- *  - TDX: the TCB Info for the PCK's FMSPC and the TD QE Identity (never carried verifiably).
+ *  - TDX: the TCB Info for the PCK's FMSPC and the TD QE Identity (never carried verifiably),
+ *    the PCK CRL of the quote's PCK CA (platform/processor) and the Intel SGX Root CA CRL.
  * The insecure testing OID needs nothing. Throws when a needed piece cannot be fetched at all
  * (a VLEK, a VCEK of a masked chip), naming it and how to supply it.
  */
@@ -60,10 +62,11 @@ export function collateralNeeds(ext: AttestationExtensionInput): CollateralKey[]
   }
   if (ext.oid === ATTESTATION_OIDS.tdx) {
     const { quote } = decodeTdxEvidence(ext.value);
-    const pckDer = pemBlocks(quote.pckChainPem)[0];
+    const [pckDer, interDer] = pemBlocks(quote.pckChainPem);
     if (!pckDer) throw new AttestationError('tdx.chain', 'the quote carries no PCK certificate, so its FMSPC (and TCB Info) cannot be named');
     const { fmspc } = parsePckExtensions(Cert.parse(pckDer, 'PCK certificate'));
-    return [{ kind: 'tdx-tcb-info', fmspc }, { kind: 'tdx-qe-identity' }];
+    const ca = interDer ? pckCaOf(Cert.parse(interDer, 'PCK intermediate CA')) : undefined;
+    return [{ kind: 'tdx-tcb-info', fmspc }, { kind: 'tdx-qe-identity' }, ...(ca ? [{ kind: 'tdx-pck-crl', ca } as const] : []), { kind: 'tdx-root-crl' }];
   }
   throw new InputError(`unknown attestation OID ${ext.oid}: expected ${ATTESTATION_OIDS.snp} (SEV-SNP) or ${ATTESTATION_OIDS.tdx} (TDX)`);
 }

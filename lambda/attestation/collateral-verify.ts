@@ -12,6 +12,7 @@ import { content, decodeSmallUint, readTlv } from './der.ts';
 import { PINNED_ROOTS, type SnpProduct, type TrustAnchors } from './roots.ts';
 import { checkPinnedArk, productFromCert } from './snp/verify.ts';
 import { parseQeIdentity, parseTcbInfo } from './tdx/collateral.ts';
+import { checkTdxCrl, parseTdxCrl, pckCaOf } from './tdx/revocation.ts';
 import { Cert, Crl, pemBlocks } from './x509.ts';
 
 export interface CollateralVerifyContext {
@@ -71,6 +72,52 @@ function checkVcekMatchesKey(key: Extract<CollateralKey, { kind: 'snp-vcek' }>, 
   if (vcek.publicKey.asymmetricKeyType !== 'ec' || curve !== 'secp384r1') throw fail(key, `the VCEK key must be ECDSA P-384, got ${vcek.publicKey.asymmetricKeyType} ${curve ?? ''}`);
 }
 
+/** Throws unless `root` is the pinned, self-signed Intel SGX Root CA, valid at `now`. */
+function checkPinnedIntelRoot(root: Cert, trust: TrustAnchors, now: Date, check: string): void {
+  if (!trust.intelRoot.includes(root.fingerprint)) throw new AttestationError(check, `root ${root.fingerprint} is not the pinned Intel SGX Root CA (${trust.intelRoot.join(' or ')})`);
+  root.checkSignedBy(root, check);
+  root.checkValidAt(now, check);
+}
+
+/**
+ * The PCK CRL's issuer chain (PCK Platform/Processor CA, then the Intel SGX Root CA, as PCS
+ * sends it in `SGX-PCK-CRL-Issuer-Chain`): from the document, else from a source that has
+ * the same key with its chain (the bundle's cache). Verified to the pinned root at `now`.
+ */
+async function pckCrlIssuer(key: Extract<CollateralKey, { kind: 'tdx-pck-crl' }>, doc: CollateralDocument, ctx: CollateralVerifyContext | undefined, trust: TrustAnchors, now: Date): Promise<Cert> {
+  const chainBytes = doc.issuerChain ?? (await ctx?.lookup?.get(key))?.issuerChain;
+  if (!chainBytes) throw fail(key, `its issuer chain (PCK ${key.ca} CA and Intel SGX Root CA) is needed to verify it: PCS sends it in the SGX-PCK-CRL-Issuer-Chain header; store it as ${collateralFile(key)}.issuer-chain.pem`);
+  const certs = pemBlocks(chainBytes);
+  if (certs.length !== 2) throw fail(key, `its issuer chain must hold the PCK ${key.ca} CA then the Intel SGX Root CA, found ${certs.length} certificates`);
+  const ca = Cert.parse(certs[0]!, `Intel SGX PCK ${key.ca === 'platform' ? 'Platform' : 'Processor'} CA`);
+  const root = Cert.parse(certs[1]!, 'Intel SGX Root CA');
+  checkPinnedIntelRoot(root, trust, now, 'tdx.chain');
+  ca.checkSignedBy(root, 'tdx.chain');
+  ca.checkValidAt(now, 'tdx.chain');
+  if (pckCaOf(ca) !== key.ca) throw fail(key, `its issuer chain names ${ca.node.subject.replace(/\n/g, ', ')}, not the PCK ${key.ca} CA`);
+  return ca;
+}
+
+/**
+ * The pinned Intel SGX Root CA certificate, for the root CRL: from the document's issuer
+ * chain, else from the issuer chain of any Intel PCS document a source has (QE Identity,
+ * PCK CRLs). Only a certificate with a pinned fingerprint is taken.
+ */
+async function intelRoot(key: CollateralKey, doc: CollateralDocument, ctx: CollateralVerifyContext | undefined, trust: TrustAnchors, now: Date): Promise<Cert> {
+  const others: CollateralKey[] = [{ kind: 'tdx-qe-identity' }, { kind: 'tdx-pck-crl', ca: 'platform' }, { kind: 'tdx-pck-crl', ca: 'processor' }];
+  for (let i = -1; i < others.length; i++) {
+    const chain = i < 0 ? doc.issuerChain : (await ctx?.lookup?.get(others[i]!))?.issuerChain;
+    for (const der of chain ? pemBlocks(chain) : []) {
+      const c = Cert.parse(der, 'Intel SGX Root CA');
+      if (trust.intelRoot.includes(c.fingerprint)) {
+        checkPinnedIntelRoot(c, trust, now, 'tdx.chain');
+        return c;
+      }
+    }
+  }
+  throw fail(key, 'the Intel SGX Root CA certificate is needed to verify it and no issuer chain at hand holds it; fetch or cache the QE Identity (with its issuer chain) too');
+}
+
 /** The checks for one document at `now` against `trust`. */
 export async function verifyCollateralDocument(key: CollateralKey, doc: CollateralDocument, trust: TrustAnchors, now: Date, ctx?: CollateralVerifyContext): Promise<void> {
   try {
@@ -95,6 +142,18 @@ export async function verifyCollateralDocument(key: CollateralKey, doc: Collater
         if (crl.thisUpdate > now || (crl.nextUpdate && crl.nextUpdate < now)) {
           throw fail(key, `it is not current at ${now.toISOString()} (thisUpdate ${crl.thisUpdate.toISOString()}, nextUpdate ${crl.nextUpdate?.toISOString() ?? 'none'})`);
         }
+        return;
+      }
+      case 'tdx-pck-crl': {
+        const ca = await pckCrlIssuer(key, doc, ctx, trust, now);
+        const { crl, id } = parseTdxCrl(doc.body, describeCollateral(key), 'tdx.pck-revocation');
+        checkTdxCrl(crl, id, ca, now, 'tdx.pck-revocation');
+        return;
+      }
+      case 'tdx-root-crl': {
+        const root = await intelRoot(key, doc, ctx, trust, now);
+        const { crl, id } = parseTdxCrl(doc.body, describeCollateral(key), 'tdx.intermediate-revocation');
+        checkTdxCrl(crl, id, root, now, 'tdx.intermediate-revocation');
         return;
       }
       case 'snp-vcek': {
@@ -127,7 +186,8 @@ export function pinnedCollateralVerifier(now: () => Date = () => new Date()): Co
 
 /** Order in which a run verifies documents: issuers (cert chains) before what they sign. */
 export function verificationOrder(key: CollateralKey): number {
-  return { 'snp-cert-chain': 0, 'snp-crl': 1, 'snp-vcek': 2, 'tdx-tcb-info': 3, 'tdx-qe-identity': 4 }[key.kind];
+  // The QE Identity and PCK CRLs carry the Intel root the root CRL is verified with.
+  return { 'snp-cert-chain': 0, 'snp-crl': 1, 'snp-vcek': 2, 'tdx-tcb-info': 3, 'tdx-qe-identity': 4, 'tdx-pck-crl': 5, 'tdx-root-crl': 6 }[key.kind];
 }
 
 /** A lookup preferring documents already accepted in this run over the other sources. */

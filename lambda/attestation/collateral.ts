@@ -16,7 +16,11 @@ export type CollateralKey =
   | { kind: 'snp-cert-chain'; product: SnpProduct; signer: 'vcek' | 'vlek' }
   | { kind: 'snp-crl'; product: SnpProduct }
   | { kind: 'tdx-tcb-info'; fmspc: string }
-  | { kind: 'tdx-qe-identity' };
+  | { kind: 'tdx-qe-identity' }
+  /** Intel PCK CRL of the PCK Platform or Processor CA (revokes PCK certificates). */
+  | { kind: 'tdx-pck-crl'; ca: 'platform' | 'processor' }
+  /** Intel SGX Root CA CRL (revokes the PCK Platform/Processor CAs). */
+  | { kind: 'tdx-root-crl' };
 
 export interface CollateralDocument {
   body: Uint8Array;
@@ -42,6 +46,11 @@ export function collateralPath(key: CollateralKey): string {
       return `tdx/certification/v4/tcb?fmspc=${key.fmspc}`;
     case 'tdx-qe-identity':
       return `tdx/certification/v4/qe/identity`;
+    case 'tdx-pck-crl':
+      return `sgx/certification/v4/pckcrl?ca=${key.ca}&encoding=der`;
+    case 'tdx-root-crl':
+      // The PCCS path; Intel publishes the same CRL at certificates.trustedservices.intel.com/IntelSGXRootCA.der.
+      return 'sgx/certification/v4/rootcacrl';
   }
 }
 
@@ -57,13 +66,15 @@ const PRODUCTS = new Set(['Milan', 'Genoa', 'Turin']);
 
 /**
  * The key whose `collateralFile()` is `file`, or undefined for any other name (issuer-chain
- * companions, PCK CRLs, unrelated files). Accepted only if it maps back to exactly the same
+ * companions, unrelated files). Accepted only if it maps back to exactly the same
  * name, so a cache entry can never be re-labelled as another document.
  */
 export function parseCollateralFile(file: string): CollateralKey | undefined {
   let key: CollateralKey | undefined;
   let m: RegExpExecArray | null;
   if (file === 'tdx/certification/v4/qe/identity') key = { kind: 'tdx-qe-identity' };
+  else if (file === 'sgx/certification/v4/rootcacrl') key = { kind: 'tdx-root-crl' };
+  else if ((m = /^sgx\/certification\/v4\/pckcrl_ca_(platform|processor)_encoding_der$/.exec(file))) key = { kind: 'tdx-pck-crl', ca: m[1] as 'platform' | 'processor' };
   else if ((m = /^tdx\/certification\/v4\/tcb_fmspc_([0-9a-fA-F]{12})$/.exec(file))) key = { kind: 'tdx-tcb-info', fmspc: m[1]! };
   else if ((m = /^(vcek|vlek)\/v1\/(\w+)\/cert_chain$/.exec(file)) && PRODUCTS.has(m[2]!)) {
     key = { kind: 'snp-cert-chain', product: m[2] as SnpProduct, signer: m[1] as 'vcek' | 'vlek' };
@@ -91,6 +102,10 @@ export function describeCollateral(key: CollateralKey): string {
       return `the Intel TDX TCB Info for FMSPC ${key.fmspc}`;
     case 'tdx-qe-identity':
       return 'the Intel TD QE Identity';
+    case 'tdx-pck-crl':
+      return `the Intel PCK CRL of the PCK ${key.ca === 'platform' ? 'Platform' : 'Processor'} CA`;
+    case 'tdx-root-crl':
+      return 'the Intel SGX Root CA CRL';
   }
 }
 
@@ -147,7 +162,7 @@ export class MirrorCollateral implements CollateralSource {
     if (res.status === 404) return undefined;
     if (!res.ok) throw new AttestationError('collateral', `collateral mirror ${url.origin} answered HTTP ${res.status} for ${describeCollateral(key)}`);
     const body = new Uint8Array(await res.arrayBuffer());
-    const header = res.headers.get('TCB-Info-Issuer-Chain') ?? res.headers.get('SGX-Enclave-Identity-Issuer-Chain');
+    const header = res.headers.get('TCB-Info-Issuer-Chain') ?? res.headers.get('SGX-Enclave-Identity-Issuer-Chain') ?? res.headers.get('SGX-PCK-CRL-Issuer-Chain');
     return header ? { body, issuerChain: new Uint8Array(Buffer.from(decodeURIComponent(header))) } : { body };
   }
 }

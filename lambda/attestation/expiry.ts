@@ -7,6 +7,7 @@
  */
 import { InputError } from '../errors.ts';
 import { ISSUER_CHAIN_SUFFIX, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey } from './collateral.ts';
+import { parseTdxCrl } from './tdx/revocation.ts';
 import { Cert, Crl, pemBlocks } from './x509.ts';
 
 export interface ExpiryPart {
@@ -128,6 +129,14 @@ export function collateralExpiry(key: CollateralKey, doc: CollateralDocument): C
       case 'snp-crl': {
         const w = crlWindow(doc.body, `AMD ${key.product} CRL`);
         return summarize(w.nextUpdate ? [{ what: 'CRL nextUpdate', at: w.nextUpdate }] : [], w.thisUpdate);
+      }
+      case 'tdx-pck-crl':
+      case 'tdx-root-crl': {
+        const name = key.kind === 'tdx-pck-crl' ? 'PCK CRL' : 'Root CA CRL';
+        const { crl } = parseTdxCrl(doc.body, describeCollateral(key), 'collateral');
+        // The collateral verifier also refuses a PCK CRL once its issuer chain expires.
+        const parts = [...(crl.nextUpdate ? [{ what: `${name} nextUpdate`, at: crl.nextUpdate }] : []), ...issuerChainParts(doc, name)];
+        return summarize(parts, crl.thisUpdate);
       }
       case 'snp-vcek': {
         const [w] = certificateWindows(doc.body, 'VCEK');

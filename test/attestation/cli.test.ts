@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { registerAttestationCommand } from '../../cli/attestation.ts';
+import { collateralFile, type CollateralKey } from '../../lambda/attestation/collateral.ts';
 import { TESTDATA, vectors } from './vectors.ts';
 
 async function cli(...args: string[]): Promise<{ code: number; out: string }> {
@@ -65,6 +66,28 @@ describe('attestation verify', () => {
       for (const off of [10, 200, 700]) expect((await cli('--tdx-quote', mutant(v.quote, off), '--at', v.validAt)).code).toBe(1);
     });
   }
+
+  it('picks the Intel CRLs up from --collateral DIR and reports the revocation checks', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'att-cli-crl-'));
+    const put = (key: CollateralKey, rel: string) => {
+      const file = path.join(dir, collateralFile(key));
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, readFileSync(p(rel)));
+    };
+    put({ kind: 'tdx-pck-crl', ca: 'platform' }, 'tdx/collateral/pckcrl');
+    put({ kind: 'tdx-root-crl' }, 'tdx/collateral/rootcrl.der');
+    const quote = p('tdx/spr-e4-v4.quote.dat');
+    const ok = await cli('--tdx-quote', quote, '--collateral', dir, '--at', '2023-07-01T00:00:00Z');
+    expect(ok.code, ok.out).toBe(3);
+    expect(ok.out).toMatch(/PASS {2}tdx\.intermediate-revocation +Intel SGX PCK Platform CA serial 956f5d/);
+    expect(ok.out).toMatch(/PASS {2}tdx\.pck-revocation +PCK serial [0-9a-f]+ not revoked/);
+    // The same CRLs after their nextUpdate fail; without them the checks are skipped.
+    const stale = await cli('--tdx-quote', quote, '--collateral', dir, '--at', '2025-01-01T00:00:00Z');
+    expect(stale.code, stale.out).toBe(1);
+    expect(stale.out).toMatch(/FAIL {2}tdx\.intermediate-revocation .*not current/);
+    const none = await cli('--tdx-quote', quote, '--at', '2023-07-01T00:00:00Z');
+    expect(none.out).toMatch(/SKIP {2}tdx\.pck-revocation +revocation not checked: .*pckcrl_ca_platform_encoding_der.*enroll --collateral DIR/);
+  });
 
   it('usage errors exit 2', async () => {
     expect((await cli()).code).toBe(2);

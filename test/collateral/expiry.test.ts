@@ -94,11 +94,14 @@ describe('cache file names map back to their keys', () => {
     { kind: 'snp-crl', product: 'Genoa' },
     { kind: 'tdx-tcb-info', fmspc: '50806f000000' },
     { kind: 'tdx-qe-identity' },
+    { kind: 'tdx-pck-crl', ca: 'platform' },
+    { kind: 'tdx-pck-crl', ca: 'processor' },
+    { kind: 'tdx-root-crl' },
   ];
   it.each(keys.map((k) => [collateralFile(k), k] as const))('%s', (file, key) => {
     expect(parseCollateralFile(file)).toEqual(key);
   });
-  it.each(['pckcrl', 'tdx/certification/v4/tcb_fmspc_50806f000000.issuer-chain.pem', 'vcek/v1/Rome/crl', 'vcek/v1/Milan/cert_chain_x', 'vcek/v1/Milan/zz_blSPL_3', '../vcek/v1/Milan/crl', 'tdx/certification/v4/tcb_fmspc_50806f'])(
+  it.each(['pckcrl', 'sgx/certification/v4/pckcrl_ca_other_encoding_der', 'sgx/certification/v4/pckcrl_ca_platform_encoding_pem', 'tdx/certification/v4/tcb_fmspc_50806f000000.issuer-chain.pem', 'vcek/v1/Rome/crl', 'vcek/v1/Milan/cert_chain_x', 'vcek/v1/Milan/zz_blSPL_3', '../vcek/v1/Milan/crl', 'tdx/certification/v4/tcb_fmspc_50806f'])(
     'refuses %s',
     (file) => {
       expect(parseCollateralFile(file)).toBeUndefined();

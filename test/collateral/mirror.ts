@@ -19,6 +19,7 @@ export interface TestMirror {
 function chainHeader(key: CollateralKey): string | undefined {
   if (key.kind === 'tdx-tcb-info') return 'TCB-Info-Issuer-Chain';
   if (key.kind === 'tdx-qe-identity') return 'SGX-Enclave-Identity-Issuer-Chain';
+  if (key.kind === 'tdx-pck-crl') return 'SGX-PCK-CRL-Issuer-Chain';
   return undefined;
 }
 

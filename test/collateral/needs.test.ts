@@ -9,7 +9,7 @@ import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts'
 import { AttestationError, InputError } from '../../lambda/errors.ts';
 import { toPem } from '../support/evidence/certs.ts';
 import { TEST_CHIP_ID } from '../support/evidence/snp.ts';
-import { TEST_FMSPC } from '../support/evidence/tdx.ts';
+import { TEST_FMSPC, addTdxCrls } from '../support/evidence/tdx.ts';
 import { TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, makeSnpEvidence, makeTdxCollateral, makeTdxEvidence, makeTestManifest, snpTestChain, testRoots } from '../support/evidence/index.ts';
 import { startMirror, type TestMirror } from './mirror.ts';
 
@@ -40,7 +40,7 @@ describe('collateralNeeds', () => {
   });
 
   it('TDX: TCB Info for the PCK FMSPC and the QE Identity', () => {
-    expect(collateralNeeds(tdx())).toEqual([{ kind: 'tdx-tcb-info', fmspc: TEST_FMSPC }, { kind: 'tdx-qe-identity' }]);
+    expect(collateralNeeds(tdx())).toEqual([{ kind: 'tdx-tcb-info', fmspc: TEST_FMSPC }, { kind: 'tdx-qe-identity' }, { kind: 'tdx-pck-crl', ca: 'platform' }, { kind: 'tdx-root-crl' }]);
   });
 
   it('testing evidence needs nothing; unknown OIDs and malformed evidence are refused', () => {
@@ -66,7 +66,7 @@ describe('fetchCollateral from a mirror', () => {
     mirror.serve(VCEK_KEY, { body: c.vcekDer });
     mirror.serve(CHAIN_KEY, { body: chainPem });
     mirror.serve(CRL_KEY, { body: c.crlDer });
-    const tdxDocs = makeTdxCollateral();
+    const tdxDocs = addTdxCrls(makeTdxCollateral());
     for (const key of collateralNeeds(tdx())) mirror.serve(key, (await tdxDocs.get(key))!);
     return tdxDocs;
   };
@@ -91,11 +91,14 @@ describe('fetchCollateral from a mirror', () => {
     expect(decodeSnpAttestation(ext.value).ask).toBeDefined();
   });
 
-  it('TDX: TCB Info and QE Identity with their PCS issuer chains, accepted by the verifier', async () => {
+  it('TDX: TCB Info, QE Identity and PCK CRL with their PCS issuer chains, and the root CRL, accepted by the verifier', async () => {
     await serveAll();
     const ext = tdx();
     const record = await fetchCollateral(collateralNeeds(ext), new MirrorCollateral(mirror.url, 2000), verify);
     expect(Object.keys(record).sort()).toEqual([
+      'sgx/certification/v4/pckcrl_ca_platform_encoding_der',
+      'sgx/certification/v4/pckcrl_ca_platform_encoding_der.issuer-chain.pem',
+      'sgx/certification/v4/rootcacrl',
       'tdx/certification/v4/qe/identity',
       'tdx/certification/v4/qe/identity.issuer-chain.pem',
       `tdx/certification/v4/tcb_fmspc_${TEST_FMSPC}`,

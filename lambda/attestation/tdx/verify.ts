@@ -1,7 +1,8 @@
 /**
  * TDX quote verification: the PCK chain to the pinned Intel SGX Root CA, the QE report
  * signature by the PCK, the QE report-data binding of the attestation key, the quote
- * signature, and (with collateral) the TCB status from TCB Info and QE Identity.
+ * signature, revocation (Intel SGX Root CA CRL and PCK CRL, when at hand), and (with
+ * collateral) the TCB status from TCB Info and QE Identity.
  */
 import { createHash, verify as cryptoVerify } from 'node:crypto';
 import { AttestationError } from '../../errors.ts';
@@ -13,6 +14,7 @@ import { Cert, p256KeyFromRaw, pemBlocks } from '../x509.ts';
 import { INTEL_QE_VENDOR_ID, type TdxQuote } from './abi.ts';
 import { combineQeStatus, parseQeIdentity, parseTcbInfo, qeIdentityStatus, tdxTcbStatus } from './collateral.ts';
 import { parsePckExtensions, type PckExtensions } from './pck.ts';
+import { checkNotRevoked, checkTdxCrl, commonName, crlNotAtHand, parseTdxCrl, pckCaOf } from './revocation.ts';
 
 export interface TdxVerifyOptions {
   trust: TrustAnchors;
@@ -55,7 +57,9 @@ export async function verifyTdx(q: TdxQuote, opts: TdxVerifyOptions): Promise<Ve
   inter.checkSignedBy(root, 'tdx.chain');
   pck.checkSignedBy(inter, 'tdx.chain');
   for (const c of [root, inter, pck]) c.checkValidAt(opts.now, 'tdx.chain');
-  log.pass('tdx.chain', `PCK ← ${inter.node.subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3) ?? 'intermediate'} ← Intel SGX Root CA (pinned)`);
+  const interCn = commonName(inter);
+  const interName = interCn ?? 'intermediate';
+  log.pass('tdx.chain', `PCK ← ${interName} ← Intel SGX Root CA (pinned)`);
 
   // QE report signed by the PCK, binding the attestation key.
   if (!cryptoVerify('sha256', q.qeReport.raw, { key: pck.publicKey, dsaEncoding: 'ieee-p1363' }, q.qeReportSignature)) {
@@ -81,16 +85,46 @@ export async function verifyTdx(q: TdxQuote, opts: TdxVerifyOptions): Promise<Ve
   const pckExtensions = parsePckExtensions(pck);
   const result: VerifiedTdx = { quote: q, pck, pckExtensions };
 
-  // TCB status from collateral (the cache or mirror; the evidence carries none we trust unverified).
+  // Collateral (the cache or mirror; the evidence carries none we trust unverified), fetched
+  // together: TCB Info, QE Identity and the two CRLs.
   const tcbKey: CollateralKey = { kind: 'tdx-tcb-info', fmspc: pckExtensions.fmspc };
   const qeKey: CollateralKey = { kind: 'tdx-qe-identity' };
-  const [tcbDoc, qeDoc] = await Promise.all([opts.collateral?.get(tcbKey), opts.collateral?.get(qeKey)]);
+  const ca = pckCaOf(interCn);
+  const pckCrlKey: CollateralKey | undefined = ca && { kind: 'tdx-pck-crl', ca };
+  const rootCrlKey: CollateralKey = { kind: 'tdx-root-crl' };
+  const src = opts.collateral;
+  const [tcbDoc, qeDoc, pckCrlDoc, rootCrlDoc] = src ? await Promise.all([src.get(tcbKey), src.get(qeKey), pckCrlKey && src.get(pckCrlKey), src.get(rootCrlKey)]) : [];
+  const cnow = opts.collateralNow ?? opts.now;
+
+  // Revocation, only when a CRL is at hand (like the AMD CRL for SEV-SNP): the root CRL
+  // must not list the intermediate, the intermediate's PCK CRL must not list the PCK.
+  if (rootCrlDoc) {
+    const check = 'tdx.intermediate-revocation';
+    const { crl, id } = parseTdxCrl(rootCrlDoc.body, 'the Intel SGX Root CA CRL', check);
+    checkTdxCrl(crl, id, root, cnow, check);
+    checkNotRevoked(crl, inter, check);
+    log.pass(check, `${interName} serial ${inter.serial} not revoked (Intel SGX Root CA CRL of ${crl.thisUpdate.toISOString()})`);
+  } else {
+    log.notEvaluated('tdx.intermediate-revocation', crlNotAtHand(rootCrlKey));
+  }
+  if (!pckCrlKey) {
+    log.notEvaluated('tdx.pck-revocation', `revocation not checked: the intermediate ${JSON.stringify(interName)} is neither the Intel SGX PCK Platform CA nor the Processor CA, so its PCK CRL cannot be named`);
+  } else if (pckCrlDoc) {
+    const check = 'tdx.pck-revocation';
+    const { crl, id } = parseTdxCrl(pckCrlDoc.body, `the Intel PCK CRL of the ${interName}`, check);
+    checkTdxCrl(crl, id, inter, cnow, check);
+    checkNotRevoked(crl, pck, check);
+    log.pass(check, `PCK serial ${pck.serial} not revoked (${interName} CRL of ${crl.thisUpdate.toISOString()})`);
+  } else {
+    log.notEvaluated('tdx.pck-revocation', crlNotAtHand(pckCrlKey));
+  }
+
+  // TCB status from TCB Info and QE Identity.
   if (!tcbDoc || !qeDoc) {
     result.tcbMissing = missingCollateral('tdx.tcb-status', tcbDoc ? qeKey : tcbKey);
     log.notEvaluated('tdx.tcb-status', result.tcbMissing.message);
     return result;
   }
-  const cnow = opts.collateralNow ?? opts.now;
   const info = parseTcbInfo(tcbDoc, opts.trust, cnow);
   log.pass('tdx.tcb-info', `FMSPC ${info.fmspc}, issued ${info.issueDate}`);
   const qeId = parseQeIdentity(qeDoc, opts.trust, cnow);

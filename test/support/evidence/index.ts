@@ -13,7 +13,7 @@ import { snpReferenceValues, snpTestChain } from './snp.ts';
 import { makeTdxCollateral, tdxReferenceValues, tdxTestChain } from './tdx.ts';
 
 export { makeSnpEvidence, makeSnpReportRaw, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
-export { makeTdxEvidence, makeTdxQuoteRaw, makeTdxCollateral, tdxTestChain, type TdxEvidenceOptions } from './tdx.ts';
+export { addTdxCrls, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, makeTdxCollateral, tdxTestChain, type TdxCrlOptions, type TdxEvidenceOptions } from './tdx.ts';
 
 /** The coordinator policy hash the default evidence carries (HOST_DATA / MRCONFIGID). */
 export const TEST_POLICY_HASH = createHash('sha256').update('contrast-autorecover test coordinator policy').digest();

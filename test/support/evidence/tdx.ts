@@ -20,7 +20,7 @@ import {
 } from '../../../lambda/gen/tdx/tdx_pb.ts';
 import { MemoryCollateral } from '../../../lambda/attestation/collateral.ts';
 import { quoteV4ToRaw } from '../../../lambda/attestation/tdx/abi.ts';
-import { basicConstraintsCa, buildCert, name, toPem } from './certs.ts';
+import { basicConstraintsCa, buildCert, buildCrl, name, toPem } from './certs.ts';
 import { enumerated, int, octets, oid, seq } from './der.ts';
 
 const SGX = '1.2.840.113741.1.13.1';
@@ -51,6 +51,12 @@ export interface TdxTestChain {
   qeAuthData: Uint8Array;
   rootKey: KeyObject;
   rootName: Uint8Array;
+  /** The PCK Platform CA (intermediate): DER, key, name; serials of it and of the PCK. */
+  caDer: Uint8Array;
+  caKey: KeyObject;
+  caName: Uint8Array;
+  caSerial: number;
+  pckSerial: number;
 }
 
 function sgxExtension(): Uint8Array {
@@ -102,6 +108,11 @@ export function tdxTestChain(): TdxTestChain {
     qeAuthData,
     rootKey: root.privateKey,
     rootName,
+    caDer,
+    caKey: platform.privateKey,
+    caName,
+    caSerial: 2,
+    pckSerial: 3,
   };
   return cached;
 }
@@ -247,6 +258,37 @@ export function makeTdxCollateral(opts: TdxCollateralOptions = {}): MemoryCollat
   return new MemoryCollateral()
     .set({ kind: 'tdx-tcb-info', fmspc: TEST_FMSPC }, { body: signDoc('tcbInfo', tcbInfo), issuerChain })
     .set({ kind: 'tdx-qe-identity' }, { body: signDoc('enclaveIdentity', qeIdentity), issuerChain });
+}
+
+export interface TdxCrlOptions {
+  /** Serials to list; default a serial no test certificate has (99). */
+  revoked?: (number | bigint)[];
+  thisUpdate?: Date;
+  nextUpdate?: Date;
+  /** Sign with another key than the issuer's (the CRL still names the issuer). */
+  signingKey?: KeyObject;
+}
+
+/** A CRL (DER) of the test PCK Platform CA (`'pck'`) or of the test root (`'root'`). */
+export function makeTdxCrl(issuer: 'pck' | 'root', opts: TdxCrlOptions = {}): Uint8Array {
+  const c = tdxTestChain();
+  const thisUpdate = opts.thisUpdate ?? new Date(Date.now() - 86_400_000);
+  const nextUpdate = opts.nextUpdate ?? new Date(Date.now() + 30 * 86_400_000);
+  const [issuerName, key] = issuer === 'pck' ? [c.caName, c.caKey] : [c.rootName, c.rootKey];
+  return buildCrl(issuerName, opts.signingKey ?? key, 'ecdsa-sha256', opts.revoked ?? [99], thisUpdate, nextUpdate);
+}
+
+/**
+ * Adds the test PCK CRL (with its PCS issuer chain: platform CA, root) and the root CRL to
+ * `into`; `false` for either leaves it out.
+ */
+export function addTdxCrls(into: MemoryCollateral, opts: { pck?: TdxCrlOptions | false; root?: TdxCrlOptions | false } = {}): MemoryCollateral {
+  const c = tdxTestChain();
+  if (opts.pck !== false) {
+    into.set({ kind: 'tdx-pck-crl', ca: 'platform' }, { body: makeTdxCrl('pck', opts.pck ?? {}), issuerChain: new Uint8Array(Buffer.from(toPem(c.caDer) + toPem(c.rootDer))) });
+  }
+  if (opts.root !== false) into.set({ kind: 'tdx-root-crl' }, { body: makeTdxCrl('root', opts.root ?? {}) });
+  return into;
 }
 
 /** The ReferenceValues.tdx entry the default synthetic evidence satisfies. */
