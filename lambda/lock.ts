@@ -119,35 +119,48 @@ export class LockTable implements RestartRecordStore {
    * released; `takeFollowUp` tells whether a follow-up is why.
    */
   async release(lease: Lease, dropFollowUp = false): Promise<boolean> {
-    try {
-      await this.#client.send(
-        new DeleteItemCommand({
-          TableName: this.#table,
-          Key: { pk: s(keys.lock(lease.deployment)) },
-          ConditionExpression: dropFollowUp ? '#o = :owner' : '#o = :owner AND attribute_not_exists(followUp)',
-          ExpressionAttributeNames: { '#o': 'owner' },
-          ExpressionAttributeValues: { ':owner': s(lease.owner) },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
+    return this.#conditional(() =>
+      this.#client.send(new DeleteItemCommand({
+        TableName: this.#table,
+        Key: { pk: s(keys.lock(lease.deployment)) },
+        ConditionExpression: dropFollowUp ? '#o = :owner' : '#o = :owner AND attribute_not_exists(followUp)',
+        ExpressionAttributeNames: { '#o': 'owner' },
+        ExpressionAttributeValues: { ':owner': s(lease.owner) },
+      })),
+    );
   }
 
   /** Asks the current holder to reconcile once more. False when no live lease exists. */
   async requestFollowUp(deployment: string): Promise<boolean> {
+    return this.#conditional(() =>
+      this.#client.send(new UpdateItemCommand({
+        TableName: this.#table,
+        Key: { pk: s(keys.lock(deployment)) },
+        UpdateExpression: 'SET followUp = :t',
+        ConditionExpression: 'attribute_exists(pk) AND expiresAt >= :now',
+        ExpressionAttributeValues: { ':t': { BOOL: true }, ':now': n(epochSeconds(this.#now())) },
+      })),
+    );
+  }
+
+  /** Clears a pending follow-up of our lease; true when there was one (the lease stays ours). */
+  async takeFollowUp(lease: Lease): Promise<boolean> {
+    return this.#conditional(() =>
+      this.#client.send(new UpdateItemCommand({
+        TableName: this.#table,
+        Key: { pk: s(keys.lock(lease.deployment)) },
+        UpdateExpression: 'REMOVE followUp',
+        ConditionExpression: '#o = :owner AND attribute_exists(followUp)',
+        ExpressionAttributeNames: { '#o': 'owner' },
+        ExpressionAttributeValues: { ':owner': s(lease.owner) },
+      })),
+    );
+  }
+
+  /** Runs a conditional write; false when its condition did not hold. */
+  async #conditional(write: () => Promise<unknown>): Promise<boolean> {
     try {
-      await this.#client.send(
-        new UpdateItemCommand({
-          TableName: this.#table,
-          Key: { pk: s(keys.lock(deployment)) },
-          UpdateExpression: 'SET followUp = :t',
-          ConditionExpression: 'attribute_exists(pk) AND expiresAt >= :now',
-          ExpressionAttributeValues: { ':t': { BOOL: true }, ':now': n(epochSeconds(this.#now())) },
-        }),
-      );
+      await write();
       return true;
     } catch (err) {
       if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
@@ -155,25 +168,6 @@ export class LockTable implements RestartRecordStore {
     }
   }
 
-  /** Clears a pending follow-up of our lease; true when there was one (the lease stays ours). */
-  async takeFollowUp(lease: Lease): Promise<boolean> {
-    try {
-      await this.#client.send(
-        new UpdateItemCommand({
-          TableName: this.#table,
-          Key: { pk: s(keys.lock(lease.deployment)) },
-          UpdateExpression: 'REMOVE followUp',
-          ConditionExpression: '#o = :owner AND attribute_exists(followUp)',
-          ExpressionAttributeNames: { '#o': 'owner' },
-          ExpressionAttributeValues: { ':owner': s(lease.owner) },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
-  }
 
   /** Pause switches and recovery history of one deployment, strongly consistent, one call. */
   async snapshot(deployment: string): Promise<GuardSnapshot> {
