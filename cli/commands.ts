@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ACCEPTABLE_TDX_TCB_STATUSES } from '../lambda/attestation/core.ts';
 import { awsReconcileDeps } from '../lambda/aws-deps.ts';
-import { parseEndpoint } from '../lambda/endpoint.ts';
+import { parseEndpoint } from '../lambda/names.ts';
 import { buildBundle } from '../lambda/enroll.ts';
 import { InputError } from '../lambda/errors.ts';
 import { BundleStore } from '../lambda/keys/store.ts';

@@ -6,6 +6,9 @@
  */
 import { z } from 'zod';
 import { ACCEPTABLE_TDX_TCB_STATUSES } from './attestation/core.ts';
+import { DEPLOYMENT_NAME, parseHostPort } from './names.ts';
+
+export { parseHostPort } from './names.ts';
 import type { DeploymentTarget } from './reconcile-types.ts';
 
 export class ConfigError extends Error {
@@ -19,18 +22,8 @@ export class ConfigError extends Error {
   }
 }
 
-/** Deployment names become DynamoDB keys, metric dimensions and KMS context values. */
-const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-/** `host:port`, `[v6]:port`; the port is required because the user API port is deployment-specific. */
-export function parseHostPort(value: string): { host: string; port: number } | undefined {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  return { host: (m[1] ?? m[2])!, port };
-}
-
+// Deployment names (DEPLOYMENT_NAME) become DynamoDB keys, metric dimensions and KMS context
+// values; Coordinator addresses need their port (lambda/names.ts).
 const deploymentSchema = z
   .object({
     name: z.string().regex(DEPLOYMENT_NAME, 'letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128'),

@@ -6,6 +6,7 @@
  */
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { InputError } from './errors.ts';
+import { DEPLOYMENT_NAME } from './names.ts';
 import { parseManifest } from './coordinator/manifest.ts';
 import { sha256Hex } from './digest.ts';
 import { decryptSeed, findShare, ownerKeyFromPem, parseSeedShareDocument, publicKeyHex } from './coordinator/seedshares.ts';
@@ -37,7 +38,7 @@ export async function buildBundle(input: {
   now?: Date;
 }): Promise<{ document: BundleDocument; summary: EnrollSummary }> {
   const { deployment, kmsKeyId, files, kms } = input;
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/.test(deployment)) {
+  if (!DEPLOYMENT_NAME.test(deployment)) {
     throw new InputError(`deployment name "${deployment}" is not valid: use 1-128 letters, digits, '.', '_' or '-'`, 'event-invalid');
   }
   const manifest = parseManifest(files.manifest);
