@@ -37,7 +37,11 @@ export function pemBlocks(data: Uint8Array | string, label = 'CERTIFICATE'): Uin
   for (const m of text.matchAll(re)) {
     const b64 = m[1]!.replace(/[\r\n]+/g, '');
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) throw new AttestationError('format', `malformed PEM ${label} block`);
-    out.push(new Uint8Array(Buffer.from(b64, 'base64')));
+    const der = Buffer.from(b64, 'base64');
+    // Refuse non-canonical base64 (set padding bits): the decoder would silently drop them, so
+    // two different texts would stand for the same certificate. One text, one meaning.
+    if (der.toString('base64') !== b64) throw new AttestationError('format', `malformed PEM ${label} block: non-canonical base64 (padding bits set)`);
+    out.push(new Uint8Array(der));
   }
   if (!/^[\r\n\0]*$/.test(text.replace(re, ''))) throw new AttestationError('format', `unexpected text outside the PEM ${label} blocks`);
   return out;

@@ -42,6 +42,20 @@ describe('genuine SEV-SNP vectors', () => {
     expect(r.error?.message).toMatch(/not the pinned AMD root for Milan/);
   });
 
+  it('refuses a certificate PEM whose base64 padding bits were flipped (same DER, different text)', async () => {
+    // The property below once found this: "…7PA==" → "…7PC==" decodes to the same DER.
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const v = vectors.snp.find((x) => Buffer.from(read(x.signer)).toString('latin1').includes('==\n-----END'))!;
+    const text = Buffer.from(read(v.signer)).toString('latin1');
+    const at = text.indexOf('==\n-----END') - 1; // before '==' only 2 of the 6 bits are data
+    const flipped = text.slice(0, at) + ALPHABET[ALPHABET.indexOf(text[at]!) ^ 1] + text.slice(at + 1);
+    expect(Buffer.from(flipped.replace(/-----[A-Z ]+-----|\n/g, ''), 'base64')).toEqual(Buffer.from(pemBlocks(read(v.signer))[0]!));
+    expect(() => pemBlocks(flipped)).toThrow(/non-canonical base64/);
+    const r = await verifySnpFiles({ report: read(v.report), signer: new Uint8Array(Buffer.from(flipped, 'latin1')), chain: read(v.roots) }, { trust: PINNED_ROOTS, now: new Date(v.validAt) });
+    expect(r.verdict).toBe('failed');
+    expect(r.error?.message).toMatch(/non-canonical base64/);
+  });
+
   const good = vectors.snp.filter((v) => valid(v.expect.chain) && valid(v.expect.signature));
   for (const v of good) {
     it(`property: one flipped bit in ${v.report} / its certificates fails`, async () => {
