@@ -55,7 +55,7 @@ export async function bundleEntry(source: string, outdir: string, name: string):
     format: 'esm',
     splitting: true,
     // Minified like the deployed function (infra/function-code.ts): Node reads and compiles less.
-    minify: true,
+    minify: !process.env.NO_MINIFY,
     outdir,
     outExtension: { '.js': '.mjs' },
     metafile: true,

@@ -6,7 +6,7 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { InvokeCommand, LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isOutcome } from '../lambda/outcomes.ts';
 import type { ReconcileResult } from '../lambda/reconcile-types.ts';
 

@@ -4,7 +4,7 @@
  * broken deploy says what to fix. Nothing here can select a non-production attestation
  * verifier or add a root: test verifiers are injected in code only (handler createHandler).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ACCEPTABLE_TDX_TCB_STATUSES } from './attestation/core.ts';
 import { DEPLOYMENT_NAME, parseHostPort } from './names.ts';
 

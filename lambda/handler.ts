@@ -30,6 +30,7 @@ import { productionVerifierFactory } from './verification.ts';
 import type { CollateralVerify } from './attestation/collateral-verify.ts';
 import type { ReconcileOptions, ReconcileResult } from './reconcile-types.ts';
 import type { KubernetesSettings } from './kubernetes/index.ts';
+import type { RestartRecordStore } from './kubernetes/types.ts';
 import { auditRecord, publishResult, userRecoveryDone, type ReportContext } from './report.ts';
 
 /** Follow-up reconciles one holder runs at most before it lets the lease go. */
@@ -283,19 +284,26 @@ export function createHandler(overrides: HandlerOverrides = {}) {
         return results;
       }
       const lease = acquired.lease;
-      results.push(await spanned(rt, d, () => guardedReconcile(rt, d, trigger, options, ctx), options, ctx));
+      let reportCtx = ctx;
+      let result = await traced(d, () => guardedReconcile(rt, d, trigger, options, ctx), options);
       // Let go, unless a trigger arrived meanwhile: then reconcile again (never with Force).
+      // The result is reported while the lease is released; neither needs the other.
       for (let followUps = 0; ; followUps++) {
         const last = followUps >= MAX_FOLLOW_UPS;
-        const released = await rt.lock.release(lease, last).catch((err: unknown) => {
-          // The lease then expires on its own; the next reconcile waits at most that long.
-          logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
-          return true;
-        });
+        const [released] = await Promise.all([
+          rt.lock.release(lease, last).catch((err: unknown) => {
+            // The lease then expires on its own; the next reconcile waits at most that long.
+            logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
+            return true;
+          }),
+          report(rt, result, reportCtx),
+        ]);
+        results.push(result);
         if (released || last || !(await rt.lock.takeFollowUp(lease).catch(() => false))) break;
         logger.info('follow-up reconcile requested by a trigger that found the lease held', { deployment: d.name });
-        const followUpCtx: ReportContext = { requestId: context.awsRequestId, trigger, action: 'reconcile' };
-        results.push(await spanned(rt, d, () => guardedReconcile(rt, d, trigger, {}, followUpCtx), {}, followUpCtx));
+        reportCtx = { requestId: context.awsRequestId, trigger, action: 'reconcile' };
+        const followUpCtx = reportCtx;
+        result = await traced(d, () => guardedReconcile(rt, d, trigger, {}, followUpCtx), {});
       }
       return results;
     } finally {
@@ -305,13 +313,16 @@ export function createHandler(overrides: HandlerOverrides = {}) {
 
   /** One guarded reconcile in a trace span, reported; AWS failures outside reconcile become `unreachable`. */
   async function spanned(rt: Runtime, d: DeploymentConfig, fn: () => Promise<ReconcileResult>, options: ReconcileOptions, ctx: ReportContext): Promise<ReconcileResult> {
-    let result: ReconcileResult;
+    return reported(rt, await traced(d, fn, options), ctx);
+  }
+
+  /** One guarded reconcile in a trace span; AWS failures outside reconcile become `unreachable`. */
+  async function traced(d: DeploymentConfig, fn: () => Promise<ReconcileResult>, options: ReconcileOptions): Promise<ReconcileResult> {
     try {
-      result = await trace.span(`### reconcile ${d.name}`, fn);
+      return await trace.span(`### reconcile ${d.name}`, fn);
     } catch (err) {
-      result = emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options);
+      return emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options);
     }
-    return reported(rt, result, ctx);
   }
 
   async function reported(rt: Runtime, result: ReconcileResult, ctx: ReportContext): Promise<ReconcileResult> {
@@ -320,6 +331,10 @@ export function createHandler(overrides: HandlerOverrides = {}) {
   }
 
   async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger: Trigger, options: ReconcileOptions, ctx: ReportContext): Promise<ReconcileResult> {
+    // The bundle is read while the guard snapshot is: every reconcile that is not paused needs
+    // both, and a paused one only costs an unused GetSecretValue (ciphertext, no Decrypt).
+    const prefetched = rt.bundles.load(d.secretId);
+    prefetched.catch(() => {}); // a failure surfaces through loadBundle below
     const snap = options.statusOnly ? undefined : await rt.lock.snapshot(d.name);
     if (snap?.pause.paused) {
       const key = snap.pause.scope === 'all' ? 'pause#*' : `pause#${d.name}`;
@@ -339,7 +354,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     let guardStopped = false;
     const deps: ReconcileDeps = {
       loadBundle: async (secretId) => {
-        const bundle = await rt.bundles.load(secretId);
+        const bundle = await (secretId === d.secretId ? prefetched : rt.bundles.load(secretId));
         ctx.kmsKeyId = bundle.document.ownerKey.kmsKeyId;
         return bundle;
       },
@@ -354,7 +369,8 @@ export function createHandler(overrides: HandlerOverrides = {}) {
         return decryptOwnerKey(rt.clients.kms, bundle.document.ownerKey, context);
       },
       verifierFactory: rt.verifierFactory(d),
-      restartRecords: rt.lock,
+      // Under the lease, the snapshot's restart record is current (only the holder writes it).
+      restartRecords: snap ? snapshotRestartRecords(rt.lock, d.name, snap) : rt.lock,
       ...overrides.reconcileDeps,
     };
     const kube = rt.kubernetes(d);
@@ -375,6 +391,18 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       }
     }
     return result;
+  }
+
+  /** The restart record as read by the snapshot, kept current by our own writes. */
+  function snapshotRestartRecords(lock: LockTable, deployment: string, snap: GuardSnapshot): RestartRecordStore {
+    let completeFor = snap.restartsCompleteFor;
+    return {
+      isComplete: async (name, fingerprint) => (name === deployment ? completeFor === fingerprint : lock.isComplete(name, fingerprint)),
+      markComplete: async (name, fingerprint) => {
+        await lock.markComplete(name, fingerprint);
+        if (name === deployment) completeFor = fingerprint;
+      },
+    };
   }
 
   async function runDrills(rt: Runtime, trigger: Trigger, context: LambdaContext): Promise<DrillResult[]> {

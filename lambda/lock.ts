@@ -56,6 +56,12 @@ export interface GuardSnapshot {
   recentRecoveries: number[];
   /** Since when (epoch ms) reconciles have found the Coordinator stale, if they have. */
   staleSince?: number;
+  /**
+   * Mesh CA fingerprint whose workload restarts are recorded complete. Read with the rest so
+   * a healthy reconcile needs no extra round trip; it stays valid while the lease is held,
+   * because only the lease holder writes it.
+   */
+  restartsCompleteFor?: string;
 }
 
 export interface LockTableOptions {
@@ -169,9 +175,9 @@ export class LockTable implements RestartRecordStore {
   }
 
 
-  /** Pause switches and recovery history of one deployment, strongly consistent, one call. */
+  /** Pause switches, recovery history and restart record of one deployment, strongly consistent, one call. */
   async snapshot(deployment: string): Promise<GuardSnapshot> {
-    const wanted = [keys.pause(deployment), keys.pauseAll, keys.recoveries(deployment)];
+    const wanted = [keys.pause(deployment), keys.pauseAll, keys.recoveries(deployment), keys.restarts(deployment)];
     const out = await this.#client.send(
       new BatchGetItemCommand({
         RequestItems: { [this.#table]: { Keys: wanted.map((pk) => ({ pk: s(pk) })), ConsistentRead: true } },
@@ -198,6 +204,8 @@ export class LockTable implements RestartRecordStore {
       .sort((a, b) => a - b);
     const snap: GuardSnapshot = { pause, recentRecoveries };
     if (rec?.staleSince?.N) snap.staleSince = Number(rec.staleSince.N);
+    const restarts = items.get(keys.restarts(deployment))?.meshCaFingerprint?.S;
+    if (restarts) snap.restartsCompleteFor = restarts;
     return snap;
   }
 

@@ -3,7 +3,7 @@
  * Unknown fields are kept out of the way (Contrast adds informative ones such as CPUs);
  * every field we check must be well-formed or the whole reference is refused.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { AttestationError } from '../errors.ts';
 
 const hexOf = (bytes: number) =>

@@ -75,10 +75,12 @@ export class AtlsChannelCredentials extends ChannelCredentials {
       socket,
       ALPNProtocols: [nonceAlpn(nonce), 'h2'],
       servername: nonce.toString('base64'),
-      // The certificate is self-signed by design; trust comes from the evidence below.
+      // The certificate is self-signed by design; trust comes from the evidence below. No CA
+      // list either (`ca: []`): Node would otherwise load its bundled roots for nothing (~20 ms
+      // of a cold start).
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
-      ...(this.settings.clientContext ? { secureContext: this.settings.clientContext } : {}),
+      ...(this.settings.clientContext ? { secureContext: this.settings.clientContext } : { ca: [] }),
     });
     try {
       await this.waitSecure(tlsSocket);

@@ -73,7 +73,7 @@ export class CoordinatorSession {
       // OpenSSL copies the key into its own memory (out of our reach; freed with the
       // context when this session is dropped). Our PEM copy is zeroed right away.
       try {
-        clientContext = createSecureContext({ cert: options.clientIdentity.certPem, key: options.clientIdentity.keyPem });
+        clientContext = createSecureContext({ cert: options.clientIdentity.certPem, key: options.clientIdentity.keyPem, ca: [] });
       } finally {
         options.clientIdentity.keyPem.fill(0);
       }

@@ -4,7 +4,7 @@
  * still load. The manifest's exact bytes are what is hashed and compared, never a
  * re-serialisation.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InputError } from '../errors.ts';
 import { sha256Hex } from '../digest.ts';
 

@@ -3,7 +3,7 @@
  * share with the seed-share owner's RSA key (RSA-OAEP, SHA-256, label "seedshare").
  */
 import { constants, createPrivateKey, createPublicKey, privateDecrypt, type KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InputError } from '../errors.ts';
 
 export const SALT_BYTES = 32;

@@ -21,7 +21,7 @@
  * The data key is wrapped by KMS under the encryption context of keys/context.ts; the
  * same context is the AES-GCM associated data.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InputError } from '../errors.ts';
 
 export const BUNDLE_FORMAT = 'contrast-autorecover/recovery-bundle';

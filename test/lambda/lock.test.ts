@@ -107,5 +107,8 @@ describe.skipIf(!motoAvailable)(`lock table on DynamoDB (moto) ${motoAvailable ?
     expect(await table.isComplete('staging', 'aa')).toBe(false);
     await table.markComplete('prod', 'bb');
     expect(await table.isComplete('prod', 'aa')).toBe(false);
+    // The guard snapshot carries the record, so a healthy reconcile needs no extra read.
+    expect((await table.snapshot('prod')).restartsCompleteFor).toBe('bb');
+    expect((await table.snapshot('staging')).restartsCompleteFor).toBeUndefined();
   });
 });

@@ -5,7 +5,7 @@
  * including tdxModuleIdentities.
  */
 import { verify as cryptoVerify } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AttestationError } from '../../errors.ts';
 import { hex } from '../bytes.ts';
 import type { CollateralDocument } from '../collateral.ts';
