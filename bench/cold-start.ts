@@ -55,7 +55,7 @@ export async function bundleEntry(source: string, outdir: string, name: string):
     format: 'esm',
     splitting: true,
     // Minified like the deployed function (infra/function-code.ts): Node reads and compiles less.
-    minify: !process.env.NO_MINIFY,
+    minify: !process.env.COLD_START_NO_MINIFY, // unminified: readable CPU profiles (COLD_START_NODE_ARGS=--cpu-prof)
     outdir,
     outExtension: { '.js': '.mjs' },
     metafile: true,
