@@ -31,7 +31,7 @@ import type { CollateralVerify } from './attestation/collateral-verify.ts';
 import type { ReconcileOptions, ReconcileResult } from './reconcile-types.ts';
 import type { KubernetesSettings } from './kubernetes/index.ts';
 import type { RestartRecordStore } from './kubernetes/types.ts';
-import { auditRecord, publishResult, userRecoveryDone, type ReportContext } from './report.ts';
+import { auditRecord, publishResult, recoverOutcomeUnknown, userRecoveryDone, type ReportContext } from './report.ts';
 
 /** Follow-up reconciles one holder runs at most before it lets the lease go. */
 const MAX_FOLLOW_UPS = 2;
@@ -241,7 +241,13 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     if (userRecoveryDone(result)) {
       ctx.staleMinutes = (t - since) / 60_000;
       await rt.lock.recordRecovery(result.deployment, t);
-    } else if (result.coordinatorState === 'stale') {
+      return;
+    }
+    if (recoverOutcomeUnknown(result)) {
+      logger.warn('Recover was sent but its answer was lost; counted as a recovery by the crash-loop guard', { deployment: result.deployment });
+      await rt.lock.recordRecovery(result.deployment, t, true);
+    }
+    if (result.coordinatorState === 'stale') {
       ctx.staleMinutes = (t - since) / 60_000;
       await rt.lock.markStale(result.deployment, since);
     } else if (result.coordinatorState === 'healthy' && snap.staleSince !== undefined) {

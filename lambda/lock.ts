@@ -209,13 +209,18 @@ export class LockTable implements RestartRecordStore {
     return snap;
   }
 
-  /** Appends a user recovery and clears `staleSince`; the item expires an hour after the last one. */
-  async recordRecovery(deployment: string, at: number = this.#now()): Promise<void> {
+  /**
+   * Appends a user recovery; the item expires an hour after the last one. `staleSince` is
+   * cleared unless the recovery's outcome is unknown (`stillStale`: Recover sent, no answer).
+   */
+  async recordRecovery(deployment: string, at: number = this.#now(), stillStale = false): Promise<void> {
     await this.#client.send(
       new UpdateItemCommand({
         TableName: this.#table,
         Key: { pk: s(keys.recoveries(deployment)) },
-        UpdateExpression: 'SET times = list_append(if_not_exists(times, :empty), :t), expiresAt = :exp REMOVE staleSince',
+        UpdateExpression: stillStale
+          ? 'SET times = list_append(if_not_exists(times, :empty), :t), expiresAt = :exp'
+          : 'SET times = list_append(if_not_exists(times, :empty), :t), expiresAt = :exp REMOVE staleSince',
         ExpressionAttributeValues: { ':empty': { L: [] }, ':t': { L: [n(at)] }, ':exp': n(epochSeconds(at + HOUR_MS)) },
       }),
     );

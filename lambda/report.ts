@@ -29,6 +29,15 @@ export function userRecoveryDone(result: Pick<ReconcileResult, 'recoverSent' | '
   return result.recoverSent && result.steps.some((s) => s.step === 'recover' && s.detail !== 'failed');
 }
 
+/**
+ * Recover was sent to a verified Coordinator but no answer came back (connection lost,
+ * deadline): it may well have recovered. The crash-loop guard counts it, so a Coordinator
+ * that keeps restarting cannot draw the seed out more often by dropping the answer.
+ */
+export function recoverOutcomeUnknown(result: Pick<ReconcileResult, 'recoverSent' | 'steps' | 'outcome'>): boolean {
+  return result.recoverSent && result.outcome === 'unreachable' && !userRecoveryDone(result);
+}
+
 /** A user recovery happened → Recovered; a failure outcome → Failed; anything else → Skipped. */
 export function detailTypeFor(result: Pick<ReconcileResult, 'outcome' | 'recoverSent' | 'steps'>): string {
   const ok = (OUTCOMES as Record<string, { ok: boolean }>)[result.outcome]?.ok ?? false;

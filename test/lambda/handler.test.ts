@@ -183,6 +183,21 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect((await fx.lock.snapshot(fx.deployment)).recentRecoveries).toHaveLength(3);
   });
 
+  it('counts a Recover whose answer was lost for the crash-loop guard, and the retry finds the Coordinator recovered', async () => {
+    fx = await setupFixture();
+    fx.emu.misbehave = 'lost-recover-reply';
+    await expect(fx.handler(restartEvent(fx.deployment), lambdaContext())).rejects.toBeInstanceOf(TransientOutcomeError);
+    expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
+    const snap = await fx.lock.snapshot(fx.deployment);
+    expect(snap.recentRecoveries).toHaveLength(1);
+    expect(snap.staleSince).toEqual(expect.any(Number)); // not known to be recovered yet
+    fx.emu.misbehave = 'none';
+    const retry = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(retry.outcome).toBe('already-healthy');
+    expect(fx.emu.recoverCalls).toHaveLength(1);
+    expect((await fx.lock.snapshot(fx.deployment)).staleSince).toBeUndefined();
+  });
+
   it('obeys the pause switch (deployment and global) without touching the Coordinator; status still answers', async () => {
     fx = await setupFixture();
     await fx.lock.setPaused(fx.deployment, true, 'maintenance window');

@@ -30,7 +30,8 @@ export type Misbehaviour =
   | 'two-extensions'
   | 'no-extension'
   | 'silent' // accepts TCP, never answers
-  | 'sni-only'; // an older Coordinator: reads the nonce only from SNI
+  | 'sni-only' // an older Coordinator: reads the nonce only from SNI
+  | 'lost-recover-reply'; // carries out Recover, then drops the connection before answering
 
 export interface EvidenceExtension {
   oid: string;
@@ -251,6 +252,7 @@ export class CoordinatorEmulator {
         case '/edgelesssys.contrast.userapi.UserAPI/Recover': {
           const req = fromBinary(RecoverRequestSchema, payload);
           await this.recover(Buffer.from(req.Seed), Buffer.from(req.Salt), req.Force, peer);
+          if (this.misbehave === 'lost-recover-reply') return stream.session?.destroy();
           return respond(stream, RecoverResponseSchema, create(RecoverResponseSchema));
         }
         default:
