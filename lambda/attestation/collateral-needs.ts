@@ -12,7 +12,7 @@ import { hex } from './bytes.ts';
 import { ISSUER_CHAIN_SUFFIX, MemoryCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './collateral.ts';
 import { lookupWith, verificationOrder, type CollateralVerify } from './collateral-verify.ts';
 import type { SnpProduct } from './roots.ts';
-import { decodeSnpAttestation, decodeTcb, productFromCpuid } from './snp/abi.ts';
+import { decodeSnpAttestation, decodeTcb, productFromCpuid, vcekHwid } from './snp/abi.ts';
 import { productFromCert, tcbQuery } from './snp/verify.ts';
 import { decodeTdxEvidence } from './tdx/abi.ts';
 import { parsePckExtensions } from './tdx/pck.ts';
@@ -54,7 +54,7 @@ export function collateralNeeds(ext: AttestationExtensionInput): CollateralKey[]
       if (r.maskChipKey || r.chipId.every((b) => b === 0)) {
         throw new AttestationError('snp.chain', 'the report masks CHIP_ID and the evidence carries no VCEK, so the VCEK cannot be looked up; pass it with `enroll --collateral DIR`');
       }
-      needs.push({ kind: 'snp-vcek', product, chipId: hex(r.chipId), tcbQuery: tcbQuery(decodeTcb(r.reportedTcb, product), product) });
+      needs.push({ kind: 'snp-vcek', product, chipId: hex(vcekHwid(r.chipId, product)), tcbQuery: tcbQuery(decodeTcb(r.reportedTcb, product), product) });
     }
     if (!att.ask || !att.ark) needs.push({ kind: 'snp-cert-chain', product, signer: r.signingKey === 'VLEK' ? 'vlek' : 'vcek' });
     if (!att.crl) needs.push({ kind: 'snp-crl', product });

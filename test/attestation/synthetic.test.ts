@@ -2,7 +2,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AttestationError } from '../../lambda/errors.ts';
+import { collateralNeeds } from '../../lambda/attestation/collateral-needs.ts';
 import { createProductionVerifier } from '../../lambda/attestation/production.ts';
+import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts';
 import { ATTESTATION_OIDS, type ReferenceInput } from '../../lambda/attestation/verifier.ts';
 import {
   TEST_POLICY_HASH,
@@ -11,11 +13,14 @@ import {
   makeTdxCollateral,
   makeTdxEvidence,
   makeTestManifest,
+  snpTestChain,
+  testRoots,
   testSnpVerifierFactory,
   testTdxVerifierFactory,
   type SnpEvidenceOptions,
   type TdxEvidenceOptions,
 } from '../support/evidence/index.ts';
+import { snpReferenceValues, TEST_TURIN_TCB } from '../support/evidence/snp.ts';
 import { REPO_ROOT } from './vectors.ts';
 
 const reportData = new Uint8Array(64).map((_, i) => i + 1);
@@ -43,6 +48,41 @@ async function tdxCheck(opts: Partial<TdxEvidenceOptions>, factoryOpts = {}): Pr
     throw err;
   }
 }
+
+describe('synthetic SEV-SNP evidence from Turin (its own TCB layout and 8-byte hwID)', () => {
+  const chain = snpTestChain('Turin');
+  const roots = { ...testRoots(), amdArk: { ...testRoots().amdArk, Turin: [chain.arkFingerprint] } };
+  const t = TEST_TURIN_TCB;
+  const turinRef = (minimum = { BootloaderVersion: t.bl, TEEVersion: t.tee, SNPVersion: t.snp, MicrocodeVersion: t.ucode }): ReferenceInput => ({
+    referenceValues: { snp: [{ ...snpReferenceValues(), ProductName: 'Turin', MinimumTCB: minimum }] },
+    coordinatorPolicyHashes: [TEST_POLICY_HASH_HEX],
+  });
+  const verify = (opts: Partial<SnpEvidenceOptions>, ref = turinRef()) =>
+    createVerifierWithRoots(ref, { roots }).verify({ oid: ATTESTATION_OIDS.snp, evidence: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, product: 'Turin', ...opts }), reportData });
+
+  it('passes: FMC/BL/TEE/SNP/ucode read from their Turin positions, hwID against the first 8 bytes of CHIP_ID', async () => {
+    await expect(verify({})).resolves.toMatchObject({ kind: 'snp', platform: 'Turin' });
+  });
+
+  it('refuses a VCEK whose FMC SPL differs from REPORTED_TCB', async () => {
+    await expect(verify({ reportedTcb: { ...t, fmc: 2 } })).rejects.toThrow(/REPORTED_TCB fmc=2 differs from the VCEK's fmc SPL 1/);
+  });
+
+  it('refuses a CHIP_ID whose first 8 bytes differ from the hwID', async () => {
+    const other = chain.chipId.slice();
+    other[3]! ^= 0xff;
+    await expect(verify({ chipId: other })).rejects.toThrow(/CHIP_ID [0-9a-f]{16} differs from the VCEK hwID/);
+  });
+
+  it('compares MinimumTCB against the Turin fields', async () => {
+    await expect(verify({}, turinRef({ BootloaderVersion: t.bl, TEEVersion: t.tee, SNPVersion: t.snp + 1, MicrocodeVersion: t.ucode }))).rejects.toThrow(new RegExp(`REPORTED_TCB SNP version: expected at least ${t.snp + 1}, got ${t.snp} \\(fmc=1 bl=4`));
+  });
+
+  it('names the 8-byte hwID when the VCEK must come from the cache or AMD KDS', () => {
+    const ext = { oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, product: 'Turin', includeVcek: false }) };
+    expect(collateralNeeds(ext)).toContainEqual({ kind: 'snp-vcek', product: 'Turin', chipId: Buffer.from(chain.chipId.subarray(0, 8)).toString('hex'), tcbQuery: `fmcSPL=${t.fmc}&blSPL=${t.bl}&teeSPL=${t.tee}&snpSPL=${t.snp}&ucodeSPL=${t.ucode}` });
+  });
+});
 
 describe('synthetic SEV-SNP evidence', () => {
   it('passes with the matching manifest and summarises it', async () => {

@@ -88,7 +88,7 @@ describe('expiry of SNP collateral', () => {
 describe('cache file names map back to their keys', () => {
   const keys: CollateralKey[] = [
     { kind: 'snp-vcek', product: 'Milan', chipId: 'ab'.repeat(64), tcbQuery: 'blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115' },
-    { kind: 'snp-vcek', product: 'Turin', chipId: '01'.repeat(64), tcbQuery: 'fmcSPL=1&blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115' },
+    { kind: 'snp-vcek', product: 'Turin', chipId: '01'.repeat(8), tcbQuery: 'fmcSPL=1&blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115' },
     { kind: 'snp-cert-chain', product: 'Genoa', signer: 'vcek' },
     { kind: 'snp-cert-chain', product: 'Milan', signer: 'vlek' },
     { kind: 'snp-crl', product: 'Genoa' },

@@ -219,6 +219,14 @@ export function formatTcb(t: TcbParts): string {
   return `${t.fmc !== undefined ? `fmc=${t.fmc} ` : ''}bl=${t.bl} tee=${t.tee} snp=${t.snp} ucode=${t.ucode}`;
 }
 
+/**
+ * The chip identifier a VCEK certifies (its hwID extension, and the KDS URL's path): all 64
+ * bytes of CHIP_ID on Milan and Genoa, the first 8 on Turin (go-sev-guest: TurinHWIDSize).
+ */
+export function vcekHwid(chipId: Uint8Array, product: SnpProduct): Uint8Array {
+  return product === 'Turin' ? chipId.subarray(0, 8) : chipId;
+}
+
 /** Product implied by CPUID family/model (v3+ reports). */
 export function productFromCpuid(c: { family: number; model: number }): SnpProduct | undefined {
   if (c.family === 0x19 && c.model <= 0x0f) return 'Milan';

@@ -11,7 +11,7 @@ import { missingCollateral, type CollateralKey, type CollateralSource } from '..
 import { content, decodeSmallUint, readTlv } from '../der.ts';
 import { Cert, Crl, pemBlocks } from '../x509.ts';
 import type { SnpProduct, TrustAnchors } from '../roots.ts';
-import { SIGNED_SIZE, decodeTcb, formatTcb, productFromCpuid, type SnpAttestation, type SnpReport, type TcbParts } from './abi.ts';
+import { SIGNED_SIZE, decodeTcb, formatTcb, productFromCpuid, vcekHwid, type SnpAttestation, type SnpReport, type TcbParts } from './abi.ts';
 
 const AMD_OID = '1.3.6.1.4.1.3704.1.';
 
@@ -101,7 +101,7 @@ export async function verifySnp(att: SnpAttestation, opts: SnpVerifyOptions): Pr
     if (signingKey === 'VLEK') throw new AttestationError('snp.chain', 'the report is signed by a VLEK but the evidence carries no VLEK certificate; supply it (--vcek FILE takes a VLEK too)');
     if (r.maskChipKey || r.chipId.every((b) => b === 0)) throw new AttestationError('snp.chain', 'the report masks CHIP_ID and carries no VCEK, so the VCEK cannot be looked up; supply it (--vcek FILE)');
     const t = decodeTcb(r.reportedTcb, early);
-    leaf = Cert.parse(await fetchDoc(opts, { kind: 'snp-vcek', product: early, chipId: hex(r.chipId), tcbQuery: tcbQuery(t, early) }, 'snp.chain'), signingKey);
+    leaf = Cert.parse(await fetchDoc(opts, { kind: 'snp-vcek', product: early, chipId: hex(vcekHwid(r.chipId, early)), tcbQuery: tcbQuery(t, early) }, 'snp.chain'), signingKey);
   }
   const product = decideProduct(att, opts, productFromCert(leaf));
   log.pass('snp.product', product);
@@ -153,10 +153,11 @@ export async function verifySnp(att: SnpAttestation, opts: SnpVerifyOptions): Pr
   log.pass('snp.reported-tcb', formatTcb(reportedTcb));
   if (signingKey === 'VCEK' && !r.maskChipKey && !r.chipId.every((b) => b === 0)) {
     const hwid = leaf.extensions.get(`${AMD_OID}4`);
-    if (!hwid || !bytesEqual(hwid, r.chipId)) {
-      throw new AttestationError('snp.chip-id', `CHIP_ID ${hex(r.chipId)} differs from the VCEK hwID ${hwid ? hex(hwid) : '(absent)'}`);
+    const expected = vcekHwid(r.chipId, product);
+    if (!hwid || !bytesEqual(hwid, expected)) {
+      throw new AttestationError('snp.chip-id', `CHIP_ID ${hex(expected)} differs from the VCEK hwID ${hwid ? hex(hwid) : '(absent)'}`);
     }
-    log.pass('snp.chip-id', 'CHIP_ID equals the VCEK hwID');
+    log.pass('snp.chip-id', product === 'Turin' ? 'CHIP_ID (first 8 bytes, Turin) equals the VCEK hwID' : 'CHIP_ID equals the VCEK hwID');
   } else {
     log.notEvaluated('snp.chip-id', signingKey === 'VLEK' ? 'VLEK-signed: CHIP_ID is not bound to the certificate' : 'CHIP_ID masked');
   }

@@ -13,6 +13,8 @@ import { buildCert, buildCrl, name, basicConstraintsCa, type Extension } from '.
 import { ia5, int } from './der.ts';
 
 export interface SnpTcb {
+  /** Turin only. */
+  fmc?: number;
   bl: number;
   tee: number;
   snp: number;
@@ -31,10 +33,17 @@ export interface SnpTestChain {
   arkFingerprint: string;
   chipId: Uint8Array;
   tcb: SnpTcb;
+  product: TestSnpProduct;
 }
+
+/** Milan (default) or Turin (its own TCB layout, 8-byte hwID, CPUID family 0x1A). */
+export type TestSnpProduct = 'Milan' | 'Turin';
 
 export const TEST_CHIP_ID = new Uint8Array(64).map((_, i) => (i * 7 + 3) & 0xff);
 export const TEST_SNP_TCB: SnpTcb = { bl: 3, tee: 0, snp: 8, ucode: 115 };
+export const TEST_TURIN_TCB: SnpTcb = { fmc: 1, bl: 4, tee: 1, snp: 9, ucode: 72 };
+/** A Turin CHIP_ID: the 8-byte hwID, the rest zero. */
+export const TEST_TURIN_CHIP_ID = new Uint8Array(64).map((_, i) => (i < 8 ? (i * 11 + 5) & 0xff : 0));
 export const TEST_SNP_MEASUREMENT = new Uint8Array(48).map((_, i) => (0xa0 + i) & 0xff);
 export const TEST_FAMILY_ID = new Uint8Array(16);
 export const TEST_IMAGE_ID = new Uint8Array(16);
@@ -47,24 +56,28 @@ const AMD = '1.3.6.1.4.1.3704.1.';
 const NOT_BEFORE = new Date('2020-01-01T00:00:00Z');
 const NOT_AFTER = new Date('2045-01-01T00:00:00Z');
 
-export function tcbToU64(t: SnpTcb): bigint {
+export function tcbToU64(t: SnpTcb, product: TestSnpProduct = 'Milan'): bigint {
+  if (product === 'Turin') return BigInt(t.fmc ?? 0) | (BigInt(t.bl) << 8n) | (BigInt(t.tee) << 16n) | (BigInt(t.snp) << 24n) | (BigInt(t.ucode) << 56n);
   return BigInt(t.bl) | (BigInt(t.tee) << 8n) | (BigInt(t.snp) << 48n) | (BigInt(t.ucode) << 56n);
 }
 
-let cached: SnpTestChain | undefined;
+const cached = new Map<TestSnpProduct, SnpTestChain>();
 
-/** The per-process test chain (RSA keys are the slow part; generated once). */
-export function snpTestChain(): SnpTestChain {
-  if (cached) return cached;
+/** The per-process test chain of a product (RSA keys are the slow part; generated once). */
+export function snpTestChain(product: TestSnpProduct = 'Milan'): SnpTestChain {
+  const hit = cached.get(product);
+  if (hit) return hit;
   const rsa = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
   const ark = rsa();
   const ask = rsa();
   const vcek = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
-  const arkName = name('ARK-Milan', 'Advanced Micro Devices (TEST)');
-  const askName = name('SEV-Milan', 'Advanced Micro Devices (TEST)');
+  const arkName = name(`ARK-${product}`, 'Advanced Micro Devices (TEST)');
+  const askName = name(`SEV-${product}`, 'Advanced Micro Devices (TEST)');
   const arkDer = buildCert({ serial: 1, issuer: arkName, subject: arkName, notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: ark.publicKey, signingKey: ark.privateKey, alg: 'rsa-pss-sha384', extensions: [basicConstraintsCa()] });
   const askDer = buildCert({ serial: 2, issuer: arkName, subject: askName, notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: ask.publicKey, signingKey: ark.privateKey, alg: 'rsa-pss-sha384', extensions: [basicConstraintsCa()] });
-  const tcb = TEST_SNP_TCB;
+  const turin = product === 'Turin';
+  const tcb = turin ? TEST_TURIN_TCB : TEST_SNP_TCB;
+  const chipId = turin ? TEST_TURIN_CHIP_ID : TEST_CHIP_ID;
   const ext = (o: string, value: Uint8Array): Extension => ({ oid: AMD + o, value });
   const vcekDer = buildCert({
     serial: 3,
@@ -75,10 +88,20 @@ export function snpTestChain(): SnpTestChain {
     publicKey: vcek.publicKey,
     signingKey: ask.privateKey,
     alg: 'rsa-pss-sha384',
-    extensions: [ext('1', int(0)), ext('2', ia5('Milan-B0')), ext('3.1', int(tcb.bl)), ext('3.2', int(tcb.tee)), ext('3.3', int(tcb.snp)), ext('3.8', int(tcb.ucode)), { oid: `${AMD}4`, value: TEST_CHIP_ID }],
+    extensions: [
+      ext('1', int(0)),
+      ext('2', ia5(`${product}-B0`)),
+      ext('3.1', int(tcb.bl)),
+      ext('3.2', int(tcb.tee)),
+      ext('3.3', int(tcb.snp)),
+      ext('3.8', int(tcb.ucode)),
+      ...(turin ? [ext('3.9', int(tcb.fmc ?? 0))] : []),
+      // The hwID is the raw chip id, no OCTET STRING tag (as AMD KDS issues it); 8 bytes on Turin.
+      { oid: `${AMD}4`, value: turin ? chipId.slice(0, 8) : chipId },
+    ],
   });
   const crlDer = buildCrl(arkName, ark.privateKey, 'rsa-pss-sha384', [99], new Date('2020-01-02T00:00:00Z'), NOT_AFTER);
-  cached = {
+  const chain: SnpTestChain = {
     arkDer,
     askDer,
     vcekDer,
@@ -87,10 +110,12 @@ export function snpTestChain(): SnpTestChain {
     askKey: ask.privateKey,
     arkKey: ark.privateKey,
     arkFingerprint: createHash('sha256').update(arkDer).digest('hex'),
-    chipId: TEST_CHIP_ID,
+    chipId,
     tcb,
+    product,
   };
-  return cached;
+  cached.set(product, chain);
+  return chain;
 }
 
 export interface SnpEvidenceOptions {
@@ -111,11 +136,12 @@ export interface SnpEvidenceOptions {
   includeChain?: boolean;
   includeCrl?: boolean;
   includeVcek?: boolean;
+  product?: TestSnpProduct;
 }
 
 /** Raw fields → raw 1184-byte report signed by the test VCEK. */
 export function makeSnpReportRaw(opts: SnpEvidenceOptions): Uint8Array {
-  const c = snpTestChain();
+  const c = snpTestChain(opts.product);
   const raw = new Uint8Array(0x4a0);
   const v = new DataView(raw.buffer);
   const version = opts.version ?? 3;
@@ -129,7 +155,7 @@ export function makeSnpReportRaw(opts: SnpEvidenceOptions): Uint8Array {
   raw.set(TEST_IMAGE_ID, 0x20);
   v.setUint32(0x30, opts.vmpl ?? 0, true);
   v.setUint32(0x34, 1, true);
-  const reported = tcbToU64(opts.reportedTcb ?? c.tcb);
+  const reported = tcbToU64(opts.reportedTcb ?? c.tcb, c.product);
   v.setBigUint64(0x38, reported, true);
   v.setBigUint64(0x40, opts.platformInfo ?? TEST_SNP_PLATFORM_INFO, true);
   raw.set(opts.reportData, 0x50);
@@ -137,12 +163,13 @@ export function makeSnpReportRaw(opts: SnpEvidenceOptions): Uint8Array {
   raw.set(opts.hostData ?? new Uint8Array(32), 0xc0);
   raw.set(opts.idKeyDigest ?? expectedIdKeyDigest({ measurement, familyId: TEST_FAMILY_ID, imageId: TEST_IMAGE_ID, guestSvn, policy }), 0xe0);
   v.setBigUint64(0x180, reported, true);
-  if (version >= 3) raw.set([0x19, 0x01, 0x01], 0x188);
+  // CPUID family, model, stepping: Milan 19h/01h, Turin 1Ah/02h.
+  if (version >= 3) raw.set(c.product === 'Turin' ? [0x1a, 0x02, 0x00] : [0x19, 0x01, 0x01], 0x188);
   raw.set(opts.chipId ?? c.chipId, 0x1a0);
   v.setBigUint64(0x1e0, reported, true);
   raw.set([4, 52, 1], 0x1e8);
   raw.set([4, 52, 1], 0x1ec);
-  v.setBigUint64(0x1f0, tcbToU64(opts.launchTcb ?? c.tcb), true);
+  v.setBigUint64(0x1f0, tcbToU64(opts.launchTcb ?? c.tcb, c.product), true);
   const sig = sign('sha384', raw.subarray(0, 0x2a0), { key: c.vcekKey, dsaEncoding: 'ieee-p1363' });
   for (let i = 0; i < 48; i++) {
     raw[0x2a0 + i] = sig[47 - i]!;
@@ -200,7 +227,7 @@ export function rawToReportMessage(raw: Uint8Array) {
 
 /** The extension value (protobuf `sevsnp.Attestation`) for one TLS connection. */
 export function makeSnpEvidence(opts: SnpEvidenceOptions): Uint8Array {
-  const c = snpTestChain();
+  const c = snpTestChain(opts.product);
   const raw = makeSnpReportRaw(opts);
   const withChain = opts.includeChain ?? true;
   return toBinary(
@@ -213,7 +240,7 @@ export function makeSnpEvidence(opts: SnpEvidenceOptions): Uint8Array {
         arkCert: withChain ? c.arkDer : new Uint8Array(),
         extras: opts.includeCrl ? { [AMD_CRL_KEY]: c.crlDer } : {},
       }),
-      product: create(SevProductSchema, { name: SevProduct_SevProductName.SEV_PRODUCT_MILAN }),
+      product: create(SevProductSchema, { name: c.product === 'Turin' ? SevProduct_SevProductName.SEV_PRODUCT_TURIN : SevProduct_SevProductName.SEV_PRODUCT_MILAN }),
     }),
   );
 }
