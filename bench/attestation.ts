@@ -12,7 +12,7 @@ import { PINNED_ROOTS } from '../lambda/attestation/roots.ts';
 import { parseTdxQuote } from '../lambda/attestation/tdx/abi.ts';
 import { timeInterleaved, type Benchmark, type Figure } from './harness.ts';
 
-const TESTDATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'testdata', 'attestation');
+const TESTDATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures', 'attestation');
 const RUNS = 60;
 // Enough rounds for V8 to optimise both paths before timing, also when a group runs alone.
 const WARMUP = 30;

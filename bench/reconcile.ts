@@ -11,16 +11,16 @@ import { connect as tlsConnect, createSecureContext, type SecureContext } from '
 import { CreateKeyCommand, DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createInsecureTestingVerifier } from '../lambda/attestation/testing.ts';
-import { awsReconcileDeps } from '../lambda/aws-deps.ts';
+import { awsReconcileDeps } from '../lambda/reconcile/aws-deps.ts';
 import { createClientCertificatePem } from '../lambda/coordinator/client-certificate.ts';
 import { ownerKeyFromPem } from '../lambda/coordinator/seedshares.ts';
-import { buildBundle } from '../lambda/enroll.ts';
+import { buildBundle } from '../lambda/reconcile/enroll.ts';
 import { ownerKeyContext } from '../lambda/keys/context.ts';
 import { BundleStore } from '../lambda/keys/store.ts';
-import { reconcile } from '../lambda/reconcile.ts';
-import { CoordinatorEmulator } from '../test/support/coordinator-emulator.ts';
-import { findMotoPython, startMoto } from '../test/support/moto-server.ts';
-import { makeWorkspace } from '../test/support/workspace.ts';
+import { reconcile } from '../lambda/reconcile/reconcile.ts';
+import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
+import { findMotoPython, startMoto } from '../testing/moto-server.ts';
+import { makeWorkspace } from '../testing/workspace.ts';
 import { timeInterleaved, type Benchmark } from './harness.ts';
 
 function frame(payload: Uint8Array): Buffer {

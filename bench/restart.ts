@@ -8,7 +8,7 @@
  */
 import https from 'node:https';
 import { createKubernetesSide, DEFAULT_CONCURRENCY } from '../lambda/kubernetes/index.ts';
-import { contrastTemplate, KubeStore, kubeconfigFor, manifestRbac, startKubeApi, type KubeApi, type LoggedRequest } from '../test/support/kube-api/index.ts';
+import { contrastTemplate, KubeStore, kubeconfigFor, manifestRbac, startKubeApi, type KubeApi, type LoggedRequest } from '../testing/kube-api/index.ts';
 import { median, type Benchmark, type Figure } from './harness.ts';
 
 const WORKLOADS = 1000;

@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx's loader, so the CLI runs the same sources the tests do.
-import { register } from 'tsx/esm/api';
+// The installed command: the compiled CLI in dist/ (built by `npm run build`, and by `npm ci`
+// through the `prepare` script).
+import { existsSync } from 'node:fs';
 
-register();
-await import('../cli/main.ts');
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('contrast-autorecover: dist/cli/main.js is missing — run `npm run build` in the package directory first\n');
+  process.exit(1);
+}
+await import(main.href);

@@ -1,7 +1,7 @@
 /** How the CLI talks: step-by-step progress for humans on stderr, one JSON document for machines on stdout. */
-import type { ProgressEvent } from '../lambda/reconcile.ts';
-import type { ReconcileResult } from '../lambda/reconcile-types.ts';
-import { OUTCOMES } from '../lambda/outcomes.ts';
+import type { ProgressEvent } from '../lambda/reconcile/reconcile.ts';
+import type { ReconcileResult } from '../lambda/reconcile/types.ts';
+import { OUTCOMES } from '../lambda/shared/outcomes.ts';
 
 const STEP_LABELS: Record<ProgressEvent['step'], string> = {
   'load-bundle': 'load the recovery bundle from Secrets Manager',

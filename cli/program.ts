@@ -1,7 +1,7 @@
 /** The contrast-autorecover command line: enroll, recover, status, attestation verify, demo. */
 import { Command, CommanderError } from 'commander';
-import { RecoveryError, errorMessage } from '../lambda/errors.ts';
-import { exitCodeFor } from '../lambda/outcomes.ts';
+import { RecoveryError, errorMessage } from '../lambda/shared/errors.ts';
+import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { registerRecoveryCommands, UsageError } from './commands.ts';
 import { registerAttestationCommand } from './attestation.ts';
 

@@ -7,8 +7,8 @@
 import { hostname, userInfo } from 'node:os';
 import { InvokeCommand, LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import * as z from 'zod';
-import { isOutcome } from '../lambda/outcomes.ts';
-import type { ReconcileResult } from '../lambda/reconcile-types.ts';
+import { isOutcome } from '../lambda/shared/outcomes.ts';
+import type { ReconcileResult } from '../lambda/reconcile/types.ts';
 
 export interface ViaFunctionRequest {
   functionName: string;

@@ -1,8 +1,8 @@
 /** Reads the three files of a Contrast workspace with errors that say which file and what to do. */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { InputError } from '../lambda/errors.ts';
-import type { WorkspaceFiles } from '../lambda/enroll.ts';
+import { InputError } from '../lambda/shared/errors.ts';
+import type { WorkspaceFiles } from '../lambda/reconcile/enroll.ts';
 
 export const WORKSPACE_FILES = { manifest: 'manifest.json', seedShares: 'seed-shares.json', ownerKeyPem: 'seedshare-owner.pem' } as const;
 

@@ -11,9 +11,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEPLOYMENT_DIMENSION, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/contract.ts';
 
-export const METRICS_NAMESPACE = 'ContrastAutorecover';
-export const SERVICE_NAME = 'contrast-autorecover';
 
 export interface RecoveryAlarmsProps {
   readonly topic: sns.ITopic;
@@ -67,23 +66,23 @@ export class RecoveryAlarms extends Construct {
       new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
         metricName,
-        dimensionsMap: { service: SERVICE_NAME, Deployment: deployment },
+        dimensionsMap: { service: SERVICE_NAME, [DEPLOYMENT_DIMENSION]: deployment },
         period: Duration.minutes(5),
         statistic,
       });
 
     for (const [i, d] of props.deploymentNames.entries()) {
       const p = `Deployment${i}`;
-      add(`${p}Failures`, metric(d, 'Failures', 'Sum'), 1, `${d}: a reconcile failed.`);
+      add(`${p}Failures`, metric(d, METRIC.failures, 'Sum'), 1, `${d}: a reconcile failed.`);
       add(
         `${p}AttestationFailed`,
-        metric(d, 'Outcome-attestation-failed', 'Sum'),
+        metric(d, METRIC.outcome('attestation-failed'), 'Sum'),
         1,
         `${d}: the Coordinator's attestation did not verify; the seed was NOT sent. Investigate before forcing anything.`,
       );
       add(
         `${p}Paused`,
-        metric(d, 'Outcome-paused', 'Sum'),
+        metric(d, METRIC.outcome('paused'), 'Sum'),
         1,
         `${d}: recovery is paused (operator switch or crash-loop guard). Clear the pause item in the lock table when safe.`,
       );
@@ -95,13 +94,13 @@ export class RecoveryAlarms extends Construct {
       );
       add(
         `${p}Stale`,
-        metric(d, 'StaleMinutes', 'Maximum'),
+        metric(d, METRIC.staleMinutes, 'Maximum'),
         props.staleAlarmMinutes,
         `${d}: the Coordinator has been in recovery mode for more than ${props.staleAlarmMinutes} minutes.`,
         cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       );
       if (props.decryptDrill) {
-        add(`${p}DecryptDrill`, metric(d, 'DecryptDrillFailed', 'Sum'), 1, `${d}: the scheduled decrypt drill failed.`);
+        add(`${p}DecryptDrill`, metric(d, METRIC.drillFailed, 'Sum'), 1, `${d}: the scheduled decrypt drill failed.`);
       }
     }
   }

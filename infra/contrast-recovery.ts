@@ -34,22 +34,17 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE, RecoveryAlarms, SERVICE_NAME } from './alarms.ts';
+import { RecoveryAlarms } from './alarms.ts';
+import { DEFAULTS, ENV, EVENTS, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/contract.ts';
 import { HANDLER, splitBundleCode } from './function-code.ts';
 import { RecoveryKey } from './key.ts';
 import { createIsolatedVpc, createServiceEndpoints, endpointHostName } from './network.ts';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Detail-types of the trigger events the in-cluster exporter (or an operator) sends. */
-export const TRIGGER_DETAIL_TYPES = ['Coordinator Restarted', 'Coordinator Recovery Requested'];
-/** Kubernetes group the function's IAM role is mapped to (infra/k8s/rbac*.yaml bind it). */
-export const KUBERNETES_GROUP = 'contrast-autorecover';
-/** Contrast's user API port. */
-export const COORDINATOR_PORT = 1313;
 
 /** How the function reaches one deployment's Coordinator user API (aTLS, port 1313). */
-export type CoordinatorEndpoint =
+export type CoordinatorAccess =
   | {
       /** An existing VPC endpoint service (PrivateLink) in front of the Coordinator, e.g.
        * `com.amazonaws.vpce.eu-central-1.vpce-svc-0123…`. An interface endpoint is created. */
@@ -74,7 +69,7 @@ export type CoordinatorEndpoint =
 export interface ContrastDeploymentProps {
   /** Deployment name: secret name suffix, KMS encryption context value, metric dimension. */
   readonly name: string;
-  readonly coordinator: CoordinatorEndpoint;
+  readonly coordinator: CoordinatorAccess;
   /** Namespaces whose Contrast workloads are restarted after a recovery (["*"] = all). @default ["*"] */
   readonly namespaces?: string[];
   /** Alternatively/additionally select namespaces by label. */
@@ -212,9 +207,9 @@ export class ContrastRecovery extends Construct {
     const stack = Stack.of(this);
     const names = props.deployments.map((d) => d.name);
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
-    const eventSource = props.eventSource ?? 'contrast.coordinator';
-    const resultEventSource = props.resultEventSource ?? 'contrast.autorecover';
-    const prefix = props.secretNamePrefix ?? 'contrast-autorecover';
+    const eventSource = props.eventSource ?? EVENTS.triggerSource;
+    const resultEventSource = props.resultEventSource ?? EVENTS.resultSource;
+    const prefix = props.secretNamePrefix ?? DEFAULTS.secretPrefix;
     const secretName = (d: string) => `${prefix}/${d}`;
     // Secrets Manager appends "-" and six random characters to the name in the ARN.
     const secretArnPattern = (d: string) =>
@@ -464,7 +459,7 @@ export class ContrastRecovery extends Construct {
     const coordinatorOf: Record<string, string> = {};
     for (const [i, d] of props.deployments.entries()) {
       const c = d.coordinator;
-      const port = c.port ?? COORDINATOR_PORT;
+      const port = c.port ?? DEFAULTS.coordinatorPort;
       if ('host' in c) {
         egress(c.peer, port, `Coordinator user API of ${d.name}`);
         coordinatorOf[d.name] = `${c.host}:${port}`;
@@ -508,23 +503,23 @@ export class ContrastRecovery extends Construct {
       });
       this.securityGroup.connections.allowTo(clusterSg, ec2.Port.tcp(443), 'EKS private API endpoint');
       Object.assign(env, {
-        KUBE_AUTH: 'eks',
-        EKS_CLUSTER_NAME: props.eks.clusterName,
-        EKS_ENDPOINT: props.eks.endpoint,
-        EKS_CA_DATA: props.eks.certificateAuthorityData,
+        [ENV.kubeAuth]: 'eks',
+        [ENV.eksClusterName]: props.eks.clusterName,
+        [ENV.eksEndpoint]: props.eks.endpoint,
+        [ENV.eksCaData]: props.eks.certificateAuthorityData,
       });
       if (props.eks.createAccessEntry ?? true) {
         new eks.CfnAccessEntry(this, 'AccessEntry', {
           clusterName: props.eks.clusterName,
           principalArn: this.role.roleArn,
           type: 'STANDARD',
-          kubernetesGroups: [KUBERNETES_GROUP],
+          kubernetesGroups: [DEFAULTS.kubernetesGroup],
         });
       }
     } else if (props.kubeconfig) {
       egress(props.kubeconfig.apiPeer, props.kubeconfig.apiPort ?? 443, 'Kubernetes API server');
-      env.KUBE_AUTH = 'kubeconfig';
-      env.KUBECONFIG_SECRET_ID = props.kubeconfig.secretArn;
+      env[ENV.kubeAuth] = 'kubeconfig';
+      env[ENV.kubeconfigSecretId] = props.kubeconfig.secretArn;
       this.role.addToPolicy(
         new iam.PolicyStatement({ sid: 'ReadKubeconfig', actions: ['secretsmanager:GetSecretValue'], resources: [props.kubeconfig.secretArn] }),
       );
@@ -544,7 +539,7 @@ export class ContrastRecovery extends Construct {
         );
       }
     } else {
-      env.KUBE_AUTH = 'none';
+      env[ENV.kubeAuth] = 'none';
     }
 
     // Collateral mirror (only when configured; there is no other egress).
@@ -552,7 +547,7 @@ export class ContrastRecovery extends Construct {
       const url = new URL(props.collateralMirror.url);
       const port = props.collateralMirror.port ?? (url.port ? Number(url.port) : url.protocol === 'http:' ? 80 : 443);
       egress(props.collateralMirror.peer, port, 'Attestation collateral mirror');
-      env.COLLATERAL_MIRROR_URL = props.collateralMirror.url;
+      env[ENV.collateralMirrorUrl] = props.collateralMirror.url;
     }
 
     // AWS APIs through interface endpoints.
@@ -650,7 +645,7 @@ export class ContrastRecovery extends Construct {
       onFailure: new destinations.SqsDestination(this.failureQueue),
       environment: {
         ...env,
-        CONTRAST_DEPLOYMENTS: stack.toJsonString(
+        [ENV.deployments]: stack.toJsonString(
           props.deployments.map((d) => ({
             name: d.name,
             secretId: this.secrets[d.name]!.ref,
@@ -662,14 +657,14 @@ export class ContrastRecovery extends Construct {
             ...(d.tdxAcceptedTcbStatuses ? { tdxAcceptedTcbStatuses: d.tdxAcceptedTcbStatuses } : {}),
           })),
         ),
-        LOCK_TABLE_NAME: this.lockTable.tableName,
-        EVENT_BUS_NAME: this.eventBus.eventBusName,
-        EVENT_SOURCE: eventSource,
-        RESULT_EVENT_SOURCE: resultEventSource,
-        MAX_RECOVERIES_PER_HOUR: String(props.maxRecoveriesPerHour ?? 2),
-        LEASE_SECONDS: String(timeout.toSeconds() + 60),
-        ALLOW_POD_DELETION: String(props.allowPodDeletion ?? false),
-        DECRYPT_DRILL: String(props.decryptDrill ?? false),
+        [ENV.lockTable]: this.lockTable.tableName,
+        [ENV.eventBus]: this.eventBus.eventBusName,
+        [ENV.eventSource]: eventSource,
+        [ENV.resultEventSource]: resultEventSource,
+        [ENV.maxRecoveriesPerHour]: String(props.maxRecoveriesPerHour ?? DEFAULTS.maxRecoveriesPerHour),
+        [ENV.leaseSeconds]: String(timeout.toSeconds() + 60),
+        [ENV.allowPodDeletion]: String(props.allowPodDeletion ?? false),
+        [ENV.decryptDrill]: String(props.decryptDrill ?? false),
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
@@ -689,7 +684,7 @@ export class ContrastRecovery extends Construct {
       eventBus: this.eventBus,
       eventPattern: {
         source: [eventSource],
-        detailType: TRIGGER_DETAIL_TYPES,
+        detailType: [...EVENTS.triggerDetailTypes],
         detail: { deployment: names },
       },
       targets: [new targets.LambdaFunction(this.function, targetOptions)],
@@ -737,7 +732,7 @@ export class ContrastRecovery extends Construct {
           sid: 'PutTriggerEvents',
           actions: ['events:PutEvents'],
           resources: [this.eventBus.eventBusArn],
-          conditions: { StringEquals: { 'events:source': eventSource, 'events:detail-type': TRIGGER_DETAIL_TYPES } },
+          conditions: { StringEquals: { 'events:source': eventSource, 'events:detail-type': [...EVENTS.triggerDetailTypes] } },
         }),
       );
     }
@@ -856,7 +851,7 @@ function validateProps(scope: Construct, props: ContrastRecoveryProps): void {
   }
   if (props.eks && props.kubeconfig) throw new Error(`${where}: set either eks or kubeconfig, not both`);
   if (props.staleAlarmMinutes !== undefined && !(props.staleAlarmMinutes > 0)) throw new Error(`${where}: staleAlarmMinutes must be > 0`);
-  if ((props.eventSource ?? 'contrast.coordinator') === (props.resultEventSource ?? 'contrast.autorecover')) {
+  if ((props.eventSource ?? EVENTS.triggerSource) === (props.resultEventSource ?? EVENTS.resultSource)) {
     throw new Error(`${where}: resultEventSource must differ from eventSource, or the function would trigger itself`);
   }
 }

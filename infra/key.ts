@@ -22,12 +22,9 @@ import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { CONTEXT_KEYS, OWNER_KEY_PURPOSE } from '../lambda/shared/contract.ts';
 
 /** Encryption context keys the function sends with every kms:Decrypt of an owner key. */
-export const CONTEXT_DEPLOYMENT = 'contrast-autorecover:deployment';
-export const CONTEXT_PURPOSE = 'contrast-autorecover:purpose';
-export const CONTEXT_BUNDLE_SHA256 = 'contrast-autorecover:bundle-sha256';
-export const PURPOSE_OWNER_KEY = 'seedshare-owner-key';
 
 /**
  * Administrative actions only: no Encrypt/Decrypt/GenerateDataKey/ReEncrypt/CreateGrant.
@@ -71,14 +68,14 @@ export interface RecoveryKeyProps {
 export function ownerKeyContextConditions(deploymentNames: string[]): Record<string, Record<string, unknown>> {
   return {
     StringEquals: {
-      [`kms:EncryptionContext:${CONTEXT_DEPLOYMENT}`]: deploymentNames,
-      [`kms:EncryptionContext:${CONTEXT_PURPOSE}`]: PURPOSE_OWNER_KEY,
+      [`kms:EncryptionContext:${CONTEXT_KEYS.deployment}`]: deploymentNames,
+      [`kms:EncryptionContext:${CONTEXT_KEYS.purpose}`]: OWNER_KEY_PURPOSE,
     },
     // The manifest hash must be part of the context (binds the manifest to the ciphertext).
-    Null: { [`kms:EncryptionContext:${CONTEXT_BUNDLE_SHA256}`]: 'false' },
+    Null: { [`kms:EncryptionContext:${CONTEXT_KEYS.bundleSha256}`]: 'false' },
     // No context keys other than ours (so a ciphertext cannot be re-labelled with extras).
     'ForAllValues:StringEquals': {
-      'kms:EncryptionContextKeys': [CONTEXT_DEPLOYMENT, CONTEXT_PURPOSE, CONTEXT_BUNDLE_SHA256],
+      'kms:EncryptionContextKeys': [CONTEXT_KEYS.deployment, CONTEXT_KEYS.purpose, CONTEXT_KEYS.bundleSha256],
     },
   };
 }

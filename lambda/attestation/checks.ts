@@ -3,7 +3,7 @@
  * Verifiers throw AttestationError on the first failure; the log keeps what passed before
  * it and what could not be evaluated (e.g. TDX TCB status without collateral).
  */
-import { AttestationError } from '../errors.ts';
+import { AttestationError } from '../shared/errors.ts';
 
 export type CheckStatus = 'pass' | 'fail' | 'not-evaluated';
 

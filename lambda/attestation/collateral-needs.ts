@@ -7,7 +7,7 @@
  * `collateralFile(key) + '.issuer-chain.pem'` → base64 PEM issuer chain (Intel PCS JSON).
  * The key of an entry is recovered from its name with `parseCollateralFile`.
  */
-import { AttestationError, InputError } from '../errors.ts';
+import { AttestationError, InputError } from '../shared/errors.ts';
 import { hex } from './bytes.ts';
 import { ISSUER_CHAIN_SUFFIX, MemoryCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './collateral.ts';
 import { lookupWith, verificationOrder, type CollateralVerify } from './collateral-verify.ts';

@@ -6,7 +6,7 @@
  * key. Trust anchors are a code parameter: production uses `pinnedCollateralVerifier()`
  * (PINNED_ROOTS); only tests build a verifier with other anchors. No setting adds a root.
  */
-import { AttestationError } from '../errors.ts';
+import { AttestationError } from '../shared/errors.ts';
 import { ChainedCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './collateral.ts';
 import { content, decodeSmallUint, readTlv } from './der.ts';
 import { PINNED_ROOTS, type SnpProduct, type TrustAnchors } from './roots.ts';

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AttestationError } from '../errors.ts';
+import { AttestationError } from '../shared/errors.ts';
 import type { SnpProduct } from './roots.ts';
 
 /** One piece of collateral; `path` is both the cache file name and the mirror URL path. */

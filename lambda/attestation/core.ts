@@ -4,7 +4,7 @@
  * the manifest. Production passes PINNED_ROOTS (production.ts); only code can pass others.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { AttestationError } from '../errors.ts';
+import { AttestationError } from '../shared/errors.ts';
 import { hex } from './bytes.ts';
 import type { CheckSink } from './checks.ts';
 import type { CollateralSource } from './collateral.ts';

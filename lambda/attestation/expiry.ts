@@ -5,7 +5,7 @@
  * verifies a signature: these dates only schedule a refresh, and every refreshed document is
  * verified before it replaces the cached one (see collateral-verify.ts).
  */
-import { InputError } from '../errors.ts';
+import { InputError } from '../shared/errors.ts';
 import { ISSUER_CHAIN_SUFFIX, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey } from './collateral.ts';
 import { parseTdxCrl } from './tdx/revocation.ts';
 import { Cert, Crl, pemBlocks } from './x509.ts';

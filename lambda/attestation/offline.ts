@@ -3,7 +3,7 @@
  * runs every stage, records each check, and says whether all passed, one failed, or some
  * could not be evaluated (no collateral, no manifest).
  */
-import { AttestationError } from '../errors.ts';
+import { AttestationError } from '../shared/errors.ts';
 import { CheckLog } from './checks.ts';
 import type { CollateralSource } from './collateral.ts';
 import { normalizePolicyHashes, parseReferenceValues } from './reference.ts';

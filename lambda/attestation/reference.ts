@@ -1,10 +1,10 @@
 /**
- * The manifest's `ReferenceValues` (Contrast's JSON shapes, PROTOCOL.md §8), validated.
+ * The manifest's `ReferenceValues` (Contrast's JSON shapes, docs/protocol.md §8), validated.
  * Unknown fields are kept out of the way (Contrast adds informative ones such as CPUs);
  * every field we check must be well-formed or the whole reference is refused.
  */
 import * as z from 'zod';
-import { AttestationError } from '../errors.ts';
+import { AttestationError } from '../shared/errors.ts';
 
 const hexOf = (bytes: number) =>
   z.string().regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `must be ${bytes * 2} hex characters`).transform((s) => s.toLowerCase());

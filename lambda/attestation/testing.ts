@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { AttestationError } from '../errors.ts';
+import { AttestationError } from '../shared/errors.ts';
 import { ATTESTATION_OIDS, type Verifier } from './verifier.ts';
 
 /**

@@ -4,7 +4,7 @@
  * does not expose: extensions, validity as dates, serial numbers, CRL entries.
  */
 import { X509Certificate, createHash, createPublicKey, constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { AttestationError } from '../errors.ts';
+import { AttestationError } from '../shared/errors.ts';
 import { children, content, decodeOid, expectTag, integerHex, readTlv, type Tlv } from './der.ts';
 
 const OID_RSA_PSS = '1.2.840.113549.1.1.10';

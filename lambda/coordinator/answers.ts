@@ -1,9 +1,9 @@
 /**
- * Maps every Coordinator answer of PROTOCOL.md §5 to an outcome, by gRPC code plus a
+ * Maps every Coordinator answer of docs/protocol.md §5 to an outcome, by gRPC code plus a
  * message substring (never the whole text: wording changes between releases).
  */
 import { status } from '@grpc/grpc-js';
-import type { Outcome } from '../outcomes.ts';
+import type { Outcome } from '../shared/outcomes.ts';
 
 interface Rule {
   codes: status[];

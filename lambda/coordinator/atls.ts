@@ -1,5 +1,5 @@
 /**
- * aTLS for grpc-js (PROTOCOL.md §3). grpc-js's stock TLS credentials validate the server
+ * aTLS for grpc-js (docs/protocol.md §3). grpc-js's stock TLS credentials validate the server
  * certificate against a CA before we could see it and fix ALPN to `h2`. Instead, this
  * ChannelCredentials subclass builds each connection itself: a fresh 32-byte nonce in ALPN
  * (`atls:v1:nonce:<hex>`, plus `h2`) and in SNI (base64, for older Coordinators), then
@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import * as tls from 'node:tls';
 import { ChannelCredentials, credentials, type CallCredentials } from '@grpc/grpc-js';
-import { AttestationError, RecoveryError, UnreachableError, errorMessage } from '../errors.ts';
+import { AttestationError, RecoveryError, UnreachableError, errorMessage } from '../shared/errors.ts';
 import type { EvidenceSummary, Verifier } from '../attestation/verifier.ts';
 import { bindingFor, extractAttestationExtension, spkiOf } from './certificates.ts';
 

@@ -4,7 +4,7 @@
  * the seed-share owner's key.
  */
 import { createHash, type X509Certificate as NodeX509 } from 'node:crypto';
-import { AttestationError } from '../errors.ts';
+import { AttestationError } from '../shared/errors.ts';
 import { ATTESTATION_OIDS } from '../attestation/verifier.ts';
 import { children, content, decodeOid, expectTag, readTlv } from '../attestation/der.ts';
 
@@ -62,7 +62,7 @@ function certificateExtensions(der: Uint8Array): { type: string; value: Uint8Arr
   return out;
 }
 
-/** SHA-512(SPKI-DER || nonce): what REPORT_DATA must equal (PROTOCOL.md §3). */
+/** SHA-512(SPKI-DER || nonce): what REPORT_DATA must equal (docs/protocol.md §3). */
 export function bindingFor(spkiDer: Uint8Array, nonce: Uint8Array): Buffer {
   return createHash('sha512').update(spkiDer).update(nonce).digest();
 }

@@ -4,7 +4,7 @@
  * scheduled no-op does not pay for it at cold start.
  */
 import { createHash, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
-import * as x509 from '../x509.ts';
+import * as x509 from '../shared/peculiar.ts';
 
 const CERT_VALIDITY_MS = 60 * 60 * 1000;
 const CERT_RENEW_BEFORE_MS = 15 * 60 * 1000;

@@ -14,11 +14,11 @@ import {
   RecoverRequestSchema,
   RecoverResponseSchema,
 } from '../gen/edgelesssys/contrast/userapi/userapi_pb.ts';
-import { RecoveryError, UnreachableError } from '../errors.ts';
+import { RecoveryError, UnreachableError } from '../shared/errors.ts';
 import type { EvidenceSummary, Verifier } from '../attestation/verifier.ts';
-import type { CoordinatorEndpoint } from '../reconcile-types.ts';
+import type { CoordinatorEndpoint } from '../reconcile/types.ts';
 import { AtlsChannelCredentials } from './atls.ts';
-import { sha256Hex } from '../digest.ts';
+import { sha256Hex } from '../shared/digest.ts';
 import { classifyCoordinatorError } from './answers.ts';
 
 const SERVICE = '/edgelesssys.contrast.userapi.UserAPI';

@@ -6,8 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as tls from 'node:tls';
-import { UnreachableError } from '../errors.ts';
-import type { CoordinatorEndpoint } from '../reconcile-types.ts';
+import { UnreachableError } from '../shared/errors.ts';
+import type { CoordinatorEndpoint } from '../reconcile/types.ts';
 import { nonceAlpn } from './atls.ts';
 import { extractAttestationExtension, type AttestationExtension } from './certificates.ts';
 

@@ -1,12 +1,12 @@
 /**
- * The parts of a Contrast manifest this service needs. Parsed leniently (PROTOCOL.md
+ * The parts of a Contrast manifest this service needs. Parsed leniently (docs/protocol.md
  * "Compatibility"): unknown fields are kept and ignored, so manifests of newer releases
  * still load. The manifest's exact bytes are what is hashed and compared, never a
  * re-serialisation.
  */
 import * as z from 'zod';
-import { InputError } from '../errors.ts';
-import { sha256Hex } from '../digest.ts';
+import { InputError } from '../shared/errors.ts';
+import { sha256Hex } from '../shared/digest.ts';
 
 const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
 

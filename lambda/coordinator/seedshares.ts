@@ -1,10 +1,10 @@
 /**
- * Seed-share documents (`seed-shares.json`, PROTOCOL.md §2) and the decryption of one
+ * Seed-share documents (`seed-shares.json`, docs/protocol.md §2) and the decryption of one
  * share with the seed-share owner's RSA key (RSA-OAEP, SHA-256, label "seedshare").
  */
 import { constants, createPrivateKey, createPublicKey, privateDecrypt, type KeyObject } from 'node:crypto';
 import * as z from 'zod';
-import { InputError } from '../errors.ts';
+import { InputError } from '../shared/errors.ts';
 
 export const SALT_BYTES = 32;
 export const MIN_SEED_BYTES = 32;

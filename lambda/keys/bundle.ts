@@ -22,7 +22,7 @@
  * same context is the AES-GCM associated data.
  */
 import * as z from 'zod';
-import { InputError } from '../errors.ts';
+import { InputError } from '../shared/errors.ts';
 
 export const BUNDLE_FORMAT = 'contrast-autorecover/recovery-bundle';
 export const BUNDLE_VERSION = 1;

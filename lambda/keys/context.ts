@@ -7,15 +7,9 @@
  *    values the seed is released against) without breaking decryption;
  *  - CloudTrail's Decrypt entry names the deployment and manifest in plain text.
  */
-import { sha256Hex } from '../digest.ts';
+import { CONTEXT_KEYS, OWNER_KEY_PURPOSE } from '../shared/contract.ts';
+import { sha256Hex } from '../shared/digest.ts';
 
-export const CONTEXT_KEYS = {
-  deployment: 'contrast-autorecover:deployment',
-  purpose: 'contrast-autorecover:purpose',
-  bundleSha256: 'contrast-autorecover:bundle-sha256',
-} as const;
-
-export const OWNER_KEY_PURPOSE = 'seedshare-owner-key';
 
 /** SHA-256(manifest bytes || seed-share document bytes), hex. */
 export function bundleDigest(manifest: Uint8Array, seedShares: Uint8Array): string {

@@ -6,8 +6,8 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import type { RecoveryError} from '../errors.ts';
-import { InputError, UnreachableError } from '../errors.ts';
+import type { RecoveryError} from '../shared/errors.ts';
+import { InputError, UnreachableError } from '../shared/errors.ts';
 import type { EncryptedOwnerKey } from './bundle.ts';
 import { contextAad } from './context.ts';
 import { awsErrorName, isTransientAwsError } from './aws-errors.ts';

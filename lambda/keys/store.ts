@@ -5,7 +5,7 @@ import {
   PutSecretValueCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { InputError, UnreachableError } from '../errors.ts';
+import { InputError, UnreachableError } from '../shared/errors.ts';
 import { parseBundle, serializeBundle, type BundleDocument, type RecoveryBundle } from './bundle.ts';
 import { awsErrorName, isTransientAwsError } from './aws-errors.ts';
 

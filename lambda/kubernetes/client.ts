@@ -8,7 +8,7 @@
 import { KubeConfig, type User } from '@kubernetes/client-node';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { InputError } from '../errors.ts';
+import { InputError } from '../shared/errors.ts';
 import { eksTokenProvider, type TokenProvider } from './eks-token.ts';
 import type { KubeConnection, TlsMaterial } from './http.ts';
 

@@ -8,7 +8,7 @@
  * joins pods to workloads through ownerReferences, so the cost does not grow with the
  * number of workloads.
  */
-import { UnreachableError } from '../errors.ts';
+import { UnreachableError } from '../shared/errors.ts';
 import type { KubeApiClient } from './api.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
 import type { ObjectMeta, Pod, PodSpec, PodTemplateSpec, WorkloadObject } from './objects.ts';

@@ -9,7 +9,9 @@ import { WorkloadDiscovery, type NamespaceSelection } from './discovery.ts';
 import { DEFAULT_RETRY, KubeTransport, type RetryPolicy } from './http.ts';
 import { KubePeerChecker } from './peers.ts';
 import { KubeWorkloadRestarter } from './restart.ts';
-import type { PeerChecker, WorkloadRestarter } from './types.ts';
+import type { KubernetesSide } from './types.ts';
+
+export type { KubernetesSide } from './types.ts';
 
 export type { EksAuth, KubeAuth, KubeconfigAuth } from './client.ts';
 export type { NamespaceSelection } from './discovery.ts';
@@ -50,18 +52,10 @@ export interface KubernetesSettings {
   pageSize?: number;
 }
 
-export interface KubernetesSide {
-  peers: PeerChecker;
-  restarts: WorkloadRestarter;
-  /** Requests sent so far (retries included). */
-  requestCount(): number;
-  /** Closes kept-alive sockets (a Lambda can leave them; tests and the CLI should close). */
-  close(): void;
-}
 
 export const DEFAULT_CONCURRENCY = 8;
 
-export async function createKubernetesSide(settings: KubernetesSettings): Promise<KubernetesSide> {
+export async function createKubernetesSide(settings: KubernetesSettings): Promise<Required<KubernetesSide>> {
   const concurrency = Math.max(1, Math.floor(settings.concurrency ?? DEFAULT_CONCURRENCY));
   const kc = buildKubeConfig(settings.auth);
   const connection = await connectionFrom(kc);

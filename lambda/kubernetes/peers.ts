@@ -3,7 +3,7 @@
  * Coordinator itself and keeps the mesh CA, so any Ready peer means "do not Recover".
  * When the pods cannot be listed we throw UnreachableError instead of guessing "no peers".
  */
-import { UnreachableError } from '../errors.ts';
+import { UnreachableError } from '../shared/errors.ts';
 import type { KubeApiClient } from './api.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
 import type { Pod } from './objects.ts';

@@ -4,7 +4,7 @@
  * pods all started after the CA, or whose rollout restart already happened after it, is
  * skipped, so a second run after a partial failure only finishes what is left.
  *
- * Methods (PROTOCOL.md §7):
+ * Methods (docs/protocol.md §7):
  * - `rollout-restart`: strategic-merge patch of the pod template annotation
  *   `kubectl.kubernetes.io/restartedAt` (what `kubectl rollout restart` does), for
  *   Deployments and RollingUpdate StatefulSets/DaemonSets;

@@ -1,5 +1,5 @@
 /**
- * Contract between reconcile (steps 3 and 6 of ARCHITECTURE.md) and the Kubernetes side.
+ * Contract between reconcile (steps 3 and 6 of docs/architecture.md) and the Kubernetes side.
  * Type-only on purpose: reconcile imports it without loading @kubernetes/client-node,
  * which the handler loads lazily, only when there is Kubernetes work.
  */
@@ -49,6 +49,19 @@ export interface RestartRequest {
 /** Step 6. Convergent: restarting twice against the same mesh CA restarts nothing new. */
 export interface WorkloadRestarter {
   restartStale(request: RestartRequest): Promise<RestartSummary>;
+}
+
+/**
+ * What reconcile needs of a cluster: the peer check (step 3) and the restarts (step 6).
+ * createKubernetesSide (index.ts) builds the real one; tests pass stand-ins.
+ */
+export interface KubernetesSide {
+  peers: PeerChecker;
+  restarts: WorkloadRestarter;
+  /** Requests sent so far, retries included (figures and tests). */
+  requestCount?(): number;
+  /** Closes kept-alive sockets (a Lambda can leave them; tests and the CLI should close). */
+  close?(): void;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../lambda/errors.ts';
+import { AttestationError } from '../../lambda/shared/errors.ts';
 import { collateralNeeds } from '../../lambda/attestation/collateral-needs.ts';
 import { createProductionVerifier } from '../../lambda/attestation/production.ts';
 import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts';
@@ -19,8 +19,8 @@ import {
   testTdxVerifierFactory,
   type SnpEvidenceOptions,
   type TdxEvidenceOptions,
-} from '../support/evidence/index.ts';
-import { snpReferenceValues, TEST_TURIN_TCB } from '../support/evidence/snp.ts';
+} from '../../testing/evidence/index.ts';
+import { snpReferenceValues, TEST_TURIN_TCB } from '../../testing/evidence/snp.ts';
 import { REPO_ROOT } from './vectors.ts';
 
 const reportData = new Uint8Array(64).map((_, i) => i + 1);

@@ -11,9 +11,9 @@ import { collateralExpiry } from '../../lambda/attestation/expiry.ts';
 import { verifyTdxFile, type OfflineResult } from '../../lambda/attestation/offline.ts';
 import { PINNED_ROOTS } from '../../lambda/attestation/roots.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
-import { AttestationError } from '../../lambda/errors.ts';
+import { AttestationError } from '../../lambda/shared/errors.ts';
 import { startMirror } from '../collateral/mirror.ts';
-import { TEST_POLICY_HASH, addTdxCrls, makeTdxCollateral, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, makeTestManifest, tdxTestChain, testRoots, testTdxVerifierFactory, TEST_POLICY_HASH_HEX, type TdxCrlOptions } from '../support/evidence/index.ts';
+import { TEST_POLICY_HASH, addTdxCrls, makeTdxCollateral, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, makeTestManifest, tdxTestChain, testRoots, testTdxVerifierFactory, TEST_POLICY_HASH_HEX, type TdxCrlOptions } from '../../testing/evidence/index.ts';
 import { read, vectors } from './vectors.ts';
 
 const PCK_CRL: CollateralKey = { kind: 'tdx-pck-crl', ca: 'platform' };

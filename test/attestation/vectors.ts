@@ -1,10 +1,10 @@
-/** Loads the genuine evidence vectors from ../shared/testdata/attestation (never copied). */
+/** Loads the genuine evidence vectors kept in test/fixtures/attestation (see the README there). */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const TESTDATA = path.resolve(REPO_ROOT, '..', 'shared', 'testdata', 'attestation');
+export const TESTDATA = path.resolve(REPO_ROOT, 'test', 'fixtures', 'attestation');
 
 export interface SnpVector {
   report: string;

@@ -3,13 +3,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { collateralFile, parseCollateralFile, type CollateralKey } from '../../lambda/attestation/collateral.ts';
 import { certificateNotAfter, collateralExpiry, crlNextUpdate, crlWindow, expiresWithin, qeIdentityNextUpdate, tcbInfoNextUpdate } from '../../lambda/attestation/expiry.ts';
-import { InputError } from '../../lambda/errors.ts';
-import { snpTestChain } from '../support/evidence/index.ts';
-import { toPem } from '../support/evidence/certs.ts';
-import { REPO_ROOT } from '../support/cli.ts';
+import { InputError } from '../../lambda/shared/errors.ts';
+import { snpTestChain } from '../../testing/evidence/index.ts';
+import { toPem } from '../../testing/evidence/certs.ts';
+import { TESTDATA } from '../attestation/vectors.ts';
 
-const TESTDATA = path.resolve(REPO_ROOT, '..', 'shared', 'testdata');
-const intel = (file: string) => new Uint8Array(readFileSync(path.join(TESTDATA, 'attestation', 'tdx', 'collateral', file)));
+const intel = (file: string) => new Uint8Array(readFileSync(path.join(TESTDATA, 'tdx', 'collateral', file)));
 const iso = (d: Date | undefined) => d?.toISOString();
 
 describe('expiry of genuine Intel PCS collateral', () => {
@@ -46,7 +45,7 @@ describe('expiry of genuine Intel PCS collateral', () => {
     expect(iso(crlNextUpdate(intel('pckcrl')))).toBe('2023-07-08T07:27:52.000Z');
     expect(iso(crlWindow(intel('rootcrl.der')).thisUpdate)).toBe('2023-04-03T10:22:51.000Z');
     expect(iso(crlNextUpdate(intel('rootcrl.der')))).toBe('2024-04-02T10:22:51.000Z');
-    expect(iso(certificateNotAfter(new Uint8Array(readFileSync(path.join(TESTDATA, 'attestation', 'tdx', 'intel-sgx-root-ca.pem')))))).toBe('2049-12-31T23:59:59.000Z');
+    expect(iso(certificateNotAfter(new Uint8Array(readFileSync(path.join(TESTDATA, 'tdx', 'intel-sgx-root-ca.pem')))))).toBe('2049-12-31T23:59:59.000Z');
   });
 
   it('expiresWithin: expired, inside the window, outside it', () => {

@@ -6,11 +6,11 @@ import { MirrorCollateral, collateralFile, collateralPath, type CollateralKey } 
 import { decodeSnpAttestation } from '../../lambda/attestation/snp/abi.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts';
-import { AttestationError, InputError } from '../../lambda/errors.ts';
-import { toPem } from '../support/evidence/certs.ts';
-import { TEST_CHIP_ID } from '../support/evidence/snp.ts';
-import { TEST_FMSPC, addTdxCrls } from '../support/evidence/tdx.ts';
-import { TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, makeSnpEvidence, makeTdxCollateral, makeTdxEvidence, makeTestManifest, snpTestChain, testRoots } from '../support/evidence/index.ts';
+import { AttestationError, InputError } from '../../lambda/shared/errors.ts';
+import { toPem } from '../../testing/evidence/certs.ts';
+import { TEST_CHIP_ID } from '../../testing/evidence/snp.ts';
+import { TEST_FMSPC, addTdxCrls } from '../../testing/evidence/tdx.ts';
+import { TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, makeSnpEvidence, makeTdxCollateral, makeTdxEvidence, makeTestManifest, snpTestChain, testRoots } from '../../testing/evidence/index.ts';
 import { startMirror, type TestMirror } from './mirror.ts';
 
 const reportData = new Uint8Array(64).fill(7);

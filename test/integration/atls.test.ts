@@ -10,9 +10,9 @@ import { createProductionVerifier } from '../../lambda/attestation/production.ts
 import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
 import { createClientCertificatePem } from '../../lambda/coordinator/client-certificate.ts';
 import { CoordinatorSession } from '../../lambda/coordinator/client.ts';
-import { AttestationError, RecoveryError } from '../../lambda/errors.ts';
-import { CoordinatorEmulator, type Misbehaviour } from '../support/coordinator-emulator.ts';
-import { makeWorkspace, type Workspace } from '../support/workspace.ts';
+import { AttestationError, RecoveryError } from '../../lambda/shared/errors.ts';
+import { CoordinatorEmulator, type Misbehaviour } from '../../testing/coordinator-emulator.ts';
+import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
 import { ownerKeyFromPem } from '../../lambda/coordinator/seedshares.ts';
 
 let ws: Workspace;

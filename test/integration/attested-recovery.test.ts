@@ -5,10 +5,10 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
-import { reconcile } from '../../lambda/reconcile.ts';
-import { productionVerifierFactory } from '../../lambda/verification.ts';
+import { reconcile } from '../../lambda/reconcile/reconcile.ts';
+import { productionVerifierFactory } from '../../lambda/reconcile/verification.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
-import { CoordinatorEmulator, type EvidenceProducer } from '../support/coordinator-emulator.ts';
+import { CoordinatorEmulator, type EvidenceProducer } from '../../testing/coordinator-emulator.ts';
 import {
   makeSnpEvidence,
   makeTdxEvidence,
@@ -17,9 +17,9 @@ import {
   TEST_POLICY_HASH_HEX,
   testSnpVerifierFactory,
   testTdxVerifierFactory,
-} from '../support/evidence/index.ts';
+} from '../../testing/evidence/index.ts';
 import { depsFor, enroll } from '../support/fixture.ts';
-import { makeWorkspace, type Workspace } from '../support/workspace.ts';
+import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
 
 let ws: Workspace;
 const started: CoordinatorEmulator[] = [];

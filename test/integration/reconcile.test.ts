@@ -5,12 +5,12 @@
  */
 import { PutSecretValueCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { reconcile } from '../../lambda/reconcile.ts';
+import { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import type { PeerChecker, RestartRecordStore, RestartRequest, WorkloadRestarter } from '../../lambda/kubernetes/types.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
-import { CoordinatorEmulator, type EmulatorOptions } from '../support/coordinator-emulator.ts';
+import { CoordinatorEmulator, type EmulatorOptions } from '../../testing/coordinator-emulator.ts';
 import { depsFor, enroll, targetFor } from '../support/fixture.ts';
-import { cachedOwnerKey, makeWorkspace, pkcs1Hex, type Workspace } from '../support/workspace.ts';
+import { cachedOwnerKey, makeWorkspace, pkcs1Hex, type Workspace } from '../../testing/workspace.ts';
 
 let ws: Workspace;
 const started: CoordinatorEmulator[] = [];

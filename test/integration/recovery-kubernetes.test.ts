@@ -5,12 +5,12 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKubernetesSide, type KubernetesSide } from '../../lambda/kubernetes/index.ts';
 import type { RestartRecordStore } from '../../lambda/kubernetes/types.ts';
-import { reconcile } from '../../lambda/reconcile.ts';
+import { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
-import { CoordinatorEmulator } from '../support/coordinator-emulator.ts';
+import { CoordinatorEmulator } from '../../testing/coordinator-emulator.ts';
 import { depsFor, enroll, targetFor } from '../support/fixture.ts';
-import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac, startKubeApi, type KubeApi } from '../support/kube-api/index.ts';
-import { makeWorkspace, type Workspace } from '../support/workspace.ts';
+import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac, startKubeApi, type KubeApi } from '../../testing/kube-api/index.ts';
+import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
 
 const TOKEN = 'stand-in-token';
 const HOUR = 3_600_000;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InputError } from '../../lambda/errors.ts';
+import { InputError } from '../../lambda/shared/errors.ts';
 import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
-import { coordinatorTemplate, kubeconfigFor, startKubeApi, type KubeApi } from '../support/kube-api/index.ts';
+import { coordinatorTemplate, kubeconfigFor, startKubeApi, type KubeApi } from '../../testing/kube-api/index.ts';
 
 describe('client configuration', () => {
   let api: KubeApi | undefined;

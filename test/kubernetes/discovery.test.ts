@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { UnreachableError } from '../../lambda/errors.ts';
-import { contrastTemplate, coordinatorTemplate, manifestRbac, plainTemplate, RbacAuthorizer } from '../support/kube-api/index.ts';
+import { UnreachableError } from '../../lambda/shared/errors.ts';
+import { contrastTemplate, coordinatorTemplate, manifestRbac, plainTemplate, RbacAuthorizer } from '../../testing/kube-api/index.ts';
 import { OLD, request, setup, teardown, type Env } from './helpers.ts';
 
 /** Discovery is observed through a dry run: every stale Contrast workload shows up as would-restart. */

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEksToken, createKubernetesSide, eksTokenProvider } from '../../lambda/kubernetes/index.ts';
-import { coordinatorTemplate, startKubeApi, type KubeApi } from '../support/kube-api/index.ts';
+import { coordinatorTemplate, startKubeApi, type KubeApi } from '../../testing/kube-api/index.ts';
 
 const creds = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session/token+x=' };
 const signingDate = new Date('2025-03-04T05:06:07Z');

@@ -1,6 +1,6 @@
 /** Shared setup: the stand-in over a real socket plus the Kubernetes side built from settings. */
 import { createKubernetesSide, type KubernetesSettings, type KubernetesSide } from '../../lambda/kubernetes/index.ts';
-import { kubeconfigFor, startKubeApi, type KubeApi, type KubeApiOptions } from '../support/kube-api/index.ts';
+import { kubeconfigFor, startKubeApi, type KubeApi, type KubeApiOptions } from '../../testing/kube-api/index.ts';
 
 export const TOKEN = 'stand-in-token-not-secret';
 export const HOUR = 3_600_000;
@@ -10,7 +10,7 @@ export const OLD = (): Date => new Date(Date.now() - HOUR);
 
 export interface Env {
   api: KubeApi;
-  side: KubernetesSide;
+  side: Required<KubernetesSide>;
 }
 
 export async function setup(apiOptions: KubeApiOptions, settings: Partial<KubernetesSettings> = {}): Promise<Env> {

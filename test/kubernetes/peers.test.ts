@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { UnreachableError } from '../../lambda/errors.ts';
+import { UnreachableError } from '../../lambda/shared/errors.ts';
 import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
-import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac } from '../support/kube-api/index.ts';
+import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac } from '../../testing/kube-api/index.ts';
 import { OLD, setup, teardown, TOKEN, type Env } from './helpers.ts';
 
 describe('PeerChecker over a real socket', () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadManifest, manifestRbac, POD_DELETION_RBAC_FILE, RBAC_FILE, RBAC_GROUP, RbacAuthorizer, type PolicyRule } from '../support/kube-api/index.ts';
+import { loadManifest, manifestRbac, POD_DELETION_RBAC_FILE, RBAC_FILE, RBAC_GROUP, RbacAuthorizer, type PolicyRule } from '../../testing/kube-api/index.ts';
 
 interface Doc {
   kind: string;

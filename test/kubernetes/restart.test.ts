@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RESTART_ORDER_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../../lambda/kubernetes/index.ts';
-import { contrastTemplate, coordinatorTemplate, manifestRbac, RbacAuthorizer, type KubeObject } from '../support/kube-api/index.ts';
+import { contrastTemplate, coordinatorTemplate, manifestRbac, RbacAuthorizer, type KubeObject } from '../../testing/kube-api/index.ts';
 import { HOUR, OLD, request, setup, teardown, writes, type Env } from './helpers.ts';
 
 const NS = 'contrast';

@@ -7,8 +7,8 @@ import { collateralVerifier } from '../../lambda/attestation/collateral-verify.t
 import { collateralFile, type CollateralKey } from '../../lambda/attestation/collateral.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
-import { makeTdxCollateral, testRoots } from '../support/evidence/index.ts';
-import { TEST_FMSPC } from '../support/evidence/tdx.ts';
+import { makeTdxCollateral, testRoots } from '../../testing/evidence/index.ts';
+import { TEST_FMSPC } from '../../testing/evidence/tdx.ts';
 import { startMirror, type TestMirror } from '../collateral/mirror.ts';
 import { captureOutput, emfRecords, setupFixture, type Fixture } from './fixture.ts';
 import { lambdaContext, scheduledEvent } from './samples.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseHostPort } from '../../lambda/config.ts';
-import { EventInvalidError, parseTrigger } from '../../lambda/events.ts';
+import { ConfigError, loadConfig } from '../../lambda/function/config.ts';
+import { parseHostPort } from '../../lambda/shared/names.ts';
+import { EventInvalidError, parseTrigger } from '../../lambda/function/events.ts';
 import { alarmAction, alarmStateChange, directInvoke, lambdaContext, restartEvent, scheduledEvent } from './samples.ts';
 
 const deployments = [

@@ -9,15 +9,15 @@ import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { vi } from 'vitest';
 import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
-import { loadConfig, type HandlerConfig } from '../../lambda/config.ts';
-import { buildBundle } from '../../lambda/enroll.ts';
-import { createHandler, type HandlerOverrides } from '../../lambda/handler.ts';
+import { loadConfig, type HandlerConfig } from '../../lambda/function/config.ts';
+import { buildBundle } from '../../lambda/reconcile/enroll.ts';
+import { createHandler, type HandlerOverrides } from '../../lambda/function/handler.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
-import { LockTable } from '../../lambda/lock.ts';
-import type { AnnotationValue, Trace } from '../../lambda/observability.ts';
+import { LockTable } from '../../lambda/function/lease.ts';
+import type { AnnotationValue, Trace } from '../../lambda/function/observability.ts';
 import { awsClientConfig, uniqueName } from '../support/aws.ts';
-import { CoordinatorEmulator, type EmulatorState } from '../support/coordinator-emulator.ts';
-import { makeWorkspace, type Workspace } from '../support/workspace.ts';
+import { CoordinatorEmulator, type EmulatorState } from '../../testing/coordinator-emulator.ts';
+import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
 import { createLockTable } from './lock-table.ts';
 
 export interface TraceRecord {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TransientOutcomeError, type HandlerResponse } from '../../lambda/handler.ts';
-import { reconcile as realReconcile, type KubernetesSide } from '../../lambda/reconcile.ts';
+import { TransientOutcomeError, type HandlerResponse } from '../../lambda/function/handler.ts';
+import { reconcile as realReconcile } from '../../lambda/reconcile/reconcile.ts';
+import type { KubernetesSide } from '../../lambda/kubernetes/types.ts';
 import type { RestartRequest, RestartSummary } from '../../lambda/kubernetes/types.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { alarmStateChange, directInvoke, lambdaContext, restartEvent, scheduledEvent } from './samples.ts';

@@ -1,6 +1,6 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { guardTripped, HOUR_MS, LockTable } from '../../lambda/lock.ts';
+import { guardTripped, HOUR_MS, LockTable } from '../../lambda/function/lease.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { createLockTable } from './lock-table.ts';
 

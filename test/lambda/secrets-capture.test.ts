@@ -6,7 +6,7 @@
  */
 import { createPrivateKey } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { KubernetesSide } from '../../lambda/reconcile.ts';
+import type { KubernetesSide } from '../../lambda/kubernetes/types.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { findLeaks, pemNeedles, secretNeedles } from '../support/secrets.ts';
 import { auditRecords, captureOutput, setupFixture, type Fixture } from './fixture.ts';

@@ -1,4 +1,7 @@
-/** Runs the real CLI in a child process (tsx loader), as an operator would. */
+/**
+ * Runs the real CLI in a child process, as an operator would: the installed command
+ * (bin/contrast-autorecover.js → dist/, compiled by the global setup before any test runs).
+ */
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +16,7 @@ export interface CliRun {
 
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'cli', 'main.ts'), ...args], {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'contrast-autorecover.js'), ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,15 +2,15 @@
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
-import { awsReconcileDeps } from '../../lambda/aws-deps.ts';
-import { buildBundle } from '../../lambda/enroll.ts';
+import { awsReconcileDeps } from '../../lambda/reconcile/aws-deps.ts';
+import { buildBundle } from '../../lambda/reconcile/enroll.ts';
 import { countKmsCalls } from '../../lambda/keys/kms-calls.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
-import type { BundleVerifierFactory, ReconcileDeps } from '../../lambda/reconcile.ts';
-import type { DeploymentTarget } from '../../lambda/reconcile-types.ts';
+import type { BundleVerifierFactory, ReconcileDeps } from '../../lambda/reconcile/reconcile.ts';
+import type { DeploymentTarget } from '../../lambda/reconcile/types.ts';
 import { awsClientConfig, uniqueName } from './aws.ts';
-import type { CoordinatorEmulator } from './coordinator-emulator.ts';
-import type { Workspace } from './workspace.ts';
+import type { CoordinatorEmulator } from '../../testing/coordinator-emulator.ts';
+import type { Workspace } from '../../testing/workspace.ts';
 
 export interface Enrolled {
   kms: KMSClient;

@@ -1,10 +1,12 @@
 /**
- * vitest global setup: starts one moto server for the whole run and hands its endpoint to
+ * vitest global setup: compiles the CLI (dist/, as `npm run build` does) so the CLI tests run
+ * the command users run, and starts one moto server for the whole run and hands its endpoint to
  * the tests (inject('motoEndpoint')). Without moto the AWS integration tests are skipped
  * with the install hint; with CI=true a missing moto fails the run.
  */
 import type { TestProject } from 'vitest/node';
-import { findMotoPython, MOTO_INSTALL_HINT, startMoto, type MotoServer } from './moto-server.ts';
+import { buildAll } from '../../scripts/build.mjs';
+import { findMotoPython, MOTO_INSTALL_HINT, startMoto, type MotoServer } from '../../testing/moto-server.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -15,6 +17,7 @@ declare module 'vitest' {
 let server: MotoServer | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
+  await buildAll({ quiet: true });
   if (process.env.MOTO_ENDPOINT) {
     project.provide('motoEndpoint', process.env.MOTO_ENDPOINT);
     return;

@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { classifyCoordinatorError } from '../../lambda/coordinator/answers.ts';
 
-describe('Coordinator answers (PROTOCOL.md §5) map to outcomes by code + substring', () => {
+describe('Coordinator answers (docs/protocol.md §5) map to outcomes by code + substring', () => {
   it.each([
     [status.FAILED_PRECONDITION, 'coordinator is in recovery mode', 'unreachable', true],
     [status.FAILED_PRECONDITION, 'getting manifests: no manifest configured', 'no-state', false],

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
 import { decryptOwnerKey, encryptOwnerKey } from '../../lambda/keys/envelope.ts';
-import { InputError, UnreachableError } from '../../lambda/errors.ts';
+import { InputError, UnreachableError } from '../../lambda/shared/errors.ts';
 
 function stubKms(fail: { name: string; status?: number }): KMSClient {
   return {

@@ -9,8 +9,8 @@ import {
   pemBufferFromDer,
   publicKeyHex,
 } from '../../lambda/coordinator/seedshares.ts';
-import { InputError } from '../../lambda/errors.ts';
-import { cachedOwnerKey, makeWorkspace, type Workspace } from '../support/workspace.ts';
+import { InputError } from '../../lambda/shared/errors.ts';
+import { cachedOwnerKey, makeWorkspace, type Workspace } from '../../testing/workspace.ts';
 
 let ws: Workspace;
 beforeAll(async () => {

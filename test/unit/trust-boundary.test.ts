@@ -25,10 +25,10 @@ function importGraph(entry: string): Set<string> {
   return seen;
 }
 
-const FORBIDDEN = ['lambda/attestation/testing.ts', 'lambda/attestation/with-roots.ts', 'test/'];
+const FORBIDDEN = ['lambda/attestation/testing.ts', 'lambda/attestation/with-roots.ts', 'test/', 'testing/'];
 
 describe('trust boundary', () => {
-  it.each(['lambda/handler.ts', 'cli/commands.ts', 'lambda/verification.ts'])('%s cannot reach test roots or the testing verifier', (entry) => {
+  it.each(['lambda/handler.ts', 'cli/commands.ts', 'lambda/reconcile/verification.ts'])('%s cannot reach test roots or the testing verifier', (entry) => {
     if (!existsSync(join(REPO_ROOT, entry))) throw new Error(`${entry} is missing`);
     const graph = [...importGraph(entry)].map((f) => f.slice(REPO_ROOT.length + 1));
     expect(graph.length).toBeGreaterThan(3);
@@ -43,7 +43,7 @@ describe('trust boundary', () => {
 
 describe('accepted TDX TCB statuses', () => {
   it('never include Revoked or unknown values, whatever a setting says', async () => {
-    const { loadConfig } = await import('../../lambda/config.ts');
+    const { loadConfig } = await import('../../lambda/function/config.ts');
     const base = { LOCK_TABLE_NAME: 't', EVENT_BUS_NAME: 'b', KUBE_AUTH: 'none' };
     const deployments = (statuses: string[]) => JSON.stringify([{ name: 'prod', secretId: 's', coordinator: 'c:1313', tdxAcceptedTcbStatuses: statuses }]);
     expect(() => loadConfig({ ...base, CONTRAST_DEPLOYMENTS: deployments(['Revoked']) })).toThrow(/CONTRAST_DEPLOYMENTS/);

@@ -1,10 +1,10 @@
 /**
- * The SEV-SNP attestation report as bytes (PROTOCOL.md §3.1, §8): rebuild the 1184 raw
+ * The SEV-SNP attestation report as bytes (docs/protocol.md §3.1, §8): rebuild the 1184 raw
  * bytes from go-sev-guest's `Report` message, and parse raw bytes into typed fields while
  * refusing reports whose reserved ranges are not zero.
  */
 import { fromBinary } from '@bufbuild/protobuf';
-import { AttestationError } from '../../errors.ts';
+import { AttestationError } from '../../shared/errors.ts';
 import { AttestationSchema, SevProduct_SevProductName, type Attestation, type Report } from '../../gen/sevsnp/sevsnp_pb.ts';
 import { fixed, isZero, leToBe, view } from '../bytes.ts';
 import type { SnpProduct } from '../roots.ts';

@@ -1,5 +1,5 @@
 /**
- * The ID-key digest Contrast's guests carry (PROTOCOL.md §8.1): the ID block is signed with
+ * The ID-key digest Contrast's guests carry (docs/protocol.md §8.1): the ID block is signed with
  * the constant signature (r, s) = (2, 1) by a key recovered from that signature, so the
  * digest follows from the report's own launch fields. We recompute it and compare.
  */

@@ -3,7 +3,7 @@
  * `validate`): one entry must match every claim. Each claim fails with its own check name
  * and the expected and actual values.
  */
-import { AttestationError } from '../../errors.ts';
+import { AttestationError } from '../../shared/errors.ts';
 import { bytesEqual, hex } from '../bytes.ts';
 import { firstMatchingReference, NO_LOG, type CheckSink } from '../checks.ts';
 import type { SnpReference } from '../reference.ts';

@@ -4,7 +4,7 @@
  * signature, and the signer certificate's product/TCB/hwID extensions against the report.
  */
 import { createHash, verify as cryptoVerify } from 'node:crypto';
-import { AttestationError } from '../../errors.ts';
+import { AttestationError } from '../../shared/errors.ts';
 import { bytesEqual, concat, hex } from '../bytes.ts';
 import { NO_LOG, type CheckSink } from '../checks.ts';
 import { missingCollateral, type CollateralKey, type CollateralSource } from '../collateral.ts';

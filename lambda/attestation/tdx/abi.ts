@@ -1,9 +1,9 @@
 /**
- * The TDX quote as bytes (PROTOCOL.md §3.2, §9): parse raw v4/v5 quotes strictly, and
+ * The TDX quote as bytes (docs/protocol.md §3.2, §9): parse raw v4/v5 quotes strictly, and
  * rebuild the raw v4 quote from go-tdx-guest's `QuoteV4` message.
  */
 import { fromBinary } from '@bufbuild/protobuf';
-import { AttestationError } from '../../errors.ts';
+import { AttestationError } from '../../shared/errors.ts';
 import { QuoteV4Schema, type QuoteV4 } from '../../gen/tdx/tdx_pb.ts';
 import { concat, fixed, view } from '../bytes.ts';
 

@@ -6,7 +6,7 @@
  */
 import { verify as cryptoVerify } from 'node:crypto';
 import * as z from 'zod';
-import { AttestationError } from '../../errors.ts';
+import { AttestationError } from '../../shared/errors.ts';
 import { hex } from '../bytes.ts';
 import type { CollateralDocument } from '../collateral.ts';
 import type { TrustAnchors } from '../roots.ts';

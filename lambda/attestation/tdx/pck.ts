@@ -1,5 +1,5 @@
 /** Intel SGX extensions of the PCK certificate (OID 1.2.840.113741.1.13.1): TCB, PCE ID, FMSPC. */
-import { AttestationError } from '../../errors.ts';
+import { AttestationError } from '../../shared/errors.ts';
 import { children, content, decodeOid, decodeSmallUint, readTlv, type Tlv } from '../der.ts';
 import type { Cert } from '../x509.ts';
 

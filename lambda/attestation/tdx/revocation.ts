@@ -8,7 +8,7 @@
  * of the CRL bytes, so a cached CRL costs one hash per verification, not a signature.
  */
 import { createHash } from 'node:crypto';
-import { AttestationError } from '../../errors.ts';
+import { AttestationError } from '../../shared/errors.ts';
 import { collateralFile, describeCollateral, type CollateralKey } from '../collateral.ts';
 import { Crl, type Cert } from '../x509.ts';
 

@@ -2,7 +2,7 @@
  * TDX claims against the manifest's `ReferenceValues.tdx[]`: MRTD, RTMRs, MRSEAM, XFAM,
  * TD attributes, and MRCONFIGID equal to a coordinator policy hash zero-padded to 48 bytes.
  */
-import { AttestationError } from '../../errors.ts';
+import { AttestationError } from '../../shared/errors.ts';
 import { hex } from '../bytes.ts';
 import { firstMatchingReference, NO_LOG, type CheckSink } from '../checks.ts';
 import type { TdxReference } from '../reference.ts';

@@ -5,7 +5,7 @@
  * collateral) the TCB status from TCB Info and QE Identity.
  */
 import { createHash, verify as cryptoVerify } from 'node:crypto';
-import { AttestationError } from '../../errors.ts';
+import { AttestationError } from '../../shared/errors.ts';
 import { bytesEqual, hex, isZero } from '../bytes.ts';
 import { NO_LOG, type CheckSink } from '../checks.ts';
 import { missingCollateral, type CollateralKey, type CollateralSource } from '../collateral.ts';

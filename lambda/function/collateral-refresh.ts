@@ -1,0 +1,203 @@
+/**
+ * Keeps the bundle's collateral cache current without internet at recovery time: every
+ * cached document that expires within `renewBefore` (or already has) is fetched again from
+ * the configured mirror, verified exactly like evidence collateral (signature and issuer
+ * chain to a pinned root, via `verify`), and, when it is newer, a new secret version is put
+ * with only the collateral map changed. Manifest, seed shares and the encrypted owner key are
+ * copied byte for byte, so the KMS encryption context (keys/context.ts) is unchanged and
+ * nothing is decrypted here.
+ *
+ * Cache entries are mapped back to their CollateralKey by name (`parseCollateralFile`);
+ * entries that are no CollateralKey file (issuer-chain companions, PCK CRLs, other files an
+ * operator cached with `enroll --collateral DIR`) are kept as they are.
+ */
+import { InputError } from '../shared/errors.ts';
+import { MemoryCollateral, describeCollateral, parseCollateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from '../attestation/collateral.ts';
+import { BundleCollateral } from '../attestation/bundle-cache.ts';
+import { fetchAll, putCollateral, type CollateralFailure } from '../attestation/collateral-needs.ts';
+import { lookupWith, verificationOrder, type CollateralVerify } from '../attestation/collateral-verify.ts';
+import { collateralExpiry, expiresWithin, isIssuerChainFile, type CollateralExpiry } from '../attestation/expiry.ts';
+import { serializeBundle, type BundleDocument, type RecoveryBundle } from '../keys/bundle.ts';
+import type { BundleStore } from '../keys/store.ts';
+
+export const DEFAULT_RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
+/** `failed[].file` when the secret changed under the refresh and nothing was written. */
+export const BUNDLE_CHANGED = '(bundle)';
+/** Secrets Manager's limit for one secret value. */
+const SECRET_MAX_BYTES = 65_536;
+
+export interface RefreshInput {
+  store: Pick<BundleStore, 'load' | 'save'>;
+  secretId: string;
+  /** The bundle as loaded; it is loaded again just before writing (see below). */
+  bundle: RecoveryBundle;
+  /** Where newer documents come from (a MirrorCollateral: bounded timeout per request). */
+  mirror: CollateralSource;
+  /** `pinnedCollateralVerifier()` in production; tests pass one with test roots. */
+  verify: CollateralVerify;
+  now: Date;
+  /** Refresh what expires within this many ms of `now`; default 7 days. */
+  renewBefore?: number;
+}
+
+export interface CachedExpiry {
+  file: string;
+  /** ISO time, or null when the document never expires (a CRL without nextUpdate). */
+  expiresAt: string | null;
+  limitedBy: string;
+}
+
+export interface RefreshResult {
+  /** Cache file names replaced by a newer, verified document. */
+  refreshed: string[];
+  /** Documents due for refresh that were not replaced, each with what to do. */
+  failed: CollateralFailure[];
+  /** Whether a new secret version was put. */
+  written: boolean;
+  /** The new secret version, when written. */
+  versionId?: string;
+  /** Every cached document's expiry after this run (for logs and metrics: the earliest one is the next deadline). */
+  expiries: CachedExpiry[];
+}
+
+interface Cached {
+  file: string;
+  key: CollateralKey;
+  doc: CollateralDocument;
+  expiry: CollateralExpiry | Error;
+}
+
+function cachedDocuments(collateral: Readonly<Record<string, unknown>>): Promise<Cached[]> {
+  const source = new BundleCollateral(collateral);
+  const out: Promise<Cached | undefined>[] = [];
+  for (const file of Object.keys(collateral)) {
+    if (isIssuerChainFile(file)) continue;
+    const key = parseCollateralFile(file);
+    if (!key) continue;
+    out.push(
+      source.get(key).then((doc) => {
+        if (!doc) return undefined;
+        let expiry: CollateralExpiry | Error;
+        try {
+          expiry = collateralExpiry(key, doc);
+        } catch (err) {
+          expiry = err as Error;
+        }
+        return { file, key, doc, expiry };
+      }),
+    );
+  }
+  return Promise.all(out).then((xs) => xs.filter((x): x is Cached => x !== undefined));
+}
+
+/**
+ * Why `next` does not replace `old`, or undefined when it does. A replacement must expire
+ * later and must not be older by issue date or Intel evaluation number: a mirror cannot
+ * roll the cache back to an earlier, still-valid document.
+ */
+function notNewer(old: CollateralExpiry | Error, next: CollateralExpiry): string | undefined {
+  if (old instanceof Error) return undefined;
+  if (old.issuedAt && next.issuedAt && next.issuedAt < old.issuedAt) return `it was issued ${next.issuedAt.toISOString()}, before the cached one (${old.issuedAt.toISOString()})`;
+  if (old.evaluationDataNumber !== undefined && next.evaluationDataNumber !== undefined && next.evaluationDataNumber < old.evaluationDataNumber) {
+    return `its tcbEvaluationDataNumber ${next.evaluationDataNumber} is below the cached one (${old.evaluationDataNumber})`;
+  }
+  const o = old.expiresAt?.getTime() ?? Infinity;
+  const n = next.expiresAt?.getTime() ?? Infinity;
+  if (n <= o) return `it expires ${next.expiresAt?.toISOString() ?? 'never'}, no later than the cached one (${old.expiresAt?.toISOString() ?? 'never'})`;
+  return undefined;
+}
+
+/** The bundle without its collateral, as text: what must not change under a refresh. */
+function fixedPart(doc: BundleDocument): string {
+  const { collateral: _ignored, ...rest } = doc;
+  return serializeBundle(rest as BundleDocument);
+}
+
+function expiries(cached: readonly Cached[], replaced: ReadonlyMap<string, CollateralExpiry>): CachedExpiry[] {
+  return cached.map((c) => {
+    const e = replaced.get(c.file) ?? c.expiry;
+    if (e instanceof Error) return { file: c.file, expiresAt: new Date(0).toISOString(), limitedBy: `unreadable: ${e.message}` };
+    return { file: c.file, expiresAt: e.expiresAt?.toISOString() ?? null, limitedBy: e.limitedBy };
+  });
+}
+
+export async function refreshBundleCollateral(input: RefreshInput): Promise<RefreshResult> {
+  const renewBefore = input.renewBefore ?? DEFAULT_RENEW_BEFORE_MS;
+  const collateral = input.bundle.document.collateral ?? {};
+  const cached = (await cachedDocuments(collateral)).sort((a, b) => verificationOrder(a.key) - verificationOrder(b.key));
+  // Unreadable cached documents are due like expired ones.
+  const due = cached.filter((c) => c.expiry instanceof Error || expiresWithin(c.expiry, input.now, renewBefore));
+  const failed: CollateralFailure[] = [];
+  const refreshed: string[] = [];
+  const replaced = new Map<string, CollateralExpiry>();
+  if (due.length === 0) return { refreshed, failed, written: false, expiries: expiries(cached, replaced) };
+
+  // Fetch concurrently (each request bounded by the mirror's timeout); verify in issuer order,
+  // issuers looked up among documents accepted in this run, then the cache, then the mirror.
+  const fetched = await fetchAll(due.map((c) => c.key), input.mirror);
+  const accepted = new MemoryCollateral();
+  const lookup = lookupWith(accepted, new BundleCollateral(collateral), input.mirror);
+  for (const c of due) {
+    const what = describeCollateral(c.key);
+    const got = fetched.get(c.key);
+    const stale = c.expiry instanceof Error ? 'it is unreadable' : `it expires ${c.expiry.expiresAt?.toISOString()} (${c.expiry.limitedBy})`;
+    if (got === undefined) {
+      failed.push({ file: c.file, reason: `the mirror does not have ${what}, and ${stale}; check the mirror URL or refresh the cache with \`enroll --collateral DIR\`` });
+      continue;
+    }
+    if (got instanceof Error) {
+      failed.push({ file: c.file, reason: `${got.message}; ${stale} — check that the mirror is reachable from the function's network, or refresh with \`enroll --collateral DIR\`` });
+      continue;
+    }
+    try {
+      await input.verify(c.key, got, { lookup });
+    } catch (err) {
+      failed.push({ file: c.file, reason: `the mirror's document was refused: ${(err as Error).message}; the cached one was kept (${stale}) — check that the mirror serves genuine AMD KDS / Intel PCS documents` });
+      continue;
+    }
+    let next: CollateralExpiry;
+    try {
+      next = collateralExpiry(c.key, got);
+    } catch (err) {
+      failed.push({ file: c.file, reason: `the mirror's document verified but its dates are unreadable: ${(err as Error).message}` });
+      continue;
+    }
+    const why = notNewer(c.expiry, next);
+    if (why) {
+      failed.push({ file: c.file, reason: `the mirror has no newer ${what}: ${why}; ${stale} — check that the mirror is current, or refresh with \`enroll --collateral DIR\`` });
+      continue;
+    }
+    accepted.set(c.key, got);
+    replaced.set(c.file, next);
+    refreshed.push(c.file);
+  }
+  if (refreshed.length === 0) return { refreshed, failed, written: false, expiries: expiries(cached, replaced) };
+
+  // Load again and write only if nothing but the collateral changed since `bundle` was read:
+  // a re-enrollment in between must never be overwritten with the old manifest and keys.
+  // (Secrets Manager has no conditional put; the window left is this load → put.)
+  const latest = await input.store.load(input.secretId);
+  if (fixedPart(latest.document) !== fixedPart(input.bundle.document)) {
+    failed.push({
+      file: BUNDLE_CHANGED,
+      reason: `secret ${input.secretId} changed while its collateral was refreshed (re-enrolled?); nothing was written — the next refresh works on the new bundle`,
+    });
+    return { refreshed: [], failed, written: false, expiries: expiries(cached, new Map()) };
+  }
+  const merged: Record<string, unknown> = { ...(latest.document.collateral ?? {}) };
+  for (const file of refreshed) {
+    const key = parseCollateralFile(file)!;
+    putCollateral(merged, key, (await accepted.get(key))!);
+  }
+  const doc: BundleDocument = { ...latest.document, collateral: merged };
+  const size = Buffer.byteLength(serializeBundle(doc), 'utf8');
+  if (size > SECRET_MAX_BYTES) {
+    throw new InputError(
+      `the refreshed bundle for ${input.secretId} would be ${size} bytes, over Secrets Manager's ${SECRET_MAX_BYTES}; re-enroll with only this platform's collateral (${refreshed.join(', ')})`,
+    );
+  }
+  // The secret exists (just loaded), so this puts a new version; the KMS key id is only
+  // used by BundleStore to create a missing secret.
+  const saved = await input.store.save(input.secretId, doc, doc.ownerKey.kmsKeyId);
+  return { refreshed, failed, written: true, ...(saved.versionId ? { versionId: saved.versionId } : {}), expiries: expiries(cached, replaced) };
+}

@@ -1,0 +1,184 @@
+/**
+ * The function's configuration, read once per container from the environment and validated
+ * with zod. Every error names the variable (and the path inside CONTRAST_DEPLOYMENTS) so a
+ * broken deploy says what to fix. Nothing here can select a non-production attestation
+ * verifier or add a root: test verifiers are injected in code only (handler createHandler).
+ */
+import * as z from 'zod';
+import { ACCEPTABLE_TDX_TCB_STATUSES } from '../attestation/core.ts';
+import { DEFAULTS, ENV, EVENTS } from '../shared/contract.ts';
+import { DEPLOYMENT_NAME, parseHostPort } from '../shared/names.ts';
+
+import type { DeploymentTarget } from '../reconcile/types.ts';
+
+export class ConfigError extends Error {
+  /** The environment variable that is wrong. */
+  readonly variable: string;
+
+  constructor(variable: string, message: string) {
+    super(`configuration: ${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+// Deployment names (DEPLOYMENT_NAME) become DynamoDB keys, metric dimensions and KMS context
+// values; Coordinator addresses need their port (lambda/names.ts).
+const deploymentSchema = z
+  .object({
+    name: z.string().regex(DEPLOYMENT_NAME, 'letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128'),
+    secretId: z.string().min(1),
+    coordinator: z.string().transform((v, ctx) => {
+      const hp = parseHostPort(v);
+      if (!hp) {
+        ctx.addIssue({ code: 'custom', message: `expected "host:port" (e.g. "coordinator.example.internal:1313"), got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }
+      return hp;
+    }),
+    /** Namespaces whose workloads are restarted after a recovery; ["*"] = all. */
+    namespaces: z.array(z.string().min(1)).min(1).default(['*']),
+    namespaceLabelSelector: z.string().min(1).optional(),
+    coordinatorNamespace: z.string().min(1).optional(),
+    /** CloudWatch alarms whose ALARM state triggers a reconcile of this deployment. */
+    alarmNames: z.array(z.string().min(1)).default([]),
+    /** TDX only: Intel TCB statuses accepted besides UpToDate (handed to the production verifier). */
+    // Revoked is never acceptable; see lambda/attestation/core.ts.
+    tdxAcceptedTcbStatuses: z.array(z.enum(ACCEPTABLE_TDX_TCB_STATUSES)).optional(),
+  })
+  .strict();
+
+export type DeploymentConfig = z.output<typeof deploymentSchema>;
+
+const deploymentsSchema = z
+  .array(deploymentSchema)
+  .min(1, 'configure at least one deployment')
+  .superRefine((list, ctx) => {
+    const names = new Set<string>();
+    const alarms = new Map<string, string>();
+    list.forEach((d, i) => {
+      if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate deployment name ${d.name}` });
+      names.add(d.name);
+      for (const a of d.alarmNames) {
+        const other = alarms.get(a);
+        // An alarm must map to exactly one deployment, or an ALARM event would be ambiguous.
+        if (other !== undefined && other !== d.name) {
+          ctx.addIssue({ code: 'custom', path: [i, 'alarmNames'], message: `alarm ${a} is already mapped to deployment ${other}` });
+        }
+        alarms.set(a, d.name);
+      }
+    });
+  });
+
+export type KubeAuthMode = 'eks' | 'kubeconfig' | 'none';
+
+export interface KubeAccessConfig {
+  auth: KubeAuthMode;
+  clusterName?: string;
+  endpoint?: string;
+  caData?: string;
+  kubeconfigSecretId?: string;
+}
+
+export interface HandlerConfig {
+  deployments: DeploymentConfig[];
+  lockTableName: string;
+  eventBusName: string;
+  /** Source of trigger events (the in-cluster exporter). */
+  eventSource: string;
+  /** Source of the result events this function puts. */
+  resultEventSource: string;
+  maxRecoveriesPerHour: number;
+  /** Lease length; undefined = remaining function time + 60 s, computed per invocation. */
+  leaseSeconds?: number;
+  kube: KubeAccessConfig;
+  allowPodDeletion: boolean;
+  collateralMirrorUrl?: string;
+  decryptDrill: boolean;
+}
+
+type Env = Record<string, string | undefined>;
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const path = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('') : '';
+      return `${path ? `${path}: ` : ''}${i.message}`;
+    })
+    .join('; ');
+}
+
+function parseVar<T>(env: Env, name: string, schema: z.ZodType<T>): T {
+  const raw = env[name];
+  const r = schema.safeParse(raw === '' ? undefined : raw);
+  if (!r.success) throw new ConfigError(name, `${formatIssues(r.error)} (got ${raw === undefined ? 'nothing' : JSON.stringify(raw)})`);
+  return r.data;
+}
+
+const required = z.string({ error: 'required' }).min(1, 'required');
+const optional = z.string().min(1).optional();
+const bool = z.enum(['true', 'false'], { error: 'expected "true" or "false"' }).default('false').transform((v) => v === 'true');
+const positiveInt = z
+  .string()
+  .regex(/^\d+$/, 'expected a positive integer')
+  .transform(Number)
+  .pipe(z.number().int().positive('expected a positive integer'));
+
+export function loadConfig(env: Env = process.env): HandlerConfig {
+  const rawDeployments = parseVar(env, ENV.deployments, required);
+  let json: unknown;
+  try {
+    json = JSON.parse(rawDeployments);
+  } catch (err) {
+    throw new ConfigError(ENV.deployments, `not valid JSON (${(err as Error).message}); expected an array of {name, secretId, coordinator: "host:port", ...}`);
+  }
+  const d = deploymentsSchema.safeParse(json);
+  if (!d.success) throw new ConfigError(ENV.deployments, formatIssues(d.error));
+
+  const auth = parseVar(env, ENV.kubeAuth, z.enum(['eks', 'kubeconfig', 'none'], { error: 'required: one of "eks", "kubeconfig", "none"' }));
+  const kube: KubeAccessConfig = { auth };
+  if (auth === 'eks') {
+    kube.clusterName = parseVar(env, ENV.eksClusterName, required);
+    kube.endpoint = parseVar(env, ENV.eksEndpoint, z.url({ protocol: /^https$/, error: 'expected the https:// API endpoint of the cluster' }));
+    kube.caData = parseVar(env, ENV.eksCaData, z.base64({ error: 'expected the base64 certificate authority data of the cluster' }));
+  } else if (auth === 'kubeconfig') {
+    kube.kubeconfigSecretId = parseVar(env, ENV.kubeconfigSecretId, required);
+  }
+
+  // https only (plain http only to a loopback test mirror): collateral is verified anyway, but a mirror must not be spoofable into denial of service.
+  const mirror = parseVar(
+    env,
+    ENV.collateralMirrorUrl,
+    z
+      .url({ protocol: /^https?$/, error: 'expected an https URL' })
+      .refine((u) => u.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(u), 'expected an https URL')
+      .optional(),
+  );
+  const lease = parseVar(env, ENV.leaseSeconds, positiveInt.optional());
+  const config: HandlerConfig = {
+    deployments: d.data,
+    lockTableName: parseVar(env, ENV.lockTable, required),
+    eventBusName: parseVar(env, ENV.eventBus, required),
+    eventSource: parseVar(env, ENV.eventSource, optional) ?? EVENTS.triggerSource,
+    resultEventSource: parseVar(env, ENV.resultEventSource, optional) ?? EVENTS.resultSource,
+    maxRecoveriesPerHour: parseVar(env, ENV.maxRecoveriesPerHour, positiveInt.default(DEFAULTS.maxRecoveriesPerHour)),
+    kube,
+    allowPodDeletion: parseVar(env, ENV.allowPodDeletion, bool),
+    decryptDrill: parseVar(env, ENV.decryptDrill, bool),
+  };
+  if (lease !== undefined) config.leaseSeconds = lease;
+  if (mirror !== undefined) config.collateralMirrorUrl = mirror;
+  if (config.eventSource === config.resultEventSource) {
+    // The function would trigger itself with its own result events.
+    throw new ConfigError(ENV.resultEventSource, `must differ from EVENT_SOURCE (${config.eventSource})`);
+  }
+  return config;
+}
+
+export function targetOf(d: DeploymentConfig): DeploymentTarget {
+  return { name: d.name, secretId: d.secretId, coordinator: { host: d.coordinator.host, port: d.coordinator.port } };
+}
+
+export function findDeployment(config: HandlerConfig, name: string): DeploymentConfig | undefined {
+  return config.deployments.find((d) => d.name === name);
+}

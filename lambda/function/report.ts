@@ -1,0 +1,188 @@
+/**
+ * Step 7 for the function: the result event on the bus and the audit record. Both are built
+ * from the ReconcileResult (which never holds secrets) and the trigger; nothing else.
+ *
+ * The audit record is one structured log line per reconcile (`"audit": {...}`), so CloudWatch
+ * Logs Insights can find it by deployment, request id or KMS encryption context, and its
+ * `kms.encryptionContext` equals the `requestParameters.encryptionContext` of the CloudTrail
+ * Decrypt entry (docs/operate.md walks an auditor through it).
+ */
+import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { Caller, Trigger } from './events.ts';
+import { EVENTS } from '../shared/contract.ts';
+import { OUTCOMES } from '../shared/outcomes.ts';
+import type { ReconcileResult } from '../reconcile/types.ts';
+
+
+export const AUDIT_SCHEMA = 'contrast-autorecover/audit/v1';
+
+/**
+ * Whether this reconcile's Recover was accepted (a new mesh CA exists). `recoverSent` alone is
+ * not enough: it is also true when the seed left the process and the Coordinator refused it.
+ */
+export function userRecoveryDone(result: Pick<ReconcileResult, 'recoverSent' | 'steps'>): boolean {
+  return result.recoverSent && result.steps.some((s) => s.step === 'recover' && s.detail !== 'failed');
+}
+
+/**
+ * Recover was sent to a verified Coordinator but no answer came back (connection lost,
+ * deadline): it may well have recovered. The crash-loop guard counts it, so a Coordinator
+ * that keeps restarting cannot draw the seed out more often by dropping the answer.
+ */
+export function recoverOutcomeUnknown(result: Pick<ReconcileResult, 'recoverSent' | 'steps' | 'outcome'>): boolean {
+  return result.recoverSent && result.outcome === 'unreachable' && !userRecoveryDone(result);
+}
+
+/** A user recovery happened → Recovered; a failure outcome → Failed; anything else → Skipped. */
+export function detailTypeFor(result: Pick<ReconcileResult, 'outcome' | 'recoverSent' | 'steps'>): string {
+  const ok = (OUTCOMES as Record<string, { ok: boolean }>)[result.outcome]?.ok ?? false;
+  if (!ok) return EVENTS.resultDetailTypes.failed;
+  return userRecoveryDone(result) ? EVENTS.resultDetailTypes.recovered : EVENTS.resultDetailTypes.skipped;
+}
+
+/** What the handler knows about one reconcile besides its result. */
+export interface ReportContext {
+  requestId: string;
+  trigger: Trigger;
+  /** recover | status | dry-run for direct invocations; reconcile otherwise. */
+  action: string;
+  /** Why the guard or pause switch stopped it, when one did. */
+  guard?: { kind: 'pause-switch' | 'crash-loop-guard'; detail: string };
+  /** Direct invocations bypass the crash-loop guard; recorded when it would have tripped. */
+  guardBypassed?: boolean;
+  staleMinutes?: number;
+  kmsKeyId?: string;
+}
+
+export function triggerSummary(t: Trigger): Record<string, unknown> {
+  const base = { kind: t.kind, id: t.id, time: t.time };
+  switch (t.kind) {
+    case 'event':
+      return { ...base, detailType: t.detailType, pod: t.pod, podUid: t.podUid, cluster: t.cluster };
+    case 'alarm':
+      return { ...base, alarmName: t.alarmName };
+    case 'schedule':
+      return { ...base, rule: t.rule };
+    case 'direct':
+      return { ...base, action: t.action, force: t.force, reason: t.reason };
+  }
+}
+
+function callerSummary(c: Caller): Record<string, unknown> {
+  return { ...c };
+}
+
+const MAX_LISTED_WORKLOADS = 25;
+
+export function restartSummary(result: ReconcileResult): Record<string, unknown> | undefined {
+  const r = result.restarts;
+  if (!r) return undefined;
+  const counts: Record<string, number> = {};
+  for (const w of r.results) counts[w.status] = (counts[w.status] ?? 0) + 1;
+  // Events are limited to 256 KB: list the workloads that need attention first, then cap.
+  const attention = r.results.filter((w) => w.status === 'failed' || w.status === 'needs-manual-restart');
+  const rest = r.results.filter((w) => !attention.includes(w));
+  const listed = [...attention, ...rest].slice(0, MAX_LISTED_WORKLOADS);
+  return { meshCaFingerprint: r.meshCaFingerprint, complete: r.complete, counts, workloads: listed, truncated: r.results.length > listed.length };
+}
+
+export function resultDetail(result: ReconcileResult, ctx: ReportContext): Record<string, unknown> {
+  const o = (OUTCOMES as Record<string, { ok: boolean; retry: boolean }>)[result.outcome];
+  return {
+    deployment: result.deployment,
+    outcome: result.outcome,
+    ok: o?.ok ?? false,
+    retryable: o?.retry ?? false,
+    message: result.message,
+    action: ctx.action,
+    trigger: triggerSummary(ctx.trigger),
+    requestId: ctx.requestId,
+    correlationId: ctx.trigger.id,
+    coordinatorState: result.coordinatorState,
+    evidence: result.evidence,
+    manifestHash: result.manifestHash,
+    latestManifestHash: result.latestManifestHash,
+    drift: result.drift,
+    recoverSent: result.recoverSent,
+    force: result.force,
+    dryRun: result.dryRun,
+    kmsDecrypts: result.kmsDecrypts,
+    meshCaFingerprint: result.meshCaFingerprint,
+    restarts: restartSummary(result),
+    staleMinutes: ctx.staleMinutes,
+    guard: ctx.guard,
+    steps: result.steps.map((s) => ({ step: s.step, ms: Math.round(s.ms), ...(s.detail ? { detail: s.detail } : {}) })),
+    durationMs: Math.round(result.durationMs),
+  };
+}
+
+/** One audit record per reconcile: trigger, caller, KMS context, evidence, Recover result, restarts. */
+export function auditRecord(result: ReconcileResult, ctx: ReportContext, resultEventIds: string[]): Record<string, unknown> {
+  return {
+    schema: AUDIT_SCHEMA,
+    requestId: ctx.requestId,
+    correlationId: ctx.trigger.id,
+    deployment: result.deployment,
+    action: ctx.action,
+    trigger: triggerSummary(ctx.trigger),
+    caller: callerSummary(ctx.trigger.caller),
+    force: result.force,
+    dryRun: result.dryRun,
+    guard: ctx.guard,
+    guardBypassed: ctx.guardBypassed,
+    outcome: result.outcome,
+    message: result.message,
+    coordinatorState: result.coordinatorState,
+    evidence: result.evidence,
+    manifestHash: result.manifestHash,
+    latestManifestHash: result.latestManifestHash,
+    drift: result.drift,
+    kms: { decrypts: result.kmsDecrypts, keyId: ctx.kmsKeyId, encryptionContext: result.kmsEncryptionContext },
+    recover: { sent: result.recoverSent, force: result.force, meshCaFingerprint: result.meshCaFingerprint },
+    restarts: restartSummary(result),
+    resultEventIds,
+    durationMs: Math.round(result.durationMs),
+  };
+}
+
+export interface PublishOptions {
+  client: EventBridgeClient;
+  busName: string;
+  source: string;
+}
+
+export interface PublishedEvents {
+  ids: string[];
+  /** Why an entry was refused (logged by the caller; the audit log record is still written). */
+  errors: string[];
+}
+
+/** Puts the result event, plus `Coordinator Manifest Drift` when the manifests differ. */
+export async function publishResult(opts: PublishOptions, result: ReconcileResult, ctx: ReportContext): Promise<PublishedEvents> {
+  const detail = resultDetail(result, ctx);
+  const entries = [{ Source: opts.source, DetailType: detailTypeFor(result), Detail: JSON.stringify(detail), EventBusName: opts.busName, Resources: [] }];
+  if (result.drift) {
+    entries.push({
+      Source: opts.source,
+      DetailType: EVENTS.resultDetailTypes.drift,
+      EventBusName: opts.busName,
+      Resources: [],
+      Detail: JSON.stringify({
+        deployment: result.deployment,
+        manifestHash: result.manifestHash,
+        latestManifestHash: result.latestManifestHash,
+        requestId: ctx.requestId,
+        correlationId: ctx.trigger.id,
+        action: 'the Coordinator serves another manifest than the enrolled bundle: re-enroll with `contrast-autorecover enroll` after `contrast set`',
+      }),
+    });
+  }
+  const out = await opts.client.send(new PutEventsCommand({ Entries: entries }));
+  const ids: string[] = [];
+  const errors: string[] = [];
+  (out.Entries ?? []).forEach((e, i) => {
+    if (e.EventId) ids.push(e.EventId);
+    else errors.push(`${entries[i]?.DetailType}: ${e.ErrorCode ?? 'error'} ${e.ErrorMessage ?? ''}`.trim());
+  });
+  return { ids, errors };
+}

@@ -1,0 +1,95 @@
+/**
+ * Names the function and everything around it must agree on: the CDK construct (infra/),
+ * the function's configuration, the CLI and the Kubernetes manifests. One definition each;
+ * infra/ imports this module, so a renamed metric or context key cannot drift apart.
+ * Dependency-free on purpose: the construct loads it at synth time.
+ */
+
+/** Powertools service name and the `service` metric dimension. */
+export const SERVICE_NAME = 'contrast-autorecover';
+
+/** CloudWatch namespace of every metric the function emits. */
+export const METRICS_NAMESPACE = 'ContrastAutorecover';
+
+/** Metric names (the construct's alarms and dashboard are built against them). */
+export const METRIC = {
+  attempts: 'Attempts',
+  failures: 'Failures',
+  /** `Outcome-<outcome>`, one per outcome of lambda/shared/outcomes.ts. */
+  outcome: (outcome: string) => `Outcome-${outcome}`,
+  drift: 'DriftDetected',
+  staleMinutes: 'StaleMinutes',
+  workloadsRestarted: 'WorkloadsRestarted',
+  /** Workloads still holding certificates of a lost mesh CA after a rotation this service did not cause. */
+  staleWorkloads: 'StaleWorkloads',
+  /** `StepDuration-<step>`, one per reconcile step. */
+  stepDuration: (step: string) => `StepDuration-${step}`,
+  reconcileDuration: 'ReconcileDuration',
+  drillFailed: 'DecryptDrillFailed',
+  collateralRefreshFailed: 'CollateralRefreshFailed',
+} as const;
+
+/** Metric dimension naming the deployment (besides `service`). */
+export const DEPLOYMENT_DIMENSION = 'Deployment';
+
+/** Keys of the KMS encryption context of the owner-key envelope (CloudTrail shows them). */
+export const CONTEXT_KEYS = {
+  deployment: 'contrast-autorecover:deployment',
+  purpose: 'contrast-autorecover:purpose',
+  bundleSha256: 'contrast-autorecover:bundle-sha256',
+} as const;
+
+/** The only purpose the owner-key envelope is decrypted for. */
+export const OWNER_KEY_PURPOSE = 'seedshare-owner-key';
+
+/** Event sources and detail types on the bus. */
+export const EVENTS = {
+  /** Source of trigger events sent by the in-cluster exporter (configurable, this is the default). */
+  triggerSource: 'contrast.coordinator',
+  /** Source of the result events the function puts (configurable, this is the default). */
+  resultSource: 'contrast.autorecover',
+  /** Detail types of trigger events the function accepts from the trigger source. */
+  triggerDetailTypes: ['Coordinator Restarted', 'Coordinator Recovery Requested'],
+  /** Detail types of the result events. */
+  resultDetailTypes: {
+    recovered: 'Coordinator Recovered',
+    failed: 'Coordinator Recovery Failed',
+    skipped: 'Coordinator Recovery Skipped',
+    drift: 'Coordinator Manifest Drift',
+  },
+  alarmDetailType: 'CloudWatch Alarm State Change',
+  scheduleDetailType: 'Scheduled Event',
+} as const;
+
+export type TriggerDetailType = (typeof EVENTS.triggerDetailTypes)[number];
+
+/** Environment variables the function reads (lambda/function/config.ts) and the construct sets. */
+export const ENV = {
+  deployments: 'CONTRAST_DEPLOYMENTS',
+  lockTable: 'LOCK_TABLE_NAME',
+  eventBus: 'EVENT_BUS_NAME',
+  eventSource: 'EVENT_SOURCE',
+  resultEventSource: 'RESULT_EVENT_SOURCE',
+  maxRecoveriesPerHour: 'MAX_RECOVERIES_PER_HOUR',
+  leaseSeconds: 'LEASE_SECONDS',
+  kubeAuth: 'KUBE_AUTH',
+  eksClusterName: 'EKS_CLUSTER_NAME',
+  eksEndpoint: 'EKS_ENDPOINT',
+  eksCaData: 'EKS_CA_DATA',
+  kubeconfigSecretId: 'KUBECONFIG_SECRET_ID',
+  allowPodDeletion: 'ALLOW_POD_DELETION',
+  collateralMirrorUrl: 'COLLATERAL_MIRROR_URL',
+  decryptDrill: 'DECRYPT_DRILL',
+} as const;
+
+/** Defaults shared by the construct's props and the function's configuration. */
+export const DEFAULTS = {
+  /** Crash-loop guard: user recoveries per deployment per hour. */
+  maxRecoveriesPerHour: 2,
+  /** Secret names are `<prefix>/<deployment>`. */
+  secretPrefix: 'contrast-autorecover',
+  /** The Kubernetes group the function's identity is mapped to (infra/k8s/rbac.yaml). */
+  kubernetesGroup: 'contrast-autorecover',
+  /** The Coordinator's user API port. */
+  coordinatorPort: 1313,
+} as const;

@@ -1,0 +1,3 @@
+/** Types of scripts/build.mjs (a plain ESM script, so `npm ci` can run it before anything is compiled). */
+export declare const ENTRIES: Record<string, string>;
+export declare function buildAll(options?: { outdir?: string; quiet?: boolean }): Promise<void>;

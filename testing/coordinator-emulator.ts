@@ -1,0 +1,344 @@
+/**
+ * A Contrast Coordinator emulator speaking the real protocol (docs/protocol.md §3-§5): TLS +
+ * HTTP/2 gRPC on a real socket, aTLS with the nonce read from ALPN (falling back to SNI),
+ * a fresh key and certificate per connection whose attestation extension is bound to that
+ * nonce, the UserAPI with the real status codes and messages, and client-key authorisation
+ * against the manifest's SeedshareOwnerPubKeys. It can also misbehave for negative tests.
+ */
+import type { X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import http2, { type Http2SecureServer, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import * as x509 from '../lambda/shared/peculiar.ts';
+import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import {
+  GetManifestsRequestSchema,
+  GetManifestsResponseSchema,
+  RecoverRequestSchema,
+  RecoverResponseSchema,
+  TransitionSchema,
+} from '../lambda/gen/edgelesssys/contrast/userapi/userapi_pb.ts';
+import { ATTESTATION_OIDS } from '../lambda/attestation/verifier.ts';
+
+export type EmulatorState = 'stale' | 'healthy' | 'no-state' | 'no-manifest';
+
+export type Misbehaviour =
+  | 'none'
+  | 'wrong-nonce' // evidence bound to another nonce
+  | 'wrong-key' // evidence bound to another key's SPKI
+  | 'two-extensions'
+  | 'no-extension'
+  | 'silent' // accepts TCP, never answers
+  | 'sni-only' // an older Coordinator: reads the nonce only from SNI
+  | 'lost-recover-reply'; // carries out Recover, then drops the connection before answering
+
+export interface EvidenceExtension {
+  oid: string;
+  value: Uint8Array;
+}
+
+/** Produces the attestation extension(s) for one connection, given REPORT_DATA. */
+export type EvidenceProducer = (reportData: Buffer) => EvidenceExtension[] | Promise<EvidenceExtension[]>;
+
+export const testingEvidence: EvidenceProducer = (reportData) => [{ oid: ATTESTATION_OIDS.testing, value: reportData }];
+
+export interface EmulatorOptions {
+  state: EmulatorState;
+  /** Manifest served once healthy (the enrolled bytes). */
+  manifest: Buffer;
+  /** The seed and salt the Coordinator's history was made with. */
+  seed: Buffer;
+  salt: Buffer;
+  /** Ready peer Coordinators (Recover without Force is refused while > 0). */
+  readyPeers?: number;
+  evidence?: EvidenceProducer;
+  misbehave?: Misbehaviour;
+  /** Use the older error text for "no state". */
+  legacyNoStateMessage?: boolean;
+}
+
+interface RpcError {
+  code: number;
+  message: string;
+}
+
+export interface RecoverCall {
+  force: boolean;
+  clientKeySha256: string | undefined;
+  result: 'ok' | string;
+}
+
+export interface ConnectionRecord {
+  alpnNonce: string | undefined;
+  sniNonce: string | undefined;
+  servername: string | undefined;
+}
+
+export class CoordinatorEmulator {
+  state: EmulatorState;
+  readyPeers: number;
+  misbehave: Misbehaviour;
+  evidence: EvidenceProducer;
+  readonly recoverCalls: RecoverCall[] = [];
+  readonly getManifestsCalls: { clientCert: boolean }[] = [];
+  readonly connections: ConnectionRecord[] = [];
+  meshCaPem = '';
+  rootCaPem = '';
+  /** Manifests in history (the last is current); `setManifest` appends. */
+  readonly manifests: Buffer[] = [];
+  private server: Http2SecureServer | NetServer | undefined;
+  private readonly sockets = new Set<Socket>();
+  private pendingAlpnNonce: string | undefined;
+  port = 0;
+  readonly host = '127.0.0.1';
+
+  private readonly options: EmulatorOptions;
+
+  private constructor(options: EmulatorOptions) {
+    // Own copies: callers zero their secrets after use, as production code does.
+    this.options = { ...options, seed: Buffer.from(options.seed), salt: Buffer.from(options.salt) };
+    this.state = options.state;
+    this.readyPeers = options.readyPeers ?? 0;
+    this.misbehave = options.misbehave ?? 'none';
+    this.evidence = options.evidence ?? testingEvidence;
+    if (options.state !== 'no-manifest') this.manifests.push(options.manifest);
+  }
+
+  static async start(options: EmulatorOptions): Promise<CoordinatorEmulator> {
+    const emu = new CoordinatorEmulator(options);
+    if (emu.state === 'healthy') await emu.rotateMeshCa();
+    await emu.listen();
+    return emu;
+  }
+
+  get endpoint(): { host: string; port: number } {
+    return { host: this.host, port: this.port };
+  }
+
+  get address(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  /** Simulates a Coordinator pod restart: keys lost, history kept. */
+  restart(): void {
+    if (this.state === 'healthy') this.state = 'stale';
+  }
+
+  /** Simulates `contrast set` with another manifest. */
+  setManifest(manifest: Buffer): void {
+    this.manifests.push(manifest);
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async listen(): Promise<void> {
+    if (this.misbehave === 'silent') {
+      const srv = createNetServer((socket) => {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+      });
+      this.server = srv;
+    } else {
+      const fallback = await this.connectionContext(randomBytes(32));
+      const srv = http2.createSecureServer({
+        ...fallback.pems,
+        allowHTTP1: false,
+        requestCert: true,
+        rejectUnauthorized: false,
+        // Node calls ALPNCallback before SNICallback for the same ClientHello.
+        ALPNCallback: ({ protocols }) => {
+          const offered = protocols.find((p) => p.startsWith('atls:v1:nonce:'));
+          this.pendingAlpnNonce = this.misbehave === 'sni-only' ? undefined : offered?.slice('atls:v1:nonce:'.length);
+          return protocols.includes('h2') ? 'h2' : undefined;
+        },
+        SNICallback: (servername, cb) => {
+          const alpnNonce = this.pendingAlpnNonce;
+          this.pendingAlpnNonce = undefined;
+          const sniNonce = Buffer.from(servername, 'base64');
+          this.connections.push({ alpnNonce, sniNonce: sniNonce.length === 32 ? sniNonce.toString('hex') : undefined, servername });
+          const nonce = alpnNonce && /^[0-9a-f]{64}$/.test(alpnNonce) ? Buffer.from(alpnNonce, 'hex') : sniNonce;
+          this.connectionContext(nonce).then(
+            (c) => cb(null, c.context),
+            (err: Error) => cb(err, undefined as unknown as SecureContext),
+          );
+        },
+      });
+      srv.on('stream', (stream, headers) => void this.handle(stream, headers));
+      srv.on('secureConnection', (socket: TLSSocket) => {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+      });
+      srv.on('sessionError', () => {});
+      this.server = srv;
+    }
+    await new Promise<void>((resolve) => this.server!.listen(0, this.host, resolve));
+    const addr = this.server.address();
+    this.port = typeof addr === 'object' && addr ? addr.port : 0;
+  }
+
+  /** A fresh P-256 key and a certificate whose attestation extension is bound to `nonce`. */
+  private async connectionContext(nonce: Buffer): Promise<{ context: SecureContext; pems: { key: string; cert: string } }> {
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
+    let bindSpki = spki;
+    let bindNonce = nonce;
+    if (this.misbehave === 'wrong-nonce') bindNonce = randomBytes(32);
+    if (this.misbehave === 'wrong-key') {
+      const other = (await webcrypto.subtle.generateKey(alg, true, ['sign'])) as webcrypto.CryptoKeyPair;
+      bindSpki = Buffer.from(await webcrypto.subtle.exportKey('spki', other.publicKey));
+    }
+    const reportData = createHash('sha512').update(bindSpki).update(bindNonce).digest();
+    let exts: EvidenceExtension[] = [];
+    if (this.misbehave !== 'no-extension') exts = await this.evidence(reportData);
+    if (this.misbehave === 'two-extensions') exts = [...exts, ...exts];
+    const now = Date.now();
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
+      name: 'CN=Contrast',
+      notBefore: new Date(now - 2 * 3600_000),
+      notAfter: new Date(now + 2 * 3600_000),
+      signingAlgorithm: alg,
+      keys,
+      extensions: exts.map((e) => new x509.Extension(e.oid, false, e.value)),
+    });
+    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+    const pems = { key: pemOf('PRIVATE KEY', pkcs8), cert: cert.toString('pem') };
+    return { context: createSecureContext(pems), pems };
+  }
+
+  private async rotateMeshCa(): Promise<void> {
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const make = async (cn: string) => {
+      const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+      // Whole seconds: X.509 times have second precision, and restarts compare against NotBefore.
+      const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
+      const cert = await x509.X509CertificateGenerator.createSelfSigned({
+        serialNumber: randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
+        name: `CN=${cn}`,
+        notBefore,
+        notAfter: new Date(notBefore.getTime() + 365 * 24 * 3600_000),
+        signingAlgorithm: alg,
+        keys,
+        extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+      });
+      return cert.toString('pem');
+    };
+    this.rootCaPem ||= await make('system:coordinator:root');
+    this.meshCaPem = await make('system:coordinator:intermediate');
+  }
+
+  private async handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    const path = String(headers[':path']);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const socket = stream.session?.socket as TLSSocket | undefined;
+    const peer = socket?.getPeerX509Certificate();
+    try {
+      if (headers['content-type'] !== 'application/grpc' && !String(headers['content-type']).startsWith('application/grpc+')) {
+        throw { code: 3, message: 'unsupported content-type' } satisfies RpcError;
+      }
+      const payload = unframe(body);
+      switch (path) {
+        case '/edgelesssys.contrast.userapi.UserAPI/GetManifests':
+          fromBinary(GetManifestsRequestSchema, payload);
+          this.getManifestsCalls.push({ clientCert: peer !== undefined });
+          return respond(stream, GetManifestsResponseSchema, this.getManifests());
+        case '/edgelesssys.contrast.userapi.UserAPI/Recover': {
+          const req = fromBinary(RecoverRequestSchema, payload);
+          await this.recover(Buffer.from(req.Seed), Buffer.from(req.Salt), req.Force, peer);
+          if (this.misbehave === 'lost-recover-reply') return stream.session?.destroy();
+          return respond(stream, RecoverResponseSchema, create(RecoverResponseSchema));
+        }
+        default:
+          throw { code: 12, message: `unknown method ${path}` } satisfies RpcError;
+      }
+    } catch (err) {
+      const e = err as RpcError;
+      if (typeof e?.code === 'number') return fail(stream, e);
+      return fail(stream, { code: 13, message: String(err) });
+    }
+  }
+
+  private getManifests(): MessageShape<typeof GetManifestsResponseSchema> {
+    if (this.state === 'no-manifest' || this.manifests.length === 0) throw { code: 9, message: 'no manifest configured' };
+    if (this.state !== 'healthy') throw { code: 9, message: 'coordinator is in recovery mode' };
+    return create(GetManifestsResponseSchema, {
+      Manifests: this.manifests,
+      Policies: [],
+      RootCA: Buffer.from(this.rootCaPem),
+      MeshCA: Buffer.from(this.meshCaPem),
+      LatestTransition: create(TransitionSchema, { TransitionHash: randomBytes(32), Signature: randomBytes(64) }),
+    });
+  }
+
+  private async recover(seed: Buffer, salt: Buffer, force: boolean, peer: X509Certificate | undefined): Promise<void> {
+    const clientKeySha256 = peer ? createHash('sha256').update(peer.publicKey.export({ type: 'pkcs1', format: 'der' })).digest('hex') : undefined;
+    const record = (result: string) => this.recoverCalls.push({ force, clientKeySha256, result });
+    const refuse = (code: number, message: string): never => {
+      record(message);
+      throw { code, message } satisfies RpcError;
+    };
+    if (this.state === 'healthy') refuse(9, 'coordinator is already recovered');
+    if (this.state === 'no-state' || this.state === 'no-manifest') {
+      refuse(9, this.options.legacyNoStateMessage ? 'no persisted transaction to recover from' : 'no state to recover from');
+    }
+    if (this.readyPeers > 0 && !force) refuse(9, `rejecting user recovery because ${this.readyPeers} recovered peers are available`);
+    const owners = this.ownerKeyHashes();
+    if (!clientKeySha256 || !owners.has(clientKeySha256)) refuse(7, 'peer not authorized');
+    if (salt.length !== 32 || seed.length < 32) refuse(3, `initializing seed engine: invalid seed or salt length (seed ${seed.length}, salt ${salt.length})`);
+    if (!seed.equals(this.options.seed) || !salt.equals(this.options.salt)) {
+      refuse(2, 'recovering: verifying transition: latest transition signature is invalid');
+    }
+    this.state = 'healthy';
+    await this.rotateMeshCa();
+    record('ok');
+  }
+
+  private ownerKeyHashes(): Set<string> {
+    const current = this.manifests.at(-1) ?? this.options.manifest;
+    const doc = JSON.parse(current.toString('utf8')) as { SeedshareOwnerPubKeys?: string[] };
+    return new Set((doc.SeedshareOwnerPubKeys ?? []).map((hex) => createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex')));
+  }
+}
+
+function pemOf(label: string, der: Buffer): string {
+  return `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END ${label}-----\n`;
+}
+
+/** gRPC's grpc-message encoding: percent-encode '%' and bytes outside printable ASCII only. */
+function percentEncode(message: string): string {
+  return [...Buffer.from(message, 'utf8')]
+    .map((b) => (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .join('');
+}
+
+function unframe(body: Buffer): Buffer {
+  if (body.length < 5) throw { code: 13, message: 'grpc: truncated message frame' } satisfies RpcError;
+  const len = body.readUInt32BE(1);
+  if (body[0] !== 0 || body.length !== 5 + len) throw { code: 13, message: 'grpc: malformed or compressed frame' } satisfies RpcError;
+  return body.subarray(5);
+}
+
+function respond<O extends DescMessage>(stream: ServerHttp2Stream, schema: O, msg: MessageShape<O>): void {
+  const payload = Buffer.from(toBinary(schema, msg));
+  const frame = Buffer.alloc(5 + payload.length);
+  frame.writeUInt32BE(payload.length, 1);
+  payload.copy(frame, 5);
+  stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': '' }));
+  stream.end(frame);
+}
+
+function fail(stream: ServerHttp2Stream, err: RpcError): void {
+  if (stream.destroyed) return;
+  stream.respond(
+    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(err.code), 'grpc-message': percentEncode(err.message) },
+    { endStream: true },
+  );
+}
