@@ -11,14 +11,16 @@
  * entries that are no CollateralKey file (issuer-chain companions, PCK CRLs, other files an
  * operator cached with `enroll --collateral DIR`) are kept as they are.
  */
-import { InputError } from '../shared/errors.ts';
-import { MemoryCollateral, describeCollateral, parseCollateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from '../attestation/collateral.ts';
+import { errorMessage, InputError } from '../shared/errors.ts';
+import { METRIC } from '../shared/contract.ts';
+import { MirrorCollateral, MemoryCollateral, describeCollateral, parseCollateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from '../attestation/collateral.ts';
 import { BundleCollateral } from '../attestation/bundle-cache.ts';
 import { fetchAll, putCollateral, type CollateralFailure } from '../attestation/collateral-needs.ts';
-import { lookupWith, verificationOrder, type CollateralVerify } from '../attestation/collateral-verify.ts';
+import { lookupWith, pinnedCollateralVerifier, verificationOrder, type CollateralVerify } from '../attestation/collateral-verify.ts';
 import { collateralExpiry, expiresWithin, isIssuerChainFile, type CollateralExpiry } from '../attestation/expiry.ts';
 import { serializeBundle, type BundleDocument, type RecoveryBundle } from '../keys/bundle.ts';
 import type { BundleStore } from '../keys/store.ts';
+import type { Runtime } from './runtime.ts';
 
 export const DEFAULT_RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
 /** `failed[].file` when the secret changed under the refresh and nothing was written. */
@@ -200,4 +202,42 @@ export async function refreshBundleCollateral(input: RefreshInput): Promise<Refr
   // used by BundleStore to create a missing secret.
   const saved = await input.store.save(input.secretId, doc, doc.ownerKey.kmsKeyId);
   return { refreshed, failed, written: true, ...(saved.versionId ? { versionId: saved.versionId } : {}), expiries: expiries(cached, replaced) };
+}
+
+/** What the scheduled refresh did for one deployment (part of the handler's response). */
+export interface CollateralRefreshReport {
+  deployment: string;
+  refreshed: string[];
+  failed: { file: string; reason: string }[];
+  written: boolean;
+}
+
+/**
+ * Scheduled refresh of each bundle's collateral cache from COLLATERAL_MIRROR_URL, before it
+ * expires (the function has no internet; the mirror is its only egress). Every fetched
+ * document is verified against the pinned roots; only the non-secret collateral map of the
+ * bundle changes, so the KMS encryption context stays the same. The handler loads this
+ * module only on a schedule with a mirror configured.
+ */
+export async function refreshAllCollateral(rt: Runtime, mirrorUrl: string): Promise<CollateralRefreshReport[]> {
+  const { logger, metrics } = rt.telemetry;
+  const mirror = new MirrorCollateral(mirrorUrl);
+  const out: CollateralRefreshReport[] = [];
+  for (const d of rt.config.deployments) {
+    try {
+      const bundle = await rt.bundles.load(d.secretId);
+      const verify = rt.collateralVerify ?? pinnedCollateralVerifier();
+      const r = await refreshBundleCollateral({ store: rt.bundles, secretId: d.secretId, bundle, mirror, verify, now: new Date(rt.now()) });
+      out.push({ deployment: d.name, refreshed: r.refreshed, failed: r.failed, written: r.written });
+      metrics.publish(d.name, (m) => m.count(METRIC.collateralRefreshFailed, r.failed.length > 0 ? 1 : 0));
+      const line = { deployment: d.name, refreshed: r.refreshed, failed: r.failed, written: r.written };
+      if (r.failed.length) logger.warn('collateral refresh incomplete; recoveries fall back to the mirror, fix it before the cache expires', line);
+      else logger.info('collateral cache checked', line);
+    } catch (err) {
+      out.push({ deployment: d.name, refreshed: [], failed: [{ file: '(bundle)', reason: errorMessage(err) }], written: false });
+      metrics.publish(d.name, (m) => m.count(METRIC.collateralRefreshFailed, 1));
+      logger.error('collateral refresh failed', { deployment: d.name, error: errorMessage(err) });
+    }
+  }
+  return out;
 }

@@ -6,10 +6,16 @@
  * It is one KMS Decrypt, recorded like a recovery's (audit record with action "drill").
  */
 import { errorMessage } from '../shared/errors.ts';
+import { METRIC } from '../shared/contract.ts';
 import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, publicKeyHex } from '../coordinator/seedshares.ts';
 import type { RecoveryBundle } from '../keys/bundle.ts';
 import { ownerKeyContext } from '../keys/context.ts';
+import { decryptOwnerKey } from '../keys/envelope.ts';
 import type { DeploymentTarget } from '../reconcile/types.ts';
+import { targetOf } from './config.ts';
+import type { Trigger } from './events.ts';
+import { AUDIT_SCHEMA } from './report.ts';
+import type { Runtime } from './runtime.ts';
 
 export interface DrillDeps {
   loadBundle(secretId: string): Promise<RecoveryBundle>;
@@ -59,4 +65,38 @@ export async function decryptDrill(target: DeploymentTarget, deps: DrillDeps): P
   } finally {
     result.durationMs = performance.now() - t0;
   }
+}
+
+/** The scheduled drill over every configured deployment: metric, log line and audit record each. */
+export async function runDrills(rt: Runtime, trigger: Trigger, requestId: string): Promise<DrillResult[]> {
+  const { logger, metrics, trace } = rt.telemetry;
+  const deps: DrillDeps = {
+    loadBundle: (id) => rt.bundles.load(id),
+    decryptOwnerKey: (bundle, ctx) => decryptOwnerKey(rt.clients.kms, bundle.document.ownerKey, ctx),
+  };
+  const out: DrillResult[] = [];
+  for (const d of rt.config.deployments) {
+    const r = await trace.span(`### decrypt drill ${d.name}`, () => decryptDrill(targetOf(d), deps));
+    out.push(r);
+    metrics.publish(d.name, (m) => m.count(METRIC.drillFailed, r.ok ? 0 : 1));
+    const line = { deployment: d.name, ok: r.ok, detail: r.message, durationMs: Math.round(r.durationMs) };
+    if (r.ok) logger.info('decrypt drill passed', line);
+    else logger.error('decrypt drill failed', line);
+    logger.info('audit', {
+      audit: {
+        schema: AUDIT_SCHEMA,
+        requestId,
+        correlationId: trigger.id,
+        deployment: d.name,
+        action: 'decrypt-drill',
+        trigger: { kind: trigger.kind, id: trigger.id, time: trigger.time },
+        caller: trigger.caller,
+        outcome: r.ok ? 'drill-passed' : 'drill-failed',
+        message: r.message,
+        kms: { decrypts: r.kmsDecrypts, keyId: r.kmsKeyId, encryptionContext: r.kmsEncryptionContext },
+        recover: { sent: false },
+      },
+    });
+  }
+  return out;
 }

@@ -9,9 +9,11 @@
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Caller, Trigger } from './events.ts';
-import { EVENTS } from '../shared/contract.ts';
-import { OUTCOMES } from '../shared/outcomes.ts';
-import type { ReconcileResult } from '../reconcile/types.ts';
+import type { Runtime } from './runtime.ts';
+import { EVENTS, METRIC } from '../shared/contract.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { OUTCOMES, isRetryable, isSuccess, type Outcome } from '../shared/outcomes.ts';
+import type { ReconcileOptions, ReconcileResult } from '../reconcile/types.ts';
 
 
 export const AUDIT_SCHEMA = 'contrast-autorecover/audit/v1';
@@ -185,4 +187,53 @@ export async function publishResult(opts: PublishOptions, result: ReconcileResul
     else errors.push(`${entries[i]?.DetailType}: ${e.ErrorCode ?? 'error'} ${e.ErrorMessage ?? ''}`.trim());
   });
   return { ids, errors };
+}
+
+/** A result for a reconcile that did not run (invalid event, lease held, paused, lock table down). */
+export function emptyResult(deployment: string, outcome: Outcome, message: string, options: ReconcileOptions = {}): ReconcileResult {
+  return {
+    deployment,
+    outcome,
+    message,
+    coordinatorState: 'unknown',
+    kmsDecrypts: 0,
+    recoverSent: false,
+    force: options.force === true,
+    dryRun: options.dryRun === true,
+    steps: [],
+    durationMs: 0,
+  };
+}
+
+/** Step 7: metrics, trace annotations, the result event and the audit record of one reconcile. */
+export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: ReportContext): Promise<void> {
+  const { logger, metrics, trace } = rt.telemetry;
+  const ok = isSuccess(result.outcome);
+  metrics.publish(result.deployment, (m) => {
+    m.count(METRIC.attempts);
+    m.count(METRIC.failures, ok ? 0 : 1);
+    m.count(METRIC.outcome(result.outcome));
+    if (result.drift !== undefined) m.count(METRIC.drift, result.drift ? 1 : 0);
+    if (ctx.staleMinutes !== undefined) m.value(METRIC.staleMinutes, Math.round(ctx.staleMinutes * 10) / 10, 'None');
+    if (result.restarts) m.count(METRIC.workloadsRestarted, result.restarts.results.filter((w) => w.status === 'restarted' || w.status === 'deleted').length);
+    for (const s of result.steps) m.ms(METRIC.stepDuration(s.step), s.ms);
+  });
+  trace.annotate('deployment', result.deployment);
+  trace.annotate('outcome', result.outcome);
+  trace.annotate('trigger', ctx.trigger.kind);
+  trace.annotate('recoverSent', result.recoverSent);
+  trace.annotate('kmsDecrypts', result.kmsDecrypts);
+
+  let eventIds: string[] = [];
+  try {
+    const published = await publishResult({ client: rt.clients.events, busName: rt.config.eventBusName, source: rt.config.resultEventSource }, result, ctx);
+    eventIds = published.ids;
+    for (const e of published.errors) logger.error('result event refused by EventBridge', { deployment: result.deployment, error: e });
+  } catch (err) {
+    logger.error('result event could not be put; the audit record below still stands', { deployment: result.deployment, error: errorMessage(err) });
+  }
+  const line = { deployment: result.deployment, outcome: result.outcome, detail: result.message, recoverSent: result.recoverSent, durationMs: Math.round(result.durationMs) };
+  if (ok) logger.info('reconcile finished', line);
+  else logger.warn('reconcile failed', { ...line, retryable: isRetryable(result.outcome) });
+  logger.info('audit', { audit: auditRecord(result, ctx, eventIds) });
 }

@@ -1,0 +1,54 @@
+/**
+ * The function's way to its cluster: configuration → the Kubernetes side's settings, loaded on
+ * first use only. lambda/kubernetes/ (and @kubernetes/client-node) is imported when reconcile
+ * has Kubernetes work, never for a healthy deployment with nothing to restart.
+ */
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import type { KubernetesSettings } from '../kubernetes/index.ts';
+import type { KubernetesSide } from '../kubernetes/types.ts';
+import type { DeploymentConfig, HandlerConfig } from './config.ts';
+import type { AwsClients, HandlerOverrides } from './runtime.ts';
+
+/** A loader of the Kubernetes side per deployment (memoized); undefined when KUBE_AUTH is none. */
+export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, override?: HandlerOverrides['kubernetes']) {
+  const cache = new Map<string, Promise<KubernetesSide>>();
+  return (d: DeploymentConfig): (() => Promise<KubernetesSide>) | undefined => {
+    if (!override && config.kube.auth === 'none') return undefined;
+    return () => {
+      let side = cache.get(d.name);
+      if (!side) {
+        side = override
+          ? override(d)
+          : import('../kubernetes/index.ts').then(async (m) => m.createKubernetesSide(await kubernetesSettings(config, d, clients)));
+        // A failed load is not cached: the next reconcile tries again.
+        side.catch(() => cache.delete(d.name));
+        cache.set(d.name, side);
+      }
+      return side;
+    };
+  };
+}
+
+/** Maps configuration to the Kubernetes side's settings (type-only import: nothing loaded here). */
+async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, clients: AwsClients): Promise<KubernetesSettings> {
+  let auth: KubernetesSettings['auth'];
+  if (config.kube.auth === 'eks') {
+    auth = { kind: 'eks', clusterName: config.kube.clusterName!, endpoint: config.kube.endpoint!, caData: config.kube.caData!, region: await clients.secrets.config.region() };
+  } else {
+    const out = await clients.secrets.send(new GetSecretValueCommand({ SecretId: config.kube.kubeconfigSecretId! }));
+    if (!out.SecretString) throw new Error(`secret ${config.kube.kubeconfigSecretId} (KUBECONFIG_SECRET_ID) holds no kubeconfig text`);
+    auth = { kind: 'kubeconfig', kubeconfig: out.SecretString };
+  }
+  const namespaces: KubernetesSettings['namespaces'] = d.namespaceLabelSelector
+    ? { kind: 'selector', labelSelector: d.namespaceLabelSelector }
+    : d.namespaces.includes('*')
+      ? { kind: 'all' }
+      : { kind: 'list', names: d.namespaces };
+  return {
+    auth,
+    // Contrast deploys the Coordinator into the workloads' namespace; `default` unless configured.
+    coordinatorNamespace: d.coordinatorNamespace ?? (namespaces.kind === 'list' && namespaces.names.length === 1 ? namespaces.names[0]! : 'default'),
+    namespaces,
+    allowPodDeletion: config.allowPodDeletion,
+  };
+}
