@@ -4,12 +4,12 @@
  * Exit codes: 0 all passed · 1 a check failed (also malformed evidence) · 2 usage error ·
  * 3 nothing failed but some checks could not be evaluated.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DirectoryCollateral } from '../lambda/attestation/collateral.ts';
 import { verifySnpFiles, verifyTdxFile, type OfflineResult } from '../lambda/attestation/offline.ts';
 import { PINNED_ROOTS, type SnpProduct } from '../lambda/attestation/roots.ts';
 import type { ReferenceInput } from '../lambda/attestation/verifier.ts';
+import { FileRefusedError, readRegularFile } from '../lambda/shared/files.ts';
 
 interface VerifyOptions {
   snpReport?: string | boolean;
@@ -33,11 +33,15 @@ function value(v: string | boolean | undefined, flag: string): string | undefine
   return v;
 }
 
-function readInput(file: string, flag: string): Uint8Array {
+/** Evidence, certificates and manifests are kilobytes; 1 MiB leaves room and stops a runaway read. */
+const MAX_INPUT_BYTES = 1024 * 1024;
+
+async function readInput(file: string, flag: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(readFileSync(file));
+    return new Uint8Array(await readRegularFile(file, { maxBytes: MAX_INPUT_BYTES, what: flag }));
   } catch (err) {
-    throw new UsageError(`${flag}: cannot read ${file}: ${(err as Error).message}`);
+    if (err instanceof FileRefusedError) throw new UsageError(err.message);
+    throw err;
   }
 }
 
@@ -63,7 +67,7 @@ async function run(opts: VerifyOptions, extra: string[]): Promise<OfflineResult>
   let reference: ReferenceInput | undefined;
   if (manifestFile) {
     try {
-      reference = referenceFromManifest(JSON.parse(Buffer.from(readInput(manifestFile, '--manifest')).toString('utf8')));
+      reference = referenceFromManifest(JSON.parse(Buffer.from(await readInput(manifestFile, '--manifest')).toString('utf8')));
     } catch (err) {
       throw err instanceof UsageError ? err : new UsageError(`--manifest: ${manifestFile} is not JSON: ${(err as Error).message}`);
     }
@@ -76,7 +80,12 @@ async function run(opts: VerifyOptions, extra: string[]): Promise<OfflineResult>
     const vcek = value(opts.vcek, '--vcek');
     const chain = value(opts.chain, '--chain');
     return verifySnpFiles(
-      { report: readInput(snp, '--snp-report'), signer: vcek ? readInput(vcek, '--vcek') : undefined, chain: chain ? readInput(chain, '--chain') : undefined, product: product as SnpProduct | undefined },
+      {
+        report: await readInput(snp, '--snp-report'),
+        signer: vcek ? await readInput(vcek, '--vcek') : undefined,
+        chain: chain ? await readInput(chain, '--chain') : undefined,
+        product: product as SnpProduct | undefined,
+      },
       { trust: PINNED_ROOTS, now, collateral, reference },
     );
   }
@@ -87,7 +96,7 @@ async function run(opts: VerifyOptions, extra: string[]): Promise<OfflineResult>
   ] as const) {
     if (v !== undefined) throw new UsageError(`${flag} applies to --snp-report only`);
   }
-  return verifyTdxFile(readInput(tdx!, '--tdx-quote'), { trust: PINNED_ROOTS, now, collateral, reference });
+  return verifyTdxFile(await readInput(tdx!, '--tdx-quote'), { trust: PINNED_ROOTS, now, collateral, reference });
 }
 
 const LABEL = { pass: 'PASS', fail: 'FAIL', 'not-evaluated': 'SKIP' } as const;

@@ -5,12 +5,13 @@
  */
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { KubernetesSettings } from '../kubernetes/index.ts';
+import { BUDGETS, type Budgets } from '../shared/budgets.ts';
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import type { DeploymentConfig, HandlerConfig } from './config.ts';
 import type { AwsClients, HandlerOverrides } from './runtime.ts';
 
 /** A loader of the Kubernetes side per deployment (memoized); undefined when KUBE_AUTH is none. */
-export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, override?: HandlerOverrides['kubernetes']) {
+export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, override?: HandlerOverrides['kubernetes'], budgets: Budgets = BUDGETS) {
   const cache = new Map<string, Promise<KubernetesSide>>();
   return (d: DeploymentConfig): (() => Promise<KubernetesSide>) | undefined => {
     if (!override && config.kube.auth === 'none') return undefined;
@@ -19,7 +20,7 @@ export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, overr
       if (!side) {
         side = override
           ? override(d)
-          : import('../kubernetes/index.ts').then(async (m) => m.createKubernetesSide(await kubernetesSettings(config, d, clients)));
+          : import('../kubernetes/index.ts').then(async (m) => m.createKubernetesSide(await kubernetesSettings(config, d, clients, budgets)));
         // A failed load is not cached: the next reconcile tries again.
         side.catch(() => cache.delete(d.name));
         cache.set(d.name, side);
@@ -30,7 +31,7 @@ export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, overr
 }
 
 /** Maps configuration to the Kubernetes side's settings (type-only import: nothing loaded here). */
-async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, clients: AwsClients): Promise<KubernetesSettings> {
+async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, clients: AwsClients, budgets: Budgets): Promise<KubernetesSettings> {
   let auth: KubernetesSettings['auth'];
   if (config.kube.auth === 'eks') {
     auth = { kind: 'eks', clusterName: config.kube.clusterName!, endpoint: config.kube.endpoint!, caData: config.kube.caData!, region: await clients.secrets.config.region() };
@@ -50,5 +51,8 @@ async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, cl
     coordinatorNamespace: d.coordinatorNamespace ?? (namespaces.kind === 'list' && namespaces.names.length === 1 ? namespaces.names[0]! : 'default'),
     namespaces,
     allowPodDeletion: config.allowPodDeletion,
+    // Each request ends after this much silence, with this many attempts (lambda/shared/budgets.ts).
+    requestTimeoutMs: budgets.kubernetes.requestTimeoutMs,
+    retry: { attempts: budgets.kubernetes.attempts },
   };
 }

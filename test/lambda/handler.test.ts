@@ -71,7 +71,13 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     // The audit record's context is exactly the one KMS saw (what CloudTrail logs).
     expect((audit!.kms as { encryptionContext: unknown }).encryptionContext).toEqual(fx.kmsDecrypts[0]!.context);
     expect(fx.kmsDecrypts[0]!.context).toMatchObject({ 'contrast-autorecover:deployment': fx.deployment, 'contrast-autorecover:purpose': 'seedshare-owner-key' });
-    expect(audit!.resultEventIds).toHaveLength(1);
+    // The KMS and Secrets Manager request IDs of this reconcile (CloudTrail's `requestID`).
+    expect(audit!.kms).toMatchObject({ requests: [{ operation: 'Decrypt', requestId: expect.stringMatching(/\S{8,}/) }] });
+    expect(audit!.secretsManager).toMatchObject({ requests: [{ operation: 'GetSecretValue', requestId: expect.stringMatching(/\S{8,}/) }] });
+    // The result event follows the audit record, tied to it by the request id.
+    const put = records.find((r) => r.message === 'result event put');
+    expect(put).toMatchObject({ requestId: audit!.requestId, eventIds: [expect.any(String)] });
+    expect(records.indexOf(put!)).toBeGreaterThan(records.findIndex((r) => r.message === 'audit'));
 
     const emf = emfRecords(records);
     expect(emf).toHaveLength(1);
