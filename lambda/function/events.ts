@@ -219,7 +219,7 @@ export interface InvocationContext {
 function issues(error: z.ZodError): string {
   return error.issues
     .slice(0, 8)
-    .map((i) => `${i.path.length ? `${i.path.map((p) => capText(String(p), MAX_ECHO)).join('.')}: ` : ''}${capText(i.message, 200)}`)
+    .map((i) => `${i.path.length ? `${i.path.map((p) => capText(String(p), MAX_ECHO)).join('.')}: ` : ''}${capText(i.message, 2 * MAX_ECHO)}`)
     .join('; ');
 }
 
