@@ -56,6 +56,8 @@ export interface EmulatorOptions {
   misbehave?: Misbehaviour;
   /** Use the older error text for "no state". */
   legacyNoStateMessage?: boolean;
+  /** A slow Coordinator: waits this long after a Recover request arrives before carrying it out and answering. */
+  recoverDelayMs?: number;
 }
 
 interface RpcError {
@@ -81,6 +83,9 @@ export class CoordinatorEmulator {
   misbehave: Misbehaviour;
   evidence: EvidenceProducer;
   readonly recoverCalls: RecoverCall[] = [];
+  /** Recover requests that arrived (counted before any delay; recoverCalls records their results). */
+  recoverRequests = 0;
+  recoverDelayMs: number;
   readonly getManifestsCalls: { clientCert: boolean }[] = [];
   readonly connections: ConnectionRecord[] = [];
   meshCaPem = '';
@@ -101,6 +106,7 @@ export class CoordinatorEmulator {
     this.state = options.state;
     this.readyPeers = options.readyPeers ?? 0;
     this.misbehave = options.misbehave ?? 'none';
+    this.recoverDelayMs = options.recoverDelayMs ?? 0;
     this.evidence = options.evidence ?? testingEvidence;
     if (options.state !== 'no-manifest') this.manifests.push(options.manifest);
   }
@@ -251,6 +257,8 @@ export class CoordinatorEmulator {
           return respond(stream, GetManifestsResponseSchema, this.getManifests());
         case '/edgelesssys.contrast.userapi.UserAPI/Recover': {
           const req = fromBinary(RecoverRequestSchema, payload);
+          this.recoverRequests++;
+          if (this.recoverDelayMs > 0) await new Promise((r) => setTimeout(r, this.recoverDelayMs));
           await this.recover(Buffer.from(req.Seed), Buffer.from(req.Salt), req.Force, peer);
           if (this.misbehave === 'lost-recover-reply') return stream.session?.destroy();
           return respond(stream, RecoverResponseSchema, create(RecoverResponseSchema));

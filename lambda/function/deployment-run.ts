@@ -16,7 +16,7 @@ import { before, DeadlineError, StepTracker, type RunDeadlines } from './deadlin
 import type { Trigger } from './events.ts';
 import { guardedReconcile } from './guard.ts';
 import type { AcquireResult, Lease } from './lease.ts';
-import { emptyResult, reportResult, type ReportContext } from './report.ts';
+import { emptyResult, recoverOutcomeUnknown, reportResult, type ReportContext } from './report.ts';
 import { collectRequestIds } from './request-ids.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -83,8 +83,12 @@ export async function runDeployment(rt: Runtime, d: DeploymentConfig, trigger: T
     // The result is reported while the lease is released; neither needs the other.
     for (let followUps = 0; ; followUps++) {
       const last = followUps >= MAX_FOLLOW_UPS;
+      // A Recover whose answer was lost may still be under way at the Coordinator: the lease
+      // stays until it expires, so no other reconcile sends a second Recover meanwhile.
+      const keep = recoverOutcomeUnknown(result);
+      if (keep) logger.warn('Recover was sent but its answer was lost; the lease is kept until it expires', { expiresAt: lease.expiresAt });
       const [released] = await Promise.all([
-        before(rt.lock.release(lease, last), deadlines.reportBy, 'releasing the lease').catch((err: unknown) => {
+        keep ? true : before(rt.lock.release(lease, last), deadlines.reportBy, 'releasing the lease').catch((err: unknown) => {
           // The lease then expires on its own; the next reconcile waits at most that long.
           logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
           return true;

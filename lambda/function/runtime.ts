@@ -49,7 +49,7 @@ export interface HandlerOverrides {
 }
 
 /** The reconcile dependencies that are settings, not services. */
-export type ReconcileSettings = Partial<Pick<ReconcileDeps, 'handshakeTimeoutMs' | 'rpcTimeoutMs' | 'awsCallMs' | 'deadline' | 'openSession' | 'progress'>>;
+export type ReconcileSettings = Partial<Pick<ReconcileDeps, 'handshakeTimeoutMs' | 'rpcTimeoutMs' | 'awsCallMs' | 'kubernetesRequestMs' | 'deadline' | 'openSession' | 'progress'>>;
 
 export interface Runtime {
   config: HandlerConfig;
@@ -141,6 +141,7 @@ export function createRuntime(overrides: HandlerOverrides, telemetry: Telemetry)
     handshakeTimeoutMs: defaults.handshakeTimeoutMs,
     rpcTimeoutMs: defaults.rpcTimeoutMs,
     awsCallMs: defaults.awsCallMs,
+    kubernetesRequestMs: defaults.kubernetesRequestMs,
     ...overrides.reconcileDeps,
   };
   const stepBudgets: StepBudgets = { ...defaults, handshakeTimeoutMs: reconcileDeps.handshakeTimeoutMs!, rpcTimeoutMs: reconcileDeps.rpcTimeoutMs! };

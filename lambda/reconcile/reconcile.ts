@@ -42,8 +42,9 @@ export interface ReconcileDeps {
   openSession?: (options: SessionOptions) => CoordinatorSession;
   handshakeTimeoutMs?: number;
   rpcTimeoutMs?: number;
-  /** The longest one AWS call (bundle, Decrypt) may take (lambda/shared/budgets.ts). */
+  /** The longest one AWS call (bundle, Decrypt) and one Kubernetes request may take (lambda/shared/budgets.ts). */
   awsCallMs?: number;
+  kubernetesRequestMs?: number;
   /** Epoch ms (invocation time, lease end): a step that could end after it is not started. */
   deadline?: number;
   progress?: (event: ProgressEvent) => void;
@@ -96,6 +97,7 @@ class Run {
       handshakeTimeoutMs: this.deps.handshakeTimeoutMs ?? defaults.handshakeTimeoutMs,
       rpcTimeoutMs: this.deps.rpcTimeoutMs ?? defaults.rpcTimeoutMs,
       awsCallMs: this.deps.awsCallMs ?? defaults.awsCallMs,
+      kubernetesRequestMs: this.deps.kubernetesRequestMs ?? defaults.kubernetesRequestMs,
     };
   }
 

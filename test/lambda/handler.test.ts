@@ -193,13 +193,17 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
   it('counts a Recover whose answer was lost for the crash-loop guard, and the retry finds the Coordinator recovered', async () => {
     fx = await setupFixture();
     fx.emu.misbehave = 'lost-recover-reply';
-    await expect(fx.handler(restartEvent(fx.deployment), lambdaContext())).rejects.toBeInstanceOf(TransientOutcomeError);
+    await expect(fx.handler(restartEvent(fx.deployment), lambdaContext('lost-reply'))).rejects.toBeInstanceOf(TransientOutcomeError);
     expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
     const snap = await fx.lock.snapshot(fx.deployment);
     expect(snap.recentRecoveries).toHaveLength(1);
     expect(snap.staleSince).toEqual(expect.any(Number)); // not known to be recovered yet
+    // The Recover may still be under way at the Coordinator: the lease is kept, so another
+    // trigger meanwhile sends no second Recover.
+    expect((await fx.handler(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('in-progress');
     fx.emu.misbehave = 'none';
-    const retry = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    // Lambda retries the failed invocation with the same request id, which takes the lease over.
+    const retry = await fx.handler(restartEvent(fx.deployment), lambdaContext('lost-reply'));
     expect(retry.outcome).toBe('already-healthy');
     expect(fx.emu.recoverCalls).toHaveLength(1);
     expect((await fx.lock.snapshot(fx.deployment)).staleSince).toBeUndefined();
