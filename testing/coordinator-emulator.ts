@@ -239,6 +239,8 @@ export class CoordinatorEmulator {
   }
 
   private async handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    // A client that dies mid-call resets the stream; the Coordinator carries on, as a server does.
+    stream.on('error', () => {});
     const path = String(headers[':path']);
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
