@@ -367,9 +367,14 @@ export async function invoke(handler: ReturnType<typeof createHandler>, event: u
 
 // ---- the four checks ----
 
-/** An outcome (a response or a reported failure) before the function's limit. */
-export function checkInTime(c: Checks, inv: Invocation): void {
-  c.that(!inv.hung && inv.ms < inv.remainingMs, `no outcome within the budget: ${inv.ms} ms of ${inv.remainingMs} ms${inv.hung ? ' (still running)' : ''}`);
+/**
+ * An outcome (a response or a reported failure) before the function's limit — and, when the
+ * case knows it, within the budget of the dependency that failed (`boundMs`), so a missing
+ * timeout shows even where the invocation's deadline would still have saved the day.
+ */
+export function checkInTime(c: Checks, inv: Invocation, boundMs = inv.remainingMs): void {
+  const limit = Math.min(boundMs, inv.remainingMs);
+  c.that(!inv.hung && inv.ms < limit, `no outcome within the budget: ${inv.ms} ms, allowed ${limit} ms${inv.hung ? ' (still running at the function limit)' : ''}`);
 }
 
 /** An audit record for each deployment the invocation reconciled. */
@@ -400,8 +405,8 @@ export function outputsOf(inv: Invocation, proxy?: AwsProxy): string[] {
 }
 
 /** The four checks for a single-invocation case; returns its audit record. */
-export function checkAll(c: Checks, env: Env, world: World, inv: Invocation, audit?: Record<string, unknown>): Record<string, unknown> | undefined {
-  checkInTime(c, inv);
+export function checkAll(c: Checks, env: Env, world: World, inv: Invocation, audit?: Record<string, unknown>, boundMs?: number): Record<string, unknown> | undefined {
+  checkInTime(c, inv, boundMs);
   const a = checkAudit(c, inv, world.deployment, audit);
   checkOneRecover(c, world);
   checkNoSecret(c, world, outputsOf(inv, env.proxy));

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { KubernetesSide } from '../../lambda/kubernetes/types.ts';
+import { awsCallMs, recoverMs, stepBudgetsOf } from '../../lambda/shared/budgets.ts';
 import { kubeconfigFor } from '../../testing/kube-api/index.ts';
 import {
   CHAOS_BUDGETS,
@@ -49,6 +50,16 @@ export async function silentServer(): Promise<{ port: number; url: string; stop(
 
 type Case = [name: string, body: (env: Env) => CaseBody];
 
+/** Time for everything that does not hang (moto, the emulator, the process itself). */
+const SLACK_MS = 3_000;
+const STEPS = stepBudgetsOf(CHAOS_BUDGETS);
+/** One hung AWS call, plus the result event's own budget. */
+const AWS_BOUND = awsCallMs(CHAOS_BUDGETS.aws) + CHAOS_BUDGETS.resultEventMs + SLACK_MS;
+/** A probe or a Recover that runs into its Coordinator budget. */
+const COORDINATOR_BOUND = recoverMs(STEPS) + SLACK_MS;
+/** A Kubernetes request with its attempts and the transport's backoff (at most 200 ms here). */
+const KUBERNETES_BOUND = CHAOS_BUDGETS.kubernetes.attempts * (CHAOS_BUDGETS.kubernetes.requestTimeoutMs + 200) + SLACK_MS;
+
 async function runClass(name: string, env: Env, cases: Case[]): Promise<ClassResult> {
   const results = [];
   for (const [caseName, body] of cases) {
@@ -81,7 +92,7 @@ export async function kmsClass(env: Env): Promise<ClassResult> {
         env.proxy.faults.push({ op: 'TrentService.Decrypt', kind: 'hang' });
         const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment));
         c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}, expected unreachable`);
-        const audit = checkAll(c, env, world, inv);
+        const audit = checkAll(c, env, world, inv, undefined, AWS_BOUND);
         const kms = audit?.kms as { decrypts?: number; requests?: { error?: string }[] } | undefined;
         c.that(kms?.decrypts === 1, `audit kms.decrypts ${kms?.decrypts}, expected 1 (the attempt may have reached KMS)`);
         c.that(kms?.requests?.length === CHAOS_BUDGETS.aws.maxAttempts && kms.requests.every((r) => r.error === 'TimeoutError'), `audit kms.requests ${JSON.stringify(kms?.requests)}`);
@@ -94,7 +105,7 @@ export async function kmsClass(env: Env): Promise<ClassResult> {
         env.proxy.faults.push({ op: 'TrentService.Decrypt', kind: 'hang' });
         const inv = await invoke(chaosHandler(world), triggers.direct(world.deployment, 'dry-run'));
         c.that(inv.response?.outcome === 'unreachable', `response ${inv.response?.outcome ?? inv.error?.message}`);
-        checkAll(c, env, world, inv);
+        checkAll(c, env, world, inv, undefined, AWS_BOUND);
       }),
     ],
     [
@@ -102,7 +113,7 @@ export async function kmsClass(env: Env): Promise<ClassResult> {
       withWorld({ emulator: { state: 'healthy' }, configEnv: { DECRYPT_DRILL: 'true' } }, (env, world) => async (c) => {
         env.proxy.faults.push({ op: 'TrentService.Decrypt', kind: 'hang' });
         const inv = await invoke(chaosHandler(world), triggers.schedule());
-        checkAll(c, env, world, inv);
+        checkAll(c, env, world, inv, undefined, AWS_BOUND);
         c.that(inv.response?.drills?.[0]?.ok === false, `drill result ${JSON.stringify(inv.response?.drills)}`);
         c.that(inv.audits.some((a) => a.action === 'decrypt-drill' && a.deployment === world.deployment), 'no audit record for the drill');
       }),
@@ -119,7 +130,7 @@ export async function secretsManagerClass(env: Env): Promise<ClassResult> {
         hang(env);
         const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment));
         c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
-        checkAll(c, env, world, inv);
+        checkAll(c, env, world, inv, undefined, AWS_BOUND);
         c.that(!decrypted(env), 'KMS Decrypt without a bundle');
       }),
     ],
@@ -129,7 +140,7 @@ export async function secretsManagerClass(env: Env): Promise<ClassResult> {
         hang(env);
         const inv = await invoke(chaosHandler(world), triggers.direct(world.deployment, 'status'));
         c.that(inv.response?.outcome === 'unreachable', `response ${inv.response?.outcome ?? inv.error?.message}`);
-        checkAll(c, env, world, inv);
+        checkAll(c, env, world, inv, undefined, AWS_BOUND);
       }),
     ],
     [
@@ -138,7 +149,7 @@ export async function secretsManagerClass(env: Env): Promise<ClassResult> {
         hang(env);
         const inv = await invoke(chaosHandler(world), triggers.schedule());
         c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
-        checkAll(c, env, world, inv);
+        checkAll(c, env, world, inv, undefined, AWS_BOUND);
       }),
     ],
   ]);
@@ -153,7 +164,7 @@ export async function dynamodbClass(env: Env): Promise<ClassResult> {
         env.proxy.faults.push({ op: op('PutItem'), kind: 'hang' });
         const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment));
         c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
-        checkAll(c, env, world, inv);
+        checkAll(c, env, world, inv, undefined, AWS_BOUND);
         c.that(!decrypted(env) && world.emu.recoverRequests === 0, 'decrypted or recovered without a lease');
       }),
     ],
@@ -163,7 +174,7 @@ export async function dynamodbClass(env: Env): Promise<ClassResult> {
         env.proxy.faults.push({ op: op('BatchGetItem'), kind: 'hang' });
         const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment));
         c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
-        checkAll(c, env, world, inv);
+        checkAll(c, env, world, inv, undefined, AWS_BOUND);
         c.that(!decrypted(env) && world.emu.recoverRequests === 0, 'decrypted or recovered without knowing the pause switch');
       }),
     ],
@@ -173,7 +184,7 @@ export async function dynamodbClass(env: Env): Promise<ClassResult> {
         env.proxy.faults.push({ op: op('DeleteItem'), kind: 'hang' });
         const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment));
         c.that(outcomeOf(inv) === 'recovered', `outcome ${outcomeOf(inv)}`);
-        checkAll(c, env, world, inv, { outcome: 'recovered' });
+        checkAll(c, env, world, inv, { outcome: 'recovered' }, AWS_BOUND);
       }),
     ],
     [
@@ -182,7 +193,7 @@ export async function dynamodbClass(env: Env): Promise<ClassResult> {
         env.proxy.faults.push({ op: op('UpdateItem'), kind: 'hang' });
         const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment));
         c.that(outcomeOf(inv) === 'recovered', `outcome ${outcomeOf(inv)}`);
-        checkAll(c, env, world, inv, { outcome: 'recovered' });
+        checkAll(c, env, world, inv, { outcome: 'recovered' }, AWS_BOUND);
       }),
     ],
   ]);
@@ -197,7 +208,7 @@ export async function eventBridgeClass(env: Env): Promise<ClassResult> {
         hang(env);
         const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment));
         c.that(outcomeOf(inv) === 'recovered', `outcome ${outcomeOf(inv)}`);
-        const audit = checkAll(c, env, world, inv, { outcome: 'recovered' });
+        const audit = checkAll(c, env, world, inv, { outcome: 'recovered' }, AWS_BOUND);
         c.that((audit?.kms as { decrypts?: number })?.decrypts === 1, 'the audit record does not count the Decrypt');
       }),
     ],
@@ -207,7 +218,7 @@ export async function eventBridgeClass(env: Env): Promise<ClassResult> {
         hang(env);
         const inv = await invoke(chaosHandler(world), { action: 'recover', deployment: world.deployment });
         c.that(inv.response?.outcome === 'event-invalid', `response ${inv.response?.outcome}`);
-        checkInTime(c, inv);
+        checkInTime(c, inv, AWS_BOUND);
         c.that(inv.audits.length === 1, `${inv.audits.length} audit records`);
         checkOneRecover(c, world, 0);
         checkNoSecret(c, world, outputsOf(inv, env.proxy));
@@ -219,7 +230,7 @@ export async function eventBridgeClass(env: Env): Promise<ClassResult> {
         hang(env);
         const inv = await invoke(chaosHandler(world), triggers.schedule());
         c.that(outcomeOf(inv) === 'already-healthy', `outcome ${outcomeOf(inv)}`);
-        checkAll(c, env, world, inv);
+        checkAll(c, env, world, inv, undefined, AWS_BOUND);
       }),
     ],
   ]);
@@ -232,7 +243,7 @@ export async function coordinatorClass(env: Env): Promise<ClassResult> {
       withWorld({ emulator: { misbehave: 'silent' } }, (env, world) => async (c) => {
         const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment));
         c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
-        checkAll(c, env, world, inv);
+        checkAll(c, env, world, inv, undefined, COORDINATOR_BOUND);
         c.that(!decrypted(env), 'KMS Decrypt for a Coordinator that never answered');
       }),
     ],
@@ -241,7 +252,7 @@ export async function coordinatorClass(env: Env): Promise<ClassResult> {
       withWorld({ emulator: { misbehave: 'silent' } }, (env, world) => async (c) => {
         const inv = await invoke(chaosHandler(world), triggers.direct(world.deployment));
         c.that(inv.response?.outcome === 'unreachable', `response ${inv.response?.outcome ?? inv.error?.message}`);
-        checkAll(c, env, world, inv);
+        checkAll(c, env, world, inv, undefined, COORDINATOR_BOUND);
       }),
     ],
     [
@@ -250,7 +261,7 @@ export async function coordinatorClass(env: Env): Promise<ClassResult> {
         const requestId = 'chaos-recover-timeout';
         const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment), lambdaContext(requestId));
         c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
-        const audit = checkAll(c, env, world, inv);
+        const audit = checkAll(c, env, world, inv, undefined, COORDINATOR_BOUND);
         c.that((audit?.recover as { sent?: boolean })?.sent === true, 'the audit record does not say Recover was sent');
         const snap = await world.lock.snapshot(world.deployment);
         c.that(snap.recentRecoveries.length === 1, `the crash-loop guard counted ${snap.recentRecoveries.length} recoveries`);
@@ -258,7 +269,7 @@ export async function coordinatorClass(env: Env): Promise<ClassResult> {
         while (world.emu.recoverCalls.length === 0) await new Promise((r) => setTimeout(r, 50));
         const retry = await invoke(chaosHandler(world), triggers.restart(world.deployment), lambdaContext(requestId));
         c.that(outcomeOf(retry) === 'already-healthy', `retry outcome ${outcomeOf(retry)}`);
-        checkInTime(c, retry);
+        checkInTime(c, retry, COORDINATOR_BOUND);
         checkAudit(c, retry, world.deployment);
         checkOneRecover(c, world);
         checkNoSecret(c, world, outputsOf(retry, env.proxy));
@@ -290,7 +301,7 @@ export async function kubernetesClass(env: Env): Promise<ClassResult> {
         withWorld({}, (env, world) => async (c) => {
           const inv = await invoke(chaosHandler(world, { kubernetes: hungSide }), triggers.restart(world.deployment));
           c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
-          checkAll(c, env, world, inv);
+          checkAll(c, env, world, inv, undefined, KUBERNETES_BOUND);
           c.that(!decrypted(env) && world.emu.recoverRequests === 0, 'recovered without knowing the peers');
         }),
       ],
@@ -299,7 +310,7 @@ export async function kubernetesClass(env: Env): Promise<ClassResult> {
         withWorld({}, (env, world) => async (c) => {
           const inv = await invoke(chaosHandler(world, { kubernetes: restartsHang }), triggers.restart(world.deployment));
           c.that(outcomeOf(inv) === 'restart-partial', `outcome ${outcomeOf(inv)}`);
-          checkAll(c, env, world, inv, { outcome: 'restart-partial' });
+          checkAll(c, env, world, inv, { outcome: 'restart-partial' }, KUBERNETES_BOUND + COORDINATOR_BOUND);
           c.that(world.emu.recoverCalls.filter((r) => r.result === 'ok').length === 1, 'the Coordinator was not recovered');
         }),
       ],
@@ -308,7 +319,7 @@ export async function kubernetesClass(env: Env): Promise<ClassResult> {
         withWorld({ emulator: { state: 'healthy' } }, (env, world) => async (c) => {
           const inv = await invoke(chaosHandler(world, { kubernetes: restartsHang }), triggers.schedule());
           c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
-          checkAll(c, env, world, inv);
+          checkAll(c, env, world, inv, undefined, KUBERNETES_BOUND);
         }),
       ],
     ]);
