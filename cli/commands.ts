@@ -13,9 +13,9 @@ import { reconcile } from '../lambda/reconcile/reconcile.ts';
 import { productionVerifierFactory } from '../lambda/reconcile/verification.ts';
 import { cliAwsClients, cliReconcileBudgets } from './aws-clients.ts';
 import { printResult, progressPrinter } from './output.ts';
+import { UsageError } from './usage.ts';
 import { checkCollateralSize, readCollateralDir, readWorkspace } from './workspace-files.ts';
 
-import { UsageError } from './usage.ts';
 export { UsageError };
 
 function tdxStatus(value: string, previous: string[]): string[] {
