@@ -5,6 +5,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { AttestationError } from '../shared/errors.ts';
+import { ACCEPTABLE_TDX_TCB_STATUSES, DEFAULT_TDX_TCB_STATUSES } from '../shared/settings.ts';
 import { hex } from './bytes.ts';
 import type { CheckSink } from './checks.ts';
 import type { CollateralSource } from './collateral.ts';
@@ -26,20 +27,8 @@ export interface VerifierSettings {
   now?: () => Date;
 }
 
-export const DEFAULT_TDX_TCB_STATUSES: readonly string[] = Object.freeze(['UpToDate']);
-
-/**
- * Intel TCB statuses an operator may accept besides UpToDate. `Revoked` is never acceptable,
- * whatever a setting says.
- */
-export const ACCEPTABLE_TDX_TCB_STATUSES = Object.freeze([
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-] as const);
+// One list for the construct (synth), the function's configuration and the verifier.
+export { ACCEPTABLE_TDX_TCB_STATUSES, DEFAULT_TDX_TCB_STATUSES } from '../shared/settings.ts';
 
 function checkBinding(actual: Uint8Array, expected: Uint8Array): void {
   if (expected.length !== 64 || actual.length !== 64 || !timingSafeEqual(actual, expected)) {
