@@ -109,6 +109,14 @@ export const ENDPOINT_URL_ENV = {
   eventbridge: 'AWS_ENDPOINT_URL_EVENTBRIDGE',
 } as const;
 
+/** The lock table's layout, as far as operators and the construct's grants need it. */
+export const LOCK_TABLE = {
+  partitionKey: 'pk',
+  ttlAttribute: 'expiresAt',
+  /** `pause#<deployment>` and `pause#*`: the operator pause switch (`paused` = true). */
+  pausePrefix: 'pause#',
+} as const;
+
 /** Defaults shared by the construct's props and the function's configuration. */
 export const DEFAULTS = {
   /** Crash-loop guard: user recoveries per deployment per hour. */
