@@ -53,19 +53,21 @@ const KEYS: Array<keyof AppSettings> = [
   'alarmEmails', 'entry',
 ];
 
-function contextValue(app: App, key: string): unknown {
-  const v: unknown = app.node.tryGetContext(key);
+const NUMBERS = new Set<string>(['scheduleMinutes', 'logRetentionDays', 'staleAlarmMinutes', 'maxRecoveriesPerHour', 'reservedConcurrency']);
+
+function contextValue(app: App, name: string): unknown {
+  const v: unknown = app.node.tryGetContext(`contrast:${name}`);
   if (typeof v === 'string' && (v.startsWith('{') || v.startsWith('['))) return JSON.parse(v); // -c key='{"…"}'
   if (v === 'true') return true;
   if (v === 'false') return false;
-  if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
+  if (typeof v === 'string' && NUMBERS.has(name) && /^\d+$/.test(v)) return Number(v);
   return v;
 }
 
 export function settingsFromContext(app: App): AppSettings {
   const s: Record<string, unknown> = {};
   for (const k of KEYS) {
-    const v = contextValue(app, `contrast:${k}`);
+    const v = contextValue(app, k);
     if (v !== undefined && v !== null && v !== '') s[k] = v;
   }
   for (const required of ['deployments', 'cluster', 'network', 'enrollerPrincipalArn', 'keyAdminArns'] as const) {

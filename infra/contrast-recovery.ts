@@ -155,7 +155,7 @@ export class ContrastRecovery extends Construct {
     // ---- Function and triggers ----
     const cluster = grantClusterAccess(this, props.cluster, this.role);
     const drillRule = props.decryptDrill ? drillRuleName(this) : undefined;
-    const fn = new RecoveryFunction(this, 'Recovery', {
+    const fn = new RecoveryFunction(this, 'Handler', {
       role: this.role,
       vpc: this.vpc,
       subnets,
@@ -235,6 +235,33 @@ export class ContrastRecovery extends Construct {
     this.dashboard = new RecoveryDashboard(this, 'Dashboard', { fn: this.function, deploymentNames: names, alarms: alarms.alarms });
 
     this.outputs(props, bundles);
+  }
+
+  /**
+   * An SCP (attach it in your organization) that lets the function role's credentials decrypt
+   * the owner key and read the bundles only inside this function: Lambda sets
+   * `lambda:SourceFunctionArn` on calls signed inside the execution environment, and the key is
+   * usable only in identity policies and SCPs, not in key or secret policies (AWS Lambda
+   * Developer Guide, permissions-source-function-arn). Absent (credentials used elsewhere), the
+   * negated condition holds and the call is denied.
+   */
+  sourceFunctionScp(): iam.PolicyDocument {
+    const fnArn = this.function.functionArn;
+    return new iam.PolicyDocument({
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ContrastAutorecoverRoleOnlyInsideItsFunction',
+          effect: iam.Effect.DENY,
+          actions: ['kms:Decrypt', 'secretsmanager:GetSecretValue'],
+          resources: [this.key.keyArn, ...Object.values(this.secrets).map((s) => s.ref)],
+          conditions: {
+            ArnEquals: { 'aws:PrincipalArn': this.role.roleArn },
+            // With and without a version qualifier.
+            ArnNotLike: { 'lambda:SourceFunctionArn': [fnArn, `${fnArn}:*`] },
+          },
+        }),
+      ],
+    });
   }
 
   /** Invoke the function directly (`recover --via-function`, status, dry-run). */

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as Esbuild from 'esbuild';
 import { FUNCTION_ENTRY, functionBundleOptions } from './function-bundle.mjs';
 
 export { HANDLER } from './function-bundle.mjs';
@@ -28,7 +29,7 @@ function bundle(entry: string): string {
   if (!dir) {
     dir = mkdtempSync(path.join(os.tmpdir(), 'contrast-autorecover-function-'));
     // esbuild is a build-time dependency: loaded only when bundling from sources.
-    const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+    const esbuild = createRequire(import.meta.url)('esbuild') as typeof Esbuild;
     esbuild.buildSync(functionBundleOptions({ entry, outdir: dir, projectRoot: PROJECT_ROOT }));
     bundled.set(entry, dir);
   }

@@ -202,21 +202,14 @@ export function createOpsKey(scope: Construct, admins: iam.IPrincipal[]): kms.Ke
       resources: ['*'],
       conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*` } },
     }),
-    // CloudWatch alarms publish to the encrypted alarm topic.
+    // CloudWatch alarms publish to the encrypted alarm topic (EventBridge rules get their
+    // statement from the SNS target itself).
     new iam.PolicyStatement({
       sid: 'CloudWatchAlarmsToEncryptedTopic',
       principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
       actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
       resources: ['*'],
       conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
-    }),
-    // EventBridge rules (the side-door alarms) publish to it too. No source condition: the
-    // service uses the key only for a topic encrypted with it, and this key encrypts only ours.
-    new iam.PolicyStatement({
-      sid: 'EventBridgeRulesToEncryptedTopic',
-      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
-      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-      resources: ['*'],
     }),
   ];
   return retainedKey(ops, 'contrast-autorecover: logs, alarm notifications, trail', new iam.PolicyDocument({ statements }));

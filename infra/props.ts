@@ -331,9 +331,11 @@ function validateTopology(where: string, props: ContrastRecoveryProps): void {
 }
 
 export function validateProps(where: string, props: ContrastRecoveryProps): void {
+  if (!props.enrollerPrincipal) throw new PropsError(where, 'enrollerPrincipal is required: the principal that runs contrast-autorecover enroll (the only writer of bundles)');
+  if (!props.cluster || !props.network) throw new PropsError(where, 'choose the topology explicitly: cluster {kind: "eks-hybrid-nodes" | "self-managed"} and network {kind: "own-vpc" | "hub-vpc"} (docs/deploy.md)');
   validateDeployments(where, props.deployments);
   validateTopology(where, props);
-  if (props.keyAdmins.length === 0) {
+  if (!props.keyAdmins || props.keyAdmins.length === 0) {
     throw new PropsError(where, 'keyAdmins: name at least one administrator role besides the deployment role; it is the way out of a lockout (the account root is not used)');
   }
   if (props.collateralMirror) {
