@@ -18,7 +18,8 @@ export { HANDLER } from './function-bundle.mjs';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** Running from the TypeScript sources (infra/*.ts) rather than the package's dist/infra. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const PROJECT_ROOT = path.resolve(HERE, FROM_SOURCE ? '..' : '../..');
+// infra/ → the checkout; dist/infra/ (or dist/chunks/) → the package.
+const PROJECT_ROOT = FROM_SOURCE ? path.dirname(HERE) : path.dirname(path.dirname(HERE));
 /** dist/function beside dist/infra. */
 const PREBUILT = path.resolve(HERE, '..', 'function');
 
