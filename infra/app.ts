@@ -26,7 +26,16 @@ export interface AppSettings {
   cluster: ClusterProps;
   network:
     | OwnVpcNetwork
-    | { kind: 'hub-vpc'; vpcId: string; availabilityZones: string[]; subnetIds: string[]; vpcCidrBlock?: string; existingEndpoints?: ServiceEndpoints<ExistingEndpoint> };
+    | {
+        kind: 'hub-vpc';
+        vpcId: string;
+        availabilityZones: string[];
+        subnetIds: string[];
+        /** Route tables of those subnets, in the same order (CDK warns without them). */
+        routeTableIds?: string[];
+        vpcCidrBlock?: string;
+        existingEndpoints?: ServiceEndpoints<ExistingEndpoint>;
+      };
   enrollerPrincipalArn: string;
   keyAdminArns: string[];
   cloudFormationExecutionRoleArn?: string;
@@ -86,6 +95,7 @@ export function recoveryProps(stack: Stack, s: AppSettings): ContrastRecoveryPro
             vpcId: n.vpcId,
             availabilityZones: n.availabilityZones,
             isolatedSubnetIds: n.subnetIds,
+            ...(n.routeTableIds ? { isolatedSubnetRouteTableIds: n.routeTableIds } : {}),
             ...(n.vpcCidrBlock ? { vpcCidrBlock: n.vpcCidrBlock } : {}),
           }),
           ...(n.existingEndpoints ? { existingEndpoints: n.existingEndpoints } : {}),

@@ -16,14 +16,16 @@ export interface RecoveryDashboardProps {
   readonly alarms: cloudwatch.IAlarm[];
 }
 
-export function recoveryMetric(deployment: string, metricName: string, statistic: string, period = Duration.minutes(5)): cloudwatch.Metric {
+/** A metric the function emits for one deployment (names and dimensions from lambda/shared/contract.ts). */
+export function recoveryMetric(deployment: string, metricName: string, statistic: string, options: { label?: string } = {}): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: METRICS_NAMESPACE,
     metricName,
     dimensionsMap: { service: SERVICE_NAME, [DEPLOYMENT_DIMENSION]: deployment },
-    period,
+    period: Duration.minutes(5),
     statistic,
-    label: `${deployment} ${metricName}`,
+    // A label would turn an alarm's metric into a metric-math query: dashboards only.
+    ...(options.label ? { label: options.label } : {}),
   });
 }
 
@@ -32,12 +34,13 @@ export class RecoveryDashboard extends Construct {
 
   constructor(scope: Construct, id: string, props: RecoveryDashboardProps) {
     super(scope, id);
-    const per = (metricName: string, statistic: string) => props.deploymentNames.map((d) => recoveryMetric(d, metricName, statistic));
+    const labelled = (d: string, metricName: string, statistic: string) => recoveryMetric(d, metricName, statistic, { label: `${d} ${metricName}` });
+    const per = (metricName: string, statistic: string) => props.deploymentNames.map((d) => labelled(d, metricName, statistic));
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.days(7) });
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Outcomes over time',
-        left: props.deploymentNames.flatMap((d) => OUTCOME_NAMES.map((o) => recoveryMetric(d, METRIC.outcome(o), 'Sum'))),
+        left: props.deploymentNames.flatMap((d) => OUTCOME_NAMES.map((o) => labelled(d, METRIC.outcome(o), 'Sum'))),
         stacked: true,
         width: 24,
       }),

@@ -2,11 +2,11 @@
  * The function's code. From the published package: the bundle `npm run build` prebuilt into
  * dist/function (consumers need neither esbuild nor the TypeScript sources). From this
  * repository's sources (its app, its tests) or with an explicit `entry`: bundled at synth with
- * the same options (infra/function-bundle.mjs), once per process and entry.
+ * the same options (infra/function-bundle.mjs), once per content of the sources.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -23,16 +23,38 @@ const PROJECT_ROOT = FROM_SOURCE ? path.dirname(HERE) : path.dirname(path.dirnam
 /** dist/function beside dist/infra. */
 const PREBUILT = path.resolve(HERE, '..', 'function');
 
-const bundled = new Map<string, string>();
+/**
+ * Where a source bundle of `entry` lives: node_modules/.cache, keyed by a hash of everything
+ * that goes into it (the entry, lambda/, the bundle options, the lockfile), so test processes
+ * and repeated synths reuse one bundle until a source changes.
+ */
+function bundleDir(entry: string): string {
+  const hash = createHash('sha256').update(entry);
+  const files = [path.join(PROJECT_ROOT, 'package-lock.json'), path.join(HERE, 'function-bundle.mjs'), entry, ...walk(path.join(PROJECT_ROOT, 'lambda'))];
+  for (const f of files) hash.update(f).update(readFileSync(f));
+  return path.join(PROJECT_ROOT, 'node_modules', '.cache', 'contrast-autorecover', `function-${hash.digest('hex').slice(0, 16)}`);
+}
 
-function bundle(entry: string): string {
-  let dir = bundled.get(entry);
-  if (!dir) {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'contrast-autorecover-function-'));
-    // esbuild is a build-time dependency: loaded only when bundling from sources.
-    const esbuild = createRequire(import.meta.url)('esbuild') as typeof Esbuild;
-    esbuild.buildSync(functionBundleOptions({ entry, outdir: dir, projectRoot: PROJECT_ROOT }));
-    bundled.set(entry, dir);
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+}
+
+/** Bundles `entry` (default: the handler's source) unless an identical bundle exists; returns its directory. */
+export function bundleFromSource(entry = path.join(PROJECT_ROOT, FUNCTION_ENTRY)): string {
+  const dir = bundleDir(entry);
+  if (existsSync(path.join(dir, 'index.mjs'))) return dir;
+  mkdirSync(path.dirname(dir), { recursive: true });
+  const staging = mkdtempSync(`${dir}-`);
+  // esbuild is a build-time dependency: loaded only when bundling from sources.
+  const esbuild = createRequire(import.meta.url)('esbuild') as typeof Esbuild;
+  esbuild.buildSync(functionBundleOptions({ entry, outdir: staging, projectRoot: PROJECT_ROOT }));
+  try {
+    renameSync(staging, dir);
+  } catch {
+    // Another process finished the same bundle first: use it.
+    rmSync(staging, { recursive: true, force: true });
   }
   return dir;
 }
@@ -45,5 +67,5 @@ export function functionCode(entry?: string): lambda.Code {
   }
   const file = path.resolve(PROJECT_ROOT, entry ?? FUNCTION_ENTRY);
   if (!existsSync(file)) throw new Error(`contrast-autorecover: the function entry ${file} does not exist; pass an existing TypeScript file exporting \`handler\``);
-  return lambda.Code.fromAsset(bundle(file));
+  return lambda.Code.fromAsset(bundleFromSource(file));
 }

@@ -68,7 +68,7 @@ export function createOwnVpc(scope: Construct, props: OwnVpcNetwork, logKey: kms
           destinationCidrBlock: cidr,
           transitGatewayId: tgw.id,
         });
-        route.addDependency(attachment);
+        route.addResourceDependency(attachment);
       }),
     );
   }

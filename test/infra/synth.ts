@@ -13,6 +13,10 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { ContrastRecovery } from '../../infra/contrast-recovery.ts';
 import type { ContrastRecoveryProps } from '../../infra/props.ts';
 
+// CDK's built-in template validation (a cfn-lint pass on every synth) is not what these tests
+// check and takes seconds per synthesis; cdk-nag runs explicitly (nagFindings).
+process.env.CDK_VALIDATION = 'false';
+
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const CDK_CONTEXT = JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown>;
 

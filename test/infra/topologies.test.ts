@@ -6,6 +6,8 @@
  */
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lambda/function/config.ts';
 import { CONTEXT_KEYS, DEFAULTS, ENDPOINT_URL_ENV, ENV, EVENTS, METRICS_NAMESPACE, TRIGGER_DETAIL } from '../../lambda/shared/contract.ts';
@@ -275,8 +277,93 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       const acked = s().app.node.findAll().filter((c) => c.node.metadata.some((m) => JSON.stringify(m.data ?? '').includes('AwsSolutions-IAM5')));
       expect(acked.map((c) => c.node.path)).toEqual(['Recovery/Recovery/Handler/UnscopedServiceActions']);
     });
+    it('uses no AWS managed policies', () => {
+      for (const [, r] of resourcesOfType(s(), 'AWS::IAM::Role')) expect(r.Properties.ManagedPolicyArns).toBeUndefined();
+    });
+    it('lets only the stack\'s EventBridge rules invoke the function, each scoped to its rule', () => {
+      const perms = resourcesOfType(s(), 'AWS::Lambda::Permission');
+      expect(perms.length).toBe(rulesTargeting(s(), logicalIdOf(s(), 'AWS::Lambda::Function', 'RecoveryHandlerFunction')).length);
+      for (const [, p] of perms) {
+        expect(p.Properties.Principal).toBe('events.amazonaws.com');
+        expect(p.Properties.SourceArn['Fn::GetAtt'][1]).toBe('Arn');
+      }
+    });
     it('uses no wildcard service actions in identity policies', () => {
       for (const { statement: st } of identityStatements(s())) for (const a of asArray<string>(st.Action)) expect(a, st.Sid).not.toMatch(/:\*$|^\*$/);
+    });
+  });
+
+  describe('function, table, queues, alarms', () => {
+    const fn = () => onlyResource(s(), 'AWS::Lambda::Function')[1].Properties;
+    const assetDir = () => path.join(s().app.outdir, `asset.${String(fn().Code.S3Key).replace(/\.zip$/, '')}`);
+    it('runs nodejs22.x on arm64 with the justified timeout and memory, traced', () => {
+      expect(fn()).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 300, MemorySize: 1024, TracingConfig: { Mode: 'Active' }, Handler: 'index.handler' });
+      expect(Number(functionEnv(s())[ENV.leaseSeconds])).toBeGreaterThan(fn().Timeout);
+    });
+    it('runs in the VPC with its own security group only', () => {
+      expect(fn().VpcConfig.SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [logicalIdOf(s(), 'AWS::EC2::SecurityGroup', 'RecoveryNetworkFunctionSecurityGroup'), 'GroupId'] }]);
+    });
+    it('is an ESM bundle that marks nothing external (the AWS SDK is bundled)', () => {
+      const files = readdirSync(assetDir()).filter((f) => f.endsWith('.mjs'));
+      expect(files).toContain('index.mjs');
+      const code = files.map((f) => readFileSync(path.join(assetDir(), f), 'utf8')).join('\n');
+      // Only Node built-ins stay outside; the SDK's optional SigV4a/CRT signers are require()d in try/catch.
+      const external = /(?:from\s*|import\(\s*|require\(\s*)["'](@aws-sdk\/(?!signature-v4-crt|signature-v4a)[^"']+|@smithy\/[^"']+|@aws-lambda-powertools\/[^"']+|@kubernetes\/client-node|@grpc\/grpc-js|@bufbuild\/protobuf|@peculiar\/x509|@noble\/curves|zod)["']/;
+      expect(code.match(external)?.[0]).toBeUndefined();
+    });
+    it('keeps @kubernetes/client-node and @peculiar/x509 out of the code a cold start loads (split chunks)', () => {
+      const eager = new Set<string>();
+      const visit = (f: string) => {
+        if (eager.has(f)) return;
+        eager.add(f);
+        for (const m of readFileSync(path.join(assetDir(), f), 'utf8').matchAll(/(?:^|[;}\s])import\s*(?:[^'"()]*?from\s*)?["']\.\/([^"']+\.mjs)["']/g)) visit(m[1]!);
+      };
+      visit('index.mjs');
+      const read = (files: Iterable<string>) => [...files].map((f) => readFileSync(path.join(assetDir(), f), 'utf8')).join('\n');
+      const all = readdirSync(assetDir()).filter((f) => f.endsWith('.mjs'));
+      expect(all.length).toBeGreaterThan(eager.size);
+      expect(read(all)).toMatch(/current-context/);
+      expect(read(eager)).not.toMatch(/current-context/);
+      expect(read(all)).toMatch(/tsyringe requires a reflect polyfill/);
+      expect(read(eager)).not.toMatch(/tsyringe requires a reflect polyfill/);
+    });
+    it('sends failed async invocations to the on-failure queue and logs to an encrypted, retained group', () => {
+      const [, config] = onlyResource(s(), 'AWS::Lambda::EventInvokeConfig');
+      expect(config.Properties.DestinationConfig.OnFailure.Destination).toEqual(getAtt(logicalIdOf(s(), 'AWS::SQS::Queue', 'RecoveryHandlerInvocationFailureQueue')));
+      const [, group] = onlyResource(s(), 'AWS::Logs::LogGroup', 'RecoveryHandlerLogs');
+      expect(group.Properties.KmsKeyId).toBeDefined();
+      expect(group.Properties.RetentionInDays).toBe(365);
+      expect(group.DeletionPolicy).toBe('Retain');
+    });
+    it('keeps the lock table on pk with TTL, on demand, point-in-time recovery, retained and deletion-protected', () => {
+      const [, t] = onlyResource(s(), 'AWS::DynamoDB::Table');
+      expect(t.Properties).toMatchObject({
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        SSESpecification: { SSEEnabled: true },
+        DeletionProtectionEnabled: true,
+      });
+      expect(t.DeletionPolicy).toBe('Retain');
+    });
+    it('encrypts and retains both queues and denies them non-TLS access', () => {
+      const queues = resourcesOfType(s(), 'AWS::SQS::Queue');
+      expect(queues.length).toBe(2);
+      for (const [, q] of queues) {
+        expect(q.Properties.SqsManagedSseEnabled).toBe(true);
+        expect(q.DeletionPolicy).toBe('Retain');
+      }
+      const policies = resourcesOfType(s(), 'AWS::SQS::QueuePolicy').map(([, p]) => JSON.stringify(p.Properties.PolicyDocument));
+      expect(policies.length).toBe(2);
+      for (const p of policies) expect(p).toContain('"aws:SecureTransport":"false"');
+    });
+    it('encrypts the alarm topic with the operations key and alarms on every failure metric per deployment', () => {
+      const [, topic] = onlyResource(s(), 'AWS::SNS::Topic');
+      expect(topic.Properties.KmsMasterKeyId).toEqual(getAtt(logicalIdOf(s(), 'AWS::KMS::Key', 'RecoveryOps')));
+      const metrics = resourcesOfType(s(), 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties.MetricName);
+      for (const name of ['Failures', 'Outcome-attestation-failed', 'Outcome-paused', 'DriftDetected', 'StaleMinutes', 'Errors', 'ApproximateNumberOfMessagesVisible']) expect(metrics).toContain(name);
+      expect(metrics.includes('DecryptDrillFailed')).toBe(propsOf === eksHybridHub);
     });
   });
 
