@@ -94,15 +94,7 @@ export class ContrastRecovery extends Construct {
     const placement = props.network;
     this.vpc = placement.kind === 'own-vpc' ? createOwnVpc(this, placement, opsKey, logRetention) : placement.vpc;
     const subnets = (placement.kind === 'hub-vpc' ? placement.subnets : undefined) ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
-    const kubeconfigArn = props.cluster.kind === 'self-managed' ? [props.cluster.kubeconfigSecretArn] : [];
-    const access: Record<ServiceName, EndpointAccess> = {
-      // The key ARN is not named: the key policy references this endpoint (aws:SourceVpce), and
-      // naming the key here would make the two resources depend on each other.
-      kms: { actions: ['kms:Decrypt'], resources: [`arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`] },
-      secretsManager: { actions: ['secretsmanager:GetSecretValue', ...(props.collateralMirror ? ['secretsmanager:PutSecretValue'] : [])], resources: [...secretArnPatterns, ...kubeconfigArn] },
-      dynamodb: { actions: LOCK_TABLE_ACTIONS, resources: [this.lockTable.tableArn] },
-      eventbridge: { actions: ['events:PutEvents'], resources: [this.eventBus.eventBusArn] },
-    };
+    const access = endpointAccess(props, secretArnPatterns, this.lockTable, this.eventBus);
     const mirror = props.collateralMirror ? { peer: props.collateralMirror.peer, port: mirrorPort(props.collateralMirror) } : undefined;
     const net = new FunctionNetwork(this, 'Network', {
       network: placement,
@@ -164,23 +156,7 @@ export class ContrastRecovery extends Construct {
       logKey: opsKey,
       logRetention,
       ...(props.entry ? { entry: props.entry } : {}),
-      environment: {
-        ...net.environment,
-        ...cluster.environment,
-        [ENV.deployments]: deploymentsVariable(this, props, bundles, net.coordinatorAddress),
-        [ENV.lockTable]: this.lockTable.tableName,
-        [ENV.eventBus]: this.eventBus.eventBusName,
-        [ENV.eventSource]: eventSource,
-        [ENV.resultEventSource]: resultEventSource,
-        [ENV.maxRecoveriesPerHour]: String(props.maxRecoveriesPerHour ?? DEFAULTS.maxRecoveriesPerHour),
-        [ENV.leaseSeconds]: String(FUNCTION_TIMEOUT.toSeconds() + 60),
-        [ENV.allowPodDeletion]: String(props.allowPodDeletion ?? false),
-        [ENV.decryptDrill]: String(drillRule !== undefined),
-        ...(drillRule ? { [ENV.decryptDrillRule]: drillRule } : {}),
-        ...(props.collateralMirror ? { [ENV.collateralMirrorUrl]: props.collateralMirror.url } : {}),
-        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-      },
+      environment: functionEnvironment(this, props, { network: net.environment, cluster: cluster.environment, bundles, coordinator: net.coordinatorAddress, lockTable: this.lockTable, eventBus: this.eventBus, drillRule }),
     });
     this.function = fn.function;
     this.triggerDeadLetterQueue = fn.triggerDeadLetterQueue;
@@ -195,19 +171,7 @@ export class ContrastRecovery extends Construct {
       ...(drillRule ? { drillRuleName: drillRule } : {}),
       deadLetterQueue: this.triggerDeadLetterQueue,
     });
-    if (props.exporter) {
-      const exporter = createExporterIdentity(this, props.exporter);
-      this.exporterRole = exporter.role;
-      exporter.role.addToPolicy(
-        new iam.PolicyStatement({
-          sid: 'PutTriggerEvents',
-          actions: ['events:PutEvents'],
-          resources: [this.eventBus.eventBusArn],
-          conditions: { StringEquals: { 'events:source': eventSource, 'events:detail-type': [...EVENTS.triggerDetailTypes] } },
-        }),
-      );
-      if (exporter.profile) new CfnOutput(this, 'ExporterProfileArn', { value: exporter.profile.attrProfileArn });
-    }
+    if (props.exporter) this.exporterRole = exporterRole(this, props.exporter, this.eventBus, eventSource);
 
     // ---- Alarms, audit, dashboard ----
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'contrast-autorecover alarms', masterKey: opsKey, enforceSSL: true });
@@ -219,7 +183,7 @@ export class ContrastRecovery extends Construct {
       fn: this.function,
       deploymentNames: names,
       deadLetterQueues: { TriggerDeadLetterQueue: this.triggerDeadLetterQueue, InvocationFailureQueue: this.failureQueue },
-      staleAlarmMinutes: props.staleAlarmMinutes ?? 15,
+      staleAlarmMinutes: props.staleAlarmMinutes ?? DEFAULTS.staleAlarmMinutes,
       decryptDrill: drillRule !== undefined,
     });
     new SideDoorAlarms(this, 'SideDoorAlarms', {
@@ -324,6 +288,34 @@ function createLockTable(scope: Construct, role: iam.Role): dynamodb.Table {
   return table;
 }
 
+/** The exporter's identity, allowed to put the trigger events on the bus and nothing else. */
+function exporterRole(scope: Construct, props: NonNullable<ContrastRecoveryProps['exporter']>, bus: events.IEventBus, eventSource: string): iam.Role {
+  const exporter = createExporterIdentity(scope, props);
+  exporter.role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'PutTriggerEvents',
+      actions: ['events:PutEvents'],
+      resources: [bus.eventBusArn],
+      conditions: { StringEquals: { 'events:source': eventSource, 'events:detail-type': [...EVENTS.triggerDetailTypes] } },
+    }),
+  );
+  if (exporter.profile) new CfnOutput(scope, 'ExporterProfileArn', { value: exporter.profile.attrProfileArn });
+  return exporter.role;
+}
+
+/** What the function may call through each service endpoint (the endpoint policies). */
+function endpointAccess(props: ContrastRecoveryProps, secretArnPatterns: string[], table: dynamodb.ITable, bus: events.IEventBus): Record<ServiceName, EndpointAccess> {
+  const kubeconfig = props.cluster.kind === 'self-managed' ? [props.cluster.kubeconfigSecretArn] : [];
+  return {
+    // The key ARN is not named: the key policy references this endpoint (aws:SourceVpce), and
+    // naming the key here would make the two resources depend on each other.
+    kms: { actions: ['kms:Decrypt'], resources: [`arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`] },
+    secretsManager: { actions: ['secretsmanager:GetSecretValue', ...(props.collateralMirror ? ['secretsmanager:PutSecretValue'] : [])], resources: [...secretArnPatterns, ...kubeconfig] },
+    dynamodb: { actions: LOCK_TABLE_ACTIONS, resources: [table.tableArn] },
+    eventbridge: { actions: ['events:PutEvents'], resources: [bus.eventBusArn] },
+  };
+}
+
 /** The CloudFormation execution role: from the prop, else the DefaultStackSynthesizer's bootstrap. */
 function cloudFormationRole(scope: Construct, props: ContrastRecoveryProps): string {
   if (props.cloudFormationExecutionRoleArn) return props.cloudFormationExecutionRoleArn;
@@ -342,6 +334,39 @@ function mirrorPort(m: NonNullable<ContrastRecoveryProps['collateralMirror']>): 
   if (m.port) return m.port;
   const url = new URL(m.url);
   return url.port ? Number(url.port) : url.protocol === 'http:' ? 80 : 443;
+}
+
+/** Every variable the function reads (lambda/function/config.ts), names from lambda/shared/contract.ts. */
+function functionEnvironment(
+  scope: Construct,
+  props: ContrastRecoveryProps,
+  parts: {
+    network: Record<string, string>;
+    cluster: Record<string, string>;
+    bundles: BundleSecrets;
+    coordinator: Record<string, string>;
+    lockTable: dynamodb.ITable;
+    eventBus: events.IEventBus;
+    drillRule?: string | undefined;
+  },
+): Record<string, string> {
+  return {
+    ...parts.network,
+    ...parts.cluster,
+    [ENV.deployments]: deploymentsVariable(scope, props, parts.bundles, parts.coordinator),
+    [ENV.lockTable]: parts.lockTable.tableName,
+    [ENV.eventBus]: parts.eventBus.eventBusName,
+    [ENV.eventSource]: props.eventSource ?? EVENTS.triggerSource,
+    [ENV.resultEventSource]: props.resultEventSource ?? EVENTS.resultSource,
+    [ENV.maxRecoveriesPerHour]: String(props.maxRecoveriesPerHour ?? DEFAULTS.maxRecoveriesPerHour),
+    [ENV.leaseSeconds]: String(FUNCTION_TIMEOUT.toSeconds() + 60),
+    [ENV.allowPodDeletion]: String(props.allowPodDeletion ?? false),
+    [ENV.decryptDrill]: String(parts.drillRule !== undefined),
+    ...(parts.drillRule ? { [ENV.decryptDrillRule]: parts.drillRule } : {}),
+    ...(props.collateralMirror ? { [ENV.collateralMirrorUrl]: props.collateralMirror.url } : {}),
+    POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+    POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+  };
 }
 
 /** CONTRAST_DEPLOYMENTS: exactly the keys lambda/function/config.ts accepts. */

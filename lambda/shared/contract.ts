@@ -136,6 +136,8 @@ export const DEFAULTS = {
   scheduleMinutes: 1,
   /** The decrypt drill, when enabled, runs at most this often, on its own rule. */
   drillIntervalHours: 24,
+  /** Alarm when a deployment's Coordinator has been in recovery mode longer than this. */
+  staleAlarmMinutes: 15,
   /** Reserved concurrency of the function: enough for a schedule tick, events and an operator. */
   reservedConcurrency: 5,
 } as const;
