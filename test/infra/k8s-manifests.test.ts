@@ -5,7 +5,7 @@
  * evaluated with @bufbuild/cel, the way the API server evaluates `object`/`oldObject` as
  * dynamic values); RBAC and the Coordinator endpoint follow the least-privilege and naming rules.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { run, type CelInput } from '@bufbuild/cel';
 import { parse, parseAllDocuments } from 'yaml';
@@ -215,5 +215,25 @@ describe('RBAC and the Coordinator endpoint', () => {
     expect(service.metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-name']).toBe('${NLB_NAME}');
     expect(service.spec.publishNotReadyAddresses).toBe(true);
     expect(service.metadata.annotations['service.beta.kubernetes.io/aws-load-balancer-nlb-target-type']).toBe('ip');
+  });
+});
+
+describe('docs/deploy.md', () => {
+  const doc = readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
+  it('refers only to manifests and overlays that exist', () => {
+    const refs = [...new Set([...doc.matchAll(/infra\/k8s\/[\w./-]*\w/g)].map((m) => m[0]))];
+    expect(refs.length).toBeGreaterThan(5);
+    for (const ref of refs) expect(existsSync(path.join(ROOT, ref)), ref).toBe(true);
+  });
+  it('exposes the Coordinator before deploying the stack, and enrolls before the rehearsal', () => {
+    const at = (heading: string) => doc.indexOf(heading);
+    const order = ['## 1. Prerequisites', '## 2. Expose the Coordinator', '## 3. Deploy the stack', '## 4. RBAC', '## 5. Enroll', '## 6. Install the exporter', '## 7. Preflight, then rehearse'].map(at);
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+  it('names the preflight and rehearsal commands and the authentication-mode prerequisite', () => {
+    expect(doc).toContain('contrast-autorecover doctor --deployment');
+    expect(doc).toContain('contrast-autorecover rehearse');
+    expect(doc).toContain('--access-config authenticationMode=API_AND_CONFIG_MAP');
   });
 });
