@@ -80,3 +80,34 @@ describe('enroll refuses before anything is encrypted or written', () => {
     expect(awsRequests).toBe(0);
   });
 });
+
+describe('reconcile refuses a bundle whose manifest it cannot judge, the same way', () => {
+  it('bundle-invalid (not retried), naming the field, before the Coordinator is contacted or anything decrypted', async () => {
+    const { reconcile } = await import('../../lambda/reconcile/reconcile.ts');
+    const { isRetryable } = await import('../../lambda/shared/outcomes.ts');
+    const manifest = manifestWith((m) => (m.ReferenceValues.snp[0].GuestPolicy.Unknown = true));
+    let contacted = 0;
+    const result = await reconcile(
+      { name: 'prod', secretId: 'contrast-autorecover/prod', coordinator: { host: '127.0.0.1', port: 1 } },
+      {
+        loadBundle: async () => ({ document: {} as never, manifest, seedShares: ws.seedShares }),
+        decryptOwnerKey: async () => {
+          contacted++;
+          return Buffer.alloc(0);
+        },
+        verifierFactory: () => {
+          contacted++;
+          return { verify: async () => ({ kind: 'testing' }) };
+        },
+        openSession: () => {
+          contacted++;
+          throw new Error('must not connect');
+        },
+      },
+    );
+    expect(result.outcome).toBe('bundle-invalid');
+    expect(isRetryable(result.outcome)).toBe(false);
+    expect(result.message).toMatch(/GuestPolicy\.Unknown: unknown field/);
+    expect(contacted).toBe(0);
+  });
+});
