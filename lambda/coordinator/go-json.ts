@@ -24,9 +24,13 @@ export class JsonObject {
 
 export type JsonValue = null | boolean | string | JsonNumber | JsonValue[] | JsonObject;
 
+/** A manifest is a few levels deep; far deeper input is refused rather than recursed into. */
+const MAX_DEPTH = 64;
+
 /** Strict RFC 8259 parser (what Go accepts: no comments, trailing commas, NaN or leading zeros). */
 export function parseJson(text: string, source: string): JsonValue {
   let i = 0;
+  let depth = 0;
   const fail = (what: string): never => {
     const line = text.slice(0, i).split('\n').length;
     throw new InputError(`${source} is not valid JSON: ${what} at line ${line} (offset ${i})`);
@@ -64,6 +68,12 @@ export function parseJson(text: string, source: string): JsonValue {
   const value = (): JsonValue => {
     ws();
     const c = text[i];
+    if ((c === '{' || c === '[') && ++depth > MAX_DEPTH) fail(`nested deeper than ${MAX_DEPTH} levels`);
+    const v = composite(c);
+    if (c === '{' || c === '[') depth--;
+    return v;
+  };
+  const composite = (c: string | undefined): JsonValue => {
     if (c === '{') {
       i++;
       const entries: [string, JsonValue][] = [];

@@ -110,6 +110,8 @@ describe("Go's JSON rules", () => {
   it('the manifest must be strict JSON', () => {
     expect(() => parseManifest(Buffer.from('{"Policies": {},}'))).toThrow(/not valid JSON/);
     expect(() => parseManifest(Buffer.from('{'))).toThrow(/not valid JSON/);
+    expect(() => parseManifest(Buffer.from('\ufeff{}'))).toThrow(/not valid JSON/);
+    expect(() => parseManifest(Buffer.from(`{"Policies":${'['.repeat(100_000)}`))).toThrow(/nested deeper than 64 levels/);
   });
 });
 
