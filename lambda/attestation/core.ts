@@ -9,14 +9,15 @@ import { ACCEPTABLE_TDX_TCB_STATUSES, DEFAULT_TDX_TCB_STATUSES } from '../shared
 import { hex } from './bytes.ts';
 import type { CheckSink } from './checks.ts';
 import type { CollateralSource } from './collateral.ts';
-import { normalizePolicyHashes, parseReferenceValues } from './reference.ts';
+import { CollateralUnavailableError } from './collateral.ts';
+import { normalizePolicyHashes, type TdxReference } from './reference.ts';
 import type { TrustAnchors } from './roots.ts';
 import { decodeSnpAttestation, formatTcb } from './snp/abi.ts';
 import { validateSnp } from './snp/validate.ts';
 import { verifySnp } from './snp/verify.ts';
 import { decodeTdxEvidence } from './tdx/abi.ts';
 import { validateTdx } from './tdx/validate.ts';
-import { checkTcbStatus, verifyTdx } from './tdx/verify.ts';
+import { checkTcbStatus, verifyTdx, type VerifiedTdx } from './tdx/verify.ts';
 import { ATTESTATION_OIDS, type EvidenceSummary, type ReferenceInput, type Verifier } from './verifier.ts';
 
 export interface VerifierSettings {
@@ -36,37 +37,52 @@ function checkBinding(actual: Uint8Array, expected: Uint8Array): void {
   }
 }
 
+/**
+ * MinTCBEvaluationDataNumber (go-tdx-guest verify `EvaluationDataNumber`, set by Contrast when
+ * > 0): the TCB Info used must be at least that recent. Too old a copy is collateral to
+ * refresh (`unreachable`), not refused evidence.
+ */
+export function checkEvaluationDataNumber(v: VerifiedTdx, ref: TdxReference, log?: CheckSink): void {
+  const need = ref.MinTCBEvaluationDataNumber;
+  if (need <= 0) return;
+  const have = v.tcbEvaluationDataNumber;
+  if (have === undefined || have < need) {
+    throw new CollateralUnavailableError(
+      'tdx.tcb-evaluation-data-number',
+      `the reference requires TCB Info with tcbEvaluationDataNumber at least ${need}, the TCB Info at hand has ${have ?? 'none'}; it is retried — refresh the collateral (collateral mirror or \`enroll --collateral DIR\`)`,
+    );
+  }
+  log?.pass('tdx.tcb-evaluation-data-number', `${have} ≥ ${need}`);
+}
+
 export function buildVerifier(reference: ReferenceInput, trust: TrustAnchors, settings: VerifierSettings = {}, log?: CheckSink): Verifier {
   // UpToDate always; others only as configured. Defence in depth: configuration validates the
   // list too, and an unknown or revoked status is dropped here.
   const requested = [...DEFAULT_TDX_TCB_STATUSES, ...(settings.acceptedTdxTcbStatuses ?? [])];
   const accepted = [...new Set(requested)].filter((st) => (ACCEPTABLE_TDX_TCB_STATUSES as readonly string[]).includes(st));
   const now = settings.now ?? (() => new Date());
-  // Parse the reference values once per verifier; a malformed manifest fails every verify.
-  let refs: ReturnType<typeof parseReferenceValues> | AttestationError;
-  try {
-    refs = parseReferenceValues(reference.referenceValues);
-  } catch (err) {
-    refs = err as AttestationError;
-  }
+  const refs = reference.referenceValues;
   const hashes = normalizePolicyHashes(reference.coordinatorPolicyHashes);
 
   return {
     async verify(input): Promise<EvidenceSummary> {
-      if (refs instanceof AttestationError) throw refs;
       if (input.oid === ATTESTATION_OIDS.snp) {
         const att = decodeSnpAttestation(input.evidence);
         checkBinding(att.report.reportData, input.reportData);
         const v = await verifySnp(att, { trust, now: now(), collateral: settings.collateral, log });
         validateSnp(v, refs.snp, hashes, log);
+        // Claims first: refused evidence is reported as such even when a CRL is also out of reach.
+        if (v.crlMissing) throw v.crlMissing;
         return { kind: 'snp', platform: v.product, measurement: hex(v.report.measurement), policyHash: hex(v.report.hostData), tcb: formatTcb(v.reportedTcb) };
       }
       if (input.oid === ATTESTATION_OIDS.tdx) {
         const ev = decodeTdxEvidence(input.evidence);
         checkBinding(ev.quote.body.reportData, input.reportData);
         const v = await verifyTdx(ev.quote, { trust, now: now(), collateral: settings.collateral, log });
-        validateTdx(ev.quote.body, refs.tdx, hashes, log);
+        const ref = validateTdx(ev.quote, v.pckExtensions, refs.tdx, hashes, log);
+        if (v.revocationMissing) throw v.revocationMissing;
         const status = checkTcbStatus(v, accepted);
+        checkEvaluationDataNumber(v, ref, log);
         return {
           kind: 'tdx',
           platform: 'TDX',
