@@ -1,7 +1,7 @@
 /**
  * The function's way to its cluster: configuration → the Kubernetes side's settings, loaded on
- * first use only. lambda/kubernetes/ (and @kubernetes/client-node) is imported when reconcile
- * has Kubernetes work, never for a healthy deployment with nothing to restart.
+ * first use only. lambda/kubernetes/ is imported when reconcile has Kubernetes work, never for
+ * a healthy deployment with nothing to restart; @kubernetes/client-node only in kubeconfig mode.
  */
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { KubernetesSettings } from '../kubernetes/index.ts';
@@ -33,7 +33,15 @@ export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, overr
 async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, clients: AwsClients): Promise<KubernetesSettings> {
   let auth: KubernetesSettings['auth'];
   if (config.kube.auth === 'eks') {
-    auth = { kind: 'eks', clusterName: config.kube.clusterName!, endpoint: config.kube.endpoint!, caData: config.kube.caData!, region: await clients.secrets.config.region() };
+    // The token is signed with the function's own credentials, as its SDK clients resolve them.
+    auth = {
+      kind: 'eks',
+      clusterName: config.kube.clusterName!,
+      endpoint: config.kube.endpoint!,
+      caData: config.kube.caData!,
+      region: await clients.secrets.config.region(),
+      credentials: clients.secrets.config.credentials,
+    };
   } else {
     const out = await clients.secrets.send(new GetSecretValueCommand({ SecretId: config.kube.kubeconfigSecretId! }));
     if (!out.SecretString) throw new Error(`secret ${config.kube.kubeconfigSecretId} (KUBECONFIG_SECRET_ID) holds no kubeconfig text`);
