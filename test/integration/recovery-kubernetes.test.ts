@@ -66,10 +66,7 @@ async function cluster(emu: CoordinatorEmulator): Promise<Cluster> {
     () => api.close(),
     () => side.close(),
   );
-  api.store.addStatefulSet('contrast', 'coordinator', { template: coordinatorTemplate(), replicas: 1, startedAt: new Date(), updateStrategy: 'RollingUpdate' });
-  for (const p of api.store.list('pods', 'contrast')) {
-    (p.status as { conditions: { type: string; status: string }[] }).conditions.forEach((c) => (c.type === 'Ready' ? (c.status = emu.state === 'healthy' ? 'True' : 'False') : undefined));
-  }
+  api.store.addStatefulSet('contrast', 'coordinator', { template: coordinatorTemplate(), replicas: 1, startedAt: new Date(), updateStrategy: 'RollingUpdate', ready: emu.state === 'healthy' });
   return { api, side, settings, kubeconfig };
 }
 

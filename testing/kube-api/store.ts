@@ -70,6 +70,8 @@ export interface WorkloadOptions {
   updateStrategy?: 'RollingUpdate' | 'OnDelete';
   /** The existing pods' contrast-initializer finish (see PodOptions). */
   initializerFinishedAt?: Date | 'waiting';
+  /** The existing pods' Ready condition (default true), e.g. false for a stale Coordinator. */
+  ready?: boolean;
 }
 
 export interface PodOptions {
@@ -244,7 +246,7 @@ export class KubeStore {
     if (kind === 'DaemonSet') spec.updateStrategy = { type: o.updateStrategy ?? 'RollingUpdate' };
     const w = this.put(resource, { apiVersion: 'apps/v1', kind, metadata: meta(name, ns, { labels: o.labels, annotations: o.annotations, generation: 1 }), spec });
     for (let i = 0; i < replicas; i++) {
-      this.addPod(ns, podName(i), { template: o.template, startedAt: o.startedAt, owner: w, ...(o.initializerFinishedAt ? { initializerFinishedAt: o.initializerFinishedAt } : {}) });
+      this.addPod(ns, podName(i), { template: o.template, startedAt: o.startedAt, owner: w, ...(o.ready === false ? { ready: false } : {}), ...(o.initializerFinishedAt ? { initializerFinishedAt: o.initializerFinishedAt } : {}) });
     }
     this.setWorkloadStatus(w, replicas, true);
     return w;
