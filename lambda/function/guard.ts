@@ -12,7 +12,7 @@ import type { ReconcileOptions, ReconcileResult, RecoveryRecord, RecoveryRecordS
 import { errorMessage, RecoveryError } from '../shared/errors.ts';
 import { targetOf, type DeploymentConfig } from './config.ts';
 import type { Trigger } from './events.ts';
-import { guardTripped } from './lease.ts';
+import { guardTripped, type GuardSnapshot } from './lease.ts';
 import { emptyResult, logInterruptedAttempt, recoverOutcomeUnknown, userRecoveryDone, type ReportContext } from './report.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -21,8 +21,11 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
   // both, and a paused one only costs an unused GetSecretValue (ciphertext, no Decrypt).
   const prefetched = rt.bundles.load(d.secretId);
   prefetched.catch(() => {}); // a failure surfaces through loadBundle below
-  const snap = await rt.lock.snapshot(d.name);
-  // Status holds no lease: it reads the record (to date the mesh CA key) and writes nothing.
+  // Status holds no lease: it reads the record (to date the mesh CA key) and writes nothing;
+  // without the lock table it still answers, dating the key by its certificate.
+  const snap = options.statusOnly
+    ? await rt.lock.snapshot(d.name).catch((): GuardSnapshot => ({ pause: { paused: false }, record: { attempts: [] }, version: 0, recentAttempts: [] }))
+    : await rt.lock.snapshot(d.name);
   if (!options.statusOnly && snap.pause.paused) {
     const key = snap.pause.scope === 'all' ? 'pause#*' : `pause#${d.name}`;
     ctx.guard = { kind: 'pause-switch', detail: `${key}${snap.pause.reason ? `: ${snap.pause.reason}` : ''}` };
