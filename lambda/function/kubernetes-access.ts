@@ -5,6 +5,7 @@
  */
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { KubernetesSettings } from '../kubernetes/index.ts';
+import { errorMessage, InputError, UnreachableError } from '../shared/errors.ts';
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import type { DeploymentConfig, HandlerConfig } from './config.ts';
 import type { AwsClients, HandlerOverrides } from './runtime.ts';
@@ -43,8 +44,17 @@ async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, cl
       credentials: clients.secrets.config.credentials,
     };
   } else {
-    const out = await clients.secrets.send(new GetSecretValueCommand({ SecretId: config.kube.kubeconfigSecretId! }));
-    if (!out.SecretString) throw new Error(`secret ${config.kube.kubeconfigSecretId} (KUBECONFIG_SECRET_ID) holds no kubeconfig text`);
+    const id = config.kube.kubeconfigSecretId!;
+    let out;
+    try {
+      out = await clients.secrets.send(new GetSecretValueCommand({ SecretId: id }));
+    } catch (err) {
+      // A missing secret is a configuration fault; anything else (throttling, network) passes.
+      const name = (err as { name?: string }).name;
+      if (name === 'ResourceNotFoundException') throw new InputError(`the kubeconfig secret ${id} (KUBECONFIG_SECRET_ID) does not exist — store the cluster's kubeconfig there`, 'config-invalid', { cause: err });
+      throw new UnreachableError(`cannot read the kubeconfig secret ${id} (KUBECONFIG_SECRET_ID): ${name ?? 'error'}: ${errorMessage(err)}`, { cause: err });
+    }
+    if (!out.SecretString) throw new InputError(`secret ${id} (KUBECONFIG_SECRET_ID) holds no kubeconfig text`, 'config-invalid');
     auth = { kind: 'kubeconfig', kubeconfig: out.SecretString };
   }
   const namespaces: KubernetesSettings['namespaces'] = d.namespaceLabelSelector

@@ -5,7 +5,8 @@ import { CoordinatorSession } from '../../lambda/coordinator/client.ts';
 import type { KubernetesSide } from '../../lambda/kubernetes/types.ts';
 import type { RestartRequest, RestartSummary } from '../../lambda/kubernetes/types.ts';
 import type { RecoverAttempt } from '../../lambda/reconcile/types.ts';
-import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { motoAvailable, SKIP_REASON, uniqueName } from '../support/aws.ts';
 import { alarmStateChange, directInvoke, lambdaContext, restartEvent, scheduledEvent } from './samples.ts';
 import { auditRecords, captureOutput, emfRecords, setupFixture, type Fixture } from './fixture.ts';
 
@@ -335,6 +336,20 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect(guarded.outcome).toBe('paused');
     expect(guarded.results[0]!.message).toMatch(/crash-loop guard: 1 Recover attempts/);
     expect(fx.emu.recoverCalls).toHaveLength(1);
+  });
+
+  it('a missing or malformed kubeconfig secret is config-invalid (not bundle-invalid), and nothing is recovered', async () => {
+    const secretId = uniqueName('kubeconfig');
+    fx = await setupFixture({ env: { KUBE_AUTH: 'kubeconfig', KUBECONFIG_SECRET_ID: secretId } });
+    const missing = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(missing.outcome).toBe('config-invalid');
+    expect(missing.results[0]!.message).toMatch(/the kubeconfig secret .* \(KUBECONFIG_SECRET_ID\) does not exist/);
+    await fx.clients.secrets.send(new CreateSecretCommand({ Name: secretId, SecretString: 'clusters: [' }));
+    const malformed = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(malformed.outcome).toBe('config-invalid');
+    expect(malformed.results[0]!.message).toMatch(/kubeconfig document cannot be parsed/);
+    expect(fx.kmsDecrypts).toHaveLength(0);
+    expect(fx.emu.recoverCalls).toHaveLength(0);
   });
 
   it('returns permanent failures without throwing', async () => {
