@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CreateClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { recoverCommand } from '../../cli/commands.ts';
+import { resolveKubeAccess } from '../../cli/kubernetes.ts';
 import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
 import { createKubernetesSide, type KubernetesSettings, type KubernetesSide } from '../../lambda/kubernetes/index.ts';
 import { memoryRecordStore } from '../../lambda/reconcile/mesh-ca.ts';
@@ -387,5 +389,25 @@ describe.skipIf(!motoAvailable)(`the CLI with cluster access${motoAvailable ? ''
     const notFile = await runCliInProcess(['status', '--deployment', 'prod', '--secret-id', 'x', '--coordinator', '127.0.0.1:1', '--kubeconfig', empty], env);
     expect(notFile.code).toBe(21);
     expect(notFile.stderr).toMatch(/is not a regular file/);
+  });
+
+  it('--eks-cluster finds endpoint and CA with DescribeCluster and signs with the CLI\'s own credentials; an unknown cluster is config-invalid', async () => {
+    const name = uniqueName('eks');
+    await new EKSClient(awsClientConfig()).send(new CreateClusterCommand({ name, roleArn: 'arn:aws:iam::123456789012:role/eks', resourcesVpcConfig: { subnetIds: ['subnet-1'] } }));
+    const saved = { ...process.env };
+    Object.assign(process.env, awsEnv);
+    try {
+      const secrets = new SecretsManagerClient({});
+      const access = await resolveKubeAccess({ eksCluster: name, coordinatorNamespace: 'contrast' }, secrets);
+      if (access.kind !== 'settings' || access.settings.auth.kind !== 'eks') throw new Error(`expected EKS settings, got ${access.kind}`);
+      const auth = access.settings.auth;
+      expect(auth).toMatchObject({ clusterName: name, region: TEST_REGION, endpoint: expect.stringMatching(/^https:\/\/.*\.eks\.amazonaws\.com/), caData: expect.any(String) });
+      expect(await auth.credentials!()).toMatchObject({ accessKeyId: 'testing' });
+      expect(access.settings.namespaces).toEqual({ kind: 'list', names: ['contrast'] });
+      const err = await resolveKubeAccess({ eksCluster: uniqueName('absent') }, secrets).catch((e: unknown) => e);
+      expect(err).toMatchObject({ outcome: 'config-invalid', message: expect.stringMatching(/EKS cluster .* does not exist in eu-central-1/) });
+    } finally {
+      process.env = saved;
+    }
   });
 });
