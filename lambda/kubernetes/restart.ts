@@ -121,8 +121,10 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     const rolling = w.kind === 'Deployment' || ((w.kind === 'StatefulSet' || w.kind === 'DaemonSet') && w.updateStrategy === 'RollingUpdate');
     if (rolling) {
       const restartedAt = Date.parse(w.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '');
-      // A rollout restart issued after the key existed renews every pod: never patch twice.
-      if (Number.isFinite(restartedAt) && restartedAt >= createdAt.getTime() - margin) {
+      // A rollout restart issued after the key existed — or since this service's wave for it
+      // began, whatever the clocks say about the key — renews every pod: never patch twice.
+      const since = Math.min(createdAt.getTime(), req.restartsIssuedAt?.getTime() ?? Infinity) - margin;
+      if (Number.isFinite(restartedAt) && restartedAt >= since) {
         return { action: 'none', result: { ...base, status: 'skipped', method: 'rollout-restart', reason: `rollout restart since ${rfc3339(new Date(restartedAt))} in progress (${stale.length} old pod(s) left)` } };
       }
     }

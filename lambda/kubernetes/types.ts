@@ -72,6 +72,11 @@ export interface RestartRequest {
   reportReason?: string;
   /** Defaults to CLOCK_SKEW_MARGIN_MS (stale.ts). */
   clockSkewMarginMs?: number;
+  /**
+   * When this service started restarting for this key (its own clock): a rollout restart
+   * stamped since then is one of ours, even where clocks disagree about the key's creation.
+   */
+  restartsIssuedAt?: Date;
 }
 
 /** Step 6. Convergent: running it twice against the same key restarts nothing new. */

@@ -340,20 +340,26 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
   const record = await run.records.read();
   const { generation, changed } = currentGeneration(record, cert, run.now(), CLOCK_SKEW_MARGIN_MS, ours);
   run.result.meshCa = { spkiSha256: generation.spkiSha256, createdAt: new Date(generation.createdAt).toISOString(), cause: generation.cause };
+  const done = generation.restartsCompleteAt !== undefined;
+  const restart = generation.cause === 'recover' || target.restartAfterAnyRotation === true;
+  const mode: RestartMode = readOnly ? 'list' : restart ? 'restart' : 'report';
   let saved = generation;
-  if (changed && !readOnly) {
+  // The wave's start is recorded before it (with a new key, in the same write): later runs
+  // never patch what this wave patched, whatever the clocks say.
+  const wave = mode === 'restart' && !done && deps.kubernetes !== undefined && generation.restartsIssuedAt === undefined;
+  if ((changed || wave) && !readOnly) {
+    const next = wave ? { ...generation, restartsIssuedAt: run.now() } : generation;
     try {
-      saved = await saveGeneration(run, generation);
+      saved = await saveGeneration(run, next);
     } catch (err) {
       // The next reconcile derives the same generation again (from the attempt or the certificate).
       run.notes.push(`the mesh CA key could not be recorded (${errorMessage(err)})`);
+      saved = next;
     }
   }
-  if (saved.restartsCompleteAt !== undefined) return run.finish(base, okMessage);
+  if (done) return run.finish(base, okMessage);
   if (!deps.kubernetes) return run.finish(base, `${okMessage}; workloads not checked (no Kubernetes access)`);
 
-  const restart = generation.cause === 'recover' || target.restartAfterAnyRotation === true;
-  const mode: RestartMode = readOnly ? 'list' : restart ? 'restart' : 'report';
   let summary: RestartSummary;
   try {
     summary = await run.step(
@@ -364,6 +370,7 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
           meshCa: { spkiSha256: generation.spkiSha256, createdAt: new Date(generation.createdAt) },
           mode,
           clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
+          ...(saved.restartsIssuedAt !== undefined ? { restartsIssuedAt: new Date(saved.restartsIssuedAt) } : {}),
           reportReason: `the mesh CA key was created at ${new Date(generation.createdAt).toISOString()} by a rotation this service did not cause (\`contrast set\` or a manual \`contrast recover\`); restart it by hand, or set restartAfterAnyRotation for ${target.name}`,
         }),
       (s) => restartCounts(s),
@@ -377,11 +384,8 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
   const acted = summary.results.some((r) => r.status === 'restarted' || r.status === 'deleted');
   if (!readOnly) {
     const t = run.now();
-    const update: Partial<MeshCaGeneration> = {};
-    if (acted && saved.restartsIssuedAt === undefined) update.restartsIssuedAt = t;
-    if (summary.complete) update.restartsCompleteAt = t;
-    if (Object.keys(update).length > 0) {
-      await saveGeneration(run, { ...saved, ...update }).catch((err: unknown) => run.notes.push(`the restarts could not be recorded (${errorMessage(err)}); the next reconcile checks the workloads again`));
+    if (summary.complete) {
+      await saveGeneration(run, { ...saved, restartsCompleteAt: t }).catch((err: unknown) => run.notes.push(`the restarts could not be recorded (${errorMessage(err)}); the next reconcile checks the workloads again`));
     }
   }
   if (mode === 'list') {

@@ -269,6 +269,23 @@ describe('restarts over a real socket', () => {
       expect(statuses(await env.side.restarts.restartStale(request('list', key)))).toEqual({ within: 'skipped', beyond: 'would-restart' });
     });
 
+    it('never patches twice for one key: the wave\'s start bounds it even when the key looks newer than our clock', async () => {
+      env = await setup({});
+      // The Coordinator's clock runs 5 min ahead: its key looks created "in the future".
+      const key = new Date(Date.now() + 5 * MIN);
+      env.api.store.addDeployment(NS, 'web', { template: contrastTemplate('web'), replicas: 2, startedAt: new Date(Date.now() - 60 * MIN) });
+      const issued = new Date();
+      const first = await env.side.restarts.restartStale({ ...request('restart', key), restartsIssuedAt: issued });
+      expect(statuses(first)).toEqual({ web: 'restarted' });
+      // Its new pods finished "before" the skewed key too; the annotation says the wave did it.
+      await new Promise((r) => setTimeout(r, env!.api.store.initializerRunMs + 200));
+      const again = await env.side.restarts.restartStale({ ...request('restart', key), restartsIssuedAt: issued });
+      expect(again.results[0]).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/rollout restart since .* in progress/) });
+      expect(writes(env.api)).toHaveLength(1);
+      // Without the wave's time the same skew would patch again.
+      expect(statuses(await env.side.restarts.restartStale(request('list', key)))).toEqual({ web: 'would-restart' });
+    });
+
     it('judges a secure-pv pod (initializer as native sidecar) by its Initialized condition', async () => {
       env = await setup({});
       const key = new Date(Date.now() - 5 * MIN);
