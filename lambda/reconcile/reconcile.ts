@@ -30,7 +30,6 @@ import type {
   StepTiming,
 } from './types.ts';
 
-
 export type { ReconcileResult } from './types.ts';
 
 
@@ -382,11 +381,10 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
   run.result.restarts = summary;
   run.result.staleWorkloads = summary.staleWorkloads;
   const acted = summary.results.some((r) => r.status === 'restarted' || r.status === 'deleted');
-  if (!readOnly) {
-    const t = run.now();
-    if (summary.complete) {
-      await saveGeneration(run, { ...saved, restartsCompleteAt: t }).catch((err: unknown) => run.notes.push(`the restarts could not be recorded (${errorMessage(err)}); the next reconcile checks the workloads again`));
-    }
+  if (!readOnly && summary.complete) {
+    await saveGeneration(run, { ...saved, restartsCompleteAt: run.now() }).catch((err: unknown) =>
+      run.notes.push(`the restarts could not be recorded (${errorMessage(err)}); the next reconcile checks the workloads again`),
+    );
   }
   if (mode === 'list') {
     const listed = summary.staleWorkloads ? `; ${summary.staleWorkloads} workload(s) hold certificates of a lost mesh CA (${restartCounts(summary)})` : ` (${restartCounts(summary)})`;

@@ -108,6 +108,18 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     expect(patches(api)).toEqual([]);
   });
 
+  it('no record of the intent, no Recover: the seed stays, the reconcile is retried', async () => {
+    const emu = await emulator();
+    const e = await enroll(ws);
+    const records = { read: () => Promise.resolve({ attempts: [] }), update: () => Promise.reject(new Error('ConditionalCheckFailed')) };
+    const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { records }));
+    expect(r.outcome).toBe('unreachable');
+    expect(r.message).toMatch(/could not record the Recover intent .*Recover was not sent/);
+    expect(r.recoverSent).toBe(false);
+    expect(emu.recoverCalls).toHaveLength(0);
+    expect(emu.state).toBe('stale');
+  });
+
   it('a pod started 30 minutes before the recovery is restarted (its certificate is from the lost mesh CA)', async () => {
     const emu = await emulator();
     const { api, side } = await cluster(emu);
