@@ -199,7 +199,8 @@ Example:
     )
     .action((o: EnrollOptions) => run(() => enrollCommand(o)));
 
-  kubernetesOptions(program.command('recover'))
+  const recover = program
+    .command('recover')
     .description('recover a stale Coordinator: verify its attestation, check for Ready peers, decrypt the share, Recover, confirm, restart the workloads holding certificates of the lost mesh CA')
     .requiredOption('--deployment <name>', 'deployment name (as enrolled)')
     .option('--secret-id <id>', 'Secrets Manager secret holding the recovery bundle')
@@ -213,7 +214,8 @@ Example:
     .option('--via-function <name>', 'ask the deployed Lambda function to do it (audited there) instead of running locally')
     .option('--collateral-mirror <url>', 'HTTPS mirror (AMD KDS / Intel PCS layout) for collateral the evidence and bundle lack')
     .option('--accept-tdx-tcb-status <status>', 'also accept this Intel TCB status besides UpToDate (repeatable)', tdxStatus, [])
-    .option('--json', 'print the result as JSON')
+    .option('--json', 'print the result as JSON');
+  kubernetesOptions(recover)
     .addHelpText(
       'after',
       `
@@ -237,7 +239,8 @@ Examples:
     )
     .action((o: RecoverOptions) => run(() => recoverCommand(o, 'recover')));
 
-  kubernetesOptions(program.command('status'))
+  const status = program
+    .command('status')
     .description('verify the Coordinator\'s attestation, report whether it is healthy, and list workloads holding certificates of a lost mesh CA (no KMS call, no change)')
     .requiredOption('--deployment <name>', 'deployment name (as enrolled)')
     .option('--secret-id <id>', 'Secrets Manager secret holding the recovery bundle')
@@ -245,7 +248,8 @@ Examples:
     .option('--via-function <name>', 'ask the deployed Lambda function instead')
     .option('--collateral-mirror <url>', 'HTTPS mirror (AMD KDS / Intel PCS layout) for collateral the evidence and bundle lack')
     .option('--accept-tdx-tcb-status <status>', 'also accept this Intel TCB status besides UpToDate (repeatable)', tdxStatus, [])
-    .option('--json', 'print the result as JSON')
+    .option('--json', 'print the result as JSON');
+  kubernetesOptions(status)
     .addHelpText(
       'after',
       `
