@@ -170,7 +170,7 @@ function kubernetesOptions(cmd: Command): Command {
     .option('--kube-context <name>', 'kubeconfig context (default: current-context)')
     .option('--eks-cluster <name>', 'EKS cluster by name (DescribeCluster; token signed with your AWS credentials) instead of a kubeconfig')
     .option('--coordinator-namespace <ns>', 'namespace of the Coordinator pods (default: the context\'s namespace, else default)')
-    .option('--namespace <ns>', 'namespace of the Contrast workloads (repeatable; default: the Coordinator namespace)', (v: string, prev: string[]) => [...prev, v], [])
+    .option('--namespace <ns>', 'namespace of the Contrast workloads (repeatable; default: the Coordinator namespace)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--all-namespaces', 'look for Contrast workloads in every namespace')
     .option('--no-kubernetes', 'do without cluster access: no peer check, no workload restarts');
 }
