@@ -33,7 +33,7 @@ const handler = createHandler({
     restarts: {
       restartStale: async (req) => {
         await sleep(10_000);
-        return { meshCaFingerprint: req.meshCaFingerprint, results: [], complete: true };
+        return { meshCaSpkiSha256: req.meshCa.spkiSha256, results: [], complete: true, staleWorkloads: 0 };
       },
     },
   }),

@@ -432,7 +432,7 @@ export const triggers = {
     detail: { deployment, pod: 'coordinator-0' },
     ...overrides,
   }),
-  schedule: () => ({
+  schedule: (rule = 'contrast-autorecover-schedule') => ({
     version: '0',
     id: randomUUID(),
     'detail-type': 'Scheduled Event',
@@ -440,7 +440,7 @@ export const triggers = {
     account: '123456789012',
     time: new Date().toISOString(),
     region: REGION,
-    resources: ['arn:aws:events:eu-central-1:123456789012:rule/contrast-autorecover-schedule'],
+    resources: [`arn:aws:events:eu-central-1:123456789012:rule/${rule}`],
     detail: {},
   }),
   direct: (deployment: string, action = 'recover') => ({ action, deployment, reason: 'chaos' }),

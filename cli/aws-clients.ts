@@ -7,16 +7,16 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsClientSettings, BUDGETS, stepBudgetsOf } from '../lambda/shared/budgets.ts';
 import type { ReconcileDeps } from '../lambda/reconcile/reconcile.ts';
-import { UsageError } from './usage.ts';
+import { InputError } from '../lambda/shared/errors.ts';
 
-/** The clients, once the region is known: a missing region is a usage error (exit 2), not a network one. */
+/** The clients, once the region is known: a missing region is `config-invalid` (exit 21), not a network fault. */
 export async function cliAwsClients(): Promise<{ kms: KMSClient; secrets: SecretsManagerClient }> {
   const settings = awsClientSettings(BUDGETS.aws);
   const clients = { kms: new KMSClient(settings), secrets: new SecretsManagerClient(settings) };
   try {
     await clients.kms.config.region();
   } catch {
-    throw new UsageError('no AWS region is configured: export AWS_REGION (e.g. AWS_REGION=eu-central-1) or set a region in your AWS profile');
+    throw new InputError('no AWS region is configured: export AWS_REGION (e.g. AWS_REGION=eu-central-1) or set a region in your AWS profile', 'config-invalid');
   }
   return clients;
 }

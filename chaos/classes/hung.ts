@@ -110,9 +110,9 @@ export async function kmsClass(env: Env): Promise<ClassResult> {
     ],
     [
       'Decrypt never answers in the scheduled decrypt drill: the drill fails with its own audit record',
-      withWorld({ emulator: { state: 'healthy' }, configEnv: { DECRYPT_DRILL: 'true' } }, (env, world) => async (c) => {
+      withWorld({ emulator: { state: 'healthy' }, configEnv: { DECRYPT_DRILL: 'true', DECRYPT_DRILL_RULE: 'contrast-autorecover-drill' } }, (env, world) => async (c) => {
         env.proxy.faults.push({ op: 'TrentService.Decrypt', kind: 'hang' });
-        const inv = await invoke(chaosHandler(world), triggers.schedule());
+        const inv = await invoke(chaosHandler(world), triggers.schedule('contrast-autorecover-drill'));
         checkAll(c, env, world, inv, undefined, AWS_BOUND);
         c.that(inv.response?.drills?.[0]?.ok === false, `drill result ${JSON.stringify(inv.response?.drills)}`);
         c.that(inv.audits.some((a) => a.action === 'decrypt-drill' && a.deployment === world.deployment), 'no audit record for the drill');
@@ -264,7 +264,7 @@ export async function coordinatorClass(env: Env): Promise<ClassResult> {
         const audit = checkAll(c, env, world, inv, undefined, COORDINATOR_BOUND);
         c.that((audit?.recover as { sent?: boolean })?.sent === true, 'the audit record does not say Recover was sent');
         const snap = await world.lock.snapshot(world.deployment);
-        c.that(snap.recentRecoveries.length === 1, `the crash-loop guard counted ${snap.recentRecoveries.length} recoveries`);
+        c.that(snap.recentAttempts.length === 1, `the crash-loop guard counted ${snap.recentAttempts.length} recoveries`);
         // Lambda retries a failed asynchronous invocation a minute later, with the same request id.
         while (world.emu.recoverCalls.length === 0) await new Promise((r) => setTimeout(r, 50));
         const retry = await invoke(chaosHandler(world), triggers.restart(world.deployment), lambdaContext(requestId));

@@ -52,7 +52,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Restarts finish at once for the retry. */
 const quickKubernetes = async (): Promise<KubernetesSide> => ({
   peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: ['coordinator-0'] }) },
-  restarts: { restartStale: async (req) => ({ meshCaFingerprint: req.meshCaFingerprint, results: [], complete: true }) },
+  restarts: { restartStale: async (req) => ({ meshCaSpkiSha256: req.meshCa.spkiSha256, results: [], complete: true, staleWorkloads: 0 }) },
 });
 
 export async function killedProcessClass(env: Env): Promise<ClassResult> {
@@ -107,7 +107,7 @@ export async function killedProcessClass(env: Env): Promise<ClassResult> {
           }
           if (RECOVER_SENT.includes(point)) {
             const snap = await world.lock.snapshot(world.deployment);
-            c.that(snap.recentRecoveries.length >= 1, 'the crash-loop guard did not count the Recover of the killed attempt');
+            c.that(snap.recentAttempts.length >= 1, 'the crash-loop guard did not count the Recover of the killed attempt');
           }
         } finally {
           await world.stop();

@@ -126,7 +126,7 @@ export async function slowRecoverClass(env: Env): Promise<ClassResult> {
         checkEach(c, env, world, [a, during, after]);
         c.that(world.emu.recoverRequests === 1, `${world.emu.recoverRequests} Recover requests for one restart`);
         const snap = await world.lock.snapshot(world.deployment);
-        c.that(snap.recentRecoveries.length === 1, `the crash-loop guard counted ${snap.recentRecoveries.length}`);
+        c.that(snap.recentAttempts.length === 1, `the crash-loop guard counted ${snap.recentAttempts.length}`);
       }),
     ),
   );
@@ -142,7 +142,7 @@ export async function slowRecoverClass(env: Env): Promise<ClassResult> {
           restarts: {
             restartStale: async (req) => {
               await sleep(LEASE_SECONDS * 1000 * 0.5);
-              return { meshCaFingerprint: req.meshCaFingerprint, results: [], complete: true };
+              return { meshCaSpkiSha256: req.meshCa.spkiSha256, results: [], complete: true, staleWorkloads: 0 };
             },
           },
         });

@@ -86,7 +86,9 @@ async function scheduledExtras(rt: Runtime, trigger: Trigger, requestId: string,
     rt.telemetry.logger.warn(`${what} skipped: not enough invocation time left; the next scheduled run does it`, { deployments: rest });
   const subset = (d: Runtime['config']['deployments'][number]): Runtime => ({ ...rt, config: { ...rt.config, deployments: [d] } });
   const deployments = rt.config.deployments;
-  if (rt.config.decryptDrill) {
+  if (rt.config.decryptDrill) out.drills = [];
+  // Only a tick of the drill's own rule drills (drill.ts).
+  if (rt.config.decryptDrill && trigger.kind === 'schedule' && trigger.drill) {
     out.drills = [];
     for (const [i, d] of deployments.entries()) {
       if (until - Date.now() < perDeploymentMs) {

@@ -99,17 +99,18 @@ function sessionMs(s: StepBudgets): number {
   return s.handshakeTimeoutMs + s.rpcTimeoutMs;
 }
 
-/** Recover and the confirming GetManifests, on one new session. */
+/** Recover on a new session, the write of how it ended, and the confirming GetManifests. */
 export function recoverMs(s: StepBudgets): number {
-  return sessionMs(s) + s.rpcTimeoutMs;
+  return sessionMs(s) + s.awsCallMs + s.rpcTimeoutMs;
 }
 
 export type ReconcileStep = 'load-bundle' | 'probe' | 'peers' | 'decrypt' | 'recover' | 'confirm' | 'restarts' | 'report';
 
 /**
  * The time a reconcile step may take: it starts only if that much is left. Decrypt counts the
- * Recover after it (a Decrypt without time to use it is a CloudTrail entry for nothing), and
- * confirm is covered by Recover's budget (it never stops a recovery that was sent).
+ * Recover intent's write and the Recover after it (a Decrypt without time to use it is a
+ * CloudTrail entry for nothing), and confirm is covered by Recover's budget (it never stops a
+ * recovery that was sent).
  */
 export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?: boolean } = {}): number {
   switch (step) {
@@ -121,7 +122,7 @@ export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?:
     case 'restarts':
       return s.kubernetesRequestMs;
     case 'decrypt':
-      return s.awsCallMs + (opts.dryRun ? 0 : recoverMs(s));
+      return s.awsCallMs + (opts.dryRun ? 0 : s.awsCallMs + recoverMs(s));
     case 'recover':
       return recoverMs(s);
     case 'confirm':
@@ -132,13 +133,13 @@ export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?:
 
 /**
  * The shortest lease that lets one recovery finish under it: the guard snapshot and bundle
- * (read together), the probe, the KMS Decrypt, Recover and its confirmation, plus the margin.
- * A reconcile never starts a step that would outlive its lease (it stops and is retried), so
- * a shorter lease could only stop recoveries, never let two through; this minimum keeps it
- * from stopping them.
+ * (read together), the probe, the KMS Decrypt, the Recover intent's write, Recover, the write
+ * of its end and the confirmation, plus the margin. A reconcile never starts a step that would
+ * outlive its lease (it stops and is retried), so a shorter lease could only stop recoveries,
+ * never let two through; this minimum keeps it from stopping them.
  */
 export function minLeaseSeconds(s: StepBudgets = stepBudgetsOf(), leaseMarginMs = BUDGETS.leaseMarginMs): number {
-  return Math.ceil((s.awsCallMs + sessionMs(s) + s.awsCallMs + recoverMs(s) + leaseMarginMs) / 1000);
+  return Math.ceil((s.awsCallMs + sessionMs(s) + stepNeedMs('decrypt', s) + leaseMarginMs) / 1000);
 }
 
 /** LEASE_SECONDS may not be lower (configuration and construct refuse it). */

@@ -21,14 +21,15 @@ describe('time budgets', () => {
     expect(awsCallMs({ connectionTimeoutMs: 1, requestTimeoutMs: 1_000, maxAttempts: 3 })).toBe(3_000 + (1_000 + 5_000) + (2_000 + 5_000));
   });
 
-  it('give no Decrypt without time for the Recover after it, except in a dry run', () => {
-    expect(stepNeedMs('decrypt', s)).toBe(s.awsCallMs + recoverMs(s));
+  it('give no Decrypt without time for the Recover intent and the Recover after it, except in a dry run', () => {
+    expect(stepNeedMs('decrypt', s)).toBe(2 * s.awsCallMs + recoverMs(s));
     expect(stepNeedMs('decrypt', s, { dryRun: true })).toBe(s.awsCallMs);
-    expect(stepNeedMs('recover', s)).toBe(s.handshakeTimeoutMs + 2 * s.rpcTimeoutMs);
+    // Recover, the write of how it ended, and the confirming GetManifests.
+    expect(stepNeedMs('recover', s)).toBe(s.handshakeTimeoutMs + s.rpcTimeoutMs + s.awsCallMs + s.rpcTimeoutMs);
     expect(stepNeedMs('confirm', s)).toBe(0); // covered by Recover's: a sent Recover is always confirmed
   });
 
-  it('derive the lease minimum from the handshake, RPC and AWS budgets', () => {
+  it('derive the lease minimum from the handshake, RPC, Decrypt and record-write budgets', () => {
     const longer = stepBudgetsOf(budgetsWith({ coordinator: { rpcTimeoutMs: BUDGETS.coordinator.rpcTimeoutMs + 10_000 } }));
     expect(minLeaseSeconds(longer)).toBe(MIN_LEASE_SECONDS + 30); // probe, Recover and confirm: three RPCs
     expect(MIN_LEASE_SECONDS * 1000).toBeGreaterThanOrEqual(s.awsCallMs + stepNeedMs('probe', s) + stepNeedMs('decrypt', s) + BUDGETS.leaseMarginMs);
@@ -42,7 +43,8 @@ describe('time budgets', () => {
       `${BUDGETS.aws.requestTimeoutMs / 1000} s per attempt`,
       `${BUDGETS.coordinator.handshakeTimeoutMs / 1000} s`,
       `${BUDGETS.coordinator.rpcTimeoutMs / 1000} s`,
-      `the Decrypt\n${stepNeedMs('decrypt', s) / 1000} s`,
+      `the Decrypt ${stepNeedMs('decrypt', s) / 1000} s`,
+      `the Recover ${stepNeedMs('recover', s) / 1000} s`,
     ]) {
       expect(docs.replace(/\s+/g, ' ')).toContain(figure.replace(/\s+/g, ' '));
     }
