@@ -323,7 +323,8 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     // Later (the dead lease expired), another container: it audits the interrupted attempt,
     // counts it, and finishes the restarts of the key that Recover made.
     const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
-    const later = fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 121_000 });
+    // The dead lease lasted the function time (300 s) + 60 s.
+    const later = fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 361_000 });
     const next = await later(scheduledEvent(), lambdaContext('next-request'));
     expect(next.outcome).toBe('restarts-finished');
     expect(k.calls.restarts[0]).toMatchObject({ mode: 'restart', meshCa: { spkiSha256: fx.emu.meshCaSpkiSha256, createdAt: new Date(intent!.at) } });
@@ -342,7 +343,7 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect(snap.recentAttempts.map((a: RecoverAttempt) => [a.id, a.status])).toEqual([[intent!.id, 'interrupted']]);
     // Counted: with MAX_RECOVERIES_PER_HOUR=1, the next restart is left to a human.
     fx.emu.restart();
-    const guarded = await fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 122_000 })(restartEvent(fx.deployment), lambdaContext());
+    const guarded = await fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 362_000 })(restartEvent(fx.deployment), lambdaContext());
     expect(guarded.outcome).toBe('paused');
     expect(guarded.results[0]!.message).toMatch(/crash-loop guard: 1 Recover attempts/);
     expect(fx.emu.recoverCalls).toHaveLength(1);
