@@ -40,8 +40,8 @@ export const CHAOS_BUDGETS: Budgets = budgetsWith({
   leaseMarginMs: 500,
 });
 
-/** The function's remaining time each chaos invocation starts with. */
-export const CHAOS_REMAINING_MS = 20_000;
+/** The function's remaining time each chaos invocation starts with: enough for a Decrypt under CHAOS_BUDGETS (its budget counts the SDK's longest backoff). */
+export const CHAOS_REMAINING_MS = 45_000;
 
 // ---- results ----
 
