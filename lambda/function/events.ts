@@ -73,7 +73,8 @@ export function checkEventShape(event: unknown): void {
 
 /**
  * Event times accepted as they are: EventBridge retries delivery for at most 24 hours
- * (Amazon EventBridge User Guide, "Event retry policy"), and a sender's clock may run a little
+ * (Amazon EventBridge API Reference, RetryPolicy: MaximumEventAgeInSeconds is at most 86,400),
+ * and a sender's clock may run a little
  * ahead. A time outside this window is replaced by the time of receipt, and the trigger says
  * so: it would otherwise date a restart to 1970 for the StaleMinutes metric.
  */
