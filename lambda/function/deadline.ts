@@ -18,12 +18,15 @@ export interface RunDeadlines {
 }
 
 /**
- * Deployment i (0-based) of n in an invocation that ends at `end`: each deployment still to
- * come keeps `reserveMs` for its own report, so a slow first one cannot starve the last of
- * its audit record.
+ * Deployment i (0-based, in start order) of n in an invocation that ends at `end`, run at most
+ * `concurrency` at a time: the deployments still to come keep `reserveMs` per wave of
+ * `concurrency` for their reports, so slow first ones cannot starve the last of their audit
+ * records. Deployment i + concurrency starts once i + 1 deployments ended, which all did by
+ * reportBy(i) (reportBy grows with i), and its own reportBy is reportBy(i) + reserveMs: it
+ * always has its reserve left to report. With concurrency 1 each deployment keeps its own.
  */
-export function runDeadlines(end: number, i: number, n: number, reserveMs: number): RunDeadlines {
-  const reportBy = end - reserveMs * (n - i - 1);
+export function runDeadlines(end: number, i: number, n: number, reserveMs: number, concurrency = 1): RunDeadlines {
+  const reportBy = end - reserveMs * Math.floor((n - i - 1) / Math.max(1, concurrency));
   const steps = reportBy - reserveMs;
   return { steps, cutoff: steps + Math.floor(reserveMs / 3), reportBy };
 }

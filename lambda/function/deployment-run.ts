@@ -30,8 +30,11 @@ export interface InvocationInfo {
   deadlines: RunDeadlines;
 }
 
-export async function runDeployment(rt: Runtime, d: DeploymentConfig, trigger: Trigger, invocation: InvocationInfo): Promise<ReconcileResult[]> {
-  const { logger } = rt.telemetry;
+export async function runDeployment(shared: Runtime, d: DeploymentConfig, trigger: Trigger, invocation: InvocationInfo): Promise<ReconcileResult[]> {
+  // Deployments may run side by side (handler.ts): each gets its own logger, keyed by its name.
+  const logger = shared.telemetry.logger.createChild();
+  logger.appendKeys({ deployment: d.name });
+  const rt: Runtime = { ...shared, telemetry: { ...shared.telemetry, logger } };
   const { deadlines } = invocation;
   const action = trigger.kind === 'direct' ? trigger.action : 'reconcile';
   const options: ReconcileOptions = {
@@ -40,72 +43,67 @@ export async function runDeployment(rt: Runtime, d: DeploymentConfig, trigger: T
     statusOnly: action === 'status',
   };
   const ctx: ReportContext = { requestId: invocation.requestId, trigger, action, reportBy: deadlines.reportBy };
-  logger.appendKeys({ deployment: d.name });
   const results: ReconcileResult[] = [];
   const lockCall = <T>(p: Promise<T>, what: string) => before(p, deadlines.cutoff, `lock table ${what}`);
-  try {
-    // Status is read-only: no lease, no guard, never a KMS call.
-    if (options.statusOnly) {
-      const result = await bounded(rt, d, trigger, options, ctx, deadlines, deadlines.steps);
-      await reportResult(rt, result, ctx);
-      results.push(result);
-      return results;
-    }
-    // Never shorter than one recovery may take (configuration refuses a shorter LEASE_SECONDS).
-    const leaseSeconds = rt.config.leaseSeconds ?? Math.max(Math.ceil(invocation.remainingMs() / 1000) + 60, minLeaseSeconds(rt.stepBudgets, rt.budgets.leaseMarginMs));
-    let acquired: AcquireResult;
-    try {
-      acquired = await lockCall(rt.lock.acquire(d.name, invocation.requestId, leaseSeconds), 'lease');
-      // Held: ask the holder for one more reconcile, since it may have probed before this
-      // trigger's restart. If the lease vanished meanwhile, try to take it once more.
-      if (!acquired.acquired && !(await lockCall(rt.lock.requestFollowUp(d.name), 'follow-up'))) {
-        acquired = await lockCall(rt.lock.acquire(d.name, invocation.requestId, leaseSeconds), 'lease');
-      }
-    } catch (err) {
-      // Lock table unreachable: transient, retried.
-      const result = emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options);
-      await reportResult(rt, result, ctx);
-      results.push(result);
-      return results;
-    }
-    if (!acquired.acquired) {
-      const holder = acquired.holder ? ` (request ${acquired.holder.owner}, lease until ${new Date(acquired.holder.expiresAt * 1000).toISOString()})` : '';
-      const result = emptyResult(d.name, 'in-progress', `another reconcile of ${d.name} holds the lock${holder}; it reconciles once more when done (follow-up recorded)`, options);
-      await reportResult(rt, result, ctx);
-      results.push(result);
-      return results;
-    }
-    const lease = acquired.lease;
-    const stepDeadline = Math.min(deadlines.steps, leaseEnd(rt, lease));
-    let reportCtx = ctx;
-    let result = await bounded(rt, d, trigger, options, ctx, deadlines, stepDeadline);
-    // Let go, unless a trigger arrived meanwhile: then reconcile again (never with Force).
-    // The result is reported while the lease is released; neither needs the other.
-    for (let followUps = 0; ; followUps++) {
-      const last = followUps >= MAX_FOLLOW_UPS;
-      // A Recover whose answer was lost may still be under way at the Coordinator: the lease
-      // stays until it expires, so no other reconcile sends a second Recover meanwhile.
-      const keep = recoverOutcomeUnknown(result);
-      if (keep) logger.warn('Recover was sent but its answer was lost; the lease is kept until it expires', { expiresAt: lease.expiresAt });
-      const [released] = await Promise.all([
-        keep ? true : before(rt.lock.release(lease, last), deadlines.reportBy, 'releasing the lease').catch((err: unknown) => {
-          // The lease then expires on its own; the next reconcile waits at most that long.
-          logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
-          return true;
-        }),
-        reportResult(rt, result, reportCtx),
-      ]);
-      results.push(result);
-      if (released || last || !(await lockCall(rt.lock.takeFollowUp(lease), 'follow-up').catch(() => false))) break;
-      logger.info('follow-up reconcile requested by a trigger that found the lease held', { deployment: d.name });
-      const followUpCtx: ReportContext = { requestId: invocation.requestId, trigger, action: 'reconcile', reportBy: deadlines.reportBy };
-      reportCtx = followUpCtx;
-      result = await bounded(rt, d, trigger, {}, followUpCtx, deadlines, stepDeadline);
-    }
+  // Status is read-only: no lease, no guard, never a KMS call.
+  if (options.statusOnly) {
+    const result = await bounded(rt, d, trigger, options, ctx, deadlines, deadlines.steps);
+    await reportResult(rt, result, ctx);
+    results.push(result);
     return results;
-  } finally {
-    logger.removeKeys(['deployment']);
   }
+  // Never shorter than one recovery may take (configuration refuses a shorter LEASE_SECONDS).
+  const leaseSeconds = rt.config.leaseSeconds ?? Math.max(Math.ceil(invocation.remainingMs() / 1000) + 60, minLeaseSeconds(rt.stepBudgets, rt.budgets.leaseMarginMs));
+  let acquired: AcquireResult;
+  try {
+    acquired = await lockCall(rt.lock.acquire(d.name, invocation.requestId, leaseSeconds), 'lease');
+    // Held: ask the holder for one more reconcile, since it may have probed before this
+    // trigger's restart. If the lease vanished meanwhile, try to take it once more.
+    if (!acquired.acquired && !(await lockCall(rt.lock.requestFollowUp(d.name), 'follow-up'))) {
+      acquired = await lockCall(rt.lock.acquire(d.name, invocation.requestId, leaseSeconds), 'lease');
+    }
+  } catch (err) {
+    // Lock table unreachable: transient, retried.
+    const result = emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options);
+    await reportResult(rt, result, ctx);
+    results.push(result);
+    return results;
+  }
+  if (!acquired.acquired) {
+    const holder = acquired.holder ? ` (request ${acquired.holder.owner}, lease until ${new Date(acquired.holder.expiresAt * 1000).toISOString()})` : '';
+    const result = emptyResult(d.name, 'in-progress', `another reconcile of ${d.name} holds the lock${holder}; it reconciles once more when done (follow-up recorded)`, options);
+    await reportResult(rt, result, ctx);
+    results.push(result);
+    return results;
+  }
+  const lease = acquired.lease;
+  const stepDeadline = Math.min(deadlines.steps, leaseEnd(rt, lease));
+  let reportCtx = ctx;
+  let result = await bounded(rt, d, trigger, options, ctx, deadlines, stepDeadline);
+  // Let go, unless a trigger arrived meanwhile: then reconcile again (never with Force).
+  // The result is reported while the lease is released; neither needs the other.
+  for (let followUps = 0; ; followUps++) {
+    const last = followUps >= MAX_FOLLOW_UPS;
+    // A Recover whose answer was lost may still be under way at the Coordinator: the lease
+    // stays until it expires, so no other reconcile sends a second Recover meanwhile.
+    const keep = recoverOutcomeUnknown(result);
+    if (keep) logger.warn('Recover was sent but its answer was lost; the lease is kept until it expires', { expiresAt: lease.expiresAt });
+    const [released] = await Promise.all([
+      keep ? true : before(rt.lock.release(lease, last), deadlines.reportBy, 'releasing the lease').catch((err: unknown) => {
+        // The lease then expires on its own; the next reconcile waits at most that long.
+        logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
+        return true;
+      }),
+      reportResult(rt, result, reportCtx),
+    ]);
+    results.push(result);
+    if (released || last || !(await lockCall(rt.lock.takeFollowUp(lease), 'follow-up').catch(() => false))) break;
+    logger.info('follow-up reconcile requested by a trigger that found the lease held', { deployment: d.name });
+    const followUpCtx: ReportContext = { requestId: invocation.requestId, trigger, action: 'reconcile', reportBy: deadlines.reportBy };
+    reportCtx = followUpCtx;
+    result = await bounded(rt, d, trigger, {}, followUpCtx, deadlines, stepDeadline);
+  }
+  return results;
 }
 
 /** Epoch ms (this container's clock) at which the lease, less the margin, ends. */

@@ -10,6 +10,8 @@
  *
  * - Every invocation ends in time: budgets from getRemainingTimeInMillis() (deadline.ts) give
  *   each deployment a step deadline and keep time back for its outcome and audit record.
+ * - Deployments run DEPLOYMENT_CONCURRENCY at a time (lambda/shared/budgets.ts), each under
+ *   its own lease, with its own logger keys and trace subsegment.
  * - Transient outcomes throw (after reporting) so Lambda/EventBridge retry the invocation;
  *   permanent ones return a failure result. A direct invocation always returns its result:
  *   its caller is waiting for it and Lambda does not retry synchronous calls.
@@ -18,6 +20,7 @@
 import type { Context } from 'aws-lambda';
 import type { ReconcileResult } from '../reconcile/types.ts';
 import { errorMessage, RecoveryError } from '../shared/errors.ts';
+import { DEPLOYMENT_CONCURRENCY } from '../shared/budgets.ts';
 import { isRetryable, isSuccess, type Outcome } from '../shared/outcomes.ts';
 import type { CollateralRefreshReport } from './collateral-refresh.ts';
 import { ConfigError, findDeployment } from './config.ts';
@@ -52,6 +55,21 @@ function invalidDeploymentName(rt: Runtime, event: unknown): string {
   const detail = (e.detail ?? {}) as Record<string, unknown>;
   const named = typeof e.deployment === 'string' ? e.deployment : typeof detail.deployment === 'string' ? detail.deployment : undefined;
   return named && findDeployment(rt.config, named) ? named : 'unknown';
+}
+
+/**
+ * fn over items, at most `limit` at a time, each started (with its index) as soon as a slot is
+ * free, in the items' order; the results in the items' order. runDeployment turns every
+ * failure into a reported result, so no lane stops the others.
+ */
+async function inPool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!, i);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
 }
 
 /** Kept back after the last report for returning the response. */
@@ -150,13 +168,13 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     const names = deploymentsOf(trigger);
     const results = await trace.span('## handler', async () => {
       trace.annotate('correlationId', trigger.id);
-      const out: ReconcileResult[] = [];
-      for (const [i, name] of names.entries()) {
-        const deadlines = runDeadlines(end, i, names.length, rt.budgets.reportReserveMs);
+      // DEPLOYMENT_CONCURRENCY at a time, started in configuration order; results in that order.
+      const runs = await inPool(names, DEPLOYMENT_CONCURRENCY, (name, i) => {
+        const deadlines = runDeadlines(end, i, names.length, rt.budgets.reportReserveMs, DEPLOYMENT_CONCURRENCY);
         const invocation = { requestId: context.awsRequestId, remainingMs: () => context.getRemainingTimeInMillis(), deadlines };
-        out.push(...(await runDeployment(rt, findDeployment(rt.config, name)!, trigger, invocation)));
-      }
-      return out;
+        return runDeployment(rt, findDeployment(rt.config, name)!, trigger, invocation);
+      });
+      return runs.flat();
     });
     const response: HandlerResponse = {
       requestId: context.awsRequestId,

@@ -69,22 +69,22 @@ export function createTrace(tracer = new Tracer({ serviceName: SERVICE_NAME, cap
       tracer.putAnnotation(key, value);
     },
     async span(name, fn) {
-      if (!tracer.isTracingEnabled()) return fn();
-      const parent = tracer.getSegment();
-      if (!parent) return fn();
-      const sub = parent.addNewSubsegment(name);
-      tracer.setSegment(sub);
-      try {
-        return await fn();
-      } catch (err) {
-        // Error capture off: the class name says enough and cannot carry secret bytes.
-        sub.addAnnotation('error', (err as Error)?.name ?? 'Error');
-        sub.addFaultFlag();
-        throw err;
-      } finally {
-        sub.close();
-        tracer.setSegment(parent);
-      }
+      if (!tracer.isTracingEnabled() || !tracer.getSegment()) return fn();
+      // The subsegment is current only inside fn's own async context (X-Ray's automatic mode),
+      // as Powertools' captureMethod does it: spans of deployments that run side by side
+      // (handler.ts) never become each other's parents.
+      return tracer.provider.captureAsyncFunc(name, async (sub) => {
+        try {
+          return await fn();
+        } catch (err) {
+          // Error capture off: the class name says enough and cannot carry secret bytes.
+          sub?.addAnnotation('error', (err as Error)?.name ?? 'Error');
+          sub?.addFaultFlag();
+          throw err;
+        } finally {
+          sub?.close();
+        }
+      }) as ReturnType<typeof fn>;
     },
     captureClient(client) {
       return tracer.captureAWSv3Client(client);

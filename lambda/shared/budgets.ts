@@ -36,6 +36,18 @@ export const BUDGETS: Budgets = {
   leaseMarginMs: 2_000,
 };
 
+/**
+ * Deployments one invocation reconciles at the same time (a scheduled run over all of them),
+ * each under its own lease. Small: at most this many Coordinator sessions, and twice as many
+ * AWS calls (the guard snapshot beside the bundle, the result event beside the lease release),
+ * are in flight — far below the SDK's 50 sockets per client and the services' request quotas.
+ * What it buys: the report reserve is kept per wave of this many deployments instead of per
+ * deployment (lambda/function/deadline.ts), so one invocation of FUNCTION_TIMEOUT_SECONDS
+ * still gives the first wave the time of a no-op's first two steps (bundle, probe: 50 s) with
+ * up to 16 × 83 = 1,328 deployments configured (README, figures: sweep-100).
+ */
+export const DEPLOYMENT_CONCURRENCY = 16;
+
 /** The function's timeout (seconds); the construct sets it, the CLI waits this long for --via-function. */
 export const FUNCTION_TIMEOUT_SECONDS = 300;
 
