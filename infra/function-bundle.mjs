@@ -33,7 +33,14 @@ export function functionBundleOptions({ entry, outdir, projectRoot }) {
     logLevel: 'error',
     absWorkingDir: projectRoot,
     nodePaths: [path.join(projectRoot, 'node_modules')],
-    external: [],
+    // grpc-js require()s @grpc/proto-loader (and with it protobufjs, a second protobuf runtime
+    // of ~130 KB that Node would parse at every cold start) only inside the functions that build
+    // its channelz and ORCA service definitions (@grpc/grpc-js build/src/channelz.js, orca.js):
+    // server-side admin services and the weighted_round_robin policy, which only a service
+    // config selects — the Coordinator client takes none (lambda/coordinator/client.ts). They
+    // could not work in the bundle anyway: they read .proto files from grpc-js' own directory.
+    // Left out, such a call would fail by name ("Cannot find module '@grpc/proto-loader'").
+    external: ['@grpc/proto-loader'],
     // CommonJS dependencies (grpc-js, …) require() Node built-ins; ESM needs a real require.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   };

@@ -101,6 +101,9 @@ export class CoordinatorSession {
       // No channelz bookkeeping: nothing here reads it, and it costs per channel and call.
       'grpc.enable_channelz': 0,
       'grpc.enable_retries': 0,
+      // No service config from DNS TXT records: the channel's behaviour is this code's alone,
+      // and no policy that needs @grpc/proto-loader (left out of the function's bundle) can be chosen.
+      'grpc.service_config_disable_resolution': 1,
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 1000,
     });
