@@ -5,10 +5,13 @@
  * facts are logged or annotated. The tracer captures no responses and no errors (an error's
  * class is annotated, never its message or stack), HTTP auto-instrumentation is off, and the
  * KMS and Secrets Manager clients are not instrumented at all (handler.ts).
+ *
+ * The tracer (tracing.ts, with the X-Ray SDK) is loaded only when tracing is on, by
+ * Powertools' own rule: in Lambda unless POWERTOOLS_TRACE_ENABLED=false. Everywhere else it
+ * would be a disabled tracer that still slows every await of the process (its async hook).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import { DEPLOYMENT_DIMENSION, METRICS_NAMESPACE, SERVICE_NAME } from '../shared/contract.ts';
 
 
@@ -21,6 +24,8 @@ export interface Trace {
   span<T>(name: string, fn: () => Promise<T>): Promise<T>;
   /** Instruments an AWS SDK v3 client; use only for clients that never carry secrets. */
   captureClient<C>(client: C): C;
+  /** Settles once the trace can record (the tracer is loaded); the runtime waits for it. */
+  ready?: Promise<void>;
 }
 
 
@@ -63,32 +68,46 @@ export function createMetricsSink(metrics = new Metrics({ namespace: METRICS_NAM
   };
 }
 
-export function createTrace(tracer = new Tracer({ serviceName: SERVICE_NAME, captureHTTPsRequests: false })): Trace {
+/**
+ * Whether Powertools' Tracer would trace here (Tracer.setTracingEnabled in
+ * @aws-lambda-powertools/tracer): not with POWERTOOLS_TRACE_ENABLED=false, not under the SAM
+ * CLI or Amplify's mock, and only in a Lambda execution environment.
+ */
+export function tracingEnabled(env: Record<string, string | undefined> = process.env): boolean {
+  if ((env.POWERTOOLS_TRACE_ENABLED ?? '').toLowerCase() === 'false') return false;
+  const execution = env.AWS_EXECUTION_ENV ?? '';
+  return execution !== '' && execution !== 'AWS_Lambda_amplify-mock' && (env.AWS_SAM_LOCAL ?? '') === '';
+}
+
+const untraced: Trace = {
+  annotate() {},
+  span: (_name, fn) => fn(),
+  captureClient: (client) => client,
+};
+
+/**
+ * The function's trace: nothing when tracing is off; else Powertools' Tracer, loaded now in
+ * the background. Until it is there, spans wait for it, and clients and annotations are
+ * handed over when it arrives (in the order given).
+ */
+export function createTrace(env: Record<string, string | undefined> = process.env): Trace {
+  if (!tracingEnabled(env)) return untraced;
+  let loaded: Trace | undefined;
+  const loading = import('./tracing.ts').then((m) => (loaded = m.powertoolsTrace()));
   return {
     annotate(key, value) {
-      tracer.putAnnotation(key, value);
+      if (loaded) loaded.annotate(key, value);
+      else void loading.then((t) => t.annotate(key, value));
     },
     async span(name, fn) {
-      if (!tracer.isTracingEnabled() || !tracer.getSegment()) return fn();
-      // The subsegment is current only inside fn's own async context (X-Ray's automatic mode),
-      // as Powertools' captureMethod does it: spans of deployments that run side by side
-      // (handler.ts) never become each other's parents.
-      return tracer.provider.captureAsyncFunc(name, async (sub) => {
-        try {
-          return await fn();
-        } catch (err) {
-          // Error capture off: the class name says enough and cannot carry secret bytes.
-          sub?.addAnnotation('error', (err as Error)?.name ?? 'Error');
-          sub?.addFaultFlag();
-          throw err;
-        } finally {
-          sub?.close();
-        }
-      }) as ReturnType<typeof fn>;
+      return (loaded ?? (await loading)).span(name, fn);
     },
     captureClient(client) {
-      return tracer.captureAWSv3Client(client);
+      if (loaded) return loaded.captureClient(client);
+      void loading.then((t) => t.captureClient(client));
+      return client;
     },
+    ready: loading.then(() => undefined),
   };
 }
 

@@ -64,7 +64,7 @@ export interface Runtime {
   budgets: Budgets;
   /** The step budgets reconcile works with (budgets with the overrides applied). */
   stepBudgets: StepBudgets;
-  /** Settles once the AWS region is known; rejects with a ConfigError when it is not. */
+  /** Settles once the AWS region is known and the trace can record; rejects with a ConfigError when no region is. */
   ready: Promise<void>;
   collateralVerify?: CollateralVerify;
   verifierFactory: (deployment: DeploymentConfig) => BundleVerifierFactory;
@@ -147,7 +147,7 @@ export function createRuntime(overrides: HandlerOverrides, telemetry: Telemetry)
   const stepBudgets: StepBudgets = { ...defaults, handshakeTimeoutMs: reconcileDeps.handshakeTimeoutMs!, rpcTimeoutMs: reconcileDeps.rpcTimeoutMs! };
   checkLease(config, stepBudgets, budgets);
   const now = overrides.now ?? Date.now;
-  const ready = requireRegion(clients);
+  const ready = Promise.all([requireRegion(clients), telemetry.trace.ready]).then(() => undefined);
   ready.catch(() => {}); // awaited by the handler, which reports it
   return {
     config,

@@ -1,26 +1,49 @@
 /**
- * The deployed bundle (esbuild, like the function's packaging): the insecure testing verifier
- * is not in it at all, and @kubernetes/client-node is not evaluated at import — it sits in a
- * lazily imported chunk, loaded only when reconcile has Kubernetes work.
+ * The deployed bundle (esbuild with the function's options, infra/function-bundle.mjs): the
+ * insecure testing verifier is not in it at all; what a scheduled no-op does not need is not
+ * evaluated at import — @kubernetes/client-node and the Kubernetes side, the tracer with the
+ * X-Ray SDK (loaded only when tracing is on) sit in lazily imported chunks; and grpc-js's
+ * @grpc/proto-loader, with protobufjs, a second protobuf runtime, is not bundled at all.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { bundleEntry, handlerEntrySource } from '../../bench/cold-start.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleEntry, handlerEntrySource, type BundleInfo } from '../../bench/bundle.ts';
+
+const has = (inputs: string[], part: string) => inputs.some((i) => i.includes(part));
 
 describe('handler bundle', () => {
-  it('leaves out the testing verifier and keeps @kubernetes/client-node lazy', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'handler-bundle-'));
-    try {
-      const b = await bundleEntry(handlerEntrySource(false), dir, 'handler');
-      expect(b.allInputs.some((i) => i.endsWith('lambda/attestation/testing.ts'))).toBe(false);
-      expect(b.allInputs.some((i) => i.endsWith('lambda/attestation/production.ts'))).toBe(true);
-      expect(b.allInputs.some((i) => i.includes('@kubernetes/client-node'))).toBe(true);
-      expect(b.entryInputs.some((i) => i.includes('@kubernetes/client-node'))).toBe(false);
-      expect(b.entryInputs.some((i) => i.endsWith('lambda/kubernetes/index.ts'))).toBe(false);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+  let dir: string;
+  let b: BundleInfo;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'handler-bundle-'));
+    b = await bundleEntry(handlerEntrySource(false), dir, 'handler');
   }, 60_000);
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('leaves out the testing verifier and keeps the production one', () => {
+    expect(b.allInputs.some((i) => i.endsWith('lambda/attestation/testing.ts'))).toBe(false);
+    expect(b.allInputs.some((i) => i.endsWith('lambda/attestation/production.ts'))).toBe(true);
+  });
+
+  it.each([
+    ['@kubernetes/client-node', 'node_modules/@kubernetes/client-node/'],
+    ['the Kubernetes side', 'lambda/kubernetes/index.ts'],
+    ["Powertools' tracer", 'node_modules/@aws-lambda-powertools/tracer/'],
+    ['the X-Ray SDK', 'node_modules/aws-xray-sdk-core/'],
+    ['its async-hook context (cls-hooked)', 'node_modules/cls-hooked/'],
+    ['the client certificate code (@peculiar/x509)', 'node_modules/@peculiar/x509/'],
+  ])('keeps %s lazy: bundled, not evaluated at import', (_what, part) => {
+    expect(has(b.allInputs, part)).toBe(true);
+    expect(has(b.entryInputs, part)).toBe(false);
+  });
+
+  it('does not bundle @grpc/proto-loader or protobufjs; grpc-js itself is in the startup chunk', () => {
+    expect(has(b.allInputs, 'node_modules/@grpc/proto-loader/')).toBe(false);
+    expect(has(b.allInputs, 'node_modules/protobufjs/')).toBe(false);
+    expect(has(b.entryInputs, 'node_modules/@grpc/grpc-js/')).toBe(true);
+  });
 });
