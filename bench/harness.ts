@@ -10,6 +10,8 @@ export interface Figure {
   value: number;
   unit: string;
   floor?: number;
+  /** Parts of the value (ms), for figures whose parts matter (printed in the JSON line). */
+  breakdown?: Record<string, number>;
   /** Free-text note printed for humans (e.g. the target). */
   note?: string;
 }

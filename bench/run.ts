@@ -11,7 +11,7 @@ import type { Benchmark, Figure } from './harness.ts';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const MODULES = ['reconcile', 'attestation', 'restart', 'cold-start'];
+const MODULES = ['cold-start', 'reconcile', 'recovery', 'sweep', 'attestation', 'restart'];
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -23,10 +23,12 @@ function emit(f: Figure): void {
     const line: Record<string, unknown> = { name: f.name, value: round(f.value), unit: f.unit };
     if (f.floor !== undefined) line.floor = round(f.floor);
     if (ratio !== undefined) line.ratio = round(ratio);
+    if (f.breakdown) line.breakdown = Object.fromEntries(Object.entries(f.breakdown).map(([k, v]) => [k, round(v)]));
     process.stdout.write(`${JSON.stringify(line)}\n`);
   } else {
     const floor = f.floor !== undefined ? `  floor ${round(f.floor)} ${f.unit}  ratio ${round(ratio!)}` : '';
     process.stdout.write(`${f.name.padEnd(34)} ${String(round(f.value)).padStart(10)} ${f.unit}${floor}${f.note ? `  (${f.note})` : ''}\n`);
+    if (f.breakdown) process.stdout.write(`${''.padEnd(34)} ${Object.entries(f.breakdown).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}\n`);
   }
 }
 

@@ -70,7 +70,8 @@ describe('createTrace', () => {
     const subs = root.subsegments ?? [];
     expect(subs.map((s) => s.name)).toEqual(['a', 'b', 'c', 'broken']);
     for (const s of subs.slice(0, 3)) expect((s.subsegments ?? []).map((x) => x.name)).toEqual([`${s.name}-step`]);
-    const broken = subs[3]!;
+    // What X-Ray would receive for it (Subsegment's documented JSON).
+    const broken = JSON.parse(JSON.stringify(subs[3])) as { annotations?: Record<string, string>; fault?: boolean };
     expect(broken.annotations).toEqual({ error: 'TypeError' });
     expect(broken.fault).toBe(true);
     expect(JSON.stringify(broken)).not.toContain('deadbeef');
