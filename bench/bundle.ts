@@ -18,8 +18,10 @@ export interface BundleInfo {
   metafile: Metafile;
   /** Input files that end up in the entry chunk or the chunks it imports statically (evaluated at import). */
   entryInputs: string[];
-  /** All input files of the build, lazy chunks included. */
+  /** All input files esbuild read, tree-shaken ones included. */
   allInputs: string[];
+  /** Input files with code in some chunk (lazy chunks included). */
+  bundledInputs: string[];
   /** Bytes of the chunks evaluated at import. */
   entryBytes: number;
 }
@@ -51,8 +53,9 @@ export async function bundleEntry(source: string, outdir: string, name: string):
   return {
     entry,
     metafile: result.metafile,
-    entryInputs: [...eager].flatMap((k) => Object.keys(outputs[k]?.inputs ?? {})),
+    entryInputs: [...eager].flatMap((k) => Object.entries(outputs[k]?.inputs ?? {}).filter(([, v]) => v.bytesInOutput > 0).map(([i]) => i)),
     allInputs: Object.keys(result.metafile.inputs),
+    bundledInputs: [...new Set(Object.values(outputs).flatMap((o) => Object.entries(o.inputs).filter(([, v]) => v.bytesInOutput > 0).map(([k]) => k)))],
     entryBytes: [...eager].reduce((n, k) => n + (outputs[k]?.bytes ?? 0), 0),
   };
 }

@@ -11,6 +11,7 @@ import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
 
 export interface Fleet {
   addresses: string[];
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -29,6 +30,7 @@ export async function startFleet(count: number, material: { manifest: Buffer; se
   });
   return {
     addresses,
+    pid: child.pid,
     stop: async () => {
       child.stdin.end();
       await exited;

@@ -4,6 +4,7 @@
  * code); the harness adds ratio = value / floor. Benchmarks print figures; they never
  * pass or fail.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface Figure {
   name: string;
@@ -20,6 +21,37 @@ export interface Benchmark {
   /** Group name, selectable with `npm run bench -- <group>`. */
   group: string;
   run(): Promise<Figure[]>;
+}
+
+/**
+ * CPU time (user + system, ms) a process has used so far, from /proc (Linux); undefined
+ * elsewhere. Clock ticks are 100 per second on Linux (USER_HZ; `getconf CLK_TCK`).
+ */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) end with ')'; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid of the moto server listening on `endpoint`'s port, found by its command line (Linux). */
+export function motoPid(endpoint: string): number | undefined {
+  const port = new URL(endpoint).port;
+  try {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmd.includes('moto.server') && cmd[cmd.indexOf('-p') + 1] === port) return Number(entry);
+    }
+  } catch {
+    /* not Linux */
+  }
+  return undefined;
 }
 
 export function median(values: number[]): number {

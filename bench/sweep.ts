@@ -17,7 +17,7 @@ import { DEPLOYMENT_CONCURRENCY, FUNCTION_TIMEOUT_SECONDS } from '../lambda/shar
 import { MOTO_INSTALL_HINT } from '../testing/moto-server.ts';
 import { makeWorkspace } from '../testing/workspace.ts';
 import { startFleet } from './fleet.ts';
-import { median, type Benchmark, type Figure } from './harness.ts';
+import { median, motoPid, processCpuMs, type Benchmark, type Figure } from './harness.ts';
 import { scheduledEvent, startStack } from './stack.ts';
 
 const DEPLOYMENTS = 100;
@@ -68,31 +68,32 @@ async function sweep100(): Promise<Figure[]> {
     await sweep();
     priming = false;
     await sequential();
-    const values: number[] = [];
-    const floors: number[] = [];
-    const cpu: number[] = [];
-    const floorCpu: number[] = [];
+    // CPU time per pass of the function's process, the emulators' and moto's: on 2 cores, what bounds the sweep.
+    const pids = { emulators: fleet.pid, moto: motoPid(stack.moto.endpoint) };
     const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+    const timed = async (pass: () => Promise<void>) => {
+      const c0 = process.cpuUsage();
+      const others0 = [processCpuMs(pids.emulators), processCpuMs(pids.moto)];
+      const t0 = performance.now();
+      await pass();
+      const ms = performance.now() - t0;
+      const others = [processCpuMs(pids.emulators), processCpuMs(pids.moto)].map((v, i) => (v !== undefined && others0[i] !== undefined ? v - others0[i]! : Number.NaN));
+      return { ms, cpu: cpuMs(process.cpuUsage(c0)), emulatorsCpu: others[0]!, motoCpu: others[1]! };
+    };
+    const a: Awaited<ReturnType<typeof timed>>[] = [];
+    const b: Awaited<ReturnType<typeof timed>>[] = [];
     for (let i = 0; i < RUNS; i++) {
-      let c0 = process.cpuUsage();
-      let t0 = performance.now();
-      await sweep();
-      values.push(performance.now() - t0);
-      cpu.push(cpuMs(process.cpuUsage(c0)));
-      c0 = process.cpuUsage();
-      t0 = performance.now();
-      await sequential();
-      floors.push(performance.now() - t0);
-      floorCpu.push(cpuMs(process.cpuUsage(c0)));
+      a.push(await timed(sweep));
+      b.push(await timed(sequential));
     }
+    const med = (xs: typeof a, k: keyof (typeof a)[number]) => median(xs.map((x) => x[k]));
     return [
       {
         name: 'sweep-100',
-        value: median(values),
+        value: med(a, 'ms'),
         unit: 'ms',
-        floor: median(floors),
-        // CPU time of the function's process (the emulators and moto have their own): what bounds the sweep on 2 cores.
-        breakdown: { functionCpu: median(cpu), floorFunctionCpu: median(floorCpu) },
+        floor: med(b, 'ms'),
+        breakdown: { functionCpu: med(a, 'cpu'), emulatorsCpu: med(a, 'emulatorsCpu'), motoCpu: med(a, 'motoCpu'), floorFunctionCpu: med(b, 'cpu'), floorEmulatorsCpu: med(b, 'emulatorsCpu'), floorMotoCpu: med(b, 'motoCpu') },
         note: `one scheduled invocation over ${DEPLOYMENTS} healthy deployments, ${DEPLOYMENT_CONCURRENCY} at a time; floor: ${DEPLOYMENTS} sequential single-deployment no-ops; function timeout ${FUNCTION_TIMEOUT_SECONDS} s; target ≤ 0.25 × floor`,
       },
     ];

@@ -3,7 +3,7 @@
  * share with the seed-share owner's RSA key (RSA-OAEP, SHA-256, label "seedshare").
  */
 import { constants, createPrivateKey, createPublicKey, privateDecrypt, type KeyObject } from 'node:crypto';
-import * as z from 'zod';
+import * as z from '../shared/zod.ts';
 import { InputError } from '../shared/errors.ts';
 
 export const SALT_BYTES = 32;
@@ -11,10 +11,10 @@ export const MIN_SEED_BYTES = 32;
 const OAEP_LABEL = Buffer.from('seedshare');
 
 const STD_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const base64Field = z.string().refine((s) => STD_BASE64.test(s) && s.length % 4 === 0, 'not standard base64');
+const base64Field = z.string().check(z.refine((s) => STD_BASE64.test(s) && s.length % 4 === 0, 'not standard base64'));
 
 const seedShareDocSchema = z.looseObject({
-  SeedShares: z.array(z.looseObject({ PublicKey: z.string(), EncryptedSeed: base64Field })).min(1, 'no seed shares'),
+  SeedShares: z.array(z.looseObject({ PublicKey: z.string(), EncryptedSeed: base64Field })).check(z.minLength(1, 'no seed shares')),
   salt: base64Field,
 });
 

@@ -4,7 +4,7 @@
  * broken deploy says what to fix. Nothing here can select a non-production attestation
  * verifier or add a root: test verifiers are injected in code only (handler createHandler).
  */
-import * as z from 'zod';
+import * as z from '../shared/zod.ts';
 import { MIN_LEASE_SECONDS } from '../shared/budgets.ts';
 import { DEFAULTS, ENV, EVENTS } from '../shared/contract.ts';
 import { DEPLOYMENT_NAME, parseHostPort } from '../shared/names.ts';
@@ -25,47 +25,51 @@ export class ConfigError extends Error {
 
 // Deployment names (DEPLOYMENT_NAME) become DynamoDB keys, metric dimensions and KMS context
 // values; Coordinator addresses need their port (lambda/names.ts).
-const deploymentSchema = z
-  .object({
-    name: z.string().regex(DEPLOYMENT_NAME, 'letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128'),
-    secretId: z.string().min(1),
-    coordinator: z.string().transform((v, ctx) => {
-      const hp = parseHostPort(v);
-      if (!hp) {
-        ctx.addIssue({ code: 'custom', message: `expected "host:port" (e.g. "coordinator.example.internal:1313"), got ${JSON.stringify(v)}` });
-        return z.NEVER;
-      }
-      return hp;
-    }),
+const nonEmpty = () => z.string().check(z.minLength(1));
+
+const deploymentSchema = z.pipe(
+  z.strictObject({
+    name: z.string().check(z.regex(DEPLOYMENT_NAME, 'letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128')),
+    secretId: nonEmpty(),
+    coordinator: z.pipe(
+      z.string(),
+      z.transform((v, ctx) => {
+        const hp = parseHostPort(v);
+        if (!hp) {
+          ctx.issues.push({ code: 'custom', message: `expected "host:port" (e.g. "coordinator.example.internal:1313"), got ${JSON.stringify(v)}`, input: v });
+          return z.NEVER;
+        }
+        return hp;
+      }),
+    ),
     /**
      * Namespaces whose workloads are restarted after a recovery; ["*"] = all. Default: the
      * Coordinator's namespace only (least privilege: RBAC there is all the service needs).
      */
-    namespaces: z.array(z.string().min(1)).min(1).optional(),
-    namespaceLabelSelector: z.string().min(1).optional(),
-    coordinatorNamespace: z.string().min(1).default(DEFAULTS.coordinatorNamespace),
+    namespaces: z.optional(z.array(nonEmpty()).check(z.minLength(1))),
+    namespaceLabelSelector: z.optional(nonEmpty()),
+    coordinatorNamespace: z._default(nonEmpty(), DEFAULTS.coordinatorNamespace),
     /** CloudWatch alarms whose ALARM state triggers a reconcile of this deployment. */
-    alarmNames: z.array(z.string().min(1)).default([]),
+    alarmNames: z._default(z.array(nonEmpty()), []),
     /**
      * Also restart the workloads still holding certificates of a lost mesh CA after rotations
      * this service did not cause (a manifest update with `contrast set`, a manual `contrast
      * recover`). Default false: they are reported (result, event, StaleWorkloads, `status`).
      * Restarts after this service's own recoveries always happen (docs/operate.md).
      */
-    restartAfterAnyRotation: z.boolean().default(false),
+    restartAfterAnyRotation: z._default(z.boolean(), false),
     /** TDX only: Intel TCB statuses accepted besides UpToDate (handed to the production verifier). */
     // Revoked is never acceptable; see lambda/attestation/core.ts.
-    tdxAcceptedTcbStatuses: z.array(z.enum(ACCEPTABLE_TDX_TCB_STATUSES)).optional(),
-  })
-  .strict()
-  .transform((d) => ({ ...d, namespaces: d.namespaces ?? [d.coordinatorNamespace] }));
+    tdxAcceptedTcbStatuses: z.optional(z.array(z.enum(ACCEPTABLE_TDX_TCB_STATUSES))),
+  }),
+  z.transform((d) => ({ ...d, namespaces: d.namespaces ?? [d.coordinatorNamespace] })),
+);
 
 export type DeploymentConfig = z.output<typeof deploymentSchema>;
 
-const deploymentsSchema = z
-  .array(deploymentSchema)
-  .min(1, 'configure at least one deployment')
-  .superRefine((list, ctx) => {
+const deploymentsSchema = z.array(deploymentSchema).check(
+  z.minLength(1, 'configure at least one deployment'),
+  z.superRefine((list, ctx) => {
     const names = new Set<string>();
     const alarms = new Map<string, string>();
     list.forEach((d, i) => {
@@ -80,7 +84,8 @@ const deploymentsSchema = z
         alarms.set(a, d.name);
       }
     });
-  });
+  }),
+);
 
 export type KubeAuthMode = 'eks' | 'kubeconfig' | 'none';
 
@@ -113,7 +118,7 @@ export interface HandlerConfig {
 
 type Env = Record<string, string | undefined>;
 
-function formatIssues(error: z.ZodError): string {
+function formatIssues(error: z.core.$ZodError): string {
   return error.issues
     .map((i) => {
       const path = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('') : '';
@@ -122,21 +127,23 @@ function formatIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-function parseVar<T>(env: Env, name: string, schema: z.ZodType<T>): T {
+function parseVar<T>(env: Env, name: string, schema: z.ZodMiniType<T>): T {
   const raw = env[name];
   const r = schema.safeParse(raw === '' ? undefined : raw);
   if (!r.success) throw new ConfigError(name, `${formatIssues(r.error)} (got ${raw === undefined ? 'nothing' : JSON.stringify(raw)})`);
   return r.data;
 }
 
-const required = z.string({ error: 'required' }).min(1, 'required');
-const optional = z.string().min(1).optional();
-const bool = z.enum(['true', 'false'], { error: 'expected "true" or "false"' }).default('false').transform((v) => v === 'true');
-const positiveInt = z
-  .string()
-  .regex(/^\d+$/, 'expected a positive integer')
-  .transform(Number)
-  .pipe(z.number().int().positive('expected a positive integer'));
+const required = z.string({ error: 'required' }).check(z.minLength(1, 'required'));
+const optional = z.optional(nonEmpty());
+const bool = z.pipe(
+  z._default(z.enum(['true', 'false'], { error: 'expected "true" or "false"' }), 'false'),
+  z.transform((v) => v === 'true'),
+);
+const positiveInt = z.pipe(
+  z.pipe(z.string().check(z.regex(/^\d+$/, 'expected a positive integer')), z.transform(Number)),
+  z.int().check(z.positive('expected a positive integer')),
+);
 
 export function loadConfig(env: Env = process.env): HandlerConfig {
   const rawDeployments = parseVar(env, ENV.deployments, required);
@@ -163,22 +170,26 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
   const mirror = parseVar(
     env,
     ENV.collateralMirrorUrl,
-    z
-      .string()
-      .superRefine((u, ctx) => {
-        const problem = collateralMirrorUrlProblem(u);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      })
-      .optional(),
+    z.optional(
+      z.string().check(
+        z.superRefine((u, ctx) => {
+          const problem = collateralMirrorUrlProblem(u);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      ),
+    ),
   );
   // A lease shorter than one recovery could only stop recoveries (a reconcile never starts a
   // step that would outlive its lease); the minimum comes from the budgets (lambda/shared/budgets.ts).
   const lease = parseVar(
     env,
     ENV.leaseSeconds,
-    positiveInt
-      .pipe(z.number().min(MIN_LEASE_SECONDS, `at least ${MIN_LEASE_SECONDS} seconds: one recovery (bundle, probe, KMS Decrypt, Recover, confirm) may take that long under the time budgets; leave it unset for the function timeout + 60 s`))
-      .optional(),
+    z.optional(
+      z.pipe(
+        positiveInt,
+        z.number().check(z.gte(MIN_LEASE_SECONDS, `at least ${MIN_LEASE_SECONDS} seconds: one recovery (bundle, probe, KMS Decrypt, Recover, confirm) may take that long under the time budgets; leave it unset for the function timeout + 60 s`)),
+      ),
+    ),
   );
   const config: HandlerConfig = {
     deployments: d.data,
@@ -186,7 +197,7 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
     eventBusName: parseVar(env, ENV.eventBus, required),
     eventSource: parseVar(env, ENV.eventSource, optional) ?? EVENTS.triggerSource,
     resultEventSource: parseVar(env, ENV.resultEventSource, optional) ?? EVENTS.resultSource,
-    maxRecoveriesPerHour: parseVar(env, ENV.maxRecoveriesPerHour, positiveInt.default(DEFAULTS.maxRecoveriesPerHour)),
+    maxRecoveriesPerHour: parseVar(env, ENV.maxRecoveriesPerHour, z._default(positiveInt, DEFAULTS.maxRecoveriesPerHour)),
     kube,
     allowPodDeletion: parseVar(env, ENV.allowPodDeletion, bool),
     decryptDrill: parseVar(env, ENV.decryptDrill, bool),

@@ -5,7 +5,7 @@
  * "Alarm State Change" (via EventBridge, and the payload of a Lambda alarm action),
  * "Scheduled Event", and the direct invocation of `recover --via-function`.
  */
-import * as z from 'zod';
+import * as z from '../shared/zod.ts';
 import { EVENTS, TRIGGER_DETAIL, type TriggerDetailType } from '../shared/contract.ts';
 import { InputError } from '../shared/errors.ts';
 import { findDeployment, type HandlerConfig } from './config.ts';
@@ -140,83 +140,81 @@ export function deploymentsOf(t: Trigger): string[] {
 export const EventBridgeSchema = z.object({
   version: z.string(),
   // Bounded here (not in Powertools): the id becomes the correlation id of every log line.
-  id: z.string().min(1).max(128),
+  id: z.string().check(z.minLength(1), z.maxLength(128)),
   source: z.string(),
   account: z.string(),
   time: z.iso.datetime(),
   region: z.string(),
-  resources: z.array(z.string().max(2048)).max(64),
+  resources: z.array(z.string().check(z.maxLength(2048))).check(z.maxLength(64)),
   'detail-type': z.string(),
   detail: z.unknown(),
-  'replay-name': z.string().optional(),
+  'replay-name': z.optional(z.string()),
 });
 
-const k8sName = z.string().min(1).max(253);
+const k8sName = z.string().check(z.minLength(1), z.maxLength(253));
 
 /**
  * detail of the exporter's events, field names as the exporter sends them (TRIGGER_DETAIL).
  * `force` is refused: Force comes only from a direct invocation.
  */
 export const CoordinatorEventDetailSchema = z
-  .object({
-    [TRIGGER_DETAIL.deployment]: z.string().min(1),
-    [TRIGGER_DETAIL.pod]: k8sName.optional(),
-    [TRIGGER_DETAIL.podUid]: z.string().min(1).max(64).optional(),
-    [TRIGGER_DETAIL.cluster]: z.string().min(1).max(256).optional(),
+  .looseObject({
+    [TRIGGER_DETAIL.deployment]: z.string().check(z.minLength(1)),
+    [TRIGGER_DETAIL.pod]: z.optional(k8sName),
+    [TRIGGER_DETAIL.podUid]: z.optional(z.string().check(z.minLength(1), z.maxLength(64))),
+    [TRIGGER_DETAIL.cluster]: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
   })
-  .loose()
-  .superRefine((d, ctx) => {
-    if ('force' in d) ctx.addIssue({ code: 'custom', path: ['force'], message: 'force is accepted only from a direct invocation, never from an event' });
-  });
+  .check(
+    z.superRefine((d, ctx) => {
+      if ('force' in d) ctx.addIssue({ code: 'custom', path: ['force'], message: 'force is accepted only from a direct invocation, never from an event' });
+    }),
+  );
 
-export const CoordinatorEventSchema = EventBridgeSchema.extend({
+export const CoordinatorEventSchema = z.extend(EventBridgeSchema, {
   'detail-type': z.enum(EVENTS.triggerDetailTypes),
   detail: CoordinatorEventDetailSchema,
 });
 
-const AlarmStateSchema = z.object({ value: z.string(), reason: z.string().optional(), timestamp: z.string().optional() }).loose();
+const AlarmStateSchema = z.looseObject({ value: z.string(), reason: z.optional(z.string()), timestamp: z.optional(z.string()) });
 
 // CloudWatch alarm names are at most 255 characters (PutMetricAlarm, AlarmName).
-export const AlarmDetailSchema = z
-  .object({ alarmName: z.string().min(1).max(255), state: AlarmStateSchema, previousState: AlarmStateSchema.optional() })
-  .loose();
+export const AlarmDetailSchema = z.looseObject({ alarmName: z.string().check(z.minLength(1), z.maxLength(255)), state: AlarmStateSchema, previousState: z.optional(AlarmStateSchema) });
 
 /** CloudWatch alarm state change delivered by EventBridge (source aws.cloudwatch). */
-export const AlarmStateChangeSchema = EventBridgeSchema.extend({
+export const AlarmStateChangeSchema = z.extend(EventBridgeSchema, {
   source: z.literal('aws.cloudwatch'),
   'detail-type': z.literal(EVENTS.alarmDetailType),
   detail: AlarmDetailSchema,
 });
 
 /** CloudWatch alarm invoking the function directly as its alarm action (no EventBridge envelope). */
-export const AlarmActionSchema = z
-  .object({
-    source: z.literal('aws.cloudwatch'),
-    alarmArn: z.string().min(1),
-    accountId: z.string().optional(),
-    time: z.string(),
-    region: z.string().optional(),
-    alarmData: AlarmDetailSchema,
-  })
-  .loose();
+export const AlarmActionSchema = z.looseObject({
+  source: z.literal('aws.cloudwatch'),
+  alarmArn: z.string().check(z.minLength(1)),
+  accountId: z.optional(z.string()),
+  time: z.string(),
+  region: z.optional(z.string()),
+  alarmData: AlarmDetailSchema,
+});
 
 /** EventBridge scheduled rule (aws.events) or EventBridge Scheduler (aws.scheduler). */
-export const ScheduledEventSchema = EventBridgeSchema.extend({
+export const ScheduledEventSchema = z.extend(EventBridgeSchema, {
   source: z.enum(['aws.events', 'aws.scheduler']),
   'detail-type': z.literal(EVENTS.scheduleDetailType),
 });
 
 export const DirectInvocationSchema = z
-  .object({
+  .strictObject({
     action: z.enum(DIRECT_ACTIONS),
-    deployment: z.string().min(1),
-    force: z.boolean().default(false),
-    reason: z.string().trim().min(1, 'say why (it goes into the audit record)').max(1000),
+    deployment: z.string().check(z.minLength(1)),
+    force: z._default(z.boolean(), false),
+    reason: z.string().check(z.trim(), z.minLength(1, 'say why (it goes into the audit record)'), z.maxLength(1000)),
   })
-  .strict()
-  .superRefine((d, ctx) => {
-    if (d.force && d.action !== 'recover') ctx.addIssue({ code: 'custom', path: ['force'], message: 'force applies only to action "recover"' });
-  });
+  .check(
+    z.superRefine((d, ctx) => {
+      if (d.force && d.action !== 'recover') ctx.addIssue({ code: 'custom', path: ['force'], message: 'force applies only to action "recover"' });
+    }),
+  );
 
 /** The parts of the Lambda context the trigger needs (a subset of aws-lambda's Context). */
 export interface InvocationContext {
@@ -226,7 +224,7 @@ export interface InvocationContext {
 }
 
 /** zod's issues, each path segment and message capped (an unknown key is echoed by name). */
-function issues(error: z.ZodError): string {
+function issues(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 8)
     .map((i) => `${i.path.length ? `${i.path.map((p) => capText(String(p), MAX_ECHO)).join('.')}: ` : ''}${capText(i.message, 2 * MAX_ECHO)}`)

@@ -21,34 +21,35 @@
  * The data key is wrapped by KMS under the encryption context of keys/context.ts; the
  * same context is the AES-GCM associated data.
  */
-import * as z from 'zod';
+import * as z from '../shared/zod.ts';
 import { InputError } from '../shared/errors.ts';
 
 export const BUNDLE_FORMAT = 'contrast-autorecover/recovery-bundle';
 export const BUNDLE_VERSION = 1;
 export const SUPPORTED_VERSIONS = [BUNDLE_VERSION] as const;
 
-const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not standard base64');
+const b64 = z.string().check(z.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not standard base64'));
+const nonEmptyB64 = b64.check(z.minLength(1));
 
 const ownerKeySchema = z.object({
   scheme: z.literal('kms-envelope-aes-256-gcm'),
-  kmsKeyId: z.string().min(1),
-  encryptedDataKey: b64.min(1),
+  kmsKeyId: z.string().check(z.minLength(1)),
+  encryptedDataKey: nonEmptyB64,
   iv: b64,
-  ciphertext: b64.min(1),
+  ciphertext: nonEmptyB64,
   tag: b64,
 });
 
 const bundleV1Schema = z.object({
   format: z.literal(BUNDLE_FORMAT),
   version: z.literal(1),
-  deployment: z.string().min(1),
+  deployment: z.string().check(z.minLength(1)),
   createdAt: z.string(),
-  manifest: b64.min(1),
-  seedShares: b64.min(1),
-  ownerPublicKey: z.string().regex(/^[0-9a-f]+$/, 'not lowercase hex'),
+  manifest: nonEmptyB64,
+  seedShares: nonEmptyB64,
+  ownerPublicKey: z.string().check(z.regex(/^[0-9a-f]+$/, 'not lowercase hex')),
   ownerKey: ownerKeySchema,
-  collateral: z.record(z.string(), z.unknown()).optional(),
+  collateral: z.optional(z.record(z.string(), z.unknown())),
 });
 
 export type EncryptedOwnerKey = z.infer<typeof ownerKeySchema>;

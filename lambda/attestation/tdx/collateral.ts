@@ -5,7 +5,7 @@
  * including tdxModuleIdentities.
  */
 import { verify as cryptoVerify } from 'node:crypto';
-import * as z from 'zod';
+import * as z from '../../shared/zod.ts';
 import { AttestationError } from '../../shared/errors.ts';
 import { hex } from '../bytes.ts';
 import { StaleCollateralError, type CollateralDocument } from '../collateral.ts';
@@ -14,29 +14,31 @@ import { Cert, pemBlocks } from '../x509.ts';
 import type { EnclaveReport, TdBody } from './abi.ts';
 import type { PckExtensions } from './pck.ts';
 
-const hexStr = z.string().regex(/^([0-9a-fA-F]{2})*$/).transform((s) => s.toLowerCase());
-const svnList = z.array(z.object({ svn: z.number().int().min(0).max(255) }).passthrough()).length(16);
+const hexStr = z.pipe(z.string().check(z.regex(/^([0-9a-fA-F]{2})*$/)), z.transform((s) => s.toLowerCase()));
+const nonNegative = z.int().check(z.gte(0));
+const svnList = z.array(z.looseObject({ svn: z.int().check(z.gte(0), z.lte(255)) })).check(z.length(16));
 const TcbLevelSchema = z.object({
-  tcb: z.object({ sgxtcbcomponents: svnList, pcesvn: z.number().int().min(0), tdxtcbcomponents: svnList }),
+  tcb: z.object({ sgxtcbcomponents: svnList, pcesvn: nonNegative, tdxtcbcomponents: svnList }),
   tcbStatus: z.string(),
 });
+const isvTcbLevels = z.array(z.object({ tcb: z.object({ isvsvn: nonNegative }), tcbStatus: z.string() }));
 const ModuleSchema = z.object({ mrsigner: hexStr, attributes: hexStr, attributesMask: hexStr });
-const ModuleIdentitySchema = ModuleSchema.extend({
+const ModuleIdentitySchema = z.extend(ModuleSchema, {
   id: z.string(),
-  tcbLevels: z.array(z.object({ tcb: z.object({ isvsvn: z.number().int().min(0) }), tcbStatus: z.string() })),
+  tcbLevels: isvTcbLevels,
 });
 export const TcbInfoSchema = z.object({
   id: z.literal('TDX'),
-  version: z.number().int(),
+  version: z.int(),
   issueDate: z.string(),
   nextUpdate: z.string(),
   fmspc: hexStr,
   pceId: hexStr,
   tdxModule: ModuleSchema,
-  tdxModuleIdentities: z.array(ModuleIdentitySchema).optional(),
+  tdxModuleIdentities: z.optional(z.array(ModuleIdentitySchema)),
   /** Intel's TCB evaluation data number (Contrast's MinTCBEvaluationDataNumber is compared with it). */
-  tcbEvaluationDataNumber: z.number().int().optional(),
-  tcbLevels: z.array(TcbLevelSchema).min(1),
+  tcbEvaluationDataNumber: z.optional(z.int()),
+  tcbLevels: z.array(TcbLevelSchema).check(z.minLength(1)),
 });
 export const QeIdentitySchema = z.object({
   id: z.literal('TD_QE'),
@@ -47,8 +49,8 @@ export const QeIdentitySchema = z.object({
   attributes: hexStr,
   attributesMask: hexStr,
   mrsigner: hexStr,
-  isvprodid: z.number().int(),
-  tcbLevels: z.array(z.object({ tcb: z.object({ isvsvn: z.number().int().min(0) }), tcbStatus: z.string() })).min(1),
+  isvprodid: z.int(),
+  tcbLevels: isvTcbLevels.check(z.minLength(1)),
 });
 export type TcbInfo = z.infer<typeof TcbInfoSchema>;
 export type QeIdentity = z.infer<typeof QeIdentitySchema>;
