@@ -12,7 +12,8 @@
  * HTTP/2 request, PutEvents beside the lease release. Both are wall times from spawn to exit.
  *
  * `cold-start:import` is the import() of each bundle alone, from the same runs: ours against
- * the bare clients'. Target ≤ 1.3 × floor for both.
+ * the bare clients'. Target ≤ 1.3 × floor for both. The breakdown adds the same no-op with
+ * tracing off (POWERTOOLS_TRACE_ENABLED=false), interleaved too: what X-Ray tracing costs.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -139,11 +140,15 @@ async function coldStart(): Promise<Figure[]> {
     };
     check(await runCold(ours.entry, env, event), 'the scheduled no-op');
     check(await runCold(floor.entry, env, event), 'the floor');
+    // Ours again with tracing off (POWERTOOLS_TRACE_ENABLED=false): what X-Ray tracing costs a cold no-op.
+    const untracedEnv = { ...env, POWERTOOLS_TRACE_ENABLED: 'false' };
     const a: ColdRun[] = [];
     const b: ColdRun[] = [];
+    const c: ColdRun[] = [];
     for (let i = 0; i < RUNS; i++) {
       a.push(check(await runCold(ours.entry, env, event), 'the scheduled no-op'));
       b.push(check(await runCold(floor.entry, env, event), 'the floor'));
+      c.push(check(await runCold(ours.entry, untracedEnv, event), 'the untraced no-op'));
     }
     const med = (runs: ColdRun[], k: 'wallMs' | 'bootMs' | 'importMs' | 'invokeMs') => median(runs.map((r) => r[k]));
     const kb = (n: number) => `${Math.round(n / 1024)} KB`;
@@ -153,7 +158,15 @@ async function coldStart(): Promise<Figure[]> {
         value: med(a, 'wallMs'),
         unit: 'ms',
         floor: med(b, 'wallMs'),
-        breakdown: { boot: med(a, 'bootMs'), import: med(a, 'importMs'), invoke: med(a, 'invokeMs'), floorImport: med(b, 'importMs'), floorInvoke: med(b, 'invokeMs') },
+        breakdown: {
+          boot: med(a, 'bootMs'),
+          import: med(a, 'importMs'),
+          invoke: med(a, 'invokeMs'),
+          floorImport: med(b, 'importMs'),
+          floorInvoke: med(b, 'invokeMs'),
+          untraced: med(c, 'wallMs'),
+          untracedInvoke: med(c, 'invokeMs'),
+        },
         note: `spawn → one scheduled no-op served → exit; floor: bare SDK clients + node:tls/http2 making the same calls; ${TARGET}`,
       },
       {
