@@ -4,6 +4,7 @@ import { RecoveryError, errorMessage } from '../lambda/shared/errors.ts';
 import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { registerRecoveryCommands, UsageError } from './commands.ts';
 import { registerAttestationCommand } from './attestation.ts';
+import { registerDoctorCommand } from './doctor/command.ts';
 
 async function run(fn: () => Promise<number>): Promise<void> {
   try {
@@ -40,6 +41,7 @@ Examples:
     );
   registerRecoveryCommands(program, run);
   registerAttestationCommand(program);
+  registerDoctorCommand(program, run);
   // The demo wires test roots and the emulator; it is loaded only when `demo` runs.
   program
     .command('demo')

@@ -93,3 +93,17 @@ export const DEFAULTS = {
   /** The Coordinator's user API port. */
   coordinatorPort: 1313,
 } as const;
+
+/**
+ * What the operator commands (`doctor`, `rehearse` in cli/) read of a deployed stack: the
+ * function's default name, where the exporter runs, and the messages of the function's log
+ * records they follow.
+ */
+export const OPERATIONS = {
+  /** Default of `--function`; the stack output FunctionName names the real one. */
+  functionName: 'contrast-autorecover',
+  /** Namespace of the in-cluster event exporter (infra/k8s/exporter/). */
+  exporterNamespace: 'contrast-autorecover-exporter',
+  /** `message` of the function's log records (lambda/function/handler.ts, report.ts). */
+  logMessages: { triggerAccepted: 'trigger accepted', audit: 'audit' },
+} as const;
