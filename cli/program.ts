@@ -5,6 +5,7 @@ import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { registerRecoveryCommands, UsageError } from './commands.ts';
 import { registerAttestationCommand } from './attestation.ts';
 import { registerDoctorCommand } from './doctor/command.ts';
+import { registerRehearseCommand } from './rehearse/command.ts';
 
 async function run(fn: () => Promise<number>): Promise<void> {
   try {
@@ -42,6 +43,7 @@ Examples:
   registerRecoveryCommands(program, run);
   registerAttestationCommand(program);
   registerDoctorCommand(program, run);
+  registerRehearseCommand(program, run);
   // The demo wires test roots and the emulator; it is loaded only when `demo` runs.
   program
     .command('demo')

@@ -165,6 +165,8 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
     CONTRAST_DEPLOYMENTS: JSON.stringify([{ name: deployment, secretId, coordinator: emu.address, namespaces: [NAMESPACE], coordinatorNamespace: NAMESPACE }]),
     LOCK_TABLE_NAME: tableName,
     EVENT_BUS_NAME: busName,
+    // Tests rehearse often; the crash-loop guard would pause the third recovery of the hour.
+    MAX_RECOVERIES_PER_HOUR: '100',
     KUBE_AUTH: 'eks',
     EKS_CLUSTER_NAME: CLUSTER,
     EKS_ENDPOINT: kube.url,

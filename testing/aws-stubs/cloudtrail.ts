@@ -40,7 +40,8 @@ export interface CloudTrailRecord {
 }
 
 const LOOKUP_KEYS = ['EventId', 'EventName', 'ReadOnly', 'Username', 'ResourceType', 'ResourceName', 'EventSource', 'AccessKeyId'];
-const TARGET_PREFIX = 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.';
+/** X-Amz-Target: `[com.amazonaws.cloudtrail.v20131101.]CloudTrail_20131101.<Operation>` (the SDK sends the short form). */
+const TARGET = /^(?:com\.amazonaws\.cloudtrail\.v20131101\.)?CloudTrail_20131101\.(\w+)$/;
 
 interface Stored {
   record: CloudTrailRecord;
@@ -127,8 +128,8 @@ export class CloudTrailStub {
   async start(): Promise<this> {
     this.server = await startStubServer((req) => {
       const target = String(req.headers['x-amz-target'] ?? '');
-      if (!target.startsWith(TARGET_PREFIX)) return awsJsonError(400, 'UnknownOperationException', `unknown target ${target}`);
-      const op = target.slice(TARGET_PREFIX.length);
+      const op = TARGET.exec(target)?.[1];
+      if (!op) return awsJsonError(400, 'UnknownOperationException', `unknown target ${target}`);
       if (op !== 'LookupEvents') return awsJsonError(400, 'UnknownOperationException', `the stand-in answers LookupEvents only, not ${op}`);
       return this.lookupEvents(JSON.parse(req.body || '{}') as LookupInput);
     });

@@ -1,0 +1,162 @@
+/**
+ * `rehearse`: a real failure, on purpose. After a typed confirmation it deletes the
+ * Coordinator pod(s), then follows the recovery through its stages (stages.ts) from the
+ * cluster and the function's log records, and links the recovery's audit record to its
+ * CloudTrail Decrypt by request id. Nothing here recovers anything: the deployed stack must.
+ */
+import { createInterface } from 'node:readline/promises';
+import { DEFAULT_COORDINATOR_LABEL } from '../../lambda/kubernetes/index.ts';
+import { exitCodeFor, OUTCOMES } from '../../lambda/shared/outcomes.ts';
+import { UsageError } from '../commands.ts';
+import { OperatorAws, type AwsSettings } from '../doctor/aws.ts';
+import { coordinatorNamespaceOf, describeDeployedFunction, DeployedFunctionError } from '../doctor/deployed-function.ts';
+import { INCOMPLETE_EXIT_CODE } from '../doctor/help.ts';
+import { operatorKube, type OperatorKube } from '../doctor/kube.ts';
+import { findDecrypt, type TrailLink } from './cloudtrail.ts';
+import type { RehearseOptions } from './command.ts';
+import { FunctionLogs } from './function-logs.ts';
+import { RehearsalTracker, STAGE_LABELS, STAGES, type Stage } from './stages.ts';
+
+export interface RehearseDeps {
+  aws?: AwsSettings;
+  kube?: OperatorKube;
+  /** Asks the question and returns the answer (default: the terminal). */
+  confirm?: (question: string) => Promise<string>;
+  write?: (text: string) => void;
+  /** Poll intervals (tests shorten them). */
+  pollMs?: number;
+  trailPollMs?: number;
+  /** How long to keep waiting for the event stages once the recovery is done. */
+  eventGraceMs?: number;
+}
+
+export interface RehearsalReport {
+  deployment: string;
+  function: string;
+  namespace: string;
+  deletedPods: string[];
+  startedAt: string;
+  stages: { name: string; at: string; afterMs: number; detail: string }[];
+  missing: string[];
+  notes: string[];
+  outcome?: string;
+  cloudTrail?: TrailLink;
+  complete: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Stages in their logical order (event times have one-second precision). */
+const byStage = (a: Stage, b: Stage) => STAGES.indexOf(a.name) - STAGES.indexOf(b.name);
+
+async function terminalConfirm(question: string): Promise<string> {
+  if (!process.stdin.isTTY) throw new UsageError('rehearse deletes the Coordinator pod(s); it needs --yes when not run interactively');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
+  }
+}
+
+export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {}): Promise<number> {
+  const write = deps.write ?? ((t: string) => process.stdout.write(t));
+  const say = (line: string) => !o.json && write(`${line}\n`);
+  const aws = new OperatorAws(deps.aws);
+  try {
+    let fn;
+    try {
+      fn = await describeDeployedFunction(aws, o.function, o.deployment);
+    } catch (err) {
+      if (!(err instanceof DeployedFunctionError)) throw err;
+      write(`error: ${err.message}\n  fix: ${err.fix}\n`);
+      return INCOMPLETE_EXIT_CODE;
+    }
+    const kube = deps.kube ?? operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
+    const namespace = coordinatorNamespaceOf(fn.deployment);
+    const before = await kube.pods(namespace, DEFAULT_COORDINATOR_LABEL);
+    if (before.length === 0) {
+      write(`error: no Coordinator pod (${DEFAULT_COORDINATOR_LABEL}) in namespace ${namespace} of ${kube.describe}\n  fix: check --context and the deployment's coordinatorNamespace\n`);
+      return INCOMPLETE_EXIT_CODE;
+    }
+
+    if (!o.yes) {
+      const answer = await (deps.confirm ?? terminalConfirm)(
+        `This deletes Coordinator pod(s) ${before.map((p) => p.name).join(', ')} in namespace ${namespace} of ${kube.describe}.\n` +
+          `The Coordinator restarts without its keys; ${fn.name} should recover it and restart the workloads (a new mesh CA).\n` +
+          `Type the deployment name (${fn.deployment.name}) to go ahead: `,
+      );
+      if (answer.trim() !== fn.deployment.name) throw new UsageError('not confirmed; nothing was deleted');
+    }
+
+    const t0 = Date.now();
+    const tracker = new RehearsalTracker(fn.deployment.name, t0, new Set(before.map((p) => p.uid)));
+    // Times from AWS have one-second precision: never show one as before the deletion.
+    const offset = (at: number) => `+${(Math.max(0, at - t0) / 1000).toFixed(1)} s`;
+    const show = (stages: Stage[]) => {
+      for (const s of stages.sort(byStage)) say(`✔ ${STAGE_LABELS[s.name].padEnd(24)} ${offset(s.at).padStart(9)}  ${s.detail}`);
+    };
+    for (const p of before) await kube.deletePod(namespace, p.name);
+    show(tracker.deleted(t0, before.map((p) => p.name)));
+
+    const logs = new FunctionLogs(aws.logs, fn.logGroup, t0 - 1_000);
+    const deadline = t0 + o.timeout * 1000;
+    let graceUntil: number | undefined;
+    let notesShown = 0;
+    while (Date.now() < deadline && !tracker.failure && !tracker.complete && !(graceUntil !== undefined && Date.now() > graceUntil)) {
+      const found: Stage[] = [];
+      try {
+        found.push(...tracker.pods(await kube.pods(namespace, DEFAULT_COORDINATOR_LABEL), Date.now()));
+      } catch (err) {
+        tracker.notes.push(`cannot list the Coordinator pods: ${(err as Error).message}`);
+      }
+      for (const r of await logs.poll()) found.push(...tracker.record(r));
+      show(found);
+      for (; notesShown < tracker.notes.length; notesShown++) say(`! ${tracker.notes[notesShown]}`);
+      if (tracker.recovered && graceUntil === undefined) graceUntil = Date.now() + (deps.eventGraceMs ?? 60_000);
+      if (!tracker.failure && !tracker.complete) await sleep(deps.pollMs ?? 3_000);
+    }
+
+    let link: TrailLink | undefined;
+    const recovery = tracker.recovery;
+    if (recovery && !tracker.failure) {
+      const ids = recovery.kmsRequestIds;
+      say(`… searching CloudTrail event history ${ids.length ? `by request id ${ids.join(', ')}` : 'by encryption context (the function records no request ids)'}`);
+      const trailDeadline = Date.now() + o.trailTimeout * 1000;
+      for (;;) {
+        link = await findDecrypt(aws.cloudtrail, { since: t0, requestIds: ids, ...(recovery.encryptionContext ? { encryptionContext: recovery.encryptionContext } : {}) });
+        if (link || Date.now() + (deps.trailPollMs ?? 20_000) > trailDeadline) break;
+        await sleep(deps.trailPollMs ?? 20_000);
+      }
+      if (link) {
+        say(`✔ ${'Decrypt in CloudTrail'.padEnd(24)} ${offset(Date.parse(link.eventTime)).padStart(9)}  event ${link.eventId}, request ${link.requestId} ${link.by === 'request-id' ? '= the audit record\'s' : '(matched by encryption context)'}, by ${link.principal}${link.contextMatches ? ', encryption context as audited' : ', encryption context DIFFERS from the audit record'}`);
+      } else {
+        say(`✘ Decrypt in CloudTrail      not found within ${o.trailTimeout} s; entries can take longer: aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=Decrypt --start-time ${new Date(t0).toISOString()}`);
+      }
+    }
+
+    const missing = tracker.missing();
+    const complete = tracker.complete && !tracker.failure && link !== undefined && link.contextMatches;
+    const report: RehearsalReport = {
+      deployment: fn.deployment.name,
+      function: fn.name,
+      namespace,
+      deletedPods: before.map((p) => p.name),
+      startedAt: new Date(t0).toISOString(),
+      stages: [...tracker.stages.values()].sort(byStage).map((s) => ({ name: s.name, at: new Date(s.at).toISOString(), afterMs: s.at - t0, detail: s.detail })),
+      missing,
+      notes: tracker.notes,
+      ...(tracker.failure ? { outcome: tracker.failure.outcome } : recovery ? { outcome: recovery.outcome } : {}),
+      ...(link ? { cloudTrail: link } : {}),
+      complete,
+    };
+    if (o.json) write(`${JSON.stringify(report, null, 2)}\n`);
+    else if (tracker.failure) say(`✘ the function gave up: ${tracker.failure.outcome} — ${tracker.failure.message}`);
+    else if (missing.length) say(`✘ not seen within ${o.timeout} s: ${missing.map((m) => STAGE_LABELS[m]).join(', ')}${missing.includes('event-seen') ? ' — check the exporter with `contrast-autorecover doctor` (the schedule is only the backstop)' : ''}`);
+    else if (complete) say(`rehearsal complete: recovered ${offset(tracker.stages.get('restarts-done')!.at)} after the pod was deleted`);
+
+    if (tracker.failure && !OUTCOMES[tracker.failure.outcome].ok) return exitCodeFor(tracker.failure.outcome);
+    return complete ? 0 : INCOMPLETE_EXIT_CODE;
+  } finally {
+    aws.destroy();
+  }
+}
