@@ -21,7 +21,6 @@ const triggerLine = z
   })
   .loose();
 
-const requestIds = z.unknown().transform((v) => collectRequestIds(v));
 
 const auditLine = z
   .object({
@@ -69,19 +68,20 @@ export interface AuditRecord {
   restartCounts?: Record<string, number>;
   encryptionContext?: Record<string, string>;
   kmsKeyId?: string;
-  /** AWS request ids of the KMS calls of this reconcile (CloudTrail `requestID`). */
+  /** AWS request ids of this reconcile's KMS Decrypt calls (CloudTrail `requestID`). */
   kmsRequestIds: string[];
-  /** AWS request ids of the Secrets Manager calls. */
+  /** AWS request ids of its Secrets Manager GetSecretValue calls. */
   secretsRequestIds: string[];
 }
 
 export type FunctionRecord = TriggerRecord | AuditRecord;
 
 /**
- * Request ids under a `kms` or `secrets` part of the audit record, whatever their nesting:
- * `requestId`, `requestIds`, or objects carrying them (e.g. one per call).
+ * AWS request ids under one service's part of the audit record (`kms.requests`,
+ * `secretsManager.requests`: `[{operation, requestId?, error?}]`), whatever the nesting:
+ * every `requestId`/`requestIds` string, from entries of `operation` when they name one.
  */
-export function collectRequestIds(v: unknown): string[] {
+export function collectRequestIds(v: unknown, operation?: string): string[] {
   const out: string[] = [];
   const visit = (x: unknown, key?: string): void => {
     if (typeof x === 'string') {
@@ -89,6 +89,8 @@ export function collectRequestIds(v: unknown): string[] {
     } else if (Array.isArray(x)) {
       for (const y of x) visit(y, key);
     } else if (x && typeof x === 'object') {
+      const op = (x as { operation?: unknown }).operation;
+      if (operation && typeof op === 'string' && op !== operation) return;
       for (const [k, y] of Object.entries(x)) visit(y, k);
     }
   };
@@ -128,8 +130,8 @@ export function parseFunctionRecord(line: string, received: number): FunctionRec
     ...(r.restarts?.counts ? { restartCounts: r.restarts.counts } : {}),
     ...(r.kms?.encryptionContext ? { encryptionContext: r.kms.encryptionContext } : {}),
     ...(r.kms?.keyId ? { kmsKeyId: r.kms.keyId } : {}),
-    kmsRequestIds: requestIds.parse(raw.kms),
-    secretsRequestIds: requestIds.parse(raw.secrets),
+    kmsRequestIds: collectRequestIds(raw.kms, 'Decrypt'),
+    secretsRequestIds: collectRequestIds(raw.secretsManager ?? raw.secrets, 'GetSecretValue'),
   };
 }
 

@@ -46,7 +46,6 @@ export class RehearsalTracker {
   /** The reconcile that recovered: its KMS request ids link it to CloudTrail. */
   recovery: AuditRecord | undefined;
   private newPodUid: string | undefined;
-  private seenAudits = new Set<string>();
 
   constructor(
     readonly deployment: string,
@@ -89,8 +88,7 @@ export class RehearsalTracker {
   }
 
   private audit(r: AuditRecord): Stage[] {
-    if (r.deployment !== this.deployment || this.seenAudits.has(`${r.requestId} ${r.at}`)) return [];
-    this.seenAudits.add(`${r.requestId} ${r.at}`);
+    if (r.deployment !== this.deployment) return [];
     const by = r.trigger ? `${r.trigger.kind} trigger ${r.trigger.id}` : `request ${r.requestId}`;
     const out: Stage[] = [];
     if (r.outcome === 'recovered' && !this.recovery) {
