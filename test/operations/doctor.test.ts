@@ -12,7 +12,8 @@ import { doctorCommand, runDoctor, type DoctorDeps } from '../../cli/doctor/run.
 import { DEFAULTS, OPERATIONS } from '../../lambda/shared/contract.ts';
 import { RbacAuthorizer } from '../../testing/kube-api/index.ts';
 import { manifestRbac, RBAC_GROUP } from '../../testing/kube-api/manifests.ts';
-import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
+import { motoAvailable, motoEndpoint, SKIP_REASON } from '../support/aws.ts';
+import { runCli } from '../support/cli.ts';
 import { ACCOUNT, CLUSTER, NAMESPACE, stackKeyPolicy, startStack, type Stack } from './stack.ts';
 
 let stack: Stack;
@@ -76,6 +77,27 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
     expect(stack.emu.recoverCalls).toHaveLength(0);
     expect(stack.kube.log.filter((r) => r.method !== 'GET' && !r.path.includes('subjectaccessreviews'))).toEqual([]);
   });
+
+  it('runs as the installed command, configured by the standard AWS_ENDPOINT_URL_<SERVICE> variables; rehearse asks before it deletes', async () => {
+    const env = {
+      AWS_REGION: 'eu-central-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      AWS_ENDPOINT_URL: motoEndpoint,
+      AWS_ENDPOINT_URL_LAMBDA: stack.lambda.endpoint,
+      AWS_ENDPOINT_URL_EKS: stack.eks.endpoint,
+      KUBECONFIG: stack.kubeconfigFile,
+    };
+    const doctor = await runCli(['doctor', '--deployment', stack.deployment, '--function', stack.functionName], env);
+    expect(doctor.stderr).toBe('');
+    expect(doctor.stdout).toMatch(/all 9 checks passed/);
+    expect(doctor.code).toBe(0);
+    stack.kube.resetStats();
+    const rehearse = await runCli(['rehearse', '--deployment', stack.deployment, '--function', stack.functionName], env);
+    expect(rehearse.code).toBe(2);
+    expect(rehearse.stderr).toMatch(/rehearse deletes the Coordinator pod\(s\); it needs --yes when not run interactively/);
+    expect(stack.kube.log.filter((r) => r.method === 'DELETE')).toEqual([]);
+  }, 60_000);
 
   it('prints JSON and exits 3 when a check fails', async () => {
     let out = '';

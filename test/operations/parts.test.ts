@@ -3,6 +3,8 @@
  * the trail check (each case in its own moto account), the stage tracker and record
  * parsing, the SubjectAccessReview stand-in, and the help text generated from the outcomes.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CloudTrailClient, PutEventSelectorsCommand, StopLoggingCommand } from '@aws-sdk/client-cloudtrail';
 import { describe, expect, it } from 'vitest';
 import { OperatorAws } from '../../cli/doctor/aws.ts';
@@ -15,7 +17,7 @@ import { RehearsalTracker } from '../../cli/rehearse/stages.ts';
 import { OUTCOME_NAMES, OUTCOMES } from '../../lambda/shared/outcomes.ts';
 import { RbacAuthorizer, SAR_PATH, startKubeApi } from '../../testing/kube-api/index.ts';
 import { awsClientConfig, motoAvailable, motoEndpoint, SKIP_REASON, TEST_REGION } from '../support/aws.ts';
-import { runCliInProcess } from '../support/cli.ts';
+import { REPO_ROOT, runCliInProcess } from '../support/cli.ts';
 import { createTrail } from './stack.ts';
 
 describe('key policy reading', () => {
@@ -235,5 +237,31 @@ describe('help text', () => {
     const r = await runCliInProcess(['rehearse', '--deployment', 'prod', '--timeout', 'soon']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--timeout.*expected a positive whole number of seconds/);
+  });
+});
+
+describe('loading', () => {
+  /** Bare packages a compiled module imports statically, following its static chunk imports. */
+  function staticPackages(file: string, seen = new Set<string>()): Set<string> {
+    const packages = new Set<string>();
+    if (seen.has(file)) return packages;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:^|[;\n])\s*(?:import|export)\s[^;'"]*?from\s*"([^"]+)"|(?:^|[;\n])\s*import\s*"([^"]+)"/g)) {
+      const spec = m[1] ?? m[2]!;
+      if (spec.startsWith('.')) for (const p of staticPackages(join(dirname(file), spec), seen)) packages.add(p);
+      else packages.add(spec);
+    }
+    return packages;
+  }
+
+  it('loads the CLI-only AWS clients and the YAML parser only when doctor or rehearse runs', () => {
+    const main = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+    const eager = staticPackages(main);
+    expect(eager.has('commander')).toBe(true);
+    for (const pkg of ['@aws-sdk/client-eks', '@aws-sdk/client-cloudtrail', '@aws-sdk/client-cloudwatch-logs', 'yaml', '@kubernetes/client-node']) expect(eager.has(pkg), pkg).toBe(false);
+    // They are in the bundle, behind the commands' dynamic imports.
+    const chunks = readdirSync(join(REPO_ROOT, 'dist', 'chunks')).map((f) => readFileSync(join(REPO_ROOT, 'dist', 'chunks', f), 'utf8')).join('\n');
+    for (const pkg of ['@aws-sdk/client-eks', '@aws-sdk/client-cloudtrail', '@aws-sdk/client-cloudwatch-logs', 'yaml']) expect(chunks).toContain(`from "${pkg}"`);
   });
 });
