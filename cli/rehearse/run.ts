@@ -11,7 +11,7 @@ import { UsageError } from '../commands.ts';
 import { OperatorAws, type AwsSettings } from '../doctor/aws.ts';
 import { coordinatorNamespaceOf, describeDeployedFunction, DeployedFunctionError } from '../doctor/deployed-function.ts';
 import { INCOMPLETE_EXIT_CODE } from '../doctor/help.ts';
-import { operatorKube, type OperatorKube } from '../doctor/kube.ts';
+import { KubeAccessError, operatorKube, type OperatorKube, type PodSummary } from '../doctor/kube.ts';
 import { findDecrypt, type TrailLink } from './cloudtrail.ts';
 import type { RehearseOptions } from './command.ts';
 import { FunctionLogs } from './function-logs.ts';
@@ -71,9 +71,20 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       write(`error: ${err.message}\n  fix: ${err.fix}\n`);
       return INCOMPLETE_EXIT_CODE;
     }
-    const kube = deps.kube ?? operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
     const namespace = coordinatorNamespaceOf(fn.deployment);
-    const before = await kube.pods(namespace, DEFAULT_COORDINATOR_LABEL);
+    const kubeFailed = (err: unknown) => {
+      if (!(err instanceof KubeAccessError)) throw err;
+      write(`error: ${err.message}\n  fix: check --kubeconfig/--context; your identity needs list and delete on pods in namespace ${namespace}\n`);
+      return INCOMPLETE_EXIT_CODE;
+    };
+    let kube: OperatorKube;
+    let before: PodSummary[];
+    try {
+      kube = deps.kube ?? operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
+      before = await kube.pods(namespace, DEFAULT_COORDINATOR_LABEL);
+    } catch (err) {
+      return kubeFailed(err);
+    }
     if (before.length === 0) {
       write(`error: no Coordinator pod (${DEFAULT_COORDINATOR_LABEL}) in namespace ${namespace} of ${kube.describe}\n  fix: check --context and the deployment's coordinatorNamespace\n`);
       return INCOMPLETE_EXIT_CODE;
@@ -95,7 +106,11 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     const show = (stages: Stage[]) => {
       for (const s of stages.sort(byStage)) say(`✔ ${STAGE_LABELS[s.name].padEnd(24)} ${offset(s.at).padStart(9)}  ${s.detail}`);
     };
-    for (const p of before) await kube.deletePod(namespace, p.name);
+    try {
+      for (const p of before) await kube.deletePod(namespace, p.name);
+    } catch (err) {
+      return kubeFailed(err);
+    }
     show(tracker.deleted(t0, before.map((p) => p.name)));
 
     const logs = new FunctionLogs(aws.logs, fn.logGroup, t0 - 1_000);

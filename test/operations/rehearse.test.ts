@@ -11,6 +11,7 @@ import type { RehearsalReport, RehearseDeps } from '../../cli/rehearse/run.ts';
 import { rehearseCommand } from '../../cli/rehearse/run.ts';
 import type { RehearseOptions } from '../../cli/rehearse/command.ts';
 import { exitCodeFor } from '../../lambda/shared/outcomes.ts';
+import { RbacAuthorizer } from '../../testing/kube-api/index.ts';
 import { scheduledEvent } from '../lambda/samples.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { exportRestart, NAMESPACE, startStack, type Stack } from './stack.ts';
@@ -166,6 +167,17 @@ describe.skipIf(!motoAvailable)(`rehearse ${motoAvailable ? '' : SKIP_REASON}`, 
     expect(report!.stages.map((s) => s.name)).toEqual(['pod-deleted', 'pod-replaced']);
     await stack.invoke(scheduledEvent());
   }, 60_000);
+
+  it('stops with the permission to grant when the operator may not delete the pod', async () => {
+    stack.kube.setRbac(new RbacAuthorizer([{ namespace: NAMESPACE, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }] }]));
+    try {
+      const { code, text } = await rehearse(options({ json: false }));
+      expect(code).toBe(3);
+      expect(text).toMatch(/^error: delete pod coordinator-0 in namespace contrast: HTTP 403: .*forbidden.*\n {2}fix: check --kubeconfig\/--context; your identity needs list and delete on pods in namespace contrast\n$/);
+    } finally {
+      stack.kube.setRbac(RbacAuthorizer.allowAll());
+    }
+  });
 
   it('refuses a function that does not look after the deployment, with the fix', async () => {
     const { code, text } = await rehearse(options({ deployment: 'other', yes: true, json: false }));
