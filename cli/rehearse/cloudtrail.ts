@@ -1,8 +1,9 @@
 /**
- * Links the audit record of a recovery to its CloudTrail entry: the KMS Decrypt whose
- * `requestID` is a request id the function recorded (CloudTrail LookupEvents on event
- * history, EventName = Decrypt, from the rehearsal's start). A function that records no
- * request ids is linked by its encryption context instead, and says so. LookupEvents is
+ * Links the audit record of a recovery to its CloudTrail entries: the KMS Decrypt (and the
+ * Secrets Manager GetSecretValue) whose `requestID` is a request id the function recorded
+ * (CloudTrail LookupEvents on event history, by EventName, from the rehearsal's start). A
+ * function that records no request ids is linked to its Decrypt by the encryption context
+ * instead, and says so. LookupEvents is
  * limited to two requests a second per account and Region; the caller polls slowly.
  */
 import { LookupEventsCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail';
@@ -36,13 +37,13 @@ function sameContext(a: Record<string, string> | undefined, b: Record<string, st
   return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
-export async function findDecrypt(client: CloudTrailClient, o: { since: number; requestIds: string[]; encryptionContext?: Record<string, string>; eventName?: string }): Promise<TrailLink | undefined> {
+export async function findTrailEntry(client: CloudTrailClient, o: { eventName: string; since: number; requestIds: string[]; encryptionContext?: Record<string, string> }): Promise<TrailLink | undefined> {
   const byContext: TrailEvent[] = [];
   let NextToken: string | undefined;
   do {
     const page = await client.send(
       new LookupEventsCommand({
-        LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: o.eventName ?? 'Decrypt' }],
+        LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: o.eventName }],
         StartTime: new Date(o.since - 60_000),
         EndTime: new Date(),
         MaxResults: 50,
@@ -69,7 +70,7 @@ export async function findDecrypt(client: CloudTrailClient, o: { since: number; 
       if (t.requestID && o.requestIds.includes(t.requestID)) return link('request-id');
       // By context only from the rehearsal's start on (event times have one-second precision).
       const after = t.eventTime !== undefined && Date.parse(t.eventTime) >= o.since - 1_000;
-      if (o.requestIds.length === 0 && after && !t.errorCode && sameContext(t.requestParameters?.encryptionContext, o.encryptionContext)) byContext.push(t);
+      if (o.requestIds.length === 0 && o.encryptionContext && after && !t.errorCode && sameContext(t.requestParameters?.encryptionContext, o.encryptionContext)) byContext.push(t);
     }
     NextToken = page.NextToken;
   } while (NextToken);

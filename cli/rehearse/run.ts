@@ -12,7 +12,7 @@ import { OperatorAws, type AwsSettings } from '../doctor/aws.ts';
 import { coordinatorNamespaceOf, describeDeployedFunction, DeployedFunctionError } from '../doctor/deployed-function.ts';
 import { INCOMPLETE_EXIT_CODE } from '../doctor/help.ts';
 import { KubeAccessError, operatorKube, type OperatorKube, type PodSummary } from '../doctor/kube.ts';
-import { findDecrypt, type TrailLink } from './cloudtrail.ts';
+import { findTrailEntry, type TrailLink } from './cloudtrail.ts';
 import type { RehearseOptions } from './command.ts';
 import { FunctionLogs } from './function-logs.ts';
 import { RehearsalTracker, STAGE_LABELS, STAGES, type Stage } from './stages.ts';
@@ -41,6 +41,8 @@ export interface RehearsalReport {
   notes: string[];
   outcome?: string;
   cloudTrail?: TrailLink;
+  /** The GetSecretValue of the bundle, when the function records its request id. */
+  cloudTrailBundleRead?: TrailLink;
   complete: boolean;
 }
 
@@ -132,21 +134,28 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     }
 
     let link: TrailLink | undefined;
+    let secretLink: TrailLink | undefined;
     const recovery = tracker.recovery;
     if (recovery && !tracker.failure) {
       const ids = recovery.kmsRequestIds;
+      const secretIds = recovery.secretsRequestIds;
       say(`… searching CloudTrail event history ${ids.length ? `by request id ${ids.join(', ')}` : 'by encryption context (the function records no request ids)'}`);
       const trailDeadline = Date.now() + o.trailTimeout * 1000;
+      const poll = deps.trailPollMs ?? 20_000;
       for (;;) {
-        link = await findDecrypt(aws.cloudtrail, { since: t0, requestIds: ids, ...(recovery.encryptionContext ? { encryptionContext: recovery.encryptionContext } : {}) });
-        if (link || Date.now() + (deps.trailPollMs ?? 20_000) > trailDeadline) break;
-        await sleep(deps.trailPollMs ?? 20_000);
+        link ??= await findTrailEntry(aws.cloudtrail, { eventName: 'Decrypt', since: t0, requestIds: ids, ...(recovery.encryptionContext ? { encryptionContext: recovery.encryptionContext } : {}) });
+        if (secretIds.length) secretLink ??= await findTrailEntry(aws.cloudtrail, { eventName: 'GetSecretValue', since: t0, requestIds: secretIds });
+        if ((link && (secretLink || !secretIds.length)) || Date.now() + poll > trailDeadline) break;
+        await sleep(poll);
       }
+      const later = (name: string) => `aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=${name} --start-time ${new Date(t0).toISOString()}`;
       if (link) {
-        say(`✔ ${'Decrypt in CloudTrail'.padEnd(24)} ${offset(Date.parse(link.eventTime)).padStart(9)}  event ${link.eventId}, request ${link.requestId} ${link.by === 'request-id' ? '= the audit record\'s' : '(matched by encryption context)'}, by ${link.principal}${link.contextMatches ? ', encryption context as audited' : ', encryption context DIFFERS from the audit record'}`);
+        say(`✔ ${'Decrypt in CloudTrail'.padEnd(24)} ${offset(Date.parse(link.eventTime)).padStart(9)}  event ${link.eventId}, request ${link.requestId} ${link.by === 'request-id' ? "= the audit record's" : '(matched by encryption context)'}, by ${link.principal}${link.contextMatches ? ', encryption context as audited' : ', encryption context DIFFERS from the audit record'}`);
       } else {
-        say(`✘ Decrypt in CloudTrail      not found within ${o.trailTimeout} s; entries can take longer: aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=Decrypt --start-time ${new Date(t0).toISOString()}`);
+        say(`✘ Decrypt in CloudTrail      not found within ${o.trailTimeout} s; entries can take longer: ${later('Decrypt')}`);
       }
+      if (secretLink) say(`✔ ${'bundle read in CloudTrail'.padEnd(24)} ${offset(Date.parse(secretLink.eventTime)).padStart(9)}  GetSecretValue event ${secretLink.eventId}, request ${secretLink.requestId} = the audit record's, by ${secretLink.principal}`);
+      else if (secretIds.length) say(`! GetSecretValue request ${secretIds.join(', ')} not in CloudTrail yet: ${later('GetSecretValue')}`);
     }
 
     const missing = tracker.missing();
@@ -162,6 +171,7 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       notes: tracker.notes,
       ...(tracker.failure ? { outcome: tracker.failure.outcome } : recovery ? { outcome: recovery.outcome } : {}),
       ...(link ? { cloudTrail: link } : {}),
+      ...(secretLink ? { cloudTrailBundleRead: secretLink } : {}),
       complete,
     };
     if (o.json) write(`${JSON.stringify(report, null, 2)}\n`);

@@ -175,10 +175,13 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
   };
   // The function's own KMS client: its calls are what CloudTrail records.
   const functionKms = new KMSClient(cfg);
-  trail.recordKmsCalls(functionKms, `arn:aws:sts::${ACCOUNT}:assumed-role/${functionName}-role/${functionName}`);
+  const functionSecrets = new SecretsManagerClient(cfg);
+  const functionArn = `arn:aws:sts::${ACCOUNT}:assumed-role/${functionName}-role/${functionName}`;
+  trail.recordKmsCalls(functionKms, functionArn);
+  trail.recordSecretsManagerCalls(functionSecrets, functionArn);
   const handler = createHandler({
     config: loadConfig(env),
-    clients: { kms: functionKms, secrets, dynamodb, events },
+    clients: { kms: functionKms, secrets: functionSecrets, dynamodb, events },
     verifierFactory: () => createInsecureTestingVerifier(),
     telemetry: { logger, metrics: noMetrics, trace: recordingTrace() },
     reconcileDeps: { handshakeTimeoutMs: 3000, rpcTimeoutMs: 3000 },

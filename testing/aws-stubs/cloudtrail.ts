@@ -1,6 +1,7 @@
 /**
  * CloudTrail event history for tests: moto 5.2.1 has trails but no LookupEvents. This
- * stand-in records KMS calls as CloudTrail does and answers LookupEvents over AWS JSON 1.1.
+ * stand-in records KMS and Secrets Manager calls as CloudTrail does and answers LookupEvents
+ * over AWS JSON 1.1.
  *
  * - Records: `recordKmsCalls` adds a middleware to a KMS client that, after each call, stores
  *   an entry in the shape of the KMS developer guide's CloudTrail examples
@@ -15,6 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KMSClient } from '@aws-sdk/client-kms';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsJsonError, json, startStubServer, type StubServer } from './http.ts';
 
 export interface CloudTrailRecord {
@@ -113,6 +115,53 @@ export class CloudTrailStub {
             eventID: randomUUID(),
             readOnly: ['Decrypt', 'GenerateDataKey', 'Encrypt', 'DescribeKey', 'GetKeyPolicy'].includes(eventName),
             ...(key?.startsWith('arn:') ? { resources: [{ accountId: this.account, type: 'AWS::KMS::Key', ARN: key }] } : {}),
+            eventType: 'AwsApiCall',
+            managementEvent: true,
+            recipientAccountId: this.account,
+            eventCategory: 'Management',
+            ...(errorCode ? { errorCode } : {}),
+          });
+        }
+      },
+      { step: 'initialize', name: 'cloudTrailRecorder' },
+    );
+  }
+
+  /**
+   * Records this Secrets Manager client's calls as CloudTrail does (eventSource
+   * `secretsmanager.amazonaws.com`, `requestParameters.secretId`, the answer's request id;
+   * never the secret's value).
+   */
+  recordSecretsManagerCalls(secrets: SecretsManagerClient, callerArn: string): void {
+    secrets.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { SecretId?: string };
+        let errorCode: string | undefined;
+        let requestId: string | undefined;
+        try {
+          const out = await next(args);
+          requestId = (out.output as { $metadata?: { requestId?: string } }).$metadata?.requestId;
+          return out;
+        } catch (err) {
+          errorCode = (err as { name?: string }).name;
+          requestId = (err as { $metadata?: { requestId?: string } }).$metadata?.requestId;
+          throw err;
+        } finally {
+          const eventName = context.commandName?.replace(/Command$/, '') ?? 'Unknown';
+          this.record({
+            eventVersion: '1.08',
+            userIdentity: { type: 'AssumedRole', arn: callerArn, accountId: this.account },
+            eventTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+            eventSource: 'secretsmanager.amazonaws.com',
+            eventName,
+            awsRegion: this.region,
+            sourceIPAddress: '10.0.0.10',
+            userAgent: 'aws-sdk-js',
+            requestParameters: input.SecretId ? { secretId: input.SecretId } : null,
+            responseElements: null,
+            requestID: requestId ?? randomUUID(),
+            eventID: randomUUID(),
+            readOnly: /^(Get|Describe|List)/.test(eventName),
             eventType: 'AwsApiCall',
             managementEvent: true,
             recipientAccountId: this.account,
