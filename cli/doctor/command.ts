@@ -28,7 +28,7 @@ export function registerDoctorCommand(program: Command, run: (fn: () => Promise<
     .option('--context <name>', 'kubeconfig context (default: the current one)')
     .option('--kube-group <group>', 'Kubernetes group of the function\'s identity (self-managed clusters; EKS reads the access entry)', DEFAULTS.kubernetesGroup)
     .option('--kube-user <user>', 'Kubernetes user name of the function\'s kubeconfig identity (self-managed clusters)')
-    .option('--kms-key-id <key>', 'the recovery key (stack output RecoveryKeyArn); default: the key that encrypts the bundle secret')
+    .option('--kms-key-id <key>', 'the recovery key (stack output RecoveryKeyArn); default: the key the function\'s audit record of the status call names')
     .option('--exporter-namespace <ns>', 'namespace of the in-cluster event exporter', OPERATIONS.exporterNamespace)
     .option('--json', 'print the checklist as JSON')
     .addHelpText(
@@ -48,9 +48,9 @@ Checks, in order (each prints what it found and, when it misses, the fix):
 
 Read-only: no Decrypt, no Recover, no secret value read; the status call is audited by the
 function. Your identity needs lambda:GetFunctionConfiguration and lambda:InvokeFunction,
-eks:DescribeCluster/DescribeAccessEntry, secretsmanager:DescribeSecret, kms:DescribeKey/
-GetKeyPolicy, cloudtrail:Describe*/Get*, and in the cluster: create subjectaccessreviews,
-list configmaps in the exporter's namespace.
+logs:FilterLogEvents on the function's log group, eks:DescribeCluster/DescribeAccessEntry,
+secretsmanager:DescribeSecret, kms:DescribeKey/GetKeyPolicy, cloudtrail:Describe*/Get*,
+and in the cluster: create subjectaccessreviews, list configmaps in the exporter's namespace.
 
 The coordinator check reports the function's status outcome:
 ${outcomeTable()}

@@ -22,7 +22,9 @@ const FIXES: Partial<Record<Outcome, string>> = {
   'event-invalid': 'upgrade the CLI or the function so both speak the same version',
 };
 
-export type StatusAsker = (fn: DeployedFunction) => Promise<ReconcileResult>;
+/** The function's status answer; `requestId` is the invocation's, which its audit record carries. */
+export type StatusAnswer = ReconcileResult & { requestId?: string };
+export type StatusAsker = (fn: DeployedFunction) => Promise<StatusAnswer>;
 
 /** The default asker: a direct `status` invocation of the deployed function. */
 export function invokeStatus(aws: OperatorAws): StatusAsker {
@@ -35,9 +37,9 @@ function evidenceLine(r: ReconcileResult): string {
   return `attested: ${e.kind}${e.platform ? ` (${e.platform})` : ''}${e.measurement ? `, measurement ${e.measurement.slice(0, 16)}…` : ''}${e.tcb ? `, TCB ${e.tcb}` : ''}`;
 }
 
-export async function coordinatorCheck(fn: DeployedFunction, ask: StatusAsker): Promise<{ check: CheckResult; status?: ReconcileResult }> {
+export async function coordinatorCheck(fn: DeployedFunction, ask: StatusAsker): Promise<{ check: CheckResult; status?: StatusAnswer }> {
   const where = `${fn.deployment.coordinator.host}:${fn.deployment.coordinator.port}`;
-  let r: ReconcileResult;
+  let r: StatusAnswer;
   try {
     r = await ask(fn);
   } catch (err) {

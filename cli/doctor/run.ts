@@ -18,6 +18,7 @@ import { keyPolicyCheck } from './key-policy.ts';
 import { operatorKube, type OperatorKube } from './kube.ts';
 import { rbacCheck } from './rbac.ts';
 import { trailCheck } from './trail.ts';
+import { FunctionLogs } from '../rehearse/function-logs.ts';
 
 export interface DoctorDeps {
   aws?: AwsSettings;
@@ -25,6 +26,28 @@ export interface DoctorDeps {
   kube?: OperatorKube;
   askStatus?: StatusAsker;
   write?: (text: string) => void;
+  /** How long to wait for the status call's audit record in the function's logs. */
+  auditWaitMs?: number;
+}
+
+/**
+ * The recovery key (the owner key's KMS key), as the function's audit record of the status
+ * call names it (`kms.keyId`, from the bundle it loaded): the doctor never reads the bundle.
+ * Undefined when the record cannot be read in time (logs:FilterLogEvents, delivery delay).
+ */
+async function recoveryKeyFromAudit(aws: OperatorAws, fn: DeployedFunction, requestId: string, since: number, waitMs = 10_000): Promise<string | undefined> {
+  const logs = new FunctionLogs(aws.logs, fn.logGroup, since - 1_000);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const found = (await logs.poll()).find((r) => r.type === 'audit' && r.requestId === requestId);
+      if (found?.type === 'audit') return found.kmsKeyId;
+    } catch {
+      return undefined;
+    }
+    if (Date.now() + 1_000 > deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
 }
 
 export interface DoctorReport {
@@ -45,6 +68,7 @@ function functionCheck(fn: DeployedFunction): CheckResult {
 
 export async function runDoctor(o: DoctorOptions, deps: DoctorDeps = {}): Promise<DoctorReport> {
   const aws = new OperatorAws(deps.aws);
+  const started = Date.now();
   try {
     let fn: DeployedFunction;
     try {
@@ -74,8 +98,9 @@ export async function runDoctor(o: DoctorOptions, deps: DoctorDeps = {}): Promis
     const coordinatorSide = (async () => {
       const { check, status } = await coordinatorCheck(fn, deps.askStatus ?? invokeStatus(aws));
       const bundle = await bundleCheck(fn, aws, status);
-      const keyId = o.kmsKeyId ?? bundle.secretKmsKeyId;
-      const keySource = o.kmsKeyId ? '--kms-key-id' : 'the key encrypting the bundle secret; pass --kms-key-id if the recovery key is another';
+      const audited = o.kmsKeyId || !status?.requestId ? undefined : await recoveryKeyFromAudit(aws, fn, status.requestId, started, deps.auditWaitMs);
+      const keyId = o.kmsKeyId ?? audited ?? bundle.secretKmsKeyId;
+      const keySource = o.kmsKeyId ? '--kms-key-id' : audited ? "named by the function's audit record of the status call" : "the bundle secret's key: the status call's audit record was not readable; pass --kms-key-id <RecoveryKeyArn>";
       const key = await keyPolicyCheck(keyId, { aws, functionRoleArn: fn.roleArn, account: fn.account, keySource });
       return { checks: [check, bundle.check, key], keyRegion: keyId?.startsWith('arn:') ? keyId.split(':')[3]! : fn.region };
     })();

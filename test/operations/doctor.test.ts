@@ -284,6 +284,22 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
     expect(c).toMatchObject({ status: 'fail', details: [expect.stringMatching(/scheduled for deletion/)], fix: `aws secretsmanager restore-secret --secret-id ${id}` });
   });
 
+  it('key-policy: finds the recovery key in the audit record of its status call, not in the secret', async () => {
+    const c = await check('key-policy');
+    expect(c.details[0]).toBe(`key ${stack.kmsKeyArn} (named by the function's audit record of the status call)`);
+    expect(c.status).toBe('pass');
+    // Without the function's logs: the secret's key, said as such, with what to pass.
+    const f = stack.lambda.functions.get(stack.functionName)!;
+    const logGroup = f.logGroup;
+    f.logGroup = '/aws/lambda/unreadable';
+    try {
+      const fallback = await check('key-policy', {}, { auditWaitMs: 0 });
+      expect(fallback.details[0]).toBe(`key ${stack.secretsKeyArn} (the bundle secret's key: the status call's audit record was not readable; pass --kms-key-id <RecoveryKeyArn>)`);
+    } finally {
+      f.logGroup = logGroup;
+    }
+  });
+
   it('key-policy: lists who may Decrypt and who administers; fails when the function may not Decrypt, warns on the account root', async () => {
     const ok = await check('key-policy', { kmsKeyId: stack.kmsKeyArn });
     expect(ok.status).toBe('pass');

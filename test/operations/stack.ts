@@ -53,6 +53,7 @@ export interface Stack {
   adminArn: string;
   secretId: string;
   kmsKeyArn: string;
+  secretsKeyArn: string;
   busName: string;
   logGroup: string;
   env: Record<string, string>;
@@ -134,12 +135,15 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
   const adminArn = `arn:aws:iam::${ACCOUNT}:role/key-admins`;
   const key = await kms.send(new CreateKeyCommand({ Description: 'recovery key (operations test)', Policy: stackKeyPolicy({ roleArn, adminArn, deployment }) }));
   const kmsKeyArn = key.KeyMetadata!.Arn!;
+  // The secret itself is encrypted with a key of its own (infra: the bundle secrets key).
+  const secretsKey = await kms.send(new CreateKeyCommand({ Description: 'bundle secrets key (operations test)' }));
+  const secretsKeyArn = secretsKey.KeyMetadata!.Arn!;
   const secretId = `${DEFAULTS.secretPrefix}/${deployment}`;
   const ws = await makeWorkspace({ modulusLength: 2048 });
   const pem = Buffer.from(ws.ownerKeyPem);
   const { document } = await buildBundle({ deployment, kmsKeyId: kmsKeyArn, files: { manifest: ws.manifest, seedShares: ws.seedShares, ownerKeyPem: pem }, kms });
   pem.fill(0);
-  await new BundleStore(secrets).save(secretId, document, kmsKeyArn);
+  await new BundleStore(secrets).save(secretId, document, secretsKeyArn);
   const { client: dynamodb, tableName } = await createLockTable();
   const busName = uniqueName('bus');
   await events.send(new CreateEventBusCommand({ Name: busName }));
@@ -234,6 +238,7 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
     adminArn,
     secretId,
     kmsKeyArn,
+    secretsKeyArn,
     busName,
     logGroup,
     env,
