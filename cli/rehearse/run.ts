@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline/promises';
 import { DEFAULT_COORDINATOR_LABEL } from '../../lambda/kubernetes/index.ts';
 import { exitCodeFor, OUTCOMES } from '../../lambda/shared/outcomes.ts';
 import { UsageError } from '../commands.ts';
-import { OperatorAws, type AwsSettings } from '../doctor/aws.ts';
+import { describeAwsError, OperatorAws, type AwsSettings } from '../doctor/aws.ts';
 import { coordinatorNamespaceOf, describeDeployedFunction, DeployedFunctionError } from '../doctor/deployed-function.ts';
 import { INCOMPLETE_EXIT_CODE } from '../doctor/help.ts';
 import { KubeAccessError, operatorKube, type OperatorKube, type PodSummary } from '../doctor/kube.ts';
@@ -126,7 +126,14 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       } catch (err) {
         tracker.notes.push(`cannot list the Coordinator pods: ${(err as Error).message}`);
       }
-      for (const r of await logs.poll()) found.push(...tracker.record(r));
+      let records;
+      try {
+        records = await logs.poll();
+      } catch (err) {
+        write(`error: cannot read the function's records in ${fn.logGroup}: ${describeAwsError(err)}\n  fix: allow logs:FilterLogEvents on that log group; the recovery goes on without you — follow it there\n`);
+        return INCOMPLETE_EXIT_CODE;
+      }
+      for (const r of records) found.push(...tracker.record(r));
       show(found);
       for (; notesShown < tracker.notes.length; notesShown++) say(`! ${tracker.notes[notesShown]}`);
       if (tracker.recovered && graceUntil === undefined) graceUntil = Date.now() + (deps.eventGraceMs ?? 60_000);

@@ -17,7 +17,7 @@ import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { exportRestart, NAMESPACE, startStack, type Stack } from './stack.ts';
 
 let stack: Stack;
-let watcher: { stop(): void } | undefined;
+let watcher: { stop(): void; done: Promise<unknown> } | undefined;
 
 beforeAll(async () => {
   if (motoAvailable) stack = await startStack({ state: 'healthy' });
@@ -176,6 +176,21 @@ describe.skipIf(!motoAvailable)(`rehearse ${motoAvailable ? '' : SKIP_REASON}`, 
       expect(text).toMatch(/^error: delete pod coordinator-0 in namespace contrast: HTTP 403: .*forbidden.*\n {2}fix: check --kubeconfig\/--context; your identity needs list and delete on pods in namespace contrast\n$/);
     } finally {
       stack.kube.setRbac(RbacAuthorizer.allowAll());
+    }
+  });
+
+  it('stops with the permission to grant when the function\'s records cannot be read', async () => {
+    watcher = reactLikeTheStack('event');
+    const f = stack.lambda.functions.get(stack.functionName)!;
+    const logGroup = f.logGroup;
+    f.logGroup = '/aws/lambda/not-there';
+    try {
+      const { code, text } = await rehearse(options({ json: false }));
+      expect(code).toBe(3);
+      expect(text).toMatch(/error: cannot read the function's records in \/aws\/lambda\/not-there: ResourceNotFoundException.*\n {2}fix: allow logs:FilterLogEvents on that log group/);
+    } finally {
+      f.logGroup = logGroup;
+      await watcher?.done;
     }
   });
 
