@@ -54,9 +54,10 @@ logs:FilterLogEvents on the function's log group, cloudtrail:LookupEvents, and i
 cluster: list and delete pods in the Coordinator's namespace.
 
 Exit codes: 0 every stage seen and the Decrypt linked; ${INCOMPLETE_EXIT_CODE} a stage was not seen in time
-(the output says which and what to check); 2 usage; 1 unexpected error; or, when the
-function reports a failure it will not retry, that outcome's code:
-${outcomeTable({ exitCodes: true, filter: (ok) => !ok })}
+(the output says which and what to check; a failure the function retries is waited out);
+2 usage; 1 unexpected error; or, when the function reports a failure it does not retry,
+that outcome's code:
+${outcomeTable({ exitCodes: true, filter: (x) => !x.ok && !x.retry })}
 
 Examples:
   contrast-autorecover rehearse --deployment prod --function contrast-autorecover
