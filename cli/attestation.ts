@@ -10,6 +10,8 @@ import { DirectoryCollateral } from '../lambda/attestation/collateral.ts';
 import { verifySnpFiles, verifyTdxFile, type OfflineResult } from '../lambda/attestation/offline.ts';
 import { PINNED_ROOTS, type SnpProduct } from '../lambda/attestation/roots.ts';
 import type { ReferenceInput } from '../lambda/attestation/verifier.ts';
+import { parseManifest } from '../lambda/coordinator/manifest.ts';
+import { InputError } from '../lambda/shared/errors.ts';
 
 interface VerifyOptions {
   snpReport?: string | boolean;
@@ -41,14 +43,19 @@ function readInput(file: string, flag: string): Uint8Array {
   }
 }
 
-/** ReferenceInput from a Contrast manifest: ReferenceValues plus coordinator policy hashes. */
-export function referenceFromManifest(manifest: unknown): ReferenceInput {
-  const m = manifest as { ReferenceValues?: unknown; Policies?: Record<string, { Role?: string }> };
-  if (!m || typeof m !== 'object' || m.ReferenceValues === undefined) throw new UsageError('the manifest has no ReferenceValues');
-  const hashes = Object.entries(m.Policies ?? {})
-    .filter(([, p]) => (p?.Role ?? '').toLowerCase() === 'coordinator')
-    .map(([h]) => h.toLowerCase());
-  return { referenceValues: m.ReferenceValues, coordinatorPolicyHashes: hashes };
+/**
+ * ReferenceInput from a Contrast manifest's bytes, read as the Coordinator reads it
+ * (lambda/coordinator/manifest.ts): a manifest it would refuse, or one with reference values
+ * this project cannot judge exactly as Contrast does, is a usage error naming every problem.
+ */
+export function referenceFromManifest(bytes: Uint8Array, source = 'the manifest'): ReferenceInput {
+  try {
+    const m = parseManifest(bytes, source);
+    return { referenceValues: m.referenceValues, coordinatorPolicyHashes: m.coordinatorPolicyHashes };
+  } catch (err) {
+    if (err instanceof InputError) throw new UsageError(`--manifest: ${err.message}`);
+    throw err;
+  }
 }
 
 async function run(opts: VerifyOptions, extra: string[]): Promise<OfflineResult> {
@@ -62,11 +69,7 @@ async function run(opts: VerifyOptions, extra: string[]): Promise<OfflineResult>
   const manifestFile = value(opts.manifest, '--manifest');
   let reference: ReferenceInput | undefined;
   if (manifestFile) {
-    try {
-      reference = referenceFromManifest(JSON.parse(Buffer.from(readInput(manifestFile, '--manifest')).toString('utf8')));
-    } catch (err) {
-      throw err instanceof UsageError ? err : new UsageError(`--manifest: ${manifestFile} is not JSON: ${(err as Error).message}`);
-    }
+    reference = referenceFromManifest(readInput(manifestFile, '--manifest'), manifestFile);
   }
   const dir = value(opts.collateral, '--collateral');
   const collateral = dir ? new DirectoryCollateral(dir) : undefined;

@@ -61,6 +61,7 @@ export async function enrollCommand(opts: EnrollOptions): Promise<number> {
     say(`✔ read ${opts.workspace}: manifest.json, seed-shares.json, seedshare-owner.pem`);
     const { document, summary } = await buildBundle({ deployment: opts.deployment, kmsKeyId: opts.kmsKeyId, files, kms, ...(collateral ? { collateral } : {}) });
     if (collateral) say(`✔ cached ${Object.keys(collateral).length} collateral file(s) from ${[opts.collateral, opts.collateralMirror].filter(Boolean).join(' and ')} in the bundle`);
+    say(`✔ checked: the manifest is one the Coordinator accepts, its reference values of the ${summary.referenceShape} shape are judged as that Contrast release does (docs/compatibility.md)`);
     say(`✔ checked: the owner key owns one of ${summary.shares} share(s), the share decrypts, the salt is 32 bytes`);
     say(`✔ encrypted the owner key with KMS key ${document.ownerKey.kmsKeyId}`);
     const saved = await new BundleStore(secrets).save(opts.secretId, document, opts.kmsKeyId);
@@ -153,8 +154,11 @@ export function registerRecoveryCommands(program: Command, run: (fn: () => Promi
     .addHelpText(
       'after',
       `
-Checks everything before writing: the owner key is PKCS#1 and listed in the manifest, one
-share belongs to it and decrypts, the salt is 32 bytes. Never writes the plaintext key.
+Checks everything before writing: the manifest is one the Coordinator would accept and its
+reference values hold nothing this tool cannot judge exactly as Contrast does (unknown or
+unsupported fields are refused by name: docs/compatibility.md), it lists a seed-share owner;
+the owner key is PKCS#1 and listed in the manifest, one share belongs to it and decrypts, the
+salt is 32 bytes. Never writes the plaintext key; a refusal writes nothing (exit 16).
 
 Example:
   contrast-autorecover enroll --workspace ./workspace --deployment prod \\

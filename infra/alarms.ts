@@ -1,8 +1,8 @@
 /**
  * CloudWatch alarms of the recovery service, all notifying one encrypted SNS topic.
  *
- * Metrics come from the function through Powertools EMF: namespace `ContrastAutorecover`,
- * dimensions {service: 'contrast-autorecover', Deployment: <name>}.
+ * Metrics come from the function through Powertools EMF; names, namespace and dimensions from
+ * lambda/shared/contract.ts.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -11,7 +11,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DEPLOYMENT_DIMENSION, METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/contract.ts';
+import { METRIC } from '../lambda/shared/contract.ts';
+import { recoveryMetric } from './dashboard.ts';
 
 
 export interface RecoveryAlarmsProps {
@@ -62,14 +63,7 @@ export class RecoveryAlarms extends Construct {
       );
     }
 
-    const metric = (deployment: string, metricName: string, statistic: string) =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { service: SERVICE_NAME, [DEPLOYMENT_DIMENSION]: deployment },
-        period: Duration.minutes(5),
-        statistic,
-      });
+    const metric = (deployment: string, metricName: string, statistic: string) => recoveryMetric(deployment, metricName, statistic);
 
     for (const [i, d] of props.deploymentNames.entries()) {
       const p = `Deployment${i}`;
@@ -88,7 +82,7 @@ export class RecoveryAlarms extends Construct {
       );
       add(
         `${p}Drift`,
-        metric(d, 'DriftDetected', 'Maximum'),
+        metric(d, METRIC.drift, 'Maximum'),
         1,
         `${d}: the Coordinator's manifest differs from the enrolled bundle; re-enroll after contrast set.`,
       );

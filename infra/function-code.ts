@@ -1,51 +1,71 @@
 /**
- * The function's code: the handler bundled by local esbuild (no Docker), ESM, with code
- * splitting so that modules the handler imports dynamically — the Kubernetes side with
- * @kubernetes/client-node, the client-certificate code with @peculiar/x509 — land in
- * chunks that Node reads and parses only when a reconcile needs them. A scheduled no-op
- * therefore starts without them (NodejsFunction emits one file and cannot split).
+ * The function's code. From the published package: the bundle `npm run build` prebuilt into
+ * dist/function (consumers need neither esbuild nor the TypeScript sources). From this
+ * repository's sources (its app, its tests) or with an explicit `entry`: bundled at synth with
+ * the same options (infra/function-bundle.mjs), once per content of the sources.
  */
-import { buildSync } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { AssetHashType, DockerImage } from 'aws-cdk-lib';
+import { fileURLToPath } from 'node:url';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as Esbuild from 'esbuild';
+import { FUNCTION_ENTRY, functionBundleOptions } from './function-bundle.mjs';
 
-/** The handler property for the bundle: file index.mjs, export `handler`. */
-export const HANDLER = 'index.handler';
+export { HANDLER } from './function-bundle.mjs';
 
-export function splitBundleCode(entry: string, projectRoot: string): lambda.Code {
-  return lambda.Code.fromAsset(path.dirname(entry), {
-    // Hash the bundle, not the source tree: the bundle is what runs.
-    assetHashType: AssetHashType.OUTPUT,
-    bundling: {
-      // Never used: local bundling always succeeds or throws. CDK requires an image.
-      image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs22.x'),
-      local: {
-        tryBundle(outputDir: string): boolean {
-          buildSync({
-            entryPoints: { index: entry },
-            bundle: true,
-            platform: 'node',
-            target: 'node22',
-            format: 'esm',
-            splitting: true,
-            outdir: outputDir,
-            outExtension: { '.js': '.mjs' },
-            mainFields: ['module', 'main'],
-            minify: true,
-            sourcemap: false,
-            logLevel: 'error',
-            absWorkingDir: projectRoot,
-            nodePaths: [path.join(projectRoot, 'node_modules')],
-            // Bundle everything, the AWS SDK included: the runtime's SDK v3 is whatever Lambda
-            // ships that week; ours is the version pinned in package-lock.json and tested.
-            external: [],
-            // CommonJS dependencies (grpc-js, …) require() Node built-ins; ESM needs a real require.
-            banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-          });
-          return true;
-        },
-      },
-    },
-  });
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** Running from the TypeScript sources (infra/*.ts) rather than the package's dist/infra. */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+// infra/ → the checkout; dist/infra/ (or dist/chunks/) → the package.
+const PROJECT_ROOT = FROM_SOURCE ? path.dirname(HERE) : path.dirname(path.dirname(HERE));
+/** dist/function beside dist/infra. */
+const PREBUILT = path.resolve(HERE, '..', 'function');
+
+/**
+ * Where a source bundle of `entry` lives: node_modules/.cache, keyed by a hash of everything
+ * that goes into it (the entry, lambda/, the bundle options, the lockfile), so test processes
+ * and repeated synths reuse one bundle until a source changes.
+ */
+function bundleDir(entry: string): string {
+  const hash = createHash('sha256').update(entry);
+  const files = [path.join(PROJECT_ROOT, 'package-lock.json'), path.join(HERE, 'function-bundle.mjs'), entry, ...walk(path.join(PROJECT_ROOT, 'lambda'))];
+  for (const f of files) hash.update(f).update(readFileSync(f));
+  return path.join(PROJECT_ROOT, 'node_modules', '.cache', 'contrast-autorecover', `function-${hash.digest('hex').slice(0, 16)}`);
+}
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+}
+
+/** Bundles `entry` (default: the handler's source) unless an identical bundle exists; returns its directory. */
+export function bundleFromSource(entry = path.join(PROJECT_ROOT, FUNCTION_ENTRY)): string {
+  const dir = bundleDir(entry);
+  if (existsSync(path.join(dir, 'index.mjs'))) return dir;
+  mkdirSync(path.dirname(dir), { recursive: true });
+  const staging = mkdtempSync(`${dir}-`);
+  // esbuild is a build-time dependency: loaded only when bundling from sources.
+  const esbuild = createRequire(import.meta.url)('esbuild') as typeof Esbuild;
+  esbuild.buildSync(functionBundleOptions({ entry, outdir: staging, projectRoot: PROJECT_ROOT }));
+  try {
+    renameSync(staging, dir);
+  } catch {
+    // Another process finished the same bundle first: use it.
+    rmSync(staging, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** The function's code: the prebuilt bundle, or `entry` (default: the handler's source) bundled now. */
+export function functionCode(entry?: string): lambda.Code {
+  if (entry === undefined && !FROM_SOURCE) {
+    if (!existsSync(path.join(PREBUILT, 'index.mjs'))) throw new Error(`contrast-autorecover: the prebuilt function ${PREBUILT}/index.mjs is missing; reinstall the package (or run npm run build in its checkout)`);
+    return lambda.Code.fromAsset(PREBUILT);
+  }
+  const file = path.resolve(PROJECT_ROOT, entry ?? FUNCTION_ENTRY);
+  if (!existsSync(file)) throw new Error(`contrast-autorecover: the function entry ${file} does not exist; pass an existing TypeScript file exporting \`handler\``);
+  return lambda.Code.fromAsset(bundleFromSource(file));
 }

@@ -43,6 +43,22 @@ export type EvidenceProducer = (reportData: Buffer) => EvidenceExtension[] | Pro
 
 export const testingEvidence: EvidenceProducer = (reportData) => [{ oid: ATTESTATION_OIDS.testing, value: reportData }];
 
+/**
+ * The Contrast release the emulator answers as (docs/compatibility.md; edgelesssys/contrast
+ * coordinator/internal/authority/userapi.go and coordinator/internal/userapi/userapi.go).
+ */
+export interface EmulatedRelease {
+  /** The UserAPI's gRPC package: `edgelesssys.contrast.userapi` (2024-12 on, default) or `userapi` (before). */
+  userApiPackage?: 'edgelesssys.contrast.userapi' | 'userapi';
+  /**
+   * How Recover refuses: `current` (status errors; the peer check of 2025-07 on), `wrapped`
+   * (status errors wrapped in plain Go errors, which an older grpc-go sends as Unknown), or
+   * `authority` (the early generation: no peer check, the history verified with the seed
+   * before the key is authorized, a wrong seed as InvalidArgument "recovery failed").
+   */
+  recoverErrors?: 'current' | 'wrapped' | 'authority';
+}
+
 export interface EmulatorOptions {
   state: EmulatorState;
   /** Manifest served once healthy (the enrolled bytes). */
@@ -56,6 +72,7 @@ export interface EmulatorOptions {
   misbehave?: Misbehaviour;
   /** Use the older error text for "no state". */
   legacyNoStateMessage?: boolean;
+  release?: EmulatedRelease;
 }
 
 interface RpcError {
@@ -244,12 +261,15 @@ export class CoordinatorEmulator {
         throw { code: 3, message: 'unsupported content-type' } satisfies RpcError;
       }
       const payload = unframe(body);
-      switch (path) {
-        case '/edgelesssys.contrast.userapi.UserAPI/GetManifests':
+      const service = `${this.options.release?.userApiPackage ?? 'edgelesssys.contrast.userapi'}.UserAPI`;
+      // grpc-go's answer for a service the server does not register.
+      if (!path.startsWith(`/${service}/`)) throw { code: 12, message: `unknown service ${path.split('/')[1]}` } satisfies RpcError;
+      switch (path.slice(service.length + 1)) {
+        case '/GetManifests':
           fromBinary(GetManifestsRequestSchema, payload);
           this.getManifestsCalls.push({ clientCert: peer !== undefined });
           return respond(stream, GetManifestsResponseSchema, this.getManifests());
-        case '/edgelesssys.contrast.userapi.UserAPI/Recover': {
+        case '/Recover': {
           const req = fromBinary(RecoverRequestSchema, payload);
           await this.recover(Buffer.from(req.Seed), Buffer.from(req.Salt), req.Force, peer);
           if (this.misbehave === 'lost-recover-reply') return stream.session?.destroy();
@@ -284,17 +304,21 @@ export class CoordinatorEmulator {
       record(message);
       throw { code, message } satisfies RpcError;
     };
+    const style = this.options.release?.recoverErrors ?? 'current';
+    // `wrapped`: the authorizer's status errors inside plain Go errors, sent as Unknown.
+    const wrap = (code: number, message: string): never =>
+      style === 'wrapped' ? refuse(2, `resetting state: authorizing seed source: rpc error: code = ${GRPC_CODE_NAMES[code]} desc = ${message}`) : refuse(code, message);
     if (this.state === 'healthy') refuse(9, 'coordinator is already recovered');
     if (this.state === 'no-state' || this.state === 'no-manifest') {
-      refuse(9, this.options.legacyNoStateMessage ? 'no persisted transaction to recover from' : 'no state to recover from');
+      refuse(9, this.options.legacyNoStateMessage || style === 'authority' ? 'no persisted transaction to recover from' : 'no state to recover from');
     }
-    if (this.readyPeers > 0 && !force) refuse(9, `rejecting user recovery because ${this.readyPeers} recovered peers are available`);
+    if (style !== 'authority' && this.readyPeers > 0 && !force) refuse(9, `rejecting user recovery because ${this.readyPeers} recovered peers are available`);
     const owners = this.ownerKeyHashes();
-    if (!clientKeySha256 || !owners.has(clientKeySha256)) refuse(7, 'peer not authorized');
-    if (salt.length !== 32 || seed.length < 32) refuse(3, `initializing seed engine: invalid seed or salt length (seed ${seed.length}, salt ${salt.length})`);
-    if (!seed.equals(this.options.seed) || !salt.equals(this.options.salt)) {
-      refuse(2, 'recovering: verifying transition: latest transition signature is invalid');
-    }
+    const seedOk = seed.equals(this.options.seed) && salt.equals(this.options.salt);
+    if (style === 'authority' && salt.length === 32 && seed.length >= 32 && !seedOk) refuse(3, 'recovery failed: verifying history: latest transition signature is invalid');
+    if (!clientKeySha256 || !owners.has(clientKeySha256)) wrap(7, 'peer not authorized to recover existing state: peer not authorized');
+    if (salt.length !== 32 || seed.length < 32) wrap(3, `initializing seed engine: invalid seed or salt length (seed ${seed.length}, salt ${salt.length})`);
+    if (!seedOk) refuse(2, 'resetting state: verifying latest transition: latest transition signature is invalid');
     this.state = 'healthy';
     await this.rotateMeshCa();
     record('ok');
@@ -306,6 +330,8 @@ export class CoordinatorEmulator {
     return new Set((doc.SeedshareOwnerPubKeys ?? []).map((hex) => createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex')));
   }
 }
+
+const GRPC_CODE_NAMES: Record<number, string> = { 2: 'Unknown', 3: 'InvalidArgument', 7: 'PermissionDenied', 9: 'FailedPrecondition', 13: 'Internal' };
 
 function pemOf(label: string, der: Buffer): string {
   return `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END ${label}-----\n`;

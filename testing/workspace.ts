@@ -7,6 +7,7 @@ import { constants, createHash, generateKeyPair, publicEncrypt, randomBytes, typ
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { makeTestManifest } from './evidence/index.ts';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -68,7 +69,8 @@ export async function makeWorkspace(options: WorkspaceOptions = {}, fresh = fals
       [coordinatorPolicyHash]: { SANs: ['coordinator'], WorkloadSecretID: 'apps/v1/StatefulSet/default/coordinator', Role: 'coordinator' },
       [workloadPolicy]: { SANs: ['web'], WorkloadSecretID: 'apps/v1/Deployment/default/web' },
     },
-    ReferenceValues: { snp: [], tdx: [] },
+    // A Coordinator refuses a manifest without reference values, and so does parseManifest.
+    ReferenceValues: makeTestManifest().ReferenceValues,
     WorkloadOwnerKeyDigests: [],
     SeedshareOwnerPubKeys: [ownerHex, ...(options.extraOwners ?? []).map(pkcs1Hex)],
     ...options.manifestExtra,

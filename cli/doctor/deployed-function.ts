@@ -72,13 +72,3 @@ export async function describeDeployedFunction(aws: OperatorAws, functionName: s
     deployment,
   };
 }
-
-/**
- * The Coordinator's namespace, by the function's rule (lambda/function/kubernetes-access.ts):
- * configured, else the only restart namespace, else `default`.
- */
-export function coordinatorNamespaceOf(d: DeploymentConfig): string {
-  if (d.coordinatorNamespace) return d.coordinatorNamespace;
-  const list = d.namespaceLabelSelector || d.namespaces.includes('*') ? [] : d.namespaces;
-  return list.length === 1 ? list[0]! : 'default';
-}

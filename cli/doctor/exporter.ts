@@ -10,13 +10,11 @@
  */
 import { parse } from 'yaml';
 import type { HandlerConfig } from '../../lambda/function/config.ts';
-import { EVENTS, OPERATIONS } from '../../lambda/shared/contract.ts';
+import { EVENTS, OPERATIONS, TRIGGER_DETAIL } from '../../lambda/shared/contract.ts';
 import { result, type CheckResult } from './checks.ts';
 import type { DeployedFunction } from './deployed-function.ts';
 import type { OperatorKube } from './kube.ts';
 
-/** Field names of the trigger's detail the function reads (lambda/function/events.ts). */
-const DETAIL_FIELDS = { deployment: 'deployment', pod: 'pod', podUid: 'podUid' } as const;
 const SINK_KEYS = ['detailType', 'details', 'source', 'eventBusName', 'region'];
 
 export interface ExporterExpectation {
@@ -58,7 +56,7 @@ export function inspectExporterConfig(text: string, where: string, e: ExporterEx
     return finding;
   }
   if (!isObj(doc) || !Array.isArray(doc.receivers)) return finding;
-  const receivers = doc.receivers.filter(isObj).filter((r) => isObj(r.eventbridge) && isObj((r.eventbridge as Obj).details) && ((r.eventbridge as Obj).details as Obj)[DETAIL_FIELDS.deployment] === e.deployment);
+  const receivers = doc.receivers.filter(isObj).filter((r) => isObj(r.eventbridge) && isObj((r.eventbridge as Obj).details) && ((r.eventbridge as Obj).details as Obj)[TRIGGER_DETAIL.deployment] === e.deployment);
   if (receivers.length === 0) return finding;
   if (/\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(text)) finding.problems.push(`${where}: unexpanded \${…} placeholders (the exporter expands them from its own environment, mostly to ""): run the manifests through envsubst`);
   const rules = matchRules(doc.route);
@@ -74,7 +72,7 @@ export function inspectExporterConfig(text: string, where: string, e: ExporterEx
     if (!(EVENTS.triggerDetailTypes as readonly unknown[]).includes(sink.detailType)) finding.problems.push(`${at}: detailType ${JSON.stringify(sink.detailType)}, the function accepts ${EVENTS.triggerDetailTypes.join(' or ')}`);
     if (sink.region === undefined || sink.region === '') finding.warnings.push(`${at}: no region; set region: ${e.region}`);
     else if (sink.region !== e.region) finding.problems.push(`${at}: region ${String(sink.region)}, the function's bus is in ${e.region}`);
-    for (const f of [DETAIL_FIELDS.pod, DETAIL_FIELDS.podUid]) if (!(f in details)) finding.warnings.push(`${at}: details lack ${f} (the function and \`rehearse\` read it)`);
+    for (const f of [TRIGGER_DETAIL.pod, TRIGGER_DETAIL.podUid]) if (!(f in details)) finding.warnings.push(`${at}: details lack ${f} (the function and \`rehearse\` read it)`);
     const unknown = Object.keys(sink).filter((k) => !SINK_KEYS.includes(k));
     if (unknown.length) finding.warnings.push(`${at}: ${unknown.join(', ')} is not a key of the eventbridge sink and is ignored`);
     const routed = rules.filter((m) => m.receiver === name);

@@ -10,7 +10,6 @@
 import type { DeploymentConfig } from '../../lambda/function/config.ts';
 import { result, type CheckResult } from './checks.ts';
 import type { KubeIdentity } from './cluster-access.ts';
-import { coordinatorNamespaceOf } from './deployed-function.ts';
 import { KubeAccessError, type OperatorKube } from './kube.ts';
 
 interface Permission {
@@ -57,7 +56,8 @@ async function restartScopes(d: DeploymentConfig, kube: OperatorKube, notes: str
 export async function rbacCheck(d: DeploymentConfig, allowPodDeletion: boolean, identity: KubeIdentity, kube: OperatorKube): Promise<CheckResult> {
   const title = `RBAC of ${identity.groups.filter((g) => g !== 'system:authenticated').join(', ') || identity.user}`;
   const notes: string[] = [];
-  const coordinatorNs = coordinatorNamespaceOf(d);
+  // The configuration names it (default `default`): lambda/function/config.ts.
+  const coordinatorNs = d.coordinatorNamespace;
   const needed: Permission[] = [{ verb: 'list', group: '', resource: 'pods', namespace: coordinatorNs, why: 'peer check' }];
   if (d.namespaceLabelSelector) needed.push({ verb: 'list', group: '', resource: 'namespaces', namespace: '', why: 'namespace selector' });
   const scopes = await restartScopes(d, kube, notes);

@@ -9,7 +9,7 @@ import { DEFAULT_COORDINATOR_LABEL } from '../../lambda/kubernetes/index.ts';
 import { exitCodeFor, OUTCOMES } from '../../lambda/shared/outcomes.ts';
 import { UsageError } from '../commands.ts';
 import { describeAwsError, OperatorAws, type AwsSettings } from '../doctor/aws.ts';
-import { coordinatorNamespaceOf, describeDeployedFunction, DeployedFunctionError } from '../doctor/deployed-function.ts';
+import { describeDeployedFunction, DeployedFunctionError } from '../doctor/deployed-function.ts';
 import { INCOMPLETE_EXIT_CODE } from '../doctor/help.ts';
 import { KubeAccessError, operatorKube, type OperatorKube, type PodSummary } from '../doctor/kube.ts';
 import { findTrailEntry, type TrailLink } from './cloudtrail.ts';
@@ -73,7 +73,7 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       write(`error: ${err.message}\n  fix: ${err.fix}\n`);
       return INCOMPLETE_EXIT_CODE;
     }
-    const namespace = coordinatorNamespaceOf(fn.deployment);
+    const namespace = fn.deployment.coordinatorNamespace;
     const kubeFailed = (err: unknown) => {
       if (!(err instanceof KubeAccessError)) throw err;
       write(`error: ${err.message}\n  fix: check --kubeconfig/--context; your identity needs list and delete on pods in namespace ${namespace}\n`);

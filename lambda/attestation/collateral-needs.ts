@@ -35,7 +35,8 @@ function snpProduct(att: ReturnType<typeof decodeSnpAttestation>): SnpProduct {
 
 /**
  * The CollateralKeys a verifier needs for this evidence that the evidence does not carry:
- *  - SNP: the VCEK (if absent), the ASK/ASVK+ARK chain (if absent), the CRL (if absent);
+ *  - SNP: the VCEK (if absent), the ASK/ASVK+ARK chain (if absent), the product CRL (always:
+ *    one carried in the evidence may be stale by the time the Coordinator restarts);
  *  - TDX: the TCB Info for the PCK's FMSPC and the TD QE Identity (never carried verifiably),
  *    the PCK CRL of the quote's PCK CA (platform/processor) and the Intel SGX Root CA CRL.
  * The insecure testing OID needs nothing. Throws when a needed piece cannot be fetched at all
@@ -57,7 +58,8 @@ export function collateralNeeds(ext: AttestationExtensionInput): CollateralKey[]
       needs.push({ kind: 'snp-vcek', product, chipId: hex(vcekHwid(r.chipId, product)), tcbQuery: tcbQuery(decodeTcb(r.reportedTcb, product), product) });
     }
     if (!att.ask || !att.ark) needs.push({ kind: 'snp-cert-chain', product, signer: r.signingKey === 'VLEK' ? 'vlek' : 'vcek' });
-    if (!att.crl) needs.push({ kind: 'snp-crl', product });
+    // Always: a CRL the evidence carries may be past its nextUpdate when the Coordinator restarts.
+    needs.push({ kind: 'snp-crl', product, ...(r.signingKey === 'VLEK' ? { signer: 'vlek' as const } : {}) });
     return needs;
   }
   if (ext.oid === ATTESTATION_OIDS.tdx) {

@@ -7,14 +7,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AttestationError } from '../shared/errors.ts';
+import { AttestationError, UnreachableError } from '../shared/errors.ts';
 import type { SnpProduct } from './roots.ts';
 
 /** One piece of collateral; `path` is both the cache file name and the mirror URL path. */
 export type CollateralKey =
   | { kind: 'snp-vcek'; product: SnpProduct; chipId: string; tcbQuery: string }
   | { kind: 'snp-cert-chain'; product: SnpProduct; signer: 'vcek' | 'vlek' }
-  | { kind: 'snp-crl'; product: SnpProduct }
+  /** The product CRL that revokes ASKs (VCEK chain) or, with signer `vlek`, ASVKs. */
+  | { kind: 'snp-crl'; product: SnpProduct; signer?: 'vlek' }
   | { kind: 'tdx-tcb-info'; fmspc: string }
   | { kind: 'tdx-qe-identity' }
   /** Intel PCK CRL of the PCK Platform or Processor CA (revokes PCK certificates). */
@@ -41,7 +42,7 @@ export function collateralPath(key: CollateralKey): string {
     case 'snp-cert-chain':
       return `${key.signer}/v1/${key.product}/cert_chain`;
     case 'snp-crl':
-      return `vcek/v1/${key.product}/crl`;
+      return `${key.signer ?? 'vcek'}/v1/${key.product}/crl`;
     case 'tdx-tcb-info':
       return `tdx/certification/v4/tcb?fmspc=${key.fmspc}`;
     case 'tdx-qe-identity':
@@ -78,7 +79,9 @@ export function parseCollateralFile(file: string): CollateralKey | undefined {
   else if ((m = /^tdx\/certification\/v4\/tcb_fmspc_([0-9a-fA-F]{12})$/.exec(file))) key = { kind: 'tdx-tcb-info', fmspc: m[1]! };
   else if ((m = /^(vcek|vlek)\/v1\/(\w+)\/cert_chain$/.exec(file)) && PRODUCTS.has(m[2]!)) {
     key = { kind: 'snp-cert-chain', product: m[2] as SnpProduct, signer: m[1] as 'vcek' | 'vlek' };
-  } else if ((m = /^vcek\/v1\/(\w+)\/crl$/.exec(file)) && PRODUCTS.has(m[1]!)) key = { kind: 'snp-crl', product: m[1] as SnpProduct };
+  } else if ((m = /^(vcek|vlek)\/v1\/(\w+)\/crl$/.exec(file)) && PRODUCTS.has(m[2]!)) {
+    key = { kind: 'snp-crl', product: m[2] as SnpProduct, ...(m[1] === 'vlek' ? { signer: 'vlek' as const } : {}) };
+  }
   else if ((m = /^vcek\/v1\/(\w+)\/([0-9a-fA-F]+)_((?:[A-Za-z]+SPL_\d+_?)+)$/.exec(file)) && PRODUCTS.has(m[1]!)) {
     // `blSPL_3_teeSPL_0_…` back to `blSPL=3&teeSPL=0&…` (the names and values hold no `_`).
     const parts = m[3]!.split('_');
@@ -97,7 +100,7 @@ export function describeCollateral(key: CollateralKey): string {
     case 'snp-cert-chain':
       return `the AMD ${key.signer === 'vlek' ? 'ASVK' : 'ASK'}/ARK chain of ${key.product}`;
     case 'snp-crl':
-      return `the AMD CRL of ${key.product}`;
+      return `the AMD ${key.signer === 'vlek' ? 'VLEK ' : ''}CRL of ${key.product}`;
     case 'tdx-tcb-info':
       return `the Intel TDX TCB Info for FMSPC ${key.fmspc}`;
     case 'tdx-qe-identity':
@@ -157,19 +160,63 @@ export class MirrorCollateral implements CollateralSource {
     try {
       res = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
-      throw new AttestationError('collateral', `collateral mirror ${url.origin} did not answer for ${describeCollateral(key)} within ${this.timeoutMs} ms: ${(err as Error).message}`);
+      throw new CollateralUnavailableError('collateral', `collateral mirror ${url.origin} did not answer for ${describeCollateral(key)} within ${this.timeoutMs} ms: ${(err as Error).message}; it is retried`);
     }
     if (res.status === 404) return undefined;
-    if (!res.ok) throw new AttestationError('collateral', `collateral mirror ${url.origin} answered HTTP ${res.status} for ${describeCollateral(key)}`);
+    // A 5xx (or any other failure) is the mirror's trouble, not the evidence's: retried, never attestation-failed.
+    if (!res.ok) throw new CollateralUnavailableError('collateral', `collateral mirror ${url.origin} answered HTTP ${res.status} for ${describeCollateral(key)}; it is retried`);
     const body = new Uint8Array(await res.arrayBuffer());
     const header = res.headers.get('TCB-Info-Issuer-Chain') ?? res.headers.get('SGX-Enclave-Identity-Issuer-Chain') ?? res.headers.get('SGX-PCK-CRL-Issuer-Chain');
     return header ? { body, issuerChain: new Uint8Array(Buffer.from(decodeURIComponent(header))) } : { body };
   }
 }
 
+/**
+ * Collateral that could not be had: a mirror that timed out or answered 5xx, or no source with
+ * a current copy (an AMD CRL past its nextUpdate). Outcome `unreachable`: the reconcile is
+ * retried (Lambda/EventBridge back off) and the collateral refresh renews the cache; it is
+ * never `attestation-failed`, which is kept for evidence that was refused.
+ */
+export class CollateralUnavailableError extends UnreachableError {
+  constructor(
+    readonly check: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Every copy of `key` the source can give, in order (the bundle's cache, then the mirror),
+ * asked for lazily so a usable cached copy spares the mirror. A source that cannot be
+ * reached yields its CollateralUnavailableError instead of a document.
+ */
+export async function* collateralCandidates(source: CollateralSource | undefined, key: CollateralKey): AsyncGenerator<CollateralDocument | CollateralUnavailableError> {
+  if (!source) return;
+  if (source instanceof ChainedCollateral) {
+    for (const s of source.sources) yield* collateralCandidates(s, key);
+    return;
+  }
+  try {
+    const doc = await source.get(key);
+    if (doc) yield doc;
+  } catch (err) {
+    if (err instanceof CollateralUnavailableError) yield err;
+    else throw err;
+  }
+}
+
+/**
+ * A collateral document that is genuine but not current at the evaluation time (past its
+ * nextUpdate, or its issuer certificate expired): the verifiers try the next source and,
+ * when none has a current copy, report the document as unavailable (`unreachable`).
+ */
+export class StaleCollateralError extends AttestationError {}
+
 /** Tries sources in order (cache first, then mirror). */
 export class ChainedCollateral implements CollateralSource {
-  constructor(private readonly sources: readonly CollateralSource[]) {}
+  constructor(readonly sources: readonly CollateralSource[]) {}
 
   async get(key: CollateralKey): Promise<CollateralDocument | undefined> {
     for (const s of this.sources) {

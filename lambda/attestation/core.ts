@@ -5,17 +5,19 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { AttestationError } from '../shared/errors.ts';
+import { ACCEPTABLE_TDX_TCB_STATUSES, DEFAULT_TDX_TCB_STATUSES } from '../shared/settings.ts';
 import { hex } from './bytes.ts';
 import type { CheckSink } from './checks.ts';
 import type { CollateralSource } from './collateral.ts';
-import { normalizePolicyHashes, parseReferenceValues } from './reference.ts';
+import { CollateralUnavailableError } from './collateral.ts';
+import { normalizePolicyHashes, type TdxReference } from './reference.ts';
 import type { TrustAnchors } from './roots.ts';
 import { decodeSnpAttestation, formatTcb } from './snp/abi.ts';
 import { validateSnp } from './snp/validate.ts';
 import { verifySnp } from './snp/verify.ts';
 import { decodeTdxEvidence } from './tdx/abi.ts';
 import { validateTdx } from './tdx/validate.ts';
-import { checkTcbStatus, verifyTdx } from './tdx/verify.ts';
+import { checkTcbStatus, verifyTdx, type VerifiedTdx } from './tdx/verify.ts';
 import { ATTESTATION_OIDS, type EvidenceSummary, type ReferenceInput, type Verifier } from './verifier.ts';
 
 export interface VerifierSettings {
@@ -26,25 +28,31 @@ export interface VerifierSettings {
   now?: () => Date;
 }
 
-export const DEFAULT_TDX_TCB_STATUSES: readonly string[] = Object.freeze(['UpToDate']);
-
-/**
- * Intel TCB statuses an operator may accept besides UpToDate. `Revoked` is never acceptable,
- * whatever a setting says.
- */
-export const ACCEPTABLE_TDX_TCB_STATUSES = Object.freeze([
-  'UpToDate',
-  'SWHardeningNeeded',
-  'ConfigurationNeeded',
-  'ConfigurationAndSWHardeningNeeded',
-  'OutOfDate',
-  'OutOfDateConfigurationNeeded',
-] as const);
+// One list for the construct (synth), the function's configuration and the verifier.
+export { ACCEPTABLE_TDX_TCB_STATUSES, DEFAULT_TDX_TCB_STATUSES } from '../shared/settings.ts';
 
 function checkBinding(actual: Uint8Array, expected: Uint8Array): void {
   if (expected.length !== 64 || actual.length !== 64 || !timingSafeEqual(actual, expected)) {
     throw new AttestationError('binding', `evidence is bound to another key or nonce: expected report data ${hex(expected)}, got ${hex(actual)}`);
   }
+}
+
+/**
+ * MinTCBEvaluationDataNumber (go-tdx-guest verify `EvaluationDataNumber`, set by Contrast when
+ * > 0): the TCB Info used must be at least that recent. Too old a copy is collateral to
+ * refresh (`unreachable`), not refused evidence.
+ */
+export function checkEvaluationDataNumber(v: VerifiedTdx, ref: TdxReference, log?: CheckSink): void {
+  const need = ref.MinTCBEvaluationDataNumber;
+  if (need <= 0) return;
+  const have = v.tcbEvaluationDataNumber;
+  if (have === undefined || have < need) {
+    throw new CollateralUnavailableError(
+      'tdx.tcb-evaluation-data-number',
+      `the reference requires TCB Info with tcbEvaluationDataNumber at least ${need}, the TCB Info at hand has ${have ?? 'none'}; it is retried — refresh the collateral (collateral mirror or \`enroll --collateral DIR\`)`,
+    );
+  }
+  log?.pass('tdx.tcb-evaluation-data-number', `${have} ≥ ${need}`);
 }
 
 export function buildVerifier(reference: ReferenceInput, trust: TrustAnchors, settings: VerifierSettings = {}, log?: CheckSink): Verifier {
@@ -53,31 +61,28 @@ export function buildVerifier(reference: ReferenceInput, trust: TrustAnchors, se
   const requested = [...DEFAULT_TDX_TCB_STATUSES, ...(settings.acceptedTdxTcbStatuses ?? [])];
   const accepted = [...new Set(requested)].filter((st) => (ACCEPTABLE_TDX_TCB_STATUSES as readonly string[]).includes(st));
   const now = settings.now ?? (() => new Date());
-  // Parse the reference values once per verifier; a malformed manifest fails every verify.
-  let refs: ReturnType<typeof parseReferenceValues> | AttestationError;
-  try {
-    refs = parseReferenceValues(reference.referenceValues);
-  } catch (err) {
-    refs = err as AttestationError;
-  }
+  const refs = reference.referenceValues;
   const hashes = normalizePolicyHashes(reference.coordinatorPolicyHashes);
 
   return {
     async verify(input): Promise<EvidenceSummary> {
-      if (refs instanceof AttestationError) throw refs;
       if (input.oid === ATTESTATION_OIDS.snp) {
         const att = decodeSnpAttestation(input.evidence);
         checkBinding(att.report.reportData, input.reportData);
         const v = await verifySnp(att, { trust, now: now(), collateral: settings.collateral, log });
         validateSnp(v, refs.snp, hashes, log);
+        // Claims first: refused evidence is reported as such even when a CRL is also out of reach.
+        if (v.crlMissing) throw v.crlMissing;
         return { kind: 'snp', platform: v.product, measurement: hex(v.report.measurement), policyHash: hex(v.report.hostData), tcb: formatTcb(v.reportedTcb) };
       }
       if (input.oid === ATTESTATION_OIDS.tdx) {
         const ev = decodeTdxEvidence(input.evidence);
         checkBinding(ev.quote.body.reportData, input.reportData);
         const v = await verifyTdx(ev.quote, { trust, now: now(), collateral: settings.collateral, log });
-        validateTdx(ev.quote.body, refs.tdx, hashes, log);
+        const ref = validateTdx(ev.quote, v.pckExtensions, refs.tdx, hashes, log);
+        if (v.revocationMissing) throw v.revocationMissing;
         const status = checkTcbStatus(v, accepted);
+        checkEvaluationDataNumber(v, ref, log);
         return {
           kind: 'tdx',
           platform: 'TDX',

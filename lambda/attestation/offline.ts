@@ -4,15 +4,16 @@
  * could not be evaluated (no collateral, no manifest).
  */
 import { AttestationError } from '../shared/errors.ts';
-import { CheckLog } from './checks.ts';
+import { CheckLog, type CheckError } from './checks.ts';
+import { checkEvaluationDataNumber } from './core.ts';
 import type { CollateralSource } from './collateral.ts';
-import { normalizePolicyHashes, parseReferenceValues } from './reference.ts';
+import { normalizePolicyHashes } from './reference.ts';
 import type { SnpProduct, TrustAnchors } from './roots.ts';
 import { parseSnpReport, type SnpAttestation } from './snp/abi.ts';
-import { validateSnp } from './snp/validate.ts';
+import { snpReportClaims, validateSnp } from './snp/validate.ts';
 import { verifySnp } from './snp/verify.ts';
 import { parseTdxQuote } from './tdx/abi.ts';
-import { validateTdx } from './tdx/validate.ts';
+import { tdxQuoteClaims, validateTdx } from './tdx/validate.ts';
 import { checkTcbStatus, verifyTdx } from './tdx/verify.ts';
 import { pemBlocks } from './x509.ts';
 import type { ReferenceInput } from './verifier.ts';
@@ -22,7 +23,8 @@ export type Verdict = 'passed' | 'failed' | 'incomplete';
 export interface OfflineResult {
   verdict: Verdict;
   checks: CheckLog['results'];
-  error?: AttestationError;
+  /** The first failure; a ClaimsError lists every refused claim. */
+  error?: CheckError;
 }
 
 export interface OfflineOptions {
@@ -36,7 +38,8 @@ export interface OfflineOptions {
 
 function finish(log: CheckLog, error?: unknown): OfflineResult {
   if (error !== undefined) {
-    const e = error instanceof AttestationError ? error : new AttestationError('format', (error as Error).message ?? String(error));
+    const e: CheckError =
+      error instanceof AttestationError || (error instanceof Error && 'check' in error && 'outcome' in error) ? (error as CheckError) : new AttestationError('format', (error as Error).message ?? String(error));
     if (!log.results.some((r) => r.status === 'fail' && r.check === e.check)) log.fail(e.check, e.message);
     return { verdict: 'failed', checks: log.results, error: e };
   }
@@ -66,10 +69,12 @@ export async function verifySnpFiles(files: SnpFiles, opts: OfflineOptions): Pro
     }
     const v = await verifySnp(att, { trust: opts.trust, now: opts.now, collateral: opts.collateral, product: files.product, log });
     if (opts.reference) {
-      const refs = parseReferenceValues(opts.reference.referenceValues);
-      validateSnp(v, refs.snp, normalizePolicyHashes(opts.reference.coordinatorPolicyHashes), log);
+      validateSnp(v, opts.reference.referenceValues.snp, normalizePolicyHashes(opts.reference.coordinatorPolicyHashes), log);
     } else {
-      log.notEvaluated('snp.claims', 'no manifest given (--manifest FILE): measurement, policy, TCB minimums, HOST_DATA not checked');
+      const own = snpReportClaims(v);
+      own.writeTo(log);
+      own.throwIfFailed();
+      log.notEvaluated('snp.claims', 'no manifest given (--manifest FILE): product, measurement, policy, platform info, TCB minimums, HOST_DATA, ID key not checked');
     }
     return finish(log);
   } catch (err) {
@@ -83,16 +88,19 @@ export async function verifyTdxFile(quoteBytes: Uint8Array, opts: OfflineOptions
     const q = parseTdxQuote(quoteBytes);
     log.pass('tdx.format', `version ${q.version}`);
     const v = await verifyTdx(q, { trust: opts.trust, now: opts.now, collateral: opts.collateral, collateralNow: opts.collateralNow, log });
+    if (opts.reference) {
+      const ref = validateTdx(q, v.pckExtensions, opts.reference.referenceValues.tdx, normalizePolicyHashes(opts.reference.coordinatorPolicyHashes), log);
+      if (v.tcbEvaluationDataNumber !== undefined) checkEvaluationDataNumber(v, ref, log);
+    } else {
+      const own = tdxQuoteClaims(q);
+      own.writeTo(log);
+      own.throwIfFailed();
+      log.notEvaluated('tdx.claims', 'no manifest given (--manifest FILE): MRTD, RTMRs, MRSEAM, XFAM, TD attributes, MRCONFIGID, PCK options not checked');
+    }
     if (v.tcbStatus !== undefined) {
       const accepted = opts.acceptedTdxTcbStatuses ?? ['UpToDate'];
       checkTcbStatus(v, accepted);
       log.pass('tdx.tcb-accepted', `${v.tcbStatus} is among ${accepted.join(', ')}`);
-    }
-    if (opts.reference) {
-      const refs = parseReferenceValues(opts.reference.referenceValues);
-      validateTdx(q.body, refs.tdx, normalizePolicyHashes(opts.reference.coordinatorPolicyHashes), log);
-    } else {
-      log.notEvaluated('tdx.claims', 'no manifest given (--manifest FILE): MRTD, RTMRs, MRSEAM, XFAM, TD attributes, MRCONFIGID not checked');
     }
     return finish(log);
   } catch (err) {

@@ -1,74 +1,100 @@
 /**
- * The manifest's `ReferenceValues` (Contrast's JSON shapes, docs/protocol.md §8), validated.
- * Unknown fields are kept out of the way (Contrast adds informative ones such as CPUs);
- * every field we check must be well-formed or the whole reference is refused.
+ * What the verifiers check claims against: the manifest's `ReferenceValues`, already read with
+ * Go's JSON rules and refused when they hold anything this project does not implement
+ * (lambda/coordinator/reference-values.ts), and resolved to the options Contrast's validators
+ * pass to go-sev-guest / go-tdx-guest for the manifest's release (docs/compatibility.md).
  */
-import * as z from 'zod';
-import { AttestationError } from '../shared/errors.ts';
 
-const hexOf = (bytes: number) =>
-  z.string().regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `must be ${bytes * 2} hex characters`).transform((s) => s.toLowerCase());
+/**
+ * The Contrast `ReferenceValues` shapes the project supports, oldest first; the one a manifest
+ * has decides which rules apply (docs/compatibility.md names the releases):
+ *  - `guest-policy`: SNP {MinimumTCB, ProductName, TrustedMeasurement, GuestPolicy},
+ *    TDX {MrTd, Rtrms, MinimumQeSvn, MinimumPceSvn, MinimumTeeTcbSvn, MrSeam, TdAttributes, Xfam};
+ *  - `platform-info`: SNP + PlatformInfo (checked) and the guest-policy lock; TDX as before;
+ *  - `tdx-without-svns`: TDX without the three SVN minimums, still spelled `Rtrms`;
+ *  - `rtmrs`: TDX {MrTd, MrSeam, Rtmrs, TdAttributes, Xfam};
+ *  - `platform-marker`: SNP + Platform, MinimumMitigationVector, AllowedChipIDs; TDX {Platform,
+ *    MinTCBEvaluationDataNumber, MrTd, MrSeam, Rtmrs, Xfam, AllowedPIIDs, MemoryIntegrity,
+ *    SMTDisabled, StaticPlatform} with TD attributes fixed by Contrast;
+ *  - `cpus`: + the informational CPUs;
+ *  - `apeip`: SNP + APEIP (only its empty value, the exact-measurement case, is supported).
+ */
+export const REFERENCE_SHAPES = ['guest-policy', 'platform-info', 'tdx-without-svns', 'rtmrs', 'platform-marker', 'cpus', 'apeip'] as const;
+export type ReferenceShape = (typeof REFERENCE_SHAPES)[number];
 
-const svn = z.number().int().min(0).max(255);
+export const SNP_PRODUCTS = ['Milan', 'Genoa'] as const;
+export type ContrastSnpProduct = (typeof SNP_PRODUCTS)[number];
 
-export const SnpGuestPolicySchema = z.object({
-  ABIMinor: z.number().int().min(0).max(255).default(0),
-  ABIMajor: z.number().int().min(0).max(255).default(0),
-  SMT: z.boolean().default(false),
-  MigrateMA: z.boolean().default(false),
-  Debug: z.boolean().default(false),
-  SingleSocket: z.boolean().default(false),
-  CXLAllowed: z.boolean().default(false),
-  MemAES256XTS: z.boolean().default(false),
-  RAPLDis: z.boolean().default(false),
-  CipherTextHidingDRAM: z.boolean().default(false),
-  PageSwapDisable: z.boolean().default(false),
-});
+/** go-sev-guest `abi.SnpPolicy`, as the manifest's `GuestPolicy` spells it. */
+export interface SnpGuestPolicy {
+  ABIMinor: number;
+  ABIMajor: number;
+  SMT: boolean;
+  MigrateMA: boolean;
+  Debug: boolean;
+  SingleSocket: boolean;
+  CXLAllowed: boolean;
+  MemAES256XTS: boolean;
+  RAPLDis: boolean;
+  CipherTextHidingDRAM: boolean;
+  PageSwapDisable: boolean;
+}
 
-export const SnpPlatformInfoSchema = z.object({
-  SMTEnabled: z.boolean().default(false),
-  TSMEEnabled: z.boolean().default(false),
-  ECCEnabled: z.boolean().default(false),
-  RAPLDisabled: z.boolean().default(false),
-  CiphertextHidingDRAMEnabled: z.boolean().default(false),
-  AliasCheckComplete: z.boolean().default(false),
-  TIOEnabled: z.boolean().default(false),
-});
+/** go-sev-guest `abi.SnpPlatformInfo`, as the manifest's `PlatformInfo` spells it. */
+export interface SnpPlatformInfo {
+  SMTEnabled: boolean;
+  TSMEEnabled: boolean;
+  ECCEnabled: boolean;
+  RAPLDisabled: boolean;
+  CiphertextHidingDRAMEnabled: boolean;
+  AliasCheckComplete: boolean;
+  TIOEnabled: boolean;
+}
 
-export const SnpReferenceSchema = z.object({
-  ProductName: z.enum(['Milan', 'Genoa', 'Turin']),
-  TrustedMeasurement: hexOf(48),
-  MinimumTCB: z.object({ BootloaderVersion: svn, TEEVersion: svn, SNPVersion: svn, MicrocodeVersion: svn }),
-  GuestPolicy: SnpGuestPolicySchema,
-  PlatformInfo: SnpPlatformInfoSchema,
-  AllowedChipIDs: z.array(hexOf(64)).nullish().transform((v) => v ?? []),
-});
+export interface SnpReference {
+  /** Position in `ReferenceValues.snp`, for messages. */
+  index: number;
+  ProductName: ContrastSnpProduct;
+  /** Lowercase hex, 48 bytes. */
+  TrustedMeasurement: string;
+  MinimumTCB: { BootloaderVersion: number; TEEVersion: number; SNPVersion: number; MicrocodeVersion: number };
+  GuestPolicy: SnpGuestPolicy;
+  /** Undefined where the release does not check platform info (the `guest-policy` shape). */
+  PlatformInfo?: SnpPlatformInfo;
+  /** Lowercase hex, 64 bytes each; empty allows every chip. */
+  AllowedChipIDs: string[];
+  /** Bits both mitigation vectors must include; 0 requires none. */
+  MinimumMitigationVector: bigint;
+}
 
-export const TdxReferenceSchema = z.object({
-  MrTd: hexOf(48),
-  MrSeam: hexOf(48).optional(),
-  Rtmrs: z.array(hexOf(48)).length(4),
-  Xfam: hexOf(8),
-  /** Optional exact TD attributes; without it DEBUG must be clear and SEPT_VE_DISABLE set. */
-  TdAttributes: hexOf(8).optional(),
-});
+export interface TdxReference {
+  index: number;
+  MrTd: string;
+  MrSeam: string;
+  /** RTMR0..3, lowercase hex, 48 bytes each. */
+  Rtmrs: [string, string, string, string];
+  Xfam: string;
+  /** The exact TD attributes expected: the manifest's (older shapes) or Contrast's fixed value. */
+  TdAttributes: string;
+  /** Whether XFAM bits 11 and 12 (CET) are left out of the comparison (Contrast's newer TDX validator). */
+  xfamIgnoresCet: boolean;
+  /** Older shapes only: minimum QE SVN and PCE SVN (quote header) and TEE_TCB_SVN (16 bytes hex). */
+  MinimumQeSvn?: number;
+  MinimumPceSvn?: number;
+  MinimumTeeTcbSvn?: string;
+  /** 0: any TCB Info; otherwise its tcbEvaluationDataNumber must be at least this. */
+  MinTCBEvaluationDataNumber: number;
+  /** Lowercase hex, 16 bytes each; empty allows every platform instance. */
+  AllowedPIIDs: string[];
+  MemoryIntegrity: boolean;
+  SMTDisabled: boolean;
+  StaticPlatform: boolean;
+}
 
-export const ReferenceValuesSchema = z.object({
-  snp: z.array(SnpReferenceSchema).nullish().transform((v) => v ?? []),
-  tdx: z.array(TdxReferenceSchema).nullish().transform((v) => v ?? []),
-});
-
-export type SnpReference = z.infer<typeof SnpReferenceSchema>;
-export type TdxReference = z.infer<typeof TdxReferenceSchema>;
-export type ReferenceValues = z.infer<typeof ReferenceValuesSchema>;
-
-export function parseReferenceValues(input: unknown): ReferenceValues {
-  const r = ReferenceValuesSchema.safeParse(input);
-  if (!r.success) {
-    const first = r.error.issues[0];
-    throw new AttestationError('reference-values', `the manifest's ReferenceValues are malformed at ${first?.path.join('.') || '(root)'}: ${first?.message ?? 'invalid'}`);
-  }
-  return r.data;
+export interface ReferenceValues {
+  shape: ReferenceShape;
+  snp: SnpReference[];
+  tdx: TdxReference[];
 }
 
 export function normalizePolicyHashes(hashes: readonly string[]): string[] {

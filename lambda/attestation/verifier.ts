@@ -6,6 +6,7 @@
  * by the extension's OID must approve the evidence (including that binding) before any
  * request byte is written. Verifiers throw AttestationError; they never return "false".
  */
+import type { ReferenceValues } from './reference.ts';
 
 export const ATTESTATION_OIDS = {
   snp: '1.3.9901.2.1',
@@ -52,11 +53,12 @@ export interface Verifier {
 }
 
 /**
- * What a verifier checks claims against: the manifest's reference values (as parsed JSON,
- * validated by the verifier) and the manifest's Coordinator policy hashes (lowercase hex).
+ * What a verifier checks claims against: the manifest's reference values (read and refused
+ * by lambda/coordinator/manifest.ts as the manifest's Contrast release reads them) and the
+ * manifest's Coordinator policy hashes (lowercase hex).
  */
 export interface ReferenceInput {
-  referenceValues: unknown;
+  referenceValues: ReferenceValues;
   coordinatorPolicyHashes: readonly string[];
 }
 

@@ -6,6 +6,7 @@
 import { X509Certificate, createHash, createPublicKey, constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { AttestationError } from '../shared/errors.ts';
 import { children, content, decodeOid, expectTag, integerHex, readTlv, type Tlv } from './der.ts';
+import { certificateExtensions, extensionMap, type CertExtension } from './extensions.ts';
 
 const OID_RSA_PSS = '1.2.840.113549.1.1.10';
 const OID_ECDSA_SHA256 = '1.2.840.10045.4.3.2';
@@ -58,13 +59,14 @@ export class Cert {
   readonly sigAlg: string;
   readonly issuerDer: Uint8Array;
   readonly subjectDer: Uint8Array;
-  /** extension OID → contents of extnValue (the bytes inside the OCTET STRING). */
-  readonly extensions = new Map<string, Uint8Array>();
+  /** extension OID → contents of extnValue (the bytes inside the OCTET STRING); no OID twice. */
+  readonly extensions: ReadonlyMap<string, Uint8Array>;
   private keyCache: KeyObject | undefined;
 
   private constructor(der: Uint8Array, what: string) {
     this.der = der;
     this.what = what;
+    let extensions: CertExtension[];
     try {
       this.node = new X509Certificate(der);
       const top = readTlv(der, 0);
@@ -83,20 +85,12 @@ export class Cert {
       this.notAfter = parseTime(der, na!, what);
       const subject = expectTag(f[i++], 0x30, 'subject');
       this.subjectDer = der.subarray(subject.start, subject.end);
-      for (; i < f.length; i++) {
-        if (f[i]!.tag !== 0xa3) continue;
-        const seq = children(der, f[i]!)[0]!;
-        for (const ext of children(der, expectTag(seq, 0x30, 'extensions'))) {
-          const parts = children(der, ext);
-          const oid = decodeOid(content(der, expectTag(parts[0], 0x06, 'extension OID')));
-          const val = expectTag(parts[parts.length - 1], 0x04, 'extension value');
-          this.extensions.set(oid, content(der, val));
-        }
-      }
+      extensions = certificateExtensions(der);
     } catch (err) {
       if (err instanceof AttestationError) throw err;
       throw new AttestationError('format', `${what} is not a valid X.509 certificate: ${(err as Error).message}`);
     }
+    this.extensions = extensionMap(extensions, what);
     this.fingerprint = createHash('sha256').update(der).digest('hex');
   }
 

@@ -1,6 +1,17 @@
 /**
- * Maps every Coordinator answer of docs/protocol.md §5 to an outcome, by gRPC code plus a
- * message substring (never the whole text: wording changes between releases).
+ * Every Coordinator answer the project acts on, classified in this one place (docs/protocol.md
+ * §5; docs/compatibility.md for the releases): the outcome of an RPC error, and the state a
+ * GetManifests answer reveals to the probe. Matched by gRPC code plus a message substring,
+ * never the whole text, because wording and wrapping change between releases:
+ *  - edgelesssys/contrast coordinator/internal/authority/userapi.go (early generation):
+ *    "no persisted transaction to recover from", "recovery failed: …" (a wrong seed, as
+ *    InvalidArgument), "the coordinator was recovered concurrently";
+ *  - coordinator/internal/userapi/userapi.go (later generations): "no state to recover from",
+ *    "rejecting user recovery because N recovered peers are available", and Recover errors
+ *    wrapped in plain Go errors ("resetting state: …"), which a grpc-go that unwraps keeps at
+ *    the inner code and an older one sends as Unknown — so both codes are accepted;
+ *  - GetManifests: "coordinator is in recovery mode" (stale), "no manifest configured"
+ *    (earliest releases: "no manifests set").
  */
 import { status } from '@grpc/grpc-js';
 import type { Outcome } from '../shared/outcomes.ts';
@@ -10,6 +21,8 @@ interface Rule {
   substrings: string[];
   outcome: Outcome;
   advice: string;
+  /** What this answer says about the Coordinator when the probe's GetManifests gets it. */
+  probeState?: 'stale' | 'no-manifest';
 }
 
 const RULES: Rule[] = [
@@ -18,16 +31,18 @@ const RULES: Rule[] = [
     substrings: ['coordinator is in recovery mode'],
     outcome: 'unreachable',
     advice: 'the Coordinator is stale and needs Recover',
+    probeState: 'stale',
   },
   {
     codes: [status.FAILED_PRECONDITION],
-    substrings: ['no manifest configured'],
+    substrings: ['no manifest configured', 'no manifests set'],
     outcome: 'no-state',
     advice: 'no manifest was ever set on this Coordinator; run `contrast set` first',
+    probeState: 'no-manifest',
   },
   {
     codes: [status.FAILED_PRECONDITION],
-    substrings: ['coordinator is already recovered'],
+    substrings: ['coordinator is already recovered', 'the coordinator was recovered concurrently'],
     outcome: 'already-healthy',
     advice: 'someone else recovered it; nothing to do',
   },
@@ -44,20 +59,27 @@ const RULES: Rule[] = [
     advice: 'a Ready peer Coordinator will recover it and keep the mesh CA; wait for it',
   },
   {
-    codes: [status.PERMISSION_DENIED],
+    codes: [status.PERMISSION_DENIED, status.UNKNOWN],
     substrings: ['peer not authorized'],
     outcome: 'unauthorized',
     advice: "the owner key is not in the manifest's SeedshareOwnerPubKeys; re-enroll with the workspace's seedshare-owner.pem",
   },
   {
-    codes: [status.INVALID_ARGUMENT],
+    codes: [status.INVALID_ARGUMENT, status.UNKNOWN],
     substrings: ['initializing seed engine'],
     outcome: 'wrong-seed',
     advice: 'the seed or salt has the wrong length; re-enroll from the workspace of the first `contrast set`',
   },
   {
-    codes: [status.UNKNOWN, status.INTERNAL],
+    codes: [status.UNKNOWN, status.INTERNAL, status.INVALID_ARGUMENT],
     substrings: ['latest transition signature is invalid'],
+    outcome: 'wrong-seed',
+    advice: "the seed does not match the Coordinator's history; re-enroll with the seed-shares.json of this deployment",
+  },
+  {
+    // The early generation verifies the history with the new seed before anything else.
+    codes: [status.INVALID_ARGUMENT],
+    substrings: ['recovery failed'],
     outcome: 'wrong-seed',
     advice: "the seed does not match the Coordinator's history; re-enroll with the seed-shares.json of this deployment",
   },
@@ -66,6 +88,8 @@ const RULES: Rule[] = [
 export interface Classification {
   outcome: Outcome;
   advice: string;
+  /** What the answer reveals about the Coordinator to the probe; undefined: nothing (an error). */
+  probeState: 'stale' | 'no-manifest' | undefined;
   /** True when this is the stale answer of GetManifests. */
   stale: boolean;
 }
@@ -74,12 +98,18 @@ export function classifyCoordinatorError(code: status, details: string): Classif
   const text = details.toLowerCase();
   for (const rule of RULES) {
     if (rule.codes.includes(code) && rule.substrings.some((s) => text.includes(s))) {
-      return { outcome: rule.outcome, advice: rule.advice, stale: rule.substrings[0] === 'coordinator is in recovery mode' };
+      return { outcome: rule.outcome, advice: rule.advice, probeState: rule.probeState, stale: rule.probeState === 'stale' };
     }
   }
   return {
     outcome: 'unreachable',
     advice: 'unexpected answer; it is retried — if it persists, check the Coordinator logs and the Contrast version',
+    probeState: undefined,
     stale: false,
   };
+}
+
+/** The probe's reading of a GetManifests refusal: stale, never configured, or neither. */
+export function probeStateOf(code: status, details: string): 'stale' | 'no-manifest' | undefined {
+  return classifyCoordinatorError(code, details).probeState;
 }

@@ -6,7 +6,7 @@
 import { createHash, type X509Certificate as NodeX509 } from 'node:crypto';
 import { AttestationError } from '../shared/errors.ts';
 import { ATTESTATION_OIDS } from '../attestation/verifier.ts';
-import { children, content, decodeOid, expectTag, readTlv } from '../attestation/der.ts';
+import { certificateExtensions, extensionMap, type CertExtension } from '../attestation/extensions.ts';
 
 const ATTESTATION_OID_SET = new Set<string>(Object.values(ATTESTATION_OIDS));
 
@@ -16,17 +16,18 @@ export interface AttestationExtension {
 }
 
 /**
- * Exactly one attestation extension must be present; none or several is refused. Parsed
- * with the project's own DER reader (as the attestation code does), because an extension
- * that appears twice must be counted, not merged.
+ * Exactly one attestation extension must be present; none or several is refused, and so is
+ * any other extension that appears twice (the project's one extension walker, which counts
+ * duplicates instead of merging them).
  */
 export function extractAttestationExtension(certDer: Uint8Array): AttestationExtension {
-  let found: { type: string; value: Uint8Array }[];
+  let all: CertExtension[];
   try {
-    found = certificateExtensions(certDer).filter((e) => ATTESTATION_OID_SET.has(e.type));
+    all = certificateExtensions(certDer);
   } catch {
     throw new AttestationError('certificate', 'the Coordinator presented a certificate that does not parse as X.509');
   }
+  const found = all.filter((e) => ATTESTATION_OID_SET.has(e.oid)).map((e) => ({ type: e.oid, value: e.value }));
   if (found.length === 0) {
     throw new AttestationError(
       'extension',
@@ -39,27 +40,9 @@ export function extractAttestationExtension(certDer: Uint8Array): AttestationExt
       `the Coordinator's certificate carries ${found.length} attestation extensions (${found.map((e) => e.type).join(', ')}); exactly one is allowed`,
     );
   }
+  extensionMap(all, "the Coordinator's certificate", 'certificate');
   const ext = found[0]!;
   return { oid: ext.type, value: new Uint8Array(ext.value) };
-}
-
-/** All extensions of a DER certificate in order, duplicates kept. */
-function certificateExtensions(der: Uint8Array): { type: string; value: Uint8Array }[] {
-  const top = readTlv(der, 0);
-  if (top.end !== der.length) throw new Error('trailing bytes after the certificate');
-  const tbs = children(der, expectTag(top, 0x30, 'certificate'))[0];
-  const out: { type: string; value: Uint8Array }[] = [];
-  for (const field of children(der, expectTag(tbs, 0x30, 'tbsCertificate'))) {
-    if (field.tag !== 0xa3) continue; // [3] extensions
-    for (const ext of children(der, expectTag(children(der, field)[0], 0x30, 'extensions'))) {
-      const parts = children(der, expectTag(ext, 0x30, 'extension'));
-      out.push({
-        type: decodeOid(content(der, expectTag(parts[0], 0x06, 'extension OID'))),
-        value: content(der, expectTag(parts[parts.length - 1], 0x04, 'extension value')),
-      });
-    }
-  }
-  return out;
 }
 
 /** SHA-512(SPKI-DER || nonce): what REPORT_DATA must equal (docs/protocol.md §3). */

@@ -21,7 +21,19 @@ import { AtlsChannelCredentials } from './atls.ts';
 import { sha256Hex } from '../shared/digest.ts';
 import { classifyCoordinatorError } from './answers.ts';
 
-const SERVICE = '/edgelesssys.contrast.userapi.UserAPI';
+/**
+ * How each supported release reaches Recover (docs/compatibility.md): `UserAPI.Recover` over
+ * aTLS gRPC on port 1313 in all of them, authorized by a seed-share owner's key as the TLS
+ * client certificate (edgelesssys/contrast coordinator/internal/authority/userapi.go and
+ * coordinator/internal/userapi/userapi.go: SHA-256 of the PKCS#1 key against the manifest's
+ * SeedshareOwnerPubKeys) — the workload owner key authorizes only SetManifest. The gRPC
+ * package is `edgelesssys.contrast.userapi` since 2024-12 (PR #1037) and `userapi` before;
+ * a Coordinator that does not know one answers UNIMPLEMENTED and the other is tried, then
+ * remembered per endpoint. `Force` (field 3, from 2025-07) is ignored by older servers as any
+ * unknown proto3 field is. The 2026 HTTP API (port 1314) has no recover endpoint.
+ */
+export const USER_API_SERVICES = ['/edgelesssys.contrast.userapi.UserAPI', '/userapi.UserAPI'] as const;
+const serviceByTarget = new Map<string, string>();
 
 export interface ClientIdentity {
   certPem: string;
@@ -129,17 +141,29 @@ export class CoordinatorSession {
     this.client.close();
   }
 
-  private unary<I extends DescMessage, O extends DescMessage>(
-    rpc: string,
-    inSchema: I,
-    outSchema: O,
-    message: MessageShape<I>,
-    secret = false,
-  ): Promise<MessageShape<O>> {
+  /** One RPC on the endpoint's UserAPI package, falling back to the other package once on UNIMPLEMENTED. */
+  private async unary<I extends DescMessage, O extends DescMessage>(rpc: string, inSchema: I, outSchema: O, message: MessageShape<I>, secret = false): Promise<MessageShape<O>> {
+    const first = serviceByTarget.get(this.target) ?? USER_API_SERVICES[0];
+    try {
+      return await this.call(first, rpc, inSchema, outSchema, message, secret);
+    } catch (err) {
+      if ((err as ServiceError).code !== status.UNIMPLEMENTED) throw this.translate(rpc, err as ServiceError);
+      const other = USER_API_SERVICES.find((s) => s !== first)!;
+      try {
+        const answer = await this.call(other, rpc, inSchema, outSchema, message, secret);
+        serviceByTarget.set(this.target, other);
+        return answer;
+      } catch (again) {
+        throw this.translate(rpc, (again as ServiceError).code === status.UNIMPLEMENTED ? (err as ServiceError) : (again as ServiceError));
+      }
+    }
+  }
+
+  private call<I extends DescMessage, O extends DescMessage>(service: string, rpc: string, inSchema: I, outSchema: O, message: MessageShape<I>, secret: boolean): Promise<MessageShape<O>> {
     const serialized: Buffer[] = [];
     return new Promise<MessageShape<O>>((resolve, reject) => {
       this.client.makeUnaryRequest(
-        `${SERVICE}/${rpc}`,
+        `${service}/${rpc}`,
         (m: MessageShape<I>) => {
           // A view, not a copy: zeroing it zeroes the only serialized copy we hold.
           const u8 = toBinary(inSchema, m);
@@ -152,7 +176,7 @@ export class CoordinatorSession {
         { deadline: Date.now() + this.rpcTimeoutMs },
         (err: ServiceError | null, value?: MessageShape<O>) => {
           for (const b of serialized) b.fill(0);
-          if (err) reject(this.translate(rpc, err));
+          if (err) reject(err);
           else resolve(value as MessageShape<O>);
         },
       );

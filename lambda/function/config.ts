@@ -5,9 +5,9 @@
  * verifier or add a root: test verifiers are injected in code only (handler createHandler).
  */
 import * as z from 'zod';
-import { ACCEPTABLE_TDX_TCB_STATUSES } from '../attestation/core.ts';
 import { DEFAULTS, ENV, EVENTS } from '../shared/contract.ts';
 import { DEPLOYMENT_NAME, parseHostPort } from '../shared/names.ts';
+import { ACCEPTABLE_TDX_TCB_STATUSES, collateralMirrorUrlProblem } from '../shared/settings.ts';
 
 import type { DeploymentTarget } from '../reconcile/types.ts';
 
@@ -36,17 +36,21 @@ const deploymentSchema = z
       }
       return hp;
     }),
-    /** Namespaces whose workloads are restarted after a recovery; ["*"] = all. */
-    namespaces: z.array(z.string().min(1)).min(1).default(['*']),
+    /**
+     * Namespaces whose workloads are restarted after a recovery; ["*"] = all. Default: the
+     * Coordinator's namespace only (least privilege: RBAC there is all the service needs).
+     */
+    namespaces: z.array(z.string().min(1)).min(1).optional(),
     namespaceLabelSelector: z.string().min(1).optional(),
-    coordinatorNamespace: z.string().min(1).optional(),
+    coordinatorNamespace: z.string().min(1).default(DEFAULTS.coordinatorNamespace),
     /** CloudWatch alarms whose ALARM state triggers a reconcile of this deployment. */
     alarmNames: z.array(z.string().min(1)).default([]),
     /** TDX only: Intel TCB statuses accepted besides UpToDate (handed to the production verifier). */
     // Revoked is never acceptable; see lambda/attestation/core.ts.
     tdxAcceptedTcbStatuses: z.array(z.enum(ACCEPTABLE_TDX_TCB_STATUSES)).optional(),
   })
-  .strict();
+  .strict()
+  .transform((d) => ({ ...d, namespaces: d.namespaces ?? [d.coordinatorNamespace] }));
 
 export type DeploymentConfig = z.output<typeof deploymentSchema>;
 
@@ -95,6 +99,8 @@ export interface HandlerConfig {
   allowPodDeletion: boolean;
   collateralMirrorUrl?: string;
   decryptDrill: boolean;
+  /** Name of the drill's own schedule rule (required with decryptDrill): only its ticks drill. */
+  decryptDrillRule?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -145,13 +151,16 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
     kube.kubeconfigSecretId = parseVar(env, ENV.kubeconfigSecretId, required);
   }
 
-  // https only (plain http only to a loopback test mirror): collateral is verified anyway, but a mirror must not be spoofable into denial of service.
+  // The construct checks the same rule at synth (lambda/shared/settings.ts).
   const mirror = parseVar(
     env,
     ENV.collateralMirrorUrl,
     z
-      .url({ protocol: /^https?$/, error: 'expected an https URL' })
-      .refine((u) => u.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(u), 'expected an https URL')
+      .string()
+      .superRefine((u, ctx) => {
+        const problem = collateralMirrorUrlProblem(u);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .optional(),
   );
   const lease = parseVar(env, ENV.leaseSeconds, positiveInt.optional());
@@ -166,6 +175,12 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
     allowPodDeletion: parseVar(env, ENV.allowPodDeletion, bool),
     decryptDrill: parseVar(env, ENV.decryptDrill, bool),
   };
+  const drillRule = parseVar(env, ENV.decryptDrillRule, optional);
+  if (config.decryptDrill && drillRule === undefined) {
+    // Every backstop tick would otherwise decrypt the owner key: a Decrypt a minute hides the real ones.
+    throw new ConfigError(ENV.decryptDrillRule, `required when ${ENV.decryptDrill} is true: the name of the drill's own (at most daily) schedule rule`);
+  }
+  if (drillRule !== undefined) config.decryptDrillRule = drillRule;
   if (lease !== undefined) config.leaseSeconds = lease;
   if (mirror !== undefined) config.collateralMirrorUrl = mirror;
   if (config.eventSource === config.resultEventSource) {

@@ -67,8 +67,13 @@ export async function decryptDrill(target: DeploymentTarget, deps: DrillDeps): P
   }
 }
 
-/** The scheduled drill over every configured deployment: metric, log line and audit record each. */
+/**
+ * The scheduled drill over every configured deployment: metric, log line and audit record each.
+ * Only a tick of the drill's own rule drills (events.ts `drill`): the backstop schedule runs every
+ * minute, and a Decrypt a minute would hide the recoveries in CloudTrail.
+ */
 export async function runDrills(rt: Runtime, trigger: Trigger, requestId: string): Promise<DrillResult[]> {
+  if (trigger.kind !== 'schedule' || !trigger.drill) return [];
   const { logger, metrics, trace } = rt.telemetry;
   const deps: DrillDeps = {
     loadBundle: (id) => rt.bundles.load(id),

@@ -6,7 +6,7 @@
  * "Scheduled Event", and the direct invocation of `recover --via-function`.
  */
 import * as z from 'zod';
-import { EVENTS, type TriggerDetailType } from '../shared/contract.ts';
+import { EVENTS, TRIGGER_DETAIL, type TriggerDetailType } from '../shared/contract.ts';
 import { InputError } from '../shared/errors.ts';
 import { findDeployment, type HandlerConfig } from './config.ts';
 
@@ -49,7 +49,13 @@ export type Trigger =
       cluster?: string;
     })
   | (TriggerBase & { kind: 'alarm'; alarmName: string; deployment: string })
-  | (TriggerBase & { kind: 'schedule'; rule?: string; deployments: string[] })
+  | (TriggerBase & {
+      kind: 'schedule';
+      rule?: string;
+      deployments: string[];
+      /** A tick of the decrypt drill's own rule (DECRYPT_DRILL_RULE): the only ticks that drill. */
+      drill: boolean;
+    })
   | (TriggerBase & { kind: 'direct'; action: DirectAction; deployment: string; force: boolean; reason: string });
 
 /** The deployments a trigger reconciles, in order. */
@@ -78,13 +84,16 @@ export const EventBridgeSchema = z.object({
 
 const k8sName = z.string().min(1).max(253);
 
-/** detail of the exporter's events. `force` is refused: Force comes only from a direct invocation. */
+/**
+ * detail of the exporter's events, field names as the exporter sends them (TRIGGER_DETAIL).
+ * `force` is refused: Force comes only from a direct invocation.
+ */
 export const CoordinatorEventDetailSchema = z
   .object({
-    deployment: z.string().min(1),
-    pod: k8sName.optional(),
-    podUid: z.string().min(1).max(64).optional(),
-    cluster: z.string().min(1).max(256).optional(),
+    [TRIGGER_DETAIL.deployment]: z.string().min(1),
+    [TRIGGER_DETAIL.pod]: k8sName.optional(),
+    [TRIGGER_DETAIL.podUid]: z.string().min(1).max(64).optional(),
+    [TRIGGER_DETAIL.cluster]: z.string().min(1).max(256).optional(),
   })
   .loose()
   .superRefine((d, ctx) => {
@@ -237,11 +246,14 @@ export function parseTrigger(event: unknown, config: HandlerConfig, ctx: Invocat
       time: r.data.time,
       caller: callerOf('eventbridge', ctx),
       detailType: r.data['detail-type'],
-      deployment: requireDeployment(config, d.deployment, `${r.data['detail-type']} event ${r.data.id}`),
+      deployment: requireDeployment(config, d[TRIGGER_DETAIL.deployment], `${r.data['detail-type']} event ${r.data.id}`),
     };
-    if (d.pod) trigger.pod = d.pod;
-    if (d.podUid) trigger.podUid = d.podUid;
-    if (d.cluster) trigger.cluster = d.cluster;
+    const pod = d[TRIGGER_DETAIL.pod];
+    const podUid = d[TRIGGER_DETAIL.podUid];
+    const cluster = d[TRIGGER_DETAIL.cluster];
+    if (pod) trigger.pod = pod;
+    if (podUid) trigger.podUid = podUid;
+    if (cluster) trigger.cluster = cluster;
     return trigger;
   }
   if (detailType === EVENTS.alarmDetailType) {
@@ -266,9 +278,12 @@ export function parseTrigger(event: unknown, config: HandlerConfig, ctx: Invocat
       time: r.data.time,
       caller: callerOf('eventbridge', ctx),
       deployments: config.deployments.map((d) => d.name),
+      drill: false,
     };
     const rule = r.data.resources[0];
     if (rule) trigger.rule = rule;
+    // The scheduled event names its rule by ARN (…:rule/NAME, or …:rule/BUS/NAME on a custom bus).
+    if (config.decryptDrill && config.decryptDrillRule && rule?.endsWith(`/${config.decryptDrillRule}`)) trigger.drill = true;
     return trigger;
   }
   throw new EventInvalidError(

@@ -23,13 +23,14 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import type { RestartRecordStore } from '../kubernetes/types.ts';
+import { LOCK_TABLE } from '../shared/contract.ts';
 
 export const HOUR_MS = 3_600_000;
 
 export const keys = {
   lock: (deployment: string) => `lock#${deployment}`,
-  pause: (deployment: string) => `pause#${deployment}`,
-  pauseAll: 'pause#*',
+  pause: (deployment: string) => `${LOCK_TABLE.pausePrefix}${deployment}`,
+  pauseAll: `${LOCK_TABLE.pausePrefix}*`,
   recoveries: (deployment: string) => `recoveries#${deployment}`,
   restarts: (deployment: string) => `restarts#${deployment}`,
 } as const;

@@ -1,8 +1,12 @@
 /**
  * Builds a recovery bundle from a Contrast workspace's files, checking everything a later
- * recovery depends on before anything is written: the manifest parses and binds a
- * Coordinator policy, the owner key is PKCS#1 and is a seed-share owner of the manifest,
- * one share belongs to it and decrypts to a seed of the right size, the salt is 32 bytes.
+ * recovery depends on before anything is written (fail closed, early): the manifest is one
+ * the Coordinator would accept, with reference values this project judges exactly as the
+ * manifest's Contrast release does (anything else is refused by name: lambda/coordinator/
+ * manifest.ts), a Coordinator policy and at least one seed-share owner; the owner key is
+ * PKCS#1 and one of those owners — in every supported release the key `Recover` authorizes
+ * (docs/compatibility.md), so it is the only key captured; one share belongs to it and
+ * decrypts to a seed of the right size; the salt is 32 bytes.
  */
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { InputError } from '../shared/errors.ts';
@@ -24,6 +28,8 @@ export interface WorkspaceFiles {
 export interface EnrollSummary {
   manifestSha256: string;
   coordinatorPolicyHashes: string[];
+  /** The manifest's reference-value shape (docs/compatibility.md), which decides the rules applied. */
+  referenceShape: string;
   ownerPublicKeySha256: string;
   shares: number;
   encryptionContext: Record<string, string>;
@@ -45,7 +51,7 @@ export async function buildBundle(input: {
   const doc = parseSeedShareDocument(files.seedShares);
   const ownerKey = ownerKeyFromPem(files.ownerKeyPem);
   const pubHex = publicKeyHex(ownerKey);
-  if (manifest.seedshareOwnerPubKeys.length > 0 && !manifest.seedshareOwnerPubKeys.includes(pubHex)) {
+  if (!manifest.seedshareOwnerPubKeys.includes(pubHex)) {
     throw new InputError(
       "the owner key in seedshare-owner.pem is not among the manifest's SeedshareOwnerPubKeys: the Coordinator would refuse Recover from it; use this workspace's key or add it with `contrast generate --add-seedshare-owner-key`",
     );
@@ -77,6 +83,7 @@ export async function buildBundle(input: {
     summary: {
       manifestSha256: manifest.sha256,
       coordinatorPolicyHashes: manifest.coordinatorPolicyHashes,
+      referenceShape: manifest.referenceValues.shape,
       ownerPublicKeySha256: sha256Hex(Buffer.from(pubHex, 'hex')),
       shares: doc.shares.length,
       encryptionContext: context,

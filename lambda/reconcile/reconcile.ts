@@ -6,6 +6,7 @@
 import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import type { ReferenceInput, Verifier } from '../attestation/verifier.ts';
+import { probeStateOf } from '../coordinator/answers.ts';
 import { CoordinatorRpcError, CoordinatorSession, type ManifestsAnswer, type SessionOptions } from '../coordinator/client.ts';
 import { parseManifest, type Manifest } from '../coordinator/manifest.ts';
 import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, pemBufferFromDer, publicKeyHex } from '../coordinator/seedshares.ts';
@@ -194,9 +195,8 @@ async function probeCoordinator(run: Run): Promise<Probe> {
     return { state: 'healthy', answer, ...(session.evidence ? { evidence: session.evidence } : {}) };
   } catch (err) {
     if (err instanceof CoordinatorRpcError) {
-      const evidence = session.evidence ? { evidence: session.evidence } : {};
-      if (/coordinator is in recovery mode/i.test(err.details)) return { state: 'stale', ...evidence };
-      if (/no manifest configured/i.test(err.details)) return { state: 'no-manifest', ...evidence };
+      const state = probeStateOf(err.code, err.details);
+      if (state) return { state, ...(session.evidence ? { evidence: session.evidence } : {}) };
     }
     throw err;
   } finally {

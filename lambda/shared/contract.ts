@@ -63,6 +63,18 @@ export const EVENTS = {
 
 export type TriggerDetailType = (typeof EVENTS.triggerDetailTypes)[number];
 
+/**
+ * Field names of a trigger event's `detail`, as the in-cluster exporter sends them
+ * (infra/k8s/exporter/config.yaml `details:`) and the function reads them
+ * (lambda/function/events.ts).
+ */
+export const TRIGGER_DETAIL = {
+  deployment: 'deployment',
+  pod: 'pod',
+  podUid: 'podUID',
+  cluster: 'cluster',
+} as const;
+
 /** Environment variables the function reads (lambda/function/config.ts) and the construct sets. */
 export const ENV = {
   deployments: 'CONTRAST_DEPLOYMENTS',
@@ -80,6 +92,29 @@ export const ENV = {
   allowPodDeletion: 'ALLOW_POD_DELETION',
   collateralMirrorUrl: 'COLLATERAL_MIRROR_URL',
   decryptDrill: 'DECRYPT_DRILL',
+  /** Name of the decrypt drill's own schedule rule: only its ticks drill (never the backstop's). */
+  decryptDrillRule: 'DECRYPT_DRILL_RULE',
+} as const;
+
+/**
+ * Service-specific endpoint variables of the AWS SDK for JavaScript v3, for the services the
+ * function calls: `AWS_ENDPOINT_URL_` + the client's serviceId, upper-cased, spaces as `_`
+ * (smithy-lang/smithy-typescript packages/middleware-endpoint/src/adaptors/getEndpointUrlConfig.ts).
+ * The construct sets them when it addresses interface endpoints without private DNS.
+ */
+export const ENDPOINT_URL_ENV = {
+  kms: 'AWS_ENDPOINT_URL_KMS',
+  secretsManager: 'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+  dynamodb: 'AWS_ENDPOINT_URL_DYNAMODB',
+  eventbridge: 'AWS_ENDPOINT_URL_EVENTBRIDGE',
+} as const;
+
+/** The lock table's layout, as far as operators and the construct's grants need it. */
+export const LOCK_TABLE = {
+  partitionKey: 'pk',
+  ttlAttribute: 'expiresAt',
+  /** `pause#<deployment>` and `pause#*`: the operator pause switch (`paused` = true). */
+  pausePrefix: 'pause#',
 } as const;
 
 /** Defaults shared by the construct's props and the function's configuration. */
@@ -92,7 +127,23 @@ export const DEFAULTS = {
   kubernetesGroup: 'contrast-autorecover',
   /** The Coordinator's user API port. */
   coordinatorPort: 1313,
+  /** Namespace of the Coordinator when none is configured; also the default restart scope. */
+  coordinatorNamespace: 'default',
+  /**
+   * The backstop schedule, in minutes: it bounds detection of a restart the exporter cannot
+   * see (a container restarting inside its pod is an Event update, which the exporter drops).
+   */
+  scheduleMinutes: 1,
+  /** The decrypt drill, when enabled, runs at most this often, on its own rule. */
+  drillIntervalHours: 24,
+  /** Alarm when a deployment's Coordinator has been in recovery mode longer than this. */
+  staleAlarmMinutes: 15,
+  /** Reserved concurrency of the function: enough for a schedule tick, events and an operator. */
+  reservedConcurrency: 5,
 } as const;
+
+/** Image of the in-cluster exporter (infra/k8s/exporter): pinned, because forwarding of Event updates changed between releases. */
+export const EXPORTER_IMAGE = 'ghcr.io/resmoio/kubernetes-event-exporter:v1.7';
 
 /**
  * What the operator commands (`doctor`, `rehearse` in cli/) read of a deployed stack: the

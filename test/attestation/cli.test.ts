@@ -81,12 +81,12 @@ describe('attestation verify', () => {
     expect(ok.code, ok.out).toBe(3);
     expect(ok.out).toMatch(/PASS {2}tdx\.intermediate-revocation +Intel SGX PCK Platform CA serial 956f5d/);
     expect(ok.out).toMatch(/PASS {2}tdx\.pck-revocation +PCK serial [0-9a-f]+ not revoked/);
-    // The same CRLs after their nextUpdate fail; without them the checks are skipped.
+    // The same CRLs after their nextUpdate are never a pass (not evaluated, naming why); without them the checks are skipped too.
     const stale = await cli('--tdx-quote', quote, '--collateral', dir, '--at', '2025-01-01T00:00:00Z');
-    expect(stale.code, stale.out).toBe(1);
-    expect(stale.out).toMatch(/FAIL {2}tdx\.intermediate-revocation .*not current/);
+    expect(stale.code, stale.out).toBe(3);
+    expect(stale.out).toMatch(/SKIP {2}tdx\.intermediate-revocation .*not current/);
     const none = await cli('--tdx-quote', quote, '--at', '2023-07-01T00:00:00Z');
-    expect(none.out).toMatch(/SKIP {2}tdx\.pck-revocation +revocation not checked: .*pckcrl_ca_platform_encoding_der.*enroll --collateral DIR/);
+    expect(none.out).toMatch(/SKIP {2}tdx\.pck-revocation +.*not at hand \(file .*pckcrl_ca_platform_encoding_der.*enroll --collateral DIR/);
   });
 
   it('usage errors exit 2', async () => {
@@ -102,9 +102,39 @@ describe('attestation verify', () => {
   it('with a manifest the claims are checked (a foreign manifest fails)', async () => {
     const v = vectors.snp[0]!;
     const manifest = path.join(tmp, 'manifest.json');
-    writeFileSync(manifest, JSON.stringify({ Policies: { ['ab'.repeat(32)]: { Role: 'coordinator' } }, ReferenceValues: { snp: [{ ProductName: 'Milan', TrustedMeasurement: '00'.repeat(48), MinimumTCB: { BootloaderVersion: 0, TEEVersion: 0, SNPVersion: 0, MicrocodeVersion: 0 }, GuestPolicy: { SMT: true }, PlatformInfo: { SMTEnabled: true } }] } }));
+    const owners = JSON.parse(readFileSync(path.join(TESTDATA, '..', 'manifests', 'cpus.json'), 'utf8')).SeedshareOwnerPubKeys;
+    writeFileSync(manifest, JSON.stringify({ Policies: { ['ab'.repeat(32)]: { Role: 'coordinator' } }, ReferenceValues: { snp: [{ ProductName: 'Milan', TrustedMeasurement: '00'.repeat(48), MinimumTCB: { BootloaderVersion: 0, TEEVersion: 0, SNPVersion: 0, MicrocodeVersion: 0 }, GuestPolicy: { SMT: true }, PlatformInfo: { SMTEnabled: true } }] }, SeedshareOwnerPubKeys: owners }));
     const r = await cli('--snp-report', p(v.report), '--vcek', p(v.signer), '--chain', p(v.roots), '--at', v.validAt, '--manifest', manifest);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/FAIL/);
+  });
+
+  it("--json on the genuine Genoa report with Contrast's default reference values: the verdicts a Coordinator would give", async () => {
+    const v = vectors.snp.find((x) => x.report.includes('genoa'))!;
+    const manifest = path.join(TESTDATA, '..', 'manifests', 'genoa-default.json');
+    const r = await cli('--snp-report', p(v.report), '--vcek', p(v.signer), '--chain', p(v.roots), '--at', v.validAt, '--manifest', manifest, '--json');
+    const out = JSON.parse(r.out) as { verdict: string; exitCode: number; checks: { check: string; status: string; detail: string }[]; failed: { check: string; message: string } };
+    expect(r.code).toBe(1);
+    expect(out.verdict).toBe('failed');
+    for (const c of out.checks) expect(Object.keys(c).sort()).toEqual(['check', 'detail', 'status']);
+    const family = (prefix: string) => out.checks.filter((c) => c.check.startsWith(prefix));
+    expect(family('snp.policy').length).toBeGreaterThan(0);
+    expect(family('snp.policy').every((c) => c.status === 'pass')).toBe(true);
+    expect(family('snp.platform-info').every((c) => c.status === 'pass')).toBe(true);
+    expect(family('snp.tcb').every((c) => c.status === 'pass')).toBe(true);
+    // Not a Contrast guest, so its ID key digest is refused — with expected and actual values.
+    expect(out.checks.find((c) => c.check === 'snp.id-key-digest')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^snp\[1\]: expected ID_KEY_DIGEST [0-9a-f]{96} .*, got [0-9a-f]{96}$/) });
+    expect(out.checks.find((c) => c.check === 'snp.crl')?.status).toBe('not-evaluated');
+  });
+
+  it('a manifest this project cannot judge exactly as Contrast does is a usage error naming the field', async () => {
+    const m = JSON.parse(readFileSync(path.join(TESTDATA, '..', 'manifests', 'cpus.json'), 'utf8'));
+    m.ReferenceValues.snp[0].Surprise = 1;
+    const file = path.join(tmp, 'surprise.json');
+    writeFileSync(file, JSON.stringify(m));
+    const v = vectors.snp[0]!;
+    const r = await cli('--snp-report', p(v.report), '--manifest', file, '--json');
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.out).error).toMatch(/ReferenceValues\.snp\[0\]\.Surprise: unknown field/);
   });
 });

@@ -1,138 +1,80 @@
+/**
+ * The verifiers end to end on synthetic evidence (testing/evidence): binding, the SEV-SNP
+ * revocation rules as Contrast configures them (a fresh CRL required; a CRL that cannot be had
+ * is `unreachable`, a revoked chip `attestation-failed`), every failed claim reported, several
+ * reference entries, Turin evidence, and the production verifier's dispatch.
+ */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AttestationError } from '../../lambda/shared/errors.ts';
-import { collateralNeeds } from '../../lambda/attestation/collateral-needs.ts';
+import { ClaimsError } from '../../lambda/attestation/checks.ts';
+import { ChainedCollateral, CollateralUnavailableError, MemoryCollateral, MirrorCollateral } from '../../lambda/attestation/collateral.ts';
+import { verifySnpFiles } from '../../lambda/attestation/offline.ts';
 import { createProductionVerifier } from '../../lambda/attestation/production.ts';
-import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts';
-import { ATTESTATION_OIDS, type ReferenceInput } from '../../lambda/attestation/verifier.ts';
+import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
+import { AttestationError } from '../../lambda/shared/errors.ts';
+import { startMirror } from '../collateral/mirror.ts';
+import { buildCrl, name, toPem } from '../../testing/evidence/certs.ts';
 import {
   TEST_POLICY_HASH,
   TEST_POLICY_HASH_HEX,
   makeSnpEvidence,
-  makeTdxCollateral,
-  makeTdxEvidence,
+  makeSnpReportRaw,
   makeTestManifest,
   snpTestChain,
+  testReference,
   testRoots,
   testSnpVerifierFactory,
-  testTdxVerifierFactory,
   type SnpEvidenceOptions,
-  type TdxEvidenceOptions,
 } from '../../testing/evidence/index.ts';
 import { snpReferenceValues, TEST_TURIN_TCB } from '../../testing/evidence/snp.ts';
 import { REPO_ROOT } from './vectors.ts';
 
 const reportData = new Uint8Array(64).map((_, i) => i + 1);
-const manifest = makeTestManifest();
-const reference: ReferenceInput = { referenceValues: manifest.ReferenceValues, coordinatorPolicyHashes: [TEST_POLICY_HASH_HEX] };
+const reference = testReference();
+const day = 86_400_000;
 
-async function snpCheck(opts: Partial<SnpEvidenceOptions>, ref = reference): Promise<AttestationError | undefined> {
-  const v = testSnpVerifierFactory()(ref);
-  try {
-    await v.verify({ oid: ATTESTATION_OIDS.snp, evidence: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, ...opts }), reportData });
-    return undefined;
-  } catch (err) {
-    if (err instanceof AttestationError) return err;
-    throw err;
-  }
+async function snpVerify(opts: Partial<SnpEvidenceOptions>, ref = reference, collateral?: MemoryCollateral | ChainedCollateral | MirrorCollateral): Promise<unknown> {
+  const v = testSnpVerifierFactory(collateral ? { collateral } : {})(ref);
+  return v.verify({ oid: ATTESTATION_OIDS.snp, evidence: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, ...opts }), reportData }).catch((e: unknown) => e);
 }
 
-async function tdxCheck(opts: Partial<TdxEvidenceOptions>, factoryOpts = {}): Promise<AttestationError | undefined> {
-  const v = testTdxVerifierFactory(factoryOpts)(reference);
-  try {
-    await v.verify({ oid: ATTESTATION_OIDS.tdx, evidence: makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH, ...opts }), reportData });
-    return undefined;
-  } catch (err) {
-    if (err instanceof AttestationError) return err;
-    throw err;
-  }
+/** A CRL of the Milan test ARK with its own window and revoked serials. */
+function crl(opts: { revoked?: number[]; thisUpdate?: Date; nextUpdate?: Date; signer?: 'ark' | 'ask' } = {}): Uint8Array {
+  const c = snpTestChain();
+  return buildCrl(name('ARK-Milan', 'Advanced Micro Devices (TEST)'), opts.signer === 'ask' ? c.askKey : c.arkKey, 'rsa-pss-sha384', opts.revoked ?? [99], opts.thisUpdate ?? new Date(Date.now() - day), opts.nextUpdate ?? new Date(Date.now() + 30 * day));
 }
-
-describe('synthetic SEV-SNP evidence from Turin (its own TCB layout and 8-byte hwID)', () => {
-  const chain = snpTestChain('Turin');
-  const roots = { ...testRoots(), amdArk: { ...testRoots().amdArk, Turin: [chain.arkFingerprint] } };
-  const t = TEST_TURIN_TCB;
-  const turinRef = (minimum = { BootloaderVersion: t.bl, TEEVersion: t.tee, SNPVersion: t.snp, MicrocodeVersion: t.ucode }): ReferenceInput => ({
-    referenceValues: { snp: [{ ...snpReferenceValues(), ProductName: 'Turin', MinimumTCB: minimum }] },
-    coordinatorPolicyHashes: [TEST_POLICY_HASH_HEX],
-  });
-  const verify = (opts: Partial<SnpEvidenceOptions>, ref = turinRef()) =>
-    createVerifierWithRoots(ref, { roots }).verify({ oid: ATTESTATION_OIDS.snp, evidence: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, product: 'Turin', ...opts }), reportData });
-
-  it('passes: FMC/BL/TEE/SNP/ucode read from their Turin positions, hwID against the first 8 bytes of CHIP_ID', async () => {
-    await expect(verify({})).resolves.toMatchObject({ kind: 'snp', platform: 'Turin' });
-  });
-
-  it('refuses a VCEK whose FMC SPL differs from REPORTED_TCB', async () => {
-    await expect(verify({ reportedTcb: { ...t, fmc: 2 } })).rejects.toThrow(/REPORTED_TCB fmc=2 differs from the VCEK's fmc SPL 1/);
-  });
-
-  it('refuses a CHIP_ID whose first 8 bytes differ from the hwID', async () => {
-    const other = chain.chipId.slice();
-    other[3]! ^= 0xff;
-    await expect(verify({ chipId: other })).rejects.toThrow(/CHIP_ID [0-9a-f]{16} differs from the VCEK hwID/);
-  });
-
-  it('compares MinimumTCB against the Turin fields', async () => {
-    await expect(verify({}, turinRef({ BootloaderVersion: t.bl, TEEVersion: t.tee, SNPVersion: t.snp + 1, MicrocodeVersion: t.ucode }))).rejects.toThrow(new RegExp(`REPORTED_TCB SNP version: expected at least ${t.snp + 1}, got ${t.snp} \\(fmc=1 bl=4`));
-  });
-
-  it('names the 8-byte hwID when the VCEK must come from the cache or AMD KDS', () => {
-    const ext = { oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, product: 'Turin', includeVcek: false }) };
-    expect(collateralNeeds(ext)).toContainEqual({ kind: 'snp-vcek', product: 'Turin', chipId: Buffer.from(chain.chipId.subarray(0, 8)).toString('hex'), tcbQuery: `fmcSPL=${t.fmc}&blSPL=${t.bl}&teeSPL=${t.tee}&snpSPL=${t.snp}&ucodeSPL=${t.ucode}` });
-  });
-});
+const CRL_KEY = { kind: 'snp-crl', product: 'Milan' } as const;
 
 describe('synthetic SEV-SNP evidence', () => {
   it('passes with the matching manifest and summarises it', async () => {
-    const v = testSnpVerifierFactory()(reference);
-    const s = await v.verify({ oid: ATTESTATION_OIDS.snp, evidence: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, includeCrl: true }), reportData });
-    expect(s).toMatchObject({ kind: 'snp', platform: 'Milan', policyHash: TEST_POLICY_HASH_HEX });
+    expect(await snpVerify({})).toMatchObject({ kind: 'snp', platform: 'Milan', policyHash: TEST_POLICY_HASH_HEX });
   });
 
-  const cases: [string, Partial<SnpEvidenceOptions>, string, RegExp][] = [
-    ['binding', { reportData: new Uint8Array(64) }, 'binding', /bound to another key or nonce/],
-    ['measurement', { measurement: new Uint8Array(48).fill(9) }, 'snp.measurement', /MEASUREMENT: expected/],
-    ['host data', { hostData: new Uint8Array(32).fill(1) }, 'snp.host-data', /HOST_DATA: expected a coordinator policy hash/],
-    ['debug policy', { policy: 0x30000n | (1n << 19n) }, 'snp.policy.debug', /always refused/],
-    ['policy bit not allowed', { policy: 0x30000n | (1n << 20n) }, 'snp.policy.SingleSocket', /SingleSocket/],
-    ['policy bit 17 clear', { policy: 0x10000n }, 'snp.policy', /bit 17 must be 1/],
-    ['platform info bit', { platformInfo: 0x3n | (1n << 2n) }, 'snp.platform-info.ECCEnabled', /ECCEnabled/],
-    ['VMPL', { vmpl: 1 }, 'snp.vmpl', /VMPL: expected 0, got 1/],
-    ['REPORTED_TCB vs VCEK', { reportedTcb: { bl: 4, tee: 0, snp: 8, ucode: 115 } }, 'snp.reported-tcb', /differs from the VCEK/],
-    ['LAUNCH_TCB below minimum', { launchTcb: { bl: 3, tee: 0, snp: 7, ucode: 115 } }, 'snp.tcb.launch', /LAUNCH_TCB SNP version: expected at least 8, got 7/],
-    ['CHIP_ID vs hwID', { chipId: new Uint8Array(64).fill(5) }, 'snp.chip-id', /differs from the VCEK hwID/],
-    ['ID-key digest', { idKeyDigest: new Uint8Array(48).fill(1) }, 'snp.id-key-digest', /ID_KEY_DIGEST: expected/],
-    ['missing ASK/ARK and no collateral', { includeChain: false }, 'snp.chain', /run `enroll --collateral DIR`/],
-  ];
-  for (const [what, opts, check, msg] of cases) {
-    it(`fails on a wrong ${what} with its own message`, async () => {
-      const err = await snpCheck(opts);
-      expect(err?.check).toBe(check);
-      expect(err?.message).toMatch(msg);
-    });
-  }
-
-  it('fails on a REPORTED_TCB below MinimumTCB', async () => {
-    const m = makeTestManifest();
-    (m.ReferenceValues as { snp: { MinimumTCB: { SNPVersion: number } }[] }).snp[0]!.MinimumTCB.SNPVersion = 9;
-    const err = await snpCheck({}, { referenceValues: m.ReferenceValues, coordinatorPolicyHashes: [TEST_POLICY_HASH_HEX] });
-    expect(err?.check).toBe('snp.tcb.reported');
+  it('refuses evidence bound to another key or nonce', async () => {
+    expect(await snpVerify({ reportData: new Uint8Array(64) })).toMatchObject({ check: 'binding', message: expect.stringMatching(/bound to another key or nonce/) });
   });
 
-  it('fails when the chip is not in AllowedChipIDs', async () => {
-    const m = makeTestManifest();
-    (m.ReferenceValues as { snp: { AllowedChipIDs: string[] }[] }).snp[0]!.AllowedChipIDs = ['ab'.repeat(64)];
-    const err = await snpCheck({}, { referenceValues: m.ReferenceValues, coordinatorPolicyHashes: [TEST_POLICY_HASH_HEX] });
-    expect(err?.check).toBe('snp.allowed-chip-ids');
+  it('reports every failed claim with expected and actual values, not only the first', async () => {
+    const err = (await snpVerify({ measurement: new Uint8Array(48).fill(9), vmpl: 1, hostData: new Uint8Array(32).fill(1) })) as ClaimsError;
+    expect(err).toBeInstanceOf(ClaimsError);
+    expect(err.outcome).toBe('attestation-failed');
+    expect(err.failures.map((f) => f.check).sort()).toEqual(['snp.host-data', 'snp.id-key-digest', 'snp.measurement', 'snp.vmpl']);
+    expect(err.message).toMatch(/4 claims refused: .*snp\.measurement: expected MEASUREMENT a0a1.*, got 0909.*snp\.vmpl: expected VMPL 0, got VMPL 1/);
   });
 
-  it('accepts when one of several reference entries matches', async () => {
-    const m = makeTestManifest();
-    const snp = (m.ReferenceValues as { snp: Record<string, unknown>[] }).snp;
-    snp.unshift({ ...snp[0], TrustedMeasurement: '00'.repeat(48) });
-    expect(await snpCheck({}, { referenceValues: m.ReferenceValues, coordinatorPolicyHashes: [TEST_POLICY_HASH_HEX] })).toBeUndefined();
+  it('accepts when one of several reference entries matches; otherwise names each entry', async () => {
+    const good = snpReferenceValues();
+    const several = testReference({ snp: [{ ...good, TrustedMeasurement: '00'.repeat(48) }, good] });
+    expect(await snpVerify({}, several)).toMatchObject({ kind: 'snp' });
+    const none = testReference({ snp: [{ ...good, TrustedMeasurement: '00'.repeat(48) }, { ...good, ProductName: 'Genoa' }] });
+    const err = (await snpVerify({}, none)) as ClaimsError;
+    expect(err.message).toMatch(/snp\.measurement: expected snp\[0\]: MEASUREMENT 0000/);
+    expect(err.message).toMatch(/snp\.product: expected snp\[1\]: evidence from Genoa, got Milan evidence/);
+  });
+
+  it('refuses evidence when the manifest has no SEV-SNP reference values', async () => {
+    expect(await snpVerify({}, testReference(makeTestManifest({ snp: false }).ReferenceValues))).toMatchObject({ check: 'snp.reference-values' });
   });
 
   it('the production verifier refuses the test chain (ARK not pinned)', async () => {
@@ -144,66 +86,89 @@ describe('synthetic SEV-SNP evidence', () => {
   });
 });
 
-describe('synthetic TDX evidence', () => {
-  it('passes with matching manifest and collateral, repeating the accepted statuses', async () => {
-    const v = testTdxVerifierFactory()(reference);
-    const s = await v.verify({ oid: ATTESTATION_OIDS.tdx, evidence: makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH }), reportData });
-    expect(s).toMatchObject({ kind: 'tdx', tcbStatus: 'UpToDate', acceptedTcbStatuses: ['UpToDate'], policyHash: TEST_POLICY_HASH_HEX });
+describe('SEV-SNP revocation as Contrast configures it (CheckRevocations)', () => {
+  it('no CRL anywhere: not a pass, and not refused evidence either: unreachable, retried', async () => {
+    const err = await snpVerify({ includeCrl: false });
+    expect(err).toBeInstanceOf(CollateralUnavailableError);
+    expect(err).toMatchObject({ outcome: 'unreachable', check: 'snp.crl', message: expect.stringMatching(/no current the AMD CRL of Milan.*vcek\/v1\/Milan\/crl.*it is retried/) });
   });
 
-  const cases: [string, Partial<TdxEvidenceOptions>, string, RegExp][] = [
-    ['binding', { reportData: new Uint8Array(64) }, 'binding', /bound to another key or nonce/],
-    ['MRTD', { mrTd: new Uint8Array(48).fill(2) }, 'tdx.mrtd', /MRTD: expected/],
-    ['RTMR2', { rtmrs: [0x21, 0x22, 0x99, 0x24].map((b) => new Uint8Array(48).fill(b)) }, 'tdx.rtmr2', /RTMR2: expected/],
-    ['MRSEAM', { mrSeam: new Uint8Array(48).fill(7) }, 'tdx.mrseam', /MRSEAM: expected/],
-    ['XFAM', { xfam: new Uint8Array(8).fill(1) }, 'tdx.xfam', /XFAM: expected/],
-    ['debug TD attributes', { tdAttributes: new Uint8Array([1, 0, 0, 0x10, 0, 0, 0, 0]) }, 'tdx.td-attributes.debug', /always refused/],
-    ['TD attributes without SEPT_VE_DISABLE', { tdAttributes: new Uint8Array(8) }, 'tdx.td-attributes', /SEPT_VE_DISABLE/],
-    ['MRCONFIGID', { policyHash: new Uint8Array(32).fill(3) }, 'tdx.mrconfigid', /MRCONFIGID: expected a coordinator policy hash/],
-    ['MRCONFIGID padding', { mrConfigId: new Uint8Array([...TEST_POLICY_HASH, ...new Uint8Array(15), 1]) }, 'tdx.mrconfigid', /followed by 16 zero bytes/],
-  ];
-  for (const [what, opts, check, msg] of cases) {
-    it(`fails on a wrong ${what} with its own message`, async () => {
-      const err = await tdxCheck(opts);
-      expect(err?.check).toBe(check);
-      expect(err?.message).toMatch(msg);
-    });
-  }
-
-  it('refuses an OutOfDate TCB unless the deployment accepts it', async () => {
-    const collateral = makeTdxCollateral({ tcbStatus: 'OutOfDate' });
-    const err = await tdxCheck({}, { collateral });
-    expect(err?.check).toBe('tdx.tcb-status');
-    expect(err?.message).toMatch(/expected UpToDate, got OutOfDate/);
-    expect(await tdxCheck({}, { collateral, acceptedTdxTcbStatuses: ['UpToDate', 'OutOfDate'] })).toBeUndefined();
+  it('an expired CRL is never a pass, wherever it comes from; a current copy from the next source is taken', async () => {
+    const expired = crl({ thisUpdate: new Date(Date.now() - 40 * day), nextUpdate: new Date(Date.now() - day) });
+    const cache = new MemoryCollateral().set(CRL_KEY, { body: expired });
+    expect(await snpVerify({ includeCrl: false }, reference, cache)).toMatchObject({ outcome: 'unreachable', message: expect.stringMatching(/copy from collateral source 1 is not current/) });
+    const mirror = new MemoryCollateral().set(CRL_KEY, { body: crl() });
+    expect(await snpVerify({ includeCrl: false }, reference, new ChainedCollateral([cache, mirror]))).toMatchObject({ kind: 'snp' });
+    const notYet = new MemoryCollateral().set(CRL_KEY, { body: crl({ thisUpdate: new Date(Date.now() + day) }) });
+    expect(await snpVerify({ includeCrl: false }, reference, notYet)).toMatchObject({ outcome: 'unreachable' });
   });
 
-  it('an out-of-date QE lowers the status', async () => {
-    const err = await tdxCheck({}, { collateral: makeTdxCollateral({ qeStatus: 'OutOfDate' }) });
-    expect(err?.message).toMatch(/got OutOfDate/);
+  it('a revoked ASK is attestation-failed, naming the serial', async () => {
+    const revoked = new MemoryCollateral().set(CRL_KEY, { body: crl({ revoked: [2] }) });
+    expect(await snpVerify({ includeCrl: false }, reference, revoked)).toMatchObject({ outcome: 'attestation-failed', check: 'snp.crl', message: expect.stringMatching(/ASK serial 02 is revoked/) });
   });
 
-  it('uses tdxModuleIdentities when TEE_TCB_SVN[1] > 0', async () => {
-    const svn = new Uint8Array([2, 3, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    const identity = (status: string) => [{ id: 'TDX_03', mrsigner: '00'.repeat(48), attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF', tcbLevels: [{ tcb: { isvsvn: 2 }, tcbStatus: status }] }];
-    // The platform level's components 0 and 1 (3, 0) are skipped: the module identity decides.
-    expect(await tdxCheck({ teeTcbSvn: svn }, { collateral: makeTdxCollateral({ moduleIdentities: identity('UpToDate') }) })).toBeUndefined();
-    const err = await tdxCheck({ teeTcbSvn: svn }, { collateral: makeTdxCollateral({ moduleIdentities: identity('OutOfDate') }) });
-    expect(err?.message).toMatch(/got OutOfDate/);
-    const missing = await tdxCheck({ teeTcbSvn: svn }, { collateral: makeTdxCollateral({ moduleIdentities: [] }) });
-    expect(missing?.message).toMatch(/TDX_03/);
+  it('the VCEK is not looked up in the CRL (AMD supersedes VCEKs by TCB; go-sev-guest checks only the ASK)', async () => {
+    const listsVcek = new MemoryCollateral().set(CRL_KEY, { body: crl({ revoked: [3] }) });
+    expect(await snpVerify({ includeCrl: false }, reference, listsVcek)).toMatchObject({ kind: 'snp' });
   });
 
-  it('refuses collateral past nextUpdate or signed by an expired certificate', async () => {
-    expect((await tdxCheck({}, { collateral: makeTdxCollateral({ nextUpdate: new Date(Date.now() - 1000) }) }))?.check).toBe('tdx.tcb-info');
-    expect((await tdxCheck({}, { collateral: makeTdxCollateral({ signerNotAfter: new Date(Date.now() - 1000) }) }))?.message).toMatch(/signing certificate is not valid/);
+  it('a CRL not signed by the ARK is refused', async () => {
+    const forged = new MemoryCollateral().set(CRL_KEY, { body: crl({ signer: 'ask' }) });
+    expect(await snpVerify({ includeCrl: false }, reference, forged)).toMatchObject({ outcome: 'attestation-failed', check: 'snp.crl' });
   });
 
-  it('without collateral the TCB status cannot be evaluated and the evidence is refused, naming the missing piece', async () => {
-    const v = testTdxVerifierFactory({ collateral: { get: async () => undefined } })(reference);
-    const err = (await v.verify({ oid: ATTESTATION_OIDS.tdx, evidence: makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH }), reportData }).catch((e: unknown) => e)) as AttestationError;
-    expect(err.check).toBe('tdx.tcb-status');
-    expect(err.message).toMatch(/TCB Info for FMSPC .*enroll --collateral DIR/);
+  it('a collateral mirror that answers 5xx or times out is unreachable, never attestation-failed', async () => {
+    const mirror = await startMirror();
+    try {
+      mirror.failWith = 503;
+      const e503 = await snpVerify({ includeCrl: false }, reference, new MirrorCollateral(mirror.url, 500));
+      expect(e503).not.toBeInstanceOf(AttestationError);
+      expect(e503).toMatchObject({ outcome: 'unreachable', message: expect.stringMatching(/answered HTTP 503 .*it is retried/) });
+      mirror.failWith = undefined;
+      mirror.hang = true;
+      const hung = await snpVerify({ includeCrl: false }, reference, new MirrorCollateral(mirror.url, 150));
+      expect(hung).toMatchObject({ outcome: 'unreachable', message: expect.stringMatching(/did not answer .* within 150 ms/) });
+    } finally {
+      await mirror.close();
+    }
+  });
+
+  it('claims are judged first: refused evidence is attestation-failed even when the CRL is also missing', async () => {
+    expect(await snpVerify({ includeCrl: false, vmpl: 1 })).toMatchObject({ outcome: 'attestation-failed', check: 'snp.vmpl' });
+  });
+});
+
+describe('synthetic SEV-SNP evidence from Turin (its own TCB layout and 8-byte hwID), verified offline', () => {
+  const chain = snpTestChain('Turin');
+  const trust = { ...testRoots(), amdArk: { ...testRoots().amdArk, Turin: [chain.arkFingerprint] } };
+  const files = (opts: Partial<SnpEvidenceOptions>) => ({
+    report: makeSnpReportRaw({ reportData, product: 'Turin', ...opts }),
+    signer: chain.vcekDer,
+    chain: new Uint8Array(Buffer.from(toPem(chain.askDer) + toPem(chain.arkDer))),
+  });
+  const statusOf = (r: Awaited<ReturnType<typeof verifySnpFiles>>, check: string) => r.checks.find((c) => c.check === check)?.status;
+
+  it('passes: FMC/BL/TEE/SNP/ucode read from their Turin positions, hwID against the first 8 bytes of CHIP_ID', async () => {
+    const r = await verifySnpFiles(files({}), { trust, now: new Date() });
+    expect(r.error?.message).toBeUndefined();
+    for (const c of ['snp.signature', 'snp.tcb.vcek', 'snp.chip-id']) expect(statusOf(r, c), c).toBe('pass');
+  });
+
+  it('refuses a VCEK whose FMC SPL differs from REPORTED_TCB', async () => {
+    const r = await verifySnpFiles(files({ reportedTcb: { ...TEST_TURIN_TCB, fmc: 2 } }), { trust, now: new Date() });
+    expect(r.error?.check).toBe('snp.tcb.vcek');
+  });
+
+  it('refuses a CHIP_ID whose first 8 bytes differ from the hwID', async () => {
+    const other = chain.chipId.slice();
+    other[3]! ^= 0xff;
+    const r = await verifySnpFiles(files({ chipId: other }), { trust, now: new Date() });
+    expect(r.error?.check).toBe('snp.chip-id');
+  });
+
+  it('a manifest cannot name Turin: Contrast accepts Milan and Genoa only', () => {
+    expect(() => testReference({ snp: [{ ...snpReferenceValues(), ProductName: 'Turin' }] })).toThrow(/unknown product name "Turin"/);
   });
 });
 

@@ -1,19 +1,21 @@
 /**
- * TDX revocation: the Intel PCK CRL (PCK Platform/Processor CA) and the Intel SGX Root CA CRL,
- * checked when at hand and recorded as not evaluated otherwise — with the genuine Intel
- * sample CRLs (testdata) and with CRLs of the synthetic test chain.
+ * TDX revocation: the Intel PCK CRL (PCK Platform/Processor CA) and the Intel SGX Root CA CRL.
+ * Contrast sets CheckRevocations, so both are required: offline (the operator command) a
+ * missing or expired CRL is recorded as not evaluated; the production verifier then does not
+ * pass the evidence and reports the collateral unavailable (`unreachable`, retried). With the
+ * genuine Intel sample CRLs (testdata) and with CRLs of the synthetic test chain.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { collateralVerifier, pinnedCollateralVerifier } from '../../lambda/attestation/collateral-verify.ts';
-import { MemoryCollateral, MirrorCollateral, collateralFile, type CollateralKey } from '../../lambda/attestation/collateral.ts';
+import { ChainedCollateral, CollateralUnavailableError, MemoryCollateral, MirrorCollateral, collateralFile, type CollateralKey } from '../../lambda/attestation/collateral.ts';
 import { collateralExpiry } from '../../lambda/attestation/expiry.ts';
 import { verifyTdxFile, type OfflineResult } from '../../lambda/attestation/offline.ts';
 import { PINNED_ROOTS } from '../../lambda/attestation/roots.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { AttestationError } from '../../lambda/shared/errors.ts';
 import { startMirror } from '../collateral/mirror.ts';
-import { TEST_POLICY_HASH, addTdxCrls, makeTdxCollateral, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, makeTestManifest, tdxTestChain, testRoots, testTdxVerifierFactory, TEST_POLICY_HASH_HEX, type TdxCrlOptions } from '../../testing/evidence/index.ts';
+import { TEST_POLICY_HASH, addTdxCrls, makeTdxCollateral, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, tdxTestChain, testReference, testRoots, testTdxVerifierFactory, type TdxCrlOptions } from '../../testing/evidence/index.ts';
 import { read, vectors } from './vectors.ts';
 
 const PCK_CRL: CollateralKey = { kind: 'tdx-pck-crl', ca: 'platform' };
@@ -46,14 +48,12 @@ describe('genuine Intel CRLs (testdata/attestation/tdx/collateral)', () => {
       expect(status(r, 'tdx.intermediate-revocation')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/serial 956f5dcdbd1be1e94049c9d4f433ce01570bde54 not revoked/) });
     });
 
-    it(`${v.quote}: a CRL past its nextUpdate is refused (at the vector's validAt)`, async () => {
+    it(`${v.quote}: a CRL past its nextUpdate is never a pass (at the vector's validAt)`, async () => {
       const r = await verifyTdxFile(read(v.quote), { trust: PINNED_ROOTS, now: new Date(v.validAt), collateral: source() });
-      expect(r.verdict).toBe('failed');
-      expect(r.error?.check).toBe('tdx.intermediate-revocation');
-      expect(r.error?.message).toMatch(/Root CA CRL is not current at 2025-01-01.*nextUpdate 2024-04-02/);
+      expect(r.verdict).toBe('incomplete');
+      expect(status(r, 'tdx.intermediate-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(/Root CA CRL is not current at 2025-01-01.*nextUpdate 2024-04-02/) });
       const pckOnly = await verifyTdxFile(read(v.quote), { trust: PINNED_ROOTS, now: new Date(v.validAt), collateral: new MemoryCollateral().set(PCK_CRL, { body: pckCrl }) });
-      expect(pckOnly.error?.check).toBe('tdx.pck-revocation');
-      expect(pckOnly.error?.message).toMatch(/not current .*nextUpdate 2023-07-08T07:27:52/);
+      expect(status(pckOnly, 'tdx.pck-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(/not current .*nextUpdate 2023-07-08T07:27:52/) });
       // collateralNow pins only the collateral clock (archived collateral).
       const archived = await verifyTdxFile(read(v.quote), { trust: PINNED_ROOTS, now: new Date(v.validAt), collateralNow: at, collateral: source() });
       expect(status(archived, 'tdx.pck-revocation')?.status).toBe('pass');
@@ -143,13 +143,23 @@ describe('synthetic TDX chain', () => {
     expect(r.error?.message).toMatch(/issued by another CA/);
   });
 
-  it('an expired (or not yet issued) CRL fails', async () => {
+  it('an expired (or not yet issued) CRL is never a pass: not evaluated offline, unreachable (retried) in production', async () => {
     const day = 86_400_000;
     const expired = await run({ pck: { thisUpdate: new Date(Date.now() - 40 * day), nextUpdate: new Date(Date.now() - day) } });
-    expect(expired.error?.check).toBe('tdx.pck-revocation');
-    expect(expired.error?.message).toMatch(/is not current at .*enroll --collateral DIR/);
+    expect(expired.verdict).toBe('incomplete');
+    expect(status(expired, 'tdx.pck-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(/is not current at .*enroll --collateral DIR/) });
     const future = await run({ root: { thisUpdate: new Date(Date.now() + day) } });
-    expect(future.error?.check).toBe('tdx.intermediate-revocation');
+    expect(status(future, 'tdx.intermediate-revocation')?.status).toBe('not-evaluated');
+    const reportData = new Uint8Array(64).fill(9);
+    const evidence = makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH });
+    const stale = addTdxCrls(makeTdxCollateral(), { pck: { thisUpdate: new Date(Date.now() - 40 * day), nextUpdate: new Date(Date.now() - day) } });
+    const err = await testTdxVerifierFactory({ collateral: stale })(testReference()).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CollateralUnavailableError);
+    expect(err).toMatchObject({ outcome: 'unreachable', check: 'tdx.pck-revocation' });
+    // A current copy from the next source (the mirror after the bundle's cache) is taken.
+    const fresh = addTdxCrls(new MemoryCollateral(), { root: false });
+    const chained = new ChainedCollateral([stale, fresh]);
+    await expect(testTdxVerifierFactory({ collateral: chained })(testReference()).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
   });
 
   it('a flipped bit in a CRL fails', async () => {
@@ -161,28 +171,34 @@ describe('synthetic TDX chain', () => {
     }
   });
 
-  it('CRLs absent: passes, recording both checks as not evaluated with how to supply them', async () => {
+  it('CRLs absent: offline both checks are not evaluated (with how to supply them); the production verifier does not pass the evidence (unreachable, retried)', async () => {
     const r = await run({ pck: false, root: false });
     expect(r.error).toBeUndefined();
+    expect(r.verdict).toBe('incomplete');
     expect(status(r, 'tdx.pck-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(new RegExp(`${collateralFile(PCK_CRL)}.*enroll --collateral DIR.*mirror`)) });
     expect(status(r, 'tdx.intermediate-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(/sgx\/certification\/v4\/rootcacrl/) });
-    // The production verifier accepts the evidence without CRLs (same policy as SEV-SNP).
+    // Contrast sets CheckRevocations: without CRLs the production verifier does not pass the evidence.
     const reportData = new Uint8Array(64).fill(9);
-    const reference = { referenceValues: makeTestManifest().ReferenceValues, coordinatorPolicyHashes: [TEST_POLICY_HASH_HEX] };
+    const reference = testReference();
     const evidence = makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH });
+    await expect(testTdxVerifierFactory({ collateral: makeTdxCollateral() })(reference).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).rejects.toMatchObject({ outcome: 'unreachable', check: 'tdx.intermediate-revocation' });
     await expect(testTdxVerifierFactory()(reference).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
     const revoked = testTdxVerifierFactory({ collateral: addTdxCrls(makeTdxCollateral(), { pck: { revoked: [3] } }) })(reference);
     await expect(revoked.verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).rejects.toMatchObject({ check: 'tdx.pck-revocation' });
   });
 
-  it('a mirror that does not answer is reported like for any other piece', async () => {
+  it('a mirror that does not answer leaves the checks not evaluated; the production verifier reports unreachable, never attestation-failed', async () => {
     const mirror = await startMirror();
     try {
       mirror.hang = true;
       const r = await verifyTdxFile(quote, { trust, now: new Date(), collateral: new MirrorCollateral(mirror.url, 200) });
-      expect(r.error).toBeInstanceOf(AttestationError);
-      expect(r.error?.check).toBe('collateral');
-      expect(r.error?.message).toMatch(/did not answer for .* within 200 ms/);
+      expect(r.verdict).toBe('incomplete');
+      expect(status(r, 'tdx.pck-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(/did not answer for .* within 200 ms/) });
+      const reportData = new Uint8Array(64).fill(9);
+      const evidence = makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH });
+      const err = await testTdxVerifierFactory({ collateral: new MirrorCollateral(mirror.url, 200) })(testReference()).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData }).catch((e: unknown) => e);
+      expect(err).not.toBeInstanceOf(AttestationError);
+      expect(err).toMatchObject({ outcome: 'unreachable' });
       expect(mirror.requests).toEqual(expect.arrayContaining(['sgx/certification/v4/pckcrl?ca=platform&encoding=der', 'sgx/certification/v4/rootcacrl']));
     } finally {
       await mirror.close();

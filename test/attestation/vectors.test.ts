@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryCollateral } from '../../lambda/attestation/collateral.ts';
@@ -7,7 +9,8 @@ import { parseTdxQuote } from '../../lambda/attestation/tdx/abi.ts';
 import { parseQeIdentity, parseTcbInfo, tdxTcbStatus } from '../../lambda/attestation/tdx/collateral.ts';
 import { parsePckExtensions } from '../../lambda/attestation/tdx/pck.ts';
 import { Cert, pemBlocks } from '../../lambda/attestation/x509.ts';
-import { read, vectors } from './vectors.ts';
+import { parseManifest } from '../../lambda/coordinator/manifest.ts';
+import { REPO_ROOT, read, vectors } from './vectors.ts';
 
 const statusOf = (checks: { check: string; status: string }[], name: string) => checks.find((c) => c.check === name)?.status;
 const valid = (s: string | undefined) => s === 'valid';
@@ -158,5 +161,64 @@ describe('Intel PCS collateral vectors', () => {
     const r = await verifyTdxFile(read(v.quote), { trust: PINNED_ROOTS, now: new Date(v.validAt), collateral, collateralNow: new Date('2023-07-01T00:00:00Z') });
     expect(r.verdict).toBe('failed');
     expect(r.error?.message).toMatch(/FMSPC 50806f000000.*90c06f000000/);
+  });
+});
+
+describe("genuine claims under Contrast's default reference values (test/fixtures/manifests/genoa-default.json)", () => {
+  const v = vectors.snp.find((x) => x.report.includes('genoa'))!;
+  const manifestBytes = readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'manifests', 'genoa-default.json'));
+  const run = (manifest: Buffer) => {
+    const m = parseManifest(manifest);
+    return verifySnpFiles({ report: read(v.report), signer: read(v.signer), chain: read(v.roots), product: v.product }, { trust: PINNED_ROOTS, now: new Date(v.validAt), reference: { referenceValues: m.referenceValues, coordinatorPolicyHashes: m.coordinatorPolicyHashes } });
+  };
+  const of = (r: Awaited<ReturnType<typeof run>>, prefix: string) => r.checks.filter((c) => c.check === prefix || c.check.startsWith(`${prefix}.`));
+
+  it('the Genoa report (policy 0x3001f, platform info 0x24: ECC, alias check) passes every policy and platform-info claim', async () => {
+    const r = await run(manifestBytes);
+    const policy = of(r, 'snp.policy');
+    const platform = of(r, 'snp.platform-info');
+    expect(policy.length).toBeGreaterThan(5);
+    expect(platform.length).toBe(8);
+    for (const c of [...policy, ...platform]) expect(c.status, `${c.check}: ${c.detail}`).toBe('pass');
+    expect(platform.find((c) => c.check === 'snp.platform-info.ECCEnabled')?.detail).toBe('snp[1]: set');
+    // It is not a Contrast guest: its ID block is not Contrast's, so the verdict is still a refusal.
+    expect(r.verdict).toBe('failed');
+    expect(r.checks.find((c) => c.check === 'snp.id-key-digest')?.status).toBe('fail');
+  });
+
+  it('the same report fails platform info when the reference requires RAPLDisabled', async () => {
+    const m = JSON.parse(manifestBytes.toString('utf8'));
+    m.ReferenceValues.snp[1].platformInfo.RAPLDisabled = true;
+    const r = await run(Buffer.from(JSON.stringify(m)));
+    const rapl = r.checks.find((c) => c.check === 'snp.platform-info.RAPLDisabled');
+    expect(rapl).toMatchObject({ status: 'fail', detail: expect.stringMatching(/expected RAPLDisabled \(bit 3\) set: the reference requires it, got clear/) });
+    expect(r.error?.message).toMatch(/snp\.platform-info\.RAPLDisabled/);
+  });
+});
+
+describe('the genuine Contrast Coordinator TDX quote under a manifest of its release (test/fixtures/manifests/contrast-tdx.json)', () => {
+  const v = vectors.tdx.find((x) => x.quote.includes('contrast-coordinator'))!;
+  const base = JSON.parse(readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'manifests', 'contrast-tdx.json'), 'utf8'));
+  const run = (patch: Record<string, unknown> = {}) => {
+    const m = structuredClone(base);
+    Object.assign(m.ReferenceValues.tdx[0], patch);
+    const parsed = parseManifest(Buffer.from(JSON.stringify(m)));
+    return verifyTdxFile(read(v.quote), { trust: PINNED_ROOTS, now: new Date(v.validAt), reference: { referenceValues: parsed.referenceValues, coordinatorPolicyHashes: parsed.coordinatorPolicyHashes } });
+  };
+  const status = (r: Awaited<ReturnType<typeof run>>, check: string) => r.checks.find((c) => c.check === check)?.status;
+
+  it("every claim passes: measurements, Contrast's fixed TD attributes, XFAM, MRCONFIGID[0:32]; only collateral is missing", async () => {
+    const r = await run();
+    expect(r.error?.message).toBeUndefined();
+    for (const c of ['tdx.mrtd', 'tdx.rtmr0', 'tdx.rtmr3', 'tdx.mrseam', 'tdx.td-attributes', 'tdx.td-attributes.fixed', 'tdx.xfam', 'tdx.xfam.fixed', 'tdx.mrconfigid']) expect(status(r, c), c).toBe('pass');
+    expect(r.verdict).toBe('incomplete');
+  });
+
+  it('its PCK (scalable SGX, dynamic platform, SMT on) fails MemoryIntegrity, SMTDisabled and StaticPlatform; its PIID passes AllowedPIIDs', async () => {
+    const r = await run({ MemoryIntegrity: true, SMTDisabled: true, StaticPlatform: true, AllowedPIIDs: ['e90210702a2cc5ad9764f29ddc8fde8c'] });
+    expect(r.verdict).toBe('failed');
+    for (const c of ['tdx.pck.memory-integrity', 'tdx.pck.smt-disabled', 'tdx.pck.static-platform']) expect(status(r, c), c).toBe('fail');
+    expect(status(r, 'tdx.allowed-piids')).toBe('pass');
+    expect((await run({ AllowedPIIDs: ['00'.repeat(16)] })).checks.find((c) => c.check === 'tdx.allowed-piids')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/got PIID e90210702a2cc5ad9764f29ddc8fde8c/) });
   });
 });

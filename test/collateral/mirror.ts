@@ -1,7 +1,8 @@
 /**
  * A local collateral mirror for tests: node:http on 127.0.0.1, laid out like AMD KDS / Intel
  * PCS (the path is `collateralPath(key)`), sending PCS issuer chains in the PCS response
- * headers. `hang` makes it accept requests and never answer.
+ * headers. `hang` makes it accept requests and never answer; `failWith` answers every
+ * request with that HTTP status (e.g. 503).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ export interface TestMirror {
   serve(key: CollateralKey, doc: CollateralDocument): void;
   clear(): void;
   hang: boolean;
+  failWith: number | undefined;
   close(): Promise<void>;
 }
 
@@ -26,11 +28,15 @@ function chainHeader(key: CollateralKey): string | undefined {
 export async function startMirror(): Promise<TestMirror> {
   const docs = new Map<string, { body: Uint8Array; headers: Record<string, string> }>();
   const requests: string[] = [];
-  const state = { hang: false };
+  const state: { hang: boolean; failWith: number | undefined } = { hang: false, failWith: undefined };
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').slice(1);
     requests.push(path);
     if (state.hang) return; // never answers; the client's timeout must end the request
+    if (state.failWith) {
+      res.writeHead(state.failWith).end();
+      return;
+    }
     const doc = docs.get(path);
     if (!doc) {
       res.writeHead(404).end();
@@ -53,6 +59,12 @@ export async function startMirror(): Promise<TestMirror> {
     },
     get hang() {
       return state.hang;
+    },
+    get failWith() {
+      return state.failWith;
+    },
+    set failWith(v: number | undefined) {
+      state.failWith = v;
     },
     set hang(v: boolean) {
       state.hang = v;

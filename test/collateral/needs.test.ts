@@ -10,7 +10,7 @@ import { AttestationError, InputError } from '../../lambda/shared/errors.ts';
 import { toPem } from '../../testing/evidence/certs.ts';
 import { TEST_CHIP_ID } from '../../testing/evidence/snp.ts';
 import { TEST_FMSPC, addTdxCrls } from '../../testing/evidence/tdx.ts';
-import { TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, makeSnpEvidence, makeTdxCollateral, makeTdxEvidence, makeTestManifest, snpTestChain, testRoots } from '../../testing/evidence/index.ts';
+import { TEST_POLICY_HASH, makeSnpEvidence, makeTdxCollateral, makeTdxEvidence, snpTestChain, testReference, testRoots } from '../../testing/evidence/index.ts';
 import { startMirror, type TestMirror } from './mirror.ts';
 
 const reportData = new Uint8Array(64).fill(7);
@@ -21,9 +21,9 @@ const CHAIN_KEY: CollateralKey = { kind: 'snp-cert-chain', product: 'Milan', sig
 const CRL_KEY: CollateralKey = { kind: 'snp-crl', product: 'Milan' };
 
 describe('collateralNeeds', () => {
-  it('SNP with VCEK and chain in the evidence: only the CRL', () => {
+  it('SNP with VCEK and chain in the evidence: only the CRL, also when the evidence carries one (it may be stale by recovery time)', () => {
     expect(collateralNeeds(snp())).toEqual([CRL_KEY]);
-    expect(collateralNeeds(snp({ includeCrl: true }))).toEqual([]);
+    expect(collateralNeeds(snp({ includeCrl: false }))).toEqual([CRL_KEY]);
   });
 
   it('SNP without VCEK: the VCEK for its chip and reported TCB (the same key the verifier looks up)', () => {
@@ -76,7 +76,7 @@ describe('fetchCollateral from a mirror', () => {
     const ext = snp({ includeVcek: false, includeChain: false });
     const record = await fetchCollateral(collateralNeeds(ext), new MirrorCollateral(mirror.url, 2000), verify);
     expect(Object.keys(record).sort()).toEqual([collateralFile(CHAIN_KEY), collateralFile(CRL_KEY), collateralFile(VCEK_KEY)].sort());
-    const verifier = createVerifierWithRoots({ referenceValues: makeTestManifest().ReferenceValues, coordinatorPolicyHashes: [TEST_POLICY_HASH_HEX] }, { roots: testRoots(), collateral: new BundleCollateral(record) });
+    const verifier = createVerifierWithRoots(testReference(), { roots: testRoots(), collateral: new BundleCollateral(record) });
     await expect(verifier.verify({ oid: ext.oid, evidence: ext.value, reportData })).resolves.toMatchObject({ kind: 'snp', platform: 'Milan' });
   });
 
@@ -104,7 +104,7 @@ describe('fetchCollateral from a mirror', () => {
       `tdx/certification/v4/tcb_fmspc_${TEST_FMSPC}`,
       `tdx/certification/v4/tcb_fmspc_${TEST_FMSPC}.issuer-chain.pem`,
     ]);
-    const verifier = createVerifierWithRoots({ referenceValues: makeTestManifest().ReferenceValues, coordinatorPolicyHashes: [TEST_POLICY_HASH_HEX] }, { roots: testRoots(), collateral: new BundleCollateral(record) });
+    const verifier = createVerifierWithRoots(testReference(), { roots: testRoots(), collateral: new BundleCollateral(record) });
     await expect(verifier.verify({ oid: ext.oid, evidence: ext.value, reportData })).resolves.toMatchObject({ kind: 'tdx', tcbStatus: 'UpToDate' });
   });
 

@@ -9,7 +9,7 @@ import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BundleCollateral } from '../../lambda/attestation/bundle-cache.ts';
 import { collateralVerifier } from '../../lambda/attestation/collateral-verify.ts';
-import { MirrorCollateral, collateralFile, type CollateralDocument, type CollateralKey } from '../../lambda/attestation/collateral.ts';
+import { ChainedCollateral, MemoryCollateral, MirrorCollateral, collateralFile, type CollateralDocument, type CollateralKey } from '../../lambda/attestation/collateral.ts';
 import { rawJsonMember } from '../../lambda/attestation/tdx/collateral.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts';
@@ -21,7 +21,7 @@ import { decryptOwnerKey } from '../../lambda/keys/envelope.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
 import { SKIP_REASON, motoAvailable } from '../support/aws.ts';
 import { basicConstraintsCa, buildCert, buildCrl, name, toPem } from '../../testing/evidence/certs.ts';
-import { TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, makeTdxCollateral, makeTdxEvidence, makeTestManifest, snpTestChain, testRoots } from '../../testing/evidence/index.ts';
+import { TEST_POLICY_HASH, addTdxCrls, makeTdxCollateral, makeTdxEvidence, makeTestManifest, snpTestChain, testReference, testRoots } from '../../testing/evidence/index.ts';
 import { TEST_FMSPC } from '../../testing/evidence/tdx.ts';
 import { enroll, type Enrolled } from '../support/fixture.ts';
 import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
@@ -128,8 +128,10 @@ describe.skipIf(!motoAvailable)(`collateral refresh (${motoAvailable ? 'moto' : 
     const later = new Date(now.getTime() + 3 * DAY);
     const reportData = new Uint8Array(64).fill(3);
     const evidence = makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH });
-    const reference = { referenceValues: makeTestManifest().ReferenceValues, coordinatorPolicyHashes: [TEST_POLICY_HASH_HEX] };
-    const verifierWith = (cache: Record<string, unknown>) => createVerifierWithRoots(reference, { roots: testRoots(), collateral: new BundleCollateral(cache), now: () => later });
+    const reference = testReference();
+    // The CRLs come from elsewhere here: this case is about the TCB Info and QE Identity.
+    const crls = addTdxCrls(new MemoryCollateral());
+    const verifierWith = (cache: Record<string, unknown>) => createVerifierWithRoots(reference, { roots: testRoots(), collateral: new ChainedCollateral([new BundleCollateral(cache), crls]), now: () => later });
     await expect(verifierWith(oldCache!).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).rejects.toThrow(/not current/);
     await expect(verifierWith(newCache!).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
 

@@ -91,7 +91,7 @@ describe('aTLS connector', () => {
 
   it('the production verifier refuses the insecure testing evidence; nothing is sent', async () => {
     const emu = await emulator('stale');
-    const s = session(emu, createProductionVerifier({ referenceValues: {}, coordinatorPolicyHashes: [ws.coordinatorPolicyHash] }));
+    const s = session(emu, createProductionVerifier({ referenceValues: { shape: 'cpus', snp: [], tdx: [] }, coordinatorPolicyHashes: [ws.coordinatorPolicyHash] }));
     const err = await failure(s.recover(Buffer.from(ws.seed), ws.salt, false));
     s.close();
     expect(err.outcome).toBe('attestation-failed');

@@ -116,9 +116,11 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
       'a key that owns no share',
       async () =>
         workspaceVariant('other-key', async (f) => {
-          f.ownerKeyPem = Buffer.from((await cachedOwnerKey(1536)).privateKey.export({ type: 'pkcs1', format: 'pem' }));
+          const other = await cachedOwnerKey(1536);
+          f.ownerKeyPem = Buffer.from(other.privateKey.export({ type: 'pkcs1', format: 'pem' }));
+          // Listed as an owner (an empty list is refused on its own), but holding no share.
           const m = JSON.parse(f.manifest.toString());
-          m.SeedshareOwnerPubKeys = [];
+          m.SeedshareOwnerPubKeys.push(other.publicKey.export({ type: 'pkcs1', format: 'der' }).toString('hex'));
           f.manifest = Buffer.from(JSON.stringify(m));
         }),
       /no matching seed share/,

@@ -29,7 +29,7 @@ describe('config', () => {
     expect(c.leaseSeconds).toBeUndefined();
     expect(c.allowPodDeletion).toBe(false);
     expect(c.decryptDrill).toBe(false);
-    expect(c.deployments[0]).toMatchObject({ coordinator: { host: 'coordinator.prod.internal', port: 1313 }, namespaces: ['*'] });
+    expect(c.deployments[0]).toMatchObject({ coordinator: { host: 'coordinator.prod.internal', port: 1313 }, coordinatorNamespace: 'default', namespaces: ['default'] });
     expect(c.deployments[1]!.coordinator).toEqual({ host: 'fd00::1', port: 1313 });
   });
 

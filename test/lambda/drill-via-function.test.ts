@@ -34,7 +34,7 @@ async function lambdaApi(handle: (payload: unknown, clientContext: string | unde
 
 describe.skipIf(!motoAvailable)(`decrypt drill and recover --via-function ${motoAvailable ? '' : SKIP_REASON}`, () => {
   it('drills on a scheduled event without contacting the Coordinator, and reports a failing drill', async () => {
-    fx = await setupFixture({ state: 'healthy', env: { DECRYPT_DRILL: 'true' } });
+    fx = await setupFixture({ state: 'healthy', env: { DECRYPT_DRILL: 'true', DECRYPT_DRILL_RULE: 'contrast-autorecover-schedule' } });
     const out = captureOutput();
     try {
       const ok = await fx.handler(scheduledEvent(), lambdaContext());

@@ -15,7 +15,7 @@ export function restartEvent(deployment: string, overrides: Record<string, unkno
     time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     region: 'eu-central-1',
     resources: [],
-    detail: { deployment, pod: 'coordinator-0', podUid: '5f0b6a4e-3c2d-4c1e-9d2e-1b7d3f1e2a10', cluster: 'prod-eks', ...detail },
+    detail: { deployment, pod: 'coordinator-0', podUID: '5f0b6a4e-3c2d-4c1e-9d2e-1b7d3f1e2a10', cluster: 'prod-eks', ...detail },
     ...overrides,
   };
 }

@@ -31,7 +31,7 @@ const kubernetes = async (): Promise<KubernetesSide> => ({
 
 describe.skipIf(!motoAvailable)(`no secret in any output of a full recovery ${motoAvailable ? '' : SKIP_REASON}`, () => {
   it('logs, metrics, traces, events and the response hold no seed, private key or data key', async () => {
-    fx = await setupFixture({ env: { DECRYPT_DRILL: 'true' }, overrides: { kubernetes } });
+    fx = await setupFixture({ env: { DECRYPT_DRILL: 'true', DECRYPT_DRILL_RULE: 'contrast-autorecover-schedule' }, overrides: { kubernetes } });
     const out = captureOutput();
     let responses: unknown[];
     try {

@@ -3,7 +3,10 @@
  * for the reason it exists, with the fix it prints. One stack for the file; each test
  * breaks one thing and puts it back.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { parse } from 'yaml';
 import { PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckResult } from '../../cli/doctor/checks.ts';
@@ -13,7 +16,7 @@ import { DEFAULTS, OPERATIONS } from '../../lambda/shared/contract.ts';
 import { RbacAuthorizer } from '../../testing/kube-api/index.ts';
 import { manifestRbac, RBAC_GROUP } from '../../testing/kube-api/manifests.ts';
 import { motoAvailable, motoEndpoint, SKIP_REASON } from '../support/aws.ts';
-import { runCli } from '../support/cli.ts';
+import { REPO_ROOT, runCli } from '../support/cli.ts';
 import { ACCOUNT, CLUSTER, NAMESPACE, stackKeyPolicy, startStack, type Stack } from './stack.ts';
 
 let stack: Stack;
@@ -342,6 +345,19 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
       expect(wrong.details.join('\n')).toMatch(/source "contrast.other", the function accepts contrast.coordinator/);
       expect(wrong.details.join('\n')).toMatch(/eventBusName "\$\{EVENT_BUS_NAME\}", the function's bus is bus-/);
       expect(wrong.details.join('\n')).toMatch(/sentUpdateEvent is not a key of the eventbridge sink and is ignored/);
+    } finally {
+      stack.putExporterConfig(stack.exporterConfig());
+    }
+  });
+
+  it('exporter: accepts the shipped infra/k8s/exporter/config.yaml once envsubst filled it in', async () => {
+    const values: Record<string, string> = { COORDINATOR_NAMESPACE: NAMESPACE, DEPLOYMENT: stack.deployment, CLUSTER_NAME: CLUSTER, EVENT_BUS_NAME: stack.busName, AWS_REGION: 'eu-central-1' };
+    const text = readFileSync(join(REPO_ROOT, 'infra', 'k8s', 'exporter', 'config.yaml'), 'utf8').replace(/\$\{([A-Z_]+)\}/g, (_, v: string) => values[v] ?? '');
+    const manifest = parse(text) as { metadata: { name: string; namespace: string }; data: Record<string, string> };
+    expect(manifest.metadata.namespace).toBe(OPERATIONS.exporterNamespace);
+    try {
+      stack.putExporterConfig(manifest.data['config.yaml']!);
+      expect(await check('exporter')).toMatchObject({ status: 'pass', details: [expect.stringMatching(/receiver contrast-coordinator-restarts → bus /)] });
     } finally {
       stack.putExporterConfig(stack.exporterConfig());
     }

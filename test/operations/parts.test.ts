@@ -44,7 +44,7 @@ describe('key policy reading', () => {
 describe('exporter config inspection', () => {
   const expectation = { deployment: 'prod', config: { eventBusName: 'contrast-bus', eventSource: 'contrast.coordinator' }, region: 'eu-central-1' };
   const doc = (receiver: Record<string, unknown>, match: Record<string, unknown> = { receiver: 'r', kind: '^Pod$', reason: '^Started$' }) =>
-    JSON.stringify({ route: { routes: [{ match: [match] }] }, receivers: [{ name: 'r', eventbridge: { eventBusName: 'contrast-bus', region: 'eu-central-1', source: 'contrast.coordinator', detailType: 'Coordinator Restarted', details: { deployment: 'prod', pod: 'p', podUid: 'u' }, ...receiver } }] });
+    JSON.stringify({ route: { routes: [{ match: [match] }] }, receivers: [{ name: 'r', eventbridge: { eventBusName: 'contrast-bus', region: 'eu-central-1', source: 'contrast.coordinator', detailType: 'Coordinator Restarted', details: { deployment: 'prod', pod: 'p', podUID: 'u' }, ...receiver } }] });
 
   it('accepts a config that sends what the function accepts (a bus ARN too)', () => {
     expect(inspectExporterConfig(doc({}), 'cm', expectation)).toEqual({ receivers: ['cm receiver r'], problems: [], warnings: [] });
@@ -60,7 +60,7 @@ describe('exporter config inspection', () => {
     expect(f.problems).toEqual(['cm receiver r: detailType "Pod Started", the function accepts Coordinator Restarted or Coordinator Recovery Requested', 'cm receiver r: region us-east-1, the function\'s bus is in eu-central-1']);
     expect(f.warnings).toEqual([
       'cm receiver r: details lack pod (the function and `rehearse` read it)',
-      'cm receiver r: details lack podUid (the function and `rehearse` read it)',
+      'cm receiver r: details lack podUID (the function and `rehearse` read it)',
       'cm receiver r: route kind/reason "Pod"/"Started" are unanchored regular expressions; use "^Pod$" and "^Started$"',
     ]);
     expect(inspectExporterConfig(doc({}, { receiver: 'other', kind: '^Pod$', reason: '^Started$' }), 'cm', expectation).problems).toEqual(['cm receiver r: no route sends events to it']);

@@ -29,7 +29,7 @@ import type { MetricsSink } from '../../lambda/function/observability.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
 import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
 import { buildBundle } from '../../lambda/reconcile/enroll.ts';
-import { CONTEXT_KEYS, DEFAULTS, EVENTS, OPERATIONS, OWNER_KEY_PURPOSE } from '../../lambda/shared/contract.ts';
+import { CONTEXT_KEYS, DEFAULTS, EVENTS, OPERATIONS, OWNER_KEY_PURPOSE, TRIGGER_DETAIL } from '../../lambda/shared/contract.ts';
 import type { AwsSettings } from '../../cli/doctor/aws.ts';
 import { CloudTrailStub } from '../../testing/aws-stubs/cloudtrail.ts';
 import { EksStub } from '../../testing/aws-stubs/eks.ts';
@@ -215,7 +215,7 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
             region: TEST_REGION,
             source: EVENTS.triggerSource,
             detailType: EVENTS.triggerDetailTypes[0],
-            details: { deployment, pod: '{{ .InvolvedObject.Name }}', podUid: '{{ .InvolvedObject.UID }}', cluster: CLUSTER },
+            details: { [TRIGGER_DETAIL.deployment]: deployment, [TRIGGER_DETAIL.pod]: '{{ .InvolvedObject.Name }}', [TRIGGER_DETAIL.podUid]: '{{ .InvolvedObject.UID }}', [TRIGGER_DETAIL.cluster]: CLUSTER },
             ...overrides,
           },
         },
@@ -267,7 +267,7 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
 
 /** What the exporter does on a Coordinator `Started` event: put the trigger on the bus. */
 export async function exportRestart(stack: Stack, pod: { name: string; uid: string }): Promise<Record<string, unknown>> {
-  const detail = { deployment: stack.deployment, pod: pod.name, podUid: pod.uid, cluster: CLUSTER };
+  const detail = { [TRIGGER_DETAIL.deployment]: stack.deployment, [TRIGGER_DETAIL.pod]: pod.name, [TRIGGER_DETAIL.podUid]: pod.uid, [TRIGGER_DETAIL.cluster]: CLUSTER };
   const out = await stack.clients.events.send(
     new PutEventsCommand({ Entries: [{ EventBusName: stack.busName, Source: EVENTS.triggerSource, DetailType: EVENTS.triggerDetailTypes[0], Detail: JSON.stringify(detail) }] }),
   );

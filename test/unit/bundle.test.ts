@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BUNDLE_FORMAT, parseBundle, serializeBundle, type BundleDocument } from '../../lambda/keys/bundle.ts';
 import { bundleDigest, contextAad, ownerKeyContext } from '../../lambda/keys/context.ts';
-import { parseManifest } from '../../lambda/coordinator/manifest.ts';
 
 const doc: BundleDocument = {
   format: BUNDLE_FORMAT,
@@ -50,21 +49,5 @@ describe('encryption context', () => {
 
   it('has canonical associated data independent of key order', () => {
     expect(contextAad({ b: '1', a: '2' }).equals(contextAad({ a: '2', b: '1' }))).toBe(true);
-  });
-});
-
-describe('manifest', () => {
-  it('finds every coordinator policy hash and keeps unknown fields', () => {
-    const a = 'a'.repeat(64);
-    const b = 'B'.repeat(64);
-    const m = parseManifest(
-      Buffer.from(JSON.stringify({ Policies: { [a]: { Role: 'coordinator' }, [b]: { Role: 'coordinator' }, ['c'.repeat(64)]: { SANs: [] } }, WorkloadOwnerPubKeys: [], NewField: 1 })),
-    );
-    expect(m.coordinatorPolicyHashes.sort()).toEqual([a, b.toLowerCase()].sort());
-  });
-
-  it('refuses a manifest without a coordinator policy', () => {
-    expect(() => parseManifest(Buffer.from(JSON.stringify({ Policies: {} })))).toThrow(/no policy with Role "coordinator"/);
-    expect(() => parseManifest(Buffer.from('{'))).toThrow(/not valid JSON/);
   });
 });

@@ -8,12 +8,15 @@ import { createHash } from 'node:crypto';
 import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts';
 import type { CollateralSource } from '../../lambda/attestation/collateral.ts';
 import type { TrustAnchors } from '../../lambda/attestation/roots.ts';
-import type { VerifierFactory } from '../../lambda/attestation/verifier.ts';
+import type { ReferenceInput, VerifierFactory } from '../../lambda/attestation/verifier.ts';
+import type { ReferenceValues } from '../../lambda/attestation/reference.ts';
+import { fromPlain } from '../../lambda/coordinator/go-json.ts';
+import { parseReferenceValues } from '../../lambda/coordinator/reference-values.ts';
 import { snpReferenceValues, snpTestChain } from './snp.ts';
-import { makeTdxCollateral, tdxReferenceValues, tdxTestChain } from './tdx.ts';
+import { addTdxCrls, makeTdxCollateral, tdxReferenceValues, tdxTestChain } from './tdx.ts';
 
 export { makeSnpEvidence, makeSnpReportRaw, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
-export { addTdxCrls, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, makeTdxCollateral, tdxTestChain, type TdxCrlOptions, type TdxEvidenceOptions } from './tdx.ts';
+export { addTdxCrls, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, makeTdxCollateral, tdxTestChain, type PckVariant, type TdxCrlOptions, type TdxEvidenceOptions } from './tdx.ts';
 
 /** The coordinator policy hash the default evidence carries (HOST_DATA / MRCONFIGID). */
 export const TEST_POLICY_HASH = createHash('sha256').update('contrast-autorecover test coordinator policy').digest();
@@ -39,10 +42,10 @@ export function testSnpVerifierFactory(opts: TestVerifierOptions = {}): Verifier
   return (reference) => createVerifierWithRoots(reference, { roots, ...opts });
 }
 
-/** A verifier factory for synthetic TDX evidence, with matching collateral by default. */
+/** A verifier factory for synthetic TDX evidence, with matching collateral (TCB Info, QE Identity, both CRLs) by default. */
 export function testTdxVerifierFactory(opts: TestVerifierOptions = {}): VerifierFactory {
   const roots = testRoots();
-  const collateral = opts.collateral ?? makeTdxCollateral();
+  const collateral = opts.collateral ?? addTdxCrls(makeTdxCollateral());
   return (reference) => createVerifierWithRoots(reference, { roots, ...opts, collateral });
 }
 
@@ -66,4 +69,14 @@ export function makeTestManifest(opts: { policyHash?: string; snp?: boolean; tdx
     WorkloadOwnerKeyDigests: [],
     SeedshareOwnerPubKeys: [],
   };
+}
+
+/** Reference values given as plain JSON (a manifest's `ReferenceValues`), read as Contrast reads them. */
+export function referenceValuesOf(json: unknown): ReferenceValues {
+  return parseReferenceValues(fromPlain(json), 'the test reference values');
+}
+
+/** The ReferenceInput of `makeTestManifest(opts)` (or of given ReferenceValues JSON). */
+export function testReference(referenceValues: unknown = makeTestManifest().ReferenceValues, policyHashes: string[] = [TEST_POLICY_HASH_HEX]): ReferenceInput {
+  return { referenceValues: referenceValuesOf(referenceValues), coordinatorPolicyHashes: policyHashes };
 }

@@ -8,7 +8,7 @@ import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:cryp
 import { create, toBinary } from '@bufbuild/protobuf';
 import { AttestationSchema, CertificateChainSchema, ReportSchema, SevProductSchema, SevProduct_SevProductName } from '../../lambda/gen/sevsnp/sevsnp_pb.ts';
 import { AMD_CRL_KEY } from '../../lambda/attestation/snp/abi.ts';
-import { expectedIdKeyDigest } from '../../lambda/attestation/snp/idkey.ts';
+import { CONTRAST_FAMILY_ID, CONTRAST_GUEST_SVN, CONTRAST_IMAGE_ID, expectedIdKeyDigest } from '../../lambda/attestation/snp/idkey.ts';
 import { buildCert, buildCrl, name, basicConstraintsCa, type Extension } from './certs.ts';
 import { ia5, int } from './der.ts';
 
@@ -45,12 +45,13 @@ export const TEST_TURIN_TCB: SnpTcb = { fmc: 1, bl: 4, tee: 1, snp: 9, ucode: 72
 /** A Turin CHIP_ID: the 8-byte hwID, the rest zero. */
 export const TEST_TURIN_CHIP_ID = new Uint8Array(64).map((_, i) => (i < 8 ? (i * 11 + 5) & 0xff : 0));
 export const TEST_SNP_MEASUREMENT = new Uint8Array(48).map((_, i) => (0xa0 + i) & 0xff);
-export const TEST_FAMILY_ID = new Uint8Array(16);
-export const TEST_IMAGE_ID = new Uint8Array(16);
-/** Guest policy: SMT allowed, bit 17 (reserved, must be one). */
+/** The ID block of a Contrast guest (idblock.go): FAMILY_ID 01…, IMAGE_ID 02…, GUEST_SVN 2. */
+export const TEST_FAMILY_ID = CONTRAST_FAMILY_ID;
+export const TEST_IMAGE_ID = CONTRAST_IMAGE_ID;
+/** Guest policy: Contrast's default (ABI 0.0, SMT allowed) with bit 17 (reserved, must be one). */
 export const TEST_SNP_POLICY = 0x30000n;
-/** Platform info: SMT enabled, TSME enabled. */
-export const TEST_SNP_PLATFORM_INFO = 0x3n;
+/** Platform info of a typical host: SMT enabled, ECC enabled, alias check complete. */
+export const TEST_SNP_PLATFORM_INFO = 0x25n;
 
 const AMD = '1.3.6.1.4.1.3704.1.';
 const NOT_BEFORE = new Date('2020-01-01T00:00:00Z');
@@ -128,11 +129,22 @@ export interface SnpEvidenceOptions {
   guestSvn?: number;
   reportedTcb?: SnpTcb;
   launchTcb?: SnpTcb;
+  /** CURRENT_TCB and COMMITTED_TCB (default REPORTED_TCB), as TCB_VERSION values. */
+  currentTcb?: bigint;
+  committedTcb?: bigint;
+  /** [build, minor, major] of the current and committed firmware (default 4, 52, 1 each). */
+  currentFirmware?: [number, number, number];
+  committedFirmware?: [number, number, number];
+  /** Mitigation vectors (version 5 reports). */
+  launchMitVector?: bigint;
+  currentMitVector?: bigint;
+  familyId?: Uint8Array;
+  imageId?: Uint8Array;
   chipId?: Uint8Array;
   /** Overrides the recomputed ID-key digest (to make it wrong). */
   idKeyDigest?: Uint8Array;
   version?: number;
-  /** Include ASK/ARK in the evidence (default true) and the CRL (default false). */
+  /** Include ASK/ARK (default true) and the CRL (default true; Contrast requires a current one) in the evidence. */
   includeChain?: boolean;
   includeCrl?: boolean;
   includeVcek?: boolean;
@@ -147,29 +159,36 @@ export function makeSnpReportRaw(opts: SnpEvidenceOptions): Uint8Array {
   const version = opts.version ?? 3;
   const measurement = opts.measurement ?? TEST_SNP_MEASUREMENT;
   const policy = opts.policy ?? TEST_SNP_POLICY;
-  const guestSvn = opts.guestSvn ?? 0;
+  const guestSvn = opts.guestSvn ?? CONTRAST_GUEST_SVN;
+  const familyId = opts.familyId ?? TEST_FAMILY_ID;
+  const imageId = opts.imageId ?? TEST_IMAGE_ID;
   v.setUint32(0x00, version, true);
   v.setUint32(0x04, guestSvn, true);
   v.setBigUint64(0x08, policy, true);
-  raw.set(TEST_FAMILY_ID, 0x10);
-  raw.set(TEST_IMAGE_ID, 0x20);
+  raw.set(familyId, 0x10);
+  raw.set(imageId, 0x20);
   v.setUint32(0x30, opts.vmpl ?? 0, true);
   v.setUint32(0x34, 1, true);
   const reported = tcbToU64(opts.reportedTcb ?? c.tcb, c.product);
-  v.setBigUint64(0x38, reported, true);
+  v.setBigUint64(0x38, opts.currentTcb ?? reported, true);
   v.setBigUint64(0x40, opts.platformInfo ?? TEST_SNP_PLATFORM_INFO, true);
   raw.set(opts.reportData, 0x50);
   raw.set(measurement, 0x90);
   raw.set(opts.hostData ?? new Uint8Array(32), 0xc0);
-  raw.set(opts.idKeyDigest ?? expectedIdKeyDigest({ measurement, familyId: TEST_FAMILY_ID, imageId: TEST_IMAGE_ID, guestSvn, policy }), 0xe0);
+  // The digest the firmware reports is that of the ID block the guest was launched with.
+  raw.set(opts.idKeyDigest ?? expectedIdKeyDigest({ measurement, familyId, imageId, guestSvn, policy }), 0xe0);
   v.setBigUint64(0x180, reported, true);
   // CPUID family, model, stepping: Milan 19h/01h, Turin 1Ah/02h.
   if (version >= 3) raw.set(c.product === 'Turin' ? [0x1a, 0x02, 0x00] : [0x19, 0x01, 0x01], 0x188);
   raw.set(opts.chipId ?? c.chipId, 0x1a0);
-  v.setBigUint64(0x1e0, reported, true);
-  raw.set([4, 52, 1], 0x1e8);
-  raw.set([4, 52, 1], 0x1ec);
+  v.setBigUint64(0x1e0, opts.committedTcb ?? reported, true);
+  raw.set(opts.currentFirmware ?? [4, 52, 1], 0x1e8);
+  raw.set(opts.committedFirmware ?? [4, 52, 1], 0x1ec);
   v.setBigUint64(0x1f0, tcbToU64(opts.launchTcb ?? c.tcb, c.product), true);
+  if (version >= 5) {
+    v.setBigUint64(0x1f8, opts.launchMitVector ?? 0n, true);
+    v.setBigUint64(0x200, opts.currentMitVector ?? 0n, true);
+  }
   const sig = sign('sha384', raw.subarray(0, 0x2a0), { key: c.vcekKey, dsaEncoding: 'ieee-p1363' });
   for (let i = 0; i < 48; i++) {
     raw[0x2a0 + i] = sig[47 - i]!;
@@ -238,21 +257,27 @@ export function makeSnpEvidence(opts: SnpEvidenceOptions): Uint8Array {
         vcekCert: opts.includeVcek === false ? new Uint8Array() : c.vcekDer,
         askCert: withChain ? c.askDer : new Uint8Array(),
         arkCert: withChain ? c.arkDer : new Uint8Array(),
-        extras: opts.includeCrl ? { [AMD_CRL_KEY]: c.crlDer } : {},
+        extras: opts.includeCrl === false ? {} : { [AMD_CRL_KEY]: c.crlDer },
       }),
       product: create(SevProductSchema, { name: c.product === 'Turin' ? SevProduct_SevProductName.SEV_PRODUCT_TURIN : SevProduct_SevProductName.SEV_PRODUCT_MILAN }),
     }),
   );
 }
 
-/** The ReferenceValues.snp entry the default synthetic evidence satisfies. */
+/**
+ * The ReferenceValues.snp entry the default synthetic evidence satisfies, in the shape
+ * `contrast generate` writes from 2025-11 on (Platform marker, mitigation vector, chip IDs),
+ * with Contrast's default guest policy and platform info.
+ */
 export function snpReferenceValues(): Record<string, unknown> {
   return {
+    Platform: 'Metal-QEMU-SNP',
     ProductName: 'Milan',
     TrustedMeasurement: Buffer.from(TEST_SNP_MEASUREMENT).toString('hex'),
     MinimumTCB: { BootloaderVersion: TEST_SNP_TCB.bl, TEEVersion: TEST_SNP_TCB.tee, SNPVersion: TEST_SNP_TCB.snp, MicrocodeVersion: TEST_SNP_TCB.ucode },
     GuestPolicy: { ABIMinor: 0, ABIMajor: 0, SMT: true, MigrateMA: false, Debug: false, SingleSocket: false, CXLAllowed: false, MemAES256XTS: false, RAPLDis: false, CipherTextHidingDRAM: false, PageSwapDisable: false },
-    PlatformInfo: { SMTEnabled: true, TSMEEnabled: true, ECCEnabled: false, RAPLDisabled: false, CiphertextHidingDRAMEnabled: false, AliasCheckComplete: false, TIOEnabled: false },
+    PlatformInfo: { SMTEnabled: true, TSMEEnabled: false, ECCEnabled: false, RAPLDisabled: false, CiphertextHidingDRAMEnabled: false, AliasCheckComplete: false, TIOEnabled: false },
+    MinimumMitigationVector: 0,
     AllowedChipIDs: [],
   };
 }

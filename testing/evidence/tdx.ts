@@ -20,8 +20,8 @@ import {
 } from '../../lambda/gen/tdx/tdx_pb.ts';
 import { MemoryCollateral } from '../../lambda/attestation/collateral.ts';
 import { quoteV4ToRaw } from '../../lambda/attestation/tdx/abi.ts';
-import { basicConstraintsCa, buildCert, buildCrl, name, toPem } from './certs.ts';
-import { enumerated, int, octets, oid, seq } from './der.ts';
+import { basicConstraintsCa, buildCert, buildCrl, name, toPem, type Extension } from './certs.ts';
+import { bitString, bool, enumerated, int, octets, oid, seq, tlv } from './der.ts';
 
 const SGX = '1.2.840.113741.1.13.1';
 const NOT_BEFORE = new Date('2020-01-01T00:00:00Z');
@@ -59,20 +59,68 @@ export interface TdxTestChain {
   pckSerial: number;
 }
 
-function sgxExtension(): Uint8Array {
+/** What a PCK certificate says about its platform (Intel SGX extensions .5, .6, .7). */
+export interface PckVariant {
+  /** SGX Type: 0 standard, 1 scalable, 2 scalable with integrity (default 0). */
+  sgxType?: number;
+  /** 16-byte platform instance ID (multi-package platforms); absent by default. */
+  piid?: Uint8Array;
+  /** Platform configuration items; absent by default (go-tdx-guest then reads all as false). */
+  configuration?: { dynamicPlatform?: boolean; cachedKeys?: boolean; smtEnabled?: boolean };
+}
+
+function sgxExtension(variant: PckVariant): Uint8Array {
   const comp = (i: number, v: number) => seq(oid(`${SGX}.2.${i}`), int(v));
+  const cfg = variant.configuration;
+  const item = (n: number, v: boolean | undefined) => (v === undefined ? [] : [seq(oid(`${SGX}.7.${n}`), bool(v))]);
   return seq(
     seq(oid(`${SGX}.1`), octets(new Uint8Array(16).fill(0x42))),
     seq(oid(`${SGX}.2`), seq(...TEST_CPU_SVN.map((v, i) => comp(i + 1, v)), comp(17, TEST_PCE_SVN), seq(oid(`${SGX}.2.18`), octets(new Uint8Array(TEST_CPU_SVN))))),
     seq(oid(`${SGX}.3`), octets(Buffer.from(TEST_PCE_ID, 'hex'))),
     seq(oid(`${SGX}.4`), octets(Buffer.from(TEST_FMSPC, 'hex'))),
-    seq(oid(`${SGX}.5`), enumerated(0)),
+    seq(oid(`${SGX}.5`), enumerated(variant.sgxType ?? 0)),
+    ...(variant.piid ? [seq(oid(`${SGX}.6`), octets(variant.piid))] : []),
+    ...(cfg ? [seq(oid(`${SGX}.7`), seq(...item(1, cfg.dynamicPlatform), ...item(2, cfg.cachedKeys), ...item(3, cfg.smtEnabled)))] : []),
   );
 }
 
-let cached: TdxTestChain | undefined;
+/** The five standard extensions an Intel PCK certificate carries besides the SGX one (go-tdx-guest requires six in all). */
+function standardPckExtensions(): Extension[] {
+  const keyId = new Uint8Array(20).fill(0x5a);
+  const uri = tlv(0x86, Buffer.from('https://pcs.test/sgx/certification/v4/pckcrl?ca=platform', 'latin1'));
+  return [
+    { oid: '2.5.29.35', value: seq(tlv(0x80, keyId)) },
+    { oid: '2.5.29.31', value: seq(seq(tlv(0xa0, tlv(0xa0, uri)))) },
+    { oid: '2.5.29.14', value: octets(keyId.map((b) => b ^ 0xff)) },
+    { oid: '2.5.29.15', critical: true, value: bitString(new Uint8Array([0xc0])) },
+    { oid: '2.5.29.19', critical: true, value: seq() },
+  ];
+}
 
-export function tdxTestChain(): TdxTestChain {
+let cached: TdxTestChain | undefined;
+const variants = new Map<string, TdxTestChain>();
+
+/**
+ * The per-process test chain; a `variant` gets its own PCK (and QE report signature) under the
+ * same CA, root and attestation key.
+ */
+export function tdxTestChain(variant?: PckVariant): TdxTestChain {
+  if (variant) {
+    const id = JSON.stringify({ ...variant, piid: variant.piid && Buffer.from(variant.piid).toString('hex') });
+    const hit = variants.get(id);
+    if (hit) return hit;
+    const base = tdxTestChain();
+    const pck = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const pckDer = buildCert({ serial: 4 + variants.size, issuer: base.caName, subject: name('Intel SGX PCK Certificate (TEST)'), notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: pck.publicKey, signingKey: base.caKey, alg: 'ecdsa-sha256', extensions: [...standardPckExtensions(), { oid: SGX, value: sgxExtension(variant) }] });
+    const chain: TdxTestChain = {
+      ...base,
+      pckChainPem: toPem(pckDer) + toPem(base.caDer) + toPem(base.rootDer),
+      qeReportSignature: new Uint8Array(sign('sha256', base.qeReport, { key: pck.privateKey, dsaEncoding: 'ieee-p1363' })),
+      pckSerial: 4 + variants.size,
+    };
+    variants.set(id, chain);
+    return chain;
+  }
   if (cached) return cached;
   const ec = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const root = ec();
@@ -83,7 +131,7 @@ export function tdxTestChain(): TdxTestChain {
   const caName = name('Intel SGX PCK Platform CA (TEST)', 'Intel Corporation (TEST)');
   const rootDer = buildCert({ serial: 1, issuer: rootName, subject: rootName, notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: root.publicKey, signingKey: root.privateKey, alg: 'ecdsa-sha256', extensions: [basicConstraintsCa()] });
   const caDer = buildCert({ serial: 2, issuer: rootName, subject: caName, notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: platform.publicKey, signingKey: root.privateKey, alg: 'ecdsa-sha256', extensions: [basicConstraintsCa()] });
-  const pckDer = buildCert({ serial: 3, issuer: caName, subject: name('Intel SGX PCK Certificate (TEST)'), notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: pck.publicKey, signingKey: platform.privateKey, alg: 'ecdsa-sha256', extensions: [{ oid: SGX, value: sgxExtension() }] });
+  const pckDer = buildCert({ serial: 3, issuer: caName, subject: name('Intel SGX PCK Certificate (TEST)'), notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: pck.publicKey, signingKey: platform.privateKey, alg: 'ecdsa-sha256', extensions: [...standardPckExtensions(), { oid: SGX, value: sgxExtension({}) }] });
   const jwk = ak.publicKey.export({ format: 'jwk' });
   const attestationKey = new Uint8Array(Buffer.concat([Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]));
   const qeAuthData = new Uint8Array(32).map((_, i) => i);
@@ -128,10 +176,15 @@ export interface TdxEvidenceOptions {
   mrConfigId?: Uint8Array;
   policyHash?: Uint8Array;
   teeTcbSvn?: Uint8Array;
+  /** QE and PCE SVN in the quote header (default 4 and the test PCE SVN). */
+  qeSvn?: number;
+  pceSvn?: number;
+  /** A PCK certificate with other SGX Type, PIID or configuration. */
+  pck?: PckVariant;
 }
 
 export function makeTdxQuoteMessage(opts: TdxEvidenceOptions) {
-  const c = tdxTestChain();
+  const c = tdxTestChain(opts.pck);
   const mrConfigId = opts.mrConfigId ?? (() => {
     const m = new Uint8Array(48);
     if (opts.policyHash) m.set(opts.policyHash);
@@ -140,7 +193,7 @@ export function makeTdxQuoteMessage(opts: TdxEvidenceOptions) {
   const pem = new Uint8Array(Buffer.from(c.pckChainPem, 'latin1'));
   const certData = 384 + 64 + 2 + c.qeAuthData.length + 2 + 4 + pem.length;
   const msg = create(QuoteV4Schema, {
-    header: create(HeaderSchema, { version: 4, attestationKeyType: 2, teeType: 0x81, qeSvn: new Uint8Array([4, 0]), pceSvn: new Uint8Array([TEST_PCE_SVN, 0]), qeVendorId: Buffer.from('939a7233f79c4ca9940a0db3957f0607', 'hex'), userData: new Uint8Array(20) }),
+    header: create(HeaderSchema, { version: 4, attestationKeyType: 2, teeType: 0x81, qeSvn: new Uint8Array([opts.qeSvn ?? 4, 0]), pceSvn: new Uint8Array([opts.pceSvn ?? TEST_PCE_SVN, 0]), qeVendorId: Buffer.from('939a7233f79c4ca9940a0db3957f0607', 'hex'), userData: new Uint8Array(20) }),
     tdQuoteBody: create(TDQuoteBodySchema, {
       teeTcbSvn: opts.teeTcbSvn ?? TEST_TEE_TCB_SVN,
       mrSeam: opts.mrSeam ?? TEST_MRSEAM,
@@ -209,6 +262,8 @@ export interface TdxCollateralOptions {
   /** tdxModuleIdentities to include (for TEE_TCB_SVN[1] > 0). */
   moduleIdentities?: unknown[];
   tdxComponents?: number[];
+  /** tcbEvaluationDataNumber of the TCB Info (default 17). */
+  evaluationDataNumber?: number;
 }
 
 /** Signed TCB Info and QE Identity for the test platform, as a collateral source. */
@@ -233,7 +288,7 @@ export function makeTdxCollateral(opts: TdxCollateralOptions = {}): MemoryCollat
     fmspc: TEST_FMSPC,
     pceId: TEST_PCE_ID,
     tcbType: 0,
-    tcbEvaluationDataNumber: 17,
+    tcbEvaluationDataNumber: opts.evaluationDataNumber ?? 17,
     tdxModule: { mrsigner: '00'.repeat(48), attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF' },
     ...(opts.moduleIdentities ? { tdxModuleIdentities: opts.moduleIdentities } : {}),
     tcbLevels: [
@@ -291,8 +346,22 @@ export function addTdxCrls(into: MemoryCollateral, opts: { pck?: TdxCrlOptions |
   return into;
 }
 
-/** The ReferenceValues.tdx entry the default synthetic evidence satisfies. */
+/**
+ * The ReferenceValues.tdx entry the default synthetic evidence satisfies, in the shape
+ * `contrast generate` writes from 2025-11 on (TD attributes fixed by Contrast).
+ */
 export function tdxReferenceValues(): Record<string, unknown> {
   const h = (b: Uint8Array) => Buffer.from(b).toString('hex');
-  return { MrTd: h(TEST_MRTD), MrSeam: h(TEST_MRSEAM), Rtmrs: TEST_RTMRS.map(h), Xfam: h(TEST_XFAM) };
+  return {
+    Platform: 'Metal-QEMU-TDX',
+    MinTCBEvaluationDataNumber: 0,
+    MrTd: h(TEST_MRTD),
+    MrSeam: h(TEST_MRSEAM),
+    Rtmrs: TEST_RTMRS.map(h),
+    Xfam: h(TEST_XFAM),
+    AllowedPIIDs: [],
+    MemoryIntegrity: false,
+    SMTDisabled: false,
+    StaticPlatform: false,
+  };
 }

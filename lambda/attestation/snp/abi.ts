@@ -42,7 +42,16 @@ export interface SnpReport {
   cpuid?: { family: number; model: number; stepping: number };
   chipId: Uint8Array;
   committedTcb: bigint;
+  currentBuild: number;
+  currentMinor: number;
+  currentMajor: number;
+  committedBuild: number;
+  committedMinor: number;
+  committedMajor: number;
   launchTcb: bigint;
+  /** Mitigation vectors (version 5 reports; zero before). */
+  launchMitVector: bigint;
+  currentMitVector: bigint;
   /** Big-endian 48-byte R and S of the P-384 signature. */
   sigR: Uint8Array;
   sigS: Uint8Array;
@@ -101,7 +110,15 @@ export function parseSnpReport(raw: Uint8Array): SnpReport {
     cpuid: version >= 3 ? { family: raw[0x188]!, model: raw[0x189]!, stepping: raw[0x18a]! } : undefined,
     chipId: b(0x1a0, 64),
     committedTcb: v.getBigUint64(0x1e0, true),
+    currentBuild: raw[0x1e8]!,
+    currentMinor: raw[0x1e9]!,
+    currentMajor: raw[0x1ea]!,
+    committedBuild: raw[0x1ec]!,
+    committedMinor: raw[0x1ed]!,
+    committedMajor: raw[0x1ee]!,
     launchTcb: v.getBigUint64(0x1f0, true),
+    launchMitVector: v.getBigUint64(0x1f8, true),
+    currentMitVector: v.getBigUint64(0x200, true),
     sigR,
     sigS,
   };
@@ -234,4 +251,53 @@ export function productFromCpuid(c: { family: number; model: number }): SnpProdu
   if (c.family === 0x19 && c.model >= 0xa0 && c.model <= 0xaf) return 'Genoa';
   if (c.family === 0x1a && c.model <= 0x1f) return 'Turin';
   return undefined;
+}
+
+/**
+ * `a ≤ b` for every one of the eight TCB bytes (go-sev-guest kds.TCBPartsLE compares all eight
+ * parts, the reserved ones too; every part is one byte in each product's layout).
+ */
+export function tcbLE(a: bigint, b: bigint): boolean {
+  for (let i = 0n; i < 64n; i += 8n) if (((a >> i) & 0xffn) > ((b >> i) & 0xffn)) return false;
+  return true;
+}
+
+/** A Milan/Genoa TCB_VERSION from its four named parts (reserved bytes zero). */
+export function tcbFromParts(p: { bl: number; tee: number; snp: number; ucode: number }): bigint {
+  return BigInt(p.bl) | (BigInt(p.tee) << 8n) | (BigInt(p.snp) << 48n) | (BigInt(p.ucode) << 56n);
+}
+
+/** Guest policy bit positions (AMD SEV-SNP ABI; go-sev-guest abi.go). */
+export const POLICY_BITS = {
+  SMT: 16,
+  MigrateMA: 18,
+  Debug: 19,
+  SingleSocket: 20,
+  CXLAllowed: 21,
+  MemAES256XTS: 22,
+  RAPLDis: 23,
+  CipherTextHidingDRAM: 24,
+  PageSwapDisable: 25,
+} as const;
+/** Bit 17 is reserved and must be one (go-sev-guest ParseSnpPolicy). */
+export const POLICY_RESERVED_ONE = 17;
+/** Bits 26..63 must be zero (go-sev-guest ParseSnpPolicy at the version Contrast pins). */
+export const POLICY_FIRST_MBZ = 26;
+
+/** PLATFORM_INFO bit positions (go-sev-guest ParseSnpPlatformInfo); bit 6 is reserved, bits above 7 unknown. */
+export const PLATFORM_INFO_BITS = {
+  SMTEnabled: 0,
+  TSMEEnabled: 1,
+  ECCEnabled: 2,
+  RAPLDisabled: 3,
+  CiphertextHidingDRAMEnabled: 4,
+  AliasCheckComplete: 5,
+  TIOEnabled: 7,
+} as const;
+
+/** go-sev-guest SnpPolicyToBytes: the ABI encoding of a GuestPolicy (bit 17 always set). */
+export function snpPolicyToU64(gp: { ABIMinor: number; ABIMajor: number } & Record<keyof typeof POLICY_BITS, boolean>): bigint {
+  let v = BigInt(gp.ABIMinor) | (BigInt(gp.ABIMajor) << 8n) | (1n << BigInt(POLICY_RESERVED_ONE));
+  for (const [name, bit] of Object.entries(POLICY_BITS)) if (gp[name as keyof typeof POLICY_BITS]) v |= 1n << BigInt(bit);
+  return v;
 }

@@ -1,7 +1,10 @@
 /**
- * The ID-key digest Contrast's guests carry (docs/protocol.md §8.1): the ID block is signed with
- * the constant signature (r, s) = (2, 1) by a key recovered from that signature, so the
- * digest follows from the report's own launch fields. We recompute it and compare.
+ * The ID-key digest Contrast's guests carry (docs/protocol.md §8.1). Contrast signs each
+ * guest's ID block with the constant signature (r, s) = (2, 1) by a key recovered from that
+ * signature (edgelesssys/contrast internal/idblock/idblock.go), and its validator trusts the
+ * SHA-384 of that key for the ID block built from the *reference* TrustedMeasurement and
+ * GuestPolicy (internal/manifest/manifest.go, `TrustedIDKeyHashes` with `RequireIDBlock`).
+ * Computed from the report's own fields the check would prove nothing.
  */
 import { createHash } from 'node:crypto';
 import { p384 } from '@noble/curves/nist.js';
@@ -35,6 +38,20 @@ export interface IdBlockFields {
   imageId: Uint8Array;
   guestSvn: number;
   policy: bigint;
+}
+
+/**
+ * The ID block Contrast builds (idblock.go, `IDBlocksFromLaunchDigest(launchDigest, guestPolicy)`,
+ * the version every supported release uses): FAMILY_ID = 01 00…, IMAGE_ID = 02 00…, VERSION 1,
+ * GUEST_SVN 2, POLICY = the reference policy encoded as go-sev-guest SnpPolicyToBytes does.
+ */
+export const CONTRAST_FAMILY_ID = new Uint8Array(16).map((_, i) => (i === 0 ? 1 : 0));
+export const CONTRAST_IMAGE_ID = new Uint8Array(16).map((_, i) => (i === 0 ? 2 : 0));
+export const CONTRAST_GUEST_SVN = 2;
+
+/** The trusted ID-key digest for a reference measurement and encoded guest policy. */
+export function contrastIdKeyDigest(measurement: Uint8Array, policy: bigint): Uint8Array {
+  return expectedIdKeyDigest({ measurement, familyId: CONTRAST_FAMILY_ID, imageId: CONTRAST_IMAGE_ID, guestSvn: CONTRAST_GUEST_SVN, policy });
 }
 
 const memo = new Map<string, Uint8Array>();

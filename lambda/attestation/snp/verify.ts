@@ -1,17 +1,19 @@
 /**
- * SEV-SNP evidence verification (go-sev-guest's `verify`): the ARK → ASK/ASVK → VCEK/VLEK
- * chain to a pinned ARK, the AMD CRL when one is at hand, the report's ECDSA P-384
- * signature, and the signer certificate's product/TCB/hwID extensions against the report.
+ * SEV-SNP evidence verification (go-sev-guest `verify.SnpAttestationContext` with the options
+ * Contrast sets, edgelesssys/contrast internal/manifest/manifest.go): the ARK → ASK/ASVK →
+ * VCEK/VLEK chain to a pinned ARK, revocation (`CheckRevocations = true`: a fresh AMD CRL is
+ * required), the report's ECDSA P-384 signature, and the signer certificate's product, TCB
+ * and hwID extensions, which validate.ts compares with the report.
  */
 import { createHash, verify as cryptoVerify } from 'node:crypto';
 import { AttestationError } from '../../shared/errors.ts';
-import { bytesEqual, concat, hex } from '../bytes.ts';
+import { concat, hex } from '../bytes.ts';
 import { NO_LOG, type CheckSink } from '../checks.ts';
-import { missingCollateral, type CollateralKey, type CollateralSource } from '../collateral.ts';
+import { CollateralUnavailableError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralKey, type CollateralSource } from '../collateral.ts';
 import { content, decodeSmallUint, readTlv } from '../der.ts';
 import { Cert, Crl, pemBlocks } from '../x509.ts';
 import type { SnpProduct, TrustAnchors } from '../roots.ts';
-import { SIGNED_SIZE, decodeTcb, formatTcb, productFromCpuid, vcekHwid, type SnpAttestation, type SnpReport, type TcbParts } from './abi.ts';
+import { SIGNED_SIZE, decodeTcb, productFromCpuid, vcekHwid, type SnpAttestation, type SnpReport, type TcbParts } from './abi.ts';
 
 const AMD_OID = '1.3.6.1.4.1.3704.1.';
 
@@ -31,6 +33,12 @@ export interface VerifiedSnp {
   signingKey: 'VCEK' | 'VLEK';
   leaf: Cert;
   reportedTcb: TcbParts;
+  /** The TCB the VCEK/VLEK certifies (its SPL extensions), as a TCB_VERSION. */
+  certTcb: bigint;
+  /** The VCEK's hwID extension (absent on a VLEK). */
+  hwid?: Uint8Array;
+  /** Set when no fresh AMD CRL could be had: revocation is unchecked and the evidence must not pass. */
+  crlMissing?: CollateralUnavailableError;
 }
 
 /** Pinned roots parsed once per process: fingerprint → certificate already self-verified. */
@@ -128,18 +136,8 @@ export async function verifySnp(att: SnpAttestation, opts: SnpVerifyOptions): Pr
   }
   log.pass('snp.chain', `${signingKey} ← ${ask.what} ← ARK-${product} (pinned ${ark.fingerprint.slice(0, 16)}…)`);
 
-  // Revocation: only when a CRL is at hand (carried in the evidence or in the cache).
-  const crlDer = att.crl ?? (await opts.collateral?.get({ kind: 'snp-crl', product }))?.body;
-  if (crlDer) {
-    const crl = new Crl(crlDer, `AMD ${product} CRL`);
-    crl.checkSignedBy(ark, 'snp.crl');
-    for (const c of [ask, leaf]) {
-      if (crl.revokedSerials.has(c.serial)) throw new AttestationError('snp.crl', `${c.what} serial ${c.serial} is revoked by the AMD ${product} CRL`);
-    }
-    log.pass('snp.crl', `${ask.what} not revoked (CRL of ${crl.thisUpdate.toISOString()})`);
-  } else {
-    log.notEvaluated('snp.crl', 'no AMD CRL at hand (neither in the evidence nor in the collateral cache)');
-  }
+  // Revocation: Contrast sets CheckRevocations, so a fresh CRL is required (crlMissing otherwise).
+  const crlMissing = await checkRevocation(att, opts, product, signingKey, ask, ark, log);
 
   // The report signature.
   if (r.signatureAlgo !== 1) throw new AttestationError('snp.signature', `SIGNATURE_ALGO must be 1 (ECDSA P-384 SHA-384), got ${r.signatureAlgo}`);
@@ -147,35 +145,87 @@ export async function verifySnp(att: SnpAttestation, opts: SnpVerifyOptions): Pr
   if (!ok) throw new AttestationError('snp.signature', `the report signature does not verify with the ${signingKey} (serial ${leaf.serial})`);
   log.pass('snp.signature', `ECDSA P-384 by the ${signingKey}`);
 
-  // The signer certificate describes this chip and TCB.
+  // What the signer certificate certifies; validate.ts compares it with the report.
   const reportedTcb = decodeTcb(r.reportedTcb, product);
-  checkLeafTcb(leaf, reportedTcb, product);
-  log.pass('snp.reported-tcb', formatTcb(reportedTcb));
-  if (signingKey === 'VCEK' && !r.maskChipKey && !r.chipId.every((b) => b === 0)) {
-    const hwid = leaf.extensions.get(`${AMD_OID}4`);
-    const expected = vcekHwid(r.chipId, product);
-    if (!hwid || !bytesEqual(hwid, expected)) {
-      throw new AttestationError('snp.chip-id', `CHIP_ID ${hex(expected)} differs from the VCEK hwID ${hwid ? hex(hwid) : '(absent)'}`);
-    }
-    log.pass('snp.chip-id', product === 'Turin' ? 'CHIP_ID (first 8 bytes, Turin) equals the VCEK hwID' : 'CHIP_ID equals the VCEK hwID');
-  } else {
-    log.notEvaluated('snp.chip-id', signingKey === 'VLEK' ? 'VLEK-signed: CHIP_ID is not bound to the certificate' : 'CHIP_ID masked');
-  }
-  return { report: r, product, signingKey, leaf, reportedTcb };
+  return {
+    report: r,
+    product,
+    signingKey,
+    leaf,
+    reportedTcb,
+    certTcb: certTcb(leaf, product),
+    ...(signingKey === 'VCEK' ? { hwid: leaf.extensions.get(`${AMD_OID}4`) } : {}),
+    ...(crlMissing ? { crlMissing } : {}),
+  };
 }
 
-function checkLeafTcb(leaf: Cert, t: TcbParts, product: SnpProduct): void {
-  const parts: [keyof TcbParts, string][] = [
-    ['bl', '3.1'],
-    ['tee', '3.2'],
-    ['snp', '3.3'],
-    ['ucode', '3.8'],
-  ];
-  if (product === 'Turin') parts.push(['fmc', '3.9']);
-  for (const [name, oid] of parts) {
-    const ext = leaf.extensions.get(`${AMD_OID}${oid}`);
-    if (!ext) throw new AttestationError('snp.reported-tcb', `the ${leaf.what} lacks its ${name} SPL extension (${AMD_OID}${oid})`);
-    const v = decodeSmallUint(content(ext, readTlv(ext, 0)), `${name} SPL`);
-    if (v !== t[name]) throw new AttestationError('snp.reported-tcb', `REPORTED_TCB ${name}=${t[name]} differs from the ${leaf.what}'s ${name} SPL ${v}`);
+/**
+ * The AMD product CRL, as go-sev-guest's GetCrlAndCheckRoot uses it with Contrast's options:
+ * the CRL the evidence carries (Contrast hands it over from the certificate's extras) while
+ * it is current, else one from the collateral sources (the bundle's cache, then the mirror).
+ * It must be signed by the ARK and must not list the ASK (ASVK); go-sev-guest never looks the
+ * VCEK up (AMD supersedes VCEKs by TCB instead of revoking them), and neither do we.
+ * Stricter than go-sev-guest, which takes a freshly fetched CRL without checking its
+ * nextUpdate: here an expired CRL is never a pass (docs/compatibility.md).
+ */
+async function checkRevocation(att: SnpAttestation, opts: SnpVerifyOptions, product: SnpProduct, signingKey: 'VCEK' | 'VLEK', ask: Cert, ark: Cert, log: CheckSink): Promise<CollateralUnavailableError | undefined> {
+  const key: CollateralKey = { kind: 'snp-crl', product, ...(signingKey === 'VLEK' ? { signer: 'vlek' as const } : {}) };
+  const what = describeCollateral(key);
+  const notes: string[] = [];
+  const fresh = (crl: Crl) => crl.thisUpdate <= opts.now && crl.nextUpdate !== undefined && opts.now < crl.nextUpdate;
+  const use = (crl: Crl, from: string) => {
+    crl.checkSignedBy(ark, 'snp.crl');
+    if (crl.revokedSerials.has(ask.serial)) {
+      throw new AttestationError('snp.crl', `${ask.what} serial ${ask.serial} is revoked by ${what} (thisUpdate ${crl.thisUpdate.toISOString()}): AMD revoked this chip's signing chain`);
+    }
+    log.pass('snp.crl', `${ask.what} not revoked (${what} from ${from}, thisUpdate ${crl.thisUpdate.toISOString()}, next update ${crl.nextUpdate!.toISOString()})`);
+  };
+  const stale = (crl: Crl, from: string) => `the copy from ${from} is not current at ${opts.now.toISOString()} (thisUpdate ${crl.thisUpdate.toISOString()}, nextUpdate ${crl.nextUpdate?.toISOString() ?? 'none'})`;
+  if (att.crl) {
+    const crl = new Crl(att.crl, what);
+    if (fresh(crl)) {
+      use(crl, 'the evidence');
+      return undefined;
+    }
+    notes.push(stale(crl, 'the evidence'));
   }
+  let n = 0;
+  for await (const got of collateralCandidates(opts.collateral, key)) {
+    n++;
+    if (got instanceof CollateralUnavailableError) {
+      notes.push(got.message);
+      continue;
+    }
+    const crl = new Crl(got.body, what);
+    if (fresh(crl)) {
+      use(crl, `collateral source ${n}`);
+      return undefined;
+    }
+    notes.push(stale(crl, `collateral source ${n}`));
+  }
+  if (notes.length === 0) notes.push(`neither the evidence nor a collateral source has it (file ${collateralFile(key)})`);
+  const missing = new CollateralUnavailableError(
+    'snp.crl',
+    `no current ${what}, so revocation cannot be checked and the evidence is not accepted yet: ${notes.join('; ')}; ` +
+      'it is retried — refresh the collateral (configure a collateral mirror, or `enroll --collateral DIR` with a current CRL)',
+  );
+  log.notEvaluated('snp.crl', missing.message);
+  return missing;
+}
+
+/** The TCB a VCEK/VLEK certifies, composed from its SPL extensions as go-sev-guest's kds package reads them. */
+function certTcb(leaf: Cert, product: SnpProduct): bigint {
+  const spl = (oid: string, required: boolean): bigint => {
+    const ext = leaf.extensions.get(`${AMD_OID}${oid}`);
+    if (!ext) {
+      if (required) throw new AttestationError('snp.tcb.vcek', `the ${leaf.what} lacks its SPL extension ${AMD_OID}${oid}`);
+      return 0n;
+    }
+    const v = decodeSmallUint(content(ext, readTlv(ext, 0)), `SPL ${oid}`);
+    if (v > 0xff) throw new AttestationError('snp.tcb.vcek', `the ${leaf.what}'s SPL ${oid} is ${v}, more than one byte`);
+    return BigInt(v);
+  };
+  if (product === 'Turin') return spl('3.9', true) | (spl('3.1', true) << 8n) | (spl('3.2', true) << 16n) | (spl('3.3', true) << 24n) | (spl('3.8', true) << 56n);
+  // Milan/Genoa: BL, TEE, the reserved SPL4..7 (when present), SNP, microcode.
+  return spl('3.1', true) | (spl('3.2', true) << 8n) | (spl('3.4', false) << 16n) | (spl('3.5', false) << 24n) | (spl('3.6', false) << 32n) | (spl('3.7', false) << 40n) | (spl('3.3', true) << 48n) | (spl('3.8', true) << 56n);
 }

@@ -49,6 +49,9 @@ export interface TdxQuote {
   /** Header (and v5 body descriptor) and body: the bytes the attestation key signs. */
   signed: Uint8Array;
   qeVendorId: string;
+  /** QE and PCE SVN from the header (little-endian u16). */
+  qeSvn: number;
+  pceSvn: number;
   body: TdBody;
   signature: Uint8Array;
   attestationKey: Uint8Array;
@@ -148,6 +151,8 @@ export function parseTdxQuote(q: Uint8Array): TdxQuote {
     version,
     signed,
     qeVendorId,
+    qeSvn: v.getUint16(8, true),
+    pceSvn: v.getUint16(10, true),
     body: parseTdBody(q.subarray(bodyOff, bodyOff + BODY_V4_SIZE)),
     signature,
     attestationKey,

@@ -8,7 +8,7 @@ import { verify as cryptoVerify } from 'node:crypto';
 import * as z from 'zod';
 import { AttestationError } from '../../shared/errors.ts';
 import { hex } from '../bytes.ts';
-import type { CollateralDocument } from '../collateral.ts';
+import { StaleCollateralError, type CollateralDocument } from '../collateral.ts';
 import type { TrustAnchors } from '../roots.ts';
 import { Cert, pemBlocks } from '../x509.ts';
 import type { EnclaveReport, TdBody } from './abi.ts';
@@ -34,6 +34,8 @@ export const TcbInfoSchema = z.object({
   pceId: hexStr,
   tdxModule: ModuleSchema,
   tdxModuleIdentities: z.array(ModuleIdentitySchema).optional(),
+  /** Intel's TCB evaluation data number (Contrast's MinTCBEvaluationDataNumber is compared with it). */
+  tcbEvaluationDataNumber: z.number().int().optional(),
   tcbLevels: z.array(TcbLevelSchema).min(1),
 });
 export const QeIdentitySchema = z.object({
@@ -88,8 +90,12 @@ export function verifySignedJson(doc: CollateralDocument, key: 'tcbInfo' | 'encl
   if (!trust.intelRoot.includes(root.fingerprint)) throw new AttestationError(check, `the ${what} issuer root ${root.fingerprint} is not the pinned Intel SGX Root CA (${trust.intelRoot.join(' or ')})`);
   root.checkSignedBy(root, check);
   signer.checkSignedBy(root, check);
-  root.checkValidAt(now, check);
-  signer.checkValidAt(now, check);
+  try {
+    root.checkValidAt(now, check);
+    signer.checkValidAt(now, check);
+  } catch (err) {
+    throw new StaleCollateralError(check, `the ${what} issuer chain is not valid: ${(err as Error).message}`);
+  }
   const text = Buffer.from(doc.body).toString('utf8');
   let parsed: { signature?: unknown; [k: string]: unknown };
   let member: string;
@@ -107,7 +113,7 @@ export function verifySignedJson(doc: CollateralDocument, key: 'tcbInfo' | 'encl
   const issued = new Date(body.issueDate ?? '');
   const next = new Date(body.nextUpdate ?? '');
   if (!(issued <= now) || !(now <= next)) {
-    throw new AttestationError(check, `the ${what} is not current at ${now.toISOString()}: issued ${body.issueDate}, next update ${body.nextUpdate}; refresh the collateral (run enroll --collateral DIR or let the mirror refresh it)`);
+    throw new StaleCollateralError(check, `the ${what} is not current at ${now.toISOString()}: issued ${body.issueDate}, next update ${body.nextUpdate}; refresh the collateral (run enroll --collateral DIR or let the mirror refresh it)`);
   }
   return body;
 }

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AttestationError } from '../../shared/errors.ts';
-import { collateralFile, describeCollateral, type CollateralKey } from '../collateral.ts';
+import { StaleCollateralError } from '../collateral.ts';
 import { Crl, type Cert } from '../x509.ts';
 
 export type PckCa = 'platform' | 'processor';
@@ -72,7 +72,7 @@ export function checkTdxCrl(crl: Crl, id: string, issuer: Cert, now: Date, check
     verifiedPairs.add(pair);
   }
   if (crl.thisUpdate > now || (crl.nextUpdate && crl.nextUpdate < now)) {
-    throw new AttestationError(
+    throw new StaleCollateralError(
       check,
       `${crl.what} is not current at ${now.toISOString()} (thisUpdate ${crl.thisUpdate.toISOString()}, nextUpdate ${crl.nextUpdate?.toISOString() ?? 'none'}); ` +
         'refresh it (`enroll --collateral DIR` with a current CRL, or let the collateral mirror refresh it)',
@@ -85,12 +85,4 @@ export function checkNotRevoked(crl: Crl, cert: Cert, check: string): void {
   if (crl.revokedSerials.has(cert.serial)) {
     throw new AttestationError(check, `${cert.what} serial ${cert.serial} is revoked by ${crl.what} (thisUpdate ${crl.thisUpdate.toISOString()})`);
   }
-}
-
-/** The not-evaluated reason when a CRL is not at hand. */
-export function crlNotAtHand(key: CollateralKey): string {
-  return (
-    `revocation not checked: ${describeCollateral(key)} is not at hand (file ${collateralFile(key)}); ` +
-    'supply it with `enroll --collateral DIR` or configure a collateral mirror'
-  );
 }

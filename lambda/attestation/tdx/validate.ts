@@ -1,55 +1,81 @@
 /**
- * TDX claims against the manifest's `ReferenceValues.tdx[]`: MRTD, RTMRs, MRSEAM, XFAM,
- * TD attributes, and MRCONFIGID equal to a coordinator policy hash zero-padded to 48 bytes.
+ * TDX claims as Contrast's TDX validator judges them (edgelesssys/contrast
+ * internal/attestation/tdx/validator.go, with the options of internal/manifest/manifest.go
+ * `TDXValidateOpts`), through go-tdx-guest `validate.TdxQuote` (edgelesssys/go-tdx-guest
+ * validate/validate.go, the fork Contrast pins). Every claim is judged; all failures are
+ * reported together.
  */
-import { AttestationError } from '../../shared/errors.ts';
 import { hex } from '../bytes.ts';
-import { firstMatchingReference, NO_LOG, type CheckSink } from '../checks.ts';
+import { ClaimSet, NO_LOG, judgeReferences, type CheckSink } from '../checks.ts';
 import type { TdxReference } from '../reference.ts';
-import type { TdBody } from './abi.ts';
+import type { TdxQuote } from './abi.ts';
+import { SGX_TYPE_SCALABLE_WITH_INTEGRITY, type PckExtensions } from './pck.ts';
 
-const TD_DEBUG = 1n << 0n;
-const SEPT_VE_DISABLE = 1n << 28n;
+/** go-tdx-guest: XFAM bits 0 and 1 must be set; only the bits of 0x0006DBE7 may be. */
+const XFAM_FIXED1 = 0x3n;
+const XFAM_FIXED0 = 0x0006dbe7n;
+/** go-tdx-guest: TD attributes may set only DEBUG (0), SEPT_VE_DISABLE (28), PKS (30), PERFMON (63). */
+const TD_ATTRIBUTES_FIXED0 = 0x1n | (1n << 28n) | (1n << 30n) | (1n << 63n);
+/** XFAM bits 11 (CET_U) and 12 (CET_S), which Contrast's newer validator leaves out (validateXfamIgnoringCET). */
+const XFAM_CET = (1n << 11n) | (1n << 12n);
 
-function fail(check: string, message: string): never {
-  throw new AttestationError(check, message);
-}
-
-/** TD attributes are a little-endian u64. */
 function u64le(b: Uint8Array): bigint {
   return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
 }
+const leHex = (v: bigint) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, v, true);
+  return hex(b);
+};
 
-export function validateTdxEntry(body: TdBody, ref: TdxReference, policyHashes: readonly string[], log: CheckSink = NO_LOG): void {
-  const attrs = u64le(body.tdAttributes);
-  if (attrs & TD_DEBUG) fail('tdx.td-attributes.debug', `TD attributes ${hex(body.tdAttributes)} enable debugging: a debuggable TD is always refused`);
-  if (ref.TdAttributes !== undefined) {
-    if (hex(body.tdAttributes) !== ref.TdAttributes) fail('tdx.td-attributes', `TD attributes: expected ${ref.TdAttributes}, got ${hex(body.tdAttributes)}`);
-  } else if (!(attrs & SEPT_VE_DISABLE)) {
-    fail('tdx.td-attributes', `TD attributes ${hex(body.tdAttributes)}: SEPT_VE_DISABLE (bit 28) must be set`);
-  }
-  log.pass('tdx.td-attributes', hex(body.tdAttributes));
-  if (hex(body.mrTd) !== ref.MrTd) fail('tdx.mrtd', `MRTD: expected ${ref.MrTd}, got ${hex(body.mrTd)}`);
-  log.pass('tdx.mrtd', ref.MrTd);
-  for (let i = 0; i < 4; i++) {
-    if (hex(body.rtmrs[i]!) !== ref.Rtmrs[i]) fail(`tdx.rtmr${i}`, `RTMR${i}: expected ${ref.Rtmrs[i]}, got ${hex(body.rtmrs[i]!)}`);
-  }
-  log.pass('tdx.rtmrs', 'RTMR0..3 match');
-  if (ref.MrSeam !== undefined) {
-    if (hex(body.mrSeam) !== ref.MrSeam) fail('tdx.mrseam', `MRSEAM: expected ${ref.MrSeam}, got ${hex(body.mrSeam)}`);
-    log.pass('tdx.mrseam', ref.MrSeam);
-  }
-  if (hex(body.xfam) !== ref.Xfam) fail('tdx.xfam', `XFAM: expected ${ref.Xfam}, got ${hex(body.xfam)}`);
-  log.pass('tdx.xfam', ref.Xfam);
-  const cfg = hex(body.mrConfigId);
-  const policy = cfg.slice(0, 64);
-  if (!/^0+$/.test(cfg.slice(64)) || !policyHashes.includes(policy)) {
-    fail('tdx.mrconfigid', `MRCONFIGID: expected a coordinator policy hash of the manifest (${policyHashes.join(', ') || 'none listed'}) followed by 16 zero bytes, got ${cfg}`);
-  }
-  log.pass('tdx.mrconfigid', policy);
+/** The quote's own form that go-tdx-guest checks whatever the reference (fixed XFAM and TD-attribute bits). */
+export function tdxQuoteClaims(q: TdxQuote): ClaimSet {
+  const c = new ClaimSet();
+  const xfam = u64le(q.body.xfam);
+  c.judge('tdx.xfam.fixed', (xfam & XFAM_FIXED1) === XFAM_FIXED1 && (xfam & ~XFAM_FIXED0) === 0n, `XFAM with bits 0 and 1 set and no bit outside ${leHex(XFAM_FIXED0)}`, `XFAM ${hex(q.body.xfam)}`, hex(q.body.xfam));
+  const attrs = u64le(q.body.tdAttributes);
+  c.judge('tdx.td-attributes.fixed', (attrs & ~TD_ATTRIBUTES_FIXED0) === 0n, `TD attributes with no bit outside DEBUG, SEPT_VE_DISABLE, PKS, PERFMON`, `TD attributes ${hex(q.body.tdAttributes)}`, hex(q.body.tdAttributes));
+  return c;
 }
 
-export function validateTdx(body: TdBody, refs: readonly TdxReference[], policyHashes: readonly string[], log: CheckSink = NO_LOG): TdxReference {
-  if (refs.length === 0) fail('tdx.reference-values', 'the manifest has no TDX reference values (ReferenceValues.tdx is empty), so TDX evidence cannot be accepted');
-  return firstMatchingReference('tdx', refs, (ref, l) => validateTdxEntry(body, ref, policyHashes, l), log);
+/** The claims one reference entry makes about the quote and its PCK certificate. */
+export function tdxReferenceClaims(q: TdxQuote, pck: PckExtensions, ref: TdxReference, policyHashes: readonly string[]): ClaimSet {
+  const b = q.body;
+  const c = new ClaimSet();
+  c.judge('tdx.mrtd', hex(b.mrTd) === ref.MrTd, `MRTD ${ref.MrTd}`, hex(b.mrTd));
+  for (let i = 0; i < 4; i++) c.judge(`tdx.rtmr${i}`, hex(b.rtmrs[i]!) === ref.Rtmrs[i], `RTMR${i} ${ref.Rtmrs[i]}`, hex(b.rtmrs[i]!));
+  c.judge('tdx.mrseam', hex(b.mrSeam) === ref.MrSeam, `MRSEAM ${ref.MrSeam}`, hex(b.mrSeam));
+  c.judge('tdx.td-attributes', hex(b.tdAttributes) === ref.TdAttributes, `TD attributes ${ref.TdAttributes}`, hex(b.tdAttributes));
+  if (ref.xfamIgnoresCet) {
+    const mask = ~XFAM_CET & 0xffffffffffffffffn;
+    c.judge('tdx.xfam', (u64le(b.xfam) & mask) === (u64le(Buffer.from(ref.Xfam, 'hex')) & mask), `XFAM ${ref.Xfam} (bits 11 and 12, CET, not compared)`, hex(b.xfam));
+  } else {
+    c.judge('tdx.xfam', hex(b.xfam) === ref.Xfam, `XFAM ${ref.Xfam}`, hex(b.xfam));
+  }
+  // Contrast's Report.HostData() is MRCONFIGID[0:32]; the remaining 16 bytes are not compared.
+  const policy = hex(b.mrConfigId.subarray(0, 32));
+  c.judge('tdx.mrconfigid', policyHashes.includes(policy), `MRCONFIGID[0:32] a Coordinator policy hash of the manifest (${policyHashes.join(', ') || 'none listed'})`, policy);
+
+  // Older shapes: minimum SVNs (go-tdx-guest minVersionCheck; header SVNs are little-endian u16).
+  if (ref.MinimumTeeTcbSvn !== undefined) {
+    const want = Buffer.from(ref.MinimumTeeTcbSvn, 'hex');
+    c.judge('tdx.svn.tee-tcb', [...b.teeTcbSvn].every((v, i) => v >= want[i]!), `TEE_TCB_SVN at least ${ref.MinimumTeeTcbSvn} in every byte`, hex(b.teeTcbSvn));
+  }
+  if (ref.MinimumQeSvn !== undefined) c.judge('tdx.svn.qe', q.qeSvn >= ref.MinimumQeSvn, `QE SVN at least ${ref.MinimumQeSvn}`, `QE SVN ${q.qeSvn}`);
+  if (ref.MinimumPceSvn !== undefined) c.judge('tdx.svn.pce', q.pceSvn >= ref.MinimumPceSvn, `PCE SVN at least ${ref.MinimumPceSvn}`, `PCE SVN ${q.pceSvn}`);
+
+  // PCK platform options (go-tdx-guest validatePck; Contrast sets each only when true).
+  if (ref.MemoryIntegrity) c.judge('tdx.pck.memory-integrity', pck.sgxType === SGX_TYPE_SCALABLE_WITH_INTEGRITY, `SGX Type ${SGX_TYPE_SCALABLE_WITH_INTEGRITY} (scalable with integrity)`, `SGX Type ${pck.sgxType}`);
+  if (ref.SMTDisabled) c.judge('tdx.pck.smt-disabled', !pck.configuration.smtEnabled, 'a PCK whose platform has SMT disabled', `SMTEnabled ${pck.configuration.smtEnabled}`);
+  if (ref.StaticPlatform) c.judge('tdx.pck.static-platform', !pck.configuration.dynamicPlatform, 'a PCK of a static platform', `DynamicPlatform ${pck.configuration.dynamicPlatform}`);
+  // AllowedPIIDs: Contrast's own check after go-tdx-guest.
+  if (ref.AllowedPIIDs.length > 0) {
+    c.judge('tdx.allowed-piids', pck.piid !== undefined && ref.AllowedPIIDs.includes(pck.piid), `PIID one of the ${ref.AllowedPIIDs.length} AllowedPIIDs`, pck.piid ? `PIID ${pck.piid}` : 'no PIID in the PCK certificate', 'listed');
+  }
+  return c;
+}
+
+/** Any reference entry must accept the quote; otherwise every failed claim is thrown (ClaimsError). */
+export function validateTdx(q: TdxQuote, pck: PckExtensions, refs: readonly TdxReference[], policyHashes: readonly string[], log: CheckSink = NO_LOG): TdxReference {
+  return judgeReferences('tdx', refs, tdxQuoteClaims(q), (ref) => tdxReferenceClaims(q, pck, ref, policyHashes), log);
 }

@@ -1,20 +1,25 @@
 /**
- * TDX quote verification: the PCK chain to the pinned Intel SGX Root CA, the QE report
- * signature by the PCK, the QE report-data binding of the attestation key, the quote
- * signature, revocation (Intel SGX Root CA CRL and PCK CRL, when at hand), and (with
- * collateral) the TCB status from TCB Info and QE Identity.
+ * TDX quote verification, as go-tdx-guest's verify.TdxQuoteContext runs it with the options
+ * Contrast sets (edgelesssys/contrast internal/manifest/manifest.go `TDXValidateOpts`:
+ * CheckRevocations and GetCollateral; edgelesssys/go-tdx-guest verify/verify.go): the PCK
+ * chain to the pinned Intel SGX Root CA, the QE report signature by the PCK, the QE
+ * report-data binding of the attestation key, the quote signature, revocation (Intel SGX Root
+ * CA CRL and PCK CRL, both required), and the TCB status from TCB Info and QE Identity.
+ * Collateral is taken from the first source with a current copy (the bundle's cache, then the
+ * mirror); when none has one it is reported unavailable (`unreachable`, retried), never as
+ * refused evidence.
  */
 import { createHash, verify as cryptoVerify } from 'node:crypto';
-import { AttestationError } from '../../shared/errors.ts';
+import { AttestationError, type RecoveryError } from '../../shared/errors.ts';
 import { bytesEqual, hex, isZero } from '../bytes.ts';
 import { NO_LOG, type CheckSink } from '../checks.ts';
-import { missingCollateral, type CollateralKey, type CollateralSource } from '../collateral.ts';
+import { CollateralUnavailableError, StaleCollateralError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from '../collateral.ts';
 import type { TrustAnchors } from '../roots.ts';
 import { Cert, p256KeyFromRaw, pemBlocks } from '../x509.ts';
 import { INTEL_QE_VENDOR_ID, type TdxQuote } from './abi.ts';
-import { combineQeStatus, parseQeIdentity, parseTcbInfo, qeIdentityStatus, tdxTcbStatus } from './collateral.ts';
+import { combineQeStatus, parseQeIdentity, parseTcbInfo, qeIdentityStatus, tdxTcbStatus, type QeIdentity, type TcbInfo } from './collateral.ts';
 import { parsePckExtensions, type PckExtensions } from './pck.ts';
-import { checkNotRevoked, checkTdxCrl, commonName, crlNotAtHand, parseTdxCrl, pckCaOf } from './revocation.ts';
+import { checkNotRevoked, checkTdxCrl, commonName, parseTdxCrl, pckCaOf } from './revocation.ts';
 
 export interface TdxVerifyOptions {
   trust: TrustAnchors;
@@ -31,7 +36,11 @@ export interface VerifiedTdx {
   pckExtensions: PckExtensions;
   /** Undefined when no collateral was at hand (status not evaluated). */
   tcbStatus?: string;
-  tcbMissing?: AttestationError;
+  tcbMissing?: RecoveryError & { check: string };
+  /** The TCB Info's tcbEvaluationDataNumber, when one was used. */
+  tcbEvaluationDataNumber?: number;
+  /** Set when a required CRL could not be had: revocation is unchecked and the evidence must not pass. */
+  revocationMissing?: CollateralUnavailableError;
 }
 
 const verifiedRoots = new Set<string>();
@@ -85,58 +94,114 @@ export async function verifyTdx(q: TdxQuote, opts: TdxVerifyOptions): Promise<Ve
   const pckExtensions = parsePckExtensions(pck);
   const result: VerifiedTdx = { quote: q, pck, pckExtensions };
 
-  // Collateral (the cache or mirror; the evidence carries none we trust unverified), fetched
-  // together: TCB Info, QE Identity and the two CRLs.
+  // Collateral (the cache or mirror; the evidence carries none we trust unverified): the first
+  // current copy of TCB Info, QE Identity and the two CRLs.
   const tcbKey: CollateralKey = { kind: 'tdx-tcb-info', fmspc: pckExtensions.fmspc };
   const qeKey: CollateralKey = { kind: 'tdx-qe-identity' };
   const ca = pckCaOf(interCn);
   const pckCrlKey: CollateralKey | undefined = ca && { kind: 'tdx-pck-crl', ca };
   const rootCrlKey: CollateralKey = { kind: 'tdx-root-crl' };
-  const src = opts.collateral;
-  const [tcbDoc, qeDoc, pckCrlDoc, rootCrlDoc] = src ? await Promise.all([src.get(tcbKey), src.get(qeKey), pckCrlKey && src.get(pckCrlKey), src.get(rootCrlKey)]) : [];
   const cnow = opts.collateralNow ?? opts.now;
 
-  // Revocation, only when a CRL is at hand (like the AMD CRL for SEV-SNP): the root CRL
-  // must not list the intermediate, the intermediate's PCK CRL must not list the PCK.
-  if (rootCrlDoc) {
-    const check = 'tdx.intermediate-revocation';
-    const { crl, id } = parseTdxCrl(rootCrlDoc.body, 'the Intel SGX Root CA CRL', check);
-    checkTdxCrl(crl, id, root, cnow, check);
-    checkNotRevoked(crl, inter, check);
-    log.pass(check, `${interName} serial ${inter.serial} not revoked (Intel SGX Root CA CRL of ${crl.thisUpdate.toISOString()})`);
+  // Revocation (required): the root CRL must not list the intermediate, the intermediate's
+  // PCK CRL must not list the PCK.
+  const revocationGaps: string[] = [];
+  const rootCheck = 'tdx.intermediate-revocation';
+  const rootCrl = await firstCurrent(opts.collateral, rootCrlKey, rootCheck, (doc) => {
+    const { crl, id } = parseTdxCrl(doc.body, 'the Intel SGX Root CA CRL', rootCheck);
+    checkTdxCrl(crl, id, root, cnow, rootCheck);
+    return crl;
+  });
+  if (rootCrl instanceof CollateralUnavailableError) {
+    revocationGaps.push(rootCrl.message);
+    log.notEvaluated(rootCheck, rootCrl.message);
   } else {
-    log.notEvaluated('tdx.intermediate-revocation', crlNotAtHand(rootCrlKey));
+    checkNotRevoked(rootCrl, inter, rootCheck);
+    log.pass(rootCheck, `${interName} serial ${inter.serial} not revoked (Intel SGX Root CA CRL of ${rootCrl.thisUpdate.toISOString()})`);
   }
+  const pckCheck = 'tdx.pck-revocation';
   if (!pckCrlKey) {
-    log.notEvaluated('tdx.pck-revocation', `revocation not checked: the intermediate ${JSON.stringify(interName)} is neither the Intel SGX PCK Platform CA nor the Processor CA, so its PCK CRL cannot be named`);
-  } else if (pckCrlDoc) {
-    const check = 'tdx.pck-revocation';
-    const { crl, id } = parseTdxCrl(pckCrlDoc.body, `the Intel PCK CRL of the ${interName}`, check);
-    checkTdxCrl(crl, id, inter, cnow, check);
-    checkNotRevoked(crl, pck, check);
-    log.pass(check, `PCK serial ${pck.serial} not revoked (${interName} CRL of ${crl.thisUpdate.toISOString()})`);
+    const reason = `the intermediate ${JSON.stringify(interName)} is neither the Intel SGX PCK Platform CA nor the Processor CA, so its PCK CRL cannot be named`;
+    revocationGaps.push(reason);
+    log.notEvaluated(pckCheck, `revocation not checked: ${reason}`);
   } else {
-    log.notEvaluated('tdx.pck-revocation', crlNotAtHand(pckCrlKey));
+    const pckCrl = await firstCurrent(opts.collateral, pckCrlKey, pckCheck, (doc) => {
+      const { crl, id } = parseTdxCrl(doc.body, `the Intel PCK CRL of the ${interName}`, pckCheck);
+      checkTdxCrl(crl, id, inter, cnow, pckCheck);
+      return crl;
+    });
+    if (pckCrl instanceof CollateralUnavailableError) {
+      revocationGaps.push(pckCrl.message);
+      log.notEvaluated(pckCheck, pckCrl.message);
+    } else {
+      checkNotRevoked(pckCrl, pck, pckCheck);
+      log.pass(pckCheck, `PCK serial ${pck.serial} not revoked (${interName} CRL of ${pckCrl.thisUpdate.toISOString()})`);
+    }
+  }
+  if (revocationGaps.length) {
+    result.revocationMissing = new CollateralUnavailableError(
+      rootCrl instanceof CollateralUnavailableError ? rootCheck : pckCheck,
+      `revocation of the PCK chain cannot be checked, so the evidence is not accepted yet: ${revocationGaps.join('; ')}; it is retried — refresh the collateral (configure a collateral mirror, or \`enroll --collateral DIR\` with current CRLs)`,
+    );
   }
 
   // TCB status from TCB Info and QE Identity.
-  if (!tcbDoc || !qeDoc) {
-    result.tcbMissing = missingCollateral('tdx.tcb-status', tcbDoc ? qeKey : tcbKey);
+  const info = await firstCurrent<TcbInfo>(opts.collateral, tcbKey, 'tdx.tcb-info', (doc) => parseTcbInfo(doc, opts.trust, cnow));
+  const qeId = await firstCurrent<QeIdentity>(opts.collateral, qeKey, 'tdx.qe-identity', (doc) => parseQeIdentity(doc, opts.trust, cnow));
+  const missing = info instanceof CollateralUnavailableError ? info : qeId instanceof CollateralUnavailableError ? qeId : undefined;
+  if (missing) {
+    result.tcbMissing = missing.nothingAtHand ? missingCollateral('tdx.tcb-status', missing === info ? tcbKey : qeKey) : missing;
     log.notEvaluated('tdx.tcb-status', result.tcbMissing.message);
     return result;
   }
-  const info = parseTcbInfo(tcbDoc, opts.trust, cnow);
-  log.pass('tdx.tcb-info', `FMSPC ${info.fmspc}, issued ${info.issueDate}`);
-  const qeId = parseQeIdentity(qeDoc, opts.trust, cnow);
-  log.pass('tdx.qe-identity', `issued ${qeId.issueDate}`);
-  const platform = tdxTcbStatus(info, pckExtensions, q.body);
-  const qeStatus = qeIdentityStatus(qeId, q.qeReport);
+  const tcbInfo = info as TcbInfo;
+  const qeIdentity = qeId as QeIdentity;
+  log.pass('tdx.tcb-info', `FMSPC ${tcbInfo.fmspc}, issued ${tcbInfo.issueDate}${tcbInfo.tcbEvaluationDataNumber !== undefined ? `, evaluation data number ${tcbInfo.tcbEvaluationDataNumber}` : ''}`);
+  log.pass('tdx.qe-identity', `issued ${qeIdentity.issueDate}`);
+  if (tcbInfo.tcbEvaluationDataNumber !== undefined) result.tcbEvaluationDataNumber = tcbInfo.tcbEvaluationDataNumber;
+  const platform = tdxTcbStatus(tcbInfo, pckExtensions, q.body);
+  const qeStatus = qeIdentityStatus(qeIdentity, q.qeReport);
   result.tcbStatus = combineQeStatus(platform.status, qeStatus);
   log.pass('tdx.tcb-status', `${result.tcbStatus} (${platform.detail}; QE ${qeStatus})`);
   return result;
 }
 
-/** Refuses a TCB status the deployment does not accept (UpToDate unless configured). */
+/** No source has the document at all (not merely a stale copy or an unreachable mirror). */
+type Unavailable = CollateralUnavailableError & { nothingAtHand?: boolean };
+
+/**
+ * The first copy of `key` the sources give that `use` accepts. A copy that is not current
+ * (StaleCollateralError) or a mirror out of reach moves on to the next source; any other
+ * refusal (a bad signature, a wrong issuer) is thrown. None usable: CollateralUnavailableError.
+ */
+async function firstCurrent<T>(source: CollateralSource | undefined, key: CollateralKey, check: string, use: (doc: CollateralDocument) => T): Promise<T | Unavailable> {
+  const notes: string[] = [];
+  for await (const got of collateralCandidates(source, key)) {
+    if (got instanceof CollateralUnavailableError) {
+      notes.push(got.message);
+      continue;
+    }
+    try {
+      return use(got);
+    } catch (err) {
+      if (!(err instanceof StaleCollateralError)) throw err;
+      notes.push(err.message);
+    }
+  }
+  const err: Unavailable = new CollateralUnavailableError(
+    check,
+    notes.length
+      ? `no current ${describeCollateral(key)}: ${notes.join('; ')}`
+      : `${describeCollateral(key)} is not at hand (file ${collateralFile(key)}); supply it with \`enroll --collateral DIR\` or configure a collateral mirror`,
+  );
+  if (notes.length === 0) err.nothingAtHand = true;
+  return err;
+}
+
+/**
+ * Refuses a TCB status the deployment does not accept: go-tdx-guest accepts only UpToDate,
+ * the default; accepting more is a documented deviation that every audit record names.
+ */
 export function checkTcbStatus(v: VerifiedTdx, accepted: readonly string[]): string {
   if (v.tcbStatus === undefined) throw v.tcbMissing ?? new AttestationError('tdx.tcb-status', 'TCB status not evaluated');
   if (!accepted.includes(v.tcbStatus)) {
