@@ -15,7 +15,7 @@ import { KubeAccessError, operatorKube, type OperatorKube, type PodSummary } fro
 import { findTrailEntry, type TrailLink } from './cloudtrail.ts';
 import type { RehearseOptions } from './command.ts';
 import { FunctionLogs } from './function-logs.ts';
-import { RehearsalTracker, STAGE_LABELS, STAGES, type Stage } from './stages.ts';
+import { DEFAULT_CLOCK_SKEW_MS, RehearsalTracker, STAGE_LABELS, STAGES, type Stage } from './stages.ts';
 
 export interface RehearseDeps {
   aws?: AwsSettings;
@@ -28,6 +28,8 @@ export interface RehearseDeps {
   trailPollMs?: number;
   /** How long to keep waiting for the event stages once the recovery is done. */
   eventGraceMs?: number;
+  /** Clock difference to AWS tolerated when matching records (tests: 0, same clock). */
+  clockSkewMs?: number;
 }
 
 export interface RehearsalReport {
@@ -102,7 +104,8 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     }
 
     const t0 = Date.now();
-    const tracker = new RehearsalTracker(fn.deployment.name, t0, new Set(before.map((p) => p.uid)));
+    const skew = deps.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS;
+    const tracker = new RehearsalTracker(fn.deployment.name, t0, new Set(before.map((p) => p.uid)), skew);
     // Times from AWS have one-second precision: never show one as before the deletion.
     const offset = (at: number) => `+${(Math.max(0, at - t0) / 1000).toFixed(1)} s`;
     const show = (stages: Stage[]) => {
@@ -115,7 +118,7 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     }
     show(tracker.deleted(t0, before.map((p) => p.name)));
 
-    const logs = new FunctionLogs(aws.logs, fn.logGroup, t0 - 1_000);
+    const logs = new FunctionLogs(aws.logs, fn.logGroup, t0 - skew);
     const deadline = t0 + o.timeout * 1000;
     let graceUntil: number | undefined;
     let notesShown = 0;

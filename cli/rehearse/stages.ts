@@ -31,11 +31,14 @@ export interface Stage {
   detail: string;
 }
 
+/** Event times have one-second precision: an event this much before the deletion still counts. */
+const EVENT_PRECISION_MS = 1_000;
+
 /**
- * Records this much older than the deletion still count (this machine's clock against AWS's;
- * event times have one-second precision). Rehearsals of one deployment are minutes apart.
+ * Records this much older than the deletion still count: this machine's clock against
+ * AWS's. Rehearsals of one deployment are minutes apart.
  */
-const SKEW_MS = 1_000;
+export const DEFAULT_CLOCK_SKEW_MS = 1_000;
 
 export class RehearsalTracker {
   readonly stages = new Map<StageName, Stage>();
@@ -51,6 +54,7 @@ export class RehearsalTracker {
     readonly deployment: string,
     readonly startedAt: number,
     private readonly oldPods: Set<string>,
+    private readonly clockSkewMs = DEFAULT_CLOCK_SKEW_MS,
   ) {}
 
   private add(name: StageName, at: number, detail: string): Stage[] {
@@ -73,14 +77,14 @@ export class RehearsalTracker {
   }
 
   record(r: FunctionRecord): Stage[] {
-    if (r.at < this.startedAt - SKEW_MS) return [];
+    if (r.at < this.startedAt - this.clockSkewMs) return [];
     return r.type === 'trigger' ? this.trigger(r) : this.audit(r);
   }
 
   private trigger(r: Extract<FunctionRecord, { type: 'trigger' }>): Stage[] {
     if (r.trigger.kind !== 'event' || !r.deployments.includes(this.deployment)) return [];
     const sent = r.trigger.time ? Date.parse(r.trigger.time) : r.at;
-    if (sent < this.startedAt - SKEW_MS) return [];
+    if (sent < this.startedAt - EVENT_PRECISION_MS - this.clockSkewMs) return [];
     return [
       ...this.add('event-seen', Math.max(sent, this.startedAt), `event ${r.trigger.id} on the bus`),
       ...this.add('function-invoked', r.at, `request ${r.requestId ?? '?'} accepted the event`),

@@ -28,7 +28,8 @@ afterAll(async () => {
 afterEach(async () => {
   watcher?.stop();
   watcher = undefined;
-  // Records up to a second before a rehearsal count as its own (clock skew): keep tests apart.
+  // A function that records no request ids is linked to its Decrypt by context, from a second
+  // before the deletion on (CloudTrail's one-second times): keep rehearsals a second apart.
   await new Promise((r) => setTimeout(r, 1_100));
 });
 
@@ -75,6 +76,8 @@ async function rehearse(o: RehearseOptions, deps: Partial<RehearseDeps> = {}): P
     pollMs: 50,
     trailPollMs: 100,
     eventGraceMs: 1_000,
+    // One clock: a record from before the deletion (an earlier test's) never counts.
+    clockSkewMs: 0,
     ...deps,
   });
   return { code, text, ...(o.json && text.trim().startsWith('{') ? { report: JSON.parse(text) as RehearsalReport } : {}) };
