@@ -9,6 +9,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RehearsalReport, RehearseDeps } from '../../cli/rehearse/run.ts';
 import { rehearseCommand } from '../../cli/rehearse/run.ts';
+import { collectRequestIds } from '../../cli/rehearse/records.ts';
 import type { RehearseOptions } from '../../cli/rehearse/command.ts';
 import { exitCodeFor } from '../../lambda/shared/outcomes.ts';
 import { RbacAuthorizer } from '../../testing/kube-api/index.ts';
@@ -109,6 +110,15 @@ describe.skipIf(!motoAvailable)(`rehearse ${motoAvailable ? '' : SKIP_REASON}`, 
     expect(decrypts).toHaveLength(1);
     expect(report!.cloudTrail).toMatchObject({ eventId: decrypts[0]!.eventID, requestId: decrypts[0]!.requestID, contextMatches: true });
     expect(report!.cloudTrail!.principal).toMatch(/assumed-role/);
+    // By request id when the function's audit record carries them (lambda/function/request-ids.ts),
+    // else by the encryption context, and then said so.
+    const recovered = stack.logger.lines.map((l) => JSON.parse(l) as { message?: string; audit?: { outcome?: string; kms?: unknown; secretsManager?: unknown } }).find((l) => l.message === 'audit' && l.audit?.outcome === 'recovered')!.audit!;
+    const kmsIds = collectRequestIds(recovered.kms, 'Decrypt');
+    expect(report!.cloudTrail!.by).toBe(kmsIds.length ? 'request-id' : 'encryption-context');
+    if (kmsIds.length) expect(kmsIds).toContain(decrypts[0]!.requestID);
+    const secretIds = collectRequestIds(recovered.secretsManager, 'GetSecretValue');
+    const reads = stack.trail.records.filter((r) => r.eventName === 'GetSecretValue' && secretIds.includes(r.requestID));
+    expect(report!.cloudTrailBundleRead?.eventId).toBe(secretIds.length ? reads[0]!.eventID : undefined);
 
     // What really happened: one Recover, the workload's pods replaced.
     expect(stack.emu.recoverCalls).toHaveLength(1);
