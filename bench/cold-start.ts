@@ -176,14 +176,14 @@ async function coldStart(): Promise<Figure[]> {
       KUBECONFIG_SECRET_ID: `kubeconfig/${deployment}`,
     };
 
-    // Record "restarts complete" for the emulator's mesh CA, as an earlier reconcile would.
+    // Record "restarts complete" for the emulator's mesh CA key, as an earlier reconcile would.
     const warm = createHandler({
       config: loadConfig(env),
       clients: { dynamodb, kms, secrets, events },
       verifierFactory: () => createInsecureTestingVerifier(),
       kubernetes: async () => ({
         peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: [] }) },
-        restarts: { restartStale: async (r) => ({ meshCaFingerprint: r.meshCaFingerprint, results: [], complete: true }) },
+        restarts: { restartStale: async (r) => ({ meshCaSpkiSha256: r.meshCa.spkiSha256, results: [], complete: true, staleWorkloads: 0 }) },
       }),
       telemetry: { logger: new Logger({ logLevel: 'SILENT' }), metrics: { publish() {} } },
     });

@@ -88,7 +88,7 @@ async function restart1000(): Promise<Figure[]> {
         concurrency,
       });
       let t0 = performance.now();
-      const summary = await side.restarts.restartStale({ deployment: 'bench', meshCaNotBefore: new Date(Date.now() - 60_000), meshCaFingerprint: '00', dryRun: false });
+      const summary = await side.restarts.restartStale({ deployment: 'bench', meshCa: { spkiSha256: '00', createdAt: new Date(Date.now() - 60_000) }, mode: 'restart' });
       const value = performance.now() - t0;
       side.close();
       const restarted = summary.results.filter((r) => r.status === 'restarted').length;

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ACCEPTABLE_TDX_TCB_STATUSES } from '../lambda/attestation/core.ts';
 import { awsReconcileDeps } from '../lambda/reconcile/aws-deps.ts';
+import type { BundleVerifierFactory } from '../lambda/reconcile/reconcile.ts';
 import { parseEndpoint } from '../lambda/shared/names.ts';
 import { buildBundle } from '../lambda/reconcile/enroll.ts';
 import { InputError } from '../lambda/shared/errors.ts';
@@ -12,6 +13,7 @@ import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
 import { productionVerifierFactory } from '../lambda/reconcile/verification.ts';
 import { cliAwsClients } from './aws-clients.ts';
+import { lazySide, NO_ACCESS_HINT, resolveKubeAccess, type KubeCliOptions } from './kubernetes.ts';
 import { printResult, progressPrinter } from './output.ts';
 import { checkCollateralSize, readCollateralDir, readWorkspace } from './workspace-files.ts';
 
@@ -78,8 +80,9 @@ export async function enrollCommand(opts: EnrollOptions): Promise<number> {
   }
 }
 
-interface RecoverOptions {
+interface RecoverOptions extends KubeCliOptions {
   deployment: string;
+  restartAfterAnyRotation?: boolean;
   secretId?: string;
   coordinator?: string;
   dryRun?: boolean;
@@ -108,7 +111,7 @@ async function confirmForce(opts: RecoverOptions): Promise<void> {
   }
 }
 
-export async function recoverCommand(opts: RecoverOptions, mode: 'recover' | 'status'): Promise<number> {
+export async function recoverCommand(opts: RecoverOptions, mode: 'recover' | 'status', seams: RecoverSeams = {}): Promise<number> {
   if (opts.force && opts.dryRun) throw new UsageError('--force and --dry-run exclude each other');
   if (opts.force) {
     await confirmForce(opts);
@@ -128,15 +131,49 @@ export async function recoverCommand(opts: RecoverOptions, mode: 'recover' | 'st
     return exitCodeFor(result.outcome);
   }
   if (!opts.secretId || !opts.coordinator) throw new UsageError('--secret-id and --coordinator are required (or use --via-function NAME)');
-  const target = { name: opts.deployment, secretId: opts.secretId, coordinator: parseEndpoint(opts.coordinator) };
-  const deps = { ...awsReconcileDeps(cliAwsClients(), productionVerifierFactory({ ...(opts.collateralMirror ? { collateralMirrorUrl: opts.collateralMirror } : {}), ...(opts.acceptTdxTcbStatus?.length ? { acceptedTdxTcbStatuses: opts.acceptTdxTcbStatus } : {}) })), progress: progressPrinter(!opts.json) };
-  const result = await reconcile(target, deps, {
-    ...(opts.force ? { force: true } : {}),
-    ...(opts.dryRun ? { dryRun: true } : {}),
-    ...(mode === 'status' ? { statusOnly: true } : {}),
-  });
-  printResult(result, opts.json === true);
-  return exitCodeFor(result.outcome);
+  const target = { name: opts.deployment, secretId: opts.secretId, coordinator: parseEndpoint(opts.coordinator), restartAfterAnyRotation: opts.restartAfterAnyRotation === true };
+  const clients = cliAwsClients();
+  // The Kubernetes side, as the function has it: peers before Recover, restarts after.
+  const access = await resolveKubeAccess(opts, clients.secrets);
+  if (access.kind === 'none' && mode === 'recover') {
+    throw new UsageError(`recover cannot check for Ready peer Coordinators or restart workloads without cluster access: ${NO_ACCESS_HINT}`);
+  }
+  const say = (l: string) => !opts.json && process.stderr.write(`${l}\n`);
+  if (access.kind === 'settings') say(`… Kubernetes: ${access.source}, Coordinator namespace ${access.settings.coordinatorNamespace}`);
+  else say(access.kind === 'disabled' ? '! --no-kubernetes: no peer check, no workload restarts' : '! no cluster access: workloads are not checked');
+  const side = access.kind === 'settings' ? lazySide(access.settings) : undefined;
+  const verifierFactory =
+    seams.verifierFactory ??
+    productionVerifierFactory({ ...(opts.collateralMirror ? { collateralMirrorUrl: opts.collateralMirror } : {}), ...(opts.acceptTdxTcbStatus?.length ? { acceptedTdxTcbStatuses: opts.acceptTdxTcbStatus } : {}) });
+  const deps = { ...awsReconcileDeps(clients, verifierFactory), progress: progressPrinter(!opts.json), ...(side ? { kubernetes: side.get } : {}) };
+  try {
+    const result = await reconcile(target, deps, {
+      ...(opts.force ? { force: true } : {}),
+      ...(opts.dryRun ? { dryRun: true } : {}),
+      ...(mode === 'status' ? { statusOnly: true } : {}),
+    });
+    printResult(result, opts.json === true);
+    return exitCodeFor(result.outcome);
+  } finally {
+    side?.close();
+  }
+}
+
+/** What tests put in, in code (never reachable from a flag): e.g. a verifier for the emulator's test evidence. */
+export interface RecoverSeams {
+  verifierFactory?: BundleVerifierFactory;
+}
+
+/** The Kubernetes options recover and status share. */
+function kubernetesOptions(cmd: Command): Command {
+  return cmd
+    .option('--kubeconfig <file>', 'kubeconfig for the cluster (default: KUBECONFIG, then ~/.kube/config)')
+    .option('--kube-context <name>', 'kubeconfig context (default: current-context)')
+    .option('--eks-cluster <name>', 'EKS cluster by name (DescribeCluster; token signed with your AWS credentials) instead of a kubeconfig')
+    .option('--coordinator-namespace <ns>', 'namespace of the Coordinator pods (default: the context\'s namespace, else default)')
+    .option('--namespace <ns>', 'namespace of the Contrast workloads (repeatable; default: the Coordinator namespace)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--all-namespaces', 'look for Contrast workloads in every namespace')
+    .option('--no-kubernetes', 'do without cluster access: no peer check, no workload restarts');
 }
 
 export function registerRecoveryCommands(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
@@ -166,53 +203,62 @@ Example:
     )
     .action((o: EnrollOptions) => run(() => enrollCommand(o)));
 
-  program
+  const recover = program
     .command('recover')
-    .description('recover a stale Coordinator: verify its attestation, decrypt the share, Recover, confirm')
+    .description('recover a stale Coordinator: verify its attestation, check for Ready peers, decrypt the share, Recover, confirm, restart the workloads holding certificates of the lost mesh CA')
     .requiredOption('--deployment <name>', 'deployment name (as enrolled)')
     .option('--secret-id <id>', 'Secrets Manager secret holding the recovery bundle')
     .option('--coordinator <host:port>', 'the Coordinator\'s user API, e.g. coordinator.internal:1313')
-    .option('--dry-run', 'verify the Coordinator and decrypt the share, but send nothing')
+    .option('--dry-run', 'verify the Coordinator and decrypt the share, but send nothing; list the workloads that would be restarted')
+    .option('--allow-pod-deletion', 'delete stale pods where a rollout restart changes nothing (OnDelete, bare pods)')
+    .option('--restart-after-any-rotation', 'also restart workloads left stale by a rotation this tool did not cause (contrast set, an earlier recover)')
     .option('--force', 'send Recover with Force=true even if Ready peers exist (asks for confirmation)')
     .option('--yes', 'confirm --force without asking')
     .option('--reason <text>', 'why (recorded with --force and --via-function)')
     .option('--via-function <name>', 'ask the deployed Lambda function to do it (audited there) instead of running locally')
     .option('--collateral-mirror <url>', 'HTTPS mirror (AMD KDS / Intel PCS layout) for collateral the evidence and bundle lack')
     .option('--accept-tdx-tcb-status <status>', 'also accept this Intel TCB status besides UpToDate (repeatable)', tdxStatus, [])
-    .option('--json', 'print the result as JSON')
+    .option('--json', 'print the result as JSON');
+  kubernetesOptions(recover)
     .addHelpText(
       'after',
       `
 Exit codes: 0 recovered / already healthy / peers available / dry run ok; 2 usage;
 10 paused; 11 no-state; 12 unauthorized; 13 wrong-seed; 14 unreachable;
 15 attestation-failed; 16 bundle-invalid; 17 confirm-mismatch; 18 restart-partial;
-19 event-invalid; 1 unexpected error.
+19 event-invalid; 21 config-invalid (e.g. the kubeconfig); 1 unexpected error.
+
+Cluster access as kubectl finds it (--kubeconfig, KUBECONFIG, ~/.kube/config) or
+--eks-cluster NAME; without any, recover refuses unless --no-kubernetes is given. Restarted:
+workloads with a pod whose contrast-initializer finished before the new mesh CA key was
+created; pods still in Init are left alone (docs/operate.md).
 
 Examples:
   contrast-autorecover recover --deployment prod --secret-id contrast-autorecover/prod \\
-    --coordinator coordinator.internal:1313
+    --coordinator coordinator.internal:1313 --kubeconfig ~/.kube/prod
   contrast-autorecover recover --deployment prod --secret-id contrast-autorecover/prod \\
-    --coordinator coordinator.internal:1313 --dry-run --json
+    --coordinator coordinator.internal:1313 --eks-cluster prod --dry-run --json
   contrast-autorecover recover --deployment prod --via-function contrast-autorecover \\
     --reason "rehearsal"`,
     )
     .action((o: RecoverOptions) => run(() => recoverCommand(o, 'recover')));
 
-  program
+  const status = program
     .command('status')
-    .description('verify the Coordinator\'s attestation and report whether it is healthy (no KMS call)')
+    .description('verify the Coordinator\'s attestation, report whether it is healthy, and list workloads holding certificates of a lost mesh CA (no KMS call, no change)')
     .requiredOption('--deployment <name>', 'deployment name (as enrolled)')
     .option('--secret-id <id>', 'Secrets Manager secret holding the recovery bundle')
     .option('--coordinator <host:port>', 'the Coordinator\'s user API')
     .option('--via-function <name>', 'ask the deployed Lambda function instead')
     .option('--collateral-mirror <url>', 'HTTPS mirror (AMD KDS / Intel PCS layout) for collateral the evidence and bundle lack')
     .option('--accept-tdx-tcb-status <status>', 'also accept this Intel TCB status besides UpToDate (repeatable)', tdxStatus, [])
-    .option('--json', 'print the result as JSON')
+    .option('--json', 'print the result as JSON');
+  kubernetesOptions(status)
     .addHelpText(
       'after',
       `
 Exit codes: 0 healthy; 20 stale (recovery-needed); 11 no-state; 14 unreachable;
-15 attestation-failed; 16 bundle-invalid; 2 usage.
+15 attestation-failed; 16 bundle-invalid; 21 config-invalid; 2 usage.
 
 Example:
   contrast-autorecover status --deployment prod --secret-id contrast-autorecover/prod \\

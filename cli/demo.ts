@@ -1,8 +1,10 @@
 /**
  * `npm run demo`: the main job on local defaults, on a fresh machine with only Node.
  * Makes a Contrast workspace, enrolls it (into moto when it is installed; otherwise into a
- * clearly labelled local key provider), starts the Coordinator emulator in recovery mode,
- * recovers it, confirms the manifest, then reconciles again (a no-op without KMS calls).
+ * clearly labelled local key provider), starts the Coordinator emulator in recovery mode and
+ * a Kubernetes API stand-in with a few workloads, recovers the Coordinator, confirms the
+ * manifest, restarts exactly the workloads holding certificates of the lost mesh CA (and says
+ * why each other one is left alone), then reconciles again (a no-op without KMS or Kubernetes calls).
  *
  * The emulator presents real-format SEV-SNP evidence signed by a DEMO test chain (not AMD
  * hardware), so the demo wires the native verifier with that chain's root here, in code;
@@ -16,13 +18,16 @@ import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ATTESTATION_OIDS } from '../lambda/attestation/verifier.ts';
 import { awsReconcileDeps } from '../lambda/reconcile/aws-deps.ts';
+import { memoryRecordStore } from '../lambda/reconcile/mesh-ca.ts';
 import { buildBundle } from '../lambda/reconcile/enroll.ts';
 import { countKmsCalls } from '../lambda/keys/kms-calls.ts';
 import { BundleStore } from '../lambda/keys/store.ts';
 import { exitCodeFor, type Outcome } from '../lambda/shared/outcomes.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
 import type { ReconcileResult } from '../lambda/reconcile/types.ts';
+import type { KubernetesSide, WorkloadResult } from '../lambda/kubernetes/types.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
+import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac, plainTemplate, startKubeApi, type KubeApi } from '../testing/kube-api/index.ts';
 import { findMotoPython, MOTO_INSTALL_HINT, startMoto, type MotoServer } from '../testing/moto-server.ts';
 import { makeWorkspace, writeWorkspace } from '../testing/workspace.ts';
 import { makeSnpEvidence, makeTestManifest, TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
@@ -43,7 +48,35 @@ export interface DemoSummary {
   outcomes: Outcome[];
   recoverCalls: number;
   kmsDecrypts: { firstReconcile: number; secondReconcile: number };
+  /** What the recovery did with each Contrast workload, and why. */
+  workloads: Pick<WorkloadResult, 'kind' | 'namespace' | 'name' | 'status' | 'reason'>[];
+  /** Kubernetes API requests of the second reconcile (none: the restarts are recorded complete). */
+  secondReconcileKubernetesRequests: number;
   ok: boolean;
+}
+
+const NS = 'demo';
+const MIN = 60_000;
+const DEMO_TOKEN = 'demo-token-not-secret';
+
+/**
+ * The demo cluster as the Coordinator restart left it. The mesh CA's NotBefore is backdated by
+ * an hour, so `frontend` (ready 30 min ago) is exactly what a start-time rule would miss.
+ */
+function populateDemoCluster(api: KubeApi, emu: CoordinatorEmulator): void {
+  const s = api.store;
+  s.coordinator = { servingSince: () => emu.healthySince };
+  const now = Date.now();
+  // The restarted Coordinator: stale, hence not Ready (its readiness probe fails while stale).
+  s.addStatefulSet(NS, 'coordinator', { template: coordinatorTemplate(), startedAt: new Date(now - MIN), ready: false });
+  s.addDeployment(NS, 'frontend', { template: contrastTemplate('frontend'), replicas: 2, startedAt: new Date(now - 31 * MIN), initializerFinishedAt: new Date(now - 30 * MIN) });
+  s.addStatefulSet(NS, 'backend', { template: contrastTemplate('backend'), startedAt: new Date(now - 3 * 60 * MIN), initializerFinishedAt: new Date(now - 3 * 60 * MIN + 20_000) });
+  // Started while the Coordinator was stale: waits in Init and gets its certificate from the new CA.
+  s.addDeployment(NS, 'batch', { template: contrastTemplate('batch'), startedAt: new Date(now - 2 * MIN) });
+  // Contrast runtime, but `skip-initializer`: no mesh certificate to renew.
+  s.addDeployment(NS, 'sidecar-free', { template: contrastTemplate('sidecar-free', { initializer: false }), startedAt: new Date(now - 60 * MIN) });
+  // Not a Contrast workload at all: never touched, never listed.
+  s.addDeployment(NS, 'metrics', { template: plainTemplate('metrics'), startedAt: new Date(now - 60 * MIN) });
 }
 
 export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<DemoSummary> {
@@ -65,6 +98,8 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
   const dir = await mkdtemp(join(tmpdir(), 'contrast-autorecover-demo-'));
   let moto: MotoServer | undefined;
   let emulator: CoordinatorEmulator | undefined;
+  let kube: KubeApi | undefined;
+  let side: KubernetesSide | undefined;
   try {
     const ws = await timed(
       'create a Contrast workspace',
@@ -133,9 +168,29 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
       (e) => `${e.address} (SEV-SNP evidence signed by a DEMO test chain, not AMD hardware)`,
     );
     ws.seed.fill(0);
+    const emu = emulator;
+
+    kube = await timed(
+      'start a Kubernetes API stand-in with Contrast workloads',
+      async () => {
+        const api = await startKubeApi({ tokens: [DEMO_TOKEN], rbac: manifestRbac([NS]) });
+        populateDemoCluster(api, emu);
+        return api;
+      },
+      (api) => `${api.url} (RBAC of infra/k8s/rbac.yaml; frontend, backend, batch waiting in Init, sidecar-free, metrics)`,
+    );
+    const { createKubernetesSide } = await import('../lambda/kubernetes/index.ts');
+    side = await createKubernetesSide({
+      auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(kube.url, DEMO_TOKEN, kube.caData) },
+      coordinatorNamespace: NS,
+      namespaces: { kind: 'list', names: [NS] },
+    });
+    const kubeSide = side;
 
     const target = { name: deployment, secretId, coordinator: emulator.endpoint };
-    const deps = { ...awsReconcileDeps({ kms, secrets }, testSnpVerifierFactory()), progress: progressPrinter(human, (l) => say(`    ${l}`)) };
+    // The record the function keeps in its lock table; here in memory for both reconciles.
+    const records = memoryRecordStore();
+    const deps = { ...awsReconcileDeps({ kms, secrets }, testSnpVerifierFactory()), progress: progressPrinter(human, (l) => say(`    ${l}`)), kubernetes: async () => kubeSide, records };
     const results: ReconcileResult[] = [];
     const before1 = decrypts();
     const first = await timed(
@@ -145,13 +200,20 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
     );
     results.push(first);
     steps.at(-1)!.outcome = first.outcome;
+    const workloads = (first.restarts?.results ?? []).map(({ kind, namespace, name, status, reason }) => ({ kind, namespace, name, status, ...(reason ? { reason } : {}) }));
+    for (const w of workloads) say(`    ${w.status === 'restarted' ? '↻' : '·'} ${w.status.padEnd(9)} ${w.kind}/${w.name}: ${w.reason ?? ''}`);
+    const notBefore = records.record.meshCa?.certificateNotBefore;
+    if (notBefore) say(`    (the new mesh CA certificate's NotBefore is ${new Date(notBefore).toISOString()}: Contrast backdates it by an hour, so a start-time rule would have missed frontend)`);
     const d1 = decrypts() - before1;
+    kube.resetStats();
     const before2 = decrypts();
     const second = await timed('reconcile again', () => reconcile(target, deps), (r) => `${r.outcome} (KMS Decrypt calls: ${decrypts() - before2})`);
     results.push(second);
     steps.at(-1)!.outcome = second.outcome;
     const d2 = decrypts() - before2;
 
+    const statusOf = (name: string) => workloads.find((w) => w.name === name)?.status;
+    const restartedRight = statusOf('frontend') === 'restarted' && statusOf('backend') === 'restarted' && statusOf('batch') === 'skipped' && statusOf('sidecar-free') === 'skipped' && statusOf('metrics') === undefined;
     const summary: DemoSummary = {
       keyProvider,
       deployment,
@@ -159,11 +221,15 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
       outcomes: results.map((r) => r.outcome),
       recoverCalls: emulator.recoverCalls.length,
       kmsDecrypts: { firstReconcile: d1, secondReconcile: d2 },
-      ok: first.outcome === 'recovered' && second.outcome === 'already-healthy' && emulator.recoverCalls.length === 1 && d2 === 0,
+      workloads,
+      secondReconcileKubernetesRequests: kube.log.length,
+      ok: first.outcome === 'recovered' && second.outcome === 'already-healthy' && emulator.recoverCalls.length === 1 && d2 === 0 && restartedRight && kube.log.length === 0,
     };
-    say(summary.ok ? '✔ demo passed: recovered once, second reconcile was a no-op without KMS calls' : '✘ demo failed');
+    say(summary.ok ? '✔ demo passed: recovered once, restarted exactly the workloads holding the lost mesh CA\'s certificates, second reconcile was a no-op without KMS or Kubernetes calls' : '✘ demo failed');
     return summary;
   } finally {
+    side?.close?.();
+    await kube?.close();
     await emulator?.stop();
     await moto?.stop();
     await rm(dir, { recursive: true, force: true });

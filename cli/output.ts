@@ -41,8 +41,13 @@ export function printResult(result: ReconcileResult, json: boolean): void {
   if (result.manifestHash) lines.push(`  enrolled manifest ${result.manifestHash}${result.drift ? `, Coordinator serves ${result.latestManifestHash} (drift: re-enroll)` : ''}`);
   if (result.kmsEncryptionContext) lines.push(`  KMS Decrypt context: ${JSON.stringify(result.kmsEncryptionContext)}`);
   if (result.force) lines.push('  Force=true was sent (operator override)');
+  if (result.meshCa) {
+    const cause = result.meshCa.cause === 'recover' ? 'made by this tool\'s Recover' : 'a rotation this tool did not cause';
+    lines.push(`  mesh CA key ${result.meshCa.spkiSha256.slice(0, 16)}… created ${result.meshCa.createdAt} (${cause})`);
+  }
   if (result.restarts) {
     for (const r of result.restarts.results) lines.push(`  ${r.status.padEnd(20)} ${r.kind}/${r.namespace}/${r.name}${r.reason ? ` — ${r.reason}` : ''}`);
+    if (result.staleWorkloads) lines.push(`  ${result.staleWorkloads} workload(s) still hold certificates of a lost mesh CA`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

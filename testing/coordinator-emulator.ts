@@ -5,8 +5,7 @@
  * nonce, the UserAPI with the real status codes and messages, and client-key authorisation
  * against the manifest's SeedshareOwnerPubKeys. It can also misbehave for negative tests.
  */
-import type { X509Certificate } from 'node:crypto';
-import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import http2, { type Http2SecureServer, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
@@ -73,6 +72,8 @@ export interface EmulatorOptions {
   /** Use the older error text for "no state". */
   legacyNoStateMessage?: boolean;
   release?: EmulatedRelease;
+  /** The Coordinator's clock (epoch ms), for certificate times; default Date.now. */
+  clock?: () => number;
 }
 
 interface RpcError {
@@ -102,6 +103,12 @@ export class CoordinatorEmulator {
   readonly connections: ConnectionRecord[] = [];
   meshCaPem = '';
   rootCaPem = '';
+  /** When the current mesh CA key was created (undefined before the first manifest). */
+  meshKeyCreatedAt: Date | undefined;
+  /** Since when it serves (healthy); undefined while stale: what initializers see. */
+  healthySince: Date | undefined;
+  private meshKeys: webcrypto.CryptoKeyPair | undefined;
+  private rootKeys: webcrypto.CryptoKeyPair | undefined;
   /** Manifests in history (the last is current); `setManifest` appends. */
   readonly manifests: Buffer[] = [];
   private server: Http2SecureServer | NetServer | undefined;
@@ -111,6 +118,8 @@ export class CoordinatorEmulator {
   readonly host = '127.0.0.1';
 
   private readonly options: EmulatorOptions;
+  /** The Coordinator's clock; tests may move it. */
+  clock: () => number;
 
   private constructor(options: EmulatorOptions) {
     // Own copies: callers zero their secrets after use, as production code does.
@@ -119,12 +128,14 @@ export class CoordinatorEmulator {
     this.readyPeers = options.readyPeers ?? 0;
     this.misbehave = options.misbehave ?? 'none';
     this.evidence = options.evidence ?? testingEvidence;
+    this.clock = options.clock ?? Date.now;
     if (options.state !== 'no-manifest') this.manifests.push(options.manifest);
   }
 
   static async start(options: EmulatorOptions): Promise<CoordinatorEmulator> {
     const emu = new CoordinatorEmulator(options);
-    if (emu.state === 'healthy') await emu.rotateMeshCa();
+    if (emu.state !== 'no-manifest' && emu.state !== 'no-state') await emu.rotateMeshCa(true);
+    if (emu.state === 'healthy') emu.healthySince = new Date(emu.clock());
     await emu.listen();
     return emu;
   }
@@ -140,11 +151,33 @@ export class CoordinatorEmulator {
   /** Simulates a Coordinator pod restart: keys lost, history kept. */
   restart(): void {
     if (this.state === 'healthy') this.state = 'stale';
+    this.healthySince = undefined;
   }
 
-  /** Simulates `contrast set` with another manifest. */
-  setManifest(manifest: Buffer): void {
+  /**
+   * Simulates `contrast set` with another manifest: every manifest transition creates a new
+   * random mesh CA key (coordinator/internal/stateguard/stateguard.go, UpdateState). On a
+   * stale Coordinator only the history grows (the real SetManifest refuses while stale).
+   */
+  async setManifest(manifest: Buffer): Promise<void> {
     this.manifests.push(manifest);
+    if (this.state === 'healthy') await this.rotateMeshCa(true);
+  }
+
+  /**
+   * Simulates a restart healed by a Ready peer: the peer hands over seed, salt and the mesh
+   * CA private key (coordinator/internal/meshapi/meshapi.go, Recover), and ca.New mints a new
+   * certificate over the same key.
+   */
+  async peerRecover(): Promise<void> {
+    this.state = 'healthy';
+    await this.rotateMeshCa(false);
+    this.healthySince = new Date(this.clock());
+  }
+
+  /** SHA-256 hex of the current mesh CA key's SubjectPublicKeyInfo. */
+  get meshCaSpkiSha256(): string {
+    return createHash('sha256').update(new X509Certificate(this.meshCaPem).publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
   }
 
   async stop(): Promise<void> {
@@ -228,25 +261,38 @@ export class CoordinatorEmulator {
     return { context: createSecureContext(pems), pems };
   }
 
-  private async rotateMeshCa(): Promise<void> {
-    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-    const make = async (cn: string) => {
-      const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-      // Whole seconds: X.509 times have second precision, and restarts compare against NotBefore.
-      const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
-      const cert = await x509.X509CertificateGenerator.createSelfSigned({
-        serialNumber: randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
-        name: `CN=${cn}`,
-        notBefore,
-        notAfter: new Date(notBefore.getTime() + 365 * 24 * 3600_000),
-        signingAlgorithm: alg,
-        keys,
-        extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
-      });
-      return cert.toString('pem');
-    };
-    this.rootCaPem ||= await make('system:coordinator:root');
-    this.meshCaPem = await make('system:coordinator:intermediate');
+  /**
+   * ca.New as Contrast runs it (internal/ca/ca.go): root and mesh CA certificates with
+   * NotBefore one hour back and NotAfter ten years ahead; the root key stays (upstream derives
+   * it from the seed), the mesh key is a new random P-384 key (seedengine GenerateMeshCAKey)
+   * unless a peer handed the current one over (`newKey` false).
+   */
+  private async rotateMeshCa(newKey: boolean): Promise<void> {
+    const alg = { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' };
+    const generate = async () => (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const now = this.clock();
+    this.rootKeys ??= await generate();
+    if (newKey || !this.meshKeys) {
+      this.meshKeys = await generate();
+      this.meshKeyCreatedAt = new Date(now);
+    }
+    // X.509 times have second precision: Go's encoder drops the fraction.
+    const notBefore = new Date(Math.floor((now - 3_600_000) / 1000) * 1000);
+    const notAfter = new Date(notBefore.getTime() + 3_600_000 + 10 * 365 * 24 * 3_600_000);
+    const selfSigned = async (cn: string, keys: webcrypto.CryptoKeyPair) =>
+      (
+        await x509.X509CertificateGenerator.createSelfSigned({
+          serialNumber: randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
+          name: `CN=${cn}`,
+          notBefore,
+          notAfter,
+          signingAlgorithm: alg,
+          keys,
+          extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true)],
+        })
+      ).toString('pem');
+    this.rootCaPem = await selfSigned('system:coordinator:root', this.rootKeys);
+    this.meshCaPem = await selfSigned('system:coordinator:intermediate', this.meshKeys);
   }
 
   private async handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
@@ -320,7 +366,9 @@ export class CoordinatorEmulator {
     if (salt.length !== 32 || seed.length < 32) wrap(3, `initializing seed engine: invalid seed or salt length (seed ${seed.length}, salt ${salt.length})`);
     if (!seedOk) refuse(2, 'resetting state: verifying latest transition: latest transition signature is invalid');
     this.state = 'healthy';
-    await this.rotateMeshCa();
+    // A user Recover resets the state with a new random mesh CA key (coordinator/internal/userapi/userapi.go).
+    await this.rotateMeshCa(true);
+    this.healthySince = new Date(this.clock());
     record('ok');
   }
 

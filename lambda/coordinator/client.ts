@@ -4,7 +4,6 @@
  * of a recovery run on the same session (and, unless the network drops it, on the same
  * verified connection — `verifiedConnections` tells).
  */
-import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { Client, status, type ServiceError } from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
@@ -53,8 +52,8 @@ export interface ManifestsAnswer {
   /** Manifests as served, oldest first. */
   manifests: Uint8Array[];
   latestManifestSha256: string | undefined;
+  /** PEM of the mesh CA certificate; its key names the generation (reconcile/mesh-ca.ts). */
   meshCaPem: string;
-  meshCa: { fingerprint: string; notBefore: Date } | undefined;
 }
 
 /** A gRPC status the Coordinator answered with (not a transport failure). */
@@ -123,7 +122,6 @@ export class CoordinatorSession {
       manifests: res.Manifests,
       latestManifestSha256: latest ? sha256Hex(latest) : undefined,
       meshCaPem,
-      meshCa: meshCaInfo(meshCaPem),
     };
   }
 
@@ -192,15 +190,5 @@ export class CoordinatorSession {
       );
     }
     return new CoordinatorRpcError(err.code, err.details, rpc);
-  }
-}
-
-function meshCaInfo(pem: string): { fingerprint: string; notBefore: Date } | undefined {
-  if (!pem.includes('BEGIN CERTIFICATE')) return undefined;
-  try {
-    const cert = new X509Certificate(pem);
-    return { fingerprint: sha256Hex(cert.raw), notBefore: new Date(cert.validFrom) };
-  } catch {
-    return undefined;
   }
 }

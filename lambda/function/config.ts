@@ -45,6 +45,13 @@ const deploymentSchema = z
     coordinatorNamespace: z.string().min(1).default(DEFAULTS.coordinatorNamespace),
     /** CloudWatch alarms whose ALARM state triggers a reconcile of this deployment. */
     alarmNames: z.array(z.string().min(1)).default([]),
+    /**
+     * Also restart the workloads still holding certificates of a lost mesh CA after rotations
+     * this service did not cause (a manifest update with `contrast set`, a manual `contrast
+     * recover`). Default false: they are reported (result, event, StaleWorkloads, `status`).
+     * Restarts after this service's own recoveries always happen (docs/operate.md).
+     */
+    restartAfterAnyRotation: z.boolean().default(false),
     /** TDX only: Intel TCB statuses accepted besides UpToDate (handed to the production verifier). */
     // Revoked is never acceptable; see lambda/attestation/core.ts.
     tdxAcceptedTcbStatuses: z.array(z.enum(ACCEPTABLE_TDX_TCB_STATUSES)).optional(),
@@ -191,7 +198,7 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
 }
 
 export function targetOf(d: DeploymentConfig): DeploymentTarget {
-  return { name: d.name, secretId: d.secretId, coordinator: { host: d.coordinator.host, port: d.coordinator.port } };
+  return { name: d.name, secretId: d.secretId, coordinator: { host: d.coordinator.host, port: d.coordinator.port }, restartAfterAnyRotation: d.restartAfterAnyRotation };
 }
 
 export function findDeployment(config: HandlerConfig, name: string): DeploymentConfig | undefined {

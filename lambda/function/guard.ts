@@ -1,17 +1,19 @@
 /**
  * One reconcile behind the function's guards: the operator's pause switch, the crash-loop
- * guard (at most MAX_RECOVERIES_PER_HOUR user recoveries per deployment), and the history the
- * guard and the StaleMinutes metric need. Runs under the deployment's lease (deployment-run.ts).
+ * guard (at most MAX_RECOVERIES_PER_HOUR Recover attempts per deployment), interrupted
+ * attempts, and the history the guard and the StaleMinutes metric need. Runs under the
+ * deployment's lease (deployment-run.ts); everything it remembers lives in the deployment's
+ * one record (lease.ts), which reconcile also writes through (the Recover intent, the mesh CA
+ * key, the restarts).
  */
 import { decryptOwnerKey } from '../keys/envelope.ts';
-import type { RestartRecordStore } from '../kubernetes/types.ts';
 import type { ReconcileDeps } from '../reconcile/reconcile.ts';
-import type { ReconcileOptions, ReconcileResult } from '../reconcile/types.ts';
+import type { ReconcileOptions, ReconcileResult, RecoveryRecord, RecoveryRecordStore } from '../reconcile/types.ts';
 import { errorMessage, RecoveryError } from '../shared/errors.ts';
 import { targetOf, type DeploymentConfig } from './config.ts';
 import type { Trigger } from './events.ts';
-import { guardTripped, type GuardSnapshot, type LockTable } from './lease.ts';
-import { emptyResult, recoverOutcomeUnknown, userRecoveryDone, type ReportContext } from './report.ts';
+import { guardTripped, type GuardSnapshot } from './lease.ts';
+import { emptyResult, logInterruptedAttempt, recoverOutcomeUnknown, userRecoveryDone, type ReportContext } from './report.ts';
 import type { Runtime } from './runtime.ts';
 
 export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger: Trigger, options: ReconcileOptions, ctx: ReportContext): Promise<ReconcileResult> {
@@ -19,8 +21,12 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
   // both, and a paused one only costs an unused GetSecretValue (ciphertext, no Decrypt).
   const prefetched = rt.bundles.load(d.secretId);
   prefetched.catch(() => {}); // a failure surfaces through loadBundle below
-  const snap = options.statusOnly ? undefined : await rt.lock.snapshot(d.name);
-  if (snap?.pause.paused) {
+  // Status holds no lease: it reads the record (to date the mesh CA key) and writes nothing;
+  // without the lock table it still answers, dating the key by its certificate.
+  const snap = options.statusOnly
+    ? await rt.lock.snapshot(d.name).catch((): GuardSnapshot => ({ pause: { paused: false }, record: { attempts: [] }, version: 0, recentAttempts: [] }))
+    : await rt.lock.snapshot(d.name);
+  if (!options.statusOnly && snap.pause.paused) {
     const key = snap.pause.scope === 'all' ? 'pause#*' : `pause#${d.name}`;
     ctx.guard = { kind: 'pause-switch', detail: `${key}${snap.pause.reason ? `: ${snap.pause.reason}` : ''}` };
     return emptyResult(
@@ -30,10 +36,13 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
       options,
     );
   }
+  const records = options.statusOnly ? readOnlyRecords(snap.record) : rt.lock.recordStore(d.name, snap, signedBy(ctx, trigger));
+  if (!options.statusOnly) await finishInterruptedAttempts(rt, d, records, ctx);
+
   // The crash-loop guard stops only the user recovery itself (just before the KMS Decrypt),
   // so a healthy deployment's reconciles and pending restarts still run while it holds.
   const automatic = trigger.kind !== 'direct';
-  const tripped = snap !== undefined && !options.dryRun && guardTripped(snap, rt.config.maxRecoveriesPerHour);
+  const tripped = !options.statusOnly && !options.dryRun && guardTripped(snap, rt.config.maxRecoveriesPerHour);
   if (tripped && !automatic) ctx.guardBypassed = true;
   let guardStopped = false;
   const deps: ReconcileDeps = {
@@ -47,67 +56,92 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
         guardStopped = true;
         throw new RecoveryError(
           'paused',
-          `crash-loop guard: ${snap!.recentRecoveries.length} user recoveries of ${d.name} in the last hour (limit ${rt.config.maxRecoveriesPerHour}, MAX_RECOVERIES_PER_HOUR); the Coordinator is stale again — find out why it keeps restarting, then recover by direct invocation or wait for the hour to pass`,
+          `crash-loop guard: ${snap.recentAttempts.length} Recover attempts for ${d.name} in the last hour (limit ${rt.config.maxRecoveriesPerHour}, MAX_RECOVERIES_PER_HOUR); the Coordinator is stale again — find out why it keeps restarting, then recover by direct invocation or wait for the hour to pass`,
         );
       }
       return decryptOwnerKey(rt.clients.kms, bundle.document.ownerKey, context);
     },
     verifierFactory: rt.verifierFactory(d),
-    // Under the lease, the snapshot's restart record is current (only the holder writes it).
-    restartRecords: snap ? snapshotRestartRecords(rt.lock, d.name, snap) : rt.lock,
+    records,
+    now: rt.now,
     ...rt.reconcileDeps,
   };
   const kube = rt.kubernetes(d);
   if (kube) deps.kubernetes = kube;
 
-  let result = await rt.reconcile(targetOf(d), deps, options);
+  // The exporter names the restarted pod: it is never its own peer (peers.ts).
+  const runOptions = trigger.kind === 'event' && trigger.pod ? { ...options, recoveringPod: trigger.pod } : options;
+  let result = await rt.reconcile(targetOf(d), deps, runOptions);
   if (guardStopped) {
     // reconcile counts the Decrypt it asked for; the guard refused it before KMS was called.
     result = { ...result, kmsDecrypts: 0 };
     delete result.kmsEncryptionContext;
-    ctx.guard = { kind: 'crash-loop-guard', detail: `${snap!.recentRecoveries.length} recoveries in the last hour, limit ${rt.config.maxRecoveriesPerHour}` };
+    ctx.guard = { kind: 'crash-loop-guard', detail: `${snap.recentAttempts.length} Recover attempts in the last hour, limit ${rt.config.maxRecoveriesPerHour}` };
   }
-  if (snap) {
+  if (!options.statusOnly) {
     try {
-      await recordHistory(rt, result, snap, trigger, ctx);
+      await recordHistory(rt, result, records, trigger, ctx);
     } catch (err) {
-      rt.telemetry.logger.error('could not record recovery history; the crash-loop guard may undercount', { error: errorMessage(err) });
+      rt.telemetry.logger.error('could not record since when the Coordinator is stale (StaleMinutes)', { error: errorMessage(err) });
     }
   }
   return result;
 }
 
-/** Stale bookkeeping for StaleMinutes; the crash-loop guard's history. */
-async function recordHistory(rt: Runtime, result: ReconcileResult, snap: GuardSnapshot, trigger: Trigger, ctx: ReportContext): Promise<void> {
-  const t = rt.now();
-  const triggerTime = trigger.kind === 'event' || trigger.kind === 'alarm' ? Date.parse(trigger.time) : NaN;
-  const since = snap.staleSince ?? (Number.isFinite(triggerTime) && triggerTime < t ? triggerTime : t);
-  if (userRecoveryDone(result)) {
-    ctx.staleMinutes = (t - since) / 60_000;
-    await rt.lock.recordRecovery(result.deployment, t);
+/** Every attempt this invocation writes carries its request id and trigger (for the audit). */
+function signedBy(ctx: ReportContext, trigger: Trigger): (r: RecoveryRecord) => RecoveryRecord {
+  return (r) => ({
+    ...r,
+    attempts: r.attempts.map((a) => (a.requestId ? a : { ...a, requestId: ctx.requestId, trigger: { kind: trigger.kind, id: trigger.id } })),
+  });
+}
+
+function readOnlyRecords(record: RecoveryRecord): RecoveryRecordStore {
+  return {
+    read: () => Promise.resolve(structuredClone(record)),
+    update: () => Promise.reject(new Error('status writes nothing')),
+  };
+}
+
+/**
+ * An attempt still `pending` when we hold the lease belongs to an invocation that died after
+ * recording its intent (killed, timed out, out of memory) — maybe after Recover left. It
+ * cannot write its own audit record, so we write it, marked as the interrupted attempt's, and
+ * mark the attempt `interrupted` (the crash-loop guard keeps counting it).
+ */
+async function finishInterruptedAttempts(rt: Runtime, d: DeploymentConfig, records: RecoveryRecordStore, ctx: ReportContext): Promise<void> {
+  const interrupted = (await records.read()).attempts.filter((a) => a.status === 'pending');
+  if (interrupted.length === 0) return;
+  const ids = new Set(interrupted.map((a) => a.id));
+  try {
+    await records.update((r) => ({ ...r, attempts: r.attempts.map((a) => (ids.has(a.id) ? { ...a, status: 'interrupted' } : a)) }));
+  } catch (err) {
+    // Not marked: the next holder finds it pending again and audits it then.
+    rt.telemetry.logger.error('could not mark an interrupted Recover attempt', { deployment: d.name, error: errorMessage(err) });
     return;
   }
+  for (const attempt of interrupted) logInterruptedAttempt(rt, d.name, attempt, ctx);
+}
+
+/** Stale bookkeeping for StaleMinutes (the crash-loop guard's attempts are written by reconcile). */
+async function recordHistory(rt: Runtime, result: ReconcileResult, records: RecoveryRecordStore, trigger: Trigger, ctx: ReportContext): Promise<void> {
+  const t = rt.now();
+  const { staleSince } = await records.read();
+  const triggerTime = trigger.kind === 'event' || trigger.kind === 'alarm' ? Date.parse(trigger.time) : NaN;
+  const since = staleSince ?? (Number.isFinite(triggerTime) && triggerTime < t ? triggerTime : t);
   if (recoverOutcomeUnknown(result)) {
-    rt.telemetry.logger.warn('Recover was sent but its answer was lost; counted as a recovery by the crash-loop guard', { deployment: result.deployment });
-    await rt.lock.recordRecovery(result.deployment, t, true);
+    rt.telemetry.logger.warn('Recover was sent but its answer was lost; the crash-loop guard counts the attempt', { deployment: result.deployment });
+  }
+  if (userRecoveryDone(result)) {
+    ctx.staleMinutes = (t - since) / 60_000;
+    if (staleSince !== undefined) await records.update(({ staleSince: _, ...r }) => r);
+    return;
   }
   if (result.coordinatorState === 'stale') {
     ctx.staleMinutes = (t - since) / 60_000;
-    await rt.lock.markStale(result.deployment, since);
-  } else if (result.coordinatorState === 'healthy' && snap.staleSince !== undefined) {
-    ctx.staleMinutes = (t - snap.staleSince) / 60_000;
-    await rt.lock.clearStale(result.deployment);
+    if (staleSince === undefined) await records.update((r) => ({ ...r, staleSince: since }));
+  } else if (result.coordinatorState === 'healthy' && staleSince !== undefined) {
+    ctx.staleMinutes = (t - staleSince) / 60_000;
+    await records.update(({ staleSince: _, ...r }) => r);
   }
-}
-
-/** The restart record as read by the snapshot, kept current by our own writes. */
-function snapshotRestartRecords(lock: LockTable, deployment: string, snap: GuardSnapshot): RestartRecordStore {
-  let completeFor = snap.restartsCompleteFor;
-  return {
-    isComplete: async (name, fingerprint) => (name === deployment ? completeFor === fingerprint : lock.isComplete(name, fingerprint)),
-    markComplete: async (name, fingerprint) => {
-      await lock.markComplete(name, fingerprint);
-      if (name === deployment) completeFor = fingerprint;
-    },
-  };
 }

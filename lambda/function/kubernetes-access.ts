@@ -1,10 +1,11 @@
 /**
  * The function's way to its cluster: configuration → the Kubernetes side's settings, loaded on
- * first use only. lambda/kubernetes/ (and @kubernetes/client-node) is imported when reconcile
- * has Kubernetes work, never for a healthy deployment with nothing to restart.
+ * first use only. lambda/kubernetes/ is imported when reconcile has Kubernetes work, never for
+ * a healthy deployment with nothing to restart; @kubernetes/client-node only in kubeconfig mode.
  */
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { KubernetesSettings } from '../kubernetes/index.ts';
+import { errorMessage, InputError, UnreachableError } from '../shared/errors.ts';
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import type { DeploymentConfig, HandlerConfig } from './config.ts';
 import type { AwsClients, HandlerOverrides } from './runtime.ts';
@@ -33,10 +34,27 @@ export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, overr
 async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, clients: AwsClients): Promise<KubernetesSettings> {
   let auth: KubernetesSettings['auth'];
   if (config.kube.auth === 'eks') {
-    auth = { kind: 'eks', clusterName: config.kube.clusterName!, endpoint: config.kube.endpoint!, caData: config.kube.caData!, region: await clients.secrets.config.region() };
+    // The token is signed with the function's own credentials, as its SDK clients resolve them.
+    auth = {
+      kind: 'eks',
+      clusterName: config.kube.clusterName!,
+      endpoint: config.kube.endpoint!,
+      caData: config.kube.caData!,
+      region: await clients.secrets.config.region(),
+      credentials: clients.secrets.config.credentials,
+    };
   } else {
-    const out = await clients.secrets.send(new GetSecretValueCommand({ SecretId: config.kube.kubeconfigSecretId! }));
-    if (!out.SecretString) throw new Error(`secret ${config.kube.kubeconfigSecretId} (KUBECONFIG_SECRET_ID) holds no kubeconfig text`);
+    const id = config.kube.kubeconfigSecretId!;
+    let out;
+    try {
+      out = await clients.secrets.send(new GetSecretValueCommand({ SecretId: id }));
+    } catch (err) {
+      // A missing secret is a configuration fault; anything else (throttling, network) passes.
+      const name = (err as { name?: string }).name;
+      if (name === 'ResourceNotFoundException') throw new InputError(`the kubeconfig secret ${id} (KUBECONFIG_SECRET_ID) does not exist — store the cluster's kubeconfig there`, 'config-invalid', { cause: err });
+      throw new UnreachableError(`cannot read the kubeconfig secret ${id} (KUBECONFIG_SECRET_ID): ${name ?? 'error'}: ${errorMessage(err)}`, { cause: err });
+    }
+    if (!out.SecretString) throw new InputError(`secret ${id} (KUBECONFIG_SECRET_ID) holds no kubeconfig text`, 'config-invalid');
     auth = { kind: 'kubeconfig', kubeconfig: out.SecretString };
   }
   const namespaces: KubernetesSettings['namespaces'] = d.namespaceLabelSelector

@@ -8,21 +8,23 @@
  *   holder then reconciles once more before it lets go, so no trigger is lost to a reconcile
  *   that had already looked at the Coordinator.
  * - `pause#<deployment>`, `pause#*`: operator pause switch (`paused` = true).
- * - `recoveries#<deployment>`: epoch-ms timestamps of user recoveries (crash-loop guard),
- *   and `staleSince` (for the StaleMinutes metric).
- * - `restarts#<deployment>`: the mesh CA fingerprint whose workload restarts are complete.
+ * - `record#<deployment>`: the deployment's one record (RecoveryRecord, docs/operate.md):
+ *   `attempts` — every Recover, written before the request leaves (the crash-loop guard
+ *   counts them; one left `pending` is an interrupted attempt); `meshCa` — the current mesh
+ *   CA key by SPKI SHA-256 with its creation time, cause and restart state; `staleSince`
+ *   (StaleMinutes). Written only by the lease holder, each write conditional on `version`,
+ *   so a holder that lost its lease can neither send Recover nor overwrite the record.
  */
 import {
   BatchGetItemCommand,
   ConditionalCheckFailedException,
   DeleteItemCommand,
-  GetItemCommand,
   PutItemCommand,
   UpdateItemCommand,
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import type { RestartRecordStore } from '../kubernetes/types.ts';
+import type { MeshCaGeneration, RecoverAttempt, RecoverAttemptStatus, RecoveryRecord, RecoveryRecordStore } from '../reconcile/types.ts';
 import { LOCK_TABLE } from '../shared/contract.ts';
 
 export const HOUR_MS = 3_600_000;
@@ -31,9 +33,14 @@ export const keys = {
   lock: (deployment: string) => `lock#${deployment}`,
   pause: (deployment: string) => `${LOCK_TABLE.pausePrefix}${deployment}`,
   pauseAll: `${LOCK_TABLE.pausePrefix}*`,
-  recoveries: (deployment: string) => `recoveries#${deployment}`,
-  restarts: (deployment: string) => `restarts#${deployment}`,
+  record: (deployment: string) => `record#${deployment}`,
 } as const;
+
+/** Attempts the crash-loop guard counts: the seed may have reached the Coordinator. */
+export const COUNTED_ATTEMPTS: readonly RecoverAttemptStatus[] = ['pending', 'accepted', 'unknown', 'interrupted'];
+
+/** Settled attempts are kept this long (the guard's window); the newest ATTEMPTS_KEPT at most. */
+const ATTEMPTS_KEPT = 50;
 
 export interface Lease {
   deployment: string;
@@ -53,16 +60,11 @@ export interface PauseState {
 /** What one reconcile needs to know before it starts, read in one round trip. */
 export interface GuardSnapshot {
   pause: PauseState;
-  /** User recoveries in the last hour (epoch ms, oldest first). */
-  recentRecoveries: number[];
-  /** Since when (epoch ms) reconciles have found the Coordinator stale, if they have. */
-  staleSince?: number;
-  /**
-   * Mesh CA fingerprint whose workload restarts are recorded complete. Read with the rest so
-   * a healthy reconcile needs no extra round trip; it stays valid while the lease is held,
-   * because only the lease holder writes it.
-   */
-  restartsCompleteFor?: string;
+  /** The deployment's record as read (strongly consistent) and its version (0: no item yet). */
+  record: RecoveryRecord;
+  version: number;
+  /** Attempts of the last hour the crash-loop guard counts, oldest first. */
+  recentAttempts: RecoverAttempt[];
 }
 
 export interface LockTableOptions {
@@ -76,7 +78,7 @@ const s = (v: string): AttributeValue => ({ S: v });
 const n = (v: number): AttributeValue => ({ N: String(Math.floor(v)) });
 const epochSeconds = (ms: number) => Math.floor(ms / 1000);
 
-export class LockTable implements RestartRecordStore {
+export class LockTable {
   readonly #client: DynamoDBClient;
   readonly #table: string;
   readonly #now: () => number;
@@ -176,9 +178,9 @@ export class LockTable implements RestartRecordStore {
   }
 
 
-  /** Pause switches, recovery history and restart record of one deployment, strongly consistent, one call. */
+  /** Pause switches and the deployment's record, strongly consistent, one call. */
   async snapshot(deployment: string): Promise<GuardSnapshot> {
-    const wanted = [keys.pause(deployment), keys.pauseAll, keys.recoveries(deployment), keys.restarts(deployment)];
+    const wanted = [keys.pause(deployment), keys.pauseAll, keys.record(deployment)];
     const out = await this.#client.send(
       new BatchGetItemCommand({
         RequestItems: { [this.#table]: { Keys: wanted.map((pk) => ({ pk: s(pk) })), ConsistentRead: true } },
@@ -197,80 +199,54 @@ export class LockTable implements RestartRecordStore {
       return p;
     };
     const pause = pauseOf(keys.pause(deployment), 'deployment') ?? pauseOf(keys.pauseAll, 'all') ?? { paused: false };
-    const rec = items.get(keys.recoveries(deployment));
-    const cutoff = this.#now() - HOUR_MS;
-    const recentRecoveries = (rec?.times?.L ?? [])
-      .map((v) => Number(v.N))
-      .filter((t) => Number.isFinite(t) && t > cutoff)
-      .sort((a, b) => a - b);
-    const snap: GuardSnapshot = { pause, recentRecoveries };
-    if (rec?.staleSince?.N) snap.staleSince = Number(rec.staleSince.N);
-    const restarts = items.get(keys.restarts(deployment))?.meshCaFingerprint?.S;
-    if (restarts) snap.restartsCompleteFor = restarts;
-    return snap;
+    const item = items.get(keys.record(deployment));
+    const record = item ? recordFrom(item) : { attempts: [] };
+    return { pause, record, version: Number(item?.version?.N ?? 0), recentAttempts: recentAttempts(record, this.#now()) };
   }
 
   /**
-   * Appends a user recovery; the item expires an hour after the last one. `staleSince` is
-   * cleared unless the recovery's outcome is unknown (`stillStale`: Recover sent, no answer).
+   * Writes the record if it is still at `version` (0: absent); returns the new version.
+   * Settled attempts older than the guard's window are dropped on the way.
    */
-  async recordRecovery(deployment: string, at: number = this.#now(), stillStale = false): Promise<void> {
-    await this.#client.send(
-      new UpdateItemCommand({
-        TableName: this.#table,
-        Key: { pk: s(keys.recoveries(deployment)) },
-        UpdateExpression: stillStale
-          ? 'SET times = list_append(if_not_exists(times, :empty), :t), expiresAt = :exp'
-          : 'SET times = list_append(if_not_exists(times, :empty), :t), expiresAt = :exp REMOVE staleSince',
-        ExpressionAttributeValues: { ':empty': { L: [] }, ':t': { L: [n(at)] }, ':exp': n(epochSeconds(at + HOUR_MS)) },
-      }),
-    );
-  }
-
-  /** Remembers the first time a reconcile found the Coordinator stale (kept for a day). */
-  async markStale(deployment: string, since: number): Promise<void> {
-    await this.#client.send(
-      new UpdateItemCommand({
-        TableName: this.#table,
-        Key: { pk: s(keys.recoveries(deployment)) },
-        UpdateExpression: 'SET staleSince = if_not_exists(staleSince, :since), expiresAt = :exp',
-        ExpressionAttributeValues: { ':since': n(since), ':exp': n(epochSeconds(this.#now() + 24 * HOUR_MS)) },
-      }),
-    );
-  }
-
-  /** The Coordinator is healthy again without our Recover (peer, human): forget `staleSince`. */
-  async clearStale(deployment: string): Promise<void> {
-    try {
-      await this.#client.send(
-        new UpdateItemCommand({
-          TableName: this.#table,
-          Key: { pk: s(keys.recoveries(deployment)) },
-          UpdateExpression: 'REMOVE staleSince',
-          ConditionExpression: 'attribute_exists(staleSince)',
-        }),
-      );
-    } catch (err) {
-      if ((err as { name?: string }).name !== 'ConditionalCheckFailedException') throw err;
-    }
-  }
-
-  // RestartRecordStore (Kubernetes issue): restarts complete for mesh CA <fingerprint>.
-
-  async isComplete(deployment: string, meshCaFingerprint: string): Promise<boolean> {
-    const out = await this.#client.send(
-      new GetItemCommand({ TableName: this.#table, Key: { pk: s(keys.restarts(deployment)) }, ConsistentRead: true }),
-    );
-    return out.Item?.meshCaFingerprint?.S === meshCaFingerprint;
-  }
-
-  async markComplete(deployment: string, meshCaFingerprint: string): Promise<void> {
+  async putRecord(deployment: string, record: RecoveryRecord, version: number): Promise<number> {
+    const cutoff = this.#now() - HOUR_MS;
+    const attempts = record.attempts.filter((a) => a.status === 'pending' || a.at > cutoff).slice(-ATTEMPTS_KEPT);
+    const next = version + 1;
     await this.#client.send(
       new PutItemCommand({
         TableName: this.#table,
-        Item: { pk: s(keys.restarts(deployment)), meshCaFingerprint: s(meshCaFingerprint), completedAt: n(epochSeconds(this.#now())) },
+        Item: { pk: s(keys.record(deployment)), version: n(next), ...recordItem({ ...record, attempts }) },
+        ConditionExpression: version === 0 ? 'attribute_not_exists(pk)' : 'version = :v',
+        ...(version === 0 ? {} : { ExpressionAttributeValues: { ':v': n(version) } }),
       }),
     );
+    return next;
+  }
+
+  /**
+   * The record as reconcile and the guard use it: kept in memory from `snap`, every change
+   * written conditionally. A change that loses the condition (another writer: the lease was
+   * lost, or an operator edited the item) throws, and the in-memory copy stays as it was.
+   */
+  recordStore(deployment: string, snap: Pick<GuardSnapshot, 'record' | 'version'>, decorate: (r: RecoveryRecord) => RecoveryRecord = (r) => r): RecoveryRecordStore {
+    let record = structuredClone(snap.record);
+    let version = snap.version;
+    return {
+      read: () => Promise.resolve(structuredClone(record)),
+      update: async (change) => {
+        const next = decorate(change(structuredClone(record)));
+        try {
+          version = await this.putRecord(deployment, next, version);
+        } catch (err) {
+          if ((err as { name?: string }).name === 'ConditionalCheckFailedException') {
+            throw new Error(`the record of ${deployment} changed under this reconcile (lease lost or item edited); nothing was written`, { cause: err });
+          }
+          throw err;
+        }
+        record = next;
+        return structuredClone(record);
+      },
+    };
   }
 
   /** Operator pause switch, for tests and tooling; operators use `aws dynamodb put-item` (docs/operate.md). */
@@ -282,7 +258,96 @@ export class LockTable implements RestartRecordStore {
   }
 }
 
-/** The crash-loop guard: automatic user recoveries allowed in the current hour. */
-export function guardTripped(snapshot: GuardSnapshot, maxPerHour: number): boolean {
-  return snapshot.recentRecoveries.length >= maxPerHour;
+/** The attempts of the last hour the crash-loop guard counts, oldest first. */
+export function recentAttempts(record: RecoveryRecord, now: number): RecoverAttempt[] {
+  return record.attempts.filter((a) => COUNTED_ATTEMPTS.includes(a.status) && a.at > now - HOUR_MS).sort((a, b) => a.at - b.at);
+}
+
+/** The crash-loop guard: Recover attempts allowed per deployment in the current hour. */
+export function guardTripped(snapshot: Pick<GuardSnapshot, 'recentAttempts'>, maxPerHour: number): boolean {
+  return snapshot.recentAttempts.length >= maxPerHour;
+}
+
+// ---- the record in DynamoDB attributes (readable with `aws dynamodb get-item`) -------------
+
+/** `{name: f(value)}`, or nothing when the value is absent. */
+const opt = <T>(name: string, value: T | undefined, f: (x: T) => AttributeValue): Record<string, AttributeValue> => (value === undefined ? {} : { [name]: f(value) });
+const strings = (m: Record<string, string>): AttributeValue => ({ M: Object.fromEntries(Object.entries(m).map(([k, v]) => [k, s(v)])) });
+
+function attemptItem(a: RecoverAttempt): AttributeValue {
+  return {
+    M: {
+      id: s(a.id),
+      at: n(a.at),
+      status: s(a.status),
+      force: { BOOL: a.force },
+      ...opt('answeredAt', a.answeredAt, n),
+      ...opt('requestId', a.requestId, s),
+      ...opt('trigger', a.trigger, (t) => strings(t)),
+      ...opt('kmsEncryptionContext', a.kmsEncryptionContext, strings),
+    },
+  };
+}
+
+function meshCaItem(g: MeshCaGeneration): AttributeValue {
+  return {
+    M: {
+      spkiSha256: s(g.spkiSha256),
+      createdAt: n(g.createdAt),
+      cause: s(g.cause),
+      certificateNotBefore: n(g.certificateNotBefore),
+      firstSeenAt: n(g.firstSeenAt),
+      ...opt('attemptId', g.attemptId, s),
+      ...opt('restartsIssuedAt', g.restartsIssuedAt, n),
+      ...opt('restartsCompleteAt', g.restartsCompleteAt, n),
+    },
+  };
+}
+
+function recordItem(r: RecoveryRecord): Record<string, AttributeValue> {
+  return {
+    attempts: { L: r.attempts.map(attemptItem) },
+    ...opt('meshCa', r.meshCa, meshCaItem),
+    ...opt('staleSince', r.staleSince, n),
+  };
+}
+
+const num = (v: AttributeValue | undefined): number | undefined => (v?.N === undefined ? undefined : Number(v.N));
+const stringMap = (v: AttributeValue | undefined): Record<string, string> | undefined =>
+  v?.M ? Object.fromEntries(Object.entries(v.M).map(([k, x]) => [k, x.S ?? ''])) : undefined;
+
+function recordFrom(item: Record<string, AttributeValue>): RecoveryRecord {
+  const attempts: RecoverAttempt[] = (item.attempts?.L ?? []).flatMap((v) => {
+    const m = v.M ?? {};
+    if (!m.id?.S || m.at?.N === undefined || !m.status?.S) return [];
+    const a: RecoverAttempt = { id: m.id.S, at: Number(m.at.N), status: m.status.S as RecoverAttemptStatus, force: m.force?.BOOL === true };
+    const answeredAt = num(m.answeredAt);
+    if (answeredAt !== undefined) a.answeredAt = answeredAt;
+    if (m.requestId?.S) a.requestId = m.requestId.S;
+    const trigger = stringMap(m.trigger);
+    if (trigger) a.trigger = { kind: trigger.kind ?? '', id: trigger.id ?? '' };
+    const context = stringMap(m.kmsEncryptionContext);
+    if (context) a.kmsEncryptionContext = context;
+    return [a];
+  });
+  const record: RecoveryRecord = { attempts };
+  const g = item.meshCa?.M;
+  if (g?.spkiSha256?.S && g.createdAt?.N !== undefined) {
+    const meshCa: MeshCaGeneration = {
+      spkiSha256: g.spkiSha256.S,
+      createdAt: Number(g.createdAt.N),
+      cause: g.cause?.S === 'recover' ? 'recover' : 'observed',
+      certificateNotBefore: num(g.certificateNotBefore) ?? 0,
+      firstSeenAt: num(g.firstSeenAt) ?? 0,
+    };
+    if (g.attemptId?.S) meshCa.attemptId = g.attemptId.S;
+    const issued = num(g.restartsIssuedAt);
+    if (issued !== undefined) meshCa.restartsIssuedAt = issued;
+    const complete = num(g.restartsCompleteAt);
+    if (complete !== undefined) meshCa.restartsCompleteAt = complete;
+    record.meshCa = meshCa;
+  }
+  const staleSince = num(item.staleSince);
+  if (staleSince !== undefined) record.staleSince = staleSince;
+  return record;
 }

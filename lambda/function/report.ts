@@ -13,7 +13,7 @@ import type { Runtime } from './runtime.ts';
 import { EVENTS, METRIC } from '../shared/contract.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { OUTCOMES, isRetryable, isSuccess, type Outcome } from '../shared/outcomes.ts';
-import type { ReconcileOptions, ReconcileResult } from '../reconcile/types.ts';
+import type { ReconcileOptions, ReconcileResult, RecoverAttempt } from '../reconcile/types.ts';
 
 
 export const AUDIT_SCHEMA = 'contrast-autorecover/audit/v1';
@@ -82,10 +82,10 @@ export function restartSummary(result: ReconcileResult): Record<string, unknown>
   const counts: Record<string, number> = {};
   for (const w of r.results) counts[w.status] = (counts[w.status] ?? 0) + 1;
   // Events are limited to 256 KB: list the workloads that need attention first, then cap.
-  const attention = r.results.filter((w) => w.status === 'failed' || w.status === 'needs-manual-restart');
+  const attention = r.results.filter((w) => w.status === 'failed' || w.status === 'needs-manual-restart' || w.status === 'stale' || w.status === 'would-restart');
   const rest = r.results.filter((w) => !attention.includes(w));
   const listed = [...attention, ...rest].slice(0, MAX_LISTED_WORKLOADS);
-  return { meshCaFingerprint: r.meshCaFingerprint, complete: r.complete, counts, workloads: listed, truncated: r.results.length > listed.length };
+  return { meshCaSpkiSha256: r.meshCaSpkiSha256, complete: r.complete, staleWorkloads: r.staleWorkloads, counts, workloads: listed, truncated: r.results.length > listed.length };
 }
 
 export function resultDetail(result: ReconcileResult, ctx: ReportContext): Record<string, unknown> {
@@ -109,7 +109,8 @@ export function resultDetail(result: ReconcileResult, ctx: ReportContext): Recor
     force: result.force,
     dryRun: result.dryRun,
     kmsDecrypts: result.kmsDecrypts,
-    meshCaFingerprint: result.meshCaFingerprint,
+    meshCa: result.meshCa,
+    staleWorkloads: result.staleWorkloads,
     restarts: restartSummary(result),
     staleMinutes: ctx.staleMinutes,
     guard: ctx.guard,
@@ -140,7 +141,7 @@ export function auditRecord(result: ReconcileResult, ctx: ReportContext, resultE
     latestManifestHash: result.latestManifestHash,
     drift: result.drift,
     kms: { decrypts: result.kmsDecrypts, keyId: ctx.kmsKeyId, encryptionContext: result.kmsEncryptionContext },
-    recover: { sent: result.recoverSent, force: result.force, meshCaFingerprint: result.meshCaFingerprint },
+    recover: { sent: result.recoverSent, force: result.force, attemptId: result.recoverAttemptId, meshCa: result.meshCa },
     restarts: restartSummary(result),
     resultEventIds,
     durationMs: Math.round(result.durationMs),
@@ -216,6 +217,7 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
     if (result.drift !== undefined) m.count(METRIC.drift, result.drift ? 1 : 0);
     if (ctx.staleMinutes !== undefined) m.value(METRIC.staleMinutes, Math.round(ctx.staleMinutes * 10) / 10, 'None');
     if (result.restarts) m.count(METRIC.workloadsRestarted, result.restarts.results.filter((w) => w.status === 'restarted' || w.status === 'deleted').length);
+    if (result.staleWorkloads !== undefined) m.count(METRIC.staleWorkloads, result.staleWorkloads);
     for (const s of result.steps) m.ms(METRIC.stepDuration(s.step), s.ms);
   });
   trace.annotate('deployment', result.deployment);
@@ -236,4 +238,34 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
   if (ok) logger.info('reconcile finished', line);
   else logger.warn('reconcile failed', { ...line, retryable: isRetryable(result.outcome) });
   logger.info('audit', { audit: auditRecord(result, ctx, eventIds) });
+}
+
+/**
+ * The audit record of a Recover attempt whose invocation died after recording its intent
+ * (killed, timed out, out of memory): written by the next invocation that holds the lease,
+ * marked `interrupted` and naming both invocations. What the attempt did after its intent is
+ * unknown — the Recover may have been sent — so it says so; the KMS encryption context ties it
+ * to the CloudTrail Decrypt before it.
+ */
+export function interruptedAttemptAudit(deployment: string, attempt: RecoverAttempt, ctx: Pick<ReportContext, 'requestId'>): Record<string, unknown> {
+  return {
+    schema: AUDIT_SCHEMA,
+    interrupted: true,
+    requestId: attempt.requestId,
+    correlationId: attempt.trigger?.id,
+    recordedBy: ctx.requestId,
+    deployment,
+    action: 'recover-attempt',
+    trigger: attempt.trigger,
+    force: attempt.force,
+    outcome: 'unknown',
+    message: `the invocation${attempt.requestId ? ` ${attempt.requestId}` : ''} ended after recording its Recover intent at ${new Date(attempt.at).toISOString()} and before recording the answer; the Recover may have been sent — the crash-loop guard counts it, and this reconcile finishes what it left`,
+    kms: { encryptionContext: attempt.kmsEncryptionContext },
+    recover: { attemptId: attempt.id, intentAt: new Date(attempt.at).toISOString(), sent: 'unknown', force: attempt.force },
+  };
+}
+
+/** Logs the interrupted attempt's audit record (a log line: it never waits on the network). */
+export function logInterruptedAttempt(rt: Runtime, deployment: string, attempt: RecoverAttempt, ctx: Pick<ReportContext, 'requestId'>): void {
+  rt.telemetry.logger.warn('audit', { audit: interruptedAttemptAudit(deployment, attempt, ctx) });
 }

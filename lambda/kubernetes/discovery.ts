@@ -2,7 +2,8 @@
  * Finds the Contrast workloads and their pods: Deployments, StatefulSets, DaemonSets,
  * ReplicaSets no Deployment owns, and bare Pods, in the configured namespaces. A workload is
  * a Contrast workload when its pod template runs a `contrast-cc…` runtime class or has the
- * `contrast-initializer` init container. The Coordinator is never one of them.
+ * `contrast-initializer` init container (contrast.ts). The Coordinator is never one of them.
+ * Each pod comes with the state of its initializer (stale.ts), which decides staleness.
  *
  * Per scope it makes five list calls (the four workload kinds and pods) in parallel and
  * joins pods to workloads through ownerReferences, so the cost does not grow with the
@@ -11,12 +12,11 @@
 import { UnreachableError } from '../shared/errors.ts';
 import type { KubeApiClient } from './api.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
+import { COORDINATOR_ROLE, INITIALIZER_NAME, POD_ROLE_ANNOTATION, RUNTIME_CLASS_PREFIX } from './contrast.ts';
 import type { ObjectMeta, Pod, PodSpec, PodTemplateSpec, WorkloadObject } from './objects.ts';
+import { initializerState, type InitializerState } from './stale.ts';
 import type { WorkloadKind } from './types.ts';
 
-export const RUNTIME_CLASS_PREFIX = 'contrast-cc';
-export const INITIALIZER_NAME = 'contrast-initializer';
-export const POD_ROLE_ANNOTATION = 'contrast.edgeless.systems/pod-role';
 /** Workload annotation: integer restart group, lower first (see restart.ts). */
 export const RESTART_ORDER_ANNOTATION = 'contrast-autorecover.edgeless.systems/restart-order';
 
@@ -40,6 +40,8 @@ export interface PodInfo {
   /** status.startTime; undefined while the pod is not yet scheduled. */
   startTime: Date | undefined;
   deleting: boolean;
+  /** When (whether) its contrast-initializer got the pod's mesh certificate. */
+  initializer: InitializerState;
 }
 
 export interface Workload {
@@ -71,7 +73,7 @@ export function isCoordinator(kind: WorkloadKind, meta: ObjectMeta, template: Po
     if (labels && key in labels && (value === undefined || labels[key] === value)) return true;
   }
   for (const ann of [meta.annotations, template.metadata?.annotations]) {
-    if (ann?.[POD_ROLE_ANNOTATION] === 'coordinator') return true;
+    if (ann?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE) return true;
   }
   return false;
 }
@@ -89,7 +91,7 @@ export function parseOrder(value: string | undefined): number {
 
 function podInfo(p: Pod): PodInfo {
   const t = p.status?.startTime ? new Date(p.status.startTime) : undefined;
-  return { name: p.metadata.name, startTime: t && !Number.isNaN(t.getTime()) ? t : undefined, deleting: !!p.metadata.deletionTimestamp };
+  return { name: p.metadata.name, startTime: t && !Number.isNaN(t.getTime()) ? t : undefined, deleting: !!p.metadata.deletionTimestamp, initializer: initializerState(p) };
 }
 
 function controllerOf(meta: ObjectMeta): { kind: string; uid: string } | undefined {

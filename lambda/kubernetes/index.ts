@@ -1,27 +1,32 @@
 /**
  * Entry of the Kubernetes side, loaded lazily by the handler and the CLI
- * (`await import('./kubernetes/index.ts')`) only when there is Kubernetes work, so
- * @kubernetes/client-node is never loaded for a healthy deployment with nothing to restart.
+ * (`await import('./kubernetes/index.ts')`) only when there is Kubernetes work.
+ * @kubernetes/client-node is imported only for kubeconfig access (kubeconfig.ts): EKS mode
+ * (eks.ts) never loads it.
  */
 import { KubeApiClient } from './api.ts';
-import { buildKubeConfig, connectionFrom, type KubeAuth } from './client.ts';
+import { DEFAULT_COORDINATOR_LABEL } from './contrast.ts';
 import { WorkloadDiscovery, type NamespaceSelection } from './discovery.ts';
+import { eksConnection, type EksAuth } from './eks.ts';
 import { DEFAULT_RETRY, KubeTransport, type RetryPolicy } from './http.ts';
 import { KubePeerChecker } from './peers.ts';
+import type { KubeconfigAuth } from './kubeconfig.ts';
 import { KubeWorkloadRestarter } from './restart.ts';
 import type { KubernetesSide } from './types.ts';
 
 export type { KubernetesSide } from './types.ts';
 
-export type { EksAuth, KubeAuth, KubeconfigAuth } from './client.ts';
+export type KubeAuth = EksAuth | KubeconfigAuth;
+export type { EksAuth } from './eks.ts';
+export type { KubeconfigAuth, KubeconfigDocument } from './kubeconfig.ts';
 export type { NamespaceSelection } from './discovery.ts';
 export type { RetryPolicy } from './http.ts';
 export { RESTART_ORDER_ANNOTATION } from './discovery.ts';
 export { RESTARTED_AT_ANNOTATION } from './restart.ts';
 export { createEksToken, eksTokenProvider } from './eks-token.ts';
 export { KubeApiError } from './errors.ts';
-
-export const DEFAULT_COORDINATOR_LABEL = 'app.kubernetes.io/name=coordinator';
+export { CLOCK_SKEW_MARGIN_MS } from './stale.ts';
+export { DEFAULT_COORDINATOR_LABEL } from './contrast.ts';
 
 export interface KubernetesSettings {
   /** How to reach and authenticate to the cluster. */
@@ -57,8 +62,8 @@ export const DEFAULT_CONCURRENCY = 8;
 
 export async function createKubernetesSide(settings: KubernetesSettings): Promise<Required<KubernetesSide>> {
   const concurrency = Math.max(1, Math.floor(settings.concurrency ?? DEFAULT_CONCURRENCY));
-  const kc = buildKubeConfig(settings.auth);
-  const connection = await connectionFrom(kc);
+  const auth = settings.auth;
+  const connection = auth.kind === 'eks' ? eksConnection(auth) : await (await import('./kubeconfig.ts')).kubeconfigConnection(auth);
   const transport = new KubeTransport(connection, {
     maxSockets: concurrency,
     requestTimeoutMs: settings.requestTimeoutMs ?? 10_000,

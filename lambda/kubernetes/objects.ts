@@ -24,6 +24,8 @@ export interface ObjectMeta {
 
 export interface Container {
   name: string;
+  /** `Always` on an init container makes it a native sidecar (it keeps running). */
+  restartPolicy?: string;
 }
 
 export interface PodSpec {
@@ -40,12 +42,36 @@ export interface PodTemplateSpec {
 export interface PodCondition {
   type: string;
   status: string;
+  lastTransitionTime?: string;
+}
+
+/** core/v1 ContainerState: exactly one of the three is set. */
+export interface ContainerState {
+  waiting?: { reason?: string; message?: string };
+  running?: { startedAt?: string };
+  terminated?: { exitCode: number; reason?: string; startedAt?: string; finishedAt?: string };
+}
+
+export interface ContainerStatus {
+  name: string;
+  state?: ContainerState;
+  lastState?: ContainerState;
+  ready?: boolean;
+  /** For sidecars: the startup probe passed (or the container started when it has none). */
+  started?: boolean;
+  restartCount?: number;
 }
 
 export interface Pod {
   metadata: ObjectMeta;
   spec?: PodSpec;
-  status?: { phase?: string; startTime?: string; conditions?: PodCondition[] };
+  status?: {
+    phase?: string;
+    startTime?: string;
+    conditions?: PodCondition[];
+    initContainerStatuses?: ContainerStatus[];
+    containerStatuses?: ContainerStatus[];
+  };
 }
 
 export interface WorkloadObject {

@@ -2,12 +2,21 @@
  * Step 3 of reconcile: is there a Ready peer Coordinator? A peer recovers a stale
  * Coordinator itself and keeps the mesh CA, so any Ready peer means "do not Recover".
  * When the pods cannot be listed we throw UnreachableError instead of guessing "no peers".
+ *
+ * Peers are found exactly as the Coordinator finds them before it refuses a user Recover
+ * (edgelesssys/contrast coordinator/internal/peerdiscovery/peerdiscovery.go, GetPeers): pods
+ * in the Coordinator's own namespace selected by the label `app.kubernetes.io/name=coordinator`,
+ * kept only with the annotation `contrast.edgeless.systems/pod-role=coordinator`, a Ready
+ * condition that is True, and a name other than the recovering pod's own. Like upstream,
+ * a terminating pod that is still Ready counts: the Coordinator would count it too and
+ * refuse our Recover.
  */
 import { UnreachableError } from '../shared/errors.ts';
 import type { KubeApiClient } from './api.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
 import type { Pod } from './objects.ts';
-import type { PeerChecker, PeerStatus } from './types.ts';
+import { COORDINATOR_ROLE, POD_ROLE_ANNOTATION } from './contrast.ts';
+import type { PeerChecker, PeerQuery, PeerStatus } from './types.ts';
 
 export interface PeerCheckerOptions {
   /** Namespace of the Coordinator of a deployment. */
@@ -16,10 +25,13 @@ export interface PeerCheckerOptions {
   coordinatorLabel: string;
 }
 
-/** Ready = condition Ready=True and not being deleted (a terminating pod hands nothing over). */
 export function isReady(pod: Pod): boolean {
-  if (pod.metadata.deletionTimestamp) return false;
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** A peer of the recovering Coordinator, by upstream's rule (see above). */
+export function isPeer(pod: Pod, excludePod?: string): boolean {
+  return pod.metadata.annotations?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE && pod.metadata.name !== excludePod && isReady(pod);
 }
 
 export class KubePeerChecker implements PeerChecker {
@@ -28,7 +40,7 @@ export class KubePeerChecker implements PeerChecker {
     private readonly opts: PeerCheckerOptions,
   ) {}
 
-  async readyPeers(deployment: string): Promise<PeerStatus> {
+  async readyPeers(deployment: string, query: PeerQuery = {}): Promise<PeerStatus> {
     const namespace = this.opts.namespaceFor(deployment);
     let pods: Pod[];
     try {
@@ -44,7 +56,7 @@ export class KubePeerChecker implements PeerChecker {
       );
     }
     return {
-      readyPeers: pods.filter(isReady).map((p) => p.metadata.name),
+      readyPeers: pods.filter((p) => isPeer(p, query.excludePod)).map((p) => p.metadata.name),
       coordinatorPods: pods.map((p) => p.metadata.name),
     };
   }

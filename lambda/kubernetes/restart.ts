@@ -1,8 +1,11 @@
 /**
- * Step 6 of reconcile: restart every Contrast workload whose pods started before the
- * current mesh CA, so they fetch certificates from the new CA. Convergent: a workload whose
- * pods all started after the CA, or whose rollout restart already happened after it, is
- * skipped, so a second run after a partial failure only finishes what is left.
+ * Step 6 of reconcile: restart every Contrast workload with a pod that holds a certificate of
+ * a lost mesh CA — its contrast-initializer finished before the current key was created
+ * (stale.ts) — so its pods fetch certificates from the current CA. Pods still in Init, and
+ * pods whose initializer finished after the key, are left alone. Convergent: a workload
+ * without stale pods, or whose rollout restart was issued after the key existed, is skipped,
+ * so a second run after a crash or a partial failure finishes exactly what is left, and
+ * nothing is restarted twice for the same key.
  *
  * Methods (docs/protocol.md §7):
  * - `rollout-restart`: strategic-merge patch of the pod template annotation
@@ -20,7 +23,8 @@ import type { KubeApiClient } from './api.ts';
 import type { Workload, WorkloadDiscovery } from './discovery.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
 import type { WorkloadObject } from './objects.ts';
-import type { RestartRequest, RestartSummary, WorkloadRestarter, WorkloadResult } from './types.ts';
+import { CLOCK_SKEW_MARGIN_MS, holdsLostCertificate } from './stale.ts';
+import type { RestartRequest, RestartSummary, WorkloadRestarter, WorkloadResult, WorkloadResultStatus } from './types.ts';
 
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
 
@@ -55,6 +59,23 @@ function rfc3339(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** Statuses of a workload still holding a lost mesh CA's certificates after the step. */
+export const STILL_STALE: readonly WorkloadResultStatus[] = ['stale', 'would-restart', 'needs-manual-restart', 'failed'];
+
+/** Why a workload without stale pods is left alone. */
+function notStaleReason(live: Workload['pods'], createdAt: Date): string {
+  if (live.length === 0) return 'no running pods';
+  const count = (k: string) => live.filter((p) => p.initializer.kind === k).length;
+  const parts: string[] = [];
+  const fresh = count('done');
+  const waiting = count('in-init');
+  const none = count('none');
+  if (fresh) parts.push(`${fresh} pod(s) got their certificate after the mesh CA key was created (${rfc3339(createdAt)})`);
+  if (waiting) parts.push(`${waiting} pod(s) still in Init: they fetch their certificate from the current Coordinator`);
+  if (none) parts.push(`${none} pod(s) without contrast-initializer hold no mesh certificate`);
+  return parts.join('; ');
+}
+
 type Plan =
   | { action: 'none'; result: WorkloadResult }
   | { action: 'patch'; workload: Workload; stalePods: string[] }
@@ -84,36 +105,35 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
       group.forEach((a, j) => (results[a.index] = done[j]));
     }
     const list = results.filter((r): r is WorkloadResult => r !== undefined);
-    return {
-      meshCaFingerprint: request.meshCaFingerprint,
-      results: list,
-      complete: list.every((r) => r.status !== 'failed' && r.status !== 'needs-manual-restart' && r.status !== 'would-restart'),
-    };
+    const staleWorkloads = list.filter((r) => STILL_STALE.includes(r.status)).length;
+    return { meshCaSpkiSha256: request.meshCa.spkiSha256, results: list, complete: staleWorkloads === 0, staleWorkloads };
   }
 
   /** Decides what a workload needs, without any API call. */
   private plan(w: Workload, req: RestartRequest): Plan {
     const base = { kind: w.kind, namespace: w.namespace, name: w.name };
-    const notBefore = req.meshCaNotBefore.getTime();
+    const createdAt = req.meshCa.createdAt;
+    const margin = req.clockSkewMarginMs ?? CLOCK_SKEW_MARGIN_MS;
     const live = w.pods.filter((p) => !p.deleting);
-    const stale = live.filter((p) => p.startTime !== undefined && p.startTime.getTime() < notBefore).map((p) => p.name);
-    if (stale.length === 0) {
-      const reason = live.length === 0 ? 'no running pods' : `all ${live.length} pod(s) started after the mesh CA (${rfc3339(req.meshCaNotBefore)})`;
-      return { action: 'none', result: { ...base, status: 'skipped', reason } };
-    }
+    const stale = live.filter((p) => holdsLostCertificate(p.initializer, createdAt, margin)).map((p) => p.name);
+    if (stale.length === 0) return { action: 'none', result: { ...base, status: 'skipped', reason: notStaleReason(live, createdAt) } };
+    const why = `${stale.length} pod(s) whose contrast-initializer finished before the mesh CA key was created (${rfc3339(createdAt)})`;
     const rolling = w.kind === 'Deployment' || ((w.kind === 'StatefulSet' || w.kind === 'DaemonSet') && w.updateStrategy === 'RollingUpdate');
     if (rolling) {
       const restartedAt = Date.parse(w.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '');
-      // A restart patched after the CA is rolling: patching again would only restart it twice.
-      if (Number.isFinite(restartedAt) && restartedAt >= notBefore) {
+      // A rollout restart issued after the key existed — or since this service's wave for it
+      // began, whatever the clocks say about the key — renews every pod: never patch twice.
+      const since = Math.min(createdAt.getTime(), req.restartsIssuedAt?.getTime() ?? Infinity) - margin;
+      if (Number.isFinite(restartedAt) && restartedAt >= since) {
         return { action: 'none', result: { ...base, status: 'skipped', method: 'rollout-restart', reason: `rollout restart since ${rfc3339(new Date(restartedAt))} in progress (${stale.length} old pod(s) left)` } };
       }
-      if (req.dryRun) return { action: 'none', result: { ...base, status: 'would-restart', method: 'rollout-restart', reason: `${stale.length} pod(s) started before the mesh CA` } };
-      return { action: 'patch', workload: w, stalePods: stale };
     }
-    const why =
+    const method = rolling ? 'rollout-restart' : 'delete-pods';
+    if (req.mode === 'report') return { action: 'none', result: { ...base, status: 'stale', method, reason: `${why}: ${stale.join(', ')} — not restarted: ${req.reportReason ?? 'reported only'}` } };
+    const manual =
       w.kind === 'Pod' ? 'bare pod' : w.kind === 'ReplicaSet' ? 'ReplicaSet without a Deployment' : `${w.kind} with updateStrategy ${w.updateStrategy}`;
-    if (req.dryRun) return { action: 'none', result: { ...base, status: 'would-restart', method: 'delete-pods', reason: `${why}: delete ${stale.join(', ')}` } };
+    if (req.mode === 'list') return { action: 'none', result: { ...base, status: 'would-restart', method, reason: rolling ? why : `${why}; ${manual}: delete ${stale.join(', ')}` } };
+    if (rolling) return { action: 'patch', workload: w, stalePods: stale };
     if (!this.opts.allowPodDeletion) {
       return {
         action: 'none',
@@ -121,7 +141,7 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
           ...base,
           status: 'needs-manual-restart',
           method: 'delete-pods',
-          reason: `${why}: a rollout restart changes nothing; delete pod(s) ${stale.join(', ')} by hand, or enable allowPodDeletion and apply infra/k8s/rbac-pod-deletion.yaml`,
+          reason: `${why}; ${manual}: a rollout restart changes nothing; delete pod(s) ${stale.join(', ')} by hand, or enable allowPodDeletion and apply infra/k8s/rbac-pod-deletion.yaml`,
         },
       };
     }
@@ -141,7 +161,7 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
           return { ...base, status: 'failed', method: 'delete-pods', reason: `cannot delete pod ${pod}: ${describeApiError(err)}${hint}` };
         }
       }
-      return { ...base, status: 'deleted', method: 'delete-pods', reason: `deleted ${p.stalePods.length} pod(s) started before the mesh CA` };
+      return { ...base, status: 'deleted', method: 'delete-pods', reason: `deleted ${p.stalePods.length} pod(s) holding certificates of a lost mesh CA: ${p.stalePods.join(', ')}` };
     }
     const now = this.opts.now?.() ?? new Date();
     const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: rfc3339(now) } } } } };
@@ -155,7 +175,7 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
       const hint = err instanceof KubeApiError && err.status === 403 ? ' — apply infra/k8s/rbac.yaml with a RoleBinding in this namespace' : '';
       return { ...base, status: 'failed', method: 'rollout-restart', reason: `${describeApiError(err)}${hint}` };
     }
-    const reason = `${p.stalePods.length} pod(s) started before the mesh CA`;
+    const reason = `${p.stalePods.length} pod(s) whose contrast-initializer finished before the mesh CA key was created: ${p.stalePods.join(', ')}`;
     if (!this.opts.waitForRollout) return { ...base, status: 'restarted', method: 'rollout-restart', reason };
     const waited = await this.waitForRollout(w, patched.metadata?.generation ?? (w.generation ?? 0) + 1);
     return waited === true

@@ -5,48 +5,81 @@
  */
 
 export interface PeerStatus {
-  /** Names of Coordinator pods that are Ready (other than a stale one, which is never Ready). */
+  /** Names of the Ready peer Coordinators, found as Contrast finds them (peers.ts). */
   readyPeers: string[];
-  /** All Coordinator pods seen. */
+  /** All pods the Coordinator label selects. */
   coordinatorPods: string[];
+}
+
+export interface PeerQuery {
+  /** The recovering Coordinator's own pod, when known (the trigger names it): never its own peer. */
+  excludePod?: string;
 }
 
 /** Step 3. Throws UnreachableError when the API cannot be read: never guess "no peers". */
 export interface PeerChecker {
-  readyPeers(deployment: string): Promise<PeerStatus>;
+  readyPeers(deployment: string, query?: PeerQuery): Promise<PeerStatus>;
 }
 
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'ReplicaSet' | 'Pod';
 
-export type WorkloadResultStatus = 'restarted' | 'deleted' | 'failed' | 'skipped' | 'needs-manual-restart' | 'would-restart';
+/**
+ * - `restarted` / `deleted`: a restart was issued (rollout restart, or stale pods deleted);
+ * - `skipped`: nothing to do (why in `reason`: no stale pod, still in Init, rollout already
+ *   under way after the key existed);
+ * - `stale`: holds certificates of a lost mesh CA and was left alone on purpose (a rotation
+ *   this service did not cause, without the deployment's opt-in);
+ * - `would-restart`: dry run / status;
+ * - `needs-manual-restart`, `failed`: stale and not restarted (the reason says what to do).
+ */
+export type WorkloadResultStatus = 'restarted' | 'deleted' | 'failed' | 'skipped' | 'stale' | 'needs-manual-restart' | 'would-restart';
 
 export interface WorkloadResult {
   kind: WorkloadKind;
   namespace: string;
   name: string;
   status: WorkloadResultStatus;
-  /** Why: e.g. "pods started after the mesh CA", "403 Forbidden: patch deployments.apps". */
+  /** Why, e.g. "2 pod(s) whose contrast-initializer finished before …", "403 Forbidden: …". */
   reason?: string;
   method?: 'rollout-restart' | 'delete-pods';
 }
 
 export interface RestartSummary {
-  /** Mesh CA this run restarted against (SHA-256 hex of the mesh CA certificate DER). */
-  meshCaFingerprint: string;
+  /** The mesh CA key the step ran against (SHA-256 hex of its SubjectPublicKeyInfo). */
+  meshCaSpkiSha256: string;
   results: WorkloadResult[];
-  /** True when no workload is left failed or needing a restart (needs-manual-restart counts as not complete). */
+  /** True when no workload is left holding a lost mesh CA's certificate (or failed). */
   complete: boolean;
+  /** Workloads still holding certificates of a lost mesh CA (stale, would-restart, needs-manual-restart, failed). */
+  staleWorkloads: number;
 }
+
+/** What the restart step does with stale workloads. */
+export type RestartMode =
+  /** Restart them (this service's own recovery, or the deployment opted in). */
+  | 'restart'
+  /** Report them as `stale`, change nothing (a rotation this service did not cause). */
+  | 'report'
+  /** Dry run and status: list them as `would-restart`, change nothing. */
+  | 'list';
 
 export interface RestartRequest {
   deployment: string;
-  /** NotBefore of the current mesh CA certificate: pods started before it need a restart. */
-  meshCaNotBefore: Date;
-  meshCaFingerprint: string;
-  dryRun: boolean;
+  /** The current mesh CA key: pods whose initializer finished before `createdAt` are stale. */
+  meshCa: { spkiSha256: string; createdAt: Date };
+  mode: RestartMode;
+  /** Why stale workloads are only reported (mode `report`), for their results. */
+  reportReason?: string;
+  /** Defaults to CLOCK_SKEW_MARGIN_MS (stale.ts). */
+  clockSkewMarginMs?: number;
+  /**
+   * When this service started restarting for this key (its own clock): a rollout restart
+   * stamped since then is one of ours, even where clocks disagree about the key's creation.
+   */
+  restartsIssuedAt?: Date;
 }
 
-/** Step 6. Convergent: restarting twice against the same mesh CA restarts nothing new. */
+/** Step 6. Convergent: running it twice against the same key restarts nothing new. */
 export interface WorkloadRestarter {
   restartStale(request: RestartRequest): Promise<RestartSummary>;
 }
@@ -62,13 +95,4 @@ export interface KubernetesSide {
   requestCount?(): number;
   /** Closes kept-alive sockets (a Lambda can leave them; tests and the CLI should close). */
   close?(): void;
-}
-
-/**
- * Durable "restarts complete for mesh CA <fingerprint>" record, so a healthy deployment
- * whose restarts are done needs no Kubernetes call.
- */
-export interface RestartRecordStore {
-  isComplete(deployment: string, meshCaFingerprint: string): Promise<boolean>;
-  markComplete(deployment: string, meshCaFingerprint: string): Promise<void>;
 }

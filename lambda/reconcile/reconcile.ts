@@ -4,18 +4,32 @@
  * Every dependency is passed in; nothing here creates an SDK client.
  */
 import type { KeyObject } from 'node:crypto';
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import type { ReferenceInput, Verifier } from '../attestation/verifier.ts';
 import { probeStateOf } from '../coordinator/answers.ts';
 import { CoordinatorRpcError, CoordinatorSession, type ManifestsAnswer, type SessionOptions } from '../coordinator/client.ts';
 import { parseManifest, type Manifest } from '../coordinator/manifest.ts';
 import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, pemBufferFromDer, publicKeyHex } from '../coordinator/seedshares.ts';
-import { RecoveryError, errorMessage } from '../shared/errors.ts';
+import { RecoveryError, UnreachableError, errorMessage } from '../shared/errors.ts';
 import type { RecoveryBundle } from '../keys/bundle.ts';
 import { ownerKeyContext } from '../keys/context.ts';
-import type { KubernetesSide, RestartRecordStore, RestartSummary } from '../kubernetes/types.ts';
+// stale.ts is dependency-free: importing its margin loads nothing of the Kubernetes client.
+import { CLOCK_SKEW_MARGIN_MS } from '../kubernetes/stale.ts';
+import type { KubernetesSide, RestartMode, RestartSummary } from '../kubernetes/types.ts';
 import { OUTCOMES, type Outcome } from '../shared/outcomes.ts';
-import type { CoordinatorState, DeploymentTarget, ReconcileOptions, ReconcileResult, StepTiming } from './types.ts';
+import { currentGeneration, meshCaCertificate } from './mesh-ca.ts';
+import type {
+  CoordinatorState,
+  DeploymentTarget,
+  MeshCaGeneration,
+  ReconcileOptions,
+  ReconcileResult,
+  RecoverAttempt,
+  RecoverAttemptStatus,
+  RecoveryRecord,
+  RecoveryRecordStore,
+  StepTiming,
+} from './types.ts';
 
 export type { ReconcileResult } from './types.ts';
 
@@ -38,7 +52,13 @@ export interface ReconcileDeps {
   verifierFactory: BundleVerifierFactory;
   /** Loaded only when there is Kubernetes work (peers of a stale Coordinator, restarts). */
   kubernetes?: () => Promise<KubernetesSide>;
-  restartRecords?: RestartRecordStore;
+  /**
+   * The deployment's record: the Recover intent is written here before the request leaves,
+   * the mesh CA key and its restarts after. Without one (the CLI) it lives for this run only.
+   */
+  records?: RecoveryRecordStore;
+  /** Clock (epoch ms); tests. */
+  now?: () => number;
   openSession?: (options: SessionOptions) => CoordinatorSession;
   handshakeTimeoutMs?: number;
   rpcTimeoutMs?: number;
@@ -47,6 +67,10 @@ export interface ReconcileDeps {
 
 class Run {
   readonly steps: StepTiming[] = [];
+  readonly now: () => number;
+  readonly records: RecoveryRecordStore;
+  /** Said at the end of the message (e.g. a record write that failed after Recover). */
+  readonly notes: string[] = [];
   readonly started = performance.now();
   result: Partial<ReconcileResult> = { kmsDecrypts: 0, recoverSent: false, coordinatorState: 'unknown' };
 
@@ -54,7 +78,10 @@ class Run {
     readonly target: DeploymentTarget,
     readonly deps: ReconcileDeps,
     readonly options: ReconcileOptions,
-  ) {}
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.records = deps.records ?? inMemory();
+  }
 
   async step<T>(step: StepTiming['step'], fn: () => Promise<T>, detail?: (value: T) => string | undefined): Promise<T> {
     this.deps.progress?.({ step, status: 'start' });
@@ -79,7 +106,7 @@ class Run {
       ...this.result,
       deployment: this.target.name,
       outcome,
-      message,
+      message: this.notes.length ? `${message}; ${this.notes.join('; ')}` : message,
       coordinatorState: this.result.coordinatorState ?? 'unknown',
       kmsDecrypts: this.result.kmsDecrypts ?? 0,
       recoverSent: this.result.recoverSent ?? false,
@@ -102,6 +129,15 @@ class Run {
   }
 
   verifier: Verifier | undefined;
+}
+
+/** A record for one run (no durable store given). */
+function inMemory(): RecoveryRecordStore {
+  let record: RecoveryRecord = { attempts: [] };
+  return {
+    read: () => Promise.resolve(record),
+    update: (change) => Promise.resolve((record = change(record))),
+  };
 }
 
 export async function reconcile(target: DeploymentTarget, deps: ReconcileDeps, options: ReconcileOptions = {}): Promise<ReconcileResult> {
@@ -140,7 +176,6 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
   }
   if (probe.state === 'healthy') {
     recordManifests(run, manifest, probe.answer!);
-    if (options.statusOnly || options.dryRun) return run.finish('already-healthy', healthyMessage(run));
     return finishRestarts(run, probe.answer!, 'already-healthy');
   }
 
@@ -149,7 +184,8 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
 
   // 3. A Ready peer recovers it and keeps the mesh CA: then we must not.
   if (deps.kubernetes && !options.force) {
-    const peers = await run.step('peers', async () => (await deps.kubernetes!()).peers.readyPeers(target.name), (p) => `${p.readyPeers.length} ready`);
+    const query = options.recoveringPod ? { excludePod: options.recoveringPod } : {};
+    const peers = await run.step('peers', async () => (await deps.kubernetes!()).peers.readyPeers(target.name, query), (p) => `${p.readyPeers.length} ready`);
     if (peers.readyPeers.length > 0) {
       return run.finish('peers-available', `Ready peer Coordinator(s) ${peers.readyPeers.join(', ')} will recover this one and keep the mesh CA; no user recovery`);
     }
@@ -172,9 +208,7 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
   });
 
   try {
-    if (options.dryRun) {
-      return run.finish('dry-run-ok', 'dry run: the Coordinator is stale, its attestation passed and the seed share decrypts; nothing was sent');
-    }
+    if (options.dryRun) return await dryRunList(run);
     // 5. Recover and confirm on one new aTLS connection with the owner's certificate.
     return await recoverAndConfirm(run, manifest, secrets.ownerKey, secrets.seed, secrets.salt);
   } finally {
@@ -214,12 +248,15 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, ownerKey: KeyObje
   // The session copies the key into an OpenSSL context and zeroes keyPem.
   const session = run.open({ certPem, keyPem });
   try {
+    const attempt = await recordIntent(run);
     try {
       await run.step('recover', () => session.recover(seed, salt, run.options.force === true), () => (run.options.force ? 'force' : undefined));
       run.result.recoverSent = true;
     } catch (err) {
       run.result.recoverSent = !(err instanceof RecoveryError && err.outcome === 'attestation-failed') && !(err instanceof RecoveryError && err.outcome === 'unreachable' && session.verifiedConnections === 0);
       if (session.evidence) run.result.evidence = session.evidence;
+      const answered = err instanceof CoordinatorRpcError;
+      await settleAttempt(run, attempt, !run.result.recoverSent ? 'not-sent' : answered ? 'refused' : 'unknown');
       if (err instanceof CoordinatorRpcError && err.outcome === 'already-healthy') {
         // Someone recovered it between probe and Recover: finish like a healthy probe.
         const answer = await run.step('confirm', () => session.getManifests());
@@ -229,6 +266,7 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, ownerKey: KeyObje
       }
       throw err;
     }
+    await settleAttempt(run, attempt, 'accepted');
     if (session.evidence) run.result.evidence = session.evidence;
     const answer = await run.step('confirm', () => session.getManifests(), (a) => `latest ${a.latestManifestSha256?.slice(0, 12) ?? 'none'}`);
     run.result.coordinatorState = 'healthy';
@@ -239,16 +277,43 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, ownerKey: KeyObje
         `after Recover the Coordinator serves manifest ${answer.latestManifestSha256 ?? '(none)'} but the bundle holds ${manifest.sha256}: a manifest was set after enrollment — re-enroll with the current workspace and check who changed it`,
       );
     }
-    return finishRestarts(run, answer, 'recovered');
+    return finishRestarts(run, answer, 'recovered', attempt);
   } finally {
     session.close();
+  }
+}
+
+/**
+ * Step 5, before Recover leaves: the intent goes into the deployment's record, so a kill,
+ * timeout or crash after the request is still counted by the crash-loop guard, audited by the
+ * next invocation, and its new key recognised as this service's. No record, no Recover.
+ */
+async function recordIntent(run: Run): Promise<RecoverAttempt> {
+  const attempt: RecoverAttempt = { id: randomUUID(), at: run.now(), status: 'pending', force: run.options.force === true };
+  if (run.result.kmsEncryptionContext) attempt.kmsEncryptionContext = run.result.kmsEncryptionContext;
+  try {
+    await run.records.update((r) => ({ ...r, attempts: [...r.attempts, attempt] }));
+  } catch (err) {
+    throw new UnreachableError(`could not record the Recover intent (${errorMessage(err)}); Recover was not sent — it is retried`, { cause: err });
+  }
+  run.result.recoverAttemptId = attempt.id;
+  return attempt;
+}
+
+/** After Recover: how the attempt ended. A failed write is left to the next invocation (it finds the intent). */
+async function settleAttempt(run: Run, attempt: RecoverAttempt, status: RecoverAttemptStatus): Promise<void> {
+  attempt.status = status;
+  attempt.answeredAt = run.now();
+  try {
+    await run.records.update((r) => ({ ...r, attempts: r.attempts.map((a) => (a.id === attempt.id ? { ...a, status, answeredAt: attempt.answeredAt! } : a)) }));
+  } catch (err) {
+    run.notes.push(`the Recover attempt's end (${status}) could not be recorded (${errorMessage(err)}); the next reconcile finds the intent`);
   }
 }
 
 function recordManifests(run: Run, manifest: Manifest, answer: ManifestsAnswer): void {
   run.result.latestManifestHash = answer.latestManifestSha256;
   run.result.drift = answer.latestManifestSha256 !== undefined && answer.latestManifestSha256 !== manifest.sha256;
-  if (answer.meshCa) run.result.meshCaFingerprint = answer.meshCa.fingerprint;
 }
 
 function healthyMessage(run: Run): string {
@@ -258,15 +323,42 @@ function healthyMessage(run: Run): string {
   return `the Coordinator is healthy${drift}`;
 }
 
-/** Step 6: restart workloads that started before the current mesh CA (convergent). */
-async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovered' | 'already-healthy'): Promise<ReconcileResult> {
-  const { deps, target } = run;
+/**
+ * Step 6: the workloads holding certificates of a lost mesh CA (docs/operate.md). Restarted
+ * after this service's own Recover — also when a later reconcile finishes what a crash left —
+ * and after any rotation where the deployment opts in; otherwise reported. Status and dry
+ * runs list them. Once none is left, the key's record says so and healthy reconciles skip
+ * Kubernetes entirely.
+ */
+async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovered' | 'already-healthy', ours?: RecoverAttempt): Promise<ReconcileResult> {
+  const { deps, target, options } = run;
   const okMessage = base === 'recovered' ? 'the Coordinator was recovered and serves the enrolled manifest' : healthyMessage(run);
-  if (!deps.kubernetes || !answer.meshCa) return run.finish(base, okMessage);
-  const meshCa = answer.meshCa;
-  if (deps.restartRecords && (await deps.restartRecords.isComplete(target.name, meshCa.fingerprint))) {
-    return run.finish(base, okMessage);
+  const cert = meshCaCertificate(answer.meshCaPem);
+  if (!cert) return run.finish(base, okMessage);
+  const readOnly = options.statusOnly === true || options.dryRun === true;
+  const record = await run.records.read();
+  const { generation, changed } = currentGeneration(record, cert, run.now(), CLOCK_SKEW_MARGIN_MS, ours);
+  run.result.meshCa = { spkiSha256: generation.spkiSha256, createdAt: new Date(generation.createdAt).toISOString(), cause: generation.cause };
+  const done = generation.restartsCompleteAt !== undefined;
+  const restart = generation.cause === 'recover' || target.restartAfterAnyRotation === true;
+  const mode: RestartMode = readOnly ? 'list' : restart ? 'restart' : 'report';
+  let saved = generation;
+  // The wave's start is recorded before it (with a new key, in the same write): later runs
+  // never patch what this wave patched, whatever the clocks say.
+  const wave = mode === 'restart' && !done && deps.kubernetes !== undefined && generation.restartsIssuedAt === undefined;
+  if ((changed || wave) && !readOnly) {
+    const next = wave ? { ...generation, restartsIssuedAt: run.now() } : generation;
+    try {
+      saved = await saveGeneration(run, next);
+    } catch (err) {
+      // The next reconcile derives the same generation again (from the attempt or the certificate).
+      run.notes.push(`the mesh CA key could not be recorded (${errorMessage(err)})`);
+      saved = next;
+    }
   }
+  if (done) return run.finish(base, okMessage);
+  if (!deps.kubernetes) return run.finish(base, `${okMessage}; workloads not checked (no Kubernetes access)`);
+
   let summary: RestartSummary;
   try {
     summary = await run.step(
@@ -274,9 +366,11 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
       async () =>
         (await deps.kubernetes!()).restarts.restartStale({
           deployment: target.name,
-          meshCaNotBefore: meshCa.notBefore,
-          meshCaFingerprint: meshCa.fingerprint,
-          dryRun: run.options.dryRun === true,
+          meshCa: { spkiSha256: generation.spkiSha256, createdAt: new Date(generation.createdAt) },
+          mode,
+          clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
+          ...(saved.restartsIssuedAt !== undefined ? { restartsIssuedAt: new Date(saved.restartsIssuedAt) } : {}),
+          reportReason: `the mesh CA key was created at ${new Date(generation.createdAt).toISOString()} by a rotation this service did not cause (\`contrast set\` or a manual \`contrast recover\`); restart it by hand, or set restartAfterAnyRotation for ${target.name}`,
         }),
       (s) => restartCounts(s),
     );
@@ -285,13 +379,60 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
     return run.finish(base === 'recovered' ? 'restart-partial' : err instanceof RecoveryError ? err.outcome : 'unreachable', message);
   }
   run.result.restarts = summary;
+  run.result.staleWorkloads = summary.staleWorkloads;
+  const acted = summary.results.some((r) => r.status === 'restarted' || r.status === 'deleted');
+  if (!readOnly && summary.complete) {
+    await saveGeneration(run, { ...saved, restartsCompleteAt: run.now() }).catch((err: unknown) =>
+      run.notes.push(`the restarts could not be recorded (${errorMessage(err)}); the next reconcile checks the workloads again`),
+    );
+  }
+  if (mode === 'list') {
+    const listed = summary.staleWorkloads ? `; ${summary.staleWorkloads} workload(s) hold certificates of a lost mesh CA (${restartCounts(summary)})` : ` (${restartCounts(summary)})`;
+    return run.finish(base, `${okMessage}${listed}`);
+  }
+  if (mode === 'report') {
+    const stale = summary.staleWorkloads ? `; ${summary.staleWorkloads} workload(s) hold certificates of an earlier mesh CA and were reported, not restarted: the key was rotated at ${new Date(generation.createdAt).toISOString()} by a \`contrast set\` or a manual \`contrast recover\` — restart them, or set restartAfterAnyRotation` : ` (${restartCounts(summary)})`;
+    return run.finish(base, `${okMessage}${stale}`);
+  }
   if (!summary.complete) {
     return run.finish('restart-partial', `${okMessage}; restarts incomplete (${restartCounts(summary)}) — the next reconcile finishes them`);
   }
-  await deps.restartRecords?.markComplete(target.name, meshCa.fingerprint);
-  const acted = summary.results.some((r) => r.status === 'restarted' || r.status === 'deleted');
   const outcome: Outcome = base === 'recovered' ? 'recovered' : acted ? 'restarts-finished' : 'already-healthy';
   return run.finish(outcome, `${outcome === 'restarts-finished' ? OUTCOMES['restarts-finished'].summary : okMessage} (${restartCounts(summary)})`);
+}
+
+/**
+ * A dry run on a stale Coordinator: what a Recover now would restart — every workload whose
+ * pods got their certificate before now (the key Recover creates is newer than all of them).
+ */
+async function dryRunList(run: Run): Promise<ReconcileResult> {
+  const said = 'dry run: the Coordinator is stale, its attestation passed and the seed share decrypts; nothing was sent';
+  if (!run.deps.kubernetes) return run.finish('dry-run-ok', said);
+  let summary: RestartSummary;
+  try {
+    summary = await run.step(
+      'restarts',
+      async () =>
+        (await run.deps.kubernetes!()).restarts.restartStale({
+          deployment: run.target.name,
+          meshCa: { spkiSha256: '', createdAt: new Date(run.now()) },
+          mode: 'list',
+          clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
+        }),
+      (s) => restartCounts(s),
+    );
+  } catch (err) {
+    return run.finish(err instanceof RecoveryError ? err.outcome : 'unreachable', `${said}; the workloads a recovery would restart could not be listed: ${errorMessage(err)}`);
+  }
+  run.result.restarts = summary;
+  run.result.staleWorkloads = summary.staleWorkloads;
+  return run.finish('dry-run-ok', `${said}; a Recover now would restart ${summary.staleWorkloads} workload(s) (${restartCounts(summary)})`);
+}
+
+/** Writes the key's generation; the function's record write is conditional, so it may throw. */
+async function saveGeneration(run: Run, generation: MeshCaGeneration): Promise<MeshCaGeneration> {
+  await run.records.update((r) => ({ ...r, meshCa: generation }));
+  return generation;
 }
 
 function restartCounts(s: RestartSummary): string {

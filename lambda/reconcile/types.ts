@@ -16,6 +16,11 @@ export interface DeploymentTarget {
   name: string;
   secretId: string;
   coordinator: CoordinatorEndpoint;
+  /**
+   * Also restart stale workloads after mesh CA rotations this service did not cause (a
+   * manifest update with `contrast set`, a manual `contrast recover`). Default: report them.
+   */
+  restartAfterAnyRotation?: boolean;
 }
 
 export type CoordinatorState = 'stale' | 'healthy' | 'no-manifest' | 'unknown';
@@ -29,6 +34,8 @@ export interface ReconcileOptions {
   dryRun?: boolean;
   /** Status only: probe, never decrypt, never Recover, never restart. */
   statusOnly?: boolean;
+  /** The recovering Coordinator's pod, when the trigger names it: never counted as its own peer. */
+  recoveringPod?: string;
 }
 
 export interface StepTiming {
@@ -62,8 +69,80 @@ export interface ReconcileResult {
   force: boolean;
   dryRun: boolean;
   restarts?: RestartSummary;
-  /** SHA-256 hex of the mesh CA certificate the Coordinator serves (after recovery or when healthy). */
-  meshCaFingerprint?: string;
+  /** The mesh CA key the Coordinator serves (after recovery or when healthy). */
+  meshCa?: MeshCaSummary;
+  /** Workloads still holding certificates of a lost mesh CA after this reconcile (listed in `restarts`). */
+  staleWorkloads?: number;
+  /** The Recover attempt of this reconcile, as recorded before it was sent. */
+  recoverAttemptId?: string;
   steps: StepTiming[];
   durationMs: number;
+}
+
+export interface MeshCaSummary {
+  /** SHA-256 hex of the mesh CA's SubjectPublicKeyInfo: names the key, not one certificate. */
+  spkiSha256: string;
+  /** When the key was created (ISO 8601): the earliest moment it can have existed. */
+  createdAt: string;
+  /** `recover`: this service's Recover made it; `observed`: a rotation it did not cause. */
+  cause: MeshCaCause;
+}
+
+/**
+ * The one durable record per deployment (the function keeps it in its lock table,
+ * docs/operate.md): every Recover attempt, written before the request leaves — the crash-loop
+ * guard counts these — and the current mesh CA key with its creation time and whether its
+ * restarts are done.
+ */
+export interface RecoveryRecord {
+  attempts: RecoverAttempt[];
+  meshCa?: MeshCaGeneration;
+  /** Since when (epoch ms) reconciles have found the Coordinator stale, if they have. */
+  staleSince?: number;
+}
+
+/**
+ * `pending`: recorded, no answer yet — found by a later invocation it means the process died
+ * (then `interrupted`); `accepted`/`refused`: the Coordinator answered; `unknown`: sent, but
+ * the answer was lost; `not-sent`: the request never left (attestation refused, no connection).
+ */
+export type RecoverAttemptStatus = 'pending' | 'accepted' | 'refused' | 'unknown' | 'not-sent' | 'interrupted';
+
+export interface RecoverAttempt {
+  id: string;
+  /** Epoch ms, taken before the request left. */
+  at: number;
+  status: RecoverAttemptStatus;
+  answeredAt?: number;
+  force: boolean;
+  /** KMS encryption context of the Decrypt before it (matches the CloudTrail entry). */
+  kmsEncryptionContext?: Record<string, string>;
+  /** Filled in by the function: the invocation and trigger that sent it. */
+  requestId?: string;
+  trigger?: { kind: string; id: string };
+}
+
+export type MeshCaCause = 'recover' | 'observed';
+
+export interface MeshCaGeneration {
+  spkiSha256: string;
+  /** Epoch ms: our Recover's intent time, or certificate NotBefore + 1 h for an observed rotation. */
+  createdAt: number;
+  cause: MeshCaCause;
+  /** The Recover attempt that made it (cause `recover`). */
+  attemptId?: string;
+  /** NotBefore (epoch ms) of the certificate first seen for the key. */
+  certificateNotBefore: number;
+  firstSeenAt: number;
+  /** When this service first issued restarts for the key. */
+  restartsIssuedAt?: number;
+  /** When no workload was left holding a lost CA's certificate: later reconciles skip Kubernetes. */
+  restartsCompleteAt?: number;
+}
+
+/** Where reconcile reads and writes the record (the lock table; in memory for the CLI). */
+export interface RecoveryRecordStore {
+  read(): Promise<RecoveryRecord>;
+  /** Applies `change` and persists the result, or throws (then nothing that depends on it happens). */
+  update(change: (record: RecoveryRecord) => RecoveryRecord): Promise<RecoveryRecord>;
 }

@@ -22,6 +22,8 @@ export const OUTCOMES = {
   // Added for the read-only modes (CLI --dry-run / status, direct invocation "dry-run" / "status"):
   'dry-run-ok': { ok: true, retry: false, exitCode: 0, summary: 'dry run: attestation passed and the seed share decrypts; nothing was sent' },
   'recovery-needed': { ok: false, retry: false, exitCode: 20, summary: 'status: the Coordinator is stale (recovery mode) and waits for Recover' },
+  // Settings the operator gave are unusable (e.g. the kubeconfig or EKS access): not the bundle, not transient.
+  'config-invalid': { ok: false, retry: false, exitCode: 21, summary: 'a setting is invalid (e.g. the Kubernetes access); fix it — retrying does not help' },
 } as const satisfies Record<string, { ok: boolean; retry: boolean; exitCode: number; summary: string }>;
 
 export type Outcome = keyof typeof OUTCOMES;

@@ -133,7 +133,7 @@ describe('aTLS connector', () => {
     await s.recover(Buffer.from(ws.seed), ws.salt, false);
     const answer = await s.getManifests();
     s.close();
-    expect(answer.meshCa?.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(answer.meshCaPem).toMatch(/^-----BEGIN CERTIFICATE-----/);
     expect(s.verifiedConnections).toBe(1);
     const expected = createHash('sha256').update(createPublicKey(key).export({ type: 'pkcs1', format: 'der' })).digest('hex');
     expect(emu.recoverCalls).toEqual([{ force: false, clientKeySha256: expected, result: 'ok' }]);

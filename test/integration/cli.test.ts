@@ -152,7 +152,7 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
     expect((await runCliInProcess(enrollArgs(d, secretId), env())).code).toBe(0);
     const emu = await CoordinatorEmulator.start({ state: 'stale', manifest: ws.manifest, seed: ws.seed, salt: ws.salt });
     try {
-      const r = await runCli(['recover', '--deployment', 'prod', '--secret-id', secretId, '--coordinator', emu.address, '--json'], env());
+      const r = await runCli(['recover', '--deployment', 'prod', '--secret-id', secretId, '--coordinator', emu.address, '--no-kubernetes', '--json'], env());
       expect(r.code).toBe(15);
       const result = JSON.parse(r.stdout);
       expect(result.outcome).toBe('attestation-failed');
@@ -218,7 +218,7 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
   });
 
   it('--force without --yes is refused when not interactive; nothing is sent', async () => {
-    const r = await runCliInProcess(['recover', '--deployment', 'prod', '--secret-id', 'x', '--coordinator', '127.0.0.1:1', '--force'], env());
+    const r = await runCliInProcess(['recover', '--deployment', 'prod', '--secret-id', 'x', '--coordinator', '127.0.0.1:1', '--force', '--no-kubernetes'], env());
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/needs --yes/);
   });
@@ -233,6 +233,10 @@ describe('demo', () => {
     expect(summary.recoverCalls).toBe(1);
     expect(summary.kmsDecrypts).toEqual({ firstReconcile: 1, secondReconcile: 0 });
     expect(summary.keyProvider).toBe(motoAvailable ? 'moto' : 'local-demo-key-provider (not AWS)');
+    // Exactly the workloads holding the lost mesh CA's certificates, each with its reason.
+    expect(Object.fromEntries(summary.workloads.map((w: { name: string; status: string }) => [w.name, w.status]))).toEqual({ frontend: 'restarted', backend: 'restarted', batch: 'skipped', 'sidecar-free': 'skipped' });
+    expect(summary.workloads.every((w: { reason?: string }) => w.reason)).toBe(true);
+    expect(summary.secondReconcileKubernetesRequests).toBe(0);
   }, 120_000);
 
   it('without moto the demo says so and uses the labelled local key provider', async () => {

@@ -6,7 +6,8 @@
 import { PutSecretValueCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';
-import type { PeerChecker, RestartRecordStore, RestartRequest, WorkloadRestarter } from '../../lambda/kubernetes/types.ts';
+import type { PeerChecker, RestartRequest, WorkloadRestarter } from '../../lambda/kubernetes/types.ts';
+import { memoryRecordStore } from '../../lambda/reconcile/mesh-ca.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { CoordinatorEmulator, type EmulatorOptions } from '../../testing/coordinator-emulator.ts';
 import { depsFor, enroll, targetFor } from '../support/fixture.ts';
@@ -113,7 +114,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
   it('a manifest set after enrollment → confirm-mismatch after Recover, drift reported', async () => {
     const e = await enroll(ws);
     const emu = await emulator();
-    emu.setManifest(Buffer.from(ws.manifest.toString().replace('"SANs"', '"SANs" ')));
+    await emu.setManifest(Buffer.from(ws.manifest.toString().replace('"SANs"', '"SANs" ')));
     const r = await reconcile(targetFor(e, emu), depsFor(e));
     expect(r.outcome).toBe('confirm-mismatch');
     expect(r.drift).toBe(true);
@@ -191,8 +192,9 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
         restartStale: async (req) => {
           requests.push(req);
           return {
-            meshCaFingerprint: req.meshCaFingerprint,
+            meshCaSpkiSha256: req.meshCa.spkiSha256,
             complete,
+            staleWorkloads: complete ? 0 : 1,
             results: [{ kind: 'Deployment', namespace: 'default', name: 'web', status: complete ? 'restarted' : 'failed', method: 'rollout-restart' }],
           };
         },
@@ -201,10 +203,6 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
       return { requests, kubernetes: async () => (loads++, { peers, restarts }), loads: () => loads };
     }
 
-    function memoryRecords(): RestartRecordStore & { done: Set<string> } {
-      const done = new Set<string>();
-      return { done, isComplete: async (d, f) => done.has(`${d}/${f}`), markComplete: async (d, f) => void done.add(`${d}/${f}`) };
-    }
 
     it('a Ready peer means no user recovery and no KMS call', async () => {
       const e = await enroll(ws);
@@ -216,17 +214,19 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
       expect(emu.recoverCalls).toHaveLength(0);
     });
 
-    it('restarts after recovery against the new mesh CA, records completion, and skips Kubernetes next time', async () => {
+    it('restarts after recovery against the new mesh CA key, records completion, and skips Kubernetes next time', async () => {
       const e = await enroll(ws);
       const emu = await emulator();
       const kube = fakeKube([]);
-      const records = memoryRecords();
-      const deps = depsFor(e, undefined, { kubernetes: kube.kubernetes, restartRecords: records });
+      const records = memoryRecordStore();
+      const deps = depsFor(e, undefined, { kubernetes: kube.kubernetes, records });
       const r = await reconcile(targetFor(e, emu), deps);
       expect(r.outcome).toBe('recovered');
       expect(kube.requests).toHaveLength(1);
-      expect(kube.requests[0]!.meshCaFingerprint).toBe(r.meshCaFingerprint);
-      expect(records.done.size).toBe(1);
+      expect(kube.requests[0]!.meshCa.spkiSha256).toBe(emu.meshCaSpkiSha256);
+      expect(kube.requests[0]!.mode).toBe('restart');
+      expect(r.meshCa).toMatchObject({ spkiSha256: emu.meshCaSpkiSha256, cause: 'recover' });
+      expect(records.record.meshCa?.restartsCompleteAt).toEqual(expect.any(Number));
       const loadsBefore = kube.loads();
       const again = await reconcile(targetFor(e, emu), deps);
       expect(again.outcome).toBe('already-healthy');
@@ -236,11 +236,13 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
     it('a crash between Recover and restarts is finished by the next reconcile (restarts-finished)', async () => {
       const e = await enroll(ws);
       const emu = await emulator();
+      const records = memoryRecordStore();
       // First reconcile without Kubernetes: simulates the crash after Recover.
-      expect((await reconcile(targetFor(e, emu), depsFor(e))).outcome).toBe('recovered');
+      expect((await reconcile(targetFor(e, emu), depsFor(e, undefined, { records }))).outcome).toBe('recovered');
       const kube = fakeKube([]);
-      const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: kube.kubernetes, restartRecords: memoryRecords() }));
+      const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: kube.kubernetes, records }));
       expect(r.outcome).toBe('restarts-finished');
+      expect(kube.requests[0]).toMatchObject({ mode: 'restart', meshCa: { createdAt: new Date(records.record.attempts[0]!.at) } });
       expect(r.kmsDecrypts).toBe(0);
       expect(emu.recoverCalls).toHaveLength(1);
     });
@@ -248,10 +250,10 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
     it('incomplete restarts → restart-partial, and no completion record', async () => {
       const e = await enroll(ws);
       const emu = await emulator();
-      const records = memoryRecords();
-      const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: fakeKube([], false).kubernetes, restartRecords: records }));
+      const records = memoryRecordStore();
+      const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: fakeKube([], false).kubernetes, records }));
       expect(r.outcome).toBe('restart-partial');
-      expect(records.done.size).toBe(0);
+      expect(records.record.meshCa?.restartsCompleteAt).toBeUndefined();
     });
   });
 });

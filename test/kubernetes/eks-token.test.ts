@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createHash, createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEksToken, createKubernetesSide, eksTokenProvider } from '../../lambda/kubernetes/index.ts';
@@ -122,9 +123,10 @@ describe('EKS IAM token', () => {
 
     it('refuses a server whose certificate is not the configured CA', async () => {
       api = await startKubeApi({});
-      // No caData: the stand-in's self-signed certificate must not be trusted.
+      // Another CA (AMD's, from the fixtures): the stand-in's self-signed certificate must not be trusted.
+      const otherCa = readFileSync(new URL('../fixtures/attestation/snp/roots/ask_ark_milan.pem', import.meta.url)).toString('base64');
       const side = await createKubernetesSide({
-        auth: { kind: 'eks', clusterName: 'c', endpoint: api.url, caData: '', region: 'eu-central-1', tokenProvider: () => Promise.resolve('t') },
+        auth: { kind: 'eks', clusterName: 'c', endpoint: api.url, caData: otherCa, region: 'eu-central-1', tokenProvider: () => Promise.resolve('t') },
         coordinatorNamespace: 'contrast',
         namespaces: { kind: 'all' },
         retry: { attempts: 1 },

@@ -1,11 +1,12 @@
 /** Shared setup: the stand-in over a real socket plus the Kubernetes side built from settings. */
 import { createKubernetesSide, type KubernetesSettings, type KubernetesSide } from '../../lambda/kubernetes/index.ts';
+import type { RestartMode, RestartRequest } from '../../lambda/kubernetes/types.ts';
 import { kubeconfigFor, startKubeApi, type KubeApi, type KubeApiOptions } from '../../testing/kube-api/index.ts';
 
 export const TOKEN = 'stand-in-token-not-secret';
 export const HOUR = 3_600_000;
-/** Mesh CA created "now"; pods started an hour ago are stale. */
-export const meshCaNotBefore = (): Date => new Date(Date.now() - 60_000);
+/** The mesh CA key was created a minute ago; pods initialized an hour ago are stale. */
+export const keyCreatedAt = (): Date => new Date(Date.now() - 60_000);
 export const OLD = (): Date => new Date(Date.now() - HOUR);
 
 export interface Env {
@@ -31,8 +32,8 @@ export async function teardown(env: Env | undefined): Promise<void> {
   await env.api.close();
 }
 
-export function request(fingerprint = 'ab'.repeat(32), dryRun = false) {
-  return { deployment: 'demo', meshCaNotBefore: meshCaNotBefore(), meshCaFingerprint: fingerprint, dryRun };
+export function request(mode: RestartMode = 'restart', createdAt = keyCreatedAt()): RestartRequest {
+  return { deployment: 'demo', meshCa: { spkiSha256: 'ab'.repeat(32), createdAt }, mode, reportReason: 'a rotation this service did not cause' };
 }
 
 export function writes(api: KubeApi) {

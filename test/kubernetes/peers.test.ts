@@ -25,20 +25,36 @@ describe('PeerChecker over a real socket', () => {
     expect(list.query.get('labelSelector')).toBe('app.kubernetes.io/name=coordinator');
   });
 
-  it('finds no Ready peer when only the stale Coordinator and a terminating one exist', async () => {
+  it('finds peers as Contrast does: label, pod-role annotation, Ready, own namespace, not the recovering pod', async () => {
     env = await setup({});
     const t = coordinatorTemplate();
-    env.api.store.addPod('contrast', 'coordinator-0', { template: t, ready: false });
-    env.api.store.addPod('contrast', 'coordinator-1', { template: t, ready: true, deleting: true });
-    env.api.store.addPod('other', 'coordinator-0', { template: t, ready: true });
-    const status = await env.side.peers.readyPeers('demo');
+    const s = env.api.store;
+    s.addPod('contrast', 'coordinator-0', { template: t, ready: true }); // the recovering pod itself (named by the trigger)
+    s.addPod('contrast', 'coordinator-1', { template: t, ready: false }); // not Ready: stale or starting
+    s.addPod('contrast', 'coordinator-2', { template: { ...t, metadata: { labels: t.metadata!.labels! } }, ready: true }); // no pod-role annotation
+    s.addPod('contrast', 'coordinator-3', { template: { ...t, metadata: { annotations: t.metadata!.annotations! } }, ready: true }); // no name label
+    s.addPod('other', 'coordinator-4', { template: t, ready: true }); // another namespace
+    s.addPod('contrast', 'coordinator-5', { template: t, ready: true, deleting: true }); // terminating, still Ready: upstream counts it
+    s.addPod('contrast', 'coordinator-6', { template: t, ready: true });
+    const status = await env.side.peers.readyPeers('demo', { excludePod: 'coordinator-0' });
+    expect(status.readyPeers.sort()).toEqual(['coordinator-5', 'coordinator-6']);
+    expect(status.coordinatorPods.sort()).toEqual(['coordinator-0', 'coordinator-1', 'coordinator-2', 'coordinator-5', 'coordinator-6']);
+    // Without a name to exclude, a Ready pod is a peer whatever its name.
+    expect((await env.side.peers.readyPeers('demo')).readyPeers.sort()).toEqual(['coordinator-0', 'coordinator-5', 'coordinator-6']);
+  });
+
+  it('finds no Ready peer when only the stale Coordinator exists', async () => {
+    env = await setup({});
+    env.api.store.addPod('contrast', 'coordinator-0', { template: coordinatorTemplate(), ready: false });
+    const status = await env.side.peers.readyPeers('demo', { excludePod: 'coordinator-0' });
     expect(status.readyPeers).toEqual([]);
-    expect(status.coordinatorPods).toHaveLength(2);
+    expect(status.coordinatorPods).toEqual(['coordinator-0']);
   });
 
   it('uses a configured label and a per-deployment namespace', async () => {
     env = await setup({}, { coordinatorLabel: 'role=coord', coordinatorNamespace: (d) => `ns-${d}` });
-    env.api.store.addPod('ns-demo', 'c-0', { template: { metadata: { labels: { role: 'coord' } }, spec: {} }, ready: true });
+    const annotations = { 'contrast.edgeless.systems/pod-role': 'coordinator' };
+    env.api.store.addPod('ns-demo', 'c-0', { template: { metadata: { labels: { role: 'coord' }, annotations }, spec: {} }, ready: true });
     expect((await env.side.peers.readyPeers('demo')).readyPeers).toEqual(['c-0']);
   });
 

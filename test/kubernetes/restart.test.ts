@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { RESTART_ORDER_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../../lambda/kubernetes/index.ts';
 import { contrastTemplate, coordinatorTemplate, manifestRbac, RbacAuthorizer, type KubeObject } from '../../testing/kube-api/index.ts';
+import { CLOCK_SKEW_MARGIN_MS } from '../../lambda/kubernetes/index.ts';
 import { HOUR, OLD, request, setup, teardown, writes, type Env } from './helpers.ts';
 
 const NS = 'contrast';
@@ -31,7 +32,7 @@ describe('restarts over a real socket', () => {
     const summary = await env.side.restarts.restartStale(req);
     expect(statuses(summary)).toEqual({ web: 'restarted', db: 'restarted', agent: 'restarted' });
     expect(summary.complete).toBe(true);
-    expect(summary.meshCaFingerprint).toBe(req.meshCaFingerprint);
+    expect(summary.meshCaSpkiSha256).toBe(req.meshCa.spkiSha256);
     expect(summary.results.every((r) => r.method === 'rollout-restart')).toBe(true);
     const patches = writes(env.api);
     expect(patches.map((p) => p.path).sort()).toEqual([
@@ -46,9 +47,9 @@ describe('restarts over a real socket', () => {
     }
     // The stand-in rolled the pods: all started after the mesh CA now; the Coordinator's did not move.
     for (const [r, n] of [['deployments', 'web'], ['statefulsets', 'db'], ['daemonsets', 'agent']] as const) {
-      expect(startTimes(env, r, n).every((t) => t >= req.meshCaNotBefore.getTime())).toBe(true);
+      expect(startTimes(env, r, n).every((t) => t >= req.meshCa.createdAt.getTime())).toBe(true);
     }
-    expect(startTimes(env, 'statefulsets', 'coordinator').every((t) => t < req.meshCaNotBefore.getTime())).toBe(true);
+    expect(startTimes(env, 'statefulsets', 'coordinator').every((t) => t < req.meshCa.createdAt.getTime())).toBe(true);
 
     // Convergent: the second run restarts nothing.
     env.api.resetStats();
@@ -89,13 +90,13 @@ describe('restarts over a real socket', () => {
     expect(writes(env.api)).toEqual([]);
   });
 
-  it('skips workloads whose pods all started after the mesh CA, and lists without writing in dry-run', async () => {
+  it('skips workloads whose pods got their certificate after the key, and lists without writing in dry-run', async () => {
     env = await setup({});
     const s = env.api.store;
     s.addDeployment(NS, 'fresh', { template: contrastTemplate('fresh'), startedAt: new Date() });
     s.addDeployment(NS, 'stale', { template: contrastTemplate('stale'), startedAt: OLD() });
     s.addStatefulSet(NS, 'od', { template: contrastTemplate('od'), startedAt: OLD(), updateStrategy: 'OnDelete' });
-    const dry = await env.side.restarts.restartStale(request(undefined, true));
+    const dry = await env.side.restarts.restartStale(request('list'));
     expect(statuses(dry)).toEqual({ fresh: 'skipped', stale: 'would-restart', od: 'would-restart' });
     expect(dry.results.find((r) => r.name === 'od')!.method).toBe('delete-pods');
     expect(dry.complete).toBe(false);
@@ -220,4 +221,121 @@ describe('restarts over a real socket', () => {
     expect(again.results[0]!.reason).toMatch(/rollout restart since .* in progress/);
     expect(writes(env.api)).toEqual([]);
   });
+
+  describe('the stale rule: the contrast-initializer finished before the key was created', () => {
+    const MIN = 60_000;
+
+    it('restarts a pod initialized 30 minutes before the key, leaves one initialized after it and one still in Init', async () => {
+      env = await setup({});
+      const s = env.api.store;
+      const key = new Date(Date.now() - 5 * MIN);
+      // Started 40 min before the key, its initializer done 30 min before: a certificate of the lost CA.
+      s.addPod(NS, 'old', { template: contrastTemplate('old'), startedAt: new Date(key.getTime() - 40 * MIN), initializerFinishedAt: new Date(key.getTime() - 30 * MIN) });
+      // Started long before the key, but waited in Init and got through a minute after it.
+      s.addPod(NS, 'waited', { template: contrastTemplate('waited'), startedAt: new Date(key.getTime() - 30 * MIN), initializerFinishedAt: new Date(key.getTime() + MIN) });
+      // Still in Init: it fetches its certificate from the current Coordinator when it can.
+      s.addPod(NS, 'init', { template: contrastTemplate('init'), startedAt: new Date(key.getTime() - 30 * MIN), initializerFinishedAt: 'waiting' });
+      // A Contrast pod without initializer (skip-initializer) holds no mesh certificate.
+      s.addPod(NS, 'noinit', { template: contrastTemplate('noinit', { initializer: false }), startedAt: new Date(key.getTime() - 30 * MIN) });
+      const summary = await env.side.restarts.restartStale({ ...request('restart', key) });
+      expect(statuses(summary)).toEqual({ old: 'needs-manual-restart', waited: 'skipped', init: 'skipped', noinit: 'skipped' });
+      const reason = (n: string) => summary.results.find((r) => r.name === n)!.reason;
+      expect(reason('old')).toMatch(/1 pod\(s\) whose contrast-initializer finished before the mesh CA key was created.*delete pod\(s\) old/);
+      expect(reason('waited')).toMatch(/got their certificate after the mesh CA key was created/);
+      expect(reason('init')).toMatch(/still in Init/);
+      expect(reason('noinit')).toMatch(/without contrast-initializer hold no mesh certificate/);
+      expect(summary.staleWorkloads).toBe(1);
+      // The pod started before the key, which the old rule (start time) would have counted.
+      const waited = env.api.store.get('pods', NS, 'waited')!;
+      expect(Date.parse(waited.status!.startTime as string)).toBeLessThan(key.getTime());
+    });
+
+    it('with a Deployment: restarts when one pod is stale, by a single rollout restart', async () => {
+      env = await setup({});
+      const key = new Date(Date.now() - 5 * MIN);
+      env.api.store.addDeployment(NS, 'web', { template: contrastTemplate('web'), replicas: 2, startedAt: new Date(key.getTime() - 30 * MIN) });
+      env.api.store.addDeployment(NS, 'api', { template: contrastTemplate('api'), replicas: 2, startedAt: new Date(key.getTime() + MIN) });
+      const summary = await env.side.restarts.restartStale(request('restart', key));
+      expect(statuses(summary)).toEqual({ web: 'restarted', api: 'skipped' });
+      expect(writes(env.api).map((w) => w.name)).toEqual(['web']);
+    });
+
+    it('allows the documented clock-skew margin, and no more', async () => {
+      env = await setup({});
+      const key = new Date(Math.floor(Date.now() / 1000) * 1000 - 10 * MIN);
+      // Kubernetes times are whole seconds; the margin covers that and skew between clocks.
+      s_add(env, 'within', new Date(key.getTime() - CLOCK_SKEW_MARGIN_MS + 1000));
+      s_add(env, 'beyond', new Date(key.getTime() - CLOCK_SKEW_MARGIN_MS - 1000));
+      expect(statuses(await env.side.restarts.restartStale(request('list', key)))).toEqual({ within: 'skipped', beyond: 'would-restart' });
+    });
+
+    it('never patches twice for one key: the wave\'s start bounds it even when the key looks newer than our clock', async () => {
+      env = await setup({});
+      // The Coordinator's clock runs 5 min ahead: its key looks created "in the future".
+      const key = new Date(Date.now() + 5 * MIN);
+      env.api.store.addDeployment(NS, 'web', { template: contrastTemplate('web'), replicas: 2, startedAt: new Date(Date.now() - 60 * MIN) });
+      const issued = new Date();
+      const first = await env.side.restarts.restartStale({ ...request('restart', key), restartsIssuedAt: issued });
+      expect(statuses(first)).toEqual({ web: 'restarted' });
+      // Its new pods finished "before" the skewed key too; the annotation says the wave did it.
+      await new Promise((r) => setTimeout(r, env!.api.store.initializerRunMs + 200));
+      const again = await env.side.restarts.restartStale({ ...request('restart', key), restartsIssuedAt: issued });
+      expect(again.results[0]).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/rollout restart since .* in progress/) });
+      expect(writes(env.api)).toHaveLength(1);
+      // Without the wave's time the same skew would patch again.
+      expect(statuses(await env.side.restarts.restartStale(request('list', key)))).toEqual({ web: 'would-restart' });
+    });
+
+    it('judges a secure-pv pod (initializer as native sidecar) by its Initialized condition', async () => {
+      env = await setup({});
+      const key = new Date(Date.now() - 5 * MIN);
+      const sidecar = (app: string) => {
+        const t = contrastTemplate(app);
+        (t.spec.initContainers as { restartPolicy?: string }[])[0]!.restartPolicy = 'Always';
+        return t;
+      };
+      env.api.store.addPod(NS, 'pv-old', { template: sidecar('pv-old'), startedAt: new Date(key.getTime() - 30 * MIN), initializerFinishedAt: new Date(key.getTime() - 29 * MIN) });
+      env.api.store.addPod(NS, 'pv-new', { template: sidecar('pv-new'), startedAt: new Date(key.getTime() - 30 * MIN), initializerFinishedAt: new Date(key.getTime() + MIN) });
+      const pod = env.api.store.get('pods', NS, 'pv-old')!;
+      const init = (pod.status!.initContainerStatuses as { state: Record<string, unknown>; started: boolean }[])[0]!;
+      expect(Object.keys(init.state)).toEqual(['running']);
+      expect(init.started).toBe(true);
+      expect(statuses(await env.side.restarts.restartStale(request('list', key)))).toEqual({ 'pv-old': 'would-restart', 'pv-new': 'skipped' });
+    });
+
+    it('reports, without writing, in report mode (a rotation this service did not cause)', async () => {
+      env = await setup({});
+      env.api.store.addDeployment(NS, 'web', { template: contrastTemplate('web'), startedAt: OLD() });
+      env.api.store.addDeployment(NS, 'fresh', { template: contrastTemplate('fresh'), startedAt: new Date(Date.now() - 30_000) });
+      const summary = await env.side.restarts.restartStale(request('report'));
+      expect(statuses(summary)).toEqual({ web: 'stale', fresh: 'skipped' });
+      expect(summary.results.find((r) => r.name === 'web')!.reason).toMatch(/not restarted: a rotation this service did not cause/);
+      expect(summary).toMatchObject({ complete: false, staleWorkloads: 1 });
+      expect(writes(env.api)).toEqual([]);
+    });
+
+    it('a pod waiting in Init while the Coordinator is stale finishes once it serves, on the initializer\'s retry grid', async () => {
+      env = await setup({});
+      const s = env.api.store;
+      const coordinator = { since: undefined as Date | undefined };
+      s.coordinator = { servingSince: () => coordinator.since };
+      s.initializerRetryMs = 200;
+      s.addDeployment(NS, 'web', { template: contrastTemplate('web'), startedAt: new Date(Date.now() - 2_000) });
+      const pod = () => s.workloadPods('deployments', NS, 'web')[0]!;
+      const list = () => env!.side.restarts.restartStale(request('list', new Date(Date.now() - 60_000)));
+      expect((await list()).results[0]!.reason).toMatch(/still in Init/);
+      expect(pod().status).toMatchObject({ phase: 'Pending', initContainerStatuses: [{ name: 'contrast-initializer', state: { running: {} } }] });
+      const serving = (coordinator.since = new Date());
+      await new Promise((r) => setTimeout(r, 700));
+      const after = await list();
+      expect(after.results[0]).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/got their certificate after/) });
+      const finished = Date.parse((pod().status!.initContainerStatuses as { state: { terminated: { finishedAt: string } } }[])[0]!.state.terminated.finishedAt);
+      expect(finished).toBeGreaterThanOrEqual(Math.floor(serving.getTime() / 1000) * 1000);
+      expect(pod().status).toMatchObject({ phase: 'Running', conditions: expect.arrayContaining([{ type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: expect.any(String) }]) });
+    });
+  });
 });
+
+function s_add(env: Env, name: string, finished: Date): void {
+  env.api.store.addPod(NS, name, { template: contrastTemplate(name), startedAt: new Date(finished.getTime() - 1000), initializerFinishedAt: finished });
+}

@@ -1,9 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TransientOutcomeError, type HandlerResponse } from '../../lambda/function/handler.ts';
 import { reconcile as realReconcile } from '../../lambda/reconcile/reconcile.ts';
+import { CoordinatorSession } from '../../lambda/coordinator/client.ts';
 import type { KubernetesSide } from '../../lambda/kubernetes/types.ts';
 import type { RestartRequest, RestartSummary } from '../../lambda/kubernetes/types.ts';
-import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
+import type { RecoverAttempt } from '../../lambda/reconcile/types.ts';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { motoAvailable, SKIP_REASON, uniqueName } from '../support/aws.ts';
 import { alarmStateChange, directInvoke, lambdaContext, restartEvent, scheduledEvent } from './samples.ts';
 import { auditRecords, captureOutput, emfRecords, setupFixture, type Fixture } from './fixture.ts';
 
@@ -23,7 +26,7 @@ function detailOf(f: Fixture, detailType: string): Record<string, unknown>[] {
   return f.events.filter((e) => e.DetailType === detailType).map((e) => JSON.parse(e.Detail!) as Record<string, unknown>);
 }
 
-function fakeKubernetes(opts: { readyPeers?: string[]; results?: RestartSummary['results']; complete?: boolean } = {}) {
+function fakeKubernetes(opts: { readyPeers?: string[]; results?: RestartSummary['results']; complete?: boolean; stale?: number } = {}) {
   const calls = { loads: 0, peers: 0, restarts: [] as RestartRequest[] };
   const loader = async (): Promise<KubernetesSide> => {
     calls.loads++;
@@ -32,7 +35,7 @@ function fakeKubernetes(opts: { readyPeers?: string[]; results?: RestartSummary[
       restarts: {
         restartStale: async (req) => {
           calls.restarts.push(req);
-          return { meshCaFingerprint: req.meshCaFingerprint, results: opts.results ?? [], complete: opts.complete ?? true };
+          return { meshCaSpkiSha256: req.meshCa.spkiSha256, results: opts.results ?? [], complete: opts.complete ?? true, staleWorkloads: opts.stale ?? 0 };
         },
       },
     };
@@ -165,12 +168,11 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
 
   it('stops at the crash-loop guard (paused + metric) but lets a human recover by direct invocation', async () => {
     fx = await setupFixture();
-    await fx.lock.recordRecovery(fx.deployment, Date.now() - 30 * 60_000);
-    await fx.lock.recordRecovery(fx.deployment, Date.now() - 10 * 60_000);
+    await seedAttempts(fx, [Date.now() - 30 * 60_000, Date.now() - 10 * 60_000]);
     out.lines.length = 0;
     const res = await fx.handler(restartEvent(fx.deployment), lambdaContext());
     expect(res.outcome).toBe('paused');
-    expect(res.results[0]!.message).toMatch(/crash-loop guard: 2 user recoveries/);
+    expect(res.results[0]!.message).toMatch(/crash-loop guard: 2 Recover attempts/);
     expect(res.results[0]!.kmsDecrypts).toBe(0);
     expect(fx.kmsDecrypts).toHaveLength(0);
     expect(fx.emu.recoverCalls).toHaveLength(0);
@@ -181,7 +183,7 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect(human.outcome).toBe('recovered');
     const audit = auditRecords(out.json()).at(-1)!;
     expect(audit).toMatchObject({ guardBypassed: true, caller: { kind: 'direct-invoke' }, trigger: { kind: 'direct', reason: 'test: operator request' } });
-    expect((await fx.lock.snapshot(fx.deployment)).recentRecoveries).toHaveLength(3);
+    expect((await fx.lock.snapshot(fx.deployment)).recentAttempts).toHaveLength(3);
   });
 
   it('counts a Recover whose answer was lost for the crash-loop guard, and the retry finds the Coordinator recovered', async () => {
@@ -190,13 +192,13 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     await expect(fx.handler(restartEvent(fx.deployment), lambdaContext())).rejects.toBeInstanceOf(TransientOutcomeError);
     expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
     const snap = await fx.lock.snapshot(fx.deployment);
-    expect(snap.recentRecoveries).toHaveLength(1);
-    expect(snap.staleSince).toEqual(expect.any(Number)); // not known to be recovered yet
+    expect(snap.recentAttempts.map((a) => a.status)).toEqual(['unknown']);
+    expect(snap.record.staleSince).toEqual(expect.any(Number)); // not known to be recovered yet
     fx.emu.misbehave = 'none';
     const retry = await fx.handler(restartEvent(fx.deployment), lambdaContext());
     expect(retry.outcome).toBe('already-healthy');
     expect(fx.emu.recoverCalls).toHaveLength(1);
-    expect((await fx.lock.snapshot(fx.deployment)).staleSince).toBeUndefined();
+    expect((await fx.lock.snapshot(fx.deployment)).record.staleSince).toBeUndefined();
   });
 
   it('obeys the pause switch (deployment and global) without touching the Coordinator; status still answers', async () => {
@@ -240,7 +242,7 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
 
   it('reports drift on a scheduled reconcile (metric + event)', async () => {
     fx = await setupFixture({ state: 'healthy' });
-    fx.emu.setManifest(Buffer.from(JSON.stringify({ ...JSON.parse(fx.ws.manifest.toString()), Changed: true })));
+    await fx.emu.setManifest(Buffer.from(JSON.stringify({ ...JSON.parse(fx.ws.manifest.toString()), Changed: true })));
     out.lines.length = 0;
     const res = await fx.handler(scheduledEvent(), lambdaContext());
     expect(res.outcome).toBe('already-healthy');
@@ -251,20 +253,103 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect(fx.kmsDecrypts).toHaveLength(0);
   });
 
-  it('a healthy deployment whose restarts are recorded complete needs no Kubernetes; pending ones are finished', async () => {
+  it('a rotation it did not cause is reported (result, event, StaleWorkloads); once none is stale, healthy reconciles need no Kubernetes', async () => {
     fx = await setupFixture({ state: 'healthy' });
-    const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
-    const h = fx.makeHandler({ kubernetes: k.loader });
+    const stale = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'stale', reason: 'not restarted' }], complete: false, stale: 1 });
     out.lines.length = 0;
-    const first = await h(scheduledEvent(), lambdaContext());
-    expect(first.outcome).toBe('restarts-finished');
-    expect(emfRecords(out.json())[0]).toMatchObject({ WorkloadsRestarted: 1 });
-    expect(k.calls.loads).toBe(1);
+    const first = await fx.makeHandler({ kubernetes: stale.loader })(scheduledEvent(), lambdaContext());
+    expect(first.outcome).toBe('already-healthy');
+    expect(stale.calls.restarts[0]).toMatchObject({ mode: 'report', meshCa: { spkiSha256: fx.emu.meshCaSpkiSha256 } });
+    expect(first.results[0]).toMatchObject({ staleWorkloads: 1, meshCa: { cause: 'observed' }, message: expect.stringMatching(/1 workload\(s\) hold certificates of an earlier mesh CA and were reported, not restarted/) });
+    expect(emfRecords(out.json())[0]).toMatchObject({ StaleWorkloads: 1, WorkloadsRestarted: 0 });
+    expect(detailOf(fx, 'Coordinator Recovery Skipped')[0]).toMatchObject({ staleWorkloads: 1, restarts: { staleWorkloads: 1, workloads: [expect.objectContaining({ name: 'web', status: 'stale' })] } });
+    // Someone restarted it: nothing stale any more, recorded; afterwards no Kubernetes call at all.
+    const clean = fakeKubernetes();
+    expect((await fx.makeHandler({ kubernetes: clean.loader })(scheduledEvent(), lambdaContext())).outcome).toBe('already-healthy');
+    expect((await fx.lock.snapshot(fx.deployment)).record.meshCa).toMatchObject({ spkiSha256: fx.emu.meshCaSpkiSha256, cause: 'observed', restartsCompleteAt: expect.any(Number) });
     const fresh = fakeKubernetes();
-    const second = await fx.makeHandler({ kubernetes: fresh.loader })(scheduledEvent(), lambdaContext());
-    expect(second.outcome).toBe('already-healthy');
+    const third = await fx.makeHandler({ kubernetes: fresh.loader })(scheduledEvent(), lambdaContext());
+    expect(third.outcome).toBe('already-healthy');
     expect(fresh.calls.loads).toBe(0);
     expect(fx.kmsDecrypts).toHaveLength(0);
+  });
+
+  it('restarts after a rotation it did not cause where the deployment opts in (restartAfterAnyRotation)', async () => {
+    fx = await setupFixture({ state: 'healthy', deploymentExtra: { restartAfterAnyRotation: true } });
+    const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
+    const res = await fx.makeHandler({ kubernetes: k.loader })(scheduledEvent(), lambdaContext());
+    expect(res.outcome).toBe('restarts-finished');
+    expect(k.calls.restarts[0]!.mode).toBe('restart');
+  });
+
+  it('a kill after Recover is counted by the guard: the next invocation finds the intent and writes the interrupted attempt\'s audit record', async () => {
+    fx = await setupFixture({ env: { MAX_RECOVERIES_PER_HOUR: '1' } });
+    // The process dies the moment Recover's answer arrives: nothing after it runs (no answer
+    // recorded, no restarts, no result, no audit record, the lease never released).
+    const killed = fx.makeHandler({
+      reconcileDeps: {
+        handshakeTimeoutMs: 3000,
+        rpcTimeoutMs: 3000,
+        openSession: (o) => {
+          const session = new CoordinatorSession(o);
+          if (o.clientIdentity) {
+            const recover = session.recover.bind(session);
+            session.recover = async (...args) => {
+              await recover(...args);
+              return new Promise<never>(() => {});
+            };
+          }
+          return session;
+        },
+      },
+    });
+    void killed(restartEvent(fx.deployment), lambdaContext('killed-request'));
+    for (let i = 0; i < 200 && fx.emu.recoverCalls.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
+    const [intent] = (await fx.lock.snapshot(fx.deployment)).record.attempts;
+    expect(intent).toMatchObject({ status: 'pending', requestId: 'killed-request', trigger: { kind: 'event' } });
+    expect(auditRecords(out.json())).toEqual([]);
+
+    // Later (the dead lease expired), another container: it audits the interrupted attempt,
+    // counts it, and finishes the restarts of the key that Recover made.
+    const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
+    const later = fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 121_000 });
+    const next = await later(scheduledEvent(), lambdaContext('next-request'));
+    expect(next.outcome).toBe('restarts-finished');
+    expect(k.calls.restarts[0]).toMatchObject({ mode: 'restart', meshCa: { spkiSha256: fx.emu.meshCaSpkiSha256, createdAt: new Date(intent!.at) } });
+    const audits = auditRecords(out.json());
+    const interrupted = audits.find((a) => a.interrupted === true)!;
+    expect(interrupted).toMatchObject({
+      requestId: 'killed-request',
+      recordedBy: 'next-request',
+      deployment: fx.deployment,
+      outcome: 'unknown',
+      recover: { attemptId: intent!.id, sent: 'unknown' },
+      kms: { encryptionContext: fx.kmsDecrypts[0]!.context },
+    });
+    expect(audits.filter((a) => a.requestId === 'next-request')).toHaveLength(1);
+    const snap = await fx.lock.snapshot(fx.deployment);
+    expect(snap.recentAttempts.map((a: RecoverAttempt) => [a.id, a.status])).toEqual([[intent!.id, 'interrupted']]);
+    // Counted: with MAX_RECOVERIES_PER_HOUR=1, the next restart is left to a human.
+    fx.emu.restart();
+    const guarded = await fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 122_000 })(restartEvent(fx.deployment), lambdaContext());
+    expect(guarded.outcome).toBe('paused');
+    expect(guarded.results[0]!.message).toMatch(/crash-loop guard: 1 Recover attempts/);
+    expect(fx.emu.recoverCalls).toHaveLength(1);
+  });
+
+  it('a missing or malformed kubeconfig secret is config-invalid (not bundle-invalid), and nothing is recovered', async () => {
+    const secretId = uniqueName('kubeconfig');
+    fx = await setupFixture({ env: { KUBE_AUTH: 'kubeconfig', KUBECONFIG_SECRET_ID: secretId } });
+    const missing = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(missing.outcome).toBe('config-invalid');
+    expect(missing.results[0]!.message).toMatch(/the kubeconfig secret .* \(KUBECONFIG_SECRET_ID\) does not exist/);
+    await fx.clients.secrets.send(new CreateSecretCommand({ Name: secretId, SecretString: 'clusters: [' }));
+    const malformed = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(malformed.outcome).toBe('config-invalid');
+    expect(malformed.results[0]!.message).toMatch(/kubeconfig document cannot be parsed/);
+    expect(fx.kmsDecrypts).toHaveLength(0);
+    expect(fx.emu.recoverCalls).toHaveLength(0);
   });
 
   it('returns permanent failures without throwing', async () => {
@@ -272,7 +357,8 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     const noState = await fx.handler(restartEvent(fx.deployment), lambdaContext());
     expect(noState.outcome).toBe('no-state');
     // A refused Recover is no user recovery: the crash-loop guard does not count it.
-    expect((await fx.lock.snapshot(fx.deployment)).recentRecoveries).toHaveLength(0);
+    expect((await fx.lock.snapshot(fx.deployment)).recentAttempts).toHaveLength(0);
+    expect((await fx.lock.snapshot(fx.deployment)).record.attempts.map((a) => a.status)).toEqual(['refused']);
     const decrypts = fx.kmsDecrypts.length;
     // Production verifier (the default): refuses the emulator's testing evidence.
     const prod = fx.makeHandler({ verifierFactory: undefined });
@@ -287,7 +373,7 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
 
   it('confirm-mismatch when a manifest was set after enrollment', async () => {
     fx = await setupFixture();
-    fx.emu.setManifest(Buffer.from(JSON.stringify({ ...JSON.parse(fx.ws.manifest.toString()), Changed: true })));
+    await fx.emu.setManifest(Buffer.from(JSON.stringify({ ...JSON.parse(fx.ws.manifest.toString()), Changed: true })));
     const res = await fx.handler(restartEvent(fx.deployment), lambdaContext());
     expect(res.outcome).toBe('confirm-mismatch');
   });
@@ -306,7 +392,7 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
 
   it('restart-partial is transient (retried), and the next reconcile finishes restarts', async () => {
     fx = await setupFixture();
-    const partial = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'failed', reason: '429' }], complete: false });
+    const partial = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'failed', reason: '429' }], complete: false, stale: 1 });
     await expect(fx.makeHandler({ kubernetes: partial.loader })(restartEvent(fx.deployment), lambdaContext())).rejects.toThrow(/restart-partial/);
     const ok = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted' }] });
     expect((await fx.makeHandler({ kubernetes: ok.loader })(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('restarts-finished');
@@ -325,3 +411,9 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect(detailOf(fx, 'Coordinator Recovery Failed').filter((d) => d.outcome === 'event-invalid')).toHaveLength(4);
   });
 });
+
+/** Recover attempts as earlier invocations would have recorded them (accepted). */
+async function seedAttempts(f: Fixture, times: number[]): Promise<void> {
+  const store = f.lock.recordStore(f.deployment, await f.lock.snapshot(f.deployment));
+  await store.update((r) => ({ ...r, attempts: times.map((at, i) => ({ id: `seed-${i}`, at, status: 'accepted' as const, force: false })) }));
+}

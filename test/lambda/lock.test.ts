@@ -1,6 +1,7 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { guardTripped, HOUR_MS, LockTable } from '../../lambda/function/lease.ts';
+import type { RecoverAttempt } from '../../lambda/reconcile/types.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { createLockTable } from './lock-table.ts';
 
@@ -64,51 +65,61 @@ describe.skipIf(!motoAvailable)(`lock table on DynamoDB (moto) ${motoAvailable ?
     expect((await table.snapshot('prod')).pause.paused).toBe(false);
   });
 
-  it('counts user recoveries of the last hour for the crash-loop guard', async () => {
+  const attempt = (id: string, at: number, status: RecoverAttempt['status'] = 'pending'): RecoverAttempt => ({ id, at, status, force: false });
+
+  it('keeps one record per deployment: the crash-loop guard counts Recover attempts of the last hour from their intent on', async () => {
     const { client, tableName } = await createLockTable();
     let now = Date.parse('2025-01-01T00:00:00Z');
     const table = new LockTable({ client, tableName, now: () => now });
-    await table.recordRecovery('prod');
+    const store = table.recordStore('prod', await table.snapshot('prod'));
+    // The intent alone counts: written before Recover leaves, so a kill afterwards is counted.
+    await store.update((r) => ({ ...r, attempts: [...r.attempts, attempt('a', now)] }));
+    expect((await table.snapshot('prod')).recentAttempts.map((a) => a.id)).toEqual(['a']);
     now += 10 * 60_000;
-    await table.recordRecovery('prod');
+    await store.update((r) => ({ ...r, attempts: [...r.attempts.map((a) => ({ ...a, status: 'accepted' as const })), attempt('b', now)] }));
     let snap = await table.snapshot('prod');
-    expect(snap.recentRecoveries).toHaveLength(2);
+    expect(snap.recentAttempts.map((a) => [a.id, a.status])).toEqual([['a', 'accepted'], ['b', 'pending']]);
     expect(guardTripped(snap, 2)).toBe(true);
     expect(guardTripped(snap, 3)).toBe(false);
-    now += HOUR_MS - 5 * 60_000; // the first one is now older than an hour
+    // A refused or never-sent Recover is no recovery: not counted.
+    await store.update((r) => ({ ...r, attempts: [...r.attempts, attempt('c', now, 'refused'), attempt('d', now, 'not-sent')] }));
+    expect((await table.snapshot('prod')).recentAttempts).toHaveLength(2);
+    now += HOUR_MS - 5 * 60_000; // 'a' is now older than an hour
     snap = await table.snapshot('prod');
-    expect(snap.recentRecoveries).toHaveLength(1);
+    expect(snap.recentAttempts.map((a) => a.id)).toEqual(['b']);
     expect(guardTripped(snap, 2)).toBe(false);
-    const item = await client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'recoveries#prod' } } }));
-    expect(Number(item.Item?.expiresAt?.N)).toBe(Math.floor((Date.parse('2025-01-01T00:10:00Z') + HOUR_MS) / 1000));
+    expect((await table.snapshot('staging')).recentAttempts).toEqual([]);
+    // The item has no TTL: the mesh CA record in it must outlive the guard's hour.
+    const item = await client.send(new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'record#prod' } } }));
+    expect(item.Item?.expiresAt).toBeUndefined();
+    expect(item.Item?.attempts?.L?.[0]?.M).toMatchObject({ id: { S: 'a' }, status: { S: 'accepted' } });
   });
 
-  it('tracks since when a deployment is stale', async () => {
+  it('writes only on top of what it read: a holder that lost its lease can neither record an intent nor overwrite the record', async () => {
     const { client, tableName } = await createLockTable();
     const table = new LockTable({ client, tableName });
-    await table.markStale('prod', 1000);
-    await table.markStale('prod', 5000);
-    expect((await table.snapshot('prod')).staleSince).toBe(1000);
-    await table.clearStale('prod');
-    await table.clearStale('prod');
-    expect((await table.snapshot('prod')).staleSince).toBeUndefined();
-    await table.markStale('prod', 7000);
-    await table.recordRecovery('prod');
-    expect((await table.snapshot('prod')).staleSince).toBeUndefined();
+    const snap = await table.snapshot('prod');
+    const mine = table.recordStore('prod', snap);
+    const theirs = table.recordStore('prod', snap);
+    await theirs.update((r) => ({ ...r, attempts: [attempt('theirs', Date.now())] }));
+    await expect(mine.update((r) => ({ ...r, attempts: [attempt('mine', Date.now())] }))).rejects.toThrow(/changed under this reconcile/);
+    expect((await table.snapshot('prod')).record.attempts.map((a) => a.id)).toEqual(['theirs']);
+    // Its own writes chain: each update builds on the last.
+    await theirs.update((r) => ({ ...r, staleSince: 1000 }));
+    await theirs.update((r) => ({ ...r, meshCa: { spkiSha256: 'aa', createdAt: 5, cause: 'recover', attemptId: 'theirs', certificateNotBefore: 1, firstSeenAt: 6, restartsCompleteAt: 7 } }));
+    expect((await table.snapshot('prod')).record).toEqual({
+      attempts: [expect.objectContaining({ id: 'theirs', status: 'pending' })],
+      staleSince: 1000,
+      meshCa: { spkiSha256: 'aa', createdAt: 5, cause: 'recover', attemptId: 'theirs', certificateNotBefore: 1, firstSeenAt: 6, restartsCompleteAt: 7 },
+    });
   });
 
-  it('records restarts complete per mesh CA (RestartRecordStore)', async () => {
+  it('drops settled attempts older than the hour, keeps pending ones however old', async () => {
     const { client, tableName } = await createLockTable();
-    const table = new LockTable({ client, tableName });
-    expect(await table.isComplete('prod', 'aa')).toBe(false);
-    await table.markComplete('prod', 'aa');
-    expect(await table.isComplete('prod', 'aa')).toBe(true);
-    expect(await table.isComplete('prod', 'bb')).toBe(false);
-    expect(await table.isComplete('staging', 'aa')).toBe(false);
-    await table.markComplete('prod', 'bb');
-    expect(await table.isComplete('prod', 'aa')).toBe(false);
-    // The guard snapshot carries the record, so a healthy reconcile needs no extra read.
-    expect((await table.snapshot('prod')).restartsCompleteFor).toBe('bb');
-    expect((await table.snapshot('staging')).restartsCompleteFor).toBeUndefined();
+    const now = Date.parse('2025-01-01T12:00:00Z');
+    const table = new LockTable({ client, tableName, now: () => now });
+    const store = table.recordStore('prod', await table.snapshot('prod'));
+    await store.update((r) => ({ ...r, attempts: [attempt('old', now - 2 * HOUR_MS, 'accepted'), attempt('lost', now - 2 * HOUR_MS, 'pending'), attempt('new', now, 'accepted')] }));
+    expect((await table.snapshot('prod')).record.attempts.map((a) => a.id)).toEqual(['lost', 'new']);
   });
 });

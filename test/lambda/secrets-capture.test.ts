@@ -22,7 +22,8 @@ const kubernetes = async (): Promise<KubernetesSide> => ({
   peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: ['coordinator-0'] }) },
   restarts: {
     restartStale: async (req) => ({
-      meshCaFingerprint: req.meshCaFingerprint,
+      meshCaSpkiSha256: req.meshCa.spkiSha256,
+      staleWorkloads: 0,
       results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }],
       complete: true,
     }),

@@ -71,7 +71,13 @@ export interface KubeApi {
   close(): Promise<void>;
 }
 
-const PATCH_TYPES = new Set(['application/strategic-merge-patch+json', 'application/merge-patch+json']);
+/**
+ * The patch types the API server accepts for built-in kinds, in the order of its 415 message
+ * (k8s.io/apiserver pkg/endpoints/handlers/patch.go). Strategic merge is modelled as JSON
+ * merge (equal for the maps the restart code patches); apply is modelled as a merge of the
+ * JSON body and, like the server, needs `fieldManager`.
+ */
+const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'];
 
 export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeApi> {
   const store = new KubeStore();
@@ -229,6 +235,8 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
   }
 
   const { store } = state;
+  // Time passed since the last request: pods waiting in Init may have got their certificate.
+  store.settle();
   if (verb === 'list') {
     let items = store.list(info.resource, namespace);
     const selector = url.searchParams.get('labelSelector');
@@ -262,7 +270,10 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
 
   if (verb === 'patch') {
     const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-    if (!PATCH_TYPES.has(ct)) return fail(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/strategic-merge-patch+json, application/merge-patch+json`);
+    if (!PATCH_TYPES.includes(ct)) return fail(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`);
+    if (ct === 'application/apply-patch+yaml' && !url.searchParams.get('fieldManager')) {
+      return fail(422, 'Invalid', `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`);
+    }
     if (!obj) return notFound();
     let patch: Json;
     try {
@@ -270,13 +281,23 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
     } catch {
       return fail(400, 'BadRequest', 'the patch body is not valid JSON');
     }
-    if (!isObject(patch)) return fail(400, 'BadRequest', 'the patch body must be a JSON object');
-    const wantRv = ((patch.metadata as JsonObject | undefined)?.resourceVersion as string | undefined) ?? undefined;
-    if (wantRv !== undefined && wantRv !== obj.metadata.resourceVersion) {
-      return fail(409, 'Conflict', `Operation cannot be fulfilled on ${info.resource}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+    let merged: KubeObject;
+    if (ct === 'application/json-patch+json') {
+      if (!Array.isArray(patch)) return fail(400, 'BadRequest', 'the json patch must be a list of operations');
+      try {
+        merged = jsonPatch(structuredClone(obj) as unknown as JsonObject, patch) as unknown as KubeObject;
+      } catch (err) {
+        return fail(422, 'Invalid', `the server rejected our request due to an error in our request: ${(err as Error).message}`);
+      }
+    } else {
+      if (!isObject(patch)) return fail(400, 'BadRequest', 'the patch body must be a JSON object');
+      const wantRv = ((patch.metadata as JsonObject | undefined)?.resourceVersion as string | undefined) ?? undefined;
+      if (wantRv !== undefined && wantRv !== obj.metadata.resourceVersion) {
+        return fail(409, 'Conflict', `Operation cannot be fulfilled on ${info.resource}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+      }
+      merged = mergePatch(obj as unknown as JsonObject, patch) as unknown as KubeObject;
     }
     const before = JSON.stringify(obj.spec?.template ?? null);
-    const merged = mergePatch(obj as unknown as JsonObject, patch) as unknown as KubeObject;
     // Identity fields cannot be patched.
     merged.metadata.name = obj.metadata.name;
     merged.metadata.uid = obj.metadata.uid;
@@ -319,6 +340,44 @@ function mergePatch(target: Json, patch: Json): Json {
     else out[k] = mergePatch(out[k] ?? null, v);
   }
   return out;
+}
+
+/** RFC 6902 add, replace, remove and test on RFC 6901 pointers (what clients send for Pod and workload patches). */
+function jsonPatch(doc: JsonObject, ops: Json[]): Json {
+  let root: Json = doc;
+  for (const raw of ops) {
+    if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw new Error('each operation needs "op" and "path"');
+    const parts = raw.path === '' ? [] : raw.path.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    if (parts.length === 0) {
+      if (raw.op === 'test' && JSON.stringify(root) !== JSON.stringify(raw.value)) throw new Error('test operation failed');
+      if (raw.op === 'add' || raw.op === 'replace') root = raw.value ?? null;
+      continue;
+    }
+    let parent: Json = root;
+    for (const p of parts.slice(0, -1)) {
+      parent = Array.isArray(parent) ? parent[Number(p)]! : isObject(parent) ? parent[p]! : (undefined as unknown as Json);
+      if (parent === undefined) throw new Error(`path ${raw.path} does not exist`);
+    }
+    const last = parts.at(-1)!;
+    const has = Array.isArray(parent) ? Number(last) < parent.length : isObject(parent) && last in parent;
+    const current = Array.isArray(parent) ? parent[Number(last)] : isObject(parent) ? parent[last] : undefined;
+    if (raw.op === 'test') {
+      if (JSON.stringify(current) !== JSON.stringify(raw.value)) throw new Error(`test operation on ${raw.path} failed`);
+      continue;
+    }
+    if (raw.op !== 'add' && raw.op !== 'remove' && raw.op !== 'replace') throw new Error(`unsupported operation ${raw.op}`);
+    if (raw.op !== 'add' && !has) throw new Error(`unable to ${raw.op} nonexistent key: ${last}`);
+    if (Array.isArray(parent)) {
+      const i = last === '-' ? parent.length : Number(last);
+      if (raw.op === 'add') parent.splice(i, 0, raw.value ?? null);
+      else if (raw.op === 'replace') parent[i] = raw.value ?? null;
+      else parent.splice(i, 1);
+    } else if (isObject(parent)) {
+      if (raw.op === 'remove') delete parent[last];
+      else parent[last] = raw.value ?? null;
+    } else throw new Error(`path ${raw.path} does not exist`);
+  }
+  return root;
 }
 
 /** Equality- and set-based label selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x,y)`). */

@@ -69,6 +69,10 @@ export interface WorkloadOptions {
   annotations?: Record<string, string>;
   /** StatefulSet/DaemonSet update strategy type. */
   updateStrategy?: 'RollingUpdate' | 'OnDelete';
+  /** The existing pods' contrast-initializer finish (see PodOptions). */
+  initializerFinishedAt?: Date | 'waiting';
+  /** The existing pods' Ready condition (default true), e.g. false for a stale Coordinator. */
+  ready?: boolean;
 }
 
 export interface PodOptions {
@@ -77,6 +81,27 @@ export interface PodOptions {
   ready?: boolean;
   owner?: KubeObject;
   deleting?: boolean;
+  /**
+   * When its contrast-initializer finished. Default: as upstream's retry loop would, given
+   * `coordinator.servingSince()`; `'waiting'` keeps it in Init.
+   */
+  initializerFinishedAt?: Date | 'waiting';
+}
+
+/** What initializers see of the Coordinator: since when it serves certificates (undefined: stale). */
+export interface CoordinatorView {
+  servingSince(): Date | undefined;
+}
+
+/** Contrast's initializer retries every 5 s while the Coordinator refuses it (initializer/main.go). */
+export const INITIALIZER_RETRY_MS = 5_000;
+
+/** Contrast's initializer init container name (internal/kuberesource/parts.go). */
+const INITIALIZER = 'contrast-initializer';
+
+interface InitContainerSpec {
+  name: string;
+  restartPolicy?: string;
 }
 
 export class KubeStore {
@@ -87,6 +112,16 @@ export class KubeStore {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** owner uid → resource → keys of the objects it owns (keeps controller work O(owned)). */
   private readonly owned = new Map<string, Map<string, Set<string>>>();
+  /** The Coordinator initializers talk to; default: serving all along. */
+  coordinator: CoordinatorView = { servingSince: () => new Date(0) };
+  /** Initializer retry period (upstream 5 s; tests shorten it). */
+  initializerRetryMs = INITIALIZER_RETRY_MS;
+  /** How long one successful initializer run takes. */
+  initializerRunMs = 300;
+  /** The kubelets' clock. */
+  now: () => Date = () => new Date();
+  /** Pods whose initializer has not finished yet: when it started, and the finish a fixture pinned. */
+  private readonly initializing = new Map<string, { started: Date; pinned: Date | undefined }>();
 
   constructor() {
     for (const r of Object.keys(RESOURCES)) this.objects.set(r, new Map());
@@ -168,13 +203,13 @@ export class KubeStore {
       metadata: meta(name, ns, { labels: o.labels, annotations: o.annotations, generation: 1 }),
       spec: { replicas: o.replicas ?? 1, selector: { matchLabels: o.template.metadata?.labels ?? {} }, template: clone(o.template) as unknown as JsonObject, strategy: { type: 'RollingUpdate' } },
     });
-    const rs = this.addReplicaSetFor(d, o.startedAt);
+    const rs = this.addReplicaSetFor(d, o.startedAt, o.initializerFinishedAt);
     this.setWorkloadStatus(d, o.replicas ?? 1, true);
     void rs;
     return d;
   }
 
-  private addReplicaSetFor(d: KubeObject, startedAt: Date): KubeObject {
+  private addReplicaSetFor(d: KubeObject, startedAt: Date, initializerFinishedAt?: Date | 'waiting'): KubeObject {
     const ns = d.metadata.namespace!;
     const hash = Math.abs(hashString(JSON.stringify(d.spec?.template))).toString(36).slice(0, 8);
     const replicas = (d.spec?.replicas as number) ?? 1;
@@ -184,7 +219,9 @@ export class KubeStore {
       metadata: meta(`${d.metadata.name}-${hash}`, ns, { ownerReferences: [ownerRef(d)], generation: 1, labels: templateLabels(d) }),
       spec: { replicas, template: clone(d.spec!.template!) },
     });
-    for (let i = 0; i < replicas; i++) this.addPod(ns, `${rs.metadata.name}-${randomSuffix()}`, { template: d.spec!.template as unknown as PodTemplate, startedAt, owner: rs });
+    for (let i = 0; i < replicas; i++) {
+      this.addPod(ns, `${rs.metadata.name}-${randomSuffix()}`, { template: d.spec!.template as unknown as PodTemplate, startedAt, owner: rs, ...(initializerFinishedAt ? { initializerFinishedAt } : {}) });
+    }
     return rs;
   }
 
@@ -209,7 +246,9 @@ export class KubeStore {
     if (kind === 'StatefulSet') spec.updateStrategy = { type: o.updateStrategy ?? 'RollingUpdate' };
     if (kind === 'DaemonSet') spec.updateStrategy = { type: o.updateStrategy ?? 'RollingUpdate' };
     const w = this.put(resource, { apiVersion: 'apps/v1', kind, metadata: meta(name, ns, { labels: o.labels, annotations: o.annotations, generation: 1 }), spec });
-    for (let i = 0; i < replicas; i++) this.addPod(ns, podName(i), { template: o.template, startedAt: o.startedAt, owner: w });
+    for (let i = 0; i < replicas; i++) {
+      this.addPod(ns, podName(i), { template: o.template, startedAt: o.startedAt, owner: w, ...(o.ready === false ? { ready: false } : {}), ...(o.initializerFinishedAt ? { initializerFinishedAt: o.initializerFinishedAt } : {}) });
+    }
     this.setWorkloadStatus(w, replicas, true);
     return w;
   }
@@ -217,7 +256,7 @@ export class KubeStore {
   addPod(ns: string, name: string, o: PodOptions): KubeObject {
     this.ensureNamespace(ns);
     const ready = o.ready ?? true;
-    const started = o.startedAt ?? new Date();
+    const started = o.startedAt ?? this.now();
     const pod: KubeObject = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -227,18 +266,55 @@ export class KubeStore {
         ownerReferences: o.owner ? [ownerRef(o.owner)] : undefined,
       }),
       spec: clone(o.template.spec),
-      status: {
-        phase: 'Running',
-        startTime: rfc3339(started),
-        conditions: [
-          { type: 'Initialized', status: 'True' },
-          { type: 'Ready', status: ready ? 'True' : 'False' },
-          { type: 'ContainersReady', status: ready ? 'True' : 'False' },
-        ],
-      },
+      status: { phase: 'Running', startTime: rfc3339(started) },
     };
-    if (o.deleting) pod.metadata.deletionTimestamp = rfc3339(new Date());
+    const initializer = initializerOf(pod);
+    let initializedAt: Date | undefined = started;
+    if (initializer) {
+      const finished = o.initializerFinishedAt === 'waiting' ? undefined : (o.initializerFinishedAt ?? this.initializerFinish(started));
+      initializedAt = finished !== undefined && finished.getTime() <= this.now().getTime() ? finished : undefined;
+      if (!initializedAt) {
+        // 'waiting': never gets through (e.g. its policy is not in the manifest) until the fixture changes.
+        const pinned = o.initializerFinishedAt === 'waiting' ? new Date(8.64e15) : o.initializerFinishedAt;
+        this.initializing.set(this.key(ns, name), { started, pinned });
+      }
+    }
+    setPodStatus(pod, started, initializer, initializedAt, ready);
+    if (o.deleting) pod.metadata.deletionTimestamp = rfc3339(this.now());
     return this.put('pods', pod);
+  }
+
+  /**
+   * When an initializer started at `started` finishes: its first attempt at or after the
+   * moment the Coordinator serves, on its 5 s retry grid; undefined while it does not serve.
+   */
+  private initializerFinish(started: Date): Date | undefined {
+    const serving = this.coordinator.servingSince();
+    if (!serving) return undefined;
+    const wait = Math.max(0, serving.getTime() - started.getTime());
+    const attempt = started.getTime() + Math.ceil(wait / this.initializerRetryMs) * this.initializerRetryMs;
+    return new Date(attempt + this.initializerRunMs);
+  }
+
+  /**
+   * Lets time pass for pods waiting in Init: those whose initializer got through by now
+   * (the Coordinator serves again) finish, as the kubelet would report it. Called before
+   * every read.
+   */
+  settle(): void {
+    const now = this.now().getTime();
+    for (const [key, { started, pinned }] of [...this.initializing]) {
+      const pod = this.objects.get('pods')!.get(key);
+      if (!pod) {
+        this.initializing.delete(key);
+        continue;
+      }
+      const finish = pinned ?? this.initializerFinish(started);
+      if (!finish || finish.getTime() > now) continue;
+      this.initializing.delete(key);
+      setPodStatus(pod, started, initializerOf(pod), finish, true);
+      pod.metadata.resourceVersion = this.nextResourceVersion();
+    }
   }
 
   /** Pods whose controller is `owner`. */
@@ -287,7 +363,7 @@ export class KubeStore {
 
   private rollPods(resource: string, w: KubeObject): void {
     const ns = w.metadata.namespace!;
-    const now = new Date();
+    const now = this.now();
     if (resource === 'deployments') {
       for (const rs of this.ownedBy('replicasets', w)) {
         for (const p of this.podsOf(rs)) this.remove('pods', ns, p.metadata.name);
@@ -314,7 +390,7 @@ export class KubeStore {
     const owner = this.get(resource, ns, ref.name);
     if (!owner) return;
     const name = resource === 'statefulsets' ? pod.metadata.name : `${owner.metadata.name}-${randomSuffix()}`;
-    this.addPod(ns, name, { template: owner.spec!.template as unknown as PodTemplate, startedAt: new Date(), owner });
+    this.addPod(ns, name, { template: owner.spec!.template as unknown as PodTemplate, startedAt: this.now(), owner });
   }
 
   private setWorkloadStatus(w: KubeObject, replicas: number, updated: boolean): void {
@@ -329,6 +405,49 @@ export class KubeStore {
         : {}),
     };
   }
+}
+
+function initializerOf(pod: KubeObject): InitContainerSpec | undefined {
+  const inits = (pod.spec?.initContainers as unknown as InitContainerSpec[] | undefined) ?? [];
+  return inits.find((c) => c.name === INITIALIZER);
+}
+
+/**
+ * The kubelet's view of a pod: in Init until `initializedAt`, then running. Regular init
+ * containers are terminated (exit 0, finishedAt); a sidecar initializer stays running with
+ * `started` once done.
+ */
+function setPodStatus(pod: KubeObject, started: Date, initializer: InitContainerSpec | undefined, initializedAt: Date | undefined, ready: boolean): void {
+  const status = pod.status as JsonObject;
+  const inInit = initializedAt === undefined;
+  const since = rfc3339(initializedAt ?? started);
+  const initStatuses: JsonObject[] = [];
+  for (const c of (pod.spec?.initContainers as unknown as InitContainerSpec[] | undefined) ?? []) {
+    const sidecar = c.restartPolicy === 'Always';
+    const isInitializer = c === initializer || c.name === INITIALIZER;
+    let state: JsonObject;
+    if (isInitializer && inInit) state = { running: { startedAt: rfc3339(started) } };
+    else if (sidecar) state = { running: { startedAt: rfc3339(started) } };
+    else state = { terminated: { exitCode: 0, reason: 'Completed', startedAt: rfc3339(started), finishedAt: isInitializer ? since : rfc3339(started) } };
+    initStatuses.push({ name: c.name, state, lastState: {}, ready: !inInit || !isInitializer, restartCount: 0, image: 'stand-in', imageID: '', started: sidecar ? !inInit : false });
+  }
+  const containers = ((pod.spec?.containers as JsonObject[] | undefined) ?? []).map((c) => ({
+    name: c.name as string,
+    state: inInit ? { waiting: { reason: 'PodInitializing' } } : { running: { startedAt: since } },
+    lastState: {},
+    ready: !inInit && ready,
+    restartCount: 0,
+    image: (c.image as string | undefined) ?? '',
+    imageID: '',
+    started: !inInit,
+  }));
+  const cond = (type: string, ok: boolean): JsonObject => ({ type, status: ok ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: ok ? since : rfc3339(started) });
+  status.phase = inInit ? 'Pending' : 'Running';
+  status.conditions = [cond('PodScheduled', true), cond('Initialized', !inInit), cond('ContainersReady', !inInit && ready), cond('Ready', !inInit && ready)];
+  (status.conditions[0] as JsonObject).lastTransitionTime = rfc3339(started);
+  if (initStatuses.length) status.initContainerStatuses = initStatuses;
+  else delete status.initContainerStatuses;
+  status.containerStatuses = containers as unknown as Json;
 }
 
 function replicasOf(w: KubeObject, store: KubeStore): number {

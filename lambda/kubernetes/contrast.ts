@@ -1,0 +1,16 @@
+/**
+ * How Contrast marks things in a cluster, as its own code does (edgelesssys/contrast):
+ * - workloads: `contrast generate` injects into pod specs whose runtimeClassName starts with
+ *   `contrast-cc` (internal/kuberesource/mutators.go, AddInitializer), and adds the init
+ *   container `contrast-initializer` as the first one (internal/kuberesource/parts.go,
+ *   Initializer);
+ * - Coordinators: label `app.kubernetes.io/name=coordinator` plus the annotation
+ *   `contrast.edgeless.systems/pod-role=coordinator` (internal/kuberesource/parts.go;
+ *   coordinator/internal/peerdiscovery/peerdiscovery.go selects peers by both).
+ */
+
+export const RUNTIME_CLASS_PREFIX = 'contrast-cc';
+export const INITIALIZER_NAME = 'contrast-initializer';
+export const POD_ROLE_ANNOTATION = 'contrast.edgeless.systems/pod-role';
+export const COORDINATOR_ROLE = 'coordinator';
+export const DEFAULT_COORDINATOR_LABEL = 'app.kubernetes.io/name=coordinator';
