@@ -10,10 +10,9 @@ import { EKSClient } from '@aws-sdk/client-eks';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { STSClient } from '@aws-sdk/client-sts';
 import { awsErrorName } from '../../lambda/keys/aws-errors.ts';
 
-export type Service = 'lambda' | 'eks' | 'kms' | 'secrets' | 'cloudtrail' | 'logs' | 'sts';
+export type Service = 'lambda' | 'eks' | 'kms' | 'secrets' | 'cloudtrail' | 'logs';
 
 /** Settings in code only (tests point services at moto and the stand-ins); none from flags. */
 export interface AwsSettings {
@@ -63,9 +62,6 @@ export class OperatorAws {
   }
   get logs(): CloudWatchLogsClient {
     return this.client('logs', (c) => new CloudWatchLogsClient(c));
-  }
-  get sts(): STSClient {
-    return this.client('sts', (c) => new STSClient(c));
   }
 
   /** The Lambda client's settings, for invokeViaFunction (which builds its own client). */

@@ -10,7 +10,7 @@ export interface DoctorOptions {
   deployment: string;
   function: string;
   kubeconfig?: string;
-  context?: string;
+  kubeContext?: string;
   kubeGroup: string;
   kubeUser?: string;
   kmsKeyId?: string;
@@ -25,7 +25,7 @@ export function registerDoctorCommand(program: Command, run: (fn: () => Promise<
     .requiredOption('--deployment <name>', 'deployment name, as configured in the stack')
     .option('--function <name>', 'the recovery function (stack output FunctionName)', OPERATIONS.functionName)
     .option('--kubeconfig <file>', 'kubeconfig for the cluster (default: KUBECONFIG, then ~/.kube/config)')
-    .option('--context <name>', 'kubeconfig context (default: the current one)')
+    .option('--kube-context <name>', 'kubeconfig context (default: current-context)')
     .option('--kube-group <group>', 'Kubernetes group of the function\'s identity (self-managed clusters; EKS reads the access entry)', DEFAULTS.kubernetesGroup)
     .option('--kube-user <user>', 'Kubernetes user name of the function\'s kubeconfig identity (self-managed clusters)')
     .option('--kms-key-id <key>', 'the recovery key (stack output RecoveryKeyArn); default: the key the function\'s audit record of the status call names')
@@ -59,7 +59,7 @@ Exit codes: 0 no check failed (warnings allowed); ${INCOMPLETE_EXIT_CODE} a chec
 
 Examples:
   contrast-autorecover doctor --deployment prod --function contrast-autorecover
-  contrast-autorecover doctor --deployment prod --context prod-admin \\
+  contrast-autorecover doctor --deployment prod --kube-context prod-admin \\
     --kms-key-id arn:aws:kms:eu-central-1:111122223333:key/1234abcd-... --json`,
     )
     .action((o: DoctorOptions) => run(async () => (await import('./run.ts')).doctorCommand(o)));

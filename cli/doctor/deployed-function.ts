@@ -5,7 +5,6 @@
  * not what a flag says.
  */
 import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
-import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { findDeployment, loadConfig, type DeploymentConfig, type HandlerConfig } from '../../lambda/function/config.ts';
 import { ENV } from '../../lambda/shared/contract.ts';
 import { describeAwsError, awsErrorName, type OperatorAws } from './aws.ts';
@@ -59,6 +58,7 @@ export async function describeDeployedFunction(aws: OperatorAws, functionName: s
       `use one of these names with --deployment, or add ${deploymentName} to the stack's deployments`,
     );
   }
+  // arn:aws:lambda:REGION:ACCOUNT:function:NAME
   const arn = out.FunctionArn ?? functionName;
   const [, , , region = '', account = ''] = arn.split(':');
   return {
@@ -67,7 +67,7 @@ export async function describeDeployedFunction(aws: OperatorAws, functionName: s
     roleArn: out.Role ?? '',
     logGroup: out.LoggingConfig?.LogGroup ?? `/aws/lambda/${out.FunctionName ?? functionName}`,
     region: region || (await aws.lambda.config.region()),
-    account: account || ((await aws.sts.send(new GetCallerIdentityCommand({}))).Account ?? ''),
+    account,
     config,
     deployment,
   };

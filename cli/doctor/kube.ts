@@ -1,11 +1,13 @@
 /**
- * The operator's way into the cluster: their own kubeconfig (`--kubeconfig`, else
- * KUBECONFIG, else ~/.kube/config; `--context`), through @kubernetes/client-node's
- * generated clients. Only what doctor and rehearse need: SubjectAccessReviews for the
+ * The operator's way into the cluster: their own kubeconfig, found and merged as the other
+ * commands find it (cli/kubernetes.ts: `--kubeconfig`, else KUBECONFIG, else ~/.kube/config;
+ * `--kube-context`), through @kubernetes/client-node's generated clients. Only what doctor and rehearse need: SubjectAccessReviews for the
  * function's identity, the exporter's ConfigMaps, namespaces by label, the Coordinator pods
  * and (rehearse only) deleting them.
  */
-import { ApiException, AuthorizationV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, AuthorizationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { buildKubeConfig } from '../../lambda/kubernetes/kubeconfig.ts';
+import { kubeconfigPaths, NO_ACCESS_HINT, readKubeconfig } from '../kubernetes.ts';
 
 export interface ReviewRequest {
   user?: string;
@@ -56,23 +58,18 @@ export class KubeAccessError extends Error {
 
 export interface KubeAccessOptions {
   kubeconfig?: string;
-  context?: string;
+  kubeContext?: string;
 }
 
-function loadKubeConfig(o: KubeAccessOptions): KubeConfig {
-  const kc = new KubeConfig();
+async function loadKubeConfig(o: KubeAccessOptions): Promise<KubeConfig> {
   try {
-    if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
-    else kc.loadFromDefault();
+    const found = await kubeconfigPaths(o);
+    if (found.paths.length === 0) throw new Error(`no kubeconfig: ${NO_ACCESS_HINT.split('; or')[0]}`);
+    const documents = await Promise.all(found.paths.map(readKubeconfig));
+    return buildKubeConfig({ kind: 'kubeconfig', kubeconfig: documents, ...(o.kubeContext ? { context: o.kubeContext } : {}) });
   } catch (err) {
-    throw new KubeAccessError(`cannot read the kubeconfig ${o.kubeconfig ?? '(KUBECONFIG or ~/.kube/config)'}: ${(err as Error).message}`, undefined);
+    throw new KubeAccessError((err as Error).message, undefined);
   }
-  if (o.context) {
-    if (!kc.getContexts().some((c) => c.name === o.context)) throw new KubeAccessError(`the kubeconfig has no context ${o.context} (has: ${kc.getContexts().map((c) => c.name).join(', ')})`, undefined);
-    kc.setCurrentContext(o.context);
-  }
-  if (!kc.getCurrentCluster()) throw new KubeAccessError('the kubeconfig names no current cluster: pass --context', undefined);
-  return kc;
 }
 
 async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -103,8 +100,8 @@ function podSummary(p: V1Pod): PodSummary {
   };
 }
 
-export function operatorKube(o: KubeAccessOptions = {}): OperatorKube {
-  const kc = loadKubeConfig(o);
+export async function operatorKube(o: KubeAccessOptions = {}): Promise<OperatorKube> {
+  const kc = await loadKubeConfig(o);
   const core = kc.makeApiClient(CoreV1Api);
   const authz = kc.makeApiClient(AuthorizationV1Api);
   return {

@@ -85,7 +85,7 @@ export async function rbacCheck(d: DeploymentConfig, allowPodDeletion: boolean, 
       title,
       'fail',
       [`cannot ask the API server (${(err as Error).message})`],
-      forbidden ? 'run doctor with a kubeconfig identity that may create subjectaccessreviews.authorization.k8s.io (e.g. a cluster admin)' : 'check --kubeconfig/--context and the API server address',
+      forbidden ? 'run doctor with a kubeconfig identity that may create subjectaccessreviews.authorization.k8s.io (e.g. a cluster admin)' : 'check --kubeconfig/--kube-context and the API server address',
     );
   }
 

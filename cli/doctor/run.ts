@@ -22,7 +22,7 @@ import { FunctionLogs } from '../rehearse/function-logs.ts';
 
 export interface DoctorDeps {
   aws?: AwsSettings;
-  /** The cluster as the operator reaches it (default: from --kubeconfig/--context). */
+  /** The cluster as the operator reaches it (default: from --kubeconfig/--kube-context). */
   kube?: OperatorKube;
   askStatus?: StatusAsker;
   write?: (text: string) => void;
@@ -82,12 +82,12 @@ export async function runDoctor(o: DoctorOptions, deps: DoctorDeps = {}): Promis
     let kubeProblem: string | undefined;
     if (!kube) {
       try {
-        kube = operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
+        kube = await operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}) });
       } catch (err) {
         kubeProblem = (err as Error).message;
       }
     }
-    const noCluster = (id: string, title: string) => result(id, title, 'fail', [`no cluster access: ${kubeProblem}`], 'pass --kubeconfig/--context for the cluster of this deployment');
+    const noCluster = (id: string, title: string) => result(id, title, 'fail', [`no cluster access: ${kubeProblem}`], 'pass --kubeconfig/--kube-context for the cluster of this deployment');
 
     const clusterSide = (async () => {
       const access = await clusterAccessChecks(fn, aws, { group: o.kubeGroup, ...(o.kubeUser ? { user: o.kubeUser } : {}) });

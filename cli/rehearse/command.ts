@@ -10,7 +10,7 @@ export interface RehearseOptions {
   deployment: string;
   function: string;
   kubeconfig?: string;
-  context?: string;
+  kubeContext?: string;
   yes?: boolean;
   /** Seconds to wait for the recovery. */
   timeout: number;
@@ -32,7 +32,7 @@ export function registerRehearseCommand(program: Command, run: (fn: () => Promis
     .requiredOption('--deployment <name>', 'deployment name, as configured in the stack')
     .option('--function <name>', 'the recovery function (stack output FunctionName)', OPERATIONS.functionName)
     .option('--kubeconfig <file>', 'kubeconfig for the cluster (default: KUBECONFIG, then ~/.kube/config)')
-    .option('--context <name>', 'kubeconfig context (default: the current one)')
+    .option('--kube-context <name>', 'kubeconfig context (default: current-context)')
     .option('--yes', 'do not ask; delete the Coordinator pod(s) right away')
     .option('--timeout <seconds>', 'how long to wait for the recovery', seconds, 600)
     .option('--trail-timeout <seconds>', 'how long to wait for the Decrypt in CloudTrail (it can take minutes to appear)', seconds, 900)
@@ -61,7 +61,7 @@ ${outcomeTable({ exitCodes: true, filter: (x) => !x.ok && !x.retry })}
 
 Examples:
   contrast-autorecover rehearse --deployment prod --function contrast-autorecover
-  contrast-autorecover rehearse --deployment prod --context prod-admin --timeout 300 --json`,
+  contrast-autorecover rehearse --deployment prod --kube-context prod-admin --timeout 300 --json`,
     )
     .action((o: RehearseOptions) => run(async () => (await import('./run.ts')).rehearseCommand(o)));
 }

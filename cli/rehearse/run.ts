@@ -78,19 +78,19 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     const namespace = fn.deployment.coordinatorNamespace;
     const kubeFailed = (err: unknown) => {
       if (!(err instanceof KubeAccessError)) throw err;
-      write(`error: ${err.message}\n  fix: check --kubeconfig/--context; your identity needs list and delete on pods in namespace ${namespace}\n`);
+      write(`error: ${err.message}\n  fix: check --kubeconfig/--kube-context; your identity needs list and delete on pods in namespace ${namespace}\n`);
       return INCOMPLETE_EXIT_CODE;
     };
     let kube: OperatorKube;
     let before: PodSummary[];
     try {
-      kube = deps.kube ?? operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
+      kube = deps.kube ?? (await operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}) }));
       before = await kube.pods(namespace, DEFAULT_COORDINATOR_LABEL);
     } catch (err) {
       return kubeFailed(err);
     }
     if (before.length === 0) {
-      write(`error: no Coordinator pod (${DEFAULT_COORDINATOR_LABEL}) in namespace ${namespace} of ${kube.describe}\n  fix: check --context and the deployment's coordinatorNamespace\n`);
+      write(`error: no Coordinator pod (${DEFAULT_COORDINATOR_LABEL}) in namespace ${namespace} of ${kube.describe}\n  fix: check --kube-context and the deployment's coordinatorNamespace\n`);
       return INCOMPLETE_EXIT_CODE;
     }
 

@@ -224,6 +224,15 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
     }
   });
 
+  it('rbac and exporter: a kubeconfig context that does not exist fails both with the flag to fix', async () => {
+    const report = await runDoctor(options({ kubeContext: 'nope' }), { aws: stack.aws });
+    for (const id of ['rbac', 'exporter']) {
+      expect(report.checks.find((c) => c.id === id)).toMatchObject({ status: 'fail', details: [expect.stringMatching(/no cluster access: the kubeconfig has no context "nope" \(it has: stand-in\)/)], fix: 'pass --kubeconfig/--kube-context for the cluster of this deployment' });
+    }
+    // The AWS side is still checked.
+    expect(report.checks.find((c) => c.id === 'coordinator')!.status).toBe('pass');
+  });
+
   it('rbac: an operator who may not create SubjectAccessReviews is told so', async () => {
     stack.kube.setRbac(new RbacAuthorizer([{ namespace: undefined, rules: [{ apiGroups: [''], resources: ['configmaps', 'namespaces'], verbs: ['list'] }] }]));
     try {

@@ -186,7 +186,7 @@ describe.skipIf(!motoAvailable)(`rehearse ${motoAvailable ? '' : SKIP_REASON}`, 
     try {
       const { code, text } = await rehearse(options({ json: false }));
       expect(code).toBe(3);
-      expect(text).toMatch(/^error: delete pod coordinator-0 in namespace contrast: HTTP 403: .*forbidden.*\n {2}fix: check --kubeconfig\/--context; your identity needs list and delete on pods in namespace contrast\n$/);
+      expect(text).toMatch(/^error: delete pod coordinator-0 in namespace contrast: HTTP 403: .*forbidden.*\n {2}fix: check --kubeconfig\/--kube-context; your identity needs list and delete on pods in namespace contrast\n$/);
     } finally {
       stack.kube.setRbac(RbacAuthorizer.allowAll());
     }

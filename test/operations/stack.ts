@@ -254,7 +254,7 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
     aws: {
       region: TEST_REGION,
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-      endpoints: { lambda: lambda.endpoint, eks: eks.endpoint, kms: motoEndpoint, secrets: motoEndpoint, cloudtrail: motoEndpoint, logs: motoEndpoint, sts: motoEndpoint },
+      endpoints: { lambda: lambda.endpoint, eks: eks.endpoint, kms: motoEndpoint, secrets: motoEndpoint, cloudtrail: motoEndpoint, logs: motoEndpoint },
     },
     exporterConfig,
     putExporterConfig,
