@@ -4,7 +4,6 @@
  * Exit codes: 0 all passed · 1 a check failed (also malformed evidence) · 2 usage error ·
  * 3 nothing failed but some checks could not be evaluated.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DirectoryCollateral } from '../lambda/attestation/collateral.ts';
 import { verifySnpFiles, verifyTdxFile, type OfflineResult } from '../lambda/attestation/offline.ts';
@@ -12,6 +11,7 @@ import { PINNED_ROOTS, type SnpProduct } from '../lambda/attestation/roots.ts';
 import type { ReferenceInput } from '../lambda/attestation/verifier.ts';
 import { parseManifest } from '../lambda/coordinator/manifest.ts';
 import { InputError } from '../lambda/shared/errors.ts';
+import { FileRefusedError, readRegularFile } from '../lambda/shared/files.ts';
 
 interface VerifyOptions {
   snpReport?: string | boolean;
@@ -35,11 +35,15 @@ function value(v: string | boolean | undefined, flag: string): string | undefine
   return v;
 }
 
-function readInput(file: string, flag: string): Uint8Array {
+/** Evidence, certificates and manifests are kilobytes; 1 MiB leaves room and stops a runaway read. */
+const MAX_INPUT_BYTES = 1024 * 1024;
+
+async function readInput(file: string, flag: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(readFileSync(file));
+    return new Uint8Array(await readRegularFile(file, { maxBytes: MAX_INPUT_BYTES, what: flag }));
   } catch (err) {
-    throw new UsageError(`${flag}: cannot read ${file}: ${(err as Error).message}`);
+    if (err instanceof FileRefusedError) throw new UsageError(err.message);
+    throw err;
   }
 }
 
@@ -69,7 +73,7 @@ async function run(opts: VerifyOptions, extra: string[]): Promise<OfflineResult>
   const manifestFile = value(opts.manifest, '--manifest');
   let reference: ReferenceInput | undefined;
   if (manifestFile) {
-    reference = referenceFromManifest(readInput(manifestFile, '--manifest'), manifestFile);
+    reference = referenceFromManifest(await readInput(manifestFile, '--manifest'), manifestFile);
   }
   const dir = value(opts.collateral, '--collateral');
   const collateral = dir ? new DirectoryCollateral(dir) : undefined;
@@ -79,7 +83,12 @@ async function run(opts: VerifyOptions, extra: string[]): Promise<OfflineResult>
     const vcek = value(opts.vcek, '--vcek');
     const chain = value(opts.chain, '--chain');
     return verifySnpFiles(
-      { report: readInput(snp, '--snp-report'), signer: vcek ? readInput(vcek, '--vcek') : undefined, chain: chain ? readInput(chain, '--chain') : undefined, product: product as SnpProduct | undefined },
+      {
+        report: await readInput(snp, '--snp-report'),
+        signer: vcek ? await readInput(vcek, '--vcek') : undefined,
+        chain: chain ? await readInput(chain, '--chain') : undefined,
+        product: product as SnpProduct | undefined,
+      },
       { trust: PINNED_ROOTS, now, collateral, reference },
     );
   }
@@ -90,7 +99,7 @@ async function run(opts: VerifyOptions, extra: string[]): Promise<OfflineResult>
   ] as const) {
     if (v !== undefined) throw new UsageError(`${flag} applies to --snp-report only`);
   }
-  return verifyTdxFile(readInput(tdx!, '--tdx-quote'), { trust: PINNED_ROOTS, now, collateral, reference });
+  return verifyTdxFile(await readInput(tdx!, '--tdx-quote'), { trust: PINNED_ROOTS, now, collateral, reference });
 }
 
 const LABEL = { pass: 'PASS', fail: 'FAIL', 'not-evaluated': 'SKIP' } as const;

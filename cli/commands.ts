@@ -12,12 +12,13 @@ import { BundleStore } from '../lambda/keys/store.ts';
 import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
 import { productionVerifierFactory } from '../lambda/reconcile/verification.ts';
-import { cliAwsClients } from './aws-clients.ts';
+import { cliAwsClients, cliReconcileBudgets } from './aws-clients.ts';
 import { lazySide, NO_ACCESS_HINT, resolveKubeAccess, type KubeCliOptions } from './kubernetes.ts';
 import { printResult, progressPrinter } from './output.ts';
+import { UsageError } from './usage.ts';
 import { checkCollateralSize, readCollateralDir, readWorkspace } from './workspace-files.ts';
 
-export class UsageError extends Error {}
+export { UsageError };
 
 function tdxStatus(value: string, previous: string[]): string[] {
   if (!(ACCEPTABLE_TDX_TCB_STATUSES as readonly string[]).includes(value)) {
@@ -58,7 +59,7 @@ export async function enrollCommand(opts: EnrollOptions): Promise<number> {
     const fromDir = opts.collateral ? await readCollateralDir(opts.collateral) : undefined;
     const fetched = opts.collateralMirror ? await fetchCollateralFor(parseEndpoint(opts.coordinator!), opts.collateralMirror) : undefined;
     const collateral = fromDir || fetched ? checkCollateralSize({ ...fromDir, ...fetched }) : undefined;
-    const { kms, secrets } = cliAwsClients();
+    const { kms, secrets } = await cliAwsClients();
     const say = (l: string) => !opts.json && process.stderr.write(`${l}\n`);
     say(`✔ read ${opts.workspace}: manifest.json, seed-shares.json, seedshare-owner.pem`);
     const { document, summary } = await buildBundle({ deployment: opts.deployment, kmsKeyId: opts.kmsKeyId, files, kms, ...(collateral ? { collateral } : {}) });
@@ -132,7 +133,7 @@ export async function recoverCommand(opts: RecoverOptions, mode: 'recover' | 'st
   }
   if (!opts.secretId || !opts.coordinator) throw new UsageError('--secret-id and --coordinator are required (or use --via-function NAME)');
   const target = { name: opts.deployment, secretId: opts.secretId, coordinator: parseEndpoint(opts.coordinator), restartAfterAnyRotation: opts.restartAfterAnyRotation === true };
-  const clients = cliAwsClients();
+  const clients = await cliAwsClients();
   // The Kubernetes side, as the function has it: peers before Recover, restarts after.
   const access = await resolveKubeAccess(opts, clients.secrets);
   if (access.kind === 'none' && mode === 'recover') {
@@ -145,7 +146,7 @@ export async function recoverCommand(opts: RecoverOptions, mode: 'recover' | 'st
   const verifierFactory =
     seams.verifierFactory ??
     productionVerifierFactory({ ...(opts.collateralMirror ? { collateralMirrorUrl: opts.collateralMirror } : {}), ...(opts.acceptTdxTcbStatus?.length ? { acceptedTdxTcbStatuses: opts.acceptTdxTcbStatus } : {}) });
-  const deps = { ...awsReconcileDeps(clients, verifierFactory), progress: progressPrinter(!opts.json), ...(side ? { kubernetes: side.get } : {}) };
+  const deps = { ...awsReconcileDeps(clients, verifierFactory), ...cliReconcileBudgets(), progress: progressPrinter(!opts.json), ...(side ? { kubernetes: side.get } : {}) };
   try {
     const result = await reconcile(target, deps, {
       ...(opts.force ? { force: true } : {}),

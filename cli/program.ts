@@ -1,11 +1,35 @@
-/** The contrast-autorecover command line: enroll, recover, status, attestation verify, demo. */
-import { Command, CommanderError } from 'commander';
+/**
+ * The contrast-autorecover command line: enroll, recover, status, attestation verify, demo.
+ * Usage errors — a malformed option value, a missing region — exit 2 (README).
+ */
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { RecoveryError, errorMessage } from '../lambda/shared/errors.ts';
+import { parseHostPort } from '../lambda/shared/names.ts';
 import { exitCodeFor } from '../lambda/shared/outcomes.ts';
-import { registerRecoveryCommands, UsageError } from './commands.ts';
+import { registerRecoveryCommands } from './commands.ts';
 import { registerAttestationCommand } from './attestation.ts';
 import { registerDoctorCommand } from './doctor/command.ts';
 import { registerRehearseCommand } from './rehearse/command.ts';
+import { UsageError } from './usage.ts';
+
+/** `--coordinator HOST:PORT`, checked while parsing: a malformed address is a usage error. */
+function coordinatorArg(value: string): string {
+  if (!parseHostPort(value)) throw new InvalidArgumentError('expected HOST:PORT, e.g. coordinator.example.internal:1313 or [fd00::1]:1313');
+  return value;
+}
+
+/** RSA sizes the demo accepts: whole bits, as Node's generateKeyPair takes them. */
+function keyBitsArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 2048 || n > 8192) throw new InvalidArgumentError('expected an RSA key size in bits from 2048 to 8192, e.g. 2048 or 4096');
+  return n;
+}
+
+/** Every command's --coordinator gets the same parser (the options are declared in commands.ts). */
+function checkCoordinatorOptions(cmd: Command): void {
+  for (const o of cmd.options) if (o.attributeName() === 'coordinator') o.argParser(coordinatorArg);
+  for (const sub of cmd.commands) checkCoordinatorOptions(sub);
+}
 
 async function run(fn: () => Promise<number>): Promise<void> {
   try {
@@ -49,8 +73,9 @@ Examples:
     .command('demo')
     .description('run the whole recovery locally: workspace, enroll, emulated stale Coordinator, recover, no-op reconcile')
     .option('--json', 'print a JSON summary whose outcomes use the shared vocabulary')
-    .option('--key-bits <n>', 'RSA size of the demo owner key', (v) => Number(v), 4096)
+    .option('--key-bits <n>', 'RSA size of the demo owner key', keyBitsArg, 4096)
     .action(async (o: { json?: boolean; keyBits: number }) => (await import('./demo.ts')).demoCommand(o, run));
+  checkCoordinatorOptions(program);
   return program;
 }
 

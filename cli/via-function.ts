@@ -7,6 +7,7 @@
 import { hostname, userInfo } from 'node:os';
 import { InvokeCommand, LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import * as z from 'zod';
+import { BUDGETS, FUNCTION_TIMEOUT_SECONDS } from '../lambda/shared/budgets.ts';
 import { isOutcome } from '../lambda/shared/outcomes.ts';
 import type { ReconcileResult } from '../lambda/reconcile/types.ts';
 
@@ -57,8 +58,10 @@ function clientContext(): string {
 }
 
 export async function invokeViaFunction(req: ViaFunctionRequest): Promise<ReconcileResult & { requestId?: string }> {
-  // One attempt only: a retried invoke could run a forced recovery twice.
-  const client = new LambdaClient({ ...(req.region ? { region: req.region } : {}), maxAttempts: 1, ...req.clientConfig });
+  // One attempt only: a retried invoke could run a forced recovery twice. The function ends
+  // within its timeout; the answer is waited for that long and a little more, never forever.
+  const requestHandler = { connectionTimeout: BUDGETS.aws.connectionTimeoutMs, requestTimeout: FUNCTION_TIMEOUT_SECONDS * 1000 + 15_000, throwOnRequestTimeout: true };
+  const client = new LambdaClient({ ...(req.region ? { region: req.region } : {}), maxAttempts: 1, requestHandler, ...req.clientConfig });
   const payload = { action: req.action, deployment: req.deployment, force: req.force, reason: req.reason };
   let out;
   try {

@@ -1,18 +1,26 @@
-/** Reads the three files of a Contrast workspace with errors that say which file and what to do. */
-import { readdir, readFile, stat } from 'node:fs/promises';
+/**
+ * Reads the three files of a Contrast workspace, and collateral directories, with errors that
+ * say which file and what to do. Only regular files of bounded size are read
+ * (lambda/shared/files.ts): a FIFO or a link to /dev/zero is refused at once.
+ */
+import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { InputError } from '../lambda/shared/errors.ts';
+import { FileRefusedError, readRegularFile } from '../lambda/shared/files.ts';
 import type { WorkspaceFiles } from '../lambda/reconcile/enroll.ts';
 
 export const WORKSPACE_FILES = { manifest: 'manifest.json', seedShares: 'seed-shares.json', ownerKeyPem: 'seedshare-owner.pem' } as const;
 
+/** Each workspace file must fit the bundle, which must fit one 64 KiB Secrets Manager secret. */
+export const MAX_WORKSPACE_FILE_BYTES = 64 * 1024;
+
 async function readOne(dir: string, name: string): Promise<Buffer> {
   try {
-    return await readFile(join(dir, name));
+    return await readRegularFile(join(dir, name), { maxBytes: MAX_WORKSPACE_FILE_BYTES, what: name });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'is missing' : code === 'EACCES' ? 'is not readable (permission denied)' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
-    throw new InputError(`${join(dir, name)} ${why}; --workspace must be the directory where \`contrast generate\` and \`contrast set\` ran`);
+    if (!(err instanceof FileRefusedError)) throw err;
+    const hint = err.reason === 'missing' ? '; --workspace must be the directory where `contrast generate` and `contrast set` ran' : '';
+    throw new InputError(`${err.message}${hint}`);
   }
 }
 
@@ -28,14 +36,19 @@ export async function readWorkspace(dir: string): Promise<WorkspaceFiles> {
 /** Secrets Manager holds at most 64 KiB per secret; collateral shares that with the rest of the bundle. */
 export const MAX_COLLATERAL_BYTES = 40 * 1024;
 
+/** The KDS/PCS layouts nest a few levels; deeper is not a collateral directory. */
+const MAX_COLLATERAL_DEPTH = 8;
+
 /**
- * Reads a collateral directory (recursively) into the bundle's cache: relative path →
- * base64. Not secret; the verifiers check every document when they use it.
+ * Reads a collateral directory (recursively, regular files only, symlinks not followed) into
+ * the bundle's cache: relative path → base64. Not secret; the verifiers check every document
+ * when they use it.
  */
 export async function readCollateralDir(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   let total = 0;
-  const walk = async (d: string): Promise<void> => {
+  const walk = async (d: string, depth: number): Promise<void> => {
+    if (depth > MAX_COLLATERAL_DEPTH) throw new InputError(`--collateral ${dir}: ${d} nests deeper than ${MAX_COLLATERAL_DEPTH} levels; give a directory of collateral files`);
     let entries;
     try {
       entries = await readdir(d, { withFileTypes: true });
@@ -44,17 +57,23 @@ export async function readCollateralDir(dir: string): Promise<Record<string, str
     }
     for (const e of entries) {
       const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
+      if (e.isDirectory()) await walk(p, depth + 1);
       else if (e.isFile()) {
-        total += (await stat(p)).size;
-        if (total > MAX_COLLATERAL_BYTES) {
-          throw new InputError(`--collateral ${dir} holds more than ${MAX_COLLATERAL_BYTES} bytes; the bundle must fit a 64 KiB secret — keep only this platform's VCEK/chain/CRL or TCB Info/QE Identity, and use a collateral mirror for the rest`);
+        let body: Buffer;
+        try {
+          body = await readRegularFile(p, { maxBytes: MAX_COLLATERAL_BYTES - total, what: `--collateral ${dir}` });
+        } catch (err) {
+          if (err instanceof FileRefusedError && err.reason === 'too-large') {
+            throw new InputError(`--collateral ${dir} holds more than ${MAX_COLLATERAL_BYTES} bytes; the bundle must fit a 64 KiB secret — keep only this platform's VCEK/chain/CRL or TCB Info/QE Identity, and use a collateral mirror for the rest`);
+          }
+          throw err;
         }
-        out[relative(dir, p)] = (await readFile(p)).toString('base64');
+        total += body.length;
+        out[relative(dir, p)] = body.toString('base64');
       }
     }
   };
-  await walk(dir);
+  await walk(dir, 0);
   if (Object.keys(out).length === 0) throw new InputError(`--collateral ${dir} is empty; omit the option or put the collateral files there`);
   return out;
 }

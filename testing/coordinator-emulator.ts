@@ -74,6 +74,8 @@ export interface EmulatorOptions {
   release?: EmulatedRelease;
   /** The Coordinator's clock (epoch ms), for certificate times; default Date.now. */
   clock?: () => number;
+  /** A slow Coordinator: waits this long after a Recover request arrives before carrying it out and answering. */
+  recoverDelayMs?: number;
 }
 
 interface RpcError {
@@ -99,6 +101,9 @@ export class CoordinatorEmulator {
   misbehave: Misbehaviour;
   evidence: EvidenceProducer;
   readonly recoverCalls: RecoverCall[] = [];
+  /** Recover requests that arrived (counted before any delay; recoverCalls records their results). */
+  recoverRequests = 0;
+  recoverDelayMs: number;
   readonly getManifestsCalls: { clientCert: boolean }[] = [];
   readonly connections: ConnectionRecord[] = [];
   meshCaPem = '';
@@ -127,6 +132,7 @@ export class CoordinatorEmulator {
     this.state = options.state;
     this.readyPeers = options.readyPeers ?? 0;
     this.misbehave = options.misbehave ?? 'none';
+    this.recoverDelayMs = options.recoverDelayMs ?? 0;
     this.evidence = options.evidence ?? testingEvidence;
     this.clock = options.clock ?? Date.now;
     if (options.state !== 'no-manifest') this.manifests.push(options.manifest);
@@ -296,6 +302,8 @@ export class CoordinatorEmulator {
   }
 
   private async handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    // A client that dies mid-call resets the stream; the Coordinator carries on, as a server does.
+    stream.on('error', () => {});
     const path = String(headers[':path']);
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
@@ -317,6 +325,8 @@ export class CoordinatorEmulator {
           return respond(stream, GetManifestsResponseSchema, this.getManifests());
         case '/Recover': {
           const req = fromBinary(RecoverRequestSchema, payload);
+          this.recoverRequests++;
+          if (this.recoverDelayMs > 0) await new Promise((r) => setTimeout(r, this.recoverDelayMs));
           await this.recover(Buffer.from(req.Seed), Buffer.from(req.Salt), req.Force, peer);
           if (this.misbehave === 'lost-recover-reply') return stream.session?.destroy();
           return respond(stream, RecoverResponseSchema, create(RecoverResponseSchema));

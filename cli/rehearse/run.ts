@@ -7,7 +7,7 @@
 import { createInterface } from 'node:readline/promises';
 import { DEFAULT_COORDINATOR_LABEL } from '../../lambda/kubernetes/index.ts';
 import { exitCodeFor, OUTCOMES } from '../../lambda/shared/outcomes.ts';
-import { UsageError } from '../commands.ts';
+import { UsageError } from '../usage.ts';
 import { describeAwsError, OperatorAws, type AwsSettings } from '../doctor/aws.ts';
 import { describeDeployedFunction, DeployedFunctionError } from '../doctor/deployed-function.ts';
 import { INCOMPLETE_EXIT_CODE } from '../doctor/help.ts';

@@ -5,9 +5,9 @@
  * SNP/TDX verifiers exactly like evidence (signature, issuer chain to a pinned root,
  * validity window), so a source can never add trust.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AttestationError, UnreachableError } from '../shared/errors.ts';
+import { FileRefusedError, readRegularFile } from '../shared/files.ts';
 import type { SnpProduct } from './roots.ts';
 
 /** One piece of collateral; `path` is both the cache file name and the mirror URL path. */
@@ -134,11 +134,14 @@ export class DirectoryCollateral implements CollateralSource {
   }
 }
 
+/** Collateral documents are kilobytes; only regular files up to this are read (shared/files.ts). */
+const MAX_COLLATERAL_FILE_BYTES = 1024 * 1024;
+
 async function readOptional(file: string): Promise<Uint8Array | undefined> {
   try {
-    return new Uint8Array(await readFile(file));
+    return new Uint8Array(await readRegularFile(file, { maxBytes: MAX_COLLATERAL_FILE_BYTES, what: 'collateral' }));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (err instanceof FileRefusedError && err.reason === 'missing') return undefined;
     throw err;
   }
 }

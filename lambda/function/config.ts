@@ -5,6 +5,7 @@
  * verifier or add a root: test verifiers are injected in code only (handler createHandler).
  */
 import * as z from 'zod';
+import { MIN_LEASE_SECONDS } from '../shared/budgets.ts';
 import { DEFAULTS, ENV, EVENTS } from '../shared/contract.ts';
 import { DEPLOYMENT_NAME, parseHostPort } from '../shared/names.ts';
 import { ACCEPTABLE_TDX_TCB_STATUSES, collateralMirrorUrlProblem } from '../shared/settings.ts';
@@ -100,7 +101,7 @@ export interface HandlerConfig {
   /** Source of the result events this function puts. */
   resultEventSource: string;
   maxRecoveriesPerHour: number;
-  /** Lease length; undefined = remaining function time + 60 s, computed per invocation. */
+  /** Lease length (≥ MIN_LEASE_SECONDS); undefined = remaining function time + 60 s, computed per invocation. */
   leaseSeconds?: number;
   kube: KubeAccessConfig;
   allowPodDeletion: boolean;
@@ -170,7 +171,15 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
       })
       .optional(),
   );
-  const lease = parseVar(env, ENV.leaseSeconds, positiveInt.optional());
+  // A lease shorter than one recovery could only stop recoveries (a reconcile never starts a
+  // step that would outlive its lease); the minimum comes from the budgets (lambda/shared/budgets.ts).
+  const lease = parseVar(
+    env,
+    ENV.leaseSeconds,
+    positiveInt
+      .pipe(z.number().min(MIN_LEASE_SECONDS, `at least ${MIN_LEASE_SECONDS} seconds: one recovery (bundle, probe, KMS Decrypt, Recover, confirm) may take that long under the time budgets; leave it unset for the function timeout + 60 s`))
+      .optional(),
+  );
   const config: HandlerConfig = {
     deployments: d.data,
     lockTableName: parseVar(env, ENV.lockTable, required),

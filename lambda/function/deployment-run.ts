@@ -2,14 +2,22 @@
  * All reconciles one trigger causes for one deployment: take the deployment's lease (one
  * reconcile at a time; never a cached result), run the guarded reconcile, report it while the
  * lease is released, and run the follow-ups that triggers arriving meanwhile asked for.
+ *
+ * Time: the reconcile gets a deadline — the invocation's step deadline or its lease's end,
+ * whichever comes first — and starts no step that could outlive it; a step without a hard
+ * bound (Kubernetes restarts) is cut off. The outcome and audit record are written by
+ * `reportBy`, before the function's limit (deadline.ts).
  */
 import type { ReconcileOptions, ReconcileResult } from '../reconcile/types.ts';
 import { errorMessage } from '../shared/errors.ts';
+import { minLeaseSeconds } from '../shared/budgets.ts';
 import type { DeploymentConfig } from './config.ts';
+import { before, DeadlineError, StepTracker, type RunDeadlines } from './deadline.ts';
 import type { Trigger } from './events.ts';
 import { guardedReconcile } from './guard.ts';
-import type { AcquireResult } from './lease.ts';
-import { emptyResult, reportResult, type ReportContext } from './report.ts';
+import type { AcquireResult, Lease } from './lease.ts';
+import { emptyResult, recoverOutcomeUnknown, reportResult, type ReportContext } from './report.ts';
+import { collectRequestIds } from './request-ids.ts';
 import type { Runtime } from './runtime.ts';
 
 /** Follow-up reconciles one holder runs at most before it lets the lease go. */
@@ -18,34 +26,41 @@ const MAX_FOLLOW_UPS = 2;
 export interface InvocationInfo {
   requestId: string;
   remainingMs(): number;
+  /** This deployment's time plan within the invocation. */
+  deadlines: RunDeadlines;
 }
 
 export async function runDeployment(rt: Runtime, d: DeploymentConfig, trigger: Trigger, invocation: InvocationInfo): Promise<ReconcileResult[]> {
   const { logger } = rt.telemetry;
+  const { deadlines } = invocation;
   const action = trigger.kind === 'direct' ? trigger.action : 'reconcile';
   const options: ReconcileOptions = {
     force: trigger.kind === 'direct' && trigger.force,
     dryRun: action === 'dry-run',
     statusOnly: action === 'status',
   };
-  const ctx: ReportContext = { requestId: invocation.requestId, trigger, action };
+  const ctx: ReportContext = { requestId: invocation.requestId, trigger, action, reportBy: deadlines.reportBy };
   logger.appendKeys({ deployment: d.name });
   const results: ReconcileResult[] = [];
+  const lockCall = <T>(p: Promise<T>, what: string) => before(p, deadlines.cutoff, `lock table ${what}`);
   try {
     // Status is read-only: no lease, no guard, never a KMS call.
     if (options.statusOnly) {
-      const result = await traced(rt, d, () => guardedReconcile(rt, d, trigger, options, ctx), options);
+      const result = await bounded(rt, d, trigger, options, ctx, deadlines, deadlines.steps);
       await reportResult(rt, result, ctx);
       results.push(result);
       return results;
     }
-    const leaseSeconds = rt.config.leaseSeconds ?? Math.ceil(invocation.remainingMs() / 1000) + 60;
+    // Never shorter than one recovery may take (configuration refuses a shorter LEASE_SECONDS).
+    const leaseSeconds = rt.config.leaseSeconds ?? Math.max(Math.ceil(invocation.remainingMs() / 1000) + 60, minLeaseSeconds(rt.stepBudgets, rt.budgets.leaseMarginMs));
     let acquired: AcquireResult;
     try {
-      acquired = await rt.lock.acquire(d.name, invocation.requestId, leaseSeconds);
+      acquired = await lockCall(rt.lock.acquire(d.name, invocation.requestId, leaseSeconds), 'lease');
       // Held: ask the holder for one more reconcile, since it may have probed before this
       // trigger's restart. If the lease vanished meanwhile, try to take it once more.
-      if (!acquired.acquired && !(await rt.lock.requestFollowUp(d.name))) acquired = await rt.lock.acquire(d.name, invocation.requestId, leaseSeconds);
+      if (!acquired.acquired && !(await lockCall(rt.lock.requestFollowUp(d.name), 'follow-up'))) {
+        acquired = await lockCall(rt.lock.acquire(d.name, invocation.requestId, leaseSeconds), 'lease');
+      }
     } catch (err) {
       // Lock table unreachable: transient, retried.
       const result = emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options);
@@ -61,14 +76,19 @@ export async function runDeployment(rt: Runtime, d: DeploymentConfig, trigger: T
       return results;
     }
     const lease = acquired.lease;
+    const stepDeadline = Math.min(deadlines.steps, leaseEnd(rt, lease));
     let reportCtx = ctx;
-    let result = await traced(rt, d, () => guardedReconcile(rt, d, trigger, options, ctx), options);
+    let result = await bounded(rt, d, trigger, options, ctx, deadlines, stepDeadline);
     // Let go, unless a trigger arrived meanwhile: then reconcile again (never with Force).
     // The result is reported while the lease is released; neither needs the other.
     for (let followUps = 0; ; followUps++) {
       const last = followUps >= MAX_FOLLOW_UPS;
+      // A Recover whose answer was lost may still be under way at the Coordinator: the lease
+      // stays until it expires, so no other reconcile sends a second Recover meanwhile.
+      const keep = recoverOutcomeUnknown(result);
+      if (keep) logger.warn('Recover was sent but its answer was lost; the lease is kept until it expires', { expiresAt: lease.expiresAt });
       const [released] = await Promise.all([
-        rt.lock.release(lease, last).catch((err: unknown) => {
+        keep ? true : before(rt.lock.release(lease, last), deadlines.reportBy, 'releasing the lease').catch((err: unknown) => {
           // The lease then expires on its own; the next reconcile waits at most that long.
           logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
           return true;
@@ -76,11 +96,11 @@ export async function runDeployment(rt: Runtime, d: DeploymentConfig, trigger: T
         reportResult(rt, result, reportCtx),
       ]);
       results.push(result);
-      if (released || last || !(await rt.lock.takeFollowUp(lease).catch(() => false))) break;
+      if (released || last || !(await lockCall(rt.lock.takeFollowUp(lease), 'follow-up').catch(() => false))) break;
       logger.info('follow-up reconcile requested by a trigger that found the lease held', { deployment: d.name });
-      const followUpCtx: ReportContext = { requestId: invocation.requestId, trigger, action: 'reconcile' };
+      const followUpCtx: ReportContext = { requestId: invocation.requestId, trigger, action: 'reconcile', reportBy: deadlines.reportBy };
       reportCtx = followUpCtx;
-      result = await traced(rt, d, () => guardedReconcile(rt, d, trigger, {}, followUpCtx), {});
+      result = await bounded(rt, d, trigger, {}, followUpCtx, deadlines, stepDeadline);
     }
     return results;
   } finally {
@@ -88,11 +108,58 @@ export async function runDeployment(rt: Runtime, d: DeploymentConfig, trigger: T
   }
 }
 
-/** One guarded reconcile in a trace span; AWS failures outside reconcile become `unreachable`. */
-async function traced(rt: Runtime, d: DeploymentConfig, fn: () => Promise<ReconcileResult>, options: ReconcileOptions): Promise<ReconcileResult> {
+/** Epoch ms (this container's clock) at which the lease, less the margin, ends. */
+function leaseEnd(rt: Runtime, lease: Lease): number {
+  return Date.now() + (lease.expiresAt * 1000 - rt.now()) - rt.budgets.leaseMarginMs;
+}
+
+/**
+ * One guarded reconcile in a trace span, with its step deadline, its AWS request IDs collected
+ * for the audit record, and cut off at the run's cutoff if a step overruns. AWS failures
+ * outside reconcile become `unreachable`.
+ */
+async function bounded(
+  rt: Runtime,
+  d: DeploymentConfig,
+  trigger: Trigger,
+  options: ReconcileOptions,
+  ctx: ReportContext,
+  deadlines: RunDeadlines,
+  stepDeadline: number,
+): Promise<ReconcileResult> {
+  const tracker = new StepTracker();
+  const progress = rt.reconcileDeps.progress;
+  const run: Runtime = {
+    ...rt,
+    reconcileDeps: {
+      ...rt.reconcileDeps,
+      deadline: stepDeadline,
+      progress: (e) => {
+        tracker.on(e);
+        progress?.(e);
+      },
+    },
+  };
+  const { log, done } = collectRequestIds(() => rt.telemetry.trace.span(`### reconcile ${d.name}`, () => guardedReconcile(run, d, trigger, options, ctx)));
+  ctx.awsRequests = log;
   try {
-    return await rt.telemetry.trace.span(`### reconcile ${d.name}`, fn);
+    return await before(done, deadlines.cutoff, `the reconcile of ${d.name}`);
   } catch (err) {
+    if (err instanceof DeadlineError) return cutOff(d.name, tracker, options);
     return emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options);
   }
+}
+
+/** The result of a reconcile that was still in a step when the invocation's time ran out. */
+function cutOff(deployment: string, tracker: StepTracker, options: ReconcileOptions): ReconcileResult {
+  const recovered = tracker.wasFinished('recover');
+  const during = tracker.current ? `step ${tracker.current}` : 'the guard or between steps';
+  const message = recovered
+    ? `the Coordinator was recovered, but the invocation's time ran out during ${during}; the next reconcile finishes the workload restarts`
+    : `the invocation's time ran out during ${during}; it is retried`;
+  const result = emptyResult(deployment, recovered ? 'restart-partial' : 'unreachable', message, options);
+  result.kmsDecrypts = tracker.wasStarted('decrypt') ? 1 : 0;
+  result.recoverSent = tracker.wasStarted('recover');
+  result.steps = [...tracker.steps, ...(tracker.current ? [{ step: tracker.current, ms: 0, detail: 'cut off at the deadline' }] : [])];
+  return result;
 }

@@ -13,11 +13,77 @@ import { findDeployment, type HandlerConfig } from './config.ts';
 export const DIRECT_ACTIONS = ['recover', 'status', 'dry-run'] as const;
 export type DirectAction = (typeof DIRECT_ACTIONS)[number];
 
+/** Longest `event-invalid` message: it goes into logs, the result event and the audit record. */
+export const MAX_INVALID_MESSAGE = 1000;
+
 /** The request is malformed or names something not configured. Never retried. */
 export class EventInvalidError extends InputError {
   constructor(message: string) {
-    super(message, 'event-invalid');
+    super(capText(message, MAX_INVALID_MESSAGE), 'event-invalid');
   }
+}
+
+// ---- Hostile input: nothing from an event is walked without a bound or echoed uncapped ----
+
+/** Deeper than any trigger AWS or the exporter sends (an alarm event nests about 7 levels). */
+export const MAX_EVENT_DEPTH = 32;
+/** Objects, arrays and values in one event; an alarm event has about a hundred. */
+export const MAX_EVENT_NODES = 10_000;
+/** Characters of all strings and keys in one event: EventBridge events are at most 256 KB. */
+export const MAX_EVENT_CHARS = 256 * 1024;
+/** Longest echo of one value from the event in a message. */
+const MAX_ECHO = 64;
+
+function capText(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
+
+/** A value from the event, as a message may quote it: strings capped, anything else by type. */
+export function echo(value: unknown): string {
+  if (typeof value === 'string') return value.length <= MAX_ECHO ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, MAX_ECHO))}… (${value.length} characters)`;
+  if (value === null || typeof value !== 'object') return String(value).slice(0, MAX_ECHO);
+  return Array.isArray(value) ? `an array` : 'an object';
+}
+
+/**
+ * Refuses an event that is deeper, larger or longer than any trigger, before anything walks
+ * it. Iterative (explicit stack), so even a pathological event cannot exhaust the call stack.
+ */
+export function checkEventShape(event: unknown): void {
+  const stack: [unknown, number][] = [[event, 1]];
+  let nodes = 0;
+  let chars = 0;
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (++nodes > MAX_EVENT_NODES) throw new EventInvalidError(`the event has more than ${MAX_EVENT_NODES} values; no trigger is that large`);
+    if (typeof value === 'string') chars += value.length;
+    if (chars > MAX_EVENT_CHARS) throw new EventInvalidError(`the event holds more than ${MAX_EVENT_CHARS} characters; no trigger is that large`);
+    if (value === null || typeof value !== 'object') continue;
+    if (depth >= MAX_EVENT_DEPTH) throw new EventInvalidError(`the event nests deeper than ${MAX_EVENT_DEPTH} levels; no trigger does`);
+    if (Array.isArray(value)) {
+      for (const v of value) stack.push([v, depth + 1]);
+    } else {
+      for (const [k, v] of Object.entries(value)) {
+        chars += k.length;
+        stack.push([v, depth + 1]);
+      }
+    }
+  }
+}
+
+/**
+ * Event times accepted as they are: EventBridge retries delivery for at most 24 hours
+ * (Amazon EventBridge API Reference, RetryPolicy: MaximumEventAgeInSeconds is at most 86,400),
+ * and a sender's clock may run a little
+ * ahead. A time outside this window is replaced by the time of receipt, and the trigger says
+ * so: it would otherwise date a restart to 1970 for the StaleMinutes metric.
+ */
+export const EVENT_TIME_WINDOW = { pastMs: 24 * 3_600_000, futureMs: 5 * 60_000 } as const;
+
+function clampTime(time: string, now: number): { time: string; receivedTime?: string } {
+  const t = Date.parse(time);
+  if (Number.isFinite(t) && t >= now - EVENT_TIME_WINDOW.pastMs && t <= now + EVENT_TIME_WINDOW.futureMs) return { time };
+  return { time: new Date(now).toISOString(), receivedTime: capText(time, MAX_ECHO) };
 }
 
 /** Who asked, from the invocation context (never from the payload). */
@@ -36,6 +102,8 @@ interface TriggerBase {
   id: string;
   /** When the trigger happened (ISO 8601). */
   time: string;
+  /** The event's own time, when it was outside EVENT_TIME_WINDOW and `time` is the time of receipt. */
+  receivedTime?: string;
   caller: Caller;
 }
 
@@ -71,12 +139,13 @@ export function deploymentsOf(t: Trigger): string[] {
  */
 export const EventBridgeSchema = z.object({
   version: z.string(),
-  id: z.string(),
+  // Bounded here (not in Powertools): the id becomes the correlation id of every log line.
+  id: z.string().min(1).max(128),
   source: z.string(),
   account: z.string(),
   time: z.iso.datetime(),
   region: z.string(),
-  resources: z.array(z.string()),
+  resources: z.array(z.string().max(2048)).max(64),
   'detail-type': z.string(),
   detail: z.unknown(),
   'replay-name': z.string().optional(),
@@ -107,8 +176,9 @@ export const CoordinatorEventSchema = EventBridgeSchema.extend({
 
 const AlarmStateSchema = z.object({ value: z.string(), reason: z.string().optional(), timestamp: z.string().optional() }).loose();
 
+// CloudWatch alarm names are at most 255 characters (PutMetricAlarm, AlarmName).
 export const AlarmDetailSchema = z
-  .object({ alarmName: z.string().min(1), state: AlarmStateSchema, previousState: AlarmStateSchema.optional() })
+  .object({ alarmName: z.string().min(1).max(255), state: AlarmStateSchema, previousState: AlarmStateSchema.optional() })
   .loose();
 
 /** CloudWatch alarm state change delivered by EventBridge (source aws.cloudwatch). */
@@ -155,23 +225,27 @@ export interface InvocationContext {
   clientContext?: { custom?: unknown } | undefined;
 }
 
+/** zod's issues, each path segment and message capped (an unknown key is echoed by name). */
 function issues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ');
+  return error.issues
+    .slice(0, 8)
+    .map((i) => `${i.path.length ? `${i.path.map((p) => capText(String(p), MAX_ECHO)).join('.')}: ` : ''}${capText(i.message, 2 * MAX_ECHO)}`)
+    .join('; ');
 }
 
 function describe(event: unknown): string {
   if (event === null || typeof event !== 'object') return `a ${event === null ? 'null' : typeof event}`;
   const e = event as Record<string, unknown>;
   if (typeof e.source === 'string' || typeof e['detail-type'] === 'string') {
-    return `an event with source ${JSON.stringify(e.source)} and detail-type ${JSON.stringify(e['detail-type'])}`;
+    return `an event with source ${echo(e.source)} and detail-type ${echo(e['detail-type'])}`;
   }
-  return `an object with keys ${Object.keys(e).slice(0, 8).join(', ') || '(none)'}`;
+  return `an object with keys ${Object.keys(e).slice(0, 8).map((k) => capText(k, MAX_ECHO)).join(', ') || '(none)'}`;
 }
 
 function requireDeployment(config: HandlerConfig, name: string, where: string): string {
   if (!findDeployment(config, name)) {
     throw new EventInvalidError(
-      `${where} names deployment ${JSON.stringify(name)}, which is not configured (configured: ${config.deployments.map((d) => d.name).join(', ')}); add it to CONTRAST_DEPLOYMENTS or fix the sender`,
+      `${where} names deployment ${echo(name)}, which is not configured (configured: ${config.deployments.map((d) => d.name).join(', ')}); add it to CONTRAST_DEPLOYMENTS or fix the sender`,
     );
   }
   return name;
@@ -179,13 +253,13 @@ function requireDeployment(config: HandlerConfig, name: string, where: string): 
 
 function deploymentForAlarm(config: HandlerConfig, alarmName: string): string {
   const d = config.deployments.find((x) => x.alarmNames.includes(alarmName));
-  if (!d) throw new EventInvalidError(`alarm ${JSON.stringify(alarmName)} is not mapped to a deployment; add it to alarmNames in CONTRAST_DEPLOYMENTS`);
+  if (!d) throw new EventInvalidError(`alarm ${echo(alarmName)} is not mapped to a deployment; add it to alarmNames in CONTRAST_DEPLOYMENTS`);
   return d.name;
 }
 
 function requireAlarmState(detail: z.output<typeof AlarmDetailSchema>): void {
   if (detail.state.value !== 'ALARM') {
-    throw new EventInvalidError(`alarm ${detail.alarmName} changed to ${detail.state.value}; only a change into ALARM triggers a reconcile (filter the rule on state.value = ALARM)`);
+    throw new EventInvalidError(`alarm ${echo(detail.alarmName)} changed to ${echo(detail.state.value)}; only a change into ALARM triggers a reconcile (filter the rule on state.value = ALARM)`);
   }
 }
 
@@ -199,11 +273,23 @@ function callerOf(kind: Caller['kind'], ctx: InvocationContext): Caller {
   return caller;
 }
 
-/** Validates any incoming event; throws EventInvalidError with what was wrong and what is accepted. */
-export function parseTrigger(event: unknown, config: HandlerConfig, ctx: InvocationContext): Trigger {
+/**
+ * Validates any incoming event; throws EventInvalidError with what was wrong and what is
+ * accepted. `now` (epoch ms) dates direct invocations and bounds event times.
+ */
+export function parseTrigger(event: unknown, config: HandlerConfig, ctx: InvocationContext, now: number = Date.now()): Trigger {
+  const trigger = parseShape(event, config, ctx, now);
+  const t = clampTime(trigger.time, now);
+  trigger.time = t.time;
+  if (t.receivedTime !== undefined) trigger.receivedTime = t.receivedTime;
+  return trigger;
+}
+
+function parseShape(event: unknown, config: HandlerConfig, ctx: InvocationContext, now: number): Trigger {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) {
     throw new EventInvalidError(`expected an EventBridge event or a direct invocation object, got ${describe(event)}`);
   }
+  checkEventShape(event);
   const e = event as Record<string, unknown>;
 
   if (typeof e.action === 'string' || ('deployment' in e && !('detail-type' in e))) {
@@ -212,7 +298,7 @@ export function parseTrigger(event: unknown, config: HandlerConfig, ctx: Invocat
     return {
       kind: 'direct',
       id: ctx.awsRequestId,
-      time: new Date().toISOString(),
+      time: new Date(now).toISOString(),
       caller: callerOf('direct-invoke', ctx),
       action: r.data.action,
       deployment: requireDeployment(config, r.data.deployment, 'direct invocation'),

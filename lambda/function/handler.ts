@@ -8,6 +8,8 @@
  *   report.ts            result event, metrics, audit record
  *   drill.ts, collateral-refresh.ts   the scheduled extras
  *
+ * - Every invocation ends in time: budgets from getRemainingTimeInMillis() (deadline.ts) give
+ *   each deployment a step deadline and keep time back for its outcome and audit record.
  * - Transient outcomes throw (after reporting) so Lambda/EventBridge retry the invocation;
  *   permanent ones return a failure result. A direct invocation always returns its result:
  *   its caller is waiting for it and Lambda does not retry synchronous calls.
@@ -18,7 +20,8 @@ import type { ReconcileResult } from '../reconcile/types.ts';
 import { errorMessage, RecoveryError } from '../shared/errors.ts';
 import { isRetryable, isSuccess, type Outcome } from '../shared/outcomes.ts';
 import type { CollateralRefreshReport } from './collateral-refresh.ts';
-import { findDeployment } from './config.ts';
+import { ConfigError, findDeployment } from './config.ts';
+import { runDeadlines } from './deadline.ts';
 import { runDeployment } from './deployment-run.ts';
 import { runDrills, type DrillResult } from './drill.ts';
 import { deploymentsOf, EventInvalidError, parseTrigger, type InvocationContext, type Trigger } from './events.ts';
@@ -51,8 +54,11 @@ function invalidDeploymentName(rt: Runtime, event: unknown): string {
   return named && findDeployment(rt.config, named) ? named : 'unknown';
 }
 
+/** Kept back after the last report for returning the response. */
+const RETURN_MS = 250;
+
 /** An event that is not a trigger: reported as `event-invalid`, never retried. */
-async function rejectEvent(rt: Runtime, event: unknown, err: EventInvalidError, requestId: string): Promise<HandlerResponse> {
+async function rejectEvent(rt: Runtime, event: unknown, err: EventInvalidError, requestId: string, reportBy: number): Promise<HandlerResponse> {
   const result = emptyResult(invalidDeploymentName(rt, event), 'event-invalid', err.message);
   const invalid: Trigger = {
     kind: 'direct',
@@ -64,8 +70,46 @@ async function rejectEvent(rt: Runtime, event: unknown, err: EventInvalidError, 
     force: false,
     reason: 'invalid event',
   };
-  await reportResult(rt, result, { requestId, trigger: invalid, action: 'invalid' });
+  await reportResult(rt, result, { requestId, trigger: invalid, action: 'invalid', reportBy });
   return { requestId, correlationId: requestId, trigger: 'invalid', outcome: 'event-invalid', results: [result] };
+}
+
+/**
+ * The scheduled extras, one deployment at a time while its worst case still fits before
+ * `until` (each call is bounded by the AWS budgets, so a drill's Decrypt always gets its
+ * audit record); the rest waits for the next scheduled run, and the log says so.
+ */
+async function scheduledExtras(rt: Runtime, trigger: Trigger, requestId: string, until: number): Promise<Pick<HandlerResponse, 'drills' | 'collateral'>> {
+  const out: Pick<HandlerResponse, 'drills' | 'collateral'> = {};
+  const perDeploymentMs = 2 * rt.stepBudgets.awsCallMs; // GetSecretValue + Decrypt, or + PutSecretValue
+  const skipped = (what: string, rest: string[]) =>
+    rt.telemetry.logger.warn(`${what} skipped: not enough invocation time left; the next scheduled run does it`, { deployments: rest });
+  const subset = (d: Runtime['config']['deployments'][number]): Runtime => ({ ...rt, config: { ...rt.config, deployments: [d] } });
+  const deployments = rt.config.deployments;
+  if (rt.config.decryptDrill) out.drills = [];
+  // Only a tick of the drill's own rule drills (drill.ts).
+  if (rt.config.decryptDrill && trigger.kind === 'schedule' && trigger.drill) {
+    out.drills = [];
+    for (const [i, d] of deployments.entries()) {
+      if (until - Date.now() < perDeploymentMs) {
+        skipped('decrypt drill', deployments.slice(i).map((x) => x.name));
+        break;
+      }
+      out.drills.push(...(await runDrills(subset(d), trigger, requestId)));
+    }
+  }
+  if (rt.config.collateralMirrorUrl) {
+    const { refreshAllCollateral } = await import('./collateral-refresh.ts');
+    out.collateral = [];
+    for (const [i, d] of deployments.entries()) {
+      if (until - Date.now() < perDeploymentMs) {
+        skipped('collateral refresh', deployments.slice(i).map((x) => x.name));
+        break;
+      }
+      out.collateral.push(...(await refreshAllCollateral(subset(d), rt.config.collateralMirrorUrl)));
+    }
+  }
+  return out;
 }
 
 export function createHandler(overrides: HandlerOverrides = {}) {
@@ -74,32 +118,44 @@ export function createHandler(overrides: HandlerOverrides = {}) {
   let runtime: Runtime | undefined;
 
   return async function handler(event: unknown, context: LambdaContext): Promise<HandlerResponse> {
+    // Everything below is planned against the function's own limit.
+    const end = Date.now() + context.getRemainingTimeInMillis() - RETURN_MS;
     logger.resetKeys();
     logger.addContext(context as Context);
     logger.setCorrelationId(context.awsRequestId);
     let rt: Runtime;
     try {
       rt = runtime ??= createRuntime(overrides, telemetry);
+      await rt.ready;
     } catch (err) {
-      logger.error('the function is misconfigured; fix the variable and redeploy', { error: errorMessage(err) });
+      // A configuration error, never a transient one: it fails every invocation the same way
+      // (the FunctionErrors alarm) until the variable is fixed; triggers wait in the on-failure queue.
+      logger.error('the function is misconfigured; fix the variable and redeploy', { error: errorMessage(err), ...(err instanceof ConfigError ? { variable: err.variable } : {}) });
       throw err;
     }
 
     let trigger: Trigger;
     try {
-      trigger = parseTrigger(event, rt.config, context as InvocationContext);
+      trigger = parseTrigger(event, rt.config, context as InvocationContext, rt.now());
     } catch (err) {
       if (!(err instanceof EventInvalidError)) throw err;
-      return rejectEvent(rt, event, err, context.awsRequestId);
+      return rejectEvent(rt, event, err, context.awsRequestId, end);
     }
     logger.setCorrelationId(trigger.id);
     logger.info('trigger accepted', { trigger: { kind: trigger.kind, id: trigger.id, time: trigger.time }, deployments: deploymentsOf(trigger) });
+    if (trigger.receivedTime !== undefined) {
+      logger.warn('the event time is outside the accepted window; the time of receipt is used instead', { receivedTime: trigger.receivedTime, time: trigger.time });
+    }
 
-    const invocation = { requestId: context.awsRequestId, remainingMs: () => context.getRemainingTimeInMillis() };
+    const names = deploymentsOf(trigger);
     const results = await trace.span('## handler', async () => {
       trace.annotate('correlationId', trigger.id);
       const out: ReconcileResult[] = [];
-      for (const name of deploymentsOf(trigger)) out.push(...(await runDeployment(rt, findDeployment(rt.config, name)!, trigger, invocation)));
+      for (const [i, name] of names.entries()) {
+        const deadlines = runDeadlines(end, i, names.length, rt.budgets.reportReserveMs);
+        const invocation = { requestId: context.awsRequestId, remainingMs: () => context.getRemainingTimeInMillis(), deadlines };
+        out.push(...(await runDeployment(rt, findDeployment(rt.config, name)!, trigger, invocation)));
+      }
       return out;
     });
     const response: HandlerResponse = {
@@ -109,11 +165,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       outcome: (results.find((r) => !isSuccess(r.outcome)) ?? results[0]!).outcome,
       results,
     };
-    if (trigger.kind === 'schedule' && rt.config.decryptDrill) response.drills = await runDrills(rt, trigger, context.awsRequestId);
-    if (trigger.kind === 'schedule' && rt.config.collateralMirrorUrl) {
-      const { refreshAllCollateral } = await import('./collateral-refresh.ts');
-      response.collateral = await refreshAllCollateral(rt, rt.config.collateralMirrorUrl);
-    }
+    if (trigger.kind === 'schedule') Object.assign(response, await scheduledExtras(rt, trigger, context.awsRequestId, end));
 
     const transient = results.filter((r) => isRetryable(r.outcome));
     if (transient.length > 0 && trigger.kind !== 'direct') {

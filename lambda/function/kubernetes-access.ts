@@ -5,13 +5,14 @@
  */
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { KubernetesSettings } from '../kubernetes/index.ts';
+import { BUDGETS, type Budgets } from '../shared/budgets.ts';
 import { errorMessage, InputError, UnreachableError } from '../shared/errors.ts';
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import type { DeploymentConfig, HandlerConfig } from './config.ts';
 import type { AwsClients, HandlerOverrides } from './runtime.ts';
 
 /** A loader of the Kubernetes side per deployment (memoized); undefined when KUBE_AUTH is none. */
-export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, override?: HandlerOverrides['kubernetes']) {
+export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, override?: HandlerOverrides['kubernetes'], budgets: Budgets = BUDGETS) {
   const cache = new Map<string, Promise<KubernetesSide>>();
   return (d: DeploymentConfig): (() => Promise<KubernetesSide>) | undefined => {
     if (!override && config.kube.auth === 'none') return undefined;
@@ -20,7 +21,7 @@ export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, overr
       if (!side) {
         side = override
           ? override(d)
-          : import('../kubernetes/index.ts').then(async (m) => m.createKubernetesSide(await kubernetesSettings(config, d, clients)));
+          : import('../kubernetes/index.ts').then(async (m) => m.createKubernetesSide(await kubernetesSettings(config, d, clients, budgets)));
         // A failed load is not cached: the next reconcile tries again.
         side.catch(() => cache.delete(d.name));
         cache.set(d.name, side);
@@ -31,7 +32,7 @@ export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, overr
 }
 
 /** Maps configuration to the Kubernetes side's settings (type-only import: nothing loaded here). */
-async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, clients: AwsClients): Promise<KubernetesSettings> {
+async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, clients: AwsClients, budgets: Budgets): Promise<KubernetesSettings> {
   let auth: KubernetesSettings['auth'];
   if (config.kube.auth === 'eks') {
     // The token is signed with the function's own credentials, as its SDK clients resolve them.
@@ -68,5 +69,8 @@ async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, cl
     coordinatorNamespace: d.coordinatorNamespace ?? (namespaces.kind === 'list' && namespaces.names.length === 1 ? namespaces.names[0]! : 'default'),
     namespaces,
     allowPodDeletion: config.allowPodDeletion,
+    // Each request ends after this much silence, with this many attempts (lambda/shared/budgets.ts).
+    requestTimeoutMs: budgets.kubernetes.requestTimeoutMs,
+    retry: { attempts: budgets.kubernetes.attempts },
   };
 }

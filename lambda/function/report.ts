@@ -5,10 +5,15 @@
  * The audit record is one structured log line per reconcile (`"audit": {...}`), so CloudWatch
  * Logs Insights can find it by deployment, request id or KMS encryption context, and its
  * `kms.encryptionContext` equals the `requestParameters.encryptionContext` of the CloudTrail
- * Decrypt entry (docs/operate.md walks an auditor through it).
+ * Decrypt entry; the KMS and Secrets Manager request IDs equal the entries' `requestID`
+ * (docs/operate.md walks an auditor through it).
+ *
+ * The audit record is written first and never waits for a network call: the result event
+ * follows it, bounded by its own budget, and a hung EventBridge costs the event, not the record.
  */
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Caller, Trigger } from './events.ts';
+import { requestsOf, type AwsRequestRecord } from './request-ids.ts';
 import type { Runtime } from './runtime.ts';
 import { EVENTS, METRIC } from '../shared/contract.ts';
 import { errorMessage } from '../shared/errors.ts';
@@ -54,10 +59,15 @@ export interface ReportContext {
   guardBypassed?: boolean;
   staleMinutes?: number;
   kmsKeyId?: string;
+  /** Request IDs of this reconcile's KMS and Secrets Manager calls (request-ids.ts). */
+  awsRequests?: AwsRequestRecord[];
+  /** Epoch ms by which the result event must have been put or given up. */
+  reportBy?: number;
 }
 
 export function triggerSummary(t: Trigger): Record<string, unknown> {
-  const base = { kind: t.kind, id: t.id, time: t.time };
+  // receivedTime: the event's own time was outside the accepted window (events.ts).
+  const base = { kind: t.kind, id: t.id, time: t.time, ...(t.receivedTime !== undefined ? { receivedTime: t.receivedTime } : {}) };
   switch (t.kind) {
     case 'event':
       return { ...base, detailType: t.detailType, pod: t.pod, podUid: t.podUid, cluster: t.cluster };
@@ -119,8 +129,12 @@ export function resultDetail(result: ReconcileResult, ctx: ReportContext): Recor
   };
 }
 
-/** One audit record per reconcile: trigger, caller, KMS context, evidence, Recover result, restarts. */
-export function auditRecord(result: ReconcileResult, ctx: ReportContext, resultEventIds: string[]): Record<string, unknown> {
+/**
+ * One audit record per reconcile: trigger, caller, KMS context and request IDs, evidence,
+ * Recover result, restarts. The result event carries the same requestId and correlationId.
+ */
+export function auditRecord(result: ReconcileResult, ctx: ReportContext): Record<string, unknown> {
+  const requests = ctx.awsRequests ?? [];
   return {
     schema: AUDIT_SCHEMA,
     requestId: ctx.requestId,
@@ -140,10 +154,11 @@ export function auditRecord(result: ReconcileResult, ctx: ReportContext, resultE
     manifestHash: result.manifestHash,
     latestManifestHash: result.latestManifestHash,
     drift: result.drift,
-    kms: { decrypts: result.kmsDecrypts, keyId: ctx.kmsKeyId, encryptionContext: result.kmsEncryptionContext },
+    kms: { decrypts: result.kmsDecrypts, keyId: ctx.kmsKeyId, encryptionContext: result.kmsEncryptionContext, requests: requestsOf(requests, 'kms') },
+    secretsManager: { requests: requestsOf(requests, 'secretsmanager') },
     recover: { sent: result.recoverSent, force: result.force, attemptId: result.recoverAttemptId, meshCa: result.meshCa },
     restarts: restartSummary(result),
-    resultEventIds,
+    resultEvent: detailTypeFor(result),
     durationMs: Math.round(result.durationMs),
   };
 }
@@ -152,6 +167,8 @@ export interface PublishOptions {
   client: EventBridgeClient;
   busName: string;
   source: string;
+  /** Gives up after this long (retries included). */
+  timeoutMs: number;
 }
 
 export interface PublishedEvents {
@@ -180,7 +197,11 @@ export async function publishResult(opts: PublishOptions, result: ReconcileResul
       }),
     });
   }
-  const out = await opts.client.send(new PutEventsCommand({ Entries: entries }));
+  const out = await withTimeout(
+    (abortSignal) => opts.client.send(new PutEventsCommand({ Entries: entries }), { abortSignal }),
+    opts.timeoutMs,
+    `EventBridge did not answer within ${opts.timeoutMs} ms`,
+  );
   const ids: string[] = [];
   const errors: string[] = [];
   (out.Entries ?? []).forEach((e, i) => {
@@ -206,10 +227,37 @@ export function emptyResult(deployment: string, outcome: Outcome, message: strin
   };
 }
 
-/** Step 7: metrics, trace annotations, the result event and the audit record of one reconcile. */
+/**
+ * Runs a call with an abort signal and stops waiting after `ms` even if the call ignores the
+ * signal (the SDK checks it between attempts).
+ */
+async function withTimeout<T>(call: (signal: AbortSignal) => Promise<T>, ms: number, message: string): Promise<T> {
+  const abort = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(new Error(message));
+    }, Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([call(abort.signal), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Step 7: the audit record (first, synchronously), metrics, trace annotations, then the result
+ * event within what is left of its budget.
+ */
 export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: ReportContext): Promise<void> {
   const { logger, metrics, trace } = rt.telemetry;
   const ok = isSuccess(result.outcome);
+  const line = { deployment: result.deployment, outcome: result.outcome, detail: result.message, recoverSent: result.recoverSent, durationMs: Math.round(result.durationMs) };
+  if (ok) logger.info('reconcile finished', line);
+  else logger.warn('reconcile failed', { ...line, retryable: isRetryable(result.outcome) });
+  logger.info('audit', { audit: auditRecord(result, ctx) });
   metrics.publish(result.deployment, (m) => {
     m.count(METRIC.attempts);
     m.count(METRIC.failures, ok ? 0 : 1);
@@ -226,18 +274,14 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
   trace.annotate('recoverSent', result.recoverSent);
   trace.annotate('kmsDecrypts', result.kmsDecrypts);
 
-  let eventIds: string[] = [];
+  const timeoutMs = Math.min(rt.budgets.resultEventMs, ctx.reportBy === undefined ? Infinity : ctx.reportBy - Date.now());
   try {
-    const published = await publishResult({ client: rt.clients.events, busName: rt.config.eventBusName, source: rt.config.resultEventSource }, result, ctx);
-    eventIds = published.ids;
+    const published = await publishResult({ client: rt.clients.events, busName: rt.config.eventBusName, source: rt.config.resultEventSource, timeoutMs }, result, ctx);
     for (const e of published.errors) logger.error('result event refused by EventBridge', { deployment: result.deployment, error: e });
+    if (published.ids.length > 0) logger.info('result event put', { deployment: result.deployment, requestId: ctx.requestId, eventIds: published.ids });
   } catch (err) {
-    logger.error('result event could not be put; the audit record below still stands', { deployment: result.deployment, error: errorMessage(err) });
+    logger.error('result event could not be put; the audit record above still stands', { deployment: result.deployment, error: errorMessage(err) });
   }
-  const line = { deployment: result.deployment, outcome: result.outcome, detail: result.message, recoverSent: result.recoverSent, durationMs: Math.round(result.durationMs) };
-  if (ok) logger.info('reconcile finished', line);
-  else logger.warn('reconcile failed', { ...line, retryable: isRetryable(result.outcome) });
-  logger.info('audit', { audit: auditRecord(result, ctx, eventIds) });
 }
 
 /**

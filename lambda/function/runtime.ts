@@ -2,6 +2,9 @@
  * What one Lambda container builds once and every invocation shares: configuration, AWS
  * clients, the lock table, the bundle store, telemetry, the verifier factory and the lazy
  * Kubernetes side. A bad configuration throws here and fails every invocation loudly.
+ *
+ * Every AWS client is bounded by lambda/shared/budgets.ts: connection and request timeouts
+ * and a number of attempts, so no call can keep an invocation past its limit.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -12,10 +15,13 @@ import { BundleStore } from '../keys/store.ts';
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import { reconcile as realReconcile, type BundleVerifierFactory, type ReconcileDeps } from '../reconcile/reconcile.ts';
 import { productionVerifierFactory } from '../reconcile/verification.ts';
-import { loadConfig, type DeploymentConfig, type HandlerConfig } from './config.ts';
+import { awsClientSettings, BUDGETS, minLeaseSeconds, stepBudgetsOf, type Budgets, type StepBudgets } from '../shared/budgets.ts';
+import { ENV } from '../shared/contract.ts';
+import { ConfigError, loadConfig, type DeploymentConfig, type HandlerConfig } from './config.ts';
 import { lazyKubernetes } from './kubernetes-access.ts';
 import { LockTable } from './lease.ts';
 import { createLogger, createMetricsSink, createTrace, type Telemetry } from './observability.ts';
+import { recordRequestIds } from './request-ids.ts';
 
 export interface AwsClients {
   secrets: SecretsManagerClient;
@@ -33,12 +39,17 @@ export interface HandlerOverrides {
   kubernetes?: (deployment: DeploymentConfig) => Promise<KubernetesSide>;
   telemetry?: Partial<Telemetry>;
   reconcile?: typeof realReconcile;
-  /** Extra reconcile dependencies (e.g. timeouts). */
-  reconcileDeps?: Partial<Pick<ReconcileDeps, 'handshakeTimeoutMs' | 'rpcTimeoutMs' | 'openSession'>>;
+  /** Time budgets (tests and the chaos suite scale them down); default lambda/shared/budgets.ts. */
+  budgets?: Budgets;
+  /** Extra reconcile dependencies (e.g. timeouts, progress for the chaos suite). */
+  reconcileDeps?: Partial<Pick<ReconcileDeps, 'handshakeTimeoutMs' | 'rpcTimeoutMs' | 'openSession' | 'progress'>>;
   now?: () => number;
   /** Verifies mirror documents in the scheduled collateral refresh (tests: test roots). */
   collateralVerify?: CollateralVerify;
 }
+
+/** The reconcile dependencies that are settings, not services. */
+export type ReconcileSettings = Partial<Pick<ReconcileDeps, 'handshakeTimeoutMs' | 'rpcTimeoutMs' | 'awsCallMs' | 'kubernetesRequestMs' | 'deadline' | 'openSession' | 'progress'>>;
 
 export interface Runtime {
   config: HandlerConfig;
@@ -48,7 +59,13 @@ export interface Runtime {
   telemetry: Telemetry;
   now: () => number;
   reconcile: typeof realReconcile;
-  reconcileDeps: HandlerOverrides['reconcileDeps'];
+  /** Budgets and overrides every reconcile gets; the deployment run adds its deadline. */
+  reconcileDeps: ReconcileSettings;
+  budgets: Budgets;
+  /** The step budgets reconcile works with (budgets with the overrides applied). */
+  stepBudgets: StepBudgets;
+  /** Settles once the AWS region is known; rejects with a ConfigError when it is not. */
+  ready: Promise<void>;
   collateralVerify?: CollateralVerify;
   verifierFactory: (deployment: DeploymentConfig) => BundleVerifierFactory;
   kubernetes: (deployment: DeploymentConfig) => (() => Promise<KubernetesSide>) | undefined;
@@ -63,15 +80,37 @@ export function createTelemetry(overrides: HandlerOverrides): Telemetry {
   };
 }
 
-function createClients(overrides: Partial<AwsClients> | undefined, trace: Telemetry['trace']): AwsClients {
+function createClients(overrides: Partial<AwsClients> | undefined, trace: Telemetry['trace'], budgets: Budgets): AwsClients {
   // Region, endpoint and credentials come from the standard environment (AWS_REGION, ...).
+  const settings = awsClientSettings(budgets.aws);
   return {
-    // KMS and Secrets Manager carry secrets: not instrumented by the tracer.
-    secrets: overrides?.secrets ?? new SecretsManagerClient({}),
-    kms: overrides?.kms ?? new KMSClient({}),
-    dynamodb: overrides?.dynamodb ?? trace.captureClient(new DynamoDBClient({})),
-    events: overrides?.events ?? trace.captureClient(new EventBridgeClient({})),
+    // KMS and Secrets Manager carry secrets: not instrumented by the tracer. Their request
+    // IDs go into the audit record (request-ids.ts).
+    secrets: recordRequestIds(overrides?.secrets ?? new SecretsManagerClient(settings), 'secretsmanager'),
+    kms: recordRequestIds(overrides?.kms ?? new KMSClient(settings), 'kms'),
+    dynamodb: overrides?.dynamodb ?? trace.captureClient(new DynamoDBClient(settings)),
+    events: overrides?.events ?? trace.captureClient(new EventBridgeClient(settings)),
   };
+}
+
+/**
+ * A missing region is a configuration error, never a transient one: the SDK would only say
+ * "Region is missing" at the first call, and that call's failure would look like `unreachable`.
+ */
+async function requireRegion(clients: AwsClients): Promise<void> {
+  try {
+    await Promise.all([clients.kms.config.region(), clients.secrets.config.region()]);
+  } catch (err) {
+    throw new ConfigError('AWS_REGION', `no AWS region is configured (${(err as Error).message}); Lambda sets AWS_REGION itself — elsewhere export AWS_REGION or set a profile's region`);
+  }
+}
+
+/** LEASE_SECONDS against the budgets actually in force (tests may scale them). */
+function checkLease(config: HandlerConfig, stepBudgets: StepBudgets, budgets: Budgets): void {
+  const min = minLeaseSeconds(stepBudgets, budgets.leaseMarginMs);
+  if (config.leaseSeconds !== undefined && config.leaseSeconds < min) {
+    throw new ConfigError(ENV.leaseSeconds, `${config.leaseSeconds} s is shorter than one recovery may take under these budgets (${min} s); raise it`);
+  }
 }
 
 /**
@@ -95,8 +134,21 @@ function verifierFactoryFor(config: HandlerConfig): (deployment: DeploymentConfi
 
 export function createRuntime(overrides: HandlerOverrides, telemetry: Telemetry): Runtime {
   const config = overrides.config ?? loadConfig(overrides.env ?? process.env);
-  const clients = createClients(overrides.clients, telemetry.trace);
+  const budgets = overrides.budgets ?? BUDGETS;
+  const clients = createClients(overrides.clients, telemetry.trace, budgets);
+  const defaults = stepBudgetsOf(budgets);
+  const reconcileDeps: ReconcileSettings = {
+    handshakeTimeoutMs: defaults.handshakeTimeoutMs,
+    rpcTimeoutMs: defaults.rpcTimeoutMs,
+    awsCallMs: defaults.awsCallMs,
+    kubernetesRequestMs: defaults.kubernetesRequestMs,
+    ...overrides.reconcileDeps,
+  };
+  const stepBudgets: StepBudgets = { ...defaults, handshakeTimeoutMs: reconcileDeps.handshakeTimeoutMs!, rpcTimeoutMs: reconcileDeps.rpcTimeoutMs! };
+  checkLease(config, stepBudgets, budgets);
   const now = overrides.now ?? Date.now;
+  const ready = requireRegion(clients);
+  ready.catch(() => {}); // awaited by the handler, which reports it
   return {
     config,
     clients,
@@ -105,9 +157,12 @@ export function createRuntime(overrides: HandlerOverrides, telemetry: Telemetry)
     telemetry,
     now,
     reconcile: overrides.reconcile ?? realReconcile,
-    reconcileDeps: overrides.reconcileDeps,
+    reconcileDeps,
+    budgets,
+    stepBudgets,
+    ready,
     ...(overrides.collateralVerify ? { collateralVerify: overrides.collateralVerify } : {}),
     verifierFactory: overrides.verifierFactory ? () => overrides.verifierFactory! : verifierFactoryFor(config),
-    kubernetes: lazyKubernetes(config, clients, overrides.kubernetes),
+    kubernetes: lazyKubernetes(config, clients, overrides.kubernetes, budgets),
   };
 }

@@ -11,6 +11,7 @@ import { CoordinatorRpcError, CoordinatorSession, type ManifestsAnswer, type Ses
 import { parseManifest, type Manifest } from '../coordinator/manifest.ts';
 import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, pemBufferFromDer, publicKeyHex } from '../coordinator/seedshares.ts';
 import { RecoveryError, UnreachableError, errorMessage } from '../shared/errors.ts';
+import { BUDGETS, stepBudgetsOf, stepNeedMs, type StepBudgets } from '../shared/budgets.ts';
 import type { RecoveryBundle } from '../keys/bundle.ts';
 import { ownerKeyContext } from '../keys/context.ts';
 // stale.ts is dependency-free: importing its margin loads nothing of the Kubernetes client.
@@ -62,6 +63,11 @@ export interface ReconcileDeps {
   openSession?: (options: SessionOptions) => CoordinatorSession;
   handshakeTimeoutMs?: number;
   rpcTimeoutMs?: number;
+  /** The longest one AWS call (bundle, Decrypt) and one Kubernetes request may take (lambda/shared/budgets.ts). */
+  awsCallMs?: number;
+  kubernetesRequestMs?: number;
+  /** Epoch ms (invocation time, lease end): a step that could end after it is not started. */
+  deadline?: number;
   progress?: (event: ProgressEvent) => void;
 }
 
@@ -87,6 +93,7 @@ class Run {
     this.deps.progress?.({ step, status: 'start' });
     const t0 = performance.now();
     try {
+      this.checkTime(step);
       const value = await fn();
       const ms = performance.now() - t0;
       const d = detail?.(value);
@@ -99,6 +106,27 @@ class Run {
       this.deps.progress?.({ step, status: 'failed', ms, detail: errorMessage(err) });
       throw err;
     }
+  }
+
+  /** Stops before a step that might not end before the deadline; the next reconcile continues. */
+  private checkTime(step: StepTiming['step']): void {
+    if (this.deps.deadline === undefined) return;
+    const left = this.deps.deadline - Date.now();
+    const need = stepNeedMs(step, this.budgets(), this.options);
+    if (left < need) {
+      throw new UnreachableError(`step ${step} not started: it may take ${need} ms and ${Math.max(0, Math.round(left))} ms are left before the deadline (invocation time or lease); the next reconcile continues`);
+    }
+  }
+
+  private budgets(): StepBudgets {
+    const defaults = stepBudgetsOf(BUDGETS);
+    return {
+      ...defaults,
+      handshakeTimeoutMs: this.deps.handshakeTimeoutMs ?? defaults.handshakeTimeoutMs,
+      rpcTimeoutMs: this.deps.rpcTimeoutMs ?? defaults.rpcTimeoutMs,
+      awsCallMs: this.deps.awsCallMs ?? defaults.awsCallMs,
+      kubernetesRequestMs: this.deps.kubernetesRequestMs ?? defaults.kubernetesRequestMs,
+    };
   }
 
   finish(outcome: Outcome, message: string): ReconcileResult {

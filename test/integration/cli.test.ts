@@ -73,9 +73,24 @@ describe('CLI usage', () => {
     const missing = await runCliInProcess(['recover', '--deployment', 'x']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--secret-id and --coordinator are required/);
+    // A malformed address is a usage error (README: usage errors exit 2), not event-invalid (19).
     const badAddr = await runCliInProcess(['status', '--deployment', 'x', '--secret-id', 's', '--coordinator', 'nohostport']);
-    expect(badAddr.code).toBe(19);
-    expect(badAddr.stderr).toMatch(/not HOST:PORT/);
+    expect(badAddr.code).toBe(2);
+    expect(badAddr.stderr).toMatch(/--coordinator.*'nohostport' is invalid\. expected HOST:PORT/);
+    const badEnroll = await runCliInProcess(['enroll', '--workspace', '.', '--deployment', 'p', '--kms-key-id', 'k', '--secret-id', 's', '--coordinator', 'a:b']);
+    expect(badEnroll.code).toBe(2);
+    // Not a number is a usage error too, not an "unexpected error" (exit 1).
+    const bits = await runCliInProcess(['demo', '--key-bits', 'abc']);
+    expect(bits.code).toBe(2);
+    expect(bits.stderr).toMatch(/--key-bits.*'abc' is invalid\. expected an RSA key size/);
+    expect(bits.stderr).not.toMatch(/unexpected error/);
+  });
+
+  it('a missing AWS region is config-invalid (21), not unreachable (14)', async () => {
+    const noRegion = { AWS_REGION: '', AWS_DEFAULT_REGION: '', AWS_PROFILE: 'none', AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials' };
+    const r = await runCliInProcess(['status', '--deployment', 'x', '--secret-id', 's', '--coordinator', '127.0.0.1:1'], noRegion);
+    expect(r.stderr).toMatch(/error \(config-invalid\): no AWS region is configured: export AWS_REGION/);
+    expect(r.code).toBe(21);
   });
 });
 

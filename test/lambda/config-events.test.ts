@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lambda/function/config.ts';
 import { parseHostPort } from '../../lambda/shared/names.ts';
-import { EventInvalidError, parseTrigger } from '../../lambda/function/events.ts';
+import { EVENT_TIME_WINDOW, EventInvalidError, MAX_EVENT_DEPTH, MAX_INVALID_MESSAGE, parseTrigger } from '../../lambda/function/events.ts';
+import { MIN_LEASE_SECONDS } from '../../lambda/shared/budgets.ts';
 import { alarmAction, alarmStateChange, directInvoke, lambdaContext, restartEvent, scheduledEvent } from './samples.ts';
 
 const deployments = [
@@ -44,6 +45,14 @@ describe('config', () => {
     expect(configError({ ...env, KUBE_AUTH: 'kubeconfig' }).variable).toBe('KUBECONFIG_SECRET_ID');
     expect(configError({ ...env, RESULT_EVENT_SOURCE: 'contrast.coordinator' }).variable).toBe('RESULT_EVENT_SOURCE');
     expect(configError({ ...env, COLLATERAL_MIRROR_URL: 'not a url' }).variable).toBe('COLLATERAL_MIRROR_URL');
+  });
+
+  it('refuses a lease shorter than one recovery may take (two recoveries could overlap)', () => {
+    const short = configError({ ...env, LEASE_SECONDS: '1' });
+    expect(short.variable).toBe('LEASE_SECONDS');
+    expect(short.message).toMatch(new RegExp(`at least ${MIN_LEASE_SECONDS} seconds`));
+    expect(configError({ ...env, LEASE_SECONDS: String(MIN_LEASE_SECONDS - 1) }).variable).toBe('LEASE_SECONDS');
+    expect(loadConfig({ ...env, LEASE_SECONDS: String(MIN_LEASE_SECONDS) }).leaseSeconds).toBe(MIN_LEASE_SECONDS);
   });
 
   it('points into CONTRAST_DEPLOYMENTS', () => {
@@ -126,5 +135,76 @@ describe('triggers', () => {
       expect(err).toBeInstanceOf(EventInvalidError);
       expect((err as EventInvalidError).outcome).toBe('event-invalid');
     }
+  });
+});
+
+/** Nested `depth` levels deep: {a:{a:…}} or [[…]]. */
+function nested(depth: number, array = false): unknown {
+  let v: unknown = 1;
+  for (let i = 0; i < depth; i++) v = array ? [v] : { a: v };
+  return v;
+}
+
+function invalid(event: unknown): EventInvalidError {
+  try {
+    parseTrigger(event, loadConfig(env), lambdaContext('req-1'));
+  } catch (err) {
+    expect(err).toBeInstanceOf(EventInvalidError);
+    return err as EventInvalidError;
+  }
+  throw new Error('expected event-invalid');
+}
+
+describe('hostile triggers', () => {
+  it('refuses an event nested 5,000 deep as event-invalid, wherever the nesting is', () => {
+    // ~10 KB direct invocations nested 5,000 deep once threw RangeError out of the parser.
+    for (const event of [
+      { source: nested(5000), 'detail-type': 'x' },
+      { action: 'recover', deployment: 'prod', reason: 'r', extra: nested(5000, true) },
+      { ...restartEvent('prod'), detail: { deployment: 'prod', deep: nested(5000) } },
+      nested(5000),
+    ]) {
+      expect(invalid(event).message).toMatch(new RegExp(`nests deeper than ${MAX_EVENT_DEPTH} levels`));
+    }
+    // Real triggers nest far less: an alarm event passes.
+    expect(parseTrigger(alarmStateChange('prod-coordinator-restarted'), loadConfig(env), lambdaContext())).toMatchObject({ kind: 'alarm' });
+  });
+
+  it('refuses events with too many values or characters', () => {
+    expect(invalid({ action: 'recover', deployment: 'prod', reason: 'r', many: Array.from({ length: 20_000 }, () => 0) }).message).toMatch(/more than 10000 values/);
+    expect(invalid({ action: 'recover', deployment: 'prod', reason: 'x'.repeat(300_000) }).message).toMatch(/more than 262144 characters/);
+  });
+
+  it('caps every echoed value: a megabyte of input never reaches a message', () => {
+    const mb = 'A'.repeat(200_000);
+    for (const event of [
+      directInvoke(mb),
+      restartEvent(mb),
+      { source: mb, 'detail-type': mb },
+      { [mb]: 1 },
+      { action: 'recover', deployment: 'prod', reason: 'r', [mb]: 1 },
+      alarmStateChange(mb.slice(0, 255)),
+      alarmAction('prod-coordinator-restarted') && { ...alarmAction('x'), alarmData: { ...alarmAction('x').alarmData, state: { value: mb } } },
+    ]) {
+      const err = invalid(event);
+      expect(err.message.length).toBeLessThanOrEqual(MAX_INVALID_MESSAGE + 40);
+      expect(err.message).not.toContain('A'.repeat(129));
+    }
+    expect(invalid(restartEvent('prod', { id: mb })).message).toMatch(/id: Too big/);
+  });
+
+  it('replaces an event time outside the window by the time of receipt, and says so', () => {
+    const config = loadConfig(env);
+    const now = Date.parse('2026-01-01T12:00:00Z');
+    const at = (time: string) => parseTrigger(restartEvent('prod', { time }), config, lambdaContext(), now);
+    // 1970 once drove StaleMinutes to 30 million (and its alarm).
+    expect(at('1970-01-01T00:00:00Z')).toMatchObject({ time: '2026-01-01T12:00:00.000Z', receivedTime: '1970-01-01T00:00:00Z' });
+    expect(at('2026-01-01T13:00:00Z')).toMatchObject({ time: '2026-01-01T12:00:00.000Z', receivedTime: '2026-01-01T13:00:00Z' });
+    // Within the window (EventBridge retries for up to a day) the event's own time stands.
+    const inWindow = new Date(now - EVENT_TIME_WINDOW.pastMs + 60_000).toISOString();
+    expect(at(inWindow)).toEqual(expect.objectContaining({ time: inWindow }));
+    expect(at(inWindow).receivedTime).toBeUndefined();
+    const action = parseTrigger({ ...alarmAction('prod-coordinator-restarted'), time: 'not a time' }, config, lambdaContext(), now);
+    expect(action).toMatchObject({ time: '2026-01-01T12:00:00.000Z', receivedTime: 'not a time' });
   });
 });

@@ -74,7 +74,13 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     // The audit record's context is exactly the one KMS saw (what CloudTrail logs).
     expect((audit!.kms as { encryptionContext: unknown }).encryptionContext).toEqual(fx.kmsDecrypts[0]!.context);
     expect(fx.kmsDecrypts[0]!.context).toMatchObject({ 'contrast-autorecover:deployment': fx.deployment, 'contrast-autorecover:purpose': 'seedshare-owner-key' });
-    expect(audit!.resultEventIds).toHaveLength(1);
+    // The KMS and Secrets Manager request IDs of this reconcile (CloudTrail's `requestID`).
+    expect(audit!.kms).toMatchObject({ requests: [{ operation: 'Decrypt', requestId: expect.stringMatching(/\S{8,}/) }] });
+    expect(audit!.secretsManager).toMatchObject({ requests: [{ operation: 'GetSecretValue', requestId: expect.stringMatching(/\S{8,}/) }] });
+    // The result event follows the audit record, tied to it by the request id.
+    const put = records.find((r) => r.message === 'result event put');
+    expect(put).toMatchObject({ requestId: audit!.requestId, eventIds: [expect.any(String)] });
+    expect(records.indexOf(put!)).toBeGreaterThan(records.findIndex((r) => r.message === 'audit'));
 
     const emf = emfRecords(records);
     expect(emf).toHaveLength(1);
@@ -189,13 +195,17 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
   it('counts a Recover whose answer was lost for the crash-loop guard, and the retry finds the Coordinator recovered', async () => {
     fx = await setupFixture();
     fx.emu.misbehave = 'lost-recover-reply';
-    await expect(fx.handler(restartEvent(fx.deployment), lambdaContext())).rejects.toBeInstanceOf(TransientOutcomeError);
+    await expect(fx.handler(restartEvent(fx.deployment), lambdaContext('lost-reply'))).rejects.toBeInstanceOf(TransientOutcomeError);
     expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
     const snap = await fx.lock.snapshot(fx.deployment);
     expect(snap.recentAttempts.map((a) => a.status)).toEqual(['unknown']);
     expect(snap.record.staleSince).toEqual(expect.any(Number)); // not known to be recovered yet
+    // The Recover may still be under way at the Coordinator: the lease is kept, so another
+    // trigger meanwhile sends no second Recover.
+    expect((await fx.handler(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('in-progress');
     fx.emu.misbehave = 'none';
-    const retry = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    // Lambda retries the failed invocation with the same request id, which takes the lease over.
+    const retry = await fx.handler(restartEvent(fx.deployment), lambdaContext('lost-reply'));
     expect(retry.outcome).toBe('already-healthy');
     expect(fx.emu.recoverCalls).toHaveLength(1);
     expect((await fx.lock.snapshot(fx.deployment)).record.staleSince).toBeUndefined();
@@ -313,7 +323,8 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     // Later (the dead lease expired), another container: it audits the interrupted attempt,
     // counts it, and finishes the restarts of the key that Recover made.
     const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
-    const later = fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 121_000 });
+    // The dead lease lasted the function time (300 s) + 60 s.
+    const later = fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 361_000 });
     const next = await later(scheduledEvent(), lambdaContext('next-request'));
     expect(next.outcome).toBe('restarts-finished');
     expect(k.calls.restarts[0]).toMatchObject({ mode: 'restart', meshCa: { spkiSha256: fx.emu.meshCaSpkiSha256, createdAt: new Date(intent!.at) } });
@@ -332,7 +343,7 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect(snap.recentAttempts.map((a: RecoverAttempt) => [a.id, a.status])).toEqual([[intent!.id, 'interrupted']]);
     // Counted: with MAX_RECOVERIES_PER_HOUR=1, the next restart is left to a human.
     fx.emu.restart();
-    const guarded = await fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 122_000 })(restartEvent(fx.deployment), lambdaContext());
+    const guarded = await fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 362_000 })(restartEvent(fx.deployment), lambdaContext());
     expect(guarded.outcome).toBe('paused');
     expect(guarded.results[0]!.message).toMatch(/crash-loop guard: 1 Recover attempts/);
     expect(fx.emu.recoverCalls).toHaveLength(1);

@@ -4,6 +4,7 @@
  * plus the exporter's custom event and the direct invocation.
  */
 import { randomUUID } from 'node:crypto';
+import { FUNCTION_TIMEOUT_SECONDS } from '../../lambda/shared/budgets.ts';
 
 export function restartEvent(deployment: string, overrides: Record<string, unknown> = {}, detail: Record<string, unknown> = {}) {
   return {
@@ -79,7 +80,8 @@ export function directInvoke(deployment: string, action = 'recover', extra: Reco
   return { action, deployment, reason: 'test: operator request', ...extra };
 }
 
-export function lambdaContext(requestId: string = randomUUID(), remainingMs = 60_000) {
+/** A fresh invocation of the deployed function: its whole timeout left (lambda/shared/budgets.ts). */
+export function lambdaContext(requestId: string = randomUUID(), remainingMs = FUNCTION_TIMEOUT_SECONDS * 1000) {
   return {
     callbackWaitsForEmptyEventLoop: true,
     functionName: 'contrast-autorecover',

@@ -14,6 +14,8 @@ import { readKeyPolicy } from '../../cli/doctor/key-policy.ts';
 import { trailCheck } from '../../cli/doctor/trail.ts';
 import { collectRequestIds, parseFunctionRecord, stepEnd, type AuditRecord } from '../../cli/rehearse/records.ts';
 import { RehearsalTracker } from '../../cli/rehearse/stages.ts';
+import { findTrailEntry } from '../../cli/rehearse/cloudtrail.ts';
+import { CloudTrailStub, type CloudTrailRecord } from '../../testing/aws-stubs/cloudtrail.ts';
 import { OUTCOME_NAMES, OUTCOMES } from '../../lambda/shared/outcomes.ts';
 import { RbacAuthorizer, SAR_PATH, startKubeApi } from '../../testing/kube-api/index.ts';
 import { awsClientConfig, motoAvailable, motoEndpoint, SKIP_REASON, TEST_REGION } from '../support/aws.ts';
@@ -189,6 +191,51 @@ describe('function records and stages', () => {
     expect(tracker.notes).toEqual(['event trigger ev-1: unreachable — timed out (retried)']);
     tracker.record(parseFunctionRecord(audit({ outcome: 'wrong-seed', message: 'seed does not match' }), 0)!);
     expect(tracker.failure).toEqual({ outcome: 'wrong-seed', message: 'event trigger ev-1: seed does not match' });
+  });
+});
+
+describe('CloudTrail link', () => {
+  const record = (over: Partial<CloudTrailRecord>): CloudTrailRecord => ({
+    eventVersion: '1.08',
+    userIdentity: { type: 'AssumedRole', arn: 'arn:aws:sts::111122223333:assumed-role/fn-role/fn', accountId: '111122223333' },
+    eventTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    eventSource: 'kms.amazonaws.com',
+    eventName: 'Decrypt',
+    awsRegion: TEST_REGION,
+    sourceIPAddress: '10.0.0.1',
+    userAgent: 'x',
+    requestParameters: { encryptionContext: { d: 'prod' } },
+    responseElements: null,
+    requestID: 'r-1',
+    eventID: 'e-1',
+    readOnly: true,
+    eventType: 'AwsApiCall',
+    managementEvent: true,
+    recipientAccountId: '111122223333',
+    eventCategory: 'Management',
+    ...over,
+  });
+
+  it('links by request id, else by an unambiguous encryption context from the rehearsal on', async () => {
+    const trail = await new CloudTrailStub().start();
+    const client = new CloudTrailClient({ region: TEST_REGION, endpoint: trail.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    try {
+      const since = Date.now() - 10_000;
+      trail.record(record({ eventTime: new Date(since - 30_000).toISOString().replace(/\.\d{3}Z$/, 'Z'), requestID: 'r-old', eventID: 'e-old' }));
+      trail.record(record({}));
+      trail.record(record({ requestID: 'r-2', eventID: 'e-2', requestParameters: { encryptionContext: { d: 'staging' } } }));
+      expect(await findTrailEntry(client, { eventName: 'Decrypt', since, requestIds: ['r-2'] })).toMatchObject({ by: 'request-id', eventId: 'e-2', contextMatches: false });
+      // An id is exact: found even from shortly before the rehearsal; a context match is not.
+      expect(await findTrailEntry(client, { eventName: 'Decrypt', since, requestIds: ['r-old'] })).toMatchObject({ by: 'request-id', eventId: 'e-old' });
+      expect(await findTrailEntry(client, { eventName: 'Decrypt', since, requestIds: [], encryptionContext: { d: 'prod' } })).toMatchObject({ by: 'encryption-context', eventId: 'e-1', contextMatches: true });
+      // Two Decrypts with that context since the rehearsal began: no guess.
+      trail.record(record({ requestID: 'r-3', eventID: 'e-3' }));
+      expect(await findTrailEntry(client, { eventName: 'Decrypt', since, requestIds: [], encryptionContext: { d: 'prod' } })).toBeUndefined();
+      expect(await findTrailEntry(client, { eventName: 'Decrypt', since, requestIds: ['r-unknown'] })).toBeUndefined();
+    } finally {
+      client.destroy();
+      await trail.close();
+    }
   });
 });
 

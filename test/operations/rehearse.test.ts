@@ -26,12 +26,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-afterEach(async () => {
+afterEach(() => {
   watcher?.stop();
   watcher = undefined;
-  // A function that records no request ids is linked to its Decrypt by context, from a second
-  // before the deletion on (CloudTrail's one-second times): keep rehearsals a second apart.
-  await new Promise((r) => setTimeout(r, 1_100));
 });
 
 type Path = 'event' | 'schedule' | 'none';
@@ -110,15 +107,15 @@ describe.skipIf(!motoAvailable)(`rehearse ${motoAvailable ? '' : SKIP_REASON}`, 
     expect(decrypts).toHaveLength(1);
     expect(report!.cloudTrail).toMatchObject({ eventId: decrypts[0]!.eventID, requestId: decrypts[0]!.requestID, contextMatches: true });
     expect(report!.cloudTrail!.principal).toMatch(/assumed-role/);
-    // By request id when the function's audit record carries them (lambda/function/request-ids.ts),
-    // else by the encryption context, and then said so.
+    // By request id: the function's audit record carries the ids of its calls (lambda/function/request-ids.ts).
     const recovered = stack.logger.lines.map((l) => JSON.parse(l) as { message?: string; audit?: { outcome?: string; kms?: unknown; secretsManager?: unknown } }).find((l) => l.message === 'audit' && l.audit?.outcome === 'recovered')!.audit!;
-    const kmsIds = collectRequestIds(recovered.kms, 'Decrypt');
-    expect(report!.cloudTrail!.by).toBe(kmsIds.length ? 'request-id' : 'encryption-context');
-    if (kmsIds.length) expect(kmsIds).toContain(decrypts[0]!.requestID);
+    expect(report!.cloudTrail!.by).toBe('request-id');
+    expect(collectRequestIds(recovered.kms, 'Decrypt')).toEqual([decrypts[0]!.requestID]);
+    // And the bundle's read, by its Secrets Manager request id.
     const secretIds = collectRequestIds(recovered.secretsManager, 'GetSecretValue');
     const reads = stack.trail.records.filter((r) => r.eventName === 'GetSecretValue' && secretIds.includes(r.requestID));
-    expect(report!.cloudTrailBundleRead?.eventId).toBe(secretIds.length ? reads[0]!.eventID : undefined);
+    expect(reads).toHaveLength(1);
+    expect(report!.cloudTrailBundleRead).toMatchObject({ by: 'request-id', eventId: reads[0]!.eventID, requestId: reads[0]!.requestID });
 
     // What really happened: one Recover, the workload's pods replaced.
     expect(stack.emu.recoverCalls).toHaveLength(1);

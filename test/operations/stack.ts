@@ -194,7 +194,8 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
   });
   const invoke = async (event: unknown, context: { awsRequestId: string; clientContext?: { custom?: unknown } } = { awsRequestId: crypto.randomUUID() }) => {
     try {
-      return await handler(event, { ...context, functionName, getRemainingTimeInMillis: () => 60_000 } as unknown as Parameters<typeof handler>[1]);
+      // The function's whole timeout (5 min): the time budgets decide what fits in it.
+      return await handler(event, { ...context, functionName, getRemainingTimeInMillis: () => 300_000 } as unknown as Parameters<typeof handler>[1]);
     } finally {
       await logger.flushed();
     }

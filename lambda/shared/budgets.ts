@@ -1,0 +1,146 @@
+/**
+ * Time budgets of every call the service makes, one definition for the function, the CLI and
+ * the CDK construct (which enforces the lease minimum at synth time). Dependency-free on
+ * purpose, like contract.ts.
+ *
+ * What a budget bounds, and how:
+ * - an AWS SDK call: each attempt ends after `requestTimeoutMs` (connection included; the SDK's
+ *   NodeHttpHandler throws TimeoutError with `throwOnRequestTimeout`), at most `maxAttempts`
+ *   attempts, with the SDK's standard backoff in between (awsCallMs);
+ * - a Coordinator session: the aTLS handshake ends after `handshakeTimeoutMs`, each RPC after
+ *   `rpcTimeoutMs` (a gRPC deadline, which also covers connecting);
+ * - a Kubernetes API request: `requestTimeoutMs` of silence ends it, `attempts` per request;
+ * - an invocation: every reconcile step starts only when the time it may take fits before the
+ *   invocation's deadline and before its lease ends (stepNeedMs); `reportReserveMs` per
+ *   deployment is kept back for the outcome, the audit record and the result event.
+ */
+
+export interface Budgets {
+  aws: { connectionTimeoutMs: number; requestTimeoutMs: number; maxAttempts: number };
+  coordinator: { handshakeTimeoutMs: number; rpcTimeoutMs: number };
+  kubernetes: { requestTimeoutMs: number; attempts: number };
+  /** Kept back at the end of an invocation, per deployment, to report it. */
+  reportReserveMs: number;
+  /** The result event on the bus gets at most this; the audit record never waits for it. */
+  resultEventMs: number;
+  /** Clock differences between containers and the lease's whole-second rounding. */
+  leaseMarginMs: number;
+}
+
+export const BUDGETS: Budgets = {
+  aws: { connectionTimeoutMs: 2_000, requestTimeoutMs: 4_000, maxAttempts: 3 },
+  coordinator: { handshakeTimeoutMs: 10_000, rpcTimeoutMs: 15_000 },
+  kubernetes: { requestTimeoutMs: 10_000, attempts: 5 },
+  reportReserveMs: 3_000,
+  resultEventMs: 2_000,
+  leaseMarginMs: 2_000,
+};
+
+/** The function's timeout (seconds); the construct sets it, the CLI waits this long for --via-function. */
+export const FUNCTION_TIMEOUT_SECONDS = 300;
+
+/** Budgets with some values replaced (tests and the chaos suite scale them down). */
+export function budgetsWith(overrides: { [K in keyof Budgets]?: Budgets[K] extends object ? Partial<Budgets[K]> : Budgets[K] } = {}): Budgets {
+  return {
+    aws: { ...BUDGETS.aws, ...overrides.aws },
+    coordinator: { ...BUDGETS.coordinator, ...overrides.coordinator },
+    kubernetes: { ...BUDGETS.kubernetes, ...overrides.kubernetes },
+    reportReserveMs: overrides.reportReserveMs ?? BUDGETS.reportReserveMs,
+    resultEventMs: overrides.resultEventMs ?? BUDGETS.resultEventMs,
+    leaseMarginMs: overrides.leaseMarginMs ?? BUDGETS.leaseMarginMs,
+  };
+}
+
+// The SDK's standard retry strategy waits, before retry i (0-based), a random time below
+// min(20 s, base × 2^i) with base 1 s for throttling (50 ms otherwise), and at most 5 s more
+// when the service sends a Retry-After hint (@smithy/core, submodules/retry/util-retry:
+// StandardRetryStrategy, DefaultRetryBackoffStrategy, retries-2026-config).
+const SDK_THROTTLING_BASE_MS = 1_000;
+const SDK_MAX_BACKOFF_MS = 20_000;
+const SDK_RETRY_AFTER_EXTRA_MS = 5_000;
+
+/** The longest one AWS SDK call can take, retries and backoff included. */
+export function awsCallMs(aws: Budgets['aws'] = BUDGETS.aws): number {
+  let backoff = 0;
+  for (let i = 0; i < aws.maxAttempts - 1; i++) backoff += Math.min(SDK_MAX_BACKOFF_MS, SDK_THROTTLING_BASE_MS * 2 ** i) + SDK_RETRY_AFTER_EXTRA_MS;
+  return aws.maxAttempts * aws.requestTimeoutMs + backoff;
+}
+
+/**
+ * AWS SDK v3 client settings that bound every call: NodeHttpHandler's connection and request
+ * timeouts (a timeout is an error, not a warning) and the number of attempts.
+ */
+export function awsClientSettings(aws: Budgets['aws'] = BUDGETS.aws) {
+  return {
+    maxAttempts: aws.maxAttempts,
+    requestHandler: { connectionTimeout: aws.connectionTimeoutMs, requestTimeout: aws.requestTimeoutMs, throwOnRequestTimeout: true },
+  };
+}
+
+/** What reconcile needs to know of the budgets (ReconcileDeps carries these). */
+export interface StepBudgets {
+  handshakeTimeoutMs: number;
+  rpcTimeoutMs: number;
+  awsCallMs: number;
+  kubernetesRequestMs: number;
+}
+
+export function stepBudgetsOf(b: Budgets = BUDGETS): StepBudgets {
+  return {
+    handshakeTimeoutMs: b.coordinator.handshakeTimeoutMs,
+    rpcTimeoutMs: b.coordinator.rpcTimeoutMs,
+    awsCallMs: awsCallMs(b.aws),
+    kubernetesRequestMs: b.kubernetes.requestTimeoutMs,
+  };
+}
+
+/** A new aTLS session and one RPC on it. */
+function sessionMs(s: StepBudgets): number {
+  return s.handshakeTimeoutMs + s.rpcTimeoutMs;
+}
+
+/** Recover on a new session, the write of how it ended, and the confirming GetManifests. */
+export function recoverMs(s: StepBudgets): number {
+  return sessionMs(s) + s.awsCallMs + s.rpcTimeoutMs;
+}
+
+export type ReconcileStep = 'load-bundle' | 'probe' | 'peers' | 'decrypt' | 'recover' | 'confirm' | 'restarts' | 'report';
+
+/**
+ * The time a reconcile step may take: it starts only if that much is left. Decrypt counts the
+ * Recover intent's write and the Recover after it (a Decrypt without time to use it is a
+ * CloudTrail entry for nothing), and confirm is covered by Recover's budget (it never stops a
+ * recovery that was sent).
+ */
+export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?: boolean } = {}): number {
+  switch (step) {
+    case 'load-bundle':
+      return s.awsCallMs;
+    case 'probe':
+      return sessionMs(s);
+    case 'peers':
+    case 'restarts':
+      return s.kubernetesRequestMs;
+    case 'decrypt':
+      return s.awsCallMs + (opts.dryRun ? 0 : s.awsCallMs + recoverMs(s));
+    case 'recover':
+      return recoverMs(s);
+    case 'confirm':
+    case 'report':
+      return 0;
+  }
+}
+
+/**
+ * The shortest lease that lets one recovery finish under it: the guard snapshot and bundle
+ * (read together), the probe, the KMS Decrypt, the Recover intent's write, Recover, the write
+ * of its end and the confirmation, plus the margin. A reconcile never starts a step that would
+ * outlive its lease (it stops and is retried), so a shorter lease could only stop recoveries,
+ * never let two through; this minimum keeps it from stopping them.
+ */
+export function minLeaseSeconds(s: StepBudgets = stepBudgetsOf(), leaseMarginMs = BUDGETS.leaseMarginMs): number {
+  return Math.ceil((s.awsCallMs + sessionMs(s) + stepNeedMs('decrypt', s) + leaseMarginMs) / 1000);
+}
+
+/** LEASE_SECONDS may not be lower (configuration and construct refuse it). */
+export const MIN_LEASE_SECONDS = minLeaseSeconds();
