@@ -11,6 +11,8 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsErrorName } from '../../lambda/keys/aws-errors.ts';
+import { awsClientSettings, BUDGETS } from '../../lambda/shared/budgets.ts';
+import { InputError } from '../../lambda/shared/errors.ts';
 
 export type Service = 'lambda' | 'eks' | 'kms' | 'secrets' | 'cloudtrail' | 'logs';
 
@@ -28,10 +30,11 @@ export class OperatorAws {
 
   constructor(private readonly settings: AwsSettings = {}) {}
 
-  private config(service: Service): Record<string, unknown> {
+  /** Where, as whom; plus the function's time budgets per call (lambda/shared/budgets.ts) unless bare. */
+  private config(service: Service, bare = false): Record<string, unknown> {
     const endpoint = this.settings.endpoints?.[service];
     return {
-      maxAttempts: 3,
+      ...(bare ? {} : awsClientSettings(BUDGETS.aws)),
       ...(this.settings.region ? { region: this.settings.region } : {}),
       ...(this.settings.credentials ? { credentials: this.settings.credentials } : {}),
       ...(endpoint ? { endpoint } : {}),
@@ -64,9 +67,18 @@ export class OperatorAws {
     return this.client('logs', (c) => new CloudWatchLogsClient(c));
   }
 
-  /** The Lambda client's settings, for invokeViaFunction (which builds its own client). */
+  /** Settings for invokeViaFunction, which builds its own client with the function's timeout. */
   lambdaClientConfig(): Record<string, unknown> {
-    return this.config('lambda');
+    return this.config('lambda', true);
+  }
+
+  /** A missing region is `config-invalid` (exit 21), as for the other commands (cli/aws-clients.ts). */
+  async requireRegion(): Promise<string> {
+    try {
+      return await this.lambda.config.region();
+    } catch {
+      throw new InputError('no AWS region is configured: export AWS_REGION (e.g. AWS_REGION=eu-central-1) or set a region in your AWS profile', 'config-invalid');
+    }
   }
 
   destroy(): void {

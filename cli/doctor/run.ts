@@ -70,6 +70,7 @@ export async function runDoctor(o: DoctorOptions, deps: DoctorDeps = {}): Promis
   const aws = new OperatorAws(deps.aws);
   const started = Date.now();
   try {
+    await aws.requireRegion();
     let fn: DeployedFunction;
     try {
       fn = await describeDeployedFunction(aws, o.function, o.deployment);

@@ -67,6 +67,7 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
   const say = (line: string) => !o.json && write(`${line}\n`);
   const aws = new OperatorAws(deps.aws);
   try {
+    await aws.requireRegion();
     let fn;
     try {
       fn = await describeDeployedFunction(aws, o.function, o.deployment);

@@ -281,6 +281,14 @@ describe('help text', () => {
     expect(rehearse.stdout).toMatch(/Examples:\n {2}contrast-autorecover rehearse --deployment prod/);
   });
 
+  it('says a missing region is config-invalid, before any call', async () => {
+    for (const command of ['doctor', 'rehearse']) {
+      const r = await runCliInProcess([command, '--deployment', 'prod'], { AWS_REGION: '', AWS_DEFAULT_REGION: '', AWS_CONFIG_FILE: '/nonexistent', AWS_PROFILE: '' });
+      expect(r.stderr).toMatch(/config-invalid.*no AWS region is configured: export AWS_REGION/);
+      expect(r.code).toBe(OUTCOMES['config-invalid'].exitCode);
+    }
+  });
+
   it('refuses a bad --timeout as a usage error', async () => {
     const r = await runCliInProcess(['rehearse', '--deployment', 'prod', '--timeout', 'soon']);
     expect(r.code).toBe(2);
