@@ -37,7 +37,7 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
     );
   }
   const records = options.statusOnly ? readOnlyRecords(snap.record) : rt.lock.recordStore(d.name, snap, signedBy(ctx, trigger));
-  if (!options.statusOnly) await finishInterruptedAttempts(rt, d, records, ctx);
+  if (!options.statusOnly) await auditUnreportedAttempts(rt, d, records, ctx);
 
   // The crash-loop guard stops only the user recovery itself (just before the KMS Decrypt),
   // so a healthy deployment's reconciles and pending restarts still run while it holds.
@@ -51,16 +51,15 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
       ctx.kmsKeyId = bundle.document.ownerKey.kmsKeyId;
       return bundle;
     },
-    decryptOwnerKey: async (bundle, context) => {
-      if (tripped && automatic) {
-        guardStopped = true;
-        throw new RecoveryError(
-          'paused',
-          `crash-loop guard: ${snap.recentAttempts.length} Recover attempts for ${d.name} in the last hour (limit ${rt.config.maxRecoveriesPerHour}, MAX_RECOVERIES_PER_HOUR); the Coordinator is stale again — find out why it keeps restarting, then recover by direct invocation or wait for the hour to pass`,
-        );
-      }
-      return decryptOwnerKey(rt.clients.kms, bundle.document.ownerKey, context);
+    authorizeRecovery: () => {
+      if (!tripped || !automatic) return;
+      guardStopped = true;
+      throw new RecoveryError(
+        'paused',
+        `crash-loop guard: ${snap.recentAttempts.length} Recover attempts for ${d.name} in the last hour (limit ${rt.config.maxRecoveriesPerHour}, MAX_RECOVERIES_PER_HOUR); the Coordinator is stale again — find out why it keeps restarting, then recover by direct invocation or wait for the hour to pass`,
+      );
     },
+    decryptOwnerKey: (bundle, context) => decryptOwnerKey(rt.clients.kms, bundle.document.ownerKey, context),
     verifierFactory: rt.verifierFactory(d),
     records,
     now: rt.now,
@@ -71,11 +70,11 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
 
   // The exporter names the restarted pod: it is never its own peer (peers.ts).
   const runOptions = trigger.kind === 'event' && trigger.pod ? { ...options, recoveringPod: trigger.pod } : options;
-  let result = await rt.reconcile(targetOf(d), deps, runOptions);
+  const result = await rt.reconcile(targetOf(d), deps, runOptions);
+  const attemptId = result.recoverAttemptId;
+  if (attemptId) ctx.markReported = () => records.update((r) => ({ ...r, attempts: r.attempts.map((a) => (a.id === attemptId ? { ...a, reported: true } : a)) })).then(() => {});
   if (guardStopped) {
-    // reconcile counts the Decrypt it asked for; the guard refused it before KMS was called.
-    result = { ...result, kmsDecrypts: 0 };
-    delete result.kmsEncryptionContext;
+    // The guard refused before anything was recorded or decrypted.
     ctx.guard = { kind: 'crash-loop-guard', detail: `${snap.recentAttempts.length} Recover attempts in the last hour, limit ${rt.config.maxRecoveriesPerHour}` };
   }
   if (!options.statusOnly) {
@@ -104,23 +103,27 @@ function readOnlyRecords(record: RecoveryRecord): RecoveryRecordStore {
 }
 
 /**
- * An attempt still `pending` when we hold the lease belongs to an invocation that died after
- * recording its intent (killed, timed out, out of memory) — maybe after Recover left. It
- * cannot write its own audit record, so we write it, marked as the interrupted attempt's, and
- * mark the attempt `interrupted` (the crash-loop guard keeps counting it).
+ * An attempt without its audit record when we hold the lease belongs to an invocation that
+ * died before writing it (killed, timed out, out of memory): after its intent (before the KMS
+ * Decrypt), after Recover, or during the confirmation or restarts. It cannot write its own
+ * record, so we write it, marked as the interrupted attempt's; one still `pending` becomes
+ * `interrupted` (the crash-loop guard keeps counting it).
  */
-async function finishInterruptedAttempts(rt: Runtime, d: DeploymentConfig, records: RecoveryRecordStore, ctx: ReportContext): Promise<void> {
-  const interrupted = (await records.read()).attempts.filter((a) => a.status === 'pending');
-  if (interrupted.length === 0) return;
-  const ids = new Set(interrupted.map((a) => a.id));
+async function auditUnreportedAttempts(rt: Runtime, d: DeploymentConfig, records: RecoveryRecordStore, ctx: ReportContext): Promise<void> {
+  const unreported = (await records.read()).attempts.filter((a) => !a.reported);
+  if (unreported.length === 0) return;
+  const ids = new Set(unreported.map((a) => a.id));
   try {
-    await records.update((r) => ({ ...r, attempts: r.attempts.map((a) => (ids.has(a.id) ? { ...a, status: 'interrupted' } : a)) }));
+    await records.update((r) => ({
+      ...r,
+      attempts: r.attempts.map((a) => (ids.has(a.id) ? { ...a, reported: true, ...(a.status === 'pending' ? { status: 'interrupted' as const } : {}) } : a)),
+    }));
   } catch (err) {
-    // Not marked: the next holder finds it pending again and audits it then.
+    // Not marked: the next holder finds it again and audits it then.
     rt.telemetry.logger.error('could not mark an interrupted Recover attempt', { deployment: d.name, error: errorMessage(err) });
     return;
   }
-  for (const attempt of interrupted) logInterruptedAttempt(rt, d.name, attempt, ctx);
+  for (const attempt of unreported) logInterruptedAttempt(rt, d.name, attempt, ctx);
 }
 
 /** Stale bookkeeping for StaleMinutes (the crash-loop guard's attempts are written by reconcile). */

@@ -210,7 +210,8 @@ export class LockTable {
    */
   async putRecord(deployment: string, record: RecoveryRecord, version: number): Promise<number> {
     const cutoff = this.#now() - HOUR_MS;
-    const attempts = record.attempts.filter((a) => a.status === 'pending' || a.at > cutoff).slice(-ATTEMPTS_KEPT);
+    // Kept past the window: attempts still pending or without their audit record (the next holder writes it).
+    const attempts = record.attempts.filter((a) => a.status === 'pending' || !a.reported || a.at > cutoff).slice(-ATTEMPTS_KEPT);
     const next = version + 1;
     await this.#client.send(
       new PutItemCommand({
@@ -285,6 +286,7 @@ function attemptItem(a: RecoverAttempt): AttributeValue {
       ...opt('requestId', a.requestId, s),
       ...opt('trigger', a.trigger, (t) => strings(t)),
       ...opt('kmsEncryptionContext', a.kmsEncryptionContext, strings),
+      ...(a.reported ? { reported: { BOOL: true } } : {}),
     },
   };
 }
@@ -328,6 +330,7 @@ function recordFrom(item: Record<string, AttributeValue>): RecoveryRecord {
     if (trigger) a.trigger = { kind: trigger.kind ?? '', id: trigger.id ?? '' };
     const context = stringMap(m.kmsEncryptionContext);
     if (context) a.kmsEncryptionContext = context;
+    if (m.reported?.BOOL === true) a.reported = true;
     return [a];
   });
   const record: RecoveryRecord = { attempts };

@@ -63,6 +63,8 @@ export interface ReportContext {
   awsRequests?: AwsRequestRecord[];
   /** Epoch ms by which the result event must have been put or given up. */
   reportBy?: number;
+  /** Records that this reconcile's Recover attempt has its audit record (called right after it is written). */
+  markReported?: () => Promise<void>;
 }
 
 export function triggerSummary(t: Trigger): Record<string, unknown> {
@@ -258,6 +260,8 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
   if (ok) logger.info('reconcile finished', line);
   else logger.warn('reconcile failed', { ...line, retryable: isRetryable(result.outcome) });
   logger.info('audit', { audit: auditRecord(result, ctx) });
+  // The mark goes out beside the result event; if it is lost, the next holder writes a second record.
+  const marked = ctx.markReported?.().catch((err: unknown) => logger.error('could not mark the Recover attempt as audited; the next reconcile audits it again', { deployment: result.deployment, error: errorMessage(err) }));
   metrics.publish(result.deployment, (m) => {
     m.count(METRIC.attempts);
     m.count(METRIC.failures, ok ? 0 : 1);
@@ -282,6 +286,7 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
   } catch (err) {
     logger.error('result event could not be put; the audit record above still stands', { deployment: result.deployment, error: errorMessage(err) });
   }
+  await marked;
 }
 
 /**
@@ -303,9 +308,18 @@ export function interruptedAttemptAudit(deployment: string, attempt: RecoverAtte
     trigger: attempt.trigger,
     force: attempt.force,
     outcome: 'unknown',
-    message: `the invocation${attempt.requestId ? ` ${attempt.requestId}` : ''} ended after recording its Recover intent at ${new Date(attempt.at).toISOString()} and before recording the answer; the Recover may have been sent — the crash-loop guard counts it, and this reconcile finishes what it left`,
+    message:
+      attempt.status === 'pending'
+        ? `the invocation${attempt.requestId ? ` ${attempt.requestId}` : ''} ended after recording its recovery intent at ${new Date(attempt.at).toISOString()} (before its KMS Decrypt) and before recording Recover's answer; the Decrypt and the Recover may have happened — the crash-loop guard counts it, and this reconcile finishes what it left`
+        : `the invocation${attempt.requestId ? ` ${attempt.requestId}` : ''} ended after its Recover attempt of ${new Date(attempt.at).toISOString()} ended (${attempt.status}) and before writing its own audit record; this reconcile finishes what it left`,
     kms: { encryptionContext: attempt.kmsEncryptionContext },
-    recover: { attemptId: attempt.id, intentAt: new Date(attempt.at).toISOString(), sent: 'unknown', force: attempt.force },
+    recover: {
+      attemptId: attempt.id,
+      intentAt: new Date(attempt.at).toISOString(),
+      status: attempt.status === 'pending' ? 'interrupted' : attempt.status,
+      sent: attempt.status === 'pending' ? 'unknown' : attempt.status !== 'not-sent',
+      force: attempt.force,
+    },
   };
 }
 

@@ -50,6 +50,11 @@ export interface ReconcileDeps {
   loadBundle(secretId: string): Promise<RecoveryBundle>;
   /** Step 4: KMS Decrypt of the owner key under `context`; returns PKCS#1 DER to be zeroed. */
   decryptOwnerKey(bundle: RecoveryBundle, context: Record<string, string>): Promise<Buffer>;
+  /**
+   * Step 4, before anything is recorded or decrypted: may this reconcile recover at all? Throws
+   * a RecoveryError (the function's crash-loop guard: `paused`) when not.
+   */
+  authorizeRecovery?(): void;
   verifierFactory: BundleVerifierFactory;
   /** Loaded only when there is Kubernetes work (peers of a stale Coordinator, restarts). */
   kubernetes?: () => Promise<KubernetesSide>;
@@ -89,11 +94,12 @@ class Run {
     this.records = deps.records ?? inMemory();
   }
 
-  async step<T>(step: StepTiming['step'], fn: () => Promise<T>, detail?: (value: T) => string | undefined): Promise<T> {
+  /** Runs one step, timed and reported; `needMs` replaces the step's budgeted need (see checkTime). */
+  async step<T>(step: StepTiming['step'], fn: () => Promise<T>, detail?: (value: T) => string | undefined, needMs?: number): Promise<T> {
     this.deps.progress?.({ step, status: 'start' });
     const t0 = performance.now();
     try {
-      this.checkTime(step);
+      this.checkTime(step, needMs);
       const value = await fn();
       const ms = performance.now() - t0;
       const d = detail?.(value);
@@ -109,16 +115,21 @@ class Run {
   }
 
   /** Stops before a step that might not end before the deadline; the next reconcile continues. */
-  private checkTime(step: StepTiming['step']): void {
+  checkTime(step: StepTiming['step'], needMs?: number): void {
     if (this.deps.deadline === undefined) return;
     const left = this.deps.deadline - Date.now();
-    const need = stepNeedMs(step, this.budgets(), this.options);
+    const need = needMs ?? this.need(step);
     if (left < need) {
       throw new UnreachableError(`step ${step} not started: it may take ${need} ms and ${Math.max(0, Math.round(left))} ms are left before the deadline (invocation time or lease); the next reconcile continues`);
     }
   }
 
-  private budgets(): StepBudgets {
+  /** The time a step may take (lambda/shared/budgets.ts). */
+  need(step: StepTiming['step']): number {
+    return stepNeedMs(step, this.budgets(), this.options);
+  }
+
+  budgets(): StepBudgets {
     const defaults = stepBudgetsOf(BUDGETS);
     return {
       ...defaults,
@@ -219,26 +230,38 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
     }
   }
 
-  // 4. The only KMS Decrypt of a reconcile.
+  // 4. The only KMS Decrypt of a reconcile. A recovery's intent is recorded before it, so every
+  // Decrypt of a recovery has an attempt in the record, and with it an audit record even when
+  // the process dies right after (the next lease holder writes it; dry runs send nothing).
+  deps.authorizeRecovery?.();
   const context = ownerKeyContext(target.name, bundle.manifest, bundle.seedShares);
   run.result.kmsEncryptionContext = context;
-  const secrets = await run.step('decrypt', async () => {
-    run.result.kmsDecrypts = (run.result.kmsDecrypts ?? 0) + 1;
-    const der = await deps.decryptOwnerKey(bundle, context);
-    try {
-      const ownerKey = ownerKeyFromDer(der);
-      const doc = parseSeedShareDocument(bundle.seedShares, `the bundle's seed shares (${target.secretId})`);
-      const seed = decryptSeed(findShare(doc, publicKeyHex(ownerKey)), ownerKey);
-      return { ownerKey, seed, salt: doc.salt };
-    } finally {
-      der.fill(0);
-    }
-  });
+  // The decrypt step's budget counts the intent's write: checked before it, then the rest.
+  if (!options.dryRun) run.checkTime('decrypt');
+  const attempt = options.dryRun ? undefined : await recordIntent(run);
+  let secrets: { ownerKey: KeyObject; seed: Buffer; salt: Buffer };
+  try {
+    secrets = await run.step('decrypt', async () => {
+      run.result.kmsDecrypts = (run.result.kmsDecrypts ?? 0) + 1;
+      const der = await deps.decryptOwnerKey(bundle, context);
+      try {
+        const ownerKey = ownerKeyFromDer(der);
+        const doc = parseSeedShareDocument(bundle.seedShares, `the bundle's seed shares (${target.secretId})`);
+        const seed = decryptSeed(findShare(doc, publicKeyHex(ownerKey)), ownerKey);
+        return { ownerKey, seed, salt: doc.salt };
+      } finally {
+        der.fill(0);
+      }
+    }, undefined, attempt ? run.need('decrypt') - run.budgets().awsCallMs : undefined);
+  } catch (err) {
+    if (attempt) await settleAttempt(run, attempt, 'not-sent');
+    throw err;
+  }
 
   try {
-    if (options.dryRun) return await dryRunList(run);
+    if (!attempt) return await dryRunList(run);
     // 5. Recover and confirm on one new aTLS connection with the owner's certificate.
-    return await recoverAndConfirm(run, manifest, secrets.ownerKey, secrets.seed, secrets.salt);
+    return await recoverAndConfirm(run, manifest, attempt, secrets.ownerKey, secrets.seed, secrets.salt);
   } finally {
     secrets.seed.fill(0);
   }
@@ -266,7 +289,7 @@ async function probeCoordinator(run: Run): Promise<Probe> {
   }
 }
 
-async function recoverAndConfirm(run: Run, manifest: Manifest, ownerKey: KeyObject, seed: Buffer, salt: Buffer): Promise<ReconcileResult> {
+async function recoverAndConfirm(run: Run, manifest: Manifest, attempt: RecoverAttempt, ownerKey: KeyObject, seed: Buffer, salt: Buffer): Promise<ReconcileResult> {
   // Loaded here, not at the top: only a real recovery needs @peculiar/x509 (cold start).
   const { clientCertificateFor } = await import('../coordinator/client-certificate.ts');
   const certPem = await clientCertificateFor(ownerKey, createPublicKey(ownerKey));
@@ -276,7 +299,6 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, ownerKey: KeyObje
   // The session copies the key into an OpenSSL context and zeroes keyPem.
   const session = run.open({ certPem, keyPem });
   try {
-    const attempt = await recordIntent(run);
     try {
       await run.step('recover', () => session.recover(seed, salt, run.options.force === true), () => (run.options.force ? 'force' : undefined));
       run.result.recoverSent = true;
@@ -312,9 +334,10 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, ownerKey: KeyObje
 }
 
 /**
- * Step 5, before Recover leaves: the intent goes into the deployment's record, so a kill,
- * timeout or crash after the request is still counted by the crash-loop guard, audited by the
- * next invocation, and its new key recognised as this service's. No record, no Recover.
+ * Step 4, before the Decrypt (and so before Recover leaves): the intent goes into the
+ * deployment's record, so a kill, timeout or crash after either is still counted by the
+ * crash-loop guard, audited by the next invocation, and its new key recognised as this
+ * service's. No record, no Decrypt, no Recover.
  */
 async function recordIntent(run: Run): Promise<RecoverAttempt> {
   const attempt: RecoverAttempt = { id: randomUUID(), at: run.now(), status: 'pending', force: run.options.force === true };

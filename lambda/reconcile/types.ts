@@ -120,6 +120,11 @@ export interface RecoverAttempt {
   /** Filled in by the function: the invocation and trigger that sent it. */
   requestId?: string;
   trigger?: { kind: string; id: string };
+  /**
+   * Its audit record was written: by its own invocation, or by a later one for an invocation
+   * that died first. Every attempt gets exactly one (a Decrypt in CloudTrail without one is a finding).
+   */
+  reported?: boolean;
 }
 
 export type MeshCaCause = 'recover' | 'observed';

@@ -349,6 +349,96 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect(fx.emu.recoverCalls).toHaveLength(1);
   });
 
+  /** A handler whose confirming GetManifests hangs forever — as if the process died there. */
+  function dyingInConfirm() {
+    return fx!.makeHandler({
+      reconcileDeps: {
+        handshakeTimeoutMs: 3000,
+        rpcTimeoutMs: 3000,
+        openSession: (o) => {
+          const session = new CoordinatorSession(o);
+          if (o.clientIdentity) session.getManifests = () => new Promise<never>(() => {});
+          return session;
+        },
+      },
+    });
+  }
+
+  async function untilAttempt(status: RecoverAttempt['status']): Promise<RecoverAttempt> {
+    for (let i = 0; i < 250; i++) {
+      const a = (await fx!.lock.snapshot(fx!.deployment)).record.attempts[0];
+      if (a?.status === status) return a;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no attempt reached ${status}`);
+  }
+
+  it('a kill right after the KMS Decrypt finds the intent recorded before it: the next invocation audits it', async () => {
+    fx = await setupFixture();
+    // The process dies the moment KMS answers the Decrypt: nothing after it runs.
+    fx.clients.kms.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if (context.commandName === 'DecryptCommand') return new Promise<never>(() => {});
+        return out;
+      },
+      { step: 'initialize', name: 'dieAfterDecrypt', priority: 'high' },
+    );
+    void fx.handler(restartEvent(fx.deployment), lambdaContext('killed-after-decrypt'));
+    for (let i = 0; i < 250 && fx.kmsDecrypts.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    fx.clients.kms.middlewareStack.remove('dieAfterDecrypt');
+    expect(fx.kmsDecrypts).toHaveLength(1);
+    const [intent] = (await fx.lock.snapshot(fx.deployment)).record.attempts;
+    expect(intent).toMatchObject({ status: 'pending', requestId: 'killed-after-decrypt', kmsEncryptionContext: fx.kmsDecrypts[0]!.context });
+    expect(fx.emu.recoverCalls).toEqual([]);
+    expect(auditRecords(out.json())).toEqual([]);
+
+    const next = await fx.makeHandler({ now: () => Date.now() + 361_000 })(scheduledEvent(), lambdaContext('after-decrypt-kill'));
+    expect(next.outcome).toBe('recovered');
+    const interrupted = auditRecords(out.json()).filter((a) => a.interrupted === true);
+    expect(interrupted).toEqual([
+      expect.objectContaining({ requestId: 'killed-after-decrypt', recordedBy: 'after-decrypt-kill', recover: expect.objectContaining({ attemptId: intent!.id, status: 'interrupted' }), kms: { encryptionContext: fx.kmsDecrypts[0]!.context } }),
+    ]);
+    expect(fx.emu.recoverCalls).toHaveLength(1);
+  });
+
+  it('a kill after Recover was answered and before the audit record: the next invocation writes it, naming the answer', async () => {
+    fx = await setupFixture();
+    void dyingInConfirm()(restartEvent(fx.deployment), lambdaContext('killed-in-confirm'));
+    const accepted = await untilAttempt('accepted');
+    expect(accepted.reported).toBeUndefined();
+    expect(auditRecords(out.json())).toEqual([]);
+
+    await fx.makeHandler({ now: () => Date.now() + 361_000 })(scheduledEvent(), lambdaContext('after-confirm-kill'));
+    const interrupted = auditRecords(out.json()).filter((a) => a.interrupted === true);
+    expect(interrupted).toEqual([expect.objectContaining({ requestId: 'killed-in-confirm', recover: expect.objectContaining({ attemptId: accepted.id, status: 'accepted', sent: true }) })]);
+    expect((await fx.lock.snapshot(fx.deployment)).record.attempts).toEqual([expect.objectContaining({ id: accepted.id, status: 'accepted', reported: true })]);
+    expect(fx.emu.recoverCalls).toHaveLength(1);
+  });
+
+  it('a recovery that wrote its own audit record marks its attempt: later reconciles write no second record for it', async () => {
+    fx = await setupFixture();
+    expect((await fx.handler(restartEvent(fx.deployment), lambdaContext('recovering'))).outcome).toBe('recovered');
+    const [attempt] = (await fx.lock.snapshot(fx.deployment)).record.attempts;
+    expect(attempt).toMatchObject({ status: 'accepted', reported: true, requestId: 'recovering' });
+    await fx.handler(scheduledEvent(), lambdaContext('later'));
+    const audits = auditRecords(out.json());
+    expect(audits.filter((a) => a.interrupted === true)).toEqual([]);
+    expect(audits.filter((a) => (a.recover as { attemptId?: string } | undefined)?.attemptId === attempt!.id)).toHaveLength(1);
+  });
+
+  it('a tripped crash-loop guard records no intent and decrypts nothing', async () => {
+    fx = await setupFixture({ env: { MAX_RECOVERIES_PER_HOUR: '1' } });
+    expect((await fx.handler(restartEvent(fx.deployment), lambdaContext())).outcome).toBe('recovered');
+    fx.emu.restart();
+    const guarded = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    expect(guarded.outcome).toBe('paused');
+    expect(guarded.results[0]).toMatchObject({ kmsDecrypts: 0 });
+    expect(guarded.results[0]!.kmsEncryptionContext).toBeUndefined();
+    expect((await fx.lock.snapshot(fx.deployment)).record.attempts).toHaveLength(1);
+    expect(fx.kmsDecrypts).toHaveLength(1);
+  });
+
   it('a missing or malformed kubeconfig secret is config-invalid (not bundle-invalid), and nothing is recovered', async () => {
     const secretId = uniqueName('kubeconfig');
     fx = await setupFixture({ env: { KUBE_AUTH: 'kubeconfig', KUBECONFIG_SECRET_ID: secretId } });

@@ -114,12 +114,23 @@ describe.skipIf(!motoAvailable)(`lock table on DynamoDB (moto) ${motoAvailable ?
     });
   });
 
-  it('drops settled attempts older than the hour, keeps pending ones however old', async () => {
+  it('drops audited attempts older than the hour, keeps pending or unaudited ones however old', async () => {
     const { client, tableName } = await createLockTable();
     const now = Date.parse('2025-01-01T12:00:00Z');
     const table = new LockTable({ client, tableName, now: () => now });
     const store = table.recordStore('prod', await table.snapshot('prod'));
-    await store.update((r) => ({ ...r, attempts: [attempt('old', now - 2 * HOUR_MS, 'accepted'), attempt('lost', now - 2 * HOUR_MS, 'pending'), attempt('new', now, 'accepted')] }));
-    expect((await table.snapshot('prod')).record.attempts.map((a) => a.id)).toEqual(['lost', 'new']);
+    const audited = (a: RecoverAttempt): RecoverAttempt => ({ ...a, reported: true });
+    await store.update((r) => ({
+      ...r,
+      attempts: [
+        audited(attempt('old', now - 2 * HOUR_MS, 'accepted')),
+        attempt('lost', now - 2 * HOUR_MS, 'pending'),
+        attempt('unaudited', now - 2 * HOUR_MS, 'accepted'),
+        audited(attempt('new', now, 'accepted')),
+      ],
+    }));
+    const kept = (await table.snapshot('prod')).record.attempts;
+    expect(kept.map((a) => a.id)).toEqual(['lost', 'unaudited', 'new']);
+    expect(kept.map((a) => a.reported === true)).toEqual([false, false, true]);
   });
 });
