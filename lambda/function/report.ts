@@ -270,6 +270,7 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
     if (ctx.staleMinutes !== undefined) m.value(METRIC.staleMinutes, Math.round(ctx.staleMinutes * 10) / 10, 'None');
     if (result.restarts) m.count(METRIC.workloadsRestarted, result.restarts.results.filter((w) => w.status === 'restarted' || w.status === 'deleted').length);
     if (result.staleWorkloads !== undefined) m.count(METRIC.staleWorkloads, result.staleWorkloads);
+    m.ms(METRIC.reconcileDuration, result.durationMs);
     for (const s of result.steps) m.ms(METRIC.stepDuration(s.step), s.ms);
   });
   trace.annotate('deployment', result.deployment);
