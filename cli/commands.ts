@@ -34,6 +34,7 @@ interface EnrollOptions {
   workspace: string;
   deployment: string;
   kmsKeyId: string;
+  secretKmsKeyId?: string;
   secretId: string;
   json?: boolean;
 }
@@ -54,6 +55,9 @@ export async function enrollCommand(opts: EnrollOptions): Promise<number> {
   if (opts.collateralMirror && !opts.coordinator) {
     throw new UsageError('--collateral-mirror needs --coordinator HOST:PORT: enroll reads the Coordinator\'s evidence to know which collateral to fetch');
   }
+  if (opts.secretKmsKeyId !== undefined && opts.secretKmsKeyId === opts.kmsKeyId) {
+    throw new UsageError('--secret-kms-key-id must not be the recovery key (--kms-key-id): every read of the bundle would then be a Decrypt on the recovery key, and CloudTrail could no longer tell a recovery from a routine read');
+  }
   const files = await readWorkspace(opts.workspace);
   try {
     const fromDir = opts.collateral ? await readCollateralDir(opts.collateral) : undefined;
@@ -67,7 +71,7 @@ export async function enrollCommand(opts: EnrollOptions): Promise<number> {
     say(`✔ checked: the manifest is one the Coordinator accepts, its reference values of the ${summary.referenceShape} shape are judged as that Contrast release does (docs/compatibility.md)`);
     say(`✔ checked: the owner key owns one of ${summary.shares} share(s), the share decrypts, the salt is 32 bytes`);
     say(`✔ encrypted the owner key with KMS key ${document.ownerKey.kmsKeyId}`);
-    const saved = await new BundleStore(secrets).save(opts.secretId, document, opts.kmsKeyId);
+    const saved = await new BundleStore(secrets).save(opts.secretId, document, opts.secretKmsKeyId);
     say(`✔ ${saved.created ? 'created secret' : 'put a new version of secret'} ${opts.secretId}`);
     const out = { deployment: opts.deployment, secretId: opts.secretId, created: saved.created, versionId: saved.versionId, ...summary };
     if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -184,7 +188,8 @@ export function registerRecoveryCommands(program: Command, run: (fn: () => Promi
     .requiredOption('--workspace <dir>', 'Contrast workspace with manifest.json, seed-shares.json, seedshare-owner.pem')
     .requiredOption('--deployment <name>', 'deployment name; bound into the KMS encryption context')
     .requiredOption('--kms-key-id <key>', 'KMS key id, ARN or alias for the envelope encryption')
-    .requiredOption('--secret-id <id>', 'Secrets Manager secret name or ARN (created when absent)')
+    .requiredOption('--secret-id <id>', 'Secrets Manager secret name or ARN (the stack creates it; a new version is put)')
+    .option('--secret-kms-key-id <key>', 'create the secret when it does not exist, encrypted with this KMS key (without the stack; never the recovery key)')
     .option('--collateral <dir>', 'attestation collateral to cache in the bundle (VCEK/ASK/ARK, CRL, TDX TCB Info, QE Identity; files named as `attestation verify` reports them)')
     .option('--collateral-mirror <url>', 'fetch the collateral the Coordinator\'s evidence needs from this base URL (AMD KDS / Intel PCS layout, e.g. a collateral proxy) and cache it; needs --coordinator')
     .option('--coordinator <host:port>', 'the Coordinator to read the evidence from, with --collateral-mirror')
