@@ -7,6 +7,7 @@
 import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
 import { findDeployment, loadConfig, type DeploymentConfig, type HandlerConfig } from '../../lambda/function/config.ts';
 import { ENV } from '../../lambda/shared/contract.ts';
+import { RecoveryError } from '../../lambda/shared/errors.ts';
 import { describeAwsError, awsErrorName, type OperatorAws } from './aws.ts';
 
 export interface DeployedFunction {
@@ -22,13 +23,12 @@ export interface DeployedFunction {
 }
 
 /** The function cannot be read or its configuration is not usable; `fix` says what to do. */
-export class DeployedFunctionError extends Error {
+export class DeployedFunctionError extends RecoveryError {
   constructor(
     message: string,
     readonly fix: string,
   ) {
-    super(message);
-    this.name = 'DeployedFunctionError';
+    super('config-invalid', message);
   }
 }
 

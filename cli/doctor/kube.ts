@@ -7,6 +7,7 @@
  */
 import { ApiException, AuthorizationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { buildKubeConfig } from '../../lambda/kubernetes/kubeconfig.ts';
+import { RecoveryError } from '../../lambda/shared/errors.ts';
 import { kubeconfigPaths, NO_ACCESS_HINT, readKubeconfig } from '../kubernetes.ts';
 
 export interface ReviewRequest {
@@ -45,14 +46,13 @@ export interface OperatorKube {
   deletePod(namespace: string, name: string): Promise<void>;
 }
 
-/** An API answer other than success, with the server's own message. */
-export class KubeAccessError extends Error {
+/** An API answer other than success, with the server's own message: a refusal is `config-invalid`, no answer `unreachable`. */
+export class KubeAccessError extends RecoveryError {
   constructor(
     message: string,
     readonly status: number | undefined,
   ) {
-    super(message);
-    this.name = 'KubeAccessError';
+    super(status === 401 || status === 403 ? 'config-invalid' : 'unreachable', message);
   }
 }
 

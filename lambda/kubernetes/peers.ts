@@ -11,7 +11,7 @@
  * a terminating pod that is still Ready counts: the Coordinator would count it too and
  * refuse our Recover.
  */
-import { UnreachableError } from '../shared/errors.ts';
+import { RecoveryError, UnreachableError } from '../shared/errors.ts';
 import type { KubeApiClient } from './api.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
 import type { Pod } from './objects.ts';
@@ -50,10 +50,10 @@ export class KubePeerChecker implements PeerChecker {
         err instanceof KubeApiError && (err.status === 401 || err.status === 403)
           ? ' — apply infra/k8s/rbac.yaml and map the function role to the contrast-autorecover group (EKS access entry)'
           : ' — check the API endpoint and network path from the function';
-      throw new UnreachableError(
-        `cannot list Coordinator pods (${this.opts.coordinatorLabel}) in namespace ${namespace} for deployment ${deployment}: ${describeApiError(err)}${hint}; not recovering without knowing whether a Ready peer exists`,
-        { cause: err },
-      );
+      const message = `cannot list Coordinator pods (${this.opts.coordinatorLabel}) in namespace ${namespace} for deployment ${deployment}: ${describeApiError(err)}${hint}; not recovering without knowing whether a Ready peer exists`;
+      // A refusal is a configuration fault (retrying does not help); anything else may pass.
+      if (err instanceof KubeApiError && err.outcome === 'config-invalid') throw new RecoveryError('config-invalid', message, { cause: err });
+      throw new UnreachableError(message, { cause: err });
     }
     return {
       readyPeers: pods.filter((p) => isPeer(p, query.excludePod)).map((p) => p.metadata.name),

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { UnreachableError } from '../../lambda/shared/errors.ts';
+import { RecoveryError, UnreachableError } from '../../lambda/shared/errors.ts';
 import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
 import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac } from '../../testing/kube-api/index.ts';
 import { OLD, setup, teardown, TOKEN, type Env } from './helpers.ts';
@@ -58,11 +58,11 @@ describe('PeerChecker over a real socket', () => {
     expect((await env.side.peers.readyPeers('demo')).readyPeers).toEqual(['c-0']);
   });
 
-  it('throws UnreachableError (never "no peers") on RBAC denial, naming the fix', async () => {
+  it('throws config-invalid (never "no peers", never retried as transient) on RBAC denial, naming the fix', async () => {
     env = await setup({ rbac: manifestRbac(['elsewhere']) });
     const err = await env.side.peers.readyPeers('demo').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UnreachableError);
-    expect((err as UnreachableError).outcome).toBe('unreachable');
+    expect(err).toBeInstanceOf(RecoveryError);
+    expect((err as RecoveryError).outcome).toBe('config-invalid');
     expect((err as Error).message).toMatch(/cannot list Coordinator pods .* namespace contrast for deployment demo: 403 Forbidden: pods is forbidden.*rbac\.yaml/);
   });
 
