@@ -15,6 +15,7 @@ import { productionVerifierFactory } from '../lambda/reconcile/verification.ts';
 import { cliAwsClients, cliReconcileBudgets } from './aws-clients.ts';
 import { lazySide, NO_ACCESS_HINT, resolveKubeAccess, type KubeCliOptions } from './kubernetes.ts';
 import { printResult, progressPrinter } from './output.ts';
+import { outcomeTable } from './outcome-help.ts';
 import { UsageError } from './usage.ts';
 import { checkCollateralSize, readCollateralDir, readWorkspace } from './workspace-files.ts';
 
@@ -229,10 +230,8 @@ Example:
     .addHelpText(
       'after',
       `
-Exit codes: 0 recovered / already healthy / peers available / dry run ok; 2 usage;
-10 paused; 11 no-state; 12 unauthorized; 13 wrong-seed; 14 unreachable;
-15 attestation-failed; 16 bundle-invalid; 17 confirm-mismatch; 18 restart-partial;
-19 event-invalid; 21 config-invalid (e.g. the kubeconfig); 1 unexpected error.
+Outcomes and exit codes (2: usage error, 1: unexpected error):
+${outcomeTable({ exitCodes: true })}
 
 Cluster access as kubectl finds it (--kubeconfig, KUBECONFIG, ~/.kube/config) or
 --eks-cluster NAME; without any, recover refuses unless --no-kubernetes is given. Restarted:
@@ -263,8 +262,8 @@ Examples:
     .addHelpText(
       'after',
       `
-Exit codes: 0 healthy; 20 stale (recovery-needed); 11 no-state; 14 unreachable;
-15 attestation-failed; 16 bundle-invalid; 21 config-invalid; 2 usage.
+Outcomes and exit codes (0: healthy; 2: usage error, 1: unexpected error):
+${outcomeTable({ exitCodes: true, filter: (o) => !o.ok })}
 
 Example:
   contrast-autorecover status --deployment prod --secret-id contrast-autorecover/prod \\

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { DEFAULTS, OPERATIONS } from '../../lambda/shared/contract.ts';
-import { INCOMPLETE_EXIT_CODE, outcomeTable } from './help.ts';
+import { INCOMPLETE_EXIT_CODE, outcomeTable } from '../outcome-help.ts';
 
 export interface DoctorOptions {
   deployment: string;

@@ -13,7 +13,7 @@ import { coordinatorCheck, invokeStatus, type StatusAsker } from './coordinator.
 import { OperatorAws, type AwsSettings } from './aws.ts';
 import { describeDeployedFunction, DeployedFunctionError, type DeployedFunction } from './deployed-function.ts';
 import { exporterCheck } from './exporter.ts';
-import { INCOMPLETE_EXIT_CODE } from './help.ts';
+import { INCOMPLETE_EXIT_CODE } from '../outcome-help.ts';
 import { keyPolicyCheck } from './key-policy.ts';
 import { operatorKube, type OperatorKube } from './kube.ts';
 import { rbacCheck } from './rbac.ts';

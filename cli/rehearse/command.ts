@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { OPERATIONS } from '../../lambda/shared/contract.ts';
-import { INCOMPLETE_EXIT_CODE, outcomeTable } from '../doctor/help.ts';
+import { INCOMPLETE_EXIT_CODE, outcomeTable } from '../outcome-help.ts';
 
 export interface RehearseOptions {
   deployment: string;

@@ -10,7 +10,7 @@ import { exitCodeFor, OUTCOMES } from '../../lambda/shared/outcomes.ts';
 import { UsageError } from '../usage.ts';
 import { describeAwsError, OperatorAws, type AwsSettings } from '../doctor/aws.ts';
 import { describeDeployedFunction, DeployedFunctionError } from '../doctor/deployed-function.ts';
-import { INCOMPLETE_EXIT_CODE } from '../doctor/help.ts';
+import { INCOMPLETE_EXIT_CODE } from '../outcome-help.ts';
 import { KubeAccessError, operatorKube, type OperatorKube, type PodSummary } from '../doctor/kube.ts';
 import { findTrailEntry, type TrailLink } from './cloudtrail.ts';
 import type { RehearseOptions } from './command.ts';

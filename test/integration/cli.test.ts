@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { OUTCOMES, OUTCOME_NAMES } from '../../lambda/shared/outcomes.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { makeSnpEvidence, snpTestChain, TEST_POLICY_HASH } from '../../testing/evidence/index.ts';
 import { captureAttestationExtension } from '../../lambda/coordinator/evidence-capture.ts';
@@ -65,7 +66,8 @@ describe('CLI usage', () => {
     const rec = await runCli(['recover', '--help']);
     expect(rec.code).toBe(0);
     expect(rec.stdout).toMatch(/Examples:/);
-    expect(rec.stdout).toMatch(/15 attestation-failed/);
+    // Generated from lambda/shared/outcomes.ts: every outcome with its exit code and summary.
+    for (const name of OUTCOME_NAMES) expect(rec.stdout.replace(/\s+/g, ' ')).toContain(`${name} ${OUTCOMES[name].exitCode} ${OUTCOMES[name].summary}`.replace(/\s+/g, ' '));
   });
 
   it('a usage error exits 2', async () => {

@@ -9,7 +9,7 @@ import { CloudTrailClient, PutEventSelectorsCommand, StopLoggingCommand } from '
 import { describe, expect, it } from 'vitest';
 import { OperatorAws } from '../../cli/doctor/aws.ts';
 import { inspectExporterConfig } from '../../cli/doctor/exporter.ts';
-import { outcomeTable } from '../../cli/doctor/help.ts';
+import { outcomeTable } from '../../cli/outcome-help.ts';
 import { readKeyPolicy } from '../../cli/doctor/key-policy.ts';
 import { trailCheck } from '../../cli/doctor/trail.ts';
 import { collectRequestIds, parseFunctionRecord, stepEnd, type AuditRecord } from '../../cli/rehearse/records.ts';

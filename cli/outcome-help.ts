@@ -1,5 +1,5 @@
 /** Help text pieces generated from lambda/shared/outcomes.ts, so they cannot drift from it. */
-import { OUTCOMES, OUTCOME_NAMES } from '../../lambda/shared/outcomes.ts';
+import { OUTCOMES, OUTCOME_NAMES } from '../lambda/shared/outcomes.ts';
 
 /** Exit code of a command whose checks or stages are not all complete (doctor, rehearse). */
 export const INCOMPLETE_EXIT_CODE = 3;
