@@ -16,6 +16,7 @@
  * - Production verifier only. Tests inject theirs through createHandler(), in code.
  */
 import type { Context } from 'aws-lambda';
+import { OPERATIONS } from '../shared/contract.ts';
 import type { ReconcileResult } from '../reconcile/types.ts';
 import { errorMessage, RecoveryError } from '../shared/errors.ts';
 import { isRetryable, isSuccess, type Outcome } from '../shared/outcomes.ts';
@@ -142,7 +143,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       return rejectEvent(rt, event, err, context.awsRequestId, end);
     }
     logger.setCorrelationId(trigger.id);
-    logger.info('trigger accepted', { trigger: { kind: trigger.kind, id: trigger.id, time: trigger.time }, deployments: deploymentsOf(trigger) });
+    logger.info(OPERATIONS.logMessages.triggerAccepted, { trigger: { kind: trigger.kind, id: trigger.id, time: trigger.time }, deployments: deploymentsOf(trigger) });
     if (trigger.receivedTime !== undefined) {
       logger.warn('the event time is outside the accepted window; the time of receipt is used instead', { receivedTime: trigger.receivedTime, time: trigger.time });
     }

@@ -15,7 +15,7 @@ import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventb
 import type { Caller, Trigger } from './events.ts';
 import { requestsOf, type AwsRequestRecord } from './request-ids.ts';
 import type { Runtime } from './runtime.ts';
-import { EVENTS, METRIC } from '../shared/contract.ts';
+import { EVENTS, METRIC, OPERATIONS } from '../shared/contract.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { OUTCOMES, isRetryable, isSuccess, type Outcome } from '../shared/outcomes.ts';
 import type { ReconcileOptions, ReconcileResult, RecoverAttempt } from '../reconcile/types.ts';
@@ -259,7 +259,7 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
   const line = { deployment: result.deployment, outcome: result.outcome, detail: result.message, recoverSent: result.recoverSent, durationMs: Math.round(result.durationMs) };
   if (ok) logger.info('reconcile finished', line);
   else logger.warn('reconcile failed', { ...line, retryable: isRetryable(result.outcome) });
-  logger.info('audit', { audit: auditRecord(result, ctx) });
+  logger.info(OPERATIONS.logMessages.audit, { audit: auditRecord(result, ctx) });
   // The mark goes out beside the result event; if it is lost, the next holder writes a second record.
   const marked = ctx.markReported?.().catch((err: unknown) => logger.error('could not mark the Recover attempt as audited; the next reconcile audits it again', { deployment: result.deployment, error: errorMessage(err) }));
   metrics.publish(result.deployment, (m) => {
@@ -326,5 +326,5 @@ export function interruptedAttemptAudit(deployment: string, attempt: RecoverAtte
 
 /** Logs the interrupted attempt's audit record (a log line: it never waits on the network). */
 export function logInterruptedAttempt(rt: Runtime, deployment: string, attempt: RecoverAttempt, ctx: Pick<ReportContext, 'requestId'>): void {
-  rt.telemetry.logger.warn('audit', { audit: interruptedAttemptAudit(deployment, attempt, ctx) });
+  rt.telemetry.logger.warn(OPERATIONS.logMessages.audit, { audit: interruptedAttemptAudit(deployment, attempt, ctx) });
 }
