@@ -52,7 +52,7 @@ async function readInput(file: string, flag: string): Promise<Uint8Array> {
  * (lambda/coordinator/manifest.ts): a manifest it would refuse, or one with reference values
  * this project cannot judge exactly as Contrast does, is a usage error naming every problem.
  */
-export function referenceFromManifest(bytes: Uint8Array, source = 'the manifest'): ReferenceInput {
+function referenceFromManifest(bytes: Uint8Array, source = 'the manifest'): ReferenceInput {
   try {
     const m = parseManifest(bytes, source);
     return { referenceValues: m.referenceValues, coordinatorPolicyHashes: m.coordinatorPolicyHashes };

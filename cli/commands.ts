@@ -7,7 +7,6 @@ import { awsReconcileDeps } from '../lambda/reconcile/aws-deps.ts';
 import type { BundleVerifierFactory } from '../lambda/reconcile/reconcile.ts';
 import { parseEndpoint } from '../lambda/shared/names.ts';
 import { buildBundle } from '../lambda/reconcile/enroll.ts';
-import { InputError } from '../lambda/shared/errors.ts';
 import { BundleStore } from '../lambda/keys/store.ts';
 import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
@@ -18,8 +17,6 @@ import { printResult, progressPrinter } from './output.ts';
 import { outcomeTable } from './outcome-help.ts';
 import { UsageError } from './usage.ts';
 import { checkCollateralSize, readCollateralDir, readWorkspace } from './workspace-files.ts';
-
-export { UsageError };
 
 function tdxStatus(value: string, previous: string[]): string[] {
   if (!(ACCEPTABLE_TDX_TCB_STATUSES as readonly string[]).includes(value)) {
@@ -52,7 +49,7 @@ async function fetchCollateralFor(endpoint: ReturnType<typeof parseEndpoint>, mi
   return needs.fetchCollateral(needs.collateralNeeds(ext), new MirrorCollateral(mirrorUrl), pinnedCollateralVerifier(), needs.carriedCollateral(ext));
 }
 
-export async function enrollCommand(opts: EnrollOptions): Promise<number> {
+async function enrollCommand(opts: EnrollOptions): Promise<number> {
   if (opts.collateralMirror && !opts.coordinator) {
     throw new UsageError('--collateral-mirror needs --coordinator HOST:PORT: enroll reads the Coordinator\'s evidence to know which collateral to fetch');
   }
@@ -271,5 +268,3 @@ Example:
     )
     .action((o: RecoverOptions) => run(() => recoverCommand(o, 'status')));
 }
-
-export { InputError };

@@ -79,7 +79,7 @@ function populateDemoCluster(api: KubeApi, emu: CoordinatorEmulator): void {
   s.addDeployment(NS, 'metrics', { template: plainTemplate('metrics'), startedAt: new Date(now - 60 * MIN) });
 }
 
-export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<DemoSummary> {
+async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<DemoSummary> {
   const human = !opts.json;
   const say = (l: string) => human && process.stderr.write(`${l}\n`);
   const steps: DemoStep[] = [];

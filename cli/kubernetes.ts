@@ -34,7 +34,7 @@ export type KubeAccess =
   | { kind: 'none' };
 
 /** A kubeconfig is small; anything bigger (or not a regular file) is a mistake, said so early. */
-export const MAX_KUBECONFIG_BYTES = 1024 * 1024;
+const MAX_KUBECONFIG_BYTES = 1024 * 1024;
 
 export const NO_ACCESS_HINT =
   'give --kubeconfig FILE, set KUBECONFIG, use ~/.kube/config, or --eks-cluster NAME; or pass --no-kubernetes to go without (no peer check, no restarts)';

@@ -48,7 +48,7 @@ async function run(fn: () => Promise<number>): Promise<void> {
   }
 }
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('contrast-autorecover')
     .description('Recover a restarted Contrast Coordinator — only after verifying its hardware attestation.')
     .showHelpAfterError()

@@ -72,7 +72,7 @@ export function readKeyPolicy(policy: string): KeyPolicyReading {
 }
 
 /** `arn:aws:iam::ACCOUNT:root` or the bare account id: the key defers to IAM policies. */
-export function isAccountRoot(principal: string, account: string): boolean {
+function isAccountRoot(principal: string, account: string): boolean {
   return principal === account || principal === `arn:aws:iam::${account}:root` || /^arn:aws[\w-]*:iam::\d{12}:root$/.test(principal);
 }
 

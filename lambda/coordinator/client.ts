@@ -68,8 +68,8 @@ export class CoordinatorRpcError extends RecoveryError {
   }
 }
 
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-export const DEFAULT_RPC_TIMEOUT_MS = 15_000;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_RPC_TIMEOUT_MS = 15_000;
 
 export class CoordinatorSession {
   private readonly client: Client;

@@ -34,7 +34,7 @@ export interface DrillResult {
   durationMs: number;
 }
 
-export async function decryptDrill(target: DeploymentTarget, deps: DrillDeps): Promise<DrillResult> {
+async function decryptDrill(target: DeploymentTarget, deps: DrillDeps): Promise<DrillResult> {
   const t0 = performance.now();
   const result: DrillResult = { deployment: target.name, ok: false, message: '', kmsDecrypts: 0, durationMs: 0 };
   try {

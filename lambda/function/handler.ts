@@ -29,7 +29,7 @@ import { deploymentsOf, EventInvalidError, parseTrigger, type InvocationContext,
 import { emptyResult, reportResult } from './report.ts';
 import { createRuntime, createTelemetry, type HandlerOverrides, type Runtime } from './runtime.ts';
 
-export type { AwsClients, HandlerOverrides } from './runtime.ts';
+export type { HandlerOverrides } from './runtime.ts';
 
 export interface HandlerResponse {
   requestId: string;

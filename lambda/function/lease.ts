@@ -29,7 +29,7 @@ import { LOCK_TABLE } from '../shared/contract.ts';
 
 export const HOUR_MS = 3_600_000;
 
-export const keys = {
+const keys = {
   lock: (deployment: string) => `lock#${deployment}`,
   pause: (deployment: string) => `${LOCK_TABLE.pausePrefix}${deployment}`,
   pauseAll: `${LOCK_TABLE.pausePrefix}*`,
@@ -37,7 +37,7 @@ export const keys = {
 } as const;
 
 /** Attempts the crash-loop guard counts: the seed may have reached the Coordinator. */
-export const COUNTED_ATTEMPTS: readonly RecoverAttemptStatus[] = ['pending', 'accepted', 'unknown', 'interrupted'];
+const COUNTED_ATTEMPTS: readonly RecoverAttemptStatus[] = ['pending', 'accepted', 'unknown', 'interrupted'];
 
 /** Settled attempts are kept this long (the guard's window); the newest ATTEMPTS_KEPT at most. */
 const ATTEMPTS_KEPT = 50;
@@ -260,7 +260,7 @@ export class LockTable {
 }
 
 /** The attempts of the last hour the crash-loop guard counts, oldest first. */
-export function recentAttempts(record: RecoveryRecord, now: number): RecoverAttempt[] {
+function recentAttempts(record: RecoveryRecord, now: number): RecoverAttempt[] {
   return record.attempts.filter((a) => COUNTED_ATTEMPTS.includes(a.status) && a.at > now - HOUR_MS).sort((a, b) => a.at - b.at);
 }
 

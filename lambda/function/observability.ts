@@ -92,6 +92,3 @@ export function createTrace(tracer = new Tracer({ serviceName: SERVICE_NAME, cap
   };
 }
 
-export function createTelemetry(): Telemetry {
-  return { logger: createLogger(), metrics: createMetricsSink(), trace: createTrace() };
-}

@@ -7,7 +7,7 @@ import type { Namespace, ObjectList, Pod, WorkloadObject } from './objects.ts';
 import type { WorkloadKind } from './types.ts';
 
 /** apps/v1 and core/v1 collection per kind. */
-export const KIND_PATHS: Record<WorkloadKind, { prefix: string; resource: string }> = {
+const KIND_PATHS: Record<WorkloadKind, { prefix: string; resource: string }> = {
   Deployment: { prefix: '/apis/apps/v1', resource: 'deployments' },
   StatefulSet: { prefix: '/apis/apps/v1', resource: 'statefulsets' },
   DaemonSet: { prefix: '/apis/apps/v1', resource: 'daemonsets' },
@@ -15,7 +15,7 @@ export const KIND_PATHS: Record<WorkloadKind, { prefix: string; resource: string
   Pod: { prefix: '/api/v1', resource: 'pods' },
 };
 
-export const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
+const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
 
 function collectionPath(kind: WorkloadKind, namespace: string | undefined): string {
   const { prefix, resource } = KIND_PATHS[kind];

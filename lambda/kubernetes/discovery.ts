@@ -59,14 +59,14 @@ export interface Workload {
   order: number;
 }
 
-export function isContrastSpec(spec: PodSpec | undefined): boolean {
+function isContrastSpec(spec: PodSpec | undefined): boolean {
   if (!spec) return false;
   if (spec.runtimeClassName?.startsWith(RUNTIME_CLASS_PREFIX)) return true;
   return spec.initContainers?.some((c) => c.name === INITIALIZER_NAME) ?? false;
 }
 
 /** Coordinator by pod label, pod-role annotation, or the StatefulSet named `coordinator`. */
-export function isCoordinator(kind: WorkloadKind, meta: ObjectMeta, template: PodTemplateSpec, coordinatorLabel: string): boolean {
+function isCoordinator(kind: WorkloadKind, meta: ObjectMeta, template: PodTemplateSpec, coordinatorLabel: string): boolean {
   if (kind === 'StatefulSet' && meta.name === 'coordinator') return true;
   const [key, value] = splitLabel(coordinatorLabel);
   for (const labels of [meta.labels, template.metadata?.labels]) {
@@ -83,7 +83,7 @@ function splitLabel(selector: string): [string, string | undefined] {
   return m ? [m[1]!, m[2]!] : [selector.trim(), undefined];
 }
 
-export function parseOrder(value: string | undefined): number {
+function parseOrder(value: string | undefined): number {
   if (value === undefined) return 0;
   const n = Number(value.trim());
   return Number.isSafeInteger(n) ? n : 0;

@@ -172,7 +172,7 @@ function statusError(req: KubeRequest, status: number, text: string, retryAfter:
 }
 
 /** Retry-After is seconds for the API server; an HTTP date is accepted too. */
-export function parseRetryAfter(value: string | undefined): number | undefined {
+function parseRetryAfter(value: string | undefined): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;

@@ -24,7 +24,6 @@ export type { RetryPolicy } from './http.ts';
 export { RESTART_ORDER_ANNOTATION } from './discovery.ts';
 export { RESTARTED_AT_ANNOTATION } from './restart.ts';
 export { createEksToken, eksTokenProvider } from './eks-token.ts';
-export { KubeApiError } from './errors.ts';
 export { CLOCK_SKEW_MARGIN_MS } from './stale.ts';
 export { DEFAULT_COORDINATOR_LABEL } from './contrast.ts';
 

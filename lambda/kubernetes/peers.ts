@@ -25,12 +25,12 @@ export interface PeerCheckerOptions {
   coordinatorLabel: string;
 }
 
-export function isReady(pod: Pod): boolean {
+function isReady(pod: Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
 /** A peer of the recovering Coordinator, by upstream's rule (see above). */
-export function isPeer(pod: Pod, excludePod?: string): boolean {
+function isPeer(pod: Pod, excludePod?: string): boolean {
   return pod.metadata.annotations?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE && pod.metadata.name !== excludePod && isReady(pod);
 }
 

@@ -41,7 +41,7 @@ export interface RestartOptions {
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time; results keep the input order. */
-export async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -60,7 +60,7 @@ function rfc3339(d: Date): string {
 }
 
 /** Statuses of a workload still holding a lost mesh CA's certificates after the step. */
-export const STILL_STALE: readonly WorkloadResultStatus[] = ['stale', 'would-restart', 'needs-manual-restart', 'failed'];
+const STILL_STALE: readonly WorkloadResultStatus[] = ['stale', 'would-restart', 'needs-manual-restart', 'failed'];
 
 /** Why a workload without stale pods is left alone. */
 function notStaleReason(live: Workload['pods'], createdAt: Date): string {
@@ -202,7 +202,7 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
 }
 
 /** The same conditions `kubectl rollout status` waits for. */
-export function rolledOut(kind: Workload['kind'], o: WorkloadObject, generation: number): boolean {
+function rolledOut(kind: Workload['kind'], o: WorkloadObject, generation: number): boolean {
   const s = o.status ?? {};
   if ((s.observedGeneration ?? 0) < generation) return false;
   if (kind === 'DaemonSet') {

@@ -77,7 +77,7 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** A key policy shaped like infra/key.ts: named admins, the function's Decrypt bound to the context. */
+/** A key policy shaped like infra/keys.ts: named admins, the function's Decrypt bound to the context. */
 export function stackKeyPolicy(o: { roleArn: string; adminArn: string; deployment: string; extra?: unknown[] }): string {
   return JSON.stringify({
     Version: '2012-10-17',
