@@ -22,8 +22,6 @@ export interface EksTokenOptions {
   clusterName: string;
   region: string;
   credentials: AwsCredentialIdentityProvider;
-  /** STS host; default the regional endpoint `sts.<region>.amazonaws.com`. */
-  stsHost?: string;
   /** Injectable clock for tests. */
   now?: () => Date;
 }
@@ -66,7 +64,8 @@ function encode(value: string): string {
 
 /** Builds one token (no caching). */
 export async function createEksToken(o: EksTokenOptions, credentials?: AwsCredentialIdentity): Promise<string> {
-  const host = o.stsHost ?? `sts.${o.region}.amazonaws.com`;
+  // The regional STS endpoint of the aws partition (aws-cn and others are not supported).
+  const host = `sts.${o.region}.amazonaws.com`;
   const creds = credentials ?? (await o.credentials());
   const signer = new SignatureV4({ credentials: creds, region: o.region, service: 'sts', sha256: NodeSha256, uriEscapePath: true });
   const request: HttpRequest = {
