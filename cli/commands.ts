@@ -176,6 +176,7 @@ function kubernetesOptions(cmd: Command): Command {
     .option('--coordinator-namespace <ns>', 'namespace of the Coordinator pods (default: the context\'s namespace, else default)')
     .option('--namespace <ns>', 'namespace of the Contrast workloads (repeatable; default: the Coordinator namespace)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--all-namespaces', 'look for Contrast workloads in every namespace')
+    .option('--namespace-selector <selector>', 'look for Contrast workloads in the namespaces with these labels (a deployment\'s namespaceLabelSelector), e.g. contrast.edgeless.systems/restart=enabled')
     .option('--no-kubernetes', 'do without cluster access: no peer check, no workload restarts');
 }
 
