@@ -5,7 +5,7 @@
  * CloudTrail Decrypt by request id. Nothing here recovers anything: the deployed stack must.
  */
 import { createInterface } from 'node:readline/promises';
-import { DEFAULT_COORDINATOR_LABEL } from '../../lambda/kubernetes/index.ts';
+import { COORDINATOR_LABEL } from '../../lambda/kubernetes/index.ts';
 import { exitCodeFor, OUTCOMES } from '../../lambda/shared/outcomes.ts';
 import { UsageError } from '../usage.ts';
 import { describeAwsError, OperatorAws, type AwsSettings } from '../doctor/aws.ts';
@@ -86,12 +86,12 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     let before: PodSummary[];
     try {
       kube = deps.kube ?? (await operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}) }));
-      before = await kube.pods(namespace, DEFAULT_COORDINATOR_LABEL);
+      before = await kube.pods(namespace, COORDINATOR_LABEL);
     } catch (err) {
       return kubeFailed(err);
     }
     if (before.length === 0) {
-      write(`error: no Coordinator pod (${DEFAULT_COORDINATOR_LABEL}) in namespace ${namespace} of ${kube.describe}\n  fix: check --kube-context and the deployment's coordinatorNamespace\n`);
+      write(`error: no Coordinator pod (${COORDINATOR_LABEL}) in namespace ${namespace} of ${kube.describe}\n  fix: check --kube-context and the deployment's coordinatorNamespace\n`);
       return INCOMPLETE_EXIT_CODE;
     }
 
@@ -126,7 +126,7 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     while (Date.now() < deadline && !tracker.failure && !tracker.complete && !(graceUntil !== undefined && Date.now() > graceUntil)) {
       const found: Stage[] = [];
       try {
-        found.push(...tracker.pods(await kube.pods(namespace, DEFAULT_COORDINATOR_LABEL), Date.now()));
+        found.push(...tracker.pods(await kube.pods(namespace, COORDINATOR_LABEL), Date.now()));
       } catch (err) {
         tracker.notes.push(`cannot list the Coordinator pods: ${(err as Error).message}`);
       }
