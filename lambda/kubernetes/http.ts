@@ -10,6 +10,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { KUBERNETES_RETRY } from '../shared/budgets.ts';
 import { KubeApiError } from './errors.ts';
 import type { StatusBody } from './objects.ts';
 
@@ -30,13 +31,10 @@ export interface KubeConnection {
 }
 
 /**
- * Backoff between attempts: full jitter below min(BACKOFF_MAX_MS, BACKOFF_BASE_MS × 2^(n-1)),
- * or the server's Retry-After up to RETRY_AFTER_MAX_MS. The number of attempts and each
- * attempt's timeout are time budgets (lambda/shared/budgets.ts), passed in.
+ * Backoff between attempts (KUBERNETES_RETRY), the number of attempts and each attempt's
+ * timeout are time budgets (lambda/shared/budgets.ts): the peer step's budget counts them all.
  */
-const BACKOFF_BASE_MS = 200;
-const BACKOFF_MAX_MS = 5_000;
-const RETRY_AFTER_MAX_MS = 30_000;
+const { backoffBaseMs: BACKOFF_BASE_MS, backoffMaxMs: BACKOFF_MAX_MS, retryAfterMaxMs: RETRY_AFTER_MAX_MS } = KUBERNETES_RETRY;
 
 export interface KubeRequest {
   method: 'GET' | 'PATCH' | 'DELETE';
