@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -6,6 +7,9 @@ export default defineConfig({
     globalSetup: ['test/support/global-setup.ts', 'test/infra/global-setup.ts'],
     reporters: ['default', './test/support/timing-reporter.ts'],
     pool: 'forks',
+    // vitest's default is one fork per core less one: a single fork on a 2-core machine. The
+    // suites mostly wait on sockets (moto, the emulators, child processes), so two forks at least.
+    maxWorkers: Math.max(2, availableParallelism()),
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Tests never touch real AWS: an endpoint is always set explicitly per client.

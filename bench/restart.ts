@@ -7,7 +7,7 @@
  * Target: value / floor ≤ 1.2.
  */
 import https from 'node:https';
-import { createKubernetesSide, DEFAULT_CONCURRENCY } from '../lambda/kubernetes/index.ts';
+import { createKubernetesSide, RESTART_CONCURRENCY } from '../lambda/kubernetes/index.ts';
 import { contrastTemplate, KubeStore, kubeconfigFor, manifestRbac, startKubeApi, type KubeApi, type LoggedRequest } from '../testing/kube-api/index.ts';
 import { median, type Benchmark, type Figure } from './harness.ts';
 
@@ -74,7 +74,7 @@ async function bareLoop(api: KubeApi, requests: Replay[], concurrency: number): 
 async function restart1000(): Promise<Figure[]> {
   const api = await startKubeApi({ tokens: [TOKEN], latencyMs: LATENCY_MS, rbac: manifestRbac([NS]) });
   try {
-    const concurrency = DEFAULT_CONCURRENCY;
+    const concurrency = RESTART_CONCURRENCY;
     const values: number[] = [];
     const floors: number[] = [];
     let requestCount = 0;
@@ -85,7 +85,6 @@ async function restart1000(): Promise<Figure[]> {
         auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, TOKEN, api.caData) },
         coordinatorNamespace: NS,
         namespaces: { kind: 'list', names: [NS] },
-        concurrency,
       });
       let t0 = performance.now();
       const summary = await side.restarts.restartStale({ deployment: 'bench', meshCa: { spkiSha256: '00', createdAt: new Date(Date.now() - 60_000) }, mode: 'restart' });

@@ -5,6 +5,7 @@
  * 3 nothing failed but some checks could not be evaluated.
  */
 import type { Command } from 'commander';
+import { UsageError } from './usage.ts';
 import { DirectoryCollateral } from '../lambda/attestation/collateral.ts';
 import { verifySnpFiles, verifyTdxFile, type OfflineResult } from '../lambda/attestation/offline.ts';
 import { PINNED_ROOTS, type SnpProduct } from '../lambda/attestation/roots.ts';
@@ -25,7 +26,6 @@ interface VerifyOptions {
   json?: boolean;
 }
 
-class UsageError extends Error {}
 
 const EXIT = { passed: 0, failed: 1, usage: 2, incomplete: 3 } as const;
 
@@ -52,7 +52,7 @@ async function readInput(file: string, flag: string): Promise<Uint8Array> {
  * (lambda/coordinator/manifest.ts): a manifest it would refuse, or one with reference values
  * this project cannot judge exactly as Contrast does, is a usage error naming every problem.
  */
-export function referenceFromManifest(bytes: Uint8Array, source = 'the manifest'): ReferenceInput {
+function referenceFromManifest(bytes: Uint8Array, source = 'the manifest'): ReferenceInput {
   try {
     const m = parseManifest(bytes, source);
     return { referenceValues: m.referenceValues, coordinatorPolicyHashes: m.coordinatorPolicyHashes };

@@ -7,7 +7,6 @@ import { awsReconcileDeps } from '../lambda/reconcile/aws-deps.ts';
 import type { BundleVerifierFactory } from '../lambda/reconcile/reconcile.ts';
 import { parseEndpoint } from '../lambda/shared/names.ts';
 import { buildBundle } from '../lambda/reconcile/enroll.ts';
-import { InputError } from '../lambda/shared/errors.ts';
 import { BundleStore } from '../lambda/keys/store.ts';
 import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
@@ -15,10 +14,9 @@ import { productionVerifierFactory } from '../lambda/reconcile/verification.ts';
 import { cliAwsClients, cliReconcileBudgets } from './aws-clients.ts';
 import { lazySide, NO_ACCESS_HINT, resolveKubeAccess, type KubeCliOptions } from './kubernetes.ts';
 import { printResult, progressPrinter } from './output.ts';
+import { outcomeTable } from './outcome-help.ts';
 import { UsageError } from './usage.ts';
 import { checkCollateralSize, readCollateralDir, readWorkspace } from './workspace-files.ts';
-
-export { UsageError };
 
 function tdxStatus(value: string, previous: string[]): string[] {
   if (!(ACCEPTABLE_TDX_TCB_STATUSES as readonly string[]).includes(value)) {
@@ -34,6 +32,7 @@ interface EnrollOptions {
   workspace: string;
   deployment: string;
   kmsKeyId: string;
+  secretKmsKeyId?: string;
   secretId: string;
   json?: boolean;
 }
@@ -50,9 +49,12 @@ async function fetchCollateralFor(endpoint: ReturnType<typeof parseEndpoint>, mi
   return needs.fetchCollateral(needs.collateralNeeds(ext), new MirrorCollateral(mirrorUrl), pinnedCollateralVerifier(), needs.carriedCollateral(ext));
 }
 
-export async function enrollCommand(opts: EnrollOptions): Promise<number> {
+async function enrollCommand(opts: EnrollOptions): Promise<number> {
   if (opts.collateralMirror && !opts.coordinator) {
     throw new UsageError('--collateral-mirror needs --coordinator HOST:PORT: enroll reads the Coordinator\'s evidence to know which collateral to fetch');
+  }
+  if (opts.secretKmsKeyId !== undefined && opts.secretKmsKeyId === opts.kmsKeyId) {
+    throw new UsageError('--secret-kms-key-id must not be the recovery key (--kms-key-id): every read of the bundle would then be a Decrypt on the recovery key, and CloudTrail could no longer tell a recovery from a routine read');
   }
   const files = await readWorkspace(opts.workspace);
   try {
@@ -67,7 +69,7 @@ export async function enrollCommand(opts: EnrollOptions): Promise<number> {
     say(`✔ checked: the manifest is one the Coordinator accepts, its reference values of the ${summary.referenceShape} shape are judged as that Contrast release does (docs/compatibility.md)`);
     say(`✔ checked: the owner key owns one of ${summary.shares} share(s), the share decrypts, the salt is 32 bytes`);
     say(`✔ encrypted the owner key with KMS key ${document.ownerKey.kmsKeyId}`);
-    const saved = await new BundleStore(secrets).save(opts.secretId, document, opts.kmsKeyId);
+    const saved = await new BundleStore(secrets).save(opts.secretId, document, opts.secretKmsKeyId);
     say(`✔ ${saved.created ? 'created secret' : 'put a new version of secret'} ${opts.secretId}`);
     const out = { deployment: opts.deployment, secretId: opts.secretId, created: saved.created, versionId: saved.versionId, ...summary };
     if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -174,6 +176,7 @@ function kubernetesOptions(cmd: Command): Command {
     .option('--coordinator-namespace <ns>', 'namespace of the Coordinator pods (default: the context\'s namespace, else default)')
     .option('--namespace <ns>', 'namespace of the Contrast workloads (repeatable; default: the Coordinator namespace)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--all-namespaces', 'look for Contrast workloads in every namespace')
+    .option('--namespace-selector <selector>', 'look for Contrast workloads in the namespaces with these labels (a deployment\'s namespaceLabelSelector), e.g. contrast.edgeless.systems/restart=enabled')
     .option('--no-kubernetes', 'do without cluster access: no peer check, no workload restarts');
 }
 
@@ -184,7 +187,8 @@ export function registerRecoveryCommands(program: Command, run: (fn: () => Promi
     .requiredOption('--workspace <dir>', 'Contrast workspace with manifest.json, seed-shares.json, seedshare-owner.pem')
     .requiredOption('--deployment <name>', 'deployment name; bound into the KMS encryption context')
     .requiredOption('--kms-key-id <key>', 'KMS key id, ARN or alias for the envelope encryption')
-    .requiredOption('--secret-id <id>', 'Secrets Manager secret name or ARN (created when absent)')
+    .requiredOption('--secret-id <id>', 'Secrets Manager secret name or ARN (the stack creates it; a new version is put)')
+    .option('--secret-kms-key-id <key>', 'create the secret when it does not exist, encrypted with this KMS key (without the stack; never the recovery key)')
     .option('--collateral <dir>', 'attestation collateral to cache in the bundle (VCEK/ASK/ARK, CRL, TDX TCB Info, QE Identity; files named as `attestation verify` reports them)')
     .option('--collateral-mirror <url>', 'fetch the collateral the Coordinator\'s evidence needs from this base URL (AMD KDS / Intel PCS layout, e.g. a collateral proxy) and cache it; needs --coordinator')
     .option('--coordinator <host:port>', 'the Coordinator to read the evidence from, with --collateral-mirror')
@@ -224,10 +228,8 @@ Example:
     .addHelpText(
       'after',
       `
-Exit codes: 0 recovered / already healthy / peers available / dry run ok; 2 usage;
-10 paused; 11 no-state; 12 unauthorized; 13 wrong-seed; 14 unreachable;
-15 attestation-failed; 16 bundle-invalid; 17 confirm-mismatch; 18 restart-partial;
-19 event-invalid; 21 config-invalid (e.g. the kubeconfig); 1 unexpected error.
+Outcomes and exit codes (2: usage error, 1: unexpected error):
+${outcomeTable({ exitCodes: true })}
 
 Cluster access as kubectl finds it (--kubeconfig, KUBECONFIG, ~/.kube/config) or
 --eks-cluster NAME; without any, recover refuses unless --no-kubernetes is given. Restarted:
@@ -258,8 +260,8 @@ Examples:
     .addHelpText(
       'after',
       `
-Exit codes: 0 healthy; 20 stale (recovery-needed); 11 no-state; 14 unreachable;
-15 attestation-failed; 16 bundle-invalid; 21 config-invalid; 2 usage.
+Outcomes and exit codes (0: healthy; 2: usage error, 1: unexpected error):
+${outcomeTable({ exitCodes: true, filter: (o) => !o.ok })}
 
 Example:
   contrast-autorecover status --deployment prod --secret-id contrast-autorecover/prod \\
@@ -267,5 +269,3 @@ Example:
     )
     .action((o: RecoverOptions) => run(() => recoverCommand(o, 'status')));
 }
-
-export { InputError };

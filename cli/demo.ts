@@ -79,7 +79,7 @@ function populateDemoCluster(api: KubeApi, emu: CoordinatorEmulator): void {
   s.addDeployment(NS, 'metrics', { template: plainTemplate('metrics'), startedAt: new Date(now - 60 * MIN) });
 }
 
-export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<DemoSummary> {
+async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<DemoSummary> {
   const human = !opts.json;
   const say = (l: string) => human && process.stderr.write(`${l}\n`);
   const steps: DemoStep[] = [];
@@ -119,6 +119,8 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
     let kms: KMSClient;
     let secrets: SecretsManagerClient;
     let kmsKeyId: string;
+    // The secret is encrypted with a key of its own, never the recovery key (as the stack does).
+    let secretsKeyId: string;
     let keyProvider: DemoSummary['keyProvider'];
     if (python) {
       moto = await timed('start the moto server (KMS, Secrets Manager)', () => startMoto(python), (m) => m.endpoint);
@@ -126,6 +128,7 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
       kms = new KMSClient(cfg);
       secrets = new SecretsManagerClient(cfg);
       kmsKeyId = await timed('create a KMS key', async () => (await kms.send(new CreateKeyCommand({ Description: 'contrast-autorecover demo' }))).KeyMetadata!.Arn!, (k) => k);
+      secretsKeyId = (await kms.send(new CreateKeyCommand({ Description: 'contrast-autorecover demo: bundle secrets' }))).KeyMetadata!.Arn!;
       keyProvider = 'moto';
     } else {
       say(`! moto is not installed: using the LOCAL DEMO KEY PROVIDER (in-process, not AWS); ${MOTO_INSTALL_HINT}`);
@@ -134,6 +137,7 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
       kms = localKms.asClient();
       secrets = new LocalDemoSecrets().asClient();
       kmsKeyId = localKms.keyId;
+      secretsKeyId = 'local-demo-secrets-key';
       keyProvider = 'local-demo-key-provider (not AWS)';
     }
     const kmsCalls = python ? countKmsCalls(kms) : new Map<string, number>();
@@ -146,7 +150,7 @@ export async function runDemo(opts: { json?: boolean; keyBits?: number }): Promi
         const files = await readWorkspace(dir);
         try {
           const { document, summary } = await buildBundle({ deployment, kmsKeyId, files, kms });
-          await new BundleStore(secrets).save(secretId, document, kmsKeyId);
+          await new BundleStore(secrets).save(secretId, document, secretsKeyId);
           return summary;
         } finally {
           files.ownerKeyPem.fill(0);

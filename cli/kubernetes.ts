@@ -13,6 +13,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { KubeconfigDocument, KubernetesSettings } from '../lambda/kubernetes/index.ts';
 import type { KubernetesSide } from '../lambda/kubernetes/types.ts';
 import { InputError } from '../lambda/shared/errors.ts';
+import { UsageError } from './usage.ts';
 
 export interface KubeCliOptions {
   kubeconfig?: string;
@@ -22,6 +23,8 @@ export interface KubeCliOptions {
   kubernetes?: boolean;
   namespace?: string[];
   allNamespaces?: boolean;
+  /** Namespaces by label, as a deployment's `namespaceLabelSelector` in the function's configuration. */
+  namespaceSelector?: string;
   coordinatorNamespace?: string;
   allowPodDeletion?: boolean;
 }
@@ -34,7 +37,7 @@ export type KubeAccess =
   | { kind: 'none' };
 
 /** A kubeconfig is small; anything bigger (or not a regular file) is a mistake, said so early. */
-export const MAX_KUBECONFIG_BYTES = 1024 * 1024;
+const MAX_KUBECONFIG_BYTES = 1024 * 1024;
 
 export const NO_ACCESS_HINT =
   'give --kubeconfig FILE, set KUBECONFIG, use ~/.kube/config, or --eks-cluster NAME; or pass --no-kubernetes to go without (no peer check, no restarts)';
@@ -95,6 +98,11 @@ async function eksSettings(name: string, secrets: SecretsManagerClient): Promise
 }
 
 export async function resolveKubeAccess(opts: KubeCliOptions, secrets: SecretsManagerClient, env: NodeJS.ProcessEnv = process.env): Promise<KubeAccess> {
+  if (opts.namespaceSelector !== undefined) {
+    // Any non-blank selector, as a deployment's namespaceLabelSelector (lambda/function/config.ts): the API server judges its syntax.
+    if (opts.namespaceSelector.trim() === '') throw new UsageError('--namespace-selector needs a namespace label selector, e.g. contrast.edgeless.systems/restart=enabled');
+    if (opts.namespace?.length || opts.allNamespaces) throw new UsageError('--namespace-selector excludes --namespace and --all-namespaces: name the namespaces one way');
+  }
   if (opts.kubernetes === false) return { kind: 'disabled' };
   let auth: KubernetesSettings['auth'];
   let source: string;
@@ -112,9 +120,11 @@ export async function resolveKubeAccess(opts: KubeCliOptions, secrets: SecretsMa
   }
   // Contrast deploys the Coordinator next to its workloads: the context's namespace, as kubectl.
   const coordinatorNamespace = opts.coordinatorNamespace ?? contextNs ?? 'default';
-  const namespaces: KubernetesSettings['namespaces'] = opts.allNamespaces
-    ? { kind: 'all' }
-    : { kind: 'list', names: opts.namespace?.length ? opts.namespace : [coordinatorNamespace] };
+  const namespaces: KubernetesSettings['namespaces'] = opts.namespaceSelector
+    ? { kind: 'selector', labelSelector: opts.namespaceSelector }
+    : opts.allNamespaces
+      ? { kind: 'all' }
+      : { kind: 'list', names: opts.namespace?.length ? opts.namespace : [coordinatorNamespace] };
   return { kind: 'settings', source, settings: { auth, coordinatorNamespace, namespaces, allowPodDeletion: opts.allowPodDeletion === true } };
 }
 

@@ -8,6 +8,8 @@ import { parseHostPort } from '../lambda/shared/names.ts';
 import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { registerRecoveryCommands } from './commands.ts';
 import { registerAttestationCommand } from './attestation.ts';
+import { registerDoctorCommand } from './doctor/command.ts';
+import { registerRehearseCommand } from './rehearse/command.ts';
 import { UsageError } from './usage.ts';
 
 /** `--coordinator HOST:PORT`, checked while parsing: a malformed address is a usage error. */
@@ -46,7 +48,7 @@ async function run(fn: () => Promise<number>): Promise<void> {
   }
 }
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('contrast-autorecover')
     .description('Recover a restarted Contrast Coordinator — only after verifying its hardware attestation.')
     .showHelpAfterError()
@@ -64,6 +66,8 @@ Examples:
     );
   registerRecoveryCommands(program, run);
   registerAttestationCommand(program);
+  registerDoctorCommand(program, run);
+  registerRehearseCommand(program, run);
   // The demo wires test roots and the emulator; it is loaded only when `demo` runs.
   program
     .command('demo')

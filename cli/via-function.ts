@@ -8,6 +8,7 @@ import { hostname, userInfo } from 'node:os';
 import { InvokeCommand, LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import * as z from 'zod';
 import { BUDGETS, FUNCTION_TIMEOUT_SECONDS } from '../lambda/shared/budgets.ts';
+import { RecoveryError } from '../lambda/shared/errors.ts';
 import { isOutcome } from '../lambda/shared/outcomes.ts';
 import type { ReconcileResult } from '../lambda/reconcile/types.ts';
 
@@ -22,10 +23,10 @@ export interface ViaFunctionRequest {
   clientConfig?: LambdaClientConfig;
 }
 
-export class ViaFunctionError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ViaFunctionError';
+/** The function could not be asked (`unreachable`, retry) or is not the one this CLI speaks to (`config-invalid`). */
+export class ViaFunctionError extends RecoveryError {
+  constructor(message: string, outcome: 'unreachable' | 'config-invalid' = 'unreachable', options?: { cause?: unknown }) {
+    super(outcome, message, options);
   }
 }
 
@@ -77,6 +78,7 @@ export async function invokeViaFunction(req: ViaFunctionRequest): Promise<Reconc
     const name = (err as { name?: string }).name ?? 'Error';
     throw new ViaFunctionError(
       `could not invoke function ${req.functionName} (${name}: ${(err as Error).message}); check the name, the region and that your role may lambda:InvokeFunction it`,
+      'unreachable',
       { cause: err },
     );
   } finally {
@@ -97,11 +99,11 @@ export async function invokeViaFunction(req: ViaFunctionRequest): Promise<Reconc
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ViaFunctionError(`function ${req.functionName} returned no JSON result; is it contrast-autorecover?`);
+    throw new ViaFunctionError(`function ${req.functionName} returned no JSON result; is it contrast-autorecover?`, 'config-invalid');
   }
   const parsed = responseSchema.safeParse(json);
   if (!parsed.success) {
-    throw new ViaFunctionError(`function ${req.functionName} returned an unexpected result (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); is it contrast-autorecover of a matching version?`);
+    throw new ViaFunctionError(`function ${req.functionName} returned an unexpected result (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); is it contrast-autorecover of a matching version?`, 'config-invalid');
   }
   const result = parsed.data.results[0] as unknown as ReconcileResult;
   return { ...result, requestId: parsed.data.requestId };

@@ -9,10 +9,10 @@ import { InputError } from '../lambda/shared/errors.ts';
 import { FileRefusedError, readRegularFile } from '../lambda/shared/files.ts';
 import type { WorkspaceFiles } from '../lambda/reconcile/enroll.ts';
 
-export const WORKSPACE_FILES = { manifest: 'manifest.json', seedShares: 'seed-shares.json', ownerKeyPem: 'seedshare-owner.pem' } as const;
+const WORKSPACE_FILES = { manifest: 'manifest.json', seedShares: 'seed-shares.json', ownerKeyPem: 'seedshare-owner.pem' } as const;
 
 /** Each workspace file must fit the bundle, which must fit one 64 KiB Secrets Manager secret. */
-export const MAX_WORKSPACE_FILE_BYTES = 64 * 1024;
+const MAX_WORKSPACE_FILE_BYTES = 64 * 1024;
 
 async function readOne(dir: string, name: string): Promise<Buffer> {
   try {
@@ -34,7 +34,7 @@ export async function readWorkspace(dir: string): Promise<WorkspaceFiles> {
 }
 
 /** Secrets Manager holds at most 64 KiB per secret; collateral shares that with the rest of the bundle. */
-export const MAX_COLLATERAL_BYTES = 40 * 1024;
+const MAX_COLLATERAL_BYTES = 40 * 1024;
 
 /** The KDS/PCS layouts nest a few levels; deeper is not a collateral directory. */
 const MAX_COLLATERAL_DEPTH = 8;

@@ -93,6 +93,13 @@ export class RecoveryAlarms extends Construct {
         `${d}: the Coordinator has been in recovery mode for more than ${props.staleAlarmMinutes} minutes.`,
         cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       );
+      add(
+        `${p}StaleWorkloads`,
+        metric(d, METRIC.staleWorkloads, 'Maximum'),
+        0,
+        `${d}: workloads hold certificates of a lost mesh CA (a rotation this service did not cause, or restarts that could not finish); they cannot talk to the rest of the mesh until restarted — see the result event.`,
+        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      );
       if (props.decryptDrill) {
         add(`${p}DecryptDrill`, metric(d, METRIC.drillFailed, 'Sum'), 1, `${d}: the scheduled decrypt drill failed.`);
       }

@@ -30,6 +30,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEFAULTS, ENV, EVENTS, LOCK_TABLE, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/contract.ts';
+import { MIN_LEASE_SECONDS } from '../lambda/shared/budgets.ts';
 import { RecoveryAlarms } from './alarms.ts';
 import { AuditTrail } from './audit-trail.ts';
 import { BundleSecrets, secretArnPattern } from './bundle-secrets.ts';
@@ -336,6 +337,19 @@ function mirrorPort(m: NonNullable<ContrastRecoveryProps['collateralMirror']>): 
   return url.port ? Number(url.port) : url.protocol === 'http:' ? 80 : 443;
 }
 
+/**
+ * The lease: the function's timeout + 60 s, so a live holder never loses it. Never below the
+ * minimum one recovery needs under the time budgets (lambda/shared/budgets.ts), which the
+ * function's configuration refuses as well.
+ */
+export function leaseSecondsFor(functionTimeoutSeconds: number): number {
+  const lease = functionTimeoutSeconds + 60;
+  if (lease < MIN_LEASE_SECONDS) {
+    throw new Error(`contrast-autorecover: a lease of ${lease} s (function timeout ${functionTimeoutSeconds} s + 60 s) is shorter than the ${MIN_LEASE_SECONDS} s one recovery may take under the time budgets (lambda/shared/budgets.ts); raise the function timeout`);
+  }
+  return lease;
+}
+
 /** Every variable the function reads (lambda/function/config.ts), names from lambda/shared/contract.ts. */
 function functionEnvironment(
   scope: Construct,
@@ -359,7 +373,7 @@ function functionEnvironment(
     [ENV.eventSource]: props.eventSource ?? EVENTS.triggerSource,
     [ENV.resultEventSource]: props.resultEventSource ?? EVENTS.resultSource,
     [ENV.maxRecoveriesPerHour]: String(props.maxRecoveriesPerHour ?? DEFAULTS.maxRecoveriesPerHour),
-    [ENV.leaseSeconds]: String(FUNCTION_TIMEOUT.toSeconds() + 60),
+    [ENV.leaseSeconds]: String(leaseSecondsFor(FUNCTION_TIMEOUT.toSeconds())),
     [ENV.allowPodDeletion]: String(props.allowPodDeletion ?? false),
     [ENV.decryptDrill]: String(parts.drillRule !== undefined),
     ...(parts.drillRule ? { [ENV.decryptDrillRule]: parts.drillRule } : {}),
@@ -381,6 +395,7 @@ function deploymentsVariable(scope: Construct, props: ContrastRecoveryProps, bun
       ...(d.coordinatorNamespace ? { coordinatorNamespace: d.coordinatorNamespace } : {}),
       ...(d.alarmArns?.length ? { alarmNames: d.alarmArns.map((a) => alarmNameOf(scope, a)) } : {}),
       ...(d.tdxAcceptedTcbStatuses ? { tdxAcceptedTcbStatuses: d.tdxAcceptedTcbStatuses } : {}),
+      ...(d.restartAfterAnyRotation ? { restartAfterAnyRotation: true } : {}),
     })),
   );
 }

@@ -14,10 +14,11 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { FUNCTION_TIMEOUT_SECONDS } from '../lambda/shared/budgets.ts';
 import { functionCode, HANDLER } from './function-code.ts';
 
 /** Lambda's timeout: probe + decrypt + Recover + GetManifests take seconds; restarts with retries take the rest. */
-export const FUNCTION_TIMEOUT = Duration.minutes(5);
+export const FUNCTION_TIMEOUT = Duration.seconds(FUNCTION_TIMEOUT_SECONDS);
 
 export interface RecoveryFunctionProps {
   readonly role: iam.Role;

@@ -57,7 +57,7 @@ const STEPS = stepBudgetsOf(CHAOS_BUDGETS);
 const AWS_BOUND = awsCallMs(CHAOS_BUDGETS.aws) + CHAOS_BUDGETS.resultEventMs + SLACK_MS;
 /** A probe or a Recover that runs into its Coordinator budget. */
 const COORDINATOR_BOUND = recoverMs(STEPS) + SLACK_MS;
-/** A Kubernetes request with its attempts and the transport's backoff (at most 200 ms here). */
+/** A Kubernetes request with its attempts and the transport's backoff (2 attempts: one wait, below 200 ms). */
 const KUBERNETES_BOUND = CHAOS_BUDGETS.kubernetes.attempts * (CHAOS_BUDGETS.kubernetes.requestTimeoutMs + 200) + SLACK_MS;
 
 async function runClass(name: string, env: Env, cases: Case[]): Promise<ClassResult> {
@@ -286,8 +286,7 @@ export async function kubernetesClass(env: Env): Promise<ClassResult> {
       auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'chaos-token', '') },
       coordinatorNamespace: 'default',
       namespaces: { kind: 'all' },
-      requestTimeoutMs: CHAOS_BUDGETS.kubernetes.requestTimeoutMs,
-      retry: { attempts: CHAOS_BUDGETS.kubernetes.attempts, baseDelayMs: 50, maxDelayMs: 200 },
+      budget: CHAOS_BUDGETS.kubernetes,
     });
   /** Peers answer (none Ready); the workload API hangs. */
   const restartsHang = async (): Promise<KubernetesSide> => ({

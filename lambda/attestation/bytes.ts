@@ -4,13 +4,6 @@ export function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
-export function fromHex(s: string, what: string, length?: number): Uint8Array {
-  if (!/^([0-9a-fA-F]{2})*$/.test(s)) throw new Error(`${what} is not hex: ${JSON.stringify(s.slice(0, 40))}`);
-  const out = new Uint8Array(Buffer.from(s, 'hex'));
-  if (length !== undefined && out.length !== length) throw new Error(`${what} must be ${length} bytes (${length * 2} hex chars), got ${out.length}`);
-  return out;
-}
-
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let d = 0;

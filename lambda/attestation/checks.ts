@@ -48,7 +48,7 @@ export interface ClaimFailure {
   actual: string;
 }
 
-export function describeFailure(f: ClaimFailure): string {
+function describeFailure(f: ClaimFailure): string {
   return `expected ${f.expected}, got ${f.actual}`;
 }
 

@@ -7,7 +7,7 @@
  * `collateralFile(key) + '.issuer-chain.pem'` → base64 PEM issuer chain (Intel PCS JSON).
  * The key of an entry is recovered from its name with `parseCollateralFile`.
  */
-import { AttestationError, InputError } from '../shared/errors.ts';
+import { AttestationError, InputError, RecoveryError } from '../shared/errors.ts';
 import { hex } from './bytes.ts';
 import { ISSUER_CHAIN_SUFFIX, MemoryCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './collateral.ts';
 import { lookupWith, verificationOrder, type CollateralVerify } from './collateral-verify.ts';
@@ -102,14 +102,20 @@ export interface CollateralFailure {
   /** The cache file name of the document (`collateralFile(key)`). */
   file: string;
   reason: string;
+  /** `refused`: the mirror served a document that does not verify; otherwise it could not be had. */
+  refused?: boolean;
 }
 
-/** Some documents could not be fetched or were refused; `failures` names each. */
-export class CollateralFetchError extends AttestationError {
+/**
+ * Some documents could not be fetched or were refused; `failures` names each. A document that
+ * did not verify is `attestation-failed`; one that could not be had (missing, timeout, 5xx) is
+ * `unreachable` — a mirror's trouble is never blamed on the evidence.
+ */
+export class CollateralFetchError extends RecoveryError {
   readonly failures: readonly CollateralFailure[];
 
   constructor(failures: CollateralFailure[]) {
-    super('collateral', `collateral could not be fetched: ${failures.map((f) => `${f.file}: ${f.reason}`).join('; ')}`);
+    super(failures.some((f) => f.refused) ? 'attestation-failed' : 'unreachable', `collateral could not be fetched: ${failures.map((f) => `${f.file}: ${f.reason}`).join('; ')}`);
     this.failures = failures;
   }
 }
@@ -153,7 +159,7 @@ export async function fetchCollateral(
     try {
       await verify(key, got, { lookup });
     } catch (err) {
-      failures.push({ file, reason: `${(err as Error).message}; the mirror serves a document that does not verify — check that it mirrors AMD KDS / Intel PCS` });
+      failures.push({ file, refused: true, reason: `${(err as Error).message}; the mirror serves a document that does not verify — check that it mirrors AMD KDS / Intel PCS` });
       continue;
     }
     accepted.set(key, got);

@@ -119,7 +119,7 @@ async function intelRoot(key: CollateralKey, doc: CollateralDocument, ctx: Colla
 }
 
 /** The checks for one document at `now` against `trust`. */
-export async function verifyCollateralDocument(key: CollateralKey, doc: CollateralDocument, trust: TrustAnchors, now: Date, ctx?: CollateralVerifyContext): Promise<void> {
+async function verifyCollateralDocument(key: CollateralKey, doc: CollateralDocument, trust: TrustAnchors, now: Date, ctx?: CollateralVerifyContext): Promise<void> {
   try {
     switch (key.kind) {
       case 'tdx-tcb-info': {

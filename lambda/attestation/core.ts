@@ -29,7 +29,7 @@ export interface VerifierSettings {
 }
 
 // One list for the construct (synth), the function's configuration and the verifier.
-export { ACCEPTABLE_TDX_TCB_STATUSES, DEFAULT_TDX_TCB_STATUSES } from '../shared/settings.ts';
+export { ACCEPTABLE_TDX_TCB_STATUSES } from '../shared/settings.ts';
 
 function checkBinding(actual: Uint8Array, expected: Uint8Array): void {
   if (expected.length !== 64 || actual.length !== 64 || !timingSafeEqual(actual, expected)) {

@@ -2,6 +2,7 @@
  * A minimal strict DER reader: enough to walk X.509 certificates, CRLs and the AMD / Intel
  * extensions, which Node's X509Certificate does not expose. Any malformed length throws.
  */
+import { AttestationError } from '../shared/errors.ts';
 
 export interface Tlv {
   tag: number;
@@ -13,7 +14,12 @@ export interface Tlv {
   end: number;
 }
 
-export class DerError extends Error {}
+/** Malformed DER in evidence or collateral: the evidence cannot be judged, so it is refused. */
+export class DerError extends AttestationError {
+  constructor(message: string) {
+    super('format', message);
+  }
+}
 
 export function readTlv(buf: Uint8Array, pos: number, limit = buf.length): Tlv {
   if (pos + 2 > limit) throw new DerError(`DER truncated at offset ${pos}`);

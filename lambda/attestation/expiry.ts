@@ -47,7 +47,7 @@ function isoDate(v: unknown, what: string): Date {
 }
 
 /** issueDate / nextUpdate / tcbEvaluationDataNumber of an Intel PCS JSON document (signature not checked). */
-export function pcsWindow(body: Uint8Array, member: PcsMember): PcsWindow {
+function pcsWindow(body: Uint8Array, member: PcsMember): PcsWindow {
   const name = pcsName(member);
   let inner: unknown;
   try {
@@ -84,7 +84,7 @@ export function crlNextUpdate(bytes: Uint8Array): Date | undefined {
 }
 
 /** notBefore / notAfter of every certificate in `bytes` (one DER certificate or a PEM bundle), in order. */
-export function certificateWindows(bytes: Uint8Array, what = 'certificate'): { what: string; notBefore: Date; notAfter: Date }[] {
+function certificateWindows(bytes: Uint8Array, what = 'certificate'): { what: string; notBefore: Date; notAfter: Date }[] {
   return pemBlocks(bytes).map((der, i, all) => {
     const c = Cert.parse(der, all.length > 1 ? `${what} #${i + 1}` : what);
     return { what: c.what, notBefore: c.notBefore, notAfter: c.notAfter };

@@ -17,11 +17,6 @@ export const ATTESTATION_OIDS = {
 
 export type EvidenceKind = keyof typeof ATTESTATION_OIDS;
 
-export function evidenceKindOf(oid: string): EvidenceKind | undefined {
-  for (const [kind, value] of Object.entries(ATTESTATION_OIDS)) if (value === oid) return kind as EvidenceKind;
-  return undefined;
-}
-
 export interface EvidenceInput {
   /** OID of the certificate extension that carried the evidence. */
   oid: string;

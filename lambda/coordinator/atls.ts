@@ -18,7 +18,7 @@ import { AttestationError, RecoveryError, UnreachableError, errorMessage } from 
 import type { EvidenceSummary, Verifier } from '../attestation/verifier.ts';
 import { bindingFor, extractAttestationExtension, spkiOf } from './certificates.ts';
 
-export const NONCE_BYTES = 32;
+const NONCE_BYTES = 32;
 
 export function nonceAlpn(nonce: Uint8Array): string {
   return `atls:v1:nonce:${Buffer.from(nonce).toString('hex')}`;

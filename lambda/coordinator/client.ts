@@ -44,8 +44,9 @@ export interface SessionOptions {
   endpoint: CoordinatorEndpoint;
   verifier: Verifier;
   clientIdentity?: ClientIdentity;
-  handshakeTimeoutMs?: number;
-  rpcTimeoutMs?: number;
+  /** Time budgets (lambda/shared/budgets.ts), passed by reconcile: the aTLS handshake, and each RPC. */
+  handshakeTimeoutMs: number;
+  rpcTimeoutMs: number;
 }
 
 export interface ManifestsAnswer {
@@ -68,9 +69,6 @@ export class CoordinatorRpcError extends RecoveryError {
   }
 }
 
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-export const DEFAULT_RPC_TIMEOUT_MS = 15_000;
-
 export class CoordinatorSession {
   private readonly client: Client;
   private readonly creds: AtlsChannelCredentials;
@@ -92,10 +90,10 @@ export class CoordinatorSession {
     this.creds = new AtlsChannelCredentials({
       verifier: options.verifier,
       clientContext,
-      handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
       target: this.target,
     });
-    this.rpcTimeoutMs = options.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
+    this.rpcTimeoutMs = options.rpcTimeoutMs;
     this.client = new Client(this.target, this.creds, {
       'grpc.use_local_subchannel_pool': 1,
       // No channelz bookkeeping: nothing here reads it, and it costs per channel and call.

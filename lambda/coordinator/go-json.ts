@@ -138,7 +138,7 @@ export function parseJson(text: string, source: string): JsonValue {
 }
 
 /** Go's key folding (encoding/json fold.go): equal folds bind to the same field. */
-export function foldKey(key: string): string {
+function foldKey(key: string): string {
   let out = '';
   for (const ch of key) {
     const cp = ch.codePointAt(0)!;

@@ -40,7 +40,7 @@ export const CONTRAST_TD_ATTRIBUTES = '0000001000000000';
  * skips entries of *insecure* platforms; none of these is one, and which names are insecure
  * is not in any stored version, so any other Platform value is refused by name.
  */
-export const KNOWN_PLATFORMS = ['AKS-CLH-SNP', 'K3s-QEMU-TDX', 'K3s-QEMU-SNP', 'K3s-QEMU-SNP-GPU', 'RKE2-QEMU-TDX', 'Metal-QEMU-SNP', 'Metal-QEMU-SNP-GPU', 'Metal-QEMU-TDX'] as const;
+const KNOWN_PLATFORMS = ['AKS-CLH-SNP', 'K3s-QEMU-TDX', 'K3s-QEMU-SNP', 'K3s-QEMU-SNP-GPU', 'RKE2-QEMU-TDX', 'Metal-QEMU-SNP', 'Metal-QEMU-SNP-GPU', 'Metal-QEMU-TDX'] as const;
 
 const SHAPES_HELP = 'docs/compatibility.md lists the Contrast releases and reference-value shapes this project supports';
 

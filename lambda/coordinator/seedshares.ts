@@ -6,8 +6,8 @@ import { constants, createPrivateKey, createPublicKey, privateDecrypt, type KeyO
 import * as z from '../shared/zod.ts';
 import { InputError } from '../shared/errors.ts';
 
-export const SALT_BYTES = 32;
-export const MIN_SEED_BYTES = 32;
+const SALT_BYTES = 32;
+const MIN_SEED_BYTES = 32;
 const OAEP_LABEL = Buffer.from('seedshare');
 
 const STD_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

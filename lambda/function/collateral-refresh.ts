@@ -22,7 +22,7 @@ import { serializeBundle, type BundleDocument, type RecoveryBundle } from '../ke
 import type { BundleStore } from '../keys/store.ts';
 import type { Runtime } from './runtime.ts';
 
-export const DEFAULT_RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
+const DEFAULT_RENEW_BEFORE_MS = 7 * 24 * 3600 * 1000;
 /** `failed[].file` when the secret changed under the refresh and nothing was written. */
 export const BUNDLE_CHANGED = '(bundle)';
 /** Secrets Manager's limit for one secret value. */

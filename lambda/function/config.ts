@@ -7,18 +7,19 @@
 import * as z from '../shared/zod.ts';
 import { MIN_LEASE_SECONDS } from '../shared/budgets.ts';
 import { DEFAULTS, ENV, EVENTS } from '../shared/contract.ts';
+import { RecoveryError } from '../shared/errors.ts';
 import { DEPLOYMENT_NAME, parseHostPort } from '../shared/names.ts';
 import { ACCEPTABLE_TDX_TCB_STATUSES, collateralMirrorUrlProblem } from '../shared/settings.ts';
 
 import type { DeploymentTarget } from '../reconcile/types.ts';
 
-export class ConfigError extends Error {
+/** A variable of the function's configuration is wrong: `config-invalid`, fixed by redeploying. */
+export class ConfigError extends RecoveryError {
   /** The environment variable that is wrong. */
   readonly variable: string;
 
   constructor(variable: string, message: string) {
-    super(`configuration: ${variable}: ${message}`);
-    this.name = 'ConfigError';
+    super('config-invalid', `configuration: ${variable}: ${message}`);
     this.variable = variable;
   }
 }

@@ -6,7 +6,7 @@
  * It is one KMS Decrypt, recorded like a recovery's (audit record with action "drill").
  */
 import { errorMessage } from '../shared/errors.ts';
-import { METRIC } from '../shared/contract.ts';
+import { METRIC, OPERATIONS } from '../shared/contract.ts';
 import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, publicKeyHex } from '../coordinator/seedshares.ts';
 import type { RecoveryBundle } from '../keys/bundle.ts';
 import { ownerKeyContext } from '../keys/context.ts';
@@ -15,6 +15,7 @@ import type { DeploymentTarget } from '../reconcile/types.ts';
 import { targetOf } from './config.ts';
 import type { Trigger } from './events.ts';
 import { AUDIT_SCHEMA } from './report.ts';
+import { collectRequestIds, requestsOf } from './request-ids.ts';
 import type { Runtime } from './runtime.ts';
 
 export interface DrillDeps {
@@ -33,7 +34,7 @@ export interface DrillResult {
   durationMs: number;
 }
 
-export async function decryptDrill(target: DeploymentTarget, deps: DrillDeps): Promise<DrillResult> {
+async function decryptDrill(target: DeploymentTarget, deps: DrillDeps): Promise<DrillResult> {
   const t0 = performance.now();
   const result: DrillResult = { deployment: target.name, ok: false, message: '', kmsDecrypts: 0, durationMs: 0 };
   try {
@@ -81,13 +82,16 @@ export async function runDrills(rt: Runtime, trigger: Trigger, requestId: string
   };
   const out: DrillResult[] = [];
   for (const d of rt.config.deployments) {
-    const r = await trace.span(`### decrypt drill ${d.name}`, () => decryptDrill(targetOf(d), deps));
+    // The drill's Decrypt has the same encryption context as a recovery's (the envelope is the
+    // same): its audit record ties it to CloudTrail by the request IDs of its calls.
+    const { log, done } = collectRequestIds(() => trace.span(`### decrypt drill ${d.name}`, () => decryptDrill(targetOf(d), deps)));
+    const r = await done;
     out.push(r);
     metrics.publish(d.name, (m) => m.count(METRIC.drillFailed, r.ok ? 0 : 1));
     const line = { deployment: d.name, ok: r.ok, detail: r.message, durationMs: Math.round(r.durationMs) };
     if (r.ok) logger.info('decrypt drill passed', line);
     else logger.error('decrypt drill failed', line);
-    logger.info('audit', {
+    logger.info(OPERATIONS.logMessages.audit, {
       audit: {
         schema: AUDIT_SCHEMA,
         requestId,
@@ -98,7 +102,8 @@ export async function runDrills(rt: Runtime, trigger: Trigger, requestId: string
         caller: trigger.caller,
         outcome: r.ok ? 'drill-passed' : 'drill-failed',
         message: r.message,
-        kms: { decrypts: r.kmsDecrypts, keyId: r.kmsKeyId, encryptionContext: r.kmsEncryptionContext },
+        kms: { decrypts: r.kmsDecrypts, keyId: r.kmsKeyId, encryptionContext: r.kmsEncryptionContext, requests: requestsOf(log, 'kms') },
+        secretsManager: { requests: requestsOf(log, 'secretsmanager') },
         recover: { sent: false },
       },
     });

@@ -10,7 +10,7 @@ import { EVENTS, TRIGGER_DETAIL, type TriggerDetailType } from '../shared/contra
 import { InputError } from '../shared/errors.ts';
 import { findDeployment, type HandlerConfig } from './config.ts';
 
-export const DIRECT_ACTIONS = ['recover', 'status', 'dry-run'] as const;
+const DIRECT_ACTIONS = ['recover', 'status', 'dry-run'] as const;
 export type DirectAction = (typeof DIRECT_ACTIONS)[number];
 
 /** Longest `event-invalid` message: it goes into logs, the result event and the audit record. */
@@ -28,9 +28,9 @@ export class EventInvalidError extends InputError {
 /** Deeper than any trigger AWS or the exporter sends (an alarm event nests about 7 levels). */
 export const MAX_EVENT_DEPTH = 32;
 /** Objects, arrays and values in one event; an alarm event has about a hundred. */
-export const MAX_EVENT_NODES = 10_000;
+const MAX_EVENT_NODES = 10_000;
 /** Characters of all strings and keys in one event: EventBridge events are at most 256 KB. */
-export const MAX_EVENT_CHARS = 256 * 1024;
+const MAX_EVENT_CHARS = 256 * 1024;
 /** Longest echo of one value from the event in a message. */
 const MAX_ECHO = 64;
 
@@ -39,7 +39,7 @@ function capText(text: string, max: number): string {
 }
 
 /** A value from the event, as a message may quote it: strings capped, anything else by type. */
-export function echo(value: unknown): string {
+function echo(value: unknown): string {
   if (typeof value === 'string') return value.length <= MAX_ECHO ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, MAX_ECHO))}… (${value.length} characters)`;
   if (value === null || typeof value !== 'object') return String(value).slice(0, MAX_ECHO);
   return Array.isArray(value) ? `an array` : 'an object';
@@ -49,7 +49,7 @@ export function echo(value: unknown): string {
  * Refuses an event that is deeper, larger or longer than any trigger, before anything walks
  * it. Iterative (explicit stack), so even a pathological event cannot exhaust the call stack.
  */
-export function checkEventShape(event: unknown): void {
+function checkEventShape(event: unknown): void {
   const stack: [unknown, number][] = [[event, 1]];
   let nodes = 0;
   let chars = 0;
@@ -137,7 +137,7 @@ export function deploymentsOf(t: Trigger): string[] {
  * schemas import zod as `{ z }`, which makes esbuild bundle all of zod, locales included
  * (~360 KB more to compile at every cold start).
  */
-export const EventBridgeSchema = z.object({
+const EventBridgeSchema = z.object({
   version: z.string(),
   // Bounded here (not in Powertools): the id becomes the correlation id of every log line.
   id: z.string().check(z.minLength(1), z.maxLength(128)),
@@ -157,7 +157,7 @@ const k8sName = z.string().check(z.minLength(1), z.maxLength(253));
  * detail of the exporter's events, field names as the exporter sends them (TRIGGER_DETAIL).
  * `force` is refused: Force comes only from a direct invocation.
  */
-export const CoordinatorEventDetailSchema = z
+const CoordinatorEventDetailSchema = z
   .looseObject({
     [TRIGGER_DETAIL.deployment]: z.string().check(z.minLength(1)),
     [TRIGGER_DETAIL.pod]: z.optional(k8sName),
@@ -170,7 +170,7 @@ export const CoordinatorEventDetailSchema = z
     }),
   );
 
-export const CoordinatorEventSchema = z.extend(EventBridgeSchema, {
+const CoordinatorEventSchema = z.extend(EventBridgeSchema, {
   'detail-type': z.enum(EVENTS.triggerDetailTypes),
   detail: CoordinatorEventDetailSchema,
 });
@@ -178,17 +178,17 @@ export const CoordinatorEventSchema = z.extend(EventBridgeSchema, {
 const AlarmStateSchema = z.looseObject({ value: z.string(), reason: z.optional(z.string()), timestamp: z.optional(z.string()) });
 
 // CloudWatch alarm names are at most 255 characters (PutMetricAlarm, AlarmName).
-export const AlarmDetailSchema = z.looseObject({ alarmName: z.string().check(z.minLength(1), z.maxLength(255)), state: AlarmStateSchema, previousState: z.optional(AlarmStateSchema) });
+const AlarmDetailSchema = z.looseObject({ alarmName: z.string().check(z.minLength(1), z.maxLength(255)), state: AlarmStateSchema, previousState: z.optional(AlarmStateSchema) });
 
 /** CloudWatch alarm state change delivered by EventBridge (source aws.cloudwatch). */
-export const AlarmStateChangeSchema = z.extend(EventBridgeSchema, {
+const AlarmStateChangeSchema = z.extend(EventBridgeSchema, {
   source: z.literal('aws.cloudwatch'),
   'detail-type': z.literal(EVENTS.alarmDetailType),
   detail: AlarmDetailSchema,
 });
 
 /** CloudWatch alarm invoking the function directly as its alarm action (no EventBridge envelope). */
-export const AlarmActionSchema = z.looseObject({
+const AlarmActionSchema = z.looseObject({
   source: z.literal('aws.cloudwatch'),
   alarmArn: z.string().check(z.minLength(1)),
   accountId: z.optional(z.string()),
@@ -198,12 +198,12 @@ export const AlarmActionSchema = z.looseObject({
 });
 
 /** EventBridge scheduled rule (aws.events) or EventBridge Scheduler (aws.scheduler). */
-export const ScheduledEventSchema = z.extend(EventBridgeSchema, {
+const ScheduledEventSchema = z.extend(EventBridgeSchema, {
   source: z.enum(['aws.events', 'aws.scheduler']),
   'detail-type': z.literal(EVENTS.scheduleDetailType),
 });
 
-export const DirectInvocationSchema = z
+const DirectInvocationSchema = z
   .strictObject({
     action: z.enum(DIRECT_ACTIONS),
     deployment: z.string().check(z.minLength(1)),

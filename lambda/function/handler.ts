@@ -18,6 +18,7 @@
  * - Production verifier only. Tests inject theirs through createHandler(), in code.
  */
 import type { Context } from 'aws-lambda';
+import { OPERATIONS } from '../shared/contract.ts';
 import type { ReconcileResult } from '../reconcile/types.ts';
 import { errorMessage, RecoveryError } from '../shared/errors.ts';
 import { DEPLOYMENT_CONCURRENCY } from '../shared/budgets.ts';
@@ -31,7 +32,7 @@ import { deploymentsOf, EventInvalidError, parseTrigger, type InvocationContext,
 import { emptyResult, reportResult } from './report.ts';
 import { createRuntime, createTelemetry, type HandlerOverrides, type Runtime } from './runtime.ts';
 
-export type { AwsClients, HandlerOverrides } from './runtime.ts';
+export type { HandlerOverrides } from './runtime.ts';
 
 export interface HandlerResponse {
   requestId: string;
@@ -160,7 +161,7 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       return rejectEvent(rt, event, err, context.awsRequestId, end);
     }
     logger.setCorrelationId(trigger.id);
-    logger.info('trigger accepted', { trigger: { kind: trigger.kind, id: trigger.id, time: trigger.time }, deployments: deploymentsOf(trigger) });
+    logger.info(OPERATIONS.logMessages.triggerAccepted, { trigger: { kind: trigger.kind, id: trigger.id, time: trigger.time }, deployments: deploymentsOf(trigger) });
     if (trigger.receivedTime !== undefined) {
       logger.warn('the event time is outside the accepted window; the time of receipt is used instead', { receivedTime: trigger.receivedTime, time: trigger.time });
     }

@@ -70,7 +70,6 @@ async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, cl
     namespaces,
     allowPodDeletion: config.allowPodDeletion,
     // Each request ends after this much silence, with this many attempts (lambda/shared/budgets.ts).
-    requestTimeoutMs: budgets.kubernetes.requestTimeoutMs,
-    retry: { attempts: budgets.kubernetes.attempts },
+    budget: budgets.kubernetes,
   };
 }

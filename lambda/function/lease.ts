@@ -24,12 +24,13 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { MeshCaGeneration, RecoverAttempt, RecoverAttemptStatus, RecoveryRecord, RecoveryRecordStore } from '../reconcile/types.ts';
 import { LOCK_TABLE } from '../shared/contract.ts';
 
 export const HOUR_MS = 3_600_000;
 
-export const keys = {
+const keys = {
   lock: (deployment: string) => `lock#${deployment}`,
   pause: (deployment: string) => `${LOCK_TABLE.pausePrefix}${deployment}`,
   pauseAll: `${LOCK_TABLE.pausePrefix}*`,
@@ -37,7 +38,7 @@ export const keys = {
 } as const;
 
 /** Attempts the crash-loop guard counts: the seed may have reached the Coordinator. */
-export const COUNTED_ATTEMPTS: readonly RecoverAttemptStatus[] = ['pending', 'accepted', 'unknown', 'interrupted'];
+const COUNTED_ATTEMPTS: readonly RecoverAttemptStatus[] = ['pending', 'accepted', 'unknown', 'interrupted'];
 
 /** Settled attempts are kept this long (the guard's window); the newest ATTEMPTS_KEPT at most. */
 const ATTEMPTS_KEPT = 50;
@@ -260,7 +261,7 @@ export class LockTable {
 }
 
 /** The attempts of the last hour the crash-loop guard counts, oldest first. */
-export function recentAttempts(record: RecoveryRecord, now: number): RecoverAttempt[] {
+function recentAttempts(record: RecoveryRecord, now: number): RecoverAttempt[] {
   return record.attempts.filter((a) => COUNTED_ATTEMPTS.includes(a.status) && a.at > now - HOUR_MS).sort((a, b) => a.at - b.at);
 }
 
@@ -271,86 +272,26 @@ export function guardTripped(snapshot: Pick<GuardSnapshot, 'recentAttempts'>, ma
 
 // ---- the record in DynamoDB attributes (readable with `aws dynamodb get-item`) -------------
 
-/** `{name: f(value)}`, or nothing when the value is absent. */
-const opt = <T>(name: string, value: T | undefined, f: (x: T) => AttributeValue): Record<string, AttributeValue> => (value === undefined ? {} : { [name]: f(value) });
-const strings = (m: Record<string, string>): AttributeValue => ({ M: Object.fromEntries(Object.entries(m).map(([k, v]) => [k, s(v)])) });
-
-function attemptItem(a: RecoverAttempt): AttributeValue {
-  return {
-    M: {
-      id: s(a.id),
-      at: n(a.at),
-      status: s(a.status),
-      force: { BOOL: a.force },
-      ...opt('answeredAt', a.answeredAt, n),
-      ...opt('requestId', a.requestId, s),
-      ...opt('trigger', a.trigger, (t) => strings(t)),
-      ...opt('kmsEncryptionContext', a.kmsEncryptionContext, strings),
-      ...(a.reported ? { reported: { BOOL: true } } : {}),
-    },
-  };
-}
-
-function meshCaItem(g: MeshCaGeneration): AttributeValue {
-  return {
-    M: {
-      spkiSha256: s(g.spkiSha256),
-      createdAt: n(g.createdAt),
-      cause: s(g.cause),
-      certificateNotBefore: n(g.certificateNotBefore),
-      firstSeenAt: n(g.firstSeenAt),
-      ...opt('attemptId', g.attemptId, s),
-      ...opt('restartsIssuedAt', g.restartsIssuedAt, n),
-      ...opt('restartsCompleteAt', g.restartsCompleteAt, n),
-    },
-  };
-}
-
 function recordItem(r: RecoveryRecord): Record<string, AttributeValue> {
-  return {
-    attempts: { L: r.attempts.map(attemptItem) },
-    ...opt('meshCa', r.meshCa, meshCaItem),
-    ...opt('staleSince', r.staleSince, n),
-  };
+  return marshall(r, { removeUndefinedValues: true });
 }
 
-const num = (v: AttributeValue | undefined): number | undefined => (v?.N === undefined ? undefined : Number(v.N));
-const stringMap = (v: AttributeValue | undefined): Record<string, string> | undefined =>
-  v?.M ? Object.fromEntries(Object.entries(v.M).map(([k, x]) => [k, x.S ?? ''])) : undefined;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStringMap = (v: unknown): v is Record<string, string> => isObject(v) && Object.values(v).every((x) => typeof x === 'string');
+const STATUSES: readonly RecoverAttemptStatus[] = ['pending', 'accepted', 'refused', 'unknown', 'not-sent', 'interrupted'];
 
+/** The record as written by recordItem; an attempt or key generation an operator mangled is dropped, not guessed. */
 function recordFrom(item: Record<string, AttributeValue>): RecoveryRecord {
-  const attempts: RecoverAttempt[] = (item.attempts?.L ?? []).flatMap((v) => {
-    const m = v.M ?? {};
-    if (!m.id?.S || m.at?.N === undefined || !m.status?.S) return [];
-    const a: RecoverAttempt = { id: m.id.S, at: Number(m.at.N), status: m.status.S as RecoverAttemptStatus, force: m.force?.BOOL === true };
-    const answeredAt = num(m.answeredAt);
-    if (answeredAt !== undefined) a.answeredAt = answeredAt;
-    if (m.requestId?.S) a.requestId = m.requestId.S;
-    const trigger = stringMap(m.trigger);
-    if (trigger) a.trigger = { kind: trigger.kind ?? '', id: trigger.id ?? '' };
-    const context = stringMap(m.kmsEncryptionContext);
-    if (context) a.kmsEncryptionContext = context;
-    if (m.reported?.BOOL === true) a.reported = true;
-    return [a];
-  });
+  const raw = unmarshall(item);
+  const attempts = (Array.isArray(raw.attempts) ? raw.attempts : []).filter(
+    (a): a is RecoverAttempt => isObject(a) && typeof a.id === 'string' && typeof a.at === 'number' && STATUSES.includes(a.status as RecoverAttemptStatus) && typeof a.force === 'boolean',
+  );
+  for (const a of attempts) if (a.kmsEncryptionContext !== undefined && !isStringMap(a.kmsEncryptionContext)) delete a.kmsEncryptionContext;
   const record: RecoveryRecord = { attempts };
-  const g = item.meshCa?.M;
-  if (g?.spkiSha256?.S && g.createdAt?.N !== undefined) {
-    const meshCa: MeshCaGeneration = {
-      spkiSha256: g.spkiSha256.S,
-      createdAt: Number(g.createdAt.N),
-      cause: g.cause?.S === 'recover' ? 'recover' : 'observed',
-      certificateNotBefore: num(g.certificateNotBefore) ?? 0,
-      firstSeenAt: num(g.firstSeenAt) ?? 0,
-    };
-    if (g.attemptId?.S) meshCa.attemptId = g.attemptId.S;
-    const issued = num(g.restartsIssuedAt);
-    if (issued !== undefined) meshCa.restartsIssuedAt = issued;
-    const complete = num(g.restartsCompleteAt);
-    if (complete !== undefined) meshCa.restartsCompleteAt = complete;
-    record.meshCa = meshCa;
+  const g = raw.meshCa;
+  if (isObject(g) && typeof g.spkiSha256 === 'string' && typeof g.createdAt === 'number' && (g.cause === 'recover' || g.cause === 'observed')) {
+    record.meshCa = g as unknown as MeshCaGeneration;
   }
-  const staleSince = num(item.staleSince);
-  if (staleSince !== undefined) record.staleSince = staleSince;
+  if (typeof raw.staleSince === 'number') record.staleSince = raw.staleSince;
   return record;
 }

@@ -111,6 +111,3 @@ export function createTrace(env: Record<string, string | undefined> = process.en
   };
 }
 
-export function createTelemetry(): Telemetry {
-  return { logger: createLogger(), metrics: createMetricsSink(), trace: createTrace() };
-}

@@ -15,7 +15,7 @@ import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventb
 import type { Caller, Trigger } from './events.ts';
 import { requestsOf, type AwsRequestRecord } from './request-ids.ts';
 import type { Runtime } from './runtime.ts';
-import { EVENTS, METRIC } from '../shared/contract.ts';
+import { EVENTS, METRIC, OPERATIONS } from '../shared/contract.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { OUTCOMES, isRetryable, isSuccess, type Outcome } from '../shared/outcomes.ts';
 import type { ReconcileOptions, ReconcileResult, RecoverAttempt } from '../reconcile/types.ts';
@@ -41,7 +41,7 @@ export function recoverOutcomeUnknown(result: Pick<ReconcileResult, 'recoverSent
 }
 
 /** A user recovery happened → Recovered; a failure outcome → Failed; anything else → Skipped. */
-export function detailTypeFor(result: Pick<ReconcileResult, 'outcome' | 'recoverSent' | 'steps'>): string {
+function detailTypeFor(result: Pick<ReconcileResult, 'outcome' | 'recoverSent' | 'steps'>): string {
   const ok = (OUTCOMES as Record<string, { ok: boolean }>)[result.outcome]?.ok ?? false;
   if (!ok) return EVENTS.resultDetailTypes.failed;
   return userRecoveryDone(result) ? EVENTS.resultDetailTypes.recovered : EVENTS.resultDetailTypes.skipped;
@@ -67,7 +67,7 @@ export interface ReportContext {
   markReported?: () => Promise<void>;
 }
 
-export function triggerSummary(t: Trigger): Record<string, unknown> {
+function triggerSummary(t: Trigger): Record<string, unknown> {
   // receivedTime: the event's own time was outside the accepted window (events.ts).
   const base = { kind: t.kind, id: t.id, time: t.time, ...(t.receivedTime !== undefined ? { receivedTime: t.receivedTime } : {}) };
   switch (t.kind) {
@@ -88,7 +88,7 @@ function callerSummary(c: Caller): Record<string, unknown> {
 
 const MAX_LISTED_WORKLOADS = 25;
 
-export function restartSummary(result: ReconcileResult): Record<string, unknown> | undefined {
+function restartSummary(result: ReconcileResult): Record<string, unknown> | undefined {
   const r = result.restarts;
   if (!r) return undefined;
   const counts: Record<string, number> = {};
@@ -100,7 +100,7 @@ export function restartSummary(result: ReconcileResult): Record<string, unknown>
   return { meshCaSpkiSha256: r.meshCaSpkiSha256, complete: r.complete, staleWorkloads: r.staleWorkloads, counts, workloads: listed, truncated: r.results.length > listed.length };
 }
 
-export function resultDetail(result: ReconcileResult, ctx: ReportContext): Record<string, unknown> {
+function resultDetail(result: ReconcileResult, ctx: ReportContext): Record<string, unknown> {
   const o = (OUTCOMES as Record<string, { ok: boolean; retry: boolean }>)[result.outcome];
   return {
     deployment: result.deployment,
@@ -135,7 +135,7 @@ export function resultDetail(result: ReconcileResult, ctx: ReportContext): Recor
  * One audit record per reconcile: trigger, caller, KMS context and request IDs, evidence,
  * Recover result, restarts. The result event carries the same requestId and correlationId.
  */
-export function auditRecord(result: ReconcileResult, ctx: ReportContext): Record<string, unknown> {
+function auditRecord(result: ReconcileResult, ctx: ReportContext): Record<string, unknown> {
   const requests = ctx.awsRequests ?? [];
   return {
     schema: AUDIT_SCHEMA,
@@ -180,7 +180,7 @@ export interface PublishedEvents {
 }
 
 /** Puts the result event, plus `Coordinator Manifest Drift` when the manifests differ. */
-export async function publishResult(opts: PublishOptions, result: ReconcileResult, ctx: ReportContext): Promise<PublishedEvents> {
+async function publishResult(opts: PublishOptions, result: ReconcileResult, ctx: ReportContext): Promise<PublishedEvents> {
   const detail = resultDetail(result, ctx);
   const entries = [{ Source: opts.source, DetailType: detailTypeFor(result), Detail: JSON.stringify(detail), EventBusName: opts.busName, Resources: [] }];
   if (result.drift) {
@@ -259,7 +259,7 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
   const line = { deployment: result.deployment, outcome: result.outcome, detail: result.message, recoverSent: result.recoverSent, durationMs: Math.round(result.durationMs) };
   if (ok) logger.info('reconcile finished', line);
   else logger.warn('reconcile failed', { ...line, retryable: isRetryable(result.outcome) });
-  logger.info('audit', { audit: auditRecord(result, ctx) });
+  logger.info(OPERATIONS.logMessages.audit, { audit: auditRecord(result, ctx) });
   // The mark goes out beside the result event; if it is lost, the next holder writes a second record.
   const marked = ctx.markReported?.().catch((err: unknown) => logger.error('could not mark the Recover attempt as audited; the next reconcile audits it again', { deployment: result.deployment, error: errorMessage(err) }));
   metrics.publish(result.deployment, (m) => {
@@ -270,6 +270,7 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
     if (ctx.staleMinutes !== undefined) m.value(METRIC.staleMinutes, Math.round(ctx.staleMinutes * 10) / 10, 'None');
     if (result.restarts) m.count(METRIC.workloadsRestarted, result.restarts.results.filter((w) => w.status === 'restarted' || w.status === 'deleted').length);
     if (result.staleWorkloads !== undefined) m.count(METRIC.staleWorkloads, result.staleWorkloads);
+    m.ms(METRIC.reconcileDuration, result.durationMs);
     for (const s of result.steps) m.ms(METRIC.stepDuration(s.step), s.ms);
   });
   trace.annotate('deployment', result.deployment);
@@ -296,7 +297,7 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
  * unknown — the Recover may have been sent — so it says so; the KMS encryption context ties it
  * to the CloudTrail Decrypt before it.
  */
-export function interruptedAttemptAudit(deployment: string, attempt: RecoverAttempt, ctx: Pick<ReportContext, 'requestId'>): Record<string, unknown> {
+function interruptedAttemptAudit(deployment: string, attempt: RecoverAttempt, ctx: Pick<ReportContext, 'requestId'>): Record<string, unknown> {
   return {
     schema: AUDIT_SCHEMA,
     interrupted: true,
@@ -325,5 +326,5 @@ export function interruptedAttemptAudit(deployment: string, attempt: RecoverAtte
 
 /** Logs the interrupted attempt's audit record (a log line: it never waits on the network). */
 export function logInterruptedAttempt(rt: Runtime, deployment: string, attempt: RecoverAttempt, ctx: Pick<ReportContext, 'requestId'>): void {
-  rt.telemetry.logger.warn('audit', { audit: interruptedAttemptAudit(deployment, attempt, ctx) });
+  rt.telemetry.logger.warn(OPERATIONS.logMessages.audit, { audit: interruptedAttemptAudit(deployment, attempt, ctx) });
 }

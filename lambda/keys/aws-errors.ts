@@ -4,7 +4,7 @@ export function awsErrorName(err: unknown): string {
   return (err as { name?: string })?.name ?? 'Error';
 }
 
-export function awsHttpStatus(err: unknown): number | undefined {
+function awsHttpStatus(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 }
 

@@ -26,7 +26,7 @@ import { InputError } from '../shared/errors.ts';
 
 export const BUNDLE_FORMAT = 'contrast-autorecover/recovery-bundle';
 export const BUNDLE_VERSION = 1;
-export const SUPPORTED_VERSIONS = [BUNDLE_VERSION] as const;
+const SUPPORTED_VERSIONS = [BUNDLE_VERSION] as const;
 
 const b64 = z.string().check(z.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not standard base64'));
 const nonEmptyB64 = b64.check(z.minLength(1));

@@ -35,8 +35,13 @@ export class BundleStore {
     return parseBundle(text, `secret ${secretId}`);
   }
 
-  /** Creates the secret when absent, else puts a new version. */
-  async save(secretId: string, doc: BundleDocument, kmsKeyId: string): Promise<SaveResult> {
+  /**
+   * Puts a new version of the secret. An absent secret is created only with `createWithKmsKeyId`,
+   * the key that encrypts the secret itself: the CDK construct creates one secret per deployment
+   * under its bundle-secrets key, and that key must not be the recovery key that holds the owner
+   * key's envelope (else every read of the bundle is a Decrypt on the recovery key).
+   */
+  async save(secretId: string, doc: BundleDocument, createWithKmsKeyId?: string): Promise<SaveResult> {
     const SecretString = serializeBundle(doc);
     try {
       const out = await this.secrets.send(new PutSecretValueCommand({ SecretId: secretId, SecretString }));
@@ -44,12 +49,17 @@ export class BundleStore {
     } catch (err) {
       if (awsErrorName(err) !== 'ResourceNotFoundException') throw this.writeFailure(secretId, err);
     }
+    if (createWithKmsKeyId === undefined) {
+      throw new InputError(
+        `secret ${secretId} does not exist: deploy the stack first (it creates one secret per deployment, encrypted with its own bundle-secrets key), or pass --secret-kms-key-id KEY to create it here under a key that is not the recovery key`,
+      );
+    }
     try {
       const out = await this.secrets.send(
         new CreateSecretCommand({
           Name: secretId,
           SecretString,
-          KmsKeyId: kmsKeyId,
+          KmsKeyId: createWithKmsKeyId,
           Description: 'contrast-autorecover recovery bundle (manifest, seed shares, KMS-encrypted seed-share owner key)',
         }),
       );

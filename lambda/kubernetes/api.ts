@@ -1,13 +1,14 @@
 /**
  * The handful of Kubernetes API calls this service makes, on the REST paths the official
  * clients use. Lists are paged (limit/continue) so a large cluster is not one huge answer.
+ * Nothing reads a single object: RBAC (infra/k8s/rbac.yaml) grants no `get`.
  */
 import type { KubeTransport } from './http.ts';
 import type { Namespace, ObjectList, Pod, WorkloadObject } from './objects.ts';
 import type { WorkloadKind } from './types.ts';
 
 /** apps/v1 and core/v1 collection per kind. */
-export const KIND_PATHS: Record<WorkloadKind, { prefix: string; resource: string }> = {
+const KIND_PATHS: Record<WorkloadKind, { prefix: string; resource: string }> = {
   Deployment: { prefix: '/apis/apps/v1', resource: 'deployments' },
   StatefulSet: { prefix: '/apis/apps/v1', resource: 'statefulsets' },
   DaemonSet: { prefix: '/apis/apps/v1', resource: 'daemonsets' },
@@ -15,7 +16,10 @@ export const KIND_PATHS: Record<WorkloadKind, { prefix: string; resource: string
   Pod: { prefix: '/api/v1', resource: 'pods' },
 };
 
-export const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
+/** Items per list page: 1,000 workloads of a kind are two round trips, each answer a few MB at most. */
+const LIST_PAGE_SIZE = 500;
+
+const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
 
 function collectionPath(kind: WorkloadKind, namespace: string | undefined): string {
   const { prefix, resource } = KIND_PATHS[kind];
@@ -27,11 +31,7 @@ function objectPath(kind: WorkloadKind, namespace: string, name: string): string
 }
 
 export class KubeApiClient {
-  constructor(
-    readonly transport: KubeTransport,
-    /** Items per list page. */
-    private readonly pageSize = 500,
-  ) {}
+  constructor(readonly transport: KubeTransport) {}
 
   /** All objects of a kind in a namespace (undefined = every namespace), following continue tokens. */
   async list<T>(kind: WorkloadKind, namespace: string | undefined, labelSelector?: string): Promise<T[]> {
@@ -53,16 +53,12 @@ export class KubeApiClient {
       const page: ObjectList<T> = await this.transport.request<ObjectList<T>>({
         method: 'GET',
         path,
-        query: { labelSelector, limit: String(this.pageSize), continue: cont },
+        query: { labelSelector, limit: String(LIST_PAGE_SIZE), continue: cont },
       });
       for (const item of page.items ?? []) items.push(item);
       cont = page.metadata?.continue || undefined;
     } while (cont);
     return items;
-  }
-
-  get<T = WorkloadObject>(kind: WorkloadKind, namespace: string, name: string): Promise<T> {
-    return this.transport.request<T>({ method: 'GET', path: objectPath(kind, namespace, name) });
   }
 
   /** Strategic-merge patch, the content type `kubectl rollout restart` sends. */

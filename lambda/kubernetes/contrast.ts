@@ -6,11 +6,15 @@
  *   Initializer);
  * - Coordinators: label `app.kubernetes.io/name=coordinator` plus the annotation
  *   `contrast.edgeless.systems/pod-role=coordinator` (internal/kuberesource/parts.go;
- *   coordinator/internal/peerdiscovery/peerdiscovery.go selects peers by both).
+ *   coordinator/internal/peerdiscovery/peerdiscovery.go selects peers by both). Contrast's own
+ *   peer discovery uses these fixed names, so they are constants here, never settings.
  */
 
 export const RUNTIME_CLASS_PREFIX = 'contrast-cc';
 export const INITIALIZER_NAME = 'contrast-initializer';
 export const POD_ROLE_ANNOTATION = 'contrast.edgeless.systems/pod-role';
 export const COORDINATOR_ROLE = 'coordinator';
-export const DEFAULT_COORDINATOR_LABEL = 'app.kubernetes.io/name=coordinator';
+export const COORDINATOR_LABEL_KEY = 'app.kubernetes.io/name';
+export const COORDINATOR_LABEL_VALUE = 'coordinator';
+/** The label selector of Coordinator pods, as upstream's peer discovery lists them. */
+export const COORDINATOR_LABEL = `${COORDINATOR_LABEL_KEY}=${COORDINATOR_LABEL_VALUE}`;

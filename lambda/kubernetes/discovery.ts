@@ -12,7 +12,7 @@
 import { UnreachableError } from '../shared/errors.ts';
 import type { KubeApiClient } from './api.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
-import { COORDINATOR_ROLE, INITIALIZER_NAME, POD_ROLE_ANNOTATION, RUNTIME_CLASS_PREFIX } from './contrast.ts';
+import { COORDINATOR_LABEL_KEY, COORDINATOR_LABEL_VALUE, COORDINATOR_ROLE, INITIALIZER_NAME, POD_ROLE_ANNOTATION, RUNTIME_CLASS_PREFIX } from './contrast.ts';
 import type { ObjectMeta, Pod, PodSpec, PodTemplateSpec, WorkloadObject } from './objects.ts';
 import { initializerState, type InitializerState } from './stale.ts';
 import type { WorkloadKind } from './types.ts';
@@ -29,10 +29,6 @@ export type NamespaceSelection =
 
 export interface DiscoveryOptions {
   namespaces: NamespaceSelection;
-  /** Only workloads whose own labels match this selector. */
-  labelSelector?: string;
-  /** Coordinator pod label `key=value`; default `app.kubernetes.io/name=coordinator`. */
-  coordinatorLabel: string;
 }
 
 export interface PodInfo {
@@ -49,7 +45,6 @@ export interface Workload {
   namespace: string;
   name: string;
   uid: string;
-  generation: number | undefined;
   annotations: Record<string, string>;
   template: PodTemplateSpec;
   /** `RollingUpdate` or `OnDelete` for StatefulSets and DaemonSets. */
@@ -59,18 +54,17 @@ export interface Workload {
   order: number;
 }
 
-export function isContrastSpec(spec: PodSpec | undefined): boolean {
+function isContrastSpec(spec: PodSpec | undefined): boolean {
   if (!spec) return false;
   if (spec.runtimeClassName?.startsWith(RUNTIME_CLASS_PREFIX)) return true;
   return spec.initContainers?.some((c) => c.name === INITIALIZER_NAME) ?? false;
 }
 
 /** Coordinator by pod label, pod-role annotation, or the StatefulSet named `coordinator`. */
-export function isCoordinator(kind: WorkloadKind, meta: ObjectMeta, template: PodTemplateSpec, coordinatorLabel: string): boolean {
+function isCoordinator(kind: WorkloadKind, meta: ObjectMeta, template: PodTemplateSpec): boolean {
   if (kind === 'StatefulSet' && meta.name === 'coordinator') return true;
-  const [key, value] = splitLabel(coordinatorLabel);
   for (const labels of [meta.labels, template.metadata?.labels]) {
-    if (labels && key in labels && (value === undefined || labels[key] === value)) return true;
+    if (labels?.[COORDINATOR_LABEL_KEY] === COORDINATOR_LABEL_VALUE) return true;
   }
   for (const ann of [meta.annotations, template.metadata?.annotations]) {
     if (ann?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE) return true;
@@ -78,12 +72,7 @@ export function isCoordinator(kind: WorkloadKind, meta: ObjectMeta, template: Po
   return false;
 }
 
-function splitLabel(selector: string): [string, string | undefined] {
-  const m = /^\s*([^=!\s]+)\s*={1,2}\s*(\S*)\s*$/.exec(selector);
-  return m ? [m[1]!, m[2]!] : [selector.trim(), undefined];
-}
-
-export function parseOrder(value: string | undefined): number {
+function parseOrder(value: string | undefined): number {
   if (value === undefined) return 0;
   const n = Number(value.trim());
   return Number.isSafeInteger(n) ? n : 0;
@@ -121,29 +110,23 @@ export class WorkloadDiscovery {
   }
 
   private async discoverIn(ns: string | undefined): Promise<Workload[]> {
-    const sel = this.opts.labelSelector;
-    const [deployments, statefulsets, daemonsets, replicasets, pods, selectedPods, selectedReplicaSets] = await Promise.all([
-      this.guard('deployments', ns, () => this.api.list<WorkloadObject>('Deployment', ns, sel)),
-      this.guard('statefulsets', ns, () => this.api.list<WorkloadObject>('StatefulSet', ns, sel)),
-      this.guard('daemonsets', ns, () => this.api.list<WorkloadObject>('DaemonSet', ns, sel)),
-      // All ReplicaSets: a selected Deployment's ReplicaSets need not carry its labels.
+    const [deployments, statefulsets, daemonsets, replicasets, pods] = await Promise.all([
+      this.guard('deployments', ns, () => this.api.list<WorkloadObject>('Deployment', ns)),
+      this.guard('statefulsets', ns, () => this.api.list<WorkloadObject>('StatefulSet', ns)),
+      this.guard('daemonsets', ns, () => this.api.list<WorkloadObject>('DaemonSet', ns)),
       this.guard('replicasets', ns, () => this.api.list<WorkloadObject>('ReplicaSet', ns)),
       this.guard('pods', ns, () => this.api.listPods(ns)),
-      // With a selector, bare pods and orphan ReplicaSets are matched on their own labels.
-      sel ? this.guard('pods', ns, () => this.api.listPods(ns, sel)) : Promise.resolve(undefined),
-      sel ? this.guard('replicasets', ns, () => this.api.list<WorkloadObject>('ReplicaSet', ns, sel)) : Promise.resolve(undefined),
     ]);
 
     const byUid = new Map<string, Workload>();
     const add = (kind: WorkloadKind, o: WorkloadObject): void => {
       const template = o.spec?.template ?? {};
-      if (!isContrastSpec(template.spec) || isCoordinator(kind, o.metadata, template, this.opts.coordinatorLabel)) return;
+      if (!isContrastSpec(template.spec) || isCoordinator(kind, o.metadata, template)) return;
       byUid.set(o.metadata.uid, {
         kind,
         namespace: o.metadata.namespace ?? ns ?? 'default',
         name: o.metadata.name,
         uid: o.metadata.uid,
-        generation: o.metadata.generation,
         annotations: o.metadata.annotations ?? {},
         template,
         updateStrategy: kind === 'StatefulSet' || kind === 'DaemonSet' ? (o.spec?.updateStrategy?.type ?? 'RollingUpdate') : undefined,
@@ -157,31 +140,27 @@ export class WorkloadDiscovery {
 
     // ReplicaSet uid → the uid that owns its pods for restart purposes.
     const rsOwner = new Map<string, string>();
-    const selectedRs = selectedReplicaSets ? new Set(selectedReplicaSets.map((r) => r.metadata.uid)) : undefined;
     for (const rs of replicasets) {
       const ctrl = controllerOf(rs.metadata);
       if (ctrl?.kind === 'Deployment') {
         rsOwner.set(rs.metadata.uid, ctrl.uid);
-      } else if (!ctrl && (!selectedRs || selectedRs.has(rs.metadata.uid))) {
+      } else if (!ctrl) {
         add('ReplicaSet', rs);
         rsOwner.set(rs.metadata.uid, rs.metadata.uid);
       }
     }
 
-    const selectedPodUids = selectedPods ? new Set(selectedPods.map((p) => p.metadata.uid)) : undefined;
     for (const p of pods) {
       const ctrl = controllerOf(p.metadata);
       if (!ctrl) {
         // A bare pod is its own workload.
-        if (selectedPodUids && !selectedPodUids.has(p.metadata.uid)) continue;
         const template: PodTemplateSpec = { metadata: { labels: p.metadata.labels ?? {}, annotations: p.metadata.annotations ?? {} }, spec: p.spec ?? {} };
-        if (!isContrastSpec(p.spec) || isCoordinator('Pod', p.metadata, template, this.opts.coordinatorLabel)) continue;
+        if (!isContrastSpec(p.spec) || isCoordinator('Pod', p.metadata, template)) continue;
         byUid.set(p.metadata.uid, {
           kind: 'Pod',
           namespace: p.metadata.namespace ?? ns ?? 'default',
           name: p.metadata.name,
           uid: p.metadata.uid,
-          generation: undefined,
           annotations: p.metadata.annotations ?? {},
           template,
           updateStrategy: undefined,

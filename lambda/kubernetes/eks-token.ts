@@ -9,12 +9,12 @@ import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, HttpRequest, SourceData } from '@smithy/types';
 
-export const TOKEN_PREFIX = 'k8s-aws-v1.';
-export const CLUSTER_ID_HEADER = 'x-k8s-aws-id';
+const TOKEN_PREFIX = 'k8s-aws-v1.';
+const CLUSTER_ID_HEADER = 'x-k8s-aws-id';
 /** X-Amz-Expires of the presigned URL, what the official tools send. */
-export const PRESIGN_EXPIRES_SECONDS = 60;
+const PRESIGN_EXPIRES_SECONDS = 60;
 /** EKS honours a token for 15 minutes after signing; refresh well before. */
-export const TOKEN_REUSE_MS = 10 * 60_000;
+const TOKEN_REUSE_MS = 10 * 60_000;
 
 export type TokenProvider = () => Promise<string>;
 
@@ -22,8 +22,6 @@ export interface EksTokenOptions {
   clusterName: string;
   region: string;
   credentials: AwsCredentialIdentityProvider;
-  /** STS host; default the regional endpoint `sts.<region>.amazonaws.com`. */
-  stsHost?: string;
   /** Injectable clock for tests. */
   now?: () => Date;
 }
@@ -66,7 +64,8 @@ function encode(value: string): string {
 
 /** Builds one token (no caching). */
 export async function createEksToken(o: EksTokenOptions, credentials?: AwsCredentialIdentity): Promise<string> {
-  const host = o.stsHost ?? `sts.${o.region}.amazonaws.com`;
+  // The regional STS endpoint of the aws partition (aws-cn and others are not supported).
+  const host = `sts.${o.region}.amazonaws.com`;
   const creds = credentials ?? (await o.credentials());
   const signer = new SignatureV4({ credentials: creds, region: o.region, service: 'sts', sha256: NodeSha256, uriEscapePath: true });
   const request: HttpRequest = {

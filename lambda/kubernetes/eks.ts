@@ -7,7 +7,7 @@
  */
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { InputError } from '../shared/errors.ts';
-import { eksTokenProvider, type TokenProvider } from './eks-token.ts';
+import { eksTokenProvider } from './eks-token.ts';
 import type { KubeConnection } from './http.ts';
 
 export interface EksAuth {
@@ -21,8 +21,6 @@ export interface EksAuth {
   region: string;
   /** Credentials that sign the token (e.g. an SDK client's `config.credentials`). */
   credentials?: AwsCredentialIdentityProvider;
-  /** Replaces the IAM token entirely (tests, or a token from elsewhere). */
-  tokenProvider?: TokenProvider;
 }
 
 export function eksConnection(auth: EksAuth): KubeConnection {
@@ -33,11 +31,7 @@ export function eksConnection(auth: EksAuth): KubeConnection {
   if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
     throw new InputError(`the CA data of EKS cluster ${auth.clusterName} is not a base64 PEM certificate — use DescribeCluster's certificateAuthority.data`, 'config-invalid');
   }
-  let token = auth.tokenProvider;
-  if (!token) {
-    if (!auth.credentials) throw new InputError(`no AWS credentials to sign the EKS token for cluster ${auth.clusterName}`, 'config-invalid');
-    token = eksTokenProvider({ clusterName: auth.clusterName, region: auth.region, credentials: auth.credentials });
-  }
-  const provider = token;
+  if (!auth.credentials) throw new InputError(`no AWS credentials to sign the EKS token for cluster ${auth.clusterName}`, 'config-invalid');
+  const provider = eksTokenProvider({ clusterName: auth.clusterName, region: auth.region, credentials: auth.credentials });
   return { server: auth.endpoint, tls: { ca }, headers: async () => ({ Authorization: `Bearer ${await provider()}` }) };
 }

@@ -1,6 +1,12 @@
 /** Errors of the Kubernetes side. Messages name the request and what to do; never a token. */
+import { RecoveryError } from '../shared/errors.ts';
 
-export class KubeApiError extends Error {
+/**
+ * An answer of the API server other than success, or no answer. Its outcome: 401/403 are
+ * `config-invalid` (the function's identity or RBAC is missing: retrying does not help, see
+ * infra/k8s/rbac.yaml and the EKS access entry); everything else is `unreachable`.
+ */
+export class KubeApiError extends RecoveryError {
   constructor(
     readonly status: number,
     /** `reason` of the API's Status body, e.g. `Forbidden`, `Conflict`, or `NetworkError`. */
@@ -13,8 +19,7 @@ export class KubeApiError extends Error {
     readonly retryAfterMs?: number,
     options?: { cause?: unknown },
   ) {
-    super(`${method} ${path}: ${status ? `${status} ${reason}` : reason}: ${apiMessage}`, options);
-    this.name = 'KubeApiError';
+    super(status === 401 || status === 403 ? 'config-invalid' : 'unreachable', `${method} ${path}: ${status ? `${status} ${reason}` : reason}: ${apiMessage}`, options);
   }
 
   /** Whether the same request may succeed later (conflict, throttling, server or network trouble). */

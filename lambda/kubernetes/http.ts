@@ -10,6 +10,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { KUBERNETES_RETRY } from '../shared/budgets.ts';
 import { KubeApiError } from './errors.ts';
 import type { StatusBody } from './objects.ts';
 
@@ -29,18 +30,11 @@ export interface KubeConnection {
   headers(): Promise<Record<string, string>>;
 }
 
-export interface RetryPolicy {
-  /** Total attempts per request, first included. Default 5. */
-  attempts: number;
-  /** First backoff; doubles per attempt. Default 200 ms. */
-  baseDelayMs: number;
-  /** Cap of one backoff. Default 5 s. */
-  maxDelayMs: number;
-  /** Cap for a server's Retry-After. Default 30 s. */
-  maxRetryAfterMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 5_000, maxRetryAfterMs: 30_000 };
+/**
+ * Backoff between attempts (KUBERNETES_RETRY), the number of attempts and each attempt's
+ * timeout are time budgets (lambda/shared/budgets.ts): the peer step's budget counts them all.
+ */
+const { backoffBaseMs: BACKOFF_BASE_MS, backoffMaxMs: BACKOFF_MAX_MS, retryAfterMaxMs: RETRY_AFTER_MAX_MS } = KUBERNETES_RETRY;
 
 export interface KubeRequest {
   method: 'GET' | 'PATCH' | 'DELETE';
@@ -53,19 +47,16 @@ export interface KubeRequest {
 export interface TransportOptions {
   /** Sockets kept open; match the restart concurrency. */
   maxSockets: number;
+  /** Silence that ends one attempt. */
   requestTimeoutMs: number;
-  retry: RetryPolicy;
-  /** Injectable for tests. */
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
+  /** Total attempts per request, the first included. */
+  attempts: number;
 }
 
 export class KubeTransport {
   private readonly agent: http.Agent;
   private readonly base: URL;
   private readonly secure: boolean;
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly random: () => number;
   /** Requests sent, retries included (for summaries and benchmarks). */
   requests = 0;
 
@@ -77,8 +68,6 @@ export class KubeTransport {
     this.secure = this.base.protocol === 'https:';
     const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, maxFreeSockets: opts.maxSockets };
     this.agent = this.secure ? new https.Agent({ ...agentOpts, ...conn.tls }) : new http.Agent(agentOpts);
-    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.random = opts.random ?? Math.random;
   }
 
   close(): void {
@@ -87,21 +76,14 @@ export class KubeTransport {
 
   /** Sends with retries; throws the last KubeApiError when attempts are used up. */
   async request<T>(req: KubeRequest): Promise<T> {
-    const policy = this.opts.retry;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.once<T>(req);
       } catch (err) {
-        if (!(err instanceof KubeApiError) || !err.retryable || attempt >= policy.attempts) throw err;
-        await this.sleep(this.backoff(attempt, err.retryAfterMs));
+        if (!(err instanceof KubeApiError) || !err.retryable || attempt >= this.opts.attempts) throw err;
+        await new Promise((r) => setTimeout(r, backoff(attempt, err.retryAfterMs)));
       }
     }
-  }
-
-  private backoff(attempt: number, retryAfterMs: number | undefined): number {
-    if (retryAfterMs !== undefined) return Math.min(retryAfterMs, this.opts.retry.maxRetryAfterMs);
-    const ceiling = Math.min(this.opts.retry.maxDelayMs, this.opts.retry.baseDelayMs * 2 ** (attempt - 1));
-    return Math.floor(this.random() * ceiling);
   }
 
   private async once<T>(req: KubeRequest): Promise<T> {
@@ -150,6 +132,11 @@ export class KubeTransport {
   }
 }
 
+function backoff(attempt: number, retryAfterMs: number | undefined): number {
+  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, RETRY_AFTER_MAX_MS);
+  return Math.floor(Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)));
+}
+
 function joinPath(basePath: string, path: string): string {
   return basePath === '/' || basePath === '' ? path : basePath.replace(/\/$/, '') + path;
 }
@@ -172,7 +159,7 @@ function statusError(req: KubeRequest, status: number, text: string, retryAfter:
 }
 
 /** Retry-After is seconds for the API server; an HTTP date is accepted too. */
-export function parseRetryAfter(value: string | undefined): number | undefined {
+function parseRetryAfter(value: string | undefined): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;

@@ -77,19 +77,8 @@ export interface Pod {
 export interface WorkloadObject {
   metadata: ObjectMeta;
   spec?: {
-    replicas?: number;
     template?: PodTemplateSpec;
     updateStrategy?: { type?: string };
-  };
-  status?: {
-    observedGeneration?: number;
-    replicas?: number;
-    updatedReplicas?: number;
-    readyReplicas?: number;
-    availableReplicas?: number;
-    desiredNumberScheduled?: number;
-    updatedNumberScheduled?: number;
-    numberAvailable?: number;
   };
 }
 

@@ -11,26 +11,24 @@
  * a terminating pod that is still Ready counts: the Coordinator would count it too and
  * refuse our Recover.
  */
-import { UnreachableError } from '../shared/errors.ts';
+import { RecoveryError, UnreachableError } from '../shared/errors.ts';
 import type { KubeApiClient } from './api.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
 import type { Pod } from './objects.ts';
-import { COORDINATOR_ROLE, POD_ROLE_ANNOTATION } from './contrast.ts';
+import { COORDINATOR_LABEL, COORDINATOR_ROLE, POD_ROLE_ANNOTATION } from './contrast.ts';
 import type { PeerChecker, PeerQuery, PeerStatus } from './types.ts';
 
 export interface PeerCheckerOptions {
-  /** Namespace of the Coordinator of a deployment. */
-  namespaceFor: (deployment: string) => string;
-  /** Label selector of the Coordinator pods; default `app.kubernetes.io/name=coordinator`. */
-  coordinatorLabel: string;
+  /** Namespace of the deployment's Coordinator. */
+  namespace: string;
 }
 
-export function isReady(pod: Pod): boolean {
+function isReady(pod: Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
 /** A peer of the recovering Coordinator, by upstream's rule (see above). */
-export function isPeer(pod: Pod, excludePod?: string): boolean {
+function isPeer(pod: Pod, excludePod?: string): boolean {
   return pod.metadata.annotations?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE && pod.metadata.name !== excludePod && isReady(pod);
 }
 
@@ -41,19 +39,19 @@ export class KubePeerChecker implements PeerChecker {
   ) {}
 
   async readyPeers(deployment: string, query: PeerQuery = {}): Promise<PeerStatus> {
-    const namespace = this.opts.namespaceFor(deployment);
+    const namespace = this.opts.namespace;
     let pods: Pod[];
     try {
-      pods = await this.api.listPods(namespace, this.opts.coordinatorLabel);
+      pods = await this.api.listPods(namespace, COORDINATOR_LABEL);
     } catch (err) {
       const hint =
         err instanceof KubeApiError && (err.status === 401 || err.status === 403)
           ? ' — apply infra/k8s/rbac.yaml and map the function role to the contrast-autorecover group (EKS access entry)'
           : ' — check the API endpoint and network path from the function';
-      throw new UnreachableError(
-        `cannot list Coordinator pods (${this.opts.coordinatorLabel}) in namespace ${namespace} for deployment ${deployment}: ${describeApiError(err)}${hint}; not recovering without knowing whether a Ready peer exists`,
-        { cause: err },
-      );
+      const message = `cannot list Coordinator pods (${COORDINATOR_LABEL}) in namespace ${namespace} for deployment ${deployment}: ${describeApiError(err)}${hint}; not recovering without knowing whether a Ready peer exists`;
+      // A refusal is a configuration fault (retrying does not help); anything else may pass.
+      if (err instanceof KubeApiError && err.outcome === 'config-invalid') throw new RecoveryError('config-invalid', message, { cause: err });
+      throw new UnreachableError(message, { cause: err });
     }
     return {
       readyPeers: pods.filter((p) => isPeer(p, query.excludePod)).map((p) => p.metadata.name),

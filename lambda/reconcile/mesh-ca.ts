@@ -11,7 +11,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import type { MeshCaGeneration, RecoverAttempt, RecoveryRecord } from './types.ts';
 
 /** Contrast's ca.New sets NotBefore one hour before it creates the certificates (internal/ca/ca.go). */
-export const CONTRAST_NOT_BEFORE_BACKDATE_MS = 3_600_000;
+const CONTRAST_NOT_BEFORE_BACKDATE_MS = 3_600_000;
 
 /**
  * How long after our intent a new key found without a recorded answer still counts as our

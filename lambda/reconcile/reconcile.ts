@@ -157,12 +157,13 @@ class Run {
   }
 
   open(identity?: SessionOptions['clientIdentity']): CoordinatorSession {
+    const { handshakeTimeoutMs, rpcTimeoutMs } = this.budgets();
     const options: SessionOptions = {
       endpoint: this.target.coordinator,
       verifier: this.verifier!,
       ...(identity ? { clientIdentity: identity } : {}),
-      ...(this.deps.handshakeTimeoutMs ? { handshakeTimeoutMs: this.deps.handshakeTimeoutMs } : {}),
-      ...(this.deps.rpcTimeoutMs ? { rpcTimeoutMs: this.deps.rpcTimeoutMs } : {}),
+      handshakeTimeoutMs,
+      rpcTimeoutMs,
     };
     return this.deps.openSession ? this.deps.openSession(options) : new CoordinatorSession(options);
   }

@@ -25,7 +25,6 @@ export interface DeploymentTarget {
 
 export type CoordinatorState = 'stale' | 'healthy' | 'no-manifest' | 'unknown';
 
-export type TriggerKind = 'event' | 'alarm' | 'schedule' | 'direct' | 'cli' | 'demo';
 
 export interface ReconcileOptions {
   /** Send Recover with Force=true. Only a human (CLI or direct invocation) may set it. */

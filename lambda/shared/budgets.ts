@@ -102,8 +102,20 @@ export function stepBudgetsOf(b: Budgets = BUDGETS): StepBudgets {
     handshakeTimeoutMs: b.coordinator.handshakeTimeoutMs,
     rpcTimeoutMs: b.coordinator.rpcTimeoutMs,
     awsCallMs: awsCallMs(b.aws),
-    kubernetesRequestMs: b.kubernetes.requestTimeoutMs,
+    kubernetesRequestMs: kubernetesCallMs(b.kubernetes),
   };
+}
+
+/**
+ * Waits between the attempts of one Kubernetes request (lambda/kubernetes/http.ts): full jitter
+ * below min(backoffMaxMs, backoffBaseMs × 2^(n-1)), or the server's Retry-After up to
+ * retryAfterMaxMs.
+ */
+export const KUBERNETES_RETRY = { backoffBaseMs: 200, backoffMaxMs: 5_000, retryAfterMaxMs: 10_000 } as const;
+
+/** The longest one Kubernetes request may take: every attempt's timeout and the longest wait between them. */
+export function kubernetesCallMs(k: Budgets['kubernetes'] = BUDGETS.kubernetes): number {
+  return k.attempts * k.requestTimeoutMs + (k.attempts - 1) * Math.max(KUBERNETES_RETRY.backoffMaxMs, KUBERNETES_RETRY.retryAfterMaxMs);
 }
 
 /** A new aTLS session and one RPC on it. */
@@ -145,13 +157,13 @@ export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?:
 
 /**
  * The shortest lease that lets one recovery finish under it: the guard snapshot and bundle
- * (read together), the probe, the KMS Decrypt, the Recover intent's write, Recover, the write
- * of its end and the confirmation, plus the margin. A reconcile never starts a step that would
- * outlive its lease (it stops and is retried), so a shorter lease could only stop recoveries,
- * never let two through; this minimum keeps it from stopping them.
+ * (read together), the probe, the peer check, the Recover intent's write, the KMS Decrypt,
+ * Recover, the write of its end and the confirmation, plus the margin. A reconcile never starts
+ * a step that would outlive its lease (it stops and is retried), so a shorter lease could only
+ * stop recoveries, never let two through; this minimum keeps it from stopping them.
  */
 export function minLeaseSeconds(s: StepBudgets = stepBudgetsOf(), leaseMarginMs = BUDGETS.leaseMarginMs): number {
-  return Math.ceil((s.awsCallMs + sessionMs(s) + stepNeedMs('decrypt', s) + leaseMarginMs) / 1000);
+  return Math.ceil((s.awsCallMs + sessionMs(s) + stepNeedMs('peers', s) + stepNeedMs('decrypt', s) + leaseMarginMs) / 1000);
 }
 
 /** LEASE_SECONDS may not be lower (configuration and construct refuse it). */

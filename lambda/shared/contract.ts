@@ -144,3 +144,17 @@ export const DEFAULTS = {
 
 /** Image of the in-cluster exporter (infra/k8s/exporter): pinned, because forwarding of Event updates changed between releases. */
 export const EXPORTER_IMAGE = 'ghcr.io/resmoio/kubernetes-event-exporter:v1.7';
+
+/**
+ * What the operator commands (`doctor`, `rehearse` in cli/) read of a deployed stack: the
+ * function's default name, where the exporter runs, and the messages of the function's log
+ * records they follow.
+ */
+export const OPERATIONS = {
+  /** Default of `--function`; the stack output FunctionName names the real one. */
+  functionName: 'contrast-autorecover',
+  /** Namespace of the in-cluster event exporter (infra/k8s/exporter/). */
+  exporterNamespace: 'contrast-autorecover-exporter',
+  /** `message` of the function's log records (lambda/function/handler.ts, report.ts). */
+  logMessages: { triggerAccepted: 'trigger accepted', audit: 'audit' },
+} as const;

@@ -31,7 +31,7 @@ function kindOf(st: Stats): string {
   return 'not a regular file';
 }
 
-export function describeSize(bytes: number): string {
+function describeSize(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
 }
 

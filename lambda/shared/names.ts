@@ -26,7 +26,7 @@ export function parseEndpoint(value: string, what = 'coordinator address'): Coor
 }
 
 /** Prefix of the NLB name in front of a deployment's Coordinator (infra/k8s/coordinator-endpoint.yaml). */
-export const COORDINATOR_NLB_PREFIX = 'contrast-coordinator-';
+const COORDINATOR_NLB_PREFIX = 'contrast-coordinator-';
 
 /**
  * Name of the NLB in front of a deployment's Coordinator. ELBv2 names are at most 32

@@ -200,7 +200,7 @@ describe('RBAC and the Coordinator endpoint', () => {
   it('grants the function\'s group patch on workloads and no pod deletion in the main RBAC', () => {
     const rules = docs('rbac.yaml').filter((d) => d.kind === 'ClusterRole').flatMap((r) => r.rules);
     expect(rules.filter((r: any) => r.verbs.includes('delete'))).toEqual([]);
-    expect(rules.find((r: any) => r.resources.includes('deployments')).verbs).toEqual(['get', 'list', 'patch']);
+    expect(rules.find((r: any) => r.resources.includes('deployments')).verbs).toEqual(['list', 'patch']);
     for (const b of docs('rbac.yaml').filter((d) => d.kind.endsWith('Binding'))) expect(b.subjects[0].name).toBe(DEFAULTS.kubernetesGroup);
   });
   it('keeps pod deletion in its own opt-in file', () => {

@@ -78,7 +78,7 @@ export const selfManagedOwnVpc: PropsOf = () => ({
   ...common(),
   deployments: [
     { name: 'alpha', coordinator: { endpointServiceName: `com.amazonaws.vpce.${REGION}.vpce-svc-0123456789abcdef0` }, coordinatorNamespace: 'alpha' },
-    { name: 'beta', coordinator: { nlbArn: ARN.nlb, port: 1313 }, coordinatorNamespace: 'beta', namespaces: ['beta', 'beta-apps'] },
+    { name: 'beta', coordinator: { nlbArn: ARN.nlb, port: 1313 }, coordinatorNamespace: 'beta', namespaces: ['beta', 'beta-apps'], restartAfterAnyRotation: true },
   ],
   cluster: { kind: 'self-managed', kubeconfigSecretArn: ARN.kubeconfig, kubeconfigSecretKeyArn: ARN.kubeconfigKey, apiServerCidr: '192.168.10.0/24', apiServerPort: 6443 },
   network: { kind: 'own-vpc', availabilityZones: [`${REGION}a`, `${REGION}b`], transitGateway: { id: 'tgw-0123456789abcdef0', routes: ['192.168.0.0/16'] } },

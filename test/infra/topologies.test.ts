@@ -4,7 +4,7 @@
  * One rule per test; breaking the rule in the construct fails that test. Each configuration is
  * synthesized once for the file.
  */
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -12,6 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lambda/function/config.ts';
 import { CONTEXT_KEYS, DEFAULTS, ENDPOINT_URL_ENV, ENV, EVENTS, METRICS_NAMESPACE, TRIGGER_DETAIL } from '../../lambda/shared/contract.ts';
 import { KEY_VALIDATION_VERSION_ID } from '../../infra/keys.ts';
+import { leaseSecondsFor } from '../../infra/contrast-recovery.ts';
+import { MIN_LEASE_SECONDS } from '../../lambda/shared/budgets.ts';
 import {
   ARN,
   asArray,
@@ -362,7 +364,7 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       const [, topic] = onlyResource(s(), 'AWS::SNS::Topic');
       expect(topic.Properties.KmsMasterKeyId).toEqual(getAtt(logicalIdOf(s(), 'AWS::KMS::Key', 'RecoveryOps')));
       const metrics = resourcesOfType(s(), 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties.MetricName);
-      for (const name of ['Failures', 'Outcome-attestation-failed', 'Outcome-paused', 'DriftDetected', 'StaleMinutes', 'Errors', 'ApproximateNumberOfMessagesVisible']) expect(metrics).toContain(name);
+      for (const name of ['Failures', 'Outcome-attestation-failed', 'Outcome-paused', 'DriftDetected', 'StaleMinutes', 'StaleWorkloads', 'Errors', 'ApproximateNumberOfMessagesVisible']) expect(metrics).toContain(name);
       expect(metrics.includes('DecryptDrillFailed')).toBe(propsOf === eksHybridHub);
     });
   });
@@ -373,6 +375,14 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       const config = loadConfig(env);
       expect(config.deployments.map((d) => d.name).length).toBeGreaterThan(0);
       expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe(METRICS_NAMESPACE);
+      // Each deployment's opt-in reaches the function as its configuration reads it.
+      const props = propsOf(new Stack());
+      expect(config.deployments.map((d) => [d.name, d.restartAfterAnyRotation])).toEqual(props.deployments.map((d) => [d.name, d.restartAfterAnyRotation === true]));
+    });
+    it('gives the lease at least the time one recovery may take under the budgets', () => {
+      expect(Number(functionEnv(s())[ENV.leaseSeconds])).toBeGreaterThanOrEqual(MIN_LEASE_SECONDS);
+      expect(() => leaseSecondsFor(MIN_LEASE_SECONDS - 61)).toThrow(/shorter than the \d+ s one recovery may take/);
+      expect(leaseSecondsFor(MIN_LEASE_SECONDS - 60)).toBe(MIN_LEASE_SECONDS);
     });
     it('sets only variables the function or the SDK reads', () => {
       const known = new Set<string>([...Object.values(ENV), ...Object.values(ENDPOINT_URL_ENV), 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE']);

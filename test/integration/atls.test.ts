@@ -114,7 +114,7 @@ describe('aTLS connector', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as { port: number }).port;
     await new Promise<void>((r) => srv.close(() => r()));
-    const s = new CoordinatorSession({ endpoint: { host: '127.0.0.1', port }, verifier: createInsecureTestingVerifier(), rpcTimeoutMs: 1500 });
+    const s = new CoordinatorSession({ endpoint: { host: '127.0.0.1', port }, verifier: createInsecureTestingVerifier(), handshakeTimeoutMs: 2000, rpcTimeoutMs: 1500 });
     const t0 = Date.now();
     const err = await failure(s.getManifests());
     s.close();

@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { OUTCOMES, OUTCOME_NAMES } from '../../lambda/shared/outcomes.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { makeSnpEvidence, snpTestChain, TEST_POLICY_HASH } from '../../testing/evidence/index.ts';
 import { captureAttestationExtension } from '../../lambda/coordinator/evidence-capture.ts';
@@ -65,7 +66,8 @@ describe('CLI usage', () => {
     const rec = await runCli(['recover', '--help']);
     expect(rec.code).toBe(0);
     expect(rec.stdout).toMatch(/Examples:/);
-    expect(rec.stdout).toMatch(/15 attestation-failed/);
+    // Generated from lambda/shared/outcomes.ts: every outcome with its exit code and summary.
+    for (const name of OUTCOME_NAMES) expect(rec.stdout.replace(/\s+/g, ' ')).toContain(`${name} ${OUTCOMES[name].exitCode} ${OUTCOMES[name].summary}`.replace(/\s+/g, ' '));
   });
 
   it('a usage error exits 2', async () => {
@@ -96,11 +98,28 @@ describe('CLI usage', () => {
 
 describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKIP_REASON})`}`, () => {
   let kmsKeyId: string;
+  let secretsKeyId: string;
   beforeAll(async () => {
     kmsKeyId = await createTestKey(new KMSClient(awsClientConfig()));
+    secretsKeyId = await createTestKey(new KMSClient(awsClientConfig()));
   });
 
-  const enrollArgs = (workspace: string, secretId: string) => ['enroll', '--workspace', workspace, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId];
+  const enrollArgs = (workspace: string, secretId: string) => ['enroll', '--workspace', workspace, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId, '--secret-kms-key-id', secretsKeyId];
+
+  it('creates no secret without --secret-kms-key-id (the stack creates them under their own key), and never under the recovery key', async () => {
+    const d = await workspaceVariant('good-nocreate', () => {});
+    const secretId = uniqueName('cli/absent');
+    const base = ['enroll', '--workspace', d, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId];
+    const absent = await runCliInProcess(base, env());
+    expect(absent.code, absent.stderr).toBe(16);
+    expect(absent.stderr).toMatch(/does not exist: deploy the stack first .*--secret-kms-key-id/);
+    const same = await runCliInProcess([...base, '--secret-kms-key-id', kmsKeyId], env());
+    expect(same.code).toBe(2);
+    expect(same.stderr).toMatch(/must not be the recovery key/);
+    const created = await runCliInProcess([...base, '--secret-kms-key-id', secretsKeyId, '--json'], env());
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout).created).toBe(true);
+  });
 
   it('enrolls, then puts a new version on re-enroll; prints the encryption context, never a secret', async () => {
     const d = await workspaceVariant('good', () => {});

@@ -61,7 +61,6 @@ async function cluster(emu: CoordinatorEmulator): Promise<Cluster> {
     auth: { kind: 'kubeconfig', kubeconfig },
     coordinatorNamespace: 'contrast',
     namespaces: { kind: 'list', names: ['contrast', 'apps'] },
-    retry: { baseDelayMs: 1, maxDelayMs: 5 },
   };
   const side = await createKubernetesSide(settings);
   cleanup.push(

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveKubeAccess } from '../../cli/kubernetes.ts';
+import { UsageError } from '../../cli/usage.ts';
 import { kubeconfigFor } from '../../testing/kube-api/index.ts';
 
 const noAws = {} as SecretsManagerClient;
@@ -51,6 +52,12 @@ describe('CLI cluster access', () => {
     expect(serverOf(await resolveKubeAccess({ kubeContext: 'b' }, noAws, { KUBECONFIG: `${a}:${b}`, HOME: home })).coordinatorNamespace).toBe('default');
 
     expect(await resolveKubeAccess({ allNamespaces: true }, noAws, { HOME: home })).toMatchObject({ source: join(home, '.kube', 'config'), settings: { namespaces: { kind: 'all' } } });
+    // --namespace-selector: the namespaces of a deployment's namespaceLabelSelector; one way to name them.
+    const selector = 'contrast.edgeless.systems/restart=enabled';
+    expect(await resolveKubeAccess({ namespaceSelector: selector }, noAws, { HOME: home })).toMatchObject({ settings: { namespaces: { kind: 'selector', labelSelector: selector } } });
+    await expect(resolveKubeAccess({ namespaceSelector: selector, namespace: ['a'] }, noAws, { HOME: home })).rejects.toThrow(UsageError);
+    await expect(resolveKubeAccess({ namespaceSelector: selector, allNamespaces: true }, noAws, { HOME: home })).rejects.toThrow(/excludes --namespace and --all-namespaces/);
+    await expect(resolveKubeAccess({ namespaceSelector: ' ' }, noAws, { HOME: home })).rejects.toThrow(/needs a namespace label selector/);
     expect(await resolveKubeAccess({}, noAws, { HOME: join(dir, 'nobody') })).toEqual({ kind: 'none' });
     expect(await resolveKubeAccess({ kubernetes: false, kubeconfig: a }, noAws, {})).toEqual({ kind: 'disabled' });
   });

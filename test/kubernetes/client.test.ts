@@ -7,6 +7,9 @@ import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
 import { buildKubeConfig } from '../../lambda/kubernetes/kubeconfig.ts';
 import { coordinatorTemplate, kubeconfigFor, startKubeApi, type KubeApi } from '../../testing/kube-api/index.ts';
 
+/** Never called: these settings are refused before a token is signed. */
+const noCredentials = () => Promise.reject(new Error('not reached'));
+
 describe('client configuration', () => {
   let api: KubeApi | undefined;
   afterEach(async () => {
@@ -37,8 +40,8 @@ describe('client configuration', () => {
     const bad = [
       createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: 'clusters: [' }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
       createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor('https://127.0.0.1:1', 't', ''), context: 'nope' }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
-      createKubernetesSide({ auth: { kind: 'eks', clusterName: 'c', endpoint: 'eks.example', caData: '', region: 'eu-central-1', tokenProvider: () => Promise.resolve('t') }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
-      createKubernetesSide({ auth: { kind: 'eks', clusterName: 'c', endpoint: 'https://eks.example', caData: 'bm90IGEgY2VydA==', region: 'eu-central-1', tokenProvider: () => Promise.resolve('t') }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
+      createKubernetesSide({ auth: { kind: 'eks', clusterName: 'c', endpoint: 'eks.example', caData: '', region: 'eu-central-1', credentials: noCredentials }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
+      createKubernetesSide({ auth: { kind: 'eks', clusterName: 'c', endpoint: 'https://eks.example', caData: 'bm90IGEgY2VydA==', region: 'eu-central-1', credentials: noCredentials }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
     ];
     const errors = await Promise.all(bad.map((p) => p.catch((e: unknown) => e)));
     for (const err of errors) {

@@ -56,24 +56,30 @@ describe('workload discovery over a real socket', () => {
     expect(env.api.log).toHaveLength(10);
   });
 
-  it('selects namespaces by label and workloads by label selector', async () => {
+  it('selects namespaces by label, and every Contrast workload in them (no workload filter)', async () => {
     env = await setup({ rbac: manifestRbac(['team-a', 'team-b']) }, { namespaces: { kind: 'selector', labelSelector: 'contrast.edgeless.systems/restart=enabled' } });
     populate(env);
     expect(found(await env.side.restarts.restartStale(request('list')))).toEqual([...TEAM_A, 'team-b/Deployment/api']);
     const nsList = env.api.log.find((r) => r.resource === 'namespaces')!;
     expect(nsList.query.get('labelSelector')).toBe('contrast.edgeless.systems/restart=enabled');
-    await teardown(env);
-
-    env = await setup({ rbac: manifestRbac(['team-a', 'team-b']) }, { namespaces: { kind: 'list', names: ['team-a', 'team-b'] }, labelSelector: 'tier=backend' });
-    populate(env);
-    expect(found(await env.side.restarts.restartStale(request('list')))).toEqual(['team-b/Deployment/api']);
+    // Workloads are listed whole: a workload is Contrast's by its pod spec, not by a label.
+    expect(env.api.log.filter((r) => r.resource !== 'namespaces').every((r) => r.query.get('labelSelector') === null)).toBe(true);
   });
 
   it('lists cluster-wide in "all" mode and pages through long lists', async () => {
-    env = await setup({ rbac: RbacAuthorizer.allowAll() }, { namespaces: { kind: 'all' }, pageSize: 2 });
+    env = await setup({ rbac: RbacAuthorizer.allowAll() }, { namespaces: { kind: 'all' } });
     populate(env);
-    expect(found(await env.side.restarts.restartStale(request('list')))).toEqual([...TEAM_A, 'team-b/Deployment/api', 'team-c/Deployment/elsewhere']);
-    expect(env.api.log.some((r) => r.path === '/apis/apps/v1/deployments' && r.query.get('continue'))).toBe(true);
+    // More pods than one page holds; they sort before elsewhere's pod, which is on the second page.
+    for (let i = 0; i < 500; i++) env.api.store.addPod('team-c', `a-filler-${String(i).padStart(3, '0')}`, { template: plainTemplate('filler'), startedAt: OLD() });
+    const summary = await env.side.restarts.restartStale(request('list'));
+    expect(found(summary)).toEqual([...TEAM_A, 'team-b/Deployment/api', 'team-c/Deployment/elsewhere']);
+    // Its stale pod was found on the second page: without it the Deployment would have "no running pods".
+    expect(summary.results.find((r) => r.name === 'elsewhere')).toMatchObject({ status: 'would-restart' });
+    const podLists = env.api.log.filter((r) => r.path === '/api/v1/pods');
+    expect(podLists.map((r) => [r.query.get('limit'), r.query.get('continue') !== null])).toEqual([
+      ['500', false],
+      ['500', true],
+    ]);
   });
 
   it('is unreachable (never a partial guess) when a namespace cannot be listed', async () => {

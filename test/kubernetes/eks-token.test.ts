@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createHash, createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEksToken, createKubernetesSide, eksTokenProvider } from '../../lambda/kubernetes/index.ts';
+import { BUDGETS } from '../../lambda/shared/budgets.ts';
 import { coordinatorTemplate, startKubeApi, type KubeApi } from '../../testing/kube-api/index.ts';
 
 const creds = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session/token+x=' };
@@ -126,10 +127,10 @@ describe('EKS IAM token', () => {
       // Another CA (AMD's, from the fixtures): the stand-in's self-signed certificate must not be trusted.
       const otherCa = readFileSync(new URL('../fixtures/attestation/snp/roots/ask_ark_milan.pem', import.meta.url)).toString('base64');
       const side = await createKubernetesSide({
-        auth: { kind: 'eks', clusterName: 'c', endpoint: api.url, caData: otherCa, region: 'eu-central-1', tokenProvider: () => Promise.resolve('t') },
+        auth: { kind: 'eks', clusterName: 'c', endpoint: api.url, caData: otherCa, region: 'eu-central-1', credentials: () => Promise.resolve(creds) },
         coordinatorNamespace: 'contrast',
         namespaces: { kind: 'all' },
-        retry: { attempts: 1 },
+        budget: { ...BUDGETS.kubernetes, attempts: 1 },
       });
       try {
         await expect(side.peers.readyPeers('demo')).rejects.toThrow(/self-signed certificate|unable to verify/);

@@ -20,7 +20,6 @@ export async function setup(apiOptions: KubeApiOptions, settings: Partial<Kubern
     auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, TOKEN, api.caData) },
     coordinatorNamespace: 'contrast',
     namespaces: { kind: 'list', names: ['contrast'] },
-    retry: { baseDelayMs: 1, maxDelayMs: 5 },
     ...settings,
   });
   return { api, side };

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { UnreachableError } from '../../lambda/shared/errors.ts';
-import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
+import { RecoveryError, UnreachableError } from '../../lambda/shared/errors.ts';
+import { COORDINATOR_LABEL, createKubernetesSide } from '../../lambda/kubernetes/index.ts';
+import { BUDGETS } from '../../lambda/shared/budgets.ts';
 import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac } from '../../testing/kube-api/index.ts';
 import { OLD, setup, teardown, TOKEN, type Env } from './helpers.ts';
 
@@ -51,26 +52,31 @@ describe('PeerChecker over a real socket', () => {
     expect(status.coordinatorPods).toEqual(['coordinator-0']);
   });
 
-  it('uses a configured label and a per-deployment namespace', async () => {
-    env = await setup({}, { coordinatorLabel: 'role=coord', coordinatorNamespace: (d) => `ns-${d}` });
-    const annotations = { 'contrast.edgeless.systems/pod-role': 'coordinator' };
-    env.api.store.addPod('ns-demo', 'c-0', { template: { metadata: { labels: { role: 'coord' }, annotations }, spec: {} }, ready: true });
-    expect((await env.side.peers.readyPeers('demo')).readyPeers).toEqual(['c-0']);
+  it('looks in the configured Coordinator namespace only, by Contrast\'s fixed label', async () => {
+    env = await setup({}, { coordinatorNamespace: 'prod' });
+    env.api.store.addPod('prod', 'coordinator-0', { template: coordinatorTemplate(), ready: true });
+    env.api.store.addPod('contrast', 'coordinator-1', { template: coordinatorTemplate(), ready: true });
+    expect((await env.side.peers.readyPeers('demo')).readyPeers).toEqual(['coordinator-0']);
+    const list = env.api.log.find((r) => r.resource === 'pods')!;
+    expect(list.path).toBe('/api/v1/namespaces/prod/pods');
+    expect(list.query.get('labelSelector')).toBe(COORDINATOR_LABEL);
   });
 
-  it('throws UnreachableError (never "no peers") on RBAC denial, naming the fix', async () => {
+  it('throws config-invalid (never "no peers", never retried as transient) on RBAC denial, naming the fix', async () => {
     env = await setup({ rbac: manifestRbac(['elsewhere']) });
     const err = await env.side.peers.readyPeers('demo').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UnreachableError);
-    expect((err as UnreachableError).outcome).toBe('unreachable');
+    expect(err).toBeInstanceOf(RecoveryError);
+    expect((err as RecoveryError).outcome).toBe('config-invalid');
     expect((err as Error).message).toMatch(/cannot list Coordinator pods .* namespace contrast for deployment demo: 403 Forbidden: pods is forbidden.*rbac\.yaml/);
   });
 
-  it('throws UnreachableError after retries on 5xx and when nothing listens', async () => {
+  it('throws UnreachableError after the budget\'s attempts on 5xx and when nothing listens', async () => {
     env = await setup({});
     env.api.faults.push({ resource: 'pods', status: 503, times: Infinity });
     await expect(env.side.peers.readyPeers('demo')).rejects.toThrow(/503/);
-    expect(env.api.log.filter((r) => r.resource === 'pods')).toHaveLength(5);
+    // Without a budget given, lambda/shared/budgets.ts decides: 5 attempts.
+    expect(env.api.log.filter((r) => r.resource === 'pods')).toHaveLength(BUDGETS.kubernetes.attempts);
+    expect(BUDGETS.kubernetes.attempts).toBe(5);
 
     const { url, caData } = env.api;
     await teardown(env);
@@ -79,7 +85,7 @@ describe('PeerChecker over a real socket', () => {
       auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(url, TOKEN, caData) },
       coordinatorNamespace: 'contrast',
       namespaces: { kind: 'all' },
-      retry: { attempts: 2, baseDelayMs: 1 },
+      budget: { ...BUDGETS.kubernetes, attempts: 2 },
     });
     try {
       const err = await side.peers.readyPeers('demo').catch((e: unknown) => e);

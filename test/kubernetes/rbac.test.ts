@@ -38,6 +38,8 @@ describe('infra/k8s RBAC manifests', () => {
       expect(r.verbs).not.toContain('bind');
     }
     expect(rulesOf(main).flatMap((r) => r.verbs)).not.toContain('delete');
+    // The service lists and patches; it never reads a single object (no rollout is followed).
+    expect(rulesOf(main).flatMap((r) => r.verbs)).not.toContain('get');
     expect(rulesOf(optional)).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['delete'] }]);
   });
 

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { invokeViaFunction, ViaFunctionError } from '../../cli/via-function.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
-import { captureOutput, emfRecords, setupFixture, type Fixture } from './fixture.ts';
+import { auditRecords, captureOutput, emfRecords, setupFixture, type Fixture } from './fixture.ts';
 import { lambdaContext, scheduledEvent } from './samples.ts';
 
 let fx: Fixture | undefined;
@@ -41,6 +41,9 @@ describe.skipIf(!motoAvailable)(`decrypt drill and recover --via-function ${moto
       expect(ok.drills).toEqual([expect.objectContaining({ deployment: fx.deployment, ok: true, kmsDecrypts: 1 })]);
       expect(fx.kmsDecrypts).toHaveLength(1);
       expect(fx.kmsDecrypts[0]!.context).toMatchObject({ 'contrast-autorecover:deployment': fx.deployment });
+      // Its audit record names the Decrypt's request ID: CloudTrail tells it from a recovery by that ID.
+      const drillAudit = auditRecords(out.json()).find((a) => a.action === 'decrypt-drill') as { kms: { requests: { operation: string; requestId?: string }[] } };
+      expect(drillAudit.kms.requests).toEqual([expect.objectContaining({ operation: 'Decrypt', requestId: expect.stringMatching(/\S/) })]);
       // Configured under another name: the context no longer matches, KMS refuses.
       const renamed = { ...fx.config, deployments: [{ ...fx.config.deployments[0]!, name: `${fx.deployment}-copy` }] };
       const bad = await fx.makeHandler({ config: renamed })(scheduledEvent(), lambdaContext());

@@ -87,7 +87,7 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     const m = emf[0]!;
     expect(m._aws.CloudWatchMetrics[0]!.Namespace).toBe('ContrastAutorecover');
     expect(m._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'Deployment']]);
-    expect(m).toMatchObject({ service: 'contrast-autorecover', Deployment: fx.deployment, Attempts: 1, Failures: 0, 'Outcome-recovered': 1 });
+    expect(m).toMatchObject({ service: 'contrast-autorecover', Deployment: fx.deployment, Attempts: 1, Failures: 0, 'Outcome-recovered': 1, ReconcileDuration: expect.any(Number) });
     expect(m['StepDuration-recover']).toEqual(expect.any(Number));
     expect(m.StaleMinutes).toEqual(expect.any(Number));
     expect(fx.trace.annotations).toEqual(expect.arrayContaining([['outcome', 'recovered'], ['deployment', fx.deployment], ['correlationId', ev.id]]));

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { awsCallMs, awsClientSettings, BUDGETS, budgetsWith, MIN_LEASE_SECONDS, minLeaseSeconds, recoverMs, stepBudgetsOf, stepNeedMs } from '../../lambda/shared/budgets.ts';
+import { awsCallMs, awsClientSettings, BUDGETS, budgetsWith, kubernetesCallMs, KUBERNETES_RETRY, MIN_LEASE_SECONDS, minLeaseSeconds, recoverMs, stepBudgetsOf, stepNeedMs } from '../../lambda/shared/budgets.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
 const s = stepBudgetsOf(BUDGETS);
@@ -32,7 +32,10 @@ describe('time budgets', () => {
   it('derive the lease minimum from the handshake, RPC, Decrypt and record-write budgets', () => {
     const longer = stepBudgetsOf(budgetsWith({ coordinator: { rpcTimeoutMs: BUDGETS.coordinator.rpcTimeoutMs + 10_000 } }));
     expect(minLeaseSeconds(longer)).toBe(MIN_LEASE_SECONDS + 30); // probe, Recover and confirm: three RPCs
-    expect(MIN_LEASE_SECONDS * 1000).toBeGreaterThanOrEqual(s.awsCallMs + stepNeedMs('probe', s) + stepNeedMs('decrypt', s) + BUDGETS.leaseMarginMs);
+    expect(MIN_LEASE_SECONDS * 1000).toBeGreaterThanOrEqual(s.awsCallMs + stepNeedMs('probe', s) + stepNeedMs('peers', s) + stepNeedMs('decrypt', s) + BUDGETS.leaseMarginMs);
+    // The peer check counts every attempt of its request and the longest wait between them.
+    expect(stepNeedMs('peers', s)).toBe(kubernetesCallMs());
+    expect(kubernetesCallMs({ requestTimeoutMs: 1_000, attempts: 3 })).toBe(3 * 1_000 + 2 * Math.max(KUBERNETES_RETRY.backoffMaxMs, KUBERNETES_RETRY.retryAfterMaxMs));
   });
 
   it('are stated in README and docs/operate.md as budgets.ts has them', () => {
@@ -45,6 +48,7 @@ describe('time budgets', () => {
       `${BUDGETS.coordinator.rpcTimeoutMs / 1000} s`,
       `the Decrypt ${stepNeedMs('decrypt', s) / 1000} s`,
       `the Recover ${stepNeedMs('recover', s) / 1000} s`,
+      `at most ${kubernetesCallMs() / 1000} s`,
     ]) {
       expect(docs.replace(/\s+/g, ' ')).toContain(figure.replace(/\s+/g, ' '));
     }

@@ -4,6 +4,7 @@ import type { PodTemplate } from './store.ts';
 export { startKubeApi, parseSelector, type KubeApi, type KubeApiOptions, type Fault, type LoggedRequest } from './server.ts';
 export { KubeStore, rfc3339, type KubeObject, type PodTemplate, type WorkloadOptions } from './store.ts';
 export { RbacAuthorizer, type Grant, type PolicyRule } from './rbac.ts';
+export { SubjectAccessReviews, SAR_PATH, type SubjectAccessReviewSpec } from './sar.ts';
 
 /** A Contrast pod template: runtime class `contrast-cc-…` and/or the initializer init container. */
 export function contrastTemplate(app: string, o: { runtimeClass?: boolean; initializer?: boolean; annotations?: Record<string, string> } = {}): PodTemplate {

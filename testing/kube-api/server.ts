@@ -9,6 +9,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { RbacAuthorizer } from './rbac.ts';
+import { serveSubjectAccessReview, SubjectAccessReviews } from './sar.ts';
 import { servingCert } from './tls.ts';
 import { KubeStore, RESOURCES, rfc3339, type Json, type JsonObject, type KubeObject, type ResourceInfo } from './store.ts';
 
@@ -59,6 +60,8 @@ export interface KubeApi {
   log: LoggedRequest[];
   faults: Fault[];
   rbac: RbacAuthorizer;
+  /** Subjects whose SubjectAccessReviews are answered (sar.ts). */
+  reviews: SubjectAccessReviews;
   latencyMs: number;
   /** Number of requests currently being served (for concurrency assertions). */
   readonly inFlight: number;
@@ -87,6 +90,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     log: [],
     faults: [],
     rbac: options.rbac ?? RbacAuthorizer.allowAll(),
+    reviews: new SubjectAccessReviews(),
     latencyMs: options.latencyMs ?? 0,
     get inFlight() {
       return inFlight;
@@ -191,6 +195,9 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
   const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
   const tokenOk = token !== undefined && (options.tokens === undefined ? token.length > 0 : Array.isArray(options.tokens) ? options.tokens.includes(token) : options.tokens(token));
   if (!tokenOk) return fail(401, 'Unauthorized', 'Unauthorized');
+
+  const sar = serveSubjectAccessReview(state.reviews, state.rbac.allows({ verb: 'create', apiGroup: 'authorization.k8s.io', resource: 'subjectaccessreviews', namespace: undefined }), method, url.pathname, body);
+  if (sar) return reply(sar.status, sar.payload);
 
   const route = parseRoute(url.pathname);
   if (!route) return fail(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);

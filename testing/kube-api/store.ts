@@ -52,6 +52,7 @@ export const RESOURCES: Record<string, ResourceInfo> = {
   statefulsets: { resource: 'statefulsets', group: 'apps', kind: 'StatefulSet', namespaced: true },
   daemonsets: { resource: 'daemonsets', group: 'apps', kind: 'DaemonSet', namespaced: true },
   replicasets: { resource: 'replicasets', group: 'apps', kind: 'ReplicaSet', namespaced: true },
+  configmaps: { resource: 'configmaps', group: '', kind: 'ConfigMap', namespaced: true },
 };
 
 export interface PodTemplate {

@@ -9,7 +9,7 @@ import { AttestationSchema, SevProduct_SevProductName, type Attestation, type Re
 import { fixed, isZero, leToBe, view } from '../bytes.ts';
 import type { SnpProduct } from '../roots.ts';
 
-export const REPORT_SIZE = 0x4a0;
+const REPORT_SIZE = 0x4a0;
 /** The signature covers bytes 0x000..0x29F. */
 export const SIGNED_SIZE = 0x2a0;
 const SIG_R = 0x2a0;
@@ -125,7 +125,7 @@ export function parseSnpReport(raw: Uint8Array): SnpReport {
 }
 
 /** Rebuilds the raw report bytes from the protobuf `Report` (absent fields are zero). */
-export function reportToRaw(r: Report): Uint8Array {
+function reportToRaw(r: Report): Uint8Array {
   const raw = new Uint8Array(REPORT_SIZE);
   const v = view(raw);
   try {

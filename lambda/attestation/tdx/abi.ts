@@ -7,10 +7,10 @@ import { AttestationError } from '../../shared/errors.ts';
 import { QuoteV4Schema, type QuoteV4 } from '../../gen/tdx/tdx_pb.ts';
 import { concat, fixed, view } from '../bytes.ts';
 
-export const HEADER_SIZE = 48;
-export const BODY_V4_SIZE = 584;
-export const BODY_V5_TDX15_SIZE = 648;
-export const QE_REPORT_SIZE = 384;
+const HEADER_SIZE = 48;
+const BODY_V4_SIZE = 584;
+const BODY_V5_TDX15_SIZE = 648;
+const QE_REPORT_SIZE = 384;
 export const INTEL_QE_VENDOR_ID = '939a7233f79c4ca9940a0db3957f0607';
 const ATTESTATION_KEY_ECDSA_P256 = 2;
 const TEE_TYPE_TDX = 0x81;
@@ -65,7 +65,7 @@ function fail(message: string): never {
   throw new AttestationError('tdx.format', `malformed TDX quote: ${message}`);
 }
 
-export function parseTdBody(b: Uint8Array): TdBody {
+function parseTdBody(b: Uint8Array): TdBody {
   const s = (o: number, n: number) => b.slice(o, o + n);
   return {
     teeTcbSvn: s(0, 16),
@@ -83,7 +83,7 @@ export function parseTdBody(b: Uint8Array): TdBody {
   };
 }
 
-export function parseEnclaveReport(raw: Uint8Array): EnclaveReport {
+function parseEnclaveReport(raw: Uint8Array): EnclaveReport {
   const v = view(raw);
   return {
     raw,

@@ -82,7 +82,7 @@ export function rawJsonMember(text: string, key: string): string {
  * Verifies one signed PCS JSON document: issuer chain (signing cert → pinned root), both
  * valid at `now`; the signature; the document's issueDate..nextUpdate window.
  */
-export function verifySignedJson(doc: CollateralDocument, key: 'tcbInfo' | 'enclaveIdentity', trust: TrustAnchors, now: Date, check: string): unknown {
+function verifySignedJson(doc: CollateralDocument, key: 'tcbInfo' | 'enclaveIdentity', trust: TrustAnchors, now: Date, check: string): unknown {
   const what = key === 'tcbInfo' ? 'TCB Info' : 'QE Identity';
   if (!doc.issuerChain) throw new AttestationError(check, `the ${what} has no issuer chain; supply it next to the document (.issuer-chain.pem)`);
   const certs = pemBlocks(doc.issuerChain);

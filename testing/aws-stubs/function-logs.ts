@@ -1,0 +1,51 @@
+/**
+ * The function's log records in CloudWatch Logs, as Lambda ships them: a Powertools Logger
+ * whose records, instead of going to stdout, are put into a log group (moto's CloudWatch
+ * Logs) one line per record, in order. Lambda does this outside the function; the records
+ * themselves are exactly what the handler logs.
+ */
+import { CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand, type CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SERVICE_NAME } from '../../lambda/shared/contract.ts';
+
+type PrintArgs = Parameters<Logger['printLog']>;
+
+export class ShippingLogger extends Logger {
+  private queue: Promise<void> = Promise.resolve();
+  private shipper: ((line: string) => Promise<void>) | undefined;
+  /** Every line shipped, for assertions. */
+  readonly lines: string[] = [];
+
+  constructor() {
+    super({ serviceName: SERVICE_NAME });
+  }
+
+  shipTo(shipper: (line: string) => Promise<void>): this {
+    this.shipper = shipper;
+    return this;
+  }
+
+  protected override printLog(...[, log]: PrintArgs): void {
+    log.prepareForPrint();
+    const line = JSON.stringify(log.getAttributes(), this.getJsonReplacer());
+    this.lines.push(line);
+    const ship = this.shipper;
+    if (ship) this.queue = this.queue.then(() => ship(line)).catch(() => undefined);
+  }
+
+  /** Resolves when every record so far is in the log group. */
+  flushed(): Promise<void> {
+    return this.queue;
+  }
+}
+
+/** Creates the log group and one stream, and returns a shipper putting lines into it. */
+export async function logGroupShipper(client: CloudWatchLogsClient, logGroupName: string, stream = `${new Date().toISOString().slice(0, 10).replace(/-/g, '/')}/[$LATEST]0001`): Promise<(line: string) => Promise<void>> {
+  await client.send(new CreateLogGroupCommand({ logGroupName })).catch((err: { name?: string }) => {
+    if (err.name !== 'ResourceAlreadyExistsException') throw err;
+  });
+  await client.send(new CreateLogStreamCommand({ logGroupName, logStreamName: stream }));
+  return async (line) => {
+    await client.send(new PutLogEventsCommand({ logGroupName, logStreamName: stream, logEvents: [{ timestamp: Date.now(), message: line }] }));
+  };
+}
