@@ -16,8 +16,18 @@ export class ShippingLogger extends Logger {
   /** Every line shipped, for assertions. */
   readonly lines: string[] = [];
 
-  constructor() {
-    super({ serviceName: SERVICE_NAME });
+  /** `parent`: the logger a child (Logger.createChild) ships through, in one order. */
+  constructor(
+    options: ConstructorParameters<typeof Logger>[0] = { serviceName: SERVICE_NAME },
+    private readonly parent?: ShippingLogger,
+  ) {
+    super(options);
+  }
+
+  // Powertools' way for a subclass's children to be of its class (Logger.createLogger): the
+  // function logs each deployment's run through a child (lambda/function/deployment-run.ts).
+  protected override createLogger(options?: ConstructorParameters<typeof Logger>[0]): ShippingLogger {
+    return new ShippingLogger(options, this.parent ?? this);
   }
 
   shipTo(shipper: (line: string) => Promise<void>): this {
@@ -28,14 +38,15 @@ export class ShippingLogger extends Logger {
   protected override printLog(...[, log]: PrintArgs): void {
     log.prepareForPrint();
     const line = JSON.stringify(log.getAttributes(), this.getJsonReplacer());
-    this.lines.push(line);
-    const ship = this.shipper;
-    if (ship) this.queue = this.queue.then(() => ship(line)).catch(() => undefined);
+    const root = this.parent ?? this;
+    root.lines.push(line);
+    const ship = root.shipper;
+    if (ship) root.queue = root.queue.then(() => ship(line)).catch(() => undefined);
   }
 
   /** Resolves when every record so far is in the log group. */
   flushed(): Promise<void> {
-    return this.queue;
+    return (this.parent ?? this).queue;
   }
 }
 
