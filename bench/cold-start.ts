@@ -22,6 +22,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { createInsecureTestingVerifier } from '../lambda/attestation/testing.ts';
 import { loadConfig } from '../lambda/function/config.ts';
 import { createHandler } from '../lambda/function/handler.ts';
+import { FUNCTION_TIMEOUT_SECONDS } from '../lambda/shared/budgets.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
 import { MOTO_INSTALL_HINT } from '../testing/moto-server.ts';
 import { makeWorkspace } from '../testing/workspace.ts';
@@ -130,7 +131,7 @@ async function coldStart(): Promise<Figure[]> {
       telemetry: { logger: new Logger({ logLevel: 'SILENT' }), metrics: { publish() {} } },
     });
     const event = scheduledEvent();
-    await warm(event, { awsRequestId: 'warm', getRemainingTimeInMillis: () => 60_000 });
+    await warm(event, { awsRequestId: 'warm', getRemainingTimeInMillis: () => FUNCTION_TIMEOUT_SECONDS * 1000 });
 
     const ours = await bundleEntry(handlerEntrySource(true), dir, 'handler');
     const floor = await bundleEntry(floorEntrySource, dir, 'floor');
