@@ -40,7 +40,8 @@ export const BUDGETS: Budgets = {
  * Deployments one invocation reconciles at the same time (a scheduled run over all of them),
  * each under its own lease. Small: at most this many Coordinator sessions, and twice as many
  * AWS calls (the guard snapshot beside the bundle, the result event beside the lease release),
- * are in flight — far below the SDK's 50 sockets per client and the services' request quotas.
+ * are in flight — far below the 50 sockets of each SDK client's default agent
+ * (@smithy/node-http-handler, NodeHttpHandler) and the services' request quotas.
  * What it buys: the report reserve is kept per wave of this many deployments instead of per
  * deployment (lambda/function/deadline.ts), so one invocation of FUNCTION_TIMEOUT_SECONDS
  * still gives the first wave the time of a no-op's first two steps (bundle, probe: 50 s) with
