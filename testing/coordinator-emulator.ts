@@ -161,6 +161,19 @@ export class CoordinatorEmulator {
   }
 
   /**
+   * A restart as the network sees it: the process is gone and nothing listens on the port
+   * (connections are refused) for `downMs`, then the restarted Coordinator listens on the same
+   * port, stale. Resolves once the port is closed; `back` settles when it listens again.
+   */
+  async restartProcess(downMs: number): Promise<{ back: Promise<void> }> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    this.restart();
+    const back = new Promise<void>((resolve) => setTimeout(resolve, downMs)).then(() => new Promise<void>((resolve) => this.server!.listen(this.port, this.host, resolve)));
+    return { back };
+  }
+
+  /**
    * Simulates `contrast set` with another manifest: every manifest transition creates a new
    * random mesh CA key (coordinator/internal/stateguard/stateguard.go, UpdateState). On a
    * stale Coordinator only the history grows (the real SetManifest refuses while stale).

@@ -57,6 +57,12 @@ export interface ManifestsAnswer {
   meshCaPem: string;
 }
 
+/**
+ * Nothing listens at the Coordinator's address (the connection was refused): a Coordinator that
+ * just restarted has not opened its port yet. The probe waits for it a little (reconcile.ts).
+ */
+export class CoordinatorNotListeningError extends UnreachableError {}
+
 /** A gRPC status the Coordinator answered with (not a transport failure). */
 export class CoordinatorRpcError extends RecoveryError {
   constructor(
@@ -185,6 +191,9 @@ export class CoordinatorSession {
   private translate(rpc: string, err: ServiceError): RecoveryError {
     const refused = this.creds.lastError;
     if (refused && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED)) return refused;
+    if (err.code === status.UNAVAILABLE && /\bECONNREFUSED\b/.test(err.details)) {
+      return new CoordinatorNotListeningError(`${rpc}: nothing listens at the Coordinator's address ${this.target} (connection refused); a restarted Coordinator opens port 1313 shortly — check the endpoint if this persists`);
+    }
     if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) {
       return new UnreachableError(
         `${rpc}: the Coordinator at ${this.target} could not be reached (${status[err.code]}: ${err.details}); check the endpoint, the PrivateLink endpoint and security groups`,

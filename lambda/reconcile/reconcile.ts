@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import { createPublicKey, randomUUID } from 'node:crypto';
 import type { ReferenceInput, Verifier } from '../attestation/verifier.ts';
 import { probeStateOf } from '../coordinator/answers.ts';
-import { CoordinatorRpcError, CoordinatorSession, type ManifestsAnswer, type SessionOptions } from '../coordinator/client.ts';
+import { CoordinatorNotListeningError, CoordinatorRpcError, CoordinatorSession, type ManifestsAnswer, type SessionOptions } from '../coordinator/client.ts';
 import { parseManifest, type Manifest } from '../coordinator/manifest.ts';
 import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, pemBufferFromDer, publicKeyHex } from '../coordinator/seedshares.ts';
 import { RecoveryError, UnreachableError, errorMessage } from '../shared/errors.ts';
@@ -274,7 +274,25 @@ interface Probe {
   evidence?: ReconcileResult['evidence'];
 }
 
+/**
+ * Step 2. The exporter reports a Coordinator's restart when its container starts, which can be
+ * before it listens on 1313: a refused connection is tried again, with growing pauses, for up
+ * to one handshake budget (the probe's budget counts it), instead of failing the invocation
+ * and waiting a minute for Lambda's retry. Nothing secret is sent on this path.
+ */
 async function probeCoordinator(run: Run): Promise<Probe> {
+  const waitUntil = Date.now() + run.budgets().handshakeTimeoutMs;
+  for (let pause = 250; ; pause = Math.min(2 * pause, 2_000)) {
+    try {
+      return await probeOnce(run);
+    } catch (err) {
+      if (!(err instanceof CoordinatorNotListeningError) || Date.now() + pause > waitUntil) throw err;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+}
+
+async function probeOnce(run: Run): Promise<Probe> {
   const session = run.open();
   try {
     const answer = await session.getManifests();

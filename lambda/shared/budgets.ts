@@ -142,7 +142,8 @@ export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?:
     case 'load-bundle':
       return s.awsCallMs;
     case 'probe':
-      return sessionMs(s);
+      // One session, after waiting up to one handshake budget for a Coordinator that does not listen yet.
+      return s.handshakeTimeoutMs + sessionMs(s);
     case 'peers':
     case 'restarts':
       return s.kubernetesRequestMs;
@@ -164,7 +165,7 @@ export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?:
  * stop recoveries, never let two through; this minimum keeps it from stopping them.
  */
 export function minLeaseSeconds(s: StepBudgets = stepBudgetsOf(), leaseMarginMs = BUDGETS.leaseMarginMs): number {
-  return Math.ceil((s.awsCallMs + sessionMs(s) + stepNeedMs('peers', s) + stepNeedMs('decrypt', s) + leaseMarginMs) / 1000);
+  return Math.ceil((s.awsCallMs + stepNeedMs('probe', s) + stepNeedMs('peers', s) + stepNeedMs('decrypt', s) + leaseMarginMs) / 1000);
 }
 
 /** LEASE_SECONDS may not be lower (configuration and construct refuse it). */

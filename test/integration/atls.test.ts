@@ -9,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createProductionVerifier } from '../../lambda/attestation/production.ts';
 import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
 import { createClientCertificatePem } from '../../lambda/coordinator/client-certificate.ts';
-import { CoordinatorSession } from '../../lambda/coordinator/client.ts';
+import { CoordinatorNotListeningError, CoordinatorSession } from '../../lambda/coordinator/client.ts';
 import { AttestationError, RecoveryError } from '../../lambda/shared/errors.ts';
 import { CoordinatorEmulator, type Misbehaviour } from '../../testing/coordinator-emulator.ts';
 import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
@@ -119,7 +119,8 @@ describe('aTLS connector', () => {
     const err = await failure(s.getManifests());
     s.close();
     expect(err.outcome).toBe('unreachable');
-    expect(err.message).toMatch(/could not be reached/);
+    expect(err.message).toMatch(/nothing listens at the Coordinator's address .*connection refused/);
+    expect(err).toBeInstanceOf(CoordinatorNotListeningError);
     expect(Date.now() - t0).toBeLessThan(4000);
   });
 

@@ -123,7 +123,7 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
     const silent = await CoordinatorEmulator.start({ state: 'stale', manifest: fx.ws.manifest, seed: fx.ws.seed, salt: fx.ws.salt, misbehave: 'silent' });
     try {
       const config = { ...fx.config, deployments: [{ ...fx.config.deployments[0]!, coordinator: silent.endpoint }] };
-      // 3 s handshake + 3 s RPC budget (the fixture's), but only 2.5 s left in the invocation.
+      // 3 s handshake + 3 s RPC budget (the fixture's) and up to one handshake budget waiting for the port, but only 2.5 s left.
       const handler = fx.makeHandler({ config, budgets: budgetsWith({ ...small, aws: { ...small.aws, maxAttempts: 1 } }) });
       out = captureOutput();
       const t0 = Date.now();
@@ -131,7 +131,7 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
       const ms = Date.now() - t0;
       out.restore();
       expect(ms).toBeLessThan(2_500);
-      expect(res.results[0]).toMatchObject({ outcome: 'unreachable', message: expect.stringMatching(/step probe not started: it may take 6000 ms/) });
+      expect(res.results[0]).toMatchObject({ outcome: 'unreachable', message: expect.stringMatching(/step probe not started: it may take 9000 ms/) });
       expect(auditRecords(out.json())).toHaveLength(1);
     } finally {
       await silent.stop();

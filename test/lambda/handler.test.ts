@@ -349,6 +349,30 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect(fx.emu.recoverCalls).toHaveLength(1);
   });
 
+  it('a restart event that arrives before the restarted Coordinator listens recovers it in the same invocation', async () => {
+    fx = await setupFixture({ state: 'healthy' });
+    const { back } = await fx.emu.restartProcess(1_200);
+    const t0 = Date.now();
+    const r = await fx.handler(restartEvent(fx.deployment), lambdaContext());
+    await back;
+    expect(r.outcome).toBe('recovered');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_000); // it waited for the port, not for Lambda's retry
+    expect(fx.emu.recoverCalls).toHaveLength(1);
+  });
+
+  it('a Coordinator that never listens is unreachable once the probe\'s wait (one handshake budget) is used up', async () => {
+    fx = await setupFixture({ state: 'healthy' });
+    await fx.emu.restartProcess(60_000);
+    const t0 = Date.now();
+    const r = await fx.makeHandler({ reconcileDeps: { handshakeTimeoutMs: 800, rpcTimeoutMs: 1_000 } })(restartEvent(fx.deployment), lambdaContext()).catch((e: unknown) => e);
+    const elapsed = Date.now() - t0;
+    expect(r).toBeInstanceOf(Error); // transient: the invocation fails so Lambda retries it
+    expect((r as Error).message).toMatch(/unreachable.*nothing listens at the Coordinator's address/);
+    expect(elapsed).toBeGreaterThanOrEqual(700);
+    expect(elapsed).toBeLessThan(10_000);
+    expect(fx.kmsDecrypts).toHaveLength(0);
+  });
+
   /** A handler whose confirming GetManifests hangs forever — as if the process died there. */
   function dyingInConfirm() {
     return fx!.makeHandler({

@@ -48,6 +48,7 @@ describe('time budgets', () => {
       `${BUDGETS.coordinator.rpcTimeoutMs / 1000} s`,
       `the Decrypt ${stepNeedMs('decrypt', s) / 1000} s`,
       `the Recover ${stepNeedMs('recover', s) / 1000} s`,
+      `the probe ${stepNeedMs('probe', s) / 1000} s`,
       `at most ${kubernetesCallMs() / 1000} s`,
     ]) {
       expect(docs.replace(/\s+/g, ' ')).toContain(figure.replace(/\s+/g, ' '));
