@@ -81,50 +81,14 @@ export class CloudTrailStub {
 
   /** Records every call of this KMS client as CloudTrail would, made by `callerArn`. */
   recordKmsCalls(kms: KMSClient, callerArn: string): void {
-    kms.middlewareStack.add(
-      (next, context) => async (args) => {
-        const input = args.input as { KeyId?: string; EncryptionContext?: Record<string, string> };
-        let errorCode: string | undefined;
-        let requestId: string | undefined;
-        let keyArn: string | undefined;
-        try {
-          const out = await next(args);
-          const o = out.output as { $metadata?: { requestId?: string }; KeyId?: string };
-          requestId = o.$metadata?.requestId;
-          keyArn = o.KeyId;
-          return out;
-        } catch (err) {
-          errorCode = (err as { name?: string }).name;
-          requestId = (err as { $metadata?: { requestId?: string } }).$metadata?.requestId;
-          throw err;
-        } finally {
-          const eventName = context.commandName?.replace(/Command$/, '') ?? 'Unknown';
-          const key = keyArn ?? input.KeyId;
-          this.record({
-            eventVersion: '1.08',
-            userIdentity: { type: 'AssumedRole', arn: callerArn, accountId: this.account },
-            eventTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-            eventSource: 'kms.amazonaws.com',
-            eventName,
-            awsRegion: this.region,
-            sourceIPAddress: '10.0.0.10',
-            userAgent: 'aws-sdk-js',
-            requestParameters: { encryptionAlgorithm: 'SYMMETRIC_DEFAULT', ...(key ? { keyId: key } : {}), ...(input.EncryptionContext ? { encryptionContext: input.EncryptionContext } : {}) },
-            responseElements: null,
-            requestID: requestId ?? randomUUID(),
-            eventID: randomUUID(),
-            readOnly: ['Decrypt', 'GenerateDataKey', 'Encrypt', 'DescribeKey', 'GetKeyPolicy'].includes(eventName),
-            ...(key?.startsWith('arn:') ? { resources: [{ accountId: this.account, type: 'AWS::KMS::Key', ARN: key }] } : {}),
-            eventType: 'AwsApiCall',
-            managementEvent: true,
-            recipientAccountId: this.account,
-            eventCategory: 'Management',
-            ...(errorCode ? { errorCode } : {}),
-          });
-        }
-      },
-      { step: 'initialize', name: 'cloudTrailRecorder' },
-    );
+    this.#recordCalls(kms, callerArn, 'kms.amazonaws.com', (eventName, input, output) => {
+      const key = (output?.KeyId as string | undefined) ?? (input.KeyId as string | undefined);
+      return {
+        requestParameters: { encryptionAlgorithm: 'SYMMETRIC_DEFAULT', ...(key ? { keyId: key } : {}), ...(input.EncryptionContext ? { encryptionContext: input.EncryptionContext } : {}) },
+        readOnly: ['Decrypt', 'GenerateDataKey', 'Encrypt', 'DescribeKey', 'GetKeyPolicy'].includes(eventName),
+        ...(key?.startsWith('arn:') ? { resources: [{ accountId: this.account, type: 'AWS::KMS::Key', ARN: key }] } : {}),
+      };
+    });
   }
 
   /**
@@ -133,14 +97,29 @@ export class CloudTrailStub {
    * never the secret's value).
    */
   recordSecretsManagerCalls(secrets: SecretsManagerClient, callerArn: string): void {
-    secrets.middlewareStack.add(
+    this.#recordCalls(secrets, callerArn, 'secretsmanager.amazonaws.com', (eventName, input) => ({
+      requestParameters: input.SecretId ? { secretId: input.SecretId } : null,
+      readOnly: /^(Get|Describe|List)/.test(eventName),
+    }));
+  }
+
+  /** One CloudTrail record per call of `client`, with the service's own fields from `fields`. */
+  #recordCalls(
+    client: KMSClient | SecretsManagerClient,
+    callerArn: string,
+    eventSource: string,
+    fields: (eventName: string, input: Record<string, unknown>, output: Record<string, unknown> | undefined) => Pick<CloudTrailRecord, 'requestParameters' | 'readOnly' | 'resources'>,
+  ): void {
+    (client.middlewareStack as KMSClient['middlewareStack']).add(
       (next, context) => async (args) => {
-        const input = args.input as { SecretId?: string };
+        const input = args.input as Record<string, unknown>;
         let errorCode: string | undefined;
         let requestId: string | undefined;
+        let output: Record<string, unknown> | undefined;
         try {
           const out = await next(args);
-          requestId = (out.output as { $metadata?: { requestId?: string } }).$metadata?.requestId;
+          output = out.output as unknown as Record<string, unknown>;
+          requestId = (output.$metadata as { requestId?: string } | undefined)?.requestId;
           return out;
         } catch (err) {
           errorCode = (err as { name?: string }).name;
@@ -152,20 +131,19 @@ export class CloudTrailStub {
             eventVersion: '1.08',
             userIdentity: { type: 'AssumedRole', arn: callerArn, accountId: this.account },
             eventTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-            eventSource: 'secretsmanager.amazonaws.com',
+            eventSource,
             eventName,
             awsRegion: this.region,
             sourceIPAddress: '10.0.0.10',
             userAgent: 'aws-sdk-js',
-            requestParameters: input.SecretId ? { secretId: input.SecretId } : null,
             responseElements: null,
             requestID: requestId ?? randomUUID(),
             eventID: randomUUID(),
-            readOnly: /^(Get|Describe|List)/.test(eventName),
             eventType: 'AwsApiCall',
             managementEvent: true,
             recipientAccountId: this.account,
             eventCategory: 'Management',
+            ...fields(eventName, input, output),
             ...(errorCode ? { errorCode } : {}),
           });
         }
