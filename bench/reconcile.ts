@@ -19,7 +19,7 @@ import http2 from 'node:http2';
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { DecryptCommand } from '@aws-sdk/client-kms';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { ATTESTATION_OIDS, type Verifier } from '../lambda/attestation/verifier.ts';
+import type { Verifier } from '../lambda/attestation/verifier.ts';
 import { bindingFor, extractAttestationExtension, spkiOf } from '../lambda/coordinator/certificates.ts';
 import { createClientCertificatePem } from '../lambda/coordinator/client-certificate.ts';
 import { parseManifest } from '../lambda/coordinator/manifest.ts';
@@ -29,7 +29,7 @@ import type { BundleDocument } from '../lambda/keys/bundle.ts';
 import { awsReconcileDeps } from '../lambda/reconcile/aws-deps.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
-import { makeSnpEvidence, makeTestManifest, TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
+import { snpTestEvidence, makeTestManifest, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
 import { makeWorkspace } from '../testing/workspace.ts';
 import { median, timeInterleaved, type Benchmark } from './harness.ts';
 import { startStack } from './stack.ts';
@@ -98,7 +98,7 @@ export const benchmarks: Benchmark[] = [
         manifest: ws.manifest,
         seed: ws.seed,
         salt: ws.salt,
-        evidence: (reportData) => [{ oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH }) }],
+        evidence: snpTestEvidence(),
       });
       try {
         const secretId = await stack.enroll('bench', ws);

@@ -19,10 +19,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { ATTESTATION_OIDS } from '../lambda/attestation/verifier.ts';
 import { EVENTS, TRIGGER_DETAIL } from '../lambda/shared/contract.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
-import { makeSnpEvidence, makeTestManifest, TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, testRoots } from '../testing/evidence/index.ts';
+import { snpTestEvidence, makeTestManifest, TEST_POLICY_HASH_HEX, testRoots } from '../testing/evidence/index.ts';
 import { contrastTemplate, coordinatorTemplate, kubeconfigFor, KubeStore, manifestRbac, startKubeApi, type KubeApi } from '../testing/kube-api/index.ts';
 import { MOTO_INSTALL_HINT } from '../testing/moto-server.ts';
 import { makeWorkspace } from '../testing/workspace.ts';
@@ -82,7 +81,7 @@ async function restartToRecovered(): Promise<Figure[]> {
     manifest: ws.manifest,
     seed: ws.seed,
     salt: ws.salt,
-    evidence: (reportData) => [{ oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH }) }],
+    evidence: snpTestEvidence(),
   });
   const api = await startKubeApi({ tokens: [TOKEN], rbac: manifestRbac([NS]) });
   try {

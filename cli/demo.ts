@@ -16,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ATTESTATION_OIDS } from '../lambda/attestation/verifier.ts';
 import { awsReconcileDeps } from '../lambda/reconcile/aws-deps.ts';
 import { memoryRecordStore } from '../lambda/reconcile/mesh-ca.ts';
 import { buildBundle } from '../lambda/reconcile/enroll.ts';
@@ -30,7 +29,7 @@ import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
 import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac, plainTemplate, startKubeApi, type KubeApi } from '../testing/kube-api/index.ts';
 import { findMotoPython, MOTO_INSTALL_HINT, startMoto, type MotoServer } from '../testing/moto-server.ts';
 import { makeWorkspace, writeWorkspace } from '../testing/workspace.ts';
-import { makeSnpEvidence, makeTestManifest, TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
+import { snpTestEvidence, makeTestManifest, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
 import { progressPrinter } from './output.ts';
 import { readWorkspace } from './workspace-files.ts';
 
@@ -167,7 +166,7 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
           manifest: ws.manifest,
           seed: ws.seed,
           salt: ws.salt,
-          evidence: (reportData) => [{ oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH }) }],
+          evidence: snpTestEvidence(),
         }),
       (e) => `${e.address} (SEV-SNP evidence signed by a DEMO test chain, not AMD hardware)`,
     );

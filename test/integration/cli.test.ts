@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { OUTCOMES, OUTCOME_NAMES } from '../../lambda/shared/outcomes.ts';
-import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
-import { makeSnpEvidence, snpTestChain, TEST_POLICY_HASH } from '../../testing/evidence/index.ts';
+import { snpTestEvidence, snpTestChain } from '../../testing/evidence/index.ts';
 import { captureAttestationExtension } from '../../lambda/coordinator/evidence-capture.ts';
 import { collateralNeeds } from '../../lambda/attestation/collateral-needs.ts';
 import { startMirror } from '../collateral/mirror.ts';
@@ -229,7 +228,7 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
       manifest: ws.manifest,
       seed: ws.seed,
       salt: ws.salt,
-      evidence: (reportData) => [{ oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, includeVcek: false }) }],
+      evidence: snpTestEvidence({ includeVcek: false }),
     });
     const mirror = await startMirror();
     try {

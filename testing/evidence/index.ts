@@ -12,7 +12,8 @@ import type { ReferenceInput, VerifierFactory } from '../../lambda/attestation/v
 import type { ReferenceValues } from '../../lambda/attestation/reference.ts';
 import { fromPlain } from '../../lambda/coordinator/go-json.ts';
 import { parseReferenceValues } from '../../lambda/coordinator/reference-values.ts';
-import { snpReferenceValues, snpTestChain } from './snp.ts';
+import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
+import { makeSnpEvidence, snpReferenceValues, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
 import { addTdxCrls, makeTdxCollateral, tdxReferenceValues, tdxTestChain } from './tdx.ts';
 
 export { makeSnpEvidence, makeSnpReportRaw, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
@@ -21,6 +22,14 @@ export { addTdxCrls, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, makeTdxCollat
 /** The coordinator policy hash the default evidence carries (HOST_DATA / MRCONFIGID). */
 export const TEST_POLICY_HASH = createHash('sha256').update('contrast-autorecover test coordinator policy').digest();
 export const TEST_POLICY_HASH_HEX = TEST_POLICY_HASH.toString('hex');
+
+/**
+ * What the emulator's certificate carries for `reportData`: SEV-SNP evidence of the test chain
+ * whose HOST_DATA is the test Coordinator policy hash (`CoordinatorEmulator.start({ evidence })`).
+ */
+export function snpTestEvidence(extra: Partial<SnpEvidenceOptions> = {}) {
+  return (reportData: Buffer) => [{ oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, ...extra }) }];
+}
 
 /** Trust anchors of the generated test chains (never the production pins). */
 export function testRoots(): TrustAnchors {
