@@ -194,6 +194,7 @@ export class ContrastRecovery extends Construct {
       functionRole: this.role,
       ...(this.breakGlassRole ? { breakGlassRole: this.breakGlassRole } : {}),
       secretIdPrefixes: [`arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${prefix}/`, `${prefix}/`],
+      ...(props.cluster.kind === 'self-managed' ? { kubeconfigSecretArn: props.cluster.kubeconfigSecretArn } : {}),
     });
     const trail = props.auditTrail ?? 'create';
     if (trail === 'create') this.trail = new AuditTrail(this, 'Audit', { key: opsKey, fn: this.function }).trail;

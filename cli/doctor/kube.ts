@@ -66,7 +66,8 @@ async function loadKubeConfig(o: KubeAccessOptions): Promise<KubeConfig> {
     const found = await kubeconfigPaths(o);
     if (found.paths.length === 0) throw new Error(`no kubeconfig: ${NO_ACCESS_HINT.split('; or')[0]}`);
     const documents = await Promise.all(found.paths.map(readKubeconfig));
-    return buildKubeConfig({ kind: 'kubeconfig', kubeconfig: documents, ...(o.kubeContext ? { context: o.kubeContext } : {}) });
+    // The operator's kubeconfig, as kubectl reads it: referenced files only as bounded regular files.
+    return await buildKubeConfig({ kind: 'kubeconfig', kubeconfig: documents, policy: 'kubectl', ...(o.kubeContext ? { context: o.kubeContext } : {}) });
   } catch (err) {
     throw new KubeAccessError((err as Error).message, undefined);
   }
