@@ -27,9 +27,9 @@ export interface GuardedRun {
 }
 
 export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger: Trigger, options: ReconcileOptions, ctx: ReportContext, run: GuardedRun): Promise<RunReport> {
-  // A paused reconcile only costs an unused GetSecretValue (ciphertext, no Decrypt).
-  const bundle = run.bundle;
-  bundle.catch(() => {}); // a failure surfaces through reconcile's step 1
+  // The bundle is read beside the snapshot (run.bundle): a paused reconcile only costs an
+  // unused GetSecretValue (ciphertext, no Decrypt).
+  const { bundle } = run;
   // Status holds no lease: it reads the record (to date the mesh CA key) and writes nothing;
   // without the lock table it still answers, dating the key by its certificate.
   const snap = options.statusOnly
