@@ -37,7 +37,7 @@ const handler = createHandler({
       },
     },
   }),
-  reconcileDeps: {
+  ports: {
     progress: (e) => {
       const at = `${e.step}:${e.status}`;
       report({ step: at });

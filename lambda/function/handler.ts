@@ -29,7 +29,7 @@ import { runDeadlines } from './deadline.ts';
 import { runDeployment } from './deployment-run.ts';
 import { runDrills, type DrillResult } from './drill.ts';
 import { deploymentsOf, EventInvalidError, parseTrigger, type InvocationContext, type Trigger } from './events.ts';
-import { emptyResult, reportResult } from './report.ts';
+import { emptyResult, reportContext, reportResult } from './report.ts';
 import { createRuntime, createTelemetry, type HandlerOverrides, type Runtime } from './runtime.ts';
 
 export type { HandlerOverrides } from './runtime.ts';
@@ -89,7 +89,7 @@ async function rejectEvent(rt: Runtime, event: unknown, err: EventInvalidError, 
     force: false,
     reason: 'invalid event',
   };
-  await reportResult(rt, result, { requestId, trigger: invalid, action: 'invalid', reportBy });
+  await reportResult(rt, result, reportContext({ requestId, trigger: invalid, action: 'invalid', reportBy }));
   return { requestId, correlationId: requestId, trigger: 'invalid', outcome: 'event-invalid', results: [result] };
 }
 

@@ -35,6 +35,12 @@ export interface ReconcileOptions {
   statusOnly?: boolean;
   /** The recovering Coordinator's pod, when the trigger names it: never counted as its own peer. */
   recoveringPod?: string;
+  /**
+   * Why a user recovery may not run now (the function's crash-loop guard decides it before the
+   * reconcile): a stale Coordinator then ends `paused` with this message, just before the KMS
+   * Decrypt and before anything is recorded; healthy reconciles and restarts still run.
+   */
+  recoveryRefused?: string;
 }
 
 export interface StepTiming {

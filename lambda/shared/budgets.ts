@@ -90,7 +90,7 @@ export function awsClientSettings(aws: Budgets['aws'] = BUDGETS.aws) {
   };
 }
 
-/** What reconcile needs to know of the budgets (ReconcileDeps carries these). */
+/** What reconcile needs to know of the budgets (ReconcileTime carries these with the deadline). */
 export interface StepBudgets {
   handshakeTimeoutMs: number;
   rpcTimeoutMs: number;

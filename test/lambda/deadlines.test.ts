@@ -15,8 +15,8 @@ import { awsCallMs, budgetsWith, minLeaseSeconds, stepBudgetsOf } from '../../la
 import { CoordinatorEmulator } from '../../testing/coordinator-emulator.ts';
 import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
-import { depsFor, enroll, targetFor } from '../support/fixture.ts';
-import { auditRecords, captureOutput, setupFixture, type Fixture } from './fixture.ts';
+import { portsFor, enroll, targetFor, testTime } from '../support/fixture.ts';
+import { auditRecords, captureOutput, setupFixture, withFixtureCoordinator, type Fixture } from './fixture.ts';
 import { directInvoke, lambdaContext, restartEvent } from './samples.ts';
 
 /** Accepts TCP connections and never answers a byte. */
@@ -54,13 +54,15 @@ afterEach(async () => {
 });
 
 const small = budgetsWith({ aws: { connectionTimeoutMs: 200, requestTimeoutMs: 300, maxAttempts: 2 }, resultEventMs: 300, reportReserveMs: 600 });
+/** `small` with the fixture's Coordinator timeouts, as the fixture's handlers have them. */
+const smallWithFixtureCoordinator = withFixtureCoordinator(small);
 
 describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_REASON}`, () => {
   it('an EventBridge that never answers after a Recover costs the result event, never the audit record', async () => {
     // The test's own client has no timeouts at all: only the report's budget ends the wait.
     const events = new EventBridgeClient({ region: 'eu-central-1', endpoint: hung.url, credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });
     fx = await setupFixture();
-    const handler = fx.makeHandler({ clients: { ...fx.clients, events }, budgets: small });
+    const handler = fx.makeHandler({ clients: { ...fx.clients, events }, budgets: smallWithFixtureCoordinator });
     out = captureOutput();
     const t0 = Date.now();
     const res = await handler(restartEvent(fx.deployment), lambdaContext());
@@ -81,7 +83,7 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
     let handler;
     try {
       // No KMS override: the runtime builds it with the budgets' timeouts and attempts.
-      handler = fx.makeHandler({ clients: others, budgets: small });
+      handler = fx.makeHandler({ clients: others, budgets: smallWithFixtureCoordinator });
       out = captureOutput();
       const t0 = Date.now();
       await expect(handler(restartEvent(fx.deployment), lambdaContext())).rejects.toBeInstanceOf(TransientOutcomeError);
@@ -124,7 +126,7 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
     try {
       const config = { ...fx.config, deployments: [{ ...fx.config.deployments[0]!, coordinator: silent.endpoint }] };
       // 3 s handshake + 3 s RPC budget (the fixture's) and up to one handshake budget waiting for the port, but only 2.5 s left.
-      const handler = fx.makeHandler({ config, budgets: budgetsWith({ ...small, aws: { ...small.aws, maxAttempts: 1 } }) });
+      const handler = fx.makeHandler({ config, budgets: budgetsWith({ ...smallWithFixtureCoordinator, aws: { ...small.aws, maxAttempts: 1 } }) });
       out = captureOutput();
       const t0 = Date.now();
       const res = await handler(directInvoke(fx.deployment, 'recover'), lambdaContext(undefined, 2_500));
@@ -161,7 +163,7 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
   it('refuses a lease shorter than one recovery may take under the budgets in force', async () => {
     fx = await setupFixture();
     const min = minLeaseSeconds(stepBudgetsOf(small), small.leaseMarginMs);
-    const tooShort = fx.makeHandler({ config: { ...fx.config, leaseSeconds: 1 }, budgets: small, reconcileDeps: {} });
+    const tooShort = fx.makeHandler({ config: { ...fx.config, leaseSeconds: 1 }, budgets: small });
     await expect(tooShort(restartEvent(fx.deployment), lambdaContext())).rejects.toThrow(new RegExp(`LEASE_SECONDS: 1 s is shorter than one recovery may take under these budgets \\(${min} s\\)`));
     expect(fx.emu.recoverCalls).toHaveLength(0);
   });
@@ -181,14 +183,15 @@ describe.skipIf(!motoAvailable)(`reconcile's deadline ${motoAvailable ? '' : SKI
     emu = await CoordinatorEmulator.start({ state: 'stale', manifest: ws.manifest, seed: ws.seed, salt: ws.salt });
     const e = await enroll(ws);
     // Decrypt needs its own budget, the intent write's and Recover's (500 + 500 + 300 + 400 + 500 + 400 ms): 1.2 s is not enough.
-    const deps = depsFor(e, undefined, { handshakeTimeoutMs: 300, rpcTimeoutMs: 400, awsCallMs: 500, deadline: Date.now() + 1_200 });
-    const r = await reconcile(targetFor(e, emu), deps);
+    const ports = portsFor(e);
+    const budgets = { handshakeTimeoutMs: 300, rpcTimeoutMs: 400, awsCallMs: 500 };
+    const r = await reconcile(targetFor(e, emu), ports, testTime(budgets, Date.now() + 1_200));
     expect(r).toMatchObject({ outcome: 'unreachable', kmsDecrypts: 0, recoverSent: false, coordinatorState: 'stale' });
     expect(r.message).toMatch(/step decrypt not started: it may take 2600 ms/);
     expect(e.kmsCalls.get('DecryptCommand') ?? 0).toBe(0);
     expect(emu.recoverCalls).toHaveLength(0);
     // With time enough the same reconcile recovers.
-    const ok = await reconcile(targetFor(e, emu), { ...deps, deadline: Date.now() + 10_000 });
+    const ok = await reconcile(targetFor(e, emu), ports, testTime(budgets, Date.now() + 10_000));
     expect(ok.outcome).toBe('recovered');
   });
 });

@@ -14,6 +14,7 @@ import { buildBundle } from '../../lambda/reconcile/enroll.ts';
 import { createHandler, type HandlerOverrides } from '../../lambda/function/handler.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
 import { LockTable } from '../../lambda/function/lease.ts';
+import { BUDGETS, type Budgets } from '../../lambda/shared/budgets.ts';
 import type { AnnotationValue, Trace } from '../../lambda/function/observability.ts';
 import { awsClientConfig, uniqueName } from '../support/aws.ts';
 import { CoordinatorEmulator, type EmulatorState } from '../../testing/coordinator-emulator.ts';
@@ -58,6 +59,14 @@ export interface Fixture {
   makeHandler(overrides?: HandlerOverrides): ReturnType<typeof createHandler>;
   stop(): Promise<void>;
 }
+
+/** Budgets with the fixture's shorter Coordinator timeouts (the emulator answers in milliseconds). */
+export function withFixtureCoordinator(budgets: Budgets): Budgets {
+  return { ...budgets, coordinator: { handshakeTimeoutMs: 3000, rpcTimeoutMs: 3000 } };
+}
+
+/** The fixture handlers' budgets unless a test passes its own. */
+export const FIXTURE_BUDGETS = withFixtureCoordinator(BUDGETS);
 
 export async function setupFixture(opts: { state?: EmulatorState; env?: Record<string, string>; overrides?: HandlerOverrides; deploymentExtra?: Record<string, unknown> } = {}): Promise<Fixture> {
   const cfg = awsClientConfig();
@@ -119,7 +128,7 @@ export async function setupFixture(opts: { state?: EmulatorState; env?: Record<s
       clients,
       verifierFactory: () => createInsecureTestingVerifier(),
       telemetry: { trace },
-      reconcileDeps: { handshakeTimeoutMs: 3000, rpcTimeoutMs: 3000 },
+      budgets: FIXTURE_BUDGETS,
       ...opts.overrides,
       ...overrides,
     });

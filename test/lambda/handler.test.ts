@@ -5,6 +5,7 @@ import { CoordinatorSession } from '../../lambda/coordinator/client.ts';
 import type { KubernetesSide } from '../../lambda/kubernetes/types.ts';
 import type { RestartRequest, RestartSummary } from '../../lambda/kubernetes/types.ts';
 import type { RecoverAttempt } from '../../lambda/reconcile/types.ts';
+import { budgetsWith } from '../../lambda/shared/budgets.ts';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { motoAvailable, SKIP_REASON, uniqueName } from '../support/aws.ts';
 import { alarmStateChange, directInvoke, lambdaContext, restartEvent, scheduledEvent } from './samples.ts';
@@ -133,8 +134,8 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     // The holder has already probed "healthy" when the Coordinator restarts and the restart
     // event arrives: that event cannot take the lease and asks for a follow-up instead.
     const holder = fx.makeHandler({
-      reconcile: async (target, deps, options) => {
-        const r = await realReconcile(target, deps, options);
+      reconcile: async (target, ports, time, options) => {
+        const r = await realReconcile(target, ports, time, options);
         if (!blocked) {
           fx!.emu.restart();
           blocked = await fx!.handler(restartEvent(fx!.deployment), lambdaContext());
@@ -297,9 +298,7 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     // The process dies the moment Recover's answer arrives: nothing after it runs (no answer
     // recorded, no restarts, no result, no audit record, the lease never released).
     const killed = fx.makeHandler({
-      reconcileDeps: {
-        handshakeTimeoutMs: 3000,
-        rpcTimeoutMs: 3000,
+      ports: {
         openSession: (o) => {
           const session = new CoordinatorSession(o);
           if (o.clientIdentity) {
@@ -364,7 +363,7 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     fx = await setupFixture({ state: 'healthy' });
     await fx.emu.restartProcess(60_000);
     const t0 = Date.now();
-    const r = await fx.makeHandler({ reconcileDeps: { handshakeTimeoutMs: 800, rpcTimeoutMs: 1_000 } })(restartEvent(fx.deployment), lambdaContext()).catch((e: unknown) => e);
+    const r = await fx.makeHandler({ budgets: budgetsWith({ coordinator: { handshakeTimeoutMs: 800, rpcTimeoutMs: 1_000 } }) })(restartEvent(fx.deployment), lambdaContext()).catch((e: unknown) => e);
     const elapsed = Date.now() - t0;
     expect(r).toBeInstanceOf(Error); // transient: the invocation fails so Lambda retries it
     expect((r as Error).message).toMatch(/unreachable.*nothing listens at the Coordinator's address/);
@@ -376,9 +375,7 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
   /** A handler whose confirming GetManifests hangs forever — as if the process died there. */
   function dyingInConfirm() {
     return fx!.makeHandler({
-      reconcileDeps: {
-        handshakeTimeoutMs: 3000,
-        rpcTimeoutMs: 3000,
+      ports: {
         openSession: (o) => {
           const session = new CoordinatorSession(o);
           if (o.clientIdentity) session.getManifests = () => new Promise<never>(() => {});

@@ -30,6 +30,7 @@ import { BundleStore } from '../../lambda/keys/store.ts';
 import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
 import { buildBundle } from '../../lambda/reconcile/enroll.ts';
 import { CONTEXT_KEYS, DEFAULTS, EVENTS, OPERATIONS, OWNER_KEY_PURPOSE, TRIGGER_DETAIL } from '../../lambda/shared/contract.ts';
+import { budgetsWith } from '../../lambda/shared/budgets.ts';
 import type { AwsSettings } from '../../cli/doctor/aws.ts';
 import { CloudTrailStub } from '../../testing/aws-stubs/cloudtrail.ts';
 import { EksStub } from '../../testing/aws-stubs/eks.ts';
@@ -188,7 +189,7 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
     clients: { kms: functionKms, secrets: functionSecrets, dynamodb, events },
     verifierFactory: () => createInsecureTestingVerifier(),
     telemetry: { logger, metrics: noMetrics, trace: recordingTrace() },
-    reconcileDeps: { handshakeTimeoutMs: 3000, rpcTimeoutMs: 3000 },
+    budgets: budgetsWith({ coordinator: { handshakeTimeoutMs: 3000, rpcTimeoutMs: 3000 } }),
     // The function's way into the cluster (an EKS token in production) reaches the stand-in.
     kubernetes: () => createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(kube.url, 'function-token', kube.caData) }, coordinatorNamespace: NAMESPACE, namespaces: { kind: 'list', names: [NAMESPACE] }, allowPodDeletion: o.allowPodDeletion === true }),
   });

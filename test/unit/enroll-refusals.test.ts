@@ -85,15 +85,18 @@ describe('reconcile refuses a bundle whose manifest it cannot judge, the same wa
   it('bundle-invalid (not retried), naming the field, before the Coordinator is contacted or anything decrypted', async () => {
     const { reconcile } = await import('../../lambda/reconcile/reconcile.ts');
     const { isRetryable } = await import('../../lambda/shared/outcomes.ts');
+    const { stepBudgetsOf } = await import('../../lambda/shared/budgets.ts');
     const manifest = manifestWith((m) => (m.ReferenceValues.snp[0].GuestPolicy.Unknown = true));
     let contacted = 0;
     const result = await reconcile(
       { name: 'prod', secretId: 'contrast-autorecover/prod', coordinator: { host: '127.0.0.1', port: 1 } },
       {
-        loadBundle: async () => ({ document: {} as never, manifest, seedShares: ws.seedShares }),
-        decryptOwnerKey: async () => {
-          contacted++;
-          return Buffer.alloc(0);
+        bundles: { load: async () => ({ document: {} as never, manifest, seedShares: ws.seedShares }) },
+        ownerKeys: {
+          decryptOwnerKey: async () => {
+            contacted++;
+            return Buffer.alloc(0);
+          },
         },
         verifierFactory: () => {
           contacted++;
@@ -104,6 +107,7 @@ describe('reconcile refuses a bundle whose manifest it cannot judge, the same wa
           throw new Error('must not connect');
         },
       },
+      { budgets: stepBudgetsOf() },
     );
     expect(result.outcome).toBe('bundle-invalid');
     expect(isRetryable(result.outcome)).toBe(false);
