@@ -6,7 +6,7 @@
 import { AttestationError } from '../shared/errors.ts';
 import { CheckLog, type CheckError } from './checks.ts';
 import { checkEvaluationDataNumber } from './core.ts';
-import type { CollateralSource } from './collateral.ts';
+import type { CollateralSource } from './collateral/sources.ts';
 import { normalizePolicyHashes } from './reference.ts';
 import type { SnpProduct, TrustAnchors } from './roots.ts';
 import { parseSnpReport, type SnpAttestation } from './snp/abi.ts';

@@ -5,8 +5,8 @@
  * whose reference values the default evidence satisfies.
  */
 import { createHash } from 'node:crypto';
-import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts';
-import type { CollateralSource } from '../../lambda/attestation/collateral.ts';
+import { createVerifierWithRoots } from '../attestation/with-roots.ts';
+import type { CollateralSource } from '../../lambda/attestation/collateral/sources.ts';
 import type { TrustAnchors } from '../../lambda/attestation/roots.ts';
 import type { ReferenceInput, VerifierFactory } from '../../lambda/attestation/verifier.ts';
 import type { ReferenceValues } from '../../lambda/attestation/reference.ts';

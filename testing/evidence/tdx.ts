@@ -18,7 +18,7 @@ import {
   QuoteV4Schema,
   TDQuoteBodySchema,
 } from '../../lambda/gen/tdx/tdx_pb.ts';
-import { MemoryCollateral } from '../../lambda/attestation/collateral.ts';
+import { MemoryCollateral } from '../../lambda/attestation/collateral/sources.ts';
 import { quoteV4ToRaw } from '../../lambda/attestation/tdx/abi.ts';
 import { basicConstraintsCa, buildCert, buildCrl, name, toPem, type Extension } from './certs.ts';
 import { bitString, bool, enumerated, int, octets, oid, seq, tlv } from './der.ts';

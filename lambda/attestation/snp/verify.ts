@@ -9,7 +9,7 @@ import { createHash, verify as cryptoVerify } from 'node:crypto';
 import { AttestationError } from '../../shared/errors.ts';
 import { concat, hex } from '../bytes.ts';
 import { NO_LOG, type CheckSink } from '../checks.ts';
-import { CollateralUnavailableError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralKey, type CollateralSource } from '../collateral.ts';
+import { CollateralUnavailableError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralKey, type CollateralSource } from '../collateral/sources.ts';
 import { content, decodeSmallUint, readTlv } from '../der.ts';
 import { Cert, Crl, pemBlocks } from '../x509.ts';
 import type { SnpProduct, TrustAnchors } from '../roots.ts';

@@ -13,11 +13,11 @@ import { createHash, verify as cryptoVerify } from 'node:crypto';
 import { AttestationError, type RecoveryError } from '../../shared/errors.ts';
 import { bytesEqual, hex, isZero } from '../bytes.ts';
 import { NO_LOG, type CheckSink } from '../checks.ts';
-import { CollateralUnavailableError, StaleCollateralError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from '../collateral.ts';
+import { CollateralUnavailableError, StaleCollateralError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from '../collateral/sources.ts';
 import type { TrustAnchors } from '../roots.ts';
 import { Cert, p256KeyFromRaw, pemBlocks } from '../x509.ts';
 import { INTEL_QE_VENDOR_ID, type TdxQuote } from './abi.ts';
-import { combineQeStatus, parseQeIdentity, parseTcbInfo, qeIdentityStatus, tdxTcbStatus, type QeIdentity, type TcbInfo } from './collateral.ts';
+import { combineQeStatus, parseQeIdentity, parseTcbInfo, qeIdentityStatus, tdxTcbStatus, type QeIdentity, type TcbInfo } from './pcs.ts';
 import { parsePckExtensions, type PckExtensions } from './pck.ts';
 import { checkNotRevoked, checkTdxCrl, commonName, parseTdxCrl, pckCaOf } from './revocation.ts';
 

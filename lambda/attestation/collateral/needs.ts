@@ -7,18 +7,18 @@
  * `collateralFile(key) + '.issuer-chain.pem'` → base64 PEM issuer chain (Intel PCS JSON).
  * The key of an entry is recovered from its name with `parseCollateralFile`.
  */
-import { AttestationError, InputError, RecoveryError } from '../shared/errors.ts';
-import { hex } from './bytes.ts';
-import { ISSUER_CHAIN_SUFFIX, MemoryCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './collateral.ts';
-import { lookupWith, verificationOrder, type CollateralVerify } from './collateral-verify.ts';
-import type { SnpProduct } from './roots.ts';
-import { decodeSnpAttestation, decodeTcb, productFromCpuid, vcekHwid } from './snp/abi.ts';
-import { productFromCert, tcbQuery } from './snp/verify.ts';
-import { decodeTdxEvidence } from './tdx/abi.ts';
-import { parsePckExtensions } from './tdx/pck.ts';
-import { pckCaOf } from './tdx/revocation.ts';
-import { ATTESTATION_OIDS } from './verifier.ts';
-import { Cert, pemBlocks } from './x509.ts';
+import { AttestationError, InputError, RecoveryError } from '../../shared/errors.ts';
+import { hex } from '../bytes.ts';
+import { ISSUER_CHAIN_SUFFIX, MemoryCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './sources.ts';
+import { lookupWith, verificationOrder, type CollateralVerify } from './verify.ts';
+import type { SnpProduct } from '../roots.ts';
+import { decodeSnpAttestation, decodeTcb, productFromCpuid, vcekHwid } from '../snp/abi.ts';
+import { productFromCert, tcbQuery } from '../snp/verify.ts';
+import { decodeTdxEvidence } from '../tdx/abi.ts';
+import { parsePckExtensions } from '../tdx/pck.ts';
+import { pckCaOf } from '../tdx/revocation.ts';
+import { ATTESTATION_OIDS } from '../verifier.ts';
+import { Cert, pemBlocks } from '../x509.ts';
 
 /** The attestation extension as the Coordinator's certificate presents it. */
 export interface AttestationExtensionInput {

@@ -8,7 +8,7 @@ import { verify as cryptoVerify } from 'node:crypto';
 import * as z from '../../shared/zod.ts';
 import { AttestationError } from '../../shared/errors.ts';
 import { hex } from '../bytes.ts';
-import { StaleCollateralError, type CollateralDocument } from '../collateral.ts';
+import { StaleCollateralError, type CollateralDocument } from '../collateral/sources.ts';
 import type { TrustAnchors } from '../roots.ts';
 import { Cert, pemBlocks } from '../x509.ts';
 import type { EnclaveReport, TdBody } from './abi.ts';
