@@ -16,8 +16,8 @@ import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { makeSnpEvidence, snpReferenceValues, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
 import { addTdxCrls, makeTdxCollateral, tdxReferenceValues, tdxTestChain } from './tdx.ts';
 
-export { makeSnpEvidence, makeSnpReportRaw, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
-export { addTdxCrls, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, makeTdxCollateral, tdxTestChain, type PckVariant, type TdxCrlOptions, type TdxEvidenceOptions } from './tdx.ts';
+export { makeSnpEvidence, makeSnpReport, makeSnpReportRaw, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
+export { addTdxCrls, makeTdxCrl, makeTdxEvidence, makeTdxQuoteMessage, makeTdxQuoteRaw, makeTdxCollateral, tdxTestChain, type PckVariant, type TdxCrlOptions, type TdxEvidenceOptions } from './tdx.ts';
 
 /** The coordinator policy hash the default evidence carries (HOST_DATA / MRCONFIGID). */
 export const TEST_POLICY_HASH = createHash('sha256').update('contrast-autorecover test coordinator policy').digest();
