@@ -163,6 +163,8 @@ describe('TDX quote abi', () => {
 
   it('the test evidence round-trips and the extension carries the message it was built from', () => {
     const m = makeTdxQuoteMessage({ reportData, qeSvn: 7, pceSvn: 13 });
+    // go-tdx-guest's header layout: pce_svn at bytes 8..9, qe_svn at 10..11.
+    expect([...quoteToAbiBytes(m).subarray(8, 12)]).toEqual([13, 0, 7, 0]);
     expect(sameQuote(quoteToProto(quoteToAbiBytes(m)), m)).toBe(true);
     expect(sameQuote(decodeTdxEvidence(toBinary(QuoteV4Schema, m)).quote, m)).toBe(true);
   });

@@ -56,9 +56,14 @@ function fail(message: string): never {
   throw new AttestationError('tdx.format', `malformed TDX quote: ${message}`);
 }
 
-/** Header bytes 8..12: the QE and PCE SVN, each a little-endian u16. */
-const QE_SVN_AT = 8;
-const PCE_SVN_AT = 10;
+/**
+ * Header bytes 8..12: PCE SVN, then QE SVN, as go-tdx-guest's abi places them
+ * (headerPceSvnStart = 8, headerQeSvnStart = 0xA; the edgelesssys fork Contrast pins too). The
+ * Coordinator's QuoteV4 message carries them in that package's pce_svn / qe_svn fields, so
+ * this is where the signed bytes have them.
+ */
+const PCE_SVN_AT = 8;
+const QE_SVN_AT = 10;
 
 function headerToProto(q: Uint8Array): Header {
   const v = view(q);
