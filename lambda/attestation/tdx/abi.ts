@@ -6,21 +6,10 @@
  * body the attestation key signs (`signedComponent`) and the QE report the PCK signs
  * (`enclaveReportToAbiBytes`).
  */
-import { create, fromBinary } from '@bufbuild/protobuf';
+import { fromBinary } from '@bufbuild/protobuf';
 import { AttestationError } from '../../shared/errors.ts';
 import {
-  CertificationDataSchema,
-  Ecdsa256BitQuoteV4AuthDataSchema,
-  EnclaveReportSchema,
-  HeaderSchema,
-  PCKCertificateChainDataSchema,
-  QEReportCertificationDataSchema,
-  QeAuthDataSchema,
   QuoteV4Schema,
-  QuoteV5Schema,
-  TDQuoteBodyDescriptorSchema,
-  TDQuoteBodySchema,
-  TDQuoteBodyV5Schema,
   type Ecdsa256BitQuoteV4AuthData,
   type EnclaveReport,
   type Header,
@@ -32,7 +21,7 @@ import {
   type TDQuoteBody,
   type TDQuoteBodyV5,
 } from '../../gen/tdx/tdx_pb.ts';
-import { concat, fixed, view } from '../bytes.ts';
+import { AbiWriter, view } from '../bytes.ts';
 
 /** A quote of either version; `header.version` tells which. */
 export type Quote = QuoteV4 | QuoteV5;
@@ -67,20 +56,21 @@ const QE_SVN_AT = 10;
 
 function headerToProto(q: Uint8Array): Header {
   const v = view(q);
-  return create(HeaderSchema, {
+  return {
+    $typeName: 'tdx.Header',
     version: v.getUint16(0, true),
     attestationKeyType: v.getUint16(2, true),
     teeType: v.getUint32(4, true),
-    qeSvn: q.slice(QE_SVN_AT, QE_SVN_AT + 2),
-    pceSvn: q.slice(PCE_SVN_AT, PCE_SVN_AT + 2),
-    qeVendorId: q.slice(12, 28),
-    userData: q.slice(28, HEADER_SIZE),
-  });
+    qeSvn: q.subarray(QE_SVN_AT, QE_SVN_AT + 2),
+    pceSvn: q.subarray(PCE_SVN_AT, PCE_SVN_AT + 2),
+    qeVendorId: q.subarray(12, 28),
+    userData: q.subarray(28, HEADER_SIZE),
+  };
 }
 
-/** The 584 bytes of a TD report body (go-tdx-guest tdQuoteBodyToProto), as the fields of `into`. */
+/** The fields of a 584-byte TD report body (go-tdx-guest tdQuoteBodyToProto), common to TDQuoteBody and TDQuoteBodyV5. */
 function tdBodyFields(b: Uint8Array) {
-  const s = (o: number, n: number) => b.slice(o, o + n);
+  const s = (o: number, n: number) => b.subarray(o, o + n);
   return {
     teeTcbSvn: s(0, 16),
     mrSeam: s(16, 48),
@@ -99,8 +89,9 @@ function tdBodyFields(b: Uint8Array) {
 
 function enclaveReportToProto(raw: Uint8Array): EnclaveReport {
   const v = view(raw);
-  const s = (o: number, n: number) => raw.slice(o, o + n);
-  return create(EnclaveReportSchema, {
+  const s = (o: number, n: number) => raw.subarray(o, o + n);
+  return {
+    $typeName: 'tdx.EnclaveReport',
     cpuSvn: s(0, 16),
     miscSelect: v.getUint32(16, true),
     reserved1: s(20, 28),
@@ -113,7 +104,7 @@ function enclaveReportToProto(raw: Uint8Array): EnclaveReport {
     isvSvn: v.getUint16(258, true),
     reserved4: s(260, 60),
     reportData: s(320, 64),
-  });
+  };
 }
 
 /**
@@ -122,8 +113,10 @@ function enclaveReportToProto(raw: Uint8Array): EnclaveReport {
  * report of its exact size, sizes that disagree with each other, certification data other
  * than a QE report with a PCK chain. Bytes after the signature data are kept as `extraBytes`.
  */
-export function quoteToProto(q: Uint8Array): Quote {
-  if (q.length < HEADER_SIZE + BODY_V4_SIZE + 4) fail(`only ${q.length} bytes`);
+export function quoteToProto(input: Uint8Array): Quote {
+  if (input.length < HEADER_SIZE + BODY_V4_SIZE + 4) fail(`only ${input.length} bytes`);
+  // One copy, as go-tdx-guest clones its input: the message's fields are views into it, not into the caller's bytes.
+  const q = input.slice();
   const v = view(q);
   const version = v.getUint16(0, true);
   if (version !== 4 && version !== 5) fail(`version ${version} is not supported (4, 5)`);
@@ -150,12 +143,20 @@ export function quoteToProto(q: Uint8Array): Quote {
   if (sigEnd > q.length) fail(`signature data length ${signedDataSize} overruns the quote (${q.length - p} bytes left)`);
   const take = (n: number, what: string) => {
     if (p + n > sigEnd) fail(`${what} overruns the signature data`);
-    const out = q.slice(p, p + n);
+    const out = q.subarray(p, p + n);
     p += n;
     return out;
   };
-  const u16 = (what: string) => view(take(2, what)).getUint16(0, true);
-  const u32 = (what: string) => view(take(4, what)).getUint32(0, true);
+  const u16 = (what: string) => {
+    if (p + 2 > sigEnd) fail(`${what} overruns the signature data`);
+    p += 2;
+    return v.getUint16(p - 2, true);
+  };
+  const u32 = (what: string) => {
+    if (p + 4 > sigEnd) fail(`${what} overruns the signature data`);
+    p += 4;
+    return v.getUint32(p - 4, true);
+  };
   const signature = take(64, 'signature');
   const ecdsaAttestationKey = take(64, 'attestation key');
   const certType = u16('certification data type');
@@ -171,73 +172,66 @@ export function quoteToProto(q: Uint8Array): Quote {
   const pemSize = u32('PCK chain size');
   if (p + pemSize !== sigEnd) fail(`PCK chain size ${pemSize} disagrees with the signature data length`);
   const pckCertChain = take(pemSize, 'PCK chain');
-  const signedData = create(Ecdsa256BitQuoteV4AuthDataSchema, {
+  // Plain message literals, every field set: what create() would build, without its reflection cost.
+  const signedData: Ecdsa256BitQuoteV4AuthData = {
+    $typeName: 'tdx.Ecdsa256BitQuoteV4AuthData',
     signature,
     ecdsaAttestationKey,
-    certificationData: create(CertificationDataSchema, {
+    certificationData: {
+      $typeName: 'tdx.CertificationData',
       certificateDataType: certType,
       size: certSize,
-      qeReportCertificationData: create(QEReportCertificationDataSchema, {
+      qeReportCertificationData: {
+        $typeName: 'tdx.QEReportCertificationData',
         qeReport,
         qeReportSignature,
-        qeAuthData: create(QeAuthDataSchema, { parsedDataSize: authSize, data: authData }),
-        pckCertificateChainData: create(PCKCertificateChainDataSchema, { certificateDataType: innerType, size: pemSize, pckCertChain }),
-      }),
-    }),
-  });
+        qeAuthData: { $typeName: 'tdx.QeAuthData', parsedDataSize: authSize, data: authData },
+        pckCertificateChainData: { $typeName: 'tdx.PCKCertificateChainData', certificateDataType: innerType, size: pemSize, pckCertChain },
+      },
+    },
+  };
   const header = headerToProto(q);
   const body = q.subarray(bodyOff, bodyOff + bodyLen);
-  const extraBytes = q.slice(sigEnd);
-  if (version === 4) return create(QuoteV4Schema, { header, tdQuoteBody: create(TDQuoteBodySchema, tdBodyFields(body)), signedDataSize, signedData, extraBytes });
-  const tdx15 = bodyType === BODY_TYPE_TDX15 ? { teeTcbSvn2: body.slice(BODY_V4_SIZE, BODY_V4_SIZE + 16), mrServiceTd: body.slice(BODY_V4_SIZE + 16, BODY_V5_TDX15_SIZE) } : {};
-  return create(QuoteV5Schema, {
+  const extraBytes = q.subarray(sigEnd);
+  if (version === 4) return { $typeName: 'tdx.QuoteV4', header, tdQuoteBody: { $typeName: 'tdx.TDQuoteBody', ...tdBodyFields(body) }, signedDataSize, signedData, extraBytes, trailer: [] };
+  const tdx15 = bodyType === BODY_TYPE_TDX15;
+  return {
+    $typeName: 'tdx.QuoteV5',
     header,
-    tdQuoteBodyDescriptor: create(TDQuoteBodyDescriptorSchema, { tdQuoteBodyType: bodyType, tdQuoteBodySize: bodyLen, tdQuoteBodyV5: create(TDQuoteBodyV5Schema, { ...tdBodyFields(body), ...tdx15 }) }),
+    tdQuoteBodyDescriptor: {
+      $typeName: 'tdx.TDQuoteBodyDescriptor',
+      tdQuoteBodyType: bodyType,
+      tdQuoteBodySize: bodyLen,
+      tdQuoteBodyV5: {
+        $typeName: 'tdx.TDQuoteBodyV5',
+        ...tdBodyFields(body),
+        teeTcbSvn2: tdx15 ? body.subarray(BODY_V4_SIZE, BODY_V4_SIZE + 16) : new Uint8Array(0),
+        mrServiceTd: tdx15 ? body.subarray(BODY_V4_SIZE + 16, BODY_V5_TDX15_SIZE) : new Uint8Array(0),
+      },
+    },
     signedDataSize,
     signedData,
     extraBytes,
-  });
+  };
 }
 
-const u16 = (x: number, what: string) => {
-  if (x > 0xffff) throw new Error(`${what} ${x} does not fit 16 bits`);
-  const b = new Uint8Array(2);
-  view(b).setUint16(0, x, true);
-  return b;
-};
-const u32 = (x: number) => {
-  const b = new Uint8Array(4);
-  view(b).setUint32(0, x, true);
-  return b;
-};
-
-function headerToAbiBytes(h: Header): Uint8Array {
-  const out = concat(u16(h.version, 'version'), u16(h.attestationKeyType, 'attestation_key_type'), u32(h.teeType), new Uint8Array(4), fixed(h.qeVendorId, 16, 'qe_vendor_id'), fixed(h.userData, 20, 'user_data'));
-  out.set(fixed(h.qeSvn, 2, 'qe_svn'), QE_SVN_AT);
-  out.set(fixed(h.pceSvn, 2, 'pce_svn'), PCE_SVN_AT);
-  return out;
+function writeHeader(w: AbiWriter, h: Header): void {
+  w.u16(h.version, 'version').u16(h.attestationKeyType, 'attestation_key_type').u32(h.teeType);
+  w.fixed(h.pceSvn, 2, 'pce_svn').fixed(h.qeSvn, 2, 'qe_svn'); // PCE_SVN_AT, QE_SVN_AT
+  w.fixed(h.qeVendorId, 16, 'qe_vendor_id').fixed(h.userData, 20, 'user_data');
 }
 
 /** The 584 bytes of a TD report body (go-tdx-guest TdQuoteBodyToAbiBytes); a v5 TDX 1.5 body adds 64. */
-function tdQuoteBodyToAbiBytes(b: TdQuoteBody, bodyType: number): Uint8Array {
+function writeTdQuoteBody(w: AbiWriter, b: TdQuoteBody, bodyType: number): void {
   if (b.rtmrs.length !== 4) throw new Error(`rtmrs must hold 4 entries, got ${b.rtmrs.length}`);
   const v5 = b.$typeName === 'tdx.TDQuoteBodyV5' ? b : undefined;
   if (bodyType === BODY_TYPE_TDX10 && v5 && (v5.teeTcbSvn2.length || v5.mrServiceTd.length)) throw new Error('tee_tcb_svn2 and mr_service_td are set in a TDX 1.0 body');
-  return concat(
-    fixed(b.teeTcbSvn, 16, 'tee_tcb_svn'),
-    fixed(b.mrSeam, 48, 'mr_seam'),
-    fixed(b.mrSignerSeam, 48, 'mr_signer_seam'),
-    fixed(b.seamAttributes, 8, 'seam_attributes'),
-    fixed(b.tdAttributes, 8, 'td_attributes'),
-    fixed(b.xfam, 8, 'xfam'),
-    fixed(b.mrTd, 48, 'mr_td'),
-    fixed(b.mrConfigId, 48, 'mr_config_id'),
-    fixed(b.mrOwner, 48, 'mr_owner'),
-    fixed(b.mrOwnerConfig, 48, 'mr_owner_config'),
-    ...b.rtmrs.map((x, i) => fixed(x, 48, `rtmrs[${i}]`)),
-    fixed(b.reportData, 64, 'report_data'),
-    ...(bodyType === BODY_TYPE_TDX15 ? [fixed(v5?.teeTcbSvn2, 16, 'tee_tcb_svn2'), fixed(v5?.mrServiceTd, 48, 'mr_service_td')] : []),
-  );
+  w.fixed(b.teeTcbSvn, 16, 'tee_tcb_svn').fixed(b.mrSeam, 48, 'mr_seam').fixed(b.mrSignerSeam, 48, 'mr_signer_seam');
+  w.fixed(b.seamAttributes, 8, 'seam_attributes').fixed(b.tdAttributes, 8, 'td_attributes').fixed(b.xfam, 8, 'xfam');
+  w.fixed(b.mrTd, 48, 'mr_td').fixed(b.mrConfigId, 48, 'mr_config_id').fixed(b.mrOwner, 48, 'mr_owner').fixed(b.mrOwnerConfig, 48, 'mr_owner_config');
+  b.rtmrs.forEach((x, i) => w.fixed(x, 48, `rtmrs[${i}]`));
+  w.fixed(b.reportData, 64, 'report_data');
+  if (bodyType === BODY_TYPE_TDX15) w.fixed(v5?.teeTcbSvn2, 16, 'tee_tcb_svn2').fixed(v5?.mrServiceTd, 48, 'mr_service_td');
 }
 
 function tdQuoteBodyOf(q: Quote): { body: TdQuoteBody; bodyType: number } | undefined {
@@ -246,26 +240,35 @@ function tdQuoteBodyOf(q: Quote): { body: TdQuoteBody; bodyType: number } | unde
   return d?.tdQuoteBodyV5 && { body: d.tdQuoteBodyV5, bodyType: d.tdQuoteBodyType };
 }
 
+function writeEnclaveReport(w: AbiWriter, r: EnclaveReport): void {
+  w.fixed(r.cpuSvn, 16, 'cpu_svn').u32(r.miscSelect).fixed(r.reserved1, 28, 'reserved1').fixed(r.attributes, 16, 'attributes');
+  w.fixed(r.mrEnclave, 32, 'mr_enclave').fixed(r.reserved2, 32, 'reserved2').fixed(r.mrSigner, 32, 'mr_signer').fixed(r.reserved3, 96, 'reserved3');
+  w.u16(r.isvProdId, 'isv_prod_id').u16(r.isvSvn, 'isv_svn').fixed(r.reserved4, 60, 'reserved4').fixed(r.reportData, 64, 'report_data');
+}
+
 /** The 384 bytes of an SGX enclave report, here the QE's, which the PCK signs (go-tdx-guest EnclaveReportToAbiBytes). */
 export function enclaveReportToAbiBytes(r: EnclaveReport): Uint8Array {
   try {
-    return concat(
-      fixed(r.cpuSvn, 16, 'cpu_svn'),
-      u32(r.miscSelect),
-      fixed(r.reserved1, 28, 'reserved1'),
-      fixed(r.attributes, 16, 'attributes'),
-      fixed(r.mrEnclave, 32, 'mr_enclave'),
-      fixed(r.reserved2, 32, 'reserved2'),
-      fixed(r.mrSigner, 32, 'mr_signer'),
-      fixed(r.reserved3, 96, 'reserved3'),
-      u16(r.isvProdId, 'isv_prod_id'),
-      u16(r.isvSvn, 'isv_svn'),
-      fixed(r.reserved4, 60, 'reserved4'),
-      fixed(r.reportData, 64, 'report_data'),
-    );
+    const w = new AbiWriter(QE_REPORT_SIZE);
+    writeEnclaveReport(w, r);
+    return w.bytes;
   } catch (err) {
     fail((err as Error).message);
   }
+}
+
+/** Header and body (with a v5 quote's body descriptor): what the attestation key signs. */
+function signedSize(bodyType: number, v5: boolean): number {
+  return HEADER_SIZE + (v5 ? 6 : 0) + (bodyType === BODY_TYPE_TDX15 ? BODY_V5_TDX15_SIZE : BODY_V4_SIZE);
+}
+
+function writeSigned(w: AbiWriter, q: Quote): void {
+  const h = q.header;
+  const b = tdQuoteBodyOf(q);
+  if (!h || !b) throw new Error('a required message is absent');
+  writeHeader(w, h);
+  if (q.$typeName === 'tdx.QuoteV5') w.u16(q.tdQuoteBodyDescriptor!.tdQuoteBodyType, 'td_quote_body_type').u32(q.tdQuoteBodyDescriptor!.tdQuoteBodySize);
+  writeTdQuoteBody(w, b.body, b.bodyType);
 }
 
 /**
@@ -274,13 +277,9 @@ export function enclaveReportToAbiBytes(r: EnclaveReport): Uint8Array {
  */
 export function signedComponent(q: Quote): Uint8Array {
   try {
-    const h = q.header;
-    const b = tdQuoteBodyOf(q);
-    if (!h || !b) throw new Error('a required message is absent');
-    const body = tdQuoteBodyToAbiBytes(b.body, b.bodyType);
-    if (q.$typeName === 'tdx.QuoteV4') return concat(headerToAbiBytes(h), body);
-    const d = q.tdQuoteBodyDescriptor!;
-    return concat(headerToAbiBytes(h), u16(d.tdQuoteBodyType, 'td_quote_body_type'), u32(d.tdQuoteBodySize), body);
+    const w = new AbiWriter(signedSize(tdQuoteBodyOf(q)?.bodyType ?? BODY_TYPE_TDX10, q.$typeName === 'tdx.QuoteV5'));
+    writeSigned(w, q);
+    return w.bytes;
   } catch (err) {
     if (err instanceof AttestationError) throw err;
     fail((err as Error).message);
@@ -292,20 +291,21 @@ export function quoteToAbiBytes(m: Quote): Uint8Array {
   try {
     const sd = m.signedData;
     const qe = sd?.certificationData?.qeReportCertificationData;
-    if (!m.header || !tdQuoteBodyOf(m) || !sd || !sd.certificationData || !qe || !qe.qeReport || !qe.qeAuthData || !qe.pckCertificateChainData) throw new Error('a required message is absent');
-    const signed = signedComponent(m);
+    const b = tdQuoteBodyOf(m);
+    if (!m.header || !b || !sd || !sd.certificationData || !qe || !qe.qeReport || !qe.qeAuthData || !qe.pckCertificateChainData) throw new Error('a required message is absent');
     const pck = qe.pckCertificateChainData;
-    const cert = concat(
-      enclaveReportToAbiBytes(qe.qeReport),
-      fixed(qe.qeReportSignature, 64, 'qe_report_signature'),
-      u16(qe.qeAuthData.parsedDataSize, 'parsed_data_size'),
-      qe.qeAuthData.data,
-      u16(pck.certificateDataType, 'certificate_data_type'),
-      u32(pck.size),
-      pck.pckCertChain,
-    );
-    const signedData = concat(fixed(sd.signature, 64, 'signature'), fixed(sd.ecdsaAttestationKey, 64, 'ecdsa_attestation_key'), u16(sd.certificationData.certificateDataType, 'certificate_data_type'), u32(sd.certificationData.size), cert);
-    return concat(signed, u32(m.signedDataSize), signedData, m.extraBytes);
+    const size = signedSize(b.bodyType, m.$typeName === 'tdx.QuoteV5') + 4 + 64 + 64 + 2 + 4 + QE_REPORT_SIZE + 64 + 2 + qe.qeAuthData.data.length + 2 + 4 + pck.pckCertChain.length + m.extraBytes.length;
+    const w = new AbiWriter(size);
+    writeSigned(w, m);
+    w.u32(m.signedDataSize);
+    w.fixed(sd.signature, 64, 'signature').fixed(sd.ecdsaAttestationKey, 64, 'ecdsa_attestation_key');
+    w.u16(sd.certificationData.certificateDataType, 'certificate_data_type').u32(sd.certificationData.size);
+    writeEnclaveReport(w, qe.qeReport);
+    w.fixed(qe.qeReportSignature, 64, 'qe_report_signature');
+    w.u16(qe.qeAuthData.parsedDataSize, 'parsed_data_size').raw(qe.qeAuthData.data);
+    w.u16(pck.certificateDataType, 'certificate_data_type').u32(pck.size).raw(pck.pckCertChain);
+    w.raw(m.extraBytes);
+    return w.bytes;
   } catch (err) {
     if (err instanceof AttestationError) throw err;
     fail((err as Error).message);
