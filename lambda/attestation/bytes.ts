@@ -20,27 +20,6 @@ export function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** Copies `src` into a fresh array of exactly `len` bytes, refusing longer input. */
-export function fixed(src: Uint8Array | undefined, len: number, what: string): Uint8Array {
-  const out = new Uint8Array(len);
-  if (!src || src.length === 0) return out;
-  if (src.length !== len) throw new Error(`${what} must be ${len} bytes, got ${src.length}`);
-  out.set(src);
-  return out;
-}
-
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /** Reverses a little-endian integer into big-endian of `len` bytes (dropping high zeros). */
 export function leToBe(le: Uint8Array, len: number): Uint8Array | undefined {
   for (let i = len; i < le.length; i++) if (le[i] !== 0) return undefined;
