@@ -69,7 +69,7 @@ export async function bundleEntry(source: string, outdir: string, name: string):
 export const handlerEntrySource = (testingVerifier: boolean) =>
   testingVerifier
     ? `import { createHandler } from ${JSON.stringify(join(root, FUNCTION_ENTRY))};
-import { createInsecureTestingVerifier } from ${JSON.stringify(join(root, 'lambda/attestation/testing.ts'))};
+import { createInsecureTestingVerifier } from ${JSON.stringify(join(root, 'testing/attestation/insecure-verifier.ts'))};
 export const handler = createHandler({ verifierFactory: () => createInsecureTestingVerifier() });
 `
     : `export { handler } from ${JSON.stringify(join(root, FUNCTION_ENTRY))};\n`;

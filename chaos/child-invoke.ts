@@ -4,7 +4,7 @@
  * be killed (SIGKILL), like a Lambda container that dies there. Not part of the function.
  */
 import { writeSync } from 'node:fs';
-import { createInsecureTestingVerifier } from '../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../testing/attestation/insecure-verifier.ts';
 import type { HandlerConfig } from '../lambda/function/config.ts';
 import { createHandler } from '../lambda/function/handler.ts';
 import type { Budgets } from '../lambda/shared/budgets.ts';

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from './usage.ts';
-import { DirectoryCollateral } from '../lambda/attestation/collateral.ts';
+import { DirectoryCollateral } from '../lambda/attestation/collateral/sources.ts';
 import { verifySnpFiles, verifyTdxFile, type OfflineResult } from '../lambda/attestation/offline.ts';
 import { PINNED_ROOTS, type SnpProduct } from '../lambda/attestation/roots.ts';
 import type { ReferenceInput } from '../lambda/attestation/verifier.ts';

@@ -40,9 +40,9 @@ interface EnrollOptions {
 async function fetchCollateralFor(endpoint: ReturnType<typeof parseEndpoint>, mirrorUrl: string): Promise<Record<string, string>> {
   const [{ captureAttestationExtension }, needs, { MirrorCollateral }, { pinnedCollateralVerifier }] = await Promise.all([
     import('../lambda/coordinator/evidence-capture.ts'),
-    import('../lambda/attestation/collateral-needs.ts'),
-    import('../lambda/attestation/collateral.ts'),
-    import('../lambda/attestation/collateral-verify.ts'),
+    import('../lambda/attestation/collateral/needs.ts'),
+    import('../lambda/attestation/collateral/sources.ts'),
+    import('../lambda/attestation/collateral/verify.ts'),
   ]);
   const ext = await captureAttestationExtension(endpoint);
   return needs.fetchCollateral(needs.collateralNeeds(ext), new MirrorCollateral(mirrorUrl), pinnedCollateralVerifier(), needs.carriedCollateral(ext));

@@ -13,11 +13,11 @@
  */
 import { errorMessage, InputError } from '../shared/errors.ts';
 import { METRIC } from '../shared/contract.ts';
-import { MirrorCollateral, MemoryCollateral, describeCollateral, parseCollateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from '../attestation/collateral.ts';
-import { BundleCollateral } from '../attestation/bundle-cache.ts';
-import { fetchAll, putCollateral, type CollateralFailure } from '../attestation/collateral-needs.ts';
-import { lookupWith, pinnedCollateralVerifier, verificationOrder, type CollateralVerify } from '../attestation/collateral-verify.ts';
-import { collateralExpiry, expiresWithin, isIssuerChainFile, type CollateralExpiry } from '../attestation/expiry.ts';
+import { MirrorCollateral, MemoryCollateral, describeCollateral, parseCollateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from '../attestation/collateral/sources.ts';
+import { BundleCollateral } from '../attestation/collateral/bundle-cache.ts';
+import { fetchAll, putCollateral, type CollateralFailure } from '../attestation/collateral/needs.ts';
+import { lookupWith, pinnedCollateralVerifier, verificationOrder, type CollateralVerify } from '../attestation/collateral/verify.ts';
+import { collateralExpiry, expiresWithin, isIssuerChainFile, type CollateralExpiry } from '../attestation/collateral/expiry.ts';
 import { serializeBundle, type BundleDocument, type RecoveryBundle } from '../keys/bundle.ts';
 import type { BundleStore } from '../keys/store.ts';
 import type { Runtime } from './runtime.ts';

@@ -11,7 +11,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { CollateralVerify } from '../attestation/collateral-verify.ts';
+import type { CollateralVerify } from '../attestation/collateral/verify.ts';
 import { BundleStore } from '../keys/store.ts';
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import { reconcile as realReconcile, type BundleVerifierFactory, type ReconcilePorts } from '../reconcile/reconcile.ts';

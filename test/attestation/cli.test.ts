@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { registerAttestationCommand } from '../../cli/attestation.ts';
-import { collateralFile, type CollateralKey } from '../../lambda/attestation/collateral.ts';
+import { collateralFile, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
 import { TESTDATA, vectors } from './vectors.ts';
 
 async function cli(...args: string[]): Promise<{ code: number; out: string }> {

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ClaimsError } from '../../lambda/attestation/checks.ts';
-import { ChainedCollateral, CollateralUnavailableError, MemoryCollateral, MirrorCollateral } from '../../lambda/attestation/collateral.ts';
+import { ChainedCollateral, CollateralUnavailableError, MemoryCollateral, MirrorCollateral } from '../../lambda/attestation/collateral/sources.ts';
 import { verifySnpFiles } from '../../lambda/attestation/offline.ts';
 import { createProductionVerifier } from '../../lambda/attestation/production.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';

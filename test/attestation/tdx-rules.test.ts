@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ClaimSet } from '../../lambda/attestation/checks.ts';
 import type { TdxReference } from '../../lambda/attestation/reference.ts';
-import { decodeTdxEvidence, type TdxQuote } from '../../lambda/attestation/tdx/abi.ts';
+import { decodeTdxEvidence, quoteParts, type Quote } from '../../lambda/attestation/tdx/abi.ts';
 import { parsePckExtensions } from '../../lambda/attestation/tdx/pck.ts';
 import { tdxQuoteClaims, tdxReferenceClaims } from '../../lambda/attestation/tdx/validate.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
@@ -19,10 +19,10 @@ import { generateKeyPairSync } from 'node:crypto';
 
 const reportData = new Uint8Array(64).fill(6);
 
-function quote(opts: Partial<TdxEvidenceOptions> = {}): TdxQuote {
+function quote(opts: Partial<TdxEvidenceOptions> = {}): Quote {
   return decodeTdxEvidence(makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH, ...opts })).quote;
 }
-const pckOf = (q: TdxQuote) => parsePckExtensions(Cert.parse(pemBlocks(q.pckChainPem)[0]!, 'PCK certificate'));
+const pckOf = (q: Quote) => parsePckExtensions(Cert.parse(pemBlocks(quoteParts(q).pckChain.pckCertChain)[0]!, 'PCK certificate'));
 /** The newest shape's entry (TD attributes fixed, CET ignored) with `patch`; `old` gives the older exact-XFAM semantics. */
 function ref(patch: Record<string, unknown> = {}, raw: Partial<TdxReference> = {}): TdxReference {
   return { ...referenceValuesOf({ tdx: [{ ...tdxReferenceValues(), ...patch }] }).tdx[0]!, ...raw };
@@ -150,7 +150,7 @@ describe('PCK platform options and AllowedPIIDs', () => {
 
   it('the PCK certificate must have exactly six extensions, as go-tdx-guest requires', () => {
     const q = quote();
-    const pck = Cert.parse(pemBlocks(q.pckChainPem)[0]!, 'PCK certificate');
+    const pck = Cert.parse(pemBlocks(quoteParts(q).pckChain.pckCertChain)[0]!, 'PCK certificate');
     expect(parsePckExtensions(pck).fmspc).toMatch(/^[0-9a-f]{12}$/);
     const k = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const one = Cert.parse(buildCert({ serial: 9, issuer: name('x'), subject: name('y'), notBefore: new Date(0), notAfter: new Date(2 ** 40), publicKey: k.publicKey, signingKey: k.privateKey, alg: 'ecdsa-sha256', extensions: [{ oid: '1.2.840.113741.1.13.1', value: new Uint8Array([0x30, 0]) }] }), 'PCK certificate');

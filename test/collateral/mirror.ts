@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collateralPath, type CollateralDocument, type CollateralKey } from '../../lambda/attestation/collateral.ts';
+import { collateralPath, type CollateralDocument, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
 
 export interface TestMirror {
   url: string;

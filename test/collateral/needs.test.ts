@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BundleCollateral } from '../../lambda/attestation/bundle-cache.ts';
-import { carriedCollateral, collateralNeeds, CollateralFetchError, fetchCollateral } from '../../lambda/attestation/collateral-needs.ts';
-import { collateralVerifier, pinnedCollateralVerifier } from '../../lambda/attestation/collateral-verify.ts';
-import { MirrorCollateral, collateralFile, collateralPath, type CollateralKey } from '../../lambda/attestation/collateral.ts';
+import { BundleCollateral } from '../../lambda/attestation/collateral/bundle-cache.ts';
+import { carriedCollateral, collateralNeeds, CollateralFetchError, fetchCollateral } from '../../lambda/attestation/collateral/needs.ts';
+import { collateralVerifier, pinnedCollateralVerifier } from '../../lambda/attestation/collateral/verify.ts';
+import { MirrorCollateral, collateralFile, collateralPath, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
 import { decodeSnpAttestation } from '../../lambda/attestation/snp/abi.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
-import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts';
+import { createVerifierWithRoots } from '../../testing/attestation/with-roots.ts';
 import { AttestationError, InputError } from '../../lambda/shared/errors.ts';
 import { toPem } from '../../testing/evidence/certs.ts';
 import { TEST_CHIP_ID } from '../../testing/evidence/snp.ts';

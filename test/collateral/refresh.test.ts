@@ -7,12 +7,12 @@
 import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BundleCollateral } from '../../lambda/attestation/bundle-cache.ts';
-import { collateralVerifier } from '../../lambda/attestation/collateral-verify.ts';
-import { ChainedCollateral, MemoryCollateral, MirrorCollateral, collateralFile, type CollateralDocument, type CollateralKey } from '../../lambda/attestation/collateral.ts';
-import { rawJsonMember } from '../../lambda/attestation/tdx/collateral.ts';
+import { BundleCollateral } from '../../lambda/attestation/collateral/bundle-cache.ts';
+import { collateralVerifier } from '../../lambda/attestation/collateral/verify.ts';
+import { ChainedCollateral, MemoryCollateral, MirrorCollateral, collateralFile, type CollateralDocument, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
+import { rawJsonMember } from '../../lambda/attestation/tdx/pcs.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
-import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts';
+import { createVerifierWithRoots } from '../../testing/attestation/with-roots.ts';
 import { Cert } from '../../lambda/attestation/x509.ts';
 import { BUNDLE_CHANGED, refreshBundleCollateral } from '../../lambda/function/collateral-refresh.ts';
 import type { RecoveryBundle } from '../../lambda/keys/bundle.ts';

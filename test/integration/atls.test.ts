@@ -7,7 +7,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createProductionVerifier } from '../../lambda/attestation/production.ts';
-import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
 import { createClientCertificatePem } from '../../lambda/coordinator/client-certificate.ts';
 import { CoordinatorNotListeningError, CoordinatorSession } from '../../lambda/coordinator/client.ts';
 import { AttestationError, RecoveryError } from '../../lambda/shared/errors.ts';

@@ -9,7 +9,7 @@ import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } fr
 import { OUTCOMES, OUTCOME_NAMES } from '../../lambda/shared/outcomes.ts';
 import { snpTestEvidence, snpTestChain } from '../../testing/evidence/index.ts';
 import { captureAttestationExtension } from '../../lambda/coordinator/evidence-capture.ts';
-import { collateralNeeds } from '../../lambda/attestation/collateral-needs.ts';
+import { collateralNeeds } from '../../lambda/attestation/collateral/needs.ts';
 import { startMirror } from '../collateral/mirror.ts';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { CreateClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { recoverCommand } from '../../cli/commands.ts';
 import { resolveKubeAccess } from '../../cli/kubernetes.ts';
-import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
 import { createKubernetesSide, type KubernetesSettings, type KubernetesSide } from '../../lambda/kubernetes/index.ts';
 import { memoryRecordStore } from '../../lambda/reconcile/mesh-ca.ts';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';

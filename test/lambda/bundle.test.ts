@@ -26,7 +26,7 @@ describe('handler bundle', () => {
   });
 
   it('leaves out the testing verifier and keeps the production one', () => {
-    expect(b.allInputs.some((i) => i.endsWith('lambda/attestation/testing.ts'))).toBe(false);
+    expect(b.allInputs.some((i) => i.endsWith('testing/attestation/insecure-verifier.ts'))).toBe(false);
     expect(b.bundledInputs.some((i) => i.endsWith('lambda/attestation/production.ts'))).toBe(true);
   });
 

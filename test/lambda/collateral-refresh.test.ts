@@ -3,8 +3,8 @@
  * the handler: moto, a local mirror, documents verified against roots given in code.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collateralVerifier } from '../../lambda/attestation/collateral-verify.ts';
-import { collateralFile, type CollateralKey } from '../../lambda/attestation/collateral.ts';
+import { collateralVerifier } from '../../lambda/attestation/collateral/verify.ts';
+import { collateralFile, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { makeTdxCollateral, testRoots } from '../../testing/evidence/index.ts';

@@ -7,7 +7,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
 import { ConfigError } from '../../lambda/function/config.ts';
 import { createHandler, TransientOutcomeError } from '../../lambda/function/handler.ts';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';

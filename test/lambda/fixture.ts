@@ -8,7 +8,7 @@ import { CreateEventBusCommand, EventBridgeClient, type PutEventsRequestEntry } 
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { vi } from 'vitest';
-import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
 import { loadConfig, type HandlerConfig } from '../../lambda/function/config.ts';
 import { buildBundle } from '../../lambda/reconcile/enroll.ts';
 import { createHandler, type HandlerOverrides } from '../../lambda/function/handler.ts';

@@ -22,7 +22,7 @@ import { CreateEventBusCommand, EventBridgeClient, PutEventsCommand } from '@aws
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { stringify } from 'yaml';
-import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
 import { loadConfig } from '../../lambda/function/config.ts';
 import { createHandler } from '../../lambda/function/handler.ts';
 import type { MetricsSink } from '../../lambda/function/observability.ts';

@@ -1,7 +1,7 @@
 /** A deployment enrolled into moto (real KMS + Secrets Manager API), ready to reconcile. */
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
 import { awsPorts } from '../../lambda/reconcile/aws-deps.ts';
 import { buildBundle } from '../../lambda/reconcile/enroll.ts';
 import { countKmsCalls } from '../../lambda/keys/kms-calls.ts';

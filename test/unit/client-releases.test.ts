@@ -6,7 +6,7 @@
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
 import { createClientCertificatePem } from '../../lambda/coordinator/client-certificate.ts';
 import { CoordinatorSession, USER_API_SERVICES } from '../../lambda/coordinator/client.ts';
 import { ownerKeyFromPem } from '../../lambda/coordinator/seedshares.ts';

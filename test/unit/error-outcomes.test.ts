@@ -8,8 +8,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CollateralFetchError } from '../../lambda/attestation/collateral-needs.ts';
-import { CollateralUnavailableError, StaleCollateralError } from '../../lambda/attestation/collateral.ts';
+import { CollateralFetchError } from '../../lambda/attestation/collateral/needs.ts';
+import { CollateralUnavailableError, StaleCollateralError } from '../../lambda/attestation/collateral/sources.ts';
 import { DerError } from '../../lambda/attestation/der.ts';
 import { ConfigError } from '../../lambda/function/config.ts';
 import { KubeApiError } from '../../lambda/kubernetes/errors.ts';

@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { collateralFile, parseCollateralFile, type CollateralKey } from '../../lambda/attestation/collateral.ts';
+import { collateralFile, parseCollateralFile, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
 import { certificateExtensions, extensionMap } from '../../lambda/attestation/extensions.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { Cert } from '../../lambda/attestation/x509.ts';

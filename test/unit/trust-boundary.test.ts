@@ -25,7 +25,7 @@ function importGraph(entry: string): Set<string> {
   return seen;
 }
 
-const FORBIDDEN = ['lambda/attestation/testing.ts', 'lambda/attestation/with-roots.ts', 'test/', 'testing/'];
+const FORBIDDEN = ['testing/attestation/insecure-verifier.ts', 'testing/attestation/with-roots.ts', 'test/', 'testing/'];
 
 describe('trust boundary', () => {
   it.each(['lambda/handler.ts', 'cli/commands.ts', 'lambda/reconcile/verification.ts'])('%s cannot reach test roots or the testing verifier', (entry) => {
@@ -37,7 +37,7 @@ describe('trust boundary', () => {
 
   it('the walker does see test roots where they are wired on purpose (the demo)', () => {
     const graph = [...importGraph('cli/demo.ts')].map((f) => f.slice(REPO_ROOT.length + 1));
-    expect(graph).toContain('lambda/attestation/with-roots.ts');
+    expect(graph).toContain('testing/attestation/with-roots.ts');
   });
 });
 

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import { AttestationError } from '../shared/errors.ts';
-import { ATTESTATION_OIDS, type Verifier } from './verifier.ts';
+import { AttestationError } from '../../lambda/shared/errors.ts';
+import { ATTESTATION_OIDS, type Verifier } from '../../lambda/attestation/verifier.ts';
 
 /**
  * INSECURE. Accepts the testing OID 1.3.9901.2.3 whose value is just the 64-byte binding.

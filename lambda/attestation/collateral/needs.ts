@@ -7,18 +7,18 @@
  * `collateralFile(key) + '.issuer-chain.pem'` → base64 PEM issuer chain (Intel PCS JSON).
  * The key of an entry is recovered from its name with `parseCollateralFile`.
  */
-import { AttestationError, InputError, RecoveryError } from '../shared/errors.ts';
-import { hex } from './bytes.ts';
-import { ISSUER_CHAIN_SUFFIX, MemoryCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './collateral.ts';
-import { lookupWith, verificationOrder, type CollateralVerify } from './collateral-verify.ts';
-import type { SnpProduct } from './roots.ts';
-import { decodeSnpAttestation, decodeTcb, productFromCpuid, vcekHwid } from './snp/abi.ts';
-import { productFromCert, tcbQuery } from './snp/verify.ts';
-import { decodeTdxEvidence } from './tdx/abi.ts';
-import { parsePckExtensions } from './tdx/pck.ts';
-import { pckCaOf } from './tdx/revocation.ts';
-import { ATTESTATION_OIDS } from './verifier.ts';
-import { Cert, pemBlocks } from './x509.ts';
+import { AttestationError, InputError, RecoveryError } from '../../shared/errors.ts';
+import { hex } from '../bytes.ts';
+import { ISSUER_CHAIN_SUFFIX, MemoryCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './sources.ts';
+import { lookupWith, verificationOrder, type CollateralVerify } from './verify.ts';
+import type { SnpProduct } from '../roots.ts';
+import { cpuidProduct, decodeSnpAttestation, decodeTcb, parseSignerInfo, vcekHwid } from '../snp/abi.ts';
+import { productFromCert, tcbQuery } from '../snp/verify.ts';
+import { decodeTdxEvidence, quoteParts } from '../tdx/abi.ts';
+import { parsePckExtensions } from '../tdx/pck.ts';
+import { pckCaOf } from '../tdx/revocation.ts';
+import { ATTESTATION_OIDS } from '../verifier.ts';
+import { Cert, pemBlocks } from '../x509.ts';
 
 /** The attestation extension as the Coordinator's certificate presents it. */
 export interface AttestationExtensionInput {
@@ -28,7 +28,7 @@ export interface AttestationExtensionInput {
 
 function snpProduct(att: ReturnType<typeof decodeSnpAttestation>): SnpProduct {
   const leaf = att.vcek ?? att.vlek;
-  const product = att.product ?? (att.report.cpuid ? productFromCpuid(att.report.cpuid) : undefined) ?? (leaf ? productFromCert(Cert.parse(leaf, 'signer certificate')) : undefined);
+  const product = att.product ?? cpuidProduct(att.report) ?? (leaf ? productFromCert(Cert.parse(leaf, 'signer certificate')) : undefined);
   if (!product) throw new AttestationError('snp.product', 'cannot tell the SEV-SNP product (Milan/Genoa/Turin) of the evidence, so its collateral cannot be named; supply it with `enroll --collateral DIR`');
   return product;
 }
@@ -47,24 +47,25 @@ export function collateralNeeds(ext: AttestationExtensionInput): CollateralKey[]
   if (ext.oid === ATTESTATION_OIDS.snp) {
     const att = decodeSnpAttestation(ext.value);
     const r = att.report;
+    const { signingKey, maskChipKey } = parseSignerInfo(r.signerInfo);
     const product = snpProduct(att);
     const needs: CollateralKey[] = [];
-    if (r.signingKey === 'VLEK') {
+    if (signingKey === 'VLEK') {
       if (!att.vlek) throw new AttestationError('snp.chain', 'the report is signed by a VLEK the evidence does not carry; AMD KDS serves VLEKs only to the cloud provider — ask it for the VLEK and pass it with `enroll --collateral DIR`');
     } else if (!att.vcek) {
-      if (r.maskChipKey || r.chipId.every((b) => b === 0)) {
+      if (maskChipKey || r.chipId.every((b) => b === 0)) {
         throw new AttestationError('snp.chain', 'the report masks CHIP_ID and the evidence carries no VCEK, so the VCEK cannot be looked up; pass it with `enroll --collateral DIR`');
       }
       needs.push({ kind: 'snp-vcek', product, chipId: hex(vcekHwid(r.chipId, product)), tcbQuery: tcbQuery(decodeTcb(r.reportedTcb, product), product) });
     }
-    if (!att.ask || !att.ark) needs.push({ kind: 'snp-cert-chain', product, signer: r.signingKey === 'VLEK' ? 'vlek' : 'vcek' });
+    if (!att.ask || !att.ark) needs.push({ kind: 'snp-cert-chain', product, signer: signingKey === 'VLEK' ? 'vlek' : 'vcek' });
     // Always: a CRL the evidence carries may be past its nextUpdate when the Coordinator restarts.
-    needs.push({ kind: 'snp-crl', product, ...(r.signingKey === 'VLEK' ? { signer: 'vlek' as const } : {}) });
+    needs.push({ kind: 'snp-crl', product, ...(signingKey === 'VLEK' ? { signer: 'vlek' as const } : {}) });
     return needs;
   }
   if (ext.oid === ATTESTATION_OIDS.tdx) {
     const { quote } = decodeTdxEvidence(ext.value);
-    const [pckDer, interDer] = pemBlocks(quote.pckChainPem);
+    const [pckDer, interDer] = pemBlocks(quoteParts(quote).pckChain.pckCertChain);
     if (!pckDer) throw new AttestationError('tdx.chain', 'the quote carries no PCK certificate, so its FMSPC (and TCB Info) cannot be named');
     const { fmspc } = parsePckExtensions(Cert.parse(pckDer, 'PCK certificate'));
     const ca = interDer ? pckCaOf(Cert.parse(interDer, 'PCK intermediate CA')) : undefined;
@@ -85,7 +86,7 @@ export function carriedCollateral(ext: AttestationExtensionInput): CollateralSou
   if (att.ask && att.ark) {
     const pem = (der: Uint8Array) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
     const body = new Uint8Array(Buffer.from(pem(att.ask) + pem(att.ark), 'latin1'));
-    mem.set({ kind: 'snp-cert-chain', product: snpProduct(att), signer: att.report.signingKey === 'VLEK' ? 'vlek' : 'vcek' }, { body });
+    mem.set({ kind: 'snp-cert-chain', product: snpProduct(att), signer: parseSignerInfo(att.report.signerInfo).signingKey === 'VLEK' ? 'vlek' : 'vcek' }, { body });
   }
   return mem;
 }

@@ -6,14 +6,14 @@
  * key. Trust anchors are a code parameter: production uses `pinnedCollateralVerifier()`
  * (PINNED_ROOTS); only tests build a verifier with other anchors. No setting adds a root.
  */
-import { AttestationError } from '../shared/errors.ts';
-import { ChainedCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './collateral.ts';
-import { content, decodeSmallUint, readTlv } from './der.ts';
-import { PINNED_ROOTS, type SnpProduct, type TrustAnchors } from './roots.ts';
-import { checkPinnedArk, productFromCert } from './snp/verify.ts';
-import { parseQeIdentity, parseTcbInfo } from './tdx/collateral.ts';
-import { checkTdxCrl, parseTdxCrl, pckCaOf } from './tdx/revocation.ts';
-import { Cert, Crl, pemBlocks } from './x509.ts';
+import { AttestationError } from '../../shared/errors.ts';
+import { ChainedCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './sources.ts';
+import { content, decodeSmallUint, readTlv } from '../der.ts';
+import { PINNED_ROOTS, type SnpProduct, type TrustAnchors } from '../roots.ts';
+import { checkPinnedArk, productFromCert } from '../snp/verify.ts';
+import { parseQeIdentity, parseTcbInfo } from '../tdx/pcs.ts';
+import { checkTdxCrl, parseTdxCrl, pckCaOf } from '../tdx/revocation.ts';
+import { Cert, Crl, pemBlocks } from '../x509.ts';
 
 export interface CollateralVerifyContext {
   /**

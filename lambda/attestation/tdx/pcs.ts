@@ -8,10 +8,11 @@ import { verify as cryptoVerify } from 'node:crypto';
 import * as z from '../../shared/zod.ts';
 import { AttestationError } from '../../shared/errors.ts';
 import { hex } from '../bytes.ts';
-import { StaleCollateralError, type CollateralDocument } from '../collateral.ts';
+import { StaleCollateralError, type CollateralDocument } from '../collateral/sources.ts';
 import type { TrustAnchors } from '../roots.ts';
 import { Cert, pemBlocks } from '../x509.ts';
-import type { EnclaveReport, TdBody } from './abi.ts';
+import type { EnclaveReport } from '../../gen/tdx/tdx_pb.ts';
+import type { TdQuoteBody } from './abi.ts';
 import type { PckExtensions } from './pck.ts';
 
 const hexStr = z.pipe(z.string().check(z.regex(/^([0-9a-fA-F]{2})*$/)), z.transform((s) => s.toLowerCase()));
@@ -156,7 +157,7 @@ function converge(platform: string, module: string | undefined): string {
  * the PCK meets and whose TDX components TEE_TCB_SVN meets (skipping the module's own
  * components 0 and 1 when TEE_TCB_SVN[1] > 0: the tdxModuleIdentities decide those).
  */
-export function tdxTcbStatus(info: TcbInfo, pck: PckExtensions, body: TdBody): { status: string; detail: string } {
+export function tdxTcbStatus(info: TcbInfo, pck: PckExtensions, body: TdQuoteBody): { status: string; detail: string } {
   if (info.fmspc !== pck.fmspc) throw new AttestationError('tdx.tcb-info', `TCB Info is for FMSPC ${info.fmspc}, the PCK certificate says ${pck.fmspc}`);
   if (info.pceId !== pck.pceId) throw new AttestationError('tdx.tcb-info', `TCB Info is for PCE ID ${info.pceId}, the PCK certificate says ${pck.pceId}`);
   const svn = body.teeTcbSvn;

@@ -3,12 +3,12 @@
  * `nextUpdate` of Intel TCB Info / QE Identity (and the notAfter of their issuer chain, which
  * the verifier also checks), a CRL's nextUpdate, a certificate's notAfter. Nothing here
  * verifies a signature: these dates only schedule a refresh, and every refreshed document is
- * verified before it replaces the cached one (see collateral-verify.ts).
+ * verified before it replaces the cached one (see verify.ts).
  */
-import { InputError } from '../shared/errors.ts';
-import { ISSUER_CHAIN_SUFFIX, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey } from './collateral.ts';
-import { parseTdxCrl } from './tdx/revocation.ts';
-import { Cert, Crl, pemBlocks } from './x509.ts';
+import { InputError } from '../../shared/errors.ts';
+import { ISSUER_CHAIN_SUFFIX, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey } from './sources.ts';
+import { parseTdxCrl } from '../tdx/revocation.ts';
+import { Cert, Crl, pemBlocks } from '../x509.ts';
 
 export interface ExpiryPart {
   /** What the date belongs to, e.g. `TCB Info nextUpdate` or `TCB Info signing certificate notAfter`. */

@@ -4,7 +4,7 @@
  * `<file>.issuer-chain.pem` holds an Intel PCS issuer chain. Bytes only: the verifiers check
  * every document as they check evidence, so the cache cannot add trust.
  */
-import { collateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from './collateral.ts';
+import { collateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from './sources.ts';
 
 export class BundleCollateral implements CollateralSource {
   constructor(private readonly files: Readonly<Record<string, unknown>>) {}

@@ -6,9 +6,9 @@
  * validity window), so a source can never add trust.
  */
 import path from 'node:path';
-import { AttestationError, UnreachableError } from '../shared/errors.ts';
-import { FileRefusedError, readRegularFile } from '../shared/files.ts';
-import type { SnpProduct } from './roots.ts';
+import { AttestationError, UnreachableError } from '../../shared/errors.ts';
+import { FileRefusedError, readRegularFile } from '../../shared/files.ts';
+import type { SnpProduct } from '../roots.ts';
 
 /** One piece of collateral; `path` is both the cache file name and the mirror URL path. */
 export type CollateralKey =
