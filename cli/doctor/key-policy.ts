@@ -7,7 +7,7 @@
  */
 import { DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { CONTEXT_KEYS } from '../../lambda/shared/contract.ts';
-import { describeAwsError, type OperatorAws } from './aws.ts';
+import { describeAwsError, type OperatorAws } from '../operations/aws.ts';
 import { result, type CheckResult } from './checks.ts';
 
 interface Statement {

@@ -16,7 +16,7 @@ import { KubeApiError } from '../../lambda/kubernetes/errors.ts';
 import type { RecoveryError } from '../../lambda/shared/errors.ts';
 import { isOutcome } from '../../lambda/shared/outcomes.ts';
 import { ViaFunctionError } from '../../cli/via-function.ts';
-import { KubeAccessError } from '../../cli/doctor/kube.ts';
+import { KubeAccessError } from '../../cli/operations/kube.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
 /** Error classes that stand for no outcome, and why. */
