@@ -25,7 +25,7 @@ export interface ViaFunctionRequest {
 
 /** The function could not be asked (`unreachable`, retry) or is not the one this CLI speaks to (`config-invalid`). */
 export class ViaFunctionError extends RecoveryError {
-  constructor(message: string, outcome: 'unreachable' | 'config-invalid' = 'unreachable', options?: { cause?: unknown }) {
+  constructor(message: string, outcome: 'unreachable' | 'config-invalid', options?: { cause?: unknown }) {
     super(outcome, message, options);
   }
 }
@@ -93,7 +93,7 @@ export async function invokeViaFunction(req: ViaFunctionRequest): Promise<Reconc
     } catch {
       /* not JSON */
     }
-    throw new ViaFunctionError(`function ${req.functionName} failed (${out.FunctionError}): ${detail}; see its logs`);
+    throw new ViaFunctionError(`function ${req.functionName} failed (${out.FunctionError}): ${detail}; see its logs`, 'unreachable');
   }
   let json: unknown;
   try {

@@ -7,9 +7,9 @@
  */
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { ReconcileResult } from '../../lambda/reconcile/types.ts';
-import { awsErrorName, describeAwsError, type OperatorAws } from './aws.ts';
+import { awsErrorName, describeAwsError, type OperatorAws } from '../operations/aws.ts';
 import { result, type CheckResult } from './checks.ts';
-import type { DeployedFunction } from './deployed-function.ts';
+import type { DeployedFunction } from '../operations/deployed-function.ts';
 
 export async function bundleCheck(fn: DeployedFunction, aws: OperatorAws, status: ReconcileResult | undefined): Promise<{ check: CheckResult; secretKmsKeyId?: string }> {
   const id = fn.deployment.secretId;

@@ -15,7 +15,7 @@ import {
 } from '../gen/edgelesssys/contrast/userapi/userapi_pb.ts';
 import { RecoveryError, UnreachableError } from '../shared/errors.ts';
 import type { EvidenceSummary, Verifier } from '../attestation/verifier.ts';
-import type { CoordinatorEndpoint } from '../reconcile/types.ts';
+import type { CoordinatorEndpoint } from '../shared/names.ts';
 import { AtlsChannelCredentials } from './atls.ts';
 import { sha256Hex } from '../shared/digest.ts';
 import { classifyCoordinatorError } from './answers.ts';

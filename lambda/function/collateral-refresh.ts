@@ -196,6 +196,7 @@ export async function refreshBundleCollateral(input: RefreshInput): Promise<Refr
   if (size > SECRET_MAX_BYTES) {
     throw new InputError(
       `the refreshed bundle for ${input.secretId} would be ${size} bytes, over Secrets Manager's ${SECRET_MAX_BYTES}; re-enroll with only this platform's collateral (${refreshed.join(', ')})`,
+      'bundle-invalid',
     );
   }
   // The secret exists (just loaded), so this puts a new version; the KMS key id is only

@@ -18,6 +18,7 @@
  * - Production verifier only. Tests inject theirs through createHandler(), in code.
  */
 import type { Context } from 'aws-lambda';
+import pMap from 'p-map';
 import { OPERATIONS } from '../shared/contract.ts';
 import type { ReconcileResult } from '../reconcile/types.ts';
 import { errorMessage, RecoveryError } from '../shared/errors.ts';
@@ -56,21 +57,6 @@ function invalidDeploymentName(rt: Runtime, event: unknown): string {
   const detail = (e.detail ?? {}) as Record<string, unknown>;
   const named = typeof e.deployment === 'string' ? e.deployment : typeof detail.deployment === 'string' ? detail.deployment : undefined;
   return named && findDeployment(rt.config, named) ? named : 'unknown';
-}
-
-/**
- * fn over items, at most `limit` at a time, each started (with its index) as soon as a slot is
- * free, in the items' order; the results in the items' order. runDeployment turns every
- * failure into a reported result, so no lane stops the others.
- */
-async function inPool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!, i);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
 }
 
 /** Kept back after the last report for returning the response. */
@@ -170,11 +156,12 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     const results = await trace.span('## handler', async () => {
       trace.annotate('correlationId', trigger.id);
       // DEPLOYMENT_CONCURRENCY at a time, started in configuration order; results in that order.
-      const runs = await inPool(names, DEPLOYMENT_CONCURRENCY, (name, i) => {
+      // runDeployment turns every failure into a reported result, so no lane stops the others.
+      const runs = await pMap(names, (name, i) => {
         const deadlines = runDeadlines(end, i, names.length, rt.budgets.reportReserveMs, DEPLOYMENT_CONCURRENCY);
         const invocation = { requestId: context.awsRequestId, remainingMs: () => context.getRemainingTimeInMillis(), deadlines };
         return runDeployment(rt, findDeployment(rt.config, name)!, trigger, invocation);
-      });
+      }, { concurrency: DEPLOYMENT_CONCURRENCY });
       return runs.flat();
     });
     const response: HandlerResponse = {

@@ -21,6 +21,7 @@
  * (lambda/shared/budgets.ts), and a restart issued once is never issued again for the same
  * key (above), so there is nothing to wait for.
  */
+import pMap from 'p-map';
 import type { KubeApiClient } from './api.ts';
 import type { Workload, WorkloadDiscovery } from './discovery.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
@@ -38,20 +39,6 @@ export const RESTART_CONCURRENCY = 8;
 export interface RestartOptions {
   /** Delete pods where a patch restarts nothing (OnDelete, orphan ReplicaSets, bare pods). */
   allowPodDeletion: boolean;
-}
-
-/** Runs `fn` over `items` with at most `limit` at a time; results keep the input order. */
-async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
 }
 
 /** RFC 3339 without fractions, like kubectl writes restartedAt. */
@@ -97,7 +84,7 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     const orders = [...new Set(acting.map((a) => a.plan.workload.order))].sort((x, y) => x - y);
     for (const order of orders) {
       const group = acting.filter((a) => a.plan.workload.order === order);
-      const done = await mapPool(group, RESTART_CONCURRENCY, (a) => this.execute(a.plan));
+      const done = await pMap(group, (a) => this.execute(a.plan), { concurrency: RESTART_CONCURRENCY });
       group.forEach((a, j) => (results[a.index] = done[j]));
     }
     const list = results.filter((r): r is WorkloadResult => r !== undefined);

@@ -73,7 +73,7 @@ export function currentGeneration(record: RecoveryRecord, cert: MeshCaCertificat
   return { generation: { spkiSha256: cert.spkiSha256, createdAt: fromCertificate, cause: 'observed', certificateNotBefore: cert.notBefore, firstSeenAt: now }, changed: true };
 }
 
-/** An in-memory record (the CLI, tests): the same rules, nothing durable. */
+/** The one in-memory record (a reconcile given no durable store, the CLI, tests): the same rules, nothing durable. */
 export function memoryRecordStore(initial: RecoveryRecord = { attempts: [] }) {
   let record = structuredClone(initial);
   return {

@@ -18,7 +18,7 @@ import { ownerKeyContext } from '../keys/context.ts';
 import { CLOCK_SKEW_MARGIN_MS } from '../kubernetes/stale.ts';
 import type { KubernetesSide, RestartMode, RestartSummary } from '../kubernetes/types.ts';
 import { OUTCOMES, type Outcome } from '../shared/outcomes.ts';
-import { currentGeneration, meshCaCertificate } from './mesh-ca.ts';
+import { currentGeneration, meshCaCertificate, memoryRecordStore } from './mesh-ca.ts';
 import type {
   CoordinatorState,
   DeploymentTarget,
@@ -27,7 +27,6 @@ import type {
   ReconcileResult,
   RecoverAttempt,
   RecoverAttemptStatus,
-  RecoveryRecord,
   RecoveryRecordStore,
   StepTiming,
 } from './types.ts';
@@ -104,7 +103,7 @@ class Run {
     readonly options: ReconcileOptions,
   ) {
     this.now = ports.now ?? Date.now;
-    this.records = ports.records ?? inMemory();
+    this.records = ports.records ?? memoryRecordStore(); // a record for one run (no durable store given)
   }
 
   /** Runs one step, timed and reported; `needMs` replaces the step's budgeted need (see checkTime). */
@@ -171,15 +170,6 @@ class Run {
   }
 
   verifier: Verifier | undefined;
-}
-
-/** A record for one run (no durable store given). */
-function inMemory(): RecoveryRecordStore {
-  let record: RecoveryRecord = { attempts: [] };
-  return {
-    read: () => Promise.resolve(record),
-    update: (change) => Promise.resolve((record = change(record))),
-  };
 }
 
 export async function reconcile(target: DeploymentTarget, ports: ReconcilePorts, time: ReconcileTime, options: ReconcileOptions = {}): Promise<ReconcileResult> {

@@ -4,12 +4,8 @@
  */
 import type { EvidenceSummary } from '../attestation/verifier.ts';
 import type { RestartSummary } from '../kubernetes/types.ts';
+import type { CoordinatorEndpoint } from '../shared/names.ts';
 import type { Outcome } from '../shared/outcomes.ts';
-
-export interface CoordinatorEndpoint {
-  host: string;
-  port: number;
-}
 
 /** One Contrast deployment the service looks after. `name` comes from configuration only. */
 export interface DeploymentTarget {

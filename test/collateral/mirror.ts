@@ -2,7 +2,9 @@
  * A local collateral mirror for tests: node:http on 127.0.0.1, laid out like AMD KDS / Intel
  * PCS (the path is `collateralPath(key)`), sending PCS issuer chains in the PCS response
  * headers. `hang` makes it accept requests and never answer; `failWith` answers every
- * request with that HTTP status (e.g. 503).
+ * request with that HTTP status (e.g. 503). `log` records, in order, each request's arrival
+ * (`> path`) and each unanswered request the client gave up (`x path`), so tests can tell
+ * concurrent requests from sequential ones without a clock.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +13,7 @@ import { collateralPath, type CollateralDocument, type CollateralKey } from '../
 export interface TestMirror {
   url: string;
   requests: string[];
+  log: string[];
   serve(key: CollateralKey, doc: CollateralDocument): void;
   clear(): void;
   hang: boolean;
@@ -28,11 +31,17 @@ function chainHeader(key: CollateralKey): string | undefined {
 export async function startMirror(): Promise<TestMirror> {
   const docs = new Map<string, { body: Uint8Array; headers: Record<string, string> }>();
   const requests: string[] = [];
+  const log: string[] = [];
   const state: { hang: boolean; failWith: number | undefined } = { hang: false, failWith: undefined };
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').slice(1);
     requests.push(path);
-    if (state.hang) return; // never answers; the client's timeout must end the request
+    log.push(`> ${path}`);
+    if (state.hang) {
+      // Never answers; the client's timeout must end the request (the connection then closes).
+      res.on('close', () => log.push(`x ${path}`));
+      return;
+    }
     if (state.failWith) {
       res.writeHead(state.failWith).end();
       return;
@@ -49,6 +58,7 @@ export async function startMirror(): Promise<TestMirror> {
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,
+    log,
     serve(key, doc) {
       const header = chainHeader(key);
       const headers: Record<string, string> = header && doc.issuerChain ? { [header]: encodeURIComponent(Buffer.from(doc.issuerChain).toString('latin1')) } : {};

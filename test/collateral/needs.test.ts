@@ -6,7 +6,7 @@ import { MirrorCollateral, collateralFile, collateralPath, type CollateralKey } 
 import { decodeSnpAttestation } from '../../lambda/attestation/snp/abi.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { createVerifierWithRoots } from '../../testing/attestation/with-roots.ts';
-import { AttestationError, InputError } from '../../lambda/shared/errors.ts';
+import { AttestationError } from '../../lambda/shared/errors.ts';
 import { toPem } from '../../testing/evidence/certs.ts';
 import { TEST_CHIP_ID } from '../../testing/evidence/snp.ts';
 import { TEST_FMSPC, addTdxCrls } from '../../testing/evidence/tdx.ts';
@@ -45,7 +45,16 @@ describe('collateralNeeds', () => {
 
   it('testing evidence needs nothing; unknown OIDs and malformed evidence are refused', () => {
     expect(collateralNeeds({ oid: ATTESTATION_OIDS.testing, value: reportData })).toEqual([]);
-    expect(() => collateralNeeds({ oid: '1.2.3', value: reportData })).toThrow(InputError);
+    // An unknown OID is the Coordinator's evidence refused (attestation-failed), as the verifier refuses it — not a bad bundle.
+    const unknown = (() => {
+      try {
+        return collateralNeeds({ oid: '1.2.3', value: reportData });
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(unknown).toBeInstanceOf(AttestationError);
+    expect(unknown).toMatchObject({ outcome: 'attestation-failed', check: 'verifier', message: expect.stringMatching(/unknown attestation OID 1\.2\.3/) });
     expect(() => collateralNeeds({ oid: ATTESTATION_OIDS.snp, value: new Uint8Array([1, 2, 3]) })).toThrow(AttestationError);
   });
 });

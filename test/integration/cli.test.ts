@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { OUTCOMES, OUTCOME_NAMES } from '../../lambda/shared/outcomes.ts';
+import { exitCodeFor, OUTCOMES, OUTCOME_NAMES } from '../../lambda/shared/outcomes.ts';
 import { snpTestEvidence, snpTestChain } from '../../testing/evidence/index.ts';
 import { captureAttestationExtension } from '../../lambda/coordinator/evidence-capture.ts';
 import { collateralNeeds } from '../../lambda/attestation/collateral/needs.ts';
@@ -110,7 +110,8 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
     const secretId = uniqueName('cli/absent');
     const base = ['enroll', '--workspace', d, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId];
     const absent = await runCliInProcess(base, env());
-    expect(absent.code, absent.stderr).toBe(16);
+    // The stack (or the flag that creates the secret) is missing: a setting (config-invalid, 21), not a bad bundle.
+    expect(absent.code, absent.stderr).toBe(exitCodeFor('config-invalid'));
     expect(absent.stderr).toMatch(/does not exist: deploy the stack first .*--secret-kms-key-id/);
     const same = await runCliInProcess([...base, '--secret-kms-key-id', kmsKeyId], env());
     expect(same.code).toBe(2);

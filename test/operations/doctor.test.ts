@@ -326,7 +326,7 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
       await put(stackKeyPolicy({ roleArn: `arn:aws:iam::${ACCOUNT}:role/someone-else`, adminArn: stack.adminArn, deployment: stack.deployment }));
       const lost = await check('key-policy', { kmsKeyId: stack.kmsKeyArn });
       expect(lost.status).toBe('fail');
-      expect(lost.details).toContain(`the function role ${stack.roleArn} may not Decrypt: recovery fails with bundle-invalid`);
+      expect(lost.details).toContain(`the function role ${stack.roleArn} may not Decrypt: recovery fails with config-invalid`);
 
       const rootAdmin = { Sid: 'EnableIamPolicies', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' };
       await put(stackKeyPolicy({ roleArn: stack.roleArn, adminArn: stack.adminArn, deployment: stack.deployment, extra: [rootAdmin] }));

@@ -9,7 +9,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RehearsalReport, RehearseDeps } from '../../cli/rehearse/run.ts';
 import { rehearseCommand } from '../../cli/rehearse/run.ts';
-import { collectRequestIds } from '../../cli/rehearse/records.ts';
+import { collectRequestIds } from '../../cli/operations/records.ts';
 import type { RehearseOptions } from '../../cli/rehearse/command.ts';
 import { exitCodeFor } from '../../lambda/shared/outcomes.ts';
 import { RbacAuthorizer } from '../../testing/kube-api/index.ts';

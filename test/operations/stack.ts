@@ -31,7 +31,7 @@ import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
 import { buildBundle } from '../../lambda/reconcile/enroll.ts';
 import { CONTEXT_KEYS, DEFAULTS, EVENTS, OPERATIONS, OWNER_KEY_PURPOSE, TRIGGER_DETAIL } from '../../lambda/shared/contract.ts';
 import { budgetsWith } from '../../lambda/shared/budgets.ts';
-import type { AwsSettings } from '../../cli/doctor/aws.ts';
+import type { AwsSettings } from '../../cli/operations/aws.ts';
 import { CloudTrailStub } from '../../testing/aws-stubs/cloudtrail.ts';
 import { EksStub } from '../../testing/aws-stubs/eks.ts';
 import { logGroupShipper, ShippingLogger } from '../../testing/aws-stubs/function-logs.ts';

@@ -1,6 +1,8 @@
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
 import { BUNDLE_FORMAT, parseBundle, serializeBundle, type BundleDocument } from '../../lambda/keys/bundle.ts';
 import { bundleDigest, contextAad, ownerKeyContext } from '../../lambda/keys/context.ts';
+import { BundleStore } from '../../lambda/keys/store.ts';
 
 const doc: BundleDocument = {
   format: BUNDLE_FORMAT,
@@ -49,5 +51,34 @@ describe('encryption context', () => {
 
   it('has canonical associated data independent of key order', () => {
     expect(contextAad({ b: '1', a: '2' }).equals(contextAad({ a: '2', b: '1' }))).toBe(true);
+  });
+});
+
+/** Secrets Manager error paths moto cannot produce (it ignores resource policies): an in-process stub of the SDK client. */
+function stubSecrets(fail: { name: string; status?: number }): SecretsManagerClient {
+  return {
+    send: async () => {
+      const err = new Error(`stub ${fail.name}`) as Error & { $metadata: object; $fault: string };
+      err.name = fail.name;
+      err.$metadata = { httpStatusCode: fail.status ?? 400 };
+      err.$fault = (fail.status ?? 400) >= 500 ? 'server' : 'client';
+      throw err;
+    },
+  } as unknown as SecretsManagerClient;
+}
+
+describe("the bundle's secret", () => {
+  it('a missing secret is a missing bundle (bundle-invalid: enroll); a refused read is config-invalid (the secret policy or role)', async () => {
+    await expect(new BundleStore(stubSecrets({ name: 'ResourceNotFoundException' })).load('s')).rejects.toMatchObject({ outcome: 'bundle-invalid', message: expect.stringMatching(/enroll --secret-id s/) });
+    for (const name of ['AccessDeniedException', 'DecryptionFailure']) {
+      await expect(new BundleStore(stubSecrets({ name })).load('s'), name).rejects.toMatchObject({ outcome: 'config-invalid', message: expect.stringMatching(/resource policy and the caller's role/) });
+    }
+    await expect(new BundleStore(stubSecrets({ name: 'InternalServiceError', status: 500 })).load('s')).rejects.toMatchObject({ outcome: 'unreachable' });
+  });
+
+  it('enroll: a secret the stack did not create, or a write the role may not make, is config-invalid, not a bad bundle', async () => {
+    await expect(new BundleStore(stubSecrets({ name: 'ResourceNotFoundException' })).save('s', doc)).rejects.toMatchObject({ outcome: 'config-invalid', message: expect.stringMatching(/deploy the stack first/) });
+    await expect(new BundleStore(stubSecrets({ name: 'AccessDeniedException' })).save('s', doc)).rejects.toMatchObject({ outcome: 'config-invalid', message: expect.stringMatching(/refused to write s/) });
+    await expect(new BundleStore(stubSecrets({ name: 'ThrottlingException' })).save('s', doc)).rejects.toMatchObject({ outcome: 'unreachable' });
   });
 });

@@ -36,6 +36,21 @@ describe('KMS failures', () => {
     await expect(decryptOwnerKey(stubKms({ name: 'DisabledException' }), enc, ctx)).rejects.toThrow(/exists and is enabled/);
   });
 
+  it('a key or key policy that does not let the caller use it is config-invalid (a setting; re-enrolling would not help)', async () => {
+    for (const name of ['AccessDeniedException', 'NotFoundException', 'DisabledException', 'KMSInvalidStateException', 'InvalidKeyUsageException', 'SomeFutureRefusalException']) {
+      await expect(decryptOwnerKey(stubKms({ name }), enc, ctx), name).rejects.toMatchObject({ outcome: 'config-invalid' });
+      await expect(encryptOwnerKey(stubKms({ name }), 'arn:k', ctx, randomBytes(10)), name).rejects.toMatchObject({ outcome: 'config-invalid' });
+    }
+  });
+
+  it('a data key that belongs to another context or key is bundle-invalid: re-enroll', async () => {
+    for (const name of ['InvalidCiphertextException', 'IncorrectKeyException']) {
+      const d = decryptOwnerKey(stubKms({ name }), enc, ctx);
+      await expect(d, name).rejects.toMatchObject({ outcome: 'bundle-invalid' });
+      await expect(d, name).rejects.toThrow(/re-enroll this deployment/);
+    }
+  });
+
   it('throttling and 5xx are transient (unreachable → retried)', async () => {
     await expect(decryptOwnerKey(stubKms({ name: 'ThrottlingException' }), enc, ctx)).rejects.toBeInstanceOf(UnreachableError);
     await expect(decryptOwnerKey(stubKms({ name: 'KMSInternalException', status: 500 }), enc, ctx)).rejects.toBeInstanceOf(UnreachableError);

@@ -2,7 +2,8 @@
  * Every error class the code throws names the outcome it stands for: a test walks every class
  * declared in lambda/ and cli/ and fails on one that reaches Error without passing through
  * RecoveryError (which carries the outcome) — except the CLI's usage error (exit 2) and the
- * local demo's stand-in for AWS SDK errors. The classes whose outcome depends on the case are
+ * local demo's stand-in for AWS SDK errors — or whose constructor falls back to a default
+ * outcome (each use names its own: an unknown OID in the Coordinator's evidence is not a bad bundle). The classes whose outcome depends on the case are
  * checked case by case: a dependency's trouble is never blamed on the evidence or the bundle.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { KubeApiError } from '../../lambda/kubernetes/errors.ts';
 import type { RecoveryError } from '../../lambda/shared/errors.ts';
 import { isOutcome } from '../../lambda/shared/outcomes.ts';
 import { ViaFunctionError } from '../../cli/via-function.ts';
-import { KubeAccessError } from '../../cli/doctor/kube.ts';
+import { KubeAccessError } from '../../cli/operations/kube.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
 /** Error classes that stand for no outcome, and why. */
@@ -50,6 +51,31 @@ function ancestry(name: string, classes: Map<string, { base: string }>): string[
   return chain;
 }
 
+/** The parameter list of `name`'s own constructor, or undefined when it declares none (it inherits its parent's). */
+function constructorParams(name: string, file: string): string | undefined {
+  const text = readFileSync(path.join(REPO_ROOT, file), 'utf8');
+  const start = new RegExp(`\\bclass\\s+${name}\\s+extends\\s+[\\w.]+\\s*\\{`).exec(text);
+  if (!start) throw new Error(`class ${name} not found in ${file}`);
+  // The class body, up to its matching closing brace.
+  let open = 1;
+  let end = start.index + start[0].length;
+  for (; end < text.length && open > 0; end++) open += text[end] === '{' ? 1 : text[end] === '}' ? -1 : 0;
+  const body = text.slice(start.index + start[0].length, end - 1);
+  const ctor = body.indexOf('constructor(');
+  if (ctor < 0) return undefined;
+  let depth = 1;
+  let i = ctor + 'constructor('.length;
+  for (; i < body.length && depth > 0; i++) depth += body[i] === '(' ? 1 : body[i] === ')' ? -1 : 0;
+  return body.slice(ctor + 'constructor('.length, i - 1);
+}
+
+/** A default outcome (`= 'bundle-invalid'`) or an optional outcome parameter in a parameter list. */
+function defaultedOutcomes(params: string): string[] {
+  const defaults = [...params.matchAll(/=\s*'([a-z-]+)'/g)].filter((m) => isOutcome(m[1]!)).map((m) => `= '${m[1]}'`);
+  const optional = [...params.matchAll(/\boutcome\?:/g)].map((m) => m[0]);
+  return [...defaults, ...optional];
+}
+
 describe('every error class maps to an outcome', () => {
   const classes = declaredClasses();
   const errorClasses = [...classes.keys()].filter((n) => ancestry(n, classes).some((a) => a === 'Error' || a.endsWith('Error')) && !['RecoveryError'].includes(n));
@@ -65,6 +91,18 @@ describe('every error class maps to an outcome', () => {
       return;
     }
     expect(chain, `${name} (${classes.get(name)!.file}) extends ${chain.slice(1).join(' → ')}: give it an outcome (extend RecoveryError) or document why not`).toContain('RecoveryError');
+  });
+
+  it.each(errorClasses.filter((n) => !WITHOUT_OUTCOME[n]))('%s names its outcome at every use: its constructor has no default or optional outcome', (name) => {
+    const params = constructorParams(name, classes.get(name)!.file);
+    expect(params === undefined ? [] : defaultedOutcomes(params), `${name} (${classes.get(name)!.file})`).toEqual([]);
+  });
+
+  it('the default-outcome detector sees a default and an optional outcome', () => {
+    expect(defaultedOutcomes("message: string, outcome: Outcome = 'bundle-invalid', options?: { cause?: unknown }")).toEqual(["= 'bundle-invalid'"]);
+    expect(defaultedOutcomes("message: string, outcome: 'unreachable' | 'config-invalid' = 'unreachable'")).toEqual(["= 'unreachable'"]);
+    expect(defaultedOutcomes('message: string, outcome?: Outcome')).toEqual(['outcome?:']);
+    expect(defaultedOutcomes("message: string, outcome: Outcome, options?: { cause?: unknown }")).toEqual([]);
   });
 
   it('the documented exceptions still exist', () => {
@@ -99,6 +137,6 @@ describe('outcomes that depend on the case', () => {
   it('a bad setting is config-invalid, never bundle-invalid or transient', () => {
     expect(outcome(new ConfigError('KUBE_AUTH', 'required'))).toBe('config-invalid');
     expect(outcome(new ViaFunctionError('returned no JSON result', 'config-invalid'))).toBe('config-invalid');
-    expect(outcome(new ViaFunctionError('could not invoke'))).toBe('unreachable');
+    expect(outcome(new ViaFunctionError('could not invoke', 'unreachable'))).toBe('unreachable');
   });
 });

@@ -42,7 +42,7 @@ function pcsName(member: PcsMember): string {
 
 function isoDate(v: unknown, what: string): Date {
   const d = typeof v === 'string' ? new Date(v) : new Date(NaN);
-  if (Number.isNaN(d.getTime())) throw new InputError(`${what} is not an ISO date (${JSON.stringify(v)})`);
+  if (Number.isNaN(d.getTime())) throw new InputError(`${what} is not an ISO date (${JSON.stringify(v)})`, 'bundle-invalid');
   return d;
 }
 
@@ -53,9 +53,9 @@ function pcsWindow(body: Uint8Array, member: PcsMember): PcsWindow {
   try {
     inner = (JSON.parse(Buffer.from(body).toString('utf8')) as Record<string, unknown>)[member];
   } catch (err) {
-    throw new InputError(`the ${name} is not JSON (${(err as Error).message})`);
+    throw new InputError(`the ${name} is not JSON (${(err as Error).message})`, 'bundle-invalid');
   }
-  if (typeof inner !== 'object' || inner === null) throw new InputError(`the ${name} has no "${member}" object`);
+  if (typeof inner !== 'object' || inner === null) throw new InputError(`the ${name} has no "${member}" object`, 'bundle-invalid');
   const o = inner as Record<string, unknown>;
   const n = o.tcbEvaluationDataNumber;
   return {
@@ -94,7 +94,7 @@ function certificateWindows(bytes: Uint8Array, what = 'certificate'): { what: st
 /** notAfter of a single certificate (DER or PEM). */
 export function certificateNotAfter(bytes: Uint8Array): Date {
   const w = certificateWindows(bytes);
-  if (w.length !== 1) throw new InputError(`expected one certificate, found ${w.length}`);
+  if (w.length !== 1) throw new InputError(`expected one certificate, found ${w.length}`, 'bundle-invalid');
   return w[0]!.notAfter;
 }
 
@@ -140,13 +140,13 @@ export function collateralExpiry(key: CollateralKey, doc: CollateralDocument): C
       }
       case 'snp-vcek': {
         const [w] = certificateWindows(doc.body, 'VCEK');
-        if (!w) throw new InputError('no certificate');
+        if (!w) throw new InputError('no certificate', 'bundle-invalid');
         return summarize([{ what: 'VCEK notAfter', at: w.notAfter }], w.notBefore);
       }
       case 'snp-cert-chain': {
         const labels = key.signer === 'vlek' ? ['ASVK', 'ARK'] : ['ASK', 'ARK'];
         const ws = certificateWindows(doc.body, 'AMD certificate');
-        if (ws.length === 0) throw new InputError('no certificate');
+        if (ws.length === 0) throw new InputError('no certificate', 'bundle-invalid');
         const issued = ws.reduce<Date | undefined>((a, w) => (!a || w.notBefore > a ? w.notBefore : a), undefined);
         return summarize(ws.map((w, i) => ({ what: `${labels[i] ?? w.what} notAfter`, at: w.notAfter })), issued);
       }

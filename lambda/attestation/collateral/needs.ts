@@ -7,7 +7,7 @@
  * `collateralFile(key) + '.issuer-chain.pem'` → base64 PEM issuer chain (Intel PCS JSON).
  * The key of an entry is recovered from its name with `parseCollateralFile`.
  */
-import { AttestationError, InputError, RecoveryError } from '../../shared/errors.ts';
+import { AttestationError, RecoveryError } from '../../shared/errors.ts';
 import { hex } from '../bytes.ts';
 import { ISSUER_CHAIN_SUFFIX, MemoryCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './sources.ts';
 import { lookupWith, verificationOrder, type CollateralVerify } from './verify.ts';
@@ -71,7 +71,8 @@ export function collateralNeeds(ext: AttestationExtensionInput): CollateralKey[]
     const ca = interDer ? pckCaOf(Cert.parse(interDer, 'PCK intermediate CA')) : undefined;
     return [{ kind: 'tdx-tcb-info', fmspc }, { kind: 'tdx-qe-identity' }, ...(ca ? [{ kind: 'tdx-pck-crl', ca } as const] : []), { kind: 'tdx-root-crl' }];
   }
-  throw new InputError(`unknown attestation OID ${ext.oid}: expected ${ATTESTATION_OIDS.snp} (SEV-SNP) or ${ATTESTATION_OIDS.tdx} (TDX)`);
+  // The Coordinator's evidence, refused by name as the verifier refuses it (core.ts).
+  throw new AttestationError('verifier', `unknown attestation OID ${ext.oid}: expected ${ATTESTATION_OIDS.snp} (SEV-SNP) or ${ATTESTATION_OIDS.tdx} (TDX)`);
 }
 
 /**

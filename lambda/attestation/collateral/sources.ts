@@ -139,7 +139,7 @@ const MAX_COLLATERAL_FILE_BYTES = 1024 * 1024;
 
 async function readOptional(file: string): Promise<Uint8Array | undefined> {
   try {
-    return new Uint8Array(await readRegularFile(file, { maxBytes: MAX_COLLATERAL_FILE_BYTES, what: 'collateral' }));
+    return new Uint8Array(await readRegularFile(file, { maxBytes: MAX_COLLATERAL_FILE_BYTES, what: 'collateral', outcome: 'event-invalid' }));
   } catch (err) {
     if (err instanceof FileRefusedError && err.reason === 'missing') return undefined;
     throw err;
