@@ -50,6 +50,8 @@ const handler = createHandler({
 });
 
 const end = Date.now() + spec.remainingMs;
+// The invocation starts now (the process start, tsx's transpiling included, is not its time).
+report({ started: true });
 try {
   const response = await handler(spec.event, { awsRequestId: spec.requestId, getRemainingTimeInMillis: () => end - Date.now() });
   report({ done: true, outcome: response.results[0]?.outcome ?? response.outcome });

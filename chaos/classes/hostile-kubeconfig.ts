@@ -23,8 +23,10 @@ import { auditsOf, CHAOS_BUDGETS, CHAOS_REMAINING_MS, checkNoSecret, jsonLines, 
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHILD = join(ROOT, 'chaos', 'child-invoke.ts');
-/** The bundle, the probe and the refusal: a few seconds with the process start; a blocked child is killed after twice this. */
+/** The invocation (the bundle, the probe and the refusal) from its start in the child; a few seconds. */
 const BOUND_MS = 15_000;
+/** A child not done by then is blocked (or its start took that long): killed, and the case fails. */
+const KILL_MS = 90_000;
 
 interface Child {
   outcome?: string;
@@ -35,21 +37,22 @@ interface Child {
 
 function runChild(spec: Record<string, unknown>): Promise<Child> {
   return new Promise((resolve) => {
-    const t0 = Date.now();
+    let t0 = Date.now();
     const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { cwd: ROOT, env: { ...process.env, CHAOS_CHILD: JSON.stringify(spec) }, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
     let output = '';
     let outcome: string | undefined;
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     createInterface({ input: child.stdio[3] as Readable }).on('line', (line) => {
-      const msg = JSON.parse(line) as { done?: boolean; outcome?: string };
+      const msg = JSON.parse(line) as { started?: boolean; done?: boolean; outcome?: string };
+      if (msg.started) t0 = Date.now();
       if (msg.done) outcome = msg.outcome;
     });
     let killed = false;
     const timer = setTimeout(() => {
       killed = true;
       child.kill('SIGKILL');
-    }, 2 * BOUND_MS);
+    }, KILL_MS);
     child.on('close', () => {
       clearTimeout(timer);
       resolve({ outcome, output, ms: Date.now() - t0, killed });
