@@ -61,7 +61,7 @@ export async function buildKubeConfig(auth: KubeconfigAuth): Promise<KubeConfig>
   const policy = auth.policy ?? 'embedded-only';
   const docs = typeof auth.kubeconfig === 'string' ? [{ text: auth.kubeconfig }] : auth.kubeconfig;
   if (docs.length === 0) throw new InputError('no kubeconfig document was given', 'config-invalid');
-  const where = (doc: KubeconfigDocument) => (doc.path ? `kubeconfig ${doc.path}` : policy === 'embedded-only' ? 'the kubeconfig (KUBECONFIG_SECRET_ID)' : 'the kubeconfig document');
+  const where = (doc: KubeconfigDocument) => (doc.path ? `kubeconfig ${doc.path}` : 'the kubeconfig document');
   const parsed = docs.map((doc) => {
     const { raw, top } = parseKubeconfig(doc.text, where(doc));
     if (policy === 'embedded-only') checkEmbeddedOnly(top, raw, where(doc));

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { KUBERNETES_LIMITS } from '../../lambda/shared/budgets.ts';
 import { UnreachableError } from '../../lambda/shared/errors.ts';
 import { contrastTemplate, coordinatorTemplate, manifestRbac, plainTemplate, RbacAuthorizer } from '../../testing/kube-api/index.ts';
 import { OLD, request, setup, teardown, type Env } from './helpers.ts';
@@ -70,15 +71,15 @@ describe('workload discovery over a real socket', () => {
     env = await setup({ rbac: RbacAuthorizer.allowAll() }, { namespaces: { kind: 'all' } });
     populate(env);
     // More pods than one page holds; they sort before elsewhere's pod, which is on the second page.
-    for (let i = 0; i < 500; i++) env.api.store.addPod('team-c', `a-filler-${String(i).padStart(3, '0')}`, { template: plainTemplate('filler'), startedAt: OLD() });
+    for (let i = 0; i < KUBERNETES_LIMITS.pageSize; i++) env.api.store.addPod('team-c', `a-filler-${String(i).padStart(3, '0')}`, { template: plainTemplate('filler'), startedAt: OLD() });
     const summary = await env.side.restarts.restartStale(request('list'));
     expect(found(summary)).toEqual([...TEAM_A, 'team-b/Deployment/api', 'team-c/Deployment/elsewhere']);
     // Its stale pod was found on the second page: without it the Deployment would have "no running pods".
     expect(summary.results.find((r) => r.name === 'elsewhere')).toMatchObject({ status: 'would-restart' });
     const podLists = env.api.log.filter((r) => r.path === '/api/v1/pods');
     expect(podLists.map((r) => [r.query.get('limit'), r.query.get('continue') !== null])).toEqual([
-      ['500', false],
-      ['500', true],
+      [String(KUBERNETES_LIMITS.pageSize), false],
+      [String(KUBERNETES_LIMITS.pageSize), true],
     ]);
   });
 

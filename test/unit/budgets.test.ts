@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { awsCallMs, awsClientSettings, BUDGETS, budgetsWith, kubernetesCallMs, KUBERNETES_RETRY, MIN_LEASE_SECONDS, minLeaseSeconds, recoverMs, stepBudgetsOf, stepNeedMs } from '../../lambda/shared/budgets.ts';
+import { awsCallMs, awsClientSettings, BUDGETS, budgetsWith, kubernetesCallMs, KUBERNETES_LIMITS, KUBERNETES_RETRY, MIN_LEASE_SECONDS, minLeaseSeconds, recoverMs, stepBudgetsOf, stepNeedMs } from '../../lambda/shared/budgets.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
 const s = stepBudgetsOf(BUDGETS);
@@ -50,6 +50,11 @@ describe('time budgets', () => {
       `the Recover ${stepNeedMs('recover', s) / 1000} s`,
       `the probe ${stepNeedMs('probe', s) / 1000} s`,
       `at most ${kubernetesCallMs() / 1000} s`,
+      `${KUBERNETES_LIMITS.responseBytes / (1024 * 1024)} MiB`,
+      `${KUBERNETES_LIMITS.listItems.toLocaleString('en')} items`,
+      `${KUBERNETES_LIMITS.listPages} pages`,
+      `pages of ${KUBERNETES_LIMITS.pageSize}`,
+      `more than ${KUBERNETES_LIMITS.listRestarts} times`,
     ]) {
       expect(docs.replace(/\s+/g, ' ')).toContain(figure.replace(/\s+/g, ' '));
     }
