@@ -2,7 +2,7 @@
  * Bundles as the function is deployed (infra/function-bundle.mjs: esbuild, ESM, minified,
  * code-split so that dynamic imports stay lazy, @grpc/proto-loader left out), and runs one
  * invocation of such a bundle in a fresh Node process — a cold start. Used by the cold-start
- * and restart-to-recovered figures and by test/lambda/bundle.test.ts.
+ * and restart-to-recovered figures and by test/function/bundle-size.test.ts.
  */
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';

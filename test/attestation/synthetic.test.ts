@@ -13,7 +13,7 @@ import { verifySnpFiles } from '../../lambda/attestation/offline.ts';
 import { createProductionVerifier } from '../../lambda/attestation/production.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { AttestationError } from '../../lambda/shared/errors.ts';
-import { startMirror } from '../collateral/mirror.ts';
+import { startMirror } from '../support/collateral-mirror.ts';
 import { buildCrl, name, toPem } from '../../testing/evidence/certs.ts';
 import {
   TEST_POLICY_HASH,

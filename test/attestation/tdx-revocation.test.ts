@@ -14,7 +14,7 @@ import { verifyTdxFile, type OfflineResult } from '../../lambda/attestation/offl
 import { PINNED_ROOTS } from '../../lambda/attestation/roots.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { AttestationError } from '../../lambda/shared/errors.ts';
-import { startMirror } from '../collateral/mirror.ts';
+import { startMirror } from '../support/collateral-mirror.ts';
 import { TEST_POLICY_HASH, addTdxCrls, makeTdxCollateral, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, tdxTestChain, testReference, testRoots, testTdxVerifierFactory, type TdxCrlOptions } from '../../testing/evidence/index.ts';
 import { read, vectors } from './vectors.ts';
 

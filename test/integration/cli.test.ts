@@ -10,7 +10,7 @@ import { exitCodeFor, OUTCOMES, OUTCOME_NAMES } from '../../lambda/shared/outcom
 import { snpTestEvidence, snpTestChain } from '../../testing/evidence/index.ts';
 import { captureAttestationExtension } from '../../lambda/coordinator/evidence-capture.ts';
 import { collateralNeeds } from '../../lambda/attestation/collateral/needs.ts';
-import { startMirror } from '../collateral/mirror.ts';
+import { startMirror } from '../support/collateral-mirror.ts';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awsClientConfig, motoAvailable, motoEndpoint, SKIP_REASON, TEST_REGION, uniqueName } from '../support/aws.ts';

@@ -9,7 +9,7 @@ import { budgetsWith } from '../../lambda/shared/budgets.ts';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { motoAvailable, SKIP_REASON, uniqueName } from '../support/aws.ts';
 import { alarmStateChange, directInvoke, lambdaContext, restartEvent, scheduledEvent } from './samples.ts';
-import { auditRecords, captureOutput, emfRecords, setupFixture, type Fixture } from './fixture.ts';
+import { auditRecords, captureOutput, emfRecords, setupFixture, type Fixture } from './handler-fixture.ts';
 
 let fx: Fixture | undefined;
 let out: ReturnType<typeof captureOutput>;

@@ -25,7 +25,7 @@ import { TEST_POLICY_HASH, addTdxCrls, makeTdxCollateral, makeTdxEvidence, makeT
 import { TEST_FMSPC } from '../../testing/evidence/tdx.ts';
 import { enroll, type Enrolled } from '../support/fixture.ts';
 import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
-import { startMirror, type TestMirror } from './mirror.ts';
+import { startMirror, type TestMirror } from '../support/collateral-mirror.ts';
 
 const DAY = 86_400_000;
 const TCB: CollateralKey = { kind: 'tdx-tcb-info', fmspc: TEST_FMSPC };

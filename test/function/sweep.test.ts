@@ -12,7 +12,7 @@ import type { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import type { ReconcileResult } from '../../lambda/reconcile/types.ts';
 import { budgetsWith, DEPLOYMENT_CONCURRENCY } from '../../lambda/shared/budgets.ts';
 import { awsClientConfig, motoAvailable, SKIP_REASON, uniqueName } from '../support/aws.ts';
-import { auditRecords, captureOutput, recordingTrace } from './fixture.ts';
+import { auditRecords, captureOutput, recordingTrace } from './handler-fixture.ts';
 import { createLockTable } from './lock-table.ts';
 import { scheduledEvent } from './samples.ts';
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { registerAttestationCommand } from '../../cli/attestation.ts';
 import { collateralFile, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
-import { TESTDATA, vectors } from './vectors.ts';
+import { TESTDATA, vectors } from '../attestation/vectors.ts';
 
 async function cli(...args: string[]): Promise<{ code: number; out: string }> {
   const program = new Command().exitOverride();

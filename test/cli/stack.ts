@@ -39,8 +39,8 @@ import { LambdaStub } from '../../testing/aws-stubs/lambda.ts';
 import { CoordinatorEmulator } from '../../testing/coordinator-emulator.ts';
 import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac, RBAC_GROUP, startKubeApi, type KubeApi } from '../../testing/kube-api/index.ts';
 import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
-import { recordingTrace } from '../lambda/fixture.ts';
-import { createLockTable } from '../lambda/lock-table.ts';
+import { recordingTrace } from '../function/handler-fixture.ts';
+import { createLockTable } from '../function/lock-table.ts';
 import { awsClientConfig, motoEndpoint, TEST_REGION, uniqueName } from '../support/aws.ts';
 
 export const ACCOUNT = '123456789012';

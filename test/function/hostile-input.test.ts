@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_INVALID_MESSAGE } from '../../lambda/function/events.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
-import { auditRecords, captureOutput, emfRecords, setupFixture, type Fixture } from './fixture.ts';
+import { auditRecords, captureOutput, emfRecords, setupFixture, type Fixture } from './handler-fixture.ts';
 import { lambdaContext, restartEvent } from './samples.ts';
 
 let fx: Fixture;

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { invokeViaFunction, ViaFunctionError } from '../../cli/via-function.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
-import { auditRecords, captureOutput, emfRecords, setupFixture, type Fixture } from './fixture.ts';
-import { lambdaContext, scheduledEvent } from './samples.ts';
+import { auditRecords, captureOutput, emfRecords, setupFixture, type Fixture } from '../function/handler-fixture.ts';
+import { lambdaContext, scheduledEvent } from '../function/samples.ts';
 
 let fx: Fixture | undefined;
 let server: Server | undefined;

@@ -9,8 +9,8 @@ import { BundleStore } from '../../lambda/keys/store.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { makeTdxCollateral, testRoots } from '../../testing/evidence/index.ts';
 import { TEST_FMSPC } from '../../testing/evidence/tdx.ts';
-import { startMirror, type TestMirror } from '../collateral/mirror.ts';
-import { captureOutput, emfRecords, setupFixture, type Fixture } from './fixture.ts';
+import { startMirror, type TestMirror } from '../support/collateral-mirror.ts';
+import { captureOutput, emfRecords, setupFixture, type Fixture } from './handler-fixture.ts';
 import { lambdaContext, scheduledEvent } from './samples.ts';
 
 const DAY = 86_400_000;

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { collateralFile, parseCollateralFile, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
-import { certificateNotAfter, collateralExpiry, crlNextUpdate, crlWindow, expiresWithin, qeIdentityNextUpdate, tcbInfoNextUpdate } from '../../lambda/attestation/collateral/expiry.ts';
-import { InputError } from '../../lambda/shared/errors.ts';
-import { snpTestChain } from '../../testing/evidence/index.ts';
-import { toPem } from '../../testing/evidence/certs.ts';
-import { TESTDATA } from '../attestation/vectors.ts';
+import { collateralFile, parseCollateralFile, type CollateralKey } from '../../../lambda/attestation/collateral/sources.ts';
+import { certificateNotAfter, collateralExpiry, crlNextUpdate, crlWindow, expiresWithin, qeIdentityNextUpdate, tcbInfoNextUpdate } from '../../../lambda/attestation/collateral/expiry.ts';
+import { InputError } from '../../../lambda/shared/errors.ts';
+import { snpTestChain } from '../../../testing/evidence/index.ts';
+import { toPem } from '../../../testing/evidence/certs.ts';
+import { TESTDATA } from '../vectors.ts';
 
 const intel = (file: string) => new Uint8Array(readFileSync(path.join(TESTDATA, 'tdx', 'collateral', file)));
 const iso = (d: Date | undefined) => d?.toISOString();

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { KubernetesSide } from '../../lambda/kubernetes/types.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { findLeaks, pemNeedles, secretNeedles } from '../support/secrets.ts';
-import { auditRecords, captureOutput, setupFixture, type Fixture } from './fixture.ts';
+import { auditRecords, captureOutput, setupFixture, type Fixture } from './handler-fixture.ts';
 import { lambdaContext, restartEvent, scheduledEvent } from './samples.ts';
 
 let fx: Fixture | undefined;

@@ -16,7 +16,7 @@ import { CoordinatorEmulator } from '../../testing/coordinator-emulator.ts';
 import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { portsFor, enroll, targetFor, testTime } from '../support/fixture.ts';
-import { auditRecords, captureOutput, setupFixture, withFixtureCoordinator, type Fixture } from './fixture.ts';
+import { auditRecords, captureOutput, setupFixture, withFixtureCoordinator, type Fixture } from './handler-fixture.ts';
 import { directInvoke, lambdaContext, restartEvent } from './samples.ts';
 
 /** Accepts TCP connections and never answers a byte. */

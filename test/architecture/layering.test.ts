@@ -41,7 +41,7 @@ const ALLOWED_ACROSS: { from: string; to: (file: string) => boolean; why: string
 
 /** Production files that may import testing/, and why. */
 const MAY_USE_TESTING: Record<string, string> = {
-  'cli/demo.ts': 'the local demo wires the Coordinator emulator, the API stand-in and test roots; only `demo` loads it (test/unit/trust-boundary.test.ts)',
+  'cli/demo.ts': 'the local demo wires the Coordinator emulator, the API stand-in and test roots; only `demo` loads it (test/architecture/trust-boundary.test.ts)',
 };
 
 /** The room a file of lambda/ or cli/ lives in; undefined for other files. */

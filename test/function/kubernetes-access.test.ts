@@ -11,7 +11,7 @@ import type { AwsClients } from '../../lambda/function/runtime.ts';
 import { COORDINATOR_LABEL } from '../../lambda/kubernetes/index.ts';
 import { budgetsWith } from '../../lambda/shared/budgets.ts';
 import { kubeconfigFor, RbacAuthorizer, startKubeApi, type KubeApi } from '../../testing/kube-api/index.ts';
-import { request, TOKEN } from './helpers.ts';
+import { request, TOKEN } from '../kubernetes/helpers.ts';
 
 /** Secrets Manager holding one kubeconfig; records what was asked for. */
 function secretsWith(kubeconfig: string, asked: string[]): AwsClients {

@@ -13,7 +13,7 @@ import { collectRequestIds } from '../../cli/operations/records.ts';
 import type { RehearseOptions } from '../../cli/rehearse/command.ts';
 import { exitCodeFor } from '../../lambda/shared/outcomes.ts';
 import { RbacAuthorizer } from '../../testing/kube-api/index.ts';
-import { scheduledEvent } from '../lambda/samples.ts';
+import { scheduledEvent } from '../function/samples.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { exportRestart, NAMESPACE, startStack, type Stack } from './stack.ts';
 
