@@ -90,11 +90,8 @@ describe('exporter configuration', () => {
     };
     expect(parseTrigger(event, config, lambdaContext())).toMatchObject({ kind: 'event', deployment: 'prod', pod: 'coordinator-0', podUid: '5f0b6a4e-3c2d-4c1e-9d2e-1b7d3f1e2a10', cluster: 'prod-hybrid' });
   });
-  it('gives the Roles Anywhere overlay its credentials through the IMDS-compatible helper', () => {
-    const overlay = k8s('exporter/roles-anywhere/kustomization.yaml');
-    expect(overlay).toContain('AWS_EC2_METADATA_SERVICE_ENDPOINT');
-    expect(overlay).toContain('http://127.0.0.1:9911/');
-    expect(overlay).toMatch(/- serve\n/);
+  it('ships no kustomization (the CLI renders the identity variants: cli/manifests/render.ts)', () => {
+    for (const dir of ['exporter', 'exporter/irsa', 'exporter/roles-anywhere']) expect(existsSync(path.join(ROOT, 'infra', 'k8s', dir, 'kustomization.yaml'))).toBe(false);
   });
 });
 

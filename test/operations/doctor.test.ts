@@ -344,7 +344,7 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
 
   it('exporter: fails without a config for the deployment, and names what a config gets wrong', async () => {
     const empty = await check('exporter', { exporterNamespace: 'nowhere' });
-    expect(empty).toMatchObject({ status: 'fail', details: [expect.stringMatching(/no exporter config in namespace nowhere sends deployment/)], fix: expect.stringMatching(/kubectl kustomize infra\/k8s\/exporter \| envsubst/) });
+    expect(empty).toMatchObject({ status: 'fail', details: [expect.stringMatching(/no exporter config in namespace nowhere sends deployment/)], fix: expect.stringMatching(/contrast-autorecover manifests --deployment \S+ --stack <stack> --exporter irsa\|roles-anywhere \| kubectl apply -f -/) });
 
     try {
       stack.putExporterConfig(stack.exporterConfig({ source: 'contrast.other', eventBusName: '${EVENT_BUS_NAME}', sentUpdateEvent: true }));
