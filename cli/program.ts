@@ -12,6 +12,7 @@ import { registerDoctorCommand } from './doctor/command.ts';
 import { registerRehearseCommand } from './rehearse/command.ts';
 import { registerManifestsCommand } from './manifests/command.ts';
 import { registerScpCommand } from './manifests/scp.ts';
+import { registerPauseCommands } from './pause.ts';
 import { UsageError } from './usage.ts';
 
 /** `--coordinator HOST:PORT`, checked while parsing: a malformed address is a usage error. */
@@ -72,6 +73,7 @@ Examples:
   registerRehearseCommand(program, run);
   registerManifestsCommand(program, run);
   registerScpCommand(program, run);
+  registerPauseCommands(program, run);
   // The demo wires test roots and the emulator; it is loaded only when `demo` runs.
   program
     .command('demo')
