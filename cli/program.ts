@@ -11,7 +11,7 @@ import { registerAttestationCommand } from './attestation.ts';
 import { registerDoctorCommand } from './doctor/command.ts';
 import { registerRehearseCommand } from './rehearse/command.ts';
 import { registerManifestsCommand } from './manifests/command.ts';
-import { registerScpCommand } from './manifests/scp.ts';
+import { registerOutputCommand, registerScpCommand } from './manifests/scp.ts';
 import { registerPauseCommands } from './pause.ts';
 import { UsageError } from './usage.ts';
 
@@ -73,6 +73,7 @@ Examples:
   registerRehearseCommand(program, run);
   registerManifestsCommand(program, run);
   registerScpCommand(program, run);
+  registerOutputCommand(program, run);
   registerPauseCommands(program, run);
   // The demo wires test roots and the emulator; it is loaded only when `demo` runs.
   program

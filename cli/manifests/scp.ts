@@ -31,6 +31,22 @@ export async function scpCommand(o: { stack: string }, read: (stack: string) => 
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
+/** `output --stack NAME KEY`: one output of the deployed stack, for a shell step (`--function "$(contrast-autorecover output …)"`). */
+export function registerOutputCommand(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
+  program
+    .command('output')
+    .description('print one output of the deployed stack (FunctionName, RecoveryKeyArn, EnrollerRoleArn, …), with or without the construct\'s prefix')
+    .requiredOption('--stack <name>', 'the deployed CloudFormation stack (DescribeStacks)')
+    .argument('<name>', 'the output, e.g. FunctionName')
+    .action((name: string, o: { stack: string }) =>
+      run(async () => {
+        const out = await (await readStackOutputs(o.stack)).require(name, 'was asked for');
+        process.stdout.write(`${out}\n`);
+        return 0;
+      }),
+    );
+}
+
 export function registerScpCommand(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   program
     .command('scp')

@@ -228,6 +228,13 @@ describe.skipIf(!motoAvailable)(`manifests and scp from the deployed stack ${mot
     expect(missing.stderr).toMatch(/cannot read stack NoSuchStack-/);
   });
 
+  it('output: one output by its name, for a shell step; a missing one says so', async () => {
+    const r = await runCliInProcess(['output', '--stack', irsaStack, 'FunctionName'], env());
+    expect(r).toMatchObject({ code: 0, stdout: 'contrast-autorecover-fn\n' });
+    const missing = await runCliInProcess(['output', '--stack', irsaStack, 'TrailBucketName'], env());
+    expect(missing).toMatchObject({ code: 21, stderr: expect.stringMatching(/has no output TrailBucketName/) });
+  });
+
   it('scp: the SCP with the stack\'s concrete ARNs — every bundle secret, the function with and without qualifier, no intrinsics', async () => {
     const r = await runCliInProcess(['scp', '--stack', irsaStack], env());
     expect(r.code, r.stderr).toBe(0);
