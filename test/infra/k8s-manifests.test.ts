@@ -228,6 +228,23 @@ describe('docs/deploy.md', () => {
     expect(order.every((i) => i >= 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
+  it('marks every block for the journey harness, uses no envsubst, kustomize or exported variables', () => {
+    const blocks = [...doc.matchAll(/(?:<!-- journey: ([^>]*?) -->\n)?```(\w+)\n([\s\S]*?)```/g)];
+    expect(blocks.length).toBeGreaterThan(15);
+    for (const [, marker, lang, body] of blocks) {
+      expect(marker, `${lang} block ${body!.slice(0, 60)}`).toMatch(/^(run shape=(eks|vpn|both)|local-equivalent [a-z-]+ shape=(eks|vpn|both)|app shape=both|output)$/);
+      if (marker!.startsWith('run')) expect(body).not.toMatch(/(?:^|[\s|;&(])(aws [a-z]|cdk (deploy|bootstrap))/m);
+    }
+    expect(doc).not.toMatch(/envsubst|kubectl kustomize|^export /m);
+  });
+  it('runs only CLI commands that exist, with the collateral on enroll', async () => {
+    const { runCliInProcess } = await import('../support/cli.ts');
+    const used = [...new Set([...doc.matchAll(/contrast-autorecover ([a-z]+) --/g)].map((m) => m[1]!))];
+    expect(used).toEqual(expect.arrayContaining(['manifests', 'output', 'enroll', 'doctor', 'rehearse', 'pause', 'status', 'resume', 'scp']));
+    for (const c of used) expect((await runCliInProcess([c, '--help'])).code, c).toBe(0);
+    const enroll = doc.match(/contrast-autorecover enroll[^`]*?(?=\n```)/)![0];
+    expect(enroll).toMatch(/--coordinator \S+ --collateral-mirror/);
+  });
   it('names the preflight and rehearsal commands and the authentication-mode prerequisite', () => {
     expect(doc).toContain('contrast-autorecover doctor --deployment');
     expect(doc).toContain('contrast-autorecover rehearse');
