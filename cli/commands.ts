@@ -16,7 +16,7 @@ import { lazySide, NO_ACCESS_HINT, resolveKubeAccess, type KubeCliOptions } from
 import { printResult, progressPrinter } from './output.ts';
 import { outcomeTable } from './outcome-help.ts';
 import { UsageError } from './usage.ts';
-import { resolveEnrollCollateral, type EnrollCollateral } from './enroll-collateral.ts';
+import type { EnrollCollateral } from './enroll-collateral.ts';
 import { readCollateralDir, readWorkspace } from './workspace-files.ts';
 
 function tdxStatus(value: string, previous: string[]): string[] {
@@ -60,7 +60,7 @@ async function enrollCommand(opts: EnrollOptions): Promise<number> {
     const gated = {
       send: async (command: Parameters<typeof kms.send>[0]) => {
         try {
-          collateral ??= await resolveEnrollCollateral(opts, fromDir);
+          collateral ??= await (await import('./enroll-collateral.ts')).resolveEnrollCollateral(opts, fromDir);
         } catch (err) {
           refused = err;
           throw err;

@@ -11,7 +11,6 @@ import { OPERATIONS } from '../lambda/shared/contract.ts';
 import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { printResult } from './output.ts';
 import { UsageError } from './usage.ts';
-import { invokeViaFunction } from './via-function.ts';
 
 interface PauseOptions {
   deployment: string;
@@ -38,6 +37,7 @@ export function operatorLines(o: OperatorState | undefined, now: Date = new Date
 
 async function switchCommand(action: 'pause' | 'resume', o: PauseOptions): Promise<number> {
   if (!o.reason?.trim()) throw new UsageError(`${action} needs --reason "…": it goes into the function's audit record`);
+  const { invokeViaFunction } = await import('./via-function.ts');
   const r = await invokeViaFunction({ functionName: o.function, action, deployment: o.deployment, force: false, reason: o.reason });
   if (o.json) {
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);

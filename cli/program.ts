@@ -10,8 +10,7 @@ import { registerRecoveryCommands } from './commands.ts';
 import { registerAttestationCommand } from './attestation.ts';
 import { registerDoctorCommand } from './doctor/command.ts';
 import { registerRehearseCommand } from './rehearse/command.ts';
-import { registerManifestsCommand } from './manifests/command.ts';
-import { registerOutputCommand, registerScpCommand } from './manifests/scp.ts';
+import { registerManifestsCommand, registerOutputCommand, registerScpCommand } from './manifests/register.ts';
 import { registerPauseCommands } from './pause.ts';
 import { UsageError } from './usage.ts';
 

@@ -7,14 +7,14 @@
  *   after the stack:   --stack NAME               RBAC, the restart-only admission policy and,
  *                                                  with --exporter, the event exporter.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+
 import * as z from 'zod';
 import { DEFAULTS } from '../../lambda/shared/contract.ts';
 import { UsageError } from '../usage.ts';
 import { renderObjects, renderYaml, type ManifestValues, type Part } from './render.ts';
 import { readStackOutputs, type StackOutputs } from './stack-outputs.ts';
 
-interface ManifestsOptions {
+export interface ManifestsOptions {
   deployment: string;
   stack?: string;
   exporter?: 'irsa' | 'roles-anywhere';
@@ -30,15 +30,6 @@ interface ManifestsOptions {
 const deploymentsOutput = z.array(
   z.object({ name: z.string(), coordinatorNamespace: z.string(), namespaces: z.array(z.string()).optional(), namespaceSelector: z.boolean().optional() }),
 );
-
-const WITH = ['pod-deletion'] as const;
-
-function oneOf<T extends string>(values: readonly T[]) {
-  return (v: string): T => {
-    if (!(values as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
-    return v as T;
-  };
-}
 
 function deploymentOf(out: StackOutputs, name: string): z.infer<typeof deploymentsOutput>[number] {
   const raw = out.require('Deployments', 'lists the deployments and their namespaces');
@@ -103,36 +94,3 @@ export async function manifestsCommand(o: ManifestsOptions, read: (stack: string
   return renderYaml(renderObjects(values, parts), `contrast-autorecover manifests: deployment ${d.name} of stack ${out.stackName} (${out.region}); group ${DEFAULTS.kubernetesGroup}`);
 }
 
-export function registerManifestsCommand(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
-  program
-    .command('manifests')
-    .description('print ready-to-apply Kubernetes YAML for a deployment, filled with the deployed stack\'s outputs (pipe it to kubectl apply -f -)')
-    .requiredOption('--deployment <name>', 'deployment name (as in the stack)')
-    .option('--stack <name>', 'the deployed CloudFormation stack (DescribeStacks): RBAC, the restart-only admission policy, and the exporter with --exporter')
-    .option('--exporter <kind>', 'also the event exporter with this identity: irsa (EKS) or roles-anywhere', oneOf(['irsa', 'roles-anywhere'] as const))
-    .option('--signing-helper-image <image>', 'with --exporter roles-anywhere: image of aws_signing_helper, pinned by digest (registry/…@sha256:…)')
-    .option('--with <part>', 'optional part: pod-deletion (needs allowPodDeletion: true on the stack); repeatable', (v: string, prev: string[]) => [...prev, oneOf(WITH)(v)], [])
-    .option('--cluster-name <name>', 'cluster name in the exporter\'s events (default: the EKS cluster, else the stack name)')
-    .option('--coordinator-endpoint <kind>', 'instead, before the stack: the Coordinator\'s Service for the NLB — aws-load-balancer-controller (EKS) or node-port (self-managed)', oneOf(['aws-load-balancer-controller', 'node-port'] as const))
-    .option('--coordinator-namespace <ns>', 'with --coordinator-endpoint: namespace of the Coordinator')
-    .option('--node-port <port>', 'with --coordinator-endpoint node-port: the node port the NLB targets', (v: string) => Number(v), 31313)
-    .addHelpText(
-      'after',
-      `
-Prints YAML on stdout; nothing is applied. The exporter's Namespace comes first, so one
-\`kubectl apply -f -\` creates everything in order.
-
-Examples:
-  contrast-autorecover manifests --deployment prod --coordinator-endpoint aws-load-balancer-controller \\
-    --coordinator-namespace prod | kubectl apply -f -
-  contrast-autorecover manifests --deployment prod --stack ContrastAutorecover --exporter irsa | kubectl apply -f -
-  contrast-autorecover manifests --deployment prod --stack ContrastAutorecover --exporter roles-anywhere \\
-    --signing-helper-image registry.example/aws-signing-helper@sha256:… --with pod-deletion | kubectl apply -f -`,
-    )
-    .action((o: ManifestsOptions) =>
-      run(async () => {
-        process.stdout.write(await manifestsCommand(o));
-        return 0;
-      }),
-    );
-}
