@@ -177,19 +177,34 @@ interface Route {
 }
 
 function parseRoute(path: string): Route | undefined {
-  const m = /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(path);
+  const m = /^\/(?:api\/v1|apis\/([a-z0-9.-]+)\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(path);
   if (!m) {
     // /api/v1/namespaces/{name} is a get of a namespace, not a namespaced collection.
     const ns = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
     if (ns) return { info: RESOURCES.namespaces!, namespace: undefined, name: decodeURIComponent(ns[1]!) };
     return undefined;
   }
-  const info = RESOURCES[m[2]!];
+  const info = RESOURCES[m[3]!];
   if (!info) return undefined;
-  const isApps = path.startsWith('/apis/apps/v1');
-  if ((info.group === 'apps') !== isApps) return undefined;
-  if (!info.namespaced && m[1] !== undefined) return undefined;
-  return { info, namespace: m[1] ? decodeURIComponent(m[1]) : undefined, name: m[3] ? decodeURIComponent(m[3]) : undefined };
+  if (info.group !== (m[1] ?? '')) return undefined;
+  if (!info.namespaced && m[2] !== undefined) return undefined;
+  return { info, namespace: m[2] ? decodeURIComponent(m[2]) : undefined, name: m[4] ? decodeURIComponent(m[4]) : undefined };
+}
+
+/** Discovery (`GET /api/v1`, `/apis/<group>/v1`): the APIResourceList clients resolve a kind's resource name from. */
+function apiResourceList(path: string): JsonObject | undefined {
+  const m = /^\/(?:api\/v1|apis\/([a-z0-9.-]+)\/v1)\/?$/.exec(path);
+  if (!m) return undefined;
+  const group = m[1] ?? '';
+  const resources = Object.values(RESOURCES).filter((r) => r.group === group);
+  if (resources.length === 0) return undefined;
+  const verbs = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group ? `${group}/v1` : 'v1',
+    resources: resources.map((r) => ({ name: r.resource, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs })),
+  };
 }
 
 function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, body: string, res: ServerResponse): LoggedRequest {
@@ -228,6 +243,8 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
   const sar = serveSubjectAccessReview(state.reviews, state.rbac.allows({ verb: 'create', apiGroup: 'authorization.k8s.io', resource: 'subjectaccessreviews', namespace: undefined }), method, url.pathname, body);
   if (sar) return reply(sar.status, sar.payload);
 
+  const discovery = method === 'GET' ? apiResourceList(url.pathname) : undefined;
+  if (discovery) return reply(200, discovery);
   const route = parseRoute(url.pathname);
   if (!route) return fail(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
   const { info, namespace, name } = route;
@@ -317,12 +334,38 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
 
   if (verb === 'get') return obj ? reply(200, obj) : notFound();
 
+  const create = (raw: string): LoggedRequest => {
+    let body: KubeObject;
+    try {
+      body = JSON.parse(raw) as KubeObject;
+    } catch {
+      return fail(400, 'BadRequest', 'the request body is not valid JSON');
+    }
+    if (!isObject(body as unknown as Json) || !isObject((body.metadata ?? null) as unknown as Json)) return fail(400, 'BadRequest', 'the object has no metadata');
+    if (body.kind !== info.kind) return fail(400, 'BadRequest', `the object's kind ${String(body.kind)} does not match the resource ${info.resource}`);
+    if (info.namespaced) {
+      if (body.metadata.namespace !== undefined && body.metadata.namespace !== namespace) {
+        return fail(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+      }
+      body.metadata.namespace = namespace!;
+    }
+    if (name !== undefined && body.metadata.name !== name) return fail(400, 'BadRequest', 'the name of the object does not match the name on the URL');
+    const made = store.create(info.resource, body);
+    return 'obj' in made ? reply(201, made.obj) : fail(made.status, made.reason, made.message);
+  };
+
+  if (verb === 'create') {
+    if (name !== undefined) return fail(405, 'MethodNotAllowed', `POST is not supported on ${url.pathname}`);
+    return create(body);
+  }
+
   if (verb === 'patch') {
     const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     if (!PATCH_TYPES.includes(ct)) return fail(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`);
     if (ct === 'application/apply-patch+yaml' && !url.searchParams.get('fieldManager')) {
       return fail(422, 'Invalid', `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`);
     }
+    if (!obj && ct === 'application/apply-patch+yaml') return create(body);
     if (!obj) return notFound();
     let patch: Json;
     try {
