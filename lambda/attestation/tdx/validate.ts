@@ -77,7 +77,15 @@ export function tdxReferenceClaims(q: Quote, pck: PckExtensions, ref: TdxReferen
   return c;
 }
 
-/** Any reference entry must accept the quote; otherwise every failed claim is thrown (ClaimsError). */
+/**
+ * Any reference entry must accept the quote; otherwise every failed claim is thrown (ClaimsError).
+ * Only a version 4 quote can be judged against a manifest: every Contrast release reads the
+ * evidence as `tdx.QuoteV4` (C internal/attestation/tdx/validator.go `Validate`), and
+ * go-tdx-guest's `validate.TdxQuote` refuses any other type as "unsupported quote type"
+ * (ETDX validate/validate.go). A v5 quote (e.g. a file given to `attestation verify`) is refused.
+ */
 export function validateTdx(q: Quote, pck: PckExtensions, refs: readonly TdxReference[], policyHashes: readonly string[], log: CheckSink = NO_LOG): TdxReference {
-  return judgeReferences('tdx', refs, tdxQuoteClaims(q), (ref) => tdxReferenceClaims(q, pck, ref, policyHashes), log);
+  const base = tdxQuoteClaims(q);
+  base.judge('tdx.quote-version', q.$typeName === 'tdx.QuoteV4', 'a version 4 quote (validate.TdxQuote refuses other quote types as unsupported)', `version ${q.header?.version ?? 'unknown'}`);
+  return judgeReferences('tdx', refs, base, (ref) => tdxReferenceClaims(q, pck, ref, policyHashes), log);
 }
