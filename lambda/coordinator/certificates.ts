@@ -3,12 +3,11 @@
  * certificate, the binding SHA-512(SPKI || nonce), and the plain client certificate over
  * the seed-share owner's key.
  */
-import { createHash, type X509Certificate as NodeX509 } from 'node:crypto';
+import { X509Certificate, createHash, type X509Certificate as NodeX509 } from 'node:crypto';
 import { AttestationError } from '../shared/errors.ts';
 import { ATTESTATION_OIDS } from '../attestation/verifier.ts';
 import { certificateExtensions, extensionMap, type CertExtension } from '../attestation/extensions.ts';
 import { children, decodeOid, expectTag, readTlv, content } from '../attestation/der.ts';
-import { Cert } from '../attestation/x509.ts';
 
 const ATTESTATION_OID_SET = new Set<string>(Object.values(ATTESTATION_OIDS));
 
@@ -86,10 +85,15 @@ const GO_HANDLED_CRITICAL = new Set([
  */
 export function checkServerCertificate(certDer: Uint8Array, now: Date): void {
   let all: CertExtension[];
-  let cert: Cert;
+  let notBefore: Date;
+  let notAfter: Date;
   try {
     all = certificateExtensions(certDer);
-    cert = Cert.parse(certDer, "the Coordinator's certificate");
+    // DER only: the TDX evidence carries PEM text, so no PEM sniffing here.
+    const cert = new X509Certificate(certDer);
+    notBefore = new Date(cert.validFrom);
+    notAfter = new Date(cert.validTo);
+    if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) throw new Error('validity');
   } catch {
     throw new AttestationError('certificate', 'the Coordinator presented a certificate that does not parse as X.509');
   }
@@ -100,7 +104,12 @@ export function checkServerCertificate(certDer: Uint8Array, now: Date): void {
       `the Coordinator's certificate marks extension(s) ${unhandled.join(', ')} critical, which Contrast's aTLS client (Go's x509 Verify) does not handle and refuses`,
     );
   }
-  cert.checkValidAt(now, 'certificate.validity');
+  if (now < notBefore || now > notAfter) {
+    throw new AttestationError(
+      'certificate.validity',
+      `the Coordinator's certificate is not valid at ${now.toISOString()} (our clock): valid ${notBefore.toISOString()}..${notAfter.toISOString()}; check the clocks of this host and the Coordinator's node`,
+    );
+  }
   const eku = all.find((e) => e.oid === OID_EXT_KEY_USAGE);
   if (eku) {
     let usages: string[];
