@@ -125,9 +125,11 @@ describe('measurements and the Coordinator policy hash', () => {
     expect(verdict(claims({ mrSeam: new Uint8Array(48).fill(7) }, ref()), 'tdx.mrseam')).toBe('fail');
   });
 
-  it('only MRCONFIGID[0:32] is compared (Contrast reads the policy hash from it)', () => {
+  it('ValidatorsFromManifest (sdk): MRCONFIGID is the Coordinator policy hash followed by 16 zero bytes, all 48 compared', () => {
+    const exact = new Uint8Array([...TEST_POLICY_HASH, ...new Uint8Array(16)]);
+    expect(verdict(claims({ mrConfigId: exact }, ref()), 'tdx.mrconfigid')).toBe('pass');
     const trailing = new Uint8Array([...TEST_POLICY_HASH, ...new Uint8Array(15), 1]);
-    expect(verdict(claims({ mrConfigId: trailing }, ref()), 'tdx.mrconfigid')).toBe('pass');
+    expect(verdict(claims({ mrConfigId: trailing }, ref()), 'tdx.mrconfigid')).toBe('fail');
     expect(verdict(claims({ policyHash: new Uint8Array(32).fill(3) }, ref()), 'tdx.mrconfigid')).toBe('fail');
   });
 });
@@ -211,6 +213,6 @@ describe('collateral-dependent rules (production verifier)', () => {
     const bad = makeTdxEvidence({ reportData, policyHash: new Uint8Array(32).fill(3), mrTd: new Uint8Array(48).fill(2) });
     const err = (await testTdxVerifierFactory()(testReference()).verify({ oid: ATTESTATION_OIDS.tdx, evidence: bad, reportData }).catch((e: unknown) => e)) as AttestationError & { failures: unknown[] };
     expect(err.failures).toHaveLength(2);
-    expect(err.message).toMatch(/2 claims refused: tdx\.mrtd: expected MRTD 1111.*, got 0202.*; tdx\.mrconfigid: expected MRCONFIGID\[0:32\] a Coordinator policy hash/);
+    expect(err.message).toMatch(/2 claims refused: tdx\.mrtd: expected MRTD 1111.*, got 0202.*; tdx\.mrconfigid: expected MRCONFIGID = a Coordinator policy hash/);
   });
 });
