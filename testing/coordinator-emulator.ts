@@ -30,7 +30,9 @@ export type Misbehaviour =
   | 'no-extension'
   | 'silent' // accepts TCP, never answers
   | 'sni-only' // an older Coordinator: reads the nonce only from SNI
-  | 'lost-recover-reply'; // carries out Recover, then drops the connection before answering
+  | 'lost-recover-reply' // carries out Recover, then drops the connection before answering
+  | 'critical-extension' // the aTLS certificate carries a critical extension Go does not handle
+  | 'client-auth-eku'; // the aTLS certificate's ExtKeyUsage names ClientAuth only
 
 export interface EvidenceExtension {
   oid: string;
@@ -265,7 +267,11 @@ export class CoordinatorEmulator {
     let exts: EvidenceExtension[] = [];
     if (this.misbehave !== 'no-extension') exts = await this.evidence(reportData);
     if (this.misbehave === 'two-extensions') exts = [...exts, ...exts];
-    const now = Date.now();
+    // Valid ±2 h around the Coordinator's clock, as C internal/atls/atls.go getCertificate issues it.
+    const now = this.clock();
+    const extensions = exts.map((e) => new x509.Extension(e.oid, false, e.value));
+    if (this.misbehave === 'critical-extension') extensions.push(new x509.Extension('1.3.6.1.4.1.99999.1', true, new Uint8Array([5, 0])));
+    if (this.misbehave === 'client-auth-eku') extensions.push(new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]));
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
       name: 'CN=Contrast',
@@ -273,7 +279,7 @@ export class CoordinatorEmulator {
       notAfter: new Date(now + 2 * 3600_000),
       signingAlgorithm: alg,
       keys,
-      extensions: exts.map((e) => new x509.Extension(e.oid, false, e.value)),
+      extensions,
     });
     const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
     const pems = { key: pemOf('PRIVATE KEY', pkcs8), cert: cert.toString('pem') };

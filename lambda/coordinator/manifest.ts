@@ -123,6 +123,15 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest.json'): Mani
     if (!(err instanceof InputError) || problems.length === 0) throw err;
     problems.push(err.message.split('\n').slice(1, -1).map((l) => l.replace(/^\s*- /, '')).join('\n  - '));
   }
+  // Releases before the APEIP shape: manifest Validate requires exactly one Coordinator policy
+  // (C internal/manifest/manifest.go, `coordinatorCount != 1` / CoordinatorCountError) and the
+  // client binds the evidence to that one hash (`CoordinatorPolicyHash`). Only the newest
+  // Validate (`CoordinatorPolicyHashes`, "implicitly checks Coordinator count") accepts several.
+  if (referenceValues && referenceValues.shape !== 'apeip' && coordinatorPolicyHashes.length > 1) {
+    problems.push(
+      `Policies: ${coordinatorPolicyHashes.length} policies have Role "coordinator"; a manifest of the ${referenceValues.shape} shape's releases must have exactly one (their manifest Validate refuses several)`,
+    );
+  }
   if (problems.length || !referenceValues) {
     throw new InputError(`${source} is not a manifest the Coordinator would accept:\n  - ${problems.join('\n  - ')}\nNothing was accepted; fix the manifest with \`contrast generate\` (then \`contrast set\` it) — docs/compatibility.md lists what this project supports.`, 'bundle-invalid');
   }

@@ -218,8 +218,14 @@ describe("refused as the Coordinator's Validate refuses", () => {
     expect(refusal({ ...m, Policies: { ...m.Policies, abc: {} } })).toMatch(/Policies\["abc"\]: a policy hash is 64 hex characters/);
   });
 
-  it('several Coordinator policies are all acceptable', () => {
-    const m = fixture('cpus');
+  it('Validate (manifest.go): exactly one Coordinator policy before the APEIP shape; several from it on', () => {
+    for (const shape of ['guest-policy', 'platform-info', 'tdx-without-svns', 'rtmrs', 'platform-marker', 'cpus']) {
+      const m = fixture(shape);
+      m.Policies['cd'.repeat(32)] = { Role: 'coordinator' };
+      expect(refusal(m), shape).toMatch(new RegExp(`Policies: 2 policies have Role "coordinator"; a manifest of the ${shape} shape's releases must have exactly one`));
+    }
+    const m = fixture('apeip');
+    m.ReferenceValues.snp[0].APEIP = '';
     m.Policies['cd'.repeat(32)] = { Role: 'coordinator' };
     expect(parse(m).coordinatorPolicyHashes).toHaveLength(2);
   });

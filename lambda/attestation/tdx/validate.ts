@@ -53,9 +53,20 @@ export function tdxReferenceClaims(q: Quote, pck: PckExtensions, ref: TdxReferen
   } else {
     c.judge('tdx.xfam', hex(b.xfam) === ref.Xfam, `XFAM ${ref.Xfam}`, hex(b.xfam));
   }
-  // Contrast's Report.HostData() is MRCONFIGID[0:32]; the remaining 16 bytes are not compared.
+  // As `contrast recover` judges it: the sdk/CLI client (C sdk/common.go, cli/cmd/common.go
+  // `ValidatorsFromManifest` up to the APEIP releases) sets go-tdx-guest's MrConfigID option to
+  // the Coordinator policy hash followed by 16 zero bytes, and exactByteMatch compares all 48.
+  // Only the newest sdk hands the check to the Coordinator's validator, which reads [0:32]
+  // (Report.HostData); the manifest cannot tell those releases apart, so the client's 48-byte
+  // rule applies to every shape (Contrast's runtime always writes the 16 zero bytes).
   const policy = hex(b.mrConfigId.subarray(0, 32));
-  c.judge('tdx.mrconfigid', policyHashes.includes(policy), `MRCONFIGID[0:32] a Coordinator policy hash of the manifest (${policyHashes.join(', ') || 'none listed'})`, policy);
+  const tail = b.mrConfigId.subarray(32);
+  c.judge(
+    'tdx.mrconfigid',
+    policyHashes.includes(policy) && tail.every((x) => x === 0),
+    `MRCONFIGID = a Coordinator policy hash of the manifest (${policyHashes.join(', ') || 'none listed'}) followed by 16 zero bytes`,
+    hex(b.mrConfigId),
+  );
 
   // Older shapes: minimum SVNs (go-tdx-guest minVersionCheck; header SVNs are little-endian u16).
   if (ref.MinimumTeeTcbSvn !== undefined) {
@@ -77,7 +88,15 @@ export function tdxReferenceClaims(q: Quote, pck: PckExtensions, ref: TdxReferen
   return c;
 }
 
-/** Any reference entry must accept the quote; otherwise every failed claim is thrown (ClaimsError). */
+/**
+ * Any reference entry must accept the quote; otherwise every failed claim is thrown (ClaimsError).
+ * Only a version 4 quote can be judged against a manifest: every Contrast release reads the
+ * evidence as `tdx.QuoteV4` (C internal/attestation/tdx/validator.go `Validate`), and
+ * go-tdx-guest's `validate.TdxQuote` refuses any other type as "unsupported quote type"
+ * (ETDX validate/validate.go). A v5 quote (e.g. a file given to `attestation verify`) is refused.
+ */
 export function validateTdx(q: Quote, pck: PckExtensions, refs: readonly TdxReference[], policyHashes: readonly string[], log: CheckSink = NO_LOG): TdxReference {
-  return judgeReferences('tdx', refs, tdxQuoteClaims(q), (ref) => tdxReferenceClaims(q, pck, ref, policyHashes), log);
+  const base = tdxQuoteClaims(q);
+  base.judge('tdx.quote-version', q.$typeName === 'tdx.QuoteV4', 'a version 4 quote (validate.TdxQuote refuses other quote types as unsupported)', `version ${q.header?.version ?? 'unknown'}`);
+  return judgeReferences('tdx', refs, base, (ref) => tdxReferenceClaims(q, pck, ref, policyHashes), log);
 }
