@@ -9,7 +9,7 @@
  * what that is, and says when the cached documents expire.
  */
 import { collateralFile, describeCollateral, type CollateralKey } from '../lambda/attestation/collateral/sources.ts';
-import { cacheExpiry } from '../lambda/function/pause-switch.ts';
+import { cacheExpiry } from '../lambda/attestation/collateral/bundle-cache.ts';
 import { InputError } from '../lambda/shared/errors.ts';
 import { parseEndpoint } from '../lambda/shared/names.ts';
 import { readStackOutputs } from './manifests/stack-outputs.ts';

@@ -11,7 +11,7 @@ import { BUDGETS, FUNCTION_TIMEOUT_SECONDS } from '../lambda/shared/budgets.ts';
 import { RecoveryError } from '../lambda/shared/errors.ts';
 import { isOutcome } from '../lambda/shared/outcomes.ts';
 import type { ReconcileResult } from '../lambda/reconcile/types.ts';
-import type { OperatorState, PauseSwitchResult } from '../lambda/function/pause-switch.ts';
+import type { OperatorState, PauseSwitchResult } from '../lambda/shared/operator-answers.ts';
 
 export interface ViaFunctionRequest {
   functionName: string;

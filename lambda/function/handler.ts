@@ -30,7 +30,8 @@ import { runDeadlines } from './deadline.ts';
 import { runDeployment } from './deployment-run.ts';
 import { runDrills, type DrillResult } from './drill.ts';
 import { deploymentsOf, EventInvalidError, parseTrigger, type InvocationContext, type Trigger } from './events.ts';
-import { isPauseSwitchAction, operatorState, switchPause, type OperatorState, type PauseSwitchResult } from './pause-switch.ts';
+import { isPauseSwitchAction, type OperatorState, type PauseSwitchResult } from '../shared/operator-answers.ts';
+import { operatorState, switchPause } from './pause-switch.ts';
 import { emptyResult, reportContext, reportResult } from './report.ts';
 import { createRuntime, createTelemetry, type HandlerOverrides, type Runtime } from './runtime.ts';
 
