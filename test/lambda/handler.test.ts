@@ -293,6 +293,51 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect(k.calls.restarts[0]!.mode).toBe('restart');
   });
 
+  it('an interrupted attempt is audited before it is marked: killed between the two, the next holder audits it again (at least once)', async () => {
+    fx = await setupFixture();
+    const killed = fx.makeHandler({
+      ports: {
+        openSession: (o) => {
+          const session = new CoordinatorSession(o);
+          if (o.clientIdentity) {
+            const recover = session.recover.bind(session);
+            session.recover = async (...args) => {
+              await recover(...args);
+              return new Promise<never>(() => {});
+            };
+          }
+          return session;
+        },
+      },
+    });
+    void killed(restartEvent(fx.deployment), lambdaContext('killed-request'));
+    for (let i = 0; i < 200 && fx.emu.recoverCalls.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const [intent] = (await fx.lock.snapshot(fx.deployment)).record.attempts;
+    expect(intent).toMatchObject({ status: 'pending' });
+    expect(intent!.reported).not.toBe(true);
+
+    // The next holder dies at its first write of the record (the mark): that write never returns.
+    const recordKey = `record#${fx.deployment}`;
+    const dynamodb = fx.clients.dynamodb;
+    const hanging = {
+      send: (cmd: { input?: { Item?: { pk?: { S?: string } } } }, ...rest: unknown[]) =>
+        cmd.input?.Item?.pk?.S === recordKey ? new Promise<never>(() => {}) : (dynamodb.send as (...a: unknown[]) => Promise<unknown>).call(dynamodb, cmd, ...rest),
+    } as unknown as typeof dynamodb;
+    void fx.makeHandler({ clients: { ...fx.clients, dynamodb: hanging }, now: () => Date.now() + 361_000 })(scheduledEvent(), lambdaContext('killed-at-mark'));
+    const byMarker = () => auditRecords(out.json()).filter((a) => a.interrupted === true && a.recordedBy === 'killed-at-mark');
+    for (let i = 0; i < 500 && byMarker().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(byMarker()).toEqual([expect.objectContaining({ requestId: 'killed-request', recover: expect.objectContaining({ attemptId: intent!.id }) })]);
+    const unmarked = (await fx.lock.snapshot(fx.deployment)).record.attempts;
+    expect(unmarked.map((a) => [a.id, a.status, a.reported === true])).toEqual([[intent!.id, 'pending', false]]);
+
+    // Both dead leases expired: the third holder finds the attempt unmarked, audits it again and marks it.
+    const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
+    await fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 2 * 361_000 })(scheduledEvent(), lambdaContext('third-request'));
+    const again = auditRecords(out.json()).filter((a) => a.interrupted === true && a.recordedBy === 'third-request');
+    expect(again).toEqual([expect.objectContaining({ requestId: 'killed-request', recover: expect.objectContaining({ attemptId: intent!.id }) })]);
+    expect((await fx.lock.snapshot(fx.deployment)).record.attempts).toEqual([expect.objectContaining({ id: intent!.id, status: 'interrupted', reported: true })]);
+  });
+
   it('a kill after Recover is counted by the guard: the next invocation finds the intent and writes the interrupted attempt\'s audit record', async () => {
     fx = await setupFixture({ env: { MAX_RECOVERIES_PER_HOUR: '1' } });
     // The process dies the moment Recover's answer arrives: nothing after it runs (no answer
