@@ -317,8 +317,15 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, attempt: RecoverA
     } catch (err) {
       run.result.recoverSent = !(err instanceof RecoveryError && err.outcome === 'attestation-failed') && !(err instanceof RecoveryError && err.outcome === 'unreachable' && session.verifiedConnections === 0);
       if (session.evidence) run.result.evidence = session.evidence;
-      const answered = err instanceof CoordinatorRpcError;
-      await settleAttempt(run, attempt, !run.result.recoverSent ? 'not-sent' : answered ? 'refused' : 'unknown');
+      // Only a refusal Contrast sends before changing anything is `refused`. Any other answer
+      // (UNIMPLEMENTED, one over the size limit, one that does not parse, an unknown error) may
+      // follow a Recover that was carried out: `unknown`, counted by the crash-loop guard,
+      // resolved by the next probe — and never sent again on another name (client.ts).
+      const refused = err instanceof CoordinatorRpcError && err.refusedByCoordinator;
+      await settleAttempt(run, attempt, !run.result.recoverSent ? 'not-sent' : refused ? 'refused' : 'unknown');
+      if (run.result.recoverSent && !refused && err instanceof CoordinatorRpcError) {
+        throw new UnreachableError(`${err.message}; Recover may have been carried out — the crash-loop guard counts this attempt and the next reconcile's probe finds out`, { cause: err });
+      }
       if (err instanceof CoordinatorRpcError && err.outcome === 'already-healthy') {
         // Someone recovered it between probe and Recover: finish like a healthy probe.
         const answer = await run.step('confirm', () => session.getManifests());
@@ -397,7 +404,12 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
   const { ports, target, options } = run;
   const okMessage = base === 'recovered' ? 'the Coordinator was recovered and serves the enrolled manifest' : healthyMessage(run);
   const cert = meshCaCertificate(answer.meshCaPem);
-  if (!cert) return run.finish(base, okMessage);
+  // Without the mesh CA certificate no workload can be judged: after our Recover that is a
+  // confirmation that failed (every Contrast release serves it, userapi.go GetManifests);
+  // otherwise the result says the check was not made.
+  const unreadable = `its MeshCA field is not a PEM certificate (${answer.meshCaPem.length} bytes), so no workload could be checked`;
+  if (!cert && ours) return run.finish('confirm-mismatch', `after Recover the Coordinator serves the enrolled manifest, but ${unreadable}; check the Coordinator and its Contrast version, then restart the workloads by hand`);
+  if (!cert) return run.finish(base, `${okMessage}; ${unreadable}`);
   const readOnly = options.statusOnly === true || options.dryRun === true;
   const record = await run.records.read();
   const { generation, changed } = currentGeneration(record, cert, run.now(), CLOCK_SKEW_MARGIN_MS, ours);

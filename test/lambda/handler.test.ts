@@ -212,6 +212,42 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect((await fx.lock.snapshot(fx.deployment)).record.staleSince).toBeUndefined();
   });
 
+  it.each(['recover-then-unimplemented', 'recover-then-oversize', 'recover-then-garbage'] as const)(
+    'a Coordinator that carries out Recover and then answers wrongly (%s) gets Recover once; the attempt may have succeeded, is counted, and the next run restarts the workloads',
+    async (misbehave) => {
+      fx = await setupFixture();
+      fx.emu.misbehave = misbehave;
+      const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
+      const h = fx.makeHandler({ kubernetes: k.loader });
+      const err = await h(restartEvent(fx.deployment), lambdaContext('odd-answer')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TransientOutcomeError);
+      expect((err as Error).message).toMatch(/Recover may have been carried out/);
+      // Sent once: no second Recover on the older package name, although this Coordinator serves both.
+      expect(fx.emu.recoverRequests).toBe(1);
+      expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
+      const snap = await fx.lock.snapshot(fx.deployment);
+      expect(snap.recentAttempts.map((a) => a.status)).toEqual(['unknown']);
+      expect(k.calls.restarts).toEqual([]);
+      // Lambda's retry (same request id, takes the lease over): the probe finds it recovered, the key is ours.
+      fx.emu.misbehave = 'none';
+      const retry = await h(restartEvent(fx.deployment), lambdaContext('odd-answer'));
+      expect(retry.outcome).toBe('restarts-finished');
+      expect(k.calls.restarts[0]!.mode).toBe('restart');
+      expect(fx.emu.recoverRequests).toBe(1);
+    },
+  );
+
+  it('a MeshCA field that is not a certificate after Recover is confirm-mismatch, not recovered', async () => {
+    fx = await setupFixture();
+    fx.emu.misbehave = 'invalid-mesh-ca';
+    const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
+    const res = await fx.makeHandler({ kubernetes: k.loader })(restartEvent(fx.deployment), lambdaContext());
+    expect(res.outcome).toBe('confirm-mismatch');
+    expect(res.results[0]!.message).toMatch(/MeshCA field is not a PEM certificate.*no workload could be checked/);
+    expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
+    expect((await fx.lock.snapshot(fx.deployment)).recentAttempts.map((a) => a.status)).toEqual(['accepted']);
+  });
+
   it('obeys the pause switch (deployment and global) without touching the Coordinator; status still answers', async () => {
     fx = await setupFixture();
     await fx.lock.setPaused(fx.deployment, true, 'maintenance window');
