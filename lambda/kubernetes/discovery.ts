@@ -94,28 +94,28 @@ export class WorkloadDiscovery {
   ) {}
 
   /** The namespaces to look in; undefined means cluster-wide lists. */
-  async scopes(): Promise<(string | undefined)[]> {
+  async scopes(signal?: AbortSignal): Promise<(string | undefined)[]> {
     const sel = this.opts.namespaces;
     if (sel.kind === 'all') return [undefined];
     if (sel.kind === 'list') return [...new Set(sel.names)];
-    const list = await this.guard('namespaces', undefined, () => this.api.listNamespaces(sel.labelSelector));
+    const list = await this.guard('namespaces', undefined, () => this.api.listNamespaces(sel.labelSelector, signal));
     return list.map((n) => n.metadata.name).sort();
   }
 
   /** Contrast workloads (Coordinator excluded) with their pods, sorted by namespace, kind, name. */
-  async discover(): Promise<Workload[]> {
-    const scopes = await this.scopes();
-    const perScope = await Promise.all(scopes.map((ns) => this.discoverIn(ns)));
+  async discover(signal?: AbortSignal): Promise<Workload[]> {
+    const scopes = await this.scopes(signal);
+    const perScope = await Promise.all(scopes.map((ns) => this.discoverIn(ns, signal)));
     return perScope.flat().sort((a, b) => a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
   }
 
-  private async discoverIn(ns: string | undefined): Promise<Workload[]> {
+  private async discoverIn(ns: string | undefined, signal: AbortSignal | undefined): Promise<Workload[]> {
     const [deployments, statefulsets, daemonsets, replicasets, pods] = await Promise.all([
-      this.guard('deployments', ns, () => this.api.list<WorkloadObject>('Deployment', ns)),
-      this.guard('statefulsets', ns, () => this.api.list<WorkloadObject>('StatefulSet', ns)),
-      this.guard('daemonsets', ns, () => this.api.list<WorkloadObject>('DaemonSet', ns)),
-      this.guard('replicasets', ns, () => this.api.list<WorkloadObject>('ReplicaSet', ns)),
-      this.guard('pods', ns, () => this.api.listPods(ns)),
+      this.guard('deployments', ns, () => this.api.list<WorkloadObject>('Deployment', ns, undefined, signal)),
+      this.guard('statefulsets', ns, () => this.api.list<WorkloadObject>('StatefulSet', ns, undefined, signal)),
+      this.guard('daemonsets', ns, () => this.api.list<WorkloadObject>('DaemonSet', ns, undefined, signal)),
+      this.guard('replicasets', ns, () => this.api.list<WorkloadObject>('ReplicaSet', ns, undefined, signal)),
+      this.guard('pods', ns, () => this.api.listPods(ns, undefined, signal)),
     ]);
 
     const byUid = new Map<string, Workload>();

@@ -76,7 +76,8 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
   ) {}
 
   async restartStale(request: RestartRequest): Promise<RestartSummary> {
-    const workloads = await this.discovery.discover();
+    const { signal } = request;
+    const workloads = await this.discovery.discover(signal);
     const plans = workloads.map((w) => this.plan(w, request));
     const results: (WorkloadResult | undefined)[] = plans.map((p) => (p.action === 'none' ? p.result : undefined));
     const acting = plans.flatMap((plan, index) => (plan.action === 'none' ? [] : [{ plan, index }]));
@@ -84,7 +85,8 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     const orders = [...new Set(acting.map((a) => a.plan.workload.order))].sort((x, y) => x - y);
     for (const order of orders) {
       const group = acting.filter((a) => a.plan.workload.order === order);
-      const done = await pMap(group, (a) => this.execute(a.plan), { concurrency: RESTART_CONCURRENCY });
+      // Cancelled, the pool starts no further workload (p-map's signal) and none sends a write.
+      const done = await pMap(group, (a) => this.execute(a.plan, signal), { concurrency: RESTART_CONCURRENCY, signal });
       group.forEach((a, j) => (results[a.index] = done[j]));
     }
     const list = results.filter((r): r is WorkloadResult => r !== undefined);
@@ -131,13 +133,15 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     return { action: 'delete', workload: w, stalePods: stale };
   }
 
-  private async execute(p: Extract<Plan, { workload: Workload }>): Promise<WorkloadResult> {
+  private async execute(p: Extract<Plan, { workload: Workload }>, signal: AbortSignal | undefined): Promise<WorkloadResult> {
+    signal?.throwIfAborted();
     const w = p.workload;
     const base = { kind: w.kind, namespace: w.namespace, name: w.name };
     if (p.action === 'delete') {
       for (const pod of p.stalePods) {
         try {
-          await this.api.deletePod(w.namespace, pod);
+          signal?.throwIfAborted();
+          await this.api.deletePod(w.namespace, pod, signal);
         } catch (err) {
           if (err instanceof KubeApiError && err.status === 404) continue; // already gone: that is the goal
           const hint = err instanceof KubeApiError && err.status === 403 ? ' — apply infra/k8s/rbac-pod-deletion.yaml in this namespace' : '';
@@ -148,7 +152,7 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     }
     const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: rfc3339(new Date()) } } } } };
     try {
-      await this.api.patch(w.kind, w.namespace, w.name, body);
+      await this.api.patch(w.kind, w.namespace, w.name, body, signal);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) {
         return { ...base, status: 'skipped', method: 'rollout-restart', reason: 'deleted while restarting' };

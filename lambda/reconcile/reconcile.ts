@@ -85,6 +85,12 @@ export interface ReconcilePorts {
 export interface ReconcileTime {
   readonly budgets: StepBudgets;
   readonly deadline?: number;
+  /**
+   * Aborts when the caller gives the run up (the invocation's cutoff, deadline.ts): no step
+   * starts after it, and the Kubernetes steps cancel their requests — a run given up on never
+   * patches what a retry already patched.
+   */
+  readonly signal?: AbortSignal;
 }
 
 class Run {
@@ -128,6 +134,7 @@ class Run {
 
   /** Stops before a step that might not end before the deadline; the next reconcile continues. */
   checkTime(step: StepTiming['step'], needMs?: number): void {
+    if (this.time.signal?.aborted) throw new UnreachableError(`step ${step} not started: the run was given up at its cutoff; the next reconcile continues`);
     if (this.time.deadline === undefined) return;
     const left = this.time.deadline - Date.now();
     const need = needMs ?? this.need(step);
@@ -216,7 +223,7 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
 
   // 3. A Ready peer recovers it and keeps the mesh CA: then we must not.
   if (ports.kubernetes && !options.force) {
-    const query = options.recoveringPod ? { excludePod: options.recoveringPod } : {};
+    const query = { ...(options.recoveringPod ? { excludePod: options.recoveringPod } : {}), ...(run.time.signal ? { signal: run.time.signal } : {}) };
     const peers = await run.step('peers', async () => (await ports.kubernetes!()).peers.readyPeers(target.name, query), (p) => `${p.readyPeers.length} ready`);
     if (peers.readyPeers.length > 0) {
       return run.finish('peers-available', `Ready peer Coordinator(s) ${peers.readyPeers.join(', ')} will recover this one and keep the mesh CA; no user recovery`);
@@ -445,6 +452,7 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
           mode,
           clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
           ...(saved.restartsIssuedAt !== undefined ? { restartsIssuedAt: new Date(saved.restartsIssuedAt) } : {}),
+          ...(run.time.signal ? { signal: run.time.signal } : {}),
           reportReason: `the mesh CA key was created at ${new Date(generation.createdAt).toISOString()} by a rotation this service did not cause (\`contrast set\` or a manual \`contrast recover\`); restart it by hand, or set restartAfterAnyRotation for ${target.name}`,
         }),
       (s) => restartCounts(s),
@@ -493,6 +501,7 @@ async function dryRunList(run: Run): Promise<ReconcileResult> {
           meshCa: { spkiSha256: '', createdAt: new Date(run.now()) },
           mode: 'list',
           clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
+          ...(run.time.signal ? { signal: run.time.signal } : {}),
         }),
       (s) => restartCounts(s),
     );
