@@ -171,13 +171,20 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     expect(pod().status).toMatchObject({ phase: 'Pending', initContainerStatuses: [{ name: 'contrast-initializer', state: { running: {} } }] });
     const e = await enroll(ws);
     const records = memoryRecordStore();
+    // The pod's next initializer retry comes after the restart step looked (the stand-in's clock
+    // stands still meanwhile): on a busy machine the reconcile may take longer than one retry period.
+    const frozen = api.store.now();
+    api.store.now = () => frozen;
     const r = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side, records }), TEST_TIME);
     expect(r.outcome, r.message).toBe('recovered');
     expect(statuses(r)['Deployment/waiting']).toBe('skipped');
     expect(reasonOf(r, 'waiting')).toMatch(/still in Init: they fetch their certificate from the current Coordinator/);
     // On its next retry it gets through, from the new CA; a later look still leaves it alone.
-    await sleep(2 * RETRY_MS + 100);
-    api.store.settle();
+    api.store.now = () => new Date();
+    for (let i = 0; i < 500 && pod().status.phase !== 'Running'; i++) {
+      await sleep(RETRY_MS);
+      api.store.settle();
+    }
     expect(pod().status).toMatchObject({ phase: 'Running' });
     // Look at every workload again (as if the completion record were lost).
     const forgotten = memoryRecordStore({ ...records.record, meshCa: { ...records.record.meshCa!, restartsCompleteAt: undefined } });
