@@ -181,7 +181,7 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     expect(reasonOf(r, 'waiting')).toMatch(/still in Init: they fetch their certificate from the current Coordinator/);
     // On its next retry it gets through, from the new CA; a later look still leaves it alone.
     api.store.now = () => new Date();
-    for (let i = 0; i < 500 && pod().status.phase !== 'Running'; i++) {
+    for (let i = 0; i < 500 && pod().status?.phase !== 'Running'; i++) {
       await sleep(RETRY_MS);
       api.store.settle();
     }
