@@ -25,7 +25,7 @@ import pMap from 'p-map';
 import type { KubeApiClient } from './api.ts';
 import type { Workload, WorkloadDiscovery } from './discovery.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
-import { CLOCK_SKEW_MARGIN_MS, holdsLostCertificate } from './stale.ts';
+import { CLOCK_SKEW_MARGIN_MS, holdsLostCertificate, MAX_CLOCK_SKEW_MS } from './stale.ts';
 import type { RestartRequest, RestartSummary, WorkloadRestarter, WorkloadResult, WorkloadResultStatus } from './types.ts';
 
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
@@ -109,7 +109,9 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
       // A rollout restart issued after the key existed — or since this service's wave for it
       // began, whatever the clocks say about the key — renews every pod: never patch twice.
       const since = Math.min(createdAt.getTime(), req.restartsIssuedAt?.getTime() ?? Infinity) - margin;
-      if (Number.isFinite(restartedAt) && restartedAt >= since) {
+      // An annotation from the future (beyond MAX_CLOCK_SKEW_MS) was set by a broken clock: it is
+      // no restart in progress, or a stale workload would be left alone forever.
+      if (Number.isFinite(restartedAt) && restartedAt >= since && restartedAt <= Date.now() + MAX_CLOCK_SKEW_MS) {
         return { action: 'none', result: { ...base, status: 'skipped', method: 'rollout-restart', reason: `rollout restart since ${rfc3339(new Date(restartedAt))} in progress (${stale.length} old pod(s) left)` } };
       }
     }
