@@ -52,6 +52,12 @@ export interface Workload {
   pods: PodInfo[];
   /** Restart group from RESTART_ORDER_ANNOTATION, 0 when absent. */
   order: number;
+  /**
+   * Carries the Coordinator's pod-role annotation without being a Coordinator (no Coordinator
+   * label, which Contrast's own peer discovery requires as well): judged by its pods, never
+   * restarted automatically, and listed with the reason (restart.ts).
+   */
+  claimsCoordinatorRole?: true;
 }
 
 function isContrastSpec(spec: PodSpec | undefined): boolean {
@@ -60,16 +66,21 @@ function isContrastSpec(spec: PodSpec | undefined): boolean {
   return spec.initContainers?.some((c) => c.name === INITIALIZER_NAME) ?? false;
 }
 
-/** Coordinator by pod label, pod-role annotation, or the StatefulSet named `coordinator`. */
+/**
+ * Coordinator by its label or as the StatefulSet named `coordinator` (Contrast's peer
+ * discovery selects by the label and the pod-role annotation together, peers.ts). The
+ * annotation alone makes no Coordinator: anything may set it, and a workload is judged by its pods.
+ */
 function isCoordinator(kind: WorkloadKind, meta: ObjectMeta, template: PodTemplateSpec): boolean {
   if (kind === 'StatefulSet' && meta.name === 'coordinator') return true;
   for (const labels of [meta.labels, template.metadata?.labels]) {
     if (labels?.[COORDINATOR_LABEL_KEY] === COORDINATOR_LABEL_VALUE) return true;
   }
-  for (const ann of [meta.annotations, template.metadata?.annotations]) {
-    if (ann?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE) return true;
-  }
   return false;
+}
+
+function claimsCoordinatorRole(meta: ObjectMeta, template: PodTemplateSpec): boolean {
+  return [meta.annotations, template.metadata?.annotations].some((ann) => ann?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE);
 }
 
 function parseOrder(value: string | undefined): number {
@@ -132,6 +143,7 @@ export class WorkloadDiscovery {
         updateStrategy: kind === 'StatefulSet' || kind === 'DaemonSet' ? (o.spec?.updateStrategy?.type ?? 'RollingUpdate') : undefined,
         pods: [],
         order: parseOrder(o.metadata.annotations?.[RESTART_ORDER_ANNOTATION]),
+        ...(claimsCoordinatorRole(o.metadata, template) ? { claimsCoordinatorRole: true as const } : {}),
       });
     };
     for (const d of deployments) add('Deployment', d);
@@ -166,6 +178,7 @@ export class WorkloadDiscovery {
           updateStrategy: undefined,
           pods: [podInfo(p)],
           order: parseOrder(p.metadata.annotations?.[RESTART_ORDER_ANNOTATION]),
+          ...(claimsCoordinatorRole(p.metadata, template) ? { claimsCoordinatorRole: true as const } : {}),
         });
         continue;
       }

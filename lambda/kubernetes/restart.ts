@@ -103,6 +103,10 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     const stale = live.filter((p) => holdsLostCertificate(p.initializer, createdAt, margin)).map((p) => p.name);
     if (stale.length === 0) return { action: 'none', result: { ...base, status: 'skipped', reason: notStaleReason(live, createdAt) } };
     const why = `${stale.length} pod(s) whose contrast-initializer finished before the mesh CA key was created (${rfc3339(createdAt)})`;
+    if (w.claimsCoordinatorRole) {
+      const role = "its pod template carries the Coordinator's pod-role annotation (contrast.edgeless.systems/pod-role=coordinator) but no Coordinator label";
+      return { action: 'none', result: { ...base, status: 'needs-manual-restart', reason: `${why}: ${stale.join(', ')} — ${role}, so it is not restarted automatically; check what it is and restart it by hand` } };
+    }
     const rolling = w.kind === 'Deployment' || ((w.kind === 'StatefulSet' || w.kind === 'DaemonSet') && w.updateStrategy === 'RollingUpdate');
     if (rolling) {
       const restartedAt = Date.parse(w.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '');
