@@ -13,6 +13,8 @@ import { buildAll } from '../scripts/build.mjs';
 import { findMotoPython, MOTO_INSTALL_HINT, startMoto } from '../testing/moto-server.ts';
 import { AwsProxy, REGION, type ClassResult, type Env } from './harness.ts';
 import { cliSpecialFilesClass } from './classes/cli-special-files.ts';
+import { clockSkewClass } from './classes/clock-skew.ts';
+import { coordinatorAfterAttestationClass } from './classes/coordinator-after-attestation.ts';
 import { hostileEventsClass } from './classes/hostile-events.ts';
 import { hostileKubeconfigClass } from './classes/hostile-kubeconfig.ts';
 import { hostileKubernetesClass } from './classes/hostile-kubernetes.ts';
@@ -35,6 +37,8 @@ const CLASSES: Record<string, (env: Env) => Promise<ClassResult>> = {
   'hostile-kubernetes-api': hostileKubernetesClass,
   'hostile-kubeconfig': hostileKubeconfigClass,
   'cli-special-files': cliSpecialFilesClass,
+  'coordinator-after-attestation': coordinatorAfterAttestationClass,
+  'clock-skew': clockSkewClass,
 };
 
 const args = process.argv.slice(2);

@@ -126,7 +126,10 @@ async function bounded(
   stepDeadline: number,
 ): Promise<RunReport> {
   const tracker = new StepTracker();
-  const time = { budgets: rt.stepBudgets, deadline: stepDeadline };
+  // Cut off at the cutoff, the run is cancelled, not only left: its steps stop, and its
+  // Kubernetes requests with them (a retry in this container must not race it).
+  const cancel = new AbortController();
+  const time = { budgets: rt.stepBudgets, deadline: stepDeadline, signal: cancel.signal };
   let bundle: Promise<RecoveryBundle> | undefined;
   const { log, done } = collectRequestIds(() =>
     rt.telemetry.trace.span(`### reconcile ${d.name}`, () => {
@@ -141,6 +144,7 @@ async function bounded(
     return { result, facts: { ...facts, awsRequests: log } };
   } catch (err) {
     if (err instanceof DeadlineError) {
+      cancel.abort(err);
       // A reconcile cut off after its step 1 still names the bundle's KMS key (if the read has ended).
       const kmsKeyId = bundle && tracker.wasStarted('load-bundle') ? await readNow(kmsKeyIdOf(bundle)) : undefined;
       return { result: cutOff(d.name, tracker, options), facts: { awsRequests: log, ...(kmsKeyId !== undefined ? { kmsKeyId } : {}) } };

@@ -107,12 +107,16 @@ function readOnlyRecords(record: RecoveryRecord): RecoveryRecordStore {
  * An attempt without its audit record when we hold the lease belongs to an invocation that
  * died before writing it (killed, timed out, out of memory): after its intent (before the KMS
  * Decrypt), after Recover, or during the confirmation or restarts. It cannot write its own
- * record, so we write it, marked as the interrupted attempt's; one still `pending` becomes
- * `interrupted` (the crash-loop guard keeps counting it).
+ * record, so we write it, marked as the interrupted attempt's, and only then mark it audited;
+ * one still `pending` becomes `interrupted` (the crash-loop guard keeps counting it).
  */
 async function auditUnreportedAttempts(rt: Runtime, d: DeploymentConfig, records: RecoveryRecordStore, ctx: ReportContext): Promise<void> {
   const unreported = (await records.read()).attempts.filter((a) => !a.reported);
   if (unreported.length === 0) return;
+  // Audit first, mark second (as for our own attempt, report.ts): killed in between, the
+  // attempt stays unmarked and the next holder writes its record again — at least once, never
+  // lost. A duplicate names the same attemptId, so readers can tell.
+  for (const attempt of unreported) logInterruptedAttempt(rt, d.name, attempt, ctx);
   const ids = new Set(unreported.map((a) => a.id));
   try {
     await records.update((r) => ({
@@ -120,11 +124,9 @@ async function auditUnreportedAttempts(rt: Runtime, d: DeploymentConfig, records
       attempts: r.attempts.map((a) => (ids.has(a.id) ? { ...a, reported: true, ...(a.status === 'pending' ? { status: 'interrupted' as const } : {}) } : a)),
     }));
   } catch (err) {
-    // Not marked: the next holder finds it again and audits it then.
-    rt.telemetry.logger.error('could not mark an interrupted Recover attempt', { deployment: d.name, error: errorMessage(err) });
-    return;
+    // Not marked: the next holder finds it again and audits it again.
+    rt.telemetry.logger.error('could not mark an interrupted Recover attempt as audited; the next reconcile audits it again', { deployment: d.name, error: errorMessage(err) });
   }
-  for (const attempt of unreported) logInterruptedAttempt(rt, d.name, attempt, ctx);
 }
 
 /**

@@ -37,16 +37,16 @@ export class KubeApiClient {
   ) {}
 
   /** All objects of a kind in a namespace (undefined = every namespace), following continue tokens. */
-  async list<T>(kind: WorkloadKind, namespace: string | undefined, labelSelector?: string): Promise<T[]> {
-    return this.listPath<T>(collectionPath(kind, namespace), labelSelector);
+  async list<T>(kind: WorkloadKind, namespace: string | undefined, labelSelector?: string, signal?: AbortSignal): Promise<T[]> {
+    return this.listPath<T>(collectionPath(kind, namespace), labelSelector, signal);
   }
 
-  listPods(namespace: string | undefined, labelSelector?: string): Promise<Pod[]> {
-    return this.list<Pod>('Pod', namespace, labelSelector);
+  listPods(namespace: string | undefined, labelSelector?: string, signal?: AbortSignal): Promise<Pod[]> {
+    return this.list<Pod>('Pod', namespace, labelSelector, signal);
   }
 
-  listNamespaces(labelSelector: string): Promise<Namespace[]> {
-    return this.listPath<Namespace>('/api/v1/namespaces', labelSelector);
+  listNamespaces(labelSelector: string, signal?: AbortSignal): Promise<Namespace[]> {
+    return this.listPath<Namespace>('/api/v1/namespaces', labelSelector, signal);
   }
 
   /**
@@ -55,7 +55,7 @@ export class KubeApiClient {
    * consistent list must be read from one revision (kubernetes.io, "Kubernetes API Concepts",
    * retrieving large results sets in chunks: on 410 the client restarts the list).
    */
-  private async listPath<T>(path: string, labelSelector: string | undefined): Promise<T[]> {
+  private async listPath<T>(path: string, labelSelector: string | undefined, signal: AbortSignal | undefined): Promise<T[]> {
     const { pageSize, listItems, listPages, listRestarts } = this.limits;
     const refuse = (limit: KubeLimitError['limit'], message: string) => new KubeLimitError(limit, 200, message, 'GET', path);
     let items: T[] = [];
@@ -66,7 +66,7 @@ export class KubeApiClient {
       if (++pages > listPages) throw refuse('list-pages', `the list did not end within ${listPages} pages (KUBERNETES_LIMITS.listPages): the API server keeps sending continue tokens`);
       let page: ObjectList<T>;
       try {
-        page = await this.transport.request<ObjectList<T>>({ method: 'GET', path, query: { labelSelector, limit: String(pageSize), continue: cont } });
+        page = await this.transport.request<ObjectList<T>>({ method: 'GET', path, query: { labelSelector, limit: String(pageSize), continue: cont }, signal });
       } catch (err) {
         if (cont === undefined || !(err instanceof KubeApiError) || err.status !== 410) throw err;
         if (++restarts > listRestarts) {
@@ -91,12 +91,12 @@ export class KubeApiClient {
    * Strategic-merge patch, the content type `kubectl rollout restart` sends. Judged by its
    * status code: a 2xx was applied, whatever body comes with it.
    */
-  async patch(kind: WorkloadKind, namespace: string, name: string, body: unknown): Promise<void> {
-    await this.transport.request<void>({ method: 'PATCH', path: objectPath(kind, namespace, name), body, contentType: STRATEGIC_MERGE_PATCH, expect: 'status' });
+  async patch(kind: WorkloadKind, namespace: string, name: string, body: unknown, signal?: AbortSignal): Promise<void> {
+    await this.transport.request<void>({ method: 'PATCH', path: objectPath(kind, namespace, name), body, contentType: STRATEGIC_MERGE_PATCH, expect: 'status', signal });
   }
 
   /** Judged by its status code, like patch. */
-  async deletePod(namespace: string, name: string): Promise<void> {
-    await this.transport.request<void>({ method: 'DELETE', path: objectPath('Pod', namespace, name), expect: 'status' });
+  async deletePod(namespace: string, name: string, signal?: AbortSignal): Promise<void> {
+    await this.transport.request<void>({ method: 'DELETE', path: objectPath('Pod', namespace, name), expect: 'status', signal });
   }
 }

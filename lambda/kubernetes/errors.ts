@@ -52,6 +52,20 @@ export class KubeLimitError extends KubeApiError {
   }
 }
 
+/**
+ * The caller gave the request up (its step missed the invocation's cutoff, deadline.ts): no
+ * attempt starts after that, one under way is torn down, and nothing retries it.
+ */
+export class KubeCancelledError extends KubeApiError {
+  constructor(method: string, path: string) {
+    super(0, 'Cancelled', 'given up: the step ran out of its time and was cancelled', method, path);
+  }
+
+  override get retryable(): boolean {
+    return false;
+  }
+}
+
 /** Short "403 Forbidden: <message>" for per-workload results. */
 export function describeApiError(err: unknown): string {
   if (err instanceof KubeApiError) {

@@ -14,7 +14,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { KUBERNETES_LIMITS, KUBERNETES_RETRY } from '../shared/budgets.ts';
-import { KubeApiError, KubeLimitError } from './errors.ts';
+import { KubeApiError, KubeCancelledError, KubeLimitError } from './errors.ts';
 import type { StatusBody } from './objects.ts';
 
 export interface TlsMaterial {
@@ -50,6 +50,8 @@ export interface KubeRequest {
    * a write is judged applied by its 2xx (its body, even one that is not JSON, is read and dropped).
    */
   expect?: 'json' | 'status';
+  /** Cancels the request: no attempt (or backoff) goes on after it aborts (KubeCancelledError). */
+  signal?: AbortSignal;
 }
 
 export interface TransportOptions {
@@ -86,12 +88,14 @@ export class KubeTransport {
 
   /** Sends with retries; throws the last KubeApiError when attempts are used up. */
   async request<T>(req: KubeRequest): Promise<T> {
+    const { signal } = req;
     for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw new KubeCancelledError(req.method, req.path);
       try {
         return await this.once<T>(req);
       } catch (err) {
         if (!(err instanceof KubeApiError) || !err.retryable || attempt >= this.opts.attempts) throw err;
-        await new Promise((r) => setTimeout(r, backoff(attempt, err.retryAfterMs)));
+        await pause(backoff(attempt, err.retryAfterMs), signal);
       }
     }
   }
@@ -115,12 +119,15 @@ export class KubeTransport {
     const send = this.secure ? https.request : http.request;
     const maxBytes = this.opts.responseBytes ?? KUBERNETES_LIMITS.responseBytes;
     const statusOnly = req.expect === 'status';
+    const { signal } = req;
+    if (signal?.aborted) throw new KubeCancelledError(req.method, req.path);
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const settle = (fn: () => void): void => {
         if (settled) return;
         settled = true;
         clearTimeout(deadline);
+        signal?.removeEventListener('abort', cancel);
         fn();
       };
       const tooLarge = (status: number) =>
@@ -182,11 +189,30 @@ export class KubeTransport {
         settle(() => reject(new KubeApiError(0, 'Timeout', `no complete answer within ${this.opts.requestTimeoutMs} ms`, req.method, req.path)));
         r.destroy();
       }, this.opts.requestTimeoutMs);
+      // Cancelled: the socket is torn down; a request already sent may still have reached the server.
+      const cancel = (): void => {
+        settle(() => reject(new KubeCancelledError(req.method, req.path)));
+        r.destroy();
+      };
+      signal?.addEventListener('abort', cancel, { once: true });
       r.on('timeout', () => r.destroy(new Error(`no answer within ${this.opts.requestTimeoutMs} ms`)));
       r.on('error', (e) => settle(() => reject(networkError(req, e))));
       r.end(payload);
     });
   }
+}
+
+/** Waits `ms`, or less if `signal` aborts (the next attempt then sees it). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function backoff(attempt: number, retryAfterMs: number | undefined): number {

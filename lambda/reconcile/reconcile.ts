@@ -85,6 +85,12 @@ export interface ReconcilePorts {
 export interface ReconcileTime {
   readonly budgets: StepBudgets;
   readonly deadline?: number;
+  /**
+   * Aborts when the caller gives the run up (the invocation's cutoff, deadline.ts): no step
+   * starts after it, and the Kubernetes steps cancel their requests — a run given up on never
+   * patches what a retry already patched.
+   */
+  readonly signal?: AbortSignal;
 }
 
 class Run {
@@ -128,6 +134,7 @@ class Run {
 
   /** Stops before a step that might not end before the deadline; the next reconcile continues. */
   checkTime(step: StepTiming['step'], needMs?: number): void {
+    if (this.time.signal?.aborted) throw new UnreachableError(`step ${step} not started: the run was given up at its cutoff; the next reconcile continues`);
     if (this.time.deadline === undefined) return;
     const left = this.time.deadline - Date.now();
     const need = needMs ?? this.need(step);
@@ -216,7 +223,7 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
 
   // 3. A Ready peer recovers it and keeps the mesh CA: then we must not.
   if (ports.kubernetes && !options.force) {
-    const query = options.recoveringPod ? { excludePod: options.recoveringPod } : {};
+    const query = { ...(options.recoveringPod ? { excludePod: options.recoveringPod } : {}), ...(run.time.signal ? { signal: run.time.signal } : {}) };
     const peers = await run.step('peers', async () => (await ports.kubernetes!()).peers.readyPeers(target.name, query), (p) => `${p.readyPeers.length} ready`);
     if (peers.readyPeers.length > 0) {
       return run.finish('peers-available', `Ready peer Coordinator(s) ${peers.readyPeers.join(', ')} will recover this one and keep the mesh CA; no user recovery`);
@@ -317,8 +324,15 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, attempt: RecoverA
     } catch (err) {
       run.result.recoverSent = !(err instanceof RecoveryError && err.outcome === 'attestation-failed') && !(err instanceof RecoveryError && err.outcome === 'unreachable' && session.verifiedConnections === 0);
       if (session.evidence) run.result.evidence = session.evidence;
-      const answered = err instanceof CoordinatorRpcError;
-      await settleAttempt(run, attempt, !run.result.recoverSent ? 'not-sent' : answered ? 'refused' : 'unknown');
+      // Only a refusal Contrast sends before changing anything is `refused`. Any other answer
+      // (UNIMPLEMENTED, one over the size limit, one that does not parse, an unknown error) may
+      // follow a Recover that was carried out: `unknown`, counted by the crash-loop guard,
+      // resolved by the next probe — and never sent again on another name (client.ts).
+      const refused = err instanceof CoordinatorRpcError && err.refusedByCoordinator;
+      await settleAttempt(run, attempt, !run.result.recoverSent ? 'not-sent' : refused ? 'refused' : 'unknown');
+      if (run.result.recoverSent && !refused && err instanceof CoordinatorRpcError) {
+        throw new UnreachableError(`${err.message}; Recover may have been carried out — the crash-loop guard counts this attempt and the next reconcile's probe finds out`, { cause: err });
+      }
       if (err instanceof CoordinatorRpcError && err.outcome === 'already-healthy') {
         // Someone recovered it between probe and Recover: finish like a healthy probe.
         const answer = await run.step('confirm', () => session.getManifests());
@@ -397,7 +411,12 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
   const { ports, target, options } = run;
   const okMessage = base === 'recovered' ? 'the Coordinator was recovered and serves the enrolled manifest' : healthyMessage(run);
   const cert = meshCaCertificate(answer.meshCaPem);
-  if (!cert) return run.finish(base, okMessage);
+  // Without the mesh CA certificate no workload can be judged: after our Recover that is a
+  // confirmation that failed (every Contrast release serves it, userapi.go GetManifests);
+  // otherwise the result says the check was not made.
+  const unreadable = `its MeshCA field is not a PEM certificate (${answer.meshCaPem.length} bytes), so no workload could be checked`;
+  if (!cert && ours) return run.finish('confirm-mismatch', `after Recover the Coordinator serves the enrolled manifest, but ${unreadable}; check the Coordinator and its Contrast version, then restart the workloads by hand`);
+  if (!cert) return run.finish(base, `${okMessage}; ${unreadable}`);
   const readOnly = options.statusOnly === true || options.dryRun === true;
   const record = await run.records.read();
   const { generation, changed } = currentGeneration(record, cert, run.now(), CLOCK_SKEW_MARGIN_MS, ours);
@@ -433,6 +452,7 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
           mode,
           clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
           ...(saved.restartsIssuedAt !== undefined ? { restartsIssuedAt: new Date(saved.restartsIssuedAt) } : {}),
+          ...(run.time.signal ? { signal: run.time.signal } : {}),
           reportReason: `the mesh CA key was created at ${new Date(generation.createdAt).toISOString()} by a rotation this service did not cause (\`contrast set\` or a manual \`contrast recover\`); restart it by hand, or set restartAfterAnyRotation for ${target.name}`,
         }),
       (s) => restartCounts(s),
@@ -481,6 +501,7 @@ async function dryRunList(run: Run): Promise<ReconcileResult> {
           meshCa: { spkiSha256: '', createdAt: new Date(run.now()) },
           mode: 'list',
           clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
+          ...(run.time.signal ? { signal: run.time.signal } : {}),
         }),
       (s) => restartCounts(s),
     );

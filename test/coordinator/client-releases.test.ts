@@ -52,6 +52,8 @@ describe('the UserAPI package per release', () => {
   it('a Coordinator from before the 2024-12 rename (package userapi) is recovered through the old path', async () => {
     const emu = await emulator({ userApiPackage: 'userapi' });
     const s = await session(emu);
+    // Reconcile's probe comes first: its GetManifests finds the package (here by a stale refusal on the old one).
+    await expect(s.getManifests()).rejects.toThrow(/recovery mode/);
     await s.recover(Buffer.from(ws.seed), ws.salt, false);
     const answer = await s.getManifests();
     s.close();
@@ -71,8 +73,18 @@ describe('the UserAPI package per release', () => {
   it('the fallback is not a way around a refusal: an unknown method on both packages stays an error', async () => {
     const emu = await emulator({ userApiPackage: 'userapi' }, 'no-state');
     const s = await session(emu);
+    await s.getManifests().catch(() => {});
     expect(await outcomeOf(s.recover(Buffer.from(ws.seed), ws.salt, false))).toBe('no-state');
     s.close();
+  });
+
+  it('Recover is never retried on the other package: without a probe, an old Coordinator gets one Recover, answered UNIMPLEMENTED', async () => {
+    const emu = await emulator({ userApiPackage: 'userapi' });
+    const s = await session(emu);
+    const err = await s.recover(Buffer.from(ws.seed), ws.salt, false).catch((e: unknown) => e);
+    s.close();
+    expect(err).toMatchObject({ outcome: 'unreachable', refusedByCoordinator: false });
+    expect(emu.recoverCalls).toEqual([]);
   });
 });
 

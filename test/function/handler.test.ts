@@ -212,6 +212,42 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     expect((await fx.lock.snapshot(fx.deployment)).record.staleSince).toBeUndefined();
   });
 
+  it.each(['recover-then-unimplemented', 'recover-then-oversize', 'recover-then-garbage'] as const)(
+    'a Coordinator that carries out Recover and then answers wrongly (%s) gets Recover once; the attempt may have succeeded, is counted, and the next run restarts the workloads',
+    async (misbehave) => {
+      fx = await setupFixture();
+      fx.emu.misbehave = misbehave;
+      const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
+      const h = fx.makeHandler({ kubernetes: k.loader });
+      const err = await h(restartEvent(fx.deployment), lambdaContext('odd-answer')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TransientOutcomeError);
+      expect((err as Error).message).toMatch(/Recover may have been carried out/);
+      // Sent once: no second Recover on the older package name, although this Coordinator serves both.
+      expect(fx.emu.recoverRequests).toBe(1);
+      expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
+      const snap = await fx.lock.snapshot(fx.deployment);
+      expect(snap.recentAttempts.map((a) => a.status)).toEqual(['unknown']);
+      expect(k.calls.restarts).toEqual([]);
+      // Lambda's retry (same request id, takes the lease over): the probe finds it recovered, the key is ours.
+      fx.emu.misbehave = 'none';
+      const retry = await h(restartEvent(fx.deployment), lambdaContext('odd-answer'));
+      expect(retry.outcome).toBe('restarts-finished');
+      expect(k.calls.restarts[0]!.mode).toBe('restart');
+      expect(fx.emu.recoverRequests).toBe(1);
+    },
+  );
+
+  it('a MeshCA field that is not a certificate after Recover is confirm-mismatch, not recovered', async () => {
+    fx = await setupFixture();
+    fx.emu.misbehave = 'invalid-mesh-ca';
+    const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
+    const res = await fx.makeHandler({ kubernetes: k.loader })(restartEvent(fx.deployment), lambdaContext());
+    expect(res.outcome).toBe('confirm-mismatch');
+    expect(res.results[0]!.message).toMatch(/MeshCA field is not a PEM certificate.*no workload could be checked/);
+    expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
+    expect((await fx.lock.snapshot(fx.deployment)).recentAttempts.map((a) => a.status)).toEqual(['accepted']);
+  });
+
   it('obeys the pause switch (deployment and global) without touching the Coordinator; status still answers', async () => {
     fx = await setupFixture();
     await fx.lock.setPaused(fx.deployment, true, 'maintenance window');
@@ -291,6 +327,51 @@ describe.skipIf(!motoAvailable)(`handler against moto and the Coordinator emulat
     const res = await fx.makeHandler({ kubernetes: k.loader })(scheduledEvent(), lambdaContext());
     expect(res.outcome).toBe('restarts-finished');
     expect(k.calls.restarts[0]!.mode).toBe('restart');
+  });
+
+  it('an interrupted attempt is audited before it is marked: killed between the two, the next holder audits it again (at least once)', async () => {
+    fx = await setupFixture();
+    const killed = fx.makeHandler({
+      ports: {
+        openSession: (o) => {
+          const session = new CoordinatorSession(o);
+          if (o.clientIdentity) {
+            const recover = session.recover.bind(session);
+            session.recover = async (...args) => {
+              await recover(...args);
+              return new Promise<never>(() => {});
+            };
+          }
+          return session;
+        },
+      },
+    });
+    void killed(restartEvent(fx.deployment), lambdaContext('killed-request'));
+    for (let i = 0; i < 200 && fx.emu.recoverCalls.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const [intent] = (await fx.lock.snapshot(fx.deployment)).record.attempts;
+    expect(intent).toMatchObject({ status: 'pending' });
+    expect(intent!.reported).not.toBe(true);
+
+    // The next holder dies at its first write of the record (the mark): that write never returns.
+    const recordKey = `record#${fx.deployment}`;
+    const dynamodb = fx.clients.dynamodb;
+    const hanging = {
+      send: (cmd: { input?: { Item?: { pk?: { S?: string } } } }, ...rest: unknown[]) =>
+        cmd.input?.Item?.pk?.S === recordKey ? new Promise<never>(() => {}) : (dynamodb.send as (...a: unknown[]) => Promise<unknown>).call(dynamodb, cmd, ...rest),
+    } as unknown as typeof dynamodb;
+    void fx.makeHandler({ clients: { ...fx.clients, dynamodb: hanging }, now: () => Date.now() + 361_000 })(scheduledEvent(), lambdaContext('killed-at-mark'));
+    const byMarker = () => auditRecords(out.json()).filter((a) => a.interrupted === true && a.recordedBy === 'killed-at-mark');
+    for (let i = 0; i < 500 && byMarker().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(byMarker()).toEqual([expect.objectContaining({ requestId: 'killed-request', recover: expect.objectContaining({ attemptId: intent!.id }) })]);
+    const unmarked = (await fx.lock.snapshot(fx.deployment)).record.attempts;
+    expect(unmarked.map((a) => [a.id, a.status, a.reported === true])).toEqual([[intent!.id, 'pending', false]]);
+
+    // Both dead leases expired: the third holder finds the attempt unmarked, audits it again and marks it.
+    const k = fakeKubernetes({ results: [{ kind: 'Deployment', namespace: 'app', name: 'web', status: 'restarted', method: 'rollout-restart' }] });
+    await fx.makeHandler({ kubernetes: k.loader, now: () => Date.now() + 2 * 361_000 })(scheduledEvent(), lambdaContext('third-request'));
+    const again = auditRecords(out.json()).filter((a) => a.interrupted === true && a.recordedBy === 'third-request');
+    expect(again).toEqual([expect.objectContaining({ requestId: 'killed-request', recover: expect.objectContaining({ attemptId: intent!.id }) })]);
+    expect((await fx.lock.snapshot(fx.deployment)).record.attempts).toEqual([expect.objectContaining({ id: intent!.id, status: 'interrupted', reported: true })]);
   });
 
   it('a kill after Recover is counted by the guard: the next invocation finds the intent and writes the interrupted attempt\'s audit record', async () => {

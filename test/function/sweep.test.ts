@@ -117,10 +117,17 @@ describe.skipIf(!motoAvailable)(`a scheduled run over many deployments ${motoAva
   });
 
   it('with every reconcile hanging, each deployment is cut off in its wave and reported before the function\'s limit', async () => {
-    const hang: typeof reconcile = () => new Promise<never>(() => {});
-    const budgets = budgetsWith({ aws: { connectionTimeoutMs: 300, requestTimeoutMs: 500, maxAttempts: 1 }, resultEventMs: 400, reportReserveMs: 1_000 });
+    const signals: AbortSignal[] = [];
+    const hang: typeof reconcile = (_target, _ports, time) => {
+      if (time.signal) signals.push(time.signal);
+      return new Promise<never>(() => {});
+    };
+    // Generous for the lock table on a busy machine (its lease and snapshot must end before
+    // each wave's cutoff; moto under load took over a second): the reserve per wave leaves
+    // each wave seconds for them. What is checked is the order of cut-offs and reports, not speed.
+    const budgets = budgetsWith({ aws: { connectionTimeoutMs: 2_000, requestTimeoutMs: 4_000, maxAttempts: 1 }, resultEventMs: 2_000, reportReserveMs: 5_000 });
     const handler = createHandler({ ...base, budgets, reconcile: hang, telemetry: { trace: recordingTrace() } });
-    const remaining = 6_000;
+    const remaining = 26_000;
     const t0 = Date.now();
     out = captureOutput();
     const res = await handler(scheduledEvent(), { awsRequestId: 'sweep-hang', getRemainingTimeInMillis: () => remaining - (Date.now() - t0) }).catch((e: unknown) => e);
@@ -131,5 +138,8 @@ describe.skipIf(!motoAvailable)(`a scheduled run over many deployments ${motoAva
     const audits = auditRecords(out.json());
     expect(audits.map((a) => a.deployment).sort()).toEqual(base.config.deployments.map((d) => d.name).sort());
     for (const a of audits) expect(a).toMatchObject({ outcome: 'unreachable', message: expect.stringMatching(/time ran out/) });
-  });
+    // Cut off means cancelled: every run's signal was aborted at its cutoff (issue 21 item 4).
+    expect(signals).toHaveLength(N);
+    expect(signals.every((sig) => sig.aborted)).toBe(true);
+  }, 60_000);
 });

@@ -171,13 +171,20 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     expect(pod().status).toMatchObject({ phase: 'Pending', initContainerStatuses: [{ name: 'contrast-initializer', state: { running: {} } }] });
     const e = await enroll(ws);
     const records = memoryRecordStore();
+    // The pod's next initializer retry comes after the restart step looked (the stand-in's clock
+    // stands still meanwhile): on a busy machine the reconcile may take longer than one retry period.
+    const frozen = api.store.now();
+    api.store.now = () => frozen;
     const r = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side, records }), TEST_TIME);
     expect(r.outcome, r.message).toBe('recovered');
     expect(statuses(r)['Deployment/waiting']).toBe('skipped');
     expect(reasonOf(r, 'waiting')).toMatch(/still in Init: they fetch their certificate from the current Coordinator/);
     // On its next retry it gets through, from the new CA; a later look still leaves it alone.
-    await sleep(2 * RETRY_MS + 100);
-    api.store.settle();
+    api.store.now = () => new Date();
+    for (let i = 0; i < 500 && pod().status?.phase !== 'Running'; i++) {
+      await sleep(RETRY_MS);
+      api.store.settle();
+    }
     expect(pod().status).toMatchObject({ phase: 'Running' });
     // Look at every workload again (as if the completion record were lost).
     const forgotten = memoryRecordStore({ ...records.record, meshCa: { ...records.record.meshCa!, restartsCompleteAt: undefined } });
@@ -241,6 +248,35 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     expect(statuses(finished)).toEqual(statuses(undisturbed));
     expect(patches(b.api).sort()).toEqual(patches(a.api).sort());
     expect(patches(a.api)).toHaveLength(2);
+  });
+
+  it('a restart step given up at its cutoff is cancelled: under a slow list, one PATCH per stale workload', async () => {
+    const emu = await emulator();
+    const { api, side } = await cluster(emu);
+    populate(api);
+    const e = await enroll(ws);
+    const records = memoryRecordStore();
+    // The first run's lists are answered late, from a snapshot of when they were asked.
+    const cutoff = new AbortController();
+    const progress = (ev: { step: string; status: string }) => {
+      if (ev.step === 'restarts' && ev.status === 'start') api.holdListAnswers = true;
+    };
+    const first = reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side, records, progress }), { ...TEST_TIME, signal: cutoff.signal });
+    for (let i = 0; i < 1500 && api.heldListAnswers === 0; i++) await sleep(20);
+    expect(api.heldListAnswers).toBeGreaterThan(0);
+    // Its cutoff passes (deployment-run.ts aborts the signal); the retry runs while those lists are still out.
+    cutoff.abort();
+    api.holdListAnswers = false;
+    const retry = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side, records }), TEST_TIME);
+    expect(retry.outcome, retry.message).toBe('restarts-finished');
+    expect(patches(api).sort()).toEqual(['/apis/apps/v1/namespaces/apps/deployments/web', '/apis/apps/v1/namespaces/apps/statefulsets/db']);
+    // The late answers arrive; the first run, cancelled, patches nothing from them.
+    api.releaseListAnswers();
+    const given = await first;
+    expect(patches(api).sort()).toEqual(['/apis/apps/v1/namespaces/apps/deployments/web', '/apis/apps/v1/namespaces/apps/statefulsets/db']);
+    expect(given.outcome, given.message).toBe('restart-partial');
+    expect(given.message).toMatch(/given up|cancelled/);
+    expect(emu.recoverCalls).toHaveLength(1);
   });
 
   it('a manifest update is reported, not restarted, by default; restarted where the deployment opts in', async () => {

@@ -27,13 +27,14 @@ function populate(env: Env): void {
   // The Coordinator in every disguise: never a workload.
   s.addStatefulSet('team-a', 'coordinator', { template: contrastTemplate('c'), startedAt: started });
   s.addDeployment('team-a', 'coord-by-label', { template: coordinatorTemplate(), startedAt: started });
+  // The pod-role annotation alone makes no Coordinator: listed, judged by its pods, with the reason (issue 21 item 8).
   const byAnnotation = contrastTemplate('x', { annotations: { 'contrast.edgeless.systems/pod-role': 'coordinator' } });
   s.addPod('team-a', 'coord-by-annotation', { template: byAnnotation, startedAt: started });
   s.addDeployment('team-b', 'api', { template: contrastTemplate('api'), startedAt: started, labels: { tier: 'backend' } });
   s.addDeployment('team-c', 'elsewhere', { template: contrastTemplate('elsewhere'), startedAt: started });
 }
 
-const TEAM_A = ['team-a/DaemonSet/agent', 'team-a/Deployment/web', 'team-a/Pod/bare', 'team-a/ReplicaSet/orphan', 'team-a/StatefulSet/db'];
+const TEAM_A = ['team-a/DaemonSet/agent', 'team-a/Deployment/web', 'team-a/Pod/bare', 'team-a/Pod/coord-by-annotation', 'team-a/ReplicaSet/orphan', 'team-a/StatefulSet/db'];
 
 describe('workload discovery over a real socket', () => {
   let env: Env | undefined;
@@ -48,6 +49,7 @@ describe('workload discovery over a real socket', () => {
     const summary = await env.side.restarts.restartStale(request('list'));
     expect(found(summary)).toEqual([...TEAM_A, 'team-b/Deployment/api']);
     expect(summary.complete).toBe(false);
+    expect(summary.results.find((r) => r.name === 'coord-by-annotation')).toMatchObject({ status: 'needs-manual-restart', reason: expect.stringMatching(/pod-role annotation .* not restarted automatically/) });
     // web skips the initializer: a Contrast workload, but it holds no mesh certificate.
     expect(summary.results.filter((r) => r.status === 'skipped').map((r) => r.name)).toEqual(['web']);
     // Deployment-owned ReplicaSets are not workloads of their own.

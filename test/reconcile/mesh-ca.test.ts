@@ -1,6 +1,7 @@
 import { webcrypto } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as x509 from '../../lambda/shared/peculiar.ts';
+import { MAX_CLOCK_SKEW_MS } from '../../lambda/kubernetes/stale.ts';
 import { ADOPT_WINDOW_MS, currentGeneration, keyCreatedFromCertificate, meshCaCertificate, type MeshCaCertificate } from '../../lambda/reconcile/mesh-ca.ts';
 import type { RecoverAttempt, RecoveryRecord } from '../../lambda/reconcile/types.ts';
 
@@ -69,8 +70,13 @@ describe('mesh CA generations', () => {
   it('adopts only a key created after the intent (with the margin) and within the window', () => {
     const record: RecoveryRecord = { attempts: [attempt('a', T, 'interrupted')] };
     expect(currentGeneration(record, cert('k', T - MARGIN - 1_000), T + HOUR, MARGIN).generation.cause).toBe('recover');
-    expect(currentGeneration(record, cert('k', T - MARGIN - 2_000), T + HOUR, MARGIN).generation.cause).toBe('observed');
-    expect(currentGeneration(record, cert('k', T + ADOPT_WINDOW_MS + 1), T + HOUR, MARGIN).generation.cause).toBe('observed');
+    // A Coordinator clock behind ours, within the skew bound: still ours (issue 21 item 6: 5 s behind).
+    expect(currentGeneration(record, cert('k', T - 5_000), T + HOUR, MARGIN).generation.cause).toBe('recover');
+    expect(currentGeneration(record, cert('k', T - MAX_CLOCK_SKEW_MS), T + HOUR, MARGIN).generation.cause).toBe('recover');
+    expect(currentGeneration(record, cert('k', T - MAX_CLOCK_SKEW_MS - 1_000), T + HOUR, MARGIN).generation.cause).toBe('observed');
+    expect(currentGeneration(record, cert('k', T + ADOPT_WINDOW_MS + MAX_CLOCK_SKEW_MS + 1_000), T + HOUR, MARGIN).generation.cause).toBe('observed');
+    // Seen before the intent was recorded (by our clock): not the intent's.
+    expect(currentGeneration(record, cert('k', T + 30), T - 1, MARGIN).generation.cause).toBe('observed');
     // An attempt that already made the recorded key is not adopted twice.
     const used: RecoveryRecord = { ...record, meshCa: { spkiSha256: 'old', createdAt: T, cause: 'recover', attemptId: 'a', certificateNotBefore: T - HOUR, firstSeenAt: T } };
     expect(currentGeneration(used, cert('k', T + 30), T + HOUR, MARGIN).generation).toMatchObject({ cause: 'observed', createdAt: T + 30 });

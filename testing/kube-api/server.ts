@@ -81,6 +81,15 @@ export interface KubeApi {
   hostile: Hostile[];
   /** Body bytes the hostile modes wrote (how much a client let a huge answer send). */
   hostileBytesSent: number;
+  /**
+   * A slow list: while true, list answers are computed when the request arrives (a snapshot of
+   * that moment) but held back, until releaseListAnswers() sends them — late and out of date.
+   */
+  holdListAnswers: boolean;
+  /** List answers held back so far and not yet sent. */
+  readonly heldListAnswers: number;
+  /** Sends every held list answer (to clients that gave up, too: their sockets are gone). */
+  releaseListAnswers(): void;
   rbac: RbacAuthorizer;
   /** Subjects whose SubjectAccessReviews are answered (sar.ts). */
   reviews: SubjectAccessReviews;
@@ -103,6 +112,7 @@ const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+jso
 
 export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeApi> {
   const store = new KubeStore();
+  const held: (() => void)[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
   const state: KubeApi = {
@@ -113,6 +123,13 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     faults: [],
     hostile: [],
     hostileBytesSent: 0,
+    holdListAnswers: false,
+    get heldListAnswers() {
+      return held.length;
+    },
+    releaseListAnswers() {
+      for (const send of held.splice(0)) send();
+    },
     rbac: options.rbac ?? RbacAuthorizer.allowAll(),
     reviews: new SubjectAccessReviews(),
     latencyMs: options.latencyMs ?? 0,
@@ -148,7 +165,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       const finish = (): void => {
         let entry: LoggedRequest | undefined;
         try {
-          entry = handle(state, options, req, body, res);
+          entry = handle(state, options, req, body, res, held);
         } catch (err) {
           const text = JSON.stringify(statusBody(500, 'InternalError', `stand-in error: ${(err as Error).message}`));
           if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -207,7 +224,7 @@ function apiResourceList(path: string): JsonObject | undefined {
   };
 }
 
-function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, body: string, res: ServerResponse): LoggedRequest {
+function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, body: string, res: ServerResponse, held: (() => void)[]): LoggedRequest {
   const url = new URL(req.url ?? '/', 'http://stand-in');
   const method = req.method ?? 'GET';
   const entry: LoggedRequest = {
@@ -222,6 +239,14 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
   const reply = (status: number, payload: unknown, headers: Record<string, string> = {}): LoggedRequest => {
     entry.status = status;
     const text = JSON.stringify(payload);
+    if (state.holdListAnswers && entry.verb === 'list') {
+      held.push(() => {
+        if (res.destroyed) return;
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+        res.end(text);
+      });
+      return entry;
+    }
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
     const trickle = state.hostile.find((h) => h.kind === 'trickle' && (!h.resource || h.resource === entry.resource) && (!h.method || h.method === method));
     if (trickle?.kind === 'trickle') {
