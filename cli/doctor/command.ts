@@ -2,7 +2,7 @@
  * `contrast-autorecover doctor`: registration and help only. The checks and their AWS and
  * Kubernetes clients are imported when the command runs, never by other commands.
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { DEFAULTS, OPERATIONS } from '../../lambda/shared/contract.ts';
 import { INCOMPLETE_EXIT_CODE, outcomeTable } from '../outcome-help.ts';
 
@@ -16,7 +16,18 @@ export interface DoctorOptions {
   kmsKeyId?: string;
   exporterNamespace: string;
   json?: boolean;
+  /** Seconds the whole run may take (default DOCTOR_TIMEOUT_SECONDS). */
+  timeout?: number;
 }
+
+/** Overall deadline of a doctor run, in seconds (--timeout). */
+export const DOCTOR_TIMEOUT_SECONDS = 120;
+
+const seconds = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number of seconds');
+  return n;
+};
 
 export function registerDoctorCommand(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   program
@@ -31,6 +42,7 @@ export function registerDoctorCommand(program: Command, run: (fn: () => Promise<
     .option('--kms-key-id <key>', 'the recovery key (stack output RecoveryKeyArn); default: the key the function\'s audit record of the status call names')
     .option('--exporter-namespace <ns>', 'namespace of the in-cluster event exporter', OPERATIONS.exporterNamespace)
     .option('--json', 'print the checklist as JSON')
+    .option('--timeout <seconds>', 'how long the whole run may take; a check still waiting then fails as "did not answer: <what>"', seconds, DOCTOR_TIMEOUT_SECONDS)
     .addHelpText(
       'after',
       `
@@ -55,12 +67,18 @@ and in the cluster: create subjectaccessreviews, list configmaps in the exporter
 The coordinator check reports the function's status outcome:
 ${outcomeTable()}
 
-Exit codes: 0 no check failed (warnings allowed); ${INCOMPLETE_EXIT_CODE} a check failed; 2 usage; 1 unexpected error.
+Deadline: the run ends within --timeout (default ${DOCTOR_TIMEOUT_SECONDS} s) even when a server accepts and never
+answers or trickles; each check still waiting then fails with "did not answer: <what>".
+
+Exit codes: 0 no check failed (warnings allowed); ${INCOMPLETE_EXIT_CODE} a check failed (or did not answer); 2 usage; 1 unexpected error.
 
 Examples:
   contrast-autorecover doctor --deployment prod --function contrast-autorecover
   contrast-autorecover doctor --deployment prod --kube-context prod-admin \\
     --kms-key-id arn:aws:kms:eu-central-1:111122223333:key/1234abcd-... --json`,
     )
-    .action((o: DoctorOptions) => run(async () => (await import('./run.ts')).doctorCommand(o)));
+    .action(async (o: DoctorOptions) => {
+      const { exitSoonAfter } = await import('../operations/deadline.ts');
+      await exitSoonAfter(run(async () => (await import('./run.ts')).doctorCommand(o)));
+    });
 }

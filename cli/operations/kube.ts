@@ -5,7 +5,7 @@
  * function's identity, the exporter's ConfigMaps, namespaces by label, the Coordinator pods
  * and (rehearse only) deleting them.
  */
-import { ApiException, AuthorizationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, AuthorizationV1Api, CoreV1Api, type KubeConfig, Observable, type ObservableMiddleware, type V1Pod } from '@kubernetes/client-node';
 import { buildKubeConfig } from '../../lambda/kubernetes/kubeconfig.ts';
 import { RecoveryError } from '../../lambda/shared/errors.ts';
 import { kubeconfigPaths, NO_ACCESS_HINT, readKubeconfig } from '../kubernetes.ts';
@@ -59,6 +59,8 @@ export class KubeAccessError extends RecoveryError {
 export interface KubeAccessOptions {
   kubeconfig?: string;
   kubeContext?: string;
+  /** The run's deadline: aborts every request still under way (a silent or trickling API server). */
+  signal?: AbortSignal;
 }
 
 async function loadKubeConfig(o: KubeAccessOptions): Promise<KubeConfig> {
@@ -105,6 +107,14 @@ export async function operatorKube(o: KubeAccessOptions = {}): Promise<OperatorK
   const kc = await loadKubeConfig(o);
   const core = kc.makeApiClient(CoreV1Api);
   const authz = kc.makeApiClient(AuthorizationV1Api);
+  // The generated clients hand a request's signal to fetch (gen/http/isomorphic-fetch.js).
+  const signal = o.signal;
+  const abortable = signal
+    ? {
+        middleware: [{ pre: (ctx) => (ctx.setSignal(signal), new Observable(Promise.resolve(ctx))), post: (r) => new Observable(Promise.resolve(r)) } satisfies ObservableMiddleware],
+        middlewareMergeStrategy: 'append' as const,
+      }
+    : undefined;
   return {
     describe: `context ${kc.getCurrentContext()} (${kc.getCurrentCluster()!.server})`,
     async review(r) {
@@ -115,25 +125,25 @@ export async function operatorKube(o: KubeAccessOptions = {}): Promise<OperatorK
             kind: 'SubjectAccessReview',
             spec: { ...(r.user ? { user: r.user } : {}), groups: r.groups, resourceAttributes: { verb: r.verb, group: r.group, resource: r.resource, namespace: r.namespace ?? '' } },
           },
-        }),
+        }, abortable),
       );
       const s = out.status;
       return { allowed: s?.allowed === true, ...(s?.denied ? { denied: true } : {}), ...(s?.reason ? { reason: s.reason } : {}), ...(s?.evaluationError ? { evaluationError: s.evaluationError } : {}) };
     },
     async configMaps(namespace) {
-      const list = await call(`list ConfigMaps in namespace ${namespace}`, () => core.listNamespacedConfigMap({ namespace }));
+      const list = await call(`list ConfigMaps in namespace ${namespace}`, () => core.listNamespacedConfigMap({ namespace }, abortable));
       return list.items.map((c) => ({ name: c.metadata?.name ?? '', data: c.data ?? {} }));
     },
     async namespaces(labelSelector) {
-      const list = await call(`list namespaces (${labelSelector})`, () => core.listNamespace({ labelSelector }));
+      const list = await call(`list namespaces (${labelSelector})`, () => core.listNamespace({ labelSelector }, abortable));
       return list.items.map((n) => n.metadata?.name ?? '').sort();
     },
     async pods(namespace, labelSelector) {
-      const list = await call(`list pods (${labelSelector}) in namespace ${namespace}`, () => core.listNamespacedPod({ namespace, labelSelector }));
+      const list = await call(`list pods (${labelSelector}) in namespace ${namespace}`, () => core.listNamespacedPod({ namespace, labelSelector }, abortable));
       return list.items.map(podSummary);
     },
     async deletePod(namespace, name) {
-      await call(`delete pod ${name} in namespace ${namespace}`, () => core.deleteNamespacedPod({ namespace, name }));
+      await call(`delete pod ${name} in namespace ${namespace}`, () => core.deleteNamespacedPod({ namespace, name }, abortable));
     },
   };
 }

@@ -34,7 +34,7 @@ export function registerRehearseCommand(program: Command, run: (fn: () => Promis
     .option('--kubeconfig <file>', 'kubeconfig for the cluster (default: KUBECONFIG, then ~/.kube/config)')
     .option('--kube-context <name>', 'kubeconfig context (default: current-context)')
     .option('--yes', 'do not ask; delete the Coordinator pod(s) right away')
-    .option('--timeout <seconds>', 'how long to wait for the recovery', seconds, 600)
+    .option('--timeout <seconds>', 'how long the run may take until the recovery is seen (the time you take to confirm aside); a part still silent then is named "did not answer"', seconds, 600)
     .option('--trail-timeout <seconds>', 'how long to wait for the Decrypt in CloudTrail (it can take minutes to appear)', seconds, 900)
     .option('--json', 'print one JSON summary instead of the stages as they happen')
     .addHelpText(
@@ -53,7 +53,11 @@ Run \`contrast-autorecover doctor\` first. Your identity needs lambda:GetFunctio
 logs:FilterLogEvents on the function's log group, cloudtrail:LookupEvents, and in the
 cluster: list and delete pods in the Coordinator's namespace.
 
-Exit codes: 0 every stage seen and the Decrypt linked; ${INCOMPLETE_EXIT_CODE} a stage was not seen in time
+Deadline: --timeout bounds the run up to the recovery, --trail-timeout the CloudTrail search
+after it, even against a server that accepts and never answers or trickles; what was still
+waited on is reported as "did not answer: <what>".
+
+Exit codes: 0 every stage seen and the Decrypt linked; ${INCOMPLETE_EXIT_CODE} a stage was not seen in time (or did not answer)
 (the output says which and what to check; a failure the function retries is waited out);
 2 usage; 1 unexpected error; or, when the function reports a failure it does not retry,
 that outcome's code:
@@ -63,5 +67,8 @@ Examples:
   contrast-autorecover rehearse --deployment prod --function contrast-autorecover
   contrast-autorecover rehearse --deployment prod --kube-context prod-admin --timeout 300 --json`,
     )
-    .action((o: RehearseOptions) => run(async () => (await import('./run.ts')).rehearseCommand(o)));
+    .action(async (o: RehearseOptions) => {
+      const { exitSoonAfter } = await import('../operations/deadline.ts');
+      await exitSoonAfter(run(async () => (await import('./run.ts')).rehearseCommand(o)));
+    });
 }

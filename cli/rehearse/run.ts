@@ -15,6 +15,7 @@ import { KubeAccessError, operatorKube, type OperatorKube, type PodSummary } fro
 import { findTrailEntry, type TrailLink } from './cloudtrail.ts';
 import type { RehearseOptions } from './command.ts';
 import { FunctionLogs } from '../operations/function-logs.ts';
+import { DidNotAnswer, RunDeadline } from '../operations/deadline.ts';
 import { DEFAULT_CLOCK_SKEW_MS, RehearsalTracker, STAGE_LABELS, STAGES, type Stage } from './stages.ts';
 
 export interface RehearseDeps {
@@ -66,27 +67,43 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
   const write = deps.write ?? ((t: string) => process.stdout.write(t));
   const say = (line: string) => !o.json && write(`${line}\n`);
   const aws = new OperatorAws(deps.aws);
+  // --timeout bounds the run (the time you take to confirm aside); --trail-timeout the CloudTrail search after it.
+  let deadline = new RunDeadline(o.timeout);
+  const silent = (err: DidNotAnswer) => {
+    write(`error: ${err.message}\n  fix: check that it is reachable and answers, or give rehearse more time with --timeout\n`);
+    return INCOMPLETE_EXIT_CODE;
+  };
   try {
-    await aws.requireRegion();
+    await deadline.bound('AWS (the region of your configuration)', aws.requireRegion());
     let fn;
     try {
-      fn = await describeDeployedFunction(aws, o.function, o.deployment);
+      fn = await deadline.bound(`Lambda GetFunctionConfiguration of ${o.function}`, describeDeployedFunction(aws, o.function, o.deployment));
     } catch (err) {
+      if (err instanceof DidNotAnswer) return silent(err);
       if (!(err instanceof DeployedFunctionError)) throw err;
       write(`error: ${err.message}\n  fix: ${err.fix}\n`);
       return INCOMPLETE_EXIT_CODE;
     }
     const namespace = fn.deployment.coordinatorNamespace;
+    let kubeApi = 'the Kubernetes API';
     const kubeFailed = (err: unknown) => {
+      if (err instanceof DidNotAnswer) return silent(err);
       if (!(err instanceof KubeAccessError)) throw err;
       write(`error: ${err.message}\n  fix: check --kubeconfig/--kube-context; your identity needs list and delete on pods in namespace ${namespace}\n`);
       return INCOMPLETE_EXIT_CODE;
     };
     let kube: OperatorKube;
     let before: PodSummary[];
+    let kubeSignal: AbortController | undefined;
     try {
-      kube = deps.kube ?? (await operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}) }));
-      before = await kube.pods(namespace, COORDINATOR_LABEL);
+      const signal = deadline.signal;
+      // The requests follow the run's deadline, also the one set after the confirmation.
+      const followed = new AbortController();
+      signal.addEventListener('abort', () => followed.abort(signal.reason), { once: true });
+      kubeSignal = followed;
+      kube = deps.kube ?? (await deadline.bound('your kubeconfig', operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}), signal: followed.signal })));
+      kubeApi = `the Kubernetes API of ${kube.describe}`;
+      before = await deadline.bound(`${kubeApi} (list the Coordinator pods in namespace ${namespace})`, kube.pods(namespace, COORDINATOR_LABEL));
     } catch (err) {
       return kubeFailed(err);
     }
@@ -96,12 +113,19 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     }
 
     if (!o.yes) {
+      const waited = Date.now();
       const answer = await (deps.confirm ?? terminalConfirm)(
         `This deletes Coordinator pod(s) ${before.map((p) => p.name).join(', ')} in namespace ${namespace} of ${kube.describe}.\n` +
           `The Coordinator restarts without its keys; ${fn.name} should recover it and restart the workloads (a new mesh CA).\n` +
           `Type the deployment name (${fn.deployment.name}) to go ahead: `,
       );
       if (answer.trim() !== fn.deployment.name) throw new UsageError('not confirmed; nothing was deleted');
+      // The time spent confirming does not count: the run goes on with what was left before it.
+      const left = deadline.remainingMs() + (Date.now() - waited);
+      deadline.dispose();
+      deadline = new RunDeadline(o.timeout, left);
+      const next = deadline.signal;
+      next.addEventListener('abort', () => kubeSignal?.abort(next.reason), { once: true });
     }
 
     const t0 = Date.now();
@@ -113,27 +137,32 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       for (const s of stages.sort(byStage)) say(`✔ ${STAGE_LABELS[s.name].padEnd(24)} ${offset(s.at).padStart(9)}  ${s.detail}`);
     };
     try {
-      for (const p of before) await kube.deletePod(namespace, p.name);
+      for (const p of before) await deadline.bound(`${kubeApi} (delete pod ${p.name})`, kube.deletePod(namespace, p.name));
     } catch (err) {
       return kubeFailed(err);
     }
     show(tracker.deleted(t0, before.map((p) => p.name)));
 
     const logs = new FunctionLogs(aws.logs, fn.logGroup, t0 - skew);
-    const deadline = t0 + o.timeout * 1000;
+    const silentParts = new Set<string>();
     let graceUntil: number | undefined;
     let notesShown = 0;
-    while (Date.now() < deadline && !tracker.failure && !tracker.complete && !(graceUntil !== undefined && Date.now() > graceUntil)) {
+    while (!deadline.passed && !tracker.failure && !tracker.complete && !(graceUntil !== undefined && Date.now() > graceUntil)) {
       const found: Stage[] = [];
       try {
-        found.push(...tracker.pods(await kube.pods(namespace, COORDINATOR_LABEL), Date.now()));
+        found.push(...tracker.pods(await deadline.bound(`${kubeApi} (list the Coordinator pods in namespace ${namespace})`, kube.pods(namespace, COORDINATOR_LABEL)), Date.now()));
       } catch (err) {
-        tracker.notes.push(`cannot list the Coordinator pods: ${(err as Error).message}`);
+        if (err instanceof DidNotAnswer) silentParts.add(err.what);
+        else tracker.notes.push(`cannot list the Coordinator pods: ${(err as Error).message}`);
       }
       let records;
       try {
-        records = await logs.poll();
+        records = await deadline.bound(`CloudWatch Logs (the function's records in ${fn.logGroup})`, logs.poll());
       } catch (err) {
+        if (err instanceof DidNotAnswer) {
+          silentParts.add(err.what);
+          break;
+        }
         write(`error: cannot read the function's records in ${fn.logGroup}: ${describeAwsError(err)}\n  fix: allow logs:FilterLogEvents on that log group; the recovery goes on without you — follow it there\n`);
         return INCOMPLETE_EXIT_CODE;
       }
@@ -141,8 +170,9 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       show(found);
       for (; notesShown < tracker.notes.length; notesShown++) say(`! ${tracker.notes[notesShown]}`);
       if (tracker.recovered && graceUntil === undefined) graceUntil = Date.now() + (deps.eventGraceMs ?? 60_000);
-      if (!tracker.failure && !tracker.complete) await sleep(deps.pollMs ?? 3_000);
+      if (!tracker.failure && !tracker.complete) await sleep(Math.min(deps.pollMs ?? 3_000, deadline.remainingMs()));
     }
+    for (const what of silentParts) tracker.notes.push(`did not answer: ${what} (no answer within the ${o.timeout} s deadline)`);
 
     let link: TrailLink | undefined;
     let secretLink: TrailLink | undefined;
@@ -151,13 +181,20 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       const ids = recovery.kmsRequestIds;
       const secretIds = recovery.secretsRequestIds;
       say(`… searching CloudTrail event history ${ids.length ? `by request id ${ids.join(', ')}` : 'by encryption context (the function records no request ids)'}`);
-      const trailDeadline = Date.now() + o.trailTimeout * 1000;
+      const trailDeadline = new RunDeadline(o.trailTimeout);
       const poll = deps.trailPollMs ?? 20_000;
-      for (;;) {
-        link ??= await findTrailEntry(aws.cloudtrail, { eventName: 'Decrypt', since: t0, requestIds: ids, ...(recovery.encryptionContext ? { encryptionContext: recovery.encryptionContext } : {}) });
-        if (secretIds.length) secretLink ??= await findTrailEntry(aws.cloudtrail, { eventName: 'GetSecretValue', since: t0, requestIds: secretIds });
-        if ((link && (secretLink || !secretIds.length)) || Date.now() + poll > trailDeadline) break;
-        await sleep(poll);
+      try {
+        for (;;) {
+          link ??= await trailDeadline.bound('CloudTrail LookupEvents', findTrailEntry(aws.cloudtrail, { eventName: 'Decrypt', since: t0, requestIds: ids, ...(recovery.encryptionContext ? { encryptionContext: recovery.encryptionContext } : {}) }));
+          if (secretIds.length) secretLink ??= await trailDeadline.bound('CloudTrail LookupEvents', findTrailEntry(aws.cloudtrail, { eventName: 'GetSecretValue', since: t0, requestIds: secretIds }));
+          if ((link && (secretLink || !secretIds.length)) || trailDeadline.remainingMs() < poll) break;
+          await sleep(poll);
+        }
+      } catch (err) {
+        if (!(err instanceof DidNotAnswer)) throw err;
+        tracker.notes.push(err.message);
+      } finally {
+        trailDeadline.dispose();
       }
       const later = (name: string) => `aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=${name} --start-time ${new Date(t0).toISOString()}`;
       if (link) {
@@ -190,9 +227,14 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     else if (missing.length) say(`✘ not seen within ${o.timeout} s: ${missing.map((m) => STAGE_LABELS[m]).join(', ')}${missing.includes('event-seen') ? ' — check the exporter with `contrast-autorecover doctor` (the schedule is only the backstop)' : ''}`);
     else if (complete) say(`rehearsal complete: recovered ${offset(tracker.stages.get('restarts-done')!.at)} after the pod was deleted`);
 
+    if (!o.json) for (const what of silentParts) say(`✘ did not answer within ${o.timeout} s: ${what}`);
     if (tracker.failure && !OUTCOMES[tracker.failure.outcome].ok) return exitCodeFor(tracker.failure.outcome);
     return complete ? 0 : INCOMPLETE_EXIT_CODE;
+  } catch (err) {
+    if (err instanceof DidNotAnswer) return silent(err);
+    throw err;
   } finally {
+    deadline.dispose();
     aws.destroy();
   }
 }
