@@ -7,14 +7,15 @@
  * (the Kubernetes requests, cli/operations/kube.ts).
  */
 import { setMaxListeners } from 'node:events';
+import { RecoveryError } from '../../lambda/shared/errors.ts';
 
-/** A call the run stopped waiting for at its deadline. */
-export class DidNotAnswer extends Error {
+/** A call the run stopped waiting for at its deadline: no answer, so `unreachable`. */
+export class DidNotAnswer extends RecoveryError {
   constructor(
     readonly what: string,
     readonly seconds: number,
   ) {
-    super(`did not answer: ${what} (no answer within the ${seconds} s deadline)`);
+    super('unreachable', `did not answer: ${what} (no answer within the ${seconds} s deadline)`);
     this.name = 'DidNotAnswer';
   }
 }
