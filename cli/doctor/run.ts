@@ -11,7 +11,11 @@ import { clusterAccessChecks } from './cluster-access.ts';
 import { DOCTOR_TIMEOUT_SECONDS, type DoctorOptions } from './command.ts';
 import { coordinatorCheck, invokeStatus, type StatusAsker } from './coordinator.ts';
 import { OperatorAws, type AwsSettings } from '../operations/aws.ts';
-import { describeDeployedFunction, DeployedFunctionError, type DeployedFunction } from '../operations/deployed-function.ts';
+import {
+  describeDeployedFunction,
+  DeployedFunctionError,
+  type DeployedFunction,
+} from '../operations/deployed-function.ts';
 import { exporterCheck } from './exporter.ts';
 import { INCOMPLETE_EXIT_CODE } from '../outcome-help.ts';
 import { keyPolicyCheck } from './key-policy.ts';
@@ -36,7 +40,13 @@ export interface DoctorDeps {
  * call names it (`kms.keyId`, from the bundle it loaded): the doctor never reads the bundle.
  * Undefined when the record cannot be read in time (logs:FilterLogEvents, delivery delay).
  */
-async function recoveryKeyFromAudit(aws: OperatorAws, fn: DeployedFunction, requestId: string, since: number, waitMs = 10_000): Promise<string | undefined> {
+async function recoveryKeyFromAudit(
+  aws: OperatorAws,
+  fn: DeployedFunction,
+  requestId: string,
+  since: number,
+  waitMs = 10_000,
+): Promise<string | undefined> {
   const logs = new FunctionLogs(aws.logs, fn.logGroup, since - 1_000);
   const deadline = Date.now() + waitMs;
   for (;;) {
@@ -69,11 +79,23 @@ function functionCheck(fn: DeployedFunction): CheckResult {
 
 /** A check the doctor stopped waiting for at its deadline: failed, naming what did not answer. */
 function silent(id: string, title: string, err: DidNotAnswer): CheckResult {
-  return result(id, title, 'fail', [err.message], `check that ${err.what} is reachable and answers (network path, proxy, the server's load), or give doctor more time with --timeout`);
+  return result(
+    id,
+    title,
+    'fail',
+    [err.message],
+    `check that ${err.what} is reachable and answers (network path, proxy, the server's load), or give doctor more time with --timeout`,
+  );
 }
 
 /** The check's result, or `silent` when the deadline comes first; any other error is the check's own. */
-async function answered(deadline: RunDeadline, id: string, title: string, what: string, check: Promise<CheckResult>): Promise<CheckResult> {
+async function answered(
+  deadline: RunDeadline,
+  id: string,
+  title: string,
+  what: string,
+  check: Promise<CheckResult>,
+): Promise<CheckResult> {
   try {
     return await deadline.bound(what, check);
   } catch (err) {
@@ -90,61 +112,152 @@ export async function runDoctor(o: DoctorOptions, deps: DoctorDeps = {}): Promis
     await deadline.bound('AWS (the region of your configuration)', aws.requireRegion());
     let fn: DeployedFunction;
     try {
-      fn = await deadline.bound(`Lambda GetFunctionConfiguration of ${o.function}`, describeDeployedFunction(aws, o.function, o.deployment));
+      fn = await deadline.bound(
+        `Lambda GetFunctionConfiguration of ${o.function}`,
+        describeDeployedFunction(aws, o.function, o.deployment),
+      );
     } catch (err) {
-      if (err instanceof DidNotAnswer) return { deployment: o.deployment, function: o.function, ok: false, checks: [silent('function', 'function configuration', err)] };
+      if (err instanceof DidNotAnswer)
+        return {
+          deployment: o.deployment,
+          function: o.function,
+          ok: false,
+          checks: [silent('function', 'function configuration', err)],
+        };
       if (!(err instanceof DeployedFunctionError)) throw err;
-      return { deployment: o.deployment, function: o.function, ok: false, checks: [result('function', 'function configuration', 'fail', [err.message], err.fix)] };
+      return {
+        deployment: o.deployment,
+        function: o.function,
+        ok: false,
+        checks: [result('function', 'function configuration', 'fail', [err.message], err.fix)],
+      };
     }
 
     let kube: OperatorKube | undefined = deps.kube;
     let kubeProblem: string | undefined;
     if (!kube) {
       try {
-        kube = await deadline.bound('your kubeconfig', operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}), signal: deadline.signal }));
+        kube = await deadline.bound(
+          'your kubeconfig',
+          operatorKube({
+            ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
+            ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}),
+            signal: deadline.signal,
+          }),
+        );
       } catch (err) {
         kubeProblem = (err as Error).message;
       }
     }
-    const noCluster = (id: string, title: string) => result(id, title, 'fail', [`no cluster access: ${kubeProblem}`], 'pass --kubeconfig/--kube-context for the cluster of this deployment');
+    const noCluster = (id: string, title: string) =>
+      result(
+        id,
+        title,
+        'fail',
+        [`no cluster access: ${kubeProblem}`],
+        'pass --kubeconfig/--kube-context for the cluster of this deployment',
+      );
     const kubeApi = kube ? `the Kubernetes API of ${kube.describe}` : '';
 
     const clusterSide = (async () => {
       let access: Awaited<ReturnType<typeof clusterAccessChecks>>;
       try {
-        access = await deadline.bound(`AWS (EKS or Secrets Manager) for the cluster access of ${fn.name}`, clusterAccessChecks(fn, aws, { group: o.kubeGroup, ...(o.kubeUser ? { user: o.kubeUser } : {}) }));
+        access = await deadline.bound(
+          `AWS (EKS or Secrets Manager) for the cluster access of ${fn.name}`,
+          clusterAccessChecks(fn, aws, { group: o.kubeGroup, ...(o.kubeUser ? { user: o.kubeUser } : {}) }),
+        );
       } catch (err) {
         if (!(err instanceof DidNotAnswer)) throw err;
-        return [silent('cluster-access', 'cluster access', err), result('rbac', 'RBAC', 'skip', ['the function\'s cluster identity is not known: the cluster access check did not answer'])];
+        return [
+          silent('cluster-access', 'cluster access', err),
+          result('rbac', 'RBAC', 'skip', [
+            "the function's cluster identity is not known: the cluster access check did not answer",
+          ]),
+        ];
       }
       if (!access.identity) return [...access.checks, result('rbac', 'RBAC', 'skip', ['no cluster access configured'])];
-      const rbac = kube ? await answered(deadline, 'rbac', 'RBAC', `${kubeApi} (SubjectAccessReview)`, rbacCheck(fn.deployment, fn.config.allowPodDeletion, access.identity, kube)) : noCluster('rbac', 'RBAC');
+      const rbac = kube
+        ? await answered(
+            deadline,
+            'rbac',
+            'RBAC',
+            `${kubeApi} (SubjectAccessReview)`,
+            rbacCheck(fn.deployment, fn.config.allowPodDeletion, access.identity, kube),
+          )
+        : noCluster('rbac', 'RBAC');
       return [...access.checks, rbac];
     })();
     const coordinatorSide = (async () => {
       const coordinatorTitle = 'Coordinator reachable and attested';
       let asked: Awaited<ReturnType<typeof coordinatorCheck>>;
       try {
-        asked = await deadline.bound(`the status call to ${fn.name}`, coordinatorCheck(fn, deps.askStatus ?? invokeStatus(aws)));
+        asked = await deadline.bound(
+          `the status call to ${fn.name}`,
+          coordinatorCheck(fn, deps.askStatus ?? invokeStatus(aws)),
+        );
       } catch (err) {
         if (!(err instanceof DidNotAnswer)) throw err;
         asked = { check: silent('coordinator', coordinatorTitle, err) };
       }
       const { check, status } = asked;
-      const bundle = await deadline.bound(`Secrets Manager DescribeSecret of ${fn.deployment.secretId}`, bundleCheck(fn, aws, status)).catch((err: unknown) => {
-        if (err instanceof DidNotAnswer) return { check: silent('bundle', 'recovery bundle', err), secretKmsKeyId: undefined };
-        throw err;
-      });
-      const audited = o.kmsKeyId || !status?.requestId || deadline.passed ? undefined : await deadline.bound('CloudWatch Logs', recoveryKeyFromAudit(aws, fn, status.requestId, started, Math.min(deps.auditWaitMs ?? 10_000, deadline.remainingMs()))).catch(() => undefined);
+      const bundle = await deadline
+        .bound(`Secrets Manager DescribeSecret of ${fn.deployment.secretId}`, bundleCheck(fn, aws, status))
+        .catch((err: unknown) => {
+          if (err instanceof DidNotAnswer)
+            return { check: silent('bundle', 'recovery bundle', err), secretKmsKeyId: undefined };
+          throw err;
+        });
+      const audited =
+        o.kmsKeyId || !status?.requestId || deadline.passed
+          ? undefined
+          : await deadline
+              .bound(
+                'CloudWatch Logs',
+                recoveryKeyFromAudit(
+                  aws,
+                  fn,
+                  status.requestId,
+                  started,
+                  Math.min(deps.auditWaitMs ?? 10_000, deadline.remainingMs()),
+                ),
+              )
+              .catch(() => undefined);
       const keyId = o.kmsKeyId ?? audited ?? bundle.secretKmsKeyId;
-      const keySource = o.kmsKeyId ? '--kms-key-id' : audited ? "named by the function's audit record of the status call" : "the bundle secret's key: the status call's audit record was not readable; pass --kms-key-id <RecoveryKeyArn>";
-      const key = await answered(deadline, 'key-policy', 'recovery key policy', `KMS DescribeKey/GetKeyPolicy of ${keyId ?? 'the recovery key'}`, keyPolicyCheck(keyId, { aws, functionRoleArn: fn.roleArn, account: fn.account, keySource }));
-      return { checks: [check, bundle.check, key], keyRegion: keyId?.startsWith('arn:') ? keyId.split(':')[3]! : fn.region };
+      const keySource = o.kmsKeyId
+        ? '--kms-key-id'
+        : audited
+          ? "named by the function's audit record of the status call"
+          : "the bundle secret's key: the status call's audit record was not readable; pass --kms-key-id <RecoveryKeyArn>";
+      const key = await answered(
+        deadline,
+        'key-policy',
+        'recovery key policy',
+        `KMS DescribeKey/GetKeyPolicy of ${keyId ?? 'the recovery key'}`,
+        keyPolicyCheck(keyId, { aws, functionRoleArn: fn.roleArn, account: fn.account, keySource }),
+      );
+      return {
+        checks: [check, bundle.check, key],
+        keyRegion: keyId?.startsWith('arn:') ? keyId.split(':')[3]! : fn.region,
+      };
     })();
-    const exporter = kube ? answered(deadline, 'exporter', 'exporter config in the cluster', `${kubeApi} (list ConfigMaps in ${o.exporterNamespace})`, exporterCheck(fn, kube, o.exporterNamespace)) : Promise.resolve(noCluster('exporter', 'exporter config in the cluster'));
+    const exporter = kube
+      ? answered(
+          deadline,
+          'exporter',
+          'exporter config in the cluster',
+          `${kubeApi} (list ConfigMaps in ${o.exporterNamespace})`,
+          exporterCheck(fn, kube, o.exporterNamespace),
+        )
+      : Promise.resolve(noCluster('exporter', 'exporter config in the cluster'));
 
     const [cluster, coordinator, exporterResult] = await Promise.all([clusterSide, coordinatorSide, exporter]);
-    const trail = await answered(deadline, 'trail', 'CloudTrail trail covering the key', `CloudTrail in ${coordinator.keyRegion}`, trailCheck(aws, coordinator.keyRegion));
+    const trail = await answered(
+      deadline,
+      'trail',
+      'CloudTrail trail covering the key',
+      `CloudTrail in ${coordinator.keyRegion}`,
+      trailCheck(aws, coordinator.keyRegion),
+    );
     const checks = [functionCheck(fn), ...cluster, ...coordinator.checks, exporterResult, trail];
     return { deployment: o.deployment, function: fn.name, ok: worst(checks.map((c) => c.status)) !== 'fail', checks };
   } finally {
@@ -162,7 +275,11 @@ export async function doctorCommand(o: DoctorOptions, deps: DoctorDeps = {}): Pr
     const failed = report.checks.filter((c) => c.status === 'fail').length;
     const warned = report.checks.filter((c) => c.status === 'warn').length;
     write(`doctor: deployment ${report.deployment}, function ${report.function}\n${formatChecklist(report.checks)}\n`);
-    write(failed ? `${failed} of ${report.checks.length} checks failed${warned ? `, ${warned} with warnings` : ''}: apply the fixes and run doctor again\n` : `all ${report.checks.length} checks passed${warned ? ` (${warned} with warnings)` : ''}\n`);
+    write(
+      failed
+        ? `${failed} of ${report.checks.length} checks failed${warned ? `, ${warned} with warnings` : ''}: apply the fixes and run doctor again\n`
+        : `all ${report.checks.length} checks passed${warned ? ` (${warned} with warnings)` : ''}\n`,
+    );
   }
   return report.ok ? 0 : INCOMPLETE_EXIT_CODE;
 }

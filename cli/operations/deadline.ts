@@ -32,7 +32,10 @@ export class RunDeadline {
     this.at = Date.now() + ms;
     // One listener per call waited on (doctor asks many at once); each is removed when its call settles.
     setMaxListeners(0, this.controller.signal);
-    this.timer = setTimeout(() => this.controller.abort(new Error(`the ${seconds} s deadline passed`)), Math.max(0, ms));
+    this.timer = setTimeout(
+      () => this.controller.abort(new Error(`the ${seconds} s deadline passed`)),
+      Math.max(0, ms),
+    );
   }
 
   get signal(): AbortSignal {

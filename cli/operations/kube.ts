@@ -5,7 +5,15 @@
  * function's identity, the exporter's ConfigMaps, namespaces by label, the Coordinator pods
  * and (rehearse only) deleting them.
  */
-import { ApiException, AuthorizationV1Api, CoreV1Api, type KubeConfig, Observable, type ObservableMiddleware, type V1Pod } from '@kubernetes/client-node';
+import {
+  ApiException,
+  AuthorizationV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  Observable,
+  type ObservableMiddleware,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { buildKubeConfig } from '../../lambda/kubernetes/kubeconfig.ts';
 import { RecoveryError } from '../../lambda/shared/errors.ts';
 import { kubeconfigPaths, NO_ACCESS_HINT, readKubeconfig } from '../kubernetes.ts';
@@ -69,7 +77,12 @@ async function loadKubeConfig(o: KubeAccessOptions): Promise<KubeConfig> {
     if (found.paths.length === 0) throw new Error(`no kubeconfig: ${NO_ACCESS_HINT.split('; or')[0]}`);
     const documents = await Promise.all(found.paths.map(readKubeconfig));
     // The operator's kubeconfig, as kubectl reads it: referenced files only as bounded regular files.
-    return await buildKubeConfig({ kind: 'kubeconfig', kubeconfig: documents, policy: 'kubectl', ...(o.kubeContext ? { context: o.kubeContext } : {}) });
+    return await buildKubeConfig({
+      kind: 'kubeconfig',
+      kubeconfig: documents,
+      policy: 'kubectl',
+      ...(o.kubeContext ? { context: o.kubeContext } : {}),
+    });
   } catch (err) {
     throw new KubeAccessError((err as Error).message, undefined);
   }
@@ -96,7 +109,9 @@ function podSummary(p: V1Pod): PodSummary {
   return {
     name: p.metadata?.name ?? '',
     uid: p.metadata?.uid ?? '',
-    ready: !p.metadata?.deletionTimestamp && (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false),
+    ready:
+      !p.metadata?.deletionTimestamp &&
+      (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false),
     deleting: !!p.metadata?.deletionTimestamp,
     ...(p.status?.startTime ? { startTime: new Date(p.status.startTime) } : {}),
     ...(p.metadata?.creationTimestamp ? { created: new Date(p.metadata.creationTimestamp) } : {}),
@@ -111,7 +126,12 @@ export async function operatorKube(o: KubeAccessOptions = {}): Promise<OperatorK
   const signal = o.signal;
   const abortable = signal
     ? {
-        middleware: [{ pre: (ctx) => (ctx.setSignal(signal), new Observable(Promise.resolve(ctx))), post: (r) => new Observable(Promise.resolve(r)) } satisfies ObservableMiddleware],
+        middleware: [
+          {
+            pre: (ctx) => (ctx.setSignal(signal), new Observable(Promise.resolve(ctx))),
+            post: (r) => new Observable(Promise.resolve(r)),
+          } satisfies ObservableMiddleware,
+        ],
         middlewareMergeStrategy: 'append' as const,
       }
     : undefined;
@@ -119,31 +139,56 @@ export async function operatorKube(o: KubeAccessOptions = {}): Promise<OperatorK
     describe: `context ${kc.getCurrentContext()} (${kc.getCurrentCluster()!.server})`,
     async review(r) {
       const out = await call('create a SubjectAccessReview', () =>
-        authz.createSubjectAccessReview({
-          body: {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SubjectAccessReview',
-            spec: { ...(r.user ? { user: r.user } : {}), groups: r.groups, resourceAttributes: { verb: r.verb, group: r.group, resource: r.resource, namespace: r.namespace ?? '' } },
+        authz.createSubjectAccessReview(
+          {
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SubjectAccessReview',
+              spec: {
+                ...(r.user ? { user: r.user } : {}),
+                groups: r.groups,
+                resourceAttributes: {
+                  verb: r.verb,
+                  group: r.group,
+                  resource: r.resource,
+                  namespace: r.namespace ?? '',
+                },
+              },
+            },
           },
-        }, abortable),
+          abortable,
+        ),
       );
       const s = out.status;
-      return { allowed: s?.allowed === true, ...(s?.denied ? { denied: true } : {}), ...(s?.reason ? { reason: s.reason } : {}), ...(s?.evaluationError ? { evaluationError: s.evaluationError } : {}) };
+      return {
+        allowed: s?.allowed === true,
+        ...(s?.denied ? { denied: true } : {}),
+        ...(s?.reason ? { reason: s.reason } : {}),
+        ...(s?.evaluationError ? { evaluationError: s.evaluationError } : {}),
+      };
     },
     async configMaps(namespace) {
-      const list = await call(`list ConfigMaps in namespace ${namespace}`, () => core.listNamespacedConfigMap({ namespace }, abortable));
+      const list = await call(`list ConfigMaps in namespace ${namespace}`, () =>
+        core.listNamespacedConfigMap({ namespace }, abortable),
+      );
       return list.items.map((c) => ({ name: c.metadata?.name ?? '', data: c.data ?? {} }));
     },
     async namespaces(labelSelector) {
-      const list = await call(`list namespaces (${labelSelector})`, () => core.listNamespace({ labelSelector }, abortable));
+      const list = await call(`list namespaces (${labelSelector})`, () =>
+        core.listNamespace({ labelSelector }, abortable),
+      );
       return list.items.map((n) => n.metadata?.name ?? '').sort();
     },
     async pods(namespace, labelSelector) {
-      const list = await call(`list pods (${labelSelector}) in namespace ${namespace}`, () => core.listNamespacedPod({ namespace, labelSelector }, abortable));
+      const list = await call(`list pods (${labelSelector}) in namespace ${namespace}`, () =>
+        core.listNamespacedPod({ namespace, labelSelector }, abortable),
+      );
       return list.items.map(podSummary);
     },
     async deletePod(namespace, name) {
-      await call(`delete pod ${name} in namespace ${namespace}`, () => core.deleteNamespacedPod({ namespace, name }, abortable));
+      await call(`delete pod ${name} in namespace ${namespace}`, () =>
+        core.deleteNamespacedPod({ namespace, name }, abortable),
+      );
     },
   };
 }

@@ -34,8 +34,18 @@ export function registerRehearseCommand(program: Command, run: (fn: () => Promis
     .option('--kubeconfig <file>', 'kubeconfig for the cluster (default: KUBECONFIG, then ~/.kube/config)')
     .option('--kube-context <name>', 'kubeconfig context (default: current-context)')
     .option('--yes', 'do not ask; delete the Coordinator pod(s) right away')
-    .option('--timeout <seconds>', 'how long the run may take until the recovery is seen (the time you take to confirm aside); a part still silent then is named "did not answer"', seconds, 600)
-    .option('--trail-timeout <seconds>', 'how long to wait for the Decrypt in CloudTrail (it can take minutes to appear)', seconds, 900)
+    .option(
+      '--timeout <seconds>',
+      'how long the run may take until the recovery is seen (the time you take to confirm aside); a part still silent then is named "did not answer"',
+      seconds,
+      600,
+    )
+    .option(
+      '--trail-timeout <seconds>',
+      'how long to wait for the Decrypt in CloudTrail (it can take minutes to appear)',
+      seconds,
+      900,
+    )
     .option('--json', 'print one JSON summary instead of the stages as they happen')
     .addHelpText(
       'after',

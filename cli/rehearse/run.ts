@@ -54,7 +54,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const byStage = (a: Stage, b: Stage) => STAGES.indexOf(a.name) - STAGES.indexOf(b.name);
 
 async function terminalConfirm(question: string): Promise<string> {
-  if (!process.stdin.isTTY) throw new UsageError('rehearse deletes the Coordinator pod(s); it needs --yes when not run interactively');
+  if (!process.stdin.isTTY)
+    throw new UsageError('rehearse deletes the Coordinator pod(s); it needs --yes when not run interactively');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     return await rl.question(question);
@@ -70,14 +71,19 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
   // --timeout bounds the run (the time you take to confirm aside); --trail-timeout the CloudTrail search after it.
   let deadline = new RunDeadline(o.timeout);
   const silent = (err: DidNotAnswer) => {
-    write(`error: ${err.message}\n  fix: check that it is reachable and answers, or give rehearse more time with --timeout\n`);
+    write(
+      `error: ${err.message}\n  fix: check that it is reachable and answers, or give rehearse more time with --timeout\n`,
+    );
     return INCOMPLETE_EXIT_CODE;
   };
   try {
     await deadline.bound('AWS (the region of your configuration)', aws.requireRegion());
     let fn;
     try {
-      fn = await deadline.bound(`Lambda GetFunctionConfiguration of ${o.function}`, describeDeployedFunction(aws, o.function, o.deployment));
+      fn = await deadline.bound(
+        `Lambda GetFunctionConfiguration of ${o.function}`,
+        describeDeployedFunction(aws, o.function, o.deployment),
+      );
     } catch (err) {
       if (err instanceof DidNotAnswer) return silent(err);
       if (!(err instanceof DeployedFunctionError)) throw err;
@@ -89,7 +95,9 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     const kubeFailed = (err: unknown) => {
       if (err instanceof DidNotAnswer) return silent(err);
       if (!(err instanceof KubeAccessError)) throw err;
-      write(`error: ${err.message}\n  fix: check --kubeconfig/--kube-context; your identity needs list and delete on pods in namespace ${namespace}\n`);
+      write(
+        `error: ${err.message}\n  fix: check --kubeconfig/--kube-context; your identity needs list and delete on pods in namespace ${namespace}\n`,
+      );
       return INCOMPLETE_EXIT_CODE;
     };
     let kube: OperatorKube;
@@ -101,14 +109,28 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       const followed = new AbortController();
       signal.addEventListener('abort', () => followed.abort(signal.reason), { once: true });
       kubeSignal = followed;
-      kube = deps.kube ?? (await deadline.bound('your kubeconfig', operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}), signal: followed.signal })));
+      kube =
+        deps.kube ??
+        (await deadline.bound(
+          'your kubeconfig',
+          operatorKube({
+            ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
+            ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}),
+            signal: followed.signal,
+          }),
+        ));
       kubeApi = `the Kubernetes API of ${kube.describe}`;
-      before = await deadline.bound(`${kubeApi} (list the Coordinator pods in namespace ${namespace})`, kube.pods(namespace, COORDINATOR_LABEL));
+      before = await deadline.bound(
+        `${kubeApi} (list the Coordinator pods in namespace ${namespace})`,
+        kube.pods(namespace, COORDINATOR_LABEL),
+      );
     } catch (err) {
       return kubeFailed(err);
     }
     if (before.length === 0) {
-      write(`error: no Coordinator pod (${COORDINATOR_LABEL}) in namespace ${namespace} of ${kube.describe}\n  fix: check --kube-context and the deployment's coordinatorNamespace\n`);
+      write(
+        `error: no Coordinator pod (${COORDINATOR_LABEL}) in namespace ${namespace} of ${kube.describe}\n  fix: check --kube-context and the deployment's coordinatorNamespace\n`,
+      );
       return INCOMPLETE_EXIT_CODE;
     }
 
@@ -134,23 +156,43 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     // Times from AWS have one-second precision: never show one as before the deletion.
     const offset = (at: number) => `+${(Math.max(0, at - t0) / 1000).toFixed(1)} s`;
     const show = (stages: Stage[]) => {
-      for (const s of stages.sort(byStage)) say(`✔ ${STAGE_LABELS[s.name].padEnd(24)} ${offset(s.at).padStart(9)}  ${s.detail}`);
+      for (const s of stages.sort(byStage))
+        say(`✔ ${STAGE_LABELS[s.name].padEnd(24)} ${offset(s.at).padStart(9)}  ${s.detail}`);
     };
     try {
-      for (const p of before) await deadline.bound(`${kubeApi} (delete pod ${p.name})`, kube.deletePod(namespace, p.name));
+      for (const p of before)
+        await deadline.bound(`${kubeApi} (delete pod ${p.name})`, kube.deletePod(namespace, p.name));
     } catch (err) {
       return kubeFailed(err);
     }
-    show(tracker.deleted(t0, before.map((p) => p.name)));
+    show(
+      tracker.deleted(
+        t0,
+        before.map((p) => p.name),
+      ),
+    );
 
     const logs = new FunctionLogs(aws.logs, fn.logGroup, t0 - skew);
     const silentParts = new Set<string>();
     let graceUntil: number | undefined;
     let notesShown = 0;
-    while (!deadline.passed && !tracker.failure && !tracker.complete && !(graceUntil !== undefined && Date.now() > graceUntil)) {
+    while (
+      !deadline.passed &&
+      !tracker.failure &&
+      !tracker.complete &&
+      !(graceUntil !== undefined && Date.now() > graceUntil)
+    ) {
       const found: Stage[] = [];
       try {
-        found.push(...tracker.pods(await deadline.bound(`${kubeApi} (list the Coordinator pods in namespace ${namespace})`, kube.pods(namespace, COORDINATOR_LABEL)), Date.now()));
+        found.push(
+          ...tracker.pods(
+            await deadline.bound(
+              `${kubeApi} (list the Coordinator pods in namespace ${namespace})`,
+              kube.pods(namespace, COORDINATOR_LABEL),
+            ),
+            Date.now(),
+          ),
+        );
       } catch (err) {
         if (err instanceof DidNotAnswer) silentParts.add(err.what);
         else tracker.notes.push(`cannot list the Coordinator pods: ${(err as Error).message}`);
@@ -163,7 +205,9 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
           silentParts.add(err.what);
           break;
         }
-        write(`error: cannot read the function's records in ${fn.logGroup}: ${describeAwsError(err)}\n  fix: allow logs:FilterLogEvents on that log group; the recovery goes on without you — follow it there\n`);
+        write(
+          `error: cannot read the function's records in ${fn.logGroup}: ${describeAwsError(err)}\n  fix: allow logs:FilterLogEvents on that log group; the recovery goes on without you — follow it there\n`,
+        );
         return INCOMPLETE_EXIT_CODE;
       }
       for (const r of records) found.push(...tracker.record(r));
@@ -172,7 +216,8 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       if (tracker.recovered && graceUntil === undefined) graceUntil = Date.now() + (deps.eventGraceMs ?? 60_000);
       if (!tracker.failure && !tracker.complete) await sleep(Math.min(deps.pollMs ?? 3_000, deadline.remainingMs()));
     }
-    for (const what of silentParts) tracker.notes.push(`did not answer: ${what} (no answer within the ${o.timeout} s deadline)`);
+    for (const what of silentParts)
+      tracker.notes.push(`did not answer: ${what} (no answer within the ${o.timeout} s deadline)`);
 
     let link: TrailLink | undefined;
     let secretLink: TrailLink | undefined;
@@ -180,13 +225,27 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     if (recovery && !tracker.failure) {
       const ids = recovery.kmsRequestIds;
       const secretIds = recovery.secretsRequestIds;
-      say(`… searching CloudTrail event history ${ids.length ? `by request id ${ids.join(', ')}` : 'by encryption context (the function records no request ids)'}`);
+      say(
+        `… searching CloudTrail event history ${ids.length ? `by request id ${ids.join(', ')}` : 'by encryption context (the function records no request ids)'}`,
+      );
       const trailDeadline = new RunDeadline(o.trailTimeout);
       const poll = deps.trailPollMs ?? 20_000;
       try {
         for (;;) {
-          link ??= await trailDeadline.bound('CloudTrail LookupEvents', findTrailEntry(aws.cloudtrail, { eventName: 'Decrypt', since: t0, requestIds: ids, ...(recovery.encryptionContext ? { encryptionContext: recovery.encryptionContext } : {}) }));
-          if (secretIds.length) secretLink ??= await trailDeadline.bound('CloudTrail LookupEvents', findTrailEntry(aws.cloudtrail, { eventName: 'GetSecretValue', since: t0, requestIds: secretIds }));
+          link ??= await trailDeadline.bound(
+            'CloudTrail LookupEvents',
+            findTrailEntry(aws.cloudtrail, {
+              eventName: 'Decrypt',
+              since: t0,
+              requestIds: ids,
+              ...(recovery.encryptionContext ? { encryptionContext: recovery.encryptionContext } : {}),
+            }),
+          );
+          if (secretIds.length)
+            secretLink ??= await trailDeadline.bound(
+              'CloudTrail LookupEvents',
+              findTrailEntry(aws.cloudtrail, { eventName: 'GetSecretValue', since: t0, requestIds: secretIds }),
+            );
           if ((link && (secretLink || !secretIds.length)) || trailDeadline.remainingMs() < poll) break;
           await sleep(poll);
         }
@@ -196,14 +255,23 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       } finally {
         trailDeadline.dispose();
       }
-      const later = (name: string) => `aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=${name} --start-time ${new Date(t0).toISOString()}`;
+      const later = (name: string) =>
+        `aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=${name} --start-time ${new Date(t0).toISOString()}`;
       if (link) {
-        say(`✔ ${'Decrypt in CloudTrail'.padEnd(24)} ${offset(Date.parse(link.eventTime)).padStart(9)}  event ${link.eventId}, request ${link.requestId} ${link.by === 'request-id' ? "= the audit record's" : '(matched by encryption context)'}, by ${link.principal}${link.contextMatches ? ', encryption context as audited' : ', encryption context DIFFERS from the audit record'}`);
+        say(
+          `✔ ${'Decrypt in CloudTrail'.padEnd(24)} ${offset(Date.parse(link.eventTime)).padStart(9)}  event ${link.eventId}, request ${link.requestId} ${link.by === 'request-id' ? "= the audit record's" : '(matched by encryption context)'}, by ${link.principal}${link.contextMatches ? ', encryption context as audited' : ', encryption context DIFFERS from the audit record'}`,
+        );
       } else {
-        say(`✘ Decrypt in CloudTrail      not found within ${o.trailTimeout} s; entries can take longer: ${later('Decrypt')}`);
+        say(
+          `✘ Decrypt in CloudTrail      not found within ${o.trailTimeout} s; entries can take longer: ${later('Decrypt')}`,
+        );
       }
-      if (secretLink) say(`✔ ${'bundle read in CloudTrail'.padEnd(24)} ${offset(Date.parse(secretLink.eventTime)).padStart(9)}  GetSecretValue event ${secretLink.eventId}, request ${secretLink.requestId} = the audit record's, by ${secretLink.principal}`);
-      else if (secretIds.length) say(`! GetSecretValue request ${secretIds.join(', ')} not in CloudTrail yet: ${later('GetSecretValue')}`);
+      if (secretLink)
+        say(
+          `✔ ${'bundle read in CloudTrail'.padEnd(24)} ${offset(Date.parse(secretLink.eventTime)).padStart(9)}  GetSecretValue event ${secretLink.eventId}, request ${secretLink.requestId} = the audit record's, by ${secretLink.principal}`,
+        );
+      else if (secretIds.length)
+        say(`! GetSecretValue request ${secretIds.join(', ')} not in CloudTrail yet: ${later('GetSecretValue')}`);
     }
 
     const missing = tracker.missing();
@@ -214,7 +282,9 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       namespace,
       deletedPods: before.map((p) => p.name),
       startedAt: new Date(t0).toISOString(),
-      stages: [...tracker.stages.values()].sort(byStage).map((s) => ({ name: s.name, at: new Date(s.at).toISOString(), afterMs: s.at - t0, detail: s.detail })),
+      stages: [...tracker.stages.values()]
+        .sort(byStage)
+        .map((s) => ({ name: s.name, at: new Date(s.at).toISOString(), afterMs: s.at - t0, detail: s.detail })),
       missing,
       notes: tracker.notes,
       ...(tracker.failure ? { outcome: tracker.failure.outcome } : recovery ? { outcome: recovery.outcome } : {}),
@@ -224,8 +294,12 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     };
     if (o.json) write(`${JSON.stringify(report, null, 2)}\n`);
     else if (tracker.failure) say(`✘ the function gave up: ${tracker.failure.outcome} — ${tracker.failure.message}`);
-    else if (missing.length) say(`✘ not seen within ${o.timeout} s: ${missing.map((m) => STAGE_LABELS[m]).join(', ')}${missing.includes('event-seen') ? ' — check the exporter with `contrast-autorecover doctor` (the schedule is only the backstop)' : ''}`);
-    else if (complete) say(`rehearsal complete: recovered ${offset(tracker.stages.get('restarts-done')!.at)} after the pod was deleted`);
+    else if (missing.length)
+      say(
+        `✘ not seen within ${o.timeout} s: ${missing.map((m) => STAGE_LABELS[m]).join(', ')}${missing.includes('event-seen') ? ' — check the exporter with `contrast-autorecover doctor` (the schedule is only the backstop)' : ''}`,
+      );
+    else if (complete)
+      say(`rehearsal complete: recovered ${offset(tracker.stages.get('restarts-done')!.at)} after the pod was deleted`);
 
     if (!o.json) for (const what of silentParts) say(`✘ did not answer within ${o.timeout} s: ${what}`);
     if (tracker.failure && !OUTCOMES[tracker.failure.outcome].ok) return exitCodeFor(tracker.failure.outcome);

@@ -22,7 +22,9 @@ import { runCli } from '../support/cli.ts';
 import { NAMESPACE, startStack, type Stack } from './stack.ts';
 
 /** A TCP server on 127.0.0.1 that accepts and then never answers, or trickles a TLS record header and a byte every 2 s. */
-async function hangingServer(mode: 'silent' | 'trickle'): Promise<{ url: string; connections: () => number; stop(): Promise<void> }> {
+async function hangingServer(
+  mode: 'silent' | 'trickle',
+): Promise<{ url: string; connections: () => number; stop(): Promise<void> }> {
   const sockets = new Set<Socket>();
   let accepted = 0;
   const timers = new Set<NodeJS.Timeout>();
@@ -66,7 +68,15 @@ afterAll(async () => {
 });
 
 function doctorOptions(kubeconfig: string, extra: Partial<DoctorOptions> = {}): DoctorOptions {
-  return { deployment: stack.deployment, function: stack.functionName, kubeconfig, kubeGroup: DEFAULTS.kubernetesGroup, exporterNamespace: OPERATIONS.exporterNamespace, timeout: 8, ...extra };
+  return {
+    deployment: stack.deployment,
+    function: stack.functionName,
+    kubeconfig,
+    kubeGroup: DEFAULTS.kubernetesGroup,
+    exporterNamespace: OPERATIONS.exporterNamespace,
+    timeout: 8,
+    ...extra,
+  };
 }
 
 async function kubeconfigAt(name: string, server: string): Promise<string> {
@@ -80,16 +90,30 @@ describe.skipIf(!motoAvailable)(`doctor and rehearse deadlines ${motoAvailable ?
     it(`doctor: a ${mode} Kubernetes API fails rbac and exporter as "did not answer", naming it; the run ends with the other checks`, async () => {
       const api = await hangingServer(mode);
       try {
-        const report = await runDoctor(doctorOptions(await kubeconfigAt(`doctor-${mode}`, api.url)), { aws: stack.aws, auditWaitMs: 1_000 });
+        const report = await runDoctor(doctorOptions(await kubeconfigAt(`doctor-${mode}`, api.url)), {
+          aws: stack.aws,
+          auditWaitMs: 1_000,
+        });
         expect(api.connections()).toBeGreaterThan(0);
         for (const id of ['rbac', 'exporter']) {
           const c = report.checks.find((x) => x.id === id);
-          expect(c, id).toMatchObject({ status: 'fail', details: [expect.stringMatching(new RegExp(`^did not answer: the Kubernetes API of context stand-in \\(https://127\\.0\\.0\\.1:\\d+\\) .*within the 8 s deadline`))] });
+          expect(c, id).toMatchObject({
+            status: 'fail',
+            details: [
+              expect.stringMatching(
+                new RegExp(
+                  `^did not answer: the Kubernetes API of context stand-in \\(https://127\\.0\\.0\\.1:\\d+\\) .*within the 8 s deadline`,
+                ),
+              ),
+            ],
+          });
           expect(c!.fix).toMatch(/--timeout/);
         }
         expect(report.ok).toBe(false);
         // The other checks still report (function configuration is read before the cluster).
-        expect(report.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['function', 'coordinator', 'bundle', 'key-policy', 'trail']));
+        expect(report.checks.map((c) => c.id)).toEqual(
+          expect.arrayContaining(['function', 'coordinator', 'bundle', 'key-policy', 'trail']),
+        );
       } finally {
         await api.stop();
       }
@@ -99,10 +123,27 @@ describe.skipIf(!motoAvailable)(`doctor and rehearse deadlines ${motoAvailable ?
       const api = await hangingServer(mode);
       let text = '';
       try {
-        const o: RehearseOptions = { deployment: stack.deployment, function: stack.functionName, kubeconfig: await kubeconfigAt(`rehearse-${mode}`, api.url), timeout: 8, trailTimeout: 5, json: true, yes: true };
-        const code = await rehearseCommand(o, { aws: stack.aws, write: (t) => (text += t), pollMs: 50, clockSkewMs: 0 });
+        const o: RehearseOptions = {
+          deployment: stack.deployment,
+          function: stack.functionName,
+          kubeconfig: await kubeconfigAt(`rehearse-${mode}`, api.url),
+          timeout: 8,
+          trailTimeout: 5,
+          json: true,
+          yes: true,
+        };
+        const code = await rehearseCommand(o, {
+          aws: stack.aws,
+          write: (t) => (text += t),
+          pollMs: 50,
+          clockSkewMs: 0,
+        });
         expect(code).toBe(3);
-        expect(text).toMatch(new RegExp(`did not answer: the Kubernetes API of context stand-in \\(https://127\\.0\\.0\\.1:\\d+\\) \\(list the Coordinator pods in namespace ${NAMESPACE}\\)`));
+        expect(text).toMatch(
+          new RegExp(
+            `did not answer: the Kubernetes API of context stand-in \\(https://127\\.0\\.0\\.1:\\d+\\) \\(list the Coordinator pods in namespace ${NAMESPACE}\\)`,
+          ),
+        );
         expect(stack.kube.log.filter((r) => r.method === 'DELETE')).toEqual([]);
       } finally {
         await api.stop();
@@ -122,7 +163,11 @@ describe.skipIf(!motoAvailable)(`doctor and rehearse deadlines ${motoAvailable ?
         AWS_ENDPOINT_URL_EKS: stack.eks.endpoint,
         KUBECONFIG: await kubeconfigAt('cli-silent', api.url),
       };
-      const run = await runCli(['doctor', '--deployment', stack.deployment, '--function', stack.functionName, '--timeout', '8'], env, 110_000);
+      const run = await runCli(
+        ['doctor', '--deployment', stack.deployment, '--function', stack.functionName, '--timeout', '8'],
+        env,
+        110_000,
+      );
       expect(run.stdout).toMatch(/RBAC .*did not answer: the Kubernetes API/);
       expect(run.code).toBe(3);
     } finally {
@@ -135,7 +180,13 @@ describe.skipIf(!motoAvailable)(`doctor and rehearse deadlines ${motoAvailable ?
     execFileSync('mkfifo', [fifo]);
     for (const ca of [fifo, '/dev/zero']) {
       const file = join(dir, `ca-${ca === fifo ? 'fifo' : 'zero'}`);
-      await writeFile(file, kubeconfigFor(stack.kube.url, 'operator-token', '').replace('    insecure-skip-tls-verify: true', `    certificate-authority: ${ca}`));
+      await writeFile(
+        file,
+        kubeconfigFor(stack.kube.url, 'operator-token', '').replace(
+          '    insecure-skip-tls-verify: true',
+          `    certificate-authority: ${ca}`,
+        ),
+      );
       const report = await runDoctor(doctorOptions(file, { timeout: 60 }), { aws: stack.aws, auditWaitMs: 1_000 });
       const rbac = report.checks.find((x) => x.id === 'rbac')!;
       expect(rbac.status).toBe('fail');
