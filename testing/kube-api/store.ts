@@ -40,11 +40,20 @@ export interface KubeObject {
 
 export interface ResourceInfo {
   resource: string;
-  group: '' | 'apps';
+  /** API group ('' for core). */
+  group: string;
   kind: string;
   namespaced: boolean;
+  /** API version within the group (default v1). */
+  version?: string;
 }
 
+/**
+ * The kinds the stand-in serves: the ones the restart code reads and patches, and the ones an
+ * operator applies while deploying (RBAC, the admission policy, the exporter's objects). Group
+ * versions as the API server of Kubernetes ≥ 1.30 serves them (admissionregistration.k8s.io/v1
+ * holds ValidatingAdmissionPolicy since 1.30).
+ */
 export const RESOURCES: Record<string, ResourceInfo> = {
   namespaces: { resource: 'namespaces', group: '', kind: 'Namespace', namespaced: false },
   pods: { resource: 'pods', group: '', kind: 'Pod', namespaced: true },
@@ -53,6 +62,15 @@ export const RESOURCES: Record<string, ResourceInfo> = {
   daemonsets: { resource: 'daemonsets', group: 'apps', kind: 'DaemonSet', namespaced: true },
   replicasets: { resource: 'replicasets', group: 'apps', kind: 'ReplicaSet', namespaced: true },
   configmaps: { resource: 'configmaps', group: '', kind: 'ConfigMap', namespaced: true },
+  secrets: { resource: 'secrets', group: '', kind: 'Secret', namespaced: true },
+  services: { resource: 'services', group: '', kind: 'Service', namespaced: true },
+  serviceaccounts: { resource: 'serviceaccounts', group: '', kind: 'ServiceAccount', namespaced: true },
+  roles: { resource: 'roles', group: 'rbac.authorization.k8s.io', kind: 'Role', namespaced: true },
+  rolebindings: { resource: 'rolebindings', group: 'rbac.authorization.k8s.io', kind: 'RoleBinding', namespaced: true },
+  clusterroles: { resource: 'clusterroles', group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', namespaced: false },
+  clusterrolebindings: { resource: 'clusterrolebindings', group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', namespaced: false },
+  validatingadmissionpolicies: { resource: 'validatingadmissionpolicies', group: 'admissionregistration.k8s.io', kind: 'ValidatingAdmissionPolicy', namespaced: false },
+  validatingadmissionpolicybindings: { resource: 'validatingadmissionpolicybindings', group: 'admissionregistration.k8s.io', kind: 'ValidatingAdmissionPolicyBinding', namespaced: false },
 };
 
 export interface PodTemplate {
