@@ -44,7 +44,8 @@ export const EFFECTS: EffectCheck[] = [
     name: 'exported variables are set',
     applies: /(^|[\s;])export\s+[A-Za-z_]/m,
     async check(ctx, run) {
-      const names = [...ctx.block.text.matchAll(/(?:^|[\s;])export\s+([^;\n]+)/gm)].flatMap((m) => [...m[1]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)(?:=|\s|$)/g)].map((x) => x[1]!));
+      // `export A B=1 C="x y"`: each word's name, values (quoted or not) skipped.
+      const names = [...ctx.block.text.matchAll(/(?:^|[\s;])export\s+([^;\n]+)/gm)].flatMap((m) => [...m[1]!.matchAll(/(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)(?:=(?:"[^"]*"|'[^']*'|\S*))?/g)].map((x) => x[1]!));
       return names.filter((n) => !run.env[n]).map((n) => `$${n} is exported empty or not at all`);
     },
   },

@@ -169,8 +169,43 @@ class Resolver {
   }
 }
 
-/** Resource types made real, in an order that has each one's references created before it. */
-const ORDER = ['AWS::IAM::Role', 'AWS::SNS::Topic', 'AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::Logs::LogGroup', 'AWS::DynamoDB::Table', 'AWS::Events::EventBus', 'AWS::SecretsManager::Secret', 'AWS::EC2::VPCEndpoint', 'AWS::Lambda::Function', 'AWS::CloudTrail::Trail', 'AWS::EKS::AccessEntry'];
+/** Resource types whose properties are read (so whose references must exist first); the others only get an id. */
+const MODELLED = new Set(['AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::Logs::LogGroup', 'AWS::DynamoDB::Table', 'AWS::Events::EventBus', 'AWS::SecretsManager::Secret', 'AWS::EC2::VPCEndpoint', 'AWS::EC2::VPCEndpointService', 'AWS::Lambda::Function', 'AWS::CloudTrail::Trail', 'AWS::EKS::AccessEntry']);
+
+/** Logical ids a value refers to (Ref, Fn::GetAtt, Fn::Sub). */
+function references(v: Json | undefined, out = new Set<string>()): Set<string> {
+  if (Array.isArray(v)) for (const x of v) references(x, out);
+  else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'Ref' && typeof x === 'string') out.add(x);
+      else if (k === 'Fn::GetAtt') out.add(Array.isArray(x) ? String(x[0]) : String(x).split('.')[0]!);
+      else if (k === 'Fn::Sub') for (const m of JSON.stringify(x).matchAll(/\$\{([A-Za-z0-9]+)/g)) out.add(m[1]!);
+      references(x, out);
+    }
+  }
+  return out;
+}
+
+/** Unmodelled resources first (ids only), then the modelled ones after what their properties refer to, as CloudFormation orders creation. */
+function dependencyOrder(entries: [string, Resource][]): [string, Resource][] {
+  const byId = new Map(entries);
+  const done = new Set<string>();
+  const visiting = new Set<string>();
+  const out: [string, Resource][] = entries.filter(([, r]) => !MODELLED.has(r.Type));
+  for (const [id] of out) done.add(id);
+  const visit = (id: string): void => {
+    const res = byId.get(id);
+    if (!res || done.has(id)) return;
+    if (visiting.has(id)) throw new Error(`circular references through ${id}`);
+    visiting.add(id);
+    for (const dep of references((res.Properties ?? {}) as Json)) visit(dep);
+    visiting.delete(id);
+    done.add(id);
+    out.push([id, res]);
+  };
+  for (const [id] of entries) visit(id);
+  return out;
+}
 
 export interface DeployedStack {
   stackName: string;
@@ -195,10 +230,7 @@ export async function deployStack(world: World, stack: { stackName: string; temp
   const { template: t, stackName, region } = stack;
   const cfg = { ...world.awsConfig(), region };
   const r = new Resolver(t, region, stackName);
-  const entries = Object.entries(t.Resources).filter(([, res]) => !res.Condition || r.condition(res.Condition));
-  const rank = (type: string) => (ORDER.includes(type) ? ORDER.indexOf(type) : -1);
-  // Resources with no model first (they only need an id), then the modelled ones in ORDER.
-  entries.sort((a, b) => rank(a[1].Type) - rank(b[1].Type));
+  const entries = dependencyOrder(Object.entries(t.Resources).filter(([, res]) => !res.Condition || r.condition(res.Condition)));
   const nlbArns: string[] = [];
   let deployedFunction: { name: string; roleArn: string; env: Record<string, string>; logGroup: string } | undefined;
   const functionResources: { id: string; props: Record<string, Json> }[] = [];
@@ -221,12 +253,12 @@ export async function deployStack(world: World, stack: { stackName: string; temp
       }
       case 'AWS::IAM::Role': {
         // IAM is global and nothing here evaluates policies: the role is its ARN.
-        const name = (p().RoleName as string | undefined) ?? `${stackName}-${short(id)}`.slice(0, 64);
+        const name = (r.value(res.Properties?.RoleName) as string | null) || `${stackName}-${short(id)}`.slice(0, 64);
         r.physical.set(id, { ref: name, attrs: { Arn: `arn:aws:iam::${ACCOUNT}:role/${name}`, RoleId: `AROA${short(id).toUpperCase().slice(0, 17)}` } });
         break;
       }
       case 'AWS::SNS::Topic': {
-        const name = (p().TopicName as string | undefined) ?? `${stackName}-${short(id)}`;
+        const name = (r.value(res.Properties?.TopicName) as string | null) || `${stackName}-${short(id)}`;
         r.physical.set(id, { ref: arn('sns', name), attrs: { TopicArn: arn('sns', name), TopicName: name } });
         break;
       }

@@ -19,7 +19,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { KubeConfig, KubernetesObjectApi, loadAllYaml, dumpYaml, PatchStrategy } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi, dumpYaml, PatchStrategy } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 
 const args = process.argv.slice(2);
 const fail = (msg) => {
@@ -87,7 +88,9 @@ async function apply() {
   if (flags.files.length === 0) fail('must specify one of -f and -k');
   let text = '';
   for (const f of flags.files) text += `${f === '-' ? readFileSync(0, 'utf8') : readFileSync(f, 'utf8')}\n---\n`;
-  const docs = loadAllYaml(text).filter((d) => d && typeof d === 'object');
+  const parsed = parseAllDocuments(text);
+  for (const d of parsed) if (d.errors.length > 0) fail(`error parsing ${flags.files.join(',')}: ${d.errors[0].message}`);
+  const docs = parsed.map((d) => d.toJS()).filter((d) => d && typeof d === 'object');
   const objects = docs.flatMap((d) => (d.kind === 'List' ? d.items ?? [] : [d]));
   if (objects.length === 0) fail('no objects passed to apply');
   const client = api();
