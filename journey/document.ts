@@ -7,18 +7,21 @@
  *                                                        cdk deploy): the harness runs NAME
  *                                                        from its table (equivalents.ts)
  *
- * A `run` marker may carry `answer=TEXT`: what the operator types when the block asks (the
- * block then runs on a terminal). Command blocks are fenced `sh`, `bash`, `shell` or
- * `console`; other fences (ts, json, yaml) are examples, not steps. A command block without
- * a marker, or with one the harness does not understand, is an error: nothing is skipped
- * silently.
+ *   <!-- journey: output -->                           what a command prints (never run)
+ *   <!-- journey: app shape=… -->                      CDK app code; the example app in the
+ *                                                      checkout is what `cdk deploy` synthesizes
+ *
+ * Command blocks are fenced `sh`, `bash`, `shell` or `console`; other fences (ts, json, yaml)
+ * are examples, not steps. A command block without a marker, or with one the harness does not
+ * understand, is an error: nothing is skipped silently.
  */
 
 export const SHAPES = ['eks', 'vpn'] as const;
 export type Shape = (typeof SHAPES)[number];
 
 export type Marker =
-  | { kind: 'run'; shapes: Shape[]; answer?: string }
+  | { kind: 'run'; shapes: Shape[] }
+  | { kind: 'output' | 'app'; shapes: Shape[] }
   | { kind: 'local-equivalent'; name: string; shapes: Shape[] };
 
 export interface CommandBlock {
@@ -43,7 +46,7 @@ function parseShapes(value: string | undefined, where: string): Shape[] {
   return list as Shape[];
 }
 
-/** `run shape=eks answer=prod` / `local-equivalent deploy-stack shape=vpn`. */
+/** `run shape=eks` / `local-equivalent cdk-deploy shape=vpn` / `output` / `app shape=both`. */
 export function parseMarker(body: string, where: string): Marker {
   const words = body.split(/\s+/).filter(Boolean);
   const attrs: Record<string, string> = {};
@@ -57,16 +60,20 @@ export function parseMarker(body: string, where: string): Marker {
     for (const k of Object.keys(attrs)) if (!allowed.includes(k)) throw new Error(`${where}: unknown marker attribute "${k}"`);
   };
   if (words[0] === 'run') {
-    known(['shape', 'answer']);
+    known(['shape']);
     if (bare.length > 0) throw new Error(`${where}: "run" takes no name (got "${bare.join(' ')}")`);
-    return { kind: 'run', shapes: parseShapes(attrs.shape, where), ...(attrs.answer !== undefined ? { answer: attrs.answer } : {}) };
+    return { kind: 'run', shapes: parseShapes(attrs.shape, where) };
+  }
+  if (words[0] === 'output' || words[0] === 'app') {
+    known(['shape']);
+    return { kind: words[0], shapes: parseShapes(attrs.shape, where) };
   }
   if (words[0] === 'local-equivalent') {
     known(['shape']);
     if (bare.length !== 1) throw new Error(`${where}: "local-equivalent" needs exactly one name`);
     return { kind: 'local-equivalent', name: bare[0]!, shapes: parseShapes(attrs.shape, where) };
   }
-  throw new Error(`${where}: unknown journey marker "${words[0] ?? ''}" (use "run" or "local-equivalent")`);
+  throw new Error(`${where}: unknown journey marker "${words[0] ?? ''}" (use run, local-equivalent, output or app)`);
 }
 
 /** Every command block of the document, in order, with its marker. */
@@ -109,4 +116,45 @@ export function commandBlocks(markdown: string): CommandBlock[] {
 /** The first line of a block, for messages. */
 export function firstCommand(block: CommandBlock): string {
   return block.text.split('\n').find((l) => l.trim() !== '' && !l.trim().startsWith('#'))?.trim() ?? '';
+}
+
+/**
+ * A block's statements: lines joined while a statement continues (a trailing `\`, `|`, `&&`,
+ * `||`, or an open quote, `$(` or `{`). Blank lines and comments are not statements.
+ */
+export function statements(text: string): string[] {
+  const out: string[] = [];
+  let cur: string[] = [];
+  let depth = 0;
+  let inDouble = false;
+  let inSingle = false;
+  for (const line of text.split('\n')) {
+    if (cur.length === 0 && (line.trim() === '' || line.trim().startsWith('#'))) continue;
+    cur.push(line);
+    for (let i = 0; i < line.length; i++) {
+      const c = line[i]!;
+      if (inSingle) {
+        if (c === "'") inSingle = false;
+        continue;
+      }
+      if (c === '\\') {
+        i++;
+        continue;
+      }
+      if (c === '"') inDouble = !inDouble;
+      else if (c === "'" && !inDouble) inSingle = true;
+      else if (c === '(' || c === '{') depth++;
+      else if (c === ')' || c === '}') depth--;
+      else if (c === '#' && !inDouble && (i === 0 || /\s/.test(line[i - 1]!))) break;
+    }
+    const t = line.trimEnd();
+    const continues = depth > 0 || inDouble || inSingle || /(\\|\||&&)$/.test(t);
+    if (!continues) {
+      out.push(cur.join('\n'));
+      cur = [];
+      depth = 0;
+    }
+  }
+  if (cur.length > 0) out.push(cur.join('\n'));
+  return out;
 }

@@ -27,6 +27,12 @@ export interface Equivalent {
   standsFor: string;
   /** The block must match this (else the marker is on the wrong block). */
   expects: RegExp;
+  /**
+   * The statements of the block it stands for (default: the AWS CLI's); the block's other
+   * statements run for real, in order, with their effect checks. `ctx.block.text` holds the
+   * covered statements when run() is called.
+   */
+  covers?: RegExp;
   run(ctx: StepContext): Promise<EquivalentResult>;
 }
 
@@ -45,10 +51,14 @@ function exportsFor(ctx: StepContext, value: (name: string) => string | undefine
   return out;
 }
 
-/** The CDK context file of the example app, from the values file, `${VAR}` filled from the session. */
+/**
+ * The example app's configuration as the operator keeps it: the values file's `contrast:*` keys
+ * in cdk.json's context (which the app reads; cdk.json's context wins over cdk.context.json),
+ * `${VAR}` filled from the session. Returns the variables no step has set yet.
+ */
 export async function writeCdkContext(ctx: StepContext): Promise<string[]> {
   const missing: string[] = [];
-  const text = JSON.stringify(ctx.values.cdkContext, null, 2).replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name: string) => {
+  const text = JSON.stringify(ctx.values.cdkContext).replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name: string) => {
     const v = ctx.env[name];
     if (v === undefined) {
       missing.push(name);
@@ -56,14 +66,21 @@ export async function writeCdkContext(ctx: StepContext): Promise<string[]> {
     }
     return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
   });
-  await writeFile(join(ctx.workdir, 'cdk.context.json'), text);
+  const file = join(ctx.workdir, 'cdk.json');
+  const cdkJson = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as { context?: Record<string, unknown> };
+  const context = Object.fromEntries(Object.entries(cdkJson.context ?? {}).filter(([k]) => !k.startsWith('contrast:')));
+  await writeFile(file, `${JSON.stringify({ ...cdkJson, context: { ...context, ...(JSON.parse(text) as Record<string, unknown>) } }, null, 2)}\n`);
   return missing;
 }
+
+/** What an equivalent stands for by default: statements that call the AWS CLI. */
+export const AWS_CLI = /(^|[\s;|(&"'`$])aws\s/;
 
 export const EQUIVALENTS: Record<string, Equivalent> = {
   'cdk-bootstrap': {
     standsFor: 'CDK bootstrap of each environment named (aws://ACCOUNT/REGION): recorded, so a deploy into an environment not bootstrapped fails as cdk deploy would',
     expects: /\bcdk bootstrap\b/,
+    covers: /\bcdk bootstrap\b/,
     async run(ctx) {
       const envs = [...expanded(ctx).matchAll(/aws:\/\/(\d{12})\/([a-z0-9-]+)/g)].map((m) => `aws://${m[1]}/${m[2]}`);
       if (envs.length === 0) throw new Error('cdk bootstrap names no environment (aws://ACCOUNT/REGION)');
@@ -143,11 +160,12 @@ export const EQUIVALENTS: Record<string, Equivalent> = {
   'cdk-deploy': {
     standsFor: 'cdk deploy: the same command as `cdk synth` for real (cdk-nag included), then the synthesized stacks created in moto and the stand-ins (journey/stack.ts), outputs answered by DescribeStacks',
     expects: /\bcdk deploy\b/,
+    covers: /\bcdk deploy\b/,
     async run(ctx) {
       const missing = await writeCdkContext(ctx);
       if (missing.length > 0) throw new Error(`the app's configuration needs ${missing.map((m) => `$${m}`).join(', ')}, which no step before this one set`);
-      // Every other line runs as written; cdk deploy runs as cdk synth into cdk.out.
-      const synthText = ctx.block.text.replace(/\bcdk deploy\b([^\n]*)/g, (_m, rest: string) => `cdk synth${rest.replace(/--require-approval[= ]\S+/, '')} -q -o cdk.out`);
+      // cdk deploy runs as cdk synth into cdk.out (the block's other statements ran as written).
+      const synthText = ctx.block.text.replace(/\bcdk deploy\b([^\n]*)/g, (_m, rest: string) => `cdk synth${rest.replace(/--require-approval[= ]\S+/, '').replace(/\s--all\b/, '')} -q -o cdk.out`);
       const synth = await ctx.sh(synthText);
       if (synth.code !== 0) throw new Error(`cdk synth (for deploy) failed with ${synth.code}:\n${synth.stderr.slice(-3000)}`);
       const stacks = await readAssembly(join(ctx.workdir, 'cdk.out'), ctx.world.o.region);
@@ -159,6 +177,27 @@ export const EQUIVALENTS: Record<string, Equivalent> = {
         lines.push(` ✅  ${s.stackName}`, '', 'Outputs:', ...Object.entries(d.outputs).map(([k, v]) => `${s.stackName}.${k} = ${v}`), '');
       }
       return { output: lines.join('\n') };
+    },
+  },
+
+  'stack-outputs': {
+    standsFor: "aws cloudformation describe-stacks … OutputKey=='KEY': the deployed stack's outputs (moto's CloudFormation), each variable the block assigns from the output it names",
+    expects: /aws cloudformation describe-stacks/,
+    async run(ctx) {
+      const text = expanded(ctx);
+      const stackName = flagValue(text, '--stack-name');
+      const outputs = stackName ? ctx.world.stacks.get(stackName) : undefined;
+      if (!outputs) throw new Error(`ValidationError: Stack with id ${stackName} does not exist`);
+      const exports: Record<string, string> = {};
+      // VAR=$(aws cloudformation describe-stacks … OutputKey=='KEY' …): CDK suffixes keys of nested constructs with a hash.
+      for (const m of ctx.block.text.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=\$\(aws cloudformation describe-stacks[^)]*?OutputKey==[`'"]?([A-Za-z0-9]+)/g)) {
+        const [, name, key] = m as unknown as [string, string, string];
+        const found = Object.entries(outputs).filter(([k]) => k === key || new RegExp(`^(Recovery)?${key}[0-9A-F]{8}$`).test(k));
+        if (found.length !== 1) throw new Error(`output ${key}: ${found.length === 0 ? 'no such output' : 'ambiguous'} (outputs: ${Object.keys(outputs).join(', ')})`);
+        exports[name] = found[0]![1];
+      }
+      if (Object.keys(exports).length === 0) throw new Error('the block assigns no variable from an output');
+      return { output: Object.entries(exports).map(([k, v]) => `${k}=${v}`).join('\n'), exports };
     },
   },
 
@@ -198,6 +237,7 @@ export const EQUIVALENTS: Record<string, Equivalent> = {
   'exporter-logs': {
     standsFor: 'kubectl logs -f of the exporter: the events the exporter put on the bus so far (a follow never ends)',
     expects: /kubectl logs/,
+    covers: /\bkubectl logs\b/,
     async run(ctx) {
       return { output: ctx.world.exported.map((e) => `sending to eventbridge bus ${e.bus}: ${JSON.stringify(e.detail)}`).join('\n') || '(no events yet)' };
     },

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { snapshot, type StepContext, type Values } from './context.ts';
-import { commandBlocks, firstCommand, type CommandBlock, type Shape } from './document.ts';
+import { commandBlocks, firstCommand, statements, type CommandBlock, type Marker, type Shape } from './document.ts';
 import { EFFECTS } from './effects.ts';
-import { EQUIVALENTS, writeCdkContext } from './equivalents.ts';
+import { AWS_CLI, EQUIVALENTS, writeCdkContext } from './equivalents.ts';
 import { shellQuote, ShellSession, type BlockRun } from './session.ts';
 import { World } from './world.ts';
 
@@ -55,6 +55,18 @@ export interface JourneyOptions {
   log?: (line: string) => void;
 }
 
+/** A block's statements grouped in order into runs stood for by the equivalent (`covered`) and runs for real. */
+export function segmentsOf(text: string, covers: RegExp): { covered: boolean; text: string }[] {
+  const out: { covered: boolean; text: string }[] = [];
+  for (const st of statements(text)) {
+    const covered = covers.test(st);
+    const last = out.at(-1);
+    if (last && last.covered === covered) last.text += `\n${st}`;
+    else out.push({ covered, text: st });
+  }
+  return out;
+}
+
 /** Problems with the document's markers, for one shape: unmarked blocks, unknown markers or equivalents. */
 export function documentProblems(blocks: CommandBlock[]): string[] {
   const problems: string[] = [];
@@ -66,6 +78,12 @@ export function documentProblems(blocks: CommandBlock[]): string[] {
       const eq = EQUIVALENTS[b.marker.name];
       if (!eq) problems.push(`${where}: no local equivalent named "${b.marker.name}" (known: ${Object.keys(EQUIVALENTS).join(', ')})`);
       else if (!eq.expects.test(b.text)) problems.push(`${where}: local equivalent "${b.marker.name}" stands for ${eq.expects} — not this block`);
+      else {
+        const covers = eq.covers ?? AWS_CLI;
+        for (const seg of segmentsOf(b.text, covers)) {
+          if (!seg.covered && AWS_CLI.test(seg.text)) problems.push(`${where}: "${seg.text.split('\n')[0]}" calls the AWS CLI, which equivalent "${b.marker.name}" does not stand for: give it a block and marker of its own`);
+        }
+      }
     }
   }
   return problems;
@@ -96,12 +114,7 @@ async function writeShims(dir: string): Promise<void> {
     join(dir, 'contrast-autorecover'),
     [
       '#!/usr/bin/env bash',
-      '# The installed CLI. A block marked answer=TEXT runs it on a terminal that TEXT is typed into.',
-      'if [ -n "${JOURNEY_ANSWER:-}" ]; then',
-      `  cmd=$(printf '%q ' ${shellQuote(node)} ${shellQuote(cli)} "$@")`,
-      '  { sleep 1; printf \'%s\\n\' "$JOURNEY_ANSWER"; sleep 600; } | script -qefc "$cmd" /dev/null',
-      '  exit "${PIPESTATUS[1]}"',
-      'fi',
+      '# The installed CLI: this checkout\'s bin/ on its compiled dist/.',
       `exec ${shellQuote(node)} ${shellQuote(cli)} "$@"`,
       '',
     ].join('\n'),
@@ -122,7 +135,8 @@ function fill(value: string, env: Record<string, string>): string {
 export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
   const t0 = performance.now();
   const log = o.log ?? (() => undefined);
-  const blocks = commandBlocks(o.markdown).filter((b) => !b.marker || b.marker.shapes.includes(o.shape));
+  // `output` and `app` blocks are not commands (what a command prints; CDK app code): not run.
+  const blocks = commandBlocks(o.markdown).filter((b) => (!b.marker || b.marker.shapes.includes(o.shape)) && b.marker?.kind !== 'output' && b.marker?.kind !== 'app');
   const report: JourneyReport = { shape: o.shape, ok: false, ms: 0, steps: [], documentProblems: documentProblems(blocks) };
   if (report.documentProblems.length > 0) {
     for (const p of report.documentProblems) log(`✘ ${p}`);
@@ -152,6 +166,10 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
     TERM: 'dumb',
     CDK_DISABLE_CLI_TELEMETRY: 'true',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    // An operator's npm, minus the network round trips the journey does not need.
+    npm_config_prefer_offline: 'true',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
     JOURNEY_KUBECTL_MIN: KUBECTL_MIN,
     ...(realKubectl ? { JOURNEY_REAL_KUBECTL: realKubectl } : {}),
     ...(process.env.npm_config_cache ? { npm_config_cache: process.env.npm_config_cache } : {}),
@@ -161,13 +179,13 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
   const values: Values = { ...o.values, cdkContext: JSON.parse(fill(JSON.stringify(o.values.cdkContext), worldEnv)) as Record<string, unknown> };
   const session = ShellSession.start({ cwd: o.workdir, env, dir: scratch });
   let sessionEnv = { ...env };
-  const blockTimeoutMs = o.blockTimeoutMs ?? 240_000;
+  const blockTimeoutMs = o.blockTimeoutMs ?? 600_000;
   try {
     for (const block of blocks) {
-      const marker = block.marker!;
+      const marker = block.marker as Extract<Marker, { kind: 'run' | 'local-equivalent' }>;
       const step: StepReport = { line: block.line, section: block.section, command: firstCommand(block), how: marker.kind === 'run' ? 'run' : `local-equivalent ${marker.name}`, ok: false, ms: 0, checks: [], problems: [], output: '' };
       report.steps.push(step);
-      log(`▶ [${o.shape}] line ${block.line} (${block.section}) ${step.how}: ${step.command}`);
+      log(`[${o.shape}] ▶ line ${block.line} (${block.section}) ${step.how}: ${step.command}`);
       const s0 = performance.now();
       const ctx: StepContext = {
         world,
@@ -183,44 +201,60 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
         sh: (text) => session.run(text, { timeoutMs: blockTimeoutMs }),
       };
       try {
-        if (marker.kind === 'run') {
-          // The example app's configuration as the operator has it by now.
-          await writeCdkContext(ctx);
-          const run = await session.run(block.text, { timeoutMs: blockTimeoutMs, ...(marker.answer !== undefined ? { extraEnv: { JOURNEY_ANSWER: marker.answer } } : {}) });
-          step.output = tail(`${run.stdout}${run.stderr ? `\n${run.stderr}` : ''}`);
-          if (run.code !== 0) {
-            step.problems.push(`exit status ${run.code}${run.timedOut ? ' (timed out)' : ''}`);
-          } else {
-            sessionEnv = run.env;
-            const checks = EFFECTS.filter((e) => e.applies.test(block.text));
-            if (checks.length === 0) step.problems.push('no effect check for this block: add one to journey/effects.ts (the exit status alone proves nothing)');
-            for (const c of checks) {
-              step.checks.push(c.name);
-              for (const p of await c.check({ ...ctx, env: run.env }, run)) step.problems.push(`${c.name}: ${p}`);
+        // The example app's configuration as the operator has it by now.
+        await writeCdkContext(ctx);
+        // Segments: the whole block for `run`; for an equivalent, its statements in order,
+        // each either stood for by the equivalent or run for real.
+        const eq = marker.kind === 'local-equivalent' ? EQUIVALENTS[marker.name]! : undefined;
+        const segments = eq ? segmentsOf(block.text, eq.covers ?? AWS_CLI) : [{ covered: false, text: block.text }];
+        if (eq) log(`[${o.shape}]   (stands for: ${eq.standsFor})`);
+        const realText: string[] = [];
+        let lastRun: BlockRun | undefined;
+        const outputs: string[] = [];
+        for (const seg of segments) {
+          if (!seg.covered) {
+            const run = await session.run(seg.text, { timeoutMs: blockTimeoutMs });
+            outputs.push(`${run.stdout}${run.stderr ? `\n${run.stderr}` : ''}`);
+            if (run.code !== 0) {
+              step.problems.push(`exit status ${run.code}${run.timedOut ? ' (timed out)' : ''}${eq ? ` in: ${seg.text.split('\n')[0]}` : ''}`);
+              break;
             }
+            sessionEnv = run.env;
+            ctx.env = run.env;
+            realText.push(seg.text);
+            lastRun = { ...run, stdout: [lastRun?.stdout ?? '', run.stdout].join(''), stderr: [lastRun?.stderr ?? '', run.stderr].join('') };
+          } else {
+            const result = await eq!.run({ ...ctx, block: { ...block, text: seg.text } });
+            outputs.push(result.output);
+            step.checks.push(`equivalent ${marker.kind === 'local-equivalent' ? marker.name : ''}`);
+            const exports = Object.entries(result.exports ?? {});
+            const set = await session.run(exports.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') || ':', { timeoutMs: 30_000 });
+            if (set.code !== 0) {
+              step.problems.push(`could not set ${exports.map(([k]) => k).join(', ')} in the session`);
+              break;
+            }
+            sessionEnv = set.env;
+            ctx.env = set.env;
           }
-        } else {
-          const eq = EQUIVALENTS[marker.name]!;
-          log(`  (stands for: ${eq.standsFor})`);
-          const result = await eq.run(ctx);
-          step.output = tail(result.output);
-          step.checks.push(`equivalent ${marker.name}`);
-          const exports = Object.entries(result.exports ?? {});
-          if (exports.length > 0) {
-            const run = await session.run(exports.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n'), { timeoutMs: 10_000 });
-            if (run.code !== 0) step.problems.push(`could not set ${exports.map(([k]) => k).join(', ')} in the session`);
+        }
+        step.output = tail(outputs.join('\n'));
+        if (step.problems.length === 0 && lastRun) {
+          const text = realText.join('\n');
+          const checks = EFFECTS.filter((e) => e.applies.test(text));
+          if (checks.length === 0) step.problems.push('no effect check for this block: add one to journey/effects.ts (the exit status alone proves nothing)');
+          for (const c of checks) {
+            step.checks.push(c.name);
+            for (const p of await c.check({ ...ctx, block: { ...block, text } }, lastRun)) step.problems.push(`${c.name}: ${p}`);
           }
-          const after = await session.run(':', { timeoutMs: 10_000 });
-          if (after.code === 0) sessionEnv = after.env;
         }
       } catch (err) {
         step.problems.push((err as Error).message);
       }
       step.ms = Math.round(performance.now() - s0);
       step.ok = step.problems.length === 0;
-      log(`${step.ok ? '✔' : '✘'} line ${block.line} ${(step.ms / 1000).toFixed(1)} s${step.checks.length ? ` — checked: ${step.checks.join('; ')}` : ''}`);
+      log(`[${o.shape}] ${step.ok ? '✔' : '✘'} line ${block.line} ${(step.ms / 1000).toFixed(1)} s${step.checks.length ? ` — checked: ${step.checks.join('; ')}` : ''}`);
       if (!step.ok) {
-        for (const p of step.problems) log(`  ✘ ${p}`);
+        for (const p of step.problems) log(`[${o.shape}]   ✘ ${p}`);
         if (step.output) log(step.output.replace(/^/gm, '  │ '));
         break;
       }

@@ -9,7 +9,8 @@
  *
  * The operator's checkout is a copy of this one (tracked and untracked, not ignored, files:
  * what a clone has), so `npm ci` and `cdk synth` in the document run for real there.
- * MOTO_ENDPOINT uses a running moto server; otherwise one is started (testing/moto-server.ts).
+ * Each shape gets a moto server of its own (testing/moto-server.ts); the shapes run side by
+ * side (--sequential: one after the other). --checkout DIR walks in DIR instead of a fresh copy.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
@@ -48,35 +49,31 @@ async function needsBuild(): Promise<boolean> {
 }
 
 async function main(): Promise<number> {
-  const { values: args } = parseArgs({ options: { shape: { type: 'string' }, doc: { type: 'string' }, json: { type: 'boolean' }, keep: { type: 'boolean' } } });
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const { values: args } = parseArgs({ options: { shape: { type: 'string' }, doc: { type: 'string' }, json: { type: 'boolean' }, keep: { type: 'boolean' }, checkout: { type: 'string' }, sequential: { type: 'boolean' } } });
   const shapes: Shape[] = args.shape ? [args.shape as Shape] : [...SHAPES];
   for (const s of shapes) if (!SHAPES.includes(s)) throw new Error(`--shape ${s}: use eks or vpn`);
   const markdown = await readFile(args.doc ?? join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
   const say = (l: string) => process.stderr.write(`${l}\n`);
   const t0 = performance.now();
   if (await needsBuild()) await buildAll({ quiet: true });
-  let moto: MotoServer | undefined;
-  let endpoint = process.env.MOTO_ENDPOINT;
-  if (!endpoint) {
-    const python = findMotoPython();
-    if (!python) throw new Error(`the journey needs the moto server; ${MOTO_INSTALL_HINT}`);
-    moto = await startMoto(python);
-    endpoint = moto.endpoint;
-  }
-  const reports: JourneyReport[] = [];
-  try {
-    for (const shape of shapes) {
-      const workdir = await operatorCheckout();
-      say(`\n=== journey: ${shape === 'eks' ? 'EKS Hybrid Nodes' : 'self-managed cluster over VPN'} (${shape}), in ${workdir}`);
-      try {
-        reports.push(await runJourney({ markdown, shape, values: await valuesFor(shape), motoEndpoint: endpoint, workdir, log: say }));
-      } finally {
-        if (!args.keep) await rm(workdir, { recursive: true, force: true });
-      }
+  const python = findMotoPython();
+  if (!python) throw new Error(`the journey needs the moto server; ${MOTO_INSTALL_HINT}`);
+  // One moto per shape: both deploy the same stack and deployment names, as two operators would in two accounts.
+  const one = async (shape: Shape): Promise<JourneyReport> => {
+    const moto: MotoServer = await startMoto(python);
+    const workdir = args.checkout ?? (await operatorCheckout());
+    say(`=== journey: ${shape === 'eks' ? 'EKS Hybrid Nodes' : 'self-managed cluster over VPN'} (${shape}), in ${workdir}`);
+    try {
+      return await runJourney({ markdown, shape, values: await valuesFor(shape), motoEndpoint: moto.endpoint, workdir, log: say });
+    } finally {
+      await moto.stop();
+      if (!args.keep && !args.checkout) await rm(workdir, { recursive: true, force: true });
     }
-  } finally {
-    await moto?.stop();
-  }
+  };
+  const reports: JourneyReport[] = [];
+  if (args.sequential || args.checkout) for (const shape of shapes) reports.push(await one(shape));
+  else reports.push(...(await Promise.all(shapes.map(one))));
   const ms = Math.round(performance.now() - t0);
   if (args.json) process.stdout.write(`${JSON.stringify({ ok: reports.every((r) => r.ok), ms, reports }, null, 2)}\n`);
   else {
