@@ -8,6 +8,8 @@ export interface Values {
   env: Record<string, string>;
   /** The example app's configuration (written to cdk.context.json), `${VAR}` from the session. */
   cdkContext: Record<string, unknown>;
+  /** Names the operator dials ("host:port") and where they lead in the journey's world (`${JOURNEY_…}`). */
+  network?: Record<string, string>;
   /** The existing Contrast deployment and cluster. */
   cluster: { namespace: string; deployment: string; eksClusterName?: string; authenticationMode?: 'CONFIG_MAP' | 'API_AND_CONFIG_MAP' | 'API' };
 }

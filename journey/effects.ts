@@ -4,7 +4,7 @@
  * command a block runs; every block that runs must match at least one, or the journey fails
  * ("no effect check"). A check returns the problems it found (none: the effect is there).
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -47,6 +47,17 @@ export const EFFECTS: EffectCheck[] = [
       // `export A B=1 C="x y"`: each word's name, values (quoted or not) skipped.
       const names = [...ctx.block.text.matchAll(/(?:^|[\s;])export\s+([^;\n]+)/gm)].flatMap((m) => [...m[1]!.matchAll(/(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)(?:=(?:"[^"]*"|'[^']*'|\S*))?/g)].map((x) => x[1]!));
       return names.filter((n) => !run.env[n]).map((n) => `$${n} is exported empty or not at all`);
+    },
+  },
+  {
+    name: 'the AWS profile is written',
+    applies: /~\/\.aws\/config/,
+    async check(ctx) {
+      const text = await readFile(join(ctx.env.HOME ?? '', '.aws', 'config'), 'utf8').catch(() => '');
+      const profiles = [...ctx.block.text.matchAll(/\[profile ([A-Za-z0-9_-]+)\]/g)].map((m) => m[1]!);
+      const problems = profiles.filter((p) => !text.includes(`[profile ${p}]`)).map((p) => `~/.aws/config has no [profile ${p}]`);
+      for (const m of text.matchAll(/role_arn = (.*)/g)) if (!/^arn:aws:iam::\d{12}:role\/\S+$/.test(m[1]!.trim())) problems.push(`role_arn "${m[1]}" is not a role ARN`);
+      return problems;
     },
   },
   {
@@ -151,10 +162,13 @@ export const EFFECTS: EffectCheck[] = [
     applies: /\bcontrast-autorecover\s+scp\b/,
     async check(ctx, run) {
       const problems: string[] = [];
-      if (/Fn::|"Ref"|<[A-Za-z]+Arn>/.test(run.stdout)) problems.push('the SCP holds CloudFormation intrinsics or placeholders');
+      // Printed, or redirected into a file (`> scp.json`).
+      const file = /\bscp\b[^\n]*>\s*(\S+)/.exec(ctx.block.text)?.[1];
+      const text = file ? await readFile(join(ctx.workdir, file), 'utf8').catch(() => '') : run.stdout;
+      if (/Fn::|"Ref"|<[A-Za-z]+Arn>/.test(text)) problems.push('the SCP holds CloudFormation intrinsics or placeholders');
       let doc: { Statement?: unknown[] } | undefined;
       try {
-        doc = JSON.parse(run.stdout.slice(run.stdout.indexOf('{'))) as { Statement?: unknown[] };
+        doc = JSON.parse(text.slice(text.indexOf('{'))) as { Statement?: unknown[] };
       } catch {
         problems.push('the SCP is not one JSON document');
       }

@@ -6,7 +6,8 @@
  * operator), changes the world as the real command would, and sets the variables the block
  * assigns. A marker naming an equivalent that is not here fails the journey.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { LookupEventsCommand, CloudTrailClient } from '@aws-sdk/client-cloudtrail';
@@ -38,7 +39,8 @@ export interface Equivalent {
 
 /** Each line of the block with its variables expanded from the session. */
 function expanded(ctx: StepContext): string {
-  return expandVars(ctx.block.text.replace(/\\\n\s*/g, ' '), ctx.env);
+  const text = ctx.block.text.replace(/\\\n\s*/g, ' ').replace(/\$\(aws sts get-caller-identity --query Account --output text\)/g, ACCOUNT);
+  return expandVars(text, ctx.env);
 }
 
 function exportsFor(ctx: StepContext, value: (name: string) => string | undefined): Record<string, string> {
@@ -124,7 +126,7 @@ export const EQUIVALENTS: Record<string, Equivalent> = {
     },
   },
 
-  'coordinator-nlb': {
+  'nlb-create': {
     standsFor: 'aws elbv2 create-target-group / register-targets / create-load-balancer / create-listener: an internal NLB of that name whose TCP listener on 1313 forwards to the registered Coordinator target (the emulator)',
     expects: /aws elbv2 create-load-balancer/,
     async run(ctx) {
@@ -138,6 +140,11 @@ export const EQUIVALENTS: Record<string, Equivalent> = {
       if (!port) throw new Error('register-targets names no target Id=…,Port=…');
       const listener = /create-listener[^\n]*--port (\d+)/.exec(text)?.[1];
       if (listener !== '1313') throw new Error(`the listener must be on 1313 (the stack's PrivateLink endpoint connects there), not ${listener}`);
+      // The targets' port must reach the Coordinator: a NodePort of a Service selecting it that publishes not-ready addresses.
+      const services = ctx.world.objects('services', ctx.values.cluster.namespace);
+      const nodePort = services.find((svc) => ((svc.spec?.ports ?? []) as { nodePort?: number }[]).some((p) => String(p.nodePort) === port) && (svc.spec?.selector as Record<string, string> | undefined)?.['app.kubernetes.io/name'] === 'coordinator');
+      if (!nodePort) throw new Error(`no Service in namespace ${ctx.values.cluster.namespace} exposes the Coordinator on node port ${port}: the NLB's targets would reach nothing`);
+      if (nodePort.spec?.publishNotReadyAddresses !== true) throw new Error(`Service ${nodePort.metadata.name} does not publish not-ready addresses: a recovering Coordinator (not Ready) would be unreachable`);
       const arn = nlbArn(ctx.world.o.region, name);
       ctx.world.nlbs.set(name, { name, arn, target: ctx.world.emu.address });
       const tg = `arn:aws:elasticloadbalancing:${ctx.world.o.region}:${ACCOUNT}:targetgroup/${name}/${arn.slice(-16)}`;
@@ -221,7 +228,7 @@ export const EQUIVALENTS: Record<string, Equivalent> = {
     },
   },
 
-  'cloudtrail-decrypt-lookup': {
+  'cloudtrail-decrypts': {
     standsFor: 'aws cloudtrail lookup-events … | jq: the event history\'s Decrypt events that carry the deployment\'s encryption context, in the jq filter\'s shape',
     expects: /aws cloudtrail lookup-events/,
     async run(ctx) {
@@ -235,11 +242,57 @@ export const EQUIVALENTS: Record<string, Equivalent> = {
   },
 
   'exporter-logs': {
-    standsFor: 'kubectl logs -f of the exporter: the events the exporter put on the bus so far (a follow never ends)',
+    standsFor: 'kubectl logs of the exporter: its Deployment must exist (installed in §6); its log is the events it put on the bus so far (the stand-in runs no containers)',
     expects: /kubectl logs/,
     covers: /\bkubectl logs\b/,
     async run(ctx) {
+      const text = expanded(ctx);
+      const ns = flagValue(text, '-n') ?? flagValue(text, '--namespace') ?? 'default';
+      const name = /\bdeploy(?:ment)?\/([a-z0-9-]+)/.exec(text)?.[1];
+      if (!name || !ctx.world.objects('deployments', ns).some((d) => d.metadata.name === name)) throw new Error(`Error from server (NotFound): deployments.apps "${name}" not found in namespace ${ns}`);
       return { output: ctx.world.exported.map((e) => `sending to eventbridge bus ${e.bus}: ${JSON.stringify(e.detail)}`).join('\n') || '(no events yet)' };
+    },
+  },
+
+  'install-cli': {
+    standsFor: "npm install -g contrast-autorecover: this checkout's CLI (bin/ on dist/, built by scripts/build.mjs) put on PATH, not the registry's",
+    expects: /npm install -g contrast-autorecover/,
+    covers: /\bnpm install -g contrast-autorecover\b/,
+    async run(ctx) {
+      const dir = ctx.env.JOURNEY_CLI_DIR!;
+      return { output: `added contrast-autorecover (${dir})`, exports: { PATH: `${dir}:${ctx.env.PATH}` } };
+    },
+  },
+
+  'trail-invoke-events': {
+    standsFor: "aws s3 cp of the trail's log files: the function's Invoke data events as CloudTrail writes them (gzipped JSON, Records) into the directory named; the rest of the block (find, zcat, jq) runs for real",
+    expects: /aws s3 cp/,
+    async run(ctx) {
+      const dest = /aws s3 cp\s+\S+\s+(\S+)/.exec(ctx.block.text)?.[1];
+      if (!dest) throw new Error('aws s3 cp names no destination');
+      const f = [...ctx.world.functions.values()][0];
+      if (!f) throw new Error('NoSuchBucket: no stack is deployed');
+      const now = new Date();
+      const day = now.toISOString().slice(0, 10).replace(/-/g, '/');
+      const region = ctx.world.o.region;
+      const dir = join(ctx.workdir, dest, 'AWSLogs', ACCOUNT, 'CloudTrail', region, day);
+      await mkdir(dir, { recursive: true });
+      const Records = ctx.world.invocations.map((i) => ({
+        eventVersion: '1.09',
+        eventTime: i.at,
+        eventSource: 'lambda.amazonaws.com',
+        eventName: 'Invoke',
+        awsRegion: region,
+        userIdentity: { type: 'AssumedRole', arn: `arn:aws:sts::${ACCOUNT}:assumed-role/operator/${i.caller}`, accountId: ACCOUNT },
+        requestID: i.requestId,
+        eventType: 'AwsApiCall',
+        managementEvent: false,
+        eventCategory: 'Data',
+        resources: [{ ARN: f.arn, accountId: ACCOUNT, type: 'AWS::Lambda::Function' }],
+      }));
+      if (Records.length === 0) throw new Error('the function was never invoked: no Invoke data events');
+      await writeFile(join(dir, `${ACCOUNT}_CloudTrail_${region}_${now.toISOString().replace(/[-:]/g, '').slice(0, 13)}Z_journey.json.gz`), gzipSync(JSON.stringify({ Records })));
+      return { output: `download: ${Records.length} Invoke event(s) to ${dest}` };
     },
   },
 };

@@ -9,7 +9,7 @@ import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { snapshot, type StepContext, type Values } from './context.ts';
 import { commandBlocks, firstCommand, statements, type CommandBlock, type Marker, type Shape } from './document.ts';
 import { EFFECTS } from './effects.ts';
@@ -105,26 +105,31 @@ export function findRealKubectl(): string | undefined {
   }
 }
 
-/** PATH shims: the CLI (built dist/ via bin/), kubectl (journey/shims/kubectl.mjs), and an `aws` that refuses. */
-async function writeShims(dir: string): Promise<void> {
+/**
+ * PATH shims: kubectl (journey/shims/kubectl.mjs) and an `aws` that refuses, in `dir`; the CLI
+ * (this checkout's bin/ on its compiled dist/, dialling through the operator's network:
+ * journey/shims/network.mjs) in `cliDir`, which the install step puts on PATH.
+ */
+async function writeShims(dir: string, cliDir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
+  await mkdir(cliDir, { recursive: true });
   const node = process.execPath;
   const cli = join(REPO_ROOT, 'bin', 'contrast-autorecover.js');
-  await writeFile(
-    join(dir, 'contrast-autorecover'),
-    [
-      '#!/usr/bin/env bash',
-      '# The installed CLI: this checkout\'s bin/ on its compiled dist/.',
-      `exec ${shellQuote(node)} ${shellQuote(cli)} "$@"`,
-      '',
-    ].join('\n'),
-  );
+  const network = pathToFileURL(join(REPO_ROOT, 'journey', 'shims', 'network.mjs')).href;
+  await writeFile(join(cliDir, 'contrast-autorecover'), `#!/usr/bin/env bash\nexec ${shellQuote(node)} --import ${shellQuote(network)} ${shellQuote(cli)} "$@"\n`);
   await writeFile(join(dir, 'kubectl'), `#!/usr/bin/env bash\nexec ${shellQuote(node)} ${shellQuote(join(REPO_ROOT, 'journey', 'shims', 'kubectl.mjs'))} "$@"\n`);
   await writeFile(
     join(dir, 'aws'),
     '#!/usr/bin/env bash\necho "aws: the AWS CLI is not part of the journey (not on this machine kind); mark the block <!-- journey: local-equivalent NAME -->" >&2\nexit 127\n',
   );
-  for (const f of ['contrast-autorecover', 'kubectl', 'aws']) await chmod(join(dir, f), 0o755);
+  for (const f of [join(cliDir, 'contrast-autorecover'), join(dir, 'kubectl'), join(dir, 'aws')]) await chmod(f, 0o755);
+}
+
+/** The operator's home: the AWS config and credentials of their default profile (the journey's account). */
+async function writeHome(home: string, region: string): Promise<void> {
+  await mkdir(join(home, '.aws'), { recursive: true });
+  await writeFile(join(home, '.aws', 'credentials'), '[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n');
+  await writeFile(join(home, '.aws', 'config'), `[default]\nregion = ${region}\n`);
 }
 
 /** `${JOURNEY_…}` in the values file, from the world. */
@@ -155,12 +160,19 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
   world.reviewFromAppliedRbac('contrast-autorecover');
   const scratch = await mkdtemp(join(tmpdir(), `journey-${o.shape}-`));
   const shims = join(scratch, 'bin');
-  await writeShims(shims);
+  const cliDir = join(scratch, 'cli-bin');
+  await writeShims(shims, cliDir);
+  const home = join(scratch, 'home');
+  await writeHome(home, region);
   const worldEnv = world.shellEnv();
   const realKubectl = findRealKubectl();
   const env: Record<string, string> = {
     PATH: [shims, dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':'),
-    HOME: process.env.HOME ?? scratch,
+    HOME: home,
+    // The CLI's directory once installed (the install step's equivalent puts it on PATH).
+    JOURNEY_CLI_DIR: cliDir,
+    // The operator's npm cache (no network round trips the journey does not need).
+    npm_config_cache: process.env.npm_config_cache ?? join(process.env.HOME ?? home, '.npm'),
     USER: 'operator',
     LANG: 'C.UTF-8',
     TERM: 'dumb',
@@ -172,9 +184,10 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
     npm_config_fund: 'false',
     JOURNEY_KUBECTL_MIN: KUBECTL_MIN,
     ...(realKubectl ? { JOURNEY_REAL_KUBECTL: realKubectl } : {}),
-    ...(process.env.npm_config_cache ? { npm_config_cache: process.env.npm_config_cache } : {}),
     ...worldEnv,
     ...Object.fromEntries(Object.entries(o.values.env).map(([k, v]) => [k, fill(v, worldEnv)])),
+    // Names the operator dials, routed to the stand-ins (the VPN, the NLB).
+    JOURNEY_NETWORK: JSON.stringify(Object.fromEntries(Object.entries(o.values.network ?? {}).map(([k, v]) => [k, fill(v, worldEnv)]))),
   };
   const values: Values = { ...o.values, cdkContext: JSON.parse(fill(JSON.stringify(o.values.cdkContext), worldEnv)) as Record<string, unknown> };
   const session = ShellSession.start({ cwd: o.workdir, env, dir: scratch });

@@ -99,6 +99,8 @@ export class World {
   /** SSM-less stand-in for the CDK bootstrap stacks: environments bootstrapped (aws://ACCOUNT/REGION). */
   readonly bootstrapped = new Set<string>();
   functions = new Map<string, DeployedFunction>();
+  /** Invocations of the deployed function through Lambda's API (Invoke data events). */
+  readonly invocations: { at: string; requestId: string; caller: string }[] = [];
   /** Events the exporter put on a bus. */
   readonly exported: { bus: string; detail: Record<string, string> }[] = [];
   /** Stack name → outputs, as CloudFormation would answer (also created in moto). */
@@ -221,7 +223,12 @@ export class World {
         await logger.flushed();
       }
     };
-    this.lambda.add({ name: f.name, roleArn: f.roleArn, env: f.env, logGroup: f.logGroup, invoke });
+    // Through Lambda's API (the CLI's pause, resume, status, doctor): an Invoke data event each.
+    const viaApi = async (event: unknown, context: { awsRequestId: string; clientContext?: { custom?: unknown } }) => {
+      this.invocations.push({ at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), requestId: context.awsRequestId, caller: 'operator' });
+      return invoke(event, context);
+    };
+    this.lambda.add({ name: f.name, roleArn: f.roleArn, env: f.env, logGroup: f.logGroup, invoke: viaApi });
     const deployed: DeployedFunction = { ...f, arn: this.lambda.arnOf(f.name), logger, invoke: (e) => invoke(e), results };
     this.functions.set(f.name, deployed);
     return deployed;
