@@ -136,18 +136,25 @@ export const EFFECTS: EffectCheck[] = [
     },
   },
   {
-    name: 'pause is recorded',
+    name: 'pause is recorded (and shown by status)',
     applies: /\bcontrast-autorecover\s+pause\b/,
-    async check(ctx) {
-      return (await pauseItem(ctx)) ? [] : [`no pause#${ctx.values.cluster.deployment} item in the lock table`];
+    async check(ctx, run) {
+      const d = ctx.values.cluster.deployment;
+      // A block that pauses and resumes again: status in between showed it, the switch is off now.
+      if (/\bcontrast-autorecover\s+resume\b/.test(ctx.block.text)) {
+        const problems: string[] = [];
+        if (/\bcontrast-autorecover\s+status\b/.test(ctx.block.text) && !new RegExp(`PAUSED \\(pause#${d}\\)`).test(run.stdout)) problems.push(`status did not show PAUSED (pause#${d}) while paused`);
+        if (await pauseItem(ctx)) problems.push(`pause#${d} is still in the lock table after resume`);
+        return problems;
+      }
+      return (await pauseItem(ctx)) ? [] : [`no pause#${d} item in the lock table`];
     },
   },
   {
     name: 'resume lifts the pause',
     applies: /\bcontrast-autorecover\s+resume\b/,
     async check(ctx) {
-      const item = await pauseItem(ctx);
-      return item && (item.paused as { BOOL?: boolean } | undefined)?.BOOL !== false ? [`pause#${ctx.values.cluster.deployment} is still in the lock table`] : [];
+      return (await pauseItem(ctx)) ? [`pause#${ctx.values.cluster.deployment} is still in the lock table`] : [];
     },
   },
   {

@@ -18,7 +18,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { request as httpRequest, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -34,7 +34,8 @@ import { EksStub, type AuthenticationMode } from '../testing/aws-stubs/eks.ts';
 import { logGroupShipper, ShippingLogger } from '../testing/aws-stubs/function-logs.ts';
 import { LambdaStub } from '../testing/aws-stubs/lambda.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
-import { makeTestManifest, snpTestEvidence, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
+import { collateralFile } from '../lambda/attestation/collateral.ts';
+import { makeTestManifest, snpTestChain, snpTestEvidence, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
 import { contrastTemplate, coordinatorTemplate, kubeconfigFor, RbacAuthorizer, startKubeApi, type KubeApi, type KubeObject } from '../testing/kube-api/index.ts';
 import type { AccessRequest } from '../testing/kube-api/rbac.ts';
 import { nlbArn } from './nlb.ts';
@@ -128,6 +129,11 @@ export class World {
     const ws = await makeWorkspace({ modulusLength: 2048, coordinatorPolicyHash: TEST_POLICY_HASH_HEX, manifestExtra: { ReferenceValues: makeTestManifest({ tdx: false }).ReferenceValues } });
     await mkdir(o.workdir, { recursive: true });
     await writeWorkspace(ws, join(o.workdir, 'workspace'));
+    // The collateral the operator fetched for the Coordinator's evidence (AMD KDS's layout): the
+    // product CRL of the (test) chain that signs the emulator's SEV-SNP evidence.
+    const crl = join(o.workdir, 'collateral', collateralFile({ kind: 'snp-crl', product: 'Milan' }));
+    await mkdir(dirname(crl), { recursive: true });
+    await writeFile(crl, snpTestChain().crlDer);
     const emu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, evidence: snpTestEvidence() });
     const kube = await startKubeApi();
     kube.store.coordinator = { servingSince: () => emu.healthySince };
