@@ -16,7 +16,8 @@ import { lazySide, NO_ACCESS_HINT, resolveKubeAccess, type KubeCliOptions } from
 import { printResult, progressPrinter } from './output.ts';
 import { outcomeTable } from './outcome-help.ts';
 import { UsageError } from './usage.ts';
-import { checkCollateralSize, readCollateralDir, readWorkspace } from './workspace-files.ts';
+import type { EnrollCollateral } from './enroll-collateral.ts';
+import { readCollateralDir, readWorkspace } from './workspace-files.ts';
 
 function tdxStatus(value: string, previous: string[]): string[] {
   if (!(ACCEPTABLE_TDX_TCB_STATUSES as readonly string[]).includes(value)) {
@@ -34,19 +35,8 @@ interface EnrollOptions {
   kmsKeyId: string;
   secretKmsKeyId?: string;
   secretId: string;
+  stack?: string;
   json?: boolean;
-}
-
-/** Reads the Coordinator's evidence and fetches (and verifies) what it will need offline. */
-async function fetchCollateralFor(endpoint: ReturnType<typeof parseEndpoint>, mirrorUrl: string): Promise<Record<string, string>> {
-  const [{ captureAttestationExtension }, needs, { MirrorCollateral }, { pinnedCollateralVerifier }] = await Promise.all([
-    import('../lambda/coordinator/evidence-capture.ts'),
-    import('../lambda/attestation/collateral-needs.ts'),
-    import('../lambda/attestation/collateral.ts'),
-    import('../lambda/attestation/collateral-verify.ts'),
-  ]);
-  const ext = await captureAttestationExtension(endpoint);
-  return needs.fetchCollateral(needs.collateralNeeds(ext), new MirrorCollateral(mirrorUrl), pinnedCollateralVerifier(), needs.carriedCollateral(ext));
 }
 
 async function enrollCommand(opts: EnrollOptions): Promise<number> {
@@ -59,23 +49,48 @@ async function enrollCommand(opts: EnrollOptions): Promise<number> {
   const files = await readWorkspace(opts.workspace);
   try {
     const fromDir = opts.collateral ? await readCollateralDir(opts.collateral) : undefined;
-    const fetched = opts.collateralMirror ? await fetchCollateralFor(parseEndpoint(opts.coordinator!), opts.collateralMirror) : undefined;
-    const collateral = fromDir || fetched ? checkCollateralSize({ ...fromDir, ...fetched }) : undefined;
     const { kms, secrets } = await cliAwsClients();
     const say = (l: string) => !opts.json && process.stderr.write(`${l}\n`);
     say(`✔ read ${opts.workspace}: manifest.json, seed-shares.json, seedshare-owner.pem`);
-    const { document, summary } = await buildBundle({ deployment: opts.deployment, kmsKeyId: opts.kmsKeyId, files, kms, ...(collateral ? { collateral } : {}) });
-    if (collateral) say(`✔ cached ${Object.keys(collateral).length} collateral file(s) from ${[opts.collateral, opts.collateralMirror].filter(Boolean).join(' and ')} in the bundle`);
+    // The collateral is resolved once every workspace check has passed and before the first KMS
+    // call (buildBundle checks, then encrypts): a refused workspace is named first, and a
+    // refused collateral costs no KMS request.
+    let collateral: EnrollCollateral | undefined;
+    let refused: unknown;
+    const gated = {
+      send: async (command: Parameters<typeof kms.send>[0]) => {
+        try {
+          collateral ??= await (await import('./enroll-collateral.ts')).resolveEnrollCollateral(opts, fromDir);
+        } catch (err) {
+          refused = err;
+          throw err;
+        }
+        return kms.send(command);
+      },
+    } as unknown as typeof kms;
+    let built;
+    try {
+      built = await buildBundle({ deployment: opts.deployment, kmsKeyId: opts.kmsKeyId, files, kms: gated });
+    } catch (err) {
+      throw refused ?? err;
+    }
+    const { document, summary } = built;
+    for (const line of collateral!.lines) say(line);
+    if (collateral!.record) {
+      document.collateral = collateral!.record;
+      say(`✔ cached ${Object.keys(collateral!.record).length} collateral file(s) from ${[opts.collateral, opts.collateralMirror].filter(Boolean).join(' and ')} in the bundle`);
+    }
     say(`✔ checked: the manifest is one the Coordinator accepts, its reference values of the ${summary.referenceShape} shape are judged as that Contrast release does (docs/compatibility.md)`);
     say(`✔ checked: the owner key owns one of ${summary.shares} share(s), the share decrypts, the salt is 32 bytes`);
     say(`✔ encrypted the owner key with KMS key ${document.ownerKey.kmsKeyId}`);
     const saved = await new BundleStore(secrets).save(opts.secretId, document, opts.secretKmsKeyId);
     say(`✔ ${saved.created ? 'created secret' : 'put a new version of secret'} ${opts.secretId}`);
-    const out = { deployment: opts.deployment, secretId: opts.secretId, created: saved.created, versionId: saved.versionId, ...summary };
+    const expires = collateral!.expiresAt ? { collateralExpiresAt: collateral!.expiresAt.toISOString() } : {};
+    const out = { deployment: opts.deployment, secretId: opts.secretId, created: saved.created, versionId: saved.versionId, ...summary, ...expires };
     if (opts.json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     else
       process.stdout.write(
-        `enrolled deployment ${opts.deployment}: manifest ${summary.manifestSha256}\n  Coordinator policy hash(es): ${summary.coordinatorPolicyHashes.join(', ')}\n  KMS encryption context: ${JSON.stringify(summary.encryptionContext)}\n`,
+        `enrolled deployment ${opts.deployment}: manifest ${summary.manifestSha256}\n  Coordinator policy hash(es): ${summary.coordinatorPolicyHashes.join(', ')}\n  KMS encryption context: ${JSON.stringify(summary.encryptionContext)}\n${expires.collateralExpiresAt ? `  cached collateral expires ${expires.collateralExpiresAt}\n` : ''}`,
       );
     return 0;
   } finally {
@@ -131,6 +146,11 @@ export async function recoverCommand(opts: RecoverOptions, mode: 'recover' | 'st
       reason: opts.reason ?? `contrast-autorecover ${mode} by ${userInfo().username}`,
     });
     printResult(result, opts.json === true);
+    if (mode === 'status' && !opts.json) {
+      const { operatorLines } = await import('./pause.ts');
+      const lines = operatorLines(result.operator);
+      if (lines.length) process.stdout.write(`${lines.join('\n')}\n`);
+    }
     return exitCodeFor(result.outcome);
   }
   if (!opts.secretId || !opts.coordinator) throw new UsageError('--secret-id and --coordinator are required (or use --via-function NAME)');
@@ -191,7 +211,8 @@ export function registerRecoveryCommands(program: Command, run: (fn: () => Promi
     .option('--secret-kms-key-id <key>', 'create the secret when it does not exist, encrypted with this KMS key (without the stack; never the recovery key)')
     .option('--collateral <dir>', 'attestation collateral to cache in the bundle (VCEK/ASK/ARK, CRL, TDX TCB Info, QE Identity; files named as `attestation verify` reports them)')
     .option('--collateral-mirror <url>', 'fetch the collateral the Coordinator\'s evidence needs from this base URL (AMD KDS / Intel PCS layout, e.g. a collateral proxy) and cache it; needs --coordinator')
-    .option('--coordinator <host:port>', 'the Coordinator to read the evidence from, with --collateral-mirror')
+    .option('--coordinator <host:port>', 'the Coordinator whose evidence the collateral must cover (read over aTLS; nothing is sent)')
+    .option('--stack <name>', 'the deployed stack: with its collateralMirror the function fetches what is not cached')
     .option('--json', 'print a JSON summary')
     .addHelpText(
       'after',
@@ -202,9 +223,16 @@ unsupported fields are refused by name: docs/compatibility.md), it lists a seed-
 the owner key is PKCS#1 and listed in the manifest, one share belongs to it and decrypts, the
 salt is 32 bytes. Never writes the plaintext key; a refusal writes nothing (exit 16).
 
+Collateral is required: the function has no internet and needs a current CRL (SEV-SNP) or TCB
+Info, QE Identity and CRLs (TDX). Enroll reads the Coordinator's evidence (--coordinator),
+refuses collateral that does not cover it, and prints when the cached documents expire
+(doctor warns ahead). Sources: --collateral DIR, --collateral-mirror URL, or --stack NAME of a
+stack with collateralMirror (the function fetches what is not cached).
+
 Example:
   contrast-autorecover enroll --workspace ./workspace --deployment prod \\
-    --kms-key-id alias/contrast-autorecover --secret-id contrast-autorecover/prod`,
+    --kms-key-id alias/contrast-autorecover --secret-id contrast-autorecover/prod \\
+    --coordinator coordinator.internal:1313 --collateral-mirror https://collateral.internal.example`,
     )
     .action((o: EnrollOptions) => run(() => enrollCommand(o)));
 

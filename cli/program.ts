@@ -10,6 +10,8 @@ import { registerRecoveryCommands } from './commands.ts';
 import { registerAttestationCommand } from './attestation.ts';
 import { registerDoctorCommand } from './doctor/command.ts';
 import { registerRehearseCommand } from './rehearse/command.ts';
+import { registerManifestsCommand, registerOutputCommand, registerScpCommand } from './manifests/register.ts';
+import { registerPauseCommands } from './pause.ts';
 import { UsageError } from './usage.ts';
 
 /** `--coordinator HOST:PORT`, checked while parsing: a malformed address is a usage error. */
@@ -68,6 +70,10 @@ Examples:
   registerAttestationCommand(program);
   registerDoctorCommand(program, run);
   registerRehearseCommand(program, run);
+  registerManifestsCommand(program, run);
+  registerScpCommand(program, run);
+  registerOutputCommand(program, run);
+  registerPauseCommands(program, run);
   // The demo wires test roots and the emulator; it is loaded only when `demo` runs.
   program
     .command('demo')

@@ -11,10 +11,11 @@ import { BUDGETS, FUNCTION_TIMEOUT_SECONDS } from '../lambda/shared/budgets.ts';
 import { RecoveryError } from '../lambda/shared/errors.ts';
 import { isOutcome } from '../lambda/shared/outcomes.ts';
 import type { ReconcileResult } from '../lambda/reconcile/types.ts';
+import type { OperatorState, PauseSwitchResult } from '../lambda/function/pause-switch.ts';
 
 export interface ViaFunctionRequest {
   functionName: string;
-  action: 'recover' | 'status' | 'dry-run';
+  action: 'recover' | 'status' | 'dry-run' | 'pause' | 'resume';
   deployment: string;
   force: boolean;
   reason: string;
@@ -58,7 +59,13 @@ function clientContext(): string {
   return Buffer.from(JSON.stringify({ custom: { caller: `${user}@${hostname()} (contrast-autorecover CLI)` } })).toString('base64');
 }
 
-export async function invokeViaFunction(req: ViaFunctionRequest): Promise<ReconcileResult & { requestId?: string }> {
+/** What the function answers besides the result: pause switches and collateral expiry (status, resume), the switch change (pause, resume). */
+export interface OperatorAnswer {
+  operator?: OperatorState;
+  pauseSwitch?: PauseSwitchResult;
+}
+
+export async function invokeViaFunction(req: ViaFunctionRequest): Promise<ReconcileResult & { requestId?: string } & OperatorAnswer> {
   // One attempt only: a retried invoke could run a forced recovery twice. The function ends
   // within its timeout; the answer is waited for that long and a little more, never forever.
   const requestHandler = { connectionTimeout: BUDGETS.aws.connectionTimeoutMs, requestTimeout: FUNCTION_TIMEOUT_SECONDS * 1000 + 15_000, throwOnRequestTimeout: true };
@@ -106,5 +113,6 @@ export async function invokeViaFunction(req: ViaFunctionRequest): Promise<Reconc
     throw new ViaFunctionError(`function ${req.functionName} returned an unexpected result (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); is it contrast-autorecover of a matching version?`, 'config-invalid');
   }
   const result = parsed.data.results[0] as unknown as ReconcileResult;
-  return { ...result, requestId: parsed.data.requestId };
+  const extra = parsed.data as { operator?: OperatorState; pauseSwitch?: PauseSwitchResult };
+  return { ...result, requestId: parsed.data.requestId, ...(extra.operator ? { operator: extra.operator } : {}), ...(extra.pauseSwitch ? { pauseSwitch: extra.pauseSwitch } : {}) };
 }

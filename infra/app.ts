@@ -8,7 +8,7 @@
  */
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { App, Stack } from 'aws-cdk-lib';
+import { Annotations, App, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -132,6 +132,13 @@ export function buildStack(app: App, s: AppSettings): Stack {
     description: 'contrast-autorecover: attested automatic recovery of Contrast Coordinators',
   });
   new ContrastRecovery(stack, 'Recovery', recoveryProps(stack, s));
+  if (!env) {
+    // Without both, the stack is environment-agnostic and no us-east-1 forwarder can be placed.
+    Annotations.of(stack).addWarningV2(
+      'contrast-autorecover:iam-event-forwarder',
+      'contrast:account and contrast:region are not both set: no IamEventForwarder in us-east-1 is added, so the RoleTrust side-door alarm never sees IAM trust-policy changes (docs/deploy.md §1)',
+    );
+  }
   if (env && env.region !== 'us-east-1') {
     const forwarder = new Stack(app, `${stack.stackName}IamEvents`, {
       env: { account: env.account, region: 'us-east-1' },

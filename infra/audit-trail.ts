@@ -15,7 +15,9 @@ import { Construct } from 'constructs';
 export class AuditTrail extends Construct {
   readonly trail: cloudtrail.Trail;
 
-  constructor(scope: Construct, id: string, props: { key: kms.Key; fn: lambda.IFunction }) {
+  readonly bucket: s3.Bucket;
+
+  constructor(scope: Construct, id: string, props: { key: kms.Key; fn: lambda.IFunction; auditors?: iam.IPrincipal[] }) {
     super(scope, id);
     const accessLogs = new s3.Bucket(this, 'AccessLogs', {
       encryption: s3.BucketEncryption.S3_MANAGED,
@@ -54,6 +56,24 @@ export class AuditTrail extends Construct {
       isMultiRegionTrail: true,
       managementEvents: cloudtrail.ReadWriteType.ALL,
     });
+    this.bucket = bucket;
+    // Readers of the log files. CloudTrail encrypts each file (SSE-KMS) with the encryption
+    // context aws:cloudtrail:arn = the trail's ARN, and S3 decrypts on the reader's behalf, so
+    // the reader needs kms:Decrypt under that context (AWS CloudTrail User Guide, "Configure AWS
+    // KMS key policies for CloudTrail", granting decrypt permissions) — nothing else under the key.
+    const auditors = props.auditors ?? [];
+    if (auditors.length) {
+      props.key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AuditorsDecryptTrailLogFiles',
+          principals: auditors,
+          actions: ['kms:Decrypt'],
+          resources: ['*'],
+          conditions: { StringLike: { 'kms:EncryptionContext:aws:cloudtrail:arn': `arn:${Aws.PARTITION}:cloudtrail:*:${Aws.ACCOUNT_ID}:trail/*` } },
+        }),
+      );
+      for (const a of auditors) bucket.grantRead(a);
+    }
     this.trail.addLambdaEventSelector([props.fn], { readWriteType: cloudtrail.ReadWriteType.ALL, includeManagementEvents: true });
   }
 }

@@ -16,7 +16,7 @@
  * Every name the function reads comes from lambda/shared/contract.ts, set here as environment
  * variables (lambda/function/config.ts parses them).
  */
-import { Aws, CfnOutput, DefaultStackSynthesizer, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnOutput, DefaultStackSynthesizer, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -26,11 +26,13 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEFAULTS, ENV, EVENTS, LOCK_TABLE, METRICS_NAMESPACE, SERVICE_NAME } from '../lambda/shared/contract.ts';
 import { MIN_LEASE_SECONDS } from '../lambda/shared/budgets.ts';
+import { sourceFunctionScpDocument } from '../lambda/shared/scp.ts';
 import { RecoveryAlarms } from './alarms.ts';
 import { AuditTrail } from './audit-trail.ts';
 import { BundleSecrets, secretArnPattern } from './bundle-secrets.ts';
@@ -63,6 +65,8 @@ export class ContrastRecovery extends Construct {
   readonly vpc: ec2.IVpc;
   readonly securityGroup: ec2.SecurityGroup;
   readonly trail?: cloudtrail.Trail;
+  /** The created trail's bucket (its log files hold the Invoke data events). */
+  readonly trailBucket?: s3.IBucket;
   readonly dashboard: RecoveryDashboard;
   /** The role CloudFormation deploys with (a key administrator, the secrets' only changer). */
   readonly cloudFormationRoleArn: string;
@@ -179,15 +183,7 @@ export class ContrastRecovery extends Construct {
     for (const [i, email] of (props.alarmEmails ?? []).entries()) {
       new sns.Subscription(this, `AlarmEmail${i}`, { topic: this.alarmTopic, protocol: sns.SubscriptionProtocol.EMAIL, endpoint: email });
     }
-    const alarms = new RecoveryAlarms(this, 'Alarms', {
-      topic: this.alarmTopic,
-      fn: this.function,
-      deploymentNames: names,
-      deadLetterQueues: { TriggerDeadLetterQueue: this.triggerDeadLetterQueue, InvocationFailureQueue: this.failureQueue },
-      staleAlarmMinutes: props.staleAlarmMinutes ?? DEFAULTS.staleAlarmMinutes,
-      decryptDrill: drillRule !== undefined,
-    });
-    new SideDoorAlarms(this, 'SideDoorAlarms', {
+    const sideDoors = new SideDoorAlarms(this, 'SideDoorAlarms', {
       topic: this.alarmTopic,
       keys: [this.key, this.bundleSecretsKey],
       fn: this.function,
@@ -195,8 +191,20 @@ export class ContrastRecovery extends Construct {
       ...(this.breakGlassRole ? { breakGlassRole: this.breakGlassRole } : {}),
       secretIdPrefixes: [`arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${prefix}/`, `${prefix}/`],
     });
+    const alarms = new RecoveryAlarms(this, 'Alarms', {
+      topic: this.alarmTopic,
+      fn: this.function,
+      deploymentNames: names,
+      deadLetterQueues: { TriggerDeadLetterQueue: this.triggerDeadLetterQueue, InvocationFailureQueue: this.failureQueue, SideDoorNotificationDeadLetterQueue: sideDoors.deadLetterQueue },
+      staleAlarmMinutes: props.staleAlarmMinutes ?? DEFAULTS.staleAlarmMinutes,
+      decryptDrill: drillRule !== undefined,
+    });
     const trail = props.auditTrail ?? 'create';
-    if (trail === 'create') this.trail = new AuditTrail(this, 'Audit', { key: opsKey, fn: this.function }).trail;
+    if (trail === 'create') {
+      const audit = new AuditTrail(this, 'Audit', { key: opsKey, fn: this.function, ...(props.auditors ? { auditors: props.auditors } : {}) });
+      this.trail = audit.trail;
+      this.trailBucket = audit.bucket;
+    }
     this.dashboard = new RecoveryDashboard(this, 'Dashboard', { fn: this.function, deploymentNames: names, alarms: alarms.alarms });
 
     this.outputs(props, bundles);
@@ -204,29 +212,19 @@ export class ContrastRecovery extends Construct {
 
   /**
    * An SCP (attach it in your organization) that lets the function role's credentials decrypt
-   * the owner key and read the bundles only inside this function: Lambda sets
-   * `lambda:SourceFunctionArn` on calls signed inside the execution environment, and the key is
-   * usable only in identity policies and SCPs, not in key or secret policies (AWS Lambda
-   * Developer Guide, permissions-source-function-arn). Absent (credentials used elsewhere), the
-   * negated condition holds and the call is denied.
+   * the owner key and read the bundles only inside this function (lambda/shared/scp.ts says
+   * why). It holds CloudFormation tokens: to paste it into Organizations, render it with the
+   * deployed stack's ARNs (`contrast-autorecover scp --stack NAME`).
    */
   sourceFunctionScp(): iam.PolicyDocument {
-    const fnArn = this.function.functionArn;
-    return new iam.PolicyDocument({
-      statements: [
-        new iam.PolicyStatement({
-          sid: 'ContrastAutorecoverRoleOnlyInsideItsFunction',
-          effect: iam.Effect.DENY,
-          actions: ['kms:Decrypt', 'secretsmanager:GetSecretValue'],
-          resources: [this.key.keyArn, ...Object.values(this.secrets).map((s) => s.ref)],
-          conditions: {
-            ArnEquals: { 'aws:PrincipalArn': this.role.roleArn },
-            // With and without a version qualifier.
-            ArnNotLike: { 'lambda:SourceFunctionArn': [fnArn, `${fnArn}:*`] },
-          },
-        }),
-      ],
-    });
+    return iam.PolicyDocument.fromJson(
+      sourceFunctionScpDocument({
+        recoveryKeyArn: this.key.keyArn,
+        bundleSecretArns: Object.values(this.secrets).map((s) => s.ref),
+        functionRoleArn: this.role.roleArn,
+        functionArn: this.function.functionArn,
+      }),
+    );
   }
 
   /** Invoke the function directly (`recover --via-function`, status, dry-run). */
@@ -268,7 +266,32 @@ export class ContrastRecovery extends Construct {
       new CfnOutput(this, `BundleSecret${i}Arn`, { value: bundles.secrets[d.name]!.ref, description: `recovery bundle secret of ${d.name}` });
     }
     if (this.exporterRole) new CfnOutput(this, 'ExporterRoleArn', { value: this.exporterRole.roleArn });
+    if (props.exporter?.kind === 'roles-anywhere') new CfnOutput(this, 'ExporterTrustAnchorArn', { value: props.exporter.trustAnchorArn });
     if (this.breakGlassRole) new CfnOutput(this, 'BreakGlassRoleArn', { value: this.breakGlassRole.roleArn });
+    // What `contrast-autorecover manifests` and `scp` render from (cli/manifests/): concrete values, no intrinsics for the operator to resolve.
+    new CfnOutput(this, 'FunctionArn', { value: this.function.functionArn });
+    new CfnOutput(this, 'Deployments', {
+      description: 'deployments and their namespaces (contrast-autorecover manifests)',
+      value: Stack.of(this).toJsonString(
+        props.deployments.map((d) => ({
+          name: d.name,
+          coordinatorNamespace: d.coordinatorNamespace ?? DEFAULTS.coordinatorNamespace,
+          ...(d.namespaces ? { namespaces: d.namespaces } : {}),
+          ...(d.namespaceLabelSelector ? { namespaceSelector: true } : {}),
+        })),
+      ),
+    });
+    new CfnOutput(this, 'ClusterKind', { value: props.cluster.kind });
+    if (props.cluster.kind === 'eks-hybrid-nodes') new CfnOutput(this, 'ClusterName', { value: props.cluster.clusterName });
+    new CfnOutput(this, 'AllowPodDeletion', { value: String(props.allowPodDeletion ?? false) });
+    if (props.collateralMirror) new CfnOutput(this, 'CollateralMirrorUrl', { value: props.collateralMirror.url });
+    if (this.trailBucket) new CfnOutput(this, 'TrailBucketName', { value: this.trailBucket.bucketName });
+    if (props.network.kind === 'own-vpc' && props.cluster.kind === 'eks-hybrid-nodes' && !props.cluster.clusterSecurityGroupId) {
+      // The construct cannot add the rule without the group: say exactly what to run.
+      const command = Fn.join('', ['aws ec2 authorize-security-group-ingress --group-id <cluster security group> --protocol tcp --port 443 --cidr ', this.vpc.vpcCidrBlock]);
+      new CfnOutput(this, 'ClusterSecurityGroupIngressCommand', { value: command, description: 'admit the function\'s VPC to the EKS API (or name cluster.clusterSecurityGroupId)' });
+      Annotations.of(this).addWarningV2('contrast-autorecover:cluster-ingress', 'own-vpc with EKS and no cluster.clusterSecurityGroupId: the cluster security group must admit this VPC on 443; name the group (the construct adds the rule) or run the command in the ClusterSecurityGroupIngressCommand output');
+    }
   }
 }
 

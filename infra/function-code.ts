@@ -30,7 +30,9 @@ const PREBUILT = path.resolve(HERE, '..', 'function');
  */
 function bundleDir(entry: string): string {
   const hash = createHash('sha256').update(entry);
-  const files = [path.join(PROJECT_ROOT, 'package-lock.json'), path.join(HERE, 'function-bundle.mjs'), entry, ...walk(path.join(PROJECT_ROOT, 'lambda'))];
+  // The package ships no lambda/ sources and may have no lockfile: hash what exists.
+  const lambdaDir = path.join(PROJECT_ROOT, 'lambda');
+  const files = [path.join(PROJECT_ROOT, 'package-lock.json'), path.join(HERE, 'function-bundle.mjs'), entry, ...(existsSync(lambdaDir) ? walk(lambdaDir) : [])].filter((f) => existsSync(f));
   for (const f of files) hash.update(f).update(readFileSync(f));
   return path.join(PROJECT_ROOT, 'node_modules', '.cache', 'contrast-autorecover', `function-${hash.digest('hex').slice(0, 16)}`);
 }
@@ -47,8 +49,13 @@ export function bundleFromSource(entry = path.join(PROJECT_ROOT, FUNCTION_ENTRY)
   if (existsSync(path.join(dir, 'index.mjs'))) return dir;
   mkdirSync(path.dirname(dir), { recursive: true });
   const staging = mkdtempSync(`${dir}-`);
-  // esbuild is a build-time dependency: loaded only when bundling from sources.
-  const esbuild = createRequire(import.meta.url)('esbuild') as typeof Esbuild;
+  // esbuild is a build-time dependency, an optional peer of the package: loaded only when bundling from sources.
+  let esbuild: typeof Esbuild;
+  try {
+    esbuild = createRequire(import.meta.url)('esbuild') as typeof Esbuild;
+  } catch {
+    throw new Error('contrast-autorecover: the `entry` prop bundles TypeScript at synth with esbuild, which is not installed; add it to your CDK app (npm install --save-dev esbuild@^0.25), or omit `entry` to deploy the prebuilt function');
+  }
   esbuild.buildSync(functionBundleOptions({ entry, outdir: staging, projectRoot: PROJECT_ROOT }));
   try {
     renameSync(staging, dir);

@@ -15,7 +15,7 @@
  * EventBridge): Lambda ships logs and EMF metrics itself and the EKS token is a presigned URL,
  * so no Logs, Monitoring or STS endpoint. The Coordinator is reached through PrivateLink.
  */
-import { Fn, RemovalPolicy } from 'aws-cdk-lib';
+import { Fn, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -212,6 +212,19 @@ export class FunctionNetwork extends Construct {
       this.securityGroup.connections.allowTo(clusterSg, ec2.Port.tcp(443), 'EKS private API endpoint');
     } else {
       this.egress(ec2.Peer.ipv4(c.controlPlaneCidr!), 443, 'EKS private API endpoint');
+      if (this.props.network.kind === 'own-vpc' && c.clusterSecurityGroupId) {
+        // The other half of the path: the cluster security group must admit the function's VPC.
+        // Across VPCs (over the transit gateway) a group cannot name ours, so the rule names our CIDR.
+        const ingress = new ec2.CfnSecurityGroupIngress(this, 'ClusterSecurityGroupIngress', {
+          groupId: c.clusterSecurityGroupId,
+          ipProtocol: 'tcp',
+          fromPort: 443,
+          toPort: 443,
+          cidrIp: this.props.vpc.vpcCidrBlock,
+          description: 'contrast-autorecover function (own VPC, via transit gateway) to the EKS private API endpoint',
+        });
+        Validations.of(ingress).acknowledge({ id: 'AwsSolutions-EC23', reason: 'The source is the function\'s own VPC CIDR (a token at synth, so cdk-nag cannot read it), never 0.0.0.0/0.' });
+      }
     }
   }
 }

@@ -68,7 +68,12 @@ export interface EksHybridNodesCluster {
   readonly endpoint: string;
   /** Base64 certificate authority data of the cluster. */
   readonly certificateAuthorityData: string;
-  /** Cluster security group (function in the hub VPC): 443 from the function's security group. */
+  /**
+   * Cluster security group. Function in the hub VPC: 443 from the function's security group.
+   * Function in its own VPC: the construct adds the ingress rule 443 from that VPC's CIDR to
+   * this group (a security group cannot be referenced across VPCs); without it, add the rule
+   * yourself (`doctor` prints the command).
+   */
   readonly clusterSecurityGroupId?: string;
   /** CIDR of the cluster VPC subnets holding the control plane's ENIs (function in its own VPC, or instead of the security group). */
   readonly controlPlaneCidr?: string;
@@ -204,6 +209,13 @@ export interface ContrastRecoveryProps {
    * Invoke data events; or an existing (organization) trail you keep. @default 'create'
    */
   readonly auditTrail?: 'create' | { readonly existingTrailArn: string };
+  /**
+   * Who may read the created trail's log files (the `Invoke` data events, every `Decrypt`):
+   * `kms:Decrypt` on the operations key only under CloudTrail's encryption context
+   * (`aws:cloudtrail:arn` of this account's trails), and read access to the trail's bucket.
+   * The key policy trusts no IAM policy, so this is the only way in. Named like the key admins.
+   */
+  readonly auditors?: iam.IPrincipal[];
   /** Bus for trigger and result events. @default a new custom bus */
   readonly eventBus?: events.IEventBus;
   /** @default contrast.coordinator */
@@ -344,6 +356,9 @@ export function validateProps(where: string, props: ContrastRecoveryProps): void
   validateTopology(where, props);
   if (!props.keyAdmins || props.keyAdmins.length === 0) {
     throw new PropsError(where, 'keyAdmins: name at least one administrator role besides the deployment role; it is the way out of a lockout (the account root is not used)');
+  }
+  if (props.auditors?.length && props.auditTrail !== undefined && props.auditTrail !== 'create') {
+    throw new PropsError(where, 'auditors read the trail this stack creates; with auditTrail.existingTrailArn grant them in that trail\'s key and bucket policies instead');
   }
   if (props.collateralMirror) {
     const problem = collateralMirrorUrlProblem(props.collateralMirror.url);

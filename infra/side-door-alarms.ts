@@ -13,13 +13,14 @@
  * Read-only calls (Get*) reach rules only in state ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS
  * (EventBridge user guide, eb-service-event-cloudtrail-management).
  */
-import { Arn, Stack } from 'aws-cdk-lib';
+import { Arn, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 export const CLOUDTRAIL_DETAIL_TYPE = 'AWS API Call via CloudTrail';
@@ -45,9 +46,18 @@ const apiCall = (source: string, eventName: unknown[], more: Record<string, unkn
 
 export class SideDoorAlarms extends Construct {
   readonly rules: Record<string, events.Rule> = {};
+  /** Where a notification lands that EventBridge could not deliver to the topic after its retries (its depth is alarmed). */
+  readonly deadLetterQueue: sqs.Queue;
 
   constructor(scope: Construct, id: string, private readonly props: SideDoorAlarmsProps) {
     super(scope, id);
+    this.deadLetterQueue = new sqs.Queue(this, 'NotificationDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is itself the dead-letter queue of the side-door notifications; its depth is alarmed.' });
     const keyArns = props.keys.map((k) => k.keyArn);
     const keyIds = props.keys.map((k) => k.keyId);
     // CloudTrail names the key in resources[].ARN; requestParameters.keyId may be an id or an ARN.
@@ -99,8 +109,17 @@ export class SideDoorAlarms extends Construct {
     }
   }
 
+  /**
+   * The alarm topic as a target, like every other target of the stack: retried (EventBridge
+   * retries with backoff up to the attempts and age given; Amazon EventBridge User Guide,
+   * "Event retry policy and using dead-letter queues"), then kept in the dead-letter queue.
+   */
+  private target(): targets.SnsTopic {
+    return new targets.SnsTopic(this.props.topic, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 8, maxEventAge: Duration.hours(2) });
+  }
+
   private alarm(id: string, description: string, eventPattern: events.EventPattern): events.Rule {
-    const rule = new events.Rule(this, id, { description: `contrast-autorecover side door: ${description}`, eventPattern, targets: [new targets.SnsTopic(this.props.topic)] });
+    const rule = new events.Rule(this, id, { description: `contrast-autorecover side door: ${description}`, eventPattern, targets: [this.target()] });
     this.rules[id] = rule;
     return rule;
   }

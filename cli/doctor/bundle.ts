@@ -6,12 +6,12 @@
  * recovery or a drill (docs/operate.md, audit trail).
  */
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
-import type { ReconcileResult } from '../../lambda/reconcile/types.ts';
 import { awsErrorName, describeAwsError, type OperatorAws } from './aws.ts';
 import { result, type CheckResult } from './checks.ts';
+import type { StatusAnswer } from './coordinator.ts';
 import type { DeployedFunction } from './deployed-function.ts';
 
-export async function bundleCheck(fn: DeployedFunction, aws: OperatorAws, status: ReconcileResult | undefined): Promise<{ check: CheckResult; secretKmsKeyId?: string }> {
+export async function bundleCheck(fn: DeployedFunction, aws: OperatorAws, status: StatusAnswer | undefined): Promise<{ check: CheckResult; secretKmsKeyId?: string }> {
   const id = fn.deployment.secretId;
   const enroll = `contrast-autorecover enroll --workspace ./workspace --deployment ${fn.deployment.name} --kms-key-id <RecoveryKeyArn> --secret-id ${id}`;
   let secretKmsKeyId: string | undefined;
@@ -32,5 +32,30 @@ export async function bundleCheck(fn: DeployedFunction, aws: OperatorAws, status
   if (status.outcome === 'bundle-invalid') return out(result('bundle', 'recovery bundle', 'fail', [...details, `the function refused it: ${status.message}`], enroll));
   const loaded = status.steps.some((s) => s.step === 'load-bundle' && s.detail !== 'failed');
   if (!loaded) return out(result('bundle', 'recovery bundle', 'warn', [...details, `the function did not get to load it (${status.outcome})`], 'fix the Coordinator check, then run doctor again'));
-  return out(result('bundle', 'recovery bundle', 'pass', [...details, `the function loaded and parsed it (manifest ${status.manifestHash?.slice(0, 16) ?? '?'}…); its value was not read here`]));
+  const loadedLine = `the function loaded and parsed it (manifest ${status.manifestHash?.slice(0, 16) ?? '?'}…); its value was not read here`;
+  const collateral = collateralFinding(fn, status);
+  if (collateral) return out(result('bundle', 'recovery bundle', collateral.status, [...details, loadedLine, collateral.detail], collateral.fix));
+  return out(result('bundle', 'recovery bundle', 'pass', [...details, loadedLine]));
+}
+
+/** Warn this long before the cached collateral expires: time to fetch and re-enroll. */
+export const COLLATERAL_WARN_DAYS = 14;
+
+/** The collateral cache's expiry as the function's status reports it (lambda/function/pause-switch.ts operatorState). */
+export function collateralFinding(fn: DeployedFunction, status: StatusAnswer, now: Date = new Date()): { status: 'warn' | 'fail'; detail: string; fix: string } | undefined {
+  const c = status.operator?.collateral;
+  if (!c) return undefined;
+  const reenroll = `fetch current collateral and re-enroll: contrast-autorecover enroll … --coordinator <host:port> --collateral-mirror <url> (or --collateral DIR)`;
+  const mirror = fn.config.collateralMirrorUrl;
+  if (c.none) {
+    // SEV-SNP always needs a current CRL, TDX its TCB Info and QE Identity (collateral-needs.ts); the testing evidence nothing.
+    const needsCollateral = status.evidence !== undefined && status.evidence.kind !== 'testing';
+    return mirror || !needsCollateral ? undefined : { status: 'warn', detail: 'no collateral cached in the bundle and no collateralMirror: a recovery works only while the evidence carries a current CRL/TCB Info', fix: reenroll };
+  }
+  if (!c.expiresAt) return undefined;
+  const days = (Date.parse(c.expiresAt) - now.getTime()) / 86_400_000;
+  const what = `cached collateral ${c.file} expires ${c.expiresAt} (${c.limitedBy})`;
+  if (days <= 0) return { status: mirror ? 'warn' : 'fail', detail: `${what}: EXPIRED${mirror ? '; the function refreshes it from the mirror' : ''}`, fix: reenroll };
+  if (days <= COLLATERAL_WARN_DAYS && !mirror) return { status: 'warn', detail: `${what}: in ${Math.floor(days)} day(s)`, fix: reenroll };
+  return undefined;
 }

@@ -7,7 +7,7 @@
  */
 import type { ReconcileResult } from '../../lambda/reconcile/types.ts';
 import { OUTCOMES, type Outcome } from '../../lambda/shared/outcomes.ts';
-import { invokeViaFunction } from '../via-function.ts';
+import { invokeViaFunction, type OperatorAnswer } from '../via-function.ts';
 import type { OperatorAws } from './aws.ts';
 import { result, type CheckResult } from './checks.ts';
 import type { DeployedFunction } from './deployed-function.ts';
@@ -23,7 +23,7 @@ const FIXES: Partial<Record<Outcome, string>> = {
 };
 
 /** The function's status answer; `requestId` is the invocation's, which its audit record carries. */
-export type StatusAnswer = ReconcileResult & { requestId?: string };
+export type StatusAnswer = ReconcileResult & { requestId?: string } & OperatorAnswer;
 export type StatusAsker = (fn: DeployedFunction) => Promise<StatusAnswer>;
 
 /** The default asker: a direct `status` invocation of the deployed function. */

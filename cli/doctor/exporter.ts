@@ -58,7 +58,7 @@ export function inspectExporterConfig(text: string, where: string, e: ExporterEx
   if (!isObj(doc) || !Array.isArray(doc.receivers)) return finding;
   const receivers = doc.receivers.filter(isObj).filter((r) => isObj(r.eventbridge) && isObj((r.eventbridge as Obj).details) && ((r.eventbridge as Obj).details as Obj)[TRIGGER_DETAIL.deployment] === e.deployment);
   if (receivers.length === 0) return finding;
-  if (/\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(text)) finding.problems.push(`${where}: unexpanded \${…} placeholders (the exporter expands them from its own environment, mostly to ""): run the manifests through envsubst`);
+  if (/\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(text)) finding.problems.push(`${where}: unexpanded \${…} placeholders (the exporter expands them from its own environment, mostly to ""): render them with \`contrast-autorecover manifests --stack … --exporter …\``);
   const rules = matchRules(doc.route);
   for (const r of receivers) {
     const name = String(r.name ?? '?');
@@ -86,7 +86,7 @@ export function inspectExporterConfig(text: string, where: string, e: ExporterEx
 
 export async function exporterCheck(fn: DeployedFunction, kube: OperatorKube, namespace: string = OPERATIONS.exporterNamespace): Promise<CheckResult> {
   const title = 'exporter config in the cluster';
-  const apply = 'kubectl kustomize infra/k8s/exporter | envsubst | kubectl apply -f - (see docs/deploy.md)';
+  const apply = `contrast-autorecover manifests --deployment ${fn.deployment.name} --stack <stack> --exporter irsa|roles-anywhere | kubectl apply -f - (docs/deploy.md §6)`;
   let maps;
   try {
     maps = await kube.configMaps(namespace);

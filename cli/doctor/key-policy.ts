@@ -7,7 +7,7 @@
  */
 import { DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { CONTEXT_KEYS } from '../../lambda/shared/contract.ts';
-import { describeAwsError, type OperatorAws } from './aws.ts';
+import { awsErrorName, describeAwsError, type OperatorAws } from './aws.ts';
 import { result, type CheckResult } from './checks.ts';
 
 interface Statement {
@@ -93,7 +93,19 @@ export async function keyPolicyCheck(keyId: string | undefined, o: { aws: Operat
     }
     policy = (await o.aws.kms.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }))).Policy ?? '{}';
   } catch (err) {
-    return result('key-policy', title, 'fail', [`cannot read the policy of key ${keyId} (${o.keySource}): ${describeAwsError(err)}`], 'allow kms:DescribeKey and kms:GetKeyPolicy on the key for your role');
+    // The stack's key policies trust no IAM policy (infra/keys.ts): only the principals they name
+    // may read them — the key administrators (keyAdmins) and CloudFormation's role. An IAM grant
+    // to an ordinary operator cannot help, so this is a warning with who can check, not a failure.
+    if (awsErrorName(err) === 'AccessDeniedException') {
+      return result(
+        'key-policy',
+        title,
+        'warn',
+        [`cannot read the policy of key ${keyArn} (${o.keySource}): ${describeAwsError(err)}`, 'its key policy names who may read it (the key administrators); no IAM policy can grant it to you'],
+        'ask a key administrator (a role in the stack\'s keyAdmins) to run doctor --kms-key-id <RecoveryKeyArn>, or to read it: aws kms get-key-policy --key-id <RecoveryKeyArn> --policy-name default',
+      );
+    }
+    return result('key-policy', title, 'fail', [`cannot read the policy of key ${keyId} (${o.keySource}): ${describeAwsError(err)}`], 'check --kms-key-id (the stack output RecoveryKeyArn) and the region');
   }
   const r = readKeyPolicy(policy);
   const details = [`key ${keyArn} (${o.keySource})`, `may Decrypt: ${r.decrypt.map(show).join('; ') || 'nobody'}`, `administer (PutKeyPolicy): ${r.administer.map(show).join('; ') || 'nobody'}`];

@@ -10,7 +10,8 @@ import { EVENTS, TRIGGER_DETAIL, type TriggerDetailType } from '../shared/contra
 import { InputError } from '../shared/errors.ts';
 import { findDeployment, type HandlerConfig } from './config.ts';
 
-const DIRECT_ACTIONS = ['recover', 'status', 'dry-run'] as const;
+// pause/resume: the operator's switch (pause-switch.ts), set through the function so it is audited.
+const DIRECT_ACTIONS = ['recover', 'status', 'dry-run', 'pause', 'resume'] as const;
 export type DirectAction = (typeof DIRECT_ACTIONS)[number];
 
 /** Longest `event-invalid` message: it goes into logs, the result event and the audit record. */
@@ -292,7 +293,7 @@ function parseShape(event: unknown, config: HandlerConfig, ctx: InvocationContex
 
   if (typeof e.action === 'string' || ('deployment' in e && !('detail-type' in e))) {
     const r = DirectInvocationSchema.safeParse(event);
-    if (!r.success) throw new EventInvalidError(`direct invocation: ${issues(r.error)}; expected {action: "recover"|"status"|"dry-run", deployment, force?, reason}`);
+    if (!r.success) throw new EventInvalidError(`direct invocation: ${issues(r.error)}; expected {action: "recover"|"status"|"dry-run"|"pause"|"resume", deployment, force?, reason}`);
     return {
       kind: 'direct',
       id: ctx.awsRequestId,

@@ -29,6 +29,7 @@ import { runDeadlines } from './deadline.ts';
 import { runDeployment } from './deployment-run.ts';
 import { runDrills, type DrillResult } from './drill.ts';
 import { deploymentsOf, EventInvalidError, parseTrigger, type InvocationContext, type Trigger } from './events.ts';
+import { isPauseSwitchAction, operatorState, switchPause, type OperatorState, type PauseSwitchResult } from './pause-switch.ts';
 import { emptyResult, reportResult } from './report.ts';
 import { createRuntime, createTelemetry, type HandlerOverrides, type Runtime } from './runtime.ts';
 
@@ -43,6 +44,10 @@ export interface HandlerResponse {
   results: ReconcileResult[];
   drills?: DrillResult[];
   collateral?: CollateralRefreshReport[];
+  /** pause/resume: the switch before and after (pause-switch.ts). */
+  pauseSwitch?: PauseSwitchResult;
+  /** status and resume: pause switches and the collateral cache's expiry. */
+  operator?: OperatorState;
 }
 
 /** Thrown after reporting a transient outcome, so the async invocation is retried. */
@@ -166,6 +171,18 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       logger.warn('the event time is outside the accepted window; the time of receipt is used instead', { receivedTime: trigger.receivedTime, time: trigger.time });
     }
 
+    // pause/resume flip the operator's switch (audited there); resume then reports the status recovery resumes from.
+    let pauseSwitch: PauseSwitchResult | undefined;
+    if (trigger.kind === 'direct' && isPauseSwitchAction(trigger.action)) {
+      pauseSwitch = await switchPause(rt, trigger, context.awsRequestId);
+      if (trigger.action === 'pause') {
+        const p = pauseSwitch.after!;
+        const result = emptyResult(trigger.deployment, 'paused', `automatic recovery of ${trigger.deployment} is paused by ${p.by} since ${p.since}: ${p.reason}; resume with \`contrast-autorecover resume\``);
+        return { requestId: context.awsRequestId, correlationId: trigger.id, trigger: 'direct', outcome: 'paused', results: [result], pauseSwitch };
+      }
+      trigger = { ...trigger, action: 'status' };
+    }
+
     const names = deploymentsOf(trigger);
     const results = await trace.span('## handler', async () => {
       trace.annotate('correlationId', trigger.id);
@@ -185,6 +202,11 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       results,
     };
     if (trigger.kind === 'schedule') Object.assign(response, await scheduledExtras(rt, trigger, context.awsRequestId, end));
+    if (pauseSwitch) response.pauseSwitch = pauseSwitch;
+    if (trigger.kind === 'direct' && trigger.action === 'status') {
+      const d = findDeployment(rt.config, trigger.deployment)!;
+      response.operator = await operatorState(rt, d.name, d.secretId);
+    }
 
     const transient = results.filter((r) => isRetryable(r.outcome));
     if (transient.length > 0 && trigger.kind !== 'direct') {

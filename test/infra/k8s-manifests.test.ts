@@ -90,11 +90,8 @@ describe('exporter configuration', () => {
     };
     expect(parseTrigger(event, config, lambdaContext())).toMatchObject({ kind: 'event', deployment: 'prod', pod: 'coordinator-0', podUid: '5f0b6a4e-3c2d-4c1e-9d2e-1b7d3f1e2a10', cluster: 'prod-hybrid' });
   });
-  it('gives the Roles Anywhere overlay its credentials through the IMDS-compatible helper', () => {
-    const overlay = k8s('exporter/roles-anywhere/kustomization.yaml');
-    expect(overlay).toContain('AWS_EC2_METADATA_SERVICE_ENDPOINT');
-    expect(overlay).toContain('http://127.0.0.1:9911/');
-    expect(overlay).toMatch(/- serve\n/);
+  it('ships no kustomization (the CLI renders the identity variants: cli/manifests/render.ts)', () => {
+    for (const dir of ['exporter', 'exporter/irsa', 'exporter/roles-anywhere']) expect(existsSync(path.join(ROOT, 'infra', 'k8s', dir, 'kustomization.yaml'))).toBe(false);
   });
 });
 
@@ -230,6 +227,23 @@ describe('docs/deploy.md', () => {
     const order = ['## 1. Prerequisites', '## 2. Expose the Coordinator', '## 3. Deploy the stack', '## 4. RBAC', '## 5. Enroll', '## 6. Install the exporter', '## 7. Preflight, then rehearse'].map(at);
     expect(order.every((i) => i >= 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+  it('marks every block for the journey harness, uses no envsubst, kustomize or exported variables', () => {
+    const blocks = [...doc.matchAll(/(?:<!-- journey: ([^>]*?) -->\n)?```(\w+)\n([\s\S]*?)```/g)];
+    expect(blocks.length).toBeGreaterThan(15);
+    for (const [, marker, lang, body] of blocks) {
+      expect(marker, `${lang} block ${body!.slice(0, 60)}`).toMatch(/^(run shape=(eks|vpn|both)|local-equivalent [a-z-]+ shape=(eks|vpn|both)|app shape=both|output)$/);
+      if (marker!.startsWith('run')) expect(body).not.toMatch(/(?:^|[\s|;&(])(aws [a-z]|cdk (deploy|bootstrap))/m);
+    }
+    expect(doc).not.toMatch(/envsubst|kubectl kustomize|^export /m);
+  });
+  it('runs only CLI commands that exist, with the collateral on enroll', async () => {
+    const { runCliInProcess } = await import('../support/cli.ts');
+    const used = [...new Set([...doc.matchAll(/contrast-autorecover ([a-z]+) --/g)].map((m) => m[1]!))];
+    expect(used).toEqual(expect.arrayContaining(['manifests', 'output', 'enroll', 'doctor', 'rehearse', 'pause', 'status', 'resume', 'scp']));
+    for (const c of used) expect((await runCliInProcess([c, '--help'])).code, c).toBe(0);
+    const enroll = doc.match(/contrast-autorecover enroll[^`]*?(?=\n```)/)![0];
+    expect(enroll).toMatch(/--coordinator \S+ --collateral-mirror/);
   });
   it('names the preflight and rehearsal commands and the authentication-mode prerequisite', () => {
     expect(doc).toContain('contrast-autorecover doctor --deployment');

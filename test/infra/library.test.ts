@@ -56,6 +56,10 @@ describe('contrast-autorecover/infra as a package', () => {
     expect(Object.keys(PACKAGE.exports)).toEqual(['./infra', './package.json']);
     expect(PACKAGE.exports['./infra']).toEqual({ types: './dist/types/infra/index.d.ts', default: './dist/infra/index.js' });
     expect(PACKAGE.files).toEqual(expect.arrayContaining(['dist/', 'infra/k8s/']));
-    expect(Object.keys(PACKAGE.peerDependencies)).toEqual(['aws-cdk-lib', 'constructs']);
+    expect(Object.keys(PACKAGE.peerDependencies)).toEqual(['aws-cdk-lib', 'constructs', 'esbuild']);
+    // Optional: the CLI needs none of them; a CDK app adds aws-cdk-lib and constructs, and esbuild only for `entry`.
+    for (const peer of Object.keys(PACKAGE.peerDependencies)) expect(PACKAGE.peerDependenciesMeta[peer], peer).toEqual({ optional: true });
+    // The README's install line for a CDK app names the peers the app needs.
+    expect(readFileSync(path.join(ROOT, 'README.md'), 'utf8')).toMatch(/npm install contrast-autorecover aws-cdk-lib constructs/);
   });
 });

@@ -349,15 +349,15 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       });
       expect(t.DeletionPolicy).toBe('Retain');
     });
-    it('encrypts and retains both queues and denies them non-TLS access', () => {
+    it('encrypts and retains every queue (trigger DLQ, on-failure queue, side-door notification DLQ) and denies them non-TLS access', () => {
       const queues = resourcesOfType(s(), 'AWS::SQS::Queue');
-      expect(queues.length).toBe(2);
+      expect(queues.length).toBe(3);
       for (const [, q] of queues) {
         expect(q.Properties.SqsManagedSseEnabled).toBe(true);
         expect(q.DeletionPolicy).toBe('Retain');
       }
       const policies = resourcesOfType(s(), 'AWS::SQS::QueuePolicy').map(([, p]) => JSON.stringify(p.Properties.PolicyDocument));
-      expect(policies.length).toBe(2);
+      expect(policies.length).toBe(3);
       for (const p of policies) expect(p).toContain('"aws:SecureTransport":"false"');
     });
     it('encrypts the alarm topic with the operations key and alarms on every failure metric per deployment', () => {

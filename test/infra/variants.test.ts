@@ -128,6 +128,14 @@ describe('the example app (cdk.json)', () => {
     expect(rules[0].Properties.EventPattern).toMatchObject({ source: ['aws.iam'], detail: { eventName: ['UpdateAssumeRolePolicy'] } });
     expect(JSON.stringify(rules[0].Properties.Targets)).toContain(':events:eu-central-1:123456789012:event-bus/default');
   });
+  it('warns when contrast:account and contrast:region are not both set (no forwarder can be placed)', () => {
+    const partial = new App({ context: { ...CDK_CONTEXT, 'contrast:region': 'eu-central-1' } });
+    const s = buildStack(partial, settingsFromContext(partial));
+    expect(partial.node.children.filter((c) => c instanceof Stack)).toEqual([s]);
+    const warnings = s.node.metadata.filter((m) => m.type === 'aws:cdk:warning').map((m) => String(m.data));
+    expect(warnings.join('\n')).toMatch(/contrast:account and contrast:region are not both set: no IamEventForwarder/);
+    expect(stack.node.metadata.filter((m) => m.type === 'aws:cdk:warning' && String(m.data).includes('IamEventForwarder'))).toEqual([]);
+  });
   it('names the deployment role it was given instead of the bootstrap default', () => {
     const custom = new App({ context: { ...CDK_CONTEXT, 'contrast:cloudFormationExecutionRoleArn': 'arn:aws:iam::123456789012:role/deployer' } });
     const s = buildStack(custom, settingsFromContext(custom));

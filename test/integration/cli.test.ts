@@ -98,17 +98,22 @@ describe('CLI usage', () => {
 describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKIP_REASON})`}`, () => {
   let kmsKeyId: string;
   let secretsKeyId: string;
+  /** A Coordinator whose (testing) evidence needs no collateral: enroll reads it to know what to cover. */
+  let plainEmu: CoordinatorEmulator;
   beforeAll(async () => {
     kmsKeyId = await createTestKey(new KMSClient(awsClientConfig()));
     secretsKeyId = await createTestKey(new KMSClient(awsClientConfig()));
+    plainEmu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt });
   });
+  afterAll(() => plainEmu.stop());
 
-  const enrollArgs = (workspace: string, secretId: string) => ['enroll', '--workspace', workspace, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId, '--secret-kms-key-id', secretsKeyId];
+  const baseEnrollArgs = (workspace: string, secretId: string) => ['enroll', '--workspace', workspace, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId, '--secret-kms-key-id', secretsKeyId];
+  const enrollArgs = (workspace: string, secretId: string) => [...baseEnrollArgs(workspace, secretId), '--coordinator', plainEmu.address];
 
   it('creates no secret without --secret-kms-key-id (the stack creates them under their own key), and never under the recovery key', async () => {
     const d = await workspaceVariant('good-nocreate', () => {});
     const secretId = uniqueName('cli/absent');
-    const base = ['enroll', '--workspace', d, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId];
+    const base = ['enroll', '--workspace', d, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId, '--coordinator', plainEmu.address];
     const absent = await runCliInProcess(base, env());
     expect(absent.code, absent.stderr).toBe(16);
     expect(absent.stderr).toMatch(/does not exist: deploy the stack first .*--secret-kms-key-id/);
@@ -218,7 +223,7 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
 
   it('enroll --collateral-mirror needs --coordinator, and refuses collateral that does not chain to the pinned roots', async () => {
     const d = await workspaceVariant('mirror', () => {});
-    const usage = await runCliInProcess([...enrollArgs(d, uniqueName('cli/m')), '--collateral-mirror', 'http://127.0.0.1:1/'], env());
+    const usage = await runCliInProcess([...baseEnrollArgs(d, uniqueName('cli/m')), '--collateral-mirror', 'http://127.0.0.1:1/'], env());
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/needs --coordinator/);
     // The emulator presents SNP evidence without its VCEK: enroll must fetch it, and the mirror
@@ -237,7 +242,7 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
       const [vcekKey] = collateralNeeds(ext).filter((k) => k.kind === 'snp-vcek');
       mirror.serve(vcekKey!, { body: snpTestChain().vcekDer });
       const secretId = uniqueName('cli/m');
-      const r = await runCliInProcess([...enrollArgs(d, secretId), '--collateral-mirror', mirror.url, '--coordinator', emu.address], env());
+      const r = await runCliInProcess([...baseEnrollArgs(d, secretId), '--collateral-mirror', mirror.url, '--coordinator', emu.address], env());
       expect(r.code).toBe(15);
       expect(r.stderr).toMatch(/VCEK/);
       expect(r.stderr).not.toMatch(/missing/);
@@ -246,6 +251,51 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
       expect(emu.getManifestsCalls).toHaveLength(0);
     } finally {
       await mirror.close();
+      await emu.stop();
+    }
+  });
+
+  it('enroll refuses without collateral, and with collateral that does not cover the evidence; writes nothing', async () => {
+    const d = await workspaceVariant('no-collateral', () => {});
+    const none = uniqueName('cli/none');
+    const bare = await runCliInProcess(baseEnrollArgs(d, none), env());
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/enroll needs attestation collateral .* --collateral DIR or --collateral-mirror URL with --coordinator HOST:PORT, or --stack NAME/);
+    const cdir = join(dir, 'unrelated-collateral');
+    await mkdir(join(cdir, 'tdx/certification/v4'), { recursive: true });
+    await writeFile(join(cdir, 'tdx/certification/v4/qe_identity'), '{"enclaveIdentity":{}}');
+    const dirOnly = await runCliInProcess([...baseEnrollArgs(d, none), '--collateral', cdir], env());
+    expect(dirOnly).toMatchObject({ code: 2, stderr: expect.stringMatching(/--collateral needs --coordinator HOST:PORT/) });
+    // SEV-SNP evidence without its VCEK: the VCEK and the product CRL must be cached.
+    const emu = await CoordinatorEmulator.start({ state: 'stale', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, evidence: snpTestEvidence({ includeVcek: false }) });
+    try {
+      const r = await runCliInProcess([...baseEnrollArgs(d, none), '--collateral', cdir, '--coordinator', emu.address], env());
+      expect(r.code).toBe(16);
+      expect(r.stderr).toMatch(/does not cover the Coordinator's evidence .*missing .*VCEK.*vcek\/v1\/Milan\/crl/);
+      expect(emu.getManifestsCalls).toHaveLength(0);
+    } finally {
+      await emu.stop();
+    }
+    expect(await secretExists(none)).toBe(false);
+  });
+
+  it('enroll with collateral that covers the evidence caches it and says when it expires', async () => {
+    const d = await workspaceVariant('covered', () => {});
+    const cdir = join(dir, 'snp-collateral');
+    await mkdir(join(cdir, 'vcek/v1/Milan'), { recursive: true });
+    await writeFile(join(cdir, 'vcek/v1/Milan/crl'), snpTestChain().crlDer);
+    // Evidence carrying VCEK, ASK and ARK: only the CRL is left to cache.
+    const emu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, evidence: snpTestEvidence() });
+    try {
+      const secretId = uniqueName('cli/covered');
+      const r = await runCliInProcess([...baseEnrollArgs(d, secretId), '--collateral', cdir, '--coordinator', emu.address, '--json'], env());
+      expect(r.code, r.stderr).toBe(0);
+      const crlNextUpdate = (await import('../../lambda/attestation/expiry.ts')).crlNextUpdate(snpTestChain().crlDer)!;
+      expect(JSON.parse(r.stdout).collateralExpiresAt).toBe(crlNextUpdate.toISOString());
+      const human = await runCliInProcess([...baseEnrollArgs(d, secretId), '--collateral', cdir, '--coordinator', emu.address], env());
+      expect(human.stderr).toMatch(/✔ the cached collateral covers the Coordinator's evidence/);
+      expect(human.stderr).toContain(`cached collateral expires ${crlNextUpdate.toISOString()}`);
+    } finally {
       await emu.stop();
     }
   });

@@ -3,10 +3,7 @@
  * for the reason it exists, with the fix it prints. One stack for the file; each test
  * breaks one thing and puts it back.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { parse } from 'yaml';
 import { PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckResult } from '../../cli/doctor/checks.ts';
@@ -16,7 +13,7 @@ import { DEFAULTS, OPERATIONS } from '../../lambda/shared/contract.ts';
 import { RbacAuthorizer } from '../../testing/kube-api/index.ts';
 import { manifestRbac, RBAC_GROUP } from '../../testing/kube-api/manifests.ts';
 import { motoAvailable, motoEndpoint, SKIP_REASON } from '../support/aws.ts';
-import { REPO_ROOT, runCli } from '../support/cli.ts';
+import { runCli } from '../support/cli.ts';
 import { ACCOUNT, CLUSTER, NAMESPACE, stackKeyPolicy, startStack, type Stack } from './stack.ts';
 
 let stack: Stack;
@@ -344,7 +341,7 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
 
   it('exporter: fails without a config for the deployment, and names what a config gets wrong', async () => {
     const empty = await check('exporter', { exporterNamespace: 'nowhere' });
-    expect(empty).toMatchObject({ status: 'fail', details: [expect.stringMatching(/no exporter config in namespace nowhere sends deployment/)], fix: expect.stringMatching(/kubectl kustomize infra\/k8s\/exporter \| envsubst/) });
+    expect(empty).toMatchObject({ status: 'fail', details: [expect.stringMatching(/no exporter config in namespace nowhere sends deployment/)], fix: expect.stringMatching(/contrast-autorecover manifests --deployment \S+ --stack <stack> --exporter irsa\|roles-anywhere \| kubectl apply -f -/) });
 
     try {
       stack.putExporterConfig(stack.exporterConfig({ source: 'contrast.other', eventBusName: '${EVENT_BUS_NAME}', sentUpdateEvent: true }));
@@ -359,10 +356,13 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
     }
   });
 
-  it('exporter: accepts the shipped infra/k8s/exporter/config.yaml once envsubst filled it in', async () => {
-    const values: Record<string, string> = { COORDINATOR_NAMESPACE: NAMESPACE, DEPLOYMENT: stack.deployment, CLUSTER_NAME: CLUSTER, EVENT_BUS_NAME: stack.busName, AWS_REGION: 'eu-central-1' };
-    const text = readFileSync(join(REPO_ROOT, 'infra', 'k8s', 'exporter', 'config.yaml'), 'utf8').replace(/\$\{([A-Z_]+)\}/g, (_, v: string) => values[v] ?? '');
-    const manifest = parse(text) as { metadata: { name: string; namespace: string }; data: Record<string, string> };
+  it('exporter: accepts the exporter config `contrast-autorecover manifests` renders from the stack', async () => {
+    const { renderObjects } = await import('../../cli/manifests/render.ts');
+    const rendered = renderObjects(
+      { deployment: stack.deployment, coordinatorNamespace: NAMESPACE, exporter: { kind: 'irsa', roleArn: 'arn:aws:iam::123456789012:role/exporter', eventBusName: stack.busName, region: 'eu-central-1', clusterName: CLUSTER } },
+      ['exporter'],
+    ).find((o) => o.kind === 'ConfigMap')!;
+    const manifest = rendered as unknown as { metadata: { name: string; namespace: string }; data: Record<string, string> };
     expect(manifest.metadata.namespace).toBe(OPERATIONS.exporterNamespace);
     try {
       stack.putExporterConfig(manifest.data['config.yaml']!);

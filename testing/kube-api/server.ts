@@ -8,7 +8,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { randomUUID } from 'node:crypto';
 import { RbacAuthorizer } from './rbac.ts';
 import { serveSubjectAccessReview, SubjectAccessReviews } from './sar.ts';
 import { servingCert } from './tls.ts';
@@ -153,49 +152,34 @@ interface Route {
   name: string | undefined;
 }
 
-/** `/api/v1/...` or `/apis/{group}/{version}/...`, then `[namespaces/{ns}/]{resource}[/{name}]`. */
 function parseRoute(path: string): Route | undefined {
-  const m = /^\/(?:api\/(v1)|apis\/([a-z0-9.-]+)\/(v1))(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(path);
+  const m = /^\/(?:api\/v1|apis\/([a-z0-9.-]+)\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(path);
   if (!m) {
     // /api/v1/namespaces/{name} is a get of a namespace, not a namespaced collection.
     const ns = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
     if (ns) return { info: RESOURCES.namespaces!, namespace: undefined, name: decodeURIComponent(ns[1]!) };
     return undefined;
   }
-  const info = RESOURCES[m[5]!];
+  const info = RESOURCES[m[3]!];
   if (!info) return undefined;
-  if (info.group !== (m[2] ?? '') || (info.version ?? 'v1') !== (m[1] ?? m[3])) return undefined;
-  if (!info.namespaced && m[4] !== undefined) return undefined;
-  return { info, namespace: m[4] ? decodeURIComponent(m[4]) : undefined, name: m[6] ? decodeURIComponent(m[6]) : undefined };
+  if (info.group !== (m[1] ?? '')) return undefined;
+  if (!info.namespaced && m[2] !== undefined) return undefined;
+  return { info, namespace: m[2] ? decodeURIComponent(m[2]) : undefined, name: m[4] ? decodeURIComponent(m[4]) : undefined };
 }
 
-/**
- * Discovery, as clients use it to map a kind to its resource (kubectl, KubernetesObjectApi):
- * `/api` (APIVersions), `/apis` (APIGroupList), `/api/v1` and `/apis/{group}/{version}`
- * (APIResourceList). Only the kinds of RESOURCES are listed.
- */
-function discovery(path: string): unknown {
-  const groups = [...new Set(Object.values(RESOURCES).map((r) => r.group).filter((g) => g !== ''))].sort();
-  if (path === '/api') return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] };
-  if (path === '/apis') {
-    return {
-      kind: 'APIGroupList',
-      apiVersion: 'v1',
-      groups: groups.map((name) => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } })),
-    };
-  }
-  const m = /^\/(?:api\/v1|apis\/([a-z0-9.-]+)\/v1)$/.exec(path);
+/** Discovery (`GET /api/v1`, `/apis/<group>/v1`): the APIResourceList clients resolve a kind's resource name from. */
+function apiResourceList(path: string): JsonObject | undefined {
+  const m = /^\/(?:api\/v1|apis\/([a-z0-9.-]+)\/v1)\/?$/.exec(path);
   if (!m) return undefined;
   const group = m[1] ?? '';
-  if (group !== '' && !groups.includes(group)) return undefined;
-  const verbs = ['create', 'delete', 'get', 'list', 'patch', 'update'];
+  const resources = Object.values(RESOURCES).filter((r) => r.group === group);
+  if (resources.length === 0) return undefined;
+  const verbs = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
   return {
     kind: 'APIResourceList',
     apiVersion: 'v1',
     groupVersion: group ? `${group}/v1` : 'v1',
-    resources: Object.values(RESOURCES)
-      .filter((r) => r.group === group)
-      .map((r) => ({ name: r.resource, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs })),
+    resources: resources.map((r) => ({ name: r.resource, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs })),
   };
 }
 
@@ -230,11 +214,8 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
   const sar = serveSubjectAccessReview(state.reviews, state.rbac.allows({ verb: 'create', apiGroup: 'authorization.k8s.io', resource: 'subjectaccessreviews', namespace: undefined }), method, url.pathname, body);
   if (sar) return reply(sar.status, sar.payload);
 
-  if (method === 'GET') {
-    const found = discovery(url.pathname);
-    if (found) return reply(200, found);
-  }
-
+  const discovery = method === 'GET' ? apiResourceList(url.pathname) : undefined;
+  if (discovery) return reply(200, discovery);
   const route = parseRoute(url.pathname);
   if (!route) return fail(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
   const { info, namespace, name } = route;
@@ -304,12 +285,38 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
 
   if (verb === 'get') return obj ? reply(200, obj) : notFound();
 
+  const create = (raw: string): LoggedRequest => {
+    let body: KubeObject;
+    try {
+      body = JSON.parse(raw) as KubeObject;
+    } catch {
+      return fail(400, 'BadRequest', 'the request body is not valid JSON');
+    }
+    if (!isObject(body as unknown as Json) || !isObject((body.metadata ?? null) as unknown as Json)) return fail(400, 'BadRequest', 'the object has no metadata');
+    if (body.kind !== info.kind) return fail(400, 'BadRequest', `the object's kind ${String(body.kind)} does not match the resource ${info.resource}`);
+    if (info.namespaced) {
+      if (body.metadata.namespace !== undefined && body.metadata.namespace !== namespace) {
+        return fail(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+      }
+      body.metadata.namespace = namespace!;
+    }
+    if (name !== undefined && body.metadata.name !== name) return fail(400, 'BadRequest', 'the name of the object does not match the name on the URL');
+    const made = store.create(info.resource, body);
+    return 'obj' in made ? reply(201, made.obj) : fail(made.status, made.reason, made.message);
+  };
+
+  if (verb === 'create') {
+    if (name !== undefined) return fail(405, 'MethodNotAllowed', `POST is not supported on ${url.pathname}`);
+    return create(body);
+  }
+
   if (verb === 'patch') {
     const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     if (!PATCH_TYPES.includes(ct)) return fail(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`);
     if (ct === 'application/apply-patch+yaml' && !url.searchParams.get('fieldManager')) {
       return fail(422, 'Invalid', `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`);
     }
+    if (!obj && ct === 'application/apply-patch+yaml') return create(body);
     if (!obj) return notFound();
     let patch: Json;
     try {
@@ -343,11 +350,6 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
     return reply(200, merged);
   }
 
-  if (verb === 'create') {
-    if (name !== undefined) return fail(405, 'MethodNotAllowed', `POST is not supported on ${url.pathname}`);
-    return create(store, info, namespace, body, reply, fail);
-  }
-
   if (verb === 'delete') {
     if (!obj) return notFound();
     if (info.resource !== 'pods') return fail(405, 'MethodNotAllowed', 'the stand-in deletes pods only');
@@ -358,58 +360,6 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
   }
 
   return fail(405, 'MethodNotAllowed', `${method} is not supported on ${url.pathname}`);
-}
-
-/**
- * POST to a collection, as the API server's create handler does for the checks a deploy meets:
- * the body's kind must be the collection's, a name is required, the namespace must exist
- * (the NamespaceLifecycle admission plugin: `namespaces "x" not found`), and an existing name
- * is a 409 AlreadyExists. The stored object gets uid, resourceVersion and creationTimestamp.
- */
-function create(
-  store: KubeStore,
-  info: ResourceInfo,
-  namespace: string | undefined,
-  body: string,
-  reply: (status: number, payload: unknown) => LoggedRequest,
-  fail: (status: number, reason: string, message: string, headers?: Record<string, string>, details?: JsonObject) => LoggedRequest,
-): LoggedRequest {
-  let obj: KubeObject;
-  try {
-    obj = JSON.parse(body) as KubeObject;
-  } catch {
-    return fail(400, 'BadRequest', 'the request body is not valid JSON');
-  }
-  const apiVersion = info.group ? `${info.group}/${info.version ?? 'v1'}` : 'v1';
-  if (obj?.kind !== info.kind || obj.apiVersion !== apiVersion) {
-    return fail(400, 'BadRequest', `the API version in the data (${obj?.apiVersion}) does not match the expected API version (${apiVersion}) or kind ${obj?.kind} is not ${info.kind}`);
-  }
-  const name = obj.metadata?.name;
-  const target = `${info.resource}${info.group ? `.${info.group}` : ''}`;
-  if (!name) return fail(422, 'Invalid', `${info.kind}.${info.group || 'core'} "" is invalid: metadata.name: Required value: name or generateName is required`);
-  if (info.namespaced) {
-    const bodyNs = obj.metadata.namespace;
-    if (bodyNs !== undefined && bodyNs !== namespace) {
-      return fail(400, 'BadRequest', `the namespace of the provided object does not match the namespace sent on the request`);
-    }
-    if (!store.get('namespaces', undefined, namespace!)) return fail(404, 'NotFound', `namespaces "${namespace}" not found`, {}, { name: namespace!, kind: 'namespaces' });
-  }
-  if (store.get(info.resource, namespace, name)) return fail(409, 'AlreadyExists', `${target} "${name}" already exists`, {}, { name, group: info.group, kind: info.resource });
-  const created: KubeObject = {
-    ...obj,
-    metadata: {
-      ...obj.metadata,
-      name,
-      ...(info.namespaced ? { namespace: namespace! } : {}),
-      uid: randomUUID(),
-      resourceVersion: '0',
-      creationTimestamp: rfc3339(new Date()),
-      ...(obj.spec !== undefined ? { generation: 1 } : {}),
-    },
-  };
-  if (!info.namespaced) delete created.metadata.namespace;
-  if (info.resource === 'namespaces') created.metadata.labels = { ...created.metadata.labels, 'kubernetes.io/metadata.name': name };
-  return reply(201, store.put(info.resource, created));
 }
 
 function statusBody(code: number, reason: string, message: string, details?: JsonObject): JsonObject {

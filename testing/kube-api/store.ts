@@ -40,20 +40,12 @@ export interface KubeObject {
 
 export interface ResourceInfo {
   resource: string;
-  /** API group ('' for core). */
+  /** '' (core), 'apps', or the API group of the kinds the manifests create (RBAC, admission, …); always version v1. */
   group: string;
   kind: string;
   namespaced: boolean;
-  /** API version within the group (default v1). */
-  version?: string;
 }
 
-/**
- * The kinds the stand-in serves: the ones the restart code reads and patches, and the ones an
- * operator applies while deploying (RBAC, the admission policy, the exporter's objects). Group
- * versions as the API server of Kubernetes ≥ 1.30 serves them (admissionregistration.k8s.io/v1
- * holds ValidatingAdmissionPolicy since 1.30).
- */
 export const RESOURCES: Record<string, ResourceInfo> = {
   namespaces: { resource: 'namespaces', group: '', kind: 'Namespace', namespaced: false },
   pods: { resource: 'pods', group: '', kind: 'Pod', namespaced: true },
@@ -62,9 +54,10 @@ export const RESOURCES: Record<string, ResourceInfo> = {
   daemonsets: { resource: 'daemonsets', group: 'apps', kind: 'DaemonSet', namespaced: true },
   replicasets: { resource: 'replicasets', group: 'apps', kind: 'ReplicaSet', namespaced: true },
   configmaps: { resource: 'configmaps', group: '', kind: 'ConfigMap', namespaced: true },
-  secrets: { resource: 'secrets', group: '', kind: 'Secret', namespaced: true },
+  // Kinds only created (by `kubectl apply` of the rendered manifests) and read back.
   services: { resource: 'services', group: '', kind: 'Service', namespaced: true },
   serviceaccounts: { resource: 'serviceaccounts', group: '', kind: 'ServiceAccount', namespaced: true },
+  secrets: { resource: 'secrets', group: '', kind: 'Secret', namespaced: true },
   roles: { resource: 'roles', group: 'rbac.authorization.k8s.io', kind: 'Role', namespaced: true },
   rolebindings: { resource: 'rolebindings', group: 'rbac.authorization.k8s.io', kind: 'RoleBinding', namespaced: true },
   clusterroles: { resource: 'clusterroles', group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', namespaced: false },
@@ -196,6 +189,21 @@ export class KubeStore {
   close(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+  }
+
+  /**
+   * Create as the API server does: a namespaced object needs its namespace to exist (404
+   * `namespaces "x" not found`, which is why a manifest stream lists the Namespace first), a
+   * taken name is 409 AlreadyExists. Returns the stored object or the failure.
+   */
+  create(resource: string, body: KubeObject): { obj: KubeObject } | { status: number; reason: string; message: string } {
+    const info = RESOURCES[resource]!;
+    const { name, namespace } = body.metadata ?? ({} as ObjectMeta);
+    if (!name) return { status: 422, reason: 'Invalid', message: `${info.kind} "" is invalid: metadata.name: Required value: name or generateName is required` };
+    if (info.namespaced && !this.get('namespaces', undefined, namespace!)) return { status: 404, reason: 'NotFound', message: `namespaces "${namespace}" not found` };
+    if (this.get(resource, namespace, name)) return { status: 409, reason: 'AlreadyExists', message: `${resource}${info.group ? `.${info.group}` : ''} "${name}" already exists` };
+    const m = meta(name, info.namespaced ? namespace : undefined, { ...body.metadata, ...(body.spec ? { generation: 1 } : {}) });
+    return { obj: this.put(resource, { ...body, apiVersion: info.group ? `${info.group}/v1` : 'v1', kind: info.kind, metadata: m }) };
   }
 
   // ---- fixtures -------------------------------------------------------------------------
