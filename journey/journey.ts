@@ -253,7 +253,9 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
         step.output = tail(outputs.join('\n'));
         if (step.problems.length === 0 && lastRun) {
           const text = realText.join('\n');
-          const checks = EFFECTS.filter((e) => e.applies.test(text));
+          // Matched on logical lines (continuations joined), as the shell reads them.
+          const logical = text.replace(/\\\n\s*/g, ' ');
+          const checks = EFFECTS.filter((e) => e.applies.test(logical));
           if (checks.length === 0) step.problems.push('no effect check for this block: add one to journey/effects.ts (the exit status alone proves nothing)');
           for (const c of checks) {
             step.checks.push(c.name);
