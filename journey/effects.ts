@@ -185,6 +185,16 @@ export const EFFECTS: EffectCheck[] = [
     },
   },
   {
+    name: "the trail's Invoke events of the function are listed",
+    applies: /\bzcat\b[\s\S]*\bjq\b/,
+    async check(ctx, run) {
+      const records = run.stdout.split(/\n(?=\{)/).filter((t) => t.trim().startsWith('{')).map((t) => JSON.parse(t) as { who?: string; requestID?: string });
+      const known = new Set(ctx.world.invocations.map((i) => i.requestId));
+      if (records.length === 0) return ['no Invoke event listed'];
+      return records.every((r) => r.who && r.requestID && known.has(r.requestID)) ? [] : ['a listed Invoke event is not one of the function\'s invocations'];
+    },
+  },
+  {
     name: 'manifests rendered objects',
     applies: /\bcontrast-autorecover\s+manifests\b(?![^\n]*\|)/,
     async check(_ctx, run) {

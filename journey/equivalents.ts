@@ -40,7 +40,9 @@ export interface Equivalent {
 /** Each line of the block with its variables expanded from the session. */
 function expanded(ctx: StepContext): string {
   const text = ctx.block.text.replace(/\\\n\s*/g, ' ').replace(/\$\(aws sts get-caller-identity --query Account --output text\)/g, ACCOUNT);
-  return expandVars(text, ctx.env);
+  // Variables the block itself assigns stay as they are: the equivalent sets them.
+  const own = Object.fromEntries(assignedFromCommand(ctx.block.text).map((n) => [n, `$${n}`]));
+  return expandVars(text, { ...ctx.env, ...own });
 }
 
 function exportsFor(ctx: StepContext, value: (name: string) => string | undefined): Record<string, string> {
@@ -172,7 +174,7 @@ export const EQUIVALENTS: Record<string, Equivalent> = {
       const missing = await writeCdkContext(ctx);
       if (missing.length > 0) throw new Error(`the app's configuration needs ${missing.map((m) => `$${m}`).join(', ')}, which no step before this one set`);
       // cdk deploy runs as cdk synth into cdk.out (the block's other statements ran as written).
-      const synthText = ctx.block.text.replace(/\bcdk deploy\b([^\n]*)/g, (_m, rest: string) => `cdk synth${rest.replace(/--require-approval[= ]\S+/, '').replace(/\s--all\b/, '')} -q -o cdk.out`);
+      const synthText = ctx.block.text.replace(/\bcdk deploy\b([^\n]*)/g, (_m, rest: string) => `cdk synth -q -o cdk.out${rest.replace(/--require-approval[= ]\S+/, '').replace(/\s--all\b/, '')}`);
       const synth = await ctx.sh(synthText);
       if (synth.code !== 0) throw new Error(`cdk synth (for deploy) failed with ${synth.code}:\n${synth.stderr.slice(-3000)}`);
       const stacks = await readAssembly(join(ctx.workdir, 'cdk.out'), ctx.world.o.region);
@@ -268,7 +270,7 @@ export const EQUIVALENTS: Record<string, Equivalent> = {
     standsFor: "aws s3 cp of the trail's log files: the function's Invoke data events as CloudTrail writes them (gzipped JSON, Records) into the directory named; the rest of the block (find, zcat, jq) runs for real",
     expects: /aws s3 cp/,
     async run(ctx) {
-      const dest = /aws s3 cp\s+\S+\s+(\S+)/.exec(ctx.block.text)?.[1];
+      const dest = /aws s3 cp\s+(?:"[^"]*"|'[^']*'|\S+)\s+(\S+)/.exec(ctx.block.text)?.[1];
       if (!dest) throw new Error('aws s3 cp names no destination');
       const f = [...ctx.world.functions.values()][0];
       if (!f) throw new Error('NoSuchBucket: no stack is deployed');

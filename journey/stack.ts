@@ -9,11 +9,12 @@
  *   EKS access entries (EKS stand-in), the stack and its outputs (moto's CloudFormation, so
  *   DescribeStacks answers).
  *
- * Every other resource gets a physical id only (IAM roles and SNS topics: their ARNs; VPC endpoints, security groups, rules, alarms:
+ * Every other resource gets a physical id only (IAM roles, SNS topics, IAM Roles Anywhere profiles: their ARNs; VPC endpoints, security groups, rules, alarms:
  * nothing here can run them). Intrinsic functions are resolved as CloudFormation does: Ref,
  * Fn::GetAtt, Fn::Join, Fn::Select, Fn::Split, Fn::Sub, Fn::If/Equals/Not/And/Or, Fn::FindInMap,
  * Fn::GetAZs, Fn::Base64 and the pseudo parameters.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
@@ -255,6 +256,14 @@ export async function deployStack(world: World, stack: { stackName: string; temp
         // IAM is global and nothing here evaluates policies: the role is its ARN.
         const name = (r.value(res.Properties?.RoleName) as string | null) || `${stackName}-${short(id)}`.slice(0, 64);
         r.physical.set(id, { ref: name, attrs: { Arn: `arn:aws:iam::${ACCOUNT}:role/${name}`, RoleId: `AROA${short(id).toUpperCase().slice(0, 17)}` } });
+        break;
+      }
+      case 'AWS::RolesAnywhere::Profile':
+      case 'AWS::RolesAnywhere::TrustAnchor': {
+        const kind = res.Type === 'AWS::RolesAnywhere::Profile' ? 'profile' : 'trust-anchor';
+        const uuid = createHash('sha256').update(`${stackName}/${id}`).digest('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12}).*$/, '$1-$2-$3-$4-$5');
+        const a = arn('rolesanywhere', `${kind}/${uuid}`);
+        r.physical.set(id, { ref: a, attrs: kind === 'profile' ? { ProfileArn: a, ProfileId: uuid } : { TrustAnchorArn: a, TrustAnchorId: uuid } });
         break;
       }
       case 'AWS::SNS::Topic': {

@@ -36,7 +36,7 @@ import { LambdaStub } from '../testing/aws-stubs/lambda.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
 import { collateralFile } from '../lambda/attestation/collateral.ts';
 import { makeTestManifest, snpTestChain, snpTestEvidence, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
-import { contrastTemplate, coordinatorTemplate, kubeconfigFor, RbacAuthorizer, startKubeApi, type KubeApi, type KubeObject } from '../testing/kube-api/index.ts';
+import { contrastTemplate, coordinatorTemplate, kubeconfigFor, RbacAuthorizer, servingCert, startKubeApi, type KubeApi, type KubeObject } from '../testing/kube-api/index.ts';
 import type { AccessRequest } from '../testing/kube-api/rbac.ts';
 import { nlbArn } from './nlb.ts';
 import { makeWorkspace, writeWorkspace, type Workspace } from '../testing/workspace.ts';
@@ -134,6 +134,11 @@ export class World {
     const crl = join(o.workdir, 'collateral', collateralFile({ kind: 'snp-crl', product: 'Milan' }));
     await mkdir(dirname(crl), { recursive: true });
     await writeFile(crl, snpTestChain().crlDer);
+    // The exporter's client certificate from the operator's CA (IAM Roles Anywhere); the
+    // stand-in only stores the Secret, so a locally made pair stands for it.
+    const pair = await servingCert();
+    await writeFile(join(o.workdir, 'exporter.crt'), pair.certPem);
+    await writeFile(join(o.workdir, 'exporter.key'), pair.keyPem);
     const emu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, evidence: snpTestEvidence() });
     const kube = await startKubeApi();
     kube.store.coordinator = { servingSince: () => emu.healthySince };
@@ -302,9 +307,18 @@ export class World {
     for (const cm of this.objects('configmaps', ns)) {
       const text = (cm as unknown as { data?: Record<string, string> }).data?.['config.yaml'];
       if (!text) continue;
-      const config = parseYaml(text) as { namespace?: string; route?: { routes?: { match?: { receiver?: string; kind?: string; reason?: string; labels?: Record<string, string> }[] }[] }; receivers?: { name: string; eventbridge?: { eventBusName: string; region?: string; source: string; detailType: string; details: Record<string, string> } }[] };
+      const config = parseYaml(text) as { namespace?: string; route?: { routes?: { match?: { receiver?: string; kind?: string; reason?: string; namespace?: string; labels?: Record<string, string> }[] }[] }; receivers?: { name: string; eventbridge?: { eventBusName: string; region?: string; source: string; detailType: string; details: Record<string, string> } }[] };
       if (config.namespace && config.namespace !== this.o.namespace) continue;
-      const matches = (config.route?.routes ?? []).flatMap((r) => r.match ?? []).filter((m) => (!m.kind || new RegExp(m.kind).test('Pod')) && (!m.reason || new RegExp(m.reason).test('Started')) && Object.entries(m.labels ?? {}).every(([k, v]) => pod.metadata.labels?.[k] === v));
+      // Rule fields are unanchored Go regexps (pkg/exporter/rule.go), labels too.
+      const matches = (config.route?.routes ?? [])
+        .flatMap((r) => r.match ?? [])
+        .filter(
+          (m) =>
+            (!m.kind || new RegExp(m.kind).test('Pod')) &&
+            (!m.reason || new RegExp(m.reason).test('Started')) &&
+            (!m.namespace || new RegExp(m.namespace).test(pod.metadata.namespace ?? '')) &&
+            Object.entries(m.labels ?? {}).every(([k, v]) => k in (pod.metadata.labels ?? {}) && new RegExp(v).test(pod.metadata.labels![k]!)),
+        );
       for (const m of matches) {
         const receiver = config.receivers?.find((r) => r.name === m.receiver)?.eventbridge;
         if (!receiver) continue;
