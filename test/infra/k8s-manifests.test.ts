@@ -243,7 +243,7 @@ describe('docs/deploy.md', () => {
     expect(used).toEqual(expect.arrayContaining(['manifests', 'output', 'enroll', 'doctor', 'rehearse', 'pause', 'status', 'resume', 'scp']));
     for (const c of used) expect((await runCliInProcess([c, '--help'])).code, c).toBe(0);
     const enroll = doc.match(/contrast-autorecover enroll[^`]*?(?=\n```)/)![0];
-    expect(enroll).toMatch(/--coordinator \S+ --collateral-mirror/);
+    expect(enroll).toMatch(/--coordinator \S+ --collateral(-mirror)? \S+/);
   });
   it('names the preflight and rehearsal commands and the authentication-mode prerequisite', () => {
     expect(doc).toContain('contrast-autorecover doctor --deployment');
