@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts', 'test/infra/global-setup.ts'],
+    globalSetup: ['test/support/global-setup.ts', 'test/infra/synth-setup.ts'],
     reporters: ['default', './test/support/timing-reporter.ts'],
     pool: 'forks',
     // vitest's default is one fork per core less one: a single fork on a 2-core machine. The

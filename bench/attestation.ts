@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { verifySnpFiles, verifyTdxFile } from '../lambda/attestation/offline.ts';
 import { PINNED_ROOTS } from '../lambda/attestation/roots.ts';
-import { parseTdxQuote } from '../lambda/attestation/tdx/abi.ts';
+import { enclaveReportToAbiBytes, quoteParts, quoteToProto, signedComponent } from '../lambda/attestation/tdx/abi.ts';
 import { timeInterleaved, type Benchmark, type Figure } from './harness.ts';
 
 const TESTDATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test', 'fixtures', 'attestation');
@@ -62,10 +62,12 @@ async function tdxFigures(v: Vectors): Promise<Figure[]> {
   for (const e of v.tdx) {
     const raw = new Uint8Array(read(e.quote));
     const now = new Date(e.validAt);
-    const q = parseTdxQuote(raw);
-    const chainPems = pems(Buffer.from(q.pckChainPem).toString('latin1'));
-    const signed = Buffer.from(q.signed);
-    const ak = Buffer.from(q.attestationKey);
+    const quote = quoteToProto(raw);
+    const q = quoteParts(quote);
+    const chainPems = pems(Buffer.from(q.pckChain.pckCertChain).toString('latin1'));
+    const signed = Buffer.from(signedComponent(quote));
+    const ak = Buffer.from(q.signedData.ecdsaAttestationKey);
+    const qeReport = enclaveReportToAbiBytes(q.qeReport);
     const ours = async () => {
       const r = await verifyTdxFile(raw, { trust: PINNED_ROOTS, now });
       if (r.verdict === 'failed') throw new Error(`bench vector failed: ${r.error?.message}`);
@@ -75,10 +77,10 @@ async function tdxFigures(v: Vectors): Promise<Figure[]> {
       const inter = new X509Certificate(chainPems[1]!);
       const root = new X509Certificate(chainPems[2]!);
       if (!root.verify(root.publicKey) || !inter.verify(root.publicKey) || !pck.verify(inter.publicKey)) throw new Error('floor chain');
-      if (!verify('sha256', q.qeReport.raw, { key: pck.publicKey, dsaEncoding: 'ieee-p1363' }, q.qeReportSignature)) throw new Error('floor QE');
-      createHash('sha256').update(ak).update(q.qeAuthData).digest();
+      if (!verify('sha256', qeReport, { key: pck.publicKey, dsaEncoding: 'ieee-p1363' }, q.qe.qeReportSignature)) throw new Error('floor QE');
+      createHash('sha256').update(ak).update(q.qeAuthData.data).digest();
       const key = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: ak.subarray(0, 32).toString('base64url'), y: ak.subarray(32).toString('base64url') }, format: 'jwk' });
-      if (!verify('sha256', signed, { key, dsaEncoding: 'ieee-p1363' }, q.signature)) throw new Error('floor quote');
+      if (!verify('sha256', signed, { key, dsaEncoding: 'ieee-p1363' }, q.signedData.signature)) throw new Error('floor quote');
     };
     const [value, fl] = await timeInterleaved(ours, floor, RUNS, WARMUP);
     out.push({ name: `tdx-verify:${name(e.quote)}`, value, unit: 'ms', floor: fl, note: NOTE });

@@ -2,7 +2,7 @@
  * Bundles as the function is deployed (infra/function-bundle.mjs: esbuild, ESM, minified,
  * code-split so that dynamic imports stay lazy, @grpc/proto-loader left out), and runs one
  * invocation of such a bundle in a fresh Node process — a cold start. Used by the cold-start
- * and restart-to-recovered figures and by test/lambda/bundle.test.ts.
+ * and restart-to-recovered figures and by test/function/bundle-size.test.ts.
  */
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -69,7 +69,7 @@ export async function bundleEntry(source: string, outdir: string, name: string):
 export const handlerEntrySource = (testingVerifier: boolean) =>
   testingVerifier
     ? `import { createHandler } from ${JSON.stringify(join(root, FUNCTION_ENTRY))};
-import { createInsecureTestingVerifier } from ${JSON.stringify(join(root, 'lambda/attestation/testing.ts'))};
+import { createInsecureTestingVerifier } from ${JSON.stringify(join(root, 'testing/attestation/insecure-verifier.ts'))};
 export const handler = createHandler({ verifierFactory: () => createInsecureTestingVerifier() });
 `
     : `export { handler } from ${JSON.stringify(join(root, FUNCTION_ENTRY))};\n`;

@@ -19,7 +19,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { createInsecureTestingVerifier } from '../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../testing/attestation/insecure-verifier.ts';
 import { loadConfig } from '../lambda/function/config.ts';
 import { createHandler } from '../lambda/function/handler.ts';
 import { FUNCTION_TIMEOUT_SECONDS } from '../lambda/shared/budgets.ts';

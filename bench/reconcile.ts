@@ -26,8 +26,9 @@ import { parseManifest } from '../lambda/coordinator/manifest.ts';
 import { ownerKeyFromPem } from '../lambda/coordinator/seedshares.ts';
 import { contextAad, ownerKeyContext } from '../lambda/keys/context.ts';
 import type { BundleDocument } from '../lambda/keys/bundle.ts';
-import { awsReconcileDeps } from '../lambda/reconcile/aws-deps.ts';
+import { awsPorts } from '../lambda/reconcile/aws-deps.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
+import { stepBudgetsOf } from '../lambda/shared/budgets.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
 import { snpTestEvidence, makeTestManifest, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
 import { makeWorkspace } from '../testing/workspace.ts';
@@ -103,7 +104,8 @@ export const benchmarks: Benchmark[] = [
       try {
         const secretId = await stack.enroll('bench', ws);
         const verifierFactory = testSnpVerifierFactory();
-        const deps = awsReconcileDeps({ kms, secrets }, (reference) => verifierFactory(reference));
+        const ports = awsPorts({ kms, secrets }, (reference) => verifierFactory(reference));
+        const time = { budgets: stepBudgetsOf() };
         const target = { name: 'bench', secretId, coordinator: emu.endpoint };
 
         // Floor inputs prepared once: what is fixed per deployment (its context and reference values).
@@ -120,7 +122,7 @@ export const benchmarks: Benchmark[] = [
         const floorSteps: Record<string, number[]> = {};
         const project = async () => {
           emu.restart();
-          const r = await reconcile(target, deps);
+          const r = await reconcile(target, ports, time);
           if (r.outcome !== 'recovered') throw new Error(`bench reconcile: ${r.outcome}: ${r.message}`);
           for (const st of r.steps) (ourSteps[st.step] ??= []).push(st.ms);
         };

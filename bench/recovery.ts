@@ -38,7 +38,7 @@ const MIN = 60_000;
 
 /** The function's entry with the production verifier's code and the test chain's roots (passed in the environment). */
 const entrySource = `import { createHandler } from ${JSON.stringify(join(root, 'lambda/function/handler.ts'))};
-import { createVerifierWithRoots } from ${JSON.stringify(join(root, 'lambda/attestation/with-roots.ts'))};
+import { createVerifierWithRoots } from ${JSON.stringify(join(root, 'testing/attestation/with-roots.ts'))};
 const roots = JSON.parse(process.env.BENCH_TEST_ROOTS);
 export const handler = createHandler({ verifierFactory: (reference) => createVerifierWithRoots(reference, { roots }) });
 `;

@@ -9,7 +9,7 @@
  * inside the function's timeout (FUNCTION_TIMEOUT_SECONDS).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { createInsecureTestingVerifier } from '../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../testing/attestation/insecure-verifier.ts';
 import { loadConfig } from '../lambda/function/config.ts';
 import { createHandler, type HandlerResponse } from '../lambda/function/handler.ts';
 import type { KubernetesSide } from '../lambda/kubernetes/types.ts';

@@ -4,7 +4,7 @@
  * be killed (SIGKILL), like a Lambda container that dies there. Not part of the function.
  */
 import { writeSync } from 'node:fs';
-import { createInsecureTestingVerifier } from '../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../testing/attestation/insecure-verifier.ts';
 import type { HandlerConfig } from '../lambda/function/config.ts';
 import { createHandler } from '../lambda/function/handler.ts';
 import type { Budgets } from '../lambda/shared/budgets.ts';
@@ -17,6 +17,8 @@ interface ChildSpec {
   /** `<step>:<start|done>`: stop there and wait for the kill. */
   pauseAt?: string;
   remainingMs: number;
+  /** `configured`: the Kubernetes side the configuration names (KUBE_AUTH), not the slow stand-in below. */
+  kubernetes?: 'configured';
 }
 
 const spec = JSON.parse(process.env.CHAOS_CHILD ?? '{}') as ChildSpec;
@@ -28,7 +30,7 @@ const handler = createHandler({
   budgets: spec.budgets,
   verifierFactory: () => createInsecureTestingVerifier(),
   // Workload restarts that take a while, so a kill can land in the middle of them.
-  kubernetes: async () => ({
+  kubernetes: spec.kubernetes === 'configured' ? undefined : async () => ({
     peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: ['coordinator-0'] }) },
     restarts: {
       restartStale: async (req) => {
@@ -37,7 +39,7 @@ const handler = createHandler({
       },
     },
   }),
-  reconcileDeps: {
+  ports: {
     progress: (e) => {
       const at = `${e.step}:${e.status}`;
       report({ step: at });
@@ -48,9 +50,11 @@ const handler = createHandler({
 });
 
 const end = Date.now() + spec.remainingMs;
+// The invocation starts now (the process start, tsx's transpiling included, is not its time).
+report({ started: true });
 try {
-  await handler(spec.event, { awsRequestId: spec.requestId, getRemainingTimeInMillis: () => end - Date.now() });
-  report({ done: true });
+  const response = await handler(spec.event, { awsRequestId: spec.requestId, getRemainingTimeInMillis: () => end - Date.now() });
+  report({ done: true, outcome: response.results[0]?.outcome ?? response.outcome });
 } catch (err) {
-  report({ done: true, error: (err as Error).name });
+  report({ done: true, error: (err as Error).name, outcome: (err as { outcome?: string }).outcome });
 }

@@ -13,7 +13,7 @@ import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aw
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateKeyCommand, DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createInsecureTestingVerifier } from '../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../testing/attestation/insecure-verifier.ts';
 import { loadConfig, type HandlerConfig } from '../lambda/function/config.ts';
 import { createHandler, type HandlerOverrides, type HandlerResponse } from '../lambda/function/handler.ts';
 import { LockTable } from '../lambda/function/lease.ts';

@@ -1,7 +1,8 @@
 /**
  * `npm run chaos [-- --json] [class…]` — the chaos suite: hung dependencies, processes killed
  * at each step of a reconcile, a slow Recover against the shortest allowed lease, hostile
- * events, special files for the CLI. Every case asserts an outcome within the budget, an audit
+ * events, a hostile Kubernetes API and kubeconfig, special files for the CLI. Every case
+ * asserts an outcome within the budget, an audit
  * record, no second Recover and no secret in any output (chaos/harness.ts).
  *
  * With --json: one line per class, {"class","cases","held","failed","failures"}. Exits 1 when
@@ -12,7 +13,11 @@ import { buildAll } from '../scripts/build.mjs';
 import { findMotoPython, MOTO_INSTALL_HINT, startMoto } from '../testing/moto-server.ts';
 import { AwsProxy, REGION, type ClassResult, type Env } from './harness.ts';
 import { cliSpecialFilesClass } from './classes/cli-special-files.ts';
+import { clockSkewClass } from './classes/clock-skew.ts';
+import { coordinatorAfterAttestationClass } from './classes/coordinator-after-attestation.ts';
 import { hostileEventsClass } from './classes/hostile-events.ts';
+import { hostileKubeconfigClass } from './classes/hostile-kubeconfig.ts';
+import { hostileKubernetesClass } from './classes/hostile-kubernetes.ts';
 import { coordinatorClass, dynamodbClass, eventBridgeClass, kmsClass, kubernetesClass, secretsManagerClass } from './classes/hung.ts';
 import { killedProcessClass } from './classes/killed.ts';
 import { slowRecoverClass } from './classes/slow-recover.ts';
@@ -29,7 +34,11 @@ const CLASSES: Record<string, (env: Env) => Promise<ClassResult>> = {
   'killed-process': killedProcessClass,
   'slow-recover': slowRecoverClass,
   'hostile-events': hostileEventsClass,
+  'hostile-kubernetes-api': hostileKubernetesClass,
+  'hostile-kubeconfig': hostileKubeconfigClass,
   'cli-special-files': cliSpecialFilesClass,
+  'coordinator-after-attestation': coordinatorAfterAttestationClass,
+  'clock-skew': clockSkewClass,
 };
 
 const args = process.argv.slice(2);

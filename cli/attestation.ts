@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from './usage.ts';
-import { DirectoryCollateral } from '../lambda/attestation/collateral.ts';
+import { DirectoryCollateral } from '../lambda/attestation/collateral/sources.ts';
 import { verifySnpFiles, verifyTdxFile, type OfflineResult } from '../lambda/attestation/offline.ts';
 import { PINNED_ROOTS, type SnpProduct } from '../lambda/attestation/roots.ts';
 import type { ReferenceInput } from '../lambda/attestation/verifier.ts';
@@ -40,7 +40,7 @@ const MAX_INPUT_BYTES = 1024 * 1024;
 
 async function readInput(file: string, flag: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await readRegularFile(file, { maxBytes: MAX_INPUT_BYTES, what: flag }));
+    return new Uint8Array(await readRegularFile(file, { maxBytes: MAX_INPUT_BYTES, what: flag, outcome: 'event-invalid' }));
   } catch (err) {
     if (err instanceof FileRefusedError) throw new UsageError(err.message);
     throw err;

@@ -6,7 +6,8 @@
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsClientSettings, BUDGETS, stepBudgetsOf } from '../lambda/shared/budgets.ts';
-import type { ReconcileDeps } from '../lambda/reconcile/reconcile.ts';
+import { awsPorts } from '../lambda/reconcile/aws-deps.ts';
+import type { BundleVerifierFactory, ReconcilePorts, ReconcileTime } from '../lambda/reconcile/reconcile.ts';
 import { InputError } from '../lambda/shared/errors.ts';
 
 /** The clients, once the region is known: a missing region is `config-invalid` (exit 21), not a network fault. */
@@ -21,8 +22,16 @@ export async function cliAwsClients(): Promise<{ kms: KMSClient; secrets: Secret
   return clients;
 }
 
-/** The Coordinator and AWS budgets reconcile works with (the CLI has no invocation deadline). */
-export function cliReconcileBudgets(): Pick<ReconcileDeps, 'handshakeTimeoutMs' | 'rpcTimeoutMs' | 'awsCallMs'> {
-  const s = stepBudgetsOf(BUDGETS);
-  return { handshakeTimeoutMs: s.handshakeTimeoutMs, rpcTimeoutMs: s.rpcTimeoutMs, awsCallMs: s.awsCallMs };
+/**
+ * Reconcile's ports and time for the CLI, built here only: the AWS adapters
+ * (lambda/reconcile/aws-deps.ts), the verifier, and what the command adds (progress lines, the
+ * Kubernetes side, a record). The budgets are the function's (lambda/shared/budgets.ts); the
+ * CLI has no invocation deadline.
+ */
+export function cliReconcile(
+  clients: { kms: KMSClient; secrets: SecretsManagerClient },
+  verifierFactory: BundleVerifierFactory,
+  extra: Pick<ReconcilePorts, 'progress' | 'kubernetes' | 'records'>,
+): { ports: ReconcilePorts; time: ReconcileTime } {
+  return { ports: { ...awsPorts(clients, verifierFactory), ...extra }, time: { budgets: stepBudgetsOf(BUDGETS) } };
 }

@@ -3,7 +3,6 @@ import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ACCEPTABLE_TDX_TCB_STATUSES } from '../lambda/attestation/core.ts';
-import { awsReconcileDeps } from '../lambda/reconcile/aws-deps.ts';
 import type { BundleVerifierFactory } from '../lambda/reconcile/reconcile.ts';
 import { parseEndpoint } from '../lambda/shared/names.ts';
 import { buildBundle } from '../lambda/reconcile/enroll.ts';
@@ -11,7 +10,7 @@ import { BundleStore } from '../lambda/keys/store.ts';
 import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
 import { productionVerifierFactory } from '../lambda/reconcile/verification.ts';
-import { cliAwsClients, cliReconcileBudgets } from './aws-clients.ts';
+import { cliAwsClients, cliReconcile } from './aws-clients.ts';
 import { lazySide, NO_ACCESS_HINT, resolveKubeAccess, type KubeCliOptions } from './kubernetes.ts';
 import { printResult, progressPrinter } from './output.ts';
 import { outcomeTable } from './outcome-help.ts';
@@ -168,9 +167,9 @@ export async function recoverCommand(opts: RecoverOptions, mode: 'recover' | 'st
   const verifierFactory =
     seams.verifierFactory ??
     productionVerifierFactory({ ...(opts.collateralMirror ? { collateralMirrorUrl: opts.collateralMirror } : {}), ...(opts.acceptTdxTcbStatus?.length ? { acceptedTdxTcbStatuses: opts.acceptTdxTcbStatus } : {}) });
-  const deps = { ...awsReconcileDeps(clients, verifierFactory), ...cliReconcileBudgets(), progress: progressPrinter(!opts.json), ...(side ? { kubernetes: side.get } : {}) };
+  const { ports, time } = cliReconcile(clients, verifierFactory, { progress: progressPrinter(!opts.json), ...(side ? { kubernetes: side.get } : {}) });
   try {
-    const result = await reconcile(target, deps, {
+    const result = await reconcile(target, ports, time, {
       ...(opts.force ? { force: true } : {}),
       ...(opts.dryRun ? { dryRun: true } : {}),
       ...(mode === 'status' ? { statusOnly: true } : {}),

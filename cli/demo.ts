@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { awsReconcileDeps } from '../lambda/reconcile/aws-deps.ts';
+import { cliReconcile } from './aws-clients.ts';
 import { memoryRecordStore } from '../lambda/reconcile/mesh-ca.ts';
 import { buildBundle } from '../lambda/reconcile/enroll.ts';
 import { countKmsCalls } from '../lambda/keys/kms-calls.ts';
@@ -193,12 +193,12 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
     const target = { name: deployment, secretId, coordinator: emulator.endpoint };
     // The record the function keeps in its lock table; here in memory for both reconciles.
     const records = memoryRecordStore();
-    const deps = { ...awsReconcileDeps({ kms, secrets }, testSnpVerifierFactory()), progress: progressPrinter(human, (l) => say(`    ${l}`)), kubernetes: async () => kubeSide, records };
+    const { ports, time } = cliReconcile({ kms, secrets }, testSnpVerifierFactory(), { progress: progressPrinter(human, (l) => say(`    ${l}`)), kubernetes: async () => kubeSide, records });
     const results: ReconcileResult[] = [];
     const before1 = decrypts();
     const first = await timed(
       'reconcile (recover)',
-      () => reconcile(target, deps),
+      () => reconcile(target, ports, time),
       (r) => `${r.outcome}: ${r.message}${r.evidence ? ` [${r.evidence.kind} ${r.evidence.platform ?? ''}, measurement ${r.evidence.measurement?.slice(0, 16)}…, TCB ${r.evidence.tcb}]` : ''}`,
     );
     results.push(first);
@@ -210,7 +210,7 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
     const d1 = decrypts() - before1;
     kube.resetStats();
     const before2 = decrypts();
-    const second = await timed('reconcile again', () => reconcile(target, deps), (r) => `${r.outcome} (KMS Decrypt calls: ${decrypts() - before2})`);
+    const second = await timed('reconcile again', () => reconcile(target, ports, time), (r) => `${r.outcome} (KMS Decrypt calls: ${decrypts() - before2})`);
     results.push(second);
     steps.at(-1)!.outcome = second.outcome;
     const d2 = decrypts() - before2;

@@ -8,8 +8,8 @@
  * refuses, naming what is missing; it reads the Coordinator's evidence (`--coordinator`) to know
  * what that is, and says when the cached documents expire.
  */
-import { collateralFile, describeCollateral, type CollateralKey } from '../lambda/attestation/collateral.ts';
-import { cacheExpiry } from '../lambda/function/pause-switch.ts';
+import { collateralFile, describeCollateral, type CollateralKey } from '../lambda/attestation/collateral/sources.ts';
+import { cacheExpiry } from '../lambda/attestation/collateral/bundle-cache.ts';
 import { InputError } from '../lambda/shared/errors.ts';
 import { parseEndpoint } from '../lambda/shared/names.ts';
 import { readStackOutputs } from './manifests/stack-outputs.ts';
@@ -38,9 +38,9 @@ const HOW = 'give --collateral DIR or --collateral-mirror URL with --coordinator
 async function evidenceNeeds(coordinator: string, mirror: string | undefined): Promise<{ needs: CollateralKey[]; fetched?: Record<string, string> }> {
   const [{ captureAttestationExtension }, needsLib, { MirrorCollateral }, { pinnedCollateralVerifier }] = await Promise.all([
     import('../lambda/coordinator/evidence-capture.ts'),
-    import('../lambda/attestation/collateral-needs.ts'),
-    import('../lambda/attestation/collateral.ts'),
-    import('../lambda/attestation/collateral-verify.ts'),
+    import('../lambda/attestation/collateral/needs.ts'),
+    import('../lambda/attestation/collateral/sources.ts'),
+    import('../lambda/attestation/collateral/verify.ts'),
   ]);
   const ext = await captureAttestationExtension(parseEndpoint(coordinator));
   const needs = needsLib.collateralNeeds(ext);
@@ -76,6 +76,7 @@ export async function resolveEnrollCollateral(o: CollateralOptions, fromDir: Rec
   else {
     throw new InputError(
       `the collateral does not cover the Coordinator's evidence at ${o.coordinator}; missing ${missing.map((k) => `${describeCollateral(k)} (${collateralFile(k)})`).join(', ')}: add the files to --collateral DIR, or use --collateral-mirror URL, or a stack with collateralMirror (--stack); nothing was written`,
+      'bundle-invalid',
     );
   }
   if (!record) return { lines };
@@ -87,7 +88,7 @@ export async function resolveEnrollCollateral(o: CollateralOptions, fromDir: Rec
   }
   const at = earliest.expiry.expiresAt!;
   const days = Math.floor((at.getTime() - now.getTime()) / 86_400_000);
-  if (at <= now) throw new InputError(`cached collateral ${earliest.file} expired at ${at.toISOString()} (${earliest.expiry.limitedBy}): fetch a current one; nothing was written`);
+  if (at <= now) throw new InputError(`cached collateral ${earliest.file} expired at ${at.toISOString()} (${earliest.expiry.limitedBy}): fetch a current one; nothing was written`, 'bundle-invalid');
   lines.push(`✔ cached collateral expires ${at.toISOString()} (in ${days} day(s); ${earliest.expiry.limitedBy} of ${earliest.file}): re-enroll with fresh collateral before then${stackMirror ? ' (the function refreshes it from the stack\'s mirror)' : ''}; doctor warns ahead`);
   return { record, lines, expiresAt: at };
 }

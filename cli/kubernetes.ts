@@ -114,8 +114,9 @@ export async function resolveKubeAccess(opts: KubeCliOptions, secrets: SecretsMa
     const found = await kubeconfigPaths(opts, env);
     if (found.paths.length === 0) return { kind: 'none' };
     const documents = await Promise.all(found.paths.map(readKubeconfig));
-    auth = { kind: 'kubeconfig', kubeconfig: documents, ...(opts.kubeContext ? { context: opts.kubeContext } : {}) };
-    contextNs = (await import('../lambda/kubernetes/kubeconfig.ts')).contextNamespace(auth);
+    // kubectl's kubeconfig: referenced files read only as bounded regular files, exec plugins run (the operator's own).
+    auth = { kind: 'kubeconfig', kubeconfig: documents, policy: 'kubectl', ...(opts.kubeContext ? { context: opts.kubeContext } : {}) };
+    contextNs = await (await import('../lambda/kubernetes/kubeconfig.ts')).contextNamespace(auth);
     source = found.source;
   }
   // Contrast deploys the Coordinator next to its workloads: the context's namespace, as kubectl.

@@ -6,7 +6,7 @@
  */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import type { OperatorState } from '../lambda/function/pause-switch.ts';
+import type { OperatorState } from '../lambda/shared/operator-answers.ts';
 import { OPERATIONS } from '../lambda/shared/contract.ts';
 import { exitCodeFor } from '../lambda/shared/outcomes.ts';
 import { printResult } from './output.ts';

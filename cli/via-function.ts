@@ -11,7 +11,7 @@ import { BUDGETS, FUNCTION_TIMEOUT_SECONDS } from '../lambda/shared/budgets.ts';
 import { RecoveryError } from '../lambda/shared/errors.ts';
 import { isOutcome } from '../lambda/shared/outcomes.ts';
 import type { ReconcileResult } from '../lambda/reconcile/types.ts';
-import type { OperatorState, PauseSwitchResult } from '../lambda/function/pause-switch.ts';
+import type { OperatorState, PauseSwitchResult } from '../lambda/shared/operator-answers.ts';
 
 export interface ViaFunctionRequest {
   functionName: string;
@@ -26,7 +26,7 @@ export interface ViaFunctionRequest {
 
 /** The function could not be asked (`unreachable`, retry) or is not the one this CLI speaks to (`config-invalid`). */
 export class ViaFunctionError extends RecoveryError {
-  constructor(message: string, outcome: 'unreachable' | 'config-invalid' = 'unreachable', options?: { cause?: unknown }) {
+  constructor(message: string, outcome: 'unreachable' | 'config-invalid', options?: { cause?: unknown }) {
     super(outcome, message, options);
   }
 }
@@ -100,7 +100,7 @@ export async function invokeViaFunction(req: ViaFunctionRequest): Promise<Reconc
     } catch {
       /* not JSON */
     }
-    throw new ViaFunctionError(`function ${req.functionName} failed (${out.FunctionError}): ${detail}; see its logs`);
+    throw new ViaFunctionError(`function ${req.functionName} failed (${out.FunctionError}): ${detail}; see its logs`, 'unreachable');
   }
   let json: unknown;
   try {

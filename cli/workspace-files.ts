@@ -16,11 +16,11 @@ const MAX_WORKSPACE_FILE_BYTES = 64 * 1024;
 
 async function readOne(dir: string, name: string): Promise<Buffer> {
   try {
-    return await readRegularFile(join(dir, name), { maxBytes: MAX_WORKSPACE_FILE_BYTES, what: name });
+    return await readRegularFile(join(dir, name), { maxBytes: MAX_WORKSPACE_FILE_BYTES, what: name, outcome: 'bundle-invalid' });
   } catch (err) {
     if (!(err instanceof FileRefusedError)) throw err;
     const hint = err.reason === 'missing' ? '; --workspace must be the directory where `contrast generate` and `contrast set` ran' : '';
-    throw new InputError(`${err.message}${hint}`);
+    throw new InputError(`${err.message}${hint}`, 'bundle-invalid');
   }
 }
 
@@ -48,12 +48,12 @@ export async function readCollateralDir(dir: string): Promise<Record<string, str
   const out: Record<string, string> = {};
   let total = 0;
   const walk = async (d: string, depth: number): Promise<void> => {
-    if (depth > MAX_COLLATERAL_DEPTH) throw new InputError(`--collateral ${dir}: ${d} nests deeper than ${MAX_COLLATERAL_DEPTH} levels; give a directory of collateral files`);
+    if (depth > MAX_COLLATERAL_DEPTH) throw new InputError(`--collateral ${dir}: ${d} nests deeper than ${MAX_COLLATERAL_DEPTH} levels; give a directory of collateral files`, 'bundle-invalid');
     let entries;
     try {
       entries = await readdir(d, { withFileTypes: true });
     } catch (err) {
-      throw new InputError(`--collateral ${dir}: cannot read ${d} (${(err as NodeJS.ErrnoException).code}); give a directory of collateral files`);
+      throw new InputError(`--collateral ${dir}: cannot read ${d} (${(err as NodeJS.ErrnoException).code}); give a directory of collateral files`, 'bundle-invalid');
     }
     for (const e of entries) {
       const p = join(d, e.name);
@@ -61,10 +61,10 @@ export async function readCollateralDir(dir: string): Promise<Record<string, str
       else if (e.isFile()) {
         let body: Buffer;
         try {
-          body = await readRegularFile(p, { maxBytes: MAX_COLLATERAL_BYTES - total, what: `--collateral ${dir}` });
+          body = await readRegularFile(p, { maxBytes: MAX_COLLATERAL_BYTES - total, what: `--collateral ${dir}`, outcome: 'bundle-invalid' });
         } catch (err) {
           if (err instanceof FileRefusedError && err.reason === 'too-large') {
-            throw new InputError(`--collateral ${dir} holds more than ${MAX_COLLATERAL_BYTES} bytes; the bundle must fit a 64 KiB secret — keep only this platform's VCEK/chain/CRL or TCB Info/QE Identity, and use a collateral mirror for the rest`);
+            throw new InputError(`--collateral ${dir} holds more than ${MAX_COLLATERAL_BYTES} bytes; the bundle must fit a 64 KiB secret — keep only this platform's VCEK/chain/CRL or TCB Info/QE Identity, and use a collateral mirror for the rest`, 'bundle-invalid');
           }
           throw err;
         }
@@ -74,7 +74,7 @@ export async function readCollateralDir(dir: string): Promise<Record<string, str
     }
   };
   await walk(dir, 0);
-  if (Object.keys(out).length === 0) throw new InputError(`--collateral ${dir} is empty; omit the option or put the collateral files there`);
+  if (Object.keys(out).length === 0) throw new InputError(`--collateral ${dir} is empty; omit the option or put the collateral files there`, 'bundle-invalid');
   return out;
 }
 
@@ -82,7 +82,7 @@ export async function readCollateralDir(dir: string): Promise<Record<string, str
 export function checkCollateralSize(record: Record<string, string>): Record<string, string> {
   const bytes = Object.values(record).reduce((n, b64) => n + Math.floor((b64.length * 3) / 4), 0);
   if (bytes > MAX_COLLATERAL_BYTES) {
-    throw new InputError(`the collateral to cache is ${bytes} bytes, more than ${MAX_COLLATERAL_BYTES}: the bundle must fit a 64 KiB secret — cache only this platform's documents and configure a collateral mirror for the rest`);
+    throw new InputError(`the collateral to cache is ${bytes} bytes, more than ${MAX_COLLATERAL_BYTES}: the bundle must fit a 64 KiB secret — cache only this platform's documents and configure a collateral mirror for the rest`, 'bundle-invalid');
   }
   return record;
 }

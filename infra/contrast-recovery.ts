@@ -190,6 +190,7 @@ export class ContrastRecovery extends Construct {
       functionRole: this.role,
       ...(this.breakGlassRole ? { breakGlassRole: this.breakGlassRole } : {}),
       secretIdPrefixes: [`arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${prefix}/`, `${prefix}/`],
+      ...(props.cluster.kind === 'self-managed' ? { kubeconfigSecretArn: props.cluster.kubeconfigSecretArn } : {}),
     });
     const alarms = new RecoveryAlarms(this, 'Alarms', {
       topic: this.alarmTopic,

@@ -2,7 +2,9 @@
  * Every side door to the owner key alarms. An account administrator cannot be locked out
  * completely, but each way they could reach the owner key — change a key policy or grant,
  * disable or delete a key, change the function's code or configuration, pass its role to a
- * function of their own, change an endpoint, the secrets' policy, or the trust of the function
+ * function of their own, change an endpoint, the secrets' policy, the kubeconfig secret (which API
+ * server the function trusts; the function reads only embedded credentials from it, see
+ * lambda/kubernetes/kubeconfig-fields.ts), or the trust of the function
  * or break-glass role — and every use of the break-glass role raises a notification on the
  * alarm topic, from the CloudTrail events EventBridge delivers to the default bus
  * (detail-type "AWS API Call via CloudTrail", best effort; a trail must be logging).
@@ -13,7 +15,7 @@
  * Read-only calls (Get*) reach rules only in state ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS
  * (EventBridge user guide, eb-service-event-cloudtrail-management).
  */
-import { Arn, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Arn, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as iam from 'aws-cdk-lib/aws-iam';
@@ -36,6 +38,24 @@ export interface SideDoorAlarmsProps {
   readonly breakGlassRole?: iam.IRole;
   /** `arn:…:secret:<prefix>/` and `<prefix>/`: any bundle secret, by ARN or by name. */
   readonly secretIdPrefixes: string[];
+  /** The kubeconfig secret of a self-managed cluster: the function connects where it says. */
+  readonly kubeconfigSecretArn?: string;
+}
+
+/**
+ * Calls that change what a secret holds or who may read it (Secrets Manager API reference;
+ * CloudTrail names the secret in requestParameters.secretId, as the caller gave it).
+ */
+export const SECRET_CHANGE_EVENTS = ['PutSecretValue', 'UpdateSecret', 'UpdateSecretVersionStage', 'RotateSecret', 'RestoreSecret', 'DeleteSecret', 'PutResourcePolicy', 'DeleteResourcePolicy'];
+
+/**
+ * The ways a caller can name a secret: its full ARN, the ARN without the six random characters
+ * Secrets Manager appends, and its name (an unresolved ARN is matched in full only).
+ */
+export function secretIdsOf(arn: string): string[] {
+  if (Token.isUnresolved(arn)) return [arn];
+  const m = /^(arn:[^:]+:secretsmanager:[^:]*:[^:]*:secret:(.+))-[A-Za-z0-9]{6}$/.exec(arn);
+  return m ? [arn, m[1]!, m[2]!] : [arn];
 }
 
 const apiCall = (source: string, eventName: unknown[], more: Record<string, unknown> = {}): events.EventPattern => ({
@@ -89,6 +109,18 @@ export class SideDoorAlarms extends Construct {
       "A bundle secret's resource policy was changed or deleted",
       apiCall('aws.secretsmanager', ['PutResourcePolicy', 'DeleteResourcePolicy'], { requestParameters: { secretId: props.secretIdPrefixes.map((prefix) => ({ prefix })) } }),
     );
+    if (props.kubeconfigSecretArn) {
+      // The kubeconfig decides which API server the function trusts and with which identity: a
+      // changed one could point it at a server that forges peers or restarts nothing.
+      const arn = props.kubeconfigSecretArn;
+      this.alarm(
+        'KubeconfigSecret',
+        "The function's kubeconfig secret, or its policy, was changed (it names the API server and the function's Kubernetes identity)",
+        apiCall('aws.secretsmanager', SECRET_CHANGE_EVENTS, {
+          $or: [{ requestParameters: { secretId: secretIdsOf(arn) } }, { responseElements: { arn: [arn] } }, { responseElements: { aRN: [arn] } }],
+        }),
+      );
+    }
     const watchedRoles = [props.functionRole, ...(props.breakGlassRole ? [props.breakGlassRole] : [])];
     this.alarm(
       'RoleTrust',

@@ -30,7 +30,14 @@ export type Misbehaviour =
   | 'no-extension'
   | 'silent' // accepts TCP, never answers
   | 'sni-only' // an older Coordinator: reads the nonce only from SNI
-  | 'lost-recover-reply'; // carries out Recover, then drops the connection before answering
+  | 'lost-recover-reply' // carries out Recover, then drops the connection before answering
+  | 'critical-extension' // the aTLS certificate carries a critical extension Go does not handle
+  | 'client-auth-eku' // the aTLS certificate's ExtKeyUsage names ClientAuth only
+  // A Coordinator with valid attestation that misbehaves after carrying out Recover (issue 21):
+  | 'recover-then-unimplemented' // answers UNIMPLEMENTED, and serves Recover under both package names
+  | 'recover-then-oversize' // answers with a message over grpc-js's default 4 MiB receive limit
+  | 'recover-then-garbage' // answers with bytes that are not a RecoverResponse
+  | 'invalid-mesh-ca'; // serves a MeshCA field that is not a certificate
 
 export interface EvidenceExtension {
   oid: string;
@@ -265,7 +272,11 @@ export class CoordinatorEmulator {
     let exts: EvidenceExtension[] = [];
     if (this.misbehave !== 'no-extension') exts = await this.evidence(reportData);
     if (this.misbehave === 'two-extensions') exts = [...exts, ...exts];
-    const now = Date.now();
+    // Valid ±2 h around the Coordinator's clock, as C internal/atls/atls.go getCertificate issues it.
+    const now = this.clock();
+    const extensions = exts.map((e) => new x509.Extension(e.oid, false, e.value));
+    if (this.misbehave === 'critical-extension') extensions.push(new x509.Extension('1.3.6.1.4.1.99999.1', true, new Uint8Array([5, 0])));
+    if (this.misbehave === 'client-auth-eku') extensions.push(new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]));
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
       name: 'CN=Contrast',
@@ -273,7 +284,7 @@ export class CoordinatorEmulator {
       notAfter: new Date(now + 2 * 3600_000),
       signingAlgorithm: alg,
       keys,
-      extensions: exts.map((e) => new x509.Extension(e.oid, false, e.value)),
+      extensions,
     });
     const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
     const pems = { key: pemOf('PRIVATE KEY', pkcs8), cert: cert.toString('pem') };
@@ -329,9 +340,11 @@ export class CoordinatorEmulator {
       }
       const payload = unframe(body);
       const service = `${this.options.release?.userApiPackage ?? 'edgelesssys.contrast.userapi'}.UserAPI`;
+      const served = this.misbehave === 'recover-then-unimplemented' ? [service, 'edgelesssys.contrast.userapi.UserAPI', 'userapi.UserAPI'] : [service];
+      const name = served.find((n) => path.startsWith(`/${n}/`));
       // grpc-go's answer for a service the server does not register.
-      if (!path.startsWith(`/${service}/`)) throw { code: 12, message: `unknown service ${path.split('/')[1]}` } satisfies RpcError;
-      switch (path.slice(service.length + 1)) {
+      if (!name) throw { code: 12, message: `unknown service ${path.split('/')[1]}` } satisfies RpcError;
+      switch (path.slice(name.length + 1)) {
         case '/GetManifests':
           fromBinary(GetManifestsRequestSchema, payload);
           this.getManifestsCalls.push({ clientCert: peer !== undefined });
@@ -342,6 +355,11 @@ export class CoordinatorEmulator {
           if (this.recoverDelayMs > 0) await new Promise((r) => setTimeout(r, this.recoverDelayMs));
           await this.recover(Buffer.from(req.Seed), Buffer.from(req.Salt), req.Force, peer);
           if (this.misbehave === 'lost-recover-reply') return stream.session?.destroy();
+          if (this.misbehave === 'recover-then-unimplemented') throw { code: 12, message: `unknown method Recover for service ${name}` } satisfies RpcError;
+          // One byte over grpc-js's default limit (4 MiB, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH): it answers RESOURCE_EXHAUSTED.
+          if (this.misbehave === 'recover-then-oversize') return respondRaw(stream, Buffer.alloc(4 * 1024 * 1024 + 1));
+          // Field 1 with wire type 7 (none exists): no protobuf parser reads it.
+          if (this.misbehave === 'recover-then-garbage') return respondRaw(stream, Buffer.from([0x0f, 0xff, 0xff]));
           return respond(stream, RecoverResponseSchema, create(RecoverResponseSchema));
         }
         default:
@@ -361,7 +379,7 @@ export class CoordinatorEmulator {
       Manifests: this.manifests,
       Policies: [],
       RootCA: Buffer.from(this.rootCaPem),
-      MeshCA: Buffer.from(this.meshCaPem),
+      MeshCA: Buffer.from(this.misbehave === 'invalid-mesh-ca' ? '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n' : this.meshCaPem),
       LatestTransition: create(TransitionSchema, { TransitionHash: randomBytes(32), Signature: randomBytes(64) }),
     });
   }
@@ -423,7 +441,11 @@ function unframe(body: Buffer): Buffer {
 }
 
 function respond<O extends DescMessage>(stream: ServerHttp2Stream, schema: O, msg: MessageShape<O>): void {
-  const payload = Buffer.from(toBinary(schema, msg));
+  respondRaw(stream, Buffer.from(toBinary(schema, msg)));
+}
+
+/** One length-prefixed message frame with these bytes, and an OK status. */
+function respondRaw(stream: ServerHttp2Stream, payload: Buffer): void {
   const frame = Buffer.alloc(5 + payload.length);
   frame.writeUInt32BE(payload.length, 1);
   payload.copy(frame, 5);

@@ -6,7 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { KubernetesSide } from '../../lambda/kubernetes/types.ts';
 import { awsCallMs, recoverMs, stepBudgetsOf } from '../../lambda/shared/budgets.ts';
-import { kubeconfigFor } from '../../testing/kube-api/index.ts';
+import { kubeconfigFor, servingCert } from '../../testing/kube-api/index.ts';
 import {
   CHAOS_BUDGETS,
   checkAll,
@@ -281,9 +281,11 @@ export async function coordinatorClass(env: Env): Promise<ClassResult> {
 export async function kubernetesClass(env: Env): Promise<ClassResult> {
   const api = await silentServer();
   const { createKubernetesSide } = await import('../../lambda/kubernetes/index.ts');
+  // The function's kubeconfig: https with a pinned CA (the silent server never completes the handshake).
+  const caData = (await servingCert()).caData;
   const hungSide = () =>
     createKubernetesSide({
-      auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'chaos-token', '') },
+      auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url.replace('http:', 'https:'), 'chaos-token', caData) },
       coordinatorNamespace: 'default',
       namespaces: { kind: 'all' },
       budget: CHAOS_BUDGETS.kubernetes,

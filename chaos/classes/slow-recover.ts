@@ -150,7 +150,7 @@ export async function slowRecoverClass(env: Env): Promise<ClassResult> {
         let b: Promise<Invocation> | undefined;
         const handler = handlerFor(world, {
           kubernetes,
-          reconcileDeps: {
+          ports: {
             // The Coordinator restarts again right after the first recovery, and its event arrives.
             progress: (e) => {
               if (e.step === 'confirm' && e.status === 'done' && !restarted) {

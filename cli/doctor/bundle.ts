@@ -6,10 +6,10 @@
  * recovery or a drill (docs/operate.md, audit trail).
  */
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { awsErrorName, describeAwsError, type OperatorAws } from './aws.ts';
+import { awsErrorName, describeAwsError, type OperatorAws } from '../operations/aws.ts';
 import { result, type CheckResult } from './checks.ts';
 import type { StatusAnswer } from './coordinator.ts';
-import type { DeployedFunction } from './deployed-function.ts';
+import type { DeployedFunction } from '../operations/deployed-function.ts';
 
 export async function bundleCheck(fn: DeployedFunction, aws: OperatorAws, status: StatusAnswer | undefined): Promise<{ check: CheckResult; secretKmsKeyId?: string }> {
   const id = fn.deployment.secretId;

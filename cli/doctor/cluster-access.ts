@@ -9,9 +9,9 @@
 import { DescribeAccessEntryCommand, DescribeClusterCommand } from '@aws-sdk/client-eks';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { ENV } from '../../lambda/shared/contract.ts';
-import { awsErrorName, describeAwsError, type OperatorAws } from './aws.ts';
+import { awsErrorName, describeAwsError, type OperatorAws } from '../operations/aws.ts';
 import { result, type CheckResult } from './checks.ts';
-import type { DeployedFunction } from './deployed-function.ts';
+import type { DeployedFunction } from '../operations/deployed-function.ts';
 
 /** The function's Kubernetes identity, as SubjectAccessReviews ask about it. */
 export interface KubeIdentity {

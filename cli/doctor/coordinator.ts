@@ -8,9 +8,9 @@
 import type { ReconcileResult } from '../../lambda/reconcile/types.ts';
 import { OUTCOMES, type Outcome } from '../../lambda/shared/outcomes.ts';
 import { invokeViaFunction, type OperatorAnswer } from '../via-function.ts';
-import type { OperatorAws } from './aws.ts';
+import type { OperatorAws } from '../operations/aws.ts';
 import { result, type CheckResult } from './checks.ts';
-import type { DeployedFunction } from './deployed-function.ts';
+import type { DeployedFunction } from '../operations/deployed-function.ts';
 
 /** What to do per failing outcome (the function's message says the specifics). */
 const FIXES: Partial<Record<Outcome, string>> = {

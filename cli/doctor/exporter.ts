@@ -12,8 +12,8 @@ import { parse } from 'yaml';
 import type { HandlerConfig } from '../../lambda/function/config.ts';
 import { EVENTS, OPERATIONS, TRIGGER_DETAIL } from '../../lambda/shared/contract.ts';
 import { result, type CheckResult } from './checks.ts';
-import type { DeployedFunction } from './deployed-function.ts';
-import type { OperatorKube } from './kube.ts';
+import type { DeployedFunction } from '../operations/deployed-function.ts';
+import type { OperatorKube } from '../operations/kube.ts';
 
 const SINK_KEYS = ['detailType', 'details', 'source', 'eventBusName', 'region'];
 

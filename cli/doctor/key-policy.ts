@@ -7,7 +7,7 @@
  */
 import { DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { CONTEXT_KEYS } from '../../lambda/shared/contract.ts';
-import { awsErrorName, describeAwsError, type OperatorAws } from './aws.ts';
+import { awsErrorName, describeAwsError, type OperatorAws } from '../operations/aws.ts';
 import { result, type CheckResult } from './checks.ts';
 
 interface Statement {
@@ -118,7 +118,7 @@ export async function keyPolicyCheck(keyId: string | undefined, o: { aws: Operat
   const warnings: string[] = [];
   const open = r.decrypt.filter((g) => g.principal === '*' && g.conditions.length === 0);
   if (open.length) problems.push('anyone may Decrypt without a condition');
-  if (fnGrants.length === 0 && !rootDecrypt) problems.push(`the function role ${o.functionRoleArn} may not Decrypt: recovery fails with bundle-invalid`);
+  if (fnGrants.length === 0 && !rootDecrypt) problems.push(`the function role ${o.functionRoleArn} may not Decrypt: recovery fails with config-invalid`);
   const ctxKey = `kms:EncryptionContext:${CONTEXT_KEYS.deployment}`;
   if (fnGrants.length && !fnGrants.some((g) => g.conditions.some((c) => c.endsWith(ctxKey)))) warnings.push(`the function role's Decrypt is not bound to the ${CONTEXT_KEYS.deployment} encryption context`);
   if (rootDecrypt) warnings.push('the account root may Decrypt: IAM policies decide who can, so any IAM administrator can grant it');

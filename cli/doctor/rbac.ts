@@ -10,7 +10,7 @@
 import type { DeploymentConfig } from '../../lambda/function/config.ts';
 import { result, type CheckResult } from './checks.ts';
 import type { KubeIdentity } from './cluster-access.ts';
-import { KubeAccessError, type OperatorKube } from './kube.ts';
+import { KubeAccessError, type OperatorKube } from '../operations/kube.ts';
 
 interface Permission {
   verb: string;

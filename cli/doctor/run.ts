@@ -10,15 +10,15 @@ import { result, worst, formatChecklist, type CheckResult } from './checks.ts';
 import { clusterAccessChecks } from './cluster-access.ts';
 import type { DoctorOptions } from './command.ts';
 import { coordinatorCheck, invokeStatus, type StatusAsker } from './coordinator.ts';
-import { OperatorAws, type AwsSettings } from './aws.ts';
-import { describeDeployedFunction, DeployedFunctionError, type DeployedFunction } from './deployed-function.ts';
+import { OperatorAws, type AwsSettings } from '../operations/aws.ts';
+import { describeDeployedFunction, DeployedFunctionError, type DeployedFunction } from '../operations/deployed-function.ts';
 import { exporterCheck } from './exporter.ts';
 import { INCOMPLETE_EXIT_CODE } from '../outcome-help.ts';
 import { keyPolicyCheck } from './key-policy.ts';
-import { operatorKube, type OperatorKube } from './kube.ts';
+import { operatorKube, type OperatorKube } from '../operations/kube.ts';
 import { rbacCheck } from './rbac.ts';
 import { trailCheck } from './trail.ts';
-import { FunctionLogs } from '../rehearse/function-logs.ts';
+import { FunctionLogs } from '../operations/function-logs.ts';
 
 export interface DoctorDeps {
   aws?: AwsSettings;

@@ -7,7 +7,7 @@
  * advanced selector on eventSource).
  */
 import { DescribeTrailsCommand, GetEventSelectorsCommand, GetTrailStatusCommand, type AdvancedEventSelector, type EventSelector, type Trail } from '@aws-sdk/client-cloudtrail';
-import { describeAwsError, type OperatorAws } from './aws.ts';
+import { describeAwsError, type OperatorAws } from '../operations/aws.ts';
 import { result, type CheckResult } from './checks.ts';
 
 const KMS = 'kms.amazonaws.com';

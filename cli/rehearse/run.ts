@@ -8,13 +8,13 @@ import { createInterface } from 'node:readline/promises';
 import { COORDINATOR_LABEL } from '../../lambda/kubernetes/index.ts';
 import { exitCodeFor, OUTCOMES } from '../../lambda/shared/outcomes.ts';
 import { UsageError } from '../usage.ts';
-import { describeAwsError, OperatorAws, type AwsSettings } from '../doctor/aws.ts';
-import { describeDeployedFunction, DeployedFunctionError } from '../doctor/deployed-function.ts';
+import { describeAwsError, OperatorAws, type AwsSettings } from '../operations/aws.ts';
+import { describeDeployedFunction, DeployedFunctionError } from '../operations/deployed-function.ts';
 import { INCOMPLETE_EXIT_CODE } from '../outcome-help.ts';
-import { KubeAccessError, operatorKube, type OperatorKube, type PodSummary } from '../doctor/kube.ts';
+import { KubeAccessError, operatorKube, type OperatorKube, type PodSummary } from '../operations/kube.ts';
 import { findTrailEntry, type TrailLink } from './cloudtrail.ts';
 import type { RehearseOptions } from './command.ts';
-import { FunctionLogs } from './function-logs.ts';
+import { FunctionLogs } from '../operations/function-logs.ts';
 import { DEFAULT_CLOCK_SKEW_MS, RehearsalTracker, STAGE_LABELS, STAGES, type Stage } from './stages.ts';
 
 export interface RehearseDeps {

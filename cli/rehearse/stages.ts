@@ -9,8 +9,8 @@
  *   step, or of a later reconcile that finished them)
  */
 import { OUTCOMES, isRetryable, type Outcome } from '../../lambda/shared/outcomes.ts';
-import type { PodSummary } from '../doctor/kube.ts';
-import { stepEnd, type AuditRecord, type FunctionRecord } from './records.ts';
+import type { PodSummary } from '../operations/kube.ts';
+import { stepEnd, type AuditRecord, type FunctionRecord } from '../operations/records.ts';
 
 export const STAGES = ['pod-deleted', 'pod-replaced', 'event-seen', 'function-invoked', 'recover-confirmed', 'restarts-done'] as const;
 export type StageName = (typeof STAGES)[number];

@@ -20,31 +20,52 @@ export function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** Copies `src` into a fresh array of exactly `len` bytes, refusing longer input. */
-export function fixed(src: Uint8Array | undefined, len: number, what: string): Uint8Array {
-  const out = new Uint8Array(len);
-  if (!src || src.length === 0) return out;
-  if (src.length !== len) throw new Error(`${what} must be ${len} bytes, got ${src.length}`);
-  out.set(src);
-  return out;
-}
-
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /** Reverses a little-endian integer into big-endian of `len` bytes (dropping high zeros). */
 export function leToBe(le: Uint8Array, len: number): Uint8Array | undefined {
   for (let i = len; i < le.length; i++) if (le[i] !== 0) return undefined;
   const out = new Uint8Array(len);
   for (let i = 0; i < len; i++) out[i] = le[len - 1 - i]!;
   return out;
+}
+
+/** Writes little-endian ABI fields, in order, into one buffer of the layout's size (the abi serialisers). */
+export class AbiWriter {
+  readonly bytes: Uint8Array;
+  private readonly v: DataView;
+  private at = 0;
+
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.v = view(this.bytes);
+  }
+
+  u16(x: number, what: string): this {
+    if (x > 0xffff) throw new Error(`${what} ${x} does not fit 16 bits`);
+    this.v.setUint16(this.at, x, true);
+    this.at += 2;
+    return this;
+  }
+
+  u32(x: number): this {
+    this.v.setUint32(this.at, x, true);
+    this.at += 4;
+    return this;
+  }
+
+  /** A fixed-size field: an absent (empty) one is zeros, a present one must be exactly `len` bytes. */
+  fixed(src: Uint8Array | undefined, len: number, what: string): this {
+    if (src && src.length > 0) {
+      if (src.length !== len) throw new Error(`${what} must be ${len} bytes, got ${src.length}`);
+      this.bytes.set(src, this.at);
+    }
+    this.at += len;
+    return this;
+  }
+
+  /** Variable-length bytes, as they are. */
+  raw(src: Uint8Array): this {
+    this.bytes.set(src, this.at);
+    this.at += src.length;
+    return this;
+  }
 }

@@ -8,14 +8,14 @@ import { AttestationError } from '../shared/errors.ts';
 import { ACCEPTABLE_TDX_TCB_STATUSES, DEFAULT_TDX_TCB_STATUSES } from '../shared/settings.ts';
 import { hex } from './bytes.ts';
 import type { CheckSink } from './checks.ts';
-import type { CollateralSource } from './collateral.ts';
-import { CollateralUnavailableError } from './collateral.ts';
+import type { CollateralSource } from './collateral/sources.ts';
+import { CollateralUnavailableError } from './collateral/sources.ts';
 import { normalizePolicyHashes, type TdxReference } from './reference.ts';
 import type { TrustAnchors } from './roots.ts';
 import { decodeSnpAttestation, formatTcb } from './snp/abi.ts';
 import { validateSnp } from './snp/validate.ts';
 import { verifySnp } from './snp/verify.ts';
-import { decodeTdxEvidence } from './tdx/abi.ts';
+import { decodeTdxEvidence, quoteBody } from './tdx/abi.ts';
 import { validateTdx } from './tdx/validate.ts';
 import { checkTcbStatus, verifyTdx, type VerifiedTdx } from './tdx/verify.ts';
 import { ATTESTATION_OIDS, type EvidenceSummary, type ReferenceInput, type Verifier } from './verifier.ts';
@@ -77,7 +77,8 @@ export function buildVerifier(reference: ReferenceInput, trust: TrustAnchors, se
       }
       if (input.oid === ATTESTATION_OIDS.tdx) {
         const ev = decodeTdxEvidence(input.evidence);
-        checkBinding(ev.quote.body.reportData, input.reportData);
+        const body = quoteBody(ev.quote);
+        checkBinding(body.reportData, input.reportData);
         const v = await verifyTdx(ev.quote, { trust, now: now(), collateral: settings.collateral, log });
         const ref = validateTdx(ev.quote, v.pckExtensions, refs.tdx, hashes, log);
         if (v.revocationMissing) throw v.revocationMissing;
@@ -86,9 +87,9 @@ export function buildVerifier(reference: ReferenceInput, trust: TrustAnchors, se
         return {
           kind: 'tdx',
           platform: 'TDX',
-          measurement: hex(ev.quote.body.mrTd),
-          policyHash: hex(ev.quote.body.mrConfigId.subarray(0, 32)),
-          tcb: hex(ev.quote.body.teeTcbSvn),
+          measurement: hex(body.mrTd),
+          policyHash: hex(body.mrConfigId.subarray(0, 32)),
+          tcb: hex(body.teeTcbSvn),
           tcbStatus: status,
           acceptedTcbStatuses: accepted,
         };

@@ -6,13 +6,13 @@
 import { AttestationError } from '../shared/errors.ts';
 import { CheckLog, type CheckError } from './checks.ts';
 import { checkEvaluationDataNumber } from './core.ts';
-import type { CollateralSource } from './collateral.ts';
+import type { CollateralSource } from './collateral/sources.ts';
 import { normalizePolicyHashes } from './reference.ts';
 import type { SnpProduct, TrustAnchors } from './roots.ts';
-import { parseSnpReport, type SnpAttestation } from './snp/abi.ts';
+import { parseSignerInfo, reportToProto, type SnpAttestation } from './snp/abi.ts';
 import { snpReportClaims, validateSnp } from './snp/validate.ts';
 import { verifySnp } from './snp/verify.ts';
-import { parseTdxQuote } from './tdx/abi.ts';
+import { quoteToProto } from './tdx/abi.ts';
 import { tdxQuoteClaims, validateTdx } from './tdx/validate.ts';
 import { checkTcbStatus, verifyTdx } from './tdx/verify.ts';
 import { pemBlocks } from './x509.ts';
@@ -58,10 +58,11 @@ export interface SnpFiles {
 export async function verifySnpFiles(files: SnpFiles, opts: OfflineOptions): Promise<OfflineResult> {
   const log = new CheckLog();
   try {
-    const report = parseSnpReport(files.report);
-    log.pass('snp.format', `version ${report.version}, signed by ${report.signingKey}`);
-    const att: SnpAttestation = { report };
-    if (files.signer) att[report.signingKey === 'VLEK' ? 'vlek' : 'vcek'] = pemBlocks(files.signer)[0];
+    const report = reportToProto(files.report);
+    const { signingKey } = parseSignerInfo(report.signerInfo);
+    log.pass('snp.format', `version ${report.version}, signed by ${signingKey}`);
+    const att: SnpAttestation = { report, raw: files.report };
+    if (files.signer) att[signingKey === 'VLEK' ? 'vlek' : 'vcek'] = pemBlocks(files.signer)[0];
     if (files.chain) {
       const c = pemBlocks(files.chain);
       if (c.length !== 2) throw new AttestationError('snp.chain', `--chain must hold the ASK (or ASVK) then the ARK, found ${c.length} certificates`);
@@ -85,8 +86,8 @@ export async function verifySnpFiles(files: SnpFiles, opts: OfflineOptions): Pro
 export async function verifyTdxFile(quoteBytes: Uint8Array, opts: OfflineOptions): Promise<OfflineResult> {
   const log = new CheckLog();
   try {
-    const q = parseTdxQuote(quoteBytes);
-    log.pass('tdx.format', `version ${q.version}`);
+    const q = quoteToProto(quoteBytes);
+    log.pass('tdx.format', `version ${q.header?.version}`);
     const v = await verifyTdx(q, { trust: opts.trust, now: opts.now, collateral: opts.collateral, collateralNow: opts.collateralNow, log });
     if (opts.reference) {
       const ref = validateTdx(q, v.pckExtensions, opts.reference.referenceValues.tdx, normalizePolicyHashes(opts.reference.coordinatorPolicyHashes), log);

@@ -2,7 +2,7 @@
  * Pinned trust anchors. The root certificates themselves arrive with the evidence, from the
  * collateral cache or from a mirror; only these SHA-256 fingerprints (of the DER) decide
  * whether such a certificate is a root we trust. Production code never widens this set:
- * tests build their own TrustAnchors in code (see with-roots.ts).
+ * tests build their own TrustAnchors in code (see testing/attestation/with-roots.ts).
  */
 
 export type SnpProduct = 'Milan' | 'Genoa' | 'Turin';

@@ -92,13 +92,15 @@ export interface Classification {
   probeState: 'stale' | 'no-manifest' | undefined;
   /** True when this is the stale answer of GetManifests. */
   stale: boolean;
+  /** True when a rule above matched: a refusal Contrast sends before it changes anything. */
+  recognised: boolean;
 }
 
 export function classifyCoordinatorError(code: status, details: string): Classification {
   const text = details.toLowerCase();
   for (const rule of RULES) {
     if (rule.codes.includes(code) && rule.substrings.some((s) => text.includes(s))) {
-      return { outcome: rule.outcome, advice: rule.advice, probeState: rule.probeState, stale: rule.probeState === 'stale' };
+      return { outcome: rule.outcome, advice: rule.advice, probeState: rule.probeState, stale: rule.probeState === 'stale', recognised: true };
     }
   }
   return {
@@ -106,6 +108,7 @@ export function classifyCoordinatorError(code: status, details: string): Classif
     advice: 'unexpected answer; it is retried — if it persists, check the Coordinator logs and the Contrast version',
     probeState: undefined,
     stale: false,
+    recognised: false,
   };
 }
 

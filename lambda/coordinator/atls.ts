@@ -16,7 +16,7 @@ import * as tls from 'node:tls';
 import { ChannelCredentials, credentials, type CallCredentials } from '@grpc/grpc-js';
 import { AttestationError, RecoveryError, UnreachableError, errorMessage } from '../shared/errors.ts';
 import type { EvidenceSummary, Verifier } from '../attestation/verifier.ts';
-import { bindingFor, extractAttestationExtension, spkiOf } from './certificates.ts';
+import { bindingFor, checkServerCertificate, extractAttestationExtension, spkiOf } from './certificates.ts';
 
 const NONCE_BYTES = 32;
 
@@ -90,6 +90,7 @@ export class AtlsChannelCredentials extends ChannelCredentials {
       const peer = tlsSocket.getPeerX509Certificate();
       if (!peer) throw new AttestationError('certificate', `the Coordinator at ${this.settings.target} presented no certificate`);
       const extension = extractAttestationExtension(peer.raw);
+      checkServerCertificate(peer.raw, new Date());
       const reportData = bindingFor(spkiOf(peer), nonce);
       this.evidence = await this.settings.verifier.verify({ oid: extension.oid, evidence: extension.value, reportData });
       this.verifiedConnections++;

@@ -15,7 +15,7 @@ import {
 } from '../gen/edgelesssys/contrast/userapi/userapi_pb.ts';
 import { RecoveryError, UnreachableError } from '../shared/errors.ts';
 import type { EvidenceSummary, Verifier } from '../attestation/verifier.ts';
-import type { CoordinatorEndpoint } from '../reconcile/types.ts';
+import type { CoordinatorEndpoint } from '../shared/names.ts';
 import { AtlsChannelCredentials } from './atls.ts';
 import { sha256Hex } from '../shared/digest.ts';
 import { classifyCoordinatorError } from './answers.ts';
@@ -27,9 +27,14 @@ import { classifyCoordinatorError } from './answers.ts';
  * coordinator/internal/userapi/userapi.go: SHA-256 of the PKCS#1 key against the manifest's
  * SeedshareOwnerPubKeys) — the workload owner key authorizes only SetManifest. The gRPC
  * package is `edgelesssys.contrast.userapi` since 2024-12 (PR #1037) and `userapi` before;
- * a Coordinator that does not know one answers UNIMPLEMENTED and the other is tried, then
- * remembered per endpoint. `Force` (field 3, from 2025-07) is ignored by older servers as any
- * unknown proto3 field is. The 2026 HTTP API (port 1314) has no recover endpoint.
+ * for GetManifests (a read) a Coordinator that does not know one answers UNIMPLEMENTED and the
+ * other is tried, then remembered per endpoint. Recover is never tried twice: it goes once, on
+ * the name the probe's GetManifests found — as `contrast recover` (cli/cmd/recover.go) makes one
+ * call on its release's generated client and tries no other name. An answer to Recover that is
+ * not a refusal we recognise (UNIMPLEMENTED, a message over grpc-js's 4 MB limit, an answer that
+ * does not parse) may follow a Recover that was carried out: reconcile records such an attempt
+ * as one that may have succeeded (`refusedByCoordinator` tells a recognised refusal).
+ * `Force` (field 3, from 2025-07) is ignored by older servers as any unknown proto3 field is. The 2026 HTTP API (port 1314) has no recover endpoint.
  */
 export const USER_API_SERVICES = ['/edgelesssys.contrast.userapi.UserAPI', '/userapi.UserAPI'] as const;
 const serviceByTarget = new Map<string, string>();
@@ -65,6 +70,8 @@ export class CoordinatorNotListeningError extends UnreachableError {}
 
 /** A gRPC status the Coordinator answered with (not a transport failure). */
 export class CoordinatorRpcError extends RecoveryError {
+  /** A refusal Contrast sends before changing anything (answers.ts); anything else after Recover may follow a Recover carried out. */
+  readonly refusedByCoordinator: boolean;
   constructor(
     readonly code: status,
     readonly details: string,
@@ -72,6 +79,7 @@ export class CoordinatorRpcError extends RecoveryError {
   ) {
     const c = classifyCoordinatorError(code, details);
     super(c.outcome, `${rpc}: the Coordinator answered ${status[code]}: ${details} — ${c.advice}`);
+    this.refusedByCoordinator = c.recognised;
   }
 }
 
@@ -138,15 +146,27 @@ export class CoordinatorSession {
    */
   async recover(seed: Buffer, salt: Buffer, force: boolean): Promise<void> {
     const request = create(RecoverRequestSchema, { Seed: seed, Salt: salt, Force: force });
-    await this.unary('Recover', RecoverRequestSchema, RecoverResponseSchema, request, true);
-    request.Seed = new Uint8Array(0);
+    try {
+      await this.once('Recover', RecoverRequestSchema, RecoverResponseSchema, request, true);
+    } finally {
+      request.Seed = new Uint8Array(0);
+    }
   }
 
   close(): void {
     this.client.close();
   }
 
-  /** One RPC on the endpoint's UserAPI package, falling back to the other package once on UNIMPLEMENTED. */
+  /** One call, no fallback: for an RPC that must not be sent twice (Recover). */
+  private async once<I extends DescMessage, O extends DescMessage>(rpc: string, inSchema: I, outSchema: O, message: MessageShape<I>, secret: boolean): Promise<MessageShape<O>> {
+    try {
+      return await this.call(serviceByTarget.get(this.target) ?? USER_API_SERVICES[0], rpc, inSchema, outSchema, message, secret);
+    } catch (err) {
+      throw this.translate(rpc, err as ServiceError);
+    }
+  }
+
+  /** One read-only RPC on the endpoint's UserAPI package, falling back to the other package once on UNIMPLEMENTED. */
   private async unary<I extends DescMessage, O extends DescMessage>(rpc: string, inSchema: I, outSchema: O, message: MessageShape<I>, secret = false): Promise<MessageShape<O>> {
     const first = serviceByTarget.get(this.target) ?? USER_API_SERVICES[0];
     try {
@@ -159,6 +179,8 @@ export class CoordinatorSession {
         serviceByTarget.set(this.target, other);
         return answer;
       } catch (again) {
+        // Any answer but UNIMPLEMENTED (a stale Coordinator's refusal too) shows the package it serves: Recover goes there.
+        if ((again as ServiceError).code !== status.UNIMPLEMENTED) serviceByTarget.set(this.target, other);
         throw this.translate(rpc, (again as ServiceError).code === status.UNIMPLEMENTED ? (err as ServiceError) : (again as ServiceError));
       }
     }

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import * as tls from 'node:tls';
 import { UnreachableError } from '../shared/errors.ts';
-import type { CoordinatorEndpoint } from '../reconcile/types.ts';
+import type { CoordinatorEndpoint } from '../shared/names.ts';
 import { nonceAlpn } from './atls.ts';
 import { extractAttestationExtension, type AttestationExtension } from './certificates.ts';
 

@@ -33,7 +33,7 @@ export function parseJson(text: string, source: string): JsonValue {
   let depth = 0;
   const fail = (what: string): never => {
     const line = text.slice(0, i).split('\n').length;
-    throw new InputError(`${source} is not valid JSON: ${what} at line ${line} (offset ${i})`);
+    throw new InputError(`${source} is not valid JSON: ${what} at line ${line} (offset ${i})`, 'bundle-invalid');
   };
   const ws = () => {
     while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
@@ -204,7 +204,7 @@ export function fromPlain(v: unknown): JsonValue {
   if (v instanceof JsonNumber || v instanceof JsonObject) return v;
   if (Array.isArray(v)) return v.map(fromPlain);
   if (typeof v === 'object') return new JsonObject(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, fromPlain(x)] as const));
-  throw new InputError(`cannot represent ${typeof v} as JSON`);
+  throw new InputError(`cannot represent ${typeof v} as JSON`, 'bundle-invalid');
 }
 
 /** A decoded number as Go's strconv would read it into an unsigned integer of `bits`. */

@@ -70,7 +70,7 @@ function checkWorkloadOwnerKey(hex: string): string | undefined {
 
 export function parseManifest(bytes: Uint8Array, source = 'manifest.json'): Manifest {
   const json = parseJson(Buffer.from(bytes).toString('utf8'), source);
-  if (!(json instanceof JsonObject)) throw new InputError(`${source} is not a Contrast manifest: expected a JSON object, got ${describeJson(json)}; use the manifest.json that \`contrast generate\` wrote`);
+  if (!(json instanceof JsonObject)) throw new InputError(`${source} is not a Contrast manifest: expected a JSON object, got ${describeJson(json)}; use the manifest.json that \`contrast generate\` wrote`, 'bundle-invalid');
   const top = bindFields(json, MANIFEST_FIELDS);
   const problems: string[] = [];
   for (const d of top.duplicates) problems.push(`${d.field}: given ${d.keys.length} times (${d.keys.map((k) => JSON.stringify(k)).join(', ')}); keep exactly one`);
@@ -123,8 +123,17 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest.json'): Mani
     if (!(err instanceof InputError) || problems.length === 0) throw err;
     problems.push(err.message.split('\n').slice(1, -1).map((l) => l.replace(/^\s*- /, '')).join('\n  - '));
   }
+  // Releases before the APEIP shape: manifest Validate requires exactly one Coordinator policy
+  // (C internal/manifest/manifest.go, `coordinatorCount != 1` / CoordinatorCountError) and the
+  // client binds the evidence to that one hash (`CoordinatorPolicyHash`). Only the newest
+  // Validate (`CoordinatorPolicyHashes`, "implicitly checks Coordinator count") accepts several.
+  if (referenceValues && referenceValues.shape !== 'apeip' && coordinatorPolicyHashes.length > 1) {
+    problems.push(
+      `Policies: ${coordinatorPolicyHashes.length} policies have Role "coordinator"; a manifest of the ${referenceValues.shape} shape's releases must have exactly one (their manifest Validate refuses several)`,
+    );
+  }
   if (problems.length || !referenceValues) {
-    throw new InputError(`${source} is not a manifest the Coordinator would accept:\n  - ${problems.join('\n  - ')}\nNothing was accepted; fix the manifest with \`contrast generate\` (then \`contrast set\` it) — docs/compatibility.md lists what this project supports.`);
+    throw new InputError(`${source} is not a manifest the Coordinator would accept:\n  - ${problems.join('\n  - ')}\nNothing was accepted; fix the manifest with \`contrast generate\` (then \`contrast set\` it) — docs/compatibility.md lists what this project supports.`, 'bundle-invalid');
   }
   return {
     bytes,

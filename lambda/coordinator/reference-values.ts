@@ -382,6 +382,7 @@ export function parseReferenceValues(v: JsonValue | undefined, source = 'manifes
     throw new InputError(
       `${source}: the ReferenceValues cannot be judged exactly as the Coordinator judges them, so nothing was accepted:\n  - ${p.list.join('\n  - ')}\n` +
         `Fix the manifest (then \`contrast set\` it) or upgrade contrast-autorecover; ${SHAPES_HELP}.`,
+      'bundle-invalid',
     );
   }
   return {

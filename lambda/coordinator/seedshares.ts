@@ -36,16 +36,17 @@ export function parseSeedShareDocument(bytes: Uint8Array, source = 'seed-shares.
   try {
     json = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new InputError(`${source} is not valid JSON (${(err as Error).message}); use the seed-shares.json that \`contrast set\` wrote`);
+    throw new InputError(`${source} is not valid JSON (${(err as Error).message}); use the seed-shares.json that \`contrast set\` wrote`, 'bundle-invalid');
   }
   const parsed = seedShareDocSchema.safeParse(json);
   if (!parsed.success) {
-    throw new InputError(`${source} is not a seed-share document: ${z.prettifyError(parsed.error)}`);
+    throw new InputError(`${source} is not a seed-share document: ${z.prettifyError(parsed.error)}`, 'bundle-invalid');
   }
   const salt = Buffer.from(parsed.data.salt, 'base64');
   if (salt.length !== SALT_BYTES) {
     throw new InputError(
       `${source}: salt is ${salt.length} bytes, the Coordinator requires exactly ${SALT_BYTES}; use the seed-shares.json from the first \`contrast set\``,
+      'bundle-invalid',
     );
   }
   return {
@@ -61,7 +62,7 @@ export function parseSeedShareDocument(bytes: Uint8Array, source = 'seed-shares.
 /** Lowercase hex of the PKCS#1 DER encoding of an RSA public key (how Contrast names owners). */
 export function publicKeyHex(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
-  if (pub.asymmetricKeyType !== 'rsa') throw new InputError(`the seed-share owner key must be RSA, got ${pub.asymmetricKeyType}`);
+  if (pub.asymmetricKeyType !== 'rsa') throw new InputError(`the seed-share owner key must be RSA, got ${pub.asymmetricKeyType}`, 'bundle-invalid');
   return pub.export({ type: 'pkcs1', format: 'der' }).toString('hex');
 }
 
@@ -75,16 +76,16 @@ export function ownerKeyFromPem(pem: Buffer, source = 'seedshare-owner.pem'): Ke
   const begin = pem.indexOf('-----BEGIN ');
   const labelEnd = begin < 0 ? -1 : pem.indexOf('-----', begin + 11);
   if (begin < 0 || labelEnd < 0 || labelEnd - begin > 64) {
-    throw new InputError(`${source} is not a PEM file; expected the "RSA PRIVATE KEY" that \`contrast generate\` wrote`);
+    throw new InputError(`${source} is not a PEM file; expected the "RSA PRIVATE KEY" that \`contrast generate\` wrote`, 'bundle-invalid');
   }
   const label = pem.subarray(begin + 11, labelEnd).toString('latin1');
   if (label !== 'RSA PRIVATE KEY') {
-    throw new InputError(`${source} holds a "${label}" PEM block; expected "RSA PRIVATE KEY" (PKCS#1), as \`contrast generate\` writes`);
+    throw new InputError(`${source} holds a "${label}" PEM block; expected "RSA PRIVATE KEY" (PKCS#1), as \`contrast generate\` writes`, 'bundle-invalid');
   }
   try {
     return createPrivateKey({ key: pem, format: 'pem' });
   } catch {
-    throw new InputError(`${source} holds an "RSA PRIVATE KEY" block that does not parse; is the file truncated?`);
+    throw new InputError(`${source} holds an "RSA PRIVATE KEY" block that does not parse; is the file truncated?`, 'bundle-invalid');
   }
 }
 
@@ -102,6 +103,7 @@ export function findShare(doc: SeedShareDocument, ownerPublicKeyHex: string, sou
   if (!share) {
     throw new InputError(
       `no matching seed share: none of the ${doc.shares.length} share(s) in ${source} belongs to the owner key (public key ${ownerPublicKeyHex.slice(0, 16)}…); use the seedshare-owner.pem of this workspace`,
+      'bundle-invalid',
     );
   }
   return share;
@@ -116,12 +118,12 @@ export function decryptSeed(share: SeedShare, ownerKey: KeyObject): Buffer {
   try {
     seed = privateDecrypt({ key: ownerKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, share.encryptedSeed);
   } catch {
-    throw new InputError('the seed share does not decrypt with the owner key (RSA-OAEP-SHA256, label "seedshare"); the workspace files do not belong together');
+    throw new InputError('the seed share does not decrypt with the owner key (RSA-OAEP-SHA256, label "seedshare"); the workspace files do not belong together', 'bundle-invalid');
   }
   if (seed.length < MIN_SEED_BYTES) {
     const n = seed.length;
     seed.fill(0);
-    throw new InputError(`the decrypted seed is ${n} bytes; the Coordinator requires at least ${MIN_SEED_BYTES}`);
+    throw new InputError(`the decrypted seed is ${n} bytes; the Coordinator requires at least ${MIN_SEED_BYTES}`, 'bundle-invalid');
   }
   return seed;
 }

@@ -13,11 +13,11 @@
  */
 import { errorMessage, InputError } from '../shared/errors.ts';
 import { METRIC } from '../shared/contract.ts';
-import { MirrorCollateral, MemoryCollateral, describeCollateral, parseCollateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from '../attestation/collateral.ts';
-import { BundleCollateral } from '../attestation/bundle-cache.ts';
-import { fetchAll, putCollateral, type CollateralFailure } from '../attestation/collateral-needs.ts';
-import { lookupWith, pinnedCollateralVerifier, verificationOrder, type CollateralVerify } from '../attestation/collateral-verify.ts';
-import { collateralExpiry, expiresWithin, isIssuerChainFile, type CollateralExpiry } from '../attestation/expiry.ts';
+import { MirrorCollateral, MemoryCollateral, describeCollateral, parseCollateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from '../attestation/collateral/sources.ts';
+import { BundleCollateral } from '../attestation/collateral/bundle-cache.ts';
+import { fetchAll, putCollateral, type CollateralFailure } from '../attestation/collateral/needs.ts';
+import { lookupWith, pinnedCollateralVerifier, verificationOrder, type CollateralVerify } from '../attestation/collateral/verify.ts';
+import { collateralExpiry, expiresWithin, isIssuerChainFile, type CollateralExpiry } from '../attestation/collateral/expiry.ts';
 import { serializeBundle, type BundleDocument, type RecoveryBundle } from '../keys/bundle.ts';
 import type { BundleStore } from '../keys/store.ts';
 import type { Runtime } from './runtime.ts';
@@ -196,6 +196,7 @@ export async function refreshBundleCollateral(input: RefreshInput): Promise<Refr
   if (size > SECRET_MAX_BYTES) {
     throw new InputError(
       `the refreshed bundle for ${input.secretId} would be ${size} bytes, over Secrets Manager's ${SECRET_MAX_BYTES}; re-enroll with only this platform's collateral (${refreshed.join(', ')})`,
+      'bundle-invalid',
     );
   }
   // The secret exists (just loaded), so this puts a new version; the KMS key id is only

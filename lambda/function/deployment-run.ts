@@ -8,15 +8,16 @@
  * bound (Kubernetes restarts) is cut off. The outcome and audit record are written by
  * `reportBy`, before the function's limit (deadline.ts).
  */
+import type { RecoveryBundle } from '../keys/bundle.ts';
 import type { ReconcileOptions, ReconcileResult } from '../reconcile/types.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { minLeaseSeconds } from '../shared/budgets.ts';
 import type { DeploymentConfig } from './config.ts';
 import { before, DeadlineError, StepTracker, type RunDeadlines } from './deadline.ts';
 import type { Trigger } from './events.ts';
-import { guardedReconcile } from './guard.ts';
+import { guardedReconcile, kmsKeyIdOf } from './guard.ts';
 import type { AcquireResult, Lease } from './lease.ts';
-import { emptyResult, recoverOutcomeUnknown, reportResult, type ReportContext } from './report.ts';
+import { emptyResult, recoverOutcomeUnknown, reportContext, reportResult, type ReportContext, type RunReport } from './report.ts';
 import { collectRequestIds } from './request-ids.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -42,13 +43,13 @@ export async function runDeployment(shared: Runtime, d: DeploymentConfig, trigge
     dryRun: action === 'dry-run',
     statusOnly: action === 'status',
   };
-  const ctx: ReportContext = { requestId: invocation.requestId, trigger, action, reportBy: deadlines.reportBy };
+  const ctx = reportContext({ requestId: invocation.requestId, trigger, action, reportBy: deadlines.reportBy });
   const results: ReconcileResult[] = [];
   const lockCall = <T>(p: Promise<T>, what: string) => before(p, deadlines.cutoff, `lock table ${what}`);
   // Status is read-only: no lease, no guard, never a KMS call.
   if (options.statusOnly) {
-    const result = await bounded(rt, d, trigger, options, ctx, deadlines, deadlines.steps);
-    await reportResult(rt, result, ctx);
+    const { result, facts } = await bounded(rt, d, trigger, options, ctx, deadlines, deadlines.steps);
+    await reportResult(rt, result, ctx, facts);
     results.push(result);
     return results;
   }
@@ -79,7 +80,7 @@ export async function runDeployment(shared: Runtime, d: DeploymentConfig, trigge
   const lease = acquired.lease;
   const stepDeadline = Math.min(deadlines.steps, leaseEnd(rt, lease));
   let reportCtx = ctx;
-  let result = await bounded(rt, d, trigger, options, ctx, deadlines, stepDeadline);
+  let { result, facts } = await bounded(rt, d, trigger, options, ctx, deadlines, stepDeadline);
   // Let go, unless a trigger arrived meanwhile: then reconcile again (never with Force).
   // The result is reported while the lease is released; neither needs the other.
   for (let followUps = 0; ; followUps++) {
@@ -94,14 +95,13 @@ export async function runDeployment(shared: Runtime, d: DeploymentConfig, trigge
         logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
         return true;
       }),
-      reportResult(rt, result, reportCtx),
+      reportResult(rt, result, reportCtx, facts),
     ]);
     results.push(result);
     if (released || last || !(await lockCall(rt.lock.takeFollowUp(lease), 'follow-up').catch(() => false))) break;
     logger.info('follow-up reconcile requested by a trigger that found the lease held', { deployment: d.name });
-    const followUpCtx: ReportContext = { requestId: invocation.requestId, trigger, action: 'reconcile', reportBy: deadlines.reportBy };
-    reportCtx = followUpCtx;
-    result = await bounded(rt, d, trigger, {}, followUpCtx, deadlines, stepDeadline);
+    reportCtx = reportContext({ requestId: invocation.requestId, trigger, action: 'reconcile', reportBy: deadlines.reportBy });
+    ({ result, facts } = await bounded(rt, d, trigger, {}, reportCtx, deadlines, stepDeadline));
   }
   return results;
 }
@@ -112,9 +112,9 @@ function leaseEnd(rt: Runtime, lease: Lease): number {
 }
 
 /**
- * One guarded reconcile in a trace span, with its step deadline, its AWS request IDs collected
- * for the audit record, and cut off at the run's cutoff if a step overruns. AWS failures
- * outside reconcile become `unreachable`.
+ * One guarded reconcile in a trace span, with its time (the step budgets and this run's
+ * deadline), its AWS request IDs collected for the audit record, and cut off at the run's
+ * cutoff if a step overruns. AWS failures outside reconcile become `unreachable`.
  */
 async function bounded(
   rt: Runtime,
@@ -124,28 +124,38 @@ async function bounded(
   ctx: ReportContext,
   deadlines: RunDeadlines,
   stepDeadline: number,
-): Promise<ReconcileResult> {
+): Promise<RunReport> {
   const tracker = new StepTracker();
-  const progress = rt.reconcileDeps.progress;
-  const run: Runtime = {
-    ...rt,
-    reconcileDeps: {
-      ...rt.reconcileDeps,
-      deadline: stepDeadline,
-      progress: (e) => {
-        tracker.on(e);
-        progress?.(e);
-      },
-    },
-  };
-  const { log, done } = collectRequestIds(() => rt.telemetry.trace.span(`### reconcile ${d.name}`, () => guardedReconcile(run, d, trigger, options, ctx)));
-  ctx.awsRequests = log;
+  // Cut off at the cutoff, the run is cancelled, not only left: its steps stop, and its
+  // Kubernetes requests with them (a retry in this container must not race it).
+  const cancel = new AbortController();
+  const time = { budgets: rt.stepBudgets, deadline: stepDeadline, signal: cancel.signal };
+  let bundle: Promise<RecoveryBundle> | undefined;
+  const { log, done } = collectRequestIds(() =>
+    rt.telemetry.trace.span(`### reconcile ${d.name}`, () => {
+      // Read here, inside the span that collects its request ID, while the guard reads its snapshot.
+      bundle = rt.bundles.load(d.secretId);
+      bundle.catch(() => {}); // a failure surfaces through reconcile's step 1
+      return guardedReconcile(rt, d, trigger, options, ctx, { bundle, time, progress: (e) => tracker.on(e) });
+    }),
+  );
   try {
-    return await before(done, deadlines.cutoff, `the reconcile of ${d.name}`);
+    const { result, facts } = await before(done, deadlines.cutoff, `the reconcile of ${d.name}`);
+    return { result, facts: { ...facts, awsRequests: log } };
   } catch (err) {
-    if (err instanceof DeadlineError) return cutOff(d.name, tracker, options);
-    return emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options);
+    if (err instanceof DeadlineError) {
+      cancel.abort(err);
+      // A reconcile cut off after its step 1 still names the bundle's KMS key (if the read has ended).
+      const kmsKeyId = bundle && tracker.wasStarted('load-bundle') ? await readNow(kmsKeyIdOf(bundle)) : undefined;
+      return { result: cutOff(d.name, tracker, options), facts: { awsRequests: log, ...(kmsKeyId !== undefined ? { kmsKeyId } : {}) } };
+    }
+    return { result: emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options), facts: { awsRequests: log } };
   }
+}
+
+/** A promise's value if it has settled by now, else undefined: a cut-off never waits for it. */
+function readNow<T>(p: Promise<T>): Promise<T | undefined> {
+  return Promise.race([p, new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined)))]);
 }
 
 /** The result of a reconcile that was still in a step when the invocation's time ran out. */

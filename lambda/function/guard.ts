@@ -4,23 +4,32 @@
  * attempts, and the history the guard and the StaleMinutes metric need. Runs under the
  * deployment's lease (deployment-run.ts); everything it remembers lives in the deployment's
  * one record (lease.ts), which reconcile also writes through (the Recover intent, the mesh CA
- * key, the restarts).
+ * key, the restarts). What the report needs besides the result, it returns (RunFacts).
  */
-import { decryptOwnerKey } from '../keys/envelope.ts';
-import type { ReconcileDeps } from '../reconcile/reconcile.ts';
+import type { RecoveryBundle } from '../keys/bundle.ts';
+import type { ProgressEvent, ReconcileTime } from '../reconcile/reconcile.ts';
 import type { ReconcileOptions, ReconcileResult, RecoveryRecord, RecoveryRecordStore } from '../reconcile/types.ts';
-import { errorMessage, RecoveryError } from '../shared/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 import { targetOf, type DeploymentConfig } from './config.ts';
 import type { Trigger } from './events.ts';
 import { guardTripped, type GuardSnapshot } from './lease.ts';
-import { emptyResult, logInterruptedAttempt, recoverOutcomeUnknown, userRecoveryDone, type ReportContext } from './report.ts';
+import { reconcilePorts } from './ports.ts';
+import { emptyResult, logInterruptedAttempt, recoverOutcomeUnknown, userRecoveryDone, type ReportContext, type RunFacts, type RunReport } from './report.ts';
 import type { Runtime } from './runtime.ts';
 
-export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger: Trigger, options: ReconcileOptions, ctx: ReportContext): Promise<ReconcileResult> {
-  // The bundle is read while the guard snapshot is: every reconcile that is not paused needs
-  // both, and a paused one only costs an unused GetSecretValue (ciphertext, no Decrypt).
-  const prefetched = rt.bundles.load(d.secretId);
-  prefetched.catch(() => {}); // a failure surfaces through loadBundle below
+/** What the deployment run gives one guarded reconcile. */
+export interface GuardedRun {
+  /** The deployment's bundle, read while the guard reads its snapshot: every reconcile that is not paused needs both. */
+  bundle: Promise<RecoveryBundle>;
+  time: ReconcileTime;
+  /** The run's step tracker (deadline.ts). */
+  progress: (event: ProgressEvent) => void;
+}
+
+export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger: Trigger, options: ReconcileOptions, ctx: ReportContext, run: GuardedRun): Promise<RunReport> {
+  // The bundle is read beside the snapshot (run.bundle): a paused reconcile only costs an
+  // unused GetSecretValue (ciphertext, no Decrypt).
+  const { bundle } = run;
   // Status holds no lease: it reads the record (to date the mesh CA key) and writes nothing;
   // without the lock table it still answers, dating the key by its certificate.
   const snap = options.statusOnly
@@ -28,13 +37,13 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
     : await rt.lock.snapshot(d.name);
   if (!options.statusOnly && snap.pause.paused) {
     const key = snap.pause.scope === 'all' ? 'pause#*' : `pause#${d.name}`;
-    ctx.guard = { kind: 'pause-switch', detail: `${key}${snap.pause.reason ? `: ${snap.pause.reason}` : ''}` };
-    return emptyResult(
+    const result = emptyResult(
       d.name,
       'paused',
       `recovery of ${d.name} is paused by the operator switch ${key}${snap.pause.reason ? ` (${snap.pause.reason})` : ''}; delete that item from ${rt.config.lockTableName} to resume (docs/operate.md)`,
       options,
     );
+    return { result, facts: { guard: { kind: 'pause-switch', detail: `${key}${snap.pause.reason ? `: ${snap.pause.reason}` : ''}` } } };
   }
   const records = options.statusOnly ? readOnlyRecords(snap.record) : rt.lock.recordStore(d.name, snap, signedBy(ctx, trigger));
   if (!options.statusOnly) await auditUnreportedAttempts(rt, d, records, ctx);
@@ -43,48 +52,40 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
   // so a healthy deployment's reconciles and pending restarts still run while it holds.
   const automatic = trigger.kind !== 'direct';
   const tripped = !options.statusOnly && !options.dryRun && guardTripped(snap, rt.config.maxRecoveriesPerHour);
-  if (tripped && !automatic) ctx.guardBypassed = true;
-  let guardStopped = false;
-  const deps: ReconcileDeps = {
-    loadBundle: async (secretId) => {
-      const bundle = await (secretId === d.secretId ? prefetched : rt.bundles.load(secretId));
-      ctx.kmsKeyId = bundle.document.ownerKey.kmsKeyId;
-      return bundle;
-    },
-    authorizeRecovery: () => {
-      if (!tripped || !automatic) return;
-      guardStopped = true;
-      throw new RecoveryError(
-        'paused',
-        `crash-loop guard: ${snap.recentAttempts.length} Recover attempts for ${d.name} in the last hour (limit ${rt.config.maxRecoveriesPerHour}, MAX_RECOVERIES_PER_HOUR); the Coordinator is stale again — find out why it keeps restarting, then recover by direct invocation or wait for the hour to pass`,
-      );
-    },
-    decryptOwnerKey: (bundle, context) => decryptOwnerKey(rt.clients.kms, bundle.document.ownerKey, context),
-    verifierFactory: rt.verifierFactory(d),
-    records,
-    now: rt.now,
-    ...rt.reconcileDeps,
-  };
-  const kube = rt.kubernetes(d);
-  if (kube) deps.kubernetes = kube;
+  const refusal = tripped && automatic
+    ? `crash-loop guard: ${snap.recentAttempts.length} Recover attempts for ${d.name} in the last hour (limit ${rt.config.maxRecoveriesPerHour}, MAX_RECOVERIES_PER_HOUR); the Coordinator is stale again — find out why it keeps restarting, then recover by direct invocation or wait for the hour to pass`
+    : undefined;
 
   // The exporter names the restarted pod: it is never its own peer (peers.ts).
-  const runOptions = trigger.kind === 'event' && trigger.pod ? { ...options, recoveringPod: trigger.pod } : options;
-  const result = await rt.reconcile(targetOf(d), deps, runOptions);
+  const runOptions: ReconcileOptions = {
+    ...options,
+    ...(trigger.kind === 'event' && trigger.pod ? { recoveringPod: trigger.pod } : {}),
+    ...(refusal ? { recoveryRefused: refusal } : {}),
+  };
+  const result = await rt.reconcile(targetOf(d), reconcilePorts(rt.ports, d, { bundle, records, progress: run.progress }), run.time, runOptions);
   const attemptId = result.recoverAttemptId;
-  if (attemptId) ctx.markReported = () => records.update((r) => ({ ...r, attempts: r.attempts.map((a) => (a.id === attemptId ? { ...a, reported: true } : a)) })).then(() => {});
-  if (guardStopped) {
+  // Reconcile's step 1 read the bundle (whether it then parsed or not): the audit names its KMS key.
+  const kmsKeyId = result.steps.some((s) => s.step === 'load-bundle') ? await kmsKeyIdOf(bundle) : undefined;
+  const facts: RunFacts = {
+    ...(tripped && !automatic ? { guardBypassed: true } : {}),
     // The guard refused before anything was recorded or decrypted.
-    ctx.guard = { kind: 'crash-loop-guard', detail: `${snap.recentAttempts.length} Recover attempts in the last hour, limit ${rt.config.maxRecoveriesPerHour}` };
-  }
-  if (!options.statusOnly) {
-    try {
-      await recordHistory(rt, result, records, trigger, ctx);
-    } catch (err) {
-      rt.telemetry.logger.error('could not record since when the Coordinator is stale (StaleMinutes)', { error: errorMessage(err) });
-    }
-  }
-  return result;
+    ...(refusal && result.outcome === 'paused'
+      ? { guard: { kind: 'crash-loop-guard' as const, detail: `${snap.recentAttempts.length} Recover attempts in the last hour, limit ${rt.config.maxRecoveriesPerHour}` } }
+      : {}),
+    ...(kmsKeyId !== undefined ? { kmsKeyId } : {}),
+    ...(attemptId ? { markReported: () => records.update((r) => ({ ...r, attempts: r.attempts.map((a) => (a.id === attemptId ? { ...a, reported: true } : a)) })).then(() => {}) } : {}),
+  };
+  if (options.statusOnly) return { result, facts };
+  const staleMinutes = await recordHistory(rt, result, records, trigger);
+  return { result, facts: staleMinutes === undefined ? facts : { ...facts, staleMinutes } };
+}
+
+/** The KMS key id of a bundle read, or undefined when the read failed. */
+export function kmsKeyIdOf(bundle: Promise<RecoveryBundle>): Promise<string | undefined> {
+  return bundle.then(
+    (b) => b.document.ownerKey.kmsKeyId,
+    () => undefined,
+  );
 }
 
 /** Every attempt this invocation writes carries its request id and trigger (for the audit). */
@@ -106,12 +107,16 @@ function readOnlyRecords(record: RecoveryRecord): RecoveryRecordStore {
  * An attempt without its audit record when we hold the lease belongs to an invocation that
  * died before writing it (killed, timed out, out of memory): after its intent (before the KMS
  * Decrypt), after Recover, or during the confirmation or restarts. It cannot write its own
- * record, so we write it, marked as the interrupted attempt's; one still `pending` becomes
- * `interrupted` (the crash-loop guard keeps counting it).
+ * record, so we write it, marked as the interrupted attempt's, and only then mark it audited;
+ * one still `pending` becomes `interrupted` (the crash-loop guard keeps counting it).
  */
 async function auditUnreportedAttempts(rt: Runtime, d: DeploymentConfig, records: RecoveryRecordStore, ctx: ReportContext): Promise<void> {
   const unreported = (await records.read()).attempts.filter((a) => !a.reported);
   if (unreported.length === 0) return;
+  // Audit first, mark second (as for our own attempt, report.ts): killed in between, the
+  // attempt stays unmarked and the next holder writes its record again — at least once, never
+  // lost. A duplicate names the same attemptId, so readers can tell.
+  for (const attempt of unreported) logInterruptedAttempt(rt, d.name, attempt, ctx);
   const ids = new Set(unreported.map((a) => a.id));
   try {
     await records.update((r) => ({
@@ -119,32 +124,50 @@ async function auditUnreportedAttempts(rt: Runtime, d: DeploymentConfig, records
       attempts: r.attempts.map((a) => (ids.has(a.id) ? { ...a, reported: true, ...(a.status === 'pending' ? { status: 'interrupted' as const } : {}) } : a)),
     }));
   } catch (err) {
-    // Not marked: the next holder finds it again and audits it then.
-    rt.telemetry.logger.error('could not mark an interrupted Recover attempt', { deployment: d.name, error: errorMessage(err) });
-    return;
+    // Not marked: the next holder finds it again and audits it again.
+    rt.telemetry.logger.error('could not mark an interrupted Recover attempt as audited; the next reconcile audits it again', { deployment: d.name, error: errorMessage(err) });
   }
-  for (const attempt of unreported) logInterruptedAttempt(rt, d.name, attempt, ctx);
 }
 
-/** Stale bookkeeping for StaleMinutes (the crash-loop guard's attempts are written by reconcile). */
-async function recordHistory(rt: Runtime, result: ReconcileResult, records: RecoveryRecordStore, trigger: Trigger, ctx: ReportContext): Promise<void> {
+/**
+ * Stale bookkeeping for StaleMinutes (the crash-loop guard's attempts are written by reconcile):
+ * returns the minutes the Coordinator has been stale, for the metric. A failed write is logged
+ * and the figure still returned; a failed read gives none.
+ */
+async function recordHistory(rt: Runtime, result: ReconcileResult, records: RecoveryRecordStore, trigger: Trigger): Promise<number | undefined> {
   const t = rt.now();
-  const { staleSince } = await records.read();
+  let staleSince: number | undefined;
+  try {
+    ({ staleSince } = await records.read());
+  } catch (err) {
+    logHistoryError(rt, err);
+    return undefined;
+  }
   const triggerTime = trigger.kind === 'event' || trigger.kind === 'alarm' ? Date.parse(trigger.time) : NaN;
   const since = staleSince ?? (Number.isFinite(triggerTime) && triggerTime < t ? triggerTime : t);
   if (recoverOutcomeUnknown(result)) {
     rt.telemetry.logger.warn('Recover was sent but its answer was lost; the crash-loop guard counts the attempt', { deployment: result.deployment });
   }
+  let staleMinutes: number | undefined;
+  let change: ((r: RecoveryRecord) => RecoveryRecord) | undefined;
   if (userRecoveryDone(result)) {
-    ctx.staleMinutes = (t - since) / 60_000;
-    if (staleSince !== undefined) await records.update(({ staleSince: _, ...r }) => r);
-    return;
-  }
-  if (result.coordinatorState === 'stale') {
-    ctx.staleMinutes = (t - since) / 60_000;
-    if (staleSince === undefined) await records.update((r) => ({ ...r, staleSince: since }));
+    staleMinutes = (t - since) / 60_000;
+    if (staleSince !== undefined) change = ({ staleSince: _, ...r }) => r;
+  } else if (result.coordinatorState === 'stale') {
+    staleMinutes = (t - since) / 60_000;
+    if (staleSince === undefined) change = (r) => ({ ...r, staleSince: since });
   } else if (result.coordinatorState === 'healthy' && staleSince !== undefined) {
-    ctx.staleMinutes = (t - staleSince) / 60_000;
-    await records.update(({ staleSince: _, ...r }) => r);
+    staleMinutes = (t - staleSince) / 60_000;
+    change = ({ staleSince: _, ...r }) => r;
   }
+  try {
+    if (change) await records.update(change);
+  } catch (err) {
+    logHistoryError(rt, err);
+  }
+  return staleMinutes;
+}
+
+function logHistoryError(rt: Runtime, err: unknown): void {
+  rt.telemetry.logger.error('could not record since when the Coordinator is stale (StaleMinutes)', { error: errorMessage(err) });
 }

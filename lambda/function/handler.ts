@@ -18,6 +18,7 @@
  * - Production verifier only. Tests inject theirs through createHandler(), in code.
  */
 import type { Context } from 'aws-lambda';
+import pMap from 'p-map';
 import { OPERATIONS } from '../shared/contract.ts';
 import type { ReconcileResult } from '../reconcile/types.ts';
 import { errorMessage, RecoveryError } from '../shared/errors.ts';
@@ -29,8 +30,9 @@ import { runDeadlines } from './deadline.ts';
 import { runDeployment } from './deployment-run.ts';
 import { runDrills, type DrillResult } from './drill.ts';
 import { deploymentsOf, EventInvalidError, parseTrigger, type InvocationContext, type Trigger } from './events.ts';
-import { isPauseSwitchAction, operatorState, switchPause, type OperatorState, type PauseSwitchResult } from './pause-switch.ts';
-import { emptyResult, reportResult } from './report.ts';
+import { isPauseSwitchAction, type OperatorState, type PauseSwitchResult } from '../shared/operator-answers.ts';
+import { operatorState, switchPause } from './pause-switch.ts';
+import { emptyResult, reportContext, reportResult } from './report.ts';
 import { createRuntime, createTelemetry, type HandlerOverrides, type Runtime } from './runtime.ts';
 
 export type { HandlerOverrides } from './runtime.ts';
@@ -63,21 +65,6 @@ function invalidDeploymentName(rt: Runtime, event: unknown): string {
   return named && findDeployment(rt.config, named) ? named : 'unknown';
 }
 
-/**
- * fn over items, at most `limit` at a time, each started (with its index) as soon as a slot is
- * free, in the items' order; the results in the items' order. runDeployment turns every
- * failure into a reported result, so no lane stops the others.
- */
-async function inPool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!, i);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
-}
-
 /** Kept back after the last report for returning the response. */
 const RETURN_MS = 250;
 
@@ -94,7 +81,7 @@ async function rejectEvent(rt: Runtime, event: unknown, err: EventInvalidError, 
     force: false,
     reason: 'invalid event',
   };
-  await reportResult(rt, result, { requestId, trigger: invalid, action: 'invalid', reportBy });
+  await reportResult(rt, result, reportContext({ requestId, trigger: invalid, action: 'invalid', reportBy }));
   return { requestId, correlationId: requestId, trigger: 'invalid', outcome: 'event-invalid', results: [result] };
 }
 
@@ -187,11 +174,12 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     const results = await trace.span('## handler', async () => {
       trace.annotate('correlationId', trigger.id);
       // DEPLOYMENT_CONCURRENCY at a time, started in configuration order; results in that order.
-      const runs = await inPool(names, DEPLOYMENT_CONCURRENCY, (name, i) => {
+      // runDeployment turns every failure into a reported result, so no lane stops the others.
+      const runs = await pMap(names, (name, i) => {
         const deadlines = runDeadlines(end, i, names.length, rt.budgets.reportReserveMs, DEPLOYMENT_CONCURRENCY);
         const invocation = { requestId: context.awsRequestId, remainingMs: () => context.getRemainingTimeInMillis(), deadlines };
         return runDeployment(rt, findDeployment(rt.config, name)!, trigger, invocation);
-      });
+      }, { concurrency: DEPLOYMENT_CONCURRENCY });
       return runs.flat();
     });
     const response: HandlerResponse = {

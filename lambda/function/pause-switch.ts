@@ -10,50 +10,13 @@
  * and when the bundle's cached attestation collateral expires (doctor warns ahead of it).
  */
 import { DeleteItemCommand, GetItemCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { ISSUER_CHAIN_SUFFIX, parseCollateralFile } from '../attestation/collateral.ts';
-import { collateralExpiry, isIssuerChainFile, type CollateralExpiry } from '../attestation/expiry.ts';
+import { cacheExpiry } from '../attestation/collateral/bundle-cache.ts';
+import { type OperatorState, type PauseInfo, type PauseSwitchAction, type PauseSwitchResult } from '../shared/operator-answers.ts';
 import { LOCK_TABLE, OPERATIONS } from '../shared/contract.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { AUDIT_SCHEMA } from './report.ts';
 import type { Trigger } from './events.ts';
 import type { Runtime } from './runtime.ts';
-
-/** The direct actions that flip the switch instead of reconciling. */
-export const PAUSE_SWITCH_ACTIONS = ['pause', 'resume'] as const;
-export type PauseSwitchAction = (typeof PAUSE_SWITCH_ACTIONS)[number];
-
-export function isPauseSwitchAction(action: string): action is PauseSwitchAction {
-  return (PAUSE_SWITCH_ACTIONS as readonly string[]).includes(action);
-}
-
-/** One switch as status shows it. */
-export interface PauseInfo {
-  /** `deployment` (pause#<name>) or `all` (pause#*). */
-  scope: 'deployment' | 'all';
-  /** Who asked: the caller the CLI declared (CloudTrail's Invoke event names the authenticated principal). */
-  by?: string;
-  since?: string;
-  reason?: string;
-  /** The Lambda request id of the invocation that set it (its Invoke event and audit record). */
-  requestId?: string;
-}
-
-export interface CollateralExpiryInfo {
-  /** ISO time after which the earliest cached document is refused; absent when none expires. */
-  expiresAt?: string;
-  limitedBy?: string;
-  file?: string;
-  /** Documents whose dates could not be read. */
-  unreadable?: string[];
-  /** Nothing is cached in the bundle. */
-  none?: boolean;
-}
-
-export interface OperatorState {
-  deployment: string;
-  paused: PauseInfo[];
-  collateral?: CollateralExpiryInfo;
-}
 
 const s = (v: string): AttributeValue => ({ S: v });
 const pk = (deployment: string) => `${LOCK_TABLE.pausePrefix}${deployment}`;
@@ -79,24 +42,6 @@ export async function pauseState(rt: Runtime, deployment: string): Promise<Pause
   return [pauseOf(own, 'deployment'), pauseOf(all, 'all')].filter((p): p is PauseInfo => p !== undefined);
 }
 
-/** The earliest expiry of a bundle's collateral cache (bundle-cache.ts format: file → base64). */
-export function cacheExpiry(record: Record<string, unknown>): { earliest?: { file: string; expiry: CollateralExpiry }; unreadable: string[] } {
-  let earliest: { file: string; expiry: CollateralExpiry } | undefined;
-  const unreadable: string[] = [];
-  for (const [file, b64] of Object.entries(record)) {
-    if (isIssuerChainFile(file) || typeof b64 !== 'string') continue;
-    const key = parseCollateralFile(file);
-    if (!key) continue;
-    const chain = record[`${file}${ISSUER_CHAIN_SUFFIX}`];
-    try {
-      const expiry = collateralExpiry(key, { body: Buffer.from(b64, 'base64'), ...(typeof chain === 'string' ? { issuerChain: Buffer.from(chain, 'base64') } : {}) });
-      if (expiry.expiresAt && (!earliest?.expiry.expiresAt || expiry.expiresAt < earliest.expiry.expiresAt)) earliest = { file, expiry };
-    } catch (err) {
-      unreadable.push(`${file} (${errorMessage(err)})`);
-    }
-  }
-  return { ...(earliest ? { earliest } : {}), unreadable };
-}
 
 /** Pause switches and collateral expiry of one deployment; a part that cannot be read is left out (logged). */
 export async function operatorState(rt: Runtime, deployment: string, secretId: string): Promise<OperatorState> {
@@ -120,14 +65,6 @@ export async function operatorState(rt: Runtime, deployment: string, secretId: s
     rt.telemetry.logger.warn('status: could not read the bundle\'s collateral cache', { deployment, error: errorMessage(err) });
   }
   return state;
-}
-
-export interface PauseSwitchResult {
-  action: PauseSwitchAction;
-  deployment: string;
-  /** The switch as it was before and is now (pause: now set; resume: now cleared). */
-  before?: PauseInfo;
-  after?: PauseInfo;
 }
 
 /**

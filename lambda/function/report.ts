@@ -47,24 +47,45 @@ function detailTypeFor(result: Pick<ReconcileResult, 'outcome' | 'recoverSent' |
   return userRecoveryDone(result) ? EVENTS.resultDetailTypes.recovered : EVENTS.resultDetailTypes.skipped;
 }
 
-/** What the handler knows about one reconcile besides its result. */
+/**
+ * What the deployment run knows of a reconcile before it runs. Built once by reportContext and
+ * frozen: no step writes into it for a later one — what a step learns it returns (RunFacts).
+ */
 export interface ReportContext {
-  requestId: string;
-  trigger: Trigger;
+  readonly requestId: string;
+  readonly trigger: Trigger;
   /** recover | status | dry-run for direct invocations; reconcile otherwise. */
-  action: string;
-  /** Why the guard or pause switch stopped it, when one did. */
-  guard?: { kind: 'pause-switch' | 'crash-loop-guard'; detail: string };
-  /** Direct invocations bypass the crash-loop guard; recorded when it would have tripped. */
-  guardBypassed?: boolean;
-  staleMinutes?: number;
-  kmsKeyId?: string;
-  /** Request IDs of this reconcile's KMS and Secrets Manager calls (request-ids.ts). */
-  awsRequests?: AwsRequestRecord[];
+  readonly action: string;
   /** Epoch ms by which the result event must have been put or given up. */
-  reportBy?: number;
+  readonly reportBy?: number;
+}
+
+export function reportContext(fields: ReportContext): ReportContext {
+  return Object.freeze({ ...fields });
+}
+
+/**
+ * What one guarded reconcile returns besides its result (guard.ts; deployment-run.ts adds the
+ * request IDs), for the audit record, the result event and the metrics.
+ */
+export interface RunFacts {
+  /** Why the guard or pause switch stopped it, when one did. */
+  readonly guard?: { readonly kind: 'pause-switch' | 'crash-loop-guard'; readonly detail: string };
+  /** Direct invocations bypass the crash-loop guard; recorded when it would have tripped. */
+  readonly guardBypassed?: boolean;
+  readonly staleMinutes?: number;
+  /** The KMS key of the bundle this reconcile read. */
+  readonly kmsKeyId?: string;
+  /** Request IDs of this reconcile's KMS and Secrets Manager calls (request-ids.ts). */
+  readonly awsRequests?: readonly AwsRequestRecord[];
   /** Records that this reconcile's Recover attempt has its audit record (called right after it is written). */
-  markReported?: () => Promise<void>;
+  readonly markReported?: () => Promise<void>;
+}
+
+/** A reconcile's result and what else its report needs: what a deployment run hands to reportResult. */
+export interface RunReport {
+  readonly result: ReconcileResult;
+  readonly facts: RunFacts;
 }
 
 function triggerSummary(t: Trigger): Record<string, unknown> {
@@ -100,7 +121,7 @@ function restartSummary(result: ReconcileResult): Record<string, unknown> | unde
   return { meshCaSpkiSha256: r.meshCaSpkiSha256, complete: r.complete, staleWorkloads: r.staleWorkloads, counts, workloads: listed, truncated: r.results.length > listed.length };
 }
 
-function resultDetail(result: ReconcileResult, ctx: ReportContext): Record<string, unknown> {
+function resultDetail(result: ReconcileResult, ctx: ReportContext, facts: RunFacts): Record<string, unknown> {
   const o = (OUTCOMES as Record<string, { ok: boolean; retry: boolean }>)[result.outcome];
   return {
     deployment: result.deployment,
@@ -124,8 +145,8 @@ function resultDetail(result: ReconcileResult, ctx: ReportContext): Record<strin
     meshCa: result.meshCa,
     staleWorkloads: result.staleWorkloads,
     restarts: restartSummary(result),
-    staleMinutes: ctx.staleMinutes,
-    guard: ctx.guard,
+    staleMinutes: facts.staleMinutes,
+    guard: facts.guard,
     steps: result.steps.map((s) => ({ step: s.step, ms: Math.round(s.ms), ...(s.detail ? { detail: s.detail } : {}) })),
     durationMs: Math.round(result.durationMs),
   };
@@ -135,8 +156,8 @@ function resultDetail(result: ReconcileResult, ctx: ReportContext): Record<strin
  * One audit record per reconcile: trigger, caller, KMS context and request IDs, evidence,
  * Recover result, restarts. The result event carries the same requestId and correlationId.
  */
-function auditRecord(result: ReconcileResult, ctx: ReportContext): Record<string, unknown> {
-  const requests = ctx.awsRequests ?? [];
+function auditRecord(result: ReconcileResult, ctx: ReportContext, facts: RunFacts): Record<string, unknown> {
+  const requests = facts.awsRequests ?? [];
   return {
     schema: AUDIT_SCHEMA,
     requestId: ctx.requestId,
@@ -147,8 +168,8 @@ function auditRecord(result: ReconcileResult, ctx: ReportContext): Record<string
     caller: callerSummary(ctx.trigger.caller),
     force: result.force,
     dryRun: result.dryRun,
-    guard: ctx.guard,
-    guardBypassed: ctx.guardBypassed,
+    guard: facts.guard,
+    guardBypassed: facts.guardBypassed,
     outcome: result.outcome,
     message: result.message,
     coordinatorState: result.coordinatorState,
@@ -156,7 +177,7 @@ function auditRecord(result: ReconcileResult, ctx: ReportContext): Record<string
     manifestHash: result.manifestHash,
     latestManifestHash: result.latestManifestHash,
     drift: result.drift,
-    kms: { decrypts: result.kmsDecrypts, keyId: ctx.kmsKeyId, encryptionContext: result.kmsEncryptionContext, requests: requestsOf(requests, 'kms') },
+    kms: { decrypts: result.kmsDecrypts, keyId: facts.kmsKeyId, encryptionContext: result.kmsEncryptionContext, requests: requestsOf(requests, 'kms') },
     secretsManager: { requests: requestsOf(requests, 'secretsmanager') },
     recover: { sent: result.recoverSent, force: result.force, attemptId: result.recoverAttemptId, meshCa: result.meshCa },
     restarts: restartSummary(result),
@@ -180,8 +201,8 @@ export interface PublishedEvents {
 }
 
 /** Puts the result event, plus `Coordinator Manifest Drift` when the manifests differ. */
-async function publishResult(opts: PublishOptions, result: ReconcileResult, ctx: ReportContext): Promise<PublishedEvents> {
-  const detail = resultDetail(result, ctx);
+async function publishResult(opts: PublishOptions, result: ReconcileResult, ctx: ReportContext, facts: RunFacts): Promise<PublishedEvents> {
+  const detail = resultDetail(result, ctx, facts);
   const entries = [{ Source: opts.source, DetailType: detailTypeFor(result), Detail: JSON.stringify(detail), EventBusName: opts.busName, Resources: [] }];
   if (result.drift) {
     entries.push({
@@ -253,21 +274,21 @@ async function withTimeout<T>(call: (signal: AbortSignal) => Promise<T>, ms: num
  * Step 7: the audit record (first, synchronously), metrics, trace annotations, then the result
  * event within what is left of its budget.
  */
-export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: ReportContext): Promise<void> {
+export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: ReportContext, facts: RunFacts = {}): Promise<void> {
   const { logger, metrics, trace } = rt.telemetry;
   const ok = isSuccess(result.outcome);
   const line = { deployment: result.deployment, outcome: result.outcome, detail: result.message, recoverSent: result.recoverSent, durationMs: Math.round(result.durationMs) };
   if (ok) logger.info('reconcile finished', line);
   else logger.warn('reconcile failed', { ...line, retryable: isRetryable(result.outcome) });
-  logger.info(OPERATIONS.logMessages.audit, { audit: auditRecord(result, ctx) });
+  logger.info(OPERATIONS.logMessages.audit, { audit: auditRecord(result, ctx, facts) });
   // The mark goes out beside the result event; if it is lost, the next holder writes a second record.
-  const marked = ctx.markReported?.().catch((err: unknown) => logger.error('could not mark the Recover attempt as audited; the next reconcile audits it again', { deployment: result.deployment, error: errorMessage(err) }));
+  const marked = facts.markReported?.().catch((err: unknown) => logger.error('could not mark the Recover attempt as audited; the next reconcile audits it again', { deployment: result.deployment, error: errorMessage(err) }));
   metrics.publish(result.deployment, (m) => {
     m.count(METRIC.attempts);
     m.count(METRIC.failures, ok ? 0 : 1);
     m.count(METRIC.outcome(result.outcome));
     if (result.drift !== undefined) m.count(METRIC.drift, result.drift ? 1 : 0);
-    if (ctx.staleMinutes !== undefined) m.value(METRIC.staleMinutes, Math.round(ctx.staleMinutes * 10) / 10, 'None');
+    if (facts.staleMinutes !== undefined) m.value(METRIC.staleMinutes, Math.round(facts.staleMinutes * 10) / 10, 'None');
     if (result.restarts) m.count(METRIC.workloadsRestarted, result.restarts.results.filter((w) => w.status === 'restarted' || w.status === 'deleted').length);
     if (result.staleWorkloads !== undefined) m.count(METRIC.staleWorkloads, result.staleWorkloads);
     m.ms(METRIC.reconcileDuration, result.durationMs);
@@ -281,7 +302,7 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
 
   const timeoutMs = Math.min(rt.budgets.resultEventMs, ctx.reportBy === undefined ? Infinity : ctx.reportBy - Date.now());
   try {
-    const published = await publishResult({ client: rt.clients.events, busName: rt.config.eventBusName, source: rt.config.resultEventSource, timeoutMs }, result, ctx);
+    const published = await publishResult({ client: rt.clients.events, busName: rt.config.eventBusName, source: rt.config.resultEventSource, timeoutMs }, result, ctx, facts);
     for (const e of published.errors) logger.error('result event refused by EventBridge', { deployment: result.deployment, error: e });
     if (published.ids.length > 0) logger.info('result event put', { deployment: result.deployment, requestId: ctx.requestId, eventIds: published.ids });
   } catch (err) {

@@ -72,6 +72,6 @@ export function collectRequestIds<T>(fn: () => Promise<T>): { log: AwsRequestRec
 }
 
 /** The records of one service, without the service field (the audit record groups by service). */
-export function requestsOf(log: AwsRequestRecord[], service: AwsService): Omit<AwsRequestRecord, 'service'>[] {
+export function requestsOf(log: readonly AwsRequestRecord[], service: AwsService): Omit<AwsRequestRecord, 'service'>[] {
   return log.filter((r) => r.service === service).map(({ service: _s, ...rest }) => rest);
 }

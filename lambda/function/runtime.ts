@@ -1,7 +1,8 @@
 /**
  * What one Lambda container builds once and every invocation shares: configuration, AWS
- * clients, the lock table, the bundle store, telemetry, the verifier factory and the lazy
- * Kubernetes side. A bad configuration throws here and fails every invocation loudly.
+ * clients, the lock table, the bundle store, telemetry, reconcile's ports (ports.ts: the
+ * verifier factory, the KMS Decrypt, the lazy Kubernetes side) and its step budgets. A bad
+ * configuration throws here and fails every invocation loudly.
  *
  * Every AWS client is bounded by lambda/shared/budgets.ts: connection and request timeouts
  * and a number of attempts, so no call can keep an invocation past its limit.
@@ -10,17 +11,16 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { CollateralVerify } from '../attestation/collateral-verify.ts';
+import type { CollateralVerify } from '../attestation/collateral/verify.ts';
 import { BundleStore } from '../keys/store.ts';
 import type { KubernetesSide } from '../kubernetes/types.ts';
-import { reconcile as realReconcile, type BundleVerifierFactory, type ReconcileDeps } from '../reconcile/reconcile.ts';
-import { productionVerifierFactory } from '../reconcile/verification.ts';
+import { reconcile as realReconcile, type BundleVerifierFactory, type ReconcilePorts } from '../reconcile/reconcile.ts';
 import { awsClientSettings, BUDGETS, minLeaseSeconds, stepBudgetsOf, type Budgets, type StepBudgets } from '../shared/budgets.ts';
 import { ENV } from '../shared/contract.ts';
 import { ConfigError, loadConfig, type DeploymentConfig, type HandlerConfig } from './config.ts';
-import { lazyKubernetes } from './kubernetes-access.ts';
 import { LockTable } from './lease.ts';
 import { createLogger, createMetricsSink, createTrace, type Telemetry } from './observability.ts';
+import { createFunctionPorts, type FunctionPorts } from './ports.ts';
 import { recordRequestIds } from './request-ids.ts';
 
 export interface AwsClients {
@@ -41,15 +41,12 @@ export interface HandlerOverrides {
   reconcile?: typeof realReconcile;
   /** Time budgets (tests and the chaos suite scale them down); default lambda/shared/budgets.ts. */
   budgets?: Budgets;
-  /** Extra reconcile dependencies (e.g. timeouts, progress for the chaos suite). */
-  reconcileDeps?: Partial<Pick<ReconcileDeps, 'handshakeTimeoutMs' | 'rpcTimeoutMs' | 'openSession' | 'progress'>>;
+  /** Extra reconcile ports: a session opener (the handler tests), progress (the chaos suite). */
+  ports?: Partial<Pick<ReconcilePorts, 'openSession' | 'progress'>>;
   now?: () => number;
   /** Verifies mirror documents in the scheduled collateral refresh (tests: test roots). */
   collateralVerify?: CollateralVerify;
 }
-
-/** The reconcile dependencies that are settings, not services. */
-export type ReconcileSettings = Partial<Pick<ReconcileDeps, 'handshakeTimeoutMs' | 'rpcTimeoutMs' | 'awsCallMs' | 'kubernetesRequestMs' | 'deadline' | 'openSession' | 'progress'>>;
 
 export interface Runtime {
   config: HandlerConfig;
@@ -59,16 +56,14 @@ export interface Runtime {
   telemetry: Telemetry;
   now: () => number;
   reconcile: typeof realReconcile;
-  /** Budgets and overrides every reconcile gets; the deployment run adds its deadline. */
-  reconcileDeps: ReconcileSettings;
+  /** Reconcile's ports, built once (ports.ts); guard.ts adds what one reconcile owns. */
+  ports: FunctionPorts;
   budgets: Budgets;
-  /** The step budgets reconcile works with (budgets with the overrides applied). */
+  /** The step budgets reconcile works with (stepBudgetsOf(budgets)); the deployment run adds its deadline. */
   stepBudgets: StepBudgets;
   /** Settles once the AWS region is known and the trace can record; rejects with a ConfigError when no region is. */
   ready: Promise<void>;
   collateralVerify?: CollateralVerify;
-  verifierFactory: (deployment: DeploymentConfig) => BundleVerifierFactory;
-  kubernetes: (deployment: DeploymentConfig) => (() => Promise<KubernetesSide>) | undefined;
 }
 
 /** Telemetry is built with the handler (before configuration), so a bad configuration is still logged. */
@@ -113,56 +108,28 @@ function checkLease(config: HandlerConfig, stepBudgets: StepBudgets, budgets: Bu
   }
 }
 
-/**
- * The production verifier per deployment: pinned roots only; collateral from the evidence,
- * the bundle's cache, then COLLATERAL_MIRROR_URL; the deployment's accepted TDX TCB statuses.
- */
-function verifierFactoryFor(config: HandlerConfig): (deployment: DeploymentConfig) => BundleVerifierFactory {
-  const perDeployment = new Map<string, BundleVerifierFactory>();
-  return (d) => {
-    let f = perDeployment.get(d.name);
-    if (!f) {
-      f = productionVerifierFactory({
-        ...(config.collateralMirrorUrl ? { collateralMirrorUrl: config.collateralMirrorUrl } : {}),
-        ...(d.tdxAcceptedTcbStatuses?.length ? { acceptedTdxTcbStatuses: d.tdxAcceptedTcbStatuses } : {}),
-      });
-      perDeployment.set(d.name, f);
-    }
-    return f;
-  };
-}
-
 export function createRuntime(overrides: HandlerOverrides, telemetry: Telemetry): Runtime {
   const config = overrides.config ?? loadConfig(overrides.env ?? process.env);
   const budgets = overrides.budgets ?? BUDGETS;
   const clients = createClients(overrides.clients, telemetry.trace, budgets);
-  const defaults = stepBudgetsOf(budgets);
-  const reconcileDeps: ReconcileSettings = {
-    handshakeTimeoutMs: defaults.handshakeTimeoutMs,
-    rpcTimeoutMs: defaults.rpcTimeoutMs,
-    awsCallMs: defaults.awsCallMs,
-    kubernetesRequestMs: defaults.kubernetesRequestMs,
-    ...overrides.reconcileDeps,
-  };
-  const stepBudgets: StepBudgets = { ...defaults, handshakeTimeoutMs: reconcileDeps.handshakeTimeoutMs!, rpcTimeoutMs: reconcileDeps.rpcTimeoutMs! };
+  const stepBudgets = stepBudgetsOf(budgets);
   checkLease(config, stepBudgets, budgets);
   const now = overrides.now ?? Date.now;
+  const bundles = new BundleStore(clients.secrets);
   const ready = Promise.all([requireRegion(clients), telemetry.trace.ready]).then(() => undefined);
   ready.catch(() => {}); // awaited by the handler, which reports it
   return {
     config,
     clients,
     lock: new LockTable({ client: clients.dynamodb, tableName: config.lockTableName, now }),
-    bundles: new BundleStore(clients.secrets),
+    bundles,
     telemetry,
     now,
     reconcile: overrides.reconcile ?? realReconcile,
-    reconcileDeps,
+    ports: createFunctionPorts(config, clients, bundles, budgets, now, overrides),
     budgets,
     stepBudgets,
     ready,
     ...(overrides.collateralVerify ? { collateralVerify: overrides.collateralVerify } : {}),
-    verifierFactory: overrides.verifierFactory ? () => overrides.verifierFactory! : verifierFactoryFor(config),
-    kubernetes: lazyKubernetes(config, clients, overrides.kubernetes, budgets),
   };
 }

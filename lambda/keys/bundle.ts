@@ -71,20 +71,21 @@ export function parseBundle(text: string, source: string): RecoveryBundle {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new InputError(`${source} does not hold a recovery bundle (not JSON); run \`contrast-autorecover enroll\` for this deployment`);
+    throw new InputError(`${source} does not hold a recovery bundle (not JSON); run \`contrast-autorecover enroll\` for this deployment`, 'bundle-invalid');
   }
   const head = z.object({ format: z.string(), version: z.number() }).safeParse(json);
   if (!head.success || head.data.format !== BUNDLE_FORMAT) {
-    throw new InputError(`${source} does not hold a recovery bundle (format is not "${BUNDLE_FORMAT}"); run \`contrast-autorecover enroll\``);
+    throw new InputError(`${source} does not hold a recovery bundle (format is not "${BUNDLE_FORMAT}"); run \`contrast-autorecover enroll\``, 'bundle-invalid');
   }
   if (!(SUPPORTED_VERSIONS as readonly number[]).includes(head.data.version)) {
     throw new InputError(
       `${source} holds a recovery bundle of version ${head.data.version}; this build reads version(s) ${SUPPORTED_VERSIONS.join(', ')} — upgrade contrast-autorecover or re-enroll with this version`,
+      'bundle-invalid',
     );
   }
   const parsed = bundleV1Schema.safeParse(json);
   if (!parsed.success) {
-    throw new InputError(`${source} holds a malformed version-1 recovery bundle: ${z.prettifyError(parsed.error)}; re-enroll the deployment`);
+    throw new InputError(`${source} holds a malformed version-1 recovery bundle: ${z.prettifyError(parsed.error)}; re-enroll the deployment`, 'bundle-invalid');
   }
   return {
     document: parsed.data,

@@ -23,20 +23,24 @@ function describeContext(context: Record<string, string>): string {
 
 function kmsFailure(op: string, keyId: string, context: Record<string, string>, err: unknown): RecoveryError {
   const name = awsErrorName(err);
-  if (name === 'InvalidCiphertextException') {
+  // The bundle's data key does not belong to this context (or to the key the bundle names): the bundle is the problem.
+  if (name === 'InvalidCiphertextException' || name === 'IncorrectKeyException') {
     return new InputError(
-      `KMS ${op} refused the owner key's data key under encryption context {${describeContext(context)}}: the bundle was enrolled for another deployment, or its manifest or seed shares changed after enrollment — re-enroll this deployment`,
+      `KMS ${op} refused the owner key's data key under encryption context {${describeContext(context)}}: the bundle was enrolled for another deployment or under another key, or its manifest or seed shares changed after enrollment — re-enroll this deployment`,
+      'bundle-invalid',
     );
   }
-  if (name === 'AccessDeniedException' || name === 'IncorrectKeyException' || name === 'NotFoundException' || name === 'DisabledException' || name === 'KMSInvalidStateException' || name === 'InvalidKeyUsageException') {
+  // The key or its policy is not usable as configured: a setting, which re-enrolling does not fix.
+  if (name === 'AccessDeniedException' || name === 'NotFoundException' || name === 'DisabledException' || name === 'KMSInvalidStateException' || name === 'InvalidKeyUsageException') {
     return new InputError(
       `KMS ${op} with key ${keyId} was refused (${name}) under encryption context {${describeContext(context)}}: check that the key exists and is enabled and that the caller's role may use it with this context (see the key policy)`,
+      'config-invalid',
     );
   }
   if (isTransientAwsError(err)) {
     return new UnreachableError(`KMS ${op} with key ${keyId} failed transiently (${name}); it is retried`);
   }
-  return new InputError(`KMS ${op} with key ${keyId} failed (${name}); check the key and the caller's permissions`);
+  return new InputError(`KMS ${op} with key ${keyId} failed (${name}); check the key and the caller's permissions`, 'config-invalid');
 }
 
 export async function encryptOwnerKey(
@@ -58,7 +62,7 @@ export async function encryptOwnerKey(
   }
   if (!dataKey || dataKey.length !== 32 || !wrapped) {
     dataKey?.fill(0);
-    throw new InputError(`KMS GenerateDataKey with key ${kmsKeyId} returned no usable data key`);
+    throw new InputError(`KMS GenerateDataKey with key ${kmsKeyId} returned no usable data key`, 'bundle-invalid');
   }
   try {
     const iv = randomBytes(IV_BYTES);
@@ -94,12 +98,12 @@ export async function decryptOwnerKey(kms: KMSClient, enc: EncryptedOwnerKey, co
   }
   if (!dataKey || dataKey.length !== 32) {
     dataKey?.fill(0);
-    throw new InputError(`KMS Decrypt with key ${enc.kmsKeyId} returned no 256-bit data key; re-enroll the deployment`);
+    throw new InputError(`KMS Decrypt with key ${enc.kmsKeyId} returned no 256-bit data key; re-enroll the deployment`, 'bundle-invalid');
   }
   try {
     const iv = Buffer.from(enc.iv, 'base64');
     const tag = Buffer.from(enc.tag, 'base64');
-    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new InputError('the bundle\'s owner key has a malformed IV or tag; re-enroll the deployment');
+    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new InputError('the bundle\'s owner key has a malformed IV or tag; re-enroll the deployment', 'bundle-invalid');
     const decipher = createDecipheriv('aes-256-gcm', dataKey, iv);
     decipher.setAAD(contextAad(context));
     decipher.setAuthTag(tag);
@@ -109,7 +113,7 @@ export async function decryptOwnerKey(kms: KMSClient, enc: EncryptedOwnerKey, co
       last = decipher.final();
     } catch {
       first.fill(0);
-      throw new InputError('the bundle\'s owner key fails its integrity check (AES-GCM tag) under this encryption context; re-enroll the deployment');
+      throw new InputError('the bundle\'s owner key fails its integrity check (AES-GCM tag) under this encryption context; re-enroll the deployment', 'bundle-invalid');
     }
     const plain = Buffer.concat([first, last]);
     first.fill(0);

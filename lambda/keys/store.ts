@@ -26,12 +26,12 @@ export class BundleStore {
     } catch (err) {
       const name = awsErrorName(err);
       if (name === 'ResourceNotFoundException') {
-        throw new InputError(`secret ${secretId} does not exist or has no value; run \`contrast-autorecover enroll --secret-id ${secretId}\` for this deployment`);
+        throw new InputError(`secret ${secretId} does not exist or has no value; run \`contrast-autorecover enroll --secret-id ${secretId}\` for this deployment`, 'bundle-invalid');
       }
       if (isTransientAwsError(err)) throw new UnreachableError(`Secrets Manager GetSecretValue for ${secretId} failed transiently (${name}); it is retried`);
-      throw new InputError(`Secrets Manager refused GetSecretValue for ${secretId} (${name}); check the secret's resource policy and the caller's role`);
+      throw new InputError(`Secrets Manager refused GetSecretValue for ${secretId} (${name}); check the secret's resource policy and the caller's role`, 'config-invalid');
     }
-    if (text === undefined) throw new InputError(`secret ${secretId} holds binary data, not a recovery bundle; re-enroll the deployment`);
+    if (text === undefined) throw new InputError(`secret ${secretId} holds binary data, not a recovery bundle; re-enroll the deployment`, 'bundle-invalid');
     return parseBundle(text, `secret ${secretId}`);
   }
 
@@ -52,6 +52,7 @@ export class BundleStore {
     if (createWithKmsKeyId === undefined) {
       throw new InputError(
         `secret ${secretId} does not exist: deploy the stack first (it creates one secret per deployment, encrypted with its own bundle-secrets key), or pass --secret-kms-key-id KEY to create it here under a key that is not the recovery key`,
+        'config-invalid',
       );
     }
     try {
@@ -72,6 +73,6 @@ export class BundleStore {
   private writeFailure(secretId: string, err: unknown): Error {
     const name = awsErrorName(err);
     if (isTransientAwsError(err)) return new UnreachableError(`Secrets Manager write to ${secretId} failed transiently (${name}); try again`);
-    return new InputError(`Secrets Manager refused to write ${secretId} (${name}); check that the enroller role may create/put this secret`);
+    return new InputError(`Secrets Manager refused to write ${secretId} (${name}); check that the enroller role may create/put this secret`, 'config-invalid');
   }
 }

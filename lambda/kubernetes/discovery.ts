@@ -52,6 +52,12 @@ export interface Workload {
   pods: PodInfo[];
   /** Restart group from RESTART_ORDER_ANNOTATION, 0 when absent. */
   order: number;
+  /**
+   * Carries the Coordinator's pod-role annotation without being a Coordinator (no Coordinator
+   * label, which Contrast's own peer discovery requires as well): judged by its pods, never
+   * restarted automatically, and listed with the reason (restart.ts).
+   */
+  claimsCoordinatorRole?: true;
 }
 
 function isContrastSpec(spec: PodSpec | undefined): boolean {
@@ -60,16 +66,21 @@ function isContrastSpec(spec: PodSpec | undefined): boolean {
   return spec.initContainers?.some((c) => c.name === INITIALIZER_NAME) ?? false;
 }
 
-/** Coordinator by pod label, pod-role annotation, or the StatefulSet named `coordinator`. */
+/**
+ * Coordinator by its label or as the StatefulSet named `coordinator` (Contrast's peer
+ * discovery selects by the label and the pod-role annotation together, peers.ts). The
+ * annotation alone makes no Coordinator: anything may set it, and a workload is judged by its pods.
+ */
 function isCoordinator(kind: WorkloadKind, meta: ObjectMeta, template: PodTemplateSpec): boolean {
   if (kind === 'StatefulSet' && meta.name === 'coordinator') return true;
   for (const labels of [meta.labels, template.metadata?.labels]) {
     if (labels?.[COORDINATOR_LABEL_KEY] === COORDINATOR_LABEL_VALUE) return true;
   }
-  for (const ann of [meta.annotations, template.metadata?.annotations]) {
-    if (ann?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE) return true;
-  }
   return false;
+}
+
+function claimsCoordinatorRole(meta: ObjectMeta, template: PodTemplateSpec): boolean {
+  return [meta.annotations, template.metadata?.annotations].some((ann) => ann?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE);
 }
 
 function parseOrder(value: string | undefined): number {
@@ -94,28 +105,28 @@ export class WorkloadDiscovery {
   ) {}
 
   /** The namespaces to look in; undefined means cluster-wide lists. */
-  async scopes(): Promise<(string | undefined)[]> {
+  async scopes(signal?: AbortSignal): Promise<(string | undefined)[]> {
     const sel = this.opts.namespaces;
     if (sel.kind === 'all') return [undefined];
     if (sel.kind === 'list') return [...new Set(sel.names)];
-    const list = await this.guard('namespaces', undefined, () => this.api.listNamespaces(sel.labelSelector));
+    const list = await this.guard('namespaces', undefined, () => this.api.listNamespaces(sel.labelSelector, signal));
     return list.map((n) => n.metadata.name).sort();
   }
 
   /** Contrast workloads (Coordinator excluded) with their pods, sorted by namespace, kind, name. */
-  async discover(): Promise<Workload[]> {
-    const scopes = await this.scopes();
-    const perScope = await Promise.all(scopes.map((ns) => this.discoverIn(ns)));
+  async discover(signal?: AbortSignal): Promise<Workload[]> {
+    const scopes = await this.scopes(signal);
+    const perScope = await Promise.all(scopes.map((ns) => this.discoverIn(ns, signal)));
     return perScope.flat().sort((a, b) => a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
   }
 
-  private async discoverIn(ns: string | undefined): Promise<Workload[]> {
+  private async discoverIn(ns: string | undefined, signal: AbortSignal | undefined): Promise<Workload[]> {
     const [deployments, statefulsets, daemonsets, replicasets, pods] = await Promise.all([
-      this.guard('deployments', ns, () => this.api.list<WorkloadObject>('Deployment', ns)),
-      this.guard('statefulsets', ns, () => this.api.list<WorkloadObject>('StatefulSet', ns)),
-      this.guard('daemonsets', ns, () => this.api.list<WorkloadObject>('DaemonSet', ns)),
-      this.guard('replicasets', ns, () => this.api.list<WorkloadObject>('ReplicaSet', ns)),
-      this.guard('pods', ns, () => this.api.listPods(ns)),
+      this.guard('deployments', ns, () => this.api.list<WorkloadObject>('Deployment', ns, undefined, signal)),
+      this.guard('statefulsets', ns, () => this.api.list<WorkloadObject>('StatefulSet', ns, undefined, signal)),
+      this.guard('daemonsets', ns, () => this.api.list<WorkloadObject>('DaemonSet', ns, undefined, signal)),
+      this.guard('replicasets', ns, () => this.api.list<WorkloadObject>('ReplicaSet', ns, undefined, signal)),
+      this.guard('pods', ns, () => this.api.listPods(ns, undefined, signal)),
     ]);
 
     const byUid = new Map<string, Workload>();
@@ -132,6 +143,7 @@ export class WorkloadDiscovery {
         updateStrategy: kind === 'StatefulSet' || kind === 'DaemonSet' ? (o.spec?.updateStrategy?.type ?? 'RollingUpdate') : undefined,
         pods: [],
         order: parseOrder(o.metadata.annotations?.[RESTART_ORDER_ANNOTATION]),
+        ...(claimsCoordinatorRole(o.metadata, template) ? { claimsCoordinatorRole: true as const } : {}),
       });
     };
     for (const d of deployments) add('Deployment', d);
@@ -166,6 +178,7 @@ export class WorkloadDiscovery {
           updateStrategy: undefined,
           pods: [podInfo(p)],
           order: parseOrder(p.metadata.annotations?.[RESTART_ORDER_ANNOTATION]),
+          ...(claimsCoordinatorRole(p.metadata, template) ? { claimsCoordinatorRole: true as const } : {}),
         });
         continue;
       }

@@ -28,6 +28,44 @@ export class KubeApiError extends RecoveryError {
   }
 }
 
+/** Which bound of KUBERNETES_LIMITS (lambda/shared/budgets.ts) an answer broke. */
+export type KubeLimit = 'response-bytes' | 'list-items' | 'list-pages' | 'list-restarts';
+
+/**
+ * The API server sent more than the service reads: an answer too large, a list too long or
+ * without end. Not retried (the same request would get the same answer); its outcome is
+ * `unreachable` (the caller maps it to `restart-partial` after a Recover), with an audit record.
+ */
+export class KubeLimitError extends KubeApiError {
+  constructor(
+    readonly limit: KubeLimit,
+    status: number,
+    message: string,
+    method: string,
+    path: string,
+  ) {
+    super(status, 'LimitExceeded', message, method, path);
+  }
+
+  override get retryable(): boolean {
+    return false;
+  }
+}
+
+/**
+ * The caller gave the request up (its step missed the invocation's cutoff, deadline.ts): no
+ * attempt starts after that, one under way is torn down, and nothing retries it.
+ */
+export class KubeCancelledError extends KubeApiError {
+  constructor(method: string, path: string) {
+    super(0, 'Cancelled', 'given up: the step ran out of its time and was cancelled', method, path);
+  }
+
+  override get retryable(): boolean {
+    return false;
+  }
+}
+
 /** Short "403 Forbidden: <message>" for per-workload results. */
 export function describeApiError(err: unknown): string {
   if (err instanceof KubeApiError) {

@@ -2,6 +2,9 @@
  * Thin HTTP transport to the Kubernetes API: node:http(s) with one keep-alive agent, JSON
  * bodies, `Status` errors turned into KubeApiError, and bounded retries with exponential
  * backoff + full jitter on 409, 429 (Retry-After honoured), 5xx and network errors.
+ * Every attempt is bounded: a deadline on the whole exchange (a trickle cannot stretch it) and
+ * a cap on the bytes of the answer (KUBERNETES_LIMITS.responseBytes), so a hostile API server
+ * gets a KubeApiError, never an uncaught exception or unbounded memory.
  *
  * Why not the generated @kubernetes/client-node API classes: they cannot read Retry-After,
  * make the patch content type a per-call middleware, and deserialize every list item into
@@ -10,8 +13,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { KUBERNETES_RETRY } from '../shared/budgets.ts';
-import { KubeApiError } from './errors.ts';
+import { KUBERNETES_LIMITS, KUBERNETES_RETRY } from '../shared/budgets.ts';
+import { KubeApiError, KubeCancelledError, KubeLimitError } from './errors.ts';
 import type { StatusBody } from './objects.ts';
 
 export interface TlsMaterial {
@@ -42,15 +45,24 @@ export interface KubeRequest {
   query?: Record<string, string | undefined>;
   body?: unknown;
   contentType?: string;
+  /**
+   * `json` (default): a 2xx answer's body is the result. `status`: only the status code counts —
+   * a write is judged applied by its 2xx (its body, even one that is not JSON, is read and dropped).
+   */
+  expect?: 'json' | 'status';
+  /** Cancels the request: no attempt (or backoff) goes on after it aborts (KubeCancelledError). */
+  signal?: AbortSignal;
 }
 
 export interface TransportOptions {
   /** Sockets kept open; match the restart concurrency. */
   maxSockets: number;
-  /** Silence that ends one attempt. */
+  /** The whole of one attempt: connecting, waiting and reading the answer. */
   requestTimeoutMs: number;
   /** Total attempts per request, the first included. */
   attempts: number;
+  /** Bytes one answer may have; default KUBERNETES_LIMITS.responseBytes. */
+  responseBytes?: number;
 }
 
 export class KubeTransport {
@@ -76,12 +88,14 @@ export class KubeTransport {
 
   /** Sends with retries; throws the last KubeApiError when attempts are used up. */
   async request<T>(req: KubeRequest): Promise<T> {
+    const { signal } = req;
     for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw new KubeCancelledError(req.method, req.path);
       try {
         return await this.once<T>(req);
       } catch (err) {
         if (!(err instanceof KubeApiError) || !err.retryable || attempt >= this.opts.attempts) throw err;
-        await new Promise((r) => setTimeout(r, backoff(attempt, err.retryAfterMs)));
+        await pause(backoff(attempt, err.retryAfterMs), signal);
       }
     }
   }
@@ -103,33 +117,102 @@ export class KubeTransport {
     }
     this.requests++;
     const send = this.secure ? https.request : http.request;
+    const maxBytes = this.opts.responseBytes ?? KUBERNETES_LIMITS.responseBytes;
+    const statusOnly = req.expect === 'status';
+    const { signal } = req;
+    if (signal?.aborted) throw new KubeCancelledError(req.method, req.path);
     return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const settle = (fn: () => void): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        signal?.removeEventListener('abort', cancel);
+        fn();
+      };
+      const tooLarge = (status: number) =>
+        new KubeLimitError(
+          'response-bytes',
+          status,
+          `the answer is larger than ${maxBytes} bytes (KUBERNETES_LIMITS.responseBytes; a page holds at most ${KUBERNETES_LIMITS.pageSize} objects) — the API server, or something in front of it, misbehaves: check the endpoint`,
+          req.method,
+          req.path,
+        );
       const r = send(
         { protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port, method: req.method, path, headers, agent: this.agent, timeout: this.opts.requestTimeoutMs },
         (res) => {
+          const status = res.statusCode ?? 0;
+          // A write answered 2xx was applied, whatever its body says.
+          const applied = statusOnly && status >= 200 && status < 300;
+          const overflow = (): void => {
+            settle(() => (applied ? resolve(undefined as T) : reject(tooLarge(status))));
+            res.destroy();
+          };
+          const declared = Number(res.headers['content-length']);
+          if (Number.isFinite(declared) && declared > maxBytes) return overflow();
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (e) => reject(networkError(req, e)));
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            const text = Buffer.concat(chunks).toString('utf8');
-            if (status >= 200 && status < 300) {
-              try {
-                resolve((text ? JSON.parse(text) : undefined) as T);
-              } catch (e) {
-                reject(new KubeApiError(status, 'InvalidResponse', `response is not JSON (${(e as Error).message})`, req.method, req.path));
-              }
-              return;
+          let bytes = 0;
+          res.on('data', (c: Buffer) => {
+            bytes += c.length;
+            if (bytes > maxBytes) {
+              chunks.length = 0;
+              return overflow();
             }
-            reject(statusError(req, status, text, res.headers['retry-after']));
+            if (!applied) chunks.push(c);
           });
+          res.on('error', (e) => settle(() => reject(networkError(req, e))));
+          res.on('end', () =>
+            settle(() => {
+              // Inside an event handler a throw would be uncaught: every failure becomes the promise's.
+              try {
+                if (applied) return resolve(undefined as T);
+                const text = Buffer.concat(chunks).toString('utf8');
+                chunks.length = 0;
+                if (status >= 200 && status < 300) {
+                  try {
+                    resolve((text ? JSON.parse(text) : undefined) as T);
+                  } catch (e) {
+                    reject(new KubeApiError(status, 'InvalidResponse', `response is not JSON (${(e as Error).message})`, req.method, req.path));
+                  }
+                  return;
+                }
+                reject(statusError(req, status, text, res.headers['retry-after']));
+              } catch (e) {
+                reject(new KubeApiError(status, 'InvalidResponse', `the answer cannot be read (${(e as Error).message})`, req.method, req.path, undefined, { cause: e }));
+              }
+            }),
+          );
         },
       );
+      // The whole attempt, not only silence: a server that trickles a byte every second ends here too.
+      const deadline = setTimeout(() => {
+        settle(() => reject(new KubeApiError(0, 'Timeout', `no complete answer within ${this.opts.requestTimeoutMs} ms`, req.method, req.path)));
+        r.destroy();
+      }, this.opts.requestTimeoutMs);
+      // Cancelled: the socket is torn down; a request already sent may still have reached the server.
+      const cancel = (): void => {
+        settle(() => reject(new KubeCancelledError(req.method, req.path)));
+        r.destroy();
+      };
+      signal?.addEventListener('abort', cancel, { once: true });
       r.on('timeout', () => r.destroy(new Error(`no answer within ${this.opts.requestTimeoutMs} ms`)));
-      r.on('error', (e) => reject(networkError(req, e)));
+      r.on('error', (e) => settle(() => reject(networkError(req, e))));
       r.end(payload);
     });
   }
+}
+
+/** Waits `ms`, or less if `signal` aborts (the next attempt then sees it). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function backoff(attempt: number, retryAfterMs: number | undefined): number {

@@ -1,14 +1,17 @@
 /**
  * The connection to a cluster described by kubeconfig documents (the function reads one from
  * Secrets Manager; the CLI reads --kubeconfig, KUBECONFIG or ~/.kube/config).
- * @kubernetes/client-node's KubeConfig resolves them (contexts, client certificates, tokens,
- * exec plugins); this module is imported only for kubeconfig access (index.ts), never in
+ * kubeconfig-fields.ts checks their fields first (and, for the CLI, reads the files they name);
+ * @kubernetes/client-node's KubeConfig then resolves what is left (contexts, certificates,
+ * tokens, the CLI's exec plugins); this module is imported only for kubeconfig access (index.ts), never in
  * EKS mode and never by reconcile itself.
  */
 import { KubeConfig } from '@kubernetes/client-node';
-import { dirname } from 'node:path';
 import { InputError } from '../shared/errors.ts';
 import type { KubeConnection, TlsMaterial } from './http.ts';
+import { checkEmbeddedOnly, embedReferencedFiles, parseKubeconfig, resolveFileReferences, type KubeconfigPolicy, type RawKubeconfig } from './kubeconfig-fields.ts';
+
+export type { KubeconfigPolicy } from './kubeconfig-fields.ts';
 
 export interface KubeconfigDocument {
   text: string;
@@ -22,18 +25,11 @@ export interface KubeconfigAuth {
   kubeconfig: string | KubeconfigDocument[];
   /** Context to use; default the current-context. */
   context?: string;
-}
-
-function parse(doc: KubeconfigDocument): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    kc.loadFromString(doc.text);
-  } catch (err) {
-    const where = doc.path ? `kubeconfig ${doc.path}` : 'the kubeconfig document';
-    throw new InputError(`${where} cannot be parsed: ${(err as Error).message} — give a valid kubeconfig YAML`, 'config-invalid', { cause: err });
-  }
-  if (doc.path) kc.makePathsAbsolute(dirname(doc.path));
-  return kc;
+  /**
+   * Which fields are honoured (kubeconfig-fields.ts). Default `embedded-only`, the function's:
+   * embedded credentials over verified TLS, no plugin, no file. The CLI passes `kubectl`.
+   */
+  policy?: KubeconfigPolicy;
 }
 
 /**
@@ -42,31 +38,50 @@ function parse(doc: KubeconfigDocument): KubeConfig {
  * cluster, user or context name wins, and so does the first to set current-context.
  * client-node's mergeConfig differs (it throws on a repeated name), so the lists are merged here.
  */
-function merge(configs: KubeConfig[]): KubeConfig {
-  const firstByName = <T extends { name: string }>(lists: T[][]): T[] => {
-    const seen = new Map<string, T>();
+function merge(docs: RawKubeconfig[]): RawKubeconfig {
+  const firstByName = (lists: Record<string, unknown>[][]) => {
+    const seen = new Map<unknown, Record<string, unknown>>();
     for (const list of lists) for (const item of list) if (!seen.has(item.name)) seen.set(item.name, item);
     return [...seen.values()];
   };
-  const merged = new KubeConfig();
-  merged.loadFromOptions({
-    clusters: firstByName(configs.map((c) => c.getClusters())),
-    users: firstByName(configs.map((c) => c.getUsers())),
-    contexts: firstByName(configs.map((c) => c.getContexts())),
-    currentContext: configs.map((c) => c.getCurrentContext()).find((name) => !!name) ?? '',
-  });
-  return merged;
+  return {
+    clusters: firstByName(docs.map((d) => d.clusters)),
+    users: firstByName(docs.map((d) => d.users)),
+    contexts: firstByName(docs.map((d) => d.contexts)),
+    currentContext: docs.map((d) => d.currentContext).find((name) => !!name),
+  };
 }
 
-export function buildKubeConfig(auth: KubeconfigAuth): KubeConfig {
+/**
+ * The KubeConfig of the chosen context. Every field is checked (and, for the CLI, every file
+ * read) by kubeconfig-fields.ts before client-node is handed the document: it then holds no
+ * file reference and, in the function, no plugin.
+ */
+export async function buildKubeConfig(auth: KubeconfigAuth): Promise<KubeConfig> {
+  const policy = auth.policy ?? 'embedded-only';
   const docs = typeof auth.kubeconfig === 'string' ? [{ text: auth.kubeconfig }] : auth.kubeconfig;
   if (docs.length === 0) throw new InputError('no kubeconfig document was given', 'config-invalid');
-  const kc = docs.length === 1 ? parse(docs[0]!) : merge(docs.map(parse));
-  if (auth.context) {
-    if (!kc.getContextObject(auth.context)) {
-      throw new InputError(`the kubeconfig has no context "${auth.context}" (it has: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`, 'config-invalid');
-    }
-    kc.setCurrentContext(auth.context);
+  const where = (doc: KubeconfigDocument) => (doc.path ? `kubeconfig ${doc.path}` : 'the kubeconfig document');
+  const parsed = docs.map((doc) => {
+    const { raw, top } = parseKubeconfig(doc.text, where(doc));
+    if (policy === 'embedded-only') checkEmbeddedOnly(top, raw, where(doc));
+    else resolveFileReferences(raw, doc.path);
+    return raw;
+  });
+  const raw = parsed.length === 1 ? parsed[0]! : merge(parsed);
+  const contextName = auth.context ?? raw.currentContext;
+  if (auth.context && !raw.contexts.some((c) => c.name === auth.context)) {
+    throw new InputError(`the kubeconfig has no context "${auth.context}" (it has: ${raw.contexts.map((c) => String(c.name)).join(', ') || 'none'})`, 'config-invalid');
+  }
+  const context = raw.contexts.find((c) => c.name === contextName)?.context as { cluster?: unknown; user?: unknown } | undefined;
+  if (policy === 'kubectl') {
+    await embedReferencedFiles(raw, context?.cluster as string | undefined, context?.user as string | undefined, docs.length === 1 ? where(docs[0]!) : 'the merged kubeconfig');
+  }
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromString(JSON.stringify({ clusters: raw.clusters, users: raw.users, contexts: raw.contexts, 'current-context': contextName ?? '' }));
+  } catch (err) {
+    throw new InputError(`the kubeconfig cannot be used: ${(err as Error).message} — give a valid kubeconfig`, 'config-invalid', { cause: err });
   }
   if (!kc.getCurrentCluster()) {
     throw new InputError(`the kubeconfig has no cluster for context "${kc.getCurrentContext()}" — set current-context or name a context`, 'config-invalid');
@@ -81,7 +96,7 @@ export function buildKubeConfig(auth: KubeconfigAuth): KubeConfig {
  * basic auth is computed once.
  */
 export async function kubeconfigConnection(auth: KubeconfigAuth): Promise<KubeConnection> {
-  const kc = buildKubeConfig(auth);
+  const kc = await buildKubeConfig(auth);
   const cluster = kc.getCurrentCluster()!;
   if (cluster.proxyUrl) {
     throw new InputError(`cluster "${cluster.name}" uses proxy-url, which this service does not support — reach the API server directly`, 'config-invalid');
@@ -115,7 +130,7 @@ export async function kubeconfigConnection(auth: KubeconfigAuth): Promise<KubeCo
 }
 
 /** The namespace the chosen context names, as kubectl would default to it. */
-export function contextNamespace(auth: KubeconfigAuth): string | undefined {
-  const kc = buildKubeConfig(auth);
+export async function contextNamespace(auth: KubeconfigAuth): Promise<string | undefined> {
+  const kc = await buildKubeConfig(auth);
   return kc.getContextObject(kc.getCurrentContext())?.namespace || undefined;
 }

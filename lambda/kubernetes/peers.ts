@@ -42,7 +42,7 @@ export class KubePeerChecker implements PeerChecker {
     const namespace = this.opts.namespace;
     let pods: Pod[];
     try {
-      pods = await this.api.listPods(namespace, COORDINATOR_LABEL);
+      pods = await this.api.listPods(namespace, COORDINATOR_LABEL, query.signal);
     } catch (err) {
       const hint =
         err instanceof KubeApiError && (err.status === 401 || err.status === 403)

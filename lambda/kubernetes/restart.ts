@@ -21,10 +21,11 @@
  * (lambda/shared/budgets.ts), and a restart issued once is never issued again for the same
  * key (above), so there is nothing to wait for.
  */
+import pMap from 'p-map';
 import type { KubeApiClient } from './api.ts';
 import type { Workload, WorkloadDiscovery } from './discovery.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
-import { CLOCK_SKEW_MARGIN_MS, holdsLostCertificate } from './stale.ts';
+import { CLOCK_SKEW_MARGIN_MS, holdsLostCertificate, MAX_CLOCK_SKEW_MS } from './stale.ts';
 import type { RestartRequest, RestartSummary, WorkloadRestarter, WorkloadResult, WorkloadResultStatus } from './types.ts';
 
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
@@ -38,20 +39,6 @@ export const RESTART_CONCURRENCY = 8;
 export interface RestartOptions {
   /** Delete pods where a patch restarts nothing (OnDelete, orphan ReplicaSets, bare pods). */
   allowPodDeletion: boolean;
-}
-
-/** Runs `fn` over `items` with at most `limit` at a time; results keep the input order. */
-async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
 }
 
 /** RFC 3339 without fractions, like kubectl writes restartedAt. */
@@ -89,7 +76,8 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
   ) {}
 
   async restartStale(request: RestartRequest): Promise<RestartSummary> {
-    const workloads = await this.discovery.discover();
+    const { signal } = request;
+    const workloads = await this.discovery.discover(signal);
     const plans = workloads.map((w) => this.plan(w, request));
     const results: (WorkloadResult | undefined)[] = plans.map((p) => (p.action === 'none' ? p.result : undefined));
     const acting = plans.flatMap((plan, index) => (plan.action === 'none' ? [] : [{ plan, index }]));
@@ -97,7 +85,8 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     const orders = [...new Set(acting.map((a) => a.plan.workload.order))].sort((x, y) => x - y);
     for (const order of orders) {
       const group = acting.filter((a) => a.plan.workload.order === order);
-      const done = await mapPool(group, RESTART_CONCURRENCY, (a) => this.execute(a.plan));
+      // Cancelled, the pool starts no further workload (p-map's signal) and none sends a write.
+      const done = await pMap(group, (a) => this.execute(a.plan, signal), { concurrency: RESTART_CONCURRENCY, signal });
       group.forEach((a, j) => (results[a.index] = done[j]));
     }
     const list = results.filter((r): r is WorkloadResult => r !== undefined);
@@ -114,13 +103,19 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     const stale = live.filter((p) => holdsLostCertificate(p.initializer, createdAt, margin)).map((p) => p.name);
     if (stale.length === 0) return { action: 'none', result: { ...base, status: 'skipped', reason: notStaleReason(live, createdAt) } };
     const why = `${stale.length} pod(s) whose contrast-initializer finished before the mesh CA key was created (${rfc3339(createdAt)})`;
+    if (w.claimsCoordinatorRole) {
+      const role = "its pod template carries the Coordinator's pod-role annotation (contrast.edgeless.systems/pod-role=coordinator) but no Coordinator label";
+      return { action: 'none', result: { ...base, status: 'needs-manual-restart', reason: `${why}: ${stale.join(', ')} — ${role}, so it is not restarted automatically; check what it is and restart it by hand` } };
+    }
     const rolling = w.kind === 'Deployment' || ((w.kind === 'StatefulSet' || w.kind === 'DaemonSet') && w.updateStrategy === 'RollingUpdate');
     if (rolling) {
       const restartedAt = Date.parse(w.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '');
       // A rollout restart issued after the key existed — or since this service's wave for it
       // began, whatever the clocks say about the key — renews every pod: never patch twice.
       const since = Math.min(createdAt.getTime(), req.restartsIssuedAt?.getTime() ?? Infinity) - margin;
-      if (Number.isFinite(restartedAt) && restartedAt >= since) {
+      // An annotation from the future (beyond MAX_CLOCK_SKEW_MS) was set by a broken clock: it is
+      // no restart in progress, or a stale workload would be left alone forever.
+      if (Number.isFinite(restartedAt) && restartedAt >= since && restartedAt <= Date.now() + MAX_CLOCK_SKEW_MS) {
         return { action: 'none', result: { ...base, status: 'skipped', method: 'rollout-restart', reason: `rollout restart since ${rfc3339(new Date(restartedAt))} in progress (${stale.length} old pod(s) left)` } };
       }
     }
@@ -144,13 +139,15 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     return { action: 'delete', workload: w, stalePods: stale };
   }
 
-  private async execute(p: Extract<Plan, { workload: Workload }>): Promise<WorkloadResult> {
+  private async execute(p: Extract<Plan, { workload: Workload }>, signal: AbortSignal | undefined): Promise<WorkloadResult> {
+    signal?.throwIfAborted();
     const w = p.workload;
     const base = { kind: w.kind, namespace: w.namespace, name: w.name };
     if (p.action === 'delete') {
       for (const pod of p.stalePods) {
         try {
-          await this.api.deletePod(w.namespace, pod);
+          signal?.throwIfAborted();
+          await this.api.deletePod(w.namespace, pod, signal);
         } catch (err) {
           if (err instanceof KubeApiError && err.status === 404) continue; // already gone: that is the goal
           const hint = err instanceof KubeApiError && err.status === 403 ? ' — apply infra/k8s/rbac-pod-deletion.yaml in this namespace' : '';
@@ -161,7 +158,7 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     }
     const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: rfc3339(new Date()) } } } } };
     try {
-      await this.api.patch(w.kind, w.namespace, w.name, body);
+      await this.api.patch(w.kind, w.namespace, w.name, body, signal);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) {
         return { ...base, status: 'skipped', method: 'rollout-restart', reason: 'deleted while restarting' };

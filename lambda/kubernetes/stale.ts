@@ -26,6 +26,20 @@ import type { Pod } from './objects.ts';
  */
 export const CLOCK_SKEW_MARGIN_MS = 2_000;
 
+/**
+ * The clock skew between machines this service tolerates where a judgement would otherwise
+ * depend on one clock agreeing with another (docs/operate.md, "Clocks"): the Coordinator's
+ * certificate times against this service's records (crash adoption, mesh-ca.ts), and a
+ * workload's `restartedAt` annotation against now (restart.ts). One minute: the skew Kubernetes
+ * itself accepts between its components — the API server validates service-account tokens
+ * with go-jose's default leeway of one minute (kubernetes pkg/serviceaccount/claims.go,
+ * jwt.DefaultLeeway) — and far above what NTP keeps synchronised hosts within (milliseconds;
+ * ntpd steps the clock past 128 ms and gives up past 1000 s). Beyond it a clock is broken, and
+ * the rules below take the safe side: a key is dated by our own record, an annotation from the
+ * future is no restart in progress.
+ */
+export const MAX_CLOCK_SKEW_MS = 60_000;
+
 export type InitializerState =
   /** The initializer got its certificate (at the latest) at `at`. */
   | { kind: 'done'; at: Date; via: 'finishedAt' | 'Initialized' }

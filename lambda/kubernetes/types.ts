@@ -14,6 +14,8 @@ export interface PeerStatus {
 export interface PeerQuery {
   /** The recovering Coordinator's own pod, when known (the trigger names it): never its own peer. */
   excludePod?: string;
+  /** Cancels the check's requests (the step missed its cutoff). */
+  signal?: AbortSignal;
 }
 
 /** Step 3. Throws UnreachableError when the API cannot be read: never guess "no peers". */
@@ -77,6 +79,11 @@ export interface RestartRequest {
    * stamped since then is one of ours, even where clocks disagree about the key's creation.
    */
   restartsIssuedAt?: Date;
+  /**
+   * Cancels the step (it missed the invocation's cutoff): no list, PATCH or DELETE starts after
+   * it aborts, so a retry's restarts are never repeated by a run given up on.
+   */
+  signal?: AbortSignal;
 }
 
 /** Step 6. Convergent: running it twice against the same key restarts nothing new. */

@@ -1,19 +1,24 @@
 /**
- * Reconcile's AWS-backed dependencies (Secrets Manager for the bundle, KMS for the owner
- * key), shared by the handler and the CLI. Clients are passed in so each caller creates
- * them once (per Lambda container, per CLI run).
+ * Reconcile's AWS-backed ports (Secrets Manager for the bundle, KMS for the owner key), the
+ * one adapter module the function (lambda/function/ports.ts) and the CLI build them from.
+ * Clients are passed in so each caller creates them once (per Lambda container, per CLI run).
  */
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { decryptOwnerKey } from '../keys/envelope.ts';
 import { BundleStore } from '../keys/store.ts';
-import type { BundleVerifierFactory, ReconcileDeps } from './reconcile.ts';
+import type { BundleSource, BundleVerifierFactory, OwnerKeyDecrypter, ReconcilePorts } from './reconcile.ts';
 
-export function awsReconcileDeps(clients: { kms: KMSClient; secrets: SecretsManagerClient }, verifierFactory: BundleVerifierFactory): ReconcileDeps {
-  const store = new BundleStore(clients.secrets);
-  return {
-    loadBundle: (secretId) => store.load(secretId),
-    decryptOwnerKey: (bundle, context) => decryptOwnerKey(clients.kms, bundle.document.ownerKey, context),
-    verifierFactory,
-  };
+/** Step 4's port: KMS Decrypt of the owner key with the bundle's key id and the given context. */
+export function kmsOwnerKeys(kms: KMSClient): OwnerKeyDecrypter {
+  return { decryptOwnerKey: (bundle, context) => decryptOwnerKey(kms, bundle.document.ownerKey, context) };
+}
+
+/** The AWS ports and the verifier factory; the caller adds Kubernetes, the record and progress. */
+export function awsPorts(
+  clients: { kms: KMSClient; secrets: SecretsManagerClient },
+  verifierFactory: BundleVerifierFactory,
+  bundles: BundleSource = new BundleStore(clients.secrets),
+): Pick<ReconcilePorts, 'bundles' | 'ownerKeys' | 'verifierFactory'> {
+  return { bundles, ownerKeys: kmsOwnerKeys(clients.kms), verifierFactory };
 }

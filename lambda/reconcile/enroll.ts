@@ -54,6 +54,7 @@ export async function buildBundle(input: {
   if (!manifest.seedshareOwnerPubKeys.includes(pubHex)) {
     throw new InputError(
       "the owner key in seedshare-owner.pem is not among the manifest's SeedshareOwnerPubKeys: the Coordinator would refuse Recover from it; use this workspace's key or add it with `contrast generate --add-seedshare-owner-key`",
+      'bundle-invalid',
     );
   }
   const share = findShare(doc, pubHex);

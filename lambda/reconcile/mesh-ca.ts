@@ -8,6 +8,7 @@
  * the mesh CA private key to a recovering peer).
  */
 import { createHash, X509Certificate } from 'node:crypto';
+import { MAX_CLOCK_SKEW_MS } from '../kubernetes/stale.ts';
 import type { MeshCaGeneration, RecoverAttempt, RecoveryRecord } from './types.ts';
 
 /** Contrast's ca.New sets NotBefore one hour before it creates the certificates (internal/ca/ca.go). */
@@ -64,16 +65,28 @@ export function currentGeneration(record: RecoveryRecord, cert: MeshCaCertificat
     }
     return { generation: known, changed: false };
   }
+  // A new key first seen after an unfinished attempt is that attempt's. The intent was recorded
+  // right after a probe found the Coordinator stale (it served no key then), and this key is
+  // first seen now, after the intent: so it was made after the intent, whatever the
+  // Coordinator's clock says. Its certificate only has to agree within the skew bound
+  // (MAX_CLOCK_SKEW_MS; a Coordinator clock 5 s behind dates the key before our intent).
   const adopted = [...record.attempts]
     .reverse()
-    .find((a) => MAYBE_SENT.has(a.status) && a.id !== known?.attemptId && fromCertificate >= a.at - marginMs - 1_000 && fromCertificate <= a.at + ADOPT_WINDOW_MS);
+    .find(
+      (a) =>
+        MAYBE_SENT.has(a.status) &&
+        a.id !== known?.attemptId &&
+        now >= a.at &&
+        fromCertificate >= a.at - Math.max(marginMs + 1_000, MAX_CLOCK_SKEW_MS) &&
+        fromCertificate <= a.at + ADOPT_WINDOW_MS + MAX_CLOCK_SKEW_MS,
+    );
   if (adopted) {
     return { generation: { spkiSha256: cert.spkiSha256, createdAt: adopted.at, cause: 'recover', attemptId: adopted.id, certificateNotBefore: cert.notBefore, firstSeenAt: now }, changed: true };
   }
   return { generation: { spkiSha256: cert.spkiSha256, createdAt: fromCertificate, cause: 'observed', certificateNotBefore: cert.notBefore, firstSeenAt: now }, changed: true };
 }
 
-/** An in-memory record (the CLI, tests): the same rules, nothing durable. */
+/** The one in-memory record (a reconcile given no durable store, the CLI, tests): the same rules, nothing durable. */
 export function memoryRecordStore(initial: RecoveryRecord = { attempts: [] }) {
   let record = structuredClone(initial);
   return {

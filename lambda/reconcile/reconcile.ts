@@ -11,14 +11,14 @@ import { CoordinatorNotListeningError, CoordinatorRpcError, CoordinatorSession, 
 import { parseManifest, type Manifest } from '../coordinator/manifest.ts';
 import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, pemBufferFromDer, publicKeyHex } from '../coordinator/seedshares.ts';
 import { RecoveryError, UnreachableError, errorMessage } from '../shared/errors.ts';
-import { BUDGETS, stepBudgetsOf, stepNeedMs, type StepBudgets } from '../shared/budgets.ts';
+import { stepNeedMs, type StepBudgets } from '../shared/budgets.ts';
 import type { RecoveryBundle } from '../keys/bundle.ts';
 import { ownerKeyContext } from '../keys/context.ts';
 // stale.ts is dependency-free: importing its margin loads nothing of the Kubernetes client.
 import { CLOCK_SKEW_MARGIN_MS } from '../kubernetes/stale.ts';
 import type { KubernetesSide, RestartMode, RestartSummary } from '../kubernetes/types.ts';
 import { OUTCOMES, type Outcome } from '../shared/outcomes.ts';
-import { currentGeneration, meshCaCertificate } from './mesh-ca.ts';
+import { currentGeneration, meshCaCertificate, memoryRecordStore } from './mesh-ca.ts';
 import type {
   CoordinatorState,
   DeploymentTarget,
@@ -27,7 +27,6 @@ import type {
   ReconcileResult,
   RecoverAttempt,
   RecoverAttemptStatus,
-  RecoveryRecord,
   RecoveryRecordStore,
   StepTiming,
 } from './types.ts';
@@ -45,16 +44,24 @@ export interface ProgressEvent {
 /** Builds the verifier for one reconcile; it may use the bundle's collateral cache. */
 export type BundleVerifierFactory = (reference: ReferenceInput, bundle?: RecoveryBundle) => Verifier;
 
-export interface ReconcileDeps {
-  /** Step 1: the bundle from Secrets Manager (no decryption). */
-  loadBundle(secretId: string): Promise<RecoveryBundle>;
-  /** Step 4: KMS Decrypt of the owner key under `context`; returns PKCS#1 DER to be zeroed. */
+/** Step 1: a deployment's bundle (Secrets Manager), nothing decrypted. */
+export interface BundleSource {
+  load(secretId: string): Promise<RecoveryBundle>;
+}
+
+/** Step 4: the KMS Decrypt of the owner key under `context`; returns PKCS#1 DER the caller zeroes. */
+export interface OwnerKeyDecrypter {
   decryptOwnerKey(bundle: RecoveryBundle, context: Record<string, string>): Promise<Buffer>;
-  /**
-   * Step 4, before anything is recorded or decrypted: may this reconcile recover at all? Throws
-   * a RecoveryError (the function's crash-loop guard: `paused`) when not.
-   */
-  authorizeRecovery?(): void;
+}
+
+/**
+ * What reconcile works through, declared here where it is used and passed in once (as
+ * Contrast passes its narrow interfaces): the function builds them in lambda/function/ports.ts,
+ * the CLI in cli/commands.ts from ./aws-deps.ts. Services only; time is ReconcileTime.
+ */
+export interface ReconcilePorts {
+  bundles: BundleSource;
+  ownerKeys: OwnerKeyDecrypter;
   verifierFactory: BundleVerifierFactory;
   /** Loaded only when there is Kubernetes work (peers of a stale Coordinator, restarts). */
   kubernetes?: () => Promise<KubernetesSide>;
@@ -66,14 +73,24 @@ export interface ReconcileDeps {
   /** Clock (epoch ms); tests. */
   now?: () => number;
   openSession?: (options: SessionOptions) => CoordinatorSession;
-  handshakeTimeoutMs?: number;
-  rpcTimeoutMs?: number;
-  /** The longest one AWS call (bundle, Decrypt) and one Kubernetes request may take (lambda/shared/budgets.ts). */
-  awsCallMs?: number;
-  kubernetesRequestMs?: number;
-  /** Epoch ms (invocation time, lease end): a step that could end after it is not started. */
-  deadline?: number;
+  /** Told when each step starts and ends (the CLI's progress lines, the function's step tracker). */
   progress?: (event: ProgressEvent) => void;
+}
+
+/**
+ * The one time value of a reconcile: what each step may take (lambda/shared/budgets.ts, the
+ * only source of the numbers) and, when there is one, the epoch ms no step may outlive
+ * (invocation time, lease end).
+ */
+export interface ReconcileTime {
+  readonly budgets: StepBudgets;
+  readonly deadline?: number;
+  /**
+   * Aborts when the caller gives the run up (the invocation's cutoff, deadline.ts): no step
+   * starts after it, and the Kubernetes steps cancel their requests — a run given up on never
+   * patches what a retry already patched.
+   */
+  readonly signal?: AbortSignal;
 }
 
 class Run {
@@ -87,16 +104,17 @@ class Run {
 
   constructor(
     readonly target: DeploymentTarget,
-    readonly deps: ReconcileDeps,
+    readonly ports: ReconcilePorts,
+    readonly time: ReconcileTime,
     readonly options: ReconcileOptions,
   ) {
-    this.now = deps.now ?? Date.now;
-    this.records = deps.records ?? inMemory();
+    this.now = ports.now ?? Date.now;
+    this.records = ports.records ?? memoryRecordStore(); // a record for one run (no durable store given)
   }
 
   /** Runs one step, timed and reported; `needMs` replaces the step's budgeted need (see checkTime). */
   async step<T>(step: StepTiming['step'], fn: () => Promise<T>, detail?: (value: T) => string | undefined, needMs?: number): Promise<T> {
-    this.deps.progress?.({ step, status: 'start' });
+    this.ports.progress?.({ step, status: 'start' });
     const t0 = performance.now();
     try {
       this.checkTime(step, needMs);
@@ -104,20 +122,21 @@ class Run {
       const ms = performance.now() - t0;
       const d = detail?.(value);
       this.steps.push({ step, ms, ...(d ? { detail: d } : {}) });
-      this.deps.progress?.({ step, status: 'done', ms, ...(d ? { detail: d } : {}) });
+      this.ports.progress?.({ step, status: 'done', ms, ...(d ? { detail: d } : {}) });
       return value;
     } catch (err) {
       const ms = performance.now() - t0;
       this.steps.push({ step, ms, detail: 'failed' });
-      this.deps.progress?.({ step, status: 'failed', ms, detail: errorMessage(err) });
+      this.ports.progress?.({ step, status: 'failed', ms, detail: errorMessage(err) });
       throw err;
     }
   }
 
   /** Stops before a step that might not end before the deadline; the next reconcile continues. */
   checkTime(step: StepTiming['step'], needMs?: number): void {
-    if (this.deps.deadline === undefined) return;
-    const left = this.deps.deadline - Date.now();
+    if (this.time.signal?.aborted) throw new UnreachableError(`step ${step} not started: the run was given up at its cutoff; the next reconcile continues`);
+    if (this.time.deadline === undefined) return;
+    const left = this.time.deadline - Date.now();
     const need = needMs ?? this.need(step);
     if (left < need) {
       throw new UnreachableError(`step ${step} not started: it may take ${need} ms and ${Math.max(0, Math.round(left))} ms are left before the deadline (invocation time or lease); the next reconcile continues`);
@@ -126,18 +145,7 @@ class Run {
 
   /** The time a step may take (lambda/shared/budgets.ts). */
   need(step: StepTiming['step']): number {
-    return stepNeedMs(step, this.budgets(), this.options);
-  }
-
-  budgets(): StepBudgets {
-    const defaults = stepBudgetsOf(BUDGETS);
-    return {
-      ...defaults,
-      handshakeTimeoutMs: this.deps.handshakeTimeoutMs ?? defaults.handshakeTimeoutMs,
-      rpcTimeoutMs: this.deps.rpcTimeoutMs ?? defaults.rpcTimeoutMs,
-      awsCallMs: this.deps.awsCallMs ?? defaults.awsCallMs,
-      kubernetesRequestMs: this.deps.kubernetesRequestMs ?? defaults.kubernetesRequestMs,
-    };
+    return stepNeedMs(step, this.time.budgets, this.options);
   }
 
   finish(outcome: Outcome, message: string): ReconcileResult {
@@ -157,7 +165,7 @@ class Run {
   }
 
   open(identity?: SessionOptions['clientIdentity']): CoordinatorSession {
-    const { handshakeTimeoutMs, rpcTimeoutMs } = this.budgets();
+    const { handshakeTimeoutMs, rpcTimeoutMs } = this.time.budgets;
     const options: SessionOptions = {
       endpoint: this.target.coordinator,
       verifier: this.verifier!,
@@ -165,23 +173,14 @@ class Run {
       handshakeTimeoutMs,
       rpcTimeoutMs,
     };
-    return this.deps.openSession ? this.deps.openSession(options) : new CoordinatorSession(options);
+    return this.ports.openSession ? this.ports.openSession(options) : new CoordinatorSession(options);
   }
 
   verifier: Verifier | undefined;
 }
 
-/** A record for one run (no durable store given). */
-function inMemory(): RecoveryRecordStore {
-  let record: RecoveryRecord = { attempts: [] };
-  return {
-    read: () => Promise.resolve(record),
-    update: (change) => Promise.resolve((record = change(record))),
-  };
-}
-
-export async function reconcile(target: DeploymentTarget, deps: ReconcileDeps, options: ReconcileOptions = {}): Promise<ReconcileResult> {
-  const run = new Run(target, deps, options);
+export async function reconcile(target: DeploymentTarget, ports: ReconcilePorts, time: ReconcileTime, options: ReconcileOptions = {}): Promise<ReconcileResult> {
+  const run = new Run(target, ports, time, options);
   try {
     return await reconcileSteps(run);
   } catch (err) {
@@ -192,19 +191,19 @@ export async function reconcile(target: DeploymentTarget, deps: ReconcileDeps, o
 }
 
 async function reconcileSteps(run: Run): Promise<ReconcileResult> {
-  const { target, deps, options } = run;
+  const { target, ports, options } = run;
 
   // 1. Bundle: manifest + seed-share document; nothing decrypted.
   const { bundle, manifest } = await run.step(
     'load-bundle',
     async () => {
-      const b = await deps.loadBundle(target.secretId);
+      const b = await ports.bundles.load(target.secretId);
       return { bundle: b, manifest: parseManifest(b.manifest, `the bundle's manifest (${target.secretId})`) };
     },
     (v) => `manifest ${v.manifest.sha256.slice(0, 12)}`,
   );
   run.result.manifestHash = manifest.sha256;
-  run.verifier = deps.verifierFactory({ referenceValues: manifest.referenceValues, coordinatorPolicyHashes: manifest.coordinatorPolicyHashes }, bundle);
+  run.verifier = ports.verifierFactory({ referenceValues: manifest.referenceValues, coordinatorPolicyHashes: manifest.coordinatorPolicyHashes }, bundle);
 
   // 2. Probe without a client certificate: evidence verified before GetManifests is sent.
   const probe = await run.step('probe', () => probeCoordinator(run), (p) => p.state);
@@ -223,9 +222,9 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
   if (options.statusOnly) return run.finish('recovery-needed', 'the Coordinator is in recovery mode and waits for Recover');
 
   // 3. A Ready peer recovers it and keeps the mesh CA: then we must not.
-  if (deps.kubernetes && !options.force) {
-    const query = options.recoveringPod ? { excludePod: options.recoveringPod } : {};
-    const peers = await run.step('peers', async () => (await deps.kubernetes!()).peers.readyPeers(target.name, query), (p) => `${p.readyPeers.length} ready`);
+  if (ports.kubernetes && !options.force) {
+    const query = { ...(options.recoveringPod ? { excludePod: options.recoveringPod } : {}), ...(run.time.signal ? { signal: run.time.signal } : {}) };
+    const peers = await run.step('peers', async () => (await ports.kubernetes!()).peers.readyPeers(target.name, query), (p) => `${p.readyPeers.length} ready`);
     if (peers.readyPeers.length > 0) {
       return run.finish('peers-available', `Ready peer Coordinator(s) ${peers.readyPeers.join(', ')} will recover this one and keep the mesh CA; no user recovery`);
     }
@@ -234,7 +233,8 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
   // 4. The only KMS Decrypt of a reconcile. A recovery's intent is recorded before it, so every
   // Decrypt of a recovery has an attempt in the record, and with it an audit record even when
   // the process dies right after (the next lease holder writes it; dry runs send nothing).
-  deps.authorizeRecovery?.();
+  // A refusal (the function's crash-loop guard) stops here, before anything is recorded or decrypted.
+  if (options.recoveryRefused !== undefined) throw new RecoveryError('paused', options.recoveryRefused);
   const context = ownerKeyContext(target.name, bundle.manifest, bundle.seedShares);
   run.result.kmsEncryptionContext = context;
   // The decrypt step's budget counts the intent's write: checked before it, then the rest.
@@ -244,7 +244,7 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
   try {
     secrets = await run.step('decrypt', async () => {
       run.result.kmsDecrypts = (run.result.kmsDecrypts ?? 0) + 1;
-      const der = await deps.decryptOwnerKey(bundle, context);
+      const der = await ports.ownerKeys.decryptOwnerKey(bundle, context);
       try {
         const ownerKey = ownerKeyFromDer(der);
         const doc = parseSeedShareDocument(bundle.seedShares, `the bundle's seed shares (${target.secretId})`);
@@ -253,7 +253,7 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
       } finally {
         der.fill(0);
       }
-    }, undefined, attempt ? run.need('decrypt') - run.budgets().awsCallMs : undefined);
+    }, undefined, attempt ? run.need('decrypt') - run.time.budgets.awsCallMs : undefined);
   } catch (err) {
     if (attempt) await settleAttempt(run, attempt, 'not-sent');
     throw err;
@@ -281,13 +281,15 @@ interface Probe {
  * and waiting a minute for Lambda's retry. Nothing secret is sent on this path.
  */
 async function probeCoordinator(run: Run): Promise<Probe> {
-  const waitUntil = Date.now() + run.budgets().handshakeTimeoutMs;
+  const waitUntil = Date.now() + run.time.budgets.handshakeTimeoutMs;
   for (let pause = 250; ; pause = Math.min(2 * pause, 2_000)) {
     try {
       return await probeOnce(run);
     } catch (err) {
-      if (!(err instanceof CoordinatorNotListeningError) || Date.now() + pause > waitUntil) throw err;
-      await new Promise((resolve) => setTimeout(resolve, pause));
+      // The last pause is cut to what is left, so a slow attempt never ends the wait early.
+      const left = waitUntil - Date.now();
+      if (!(err instanceof CoordinatorNotListeningError) || left <= 0) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
     }
   }
 }
@@ -324,8 +326,15 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, attempt: RecoverA
     } catch (err) {
       run.result.recoverSent = !(err instanceof RecoveryError && err.outcome === 'attestation-failed') && !(err instanceof RecoveryError && err.outcome === 'unreachable' && session.verifiedConnections === 0);
       if (session.evidence) run.result.evidence = session.evidence;
-      const answered = err instanceof CoordinatorRpcError;
-      await settleAttempt(run, attempt, !run.result.recoverSent ? 'not-sent' : answered ? 'refused' : 'unknown');
+      // Only a refusal Contrast sends before changing anything is `refused`. Any other answer
+      // (UNIMPLEMENTED, one over the size limit, one that does not parse, an unknown error) may
+      // follow a Recover that was carried out: `unknown`, counted by the crash-loop guard,
+      // resolved by the next probe — and never sent again on another name (client.ts).
+      const refused = err instanceof CoordinatorRpcError && err.refusedByCoordinator;
+      await settleAttempt(run, attempt, !run.result.recoverSent ? 'not-sent' : refused ? 'refused' : 'unknown');
+      if (run.result.recoverSent && !refused && err instanceof CoordinatorRpcError) {
+        throw new UnreachableError(`${err.message}; Recover may have been carried out — the crash-loop guard counts this attempt and the next reconcile's probe finds out`, { cause: err });
+      }
       if (err instanceof CoordinatorRpcError && err.outcome === 'already-healthy') {
         // Someone recovered it between probe and Recover: finish like a healthy probe.
         const answer = await run.step('confirm', () => session.getManifests());
@@ -401,10 +410,15 @@ function healthyMessage(run: Run): string {
  * Kubernetes entirely.
  */
 async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovered' | 'already-healthy', ours?: RecoverAttempt): Promise<ReconcileResult> {
-  const { deps, target, options } = run;
+  const { ports, target, options } = run;
   const okMessage = base === 'recovered' ? 'the Coordinator was recovered and serves the enrolled manifest' : healthyMessage(run);
   const cert = meshCaCertificate(answer.meshCaPem);
-  if (!cert) return run.finish(base, okMessage);
+  // Without the mesh CA certificate no workload can be judged: after our Recover that is a
+  // confirmation that failed (every Contrast release serves it, userapi.go GetManifests);
+  // otherwise the result says the check was not made.
+  const unreadable = `its MeshCA field is not a PEM certificate (${answer.meshCaPem.length} bytes), so no workload could be checked`;
+  if (!cert && ours) return run.finish('confirm-mismatch', `after Recover the Coordinator serves the enrolled manifest, but ${unreadable}; check the Coordinator and its Contrast version, then restart the workloads by hand`);
+  if (!cert) return run.finish(base, `${okMessage}; ${unreadable}`);
   const readOnly = options.statusOnly === true || options.dryRun === true;
   const record = await run.records.read();
   const { generation, changed } = currentGeneration(record, cert, run.now(), CLOCK_SKEW_MARGIN_MS, ours);
@@ -415,7 +429,7 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
   let saved = generation;
   // The wave's start is recorded before it (with a new key, in the same write): later runs
   // never patch what this wave patched, whatever the clocks say.
-  const wave = mode === 'restart' && !done && deps.kubernetes !== undefined && generation.restartsIssuedAt === undefined;
+  const wave = mode === 'restart' && !done && ports.kubernetes !== undefined && generation.restartsIssuedAt === undefined;
   if ((changed || wave) && !readOnly) {
     const next = wave ? { ...generation, restartsIssuedAt: run.now() } : generation;
     try {
@@ -427,19 +441,20 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
     }
   }
   if (done) return run.finish(base, okMessage);
-  if (!deps.kubernetes) return run.finish(base, `${okMessage}; workloads not checked (no Kubernetes access)`);
+  if (!ports.kubernetes) return run.finish(base, `${okMessage}; workloads not checked (no Kubernetes access)`);
 
   let summary: RestartSummary;
   try {
     summary = await run.step(
       'restarts',
       async () =>
-        (await deps.kubernetes!()).restarts.restartStale({
+        (await ports.kubernetes!()).restarts.restartStale({
           deployment: target.name,
           meshCa: { spkiSha256: generation.spkiSha256, createdAt: new Date(generation.createdAt) },
           mode,
           clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
           ...(saved.restartsIssuedAt !== undefined ? { restartsIssuedAt: new Date(saved.restartsIssuedAt) } : {}),
+          ...(run.time.signal ? { signal: run.time.signal } : {}),
           reportReason: `the mesh CA key was created at ${new Date(generation.createdAt).toISOString()} by a rotation this service did not cause (\`contrast set\` or a manual \`contrast recover\`); restart it by hand, or set restartAfterAnyRotation for ${target.name}`,
         }),
       (s) => restartCounts(s),
@@ -477,17 +492,18 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
  */
 async function dryRunList(run: Run): Promise<ReconcileResult> {
   const said = 'dry run: the Coordinator is stale, its attestation passed and the seed share decrypts; nothing was sent';
-  if (!run.deps.kubernetes) return run.finish('dry-run-ok', said);
+  if (!run.ports.kubernetes) return run.finish('dry-run-ok', said);
   let summary: RestartSummary;
   try {
     summary = await run.step(
       'restarts',
       async () =>
-        (await run.deps.kubernetes!()).restarts.restartStale({
+        (await run.ports.kubernetes!()).restarts.restartStale({
           deployment: run.target.name,
           meshCa: { spkiSha256: '', createdAt: new Date(run.now()) },
           mode: 'list',
           clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
+          ...(run.time.signal ? { signal: run.time.signal } : {}),
         }),
       (s) => restartCounts(s),
     );

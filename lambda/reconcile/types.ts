@@ -4,12 +4,8 @@
  */
 import type { EvidenceSummary } from '../attestation/verifier.ts';
 import type { RestartSummary } from '../kubernetes/types.ts';
+import type { CoordinatorEndpoint } from '../shared/names.ts';
 import type { Outcome } from '../shared/outcomes.ts';
-
-export interface CoordinatorEndpoint {
-  host: string;
-  port: number;
-}
 
 /** One Contrast deployment the service looks after. `name` comes from configuration only. */
 export interface DeploymentTarget {
@@ -35,6 +31,12 @@ export interface ReconcileOptions {
   statusOnly?: boolean;
   /** The recovering Coordinator's pod, when the trigger names it: never counted as its own peer. */
   recoveringPod?: string;
+  /**
+   * Why a user recovery may not run now (the function's crash-loop guard decides it before the
+   * reconcile): a stale Coordinator then ends `paused` with this message, just before the KMS
+   * Decrypt and before anything is recorded; healthy reconciles and restarts still run.
+   */
+  recoveryRefused?: string;
 }
 
 export interface StepTiming {

@@ -6,8 +6,8 @@
  * add a root or skip a check.
  */
 import type { Verifier } from '../attestation/verifier.ts';
-import { BundleCollateral } from '../attestation/bundle-cache.ts';
-import { ChainedCollateral, MirrorCollateral, type CollateralSource } from '../attestation/collateral.ts';
+import { BundleCollateral } from '../attestation/collateral/bundle-cache.ts';
+import { ChainedCollateral, MirrorCollateral, type CollateralSource } from '../attestation/collateral/sources.ts';
 import { createProductionVerifier } from '../attestation/production.ts';
 import type { BundleVerifierFactory } from './reconcile.ts';
 

@@ -9,7 +9,9 @@
  *   attempts, with the SDK's standard backoff in between (awsCallMs);
  * - a Coordinator session: the aTLS handshake ends after `handshakeTimeoutMs`, each RPC after
  *   `rpcTimeoutMs` (a gRPC deadline, which also covers connecting);
- * - a Kubernetes API request: `requestTimeoutMs` of silence ends it, `attempts` per request;
+ * - a Kubernetes API request: each attempt ends after `requestTimeoutMs` in total — connecting,
+ *   waiting and reading the body, so a server that trickles a byte at a time cannot stretch it —
+ *   with `attempts` per request; what it may send is bounded too (KUBERNETES_LIMITS);
  * - an invocation: every reconcile step starts only when the time it may take fits before the
  *   invocation's deadline and before its lease ends (stepNeedMs); `reportReserveMs` per
  *   deployment is kept back for the outcome, the audit record and the result event.
@@ -90,7 +92,7 @@ export function awsClientSettings(aws: Budgets['aws'] = BUDGETS.aws) {
   };
 }
 
-/** What reconcile needs to know of the budgets (ReconcileDeps carries these). */
+/** What reconcile needs to know of the budgets (ReconcileTime carries these with the deadline). */
 export interface StepBudgets {
   handshakeTimeoutMs: number;
   rpcTimeoutMs: number;
@@ -113,6 +115,34 @@ export function stepBudgetsOf(b: Budgets = BUDGETS): StepBudgets {
  * retryAfterMaxMs.
  */
 export const KUBERNETES_RETRY = { backoffBaseMs: 200, backoffMaxMs: 5_000, retryAfterMaxMs: 10_000 } as const;
+
+/**
+ * What the Kubernetes API may send (lambda/kubernetes/http.ts and api.ts). A hostile or broken
+ * API server (or anything in front of it) must not crash the function or exhaust its 1,024 MB:
+ * past a bound the request ends with KubeLimitError (`unreachable` before Recover,
+ * `restart-partial` in the restart step), never an uncaught "Cannot create a string longer
+ * than …". Peak memory is roughly the bytes in flight (at most RESTART_CONCURRENCY = 8 sockets ×
+ * responseBytes) plus one page parsed at a time plus the items kept.
+ */
+export const KUBERNETES_LIMITS = {
+  /**
+   * Items asked per list page. An object's annotations may hold up to 256 KiB
+   * (k8s.io/apimachinery, api/validation/objectmeta.go, TotalAnnotationSizeLimitB), and Contrast
+   * pods carry their policy there (tens to a hundred KiB): 100 objects keep a page within
+   * responseBytes; 1,000 workloads of a kind are still ten round trips.
+   */
+  pageSize: 100,
+  /** Bytes of one answer: a page of 100 objects at the annotation limit plus spec and status (~320 KiB each). */
+  responseBytes: 32 * 1024 * 1024,
+  /** Items of one list, restarts not counted: 200 pages, far above the 1,000 workloads the service is sized for (npm run bench). */
+  listItems: 20_000,
+  /** Pages of one list, restarts included: twice what listItems needs, for servers that answer short pages. */
+  listPages: 400,
+  /** Restarts of one list after a 410 Gone on its continue token (the token expired, about every 5 minutes on a busy etcd). */
+  listRestarts: 3,
+} as const;
+
+export type KubernetesLimits = { [K in keyof typeof KUBERNETES_LIMITS]: number };
 
 /** The longest one Kubernetes request may take: every attempt's timeout and the longest wait between them. */
 export function kubernetesCallMs(k: Budgets['kubernetes'] = BUDGETS.kubernetes): number {

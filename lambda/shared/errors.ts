@@ -15,9 +15,13 @@ export class RecoveryError extends Error {
   }
 }
 
-/** Input from a file, a secret or an event is malformed. */
+/**
+ * Input from a file, a secret or an event is malformed or refused. The outcome says whose input
+ * it is, named at every use: the bundle or enroll's workspace `bundle-invalid`, a setting
+ * `config-invalid`, an event or the operator's request `event-invalid`.
+ */
 export class InputError extends RecoveryError {
-  constructor(message: string, outcome: Outcome = 'bundle-invalid', options?: { cause?: unknown }) {
+  constructor(message: string, outcome: Outcome, options?: { cause?: unknown }) {
     super(outcome, message, options);
   }
 }

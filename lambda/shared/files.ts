@@ -16,7 +16,7 @@ export class FileRefusedError extends InputError {
   constructor(
     readonly reason: FileRefusal,
     message: string,
-    outcome: Outcome = 'bundle-invalid',
+    outcome: Outcome,
   ) {
     super(message, outcome);
   }
@@ -39,7 +39,8 @@ export interface ReadLimits {
   maxBytes: number;
   /** What the file is, for messages (e.g. "--snp-report"). */
   what: string;
-  outcome?: Outcome;
+  /** What a refusal stands for: whose input the file is (errors.ts InputError). */
+  outcome: Outcome;
 }
 
 /** The file's bytes, or a FileRefusedError that says what is wrong with it. */

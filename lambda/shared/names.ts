@@ -4,7 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import { InputError } from './errors.ts';
-import type { CoordinatorEndpoint } from '../reconcile/types.ts';
+
+/** Where a Coordinator's user API listens, as parsed from `HOST:PORT`. */
+export interface CoordinatorEndpoint {
+  host: string;
+  port: number;
+}
 
 /** 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit. */
 export const DEPLOYMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

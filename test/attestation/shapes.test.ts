@@ -37,6 +37,13 @@ describe.each(SHAPES)('%s.json', (shape) => {
     expect(await snp(shape, { measurement: new Uint8Array(48).fill(1) })).toMatch(/^fail snp\.(measurement|id-key-digest)$/);
     expect(await tdx(shape, { mrTd: new Uint8Array(48).fill(1) })).toBe('fail tdx.mrtd');
   });
+
+  // C internal/manifest/manifest.go SNPValidateOpts sets RequireIDBlock: true with the ID-key
+  // hash derived from the reference in every supported release (read: the guest-policy,
+  // PlatformInfo/AllowedChipIDs and APEIP-era versions); only v0.x did not, and v0.x is refused.
+  it('SNPValidateOpts (RequireIDBlock): refuses a report whose ID key is not the one derived from the reference', async () => {
+    expect(await snp(shape, { idKeyDigest: new Uint8Array(48).fill(9) })).toBe('fail snp.id-key-digest');
+  });
 });
 
 describe('where the shapes differ', () => {

@@ -7,14 +7,14 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { collateralVerifier, pinnedCollateralVerifier } from '../../lambda/attestation/collateral-verify.ts';
-import { ChainedCollateral, CollateralUnavailableError, MemoryCollateral, MirrorCollateral, collateralFile, type CollateralKey } from '../../lambda/attestation/collateral.ts';
-import { collateralExpiry } from '../../lambda/attestation/expiry.ts';
+import { collateralVerifier, pinnedCollateralVerifier } from '../../lambda/attestation/collateral/verify.ts';
+import { ChainedCollateral, CollateralUnavailableError, MemoryCollateral, MirrorCollateral, collateralFile, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
+import { collateralExpiry } from '../../lambda/attestation/collateral/expiry.ts';
 import { verifyTdxFile, type OfflineResult } from '../../lambda/attestation/offline.ts';
 import { PINNED_ROOTS } from '../../lambda/attestation/roots.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { AttestationError } from '../../lambda/shared/errors.ts';
-import { startMirror } from '../collateral/mirror.ts';
+import { startMirror } from '../support/collateral-mirror.ts';
 import { TEST_POLICY_HASH, addTdxCrls, makeTdxCollateral, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, tdxTestChain, testReference, testRoots, testTdxVerifierFactory, type TdxCrlOptions } from '../../testing/evidence/index.ts';
 import { read, vectors } from './vectors.ts';
 

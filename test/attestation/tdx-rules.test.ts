@@ -6,9 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ClaimSet } from '../../lambda/attestation/checks.ts';
 import type { TdxReference } from '../../lambda/attestation/reference.ts';
-import { decodeTdxEvidence, type TdxQuote } from '../../lambda/attestation/tdx/abi.ts';
+import { decodeTdxEvidence, quoteParts, quoteToAbiBytes, quoteToProto, type Quote } from '../../lambda/attestation/tdx/abi.ts';
 import { parsePckExtensions } from '../../lambda/attestation/tdx/pck.ts';
-import { tdxQuoteClaims, tdxReferenceClaims } from '../../lambda/attestation/tdx/validate.ts';
+import { tdxQuoteClaims, tdxReferenceClaims, validateTdx } from '../../lambda/attestation/tdx/validate.ts';
+import { ClaimsError } from '../../lambda/attestation/checks.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { Cert, pemBlocks } from '../../lambda/attestation/x509.ts';
 import { AttestationError } from '../../lambda/shared/errors.ts';
@@ -19,10 +20,10 @@ import { generateKeyPairSync } from 'node:crypto';
 
 const reportData = new Uint8Array(64).fill(6);
 
-function quote(opts: Partial<TdxEvidenceOptions> = {}): TdxQuote {
+function quote(opts: Partial<TdxEvidenceOptions> = {}): Quote {
   return decodeTdxEvidence(makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH, ...opts })).quote;
 }
-const pckOf = (q: TdxQuote) => parsePckExtensions(Cert.parse(pemBlocks(q.pckChainPem)[0]!, 'PCK certificate'));
+const pckOf = (q: Quote) => parsePckExtensions(Cert.parse(pemBlocks(quoteParts(q).pckChain.pckCertChain)[0]!, 'PCK certificate'));
 /** The newest shape's entry (TD attributes fixed, CET ignored) with `patch`; `old` gives the older exact-XFAM semantics. */
 function ref(patch: Record<string, unknown> = {}, raw: Partial<TdxReference> = {}): TdxReference {
   return { ...referenceValuesOf({ tdx: [{ ...tdxReferenceValues(), ...patch }] }).tdx[0]!, ...raw };
@@ -45,6 +46,34 @@ describe('the default quote passes every claim of the default reference', () => 
     expect(c.failures).toEqual([]);
     for (const check of ['tdx.mrtd', 'tdx.rtmr0', 'tdx.rtmr3', 'tdx.mrseam', 'tdx.td-attributes', 'tdx.xfam', 'tdx.mrconfigid']) expect(verdict(c, check), check).toBe('pass');
     expect(tdxQuoteClaims(quote()).failures).toEqual([]);
+  });
+});
+
+describe('TdxQuote (go-tdx-guest validate): only version 4 quotes', () => {
+  /** The same quote laid out as version 5 with a TDX 1.0 body descriptor (type 2, 584 bytes). */
+  function asV5(q: Quote): Quote {
+    const raw = Buffer.from(quoteToAbiBytes(q));
+    const descriptor = Buffer.alloc(6);
+    descriptor.writeUInt16LE(2, 0);
+    descriptor.writeUInt32LE(584, 2);
+    const v5 = Buffer.concat([raw.subarray(0, 48), descriptor, raw.subarray(48)]);
+    v5.writeUInt16LE(5, 0);
+    return quoteToProto(v5);
+  }
+
+  it('refuses a v5 quote by name even when every claim matches; the same quote as v4 passes', () => {
+    const q = quote();
+    expect(validateTdx(q, pckOf(q), [ref()], [TEST_POLICY_HASH_HEX]).index).toBe(0);
+    const q5 = asV5(q);
+    expect(q5.$typeName).toBe('tdx.QuoteV5');
+    let err: unknown;
+    try {
+      validateTdx(q5, pckOf(q5), [ref()], [TEST_POLICY_HASH_HEX]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ClaimsError);
+    expect((err as ClaimsError).failures.map((f) => f.check)).toEqual(['tdx.quote-version']);
   });
 });
 
@@ -96,9 +125,11 @@ describe('measurements and the Coordinator policy hash', () => {
     expect(verdict(claims({ mrSeam: new Uint8Array(48).fill(7) }, ref()), 'tdx.mrseam')).toBe('fail');
   });
 
-  it('only MRCONFIGID[0:32] is compared (Contrast reads the policy hash from it)', () => {
+  it('ValidatorsFromManifest (sdk): MRCONFIGID is the Coordinator policy hash followed by 16 zero bytes, all 48 compared', () => {
+    const exact = new Uint8Array([...TEST_POLICY_HASH, ...new Uint8Array(16)]);
+    expect(verdict(claims({ mrConfigId: exact }, ref()), 'tdx.mrconfigid')).toBe('pass');
     const trailing = new Uint8Array([...TEST_POLICY_HASH, ...new Uint8Array(15), 1]);
-    expect(verdict(claims({ mrConfigId: trailing }, ref()), 'tdx.mrconfigid')).toBe('pass');
+    expect(verdict(claims({ mrConfigId: trailing }, ref()), 'tdx.mrconfigid')).toBe('fail');
     expect(verdict(claims({ policyHash: new Uint8Array(32).fill(3) }, ref()), 'tdx.mrconfigid')).toBe('fail');
   });
 });
@@ -150,7 +181,7 @@ describe('PCK platform options and AllowedPIIDs', () => {
 
   it('the PCK certificate must have exactly six extensions, as go-tdx-guest requires', () => {
     const q = quote();
-    const pck = Cert.parse(pemBlocks(q.pckChainPem)[0]!, 'PCK certificate');
+    const pck = Cert.parse(pemBlocks(quoteParts(q).pckChain.pckCertChain)[0]!, 'PCK certificate');
     expect(parsePckExtensions(pck).fmspc).toMatch(/^[0-9a-f]{12}$/);
     const k = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const one = Cert.parse(buildCert({ serial: 9, issuer: name('x'), subject: name('y'), notBefore: new Date(0), notAfter: new Date(2 ** 40), publicKey: k.publicKey, signingKey: k.privateKey, alg: 'ecdsa-sha256', extensions: [{ oid: '1.2.840.113741.1.13.1', value: new Uint8Array([0x30, 0]) }] }), 'PCK certificate');
@@ -182,6 +213,6 @@ describe('collateral-dependent rules (production verifier)', () => {
     const bad = makeTdxEvidence({ reportData, policyHash: new Uint8Array(32).fill(3), mrTd: new Uint8Array(48).fill(2) });
     const err = (await testTdxVerifierFactory()(testReference()).verify({ oid: ATTESTATION_OIDS.tdx, evidence: bad, reportData }).catch((e: unknown) => e)) as AttestationError & { failures: unknown[] };
     expect(err.failures).toHaveLength(2);
-    expect(err.message).toMatch(/2 claims refused: tdx\.mrtd: expected MRTD 1111.*, got 0202.*; tdx\.mrconfigid: expected MRCONFIGID\[0:32\] a Coordinator policy hash/);
+    expect(err.message).toMatch(/2 claims refused: tdx\.mrtd: expected MRTD 1111.*, got 0202.*; tdx\.mrconfigid: expected MRCONFIGID = a Coordinator policy hash/);
   });
 });

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MemoryCollateral } from '../../lambda/attestation/collateral.ts';
+import { MemoryCollateral } from '../../lambda/attestation/collateral/sources.ts';
 import { verifySnpFiles, verifyTdxFile } from '../../lambda/attestation/offline.ts';
 import { PINNED_ROOTS } from '../../lambda/attestation/roots.ts';
-import { parseTdxQuote } from '../../lambda/attestation/tdx/abi.ts';
-import { parseQeIdentity, parseTcbInfo, tdxTcbStatus } from '../../lambda/attestation/tdx/collateral.ts';
+import { quoteParts, quoteToProto } from '../../lambda/attestation/tdx/abi.ts';
+import { parseQeIdentity, parseTcbInfo, tdxTcbStatus } from '../../lambda/attestation/tdx/pcs.ts';
 import { parsePckExtensions } from '../../lambda/attestation/tdx/pck.ts';
 import { Cert, pemBlocks } from '../../lambda/attestation/x509.ts';
 import { parseManifest } from '../../lambda/coordinator/manifest.ts';
@@ -86,13 +86,13 @@ describe('genuine TDX vectors', () => {
       for (const c of ['tdx.chain', 'tdx.signature', 'tdx.qe-report-signature', 'tdx.qe-binding']) expect(statusOf(r.checks, c)).toBe('pass');
       expect(statusOf(r.checks, 'tdx.tcb-status')).toBe('not-evaluated');
       expect(r.verdict).toBe('incomplete');
-      expect(parseTdxQuote(read(v.quote)).version).toBe(v.quoteVersion);
+      expect(quoteToProto(read(v.quote)).header?.version).toBe(v.quoteVersion);
     });
 
     it(`property: one flipped bit in the signed part, signature or certificates of ${v.quote} fails`, async () => {
       const quote = read(v.quote);
-      const q = parseTdxQuote(quote);
-      const end = q.pckChainPem.byteOffset - quote.byteOffset + q.pckChainPem.length;
+      // The signature data ends with the PCK chain; only padding follows (extra bytes).
+      const end = quote.length - quoteToProto(quote).extraBytes.length;
       await fc.assert(
         fc.asyncProperty(fc.integer({ min: 0, max: end - 1 }), fc.integer({ min: 0, max: 7 }), async (pos, bit) => {
           const m = quote.slice();
@@ -140,8 +140,8 @@ describe('Intel PCS collateral vectors', () => {
     for (const f of vectors.tdxCollateral.files.filter((x) => x.matches)) {
       const info = f.file === 'sample_tcbInfo_response' ? infoV3 : (JSON.parse(Buffer.from(read(dir + f.file)).toString()).tcbInfo as typeof infoV3);
       for (const qf of f.matches!) {
-        const q = parseTdxQuote(read(qf));
-        const pck = parsePckExtensions(Cert.parse(pemBlocks(q.pckChainPem)[0]!, 'PCK'));
+        const q = quoteParts(quoteToProto(read(qf)));
+        const pck = parsePckExtensions(Cert.parse(pemBlocks(q.pckChain.pckCertChain)[0]!, 'PCK'));
         try {
           results[qf] = tdxTcbStatus({ ...info, tdxModule: info.tdxModule, fmspc: info.fmspc.toLowerCase(), pceId: info.pceId }, pck, q.body).status;
         } catch (err) {

@@ -14,7 +14,7 @@ import { loadConfig } from '../../lambda/function/config.ts';
 import { parseTrigger } from '../../lambda/function/events.ts';
 import { RESTARTED_AT_ANNOTATION } from '../../lambda/kubernetes/restart.ts';
 import { DEFAULTS, ENV, EVENTS, EXPORTER_IMAGE, TRIGGER_DETAIL } from '../../lambda/shared/contract.ts';
-import { lambdaContext } from '../lambda/samples.ts';
+import { lambdaContext } from '../function/samples.ts';
 import { ROOT } from './synth.ts';
 
 const k8s = (file: string) => readFileSync(path.join(ROOT, 'infra', 'k8s', file), 'utf8');

@@ -217,6 +217,22 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       expect(found.length).toBe(1);
       expect(found[0]![1].Properties.EventPattern['detail-type']).toEqual(['AWS API Call via CloudTrail']);
     });
+    it('alarms on a change of the kubeconfig secret (self-managed), by every name a caller can give it', () => {
+      const topic = logicalIdOf(s(), 'AWS::SNS::Topic', 'RecoveryAlarmTopic');
+      const found = rulesTargeting(s(), topic).filter(([id]) => id.includes('KubeconfigSecret'));
+      if (propsOf !== selfManagedOwnVpc) {
+        expect(found).toEqual([]);
+        return;
+      }
+      expect(found.length).toBe(1);
+      const pattern = found[0]![1].Properties.EventPattern;
+      expect(pattern.source).toEqual(['aws.secretsmanager']);
+      expect(pattern['detail-type']).toEqual(['AWS API Call via CloudTrail']);
+      expect(pattern.detail.eventName).toEqual(expect.arrayContaining(['PutSecretValue', 'UpdateSecret', 'UpdateSecretVersionStage', 'PutResourcePolicy']));
+      const name = ARN.kubeconfig.split(':secret:')[1]!.replace(/-AbCdEf$/, '');
+      expect(pattern.detail.$or[0].requestParameters.secretId).toEqual([ARN.kubeconfig, ARN.kubeconfig.replace(/-AbCdEf$/, ''), name]);
+      expect(pattern.detail.$or[1].responseElements.arn).toEqual([ARN.kubeconfig]);
+    });
     it('alarms on a pass of the function role, naming the role', () => {
       const topic = logicalIdOf(s(), 'AWS::SNS::Topic', 'RecoveryAlarmTopic');
       const [, rule] = rulesTargeting(s(), topic).find(([id]) => id.includes('FunctionRolePassed'))!;

@@ -7,7 +7,7 @@ import { createHash, createPublicKey } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createProductionVerifier } from '../../lambda/attestation/production.ts';
-import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
 import { createClientCertificatePem } from '../../lambda/coordinator/client-certificate.ts';
 import { CoordinatorNotListeningError, CoordinatorSession } from '../../lambda/coordinator/client.ts';
 import { AttestationError, RecoveryError } from '../../lambda/shared/errors.ts';
@@ -87,6 +87,47 @@ describe('aTLS connector', () => {
     expect(err.message).toMatch(message);
     expect(emu.getManifestsCalls).toHaveLength(0);
     expect(emu.recoverCalls).toHaveLength(0);
+  });
+
+  // C internal/atls/atls.go processCertificate: Go's cert.Verify with the certificate as its own root.
+  describe('processCertificate (Go x509 Verify of the server certificate)', () => {
+    it.each([
+      ['critical-extension', 'certificate.critical-extension', /1\.3\.6\.1\.4\.1\.99999\.1 critical/],
+      ['client-auth-eku', 'certificate.ext-key-usage', /not ServerAuth/],
+    ] as const)('refuses %s before writing any request', async (misbehave, check, message) => {
+      const emu = await emulator('healthy', misbehave);
+      const s = session(emu);
+      const err = await failure(s.getManifests());
+      s.close();
+      expect((err as AttestationError).check).toBe(check);
+      expect(err.outcome).toBe('attestation-failed');
+      expect(err.message).toMatch(message);
+      expect(emu.getManifestsCalls).toHaveLength(0);
+    });
+
+    it.each([
+      ['three hours ahead (not yet valid)', 3],
+      ['three hours behind (expired)', -3],
+    ])('refuses a certificate issued by a Coordinator whose clock is %s', async (_label, hours) => {
+      const emu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, clock: () => Date.now() + hours * 3600_000 });
+      started.push(emu);
+      const s = session(emu);
+      const err = await failure(s.getManifests());
+      s.close();
+      expect((err as AttestationError).check).toBe('certificate.validity');
+      expect(err.message).toMatch(/is not valid at/);
+      expect(emu.getManifestsCalls).toHaveLength(0);
+    });
+
+    it('accepts a Coordinator clock an hour off: the certificate is valid ±2 h', async () => {
+      for (const hours of [1, -1]) {
+        const emu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, clock: () => Date.now() + hours * 3600_000 });
+        started.push(emu);
+        const s = session(emu);
+        await expect(s.getManifests()).resolves.toBeDefined();
+        s.close();
+      }
+    });
   });
 
   it('the production verifier refuses the insecure testing evidence; nothing is sent', async () => {

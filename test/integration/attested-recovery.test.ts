@@ -18,7 +18,7 @@ import {
   testSnpVerifierFactory,
   testTdxVerifierFactory,
 } from '../../testing/evidence/index.ts';
-import { depsFor, enroll } from '../support/fixture.ts';
+import { portsFor, enroll, TEST_TIME } from '../support/fixture.ts';
 import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
 
 let ws: Workspace;
@@ -50,7 +50,7 @@ describe.skipIf(!motoAvailable)(`recovery with real-format evidence${motoAvailab
   ] as const)('%s evidence passes end to end and is summarised', async (_name, evidence, factory, kind) => {
     const e = await enroll(ws);
     const emu = await emulator(evidence);
-    const r = await reconcile({ name: e.deployment, secretId: e.secretId, coordinator: emu.endpoint }, depsFor(e, factory));
+    const r = await reconcile({ name: e.deployment, secretId: e.secretId, coordinator: emu.endpoint }, portsFor(e, factory), TEST_TIME);
     expect(r.outcome, r.message).toBe('recovered');
     expect(r.evidence?.kind).toBe(kind);
     expect(r.evidence?.policyHash).toBe(TEST_POLICY_HASH_HEX);
@@ -64,7 +64,7 @@ describe.skipIf(!motoAvailable)(`recovery with real-format evidence${motoAvailab
   ])('the production verifier refuses %s evidence from a chain that is not pinned; no KMS, no Recover', async (_name, evidence) => {
     const e = await enroll(ws);
     const emu = await emulator(evidence);
-    const r = await reconcile({ name: e.deployment, secretId: e.secretId, coordinator: emu.endpoint }, depsFor(e, productionVerifierFactory()));
+    const r = await reconcile({ name: e.deployment, secretId: e.secretId, coordinator: emu.endpoint }, portsFor(e, productionVerifierFactory()), TEST_TIME);
     expect(r.outcome).toBe('attestation-failed');
     expect(r.message).not.toMatch(/verifier unavailable/);
     expect(r.kmsDecrypts).toBe(0);
@@ -79,7 +79,7 @@ describe.skipIf(!motoAvailable)(`recovery with real-format evidence${motoAvailab
   ] as const)('a wrong %s is refused with its own message before the seed leaves', async (_name, evidence, factory, message) => {
     const e = await enroll(ws);
     const emu = await emulator(evidence);
-    const r = await reconcile({ name: e.deployment, secretId: e.secretId, coordinator: emu.endpoint }, depsFor(e, factory));
+    const r = await reconcile({ name: e.deployment, secretId: e.secretId, coordinator: emu.endpoint }, portsFor(e, factory), TEST_TIME);
     expect(r.outcome).toBe('attestation-failed');
     expect(r.message).toMatch(message);
     expect(r.kmsDecrypts).toBe(0);

@@ -6,11 +6,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { OUTCOMES, OUTCOME_NAMES } from '../../lambda/shared/outcomes.ts';
+import { exitCodeFor, OUTCOMES, OUTCOME_NAMES } from '../../lambda/shared/outcomes.ts';
 import { snpTestEvidence, snpTestChain } from '../../testing/evidence/index.ts';
 import { captureAttestationExtension } from '../../lambda/coordinator/evidence-capture.ts';
-import { collateralNeeds } from '../../lambda/attestation/collateral-needs.ts';
-import { startMirror } from '../collateral/mirror.ts';
+import { collateralNeeds } from '../../lambda/attestation/collateral/needs.ts';
+import { startMirror } from '../support/collateral-mirror.ts';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awsClientConfig, motoAvailable, motoEndpoint, SKIP_REASON, TEST_REGION, uniqueName } from '../support/aws.ts';
@@ -115,7 +115,8 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
     const secretId = uniqueName('cli/absent');
     const base = ['enroll', '--workspace', d, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId, '--coordinator', plainEmu.address];
     const absent = await runCliInProcess(base, env());
-    expect(absent.code, absent.stderr).toBe(16);
+    // The stack (or the flag that creates the secret) is missing: a setting (config-invalid, 21), not a bad bundle.
+    expect(absent.code, absent.stderr).toBe(exitCodeFor('config-invalid'));
     expect(absent.stderr).toMatch(/does not exist: deploy the stack first .*--secret-kms-key-id/);
     const same = await runCliInProcess([...base, '--secret-kms-key-id', kmsKeyId], env());
     expect(same.code).toBe(2);
@@ -290,7 +291,7 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
       const secretId = uniqueName('cli/covered');
       const r = await runCliInProcess([...baseEnrollArgs(d, secretId), '--collateral', cdir, '--coordinator', emu.address, '--json'], env());
       expect(r.code, r.stderr).toBe(0);
-      const crlNextUpdate = (await import('../../lambda/attestation/expiry.ts')).crlNextUpdate(snpTestChain().crlDer)!;
+      const crlNextUpdate = (await import('../../lambda/attestation/collateral/expiry.ts')).crlNextUpdate(snpTestChain().crlDer)!;
       expect(JSON.parse(r.stdout).collateralExpiresAt).toBe(crlNextUpdate.toISOString());
       const human = await runCliInProcess([...baseEnrollArgs(d, secretId), '--collateral', cdir, '--coordinator', emu.address], env());
       expect(human.stderr).toMatch(/✔ the cached collateral covers the Coordinator's evidence/);

@@ -10,7 +10,7 @@ import type { PeerChecker, RestartRequest, WorkloadRestarter } from '../../lambd
 import { memoryRecordStore } from '../../lambda/reconcile/mesh-ca.ts';
 import { motoAvailable, SKIP_REASON } from '../support/aws.ts';
 import { CoordinatorEmulator, type EmulatorOptions } from '../../testing/coordinator-emulator.ts';
-import { depsFor, enroll, targetFor } from '../support/fixture.ts';
+import { portsFor, enroll, targetFor, TEST_TIME, testTime } from '../support/fixture.ts';
 import { cachedOwnerKey, makeWorkspace, pkcs1Hex, type Workspace } from '../../testing/workspace.ts';
 
 let ws: Workspace;
@@ -32,7 +32,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
   it('recovers a stale Coordinator once; the second reconcile is a no-op without KMS', async () => {
     const e = await enroll(ws);
     const emu = await emulator();
-    const first = await reconcile(targetFor(e, emu), depsFor(e));
+    const first = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME);
     expect(first.outcome).toBe('recovered');
     expect(first.recoverSent).toBe(true);
     expect(first.kmsDecrypts).toBe(1);
@@ -41,7 +41,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
     expect(first.steps.map((s) => s.step)).toEqual(['load-bundle', 'probe', 'decrypt', 'recover', 'confirm']);
     expect(e.kmsCalls.get('DecryptCommand')).toBe(1);
 
-    const second = await reconcile(targetFor(e, emu), depsFor(e));
+    const second = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME);
     expect(second.outcome).toBe('already-healthy');
     expect(second.kmsDecrypts).toBe(0);
     expect(e.kmsCalls.get('DecryptCommand')).toBe(1);
@@ -54,16 +54,16 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
   it('recovers again after a second restart (nothing is cached)', async () => {
     const e = await enroll(ws);
     const emu = await emulator();
-    expect((await reconcile(targetFor(e, emu), depsFor(e))).outcome).toBe('recovered');
+    expect((await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME)).outcome).toBe('recovered');
     emu.restart();
-    expect((await reconcile(targetFor(e, emu), depsFor(e))).outcome).toBe('recovered');
+    expect((await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME)).outcome).toBe('recovered');
     expect(emu.recoverCalls.filter((c) => c.result === 'ok')).toHaveLength(2);
   });
 
   it('dry run verifies and decrypts but sends nothing', async () => {
     const e = await enroll(ws);
     const emu = await emulator();
-    const r = await reconcile(targetFor(e, emu), depsFor(e), { dryRun: true });
+    const r = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME, { dryRun: true });
     expect(r.outcome).toBe('dry-run-ok');
     expect(r.kmsDecrypts).toBe(1);
     expect(emu.recoverCalls).toHaveLength(0);
@@ -73,7 +73,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
   it('status probes without KMS and reports a stale Coordinator', async () => {
     const e = await enroll(ws);
     const emu = await emulator();
-    const r = await reconcile(targetFor(e, emu), depsFor(e), { statusOnly: true });
+    const r = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME, { statusOnly: true });
     expect(r.outcome).toBe('recovery-needed');
     expect(r.coordinatorState).toBe('stale');
     expect(e.kmsCalls.get('DecryptCommand') ?? 0).toBe(0);
@@ -87,7 +87,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
   ])('%s → %s', async (_name, opts, outcome, message) => {
     const e = await enroll(ws);
     const emu = await emulator(opts);
-    const r = await reconcile(targetFor(e, emu), depsFor(e));
+    const r = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME);
     expect(r.outcome).toBe(outcome);
     expect(r.message).toMatch(message);
     expect(emu.state).not.toBe('healthy');
@@ -96,7 +96,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
   it('wrong seed → wrong-seed; nothing recovered', async () => {
     const e = await enroll(ws);
     const emu = await emulator({ seed: Buffer.alloc(64, 9) });
-    const r = await reconcile(targetFor(e, emu), depsFor(e));
+    const r = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME);
     expect(r.outcome).toBe('wrong-seed');
     expect(r.message).toMatch(/latest transition signature is invalid/);
   });
@@ -106,7 +106,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
     const manifest = Buffer.from(JSON.stringify({ ...JSON.parse(ws.manifest.toString()), SeedshareOwnerPubKeys: [pkcs1Hex(other.publicKey)] }));
     const e = await enroll(ws);
     const emu = await emulator({ manifest });
-    const r = await reconcile(targetFor(e, emu), depsFor(e));
+    const r = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME);
     expect(r.outcome).toBe('unauthorized');
     expect(r.message).toMatch(/peer not authorized/);
   });
@@ -115,7 +115,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
     const e = await enroll(ws);
     const emu = await emulator();
     await emu.setManifest(Buffer.from(ws.manifest.toString().replace('"SANs"', '"SANs" ')));
-    const r = await reconcile(targetFor(e, emu), depsFor(e));
+    const r = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME);
     expect(r.outcome).toBe('confirm-mismatch');
     expect(r.drift).toBe(true);
     expect(r.message).toMatch(/re-enroll/);
@@ -124,7 +124,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
   it('refused attestation → attestation-failed, no KMS call, no Recover', async () => {
     const e = await enroll(ws);
     const emu = await emulator({ misbehave: 'wrong-nonce' });
-    const r = await reconcile(targetFor(e, emu), depsFor(e));
+    const r = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME);
     expect(r.outcome).toBe('attestation-failed');
     expect(r.kmsDecrypts).toBe(0);
     expect(e.kmsCalls.get('DecryptCommand') ?? 0).toBe(0);
@@ -135,7 +135,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
     const e = await enroll(ws);
     const emu = await emulator({ misbehave: 'silent' });
     const t0 = Date.now();
-    const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { handshakeTimeoutMs: 300 }));
+    const r = await reconcile(targetFor(e, emu), portsFor(e), testTime({ handshakeTimeoutMs: 300 }));
     expect(r.outcome).toBe('unreachable');
     expect(Date.now() - t0).toBeLessThan(5000);
   });
@@ -143,7 +143,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
   it('a bundle enrolled for another deployment does not decrypt here (context from configuration)', async () => {
     const e = await enroll(ws, 'alpha');
     const emu = await emulator();
-    const r = await reconcile(targetFor(e, emu, 'beta'), depsFor(e));
+    const r = await reconcile(targetFor(e, emu, 'beta'), portsFor(e), TEST_TIME);
     expect(r.outcome).toBe('bundle-invalid');
     expect(r.message).toMatch(/contrast-autorecover:deployment=beta/);
     expect(emu.recoverCalls).toHaveLength(0);
@@ -156,7 +156,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
     const swapped = Buffer.from(ws.manifest.toString().replace('"SANs"', '"SANs"  '));
     current.manifest = swapped.toString('base64');
     await e.secrets.send(new PutSecretValueCommand({ SecretId: e.secretId, SecretString: JSON.stringify(current) }));
-    const r = await reconcile(targetFor(e, emu), depsFor(e));
+    const r = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME);
     expect(r.outcome).toBe('bundle-invalid');
     expect(r.message).toMatch(/manifest or seed shares changed after enrollment/);
     expect(emu.recoverCalls).toHaveLength(0);
@@ -165,12 +165,12 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
   it('a missing secret and an unknown bundle version are bundle-invalid with what to do', async () => {
     const e = await enroll(ws);
     const emu = await emulator();
-    const missing = await reconcile({ ...targetFor(e, emu), secretId: 'does-not-exist' }, depsFor(e));
+    const missing = await reconcile({ ...targetFor(e, emu), secretId: 'does-not-exist' }, portsFor(e), TEST_TIME);
     expect(missing.outcome).toBe('bundle-invalid');
     expect(missing.message).toMatch(/does not exist.*enroll/);
     const current = JSON.parse((await e.secrets.send(new GetSecretValueCommand({ SecretId: e.secretId }))).SecretString!);
     await e.secrets.send(new PutSecretValueCommand({ SecretId: e.secretId, SecretString: JSON.stringify({ ...current, version: 7 }) }));
-    const unknown = await reconcile(targetFor(e, emu), depsFor(e));
+    const unknown = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME);
     expect(unknown.outcome).toBe('bundle-invalid');
     expect(unknown.message).toMatch(/version 7/);
   });
@@ -178,7 +178,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
   it('Force is sent only when asked for', async () => {
     const e = await enroll(ws);
     const emu = await emulator({ readyPeers: 1 });
-    const r = await reconcile(targetFor(e, emu), depsFor(e), { force: true });
+    const r = await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME, { force: true });
     expect(r.outcome).toBe('recovered');
     expect(r.force).toBe(true);
     expect(emu.recoverCalls.map((c) => c.force)).toEqual([true]);
@@ -208,7 +208,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
       const e = await enroll(ws);
       const emu = await emulator();
       const kube = fakeKube(['coordinator-1']);
-      const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: kube.kubernetes }));
+      const r = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: kube.kubernetes }), TEST_TIME);
       expect(r.outcome).toBe('peers-available');
       expect(r.kmsDecrypts).toBe(0);
       expect(emu.recoverCalls).toHaveLength(0);
@@ -219,8 +219,8 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
       const emu = await emulator();
       const kube = fakeKube([]);
       const records = memoryRecordStore();
-      const deps = depsFor(e, undefined, { kubernetes: kube.kubernetes, records });
-      const r = await reconcile(targetFor(e, emu), deps);
+      const deps = portsFor(e, undefined, { kubernetes: kube.kubernetes, records });
+      const r = await reconcile(targetFor(e, emu), deps, TEST_TIME);
       expect(r.outcome).toBe('recovered');
       expect(kube.requests).toHaveLength(1);
       expect(kube.requests[0]!.meshCa.spkiSha256).toBe(emu.meshCaSpkiSha256);
@@ -228,7 +228,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
       expect(r.meshCa).toMatchObject({ spkiSha256: emu.meshCaSpkiSha256, cause: 'recover' });
       expect(records.record.meshCa?.restartsCompleteAt).toEqual(expect.any(Number));
       const loadsBefore = kube.loads();
-      const again = await reconcile(targetFor(e, emu), deps);
+      const again = await reconcile(targetFor(e, emu), deps, TEST_TIME);
       expect(again.outcome).toBe('already-healthy');
       expect(kube.loads()).toBe(loadsBefore);
     });
@@ -238,9 +238,9 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
       const emu = await emulator();
       const records = memoryRecordStore();
       // First reconcile without Kubernetes: simulates the crash after Recover.
-      expect((await reconcile(targetFor(e, emu), depsFor(e, undefined, { records }))).outcome).toBe('recovered');
+      expect((await reconcile(targetFor(e, emu), portsFor(e, undefined, { records }), TEST_TIME)).outcome).toBe('recovered');
       const kube = fakeKube([]);
-      const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: kube.kubernetes, records }));
+      const r = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: kube.kubernetes, records }), TEST_TIME);
       expect(r.outcome).toBe('restarts-finished');
       expect(kube.requests[0]).toMatchObject({ mode: 'restart', meshCa: { createdAt: new Date(records.record.attempts[0]!.at) } });
       expect(r.kmsDecrypts).toBe(0);
@@ -251,7 +251,7 @@ describe.skipIf(!motoAvailable)(`reconcile against moto and the emulator${motoAv
       const e = await enroll(ws);
       const emu = await emulator();
       const records = memoryRecordStore();
-      const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: fakeKube([], false).kubernetes, records }));
+      const r = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: fakeKube([], false).kubernetes, records }), TEST_TIME);
       expect(r.outcome).toBe('restart-partial');
       expect(records.record.meshCa?.restartsCompleteAt).toBeUndefined();
     });

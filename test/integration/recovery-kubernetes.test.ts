@@ -12,16 +12,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { CreateClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { recoverCommand } from '../../cli/commands.ts';
 import { resolveKubeAccess } from '../../cli/kubernetes.ts';
-import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
+import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
 import { createKubernetesSide, type KubernetesSettings, type KubernetesSide } from '../../lambda/kubernetes/index.ts';
 import { memoryRecordStore } from '../../lambda/reconcile/mesh-ca.ts';
 import { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import type { ReconcileResult } from '../../lambda/reconcile/types.ts';
 import { awsClientConfig, motoAvailable, motoEndpoint, SKIP_REASON, TEST_REGION, uniqueName } from '../support/aws.ts';
 import { runCliInProcess } from '../support/cli.ts';
-import { depsFor, enroll, targetFor } from '../support/fixture.ts';
-import { captureOutput, setupFixture } from '../lambda/fixture.ts';
-import { lambdaContext, restartEvent } from '../lambda/samples.ts';
+import { portsFor, enroll, targetFor, TEST_TIME } from '../support/fixture.ts';
+import { captureOutput, setupFixture } from '../function/handler-fixture.ts';
+import { lambdaContext, restartEvent } from '../function/samples.ts';
 import { CoordinatorEmulator, type EmulatorOptions } from '../../testing/coordinator-emulator.ts';
 import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac, startKubeApi, type KubeApi } from '../../testing/kube-api/index.ts';
 import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
@@ -99,7 +99,7 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     const { api, side } = await cluster(emu);
     api.store.addPod('contrast', 'coordinator-1', { template: coordinatorTemplate(), ready: true, startedAt: new Date(Date.now() - 60 * MIN) });
     const e = await enroll(ws);
-    const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: async () => side }), { recoveringPod: 'coordinator-0' });
+    const r = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side }), TEST_TIME, { recoveringPod: 'coordinator-0' });
     expect(r.outcome).toBe('peers-available');
     expect(r.message).toMatch(/coordinator-1/);
     expect(r.kmsDecrypts).toBe(0);
@@ -111,7 +111,7 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     const emu = await emulator();
     const e = await enroll(ws);
     const records = { read: () => Promise.resolve({ attempts: [] }), update: () => Promise.reject(new Error('ConditionalCheckFailed')) };
-    const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { records }));
+    const r = await reconcile(targetFor(e, emu), portsFor(e, undefined, { records }), TEST_TIME);
     expect(r.outcome).toBe('unreachable');
     expect(r.message).toMatch(/could not record the Recover intent .*Recover was not sent/);
     expect(r.recoverSent).toBe(false);
@@ -125,7 +125,7 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     populate(api);
     const e = await enroll(ws);
     const records = memoryRecordStore();
-    const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: async () => side, records }));
+    const r = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side, records }), TEST_TIME);
     expect(r.outcome, r.message).toBe('recovered');
     expect(statuses(r)).toMatchObject({ 'Deployment/web': 'restarted', 'StatefulSet/db': 'restarted' });
     expect(reasonOf(r, 'web')).toMatch(/2 pod\(s\) whose contrast-initializer finished before the mesh CA key was created/);
@@ -141,7 +141,7 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
 
     // Restarts recorded complete: the next healthy reconcile makes no Kubernetes call.
     api.log.length = 0;
-    expect((await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: async () => side, records }))).outcome).toBe('already-healthy');
+    expect((await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side, records }), TEST_TIME)).outcome).toBe('already-healthy');
     expect(api.log).toHaveLength(0);
   });
 
@@ -156,7 +156,7 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
       if (++loads === 2) api.store.addPod('apps', 'late', { template: contrastTemplate('late'), startedAt: new Date(Date.now() - 20 * MIN), initializerFinishedAt: new Date() });
       return side;
     };
-    const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes, records: memoryRecordStore() }));
+    const r = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes, records: memoryRecordStore() }), TEST_TIME);
     expect(r.outcome, r.message).toBe('recovered');
     expect(statuses(r)).toMatchObject({ 'Pod/late': 'skipped', 'Deployment/web': 'restarted' });
     expect(reasonOf(r, 'late')).toMatch(/got their certificate after the mesh CA key was created/);
@@ -171,17 +171,24 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     expect(pod().status).toMatchObject({ phase: 'Pending', initContainerStatuses: [{ name: 'contrast-initializer', state: { running: {} } }] });
     const e = await enroll(ws);
     const records = memoryRecordStore();
-    const r = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: async () => side, records }));
+    // The pod's next initializer retry comes after the restart step looked (the stand-in's clock
+    // stands still meanwhile): on a busy machine the reconcile may take longer than one retry period.
+    const frozen = api.store.now();
+    api.store.now = () => frozen;
+    const r = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side, records }), TEST_TIME);
     expect(r.outcome, r.message).toBe('recovered');
     expect(statuses(r)['Deployment/waiting']).toBe('skipped');
     expect(reasonOf(r, 'waiting')).toMatch(/still in Init: they fetch their certificate from the current Coordinator/);
     // On its next retry it gets through, from the new CA; a later look still leaves it alone.
-    await sleep(2 * RETRY_MS + 100);
-    api.store.settle();
+    api.store.now = () => new Date();
+    for (let i = 0; i < 500 && pod().status?.phase !== 'Running'; i++) {
+      await sleep(RETRY_MS);
+      api.store.settle();
+    }
     expect(pod().status).toMatchObject({ phase: 'Running' });
     // Look at every workload again (as if the completion record were lost).
     const forgotten = memoryRecordStore({ ...records.record, meshCa: { ...records.record.meshCa!, restartsCompleteAt: undefined } });
-    const status = await reconcile(targetFor(e, emu), depsFor(e, undefined, { kubernetes: async () => side, records: forgotten }), { statusOnly: true });
+    const status = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side, records: forgotten }), TEST_TIME, { statusOnly: true });
     expect(statuses(status)['Deployment/waiting']).toBe('skipped');
     expect(reasonOf(status, 'waiting')).toMatch(/got their certificate after the mesh CA key was created/);
     expect(api.log.filter((x) => x.method === 'PATCH' && x.name === 'waiting')).toEqual([]);
@@ -193,8 +200,8 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     populate(api);
     const e = await enroll(ws);
     const records = memoryRecordStore();
-    const deps = depsFor(e, undefined, { kubernetes: async () => side, records });
-    expect((await reconcile(targetFor(e, emu), deps)).outcome).toBe('recovered');
+    const deps = portsFor(e, undefined, { kubernetes: async () => side, records });
+    expect((await reconcile(targetFor(e, emu), deps, TEST_TIME)).outcome).toBe('recovered');
     const before = { pem: emu.meshCaPem, spki: emu.meshCaSpkiSha256 };
     // The Coordinator restarts and a Ready peer hands it the mesh CA key.
     emu.restart();
@@ -202,13 +209,13 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     expect(emu.meshCaPem).not.toBe(before.pem);
     expect(emu.meshCaSpkiSha256).toBe(before.spki);
     api.log.length = 0;
-    const r = await reconcile(targetFor(e, emu), deps);
+    const r = await reconcile(targetFor(e, emu), deps, TEST_TIME);
     expect(r.outcome).toBe('already-healthy');
     expect(r.meshCa).toMatchObject({ spkiSha256: before.spki, cause: 'recover' });
     expect(api.log).toEqual([]);
     // Even checking the workloads again (completion forgotten): every pod is fresh for this key.
     await records.update((rec) => ({ ...rec, meshCa: { ...rec.meshCa!, restartsCompleteAt: undefined } }));
-    const again = await reconcile(targetFor(e, emu), deps);
+    const again = await reconcile(targetFor(e, emu), deps, TEST_TIME);
     expect(again.outcome).toBe('already-healthy');
     expect(Object.values(statuses(again)).every((s) => s === 'skipped')).toBe(true);
     expect(patches(api)).toEqual([]);
@@ -221,7 +228,7 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     const a = await cluster(emuA);
     populate(a.api);
     const eA = await enroll(ws);
-    const undisturbed = await reconcile(targetFor(eA, emuA), depsFor(eA, undefined, { kubernetes: async () => a.side, records: memoryRecordStore() }));
+    const undisturbed = await reconcile(targetFor(eA, emuA), portsFor(eA, undefined, { kubernetes: async () => a.side, records: memoryRecordStore() }), TEST_TIME);
     expect(undisturbed.outcome, undisturbed.message).toBe('recovered');
 
     // Crashed after Recover (no restarts); the waiting pod gets its certificate meanwhile; the next reconcile finishes.
@@ -230,10 +237,10 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     populate(b.api);
     const eB = await enroll(ws);
     const records = memoryRecordStore();
-    expect((await reconcile(targetFor(eB, emuB), depsFor(eB, undefined, { records }))).outcome).toBe('recovered');
+    expect((await reconcile(targetFor(eB, emuB), portsFor(eB, undefined, { records }), TEST_TIME)).outcome).toBe('recovered');
     expect(patches(b.api)).toEqual([]);
     await sleep(2 * RETRY_MS + 100);
-    const finished = await reconcile(targetFor(eB, emuB), depsFor(eB, undefined, { kubernetes: async () => b.side, records }));
+    const finished = await reconcile(targetFor(eB, emuB), portsFor(eB, undefined, { kubernetes: async () => b.side, records }), TEST_TIME);
     expect(finished.outcome, finished.message).toBe('restarts-finished');
     expect(finished.kmsDecrypts).toBe(0);
     expect(emuB.recoverCalls).toHaveLength(1);
@@ -241,6 +248,35 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     expect(statuses(finished)).toEqual(statuses(undisturbed));
     expect(patches(b.api).sort()).toEqual(patches(a.api).sort());
     expect(patches(a.api)).toHaveLength(2);
+  });
+
+  it('a restart step given up at its cutoff is cancelled: under a slow list, one PATCH per stale workload', async () => {
+    const emu = await emulator();
+    const { api, side } = await cluster(emu);
+    populate(api);
+    const e = await enroll(ws);
+    const records = memoryRecordStore();
+    // The first run's lists are answered late, from a snapshot of when they were asked.
+    const cutoff = new AbortController();
+    const progress = (ev: { step: string; status: string }) => {
+      if (ev.step === 'restarts' && ev.status === 'start') api.holdListAnswers = true;
+    };
+    const first = reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side, records, progress }), { ...TEST_TIME, signal: cutoff.signal });
+    for (let i = 0; i < 1500 && api.heldListAnswers === 0; i++) await sleep(20);
+    expect(api.heldListAnswers).toBeGreaterThan(0);
+    // Its cutoff passes (deployment-run.ts aborts the signal); the retry runs while those lists are still out.
+    cutoff.abort();
+    api.holdListAnswers = false;
+    const retry = await reconcile(targetFor(e, emu), portsFor(e, undefined, { kubernetes: async () => side, records }), TEST_TIME);
+    expect(retry.outcome, retry.message).toBe('restarts-finished');
+    expect(patches(api).sort()).toEqual(['/apis/apps/v1/namespaces/apps/deployments/web', '/apis/apps/v1/namespaces/apps/statefulsets/db']);
+    // The late answers arrive; the first run, cancelled, patches nothing from them.
+    api.releaseListAnswers();
+    const given = await first;
+    expect(patches(api).sort()).toEqual(['/apis/apps/v1/namespaces/apps/deployments/web', '/apis/apps/v1/namespaces/apps/statefulsets/db']);
+    expect(given.outcome, given.message).toBe('restart-partial');
+    expect(given.message).toMatch(/given up|cancelled/);
+    expect(emu.recoverCalls).toHaveLength(1);
   });
 
   it('a manifest update is reported, not restarted, by default; restarted where the deployment opts in', async () => {
@@ -252,8 +288,8 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     populate(api);
     const e = await enroll(ws);
     const records = memoryRecordStore();
-    const deps = depsFor(e, undefined, { kubernetes: async () => side, records });
-    const first = await reconcile(targetFor(e, emu), deps);
+    const deps = portsFor(e, undefined, { kubernetes: async () => side, records });
+    const first = await reconcile(targetFor(e, emu), deps, TEST_TIME);
     expect(first.outcome).toBe('already-healthy');
     expect(first.staleWorkloads).toBe(0);
     expect(first.meshCa?.cause).toBe('observed');
@@ -261,7 +297,7 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     // `contrast set`: a new manifest, a new mesh CA key; nobody restarted the workloads.
     await emu.setManifest(Buffer.from(ws.manifest.toString().replace('"SANs"', '"SANs" ')));
     api.log.length = 0;
-    const reported = await reconcile(targetFor(e, emu), deps);
+    const reported = await reconcile(targetFor(e, emu), deps, TEST_TIME);
     expect(reported.outcome).toBe('already-healthy');
     expect(reported.drift).toBe(true);
     expect(reported.meshCa).toMatchObject({ spkiSha256: emu.meshCaSpkiSha256, cause: 'observed' });
@@ -273,9 +309,9 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     expect(reasonOf(reported, 'web')).toMatch(/not restarted: .*contrast set/);
     expect(patches(api)).toEqual([]);
     // Still reported on the next look (nothing is recorded complete while stale workloads remain).
-    expect((await reconcile(targetFor(e, emu), deps)).staleWorkloads).toBe(3);
+    expect((await reconcile(targetFor(e, emu), deps, TEST_TIME)).staleWorkloads).toBe(3);
 
-    const optedIn = await reconcile({ ...targetFor(e, emu), restartAfterAnyRotation: true }, deps);
+    const optedIn = await reconcile({ ...targetFor(e, emu), restartAfterAnyRotation: true }, deps, TEST_TIME);
     expect(optedIn.outcome, optedIn.message).toBe('restarts-finished');
     expect(statuses(optedIn)).toEqual({ 'Deployment/web': 'restarted', 'StatefulSet/db': 'restarted', 'Deployment/waiting': 'restarted' });
     expect(patches(api)).toHaveLength(3);
@@ -289,8 +325,8 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
     api.faults.push({ method: 'PATCH', resource: 'statefulsets', namespace: 'apps', name: 'db', status: 403, message: 'statefulsets.apps "db" is forbidden', times: Infinity });
     const e = await enroll(ws);
     const records = memoryRecordStore();
-    const deps = depsFor(e, undefined, { kubernetes: async () => side, records });
-    const first = await reconcile(targetFor(e, emu), deps);
+    const deps = portsFor(e, undefined, { kubernetes: async () => side, records });
+    const first = await reconcile(targetFor(e, emu), deps, TEST_TIME);
     expect(first.outcome).toBe('restart-partial');
     const failed = first.restarts!.results.find((x) => x.status === 'failed')!;
     expect(failed.name).toBe('db');
@@ -299,7 +335,7 @@ describe.skipIf(!motoAvailable)(`recovery with the Kubernetes API stand-in${moto
 
     api.faults.length = 0;
     api.log.length = 0;
-    const second = await reconcile(targetFor(e, emu), deps);
+    const second = await reconcile(targetFor(e, emu), deps, TEST_TIME);
     expect(second.outcome).toBe('restarts-finished');
     expect(patches(api)).toEqual(['/apis/apps/v1/namespaces/apps/statefulsets/db']);
     expect(emu.recoverCalls).toHaveLength(1);
@@ -377,7 +413,7 @@ describe.skipIf(!motoAvailable)(`the CLI with cluster access${motoAvailable ? ''
     expect(patches(api)).toEqual([]);
 
     // Someone else recovered it (an earlier `contrast recover`): status lists what still holds the lost CA's certificates.
-    await reconcile(targetFor(e, emu), depsFor(e));
+    await reconcile(targetFor(e, emu), portsFor(e), TEST_TIME);
     const status = await cli(base, 'status');
     expect(status.code).toBe(0);
     expect(status.result.meshCa?.cause).toBe('observed');

@@ -17,7 +17,7 @@ describe('client configuration', () => {
     api = undefined;
   });
 
-  it('uses a kubeconfig document with a CA and a bearer token over TLS, and plain HTTP only with insecure-skip-tls-verify', async () => {
+  it('uses a kubeconfig document with a CA and a bearer token over TLS; plain HTTP only for the CLI, with insecure-skip-tls-verify', async () => {
     api = await startKubeApi({ tokens: ['tok'] });
     api.store.addPod('contrast', 'coordinator-0', { template: coordinatorTemplate(), ready: true });
     const side = await createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'tok', api.caData) }, coordinatorNamespace: 'contrast', namespaces: { kind: 'all' } });
@@ -28,7 +28,11 @@ describe('client configuration', () => {
     }
     await api.close();
     api = await startKubeApi({ tokens: ['tok'], plainHttp: true });
-    const plain = await createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'tok', '') }, coordinatorNamespace: 'contrast', namespaces: { kind: 'all' } });
+    // The function's policy (the default) refuses it: no setting skips verification there.
+    await expect(createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'tok', '') }, coordinatorNamespace: 'contrast', namespaces: { kind: 'all' } })).rejects.toThrow(
+      /insecure-skip-tls-verify: it would skip verifying/,
+    );
+    const plain = await createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'tok', ''), policy: 'kubectl' }, coordinatorNamespace: 'contrast', namespaces: { kind: 'all' } });
     try {
       expect((await plain.peers.readyPeers('d')).coordinatorPods).toEqual([]);
     } finally {
@@ -39,7 +43,7 @@ describe('client configuration', () => {
   it('a malformed kubeconfig or EKS setting is config-invalid (not bundle-invalid: re-enrolling would not help)', async () => {
     const bad = [
       createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: 'clusters: [' }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
-      createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor('https://127.0.0.1:1', 't', ''), context: 'nope' }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
+      createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor('https://127.0.0.1:1', 't', 'Y2E='), context: 'nope' }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
       createKubernetesSide({ auth: { kind: 'eks', clusterName: 'c', endpoint: 'eks.example', caData: '', region: 'eu-central-1', credentials: noCredentials }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
       createKubernetesSide({ auth: { kind: 'eks', clusterName: 'c', endpoint: 'https://eks.example', caData: 'bm90IGEgY2VydA==', region: 'eu-central-1', credentials: noCredentials }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
     ];
@@ -88,10 +92,10 @@ describe('client configuration', () => {
     expect(all).toContain('@kubernetes/client-node');
   });
 
-  it('merges several kubeconfig files as kubectl does: the first to name something wins', () => {
+  it('merges several kubeconfig files as kubectl does: the first to name something wins', async () => {
     const a = kubeconfigFor('https://a.example', 'ta', '', 'shared');
     const b = kubeconfigFor('https://b.example', 'tb', '', 'shared').replace('current-context: shared', 'current-context: other') + ['contexts:', '- name: other', '  context:', '    cluster: shared', '    user: autorecover', ''].join('\n').replace(/^contexts:\n/, '');
-    const kc = buildKubeConfig({ kind: 'kubeconfig', kubeconfig: [{ text: a }, { text: b }] });
+    const kc = await buildKubeConfig({ kind: 'kubeconfig', kubeconfig: [{ text: a }, { text: b }], policy: 'kubectl' });
     expect(kc.getCurrentContext()).toBe('shared');
     expect(kc.getCurrentCluster()!.server).toBe('https://a.example');
   });

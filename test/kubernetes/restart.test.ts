@@ -3,6 +3,7 @@ import { RESTART_CONCURRENCY, RESTART_ORDER_ANNOTATION, RESTARTED_AT_ANNOTATION 
 import { BUDGETS } from '../../lambda/shared/budgets.ts';
 import { contrastTemplate, coordinatorTemplate, manifestRbac, RbacAuthorizer, type KubeObject } from '../../testing/kube-api/index.ts';
 import { CLOCK_SKEW_MARGIN_MS } from '../../lambda/kubernetes/index.ts';
+import { MAX_CLOCK_SKEW_MS } from '../../lambda/kubernetes/stale.ts';
 import { HOUR, OLD, request, setup, teardown, writes, type Env } from './helpers.ts';
 
 const NS = 'contrast';
@@ -196,6 +197,18 @@ describe('restarts over a real socket', () => {
     expect(env.api.maxInFlight).toBeLessThanOrEqual(RESTART_CONCURRENCY);
     // More than the five parallel lists of discovery: the patches overlapped.
     expect(env.api.maxInFlight).toBeGreaterThan(5);
+  });
+
+  it('a restartedAt annotation from the future (a clock ahead beyond MAX_CLOCK_SKEW_MS) is no restart in progress; within the bound it is', async () => {
+    env = await setup({});
+    env.api.store.rolloutDelayMs = 10 * HOUR;
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString().replace(/\.\d+Z$/, 'Z');
+    env.api.store.addDeployment(NS, 'ahead', { template: contrastTemplate('ahead', { annotations: { [RESTARTED_AT_ANNOTATION]: at(HOUR) } }), startedAt: OLD() });
+    env.api.store.addDeployment(NS, 'skewed', { template: contrastTemplate('skewed', { annotations: { [RESTARTED_AT_ANNOTATION]: at(MAX_CLOCK_SKEW_MS / 2) } }), startedAt: OLD() });
+    const summary = await env.side.restarts.restartStale(request());
+    expect(statuses(summary)).toEqual({ ahead: 'restarted', skewed: 'skipped' });
+    expect(summary.results.find((r) => r.name === 'skewed')!.reason).toMatch(/rollout restart since .* in progress/);
+    expect(writes(env.api).map((w) => w.name)).toEqual(['ahead']);
   });
 
   it('issues a restart without waiting for its rollout, and does not patch a rollout in progress again', async () => {

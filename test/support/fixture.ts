@@ -1,12 +1,13 @@
 /** A deployment enrolled into moto (real KMS + Secrets Manager API), ready to reconcile. */
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createInsecureTestingVerifier } from '../../lambda/attestation/testing.ts';
-import { awsReconcileDeps } from '../../lambda/reconcile/aws-deps.ts';
+import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
+import { awsPorts } from '../../lambda/reconcile/aws-deps.ts';
 import { buildBundle } from '../../lambda/reconcile/enroll.ts';
 import { countKmsCalls } from '../../lambda/keys/kms-calls.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
-import type { BundleVerifierFactory, ReconcileDeps } from '../../lambda/reconcile/reconcile.ts';
+import type { BundleVerifierFactory, ReconcilePorts, ReconcileTime } from '../../lambda/reconcile/reconcile.ts';
+import { stepBudgetsOf, type StepBudgets } from '../../lambda/shared/budgets.ts';
 import type { DeploymentTarget } from '../../lambda/reconcile/types.ts';
 import { awsClientConfig, uniqueName } from './aws.ts';
 import type { CoordinatorEmulator } from '../../testing/coordinator-emulator.ts';
@@ -42,9 +43,17 @@ export async function enroll(ws: Workspace, deployment = uniqueName('dep')): Pro
   return { kms, secrets, kmsKeyId, secretId, deployment, kmsCalls };
 }
 
-export function depsFor(e: Enrolled, verifierFactory: BundleVerifierFactory = () => createInsecureTestingVerifier(), extra: Partial<ReconcileDeps> = {}): ReconcileDeps {
-  return { ...awsReconcileDeps({ kms: e.kms, secrets: e.secrets }, verifierFactory), handshakeTimeoutMs: 2000, rpcTimeoutMs: 4000, ...extra };
+/** Reconcile's ports for an enrolled deployment (moto's KMS and Secrets Manager), plus what a test adds. */
+export function portsFor(e: Enrolled, verifierFactory: BundleVerifierFactory = () => createInsecureTestingVerifier(), extra: Partial<ReconcilePorts> = {}): ReconcilePorts {
+  return { ...awsPorts({ kms: e.kms, secrets: e.secrets }, verifierFactory), ...extra };
 }
+
+/** The tests' time: the production step budgets with shorter Coordinator timeouts, and any changes a test makes. */
+export function testTime(changes: Partial<StepBudgets> = {}, deadline?: number): ReconcileTime {
+  return { budgets: { ...stepBudgetsOf(), handshakeTimeoutMs: 2000, rpcTimeoutMs: 4000, ...changes }, ...(deadline !== undefined ? { deadline } : {}) };
+}
+
+export const TEST_TIME = testTime();
 
 export function targetFor(e: Enrolled, emu: CoordinatorEmulator, name = e.deployment): DeploymentTarget {
   return { name, secretId: e.secretId, coordinator: emu.endpoint };

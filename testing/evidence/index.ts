@@ -5,8 +5,8 @@
  * whose reference values the default evidence satisfies.
  */
 import { createHash } from 'node:crypto';
-import { createVerifierWithRoots } from '../../lambda/attestation/with-roots.ts';
-import type { CollateralSource } from '../../lambda/attestation/collateral.ts';
+import { createVerifierWithRoots } from '../attestation/with-roots.ts';
+import type { CollateralSource } from '../../lambda/attestation/collateral/sources.ts';
 import type { TrustAnchors } from '../../lambda/attestation/roots.ts';
 import type { ReferenceInput, VerifierFactory } from '../../lambda/attestation/verifier.ts';
 import type { ReferenceValues } from '../../lambda/attestation/reference.ts';
@@ -16,8 +16,8 @@ import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { makeSnpEvidence, snpReferenceValues, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
 import { addTdxCrls, makeTdxCollateral, tdxReferenceValues, tdxTestChain } from './tdx.ts';
 
-export { makeSnpEvidence, makeSnpReportRaw, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
-export { addTdxCrls, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, makeTdxCollateral, tdxTestChain, type PckVariant, type TdxCrlOptions, type TdxEvidenceOptions } from './tdx.ts';
+export { makeSnpEvidence, makeSnpReport, makeSnpReportRaw, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
+export { addTdxCrls, makeTdxCrl, makeTdxEvidence, makeTdxQuoteMessage, makeTdxQuoteRaw, makeTdxCollateral, tdxTestChain, type PckVariant, type TdxCrlOptions, type TdxEvidenceOptions } from './tdx.ts';
 
 /** The coordinator policy hash the default evidence carries (HOST_DATA / MRCONFIGID). */
 export const TEST_POLICY_HASH = createHash('sha256').update('contrast-autorecover test coordinator policy').digest();

@@ -6,8 +6,8 @@
  */
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { AttestationSchema, CertificateChainSchema, ReportSchema, SevProductSchema, SevProduct_SevProductName } from '../../lambda/gen/sevsnp/sevsnp_pb.ts';
-import { AMD_CRL_KEY } from '../../lambda/attestation/snp/abi.ts';
+import { AttestationSchema, CertificateChainSchema, ReportSchema, SevProductSchema, SevProduct_SevProductName, type Report } from '../../lambda/gen/sevsnp/sevsnp_pb.ts';
+import { AMD_CRL_KEY, encodeTcb, fmsToCpuid1Eax, reportToAbiBytes, setSignature, signedComponent } from '../../lambda/attestation/snp/abi.ts';
 import { CONTRAST_FAMILY_ID, CONTRAST_GUEST_SVN, CONTRAST_IMAGE_ID, expectedIdKeyDigest } from '../../lambda/attestation/snp/idkey.ts';
 import { buildCert, buildCrl, name, basicConstraintsCa, type Extension } from './certs.ts';
 import { ia5, int } from './der.ts';
@@ -58,8 +58,7 @@ const NOT_BEFORE = new Date('2020-01-01T00:00:00Z');
 const NOT_AFTER = new Date('2045-01-01T00:00:00Z');
 
 export function tcbToU64(t: SnpTcb, product: TestSnpProduct = 'Milan'): bigint {
-  if (product === 'Turin') return BigInt(t.fmc ?? 0) | (BigInt(t.bl) << 8n) | (BigInt(t.tee) << 16n) | (BigInt(t.snp) << 24n) | (BigInt(t.ucode) << 56n);
-  return BigInt(t.bl) | (BigInt(t.tee) << 8n) | (BigInt(t.snp) << 48n) | (BigInt(t.ucode) << 56n);
+  return encodeTcb(t, product);
 }
 
 const cached = new Map<TestSnpProduct, SnpTestChain>();
@@ -151,108 +150,72 @@ export interface SnpEvidenceOptions {
   product?: TestSnpProduct;
 }
 
-/** Raw fields → raw 1184-byte report signed by the test VCEK. */
-export function makeSnpReportRaw(opts: SnpEvidenceOptions): Uint8Array {
+/**
+ * The report for `opts`, signed by the test VCEK: laid out by abi's `reportToAbiBytes`, its
+ * signed component signed here with the test key and set with abi's `setSignature` (as
+ * go-sev-guest's test mocks sign theirs).
+ */
+export function makeSnpReport(opts: SnpEvidenceOptions): Report {
   const c = snpTestChain(opts.product);
-  const raw = new Uint8Array(0x4a0);
-  const v = new DataView(raw.buffer);
   const version = opts.version ?? 3;
   const measurement = opts.measurement ?? TEST_SNP_MEASUREMENT;
   const policy = opts.policy ?? TEST_SNP_POLICY;
   const guestSvn = opts.guestSvn ?? CONTRAST_GUEST_SVN;
   const familyId = opts.familyId ?? TEST_FAMILY_ID;
   const imageId = opts.imageId ?? TEST_IMAGE_ID;
-  v.setUint32(0x00, version, true);
-  v.setUint32(0x04, guestSvn, true);
-  v.setBigUint64(0x08, policy, true);
-  raw.set(familyId, 0x10);
-  raw.set(imageId, 0x20);
-  v.setUint32(0x30, opts.vmpl ?? 0, true);
-  v.setUint32(0x34, 1, true);
   const reported = tcbToU64(opts.reportedTcb ?? c.tcb, c.product);
-  v.setBigUint64(0x38, opts.currentTcb ?? reported, true);
-  v.setBigUint64(0x40, opts.platformInfo ?? TEST_SNP_PLATFORM_INFO, true);
-  raw.set(opts.reportData, 0x50);
-  raw.set(measurement, 0x90);
-  raw.set(opts.hostData ?? new Uint8Array(32), 0xc0);
-  // The digest the firmware reports is that of the ID block the guest was launched with.
-  raw.set(opts.idKeyDigest ?? expectedIdKeyDigest({ measurement, familyId, imageId, guestSvn, policy }), 0xe0);
-  v.setBigUint64(0x180, reported, true);
-  // CPUID family, model, stepping: Milan 19h/01h, Turin 1Ah/02h.
-  if (version >= 3) raw.set(c.product === 'Turin' ? [0x1a, 0x02, 0x00] : [0x19, 0x01, 0x01], 0x188);
-  raw.set(opts.chipId ?? c.chipId, 0x1a0);
-  v.setBigUint64(0x1e0, opts.committedTcb ?? reported, true);
-  raw.set(opts.currentFirmware ?? [4, 52, 1], 0x1e8);
-  raw.set(opts.committedFirmware ?? [4, 52, 1], 0x1ec);
-  v.setBigUint64(0x1f0, tcbToU64(opts.launchTcb ?? c.tcb, c.product), true);
-  if (version >= 5) {
-    v.setBigUint64(0x1f8, opts.launchMitVector ?? 0n, true);
-    v.setBigUint64(0x200, opts.currentMitVector ?? 0n, true);
-  }
-  const sig = sign('sha384', raw.subarray(0, 0x2a0), { key: c.vcekKey, dsaEncoding: 'ieee-p1363' });
-  for (let i = 0; i < 48; i++) {
-    raw[0x2a0 + i] = sig[47 - i]!;
-    raw[0x2e8 + i] = sig[95 - i]!;
-  }
-  return raw;
+  const [currentBuild, currentMinor, currentMajor] = opts.currentFirmware ?? [4, 52, 1];
+  const [committedBuild, committedMinor, committedMajor] = opts.committedFirmware ?? [4, 52, 1];
+  const report = create(ReportSchema, {
+    version,
+    guestSvn,
+    policy,
+    familyId,
+    imageId,
+    vmpl: opts.vmpl ?? 0,
+    signatureAlgo: 1,
+    currentTcb: opts.currentTcb ?? reported,
+    platformInfo: opts.platformInfo ?? TEST_SNP_PLATFORM_INFO,
+    reportData: opts.reportData,
+    measurement,
+    hostData: opts.hostData ?? new Uint8Array(32),
+    // The digest the firmware reports is that of the ID block the guest was launched with.
+    idKeyDigest: opts.idKeyDigest ?? expectedIdKeyDigest({ measurement, familyId, imageId, guestSvn, policy }),
+    // Zero, yet present, as go-sev-guest's ReportToProto fills every byte field the Coordinator sends.
+    authorKeyDigest: new Uint8Array(48),
+    reportId: new Uint8Array(32),
+    reportIdMa: new Uint8Array(32),
+    reportedTcb: reported,
+    // CPUID family, model, stepping: Milan 19h/01h, Turin 1Ah/02h.
+    cpuid1eaxFms: version < 3 ? 0 : c.product === 'Turin' ? fmsToCpuid1Eax(0x1a, 0x02, 0x00) : fmsToCpuid1Eax(0x19, 0x01, 0x01),
+    chipId: opts.chipId ?? c.chipId,
+    committedTcb: opts.committedTcb ?? reported,
+    currentBuild,
+    currentMinor,
+    currentMajor,
+    committedBuild,
+    committedMinor,
+    committedMajor,
+    launchTcb: tcbToU64(opts.launchTcb ?? c.tcb, c.product),
+    ...(version >= 5 ? { launchMitVector: opts.launchMitVector ?? 0n, currentMitVector: opts.currentMitVector ?? 0n } : {}),
+  });
+  setSignature(report, sign('sha384', signedComponent(reportToAbiBytes(report)), { key: c.vcekKey, dsaEncoding: 'ieee-p1363' }));
+  return report;
 }
 
-/** Raw report → the protobuf `Report` fields (go-sev-guest's parse). */
-export function rawToReportMessage(raw: Uint8Array) {
-  const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const b = (o: number, n: number) => raw.slice(o, o + n);
-  const version = v.getUint32(0, true);
-  let fms = 0;
-  if (version >= 3) {
-    const fam = raw[0x188]!;
-    const model = raw[0x189]!;
-    const step = raw[0x18a]!;
-    fms = ((fam - 0xf) << 20) | ((model >> 4) << 16) | (0xf << 8) | ((model & 0xf) << 4) | step;
-  }
-  return create(ReportSchema, {
-    version,
-    guestSvn: v.getUint32(4, true),
-    policy: v.getBigUint64(8, true),
-    familyId: b(0x10, 16),
-    imageId: b(0x20, 16),
-    vmpl: v.getUint32(0x30, true),
-    signatureAlgo: v.getUint32(0x34, true),
-    currentTcb: v.getBigUint64(0x38, true),
-    platformInfo: v.getBigUint64(0x40, true),
-    signerInfo: v.getUint32(0x48, true),
-    reportData: b(0x50, 64),
-    measurement: b(0x90, 48),
-    hostData: b(0xc0, 32),
-    idKeyDigest: b(0xe0, 48),
-    authorKeyDigest: b(0x110, 48),
-    reportId: b(0x140, 32),
-    reportIdMa: b(0x160, 32),
-    reportedTcb: v.getBigUint64(0x180, true),
-    chipId: b(0x1a0, 64),
-    committedTcb: v.getBigUint64(0x1e0, true),
-    currentBuild: raw[0x1e8]!,
-    currentMinor: raw[0x1e9]!,
-    currentMajor: raw[0x1ea]!,
-    committedBuild: raw[0x1ec]!,
-    committedMinor: raw[0x1ed]!,
-    committedMajor: raw[0x1ee]!,
-    launchTcb: v.getBigUint64(0x1f0, true),
-    signature: b(0x2a0, 0x200),
-    cpuid1eaxFms: fms,
-    launchMitVector: v.getBigUint64(0x1f8, true),
-    currentMitVector: v.getBigUint64(0x200, true),
-  });
+/** The 1184 ABI bytes of `makeSnpReport(opts)` (what a report file on disk holds). */
+export function makeSnpReportRaw(opts: SnpEvidenceOptions): Uint8Array {
+  return reportToAbiBytes(makeSnpReport(opts));
 }
 
 /** The extension value (protobuf `sevsnp.Attestation`) for one TLS connection. */
 export function makeSnpEvidence(opts: SnpEvidenceOptions): Uint8Array {
   const c = snpTestChain(opts.product);
-  const raw = makeSnpReportRaw(opts);
   const withChain = opts.includeChain ?? true;
   return toBinary(
     AttestationSchema,
     create(AttestationSchema, {
-      report: rawToReportMessage(raw),
+      report: makeSnpReport(opts),
       certificateChain: create(CertificateChainSchema, {
         vcekCert: opts.includeVcek === false ? new Uint8Array() : c.vcekDer,
         askCert: withChain ? c.askDer : new Uint8Array(),

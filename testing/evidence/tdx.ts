@@ -6,7 +6,7 @@
  * quote costs one ECDSA P-256 signature.
  */
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { create, toBinary } from '@bufbuild/protobuf';
+import { clone, create, toBinary } from '@bufbuild/protobuf';
 import {
   CertificationDataSchema,
   Ecdsa256BitQuoteV4AuthDataSchema,
@@ -17,9 +17,11 @@ import {
   QeAuthDataSchema,
   QuoteV4Schema,
   TDQuoteBodySchema,
+  type EnclaveReport,
+  type QuoteV4,
 } from '../../lambda/gen/tdx/tdx_pb.ts';
-import { MemoryCollateral } from '../../lambda/attestation/collateral.ts';
-import { quoteV4ToRaw } from '../../lambda/attestation/tdx/abi.ts';
+import { MemoryCollateral } from '../../lambda/attestation/collateral/sources.ts';
+import { INTEL_QE_VENDOR_ID, enclaveReportToAbiBytes, quoteToAbiBytes, signedComponent } from '../../lambda/attestation/tdx/abi.ts';
 import { basicConstraintsCa, buildCert, buildCrl, name, toPem, type Extension } from './certs.ts';
 import { bitString, bool, enumerated, int, octets, oid, seq, tlv } from './der.ts';
 
@@ -46,7 +48,8 @@ export interface TdxTestChain {
   pckChainPem: string;
   attestationKey: Uint8Array;
   attestationPrivateKey: KeyObject;
-  qeReport: Uint8Array;
+  /** The QE's report, binding the attestation key; the PCK signs its ABI bytes. */
+  qeReport: EnclaveReport;
   qeReportSignature: Uint8Array;
   qeAuthData: Uint8Array;
   rootKey: KeyObject;
@@ -115,7 +118,7 @@ export function tdxTestChain(variant?: PckVariant): TdxTestChain {
     const chain: TdxTestChain = {
       ...base,
       pckChainPem: toPem(pckDer) + toPem(base.caDer) + toPem(base.rootDer),
-      qeReportSignature: new Uint8Array(sign('sha256', base.qeReport, { key: pck.privateKey, dsaEncoding: 'ieee-p1363' })),
+      qeReportSignature: new Uint8Array(sign('sha256', enclaveReportToAbiBytes(base.qeReport), { key: pck.privateKey, dsaEncoding: 'ieee-p1363' })),
       pckSerial: 4 + variants.size,
     };
     variants.set(id, chain);
@@ -135,16 +138,24 @@ export function tdxTestChain(variant?: PckVariant): TdxTestChain {
   const jwk = ak.publicKey.export({ format: 'jwk' });
   const attestationKey = new Uint8Array(Buffer.concat([Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]));
   const qeAuthData = new Uint8Array(32).map((_, i) => i);
-  const qeReport = new Uint8Array(384);
-  const qv = new DataView(qeReport.buffer);
-  qeReport.set(new Uint8Array(TEST_CPU_SVN), 0);
-  qeReport.set(QE_ATTRIBUTES, 48);
-  qeReport.set(new Uint8Array(32).fill(0xee), 64);
-  qeReport.set(TEST_QE_MRSIGNER, 128);
-  qv.setUint16(256, 2, true);
-  qv.setUint16(258, 4, true);
-  qeReport.set(createHash('sha256').update(attestationKey).update(qeAuthData).digest(), 320);
-  const qeReportSignature = new Uint8Array(sign('sha256', qeReport, { key: pck.privateKey, dsaEncoding: 'ieee-p1363' }));
+  // QE report data: SHA-256(attestation key ‖ QE auth data), then zeros.
+  const reportData = new Uint8Array(64);
+  reportData.set(createHash('sha256').update(attestationKey).update(qeAuthData).digest());
+  const qeReport = create(EnclaveReportSchema, {
+    cpuSvn: new Uint8Array(TEST_CPU_SVN),
+    miscSelect: 0,
+    reserved1: new Uint8Array(28),
+    attributes: QE_ATTRIBUTES,
+    mrEnclave: new Uint8Array(32).fill(0xee),
+    reserved2: new Uint8Array(32),
+    mrSigner: TEST_QE_MRSIGNER,
+    reserved3: new Uint8Array(96),
+    isvProdId: 2,
+    isvSvn: 4,
+    reserved4: new Uint8Array(60),
+    reportData,
+  });
+  const qeReportSignature = new Uint8Array(sign('sha256', enclaveReportToAbiBytes(qeReport), { key: pck.privateKey, dsaEncoding: 'ieee-p1363' }));
   cached = {
     rootDer,
     rootFingerprint: createHash('sha256').update(rootDer).digest('hex'),
@@ -183,7 +194,11 @@ export interface TdxEvidenceOptions {
   pck?: PckVariant;
 }
 
-export function makeTdxQuoteMessage(opts: TdxEvidenceOptions) {
+/**
+ * The quote for `opts` as the Coordinator sends it (go-tdx-guest's QuoteV4), signed by the test
+ * attestation key over abi's `signedComponent`.
+ */
+export function makeTdxQuoteMessage(opts: TdxEvidenceOptions): QuoteV4 {
   const c = tdxTestChain(opts.pck);
   const mrConfigId = opts.mrConfigId ?? (() => {
     const m = new Uint8Array(48);
@@ -193,7 +208,7 @@ export function makeTdxQuoteMessage(opts: TdxEvidenceOptions) {
   const pem = new Uint8Array(Buffer.from(c.pckChainPem, 'latin1'));
   const certData = 384 + 64 + 2 + c.qeAuthData.length + 2 + 4 + pem.length;
   const msg = create(QuoteV4Schema, {
-    header: create(HeaderSchema, { version: 4, attestationKeyType: 2, teeType: 0x81, qeSvn: new Uint8Array([opts.qeSvn ?? 4, 0]), pceSvn: new Uint8Array([opts.pceSvn ?? TEST_PCE_SVN, 0]), qeVendorId: Buffer.from('939a7233f79c4ca9940a0db3957f0607', 'hex'), userData: new Uint8Array(20) }),
+    header: create(HeaderSchema, { version: 4, attestationKeyType: 2, teeType: 0x81, qeSvn: new Uint8Array([opts.qeSvn ?? 4, 0]), pceSvn: new Uint8Array([opts.pceSvn ?? TEST_PCE_SVN, 0]), qeVendorId: Buffer.from(INTEL_QE_VENDOR_ID, 'hex'), userData: new Uint8Array(20) }),
     tdQuoteBody: create(TDQuoteBodySchema, {
       teeTcbSvn: opts.teeTcbSvn ?? TEST_TEE_TCB_SVN,
       mrSeam: opts.mrSeam ?? TEST_MRSEAM,
@@ -216,20 +231,7 @@ export function makeTdxQuoteMessage(opts: TdxEvidenceOptions) {
         certificateDataType: 6,
         size: certData,
         qeReportCertificationData: create(QEReportCertificationDataSchema, {
-          qeReport: create(EnclaveReportSchema, {
-            cpuSvn: c.qeReport.slice(0, 16),
-            miscSelect: 0,
-            reserved1: new Uint8Array(28),
-            attributes: c.qeReport.slice(48, 64),
-            mrEnclave: c.qeReport.slice(64, 96),
-            reserved2: new Uint8Array(32),
-            mrSigner: c.qeReport.slice(128, 160),
-            reserved3: new Uint8Array(96),
-            isvProdId: 2,
-            isvSvn: 4,
-            reserved4: new Uint8Array(60),
-            reportData: c.qeReport.slice(320, 384),
-          }),
+          qeReport: clone(EnclaveReportSchema, c.qeReport),
           qeReportSignature: c.qeReportSignature,
           qeAuthData: create(QeAuthDataSchema, { parsedDataSize: c.qeAuthData.length, data: c.qeAuthData }),
           pckCertificateChainData: create(PCKCertificateChainDataSchema, { certificateDataType: 5, size: pem.length, pckCertChain: pem }),
@@ -237,8 +239,7 @@ export function makeTdxQuoteMessage(opts: TdxEvidenceOptions) {
       }),
     }),
   });
-  const signed = quoteV4ToRaw(msg).subarray(0, 48 + 584);
-  msg.signedData!.signature = new Uint8Array(sign('sha256', signed, { key: c.attestationPrivateKey, dsaEncoding: 'ieee-p1363' }));
+  msg.signedData!.signature = new Uint8Array(sign('sha256', signedComponent(msg), { key: c.attestationPrivateKey, dsaEncoding: 'ieee-p1363' }));
   return msg;
 }
 
@@ -249,7 +250,7 @@ export function makeTdxEvidence(opts: TdxEvidenceOptions): Uint8Array {
 
 /** The raw quote bytes (what a quote file on disk holds). */
 export function makeTdxQuoteRaw(opts: TdxEvidenceOptions): Uint8Array {
-  return quoteV4ToRaw(makeTdxQuoteMessage(opts));
+  return quoteToAbiBytes(makeTdxQuoteMessage(opts));
 }
 
 export interface TdxCollateralOptions {

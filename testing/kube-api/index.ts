@@ -1,7 +1,7 @@
 /** Kubernetes API stand-in for tests and benchmarks (see server.ts). */
 import type { PodTemplate } from './store.ts';
 
-export { startKubeApi, parseSelector, type KubeApi, type KubeApiOptions, type Fault, type LoggedRequest } from './server.ts';
+export { startKubeApi, parseSelector, type KubeApi, type KubeApiOptions, type Fault, type Hostile, type LoggedRequest } from './server.ts';
 export { KubeStore, rfc3339, type KubeObject, type PodTemplate, type WorkloadOptions } from './store.ts';
 export { RbacAuthorizer, type Grant, type PolicyRule } from './rbac.ts';
 export { SubjectAccessReviews, SAR_PATH, type SubjectAccessReviewSpec } from './sar.ts';

@@ -3,7 +3,11 @@
  * Kubernetes clients use (core/v1 pods and namespaces, apps/v1 workloads), with `Status`
  * error bodies, bearer-token checks, RBAC from the real manifests, strategic-merge and
  * JSON-merge patches (415 for other patch types), resourceVersion conflicts, injectable
- * 409/429/5xx faults, a per-request latency, and a request log for assertions.
+ * 409/429/5xx faults, a per-request latency, and a request log for assertions. Hostile modes
+ * (`hostile`) make it misbehave as a broken or malicious API server (or a proxy in front of
+ * one) could, after authentication and RBAC as the real one: a huge list, continue tokens that
+ * never end, a trickled answer, 410 Gone on a continue token, a PATCH applied but answered with
+ * a body that is not JSON. Everything else stays as the API server does it.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -25,6 +29,20 @@ export interface Fault {
   /** How many matching requests fail; Infinity for all. */
   times: number;
 }
+
+/** How the stand-in misbehaves for matching requests (`resource` and `method` narrow it; default all). */
+export type Hostile = { resource?: string; method?: string } & (
+  /** A list answered 200 with `bytes` of JSON items, streamed without Content-Length. */
+  | { kind: 'huge-list'; bytes: number }
+  /** Every list page has `itemsPerPage` made-up items and a continue token: the list never ends. */
+  | { kind: 'endless-continue'; itemsPerPage: number }
+  /** The answer's headers at once, then its body one byte every `intervalMs`. */
+  | { kind: 'trickle'; intervalMs: number }
+  /** A list request with a continue token gets 410 Gone (reason Expired), `times` times. */
+  | { kind: 'expire-continue'; times: number }
+  /** A PATCH is applied, then answered 200 with a body that is not JSON. */
+  | { kind: 'non-json-patch' }
+);
 
 export interface LoggedRequest {
   method: string;
@@ -59,6 +77,19 @@ export interface KubeApi {
   store: KubeStore;
   log: LoggedRequest[];
   faults: Fault[];
+  /** Hostile modes, first match wins (see Hostile). */
+  hostile: Hostile[];
+  /** Body bytes the hostile modes wrote (how much a client let a huge answer send). */
+  hostileBytesSent: number;
+  /**
+   * A slow list: while true, list answers are computed when the request arrives (a snapshot of
+   * that moment) but held back, until releaseListAnswers() sends them — late and out of date.
+   */
+  holdListAnswers: boolean;
+  /** List answers held back so far and not yet sent. */
+  readonly heldListAnswers: number;
+  /** Sends every held list answer (to clients that gave up, too: their sockets are gone). */
+  releaseListAnswers(): void;
   rbac: RbacAuthorizer;
   /** Subjects whose SubjectAccessReviews are answered (sar.ts). */
   reviews: SubjectAccessReviews;
@@ -81,6 +112,7 @@ const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+jso
 
 export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeApi> {
   const store = new KubeStore();
+  const held: (() => void)[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
   const state: KubeApi = {
@@ -89,6 +121,15 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
     store,
     log: [],
     faults: [],
+    hostile: [],
+    hostileBytesSent: 0,
+    holdListAnswers: false,
+    get heldListAnswers() {
+      return held.length;
+    },
+    releaseListAnswers() {
+      for (const send of held.splice(0)) send();
+    },
     rbac: options.rbac ?? RbacAuthorizer.allowAll(),
     reviews: new SubjectAccessReviews(),
     latencyMs: options.latencyMs ?? 0,
@@ -124,7 +165,7 @@ export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeAp
       const finish = (): void => {
         let entry: LoggedRequest | undefined;
         try {
-          entry = handle(state, options, req, body, res);
+          entry = handle(state, options, req, body, res, held);
         } catch (err) {
           const text = JSON.stringify(statusBody(500, 'InternalError', `stand-in error: ${(err as Error).message}`));
           if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -183,7 +224,7 @@ function apiResourceList(path: string): JsonObject | undefined {
   };
 }
 
-function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, body: string, res: ServerResponse): LoggedRequest {
+function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, body: string, res: ServerResponse, held: (() => void)[]): LoggedRequest {
   const url = new URL(req.url ?? '/', 'http://stand-in');
   const method = req.method ?? 'GET';
   const entry: LoggedRequest = {
@@ -198,7 +239,20 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
   const reply = (status: number, payload: unknown, headers: Record<string, string> = {}): LoggedRequest => {
     entry.status = status;
     const text = JSON.stringify(payload);
+    if (state.holdListAnswers && entry.verb === 'list') {
+      held.push(() => {
+        if (res.destroyed) return;
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+        res.end(text);
+      });
+      return entry;
+    }
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    const trickle = state.hostile.find((h) => h.kind === 'trickle' && (!h.resource || h.resource === entry.resource) && (!h.method || h.method === method));
+    if (trickle?.kind === 'trickle') {
+      trickleOut(state, res, Buffer.from(text), trickle.intervalMs);
+      return entry;
+    }
     res.end(text);
     return entry;
   };
@@ -249,6 +303,26 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
           ? 'Too many requests, please try again later.'
           : `injected ${fault.status}`);
     return fail(fault.status, reason, message, headers);
+  }
+
+  const hostile = state.hostile.find((h) => (!h.resource || h.resource === info.resource) && (!h.method || h.method === method));
+  if (hostile?.kind === 'expire-continue' && verb === 'list' && url.searchParams.get('continue') && hostile.times > 0) {
+    hostile.times--;
+    // The API server's answer to a continue token whose revision etcd has compacted.
+    return reply(410, {
+      ...statusBody(410, 'Expired', 'the continue token is too old to give a consistent list: start a new list without it, or continue inconsistently with the token in this answer'),
+      metadata: { continue: url.searchParams.get('continue')! },
+    });
+  }
+  if (hostile?.kind === 'huge-list' && verb === 'list') {
+    entry.status = 200;
+    streamHugeList(state, res, info, hostile.bytes);
+    return entry;
+  }
+  if (hostile?.kind === 'endless-continue' && verb === 'list') {
+    const n = Number(url.searchParams.get('continue') ? Buffer.from(url.searchParams.get('continue')!, 'base64url').toString('utf8') : '0') || 0;
+    const items = Array.from({ length: hostile.itemsPerPage }, (_, i) => fillerItem(info, namespace, n + i));
+    return reply(200, { kind: `${info.kind}List`, apiVersion: group ? `${group}/v1` : 'v1', metadata: { continue: Buffer.from(String(n + hostile.itemsPerPage)).toString('base64url') }, items });
   }
 
   const { store } = state;
@@ -347,6 +421,13 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
     if (obj.metadata.namespace !== undefined) merged.metadata.namespace = obj.metadata.namespace;
     store.put(info.resource, merged);
     if (JSON.stringify(merged.spec?.template ?? null) !== before) store.templateChanged(info.resource, merged);
+    if (hostile?.kind === 'non-json-patch') {
+      // Applied, answered 200 — with a body a proxy or a broken server might send instead of the object.
+      entry.status = 200;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('patched <ok>');
+      return entry;
+    }
     return reply(200, merged);
   }
 
@@ -360,6 +441,49 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
   }
 
   return fail(405, 'MethodNotAllowed', `${method} is not supported on ${url.pathname}`);
+}
+
+/** A made-up object of the listed resource, not a Contrast workload (no runtime class, no initializer). */
+function fillerItem(info: ResourceInfo, namespace: string | undefined, i: number): JsonObject {
+  return { metadata: { name: `filler-${i}`, uid: `filler-uid-${i}`, ...(info.namespaced ? { namespace: namespace ?? 'default' } : {}), labels: { filler: 'true' } } };
+}
+
+/** Streams a list of about `bytes` bytes, honouring backpressure, until done or the client goes. */
+function streamHugeList(state: KubeApi, res: ServerResponse, info: ResourceInfo, bytes: number): void {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  const head = Buffer.from(`{"kind":"${info.kind}List","apiVersion":"v1","metadata":{},"items":[`);
+  const item = JSON.stringify({ metadata: { name: 'filler', uid: 'filler-uid', labels: { filler: 'x'.repeat(900) } } });
+  const chunk = Buffer.from(Array.from({ length: 64 }, () => item).join(',') + ',');
+  let sent = 0;
+  const write = (b: Buffer): boolean => {
+    sent += b.length;
+    state.hostileBytesSent += b.length;
+    return res.write(b);
+  };
+  const pump = (): void => {
+    while (!res.destroyed && sent < bytes) {
+      if (!write(chunk)) return void res.once('drain', pump);
+    }
+    if (!res.destroyed) res.end(`${item}]}`);
+  };
+  res.on('close', () => res.removeAllListeners('drain'));
+  write(head);
+  pump();
+}
+
+/** Writes `body` one byte every `intervalMs` until done or the client goes. */
+function trickleOut(state: KubeApi, res: ServerResponse, body: Buffer, intervalMs: number): void {
+  let i = 0;
+  const timer = setInterval(() => {
+    if (res.destroyed || i >= body.length) {
+      clearInterval(timer);
+      if (!res.destroyed) res.end();
+      return;
+    }
+    state.hostileBytesSent++;
+    res.write(body.subarray(i, ++i));
+  }, intervalMs);
+  res.on('close', () => clearInterval(timer));
 }
 
 function statusBody(code: number, reason: string, message: string, details?: JsonObject): JsonObject {

@@ -7,13 +7,14 @@
  */
 import { createHash, verify as cryptoVerify } from 'node:crypto';
 import { AttestationError } from '../../shared/errors.ts';
-import { concat, hex } from '../bytes.ts';
+import { hex } from '../bytes.ts';
 import { NO_LOG, type CheckSink } from '../checks.ts';
-import { CollateralUnavailableError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralKey, type CollateralSource } from '../collateral.ts';
+import { CollateralUnavailableError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralKey, type CollateralSource } from '../collateral/sources.ts';
 import { content, decodeSmallUint, readTlv } from '../der.ts';
 import { Cert, Crl, pemBlocks } from '../x509.ts';
 import type { SnpProduct, TrustAnchors } from '../roots.ts';
-import { SIGNED_SIZE, decodeTcb, productFromCpuid, vcekHwid, type SnpAttestation, type SnpReport, type TcbParts } from './abi.ts';
+import type { Report } from '../../gen/sevsnp/sevsnp_pb.ts';
+import { cpuidProduct, decodeTcb, parseSignerInfo, reportSignature, signedComponent, vcekHwid, type SnpAttestation, type TcbParts } from './abi.ts';
 
 const AMD_OID = '1.3.6.1.4.1.3704.1.';
 
@@ -28,7 +29,7 @@ export interface SnpVerifyOptions {
 }
 
 export interface VerifiedSnp {
-  report: SnpReport;
+  report: Report;
   product: SnpProduct;
   signingKey: 'VCEK' | 'VLEK';
   leaf: Cert;
@@ -57,7 +58,7 @@ function decideProduct(att: SnpAttestation, opts: SnpVerifyOptions, leafProduct:
   const claims: [string, SnpProduct | undefined][] = [
     ['the evidence', att.product],
     ['--product', opts.product],
-    ['the report CPUID', att.report.cpuid ? productFromCpuid(att.report.cpuid) : undefined],
+    ['the report CPUID', cpuidProduct(att.report)],
     ['the signer certificate', leafProduct],
   ];
   let product: SnpProduct | undefined;
@@ -99,7 +100,7 @@ export function checkPinnedArk(ark: Cert, product: SnpProduct, trust: TrustAncho
 export async function verifySnp(att: SnpAttestation, opts: SnpVerifyOptions): Promise<VerifiedSnp> {
   const log = opts.log ?? NO_LOG;
   const r = att.report;
-  const signingKey = r.signingKey;
+  const { signingKey, maskChipKey } = parseSignerInfo(r.signerInfo);
 
   // The signer certificate: carried, or fetched (VCEK only; a VLEK cannot be derived).
   const leafDer = signingKey === 'VLEK' ? att.vlek : att.vcek;
@@ -107,7 +108,7 @@ export async function verifySnp(att: SnpAttestation, opts: SnpVerifyOptions): Pr
   if (!leaf) {
     const early = decideProduct(att, opts, undefined);
     if (signingKey === 'VLEK') throw new AttestationError('snp.chain', 'the report is signed by a VLEK but the evidence carries no VLEK certificate; supply it (--vcek FILE takes a VLEK too)');
-    if (r.maskChipKey || r.chipId.every((b) => b === 0)) throw new AttestationError('snp.chain', 'the report masks CHIP_ID and carries no VCEK, so the VCEK cannot be looked up; supply it (--vcek FILE)');
+    if (maskChipKey || r.chipId.every((b) => b === 0)) throw new AttestationError('snp.chain', 'the report masks CHIP_ID and carries no VCEK, so the VCEK cannot be looked up; supply it (--vcek FILE)');
     const t = decodeTcb(r.reportedTcb, early);
     leaf = Cert.parse(await fetchDoc(opts, { kind: 'snp-vcek', product: early, chipId: hex(vcekHwid(r.chipId, early)), tcbQuery: tcbQuery(t, early) }, 'snp.chain'), signingKey);
   }
@@ -141,7 +142,7 @@ export async function verifySnp(att: SnpAttestation, opts: SnpVerifyOptions): Pr
 
   // The report signature.
   if (r.signatureAlgo !== 1) throw new AttestationError('snp.signature', `SIGNATURE_ALGO must be 1 (ECDSA P-384 SHA-384), got ${r.signatureAlgo}`);
-  const ok = cryptoVerify('sha384', r.raw.subarray(0, SIGNED_SIZE), { key: leaf.publicKey, dsaEncoding: 'ieee-p1363' }, concat(r.sigR, r.sigS));
+  const ok = cryptoVerify('sha384', signedComponent(att.raw), { key: leaf.publicKey, dsaEncoding: 'ieee-p1363' }, reportSignature(r));
   if (!ok) throw new AttestationError('snp.signature', `the report signature does not verify with the ${signingKey} (serial ${leaf.serial})`);
   log.pass('snp.signature', `ECDSA P-384 by the ${signingKey}`);
 

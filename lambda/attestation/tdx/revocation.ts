@@ -2,14 +2,14 @@
  * Revocation for the TDX PCK chain: the Intel PCK CRL (signed by the PCK Platform or
  * Processor CA, revokes PCK certificates) and the Intel SGX Root CA CRL (signed by the root,
  * revokes the intermediates). Used by the verifier (issuers from the quote's chain) and by
- * collateral-verify (issuers from the document's PCS issuer chain, root pinned).
+ * collateral/verify.ts (issuers from the document's PCS issuer chain, root pinned).
  *
  * Parsed CRLs and verified (CRL, issuer) pairs are cached per process, keyed by the SHA-256
  * of the CRL bytes, so a cached CRL costs one hash per verification, not a signature.
  */
 import { createHash } from 'node:crypto';
 import { AttestationError } from '../../shared/errors.ts';
-import { StaleCollateralError } from '../collateral.ts';
+import { StaleCollateralError } from '../collateral/sources.ts';
 import { Crl, type Cert } from '../x509.ts';
 
 export type PckCa = 'platform' | 'processor';

@@ -13,11 +13,11 @@ import { createHash, verify as cryptoVerify } from 'node:crypto';
 import { AttestationError, type RecoveryError } from '../../shared/errors.ts';
 import { bytesEqual, hex, isZero } from '../bytes.ts';
 import { NO_LOG, type CheckSink } from '../checks.ts';
-import { CollateralUnavailableError, StaleCollateralError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from '../collateral.ts';
+import { CollateralUnavailableError, StaleCollateralError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from '../collateral/sources.ts';
 import type { TrustAnchors } from '../roots.ts';
 import { Cert, p256KeyFromRaw, pemBlocks } from '../x509.ts';
-import { INTEL_QE_VENDOR_ID, type TdxQuote } from './abi.ts';
-import { combineQeStatus, parseQeIdentity, parseTcbInfo, qeIdentityStatus, tdxTcbStatus, type QeIdentity, type TcbInfo } from './collateral.ts';
+import { INTEL_QE_VENDOR_ID, enclaveReportToAbiBytes, quoteParts, signedComponent, type Quote } from './abi.ts';
+import { combineQeStatus, parseQeIdentity, parseTcbInfo, qeIdentityStatus, tdxTcbStatus, type QeIdentity, type TcbInfo } from './pcs.ts';
 import { parsePckExtensions, type PckExtensions } from './pck.ts';
 import { checkNotRevoked, checkTdxCrl, commonName, parseTdxCrl, pckCaOf } from './revocation.ts';
 
@@ -31,7 +31,7 @@ export interface TdxVerifyOptions {
 }
 
 export interface VerifiedTdx {
-  quote: TdxQuote;
+  quote: Quote;
   pck: Cert;
   pckExtensions: PckExtensions;
   /** Undefined when no collateral was at hand (status not evaluated). */
@@ -46,12 +46,14 @@ export interface VerifiedTdx {
 const verifiedRoots = new Set<string>();
 
 
-export async function verifyTdx(q: TdxQuote, opts: TdxVerifyOptions): Promise<VerifiedTdx> {
+export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<VerifiedTdx> {
   const log = opts.log ?? NO_LOG;
-  if (q.qeVendorId !== INTEL_QE_VENDOR_ID) throw new AttestationError('tdx.format', `QE vendor ID: expected ${INTEL_QE_VENDOR_ID} (Intel), got ${q.qeVendorId}`);
+  const { header, body, signedData, qe, qeReport, qeAuthData, pckChain } = quoteParts(q);
+  const qeVendorId = hex(header.qeVendorId);
+  if (qeVendorId !== INTEL_QE_VENDOR_ID) throw new AttestationError('tdx.format', `QE vendor ID: expected ${INTEL_QE_VENDOR_ID} (Intel), got ${qeVendorId}`);
 
   // PCK → intermediate → pinned root.
-  const certs = pemBlocks(q.pckChainPem);
+  const certs = pemBlocks(pckChain.pckCertChain);
   if (certs.length !== 3) throw new AttestationError('tdx.chain', `the quote's PCK chain must hold PCK, intermediate and root certificates, found ${certs.length}`);
   const pck = Cert.parse(certs[0]!, 'PCK certificate');
   const inter = Cert.parse(certs[1]!, 'PCK intermediate CA');
@@ -71,20 +73,20 @@ export async function verifyTdx(q: TdxQuote, opts: TdxVerifyOptions): Promise<Ve
   log.pass('tdx.chain', `PCK ← ${interName} ← Intel SGX Root CA (pinned)`);
 
   // QE report signed by the PCK, binding the attestation key.
-  if (!cryptoVerify('sha256', q.qeReport.raw, { key: pck.publicKey, dsaEncoding: 'ieee-p1363' }, q.qeReportSignature)) {
+  if (!cryptoVerify('sha256', enclaveReportToAbiBytes(qeReport), { key: pck.publicKey, dsaEncoding: 'ieee-p1363' }, qe.qeReportSignature)) {
     throw new AttestationError('tdx.qe-report-signature', 'the QE report signature does not verify with the PCK certificate');
   }
   log.pass('tdx.qe-report-signature', 'ECDSA P-256 by the PCK');
-  const binding = createHash('sha256').update(q.attestationKey).update(q.qeAuthData).digest();
-  if (!bytesEqual(q.qeReport.reportData.subarray(0, 32), binding) || !isZero(q.qeReport.reportData.subarray(32))) {
-    throw new AttestationError('tdx.qe-binding', `QE report data: expected SHA-256(attestation key || QE auth data) = ${hex(binding)} then zeros, got ${hex(q.qeReport.reportData)}`);
+  const binding = createHash('sha256').update(signedData.ecdsaAttestationKey).update(qeAuthData.data).digest();
+  if (!bytesEqual(qeReport.reportData.subarray(0, 32), binding) || !isZero(qeReport.reportData.subarray(32))) {
+    throw new AttestationError('tdx.qe-binding', `QE report data: expected SHA-256(attestation key || QE auth data) = ${hex(binding)} then zeros, got ${hex(qeReport.reportData)}`);
   }
   log.pass('tdx.qe-binding', 'QE report data binds the attestation key');
 
   // The quote signature by the attestation key.
   let ok = false;
   try {
-    ok = cryptoVerify('sha256', q.signed, { key: p256KeyFromRaw(q.attestationKey), dsaEncoding: 'ieee-p1363' }, q.signature);
+    ok = cryptoVerify('sha256', signedComponent(q), { key: p256KeyFromRaw(signedData.ecdsaAttestationKey), dsaEncoding: 'ieee-p1363' }, signedData.signature);
   } catch {
     ok = false;
   }
@@ -159,8 +161,8 @@ export async function verifyTdx(q: TdxQuote, opts: TdxVerifyOptions): Promise<Ve
   log.pass('tdx.tcb-info', `FMSPC ${tcbInfo.fmspc}, issued ${tcbInfo.issueDate}${tcbInfo.tcbEvaluationDataNumber !== undefined ? `, evaluation data number ${tcbInfo.tcbEvaluationDataNumber}` : ''}`);
   log.pass('tdx.qe-identity', `issued ${qeIdentity.issueDate}`);
   if (tcbInfo.tcbEvaluationDataNumber !== undefined) result.tcbEvaluationDataNumber = tcbInfo.tcbEvaluationDataNumber;
-  const platform = tdxTcbStatus(tcbInfo, pckExtensions, q.body);
-  const qeStatus = qeIdentityStatus(qeIdentity, q.qeReport);
+  const platform = tdxTcbStatus(tcbInfo, pckExtensions, body);
+  const qeStatus = qeIdentityStatus(qeIdentity, qeReport);
   result.tcbStatus = combineQeStatus(platform.status, qeStatus);
   log.pass('tdx.tcb-status', `${result.tcbStatus} (${platform.detail}; QE ${qeStatus})`);
   return result;
