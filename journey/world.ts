@@ -34,7 +34,7 @@ import { EksStub, type AuthenticationMode } from '../testing/aws-stubs/eks.ts';
 import { logGroupShipper, ShippingLogger } from '../testing/aws-stubs/function-logs.ts';
 import { LambdaStub } from '../testing/aws-stubs/lambda.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
-import { collateralFile } from '../lambda/attestation/collateral.ts';
+import { collateralFile } from '../lambda/attestation/collateral/sources.ts';
 import { makeTestManifest, snpTestChain, snpTestEvidence, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
 import { contrastTemplate, coordinatorTemplate, kubeconfigFor, RbacAuthorizer, servingCert, startKubeApi, type KubeApi, type KubeObject } from '../testing/kube-api/index.ts';
 import type { AccessRequest } from '../testing/kube-api/rbac.ts';
