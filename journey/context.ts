@@ -11,7 +11,12 @@ export interface Values {
   /** Names the operator dials ("host:port") and where they lead in the journey's world (`${JOURNEY_…}`). */
   network?: Record<string, string>;
   /** The existing Contrast deployment and cluster. */
-  cluster: { namespace: string; deployment: string; eksClusterName?: string; authenticationMode?: 'CONFIG_MAP' | 'API_AND_CONFIG_MAP' | 'API' };
+  cluster: {
+    namespace: string;
+    deployment: string;
+    eksClusterName?: string;
+    authenticationMode?: 'CONFIG_MAP' | 'API_AND_CONFIG_MAP' | 'API';
+  };
 }
 
 /** The stand-in's objects, by resource/namespace/name → resourceVersion, before a step. */
@@ -35,12 +40,15 @@ export interface StepContext {
 
 /** `$VAR` and `${VAR}` from env; an unset variable is an error, as under `set -u`. */
 export function expandVars(text: string, env: Record<string, string>): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_m, a: string | undefined, b: string | undefined) => {
-    const name = (a ?? b)!;
-    const v = env[name];
-    if (v === undefined) throw new Error(`$${name} is not set at this step (no value and no step before sets it)`);
-    return v;
-  });
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (_m, a: string | undefined, b: string | undefined) => {
+      const name = (a ?? b)!;
+      const v = env[name];
+      if (v === undefined) throw new Error(`$${name} is not set at this step (no value and no step before sets it)`);
+      return v;
+    },
+  );
 }
 
 /** Variables a block assigns from a command: `X=$(…)`, `export X=$(…)`. */
@@ -56,8 +64,22 @@ export function flagValue(text: string, flag: string): string | undefined {
 
 export function snapshot(world: World): Snapshot {
   const out: Snapshot = new Map();
-  for (const resource of ['namespaces', 'secrets', 'configmaps', 'services', 'serviceaccounts', 'deployments', 'roles', 'rolebindings', 'clusterroles', 'clusterrolebindings', 'validatingadmissionpolicies', 'validatingadmissionpolicybindings']) {
-    for (const o of world.objects(resource)) out.set(`${resource}/${o.metadata.namespace ?? ''}/${o.metadata.name}`, o.metadata.resourceVersion);
+  for (const resource of [
+    'namespaces',
+    'secrets',
+    'configmaps',
+    'services',
+    'serviceaccounts',
+    'deployments',
+    'roles',
+    'rolebindings',
+    'clusterroles',
+    'clusterrolebindings',
+    'validatingadmissionpolicies',
+    'validatingadmissionpolicybindings',
+  ]) {
+    for (const o of world.objects(resource))
+      out.set(`${resource}/${o.metadata.namespace ?? ''}/${o.metadata.name}`, o.metadata.resourceVersion);
   }
   return out;
 }

@@ -42,7 +42,9 @@ const MARKER = /^<!--\s*journey:\s*(.*?)\s*-->$/;
 function parseShapes(value: string | undefined, where: string): Shape[] {
   if (value === undefined || value === 'both') return [...SHAPES];
   const list = value.split(/[|,]/).map((s) => s.trim());
-  for (const s of list) if (!(SHAPES as readonly string[]).includes(s)) throw new Error(`${where}: unknown shape "${s}" (use eks, vpn or both)`);
+  for (const s of list)
+    if (!(SHAPES as readonly string[]).includes(s))
+      throw new Error(`${where}: unknown shape "${s}" (use eks, vpn or both)`);
   return list as Shape[];
 }
 
@@ -57,7 +59,8 @@ export function parseMarker(body: string, where: string): Marker {
     else bare.push(w);
   }
   const known = (allowed: string[]) => {
-    for (const k of Object.keys(attrs)) if (!allowed.includes(k)) throw new Error(`${where}: unknown marker attribute "${k}"`);
+    for (const k of Object.keys(attrs))
+      if (!allowed.includes(k)) throw new Error(`${where}: unknown marker attribute "${k}"`);
   };
   if (words[0] === 'run') {
     known(['shape']);
@@ -115,7 +118,12 @@ export function commandBlocks(markdown: string): CommandBlock[] {
 
 /** The first line of a block, for messages. */
 export function firstCommand(block: CommandBlock): string {
-  return block.text.split('\n').find((l) => l.trim() !== '' && !l.trim().startsWith('#'))?.trim() ?? '';
+  return (
+    block.text
+      .split('\n')
+      .find((l) => l.trim() !== '' && !l.trim().startsWith('#'))
+      ?.trim() ?? ''
+  );
 }
 
 /**

@@ -73,15 +73,25 @@ export function documentProblems(blocks: CommandBlock[]): string[] {
   for (const b of blocks) {
     const where = `line ${b.line} (${b.section}): \`${firstCommand(b)}\``;
     if (b.markerError) problems.push(`${where}: ${b.markerError}`);
-    else if (!b.marker) problems.push(`${where}: no journey marker — mark it <!-- journey: run shape=eks|vpn|both --> if it runs here, or <!-- journey: local-equivalent NAME --> (one of: ${Object.keys(EQUIVALENTS).join(', ')})`);
+    else if (!b.marker)
+      problems.push(
+        `${where}: no journey marker — mark it <!-- journey: run shape=eks|vpn|both --> if it runs here, or <!-- journey: local-equivalent NAME --> (one of: ${Object.keys(EQUIVALENTS).join(', ')})`,
+      );
     else if (b.marker.kind === 'local-equivalent') {
       const eq = EQUIVALENTS[b.marker.name];
-      if (!eq) problems.push(`${where}: no local equivalent named "${b.marker.name}" (known: ${Object.keys(EQUIVALENTS).join(', ')})`);
-      else if (!eq.expects.test(b.text)) problems.push(`${where}: local equivalent "${b.marker.name}" stands for ${eq.expects} — not this block`);
+      if (!eq)
+        problems.push(
+          `${where}: no local equivalent named "${b.marker.name}" (known: ${Object.keys(EQUIVALENTS).join(', ')})`,
+        );
+      else if (!eq.expects.test(b.text))
+        problems.push(`${where}: local equivalent "${b.marker.name}" stands for ${eq.expects} — not this block`);
       else {
         const covers = eq.covers ?? AWS_CLI;
         for (const seg of segmentsOf(b.text, covers)) {
-          if (!seg.covered && AWS_CLI.test(seg.text)) problems.push(`${where}: "${seg.text.split('\n')[0]}" calls the AWS CLI, which equivalent "${b.marker.name}" does not stand for: give it a block and marker of its own`);
+          if (!seg.covered && AWS_CLI.test(seg.text))
+            problems.push(
+              `${where}: "${seg.text.split('\n')[0]}" calls the AWS CLI, which equivalent "${b.marker.name}" does not stand for: give it a block and marker of its own`,
+            );
         }
       }
     }
@@ -116,8 +126,14 @@ async function writeShims(dir: string, cliDir: string): Promise<void> {
   const node = process.execPath;
   const cli = join(REPO_ROOT, 'bin', 'contrast-autorecover.js');
   const network = pathToFileURL(join(REPO_ROOT, 'journey', 'shims', 'network.mjs')).href;
-  await writeFile(join(cliDir, 'contrast-autorecover'), `#!/usr/bin/env bash\nexec ${shellQuote(node)} --import ${shellQuote(network)} ${shellQuote(cli)} "$@"\n`);
-  await writeFile(join(dir, 'kubectl'), `#!/usr/bin/env bash\nexec ${shellQuote(node)} ${shellQuote(join(REPO_ROOT, 'journey', 'shims', 'kubectl.mjs'))} "$@"\n`);
+  await writeFile(
+    join(cliDir, 'contrast-autorecover'),
+    `#!/usr/bin/env bash\nexec ${shellQuote(node)} --import ${shellQuote(network)} ${shellQuote(cli)} "$@"\n`,
+  );
+  await writeFile(
+    join(dir, 'kubectl'),
+    `#!/usr/bin/env bash\nexec ${shellQuote(node)} ${shellQuote(join(REPO_ROOT, 'journey', 'shims', 'kubectl.mjs'))} "$@"\n`,
+  );
   await writeFile(
     join(dir, 'aws'),
     '#!/usr/bin/env bash\necho "aws: the AWS CLI is not part of the journey (not on this machine kind); mark the block <!-- journey: local-equivalent NAME -->" >&2\nexit 127\n',
@@ -128,7 +144,10 @@ async function writeShims(dir: string, cliDir: string): Promise<void> {
 /** The operator's home: the AWS config and credentials of their default profile (the journey's account). */
 async function writeHome(home: string, region: string): Promise<void> {
   await mkdir(join(home, '.aws'), { recursive: true });
-  await writeFile(join(home, '.aws', 'credentials'), '[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n');
+  await writeFile(
+    join(home, '.aws', 'credentials'),
+    '[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n',
+  );
   await writeFile(join(home, '.aws', 'config'), `[default]\nregion = ${region}\n`);
 }
 
@@ -141,8 +160,16 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
   const t0 = performance.now();
   const log = o.log ?? (() => undefined);
   // `output` and `app` blocks are not commands (what a command prints; CDK app code): not run.
-  const blocks = commandBlocks(o.markdown).filter((b) => (!b.marker || b.marker.shapes.includes(o.shape)) && b.marker?.kind !== 'output' && b.marker?.kind !== 'app');
-  const report: JourneyReport = { shape: o.shape, ok: false, ms: 0, steps: [], documentProblems: documentProblems(blocks) };
+  const blocks = commandBlocks(o.markdown).filter(
+    (b) => (!b.marker || b.marker.shapes.includes(o.shape)) && b.marker?.kind !== 'output' && b.marker?.kind !== 'app',
+  );
+  const report: JourneyReport = {
+    shape: o.shape,
+    ok: false,
+    ms: 0,
+    steps: [],
+    documentProblems: documentProblems(blocks),
+  };
   if (report.documentProblems.length > 0) {
     for (const p of report.documentProblems) log(`✘ ${p}`);
     report.ms = Math.round(performance.now() - t0);
@@ -154,7 +181,14 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
     region,
     workdir: o.workdir,
     namespace: o.values.cluster.namespace,
-    ...(o.shape === 'eks' && o.values.cluster.eksClusterName ? { eks: { clusterName: o.values.cluster.eksClusterName, authenticationMode: o.values.cluster.authenticationMode ?? 'CONFIG_MAP' } } : {}),
+    ...(o.shape === 'eks' && o.values.cluster.eksClusterName
+      ? {
+          eks: {
+            clusterName: o.values.cluster.eksClusterName,
+            authenticationMode: o.values.cluster.authenticationMode ?? 'CONFIG_MAP',
+          },
+        }
+      : {}),
     ...(o.backstopMs !== undefined ? { backstopMs: o.backstopMs } : {}),
   });
   world.reviewFromAppliedRbac('contrast-autorecover');
@@ -187,16 +221,31 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
     ...worldEnv,
     ...Object.fromEntries(Object.entries(o.values.env).map(([k, v]) => [k, fill(v, worldEnv)])),
     // Names the operator dials, routed to the stand-ins (the VPN, the NLB).
-    JOURNEY_NETWORK: JSON.stringify(Object.fromEntries(Object.entries(o.values.network ?? {}).map(([k, v]) => [k, fill(v, worldEnv)]))),
+    JOURNEY_NETWORK: JSON.stringify(
+      Object.fromEntries(Object.entries(o.values.network ?? {}).map(([k, v]) => [k, fill(v, worldEnv)])),
+    ),
   };
-  const values: Values = { ...o.values, cdkContext: JSON.parse(fill(JSON.stringify(o.values.cdkContext), worldEnv)) as Record<string, unknown> };
+  const values: Values = {
+    ...o.values,
+    cdkContext: JSON.parse(fill(JSON.stringify(o.values.cdkContext), worldEnv)) as Record<string, unknown>,
+  };
   const session = ShellSession.start({ cwd: o.workdir, env, dir: scratch });
   let sessionEnv = { ...env };
   const blockTimeoutMs = o.blockTimeoutMs ?? 600_000;
   try {
     for (const block of blocks) {
       const marker = block.marker as Extract<Marker, { kind: 'run' | 'local-equivalent' }>;
-      const step: StepReport = { line: block.line, section: block.section, command: firstCommand(block), how: marker.kind === 'run' ? 'run' : `local-equivalent ${marker.name}`, ok: false, ms: 0, checks: [], problems: [], output: '' };
+      const step: StepReport = {
+        line: block.line,
+        section: block.section,
+        command: firstCommand(block),
+        how: marker.kind === 'run' ? 'run' : `local-equivalent ${marker.name}`,
+        ok: false,
+        ms: 0,
+        checks: [],
+        problems: [],
+        output: '',
+      };
       report.steps.push(step);
       log(`[${o.shape}] ▶ line ${block.line} (${block.section}) ${step.how}: ${step.command}`);
       const s0 = performance.now();
@@ -229,19 +278,27 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
             const run = await session.run(seg.text, { timeoutMs: blockTimeoutMs });
             outputs.push(`${run.stdout}${run.stderr ? `\n${run.stderr}` : ''}`);
             if (run.code !== 0) {
-              step.problems.push(`exit status ${run.code}${run.timedOut ? ' (timed out)' : ''}${eq ? ` in: ${seg.text.split('\n')[0]}` : ''}`);
+              step.problems.push(
+                `exit status ${run.code}${run.timedOut ? ' (timed out)' : ''}${eq ? ` in: ${seg.text.split('\n')[0]}` : ''}`,
+              );
               break;
             }
             sessionEnv = run.env;
             ctx.env = run.env;
             realText.push(seg.text);
-            lastRun = { ...run, stdout: [lastRun?.stdout ?? '', run.stdout].join(''), stderr: [lastRun?.stderr ?? '', run.stderr].join('') };
+            lastRun = {
+              ...run,
+              stdout: [lastRun?.stdout ?? '', run.stdout].join(''),
+              stderr: [lastRun?.stderr ?? '', run.stderr].join(''),
+            };
           } else {
             const result = await eq!.run({ ...ctx, block: { ...block, text: seg.text } });
             outputs.push(result.output);
             step.checks.push(`equivalent ${marker.kind === 'local-equivalent' ? marker.name : ''}`);
             const exports = Object.entries(result.exports ?? {});
-            const set = await session.run(exports.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') || ':', { timeoutMs: 30_000 });
+            const set = await session.run(exports.map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n') || ':', {
+              timeoutMs: 30_000,
+            });
             if (set.code !== 0) {
               step.problems.push(`could not set ${exports.map(([k]) => k).join(', ')} in the session`);
               break;
@@ -256,10 +313,14 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
           // Matched on logical lines (continuations joined), as the shell reads them.
           const logical = text.replace(/\\\n\s*/g, ' ');
           const checks = EFFECTS.filter((e) => e.applies.test(logical));
-          if (checks.length === 0) step.problems.push('no effect check for this block: add one to journey/effects.ts (the exit status alone proves nothing)');
+          if (checks.length === 0)
+            step.problems.push(
+              'no effect check for this block: add one to journey/effects.ts (the exit status alone proves nothing)',
+            );
           for (const c of checks) {
             step.checks.push(c.name);
-            for (const p of await c.check({ ...ctx, block: { ...block, text } }, lastRun)) step.problems.push(`${c.name}: ${p}`);
+            for (const p of await c.check({ ...ctx, block: { ...block, text } }, lastRun))
+              step.problems.push(`${c.name}: ${p}`);
           }
         }
       } catch (err) {
@@ -267,7 +328,9 @@ export async function runJourney(o: JourneyOptions): Promise<JourneyReport> {
       }
       step.ms = Math.round(performance.now() - s0);
       step.ok = step.problems.length === 0;
-      log(`[${o.shape}] ${step.ok ? '✔' : '✘'} line ${block.line} ${(step.ms / 1000).toFixed(1)} s${step.checks.length ? ` — checked: ${step.checks.join('; ')}` : ''}`);
+      log(
+        `[${o.shape}] ${step.ok ? '✔' : '✘'} line ${block.line} ${(step.ms / 1000).toFixed(1)} s${step.checks.length ? ` — checked: ${step.checks.join('; ')}` : ''}`,
+      );
       if (!step.ok) {
         for (const p of step.problems) log(`[${o.shape}]   ✘ ${p}`);
         if (step.output) log(step.output.replace(/^/gm, '  │ '));

@@ -31,7 +31,11 @@ export async function valuesFor(shape: Shape): Promise<Values> {
 /** A clone's files of this checkout, in a fresh directory (no node_modules, dist or cdk.out). */
 export async function operatorCheckout(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'journey-checkout-'));
-  const r = spawnSync('bash', ['-c', `git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C '${dir}'`], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    'bash',
+    ['-c', `git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C '${dir}'`],
+    { cwd: REPO_ROOT, encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`copying the checkout failed: ${r.stderr}`);
   return dir;
 }
@@ -50,7 +54,16 @@ async function needsBuild(): Promise<boolean> {
 
 async function main(): Promise<number> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  const { values: args } = parseArgs({ options: { shape: { type: 'string' }, doc: { type: 'string' }, json: { type: 'boolean' }, keep: { type: 'boolean' }, checkout: { type: 'string' }, sequential: { type: 'boolean' } } });
+  const { values: args } = parseArgs({
+    options: {
+      shape: { type: 'string' },
+      doc: { type: 'string' },
+      json: { type: 'boolean' },
+      keep: { type: 'boolean' },
+      checkout: { type: 'string' },
+      sequential: { type: 'boolean' },
+    },
+  });
   const shapes: Shape[] = args.shape ? [args.shape as Shape] : [...SHAPES];
   for (const s of shapes) if (!SHAPES.includes(s)) throw new Error(`--shape ${s}: use eks or vpn`);
   const markdown = await readFile(args.doc ?? join(REPO_ROOT, 'docs', 'deploy.md'), 'utf8');
@@ -63,9 +76,18 @@ async function main(): Promise<number> {
   const one = async (shape: Shape): Promise<JourneyReport> => {
     const moto: MotoServer = await startMoto(python);
     const workdir = args.checkout ?? (await operatorCheckout());
-    say(`=== journey: ${shape === 'eks' ? 'EKS Hybrid Nodes' : 'self-managed cluster over VPN'} (${shape}), in ${workdir}`);
+    say(
+      `=== journey: ${shape === 'eks' ? 'EKS Hybrid Nodes' : 'self-managed cluster over VPN'} (${shape}), in ${workdir}`,
+    );
     try {
-      return await runJourney({ markdown, shape, values: await valuesFor(shape), motoEndpoint: moto.endpoint, workdir, log: say });
+      return await runJourney({
+        markdown,
+        shape,
+        values: await valuesFor(shape),
+        motoEndpoint: moto.endpoint,
+        workdir,
+        log: say,
+      });
     } finally {
       await moto.stop();
       if (!args.keep && !args.checkout) await rm(workdir, { recursive: true, force: true });
@@ -79,10 +101,17 @@ async function main(): Promise<number> {
   else {
     say('\n=== journey summary');
     for (const r of reports) {
-      say(`${r.ok ? '✔' : '✘'} ${r.shape}: ${r.steps.filter((s) => s.ok).length}/${r.steps.length} steps in ${(r.ms / 1000).toFixed(1)} s${r.documentProblems.length ? `; ${r.documentProblems.length} unmarked or mis-marked blocks` : ''}`);
-      for (const s of r.steps) say(`  ${s.ok ? '✔' : '✘'} line ${String(s.line).padStart(3)} ${s.how.padEnd(40)} ${(s.ms / 1000).toFixed(1).padStart(5)} s  ${s.command.slice(0, 70)}`);
+      say(
+        `${r.ok ? '✔' : '✘'} ${r.shape}: ${r.steps.filter((s) => s.ok).length}/${r.steps.length} steps in ${(r.ms / 1000).toFixed(1)} s${r.documentProblems.length ? `; ${r.documentProblems.length} unmarked or mis-marked blocks` : ''}`,
+      );
+      for (const s of r.steps)
+        say(
+          `  ${s.ok ? '✔' : '✘'} line ${String(s.line).padStart(3)} ${s.how.padEnd(40)} ${(s.ms / 1000).toFixed(1).padStart(5)} s  ${s.command.slice(0, 70)}`,
+        );
     }
-    const used = new Set(reports.flatMap((r) => r.steps.filter((s) => s.how !== 'run').map((s) => s.how.replace('local-equivalent ', ''))));
+    const used = new Set(
+      reports.flatMap((r) => r.steps.filter((s) => s.how !== 'run').map((s) => s.how.replace('local-equivalent ', ''))),
+    );
     if (used.size > 0) {
       say('local equivalents (what nothing here can run):');
       for (const name of used) say(`  ${name}: ${EQUIVALENTS[name]?.standsFor ?? '?'}`);

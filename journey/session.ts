@@ -106,7 +106,14 @@ export class ShellSession {
     const stderr = cut(this.stderr, errStart);
     if (finished === 'timeout') {
       this.kill();
-      return { code: 124, stdout, stderr: `${stderr}\n(journey: the block did not finish within ${o.timeoutMs / 1000} s)`, env: {}, ms, timedOut: true };
+      return {
+        code: 124,
+        stdout,
+        stderr: `${stderr}\n(journey: the block did not finish within ${o.timeoutMs / 1000} s)`,
+        env: {},
+        ms,
+        timedOut: true,
+      };
     }
     if (finished === 'exit') return { code: this.exited || 1, stdout, stderr, env: {}, ms, timedOut: false };
     const raw = await readFile(envFile, 'utf8');

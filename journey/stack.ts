@@ -18,9 +18,21 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { CloudTrailClient, CreateTrailCommand, StartLoggingCommand, PutEventSelectorsCommand, type EventSelector, type AdvancedEventSelector } from '@aws-sdk/client-cloudtrail';
+import {
+  CloudTrailClient,
+  CreateTrailCommand,
+  StartLoggingCommand,
+  PutEventSelectorsCommand,
+  type EventSelector,
+  type AdvancedEventSelector,
+} from '@aws-sdk/client-cloudtrail';
 import { CloudWatchLogsClient, CreateLogGroupCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { CreateTableCommand, DynamoDBClient, type AttributeDefinition, type KeySchemaElement } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  type AttributeDefinition,
+  type KeySchemaElement,
+} from '@aws-sdk/client-dynamodb';
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -46,13 +58,25 @@ interface Physical {
 }
 
 /** The stack's template and its name, from a cloud assembly directory (manifest.json). */
-export async function readAssembly(cdkOut: string, region: string): Promise<{ stackName: string; template: Template; region: string }[]> {
-  const manifest = JSON.parse(await readFile(join(cdkOut, 'manifest.json'), 'utf8')) as { artifacts: Record<string, { type: string; environment?: string; properties?: { templateFile?: string; stackName?: string } }> };
+export async function readAssembly(
+  cdkOut: string,
+  region: string,
+): Promise<{ stackName: string; template: Template; region: string }[]> {
+  const manifest = JSON.parse(await readFile(join(cdkOut, 'manifest.json'), 'utf8')) as {
+    artifacts: Record<
+      string,
+      { type: string; environment?: string; properties?: { templateFile?: string; stackName?: string } }
+    >;
+  };
   const out: { stackName: string; template: Template; region: string }[] = [];
   for (const [id, a] of Object.entries(manifest.artifacts)) {
     if (a.type !== 'aws:cloudformation:stack' || !a.properties?.templateFile) continue;
     const env = /^aws:\/\/[^/]+\/(.+)$/.exec(a.environment ?? '')?.[1];
-    out.push({ stackName: a.properties.stackName ?? id, template: JSON.parse(await readFile(join(cdkOut, a.properties.templateFile), 'utf8')) as Template, region: env && env !== 'unknown-region' ? env : region });
+    out.push({
+      stackName: a.properties.stackName ?? id,
+      template: JSON.parse(await readFile(join(cdkOut, a.properties.templateFile), 'utf8')) as Template,
+      region: env && env !== 'unknown-region' ? env : region,
+    });
   }
   return out;
 }
@@ -171,7 +195,19 @@ class Resolver {
 }
 
 /** Resource types whose properties are read (so whose references must exist first); the others only get an id. */
-const MODELLED = new Set(['AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::Logs::LogGroup', 'AWS::DynamoDB::Table', 'AWS::Events::EventBus', 'AWS::SecretsManager::Secret', 'AWS::EC2::VPCEndpoint', 'AWS::EC2::VPCEndpointService', 'AWS::Lambda::Function', 'AWS::CloudTrail::Trail', 'AWS::EKS::AccessEntry']);
+const MODELLED = new Set([
+  'AWS::S3::Bucket',
+  'AWS::KMS::Key',
+  'AWS::Logs::LogGroup',
+  'AWS::DynamoDB::Table',
+  'AWS::Events::EventBus',
+  'AWS::SecretsManager::Secret',
+  'AWS::EC2::VPCEndpoint',
+  'AWS::EC2::VPCEndpointService',
+  'AWS::Lambda::Function',
+  'AWS::CloudTrail::Trail',
+  'AWS::EKS::AccessEntry',
+]);
 
 /** Logical ids a value refers to (Ref, Fn::GetAtt, Fn::Sub). */
 function references(v: Json | undefined, out = new Set<string>()): Set<string> {
@@ -227,11 +263,16 @@ function short(id: string): string {
  * Coordinator endpoint service's NLB leads (the emulator's address), undefined when no NLB of
  * that ARN exists (CloudFormation then fails: the endpoint service needs the NLB).
  */
-export async function deployStack(world: World, stack: { stackName: string; template: Template; region: string }): Promise<DeployedStack> {
+export async function deployStack(
+  world: World,
+  stack: { stackName: string; template: Template; region: string },
+): Promise<DeployedStack> {
   const { template: t, stackName, region } = stack;
   const cfg = { ...world.awsConfig(), region };
   const r = new Resolver(t, region, stackName);
-  const entries = dependencyOrder(Object.entries(t.Resources).filter(([, res]) => !res.Condition || r.condition(res.Condition)));
+  const entries = dependencyOrder(
+    Object.entries(t.Resources).filter(([, res]) => !res.Condition || r.condition(res.Condition)),
+  );
   const nlbArns: string[] = [];
   let deployedFunction: { name: string; roleArn: string; env: Record<string, string>; logGroup: string } | undefined;
   const functionResources: { id: string; props: Record<string, Json> }[] = [];
@@ -243,27 +284,52 @@ export async function deployStack(world: World, stack: { stackName: string; temp
       case 'AWS::S3::Bucket': {
         const name = (p().BucketName as string | undefined) ?? `${stackName}-${short(id)}`.toLowerCase().slice(0, 63);
         await createBucket(world.o.motoEndpoint, region, name);
-        r.physical.set(id, { ref: name, attrs: { Arn: `arn:aws:s3:::${name}`, DomainName: `${name}.s3.amazonaws.com`, RegionalDomainName: `${name}.s3.${region}.amazonaws.com` } });
+        r.physical.set(id, {
+          ref: name,
+          attrs: {
+            Arn: `arn:aws:s3:::${name}`,
+            DomainName: `${name}.s3.amazonaws.com`,
+            RegionalDomainName: `${name}.s3.${region}.amazonaws.com`,
+          },
+        });
         break;
       }
       case 'AWS::KMS::Key': {
         const props = p();
-        const out = await new KMSClient(cfg).send(new CreateKeyCommand({ Description: (props.Description as string | undefined) ?? id, Policy: JSON.stringify(props.KeyPolicy), BypassPolicyLockoutSafetyCheck: true }));
-        r.physical.set(id, { ref: out.KeyMetadata!.KeyId!, attrs: { Arn: out.KeyMetadata!.Arn!, KeyId: out.KeyMetadata!.KeyId! } });
+        const out = await new KMSClient(cfg).send(
+          new CreateKeyCommand({
+            Description: (props.Description as string | undefined) ?? id,
+            Policy: JSON.stringify(props.KeyPolicy),
+            BypassPolicyLockoutSafetyCheck: true,
+          }),
+        );
+        r.physical.set(id, {
+          ref: out.KeyMetadata!.KeyId!,
+          attrs: { Arn: out.KeyMetadata!.Arn!, KeyId: out.KeyMetadata!.KeyId! },
+        });
         break;
       }
       case 'AWS::IAM::Role': {
         // IAM is global and nothing here evaluates policies: the role is its ARN.
         const name = (r.value(res.Properties?.RoleName) as string | null) || `${stackName}-${short(id)}`.slice(0, 64);
-        r.physical.set(id, { ref: name, attrs: { Arn: `arn:aws:iam::${ACCOUNT}:role/${name}`, RoleId: `AROA${short(id).toUpperCase().slice(0, 17)}` } });
+        r.physical.set(id, {
+          ref: name,
+          attrs: { Arn: `arn:aws:iam::${ACCOUNT}:role/${name}`, RoleId: `AROA${short(id).toUpperCase().slice(0, 17)}` },
+        });
         break;
       }
       case 'AWS::RolesAnywhere::Profile':
       case 'AWS::RolesAnywhere::TrustAnchor': {
         const kind = res.Type === 'AWS::RolesAnywhere::Profile' ? 'profile' : 'trust-anchor';
-        const uuid = createHash('sha256').update(`${stackName}/${id}`).digest('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12}).*$/, '$1-$2-$3-$4-$5');
+        const uuid = createHash('sha256')
+          .update(`${stackName}/${id}`)
+          .digest('hex')
+          .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12}).*$/, '$1-$2-$3-$4-$5');
         const a = arn('rolesanywhere', `${kind}/${uuid}`);
-        r.physical.set(id, { ref: a, attrs: kind === 'profile' ? { ProfileArn: a, ProfileId: uuid } : { TrustAnchorArn: a, TrustAnchorId: uuid } });
+        r.physical.set(id, {
+          ref: a,
+          attrs: kind === 'profile' ? { ProfileArn: a, ProfileId: uuid } : { TrustAnchorArn: a, TrustAnchorId: uuid },
+        });
         break;
       }
       case 'AWS::SNS::Topic': {
@@ -281,7 +347,12 @@ export async function deployStack(world: World, stack: { stackName: string; temp
         const props = p();
         const name = (props.TableName as string | undefined) ?? `${stackName}-${short(id)}`;
         const out = await new DynamoDBClient(cfg).send(
-          new CreateTableCommand({ TableName: name, KeySchema: props.KeySchema as unknown as KeySchemaElement[], AttributeDefinitions: props.AttributeDefinitions as unknown as AttributeDefinition[], BillingMode: 'PAY_PER_REQUEST' }),
+          new CreateTableCommand({
+            TableName: name,
+            KeySchema: props.KeySchema as unknown as KeySchemaElement[],
+            AttributeDefinitions: props.AttributeDefinitions as unknown as AttributeDefinition[],
+            BillingMode: 'PAY_PER_REQUEST',
+          }),
         );
         r.physical.set(id, { ref: name, attrs: { Arn: out.TableDescription!.TableArn! } });
         break;
@@ -295,8 +366,20 @@ export async function deployStack(world: World, stack: { stackName: string; temp
       case 'AWS::SecretsManager::Secret': {
         const props = p();
         const name = (props.Name as string | undefined) ?? `${short(id)}-${Math.random().toString(36).slice(2, 8)}`;
-        const value = (props.SecretString as string | undefined) ?? (props.GenerateSecretString ? JSON.stringify({ [(props.GenerateSecretString as Record<string, string>).GenerateStringKey ?? 'password']: 'generated' }) : undefined);
-        const out = await new SecretsManagerClient(cfg).send(new CreateSecretCommand({ Name: name, ...(props.KmsKeyId ? { KmsKeyId: props.KmsKeyId as string } : {}), ...(value !== undefined ? { SecretString: value } : {}) }));
+        const value =
+          (props.SecretString as string | undefined) ??
+          (props.GenerateSecretString
+            ? JSON.stringify({
+                [(props.GenerateSecretString as Record<string, string>).GenerateStringKey ?? 'password']: 'generated',
+              })
+            : undefined);
+        const out = await new SecretsManagerClient(cfg).send(
+          new CreateSecretCommand({
+            Name: name,
+            ...(props.KmsKeyId ? { KmsKeyId: props.KmsKeyId as string } : {}),
+            ...(value !== undefined ? { SecretString: value } : {}),
+          }),
+        );
         r.physical.set(id, { ref: out.ARN!, attrs: { Id: out.ARN! } });
         break;
       }
@@ -305,7 +388,15 @@ export async function deployStack(world: World, stack: { stackName: string; temp
         const vpce = `vpce-${short(id).toLowerCase().slice(0, 17)}`;
         const service = String(props.ServiceName ?? '');
         const host = `${vpce}.${service.replace(/^com\.amazonaws\.(vpce\.)?/, '')}.vpce.amazonaws.com`;
-        r.physical.set(id, { ref: vpce, attrs: { Id: vpce, DnsEntries: [`Z00000000000000:${host}`], NetworkInterfaceIds: [], CreationTimestamp: new Date().toISOString() } });
+        r.physical.set(id, {
+          ref: vpce,
+          attrs: {
+            Id: vpce,
+            DnsEntries: [`Z00000000000000:${host}`],
+            NetworkInterfaceIds: [],
+            CreationTimestamp: new Date().toISOString(),
+          },
+        });
         break;
       }
       case 'AWS::Lambda::Function': {
@@ -318,23 +409,51 @@ export async function deployStack(world: World, stack: { stackName: string; temp
         const props = p();
         const name = (props.TrailName as string | undefined) ?? `${stackName}-${short(id)}`;
         const ct = new CloudTrailClient(cfg);
-        await ct.send(new CreateTrailCommand({ Name: name, S3BucketName: props.S3BucketName as string, IsMultiRegionTrail: props.IsMultiRegionTrail === true, IncludeGlobalServiceEvents: props.IncludeGlobalServiceEvents !== false, ...(props.KMSKeyId ? { KmsKeyId: props.KMSKeyId as string } : {}) }));
-        if (props.EventSelectors) await ct.send(new PutEventSelectorsCommand({ TrailName: name, EventSelectors: props.EventSelectors as unknown as EventSelector[] }));
-        else if (props.AdvancedEventSelectors) await ct.send(new PutEventSelectorsCommand({ TrailName: name, AdvancedEventSelectors: props.AdvancedEventSelectors as unknown as AdvancedEventSelector[] }));
+        await ct.send(
+          new CreateTrailCommand({
+            Name: name,
+            S3BucketName: props.S3BucketName as string,
+            IsMultiRegionTrail: props.IsMultiRegionTrail === true,
+            IncludeGlobalServiceEvents: props.IncludeGlobalServiceEvents !== false,
+            ...(props.KMSKeyId ? { KmsKeyId: props.KMSKeyId as string } : {}),
+          }),
+        );
+        if (props.EventSelectors)
+          await ct.send(
+            new PutEventSelectorsCommand({
+              TrailName: name,
+              EventSelectors: props.EventSelectors as unknown as EventSelector[],
+            }),
+          );
+        else if (props.AdvancedEventSelectors)
+          await ct.send(
+            new PutEventSelectorsCommand({
+              TrailName: name,
+              AdvancedEventSelectors: props.AdvancedEventSelectors as unknown as AdvancedEventSelector[],
+            }),
+          );
         if (props.IsLogging !== false) await ct.send(new StartLoggingCommand({ Name: name }));
         r.physical.set(id, { ref: name, attrs: { Arn: arn('cloudtrail', `trail/${name}`) } });
         break;
       }
       case 'AWS::EKS::AccessEntry': {
         const props = p();
-        world.eks.addAccessEntry(props.ClusterName as string, { principalArn: props.PrincipalArn as string, kubernetesGroups: (props.KubernetesGroups as string[] | undefined) ?? [], ...(props.Username ? { username: props.Username as string } : {}), type: (props.Type as 'STANDARD' | undefined) ?? 'STANDARD' });
+        world.eks.addAccessEntry(props.ClusterName as string, {
+          principalArn: props.PrincipalArn as string,
+          kubernetesGroups: (props.KubernetesGroups as string[] | undefined) ?? [],
+          ...(props.Username ? { username: props.Username as string } : {}),
+          type: (props.Type as 'STANDARD' | undefined) ?? 'STANDARD',
+        });
         r.physical.set(id, { ref: `${props.ClusterName}|${props.PrincipalArn}`, attrs: {} });
         break;
       }
       case 'AWS::EC2::VPCEndpointService': {
         const props = p();
         for (const a of (props.NetworkLoadBalancerArns as string[] | undefined) ?? []) nlbArns.push(a);
-        r.physical.set(id, { ref: `vpce-svc-${short(id).toLowerCase().slice(0, 17)}`, attrs: { ServiceId: `vpce-svc-${short(id).toLowerCase().slice(0, 17)}` } });
+        r.physical.set(id, {
+          ref: `vpce-svc-${short(id).toLowerCase().slice(0, 17)}`,
+          attrs: { ServiceId: `vpce-svc-${short(id).toLowerCase().slice(0, 17)}` },
+        });
         break;
       }
       default: {
@@ -342,7 +461,10 @@ export async function deployStack(world: World, stack: { stackName: string; temp
         // Attributes of unmodelled resources: ids and ARNs only as strings nothing resolves against.
         r.physical.set(id, {
           ref,
-          attrs: new Proxy({} as Record<string, Json>, { has: () => true, get: (_t, a) => (a === 'DnsEntries' ? [`Z0:${ref}.example`] : `${ref}.${String(a)}`) }),
+          attrs: new Proxy({} as Record<string, Json>, {
+            has: () => true,
+            get: (_t, a) => (a === 'DnsEntries' ? [`Z0:${ref}.example`] : `${ref}.${String(a)}`),
+          }),
         });
       }
     }
@@ -350,15 +472,25 @@ export async function deployStack(world: World, stack: { stackName: string; temp
 
   // The endpoint services front NLBs that must exist (CloudFormation fails otherwise).
   for (const a of nlbArns) {
-    if (![...world.nlbs.values()].some((n) => n.arn === a)) throw new Error(`the stack's endpoint service fronts NLB ${a}, which does not exist (create the Coordinator's NLB first, §2)`);
+    if (![...world.nlbs.values()].some((n) => n.arn === a))
+      throw new Error(
+        `the stack's endpoint service fronts NLB ${a}, which does not exist (create the Coordinator's NLB first, §2)`,
+      );
   }
 
   for (const f of functionResources) {
     if (deployedFunction) throw new Error('the journey models one function per stack');
     const env = (f.props.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {};
     const name = r.ref(f.id) as string;
-    const logGroup = ((f.props.LoggingConfig as { LogGroup?: string } | undefined)?.LogGroup as string | undefined) ?? `/aws/lambda/${name}`;
-    deployedFunction = { name, roleArn: f.props.Role as string, env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])), logGroup };
+    const logGroup =
+      ((f.props.LoggingConfig as { LogGroup?: string } | undefined)?.LogGroup as string | undefined) ??
+      `/aws/lambda/${name}`;
+    deployedFunction = {
+      name,
+      roleArn: f.props.Role as string,
+      env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
+      logGroup,
+    };
   }
   if (deployedFunction) {
     // PrivateLink → NLB → Coordinator: each deployment's endpoint leads where its NLB forwards.
@@ -376,21 +508,37 @@ export async function deployStack(world: World, stack: { stackName: string; temp
   await cfn.send(
     new CreateStackCommand({
       StackName: stackName,
-      TemplateBody: JSON.stringify({ Resources: { Deployed: { Type: 'AWS::CloudFormation::WaitConditionHandle' } }, Outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { Value: v }])) }),
+      TemplateBody: JSON.stringify({
+        Resources: { Deployed: { Type: 'AWS::CloudFormation::WaitConditionHandle' } },
+        Outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { Value: v }])),
+      }),
     }),
   );
   const described = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
-  if (described.Stacks?.[0]?.StackStatus !== 'CREATE_COMPLETE') throw new Error(`moto's CloudFormation did not create ${stackName}: ${described.Stacks?.[0]?.StackStatus}`);
+  if (described.Stacks?.[0]?.StackStatus !== 'CREATE_COMPLETE')
+    throw new Error(`moto's CloudFormation did not create ${stackName}: ${described.Stacks?.[0]?.StackStatus}`);
   world.stacks.set(stackName, outputs);
-  return { stackName, outputs, physical: Object.fromEntries([...r.physical].map(([k, v]) => [k, v.ref])), template: t, nlbArns };
+  return {
+    stackName,
+    outputs,
+    physical: Object.fromEntries([...r.physical].map(([k, v]) => [k, v.ref])),
+    template: t,
+    nlbArns,
+  };
 }
 
 /** moto's S3 picks the service from the credential scope; the signature is not checked. */
 async function createBucket(endpoint: string, region: string, name: string): Promise<void> {
   const res = await fetch(`${endpoint}/${name}`, {
     method: 'PUT',
-    headers: { authorization: `AWS4-HMAC-SHA256 Credential=testing/20240101/${region}/s3/aws4_request, SignedHeaders=host, Signature=0`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
-    body: region === 'us-east-1' ? '' : `<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>${region}</LocationConstraint></CreateBucketConfiguration>`,
+    headers: {
+      authorization: `AWS4-HMAC-SHA256 Credential=testing/20240101/${region}/s3/aws4_request, SignedHeaders=host, Signature=0`,
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+    },
+    body:
+      region === 'us-east-1'
+        ? ''
+        : `<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>${region}</LocationConstraint></CreateBucketConfiguration>`,
   });
   if (res.status >= 300) throw new Error(`moto CreateBucket ${name}: ${res.status} ${await res.text()}`);
 }

@@ -16,7 +16,13 @@
  *   the function; the backstop schedule ticks too.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { request as httpRequest, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  request as httpRequest,
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
@@ -35,8 +41,23 @@ import { logGroupShipper, ShippingLogger } from '../testing/aws-stubs/function-l
 import { LambdaStub } from '../testing/aws-stubs/lambda.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
 import { collateralFile } from '../lambda/attestation/collateral/sources.ts';
-import { makeTestManifest, snpTestChain, snpTestEvidence, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
-import { contrastTemplate, coordinatorTemplate, kubeconfigFor, RbacAuthorizer, servingCert, startKubeApi, type KubeApi, type KubeObject } from '../testing/kube-api/index.ts';
+import {
+  makeTestManifest,
+  snpTestChain,
+  snpTestEvidence,
+  TEST_POLICY_HASH_HEX,
+  testSnpVerifierFactory,
+} from '../testing/evidence/index.ts';
+import {
+  contrastTemplate,
+  coordinatorTemplate,
+  kubeconfigFor,
+  RbacAuthorizer,
+  servingCert,
+  startKubeApi,
+  type KubeApi,
+  type KubeObject,
+} from '../testing/kube-api/index.ts';
 import type { AccessRequest } from '../testing/kube-api/rbac.ts';
 import { nlbArn } from './nlb.ts';
 import { makeWorkspace, writeWorkspace, type Workspace } from '../testing/workspace.ts';
@@ -126,7 +147,11 @@ export class World {
   ) {}
 
   static async start(o: WorldOptions): Promise<World> {
-    const ws = await makeWorkspace({ modulusLength: 2048, coordinatorPolicyHash: TEST_POLICY_HASH_HEX, manifestExtra: { ReferenceValues: makeTestManifest({ tdx: false }).ReferenceValues } });
+    const ws = await makeWorkspace({
+      modulusLength: 2048,
+      coordinatorPolicyHash: TEST_POLICY_HASH_HEX,
+      manifestExtra: { ReferenceValues: makeTestManifest({ tdx: false }).ReferenceValues },
+    });
     await mkdir(o.workdir, { recursive: true });
     await writeWorkspace(ws, join(o.workdir, 'workspace'));
     // The collateral the operator fetched for the Coordinator's evidence (AMD KDS's layout): the
@@ -139,20 +164,39 @@ export class World {
     const pair = await servingCert();
     await writeFile(join(o.workdir, 'exporter.crt'), pair.certPem);
     await writeFile(join(o.workdir, 'exporter.key'), pair.keyPem);
-    const emu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, evidence: snpTestEvidence() });
+    const emu = await CoordinatorEmulator.start({
+      state: 'healthy',
+      manifest: ws.manifest,
+      seed: ws.seed,
+      salt: ws.salt,
+      evidence: snpTestEvidence(),
+    });
     const kube = await startKubeApi();
     kube.store.coordinator = { servingSince: () => emu.healthySince };
     const hourAgo = new Date(Date.now() - 3_600_000);
     kube.store.addNamespace(o.namespace);
     kube.store.addStatefulSet(o.namespace, 'coordinator', { template: coordinatorTemplate(), startedAt: hourAgo });
-    kube.store.addDeployment(o.namespace, 'web', { template: contrastTemplate('web'), replicas: 2, startedAt: hourAgo });
+    kube.store.addDeployment(o.namespace, 'web', {
+      template: contrastTemplate('web'),
+      replicas: 2,
+      startedAt: hourAgo,
+    });
     const kubeconfigFile = join(o.workdir, '.journey-kubeconfig');
     await writeFile(kubeconfigFile, kubeconfigFor(kube.url, 'operator-token', kube.caData, 'journey-admin'));
     // The function's own identity for a self-managed cluster (client certificate in real life).
     const functionKubeconfigFile = join(o.workdir, 'kubeconfig-contrast-autorecover');
-    await writeFile(functionKubeconfigFile, kubeconfigFor(kube.url, 'contrast-autorecover-token', kube.caData, 'contrast-autorecover'));
+    await writeFile(
+      functionKubeconfigFile,
+      kubeconfigFor(kube.url, 'contrast-autorecover-token', kube.caData, 'contrast-autorecover'),
+    );
     const eks = await new EksStub(o.region, ACCOUNT).start();
-    if (o.eks) eks.addCluster({ name: o.eks.clusterName, endpoint: kube.url, caData: kube.caData, authenticationMode: o.eks.authenticationMode });
+    if (o.eks)
+      eks.addCluster({
+        name: o.eks.clusterName,
+        endpoint: kube.url,
+        caData: kube.caData,
+        authenticationMode: o.eks.authenticationMode,
+      });
     const lambda = await new LambdaStub(o.region, ACCOUNT).start();
     const trail = await new CloudTrailStub(o.region, ACCOUNT).start();
     const world = new World(o, kube, emu, ws, eks, lambda, trail, kubeconfigFile, functionKubeconfigFile);
@@ -186,11 +230,17 @@ export class World {
   }
 
   awsConfig() {
-    return { endpoint: this.o.motoEndpoint, region: this.o.region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+    return {
+      endpoint: this.o.motoEndpoint,
+      region: this.o.region,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    };
   }
 
   coordinatorPods(): KubeObject[] {
-    return this.kube.store.list('pods', this.o.namespace).filter((p) => p.metadata.labels?.[COORDINATOR_LABEL] === 'coordinator');
+    return this.kube.store
+      .list('pods', this.o.namespace)
+      .filter((p) => p.metadata.labels?.[COORDINATOR_LABEL] === 'coordinator');
   }
 
   /** Objects applied to the stand-in, of one resource, e.g. ('rolebindings', 'prod'). */
@@ -210,7 +260,12 @@ export class World {
    * the NLB → the Coordinator), the test chain's roots (the only change to verification), its
    * log records shipped to its log group, its KMS and Secrets Manager calls into CloudTrail.
    */
-  async deployFunction(f: { name: string; roleArn: string; env: Record<string, string>; logGroup: string }): Promise<DeployedFunction> {
+  async deployFunction(f: {
+    name: string;
+    roleArn: string;
+    env: Record<string, string>;
+    logGroup: string;
+  }): Promise<DeployedFunction> {
     const cfg = this.awsConfig();
     const kms = new KMSClient(cfg);
     const secrets = new SecretsManagerClient(cfg);
@@ -225,9 +280,16 @@ export class World {
       telemetry: { logger, metrics: noMetrics },
     });
     const results: unknown[] = [];
-    const invoke = async (event: unknown, context: { awsRequestId: string; clientContext?: { custom?: unknown } } = { awsRequestId: crypto.randomUUID() }) => {
+    const invoke = async (
+      event: unknown,
+      context: { awsRequestId: string; clientContext?: { custom?: unknown } } = { awsRequestId: crypto.randomUUID() },
+    ) => {
       try {
-        const out = await handler(event, { ...context, functionName: f.name, getRemainingTimeInMillis: () => 300_000 } as unknown as Parameters<typeof handler>[1]);
+        const out = await handler(event, {
+          ...context,
+          functionName: f.name,
+          getRemainingTimeInMillis: () => 300_000,
+        } as unknown as Parameters<typeof handler>[1]);
         results.push(out);
         return out;
       } finally {
@@ -236,11 +298,21 @@ export class World {
     };
     // Through Lambda's API (the CLI's pause, resume, status, doctor): an Invoke data event each.
     const viaApi = async (event: unknown, context: { awsRequestId: string; clientContext?: { custom?: unknown } }) => {
-      this.invocations.push({ at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), requestId: context.awsRequestId, caller: 'operator' });
+      this.invocations.push({
+        at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        requestId: context.awsRequestId,
+        caller: 'operator',
+      });
       return invoke(event, context);
     };
     this.lambda.add({ name: f.name, roleArn: f.roleArn, env: f.env, logGroup: f.logGroup, invoke: viaApi });
-    const deployed: DeployedFunction = { ...f, arn: this.lambda.arnOf(f.name), logger, invoke: (e) => invoke(e), results };
+    const deployed: DeployedFunction = {
+      ...f,
+      arn: this.lambda.arnOf(f.name),
+      logger,
+      invoke: (e) => invoke(e),
+      results,
+    };
     this.functions.set(f.name, deployed);
     return deployed;
   }
@@ -256,9 +328,20 @@ export class World {
   private reconcileLoadBalancers(): void {
     if (!this.o.eks) return;
     for (const svc of this.objects('services')) {
-      const spec = (svc.spec ?? {}) as { type?: string; loadBalancerClass?: string; publishNotReadyAddresses?: boolean };
+      const spec = (svc.spec ?? {}) as {
+        type?: string;
+        loadBalancerClass?: string;
+        publishNotReadyAddresses?: boolean;
+      };
       const a = svc.metadata.annotations ?? {};
-      if (spec.type !== 'LoadBalancer' || !(spec.loadBalancerClass === 'service.k8s.aws/nlb' || a['service.beta.kubernetes.io/aws-load-balancer-type'] === 'external')) continue;
+      if (
+        spec.type !== 'LoadBalancer' ||
+        !(
+          spec.loadBalancerClass === 'service.k8s.aws/nlb' ||
+          a['service.beta.kubernetes.io/aws-load-balancer-type'] === 'external'
+        )
+      )
+        continue;
       const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
       const name = a['service.beta.kubernetes.io/aws-load-balancer-name'];
       const why =
@@ -274,7 +357,13 @@ export class World {
         continue;
       }
       this.refusedServices.delete(key);
-      if (!this.nlbs.has(name!)) this.nlbs.set(name!, { name: name!, arn: nlbArn(this.o.region, name!), target: this.emu.address, publishNotReadyAddresses: spec.publishNotReadyAddresses === true });
+      if (!this.nlbs.has(name!))
+        this.nlbs.set(name!, {
+          name: name!,
+          arn: nlbArn(this.o.region, name!),
+          target: this.emu.address,
+          publishNotReadyAddresses: spec.publishNotReadyAddresses === true,
+        });
     }
   }
 
@@ -286,11 +375,26 @@ export class World {
     const pod = fresh[0]!;
     pod.status = { ...pod.status, conditions: [{ type: 'Ready', status: 'False' }] };
     this.emu.restart();
-    await this.exportRestart(pod).catch((err: unknown) => console.error(`journey world: exporter: ${(err as Error).message}`));
+    await this.exportRestart(pod).catch((err: unknown) =>
+      console.error(`journey world: exporter: ${(err as Error).message}`),
+    );
     // The backstop schedule's next tick (the function's rule, every minute in AWS).
     const t = setTimeout(() => {
       this.timers.delete(t);
-      for (const f of this.functions.values()) void f.invoke({ version: '0', id: crypto.randomUUID(), 'detail-type': 'Scheduled Event', source: 'aws.events', account: ACCOUNT, time: new Date().toISOString(), region: this.o.region, resources: [], detail: {} }).catch(() => undefined);
+      for (const f of this.functions.values())
+        void f
+          .invoke({
+            version: '0',
+            id: crypto.randomUUID(),
+            'detail-type': 'Scheduled Event',
+            source: 'aws.events',
+            account: ACCOUNT,
+            time: new Date().toISOString(),
+            region: this.o.region,
+            resources: [],
+            detail: {},
+          })
+          .catch(() => undefined);
     }, this.o.backstopMs ?? 15_000);
     this.timers.add(t);
   }
@@ -307,7 +411,30 @@ export class World {
     for (const cm of this.objects('configmaps', ns)) {
       const text = (cm as unknown as { data?: Record<string, string> }).data?.['config.yaml'];
       if (!text) continue;
-      const config = parseYaml(text) as { namespace?: string; route?: { routes?: { match?: { receiver?: string; kind?: string; reason?: string; namespace?: string; labels?: Record<string, string> }[] }[] }; receivers?: { name: string; eventbridge?: { eventBusName: string; region?: string; source: string; detailType: string; details: Record<string, string> } }[] };
+      const config = parseYaml(text) as {
+        namespace?: string;
+        route?: {
+          routes?: {
+            match?: {
+              receiver?: string;
+              kind?: string;
+              reason?: string;
+              namespace?: string;
+              labels?: Record<string, string>;
+            }[];
+          }[];
+        };
+        receivers?: {
+          name: string;
+          eventbridge?: {
+            eventBusName: string;
+            region?: string;
+            source: string;
+            detailType: string;
+            details: Record<string, string>;
+          };
+        }[];
+      };
       if (config.namespace && config.namespace !== this.o.namespace) continue;
       // Rule fields are unanchored Go regexps (pkg/exporter/rule.go), labels too.
       const matches = (config.route?.routes ?? [])
@@ -317,20 +444,60 @@ export class World {
             (!m.kind || new RegExp(m.kind).test('Pod')) &&
             (!m.reason || new RegExp(m.reason).test('Started')) &&
             (!m.namespace || new RegExp(m.namespace).test(pod.metadata.namespace ?? '')) &&
-            Object.entries(m.labels ?? {}).every(([k, v]) => k in (pod.metadata.labels ?? {}) && new RegExp(v).test(pod.metadata.labels![k]!)),
+            Object.entries(m.labels ?? {}).every(
+              ([k, v]) => k in (pod.metadata.labels ?? {}) && new RegExp(v).test(pod.metadata.labels![k]!),
+            ),
         );
       for (const m of matches) {
         const receiver = config.receivers?.find((r) => r.name === m.receiver)?.eventbridge;
         if (!receiver) continue;
-        const detail = Object.fromEntries(Object.entries(receiver.details).map(([k, v]) => [k, v.replace('{{ .InvolvedObject.Name }}', pod.metadata.name).replace('{{ .InvolvedObject.UID }}', pod.metadata.uid)]));
-        const events = new EventBridgeClient({ ...this.awsConfig(), ...(receiver.region ? { region: receiver.region } : {}) });
-        const out = await events.send(new PutEventsCommand({ Entries: [{ EventBusName: receiver.eventBusName, Source: receiver.source, DetailType: receiver.detailType, Detail: JSON.stringify(detail) }] }));
+        const detail = Object.fromEntries(
+          Object.entries(receiver.details).map(([k, v]) => [
+            k,
+            v
+              .replace('{{ .InvolvedObject.Name }}', pod.metadata.name)
+              .replace('{{ .InvolvedObject.UID }}', pod.metadata.uid),
+          ]),
+        );
+        const events = new EventBridgeClient({
+          ...this.awsConfig(),
+          ...(receiver.region ? { region: receiver.region } : {}),
+        });
+        const out = await events.send(
+          new PutEventsCommand({
+            Entries: [
+              {
+                EventBusName: receiver.eventBusName,
+                Source: receiver.source,
+                DetailType: receiver.detailType,
+                Detail: JSON.stringify(detail),
+              },
+            ],
+          }),
+        );
         if ((out.FailedEntryCount ?? 0) > 0) continue; // the sink does not check per-entry failures
         this.exported.push({ bus: receiver.eventBusName, detail });
         // The stack's rule: trigger events on its bus invoke its function.
         for (const f of this.functions.values()) {
-          if (f.env.EVENT_BUS_NAME !== receiver.eventBusName || receiver.source !== EVENTS.triggerSource || !EVENTS.triggerDetailTypes.includes(receiver.detailType as never)) continue;
-          void f.invoke({ version: '0', id: out.Entries?.[0]?.EventId ?? crypto.randomUUID(), 'detail-type': receiver.detailType, source: receiver.source, account: ACCOUNT, time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), region: this.o.region, resources: [], detail }).catch(() => undefined);
+          if (
+            f.env.EVENT_BUS_NAME !== receiver.eventBusName ||
+            receiver.source !== EVENTS.triggerSource ||
+            !EVENTS.triggerDetailTypes.includes(receiver.detailType as never)
+          )
+            continue;
+          void f
+            .invoke({
+              version: '0',
+              id: out.Entries?.[0]?.EventId ?? crypto.randomUUID(),
+              'detail-type': receiver.detailType,
+              source: receiver.source,
+              account: ACCOUNT,
+              time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+              region: this.o.region,
+              resources: [],
+              detail,
+            })
+            .catch(() => undefined);
         }
       }
     }
@@ -342,10 +509,19 @@ export class World {
     const trail = new URL(this.trail.endpoint);
     this.cloudtrailRouter = createServer((req: IncomingMessage, res: ServerResponse) => {
       const to = String(req.headers['x-amz-target'] ?? '').endsWith('.LookupEvents') ? trail : moto;
-      const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
+      const upstream = httpRequest(
+        {
+          host: to.hostname,
+          port: to.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: to.host },
+        },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
       upstream.on('error', (err) => {
         res.writeHead(502);
         res.end(err.message);
@@ -366,7 +542,9 @@ export class World {
       this.eks.close(),
       this.lambda.close(),
       this.trail.close(),
-      new Promise<void>((resolve) => (this.cloudtrailRouter ? this.cloudtrailRouter.close(() => resolve()) : resolve())),
+      new Promise<void>((resolve) =>
+        this.cloudtrailRouter ? this.cloudtrailRouter.close(() => resolve()) : resolve(),
+      ),
     ]);
   }
 }

@@ -29,7 +29,18 @@ const fail = (msg) => {
 };
 
 // Global flags, anywhere on the line (as kubectl allows).
-const flags = { namespace: undefined, kubeconfig: process.env.KUBECONFIG, context: undefined, files: [], output: undefined, cert: undefined, key: undefined, fromFile: [], fromLiteral: [], client: false };
+const flags = {
+  namespace: undefined,
+  kubeconfig: process.env.KUBECONFIG,
+  context: undefined,
+  files: [],
+  output: undefined,
+  cert: undefined,
+  key: undefined,
+  fromFile: [],
+  fromLiteral: [],
+  client: false,
+};
 const words = [];
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
@@ -49,7 +60,8 @@ for (let i = 0; i < args.length; i++) {
   else if (a.startsWith('--from-file')) flags.fromFile.push(value('--from-file'));
   else if (a.startsWith('--from-literal')) flags.fromLiteral.push(value('--from-literal'));
   else if (a === '--client') flags.client = true;
-  else if (a.startsWith('-') && a !== '-') fail(`unknown flag: ${a} (the journey's kubectl serves: apply, create namespace|secret, get, kustomize, version)`);
+  else if (a.startsWith('-') && a !== '-')
+    fail(`unknown flag: ${a} (the journey's kubectl serves: apply, create namespace|secret, get, kustomize, version)`);
   else words.push(a);
 }
 
@@ -80,7 +92,10 @@ function errorText(err) {
 
 async function namespacedKind(client, obj) {
   const r = await client.resource(obj.apiVersion, obj.kind);
-  if (!r) fail(`resource mapping not found for name: "${obj.metadata?.name}" namespace: "" from "-": no matches for kind "${obj.kind}" in version "${obj.apiVersion}"\nensure CRDs are installed first`);
+  if (!r)
+    fail(
+      `resource mapping not found for name: "${obj.metadata?.name}" namespace: "" from "-": no matches for kind "${obj.kind}" in version "${obj.apiVersion}"\nensure CRDs are installed first`,
+    );
   return r.namespaced;
 }
 
@@ -89,9 +104,10 @@ async function apply() {
   let text = '';
   for (const f of flags.files) text += `${f === '-' ? readFileSync(0, 'utf8') : readFileSync(f, 'utf8')}\n---\n`;
   const parsed = parseAllDocuments(text);
-  for (const d of parsed) if (d.errors.length > 0) fail(`error parsing ${flags.files.join(',')}: ${d.errors[0].message}`);
+  for (const d of parsed)
+    if (d.errors.length > 0) fail(`error parsing ${flags.files.join(',')}: ${d.errors[0].message}`);
   const docs = parsed.map((d) => d.toJS()).filter((d) => d && typeof d === 'object');
-  const objects = docs.flatMap((d) => (d.kind === 'List' ? d.items ?? [] : [d]));
+  const objects = docs.flatMap((d) => (d.kind === 'List' ? (d.items ?? []) : [d]));
   if (objects.length === 0) fail('no objects passed to apply');
   const client = api();
   for (const obj of objects) {
@@ -100,22 +116,31 @@ async function apply() {
     if (await namespacedKind(client, obj)) {
       const ns = obj.metadata.namespace ?? flags.namespace ?? 'default';
       if (flags.namespace && obj.metadata.namespace && obj.metadata.namespace !== flags.namespace) {
-        fail(`the namespace from the provided object "${obj.metadata.namespace}" does not match the namespace "${flags.namespace}". You must pass '--namespace=${obj.metadata.namespace}' to perform this operation.`);
+        fail(
+          `the namespace from the provided object "${obj.metadata.namespace}" does not match the namespace "${flags.namespace}". You must pass '--namespace=${obj.metadata.namespace}' to perform this operation.`,
+        );
       }
       obj.metadata.namespace = ns;
     }
     let exists = true;
     try {
-      await client.read({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace } });
+      await client.read({
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace },
+      });
     } catch (err) {
       if (err?.code !== 404) fail(`${resourceName(obj)}: ${errorText(err)}`);
       exists = false;
     }
     try {
-      if (exists) await client.patch(obj, undefined, undefined, 'kubectl-client-side-apply', undefined, PatchStrategy.MergePatch);
+      if (exists)
+        await client.patch(obj, undefined, undefined, 'kubectl-client-side-apply', undefined, PatchStrategy.MergePatch);
       else await client.create(obj);
     } catch (err) {
-      fail(`${exists ? 'error when applying patch' : 'error when creating'} "${flags.files.join(',')}": ${errorText(err)}`);
+      fail(
+        `${exists ? 'error when applying patch' : 'error when creating'} "${flags.files.join(',')}": ${errorText(err)}`,
+      );
     }
     process.stdout.write(`${resourceName(obj)} ${exists ? 'configured' : 'created'}\n`);
   }
@@ -128,7 +153,16 @@ async function create() {
     obj = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: rest[0] } };
   } else if (what === 'secret' && rest[0] === 'tls') {
     if (!flags.cert || !flags.key) fail('create secret tls needs --cert and --key');
-    obj = { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: rest[1], namespace: flags.namespace ?? 'default' }, data: { 'tls.crt': readFileSync(flags.cert).toString('base64'), 'tls.key': readFileSync(flags.key).toString('base64') } };
+    obj = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: { name: rest[1], namespace: flags.namespace ?? 'default' },
+      data: {
+        'tls.crt': readFileSync(flags.cert).toString('base64'),
+        'tls.key': readFileSync(flags.key).toString('base64'),
+      },
+    };
   } else if (what === 'secret' && rest[0] === 'generic') {
     const data = {};
     for (const f of flags.fromFile) {
@@ -139,7 +173,13 @@ async function create() {
       const i = l.indexOf('=');
       data[l.slice(0, i)] = Buffer.from(l.slice(i + 1)).toString('base64');
     }
-    obj = { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: rest[1], namespace: flags.namespace ?? 'default' }, data };
+    obj = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
+      metadata: { name: rest[1], namespace: flags.namespace ?? 'default' },
+      data,
+    };
   } else fail(`the journey's kubectl cannot "create ${what ?? ''}"`);
   if (!obj.metadata.name) fail('a name is required');
   try {
@@ -153,15 +193,39 @@ async function create() {
 async function get() {
   const [kindWord, name] = words.slice(1);
   if (!kindWord) fail('you must specify the type of resource to get');
-  const kinds = { namespace: ['v1', 'Namespace'], namespaces: ['v1', 'Namespace'], ns: ['v1', 'Namespace'], secret: ['v1', 'Secret'], secrets: ['v1', 'Secret'], configmap: ['v1', 'ConfigMap'], configmaps: ['v1', 'ConfigMap'], cm: ['v1', 'ConfigMap'], pod: ['v1', 'Pod'], pods: ['v1', 'Pod'], service: ['v1', 'Service'], svc: ['v1', 'Service'], deployment: ['apps/v1', 'Deployment'], deployments: ['apps/v1', 'Deployment'], deploy: ['apps/v1', 'Deployment'], rolebinding: ['rbac.authorization.k8s.io/v1', 'RoleBinding'], rolebindings: ['rbac.authorization.k8s.io/v1', 'RoleBinding'], clusterrole: ['rbac.authorization.k8s.io/v1', 'ClusterRole'], clusterroles: ['rbac.authorization.k8s.io/v1', 'ClusterRole'], validatingadmissionpolicy: ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicy'], validatingadmissionpolicies: ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicy'] };
+  const kinds = {
+    namespace: ['v1', 'Namespace'],
+    namespaces: ['v1', 'Namespace'],
+    ns: ['v1', 'Namespace'],
+    secret: ['v1', 'Secret'],
+    secrets: ['v1', 'Secret'],
+    configmap: ['v1', 'ConfigMap'],
+    configmaps: ['v1', 'ConfigMap'],
+    cm: ['v1', 'ConfigMap'],
+    pod: ['v1', 'Pod'],
+    pods: ['v1', 'Pod'],
+    service: ['v1', 'Service'],
+    svc: ['v1', 'Service'],
+    deployment: ['apps/v1', 'Deployment'],
+    deployments: ['apps/v1', 'Deployment'],
+    deploy: ['apps/v1', 'Deployment'],
+    rolebinding: ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
+    rolebindings: ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
+    clusterrole: ['rbac.authorization.k8s.io/v1', 'ClusterRole'],
+    clusterroles: ['rbac.authorization.k8s.io/v1', 'ClusterRole'],
+    validatingadmissionpolicy: ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicy'],
+    validatingadmissionpolicies: ['admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicy'],
+  };
   const k = kinds[kindWord.split('/')[0]];
   if (!k) fail(`the journey's kubectl cannot get "${kindWord}"`);
   const client = api();
   const namespaced = await namespacedKind(client, { apiVersion: k[0], kind: k[1], metadata: {} });
-  const ns = namespaced ? flags.namespace ?? 'default' : undefined;
+  const ns = namespaced ? (flags.namespace ?? 'default') : undefined;
   let items;
   try {
-    items = name ? [await client.read({ apiVersion: k[0], kind: k[1], metadata: { name, namespace: ns } })] : (await client.list(k[0], k[1], ns)).items;
+    items = name
+      ? [await client.read({ apiVersion: k[0], kind: k[1], metadata: { name, namespace: ns } })]
+      : (await client.list(k[0], k[1], ns)).items;
   } catch (err) {
     fail(`Error from server (${err?.code === 404 ? 'NotFound' : 'Error'}): ${errorText(err)}`);
   }
@@ -169,9 +233,12 @@ async function get() {
     o.apiVersion ??= k[0];
     o.kind ??= k[1];
   }
-  if (flags.output === 'json') process.stdout.write(`${JSON.stringify(name ? items[0] : { apiVersion: 'v1', kind: 'List', items }, null, 2)}\n`);
-  else if (flags.output === 'yaml') process.stdout.write(dumpYaml(name ? items[0] : { apiVersion: 'v1', kind: 'List', items }));
-  else if (flags.output === 'name' || flags.output === undefined) for (const o of items) process.stdout.write(`${resourceName(o)}\n`);
+  if (flags.output === 'json')
+    process.stdout.write(`${JSON.stringify(name ? items[0] : { apiVersion: 'v1', kind: 'List', items }, null, 2)}\n`);
+  else if (flags.output === 'yaml')
+    process.stdout.write(dumpYaml(name ? items[0] : { apiVersion: 'v1', kind: 'List', items }));
+  else if (flags.output === 'name' || flags.output === undefined)
+    for (const o of items) process.stdout.write(`${resourceName(o)}\n`);
   else fail(`the journey's kubectl does not support -o ${flags.output}`);
 }
 
@@ -188,9 +255,13 @@ function versionOf(bin) {
 function kustomize() {
   const real = process.env.JOURNEY_REAL_KUBECTL;
   const min = (process.env.JOURNEY_KUBECTL_MIN ?? '1.30').split('.').map(Number);
-  if (!real) fail(`kubectl kustomize needs a real kubectl ≥ ${min.join('.')}; none is on PATH (set JOURNEY_REAL_KUBECTL)`);
+  if (!real)
+    fail(`kubectl kustomize needs a real kubectl ≥ ${min.join('.')}; none is on PATH (set JOURNEY_REAL_KUBECTL)`);
   const v = versionOf(real);
-  if (!v || v[0] < min[0] || (v[0] === min[0] && v[1] < min[1])) fail(`kubectl kustomize: ${real} is ${v ? v.join('.') : 'of unknown version'}, older than the documented minimum ${min.join('.')}`);
+  if (!v || v[0] < min[0] || (v[0] === min[0] && v[1] < min[1]))
+    fail(
+      `kubectl kustomize: ${real} is ${v ? v.join('.') : 'of unknown version'}, older than the documented minimum ${min.join('.')}`,
+    );
   const r = spawnSync(real, ['kustomize', ...words.slice(1)], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
@@ -201,8 +272,12 @@ try {
   else if (verb === 'create') await create();
   else if (verb === 'get') await get();
   else if (verb === 'kustomize') kustomize();
-  else if (verb === 'version') process.stdout.write('Client Version: journey-shim (apply, create, get through @kubernetes/client-node)\n');
-  else fail(`the journey's kubectl does not serve "${verb ?? ''}" (it serves apply, create namespace|secret, get, kustomize, version); mark the block local-equivalent`);
+  else if (verb === 'version')
+    process.stdout.write('Client Version: journey-shim (apply, create, get through @kubernetes/client-node)\n');
+  else
+    fail(
+      `the journey's kubectl does not serve "${verb ?? ''}" (it serves apply, create namespace|secret, get, kustomize, version); mark the block local-equivalent`,
+    );
 } catch (err) {
   fail(errorText(err));
 }

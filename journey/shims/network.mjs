@@ -33,7 +33,11 @@ function normalize(args) {
   return [o, cb];
 }
 
-for (const [mod, name] of [[tls, 'connect'], [net, 'connect'], [net, 'createConnection']]) {
+for (const [mod, name] of [
+  [tls, 'connect'],
+  [net, 'connect'],
+  [net, 'createConnection'],
+]) {
   const original = mod[name];
   mod[name] = function (...args) {
     const [o, cb] = normalize(args);
