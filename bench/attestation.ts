@@ -19,13 +19,21 @@ const WARMUP = 30;
 const NOTE = 'target ≤ 1.5 × floor';
 
 interface Vectors {
-  snp: { report: string; signer: string; roots: string; product: 'Milan' | 'Genoa'; validAt: string; expect: { chain: string; signature?: string } }[];
+  snp: {
+    report: string;
+    signer: string;
+    roots: string;
+    product: 'Milan' | 'Genoa';
+    validAt: string;
+    expect: { chain: string; signature?: string };
+  }[];
   tdx: { quote: string; validAt: string }[];
 }
 
 const read = (rel: string) => readFileSync(path.join(TESTDATA, rel));
 const name = (rel: string) => path.basename(rel).replace(/\..*$/, '');
-const pems = (text: string) => [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => m[0]);
+const pems = (text: string) =>
+  [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => m[0]);
 
 function leToBe(b: Buffer): Buffer {
   return Buffer.from(b.subarray(0, 48)).reverse();
@@ -34,7 +42,12 @@ function leToBe(b: Buffer): Buffer {
 async function snpFigures(v: Vectors): Promise<Figure[]> {
   const out: Figure[] = [];
   for (const e of v.snp.filter((x) => x.expect.chain === 'valid' && x.expect.signature === 'valid')) {
-    const files = { report: new Uint8Array(read(e.report)), signer: new Uint8Array(read(e.signer)), chain: new Uint8Array(read(e.roots)), product: e.product };
+    const files = {
+      report: new Uint8Array(read(e.report)),
+      signer: new Uint8Array(read(e.signer)),
+      chain: new Uint8Array(read(e.roots)),
+      product: e.product,
+    };
     const now = new Date(e.validAt);
     const chainPems = pems(read(e.roots).toString('latin1'));
     const signer = read(e.signer);
@@ -48,11 +61,19 @@ async function snpFigures(v: Vectors): Promise<Figure[]> {
       const ask = new X509Certificate(chainPems[0]!);
       const ark = new X509Certificate(chainPems[1]!);
       const sig = Buffer.concat([leToBe(report.subarray(0x2a0, 0x2e8)), leToBe(report.subarray(0x2e8, 0x330))]);
-      if (!ark.verify(ark.publicKey) || !ask.verify(ark.publicKey) || !leaf.verify(ask.publicKey)) throw new Error('floor chain');
-      if (!verify('sha384', report.subarray(0, 0x2a0), { key: leaf.publicKey, dsaEncoding: 'ieee-p1363' }, sig)) throw new Error('floor sig');
+      if (!ark.verify(ark.publicKey) || !ask.verify(ark.publicKey) || !leaf.verify(ask.publicKey))
+        throw new Error('floor chain');
+      if (!verify('sha384', report.subarray(0, 0x2a0), { key: leaf.publicKey, dsaEncoding: 'ieee-p1363' }, sig))
+        throw new Error('floor sig');
     };
     const [value, fl] = await timeInterleaved(ours, floor, RUNS, WARMUP);
-    out.push({ name: `snp-verify:${name(e.report)}${e.signer.includes('vlek') && !name(e.report).includes('vlek') ? '-vlek' : ''}`, value, unit: 'ms', floor: fl, note: NOTE });
+    out.push({
+      name: `snp-verify:${name(e.report)}${e.signer.includes('vlek') && !name(e.report).includes('vlek') ? '-vlek' : ''}`,
+      value,
+      unit: 'ms',
+      floor: fl,
+      note: NOTE,
+    });
   }
   return out;
 }
@@ -76,11 +97,22 @@ async function tdxFigures(v: Vectors): Promise<Figure[]> {
       const pck = new X509Certificate(chainPems[0]!);
       const inter = new X509Certificate(chainPems[1]!);
       const root = new X509Certificate(chainPems[2]!);
-      if (!root.verify(root.publicKey) || !inter.verify(root.publicKey) || !pck.verify(inter.publicKey)) throw new Error('floor chain');
-      if (!verify('sha256', qeReport, { key: pck.publicKey, dsaEncoding: 'ieee-p1363' }, q.qe.qeReportSignature)) throw new Error('floor QE');
+      if (!root.verify(root.publicKey) || !inter.verify(root.publicKey) || !pck.verify(inter.publicKey))
+        throw new Error('floor chain');
+      if (!verify('sha256', qeReport, { key: pck.publicKey, dsaEncoding: 'ieee-p1363' }, q.qe.qeReportSignature))
+        throw new Error('floor QE');
       createHash('sha256').update(ak).update(q.qeAuthData.data).digest();
-      const key = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: ak.subarray(0, 32).toString('base64url'), y: ak.subarray(32).toString('base64url') }, format: 'jwk' });
-      if (!verify('sha256', signed, { key, dsaEncoding: 'ieee-p1363' }, q.signedData.signature)) throw new Error('floor quote');
+      const key = createPublicKey({
+        key: {
+          kty: 'EC',
+          crv: 'P-256',
+          x: ak.subarray(0, 32).toString('base64url'),
+          y: ak.subarray(32).toString('base64url'),
+        },
+        format: 'jwk',
+      });
+      if (!verify('sha256', signed, { key, dsaEncoding: 'ieee-p1363' }, q.signedData.signature))
+        throw new Error('floor quote');
     };
     const [value, fl] = await timeInterleaved(ours, floor, RUNS, WARMUP);
     out.push({ name: `tdx-verify:${name(e.quote)}`, value, unit: 'ms', floor: fl, note: NOTE });

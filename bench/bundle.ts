@@ -47,15 +47,28 @@ export async function bundleEntry(source: string, outdir: string, name: string):
   const visit = (k: string) => {
     if (eager.has(k)) return;
     eager.add(k);
-    for (const imp of outputs[k]?.imports ?? []) if (imp.kind === 'import-statement' && outputs[imp.path]) visit(imp.path);
+    for (const imp of outputs[k]?.imports ?? [])
+      if (imp.kind === 'import-statement' && outputs[imp.path]) visit(imp.path);
   };
   visit(key);
   return {
     entry,
     metafile: result.metafile,
-    entryInputs: [...eager].flatMap((k) => Object.entries(outputs[k]?.inputs ?? {}).filter(([, v]) => v.bytesInOutput > 0).map(([i]) => i)),
+    entryInputs: [...eager].flatMap((k) =>
+      Object.entries(outputs[k]?.inputs ?? {})
+        .filter(([, v]) => v.bytesInOutput > 0)
+        .map(([i]) => i),
+    ),
     allInputs: Object.keys(result.metafile.inputs),
-    bundledInputs: [...new Set(Object.values(outputs).flatMap((o) => Object.entries(o.inputs).filter(([, v]) => v.bytesInOutput > 0).map(([k]) => k)))],
+    bundledInputs: [
+      ...new Set(
+        Object.values(outputs).flatMap((o) =>
+          Object.entries(o.inputs)
+            .filter(([, v]) => v.bytesInOutput > 0)
+            .map(([k]) => k),
+        ),
+      ),
+    ],
     entryBytes: [...eager].reduce((n, k) => n + (outputs[k]?.bytes ?? 0), 0),
   };
 }
@@ -84,11 +97,25 @@ export interface ColdRun {
   importMs: number;
   /** The handler call. */
   invokeMs: number;
-  response: { outcome: string; results?: { deployment: string; outcome: string; steps?: { step: string; ms: number }[]; durationMs?: number; message?: string }[] };
+  response: {
+    outcome: string;
+    results?: {
+      deployment: string;
+      outcome: string;
+      steps?: { step: string; ms: number }[];
+      durationMs?: number;
+      message?: string;
+    }[];
+  };
 }
 
 /** A fresh `node` imports the bundle and calls its handler once with `event`, as Lambda's runtime would. */
-export function runCold(bundle: string, env: NodeJS.ProcessEnv, event: unknown, remainingMs = 300_000): Promise<ColdRun> {
+export function runCold(
+  bundle: string,
+  env: NodeJS.ProcessEnv,
+  event: unknown,
+  remainingMs = 300_000,
+): Promise<ColdRun> {
   const script = `
 const boot = performance.now();
 const { handler } = await import(${JSON.stringify(pathToFileURL(bundle).href)});
@@ -102,7 +129,12 @@ process.stdout.write('\\n@@RESULT ' + JSON.stringify({ bootMs: boot, importMs: i
 process.exit(0);`;
   return new Promise((resolveRun, reject) => {
     const t0 = performance.now();
-    const args = [...(process.env.COLD_START_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--input-type=module', '-e', script];
+    const args = [
+      ...(process.env.COLD_START_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      '--input-type=module',
+      '-e',
+      script,
+    ];
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -112,7 +144,10 @@ process.exit(0);`;
     child.on('exit', (code) => {
       const wallMs = performance.now() - t0;
       const line = out.split('\n').find((l) => l.startsWith('@@RESULT '));
-      if (code !== 0 || !line) return reject(new Error(`cold run of ${bundle} failed (exit ${code}): ${err.slice(-2000)} ${out.slice(-2000)}`));
+      if (code !== 0 || !line)
+        return reject(
+          new Error(`cold run of ${bundle} failed (exit ${code}): ${err.slice(-2000)} ${out.slice(-2000)}`),
+        );
       resolveRun({ wallMs, ...(JSON.parse(line.slice(9)) as Omit<ColdRun, 'wallMs'>) });
     });
   });

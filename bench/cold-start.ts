@@ -104,7 +104,10 @@ export const handler = async (_event, context) => {
 
 async function coldStart(): Promise<Figure[]> {
   const stack = await startStack();
-  if (!stack) return [{ name: 'cold-start', value: Number.NaN, unit: 'ms', note: `skipped: moto not installed; ${MOTO_INSTALL_HINT}` }];
+  if (!stack)
+    return [
+      { name: 'cold-start', value: Number.NaN, unit: 'ms', note: `skipped: moto not installed; ${MOTO_INSTALL_HINT}` },
+    ];
   const dir = await mkdtemp(join(tmpdir(), 'cold-start-'));
   let emu: CoordinatorEmulator | undefined;
   try {
@@ -126,7 +129,14 @@ async function coldStart(): Promise<Figure[]> {
       verifierFactory: () => createInsecureTestingVerifier(),
       kubernetes: async () => ({
         peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: [] }) },
-        restarts: { restartStale: async (r) => ({ meshCaSpkiSha256: r.meshCa.spkiSha256, results: [], complete: true, staleWorkloads: 0 }) },
+        restarts: {
+          restartStale: async (r) => ({
+            meshCaSpkiSha256: r.meshCa.spkiSha256,
+            results: [],
+            complete: true,
+            staleWorkloads: 0,
+          }),
+        },
       }),
       telemetry: { logger: new Logger({ logLevel: 'SILENT' }), metrics: { publish() {} } },
     });
@@ -136,7 +146,10 @@ async function coldStart(): Promise<Figure[]> {
     const ours = await bundleEntry(handlerEntrySource(true), dir, 'handler');
     const floor = await bundleEntry(floorEntrySource, dir, 'floor');
     const check = (r: ColdRun, what: string) => {
-      if (r.response.outcome !== 'already-healthy') throw new Error(`cold-start: ${what} answered ${r.response.outcome} (${r.response.results?.[0]?.message ?? ''}), expected already-healthy`);
+      if (r.response.outcome !== 'already-healthy')
+        throw new Error(
+          `cold-start: ${what} answered ${r.response.outcome} (${r.response.results?.[0]?.message ?? ''}), expected already-healthy`,
+        );
       return r;
     };
     check(await runCold(ours.entry, env, event), 'the scheduled no-op');

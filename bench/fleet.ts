@@ -15,10 +15,17 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
-export async function startFleet(count: number, material: { manifest: Buffer; seed: Buffer; salt: Buffer }): Promise<Fleet> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function startFleet(
+  count: number,
+  material: { manifest: Buffer; seed: Buffer; salt: Buffer },
+): Promise<Fleet> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.stdin.write(`${JSON.stringify({ count, manifest: material.manifest.toString('base64'), seed: material.seed.toString('base64'), salt: material.salt.toString('base64') })}\n`);
+  child.stdin.write(
+    `${JSON.stringify({ count, manifest: material.manifest.toString('base64'), seed: material.seed.toString('base64'), salt: material.salt.toString('base64') })}\n`,
+  );
   const addresses = await new Promise<string[]>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -48,7 +55,11 @@ async function serve(): Promise<void> {
     });
   });
   const o = JSON.parse(input) as { count: number; manifest: string; seed: string; salt: string };
-  const material = { manifest: Buffer.from(o.manifest, 'base64'), seed: Buffer.from(o.seed, 'base64'), salt: Buffer.from(o.salt, 'base64') };
+  const material = {
+    manifest: Buffer.from(o.manifest, 'base64'),
+    seed: Buffer.from(o.seed, 'base64'),
+    salt: Buffer.from(o.salt, 'base64'),
+  };
   const fleet: CoordinatorEmulator[] = [];
   for (let i = 0; i < o.count; i++) fleet.push(await CoordinatorEmulator.start({ state: 'healthy', ...material }));
   process.stdout.write(`@@FLEET ${JSON.stringify(fleet.map((e) => e.address))}\n`);

@@ -14,7 +14,14 @@
  * certificate is made once on both sides (the function keeps it per container).
  * Target ≤ 1.15 × floor.
  */
-import { constants, createDecipheriv, createPrivateKey, createPublicKey, privateDecrypt, randomBytes } from 'node:crypto';
+import {
+  constants,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  privateDecrypt,
+  randomBytes,
+} from 'node:crypto';
 import http2 from 'node:http2';
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { DecryptCommand } from '@aws-sdk/client-kms';
@@ -30,7 +37,12 @@ import { awsPorts } from '../lambda/reconcile/aws-deps.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
 import { stepBudgetsOf } from '../lambda/shared/budgets.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
-import { snpTestEvidence, makeTestManifest, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
+import {
+  snpTestEvidence,
+  makeTestManifest,
+  TEST_POLICY_HASH_HEX,
+  testSnpVerifierFactory,
+} from '../testing/evidence/index.ts';
 import { makeWorkspace } from '../testing/workspace.ts';
 import { median, timeInterleaved, type Benchmark } from './harness.ts';
 import { startStack } from './stack.ts';
@@ -49,10 +61,18 @@ function recoverRequest(seed: Buffer, salt: Buffer): Buffer {
 
 function rpc(session: http2.ClientHttp2Session, method: string, body: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = session.request({ ':method': 'POST', ':path': `/edgelesssys.contrast.userapi.UserAPI/${method}`, 'content-type': 'application/grpc', te: 'trailers' });
-    req.on('trailers', (t) => (t['grpc-status'] === '0' ? resolve() : reject(new Error(`${method}: ${t['grpc-status']} ${t['grpc-message']}`))));
+    const req = session.request({
+      ':method': 'POST',
+      ':path': `/edgelesssys.contrast.userapi.UserAPI/${method}`,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    req.on('trailers', (t) =>
+      t['grpc-status'] === '0' ? resolve() : reject(new Error(`${method}: ${t['grpc-status']} ${t['grpc-message']}`)),
+    );
     req.on('response', (h) => {
-      if (h['grpc-status'] && h['grpc-status'] !== '0') reject(new Error(`${method}: ${h['grpc-status']} ${h['grpc-message']}`));
+      if (h['grpc-status'] && h['grpc-status'] !== '0')
+        reject(new Error(`${method}: ${h['grpc-status']} ${h['grpc-message']}`));
     });
     req.on('error', reject);
     req.resume();
@@ -93,7 +113,11 @@ export const benchmarks: Benchmark[] = [
         return [];
       }
       const { kms, secrets } = stack.clients;
-      const ws = await makeWorkspace({ modulusLength: 4096, coordinatorPolicyHash: TEST_POLICY_HASH_HEX, manifestExtra: { ReferenceValues: makeTestManifest().ReferenceValues } });
+      const ws = await makeWorkspace({
+        modulusLength: 4096,
+        coordinatorPolicyHash: TEST_POLICY_HASH_HEX,
+        manifestExtra: { ReferenceValues: makeTestManifest().ReferenceValues },
+      });
       const emu = await CoordinatorEmulator.start({
         state: 'stale',
         manifest: ws.manifest,
@@ -110,11 +134,17 @@ export const benchmarks: Benchmark[] = [
 
         // Floor inputs prepared once: what is fixed per deployment (its context and reference values).
         const key = ownerKeyFromPem(ws.ownerKeyPem);
-        const clientContext = createSecureContext({ cert: await createClientCertificatePem(key, createPublicKey(key)), key: ws.ownerKeyPem });
+        const clientContext = createSecureContext({
+          cert: await createClientCertificatePem(key, createPublicKey(key)),
+          key: ws.ownerKeyPem,
+        });
         const context = ownerKeyContext('bench', ws.manifest, ws.seedShares);
         const aad = contextAad(context);
         const manifest = parseManifest(ws.manifest, 'bench manifest');
-        const reference = { referenceValues: manifest.referenceValues, coordinatorPolicyHashes: manifest.coordinatorPolicyHashes };
+        const reference = {
+          referenceValues: manifest.referenceValues,
+          coordinatorPolicyHashes: manifest.coordinatorPolicyHashes,
+        };
 
         // Per step, ours (reconcile's own step timings) beside the floor's same segment.
         const STEPS = ['load-bundle', 'probe', 'decrypt', 'recover', 'confirm'] as const;
@@ -142,16 +172,36 @@ export const benchmarks: Benchmark[] = [
           await rpc(probe, 'GetManifests', Buffer.alloc(0)).catch(() => undefined); // stale: FAILED_PRECONDITION
           probe.close();
           lap('probe');
-          const dk = await kms.send(new DecryptCommand({ KeyId: doc.ownerKey.kmsKeyId, CiphertextBlob: Buffer.from(doc.ownerKey.encryptedDataKey, 'base64'), EncryptionContext: context }));
+          const dk = await kms.send(
+            new DecryptCommand({
+              KeyId: doc.ownerKey.kmsKeyId,
+              CiphertextBlob: Buffer.from(doc.ownerKey.encryptedDataKey, 'base64'),
+              EncryptionContext: context,
+            }),
+          );
           const decipher = createDecipheriv('aes-256-gcm', dk.Plaintext!, Buffer.from(doc.ownerKey.iv, 'base64'));
           decipher.setAAD(aad);
           decipher.setAuthTag(Buffer.from(doc.ownerKey.tag, 'base64'));
-          const der = Buffer.concat([decipher.update(Buffer.from(doc.ownerKey.ciphertext, 'base64')), decipher.final()]);
+          const der = Buffer.concat([
+            decipher.update(Buffer.from(doc.ownerKey.ciphertext, 'base64')),
+            decipher.final(),
+          ]);
           dk.Plaintext!.fill(0);
           const ownerKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs1' });
           der.fill(0);
-          const shares = JSON.parse(Buffer.from(doc.seedShares, 'base64').toString('utf8')) as { SeedShares: { EncryptedSeed: string }[]; salt: string };
-          const seed = privateDecrypt({ key: ownerKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('seedshare') }, Buffer.from(shares.SeedShares[0]!.EncryptedSeed, 'base64'));
+          const shares = JSON.parse(Buffer.from(doc.seedShares, 'base64').toString('utf8')) as {
+            SeedShares: { EncryptedSeed: string }[];
+            salt: string;
+          };
+          const seed = privateDecrypt(
+            {
+              key: ownerKey,
+              padding: constants.RSA_PKCS1_OAEP_PADDING,
+              oaepHash: 'sha256',
+              oaepLabel: Buffer.from('seedshare'),
+            },
+            Buffer.from(shares.SeedShares[0]!.EncryptedSeed, 'base64'),
+          );
           lap('decrypt');
           const s = await verifiedSession(emu.port, verifier, clientContext);
           await rpc(s, 'Recover', recoverRequest(seed, Buffer.from(shares.salt, 'base64')));
@@ -167,7 +217,16 @@ export const benchmarks: Benchmark[] = [
           breakdown[st] = median(ourSteps[st]!.slice(3));
           breakdown[`floor ${st}`] = median(floorSteps[st]!.slice(3));
         }
-        return [{ name: 'reconcile', value, unit: 'ms', floor: floorMs, breakdown, note: 'full recovery with SEV-SNP evidence; floor: the same calls, verifications and decryptions made directly; target ≤ 1.15 × floor' }];
+        return [
+          {
+            name: 'reconcile',
+            value,
+            unit: 'ms',
+            floor: floorMs,
+            breakdown,
+            note: 'full recovery with SEV-SNP evidence; floor: the same calls, verifications and decryptions made directly; target ≤ 1.15 × floor',
+          },
+        ];
       } finally {
         await emu.stop();
         await stack.stop();

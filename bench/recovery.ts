@@ -22,7 +22,15 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { EVENTS, TRIGGER_DETAIL } from '../lambda/shared/contract.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
 import { snpTestEvidence, makeTestManifest, TEST_POLICY_HASH_HEX, testRoots } from '../testing/evidence/index.ts';
-import { contrastTemplate, coordinatorTemplate, kubeconfigFor, KubeStore, manifestRbac, startKubeApi, type KubeApi } from '../testing/kube-api/index.ts';
+import {
+  contrastTemplate,
+  coordinatorTemplate,
+  kubeconfigFor,
+  KubeStore,
+  manifestRbac,
+  startKubeApi,
+  type KubeApi,
+} from '../testing/kube-api/index.ts';
 import { MOTO_INSTALL_HINT } from '../testing/moto-server.ts';
 import { makeWorkspace } from '../testing/workspace.ts';
 import { bundleEntry, root, runCold, type ColdRun } from './bundle.ts';
@@ -54,7 +62,12 @@ function exporterEvent(deployment: string): Record<string, unknown> {
     time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     region: 'eu-central-1',
     resources: [],
-    detail: { [TRIGGER_DETAIL.deployment]: deployment, [TRIGGER_DETAIL.pod]: 'coordinator-0', [TRIGGER_DETAIL.podUid]: randomUUID(), [TRIGGER_DETAIL.cluster]: 'bench' },
+    detail: {
+      [TRIGGER_DETAIL.deployment]: deployment,
+      [TRIGGER_DETAIL.pod]: 'coordinator-0',
+      [TRIGGER_DETAIL.podUid]: randomUUID(),
+      [TRIGGER_DETAIL.cluster]: 'bench',
+    },
   };
 }
 
@@ -63,9 +76,20 @@ function populate(api: KubeApi, emu: CoordinatorEmulator): void {
   const store = new KubeStore();
   store.coordinator = { servingSince: () => emu.healthySince };
   const now = Date.now();
-  store.addStatefulSet(NS, 'coordinator', { template: coordinatorTemplate(), replicas: 1, startedAt: new Date(now), updateStrategy: 'RollingUpdate', ready: false });
+  store.addStatefulSet(NS, 'coordinator', {
+    template: coordinatorTemplate(),
+    replicas: 1,
+    startedAt: new Date(now),
+    updateStrategy: 'RollingUpdate',
+    ready: false,
+  });
   for (let i = 0; i < WORKLOADS; i++) {
-    store.addDeployment(NS, `app-${i}`, { template: contrastTemplate(`app-${i}`), replicas: 2, startedAt: new Date(now - 40 * MIN), initializerFinishedAt: new Date(now - 30 * MIN) });
+    store.addDeployment(NS, `app-${i}`, {
+      template: contrastTemplate(`app-${i}`),
+      replicas: 2,
+      startedAt: new Date(now - 40 * MIN),
+      initializerFinishedAt: new Date(now - 30 * MIN),
+    });
   }
   api.store.close();
   api.store = store;
@@ -73,9 +97,21 @@ function populate(api: KubeApi, emu: CoordinatorEmulator): void {
 
 async function restartToRecovered(): Promise<Figure[]> {
   const stack = await startStack();
-  if (!stack) return [{ name: 'restart-to-recovered', value: Number.NaN, unit: 'ms', note: `skipped: moto not installed; ${MOTO_INSTALL_HINT}` }];
+  if (!stack)
+    return [
+      {
+        name: 'restart-to-recovered',
+        value: Number.NaN,
+        unit: 'ms',
+        note: `skipped: moto not installed; ${MOTO_INSTALL_HINT}`,
+      },
+    ];
   const dir = await mkdtemp(join(tmpdir(), 'restart-to-recovered-'));
-  const ws = await makeWorkspace({ modulusLength: 4096, coordinatorPolicyHash: TEST_POLICY_HASH_HEX, manifestExtra: { ReferenceValues: makeTestManifest().ReferenceValues } });
+  const ws = await makeWorkspace({
+    modulusLength: 4096,
+    coordinatorPolicyHash: TEST_POLICY_HASH_HEX,
+    manifestExtra: { ReferenceValues: makeTestManifest().ReferenceValues },
+  });
   const emu = await CoordinatorEmulator.start({
     state: 'healthy',
     manifest: ws.manifest,
@@ -86,25 +122,31 @@ async function restartToRecovered(): Promise<Figure[]> {
   const api = await startKubeApi({ tokens: [TOKEN], rbac: manifestRbac([NS]) });
   try {
     const kubeconfigSecretId = `kubeconfig/bench-${randomUUID().slice(0, 8)}`;
-    await stack.clients.secrets.send(new CreateSecretCommand({ Name: kubeconfigSecretId, SecretString: kubeconfigFor(api.url, TOKEN, api.caData) }));
+    await stack.clients.secrets.send(
+      new CreateSecretCommand({ Name: kubeconfigSecretId, SecretString: kubeconfigFor(api.url, TOKEN, api.caData) }),
+    );
     const bundle = await bundleEntry(entrySource, dir, 'handler');
 
     const once = async (): Promise<{ run: ColdRun; patches: number }> => {
       // A deployment of its own per run: its record starts empty (the crash-loop guard allows 2 recoveries an hour).
       const deployment = `bench-${randomUUID().slice(0, 8)}`;
       const secretId = await stack.enroll(deployment, ws);
-      const env = stack.env([{ name: deployment, secretId, coordinator: emu.address, coordinatorNamespace: NS, namespaces: [NS] }], {
-        KUBE_AUTH: 'kubeconfig',
-        KUBECONFIG_SECRET_ID: kubeconfigSecretId,
-        LAMBDA_TASK_ROOT: dir,
-        BENCH_TEST_ROOTS: JSON.stringify(testRoots()),
-      });
+      const env = stack.env(
+        [{ name: deployment, secretId, coordinator: emu.address, coordinatorNamespace: NS, namespaces: [NS] }],
+        {
+          KUBE_AUTH: 'kubeconfig',
+          KUBECONFIG_SECRET_ID: kubeconfigSecretId,
+          LAMBDA_TASK_ROOT: dir,
+          BENCH_TEST_ROOTS: JSON.stringify(testRoots()),
+        },
+      );
       populate(api, emu);
       api.log.length = 0;
       emu.restart();
       const run = await runCold(bundle.entry, env, exporterEvent(deployment));
       const r = run.response.results?.[0];
-      if (run.response.outcome !== 'recovered') throw new Error(`restart-to-recovered: ${run.response.outcome}: ${r?.message ?? ''}`);
+      if (run.response.outcome !== 'recovered')
+        throw new Error(`restart-to-recovered: ${run.response.outcome}: ${r?.message ?? ''}`);
       const patches = api.log.filter((x) => x.method === 'PATCH').length;
       if (patches !== WORKLOADS) throw new Error(`restart-to-recovered: ${patches} of ${WORKLOADS} workloads patched`);
       return { run, patches };
@@ -114,7 +156,8 @@ async function restartToRecovered(): Promise<Figure[]> {
     const runs: ColdRun[] = [];
     for (let i = 0; i < RUNS; i++) runs.push((await once()).run);
 
-    const stepMs = (run: ColdRun, step: string) => run.response.results![0]!.steps!.filter((s) => s.step === step).reduce((n, s) => n + s.ms, 0);
+    const stepMs = (run: ColdRun, step: string) =>
+      run.response.results![0]!.steps!.filter((s) => s.step === step).reduce((n, s) => n + s.ms, 0);
     const steps = ['load-bundle', 'probe', 'peers', 'decrypt', 'recover', 'confirm', 'restarts'] as const;
     const part = (f: (r: ColdRun) => number) => median(runs.map(f));
     const stepsMs = (r: ColdRun) => steps.reduce((n, s) => n + stepMs(r, s), 0);

@@ -8,7 +8,15 @@
  */
 import https from 'node:https';
 import { createKubernetesSide, RESTART_CONCURRENCY } from '../lambda/kubernetes/index.ts';
-import { contrastTemplate, KubeStore, kubeconfigFor, manifestRbac, startKubeApi, type KubeApi, type LoggedRequest } from '../testing/kube-api/index.ts';
+import {
+  contrastTemplate,
+  KubeStore,
+  kubeconfigFor,
+  manifestRbac,
+  startKubeApi,
+  type KubeApi,
+  type LoggedRequest,
+} from '../testing/kube-api/index.ts';
 import { median, type Benchmark, type Figure } from './harness.ts';
 
 const WORKLOADS = 1000;
@@ -21,7 +29,10 @@ function populate(api: KubeApi): void {
   const store = new KubeStore();
   const old = new Date(Date.now() - 3_600_000);
   for (let i = 0; i < WORKLOADS; i++) {
-    store.addDeployment(NS, `app-${String(i).padStart(4, '0')}`, { template: contrastTemplate(`app-${i}`), startedAt: old });
+    store.addDeployment(NS, `app-${String(i).padStart(4, '0')}`, {
+      template: contrastTemplate(`app-${i}`),
+      startedAt: old,
+    });
   }
   api.store.close();
   api.store = store;
@@ -54,10 +65,15 @@ async function bareLoop(api: KubeApi, requests: Replay[], concurrency: number): 
   let next = 0;
   const send = (r: Replay): Promise<void> =>
     new Promise((resolve, reject) => {
-      const req = https.request({ hostname: url.hostname, port: url.port, method: r.method, path: r.path, headers: r.headers, agent }, (res) => {
-        res.on('data', () => {});
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`floor: ${r.method} ${r.path} → ${res.statusCode}`))));
-      });
+      const req = https.request(
+        { hostname: url.hostname, port: url.port, method: r.method, path: r.path, headers: r.headers, agent },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', () =>
+            res.statusCode === 200 ? resolve() : reject(new Error(`floor: ${r.method} ${r.path} → ${res.statusCode}`)),
+          );
+        },
+      );
       req.on('error', reject);
       req.end(r.body || undefined);
     });
@@ -87,7 +103,11 @@ async function restart1000(): Promise<Figure[]> {
         namespaces: { kind: 'list', names: [NS] },
       });
       let t0 = performance.now();
-      const summary = await side.restarts.restartStale({ deployment: 'bench', meshCa: { spkiSha256: '00', createdAt: new Date(Date.now() - 60_000) }, mode: 'restart' });
+      const summary = await side.restarts.restartStale({
+        deployment: 'bench',
+        meshCa: { spkiSha256: '00', createdAt: new Date(Date.now() - 60_000) },
+        mode: 'restart',
+      });
       const value = performance.now() - t0;
       side.close();
       const restarted = summary.results.filter((r) => r.status === 'restarted').length;

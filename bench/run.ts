@@ -29,8 +29,15 @@ function emit(f: Figure): void {
     process.stdout.write(`${JSON.stringify(line)}\n`);
   } else {
     const floor = f.floor !== undefined ? `  floor ${round(f.floor)} ${f.unit}  ratio ${round(ratio!)}` : '';
-    process.stdout.write(`${f.name.padEnd(34)} ${String(round(f.value)).padStart(10)} ${f.unit}${floor}${f.note ? `  (${f.note})` : ''}\n`);
-    if (f.breakdown) process.stdout.write(`${''.padEnd(34)} ${Object.entries(f.breakdown).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')}\n`);
+    process.stdout.write(
+      `${f.name.padEnd(34)} ${String(round(f.value)).padStart(10)} ${f.unit}${floor}${f.note ? `  (${f.note})` : ''}\n`,
+    );
+    if (f.breakdown)
+      process.stdout.write(
+        `${''.padEnd(34)} ${Object.entries(f.breakdown)
+          .map(([k, v]) => `${k} ${Math.round(v)}`)
+          .join(', ')}\n`,
+      );
   }
 }
 

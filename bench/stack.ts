@@ -31,23 +31,43 @@ export interface Stack {
 }
 
 /** The trace header the Lambda runtime sets per invocation (sampled), for X-Ray's facade segment. */
-const TRACE_ID = () => `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replace(/-/g, '').slice(0, 24)};Parent=${randomUUID().replace(/-/g, '').slice(0, 16)};Sampled=1`;
+const TRACE_ID = () =>
+  `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replace(/-/g, '').slice(0, 24)};Parent=${randomUUID().replace(/-/g, '').slice(0, 16)};Sampled=1`;
 
 /** undefined when moto is not installed. */
 export async function startStack(): Promise<Stack | undefined> {
   const python = findMotoPython();
   if (!python) return undefined;
   const moto = await startMoto(python);
-  const aws = { region: 'eu-central-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
-  const clients = { dynamodb: new DynamoDBClient(aws), kms: new KMSClient(aws), secrets: new SecretsManagerClient(aws), events: new EventBridgeClient(aws) };
+  const aws = {
+    region: 'eu-central-1',
+    endpoint: moto.endpoint,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  };
+  const clients = {
+    dynamodb: new DynamoDBClient(aws),
+    kms: new KMSClient(aws),
+    secrets: new SecretsManagerClient(aws),
+    events: new EventBridgeClient(aws),
+  };
   const suffix = randomUUID().slice(0, 8);
   const tableName = `locks-${suffix}`;
   const busName = `bus-${suffix}`;
   try {
     await clients.dynamodb.send(
-      new CreateTableCommand({ TableName: tableName, AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }], BillingMode: 'PAY_PER_REQUEST' }),
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
     );
-    await clients.dynamodb.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } }));
+    await clients.dynamodb.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      }),
+    );
     await clients.events.send(new CreateEventBusCommand({ Name: busName }));
   } catch (err) {
     await moto.stop();
@@ -64,7 +84,12 @@ export async function startStack(): Promise<Stack | undefined> {
     kmsKeyId,
     async enroll(deployment, ws) {
       const secretId = `contrast/${deployment}`;
-      const { document } = await buildBundle({ deployment, kmsKeyId, files: { manifest: ws.manifest, seedShares: ws.seedShares, ownerKeyPem: Buffer.from(ws.ownerKeyPem) }, kms: clients.kms });
+      const { document } = await buildBundle({
+        deployment,
+        kmsKeyId,
+        files: { manifest: ws.manifest, seedShares: ws.seedShares, ownerKeyPem: Buffer.from(ws.ownerKeyPem) },
+        kms: clients.kms,
+      });
       await store.save(secretId, document, kmsKeyId);
       return secretId;
     },

@@ -25,14 +25,20 @@ const RUNS = 3;
 
 async function sweep100(): Promise<Figure[]> {
   const stack = await startStack();
-  if (!stack) return [{ name: 'sweep-100', value: Number.NaN, unit: 'ms', note: `skipped: moto not installed; ${MOTO_INSTALL_HINT}` }];
+  if (!stack)
+    return [
+      { name: 'sweep-100', value: Number.NaN, unit: 'ms', note: `skipped: moto not installed; ${MOTO_INSTALL_HINT}` },
+    ];
   const ws = await makeWorkspace();
   const fleet = await startFleet(DEPLOYMENTS, ws);
   try {
     const names = Array.from({ length: DEPLOYMENTS }, (_, i) => `sweep-${String(i).padStart(3, '0')}`);
     const deployments: Record<string, unknown>[] = [];
-    for (const [i, name] of names.entries()) deployments.push({ name, secretId: await stack.enroll(name, ws), coordinator: fleet.addresses[i] });
-    const config = loadConfig(stack.env(deployments, { KUBE_AUTH: 'kubeconfig', KUBECONFIG_SECRET_ID: 'kubeconfig/sweep' }));
+    for (const [i, name] of names.entries())
+      deployments.push({ name, secretId: await stack.enroll(name, ws), coordinator: fleet.addresses[i] });
+    const config = loadConfig(
+      stack.env(deployments, { KUBE_AUTH: 'kubeconfig', KUBECONFIG_SECRET_ID: 'kubeconfig/sweep' }),
+    );
 
     // The first pass records each mesh CA key's restarts complete; afterwards Kubernetes is never asked.
     let priming = true;
@@ -40,7 +46,14 @@ async function sweep100(): Promise<Figure[]> {
       if (!priming) throw new Error('sweep: a healthy deployment asked for Kubernetes');
       return {
         peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: [] }) },
-        restarts: { restartStale: async (r) => ({ meshCaSpkiSha256: r.meshCa.spkiSha256, results: [], complete: true, staleWorkloads: 0 }) },
+        restarts: {
+          restartStale: async (r) => ({
+            meshCaSpkiSha256: r.meshCa.spkiSha256,
+            results: [],
+            complete: true,
+            staleWorkloads: 0,
+          }),
+        },
       };
     };
     const common = {
@@ -53,11 +66,17 @@ async function sweep100(): Promise<Figure[]> {
     const single = config.deployments.map((d) => createHandler({ ...common, config: { ...config, deployments: [d] } }));
     const context = (id: string) => {
       const started = Date.now();
-      return { awsRequestId: id, getRemainingTimeInMillis: () => FUNCTION_TIMEOUT_SECONDS * 1000 - (Date.now() - started) };
+      return {
+        awsRequestId: id,
+        getRemainingTimeInMillis: () => FUNCTION_TIMEOUT_SECONDS * 1000 - (Date.now() - started),
+      };
     };
     const check = (r: HandlerResponse, n: number) => {
       const bad = r.results.filter((x) => x.outcome !== 'already-healthy');
-      if (r.results.length !== n || bad.length) throw new Error(`sweep: ${r.results.length} results, not healthy: ${bad.map((x) => `${x.deployment} ${x.outcome} ${x.message}`).join('; ')}`);
+      if (r.results.length !== n || bad.length)
+        throw new Error(
+          `sweep: ${r.results.length} results, not healthy: ${bad.map((x) => `${x.deployment} ${x.outcome} ${x.message}`).join('; ')}`,
+        );
     };
     let runId = 0;
     const sweep = async () => check(await sweepHandler(scheduledEvent(), context(`sweep-${runId++}`)), DEPLOYMENTS);
@@ -77,7 +96,9 @@ async function sweep100(): Promise<Figure[]> {
       const t0 = performance.now();
       await pass();
       const ms = performance.now() - t0;
-      const others = [processCpuMs(pids.emulators), processCpuMs(pids.moto)].map((v, i) => (v !== undefined && others0[i] !== undefined ? v - others0[i]! : Number.NaN));
+      const others = [processCpuMs(pids.emulators), processCpuMs(pids.moto)].map((v, i) =>
+        v !== undefined && others0[i] !== undefined ? v - others0[i]! : Number.NaN,
+      );
       return { ms, cpu: cpuMs(process.cpuUsage(c0)), emulatorsCpu: others[0]!, motoCpu: others[1]! };
     };
     const a: Awaited<ReturnType<typeof timed>>[] = [];
@@ -93,7 +114,14 @@ async function sweep100(): Promise<Figure[]> {
         value: med(a, 'ms'),
         unit: 'ms',
         floor: med(b, 'ms'),
-        breakdown: { functionCpu: med(a, 'cpu'), emulatorsCpu: med(a, 'emulatorsCpu'), motoCpu: med(a, 'motoCpu'), floorFunctionCpu: med(b, 'cpu'), floorEmulatorsCpu: med(b, 'emulatorsCpu'), floorMotoCpu: med(b, 'motoCpu') },
+        breakdown: {
+          functionCpu: med(a, 'cpu'),
+          emulatorsCpu: med(a, 'emulatorsCpu'),
+          motoCpu: med(a, 'motoCpu'),
+          floorFunctionCpu: med(b, 'cpu'),
+          floorEmulatorsCpu: med(b, 'emulatorsCpu'),
+          floorMotoCpu: med(b, 'motoCpu'),
+        },
         note: `one scheduled invocation over ${DEPLOYMENTS} healthy deployments, ${DEPLOYMENT_CONCURRENCY} at a time; floor: ${DEPLOYMENTS} sequential single-deployment no-ops; function timeout ${FUNCTION_TIMEOUT_SECONDS} s; target ≤ 0.25 × floor`,
       },
     ];

@@ -30,15 +30,18 @@ const handler = createHandler({
   budgets: spec.budgets,
   verifierFactory: () => createInsecureTestingVerifier(),
   // Workload restarts that take a while, so a kill can land in the middle of them.
-  kubernetes: spec.kubernetes === 'configured' ? undefined : async () => ({
-    peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: ['coordinator-0'] }) },
-    restarts: {
-      restartStale: async (req) => {
-        await sleep(10_000);
-        return { meshCaSpkiSha256: req.meshCa.spkiSha256, results: [], complete: true, staleWorkloads: 0 };
-      },
-    },
-  }),
+  kubernetes:
+    spec.kubernetes === 'configured'
+      ? undefined
+      : async () => ({
+          peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: ['coordinator-0'] }) },
+          restarts: {
+            restartStale: async (req) => {
+              await sleep(10_000);
+              return { meshCaSpkiSha256: req.meshCa.spkiSha256, results: [], complete: true, staleWorkloads: 0 };
+            },
+          },
+        }),
   ports: {
     progress: (e) => {
       const at = `${e.step}:${e.status}`;
@@ -53,7 +56,10 @@ const end = Date.now() + spec.remainingMs;
 // The invocation starts now (the process start, tsx's transpiling included, is not its time).
 report({ started: true });
 try {
-  const response = await handler(spec.event, { awsRequestId: spec.requestId, getRemainingTimeInMillis: () => end - Date.now() });
+  const response = await handler(spec.event, {
+    awsRequestId: spec.requestId,
+    getRemainingTimeInMillis: () => end - Date.now(),
+  });
   report({ done: true, outcome: response.results[0]?.outcome ?? response.outcome });
 } catch (err) {
   report({ done: true, error: (err as Error).name, outcome: (err as { outcome?: string }).outcome });

@@ -92,7 +92,13 @@ export async function runCase(name: string, body: CaseBody, timeoutMs = 60_000):
 
 export function summarize(className: string, results: CaseResult[]): ClassResult {
   const failures = results.filter((r) => r.problems.length > 0).map((r) => ({ case: r.name, problems: r.problems }));
-  return { class: className, cases: results.length, held: results.length - failures.length, failed: failures.length, failures };
+  return {
+    class: className,
+    cases: results.length,
+    held: results.length - failures.length,
+    failed: failures.length,
+    failures,
+  };
 }
 
 // ---- the AWS fault proxy ----
@@ -193,9 +199,21 @@ export interface Env {
   proxy: AwsProxy;
 }
 
-const direct = (moto: string) => ({ region: REGION, endpoint: moto, credentials: { accessKeyId: 'chaos', secretAccessKey: 'chaos' }, maxAttempts: 1 });
+const direct = (moto: string) => ({
+  region: REGION,
+  endpoint: moto,
+  credentials: { accessKeyId: 'chaos', secretAccessKey: 'chaos' },
+  maxAttempts: 1,
+});
 
-export async function makeWorld(env: Env, opts: { emulator?: Partial<EmulatorOptions>; configEnv?: Record<string, string>; deploymentExtra?: Record<string, unknown> } = {}): Promise<World> {
+export async function makeWorld(
+  env: Env,
+  opts: {
+    emulator?: Partial<EmulatorOptions>;
+    configEnv?: Record<string, string>;
+    deploymentExtra?: Record<string, unknown>;
+  } = {},
+): Promise<World> {
   const cfg = direct(env.moto);
   const kms = new KMSClient(cfg);
   const secrets = new SecretsManagerClient(cfg);
@@ -207,14 +225,30 @@ export async function makeWorld(env: Env, opts: { emulator?: Partial<EmulatorOpt
   const tableName = `locks-${id}`;
   const busName = `bus-${id}`;
   await dynamodb.send(
-    new CreateTableCommand({ TableName: tableName, AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }], BillingMode: 'PAY_PER_REQUEST' }),
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
   );
-  await dynamodb.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } }));
+  await dynamodb.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    }),
+  );
   await events.send(new CreateEventBusCommand({ Name: busName }));
-  const kmsKeyId = (await kms.send(new CreateKeyCommand({ Description: 'contrast-autorecover chaos' }))).KeyMetadata!.Arn!;
+  const kmsKeyId = (await kms.send(new CreateKeyCommand({ Description: 'contrast-autorecover chaos' }))).KeyMetadata!
+    .Arn!;
   const ws = await makeWorkspace({ modulusLength: 2048 });
   const pem = Buffer.from(ws.ownerKeyPem);
-  const { document } = await buildBundle({ deployment, kmsKeyId, files: { manifest: ws.manifest, seedShares: ws.seedShares, ownerKeyPem: pem }, kms });
+  const { document } = await buildBundle({
+    deployment,
+    kmsKeyId,
+    files: { manifest: ws.manifest, seedShares: ws.seedShares, ownerKeyPem: pem },
+    kms,
+  });
   pem.fill(0);
   await new BundleStore(secrets).save(secretId, document, kmsKeyId);
   // The data key, as KMS hands it to the function: it must not appear in any output either.
@@ -227,9 +261,23 @@ export async function makeWorld(env: Env, opts: { emulator?: Partial<EmulatorOpt
       }),
     )
   ).Plaintext!;
-  const emu = await CoordinatorEmulator.start({ state: 'stale', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, ...opts.emulator });
+  const emu = await CoordinatorEmulator.start({
+    state: 'stale',
+    manifest: ws.manifest,
+    seed: ws.seed,
+    salt: ws.salt,
+    ...opts.emulator,
+  });
   const config = loadConfig({
-    CONTRAST_DEPLOYMENTS: JSON.stringify([{ name: deployment, secretId, coordinator: emu.address, alarmNames: [`${deployment}-alarm`], ...opts.deploymentExtra }]),
+    CONTRAST_DEPLOYMENTS: JSON.stringify([
+      {
+        name: deployment,
+        secretId,
+        coordinator: emu.address,
+        alarmNames: [`${deployment}-alarm`],
+        ...opts.deploymentExtra,
+      },
+    ]),
     LOCK_TABLE_NAME: tableName,
     EVENT_BUS_NAME: busName,
     KUBE_AUTH: 'none',
@@ -337,7 +385,11 @@ export function auditsOf(records: Record<string, unknown>[]): Record<string, unk
   return records.filter((r) => r.message === 'audit').map((r) => r.audit as Record<string, unknown>);
 }
 
-export async function invoke(handler: ReturnType<typeof createHandler>, event: unknown, ctx = lambdaContext()): Promise<Invocation> {
+export async function invoke(
+  handler: ReturnType<typeof createHandler>,
+  event: unknown,
+  ctx = lambdaContext(),
+): Promise<Invocation> {
   const remainingMs = ctx.getRemainingTimeInMillis();
   const t0 = Date.now();
   let hung = false;
@@ -374,22 +426,36 @@ export async function invoke(handler: ReturnType<typeof createHandler>, event: u
  */
 export function checkInTime(c: Checks, inv: Invocation, boundMs = inv.remainingMs): void {
   const limit = Math.min(boundMs, inv.remainingMs);
-  c.that(!inv.hung && inv.ms < limit, `no outcome within the budget: ${inv.ms} ms, allowed ${limit} ms${inv.hung ? ' (still running at the function limit)' : ''}`);
+  c.that(
+    !inv.hung && inv.ms < limit,
+    `no outcome within the budget: ${inv.ms} ms, allowed ${limit} ms${inv.hung ? ' (still running at the function limit)' : ''}`,
+  );
 }
 
 /** An audit record for each deployment the invocation reconciled. */
-export function checkAudit(c: Checks, inv: Invocation, deployment: string, expect?: Record<string, unknown>): Record<string, unknown> | undefined {
+export function checkAudit(
+  c: Checks,
+  inv: Invocation,
+  deployment: string,
+  expect?: Record<string, unknown>,
+): Record<string, unknown> | undefined {
   const audit = inv.audits.find((a) => a.deployment === deployment);
   if (!c.that(audit !== undefined, `no audit record for ${deployment}`)) return undefined;
   for (const [k, v] of Object.entries(expect ?? {})) {
-    c.that(JSON.stringify(audit![k]) === JSON.stringify(v), `audit record ${k} = ${JSON.stringify(audit![k])}, expected ${JSON.stringify(v)}`);
+    c.that(
+      JSON.stringify(audit![k]) === JSON.stringify(v),
+      `audit record ${k} = ${JSON.stringify(audit![k])}, expected ${JSON.stringify(v)}`,
+    );
   }
   return audit;
 }
 
 /** The Coordinator got at most one Recover (and at most `max` over the case). */
 export function checkOneRecover(c: Checks, world: World, max = 1): void {
-  c.that(world.emu.recoverRequests <= max, `the Coordinator received ${world.emu.recoverRequests} Recover requests (at most ${max} allowed)`);
+  c.that(
+    world.emu.recoverRequests <= max,
+    `the Coordinator received ${world.emu.recoverRequests} Recover requests (at most ${max} allowed)`,
+  );
 }
 
 /** No seed, owner key or data key in any output: logs, metrics, events, responses, errors, wire bodies. */
@@ -401,11 +467,23 @@ export function checkNoSecret(c: Checks, world: World, outputs: string[]): void 
 /** Everything one invocation let out, for the secret check. */
 export function outputsOf(inv: Invocation, proxy?: AwsProxy): string[] {
   const wire = proxy ? proxy.bodies.filter((b) => b.op === 'AWSEvents.PutEvents').map((b) => b.request) : [];
-  return [inv.output, JSON.stringify(inv.response ?? null), inv.error ? `${inv.error.name}: ${inv.error.message}` : '', ...wire];
+  return [
+    inv.output,
+    JSON.stringify(inv.response ?? null),
+    inv.error ? `${inv.error.name}: ${inv.error.message}` : '',
+    ...wire,
+  ];
 }
 
 /** The four checks for a single-invocation case; returns its audit record. */
-export function checkAll(c: Checks, env: Env, world: World, inv: Invocation, audit?: Record<string, unknown>, boundMs?: number): Record<string, unknown> | undefined {
+export function checkAll(
+  c: Checks,
+  env: Env,
+  world: World,
+  inv: Invocation,
+  audit?: Record<string, unknown>,
+  boundMs?: number,
+): Record<string, unknown> | undefined {
   checkInTime(c, inv, boundMs);
   const a = checkAudit(c, inv, world.deployment, audit);
   checkOneRecover(c, world);

@@ -18,7 +18,14 @@ import { coordinatorAfterAttestationClass } from './classes/coordinator-after-at
 import { hostileEventsClass } from './classes/hostile-events.ts';
 import { hostileKubeconfigClass } from './classes/hostile-kubeconfig.ts';
 import { hostileKubernetesClass } from './classes/hostile-kubernetes.ts';
-import { coordinatorClass, dynamodbClass, eventBridgeClass, kmsClass, kubernetesClass, secretsManagerClass } from './classes/hung.ts';
+import {
+  coordinatorClass,
+  dynamodbClass,
+  eventBridgeClass,
+  kmsClass,
+  kubernetesClass,
+  secretsManagerClass,
+} from './classes/hung.ts';
 import { killedProcessClass } from './classes/killed.ts';
 import { slowRecoverClass } from './classes/slow-recover.ts';
 
@@ -54,7 +61,9 @@ const write = process.stdout.write.bind(process.stdout);
 
 function emit(r: ClassResult, ms: number): void {
   if (json) {
-    write(`${JSON.stringify({ class: r.class, cases: r.cases, held: r.held, failed: r.failed, failures: r.failures })}\n`);
+    write(
+      `${JSON.stringify({ class: r.class, cases: r.cases, held: r.held, failed: r.failed, failures: r.failures })}\n`,
+    );
     return;
   }
   write(`${r.failed ? '✘' : '✔'} ${r.class.padEnd(22)} ${r.held}/${r.cases} held (${(ms / 1000).toFixed(1)} s)\n`);
@@ -70,7 +79,12 @@ if (selected.includes('cli-special-files') || selected.includes('killed-process'
 const moto = await startMoto(python);
 const proxy = await new AwsProxy(moto.endpoint).start();
 // The handler builds its own AWS clients, as in production: all of them talk to the proxy.
-Object.assign(process.env, { AWS_ENDPOINT_URL: proxy.url, AWS_REGION: REGION, AWS_ACCESS_KEY_ID: 'chaos', AWS_SECRET_ACCESS_KEY: 'chaos' });
+Object.assign(process.env, {
+  AWS_ENDPOINT_URL: proxy.url,
+  AWS_REGION: REGION,
+  AWS_ACCESS_KEY_ID: 'chaos',
+  AWS_SECRET_ACCESS_KEY: 'chaos',
+});
 const env: Env = { moto: moto.endpoint, proxy };
 
 let failed = 0;
@@ -81,7 +95,13 @@ try {
     try {
       r = await CLASSES[name]!(env);
     } catch (err) {
-      r = { class: name, cases: 1, held: 0, failed: 1, failures: [{ case: '(class setup)', problems: [(err as Error).stack ?? String(err)] }] };
+      r = {
+        class: name,
+        cases: 1,
+        held: 0,
+        failed: 1,
+        failures: [{ case: '(class setup)', problems: [(err as Error).stack ?? String(err)] }],
+      };
     }
     failed += r.failed;
     emit(r, Date.now() - t0);

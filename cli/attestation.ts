@@ -26,7 +26,6 @@ interface VerifyOptions {
   json?: boolean;
 }
 
-
 const EXIT = { passed: 0, failed: 1, usage: 2, incomplete: 3 } as const;
 
 function value(v: string | boolean | undefined, flag: string): string | undefined {
@@ -40,7 +39,9 @@ const MAX_INPUT_BYTES = 1024 * 1024;
 
 async function readInput(file: string, flag: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await readRegularFile(file, { maxBytes: MAX_INPUT_BYTES, what: flag, outcome: 'event-invalid' }));
+    return new Uint8Array(
+      await readRegularFile(file, { maxBytes: MAX_INPUT_BYTES, what: flag, outcome: 'event-invalid' }),
+    );
   } catch (err) {
     if (err instanceof FileRefusedError) throw new UsageError(err.message);
     throw err;
@@ -79,7 +80,8 @@ async function run(opts: VerifyOptions, extra: string[]): Promise<OfflineResult>
   const collateral = dir ? new DirectoryCollateral(dir) : undefined;
   if (snp) {
     const product = value(opts.product, '--product');
-    if (product !== undefined && product !== 'Milan' && product !== 'Genoa') throw new UsageError(`--product must be Milan or Genoa, got ${product}`);
+    if (product !== undefined && product !== 'Milan' && product !== 'Genoa')
+      throw new UsageError(`--product must be Milan or Genoa, got ${product}`);
     const vcek = value(opts.vcek, '--vcek');
     const chain = value(opts.chain, '--chain');
     return verifySnpFiles(
@@ -108,7 +110,9 @@ export function registerAttestationCommand(program: Command): void {
   const att = program.command('attestation').description('inspect attestation evidence');
   att
     .command('verify')
-    .description('verify a raw SEV-SNP report or TDX quote offline against the pinned roots and, with --manifest, its reference values')
+    .description(
+      'verify a raw SEV-SNP report or TDX quote offline against the pinned roots and, with --manifest, its reference values',
+    )
     .option('--snp-report [file]', 'raw 1184-byte SEV-SNP report')
     .option('--vcek [file]', 'VCEK or VLEK certificate (DER or PEM)')
     .option('--chain [file]', 'ASK (or ASVK) and ARK, PEM')
@@ -129,14 +133,26 @@ export function registerAttestationCommand(program: Command): void {
         result = await run(opts, cmd.args);
       } catch (err) {
         if (!(err instanceof UsageError)) throw err;
-        if (opts.json) console.log(JSON.stringify({ verdict: 'usage-error', exitCode: EXIT.usage, error: err.message }));
+        if (opts.json)
+          console.log(JSON.stringify({ verdict: 'usage-error', exitCode: EXIT.usage, error: err.message }));
         else console.error(`usage error: ${err.message}\n${cmd.helpInformation()}`);
         process.exitCode = EXIT.usage;
         return;
       }
       const exitCode = EXIT[result.verdict];
       if (opts.json) {
-        console.log(JSON.stringify({ verdict: result.verdict, exitCode, checks: result.checks, ...(result.error ? { failed: { check: result.error.check, message: result.error.message } } : {}) }, null, 2));
+        console.log(
+          JSON.stringify(
+            {
+              verdict: result.verdict,
+              exitCode,
+              checks: result.checks,
+              ...(result.error ? { failed: { check: result.error.check, message: result.error.message } } : {}),
+            },
+            null,
+            2,
+          ),
+        );
       } else {
         for (const c of result.checks) console.log(`${LABEL[c.status]}  ${c.check.padEnd(26)} ${c.detail}`);
         const skipped = result.checks.filter((c) => c.status === 'not-evaluated').map((c) => c.check);

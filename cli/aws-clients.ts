@@ -17,7 +17,10 @@ export async function cliAwsClients(): Promise<{ kms: KMSClient; secrets: Secret
   try {
     await clients.kms.config.region();
   } catch {
-    throw new InputError('no AWS region is configured: export AWS_REGION (e.g. AWS_REGION=eu-central-1) or set a region in your AWS profile', 'config-invalid');
+    throw new InputError(
+      'no AWS region is configured: export AWS_REGION (e.g. AWS_REGION=eu-central-1) or set a region in your AWS profile',
+      'config-invalid',
+    );
   }
   return clients;
 }

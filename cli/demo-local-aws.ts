@@ -7,7 +7,12 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import { CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import { contextAad } from '../lambda/keys/context.ts';
 
 class AwsLikeError extends Error {
@@ -38,9 +43,15 @@ export class LocalDemoKms {
       d.setAAD(contextAad(command.input.EncryptionContext ?? {}));
       d.setAuthTag(blob.subarray(blob.length - 16));
       try {
-        return { Plaintext: Buffer.concat([d.update(blob.subarray(12, blob.length - 16)), d.final()]), KeyId: this.keyId };
+        return {
+          Plaintext: Buffer.concat([d.update(blob.subarray(12, blob.length - 16)), d.final()]),
+          KeyId: this.keyId,
+        };
       } catch {
-        throw new AwsLikeError('InvalidCiphertextException', 'local demo KMS: ciphertext or encryption context does not match');
+        throw new AwsLikeError(
+          'InvalidCiphertextException',
+          'local demo KMS: ciphertext or encryption context does not match',
+        );
       }
     }
     throw new Error('local demo KMS: unsupported command');
@@ -57,7 +68,8 @@ export class LocalDemoSecrets {
   async send(command: unknown): Promise<Record<string, unknown>> {
     if (command instanceof GetSecretValueCommand || command instanceof PutSecretValueCommand) {
       const id = command.input.SecretId ?? '';
-      if (!this.values.has(id)) throw new AwsLikeError('ResourceNotFoundException', `local demo secrets: ${id} not found`);
+      if (!this.values.has(id))
+        throw new AwsLikeError('ResourceNotFoundException', `local demo secrets: ${id} not found`);
       if (command instanceof PutSecretValueCommand) {
         this.values.set(id, command.input.SecretString ?? '');
         return { VersionId: randomBytes(8).toString('hex') };

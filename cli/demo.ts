@@ -26,10 +26,23 @@ import { reconcile } from '../lambda/reconcile/reconcile.ts';
 import type { ReconcileResult } from '../lambda/reconcile/types.ts';
 import type { KubernetesSide, WorkloadResult } from '../lambda/kubernetes/types.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
-import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac, plainTemplate, startKubeApi, type KubeApi } from '../testing/kube-api/index.ts';
+import {
+  contrastTemplate,
+  coordinatorTemplate,
+  kubeconfigFor,
+  manifestRbac,
+  plainTemplate,
+  startKubeApi,
+  type KubeApi,
+} from '../testing/kube-api/index.ts';
 import { findMotoPython, MOTO_INSTALL_HINT, startMoto, type MotoServer } from '../testing/moto-server.ts';
 import { makeWorkspace, writeWorkspace } from '../testing/workspace.ts';
-import { snpTestEvidence, makeTestManifest, TEST_POLICY_HASH_HEX, testSnpVerifierFactory } from '../testing/evidence/index.ts';
+import {
+  snpTestEvidence,
+  makeTestManifest,
+  TEST_POLICY_HASH_HEX,
+  testSnpVerifierFactory,
+} from '../testing/evidence/index.ts';
 import { progressPrinter } from './output.ts';
 import { readWorkspace } from './workspace-files.ts';
 
@@ -67,13 +80,29 @@ function populateDemoCluster(api: KubeApi, emu: CoordinatorEmulator): void {
   s.coordinator = { servingSince: () => emu.healthySince };
   const now = Date.now();
   // The restarted Coordinator: stale, hence not Ready (its readiness probe fails while stale).
-  s.addStatefulSet(NS, 'coordinator', { template: coordinatorTemplate(), startedAt: new Date(now - MIN), ready: false });
-  s.addDeployment(NS, 'frontend', { template: contrastTemplate('frontend'), replicas: 2, startedAt: new Date(now - 31 * MIN), initializerFinishedAt: new Date(now - 30 * MIN) });
-  s.addStatefulSet(NS, 'backend', { template: contrastTemplate('backend'), startedAt: new Date(now - 3 * 60 * MIN), initializerFinishedAt: new Date(now - 3 * 60 * MIN + 20_000) });
+  s.addStatefulSet(NS, 'coordinator', {
+    template: coordinatorTemplate(),
+    startedAt: new Date(now - MIN),
+    ready: false,
+  });
+  s.addDeployment(NS, 'frontend', {
+    template: contrastTemplate('frontend'),
+    replicas: 2,
+    startedAt: new Date(now - 31 * MIN),
+    initializerFinishedAt: new Date(now - 30 * MIN),
+  });
+  s.addStatefulSet(NS, 'backend', {
+    template: contrastTemplate('backend'),
+    startedAt: new Date(now - 3 * 60 * MIN),
+    initializerFinishedAt: new Date(now - 3 * 60 * MIN + 20_000),
+  });
   // Started while the Coordinator was stale: waits in Init and gets its certificate from the new CA.
   s.addDeployment(NS, 'batch', { template: contrastTemplate('batch'), startedAt: new Date(now - 2 * MIN) });
   // Contrast runtime, but `skip-initializer`: no mesh certificate to renew.
-  s.addDeployment(NS, 'sidecar-free', { template: contrastTemplate('sidecar-free', { initializer: false }), startedAt: new Date(now - 60 * MIN) });
+  s.addDeployment(NS, 'sidecar-free', {
+    template: contrastTemplate('sidecar-free', { initializer: false }),
+    startedAt: new Date(now - 60 * MIN),
+  });
   // Not a Contrast workload at all: never touched, never listed.
   s.addDeployment(NS, 'metrics', { template: plainTemplate('metrics'), startedAt: new Date(now - 60 * MIN) });
 }
@@ -122,12 +151,27 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
     let secretsKeyId: string;
     let keyProvider: DemoSummary['keyProvider'];
     if (python) {
-      moto = await timed('start the moto server (KMS, Secrets Manager)', () => startMoto(python), (m) => m.endpoint);
-      const cfg = { endpoint: moto.endpoint, region: 'eu-central-1', credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' } };
+      moto = await timed(
+        'start the moto server (KMS, Secrets Manager)',
+        () => startMoto(python),
+        (m) => m.endpoint,
+      );
+      const cfg = {
+        endpoint: moto.endpoint,
+        region: 'eu-central-1',
+        credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' },
+      };
       kms = new KMSClient(cfg);
       secrets = new SecretsManagerClient(cfg);
-      kmsKeyId = await timed('create a KMS key', async () => (await kms.send(new CreateKeyCommand({ Description: 'contrast-autorecover demo' }))).KeyMetadata!.Arn!, (k) => k);
-      secretsKeyId = (await kms.send(new CreateKeyCommand({ Description: 'contrast-autorecover demo: bundle secrets' }))).KeyMetadata!.Arn!;
+      kmsKeyId = await timed(
+        'create a KMS key',
+        async () =>
+          (await kms.send(new CreateKeyCommand({ Description: 'contrast-autorecover demo' }))).KeyMetadata!.Arn!,
+        (k) => k,
+      );
+      secretsKeyId = (
+        await kms.send(new CreateKeyCommand({ Description: 'contrast-autorecover demo: bundle secrets' }))
+      ).KeyMetadata!.Arn!;
       keyProvider = 'moto';
     } else {
       say(`! moto is not installed: using the LOCAL DEMO KEY PROVIDER (in-process, not AWS); ${MOTO_INSTALL_HINT}`);
@@ -140,7 +184,8 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
       keyProvider = 'local-demo-key-provider (not AWS)';
     }
     const kmsCalls = python ? countKmsCalls(kms) : new Map<string, number>();
-    const decrypts = () => (python ? (kmsCalls.get('DecryptCommand') ?? 0) : (kms as unknown as { decrypts: number }).decrypts);
+    const decrypts = () =>
+      python ? (kmsCalls.get('DecryptCommand') ?? 0) : (kms as unknown as { decrypts: number }).decrypts;
 
     const secretId = `contrast-autorecover/${deployment}`;
     await timed(
@@ -180,7 +225,8 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
         populateDemoCluster(api, emu);
         return api;
       },
-      (api) => `${api.url} (RBAC of infra/k8s/rbac.yaml; frontend, backend, batch waiting in Init, sidecar-free, metrics)`,
+      (api) =>
+        `${api.url} (RBAC of infra/k8s/rbac.yaml; frontend, backend, batch waiting in Init, sidecar-free, metrics)`,
     );
     const { createKubernetesSide } = await import('../lambda/kubernetes/index.ts');
     side = await createKubernetesSide({
@@ -193,30 +239,54 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
     const target = { name: deployment, secretId, coordinator: emulator.endpoint };
     // The record the function keeps in its lock table; here in memory for both reconciles.
     const records = memoryRecordStore();
-    const { ports, time } = cliReconcile({ kms, secrets }, testSnpVerifierFactory(), { progress: progressPrinter(human, (l) => say(`    ${l}`)), kubernetes: async () => kubeSide, records });
+    const { ports, time } = cliReconcile({ kms, secrets }, testSnpVerifierFactory(), {
+      progress: progressPrinter(human, (l) => say(`    ${l}`)),
+      kubernetes: async () => kubeSide,
+      records,
+    });
     const results: ReconcileResult[] = [];
     const before1 = decrypts();
     const first = await timed(
       'reconcile (recover)',
       () => reconcile(target, ports, time),
-      (r) => `${r.outcome}: ${r.message}${r.evidence ? ` [${r.evidence.kind} ${r.evidence.platform ?? ''}, measurement ${r.evidence.measurement?.slice(0, 16)}…, TCB ${r.evidence.tcb}]` : ''}`,
+      (r) =>
+        `${r.outcome}: ${r.message}${r.evidence ? ` [${r.evidence.kind} ${r.evidence.platform ?? ''}, measurement ${r.evidence.measurement?.slice(0, 16)}…, TCB ${r.evidence.tcb}]` : ''}`,
     );
     results.push(first);
     steps.at(-1)!.outcome = first.outcome;
-    const workloads = (first.restarts?.results ?? []).map(({ kind, namespace, name, status, reason }) => ({ kind, namespace, name, status, ...(reason ? { reason } : {}) }));
-    for (const w of workloads) say(`    ${w.status === 'restarted' ? '↻' : '·'} ${w.status.padEnd(9)} ${w.kind}/${w.name}: ${w.reason ?? ''}`);
+    const workloads = (first.restarts?.results ?? []).map(({ kind, namespace, name, status, reason }) => ({
+      kind,
+      namespace,
+      name,
+      status,
+      ...(reason ? { reason } : {}),
+    }));
+    for (const w of workloads)
+      say(`    ${w.status === 'restarted' ? '↻' : '·'} ${w.status.padEnd(9)} ${w.kind}/${w.name}: ${w.reason ?? ''}`);
     const notBefore = records.record.meshCa?.certificateNotBefore;
-    if (notBefore) say(`    (the new mesh CA certificate's NotBefore is ${new Date(notBefore).toISOString()}: Contrast backdates it by an hour, so a start-time rule would have missed frontend)`);
+    if (notBefore)
+      say(
+        `    (the new mesh CA certificate's NotBefore is ${new Date(notBefore).toISOString()}: Contrast backdates it by an hour, so a start-time rule would have missed frontend)`,
+      );
     const d1 = decrypts() - before1;
     kube.resetStats();
     const before2 = decrypts();
-    const second = await timed('reconcile again', () => reconcile(target, ports, time), (r) => `${r.outcome} (KMS Decrypt calls: ${decrypts() - before2})`);
+    const second = await timed(
+      'reconcile again',
+      () => reconcile(target, ports, time),
+      (r) => `${r.outcome} (KMS Decrypt calls: ${decrypts() - before2})`,
+    );
     results.push(second);
     steps.at(-1)!.outcome = second.outcome;
     const d2 = decrypts() - before2;
 
     const statusOf = (name: string) => workloads.find((w) => w.name === name)?.status;
-    const restartedRight = statusOf('frontend') === 'restarted' && statusOf('backend') === 'restarted' && statusOf('batch') === 'skipped' && statusOf('sidecar-free') === 'skipped' && statusOf('metrics') === undefined;
+    const restartedRight =
+      statusOf('frontend') === 'restarted' &&
+      statusOf('backend') === 'restarted' &&
+      statusOf('batch') === 'skipped' &&
+      statusOf('sidecar-free') === 'skipped' &&
+      statusOf('metrics') === undefined;
     const summary: DemoSummary = {
       keyProvider,
       deployment,
@@ -226,9 +296,19 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
       kmsDecrypts: { firstReconcile: d1, secondReconcile: d2 },
       workloads,
       secondReconcileKubernetesRequests: kube.log.length,
-      ok: first.outcome === 'recovered' && second.outcome === 'already-healthy' && emulator.recoverCalls.length === 1 && d2 === 0 && restartedRight && kube.log.length === 0,
+      ok:
+        first.outcome === 'recovered' &&
+        second.outcome === 'already-healthy' &&
+        emulator.recoverCalls.length === 1 &&
+        d2 === 0 &&
+        restartedRight &&
+        kube.log.length === 0,
     };
-    say(summary.ok ? '✔ demo passed: recovered once, restarted exactly the workloads holding the lost mesh CA\'s certificates, second reconcile was a no-op without KMS or Kubernetes calls' : '✘ demo failed');
+    say(
+      summary.ok
+        ? "✔ demo passed: recovered once, restarted exactly the workloads holding the lost mesh CA's certificates, second reconcile was a no-op without KMS or Kubernetes calls"
+        : '✘ demo failed',
+    );
     return summary;
   } finally {
     side?.close?.();
@@ -239,10 +319,15 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
   }
 }
 
-export async function demoCommand(o: { json?: boolean; keyBits: number }, run: (fn: () => Promise<number>) => Promise<void>): Promise<void> {
+export async function demoCommand(
+  o: { json?: boolean; keyBits: number },
+  run: (fn: () => Promise<number>) => Promise<void>,
+): Promise<void> {
   await run(async () => {
     const summary = await runDemo(o);
     if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    return summary.ok ? 0 : exitCodeFor(summary.outcomes.find((x) => x !== 'recovered' && x !== 'already-healthy') ?? 'unreachable') || 1;
+    return summary.ok
+      ? 0
+      : exitCodeFor(summary.outcomes.find((x) => x !== 'recovered' && x !== 'already-healthy') ?? 'unreachable') || 1;
   });
 }

@@ -32,20 +32,30 @@ export interface EnrollCollateral {
   expiresAt?: Date;
 }
 
-const HOW = 'give --collateral DIR or --collateral-mirror URL with --coordinator HOST:PORT, or --stack NAME of a stack whose collateralMirror the function fetches from (docs/deploy.md §5)';
+const HOW =
+  'give --collateral DIR or --collateral-mirror URL with --coordinator HOST:PORT, or --stack NAME of a stack whose collateralMirror the function fetches from (docs/deploy.md §5)';
 
 /** What the Coordinator's evidence needs, fetched from the mirror when one is given (verified against the pinned roots). */
-async function evidenceNeeds(coordinator: string, mirror: string | undefined): Promise<{ needs: CollateralKey[]; fetched?: Record<string, string> }> {
-  const [{ captureAttestationExtension }, needsLib, { MirrorCollateral }, { pinnedCollateralVerifier }] = await Promise.all([
-    import('../lambda/coordinator/evidence-capture.ts'),
-    import('../lambda/attestation/collateral/needs.ts'),
-    import('../lambda/attestation/collateral/sources.ts'),
-    import('../lambda/attestation/collateral/verify.ts'),
-  ]);
+async function evidenceNeeds(
+  coordinator: string,
+  mirror: string | undefined,
+): Promise<{ needs: CollateralKey[]; fetched?: Record<string, string> }> {
+  const [{ captureAttestationExtension }, needsLib, { MirrorCollateral }, { pinnedCollateralVerifier }] =
+    await Promise.all([
+      import('../lambda/coordinator/evidence-capture.ts'),
+      import('../lambda/attestation/collateral/needs.ts'),
+      import('../lambda/attestation/collateral/sources.ts'),
+      import('../lambda/attestation/collateral/verify.ts'),
+    ]);
   const ext = await captureAttestationExtension(parseEndpoint(coordinator));
   const needs = needsLib.collateralNeeds(ext);
   if (!mirror) return { needs };
-  const fetched = (await needsLib.fetchCollateral(needs, new MirrorCollateral(mirror), pinnedCollateralVerifier(), needsLib.carriedCollateral(ext))) as Record<string, string>;
+  const fetched = (await needsLib.fetchCollateral(
+    needs,
+    new MirrorCollateral(mirror),
+    pinnedCollateralVerifier(),
+    needsLib.carriedCollateral(ext),
+  )) as Record<string, string>;
   return { needs, fetched };
 }
 
@@ -54,7 +64,11 @@ async function evidenceNeeds(coordinator: string, mirror: string | undefined): P
  * sources that do not cover the evidence (bundle-invalid, exit 16). `fromDir` is the already
  * read `--collateral` directory.
  */
-export async function resolveEnrollCollateral(o: CollateralOptions, fromDir: Record<string, string> | undefined, now: Date = new Date()): Promise<EnrollCollateral> {
+export async function resolveEnrollCollateral(
+  o: CollateralOptions,
+  fromDir: Record<string, string> | undefined,
+  now: Date = new Date(),
+): Promise<EnrollCollateral> {
   const lines: string[] = [];
   const stackMirror = o.stack ? (await readStackOutputs(o.stack)).get('CollateralMirrorUrl') : undefined;
   if (o.stack && !stackMirror && !fromDir && !o.collateralMirror) {
@@ -62,17 +76,29 @@ export async function resolveEnrollCollateral(o: CollateralOptions, fromDir: Rec
   }
   if (!o.coordinator) {
     if (stackMirror && !fromDir) {
-      lines.push(`! no collateral cached: the function fetches it from the stack's mirror ${stackMirror} (a recovery then depends on that mirror)`);
+      lines.push(
+        `! no collateral cached: the function fetches it from the stack's mirror ${stackMirror} (a recovery then depends on that mirror)`,
+      );
       return { lines };
     }
-    throw new UsageError(fromDir ? `--collateral needs --coordinator HOST:PORT: enroll reads the Coordinator's evidence to check that the collateral covers it` : `enroll needs attestation collateral the function can verify the Coordinator with (it has no internet; without it every recovery ends unreachable): ${HOW}`);
+    throw new UsageError(
+      fromDir
+        ? `--collateral needs --coordinator HOST:PORT: enroll reads the Coordinator's evidence to check that the collateral covers it`
+        : `enroll needs attestation collateral the function can verify the Coordinator with (it has no internet; without it every recovery ends unreachable): ${HOW}`,
+    );
   }
   const { needs, fetched } = await evidenceNeeds(o.coordinator, o.collateralMirror);
   const record = fromDir || fetched ? checkCollateralSize({ ...fromDir, ...fetched }) : undefined;
   const missing = needs.filter((k) => !record || !(collateralFile(k) in record));
   if (needs.length === 0) lines.push(`✔ the Coordinator's evidence at ${o.coordinator} needs no collateral`);
-  else if (missing.length === 0) lines.push(`✔ the cached collateral covers the Coordinator's evidence: ${needs.map(describeCollateral).join(', ')}`);
-  else if (stackMirror) lines.push(`! not cached, fetched by the function from the stack's mirror ${stackMirror}: ${missing.map(describeCollateral).join(', ')}`);
+  else if (missing.length === 0)
+    lines.push(
+      `✔ the cached collateral covers the Coordinator's evidence: ${needs.map(describeCollateral).join(', ')}`,
+    );
+  else if (stackMirror)
+    lines.push(
+      `! not cached, fetched by the function from the stack's mirror ${stackMirror}: ${missing.map(describeCollateral).join(', ')}`,
+    );
   else {
     throw new InputError(
       `the collateral does not cover the Coordinator's evidence at ${o.coordinator}; missing ${missing.map((k) => `${describeCollateral(k)} (${collateralFile(k)})`).join(', ')}: add the files to --collateral DIR, or use --collateral-mirror URL, or a stack with collateralMirror (--stack); nothing was written`,
@@ -88,7 +114,13 @@ export async function resolveEnrollCollateral(o: CollateralOptions, fromDir: Rec
   }
   const at = earliest.expiry.expiresAt!;
   const days = Math.floor((at.getTime() - now.getTime()) / 86_400_000);
-  if (at <= now) throw new InputError(`cached collateral ${earliest.file} expired at ${at.toISOString()} (${earliest.expiry.limitedBy}): fetch a current one; nothing was written`, 'bundle-invalid');
-  lines.push(`✔ cached collateral expires ${at.toISOString()} (in ${days} day(s); ${earliest.expiry.limitedBy} of ${earliest.file}): re-enroll with fresh collateral before then${stackMirror ? ' (the function refreshes it from the stack\'s mirror)' : ''}; doctor warns ahead`);
+  if (at <= now)
+    throw new InputError(
+      `cached collateral ${earliest.file} expired at ${at.toISOString()} (${earliest.expiry.limitedBy}): fetch a current one; nothing was written`,
+      'bundle-invalid',
+    );
+  lines.push(
+    `✔ cached collateral expires ${at.toISOString()} (in ${days} day(s); ${earliest.expiry.limitedBy} of ${earliest.file}): re-enroll with fresh collateral before then${stackMirror ? " (the function refreshes it from the stack's mirror)" : ''}; doctor warns ahead`,
+  );
   return { record, lines, expiresAt: at };
 }

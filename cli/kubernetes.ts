@@ -50,12 +50,23 @@ export async function readKubeconfig(path: string): Promise<KubeconfigDocument> 
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`kubeconfig ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`} — ${NO_ACCESS_HINT}`, 'config-invalid');
+    throw new InputError(
+      `kubeconfig ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`} — ${NO_ACCESS_HINT}`,
+      'config-invalid',
+    );
   }
   try {
     const st = await handle.stat();
-    if (!st.isFile()) throw new InputError(`kubeconfig ${path} is not a regular file — give the kubeconfig YAML file`, 'config-invalid');
-    if (st.size > MAX_KUBECONFIG_BYTES) throw new InputError(`kubeconfig ${path} is ${st.size} bytes, more than ${MAX_KUBECONFIG_BYTES}: not a kubeconfig`, 'config-invalid');
+    if (!st.isFile())
+      throw new InputError(
+        `kubeconfig ${path} is not a regular file — give the kubeconfig YAML file`,
+        'config-invalid',
+      );
+    if (st.size > MAX_KUBECONFIG_BYTES)
+      throw new InputError(
+        `kubeconfig ${path} is ${st.size} bytes, more than ${MAX_KUBECONFIG_BYTES}: not a kubeconfig`,
+        'config-invalid',
+      );
     const buf = Buffer.alloc(st.size);
     const { bytesRead } = await handle.read(buf, 0, st.size, 0);
     return { text: buf.subarray(0, bytesRead).toString('utf8'), path };
@@ -72,7 +83,10 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** The kubeconfig files kubectl would use, in order; empty when there are none. */
-export async function kubeconfigPaths(opts: Pick<KubeCliOptions, 'kubeconfig'>, env: NodeJS.ProcessEnv = process.env): Promise<{ paths: string[]; source: string }> {
+export async function kubeconfigPaths(
+  opts: Pick<KubeCliOptions, 'kubeconfig'>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ paths: string[]; source: string }> {
   if (opts.kubeconfig) return { paths: [opts.kubeconfig], source: `--kubeconfig ${opts.kubeconfig}` };
   const list = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
   if (list.length > 0) return { paths: list, source: `KUBECONFIG=${env.KUBECONFIG}` };
@@ -87,21 +101,51 @@ async function eksSettings(name: string, secrets: SecretsManagerClient): Promise
   const credentials = secrets.config.credentials;
   let cluster;
   try {
-    cluster = (await new EKSClient({ region, credentials, maxAttempts: 3 }).send(new DescribeClusterCommand({ name }))).cluster;
+    cluster = (await new EKSClient({ region, credentials, maxAttempts: 3 }).send(new DescribeClusterCommand({ name })))
+      .cluster;
   } catch (err) {
     const e = err as { name?: string; message?: string };
-    if (e.name === 'ResourceNotFoundException') throw new InputError(`EKS cluster ${name} does not exist in ${region} — check --eks-cluster and AWS_REGION`, 'config-invalid');
-    throw new InputError(`cannot describe EKS cluster ${name}: ${e.name ?? 'error'}: ${e.message ?? ''} — the CLI's role needs eks:DescribeCluster`, 'config-invalid', { cause: err });
+    if (e.name === 'ResourceNotFoundException')
+      throw new InputError(
+        `EKS cluster ${name} does not exist in ${region} — check --eks-cluster and AWS_REGION`,
+        'config-invalid',
+      );
+    throw new InputError(
+      `cannot describe EKS cluster ${name}: ${e.name ?? 'error'}: ${e.message ?? ''} — the CLI's role needs eks:DescribeCluster`,
+      'config-invalid',
+      { cause: err },
+    );
   }
-  if (!cluster?.endpoint || !cluster.certificateAuthority?.data) throw new InputError(`EKS cluster ${name} has no endpoint yet (status ${cluster?.status ?? 'unknown'})`, 'config-invalid');
-  return { kind: 'eks', clusterName: name, endpoint: cluster.endpoint, caData: cluster.certificateAuthority.data, region, credentials };
+  if (!cluster?.endpoint || !cluster.certificateAuthority?.data)
+    throw new InputError(
+      `EKS cluster ${name} has no endpoint yet (status ${cluster?.status ?? 'unknown'})`,
+      'config-invalid',
+    );
+  return {
+    kind: 'eks',
+    clusterName: name,
+    endpoint: cluster.endpoint,
+    caData: cluster.certificateAuthority.data,
+    region,
+    credentials,
+  };
 }
 
-export async function resolveKubeAccess(opts: KubeCliOptions, secrets: SecretsManagerClient, env: NodeJS.ProcessEnv = process.env): Promise<KubeAccess> {
+export async function resolveKubeAccess(
+  opts: KubeCliOptions,
+  secrets: SecretsManagerClient,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<KubeAccess> {
   if (opts.namespaceSelector !== undefined) {
     // Any non-blank selector, as a deployment's namespaceLabelSelector (lambda/function/config.ts): the API server judges its syntax.
-    if (opts.namespaceSelector.trim() === '') throw new UsageError('--namespace-selector needs a namespace label selector, e.g. contrast.edgeless.systems/restart=enabled');
-    if (opts.namespace?.length || opts.allNamespaces) throw new UsageError('--namespace-selector excludes --namespace and --all-namespaces: name the namespaces one way');
+    if (opts.namespaceSelector.trim() === '')
+      throw new UsageError(
+        '--namespace-selector needs a namespace label selector, e.g. contrast.edgeless.systems/restart=enabled',
+      );
+    if (opts.namespace?.length || opts.allNamespaces)
+      throw new UsageError(
+        '--namespace-selector excludes --namespace and --all-namespaces: name the namespaces one way',
+      );
   }
   if (opts.kubernetes === false) return { kind: 'disabled' };
   let auth: KubernetesSettings['auth'];
@@ -115,7 +159,12 @@ export async function resolveKubeAccess(opts: KubeCliOptions, secrets: SecretsMa
     if (found.paths.length === 0) return { kind: 'none' };
     const documents = await Promise.all(found.paths.map(readKubeconfig));
     // kubectl's kubeconfig: referenced files read only as bounded regular files, exec plugins run (the operator's own).
-    auth = { kind: 'kubeconfig', kubeconfig: documents, policy: 'kubectl', ...(opts.kubeContext ? { context: opts.kubeContext } : {}) };
+    auth = {
+      kind: 'kubeconfig',
+      kubeconfig: documents,
+      policy: 'kubectl',
+      ...(opts.kubeContext ? { context: opts.kubeContext } : {}),
+    };
     contextNs = await (await import('../lambda/kubernetes/kubeconfig.ts')).contextNamespace(auth);
     source = found.source;
   }
@@ -126,7 +175,11 @@ export async function resolveKubeAccess(opts: KubeCliOptions, secrets: SecretsMa
     : opts.allNamespaces
       ? { kind: 'all' }
       : { kind: 'list', names: opts.namespace?.length ? opts.namespace : [coordinatorNamespace] };
-  return { kind: 'settings', source, settings: { auth, coordinatorNamespace, namespaces, allowPodDeletion: opts.allowPodDeletion === true } };
+  return {
+    kind: 'settings',
+    source,
+    settings: { auth, coordinatorNamespace, namespaces, allowPodDeletion: opts.allowPodDeletion === true },
+  };
 }
 
 /** The Kubernetes side, built on first use and closed by the caller. */
@@ -134,6 +187,10 @@ export function lazySide(settings: KubernetesSettings): { get: () => Promise<Kub
   let side: Promise<KubernetesSide> | undefined;
   return {
     get: () => (side ??= import('../lambda/kubernetes/index.ts').then((m) => m.createKubernetesSide(settings))),
-    close: () => void side?.then((s) => s.close?.(), () => undefined),
+    close: () =>
+      void side?.then(
+        (s) => s.close?.(),
+        () => undefined,
+      ),
   };
 }

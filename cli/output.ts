@@ -14,7 +14,10 @@ const STEP_LABELS: Record<ProgressEvent['step'], string> = {
   report: 'report',
 };
 
-export function progressPrinter(enabled: boolean, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {
+export function progressPrinter(
+  enabled: boolean,
+  write: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+) {
   return (e: ProgressEvent): void => {
     if (!enabled) return;
     if (e.status === 'start') return;
@@ -36,18 +39,26 @@ export function printResult(result: ReconcileResult, json: boolean): void {
   ];
   if (result.evidence) {
     const e = result.evidence;
-    lines.push(`  evidence: ${e.kind}${e.platform ? ` (${e.platform})` : ''}${e.measurement ? `, measurement ${e.measurement}` : ''}${e.tcb ? `, TCB ${e.tcb}` : ''}`);
+    lines.push(
+      `  evidence: ${e.kind}${e.platform ? ` (${e.platform})` : ''}${e.measurement ? `, measurement ${e.measurement}` : ''}${e.tcb ? `, TCB ${e.tcb}` : ''}`,
+    );
   }
-  if (result.manifestHash) lines.push(`  enrolled manifest ${result.manifestHash}${result.drift ? `, Coordinator serves ${result.latestManifestHash} (drift: re-enroll)` : ''}`);
+  if (result.manifestHash)
+    lines.push(
+      `  enrolled manifest ${result.manifestHash}${result.drift ? `, Coordinator serves ${result.latestManifestHash} (drift: re-enroll)` : ''}`,
+    );
   if (result.kmsEncryptionContext) lines.push(`  KMS Decrypt context: ${JSON.stringify(result.kmsEncryptionContext)}`);
   if (result.force) lines.push('  Force=true was sent (operator override)');
   if (result.meshCa) {
-    const cause = result.meshCa.cause === 'recover' ? 'made by this tool\'s Recover' : 'a rotation this tool did not cause';
+    const cause =
+      result.meshCa.cause === 'recover' ? "made by this tool's Recover" : 'a rotation this tool did not cause';
     lines.push(`  mesh CA key ${result.meshCa.spkiSha256.slice(0, 16)}… created ${result.meshCa.createdAt} (${cause})`);
   }
   if (result.restarts) {
-    for (const r of result.restarts.results) lines.push(`  ${r.status.padEnd(20)} ${r.kind}/${r.namespace}/${r.name}${r.reason ? ` — ${r.reason}` : ''}`);
-    if (result.staleWorkloads) lines.push(`  ${result.staleWorkloads} workload(s) still hold certificates of a lost mesh CA`);
+    for (const r of result.restarts.results)
+      lines.push(`  ${r.status.padEnd(20)} ${r.kind}/${r.namespace}/${r.name}${r.reason ? ` — ${r.reason}` : ''}`);
+    if (result.staleWorkloads)
+      lines.push(`  ${result.staleWorkloads} workload(s) still hold certificates of a lost mesh CA`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

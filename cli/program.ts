@@ -16,14 +16,16 @@ import { UsageError } from './usage.ts';
 
 /** `--coordinator HOST:PORT`, checked while parsing: a malformed address is a usage error. */
 function coordinatorArg(value: string): string {
-  if (!parseHostPort(value)) throw new InvalidArgumentError('expected HOST:PORT, e.g. coordinator.example.internal:1313 or [fd00::1]:1313');
+  if (!parseHostPort(value))
+    throw new InvalidArgumentError('expected HOST:PORT, e.g. coordinator.example.internal:1313 or [fd00::1]:1313');
   return value;
 }
 
 /** RSA sizes the demo accepts: whole bits, as Node's generateKeyPair takes them. */
 function keyBitsArg(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 2048 || n > 8192) throw new InvalidArgumentError('expected an RSA key size in bits from 2048 to 8192, e.g. 2048 or 4096');
+  if (!/^\d+$/.test(value) || n < 2048 || n > 8192)
+    throw new InvalidArgumentError('expected an RSA key size in bits from 2048 to 8192, e.g. 2048 or 4096');
   return n;
 }
 
@@ -77,7 +79,9 @@ Examples:
   // The demo wires test roots and the emulator; it is loaded only when `demo` runs.
   program
     .command('demo')
-    .description('run the whole recovery locally: workspace, enroll, emulated stale Coordinator, recover, no-op reconcile')
+    .description(
+      'run the whole recovery locally: workspace, enroll, emulated stale Coordinator, recover, no-op reconcile',
+    )
     .option('--json', 'print a JSON summary whose outcomes use the shared vocabulary')
     .option('--key-bits <n>', 'RSA size of the demo owner key', keyBitsArg, 4096)
     .action(async (o: { json?: boolean; keyBits: number }) => (await import('./demo.ts')).demoCommand(o, run));
@@ -91,11 +95,12 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+      process.exitCode =
+        err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help'
+          ? 0
+          : 2;
       return;
     }
     throw err;
   }
 }
-
-

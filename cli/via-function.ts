@@ -56,7 +56,9 @@ function clientContext(): string {
   } catch {
     /* no passwd entry */
   }
-  return Buffer.from(JSON.stringify({ custom: { caller: `${user}@${hostname()} (contrast-autorecover CLI)` } })).toString('base64');
+  return Buffer.from(
+    JSON.stringify({ custom: { caller: `${user}@${hostname()} (contrast-autorecover CLI)` } }),
+  ).toString('base64');
 }
 
 /** What the function answers besides the result: pause switches and collateral expiry (status, resume), the switch change (pause, resume). */
@@ -65,11 +67,22 @@ export interface OperatorAnswer {
   pauseSwitch?: PauseSwitchResult;
 }
 
-export async function invokeViaFunction(req: ViaFunctionRequest): Promise<ReconcileResult & { requestId?: string } & OperatorAnswer> {
+export async function invokeViaFunction(
+  req: ViaFunctionRequest,
+): Promise<ReconcileResult & { requestId?: string } & OperatorAnswer> {
   // One attempt only: a retried invoke could run a forced recovery twice. The function ends
   // within its timeout; the answer is waited for that long and a little more, never forever.
-  const requestHandler = { connectionTimeout: BUDGETS.aws.connectionTimeoutMs, requestTimeout: FUNCTION_TIMEOUT_SECONDS * 1000 + 15_000, throwOnRequestTimeout: true };
-  const client = new LambdaClient({ ...(req.region ? { region: req.region } : {}), maxAttempts: 1, requestHandler, ...req.clientConfig });
+  const requestHandler = {
+    connectionTimeout: BUDGETS.aws.connectionTimeoutMs,
+    requestTimeout: FUNCTION_TIMEOUT_SECONDS * 1000 + 15_000,
+    throwOnRequestTimeout: true,
+  };
+  const client = new LambdaClient({
+    ...(req.region ? { region: req.region } : {}),
+    maxAttempts: 1,
+    requestHandler,
+    ...req.clientConfig,
+  });
   const payload = { action: req.action, deployment: req.deployment, force: req.force, reason: req.reason };
   let out;
   try {
@@ -100,19 +113,33 @@ export async function invokeViaFunction(req: ViaFunctionRequest): Promise<Reconc
     } catch {
       /* not JSON */
     }
-    throw new ViaFunctionError(`function ${req.functionName} failed (${out.FunctionError}): ${detail}; see its logs`, 'unreachable');
+    throw new ViaFunctionError(
+      `function ${req.functionName} failed (${out.FunctionError}): ${detail}; see its logs`,
+      'unreachable',
+    );
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ViaFunctionError(`function ${req.functionName} returned no JSON result; is it contrast-autorecover?`, 'config-invalid');
+    throw new ViaFunctionError(
+      `function ${req.functionName} returned no JSON result; is it contrast-autorecover?`,
+      'config-invalid',
+    );
   }
   const parsed = responseSchema.safeParse(json);
   if (!parsed.success) {
-    throw new ViaFunctionError(`function ${req.functionName} returned an unexpected result (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); is it contrast-autorecover of a matching version?`, 'config-invalid');
+    throw new ViaFunctionError(
+      `function ${req.functionName} returned an unexpected result (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); is it contrast-autorecover of a matching version?`,
+      'config-invalid',
+    );
   }
   const result = parsed.data.results[0] as unknown as ReconcileResult;
   const extra = parsed.data as { operator?: OperatorState; pauseSwitch?: PauseSwitchResult };
-  return { ...result, requestId: parsed.data.requestId, ...(extra.operator ? { operator: extra.operator } : {}), ...(extra.pauseSwitch ? { pauseSwitch: extra.pauseSwitch } : {}) };
+  return {
+    ...result,
+    requestId: parsed.data.requestId,
+    ...(extra.operator ? { operator: extra.operator } : {}),
+    ...(extra.pauseSwitch ? { pauseSwitch: extra.pauseSwitch } : {}),
+  };
 }

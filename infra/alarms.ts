@@ -14,7 +14,6 @@ import { Construct } from 'constructs';
 import { METRIC } from '../lambda/shared/contract.ts';
 import { recoveryMetric } from './dashboard.ts';
 
-
 export interface RecoveryAlarmsProps {
   readonly topic: sns.ITopic;
   readonly fn: lambda.IFunction;
@@ -33,7 +32,13 @@ export class RecoveryAlarms extends Construct {
   constructor(scope: Construct, id: string, props: RecoveryAlarmsProps) {
     super(scope, id);
     const action = new actions.SnsAction(props.topic);
-    const add = (alarmId: string, metric: cloudwatch.IMetric, threshold: number, description: string, op = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD) => {
+    const add = (
+      alarmId: string,
+      metric: cloudwatch.IMetric,
+      threshold: number,
+      description: string,
+      op = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    ) => {
       const alarm = new cloudwatch.Alarm(this, alarmId, {
         metric,
         threshold,
@@ -63,7 +68,8 @@ export class RecoveryAlarms extends Construct {
       );
     }
 
-    const metric = (deployment: string, metricName: string, statistic: string) => recoveryMetric(deployment, metricName, statistic);
+    const metric = (deployment: string, metricName: string, statistic: string) =>
+      recoveryMetric(deployment, metricName, statistic);
 
     for (const [i, d] of props.deploymentNames.entries()) {
       const p = `Deployment${i}`;

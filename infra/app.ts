@@ -14,7 +14,15 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { ContrastRecovery } from './contrast-recovery.ts';
 import { enableNag } from './nag.ts';
-import type { ClusterProps, ContrastDeploymentProps, ContrastRecoveryProps, ExistingEndpoint, ExporterIdentityProps, OwnVpcNetwork, ServiceEndpoints } from './props.ts';
+import type {
+  ClusterProps,
+  ContrastDeploymentProps,
+  ContrastRecoveryProps,
+  ExistingEndpoint,
+  ExporterIdentityProps,
+  OwnVpcNetwork,
+  ServiceEndpoints,
+} from './props.ts';
 import { IamEventForwarder } from './side-door-alarms.ts';
 
 /** The `contrast:*` context keys, as JSON (cdk.json). */
@@ -56,13 +64,37 @@ export interface AppSettings {
 }
 
 const KEYS: Array<keyof AppSettings> = [
-  'stackName', 'account', 'region', 'deployments', 'cluster', 'network', 'enrollerPrincipalArn', 'keyAdminArns',
-  'cloudFormationExecutionRoleArn', 'breakGlassPrincipalArn', 'exporter', 'auditTrail', 'scheduleMinutes', 'decryptDrill',
-  'collateralMirror', 'logRetentionDays', 'staleAlarmMinutes', 'maxRecoveriesPerHour', 'allowPodDeletion', 'reservedConcurrency',
-  'alarmEmails', 'entry',
+  'stackName',
+  'account',
+  'region',
+  'deployments',
+  'cluster',
+  'network',
+  'enrollerPrincipalArn',
+  'keyAdminArns',
+  'cloudFormationExecutionRoleArn',
+  'breakGlassPrincipalArn',
+  'exporter',
+  'auditTrail',
+  'scheduleMinutes',
+  'decryptDrill',
+  'collateralMirror',
+  'logRetentionDays',
+  'staleAlarmMinutes',
+  'maxRecoveriesPerHour',
+  'allowPodDeletion',
+  'reservedConcurrency',
+  'alarmEmails',
+  'entry',
 ];
 
-const NUMBERS = new Set<string>(['scheduleMinutes', 'logRetentionDays', 'staleAlarmMinutes', 'maxRecoveriesPerHour', 'reservedConcurrency']);
+const NUMBERS = new Set<string>([
+  'scheduleMinutes',
+  'logRetentionDays',
+  'staleAlarmMinutes',
+  'maxRecoveriesPerHour',
+  'reservedConcurrency',
+]);
 
 function contextValue(app: App, name: string): unknown {
   const v: unknown = app.node.tryGetContext(`contrast:${name}`);
@@ -80,7 +112,8 @@ export function settingsFromContext(app: App): AppSettings {
     if (v !== undefined && v !== null && v !== '') s[k] = v;
   }
   for (const required of ['deployments', 'cluster', 'network', 'enrollerPrincipalArn', 'keyAdminArns'] as const) {
-    if (s[required] === undefined) throw new Error(`context contrast:${required} is required (see cdk.json and docs/deploy.md)`);
+    if (s[required] === undefined)
+      throw new Error(`context contrast:${required} is required (see cdk.json and docs/deploy.md)`);
   }
   return s as unknown as AppSettings;
 }
@@ -114,7 +147,9 @@ export function recoveryProps(stack: Stack, s: AppSettings): ContrastRecoveryPro
     ...(s.auditTrail ? { auditTrail: s.auditTrail } : {}),
     ...(s.scheduleMinutes ? { scheduleMinutes: s.scheduleMinutes } : {}),
     ...(s.decryptDrill !== undefined ? { decryptDrill: s.decryptDrill } : {}),
-    ...(m ? { collateralMirror: { url: m.url, peer: ec2.Peer.ipv4(m.cidr), ...(m.port ? { port: m.port } : {}) } } : {}),
+    ...(m
+      ? { collateralMirror: { url: m.url, peer: ec2.Peer.ipv4(m.cidr), ...(m.port ? { port: m.port } : {}) } }
+      : {}),
     ...(s.logRetentionDays ? { logRetention: s.logRetentionDays as logs.RetentionDays } : {}),
     ...(s.staleAlarmMinutes ? { staleAlarmMinutes: s.staleAlarmMinutes } : {}),
     ...(s.maxRecoveriesPerHour ? { maxRecoveriesPerHour: s.maxRecoveriesPerHour } : {}),

@@ -17,7 +17,11 @@ export class AuditTrail extends Construct {
 
   readonly bucket: s3.Bucket;
 
-  constructor(scope: Construct, id: string, props: { key: kms.Key; fn: lambda.IFunction; auditors?: iam.IPrincipal[] }) {
+  constructor(
+    scope: Construct,
+    id: string,
+    props: { key: kms.Key; fn: lambda.IFunction; auditors?: iam.IPrincipal[] },
+  ) {
     super(scope, id);
     const accessLogs = new s3.Bucket(this, 'AccessLogs', {
       encryption: s3.BucketEncryption.S3_MANAGED,
@@ -69,11 +73,18 @@ export class AuditTrail extends Construct {
           principals: auditors,
           actions: ['kms:Decrypt'],
           resources: ['*'],
-          conditions: { StringLike: { 'kms:EncryptionContext:aws:cloudtrail:arn': `arn:${Aws.PARTITION}:cloudtrail:*:${Aws.ACCOUNT_ID}:trail/*` } },
+          conditions: {
+            StringLike: {
+              'kms:EncryptionContext:aws:cloudtrail:arn': `arn:${Aws.PARTITION}:cloudtrail:*:${Aws.ACCOUNT_ID}:trail/*`,
+            },
+          },
         }),
       );
       for (const a of auditors) bucket.grantRead(a);
     }
-    this.trail.addLambdaEventSelector([props.fn], { readWriteType: cloudtrail.ReadWriteType.ALL, includeManagementEvents: true });
+    this.trail.addLambdaEventSelector([props.fn], {
+      readWriteType: cloudtrail.ReadWriteType.ALL,
+      includeManagementEvents: true,
+    });
   }
 }

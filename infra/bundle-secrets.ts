@@ -70,20 +70,37 @@ export class BundleSecrets extends Construct {
       secret.applyRemovalPolicy(RemovalPolicy.RETAIN);
       Validations.of(secret).acknowledge({
         id: 'AwsSolutions-SMG4',
-        reason: 'The value is a KMS-enveloped recovery bundle written by contrast-autorecover enroll; rotating it means re-enrolling after contrast set, which the drift alarm prompts. A rotation Lambda cannot produce it.',
+        reason:
+          'The value is a KMS-enveloped recovery bundle written by contrast-autorecover enroll; rotating it means re-enrolling after contrast set, which the drift alarm prompts. A rotation Lambda cannot produce it.',
       });
-      new secretsmanager.CfnResourcePolicy(this, `Policy${i}`, { secretId: secret.ref, blockPublicPolicy: true, resourcePolicy: resourcePolicy(props).toJSON() });
+      new secretsmanager.CfnResourcePolicy(this, `Policy${i}`, {
+        secretId: secret.ref,
+        blockPublicPolicy: true,
+        resourcePolicy: resourcePolicy(props).toJSON(),
+      });
       this.secrets[name] = secret;
     }
     this.arns = props.deploymentNames.map((n) => this.secrets[n]!.ref);
   }
 
   grantRead(grantee: iam.IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadBundles', actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], resources: this.arns }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadBundles',
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: this.arns,
+      }),
+    );
   }
 
   grantPutVersion(grantee: iam.IGrantable, sid: string): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions: ['secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret'], resources: this.arns }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid,
+        actions: ['secretsmanager:PutSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: this.arns,
+      }),
+    );
   }
 }
 
@@ -91,24 +108,44 @@ function one(arns: string[]): string | string[] {
   return arns.length === 1 ? arns[0]! : arns;
 }
 
-function deny(sid: string, actions: string[], conditions: Record<string, Record<string, unknown>>): iam.PolicyStatement {
-  return new iam.PolicyStatement({ sid, effect: iam.Effect.DENY, principals: [new iam.AnyPrincipal()], actions, resources: ['*'], conditions });
+function deny(
+  sid: string,
+  actions: string[],
+  conditions: Record<string, Record<string, unknown>>,
+): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    effect: iam.Effect.DENY,
+    principals: [new iam.AnyPrincipal()],
+    actions,
+    resources: ['*'],
+    conditions,
+  });
 }
 
 function resourcePolicy(p: BundleSecretsProps): iam.PolicyDocument {
   const readers = [p.functionRoleArn, ...(p.breakGlassRoleArn ? [p.breakGlassRoleArn] : [])];
   const writers = [p.enrollerRoleArn, p.cloudFormationRoleArn, ...(p.functionWrites ? [p.functionRoleArn] : [])];
   const statements = [
-    deny('OnlyReadersGetTheBundle', ['secretsmanager:GetSecretValue'], { ArnNotEquals: { 'aws:PrincipalArn': one(readers) } }),
+    deny('OnlyReadersGetTheBundle', ['secretsmanager:GetSecretValue'], {
+      ArnNotEquals: { 'aws:PrincipalArn': one(readers) },
+    }),
     // A negated operator is true when the key is absent: a read from outside any endpoint is denied.
     deny('FunctionReadsOnlyThroughItsEndpoint', ['secretsmanager:GetSecretValue'], {
       ArnEquals: { 'aws:PrincipalArn': p.functionRoleArn },
       StringNotEquals: { 'aws:SourceVpce': p.secretsManagerEndpointId },
     }),
     ...(p.breakGlassRoleArn
-      ? [deny('BreakGlassReadsOnlyWithMfa', ['secretsmanager:GetSecretValue'], { ArnEquals: { 'aws:PrincipalArn': p.breakGlassRoleArn }, BoolIfExists: { 'aws:MultiFactorAuthPresent': 'false' } })]
+      ? [
+          deny('BreakGlassReadsOnlyWithMfa', ['secretsmanager:GetSecretValue'], {
+            ArnEquals: { 'aws:PrincipalArn': p.breakGlassRoleArn },
+            BoolIfExists: { 'aws:MultiFactorAuthPresent': 'false' },
+          }),
+        ]
       : []),
-    deny('OnlyWritersPutVersions', ['secretsmanager:PutSecretValue'], { ArnNotEquals: { 'aws:PrincipalArn': one(writers) } }),
+    deny('OnlyWritersPutVersions', ['secretsmanager:PutSecretValue'], {
+      ArnNotEquals: { 'aws:PrincipalArn': one(writers) },
+    }),
     // The enroller may move version stages back (undo an enrollment); nothing else changes.
     deny('OnlyEnrollerAndDeploymentMoveStages', ['secretsmanager:UpdateSecretVersionStage'], {
       ArnNotEquals: { 'aws:PrincipalArn': [p.enrollerRoleArn, p.cloudFormationRoleArn] },

@@ -36,7 +36,13 @@ export function grantClusterAccess(scope: Construct, cluster: ClusterProps, role
     });
     return { environment, accessEntry };
   }
-  role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadKubeconfig', actions: ['secretsmanager:GetSecretValue'], resources: [cluster.kubeconfigSecretArn] }));
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: 'ReadKubeconfig',
+      actions: ['secretsmanager:GetSecretValue'],
+      resources: [cluster.kubeconfigSecretArn],
+    }),
+  );
   if (cluster.kubeconfigSecretKeyArn) {
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -44,7 +50,10 @@ export function grantClusterAccess(scope: Construct, cluster: ClusterProps, role
         actions: ['kms:Decrypt'],
         resources: [cluster.kubeconfigSecretKeyArn],
         conditions: {
-          StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com`, 'kms:EncryptionContext:SecretARN': cluster.kubeconfigSecretArn },
+          StringEquals: {
+            'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com`,
+            'kms:EncryptionContext:SecretARN': cluster.kubeconfigSecretArn,
+          },
         },
       }),
     );

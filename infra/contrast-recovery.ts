@@ -89,18 +89,28 @@ export class ContrastRecovery extends Construct {
     if (ids.breakGlassRole) this.breakGlassRole = ids.breakGlassRole;
 
     this.lockTable = createLockTable(this, this.role);
-    this.eventBus = props.eventBus ?? new events.EventBus(this, 'Bus', { description: 'contrast-autorecover triggers and results' });
+    this.eventBus =
+      props.eventBus ?? new events.EventBus(this, 'Bus', { description: 'contrast-autorecover triggers and results' });
     const resultEventSource = props.resultEventSource ?? EVENTS.resultSource;
     this.role.addToPolicy(
-      new iam.PolicyStatement({ sid: 'PutResultEvents', actions: ['events:PutEvents'], resources: [this.eventBus.eventBusArn], conditions: { StringEquals: { 'events:source': resultEventSource } } }),
+      new iam.PolicyStatement({
+        sid: 'PutResultEvents',
+        actions: ['events:PutEvents'],
+        resources: [this.eventBus.eventBusArn],
+        conditions: { StringEquals: { 'events:source': resultEventSource } },
+      }),
     );
 
     // ---- Network ----
     const placement = props.network;
     this.vpc = placement.kind === 'own-vpc' ? createOwnVpc(this, placement, opsKey, logRetention) : placement.vpc;
-    const subnets = (placement.kind === 'hub-vpc' ? placement.subnets : undefined) ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+    const subnets = (placement.kind === 'hub-vpc' ? placement.subnets : undefined) ?? {
+      subnetType: ec2.SubnetType.PRIVATE_ISOLATED,
+    };
     const access = endpointAccess(props, secretArnPatterns, this.lockTable, this.eventBus);
-    const mirror = props.collateralMirror ? { peer: props.collateralMirror.peer, port: mirrorPort(props.collateralMirror) } : undefined;
+    const mirror = props.collateralMirror
+      ? { peer: props.collateralMirror.peer, port: mirrorPort(props.collateralMirror) }
+      : undefined;
     const net = new FunctionNetwork(this, 'Network', {
       network: placement,
       vpc: this.vpc,
@@ -161,7 +171,15 @@ export class ContrastRecovery extends Construct {
       logKey: opsKey,
       logRetention,
       ...(props.entry ? { entry: props.entry } : {}),
-      environment: functionEnvironment(this, props, { network: net.environment, cluster: cluster.environment, bundles, coordinator: net.coordinatorAddress, lockTable: this.lockTable, eventBus: this.eventBus, drillRule }),
+      environment: functionEnvironment(this, props, {
+        network: net.environment,
+        cluster: cluster.environment,
+        bundles,
+        coordinator: net.coordinatorAddress,
+        lockTable: this.lockTable,
+        eventBus: this.eventBus,
+        drillRule,
+      }),
     });
     this.function = fn.function;
     this.triggerDeadLetterQueue = fn.triggerDeadLetterQueue;
@@ -179,9 +197,17 @@ export class ContrastRecovery extends Construct {
     if (props.exporter) this.exporterRole = exporterRole(this, props.exporter, this.eventBus, eventSource);
 
     // ---- Alarms, audit, dashboard ----
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { displayName: 'contrast-autorecover alarms', masterKey: opsKey, enforceSSL: true });
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: 'contrast-autorecover alarms',
+      masterKey: opsKey,
+      enforceSSL: true,
+    });
     for (const [i, email] of (props.alarmEmails ?? []).entries()) {
-      new sns.Subscription(this, `AlarmEmail${i}`, { topic: this.alarmTopic, protocol: sns.SubscriptionProtocol.EMAIL, endpoint: email });
+      new sns.Subscription(this, `AlarmEmail${i}`, {
+        topic: this.alarmTopic,
+        protocol: sns.SubscriptionProtocol.EMAIL,
+        endpoint: email,
+      });
     }
     const sideDoors = new SideDoorAlarms(this, 'SideDoorAlarms', {
       topic: this.alarmTopic,
@@ -189,24 +215,39 @@ export class ContrastRecovery extends Construct {
       fn: this.function,
       functionRole: this.role,
       ...(this.breakGlassRole ? { breakGlassRole: this.breakGlassRole } : {}),
-      secretIdPrefixes: [`arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${prefix}/`, `${prefix}/`],
+      secretIdPrefixes: [
+        `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${prefix}/`,
+        `${prefix}/`,
+      ],
       ...(props.cluster.kind === 'self-managed' ? { kubeconfigSecretArn: props.cluster.kubeconfigSecretArn } : {}),
     });
     const alarms = new RecoveryAlarms(this, 'Alarms', {
       topic: this.alarmTopic,
       fn: this.function,
       deploymentNames: names,
-      deadLetterQueues: { TriggerDeadLetterQueue: this.triggerDeadLetterQueue, InvocationFailureQueue: this.failureQueue, SideDoorNotificationDeadLetterQueue: sideDoors.deadLetterQueue },
+      deadLetterQueues: {
+        TriggerDeadLetterQueue: this.triggerDeadLetterQueue,
+        InvocationFailureQueue: this.failureQueue,
+        SideDoorNotificationDeadLetterQueue: sideDoors.deadLetterQueue,
+      },
       staleAlarmMinutes: props.staleAlarmMinutes ?? DEFAULTS.staleAlarmMinutes,
       decryptDrill: drillRule !== undefined,
     });
     const trail = props.auditTrail ?? 'create';
     if (trail === 'create') {
-      const audit = new AuditTrail(this, 'Audit', { key: opsKey, fn: this.function, ...(props.auditors ? { auditors: props.auditors } : {}) });
+      const audit = new AuditTrail(this, 'Audit', {
+        key: opsKey,
+        fn: this.function,
+        ...(props.auditors ? { auditors: props.auditors } : {}),
+      });
       this.trail = audit.trail;
       this.trailBucket = audit.bucket;
     }
-    this.dashboard = new RecoveryDashboard(this, 'Dashboard', { fn: this.function, deploymentNames: names, alarms: alarms.alarms });
+    this.dashboard = new RecoveryDashboard(this, 'Dashboard', {
+      fn: this.function,
+      deploymentNames: names,
+      alarms: alarms.alarms,
+    });
 
     this.outputs(props, bundles);
   }
@@ -264,10 +305,14 @@ export class ContrastRecovery extends Construct {
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
     new CfnOutput(this, 'FunctionRoleArn', { value: this.role.roleArn });
     for (const [i, d] of props.deployments.entries()) {
-      new CfnOutput(this, `BundleSecret${i}Arn`, { value: bundles.secrets[d.name]!.ref, description: `recovery bundle secret of ${d.name}` });
+      new CfnOutput(this, `BundleSecret${i}Arn`, {
+        value: bundles.secrets[d.name]!.ref,
+        description: `recovery bundle secret of ${d.name}`,
+      });
     }
     if (this.exporterRole) new CfnOutput(this, 'ExporterRoleArn', { value: this.exporterRole.roleArn });
-    if (props.exporter?.kind === 'roles-anywhere') new CfnOutput(this, 'ExporterTrustAnchorArn', { value: props.exporter.trustAnchorArn });
+    if (props.exporter?.kind === 'roles-anywhere')
+      new CfnOutput(this, 'ExporterTrustAnchorArn', { value: props.exporter.trustAnchorArn });
     if (this.breakGlassRole) new CfnOutput(this, 'BreakGlassRoleArn', { value: this.breakGlassRole.roleArn });
     // What `contrast-autorecover manifests` and `scp` render from (cli/manifests/): concrete values, no intrinsics for the operator to resolve.
     new CfnOutput(this, 'FunctionArn', { value: this.function.functionArn });
@@ -283,20 +328,40 @@ export class ContrastRecovery extends Construct {
       ),
     });
     new CfnOutput(this, 'ClusterKind', { value: props.cluster.kind });
-    if (props.cluster.kind === 'eks-hybrid-nodes') new CfnOutput(this, 'ClusterName', { value: props.cluster.clusterName });
+    if (props.cluster.kind === 'eks-hybrid-nodes')
+      new CfnOutput(this, 'ClusterName', { value: props.cluster.clusterName });
     new CfnOutput(this, 'AllowPodDeletion', { value: String(props.allowPodDeletion ?? false) });
     if (props.collateralMirror) new CfnOutput(this, 'CollateralMirrorUrl', { value: props.collateralMirror.url });
     if (this.trailBucket) new CfnOutput(this, 'TrailBucketName', { value: this.trailBucket.bucketName });
-    if (props.network.kind === 'own-vpc' && props.cluster.kind === 'eks-hybrid-nodes' && !props.cluster.clusterSecurityGroupId) {
+    if (
+      props.network.kind === 'own-vpc' &&
+      props.cluster.kind === 'eks-hybrid-nodes' &&
+      !props.cluster.clusterSecurityGroupId
+    ) {
       // The construct cannot add the rule without the group: say exactly what to run.
-      const command = Fn.join('', ['aws ec2 authorize-security-group-ingress --group-id <cluster security group> --protocol tcp --port 443 --cidr ', this.vpc.vpcCidrBlock]);
-      new CfnOutput(this, 'ClusterSecurityGroupIngressCommand', { value: command, description: 'admit the function\'s VPC to the EKS API (or name cluster.clusterSecurityGroupId)' });
-      Annotations.of(this).addWarningV2('contrast-autorecover:cluster-ingress', 'own-vpc with EKS and no cluster.clusterSecurityGroupId: the cluster security group must admit this VPC on 443; name the group (the construct adds the rule) or run the command in the ClusterSecurityGroupIngressCommand output');
+      const command = Fn.join('', [
+        'aws ec2 authorize-security-group-ingress --group-id <cluster security group> --protocol tcp --port 443 --cidr ',
+        this.vpc.vpcCidrBlock,
+      ]);
+      new CfnOutput(this, 'ClusterSecurityGroupIngressCommand', {
+        value: command,
+        description: "admit the function's VPC to the EKS API (or name cluster.clusterSecurityGroupId)",
+      });
+      Annotations.of(this).addWarningV2(
+        'contrast-autorecover:cluster-ingress',
+        'own-vpc with EKS and no cluster.clusterSecurityGroupId: the cluster security group must admit this VPC on 443; name the group (the construct adds the rule) or run the command in the ClusterSecurityGroupIngressCommand output',
+      );
     }
   }
 }
 
-const LOCK_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+const LOCK_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+];
 
 /** Lease lock, crash-loop guard, restart record and pause switch (lambda/function/lease.ts). */
 function createLockTable(scope: Construct, role: iam.Role): dynamodb.Table {
@@ -309,19 +374,28 @@ function createLockTable(scope: Construct, role: iam.Role): dynamodb.Table {
     removalPolicy: RemovalPolicy.RETAIN,
     deletionProtection: true,
   });
-  role.addToPolicy(new iam.PolicyStatement({ sid: 'LockTable', actions: LOCK_TABLE_ACTIONS, resources: [table.tableArn] }));
+  role.addToPolicy(
+    new iam.PolicyStatement({ sid: 'LockTable', actions: LOCK_TABLE_ACTIONS, resources: [table.tableArn] }),
+  );
   return table;
 }
 
 /** The exporter's identity, allowed to put the trigger events on the bus and nothing else. */
-function exporterRole(scope: Construct, props: NonNullable<ContrastRecoveryProps['exporter']>, bus: events.IEventBus, eventSource: string): iam.Role {
+function exporterRole(
+  scope: Construct,
+  props: NonNullable<ContrastRecoveryProps['exporter']>,
+  bus: events.IEventBus,
+  eventSource: string,
+): iam.Role {
   const exporter = createExporterIdentity(scope, props);
   exporter.role.addToPolicy(
     new iam.PolicyStatement({
       sid: 'PutTriggerEvents',
       actions: ['events:PutEvents'],
       resources: [bus.eventBusArn],
-      conditions: { StringEquals: { 'events:source': eventSource, 'events:detail-type': [...EVENTS.triggerDetailTypes] } },
+      conditions: {
+        StringEquals: { 'events:source': eventSource, 'events:detail-type': [...EVENTS.triggerDetailTypes] },
+      },
     }),
   );
   if (exporter.profile) new CfnOutput(scope, 'ExporterProfileArn', { value: exporter.profile.attrProfileArn });
@@ -329,13 +403,21 @@ function exporterRole(scope: Construct, props: NonNullable<ContrastRecoveryProps
 }
 
 /** What the function may call through each service endpoint (the endpoint policies). */
-function endpointAccess(props: ContrastRecoveryProps, secretArnPatterns: string[], table: dynamodb.ITable, bus: events.IEventBus): Record<ServiceName, EndpointAccess> {
+function endpointAccess(
+  props: ContrastRecoveryProps,
+  secretArnPatterns: string[],
+  table: dynamodb.ITable,
+  bus: events.IEventBus,
+): Record<ServiceName, EndpointAccess> {
   const kubeconfig = props.cluster.kind === 'self-managed' ? [props.cluster.kubeconfigSecretArn] : [];
   return {
     // The key ARN is not named: the key policy references this endpoint (aws:SourceVpce), and
     // naming the key here would make the two resources depend on each other.
     kms: { actions: ['kms:Decrypt'], resources: [`arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`] },
-    secretsManager: { actions: ['secretsmanager:GetSecretValue', ...(props.collateralMirror ? ['secretsmanager:PutSecretValue'] : [])], resources: [...secretArnPatterns, ...kubeconfig] },
+    secretsManager: {
+      actions: ['secretsmanager:GetSecretValue', ...(props.collateralMirror ? ['secretsmanager:PutSecretValue'] : [])],
+      resources: [...secretArnPatterns, ...kubeconfig],
+    },
     dynamodb: { actions: LOCK_TABLE_ACTIONS, resources: [table.tableArn] },
     eventbridge: { actions: ['events:PutEvents'], resources: [bus.eventBusArn] },
   };
@@ -369,7 +451,9 @@ function mirrorPort(m: NonNullable<ContrastRecoveryProps['collateralMirror']>): 
 export function leaseSecondsFor(functionTimeoutSeconds: number): number {
   const lease = functionTimeoutSeconds + 60;
   if (lease < MIN_LEASE_SECONDS) {
-    throw new Error(`contrast-autorecover: a lease of ${lease} s (function timeout ${functionTimeoutSeconds} s + 60 s) is shorter than the ${MIN_LEASE_SECONDS} s one recovery may take under the time budgets (lambda/shared/budgets.ts); raise the function timeout`);
+    throw new Error(
+      `contrast-autorecover: a lease of ${lease} s (function timeout ${functionTimeoutSeconds} s + 60 s) is shorter than the ${MIN_LEASE_SECONDS} s one recovery may take under the time budgets (lambda/shared/budgets.ts); raise the function timeout`,
+    );
   }
   return lease;
 }
@@ -408,7 +492,12 @@ function functionEnvironment(
 }
 
 /** CONTRAST_DEPLOYMENTS: exactly the keys lambda/function/config.ts accepts. */
-function deploymentsVariable(scope: Construct, props: ContrastRecoveryProps, bundles: BundleSecrets, coordinator: Record<string, string>): string {
+function deploymentsVariable(
+  scope: Construct,
+  props: ContrastRecoveryProps,
+  bundles: BundleSecrets,
+  coordinator: Record<string, string>,
+): string {
   return Stack.of(scope).toJsonString(
     props.deployments.map((d) => ({
       name: d.name,
@@ -426,6 +515,10 @@ function deploymentsVariable(scope: Construct, props: ContrastRecoveryProps, bun
 
 function alarmNameOf(scope: Construct, alarmArn: string): string {
   const m = /^arn:[^:]+:cloudwatch:[^:]*:[^:]*:alarm:(.+)$/.exec(alarmArn);
-  if (!m) throw new PropsError(scope.node.path, `${alarmArn} is not a CloudWatch alarm ARN (arn:aws:cloudwatch:<region>:<account>:alarm:<name>)`);
+  if (!m)
+    throw new PropsError(
+      scope.node.path,
+      `${alarmArn} is not a CloudWatch alarm ARN (arn:aws:cloudwatch:<region>:<account>:alarm:<name>)`,
+    );
   return m[1]!;
 }

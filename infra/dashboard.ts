@@ -17,7 +17,12 @@ export interface RecoveryDashboardProps {
 }
 
 /** A metric the function emits for one deployment (names and dimensions from lambda/shared/contract.ts). */
-export function recoveryMetric(deployment: string, metricName: string, statistic: string, options: { label?: string } = {}): cloudwatch.Metric {
+export function recoveryMetric(
+  deployment: string,
+  metricName: string,
+  statistic: string,
+  options: { label?: string } = {},
+): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: METRICS_NAMESPACE,
     metricName,
@@ -34,8 +39,10 @@ export class RecoveryDashboard extends Construct {
 
   constructor(scope: Construct, id: string, props: RecoveryDashboardProps) {
     super(scope, id);
-    const labelled = (d: string, metricName: string, statistic: string) => recoveryMetric(d, metricName, statistic, { label: `${d} ${metricName}` });
-    const per = (metricName: string, statistic: string) => props.deploymentNames.map((d) => labelled(d, metricName, statistic));
+    const labelled = (d: string, metricName: string, statistic: string) =>
+      recoveryMetric(d, metricName, statistic, { label: `${d} ${metricName}` });
+    const per = (metricName: string, statistic: string) =>
+      props.deploymentNames.map((d) => labelled(d, metricName, statistic));
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.days(7) });
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
@@ -44,11 +51,25 @@ export class RecoveryDashboard extends Construct {
         stacked: true,
         width: 24,
       }),
-      new cloudwatch.GraphWidget({ title: 'Reconcile duration (ms, p50 / p99)', left: per(METRIC.reconcileDuration, 'p50'), right: per(METRIC.reconcileDuration, 'p99'), width: 12 }),
-      new cloudwatch.GraphWidget({ title: 'Stale: Coordinator minutes in recovery mode, workloads on a lost mesh CA', left: per(METRIC.staleMinutes, 'Maximum'), right: per(METRIC.staleWorkloads, 'Maximum'), width: 12 }),
+      new cloudwatch.GraphWidget({
+        title: 'Reconcile duration (ms, p50 / p99)',
+        left: per(METRIC.reconcileDuration, 'p50'),
+        right: per(METRIC.reconcileDuration, 'p99'),
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Stale: Coordinator minutes in recovery mode, workloads on a lost mesh CA',
+        left: per(METRIC.staleMinutes, 'Maximum'),
+        right: per(METRIC.staleWorkloads, 'Maximum'),
+        width: 12,
+      }),
       new cloudwatch.GraphWidget({
         title: 'Function',
-        left: [props.fn.metricInvocations({ statistic: 'Sum' }), props.fn.metricErrors({ statistic: 'Sum' }), props.fn.metricThrottles({ statistic: 'Sum' })],
+        left: [
+          props.fn.metricInvocations({ statistic: 'Sum' }),
+          props.fn.metricErrors({ statistic: 'Sum' }),
+          props.fn.metricThrottles({ statistic: 'Sum' }),
+        ],
         right: [props.fn.metricDuration({ statistic: 'p99' })],
         width: 12,
       }),

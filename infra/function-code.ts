@@ -32,15 +32,28 @@ function bundleDir(entry: string): string {
   const hash = createHash('sha256').update(entry);
   // The package ships no lambda/ sources and may have no lockfile: hash what exists.
   const lambdaDir = path.join(PROJECT_ROOT, 'lambda');
-  const files = [path.join(PROJECT_ROOT, 'package-lock.json'), path.join(HERE, 'function-bundle.mjs'), entry, ...(existsSync(lambdaDir) ? walk(lambdaDir) : [])].filter((f) => existsSync(f));
+  const files = [
+    path.join(PROJECT_ROOT, 'package-lock.json'),
+    path.join(HERE, 'function-bundle.mjs'),
+    entry,
+    ...(existsSync(lambdaDir) ? walk(lambdaDir) : []),
+  ].filter((f) => existsSync(f));
   for (const f of files) hash.update(f).update(readFileSync(f));
-  return path.join(PROJECT_ROOT, 'node_modules', '.cache', 'contrast-autorecover', `function-${hash.digest('hex').slice(0, 16)}`);
+  return path.join(
+    PROJECT_ROOT,
+    'node_modules',
+    '.cache',
+    'contrast-autorecover',
+    `function-${hash.digest('hex').slice(0, 16)}`,
+  );
 }
 
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
     .sort((a, b) => a.name.localeCompare(b.name))
-    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+    .flatMap((e) =>
+      e.isDirectory() ? walk(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+    );
 }
 
 /** Bundles `entry` (default: the handler's source) unless an identical bundle exists; returns its directory. */
@@ -54,7 +67,9 @@ export function bundleFromSource(entry = path.join(PROJECT_ROOT, FUNCTION_ENTRY)
   try {
     esbuild = createRequire(import.meta.url)('esbuild') as typeof Esbuild;
   } catch {
-    throw new Error('contrast-autorecover: the `entry` prop bundles TypeScript at synth with esbuild, which is not installed; add it to your CDK app (npm install --save-dev esbuild@^0.25), or omit `entry` to deploy the prebuilt function');
+    throw new Error(
+      'contrast-autorecover: the `entry` prop bundles TypeScript at synth with esbuild, which is not installed; add it to your CDK app (npm install --save-dev esbuild@^0.25), or omit `entry` to deploy the prebuilt function',
+    );
   }
   esbuild.buildSync(functionBundleOptions({ entry, outdir: staging, projectRoot: PROJECT_ROOT }));
   try {
@@ -69,10 +84,16 @@ export function bundleFromSource(entry = path.join(PROJECT_ROOT, FUNCTION_ENTRY)
 /** The function's code: the prebuilt bundle, or `entry` (default: the handler's source) bundled now. */
 export function functionCode(entry?: string): lambda.Code {
   if (entry === undefined && !FROM_SOURCE) {
-    if (!existsSync(path.join(PREBUILT, 'index.mjs'))) throw new Error(`contrast-autorecover: the prebuilt function ${PREBUILT}/index.mjs is missing; reinstall the package (or run npm run build in its checkout)`);
+    if (!existsSync(path.join(PREBUILT, 'index.mjs')))
+      throw new Error(
+        `contrast-autorecover: the prebuilt function ${PREBUILT}/index.mjs is missing; reinstall the package (or run npm run build in its checkout)`,
+      );
     return lambda.Code.fromAsset(PREBUILT);
   }
   const file = path.resolve(PROJECT_ROOT, entry ?? FUNCTION_ENTRY);
-  if (!existsSync(file)) throw new Error(`contrast-autorecover: the function entry ${file} does not exist; pass an existing TypeScript file exporting \`handler\``);
+  if (!existsSync(file))
+    throw new Error(
+      `contrast-autorecover: the function entry ${file} does not exist; pass an existing TypeScript file exporting \`handler\``,
+    );
   return lambda.Code.fromAsset(bundleFromSource(file));
 }

@@ -42,18 +42,34 @@ export class RecoveryFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: RecoveryFunctionProps) {
     super(scope, id);
-    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention, encryptionKey: props.logKey, removalPolicy: RemovalPolicy.RETAIN });
-    const queueProps: sqs.QueueProps = { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14), removalPolicy: RemovalPolicy.RETAIN };
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      encryptionKey: props.logKey,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const queueProps: sqs.QueueProps = {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: RemovalPolicy.RETAIN,
+    };
     this.triggerDeadLetterQueue = new sqs.Queue(this, 'TriggerDeadLetterQueue', queueProps);
     this.failureQueue = new sqs.Queue(this, 'InvocationFailureQueue', queueProps);
     for (const q of [this.triggerDeadLetterQueue, this.failureQueue]) {
       Validations.of(q).acknowledge({
         id: 'AwsSolutions-SQS3',
-        reason: 'This queue is itself a dead-letter queue (EventBridge target DLQ / Lambda on-failure destination); its depth is alarmed.',
+        reason:
+          'This queue is itself a dead-letter queue (EventBridge target DLQ / Lambda on-failure destination); its depth is alarmed.',
       });
     }
 
-    props.role.addToPolicy(new iam.PolicyStatement({ sid: 'WriteOwnLogs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }));
+    props.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteOwnLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
     const unscoped = new iam.Policy(this, 'UnscopedServiceActions', {
       roles: [props.role],
       statements: [
@@ -70,12 +86,17 @@ export class RecoveryFunction extends Construct {
           ],
           resources: ['*'],
         }),
-        new iam.PolicyStatement({ sid: 'XRayTraces', actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] }),
+        new iam.PolicyStatement({
+          sid: 'XRayTraces',
+          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+          resources: ['*'],
+        }),
       ],
     });
     Validations.of(unscoped).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'Exactly two statements: the ENI actions of Lambda\'s VPC attachment and X-Ray PutTraceSegments/PutTelemetryRecords; neither service supports resource-level permissions for them.',
+      reason:
+        "Exactly two statements: the ENI actions of Lambda's VPC attachment and X-Ray PutTraceSegments/PutTelemetryRecords; neither service supports resource-level permissions for them.",
     });
 
     this.function = new lambda.Function(this, 'Function', {
@@ -107,7 +128,8 @@ export class RecoveryFunction extends Construct {
     (cfn as CfnResource).node.addDependency(props.role, unscoped);
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
-      reason: 'Pinned to nodejs22.x (LTS), the line closest to the Node 20 the test suite and CLI run on; moving to nodejs24.x is a deliberate upgrade once CI runs Node 24.',
+      reason:
+        'Pinned to nodejs22.x (LTS), the line closest to the Node 20 the test suite and CLI run on; moving to nodejs24.x is a deliberate upgrade once CI runs Node 24.',
     });
   }
 }

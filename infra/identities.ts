@@ -9,7 +9,10 @@ import * as rolesanywhere from 'aws-cdk-lib/aws-rolesanywhere';
 import type { Construct } from 'constructs';
 import type { ExporterIdentityProps } from './props.ts';
 
-export const EXPORTER_DEFAULTS = { namespace: 'contrast-autorecover-exporter', serviceAccount: 'event-exporter' } as const;
+export const EXPORTER_DEFAULTS = {
+  namespace: 'contrast-autorecover-exporter',
+  serviceAccount: 'event-exporter',
+} as const;
 
 export interface Identities {
   readonly functionRole: iam.Role;
@@ -17,7 +20,10 @@ export interface Identities {
   readonly breakGlassRole?: iam.Role;
 }
 
-export function createIdentities(scope: Construct, props: { enrollerPrincipal: iam.IPrincipal; breakGlassPrincipal?: iam.IPrincipal }): Identities {
+export function createIdentities(
+  scope: Construct,
+  props: { enrollerPrincipal: iam.IPrincipal; breakGlassPrincipal?: iam.IPrincipal },
+): Identities {
   const functionRole = new iam.Role(scope, 'FunctionRole', {
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     description: 'contrast-autorecover recovery function',
@@ -29,7 +35,9 @@ export function createIdentities(scope: Construct, props: { enrollerPrincipal: i
   });
   if (!props.breakGlassPrincipal) return { functionRole, enrollerRole };
   const breakGlassRole = new iam.Role(scope, 'BreakGlassRole', {
-    assumedBy: new iam.PrincipalWithConditions(props.breakGlassPrincipal, { Bool: { 'aws:MultiFactorAuthPresent': 'true' } }),
+    assumedBy: new iam.PrincipalWithConditions(props.breakGlassPrincipal, {
+      Bool: { 'aws:MultiFactorAuthPresent': 'true' },
+    }),
     description: "contrast-autorecover break-glass: an operator's local recover (MFA; every use alarms)",
     maxSessionDuration: Duration.hours(1),
   });
@@ -51,7 +59,12 @@ export function createExporterIdentity(scope: Construct, props: ExporterIdentity
       description: 'kubernetes-event-exporter (IRSA): publishes Coordinator restarts to the bus',
       assumedBy: new iam.FederatedPrincipal(
         props.oidcProviderArn,
-        { StringEquals: { [`${props.oidcIssuer}:sub`]: `system:serviceaccount:${ns}:${sa}`, [`${props.oidcIssuer}:aud`]: 'sts.amazonaws.com' } },
+        {
+          StringEquals: {
+            [`${props.oidcIssuer}:sub`]: `system:serviceaccount:${ns}:${sa}`,
+            [`${props.oidcIssuer}:aud`]: 'sts.amazonaws.com',
+          },
+        },
         'sts:AssumeRoleWithWebIdentity',
       ),
       maxSessionDuration: Duration.hours(1),
@@ -61,10 +74,14 @@ export function createExporterIdentity(scope: Construct, props: ExporterIdentity
   // IAM Roles Anywhere: the role trusts the service for sessions from this trust anchor (your
   // CA) only, optionally only for one certificate subject (rolesanywhere trust-model).
   const conditions: Record<string, Record<string, string>> = { ArnEquals: { 'aws:SourceArn': props.trustAnchorArn } };
-  if (props.certificateCommonName) conditions.StringEquals = { 'aws:PrincipalTag/x509Subject/CN': props.certificateCommonName };
+  if (props.certificateCommonName)
+    conditions.StringEquals = { 'aws:PrincipalTag/x509Subject/CN': props.certificateCommonName };
   const role = new iam.Role(scope, 'ExporterRole', {
     description: 'kubernetes-event-exporter (IAM Roles Anywhere): publishes Coordinator restarts to the bus',
-    assumedBy: new iam.PrincipalWithConditions(new iam.ServicePrincipal('rolesanywhere.amazonaws.com'), conditions).withSessionTags(),
+    assumedBy: new iam.PrincipalWithConditions(
+      new iam.ServicePrincipal('rolesanywhere.amazonaws.com'),
+      conditions,
+    ).withSessionTags(),
     maxSessionDuration: Duration.hours(1),
   });
   // withSessionTags adds sts:TagSession; Roles Anywhere also sets the source identity.

@@ -26,6 +26,17 @@ export type {
 export { PropsError } from './props.ts';
 export { IamEventForwarder } from './side-door-alarms.ts';
 export { RecoveryDashboard, recoveryMetric } from './dashboard.ts';
-export { CONTEXT_KEYS, DEFAULTS, EVENTS, EXPORTER_IMAGE, LOCK_TABLE, METRIC, METRICS_NAMESPACE, OWNER_KEY_PURPOSE, SERVICE_NAME, TRIGGER_DETAIL } from '../lambda/shared/contract.ts';
+export {
+  CONTEXT_KEYS,
+  DEFAULTS,
+  EVENTS,
+  EXPORTER_IMAGE,
+  LOCK_TABLE,
+  METRIC,
+  METRICS_NAMESPACE,
+  OWNER_KEY_PURPOSE,
+  SERVICE_NAME,
+  TRIGGER_DETAIL,
+} from '../lambda/shared/contract.ts';
 export { coordinatorNlbName, DEPLOYMENT_NAME } from '../lambda/shared/names.ts';
 export { ACCEPTABLE_TDX_TCB_STATUSES, type TdxTcbStatus } from '../lambda/shared/settings.ts';

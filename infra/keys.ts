@@ -67,7 +67,12 @@ export function ownerKeyContextConditions(deploymentNames: string[]): Record<str
 }
 
 function keyAdministration(admins: iam.IPrincipal[]): iam.PolicyStatement {
-  return new iam.PolicyStatement({ sid: 'KeyAdministration', principals: admins, actions: KEY_ADMIN_ACTIONS, resources: ['*'] });
+  return new iam.PolicyStatement({
+    sid: 'KeyAdministration',
+    principals: admins,
+    actions: KEY_ADMIN_ACTIONS,
+    resources: ['*'],
+  });
 }
 
 function retainedKey(scope: Construct, description: string, policy: iam.PolicyDocument): kms.Key {
@@ -130,9 +135,18 @@ export class RecoveryKey extends Construct {
         resources: ['*'],
         conditions: context,
       }),
-      new iam.PolicyStatement({ sid: 'EnrollerDescribeKey', principals: [props.enrollerRole], actions: ['kms:DescribeKey'], resources: ['*'] }),
+      new iam.PolicyStatement({
+        sid: 'EnrollerDescribeKey',
+        principals: [props.enrollerRole],
+        actions: ['kms:DescribeKey'],
+        resources: ['*'],
+      }),
     ];
-    this.key = retainedKey(this, 'contrast-autorecover: seed-share-owner key envelopes (every Decrypt is a recovery or a drill)', new iam.PolicyDocument({ statements }));
+    this.key = retainedKey(
+      this,
+      'contrast-autorecover: seed-share-owner key envelopes (every Decrypt is a recovery or a drill)',
+      new iam.PolicyDocument({ statements }),
+    );
   }
 }
 
@@ -158,12 +172,21 @@ export class BundleSecretsKey extends Construct {
     // the service (aws-secrets-manager-docs security-encryption.md). aws:SourceVpce is never set
     // on them (the service calls KMS, not the endpoint), so it is not required here.
     const viaSecretsManager = {
-      StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com`, 'kms:CallerAccount': Aws.ACCOUNT_ID },
+      StringEquals: {
+        'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com`,
+        'kms:CallerAccount': Aws.ACCOUNT_ID,
+      },
       StringLike: { 'kms:EncryptionContext:SecretARN': props.secretArnPatterns },
     };
     const statements = [
       keyAdministration(props.admins),
-      new iam.PolicyStatement({ sid: 'SecretsManagerReadBundles', principals: props.readers, actions: ['kms:Decrypt'], resources: ['*'], conditions: viaSecretsManager }),
+      new iam.PolicyStatement({
+        sid: 'SecretsManagerReadBundles',
+        principals: props.readers,
+        actions: ['kms:Decrypt'],
+        resources: ['*'],
+        conditions: viaSecretsManager,
+      }),
       // Every new version (PutSecretValue, and CreateSecret's first value) is a GenerateDataKey.
       new iam.PolicyStatement({
         sid: 'SecretsManagerWriteBundles',
@@ -181,12 +204,19 @@ export class BundleSecretsKey extends Construct {
         actions: ['kms:Decrypt'],
         resources: ['*'],
         conditions: {
-          StringEquals: { ...viaSecretsManager.StringEquals, 'kms:EncryptionContext:SecretVersionId': KEY_VALIDATION_VERSION_ID },
+          StringEquals: {
+            ...viaSecretsManager.StringEquals,
+            'kms:EncryptionContext:SecretVersionId': KEY_VALIDATION_VERSION_ID,
+          },
           StringLike: viaSecretsManager.StringLike,
         },
       }),
     ];
-    this.key = retainedKey(this, 'contrast-autorecover: recovery bundle secrets (Secrets Manager only)', new iam.PolicyDocument({ statements }));
+    this.key = retainedKey(
+      this,
+      'contrast-autorecover: recovery bundle secrets (Secrets Manager only)',
+      new iam.PolicyDocument({ statements }),
+    );
   }
 }
 
@@ -200,7 +230,11 @@ export function createOpsKey(scope: Construct, admins: iam.IPrincipal[]): kms.Ke
       principals: [new iam.ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
       actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
       resources: ['*'],
-      conditions: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*` } },
+      conditions: {
+        ArnLike: {
+          'kms:EncryptionContext:aws:logs:arn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*`,
+        },
+      },
     }),
     // CloudWatch alarms publish to the encrypted alarm topic (EventBridge rules get their
     // statement from the SNS target itself).
@@ -212,5 +246,9 @@ export function createOpsKey(scope: Construct, admins: iam.IPrincipal[]): kms.Ke
       conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
     }),
   ];
-  return retainedKey(ops, 'contrast-autorecover: logs, alarm notifications, trail', new iam.PolicyDocument({ statements }));
+  return retainedKey(
+    ops,
+    'contrast-autorecover: logs, alarm notifications, trail',
+    new iam.PolicyDocument({ statements }),
+  );
 }

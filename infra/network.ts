@@ -22,7 +22,14 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { DEFAULTS, ENDPOINT_URL_ENV } from '../lambda/shared/contract.ts';
-import type { ClusterProps, ContrastDeploymentProps, ExistingEndpoint, NetworkProps, OwnVpcNetwork, ServiceEndpoints } from './props.ts';
+import type {
+  ClusterProps,
+  ContrastDeploymentProps,
+  ExistingEndpoint,
+  NetworkProps,
+  OwnVpcNetwork,
+  ServiceEndpoints,
+} from './props.ts';
 
 export type ServiceName = keyof ServiceEndpoints<unknown>;
 
@@ -40,8 +47,17 @@ const SERVICES: Record<ServiceName, ec2.InterfaceVpcEndpointAwsService> = {
 };
 
 /** A VPC with isolated subnets only (no IGW, no NAT, no default route), flow logs on. */
-export function createOwnVpc(scope: Construct, props: OwnVpcNetwork, logKey: kms.IKey, logRetention: logs.RetentionDays): ec2.Vpc {
-  const flowLogGroup = new logs.LogGroup(scope, 'VpcFlowLogs', { retention: logRetention, encryptionKey: logKey, removalPolicy: RemovalPolicy.RETAIN });
+export function createOwnVpc(
+  scope: Construct,
+  props: OwnVpcNetwork,
+  logKey: kms.IKey,
+  logRetention: logs.RetentionDays,
+): ec2.Vpc {
+  const flowLogGroup = new logs.LogGroup(scope, 'VpcFlowLogs', {
+    retention: logRetention,
+    encryptionKey: logKey,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
   const vpc = new ec2.Vpc(scope, 'Vpc', {
     ipAddresses: ec2.IpAddresses.cidr(props.cidr ?? '10.80.0.0/20'),
     ...(props.availabilityZones ? { availabilityZones: props.availabilityZones } : { maxAzs: 2 }),
@@ -51,7 +67,12 @@ export function createOwnVpc(scope: Construct, props: OwnVpcNetwork, logKey: kms
     enableDnsHostnames: true, // required for private DNS of interface endpoints
     enableDnsSupport: true,
     restrictDefaultSecurityGroup: false, // nothing uses it; avoids a custom-resource Lambda
-    flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup), trafficType: ec2.FlowLogTrafficType.ALL } },
+    flowLogs: {
+      all: {
+        destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
+        trafficType: ec2.FlowLogTrafficType.ALL,
+      },
+    },
   });
   const tgw = props.transitGateway;
   if (tgw) {
@@ -96,7 +117,11 @@ export class FunctionNetwork extends Construct {
   /** AWS_ENDPOINT_URL_* for endpoints addressed by their own DNS name. */
   readonly environment: Record<string, string> = {};
 
-  constructor(scope: Construct, id: string, private readonly props: FunctionNetworkProps) {
+  constructor(
+    scope: Construct,
+    id: string,
+    private readonly props: FunctionNetworkProps,
+  ) {
     super(scope, id);
     this.securityGroup = new ec2.SecurityGroup(this, 'FunctionSecurityGroup', {
       vpc: props.vpc,
@@ -106,7 +131,8 @@ export class FunctionNetwork extends Construct {
     this.serviceEndpoints();
     this.coordinatorEndpoints();
     this.kubernetesApi();
-    if (props.collateralMirror) this.egress(props.collateralMirror.peer, props.collateralMirror.port, 'Attestation collateral mirror');
+    if (props.collateralMirror)
+      this.egress(props.collateralMirror.peer, props.collateralMirror.port, 'Attestation collateral mirror');
   }
 
   private egress(peer: ec2.IPeer, port: number, what: string): void {
@@ -115,7 +141,8 @@ export class FunctionNetwork extends Construct {
 
   private serviceEndpoints(): void {
     const { network } = this.props;
-    const existing: ServiceEndpoints<ExistingEndpoint> = network.kind === 'hub-vpc' ? (network.existingEndpoints ?? {}) : {};
+    const existing: ServiceEndpoints<ExistingEndpoint> =
+      network.kind === 'hub-vpc' ? (network.existingEndpoints ?? {}) : {};
     let created: ec2.SecurityGroup | undefined;
     for (const service of Object.keys(SERVICES) as ServiceName[]) {
       const reuse = existing[service];
@@ -162,7 +189,12 @@ export class FunctionNetwork extends Construct {
   }
 
   private reuseEndpoint(service: ServiceName, e: ExistingEndpoint): void {
-    const sg = ec2.SecurityGroup.fromSecurityGroupId(this, `${service}ExistingEndpointSecurityGroup`, e.securityGroupId, { mutable: true });
+    const sg = ec2.SecurityGroup.fromSecurityGroupId(
+      this,
+      `${service}ExistingEndpointSecurityGroup`,
+      e.securityGroupId,
+      { mutable: true },
+    );
     sg.addIngressRule(this.securityGroup, ec2.Port.tcp(443), 'HTTPS from the contrast-autorecover function');
     this.egress(sg, 443, `HTTPS to the existing ${service} endpoint`);
     this.endpointIds[service] = e.vpcEndpointId;
@@ -206,9 +238,16 @@ export class FunctionNetwork extends Construct {
   private kubernetesApi(): void {
     const c = this.props.cluster;
     if (c.kind === 'self-managed') {
-      this.egress(ec2.Peer.ipv4(c.apiServerCidr), c.apiServerPort ?? 6443, 'Kubernetes API server (over the private connection)');
+      this.egress(
+        ec2.Peer.ipv4(c.apiServerCidr),
+        c.apiServerPort ?? 6443,
+        'Kubernetes API server (over the private connection)',
+      );
     } else if (this.props.network.kind === 'hub-vpc' && c.clusterSecurityGroupId) {
-      const clusterSg = ec2.SecurityGroup.fromSecurityGroupId(this, 'ClusterSecurityGroup', c.clusterSecurityGroupId, { mutable: true, allowAllOutbound: true });
+      const clusterSg = ec2.SecurityGroup.fromSecurityGroupId(this, 'ClusterSecurityGroup', c.clusterSecurityGroupId, {
+        mutable: true,
+        allowAllOutbound: true,
+      });
       this.securityGroup.connections.allowTo(clusterSg, ec2.Port.tcp(443), 'EKS private API endpoint');
     } else {
       this.egress(ec2.Peer.ipv4(c.controlPlaneCidr!), 443, 'EKS private API endpoint');
@@ -223,7 +262,11 @@ export class FunctionNetwork extends Construct {
           cidrIp: this.props.vpc.vpcCidrBlock,
           description: 'contrast-autorecover function (own VPC, via transit gateway) to the EKS private API endpoint',
         });
-        Validations.of(ingress).acknowledge({ id: 'AwsSolutions-EC23', reason: 'The source is the function\'s own VPC CIDR (a token at synth, so cdk-nag cannot read it), never 0.0.0.0/0.' });
+        Validations.of(ingress).acknowledge({
+          id: 'AwsSolutions-EC23',
+          reason:
+            "The source is the function's own VPC CIDR (a token at synth, so cdk-nag cannot read it), never 0.0.0.0/0.",
+        });
       }
     }
   }

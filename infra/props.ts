@@ -11,7 +11,11 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { EVENTS } from '../lambda/shared/contract.ts';
 import { DEPLOYMENT_NAME } from '../lambda/shared/names.ts';
-import { collateralMirrorUrlProblem, unacceptableTdxTcbStatuses, type TdxTcbStatus } from '../lambda/shared/settings.ts';
+import {
+  collateralMirrorUrlProblem,
+  unacceptableTdxTcbStatuses,
+  type TdxTcbStatus,
+} from '../lambda/shared/settings.ts';
 
 /**
  * How the function reaches one deployment's Coordinator user API (aTLS, port 1313): always
@@ -276,11 +280,13 @@ export function cidrContains(outer: string, inner: string): boolean {
 }
 
 function checkCidr(where: string, what: string, value: string): void {
-  if (!Token.isUnresolved(value) && !parseCidr(value)) throw new PropsError(where, `${what} ${JSON.stringify(value)} is not an IPv4 CIDR such as 10.20.0.0/16`);
+  if (!Token.isUnresolved(value) && !parseCidr(value))
+    throw new PropsError(where, `${what} ${JSON.stringify(value)} is not an IPv4 CIDR such as 10.20.0.0/16`);
 }
 
 function checkPort(where: string, what: string, port: number | undefined): void {
-  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new PropsError(where, `${what} ${port} is not a TCP port (1–65535)`);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535))
+    throw new PropsError(where, `${what} ${port} is not a TCP port (1–65535)`);
 }
 
 /** The cluster API's destination as a CIDR, or undefined when it is reached by security group. */
@@ -294,16 +300,30 @@ function validateDeployments(where: string, deployments: readonly ContrastDeploy
   for (const d of deployments) {
     const at = `${where}: deployment ${JSON.stringify(d.name)}`;
     if (!DEPLOYMENT_NAME.test(d.name)) {
-      throw new PropsError(at, 'the name must be 1–128 letters, digits, ".", "_" or "-", starting with a letter or digit (lambda/shared/names.ts)');
+      throw new PropsError(
+        at,
+        'the name must be 1–128 letters, digits, ".", "_" or "-", starting with a letter or digit (lambda/shared/names.ts)',
+      );
     }
     if (seen.has(d.name)) throw new PropsError(at, 'configured twice');
     seen.add(d.name);
-    if (d.namespaces !== undefined && d.namespaces.length === 0) throw new PropsError(at, 'namespaces must not be empty (omit it for the Coordinator\'s namespace, ["*"] for all)');
+    if (d.namespaces !== undefined && d.namespaces.length === 0)
+      throw new PropsError(
+        at,
+        'namespaces must not be empty (omit it for the Coordinator\'s namespace, ["*"] for all)',
+      );
     const bad = unacceptableTdxTcbStatuses(d.tdxAcceptedTcbStatuses ?? []);
-    if (bad.length) throw new PropsError(at, `tdxAcceptedTcbStatuses ${bad.join(', ')} not acceptable (Revoked never is); see ACCEPTABLE_TDX_TCB_STATUSES`);
+    if (bad.length)
+      throw new PropsError(
+        at,
+        `tdxAcceptedTcbStatuses ${bad.join(', ')} not acceptable (Revoked never is); see ACCEPTABLE_TDX_TCB_STATUSES`,
+      );
     checkPort(at, 'coordinator port', d.coordinator.port);
     if (!('nlbArn' in d.coordinator) && !('endpointServiceName' in d.coordinator)) {
-      throw new PropsError(at, 'coordinator needs nlbArn (the NLB in front of the Coordinator) or endpointServiceName (an existing endpoint service)');
+      throw new PropsError(
+        at,
+        'coordinator needs nlbArn (the NLB in front of the Coordinator) or endpointServiceName (an existing endpoint service)',
+      );
     }
   }
 }
@@ -312,24 +332,43 @@ function validateTopology(where: string, props: ContrastRecoveryProps): void {
   const { cluster, network } = props;
   if (cluster.kind === 'eks-hybrid-nodes') {
     if (!Token.isUnresolved(cluster.endpoint) && !/^https:\/\/[^/]+\/?$/.test(cluster.endpoint)) {
-      throw new PropsError(where, `cluster.endpoint ${JSON.stringify(cluster.endpoint)}: expected the https:// API endpoint (aws eks describe-cluster --query cluster.endpoint)`);
+      throw new PropsError(
+        where,
+        `cluster.endpoint ${JSON.stringify(cluster.endpoint)}: expected the https:// API endpoint (aws eks describe-cluster --query cluster.endpoint)`,
+      );
     }
-    if (!Token.isUnresolved(cluster.certificateAuthorityData) && !/^[A-Za-z0-9+/]+={0,2}$/.test(cluster.certificateAuthorityData)) {
-      throw new PropsError(where, 'cluster.certificateAuthorityData: expected base64 (aws eks describe-cluster --query cluster.certificateAuthority.data)');
+    if (
+      !Token.isUnresolved(cluster.certificateAuthorityData) &&
+      !/^[A-Za-z0-9+/]+={0,2}$/.test(cluster.certificateAuthorityData)
+    ) {
+      throw new PropsError(
+        where,
+        'cluster.certificateAuthorityData: expected base64 (aws eks describe-cluster --query cluster.certificateAuthority.data)',
+      );
     }
     if (cluster.controlPlaneCidr !== undefined) checkCidr(where, 'cluster.controlPlaneCidr', cluster.controlPlaneCidr);
     if (network.kind === 'own-vpc' && !cluster.controlPlaneCidr) {
-      throw new PropsError(where, 'network own-vpc with an EKS cluster needs cluster.controlPlaneCidr (the cluster VPC\'s subnets): a security group cannot be referenced across VPCs');
+      throw new PropsError(
+        where,
+        "network own-vpc with an EKS cluster needs cluster.controlPlaneCidr (the cluster VPC's subnets): a security group cannot be referenced across VPCs",
+      );
     }
     if (network.kind === 'hub-vpc' && !cluster.clusterSecurityGroupId && !cluster.controlPlaneCidr) {
-      throw new PropsError(where, 'network hub-vpc with an EKS cluster needs cluster.clusterSecurityGroupId (aws eks describe-cluster --query cluster.resourcesVpcConfig.clusterSecurityGroupId) or cluster.controlPlaneCidr');
+      throw new PropsError(
+        where,
+        'network hub-vpc with an EKS cluster needs cluster.clusterSecurityGroupId (aws eks describe-cluster --query cluster.resourcesVpcConfig.clusterSecurityGroupId) or cluster.controlPlaneCidr',
+      );
     }
-    if (props.exporter?.kind === 'irsa' && !props.exporter.oidcIssuer) throw new PropsError(where, 'exporter irsa needs oidcIssuer');
+    if (props.exporter?.kind === 'irsa' && !props.exporter.oidcIssuer)
+      throw new PropsError(where, 'exporter irsa needs oidcIssuer');
   } else {
     checkCidr(where, 'cluster.apiServerCidr', cluster.apiServerCidr);
     checkPort(where, 'cluster.apiServerPort', cluster.apiServerPort);
     if (props.exporter?.kind === 'irsa') {
-      throw new PropsError(where, 'exporter irsa needs an EKS OIDC provider; a self-managed cluster uses exporter kind "roles-anywhere" (IAM Roles Anywhere with your CA)');
+      throw new PropsError(
+        where,
+        'exporter irsa needs an EKS OIDC provider; a self-managed cluster uses exporter kind "roles-anywhere" (IAM Roles Anywhere with your CA)',
+      );
     }
   }
   if (network.kind === 'own-vpc') {
@@ -344,21 +383,38 @@ function validateTopology(where: string, props: ContrastRecoveryProps): void {
     }
     for (const r of tgw.routes) checkCidr(where, 'network.transitGateway.routes', r);
     if (!Token.isUnresolved(target) && !tgw.routes.some((r) => cidrContains(r, target))) {
-      throw new PropsError(where, `network.transitGateway.routes (${tgw.routes.join(', ')}) do not cover the Kubernetes API server at ${target}`);
+      throw new PropsError(
+        where,
+        `network.transitGateway.routes (${tgw.routes.join(', ')}) do not cover the Kubernetes API server at ${target}`,
+      );
     }
   }
 }
 
 export function validateProps(where: string, props: ContrastRecoveryProps): void {
-  if (!props.enrollerPrincipal) throw new PropsError(where, 'enrollerPrincipal is required: the principal that runs contrast-autorecover enroll (the only writer of bundles)');
-  if (!props.cluster || !props.network) throw new PropsError(where, 'choose the topology explicitly: cluster {kind: "eks-hybrid-nodes" | "self-managed"} and network {kind: "own-vpc" | "hub-vpc"} (docs/deploy.md)');
+  if (!props.enrollerPrincipal)
+    throw new PropsError(
+      where,
+      'enrollerPrincipal is required: the principal that runs contrast-autorecover enroll (the only writer of bundles)',
+    );
+  if (!props.cluster || !props.network)
+    throw new PropsError(
+      where,
+      'choose the topology explicitly: cluster {kind: "eks-hybrid-nodes" | "self-managed"} and network {kind: "own-vpc" | "hub-vpc"} (docs/deploy.md)',
+    );
   validateDeployments(where, props.deployments);
   validateTopology(where, props);
   if (!props.keyAdmins || props.keyAdmins.length === 0) {
-    throw new PropsError(where, 'keyAdmins: name at least one administrator role besides the deployment role; it is the way out of a lockout (the account root is not used)');
+    throw new PropsError(
+      where,
+      'keyAdmins: name at least one administrator role besides the deployment role; it is the way out of a lockout (the account root is not used)',
+    );
   }
   if (props.auditors?.length && props.auditTrail !== undefined && props.auditTrail !== 'create') {
-    throw new PropsError(where, 'auditors read the trail this stack creates; with auditTrail.existingTrailArn grant them in that trail\'s key and bucket policies instead');
+    throw new PropsError(
+      where,
+      "auditors read the trail this stack creates; with auditTrail.existingTrailArn grant them in that trail's key and bucket policies instead",
+    );
   }
   if (props.collateralMirror) {
     const problem = collateralMirrorUrlProblem(props.collateralMirror.url);
@@ -367,11 +423,21 @@ export function validateProps(where: string, props: ContrastRecoveryProps): void
   }
   const minutes = props.scheduleMinutes;
   if (minutes !== undefined && !(Number.isInteger(minutes) && minutes >= 1 && minutes <= 60)) {
-    throw new PropsError(where, `scheduleMinutes ${minutes}: expected a whole number of minutes from 1 to 60 (the backstop bounds how long an unseen restart waits)`);
+    throw new PropsError(
+      where,
+      `scheduleMinutes ${minutes}: expected a whole number of minutes from 1 to 60 (the backstop bounds how long an unseen restart waits)`,
+    );
   }
-  if (props.staleAlarmMinutes !== undefined && !(props.staleAlarmMinutes > 0)) throw new PropsError(where, 'staleAlarmMinutes must be > 0');
-  if (props.reservedConcurrency !== undefined && !(Number.isInteger(props.reservedConcurrency) && props.reservedConcurrency >= 1)) {
-    throw new PropsError(where, 'reservedConcurrency must be a whole number ≥ 1 (0 would disable the function; use the pause switch instead)');
+  if (props.staleAlarmMinutes !== undefined && !(props.staleAlarmMinutes > 0))
+    throw new PropsError(where, 'staleAlarmMinutes must be > 0');
+  if (
+    props.reservedConcurrency !== undefined &&
+    !(Number.isInteger(props.reservedConcurrency) && props.reservedConcurrency >= 1)
+  ) {
+    throw new PropsError(
+      where,
+      'reservedConcurrency must be a whole number ≥ 1 (0 would disable the function; use the pause switch instead)',
+    );
   }
   if ((props.eventSource ?? EVENTS.triggerSource) === (props.resultEventSource ?? EVENTS.resultSource)) {
     throw new PropsError(where, 'resultEventSource must differ from eventSource, or the function would trigger itself');

@@ -46,7 +46,16 @@ export interface SideDoorAlarmsProps {
  * Calls that change what a secret holds or who may read it (Secrets Manager API reference;
  * CloudTrail names the secret in requestParameters.secretId, as the caller gave it).
  */
-export const SECRET_CHANGE_EVENTS = ['PutSecretValue', 'UpdateSecret', 'UpdateSecretVersionStage', 'RotateSecret', 'RestoreSecret', 'DeleteSecret', 'PutResourcePolicy', 'DeleteResourcePolicy'];
+export const SECRET_CHANGE_EVENTS = [
+  'PutSecretValue',
+  'UpdateSecret',
+  'UpdateSecretVersionStage',
+  'RotateSecret',
+  'RestoreSecret',
+  'DeleteSecret',
+  'PutResourcePolicy',
+  'DeleteResourcePolicy',
+];
 
 /**
  * The ways a caller can name a secret: its full ARN, the ARN without the six random characters
@@ -69,7 +78,11 @@ export class SideDoorAlarms extends Construct {
   /** Where a notification lands that EventBridge could not deliver to the topic after its retries (its depth is alarmed). */
   readonly deadLetterQueue: sqs.Queue;
 
-  constructor(scope: Construct, id: string, private readonly props: SideDoorAlarmsProps) {
+  constructor(
+    scope: Construct,
+    id: string,
+    private readonly props: SideDoorAlarmsProps,
+  ) {
     super(scope, id);
     this.deadLetterQueue = new sqs.Queue(this, 'NotificationDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -77,7 +90,10 @@ export class SideDoorAlarms extends Construct {
       retentionPeriod: Duration.days(14),
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    Validations.of(this.deadLetterQueue).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is itself the dead-letter queue of the side-door notifications; its depth is alarmed.' });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the side-door notifications; its depth is alarmed.',
+    });
     const keyArns = props.keys.map((k) => k.keyArn);
     const keyIds = props.keys.map((k) => k.keyId);
     // CloudTrail names the key in resources[].ARN; requestParameters.keyId may be an id or an ARN.
@@ -98,16 +114,24 @@ export class SideDoorAlarms extends Construct {
     );
     this.alarm(
       'FunctionRolePassed',
-      'The recovery function\'s role was passed to a function (iam:PassRole has no event of its own; the receiving call names the role)',
-      apiCall('aws.lambda', [{ prefix: 'CreateFunction' }, { prefix: 'UpdateFunctionConfiguration' }], { requestParameters: { role: [props.functionRole.roleArn] } }),
+      "The recovery function's role was passed to a function (iam:PassRole has no event of its own; the receiving call names the role)",
+      apiCall('aws.lambda', [{ prefix: 'CreateFunction' }, { prefix: 'UpdateFunctionConfiguration' }], {
+        requestParameters: { role: [props.functionRole.roleArn] },
+      }),
     );
     // Deliberately every endpoint of the account in this region: EC2 records the endpoint id
     // in request parameters whose shape is not documented; the call is rare and worth a look.
-    this.alarm('VpcEndpointModified', 'A VPC endpoint was modified or deleted (the stack\'s KMS and Secrets Manager endpoints gate the owner key)', apiCall('aws.ec2', ['ModifyVpcEndpoint', 'DeleteVpcEndpoints']));
+    this.alarm(
+      'VpcEndpointModified',
+      "A VPC endpoint was modified or deleted (the stack's KMS and Secrets Manager endpoints gate the owner key)",
+      apiCall('aws.ec2', ['ModifyVpcEndpoint', 'DeleteVpcEndpoints']),
+    );
     this.alarm(
       'SecretPolicy',
       "A bundle secret's resource policy was changed or deleted",
-      apiCall('aws.secretsmanager', ['PutResourcePolicy', 'DeleteResourcePolicy'], { requestParameters: { secretId: props.secretIdPrefixes.map((prefix) => ({ prefix })) } }),
+      apiCall('aws.secretsmanager', ['PutResourcePolicy', 'DeleteResourcePolicy'], {
+        requestParameters: { secretId: props.secretIdPrefixes.map((prefix) => ({ prefix })) },
+      }),
     );
     if (props.kubeconfigSecretArn) {
       // The kubeconfig decides which API server the function trusts and with which identity: a
@@ -117,7 +141,11 @@ export class SideDoorAlarms extends Construct {
         'KubeconfigSecret',
         "The function's kubeconfig secret, or its policy, was changed (it names the API server and the function's Kubernetes identity)",
         apiCall('aws.secretsmanager', SECRET_CHANGE_EVENTS, {
-          $or: [{ requestParameters: { secretId: secretIdsOf(arn) } }, { responseElements: { arn: [arn] } }, { responseElements: { aRN: [arn] } }],
+          $or: [
+            { requestParameters: { secretId: secretIdsOf(arn) } },
+            { responseElements: { arn: [arn] } },
+            { responseElements: { aRN: [arn] } },
+          ],
         }),
       );
     }
@@ -134,7 +162,10 @@ export class SideDoorAlarms extends Construct {
         {
           source: ['aws.kms', 'aws.secretsmanager'],
           detailType: [CLOUDTRAIL_DETAIL_TYPE],
-          detail: { eventName: ['Decrypt', 'GetSecretValue'], userIdentity: { sessionContext: { sessionIssuer: { arn: [props.breakGlassRole.roleArn] } } } },
+          detail: {
+            eventName: ['Decrypt', 'GetSecretValue'],
+            userIdentity: { sessionContext: { sessionIssuer: { arn: [props.breakGlassRole.roleArn] } } },
+          },
         },
       );
       (rule.node.defaultChild as events.CfnRule).state = 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS';
@@ -147,11 +178,19 @@ export class SideDoorAlarms extends Construct {
    * "Event retry policy and using dead-letter queues"), then kept in the dead-letter queue.
    */
   private target(): targets.SnsTopic {
-    return new targets.SnsTopic(this.props.topic, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 8, maxEventAge: Duration.hours(2) });
+    return new targets.SnsTopic(this.props.topic, {
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 8,
+      maxEventAge: Duration.hours(2),
+    });
   }
 
   private alarm(id: string, description: string, eventPattern: events.EventPattern): events.Rule {
-    const rule = new events.Rule(this, id, { description: `contrast-autorecover side door: ${description}`, eventPattern, targets: [this.target()] });
+    const rule = new events.Rule(this, id, {
+      description: `contrast-autorecover side door: ${description}`,
+      eventPattern,
+      targets: [this.target()],
+    });
     this.rules[id] = rule;
     return rule;
   }
@@ -171,7 +210,16 @@ export class IamEventForwarder extends Construct {
     const bus = events.EventBus.fromEventBusArn(
       this,
       'HomeDefaultBus',
-      Arn.format({ service: 'events', region: props.homeRegion, account: props.account, resource: 'event-bus', resourceName: 'default' }, Stack.of(this)),
+      Arn.format(
+        {
+          service: 'events',
+          region: props.homeRegion,
+          account: props.account,
+          resource: 'event-bus',
+          resourceName: 'default',
+        },
+        Stack.of(this),
+      ),
     );
     this.rule = new events.Rule(this, 'ForwardTrustChanges', {
       description: `contrast-autorecover: forward IAM trust-policy changes to ${props.homeRegion}`,

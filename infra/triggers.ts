@@ -37,19 +37,33 @@ export class Triggers extends Construct {
 
   constructor(scope: Construct, id: string, props: TriggersProps) {
     super(scope, id);
-    const target = () => new targets.LambdaFunction(props.fn, { deadLetterQueue: props.deadLetterQueue, retryAttempts: 8, maxEventAge: Duration.hours(2) });
+    const target = () =>
+      new targets.LambdaFunction(props.fn, {
+        deadLetterQueue: props.deadLetterQueue,
+        retryAttempts: 8,
+        maxEventAge: Duration.hours(2),
+      });
     // Exact values: EventBridge patterns match whole strings, so nothing else slips in.
     this.eventRule = new events.Rule(this, 'CoordinatorEventRule', {
       description: 'A Coordinator restarted (exporter) or a recovery was requested',
       eventBus: props.eventBus,
-      eventPattern: { source: [props.eventSource], detailType: [...EVENTS.triggerDetailTypes], detail: { [TRIGGER_DETAIL.deployment]: props.deploymentNames } },
+      eventPattern: {
+        source: [props.eventSource],
+        detailType: [...EVENTS.triggerDetailTypes],
+        detail: { [TRIGGER_DETAIL.deployment]: props.deploymentNames },
+      },
       targets: [target()],
     });
     if (props.alarmArns.length > 0) {
       // Alarm state changes are delivered to the default bus only.
       this.alarmRule = new events.Rule(this, 'AlarmRule', {
         description: 'A configured CloudWatch alarm went into ALARM',
-        eventPattern: { source: ['aws.cloudwatch'], detailType: [EVENTS.alarmDetailType], resources: props.alarmArns, detail: { state: { value: ['ALARM'] } } },
+        eventPattern: {
+          source: ['aws.cloudwatch'],
+          detailType: [EVENTS.alarmDetailType],
+          resources: props.alarmArns,
+          detail: { state: { value: ['ALARM'] } },
+        },
         targets: [target()],
       });
     }

@@ -50,7 +50,15 @@ export async function buildAll({ outdir = path.join(root, 'dist'), quiet = false
     );
   }
   if (targets.includes('function')) {
-    jobs.push(build(functionBundleOptions({ entry: path.join(root, FUNCTION_ENTRY), outdir: path.join(outdir, 'function'), projectRoot: root })));
+    jobs.push(
+      build(
+        functionBundleOptions({
+          entry: path.join(root, FUNCTION_ENTRY),
+          outdir: path.join(outdir, 'function'),
+          projectRoot: root,
+        }),
+      ),
+    );
   }
   await Promise.all(jobs);
   if (targets.includes('types')) buildTypes(path.join(outdir, 'types'));
@@ -59,12 +67,31 @@ export async function buildAll({ outdir = path.join(root, 'dist'), quiet = false
 /** Declarations of infra/index.ts, with relative `.ts` specifiers rewritten to `.js` for consumers. */
 function buildTypes(outdir) {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [
-    tsc, path.join(root, 'infra', 'index.ts'),
-    '--declaration', '--emitDeclarationOnly', '--outDir', outdir, '--rootDir', root,
-    '--allowImportingTsExtensions', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-    '--strict', '--skipLibCheck', '--types', 'node',
-  ], { cwd: root, stdio: 'inherit' });
+  execFileSync(
+    process.execPath,
+    [
+      tsc,
+      path.join(root, 'infra', 'index.ts'),
+      '--declaration',
+      '--emitDeclarationOnly',
+      '--outDir',
+      outdir,
+      '--rootDir',
+      root,
+      '--allowImportingTsExtensions',
+      '--module',
+      'NodeNext',
+      '--moduleResolution',
+      'NodeNext',
+      '--target',
+      'ES2022',
+      '--strict',
+      '--skipLibCheck',
+      '--types',
+      'node',
+    ],
+    { cwd: root, stdio: 'inherit' },
+  );
   copyFileSync(path.join(root, 'infra', 'function-bundle.d.mts'), path.join(outdir, 'infra', 'function-bundle.d.mts'));
   for (const file of walk(outdir)) {
     if (!file.endsWith('.d.ts')) continue;

@@ -29,7 +29,9 @@ for (const rel of files) {
   });
 }
 if (problems.length) {
-  process.stderr.write(`${problems.length} reference(s) to paths outside the checkout:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
+  process.stderr.write(
+    `${problems.length} reference(s) to paths outside the checkout:\n${problems.map((p) => `  ${p}`).join('\n')}\n`,
+  );
   process.exit(1);
 }
 process.stdout.write(`self-contained: ${files.length} tracked files refer to nothing outside the checkout\n`);

@@ -176,7 +176,9 @@ export class CoordinatorEmulator {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     this.restart();
-    const back = new Promise<void>((resolve) => setTimeout(resolve, downMs)).then(() => new Promise<void>((resolve) => this.server!.listen(this.port, this.host, resolve)));
+    const back = new Promise<void>((resolve) => setTimeout(resolve, downMs)).then(
+      () => new Promise<void>((resolve) => this.server!.listen(this.port, this.host, resolve)),
+    );
     return { back };
   }
 
@@ -203,7 +205,9 @@ export class CoordinatorEmulator {
 
   /** SHA-256 hex of the current mesh CA key's SubjectPublicKeyInfo. */
   get meshCaSpkiSha256(): string {
-    return createHash('sha256').update(new X509Certificate(this.meshCaPem).publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+    return createHash('sha256')
+      .update(new X509Certificate(this.meshCaPem).publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('hex');
   }
 
   async stop(): Promise<void> {
@@ -235,7 +239,11 @@ export class CoordinatorEmulator {
           const alpnNonce = this.pendingAlpnNonce;
           this.pendingAlpnNonce = undefined;
           const sniNonce = Buffer.from(servername, 'base64');
-          this.connections.push({ alpnNonce, sniNonce: sniNonce.length === 32 ? sniNonce.toString('hex') : undefined, servername });
+          this.connections.push({
+            alpnNonce,
+            sniNonce: sniNonce.length === 32 ? sniNonce.toString('hex') : undefined,
+            servername,
+          });
           const nonce = alpnNonce && /^[0-9a-f]{64}$/.test(alpnNonce) ? Buffer.from(alpnNonce, 'hex') : sniNonce;
           this.connectionContext(nonce).then(
             (c) => cb(null, c.context),
@@ -257,7 +265,9 @@ export class CoordinatorEmulator {
   }
 
   /** A fresh P-256 key and a certificate whose attestation extension is bound to `nonce`. */
-  private async connectionContext(nonce: Buffer): Promise<{ context: SecureContext; pems: { key: string; cert: string } }> {
+  private async connectionContext(
+    nonce: Buffer,
+  ): Promise<{ context: SecureContext; pems: { key: string; cert: string } }> {
     const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
     const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
@@ -275,10 +285,14 @@ export class CoordinatorEmulator {
     // Valid ±2 h around the Coordinator's clock, as C internal/atls/atls.go getCertificate issues it.
     const now = this.clock();
     const extensions = exts.map((e) => new x509.Extension(e.oid, false, e.value));
-    if (this.misbehave === 'critical-extension') extensions.push(new x509.Extension('1.3.6.1.4.1.99999.1', true, new Uint8Array([5, 0])));
-    if (this.misbehave === 'client-auth-eku') extensions.push(new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]));
+    if (this.misbehave === 'critical-extension')
+      extensions.push(new x509.Extension('1.3.6.1.4.1.99999.1', true, new Uint8Array([5, 0])));
+    if (this.misbehave === 'client-auth-eku')
+      extensions.push(new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]));
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
-      serialNumber: randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
+      serialNumber: randomBytes(8)
+        .toString('hex')
+        .replace(/^[89a-f]/, '1'),
       name: 'CN=Contrast',
       notBefore: new Date(now - 2 * 3600_000),
       notAfter: new Date(now + 2 * 3600_000),
@@ -299,7 +313,8 @@ export class CoordinatorEmulator {
    */
   private async rotateMeshCa(newKey: boolean): Promise<void> {
     const alg = { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' };
-    const generate = async () => (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const generate = async () =>
+      (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
     const now = this.clock();
     this.rootKeys ??= await generate();
     if (newKey || !this.meshKeys) {
@@ -312,13 +327,18 @@ export class CoordinatorEmulator {
     const selfSigned = async (cn: string, keys: webcrypto.CryptoKeyPair) =>
       (
         await x509.X509CertificateGenerator.createSelfSigned({
-          serialNumber: randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
+          serialNumber: randomBytes(8)
+            .toString('hex')
+            .replace(/^[89a-f]/, '1'),
           name: `CN=${cn}`,
           notBefore,
           notAfter,
           signingAlgorithm: alg,
           keys,
-          extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true)],
+          extensions: [
+            new x509.BasicConstraintsExtension(true, undefined, true),
+            new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
+          ],
         })
       ).toString('pem');
     this.rootCaPem = await selfSigned('system:coordinator:root', this.rootKeys);
@@ -335,12 +355,18 @@ export class CoordinatorEmulator {
     const socket = stream.session?.socket as TLSSocket | undefined;
     const peer = socket?.getPeerX509Certificate();
     try {
-      if (headers['content-type'] !== 'application/grpc' && !String(headers['content-type']).startsWith('application/grpc+')) {
+      if (
+        headers['content-type'] !== 'application/grpc' &&
+        !String(headers['content-type']).startsWith('application/grpc+')
+      ) {
         throw { code: 3, message: 'unsupported content-type' } satisfies RpcError;
       }
       const payload = unframe(body);
       const service = `${this.options.release?.userApiPackage ?? 'edgelesssys.contrast.userapi'}.UserAPI`;
-      const served = this.misbehave === 'recover-then-unimplemented' ? [service, 'edgelesssys.contrast.userapi.UserAPI', 'userapi.UserAPI'] : [service];
+      const served =
+        this.misbehave === 'recover-then-unimplemented'
+          ? [service, 'edgelesssys.contrast.userapi.UserAPI', 'userapi.UserAPI']
+          : [service];
       const name = served.find((n) => path.startsWith(`/${n}/`));
       // grpc-go's answer for a service the server does not register.
       if (!name) throw { code: 12, message: `unknown service ${path.split('/')[1]}` } satisfies RpcError;
@@ -355,7 +381,8 @@ export class CoordinatorEmulator {
           if (this.recoverDelayMs > 0) await new Promise((r) => setTimeout(r, this.recoverDelayMs));
           await this.recover(Buffer.from(req.Seed), Buffer.from(req.Salt), req.Force, peer);
           if (this.misbehave === 'lost-recover-reply') return stream.session?.destroy();
-          if (this.misbehave === 'recover-then-unimplemented') throw { code: 12, message: `unknown method Recover for service ${name}` } satisfies RpcError;
+          if (this.misbehave === 'recover-then-unimplemented')
+            throw { code: 12, message: `unknown method Recover for service ${name}` } satisfies RpcError;
           // One byte over grpc-js's default limit (4 MiB, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH): it answers RESOURCE_EXHAUSTED.
           if (this.misbehave === 'recover-then-oversize') return respondRaw(stream, Buffer.alloc(4 * 1024 * 1024 + 1));
           // Field 1 with wire type 7 (none exists): no protobuf parser reads it.
@@ -373,19 +400,28 @@ export class CoordinatorEmulator {
   }
 
   private getManifests(): MessageShape<typeof GetManifestsResponseSchema> {
-    if (this.state === 'no-manifest' || this.manifests.length === 0) throw { code: 9, message: 'no manifest configured' };
+    if (this.state === 'no-manifest' || this.manifests.length === 0)
+      throw { code: 9, message: 'no manifest configured' };
     if (this.state !== 'healthy') throw { code: 9, message: 'coordinator is in recovery mode' };
     return create(GetManifestsResponseSchema, {
       Manifests: this.manifests,
       Policies: [],
       RootCA: Buffer.from(this.rootCaPem),
-      MeshCA: Buffer.from(this.misbehave === 'invalid-mesh-ca' ? '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n' : this.meshCaPem),
+      MeshCA: Buffer.from(
+        this.misbehave === 'invalid-mesh-ca'
+          ? '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n'
+          : this.meshCaPem,
+      ),
       LatestTransition: create(TransitionSchema, { TransitionHash: randomBytes(32), Signature: randomBytes(64) }),
     });
   }
 
   private async recover(seed: Buffer, salt: Buffer, force: boolean, peer: X509Certificate | undefined): Promise<void> {
-    const clientKeySha256 = peer ? createHash('sha256').update(peer.publicKey.export({ type: 'pkcs1', format: 'der' })).digest('hex') : undefined;
+    const clientKeySha256 = peer
+      ? createHash('sha256')
+          .update(peer.publicKey.export({ type: 'pkcs1', format: 'der' }))
+          .digest('hex')
+      : undefined;
     const record = (result: string) => this.recoverCalls.push({ force, clientKeySha256, result });
     const refuse = (code: number, message: string): never => {
       record(message);
@@ -394,17 +430,31 @@ export class CoordinatorEmulator {
     const style = this.options.release?.recoverErrors ?? 'current';
     // `wrapped`: the authorizer's status errors inside plain Go errors, sent as Unknown.
     const wrap = (code: number, message: string): never =>
-      style === 'wrapped' ? refuse(2, `resetting state: authorizing seed source: rpc error: code = ${GRPC_CODE_NAMES[code]} desc = ${message}`) : refuse(code, message);
+      style === 'wrapped'
+        ? refuse(
+            2,
+            `resetting state: authorizing seed source: rpc error: code = ${GRPC_CODE_NAMES[code]} desc = ${message}`,
+          )
+        : refuse(code, message);
     if (this.state === 'healthy') refuse(9, 'coordinator is already recovered');
     if (this.state === 'no-state' || this.state === 'no-manifest') {
-      refuse(9, this.options.legacyNoStateMessage || style === 'authority' ? 'no persisted transaction to recover from' : 'no state to recover from');
+      refuse(
+        9,
+        this.options.legacyNoStateMessage || style === 'authority'
+          ? 'no persisted transaction to recover from'
+          : 'no state to recover from',
+      );
     }
-    if (style !== 'authority' && this.readyPeers > 0 && !force) refuse(9, `rejecting user recovery because ${this.readyPeers} recovered peers are available`);
+    if (style !== 'authority' && this.readyPeers > 0 && !force)
+      refuse(9, `rejecting user recovery because ${this.readyPeers} recovered peers are available`);
     const owners = this.ownerKeyHashes();
     const seedOk = seed.equals(this.options.seed) && salt.equals(this.options.salt);
-    if (style === 'authority' && salt.length === 32 && seed.length >= 32 && !seedOk) refuse(3, 'recovery failed: verifying history: latest transition signature is invalid');
-    if (!clientKeySha256 || !owners.has(clientKeySha256)) wrap(7, 'peer not authorized to recover existing state: peer not authorized');
-    if (salt.length !== 32 || seed.length < 32) wrap(3, `initializing seed engine: invalid seed or salt length (seed ${seed.length}, salt ${salt.length})`);
+    if (style === 'authority' && salt.length === 32 && seed.length >= 32 && !seedOk)
+      refuse(3, 'recovery failed: verifying history: latest transition signature is invalid');
+    if (!clientKeySha256 || !owners.has(clientKeySha256))
+      wrap(7, 'peer not authorized to recover existing state: peer not authorized');
+    if (salt.length !== 32 || seed.length < 32)
+      wrap(3, `initializing seed engine: invalid seed or salt length (seed ${seed.length}, salt ${salt.length})`);
     if (!seedOk) refuse(2, 'resetting state: verifying latest transition: latest transition signature is invalid');
     this.state = 'healthy';
     // A user Recover resets the state with a new random mesh CA key (coordinator/internal/userapi/userapi.go).
@@ -416,11 +466,21 @@ export class CoordinatorEmulator {
   private ownerKeyHashes(): Set<string> {
     const current = this.manifests.at(-1) ?? this.options.manifest;
     const doc = JSON.parse(current.toString('utf8')) as { SeedshareOwnerPubKeys?: string[] };
-    return new Set((doc.SeedshareOwnerPubKeys ?? []).map((hex) => createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex')));
+    return new Set(
+      (doc.SeedshareOwnerPubKeys ?? []).map((hex) =>
+        createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex'),
+      ),
+    );
   }
 }
 
-const GRPC_CODE_NAMES: Record<number, string> = { 2: 'Unknown', 3: 'InvalidArgument', 7: 'PermissionDenied', 9: 'FailedPrecondition', 13: 'Internal' };
+const GRPC_CODE_NAMES: Record<number, string> = {
+  2: 'Unknown',
+  3: 'InvalidArgument',
+  7: 'PermissionDenied',
+  9: 'FailedPrecondition',
+  13: 'Internal',
+};
 
 function pemOf(label: string, der: Buffer): string {
   return `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END ${label}-----\n`;
@@ -429,14 +489,19 @@ function pemOf(label: string, der: Buffer): string {
 /** gRPC's grpc-message encoding: percent-encode '%' and bytes outside printable ASCII only. */
 function percentEncode(message: string): string {
   return [...Buffer.from(message, 'utf8')]
-    .map((b) => (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+    .map((b) =>
+      b >= 0x20 && b <= 0x7e && b !== 0x25
+        ? String.fromCharCode(b)
+        : `%${b.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
     .join('');
 }
 
 function unframe(body: Buffer): Buffer {
   if (body.length < 5) throw { code: 13, message: 'grpc: truncated message frame' } satisfies RpcError;
   const len = body.readUInt32BE(1);
-  if (body[0] !== 0 || body.length !== 5 + len) throw { code: 13, message: 'grpc: malformed or compressed frame' } satisfies RpcError;
+  if (body[0] !== 0 || body.length !== 5 + len)
+    throw { code: 13, message: 'grpc: malformed or compressed frame' } satisfies RpcError;
   return body.subarray(5);
 }
 
@@ -457,7 +522,12 @@ function respondRaw(stream: ServerHttp2Stream, payload: Buffer): void {
 function fail(stream: ServerHttp2Stream, err: RpcError): void {
   if (stream.destroyed) return;
   stream.respond(
-    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(err.code), 'grpc-message': percentEncode(err.message) },
+    {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(err.code),
+      'grpc-message': percentEncode(err.message),
+    },
     { endStream: true },
   );
 }

@@ -47,7 +47,15 @@ export async function cachedOwnerKey(modulusLength: number): Promise<{ privateKe
 }
 
 export function encryptShare(publicKey: KeyObject, seed: Buffer): string {
-  return publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('seedshare') }, seed).toString('base64');
+  return publicEncrypt(
+    {
+      key: publicKey,
+      padding: constants.RSA_PKCS1_OAEP_PADDING,
+      oaepHash: 'sha256',
+      oaepLabel: Buffer.from('seedshare'),
+    },
+    seed,
+  ).toString('base64');
 }
 
 export function pkcs1Hex(key: KeyObject): string {
@@ -56,17 +64,25 @@ export function pkcs1Hex(key: KeyObject): string {
 
 export async function makeWorkspace(options: WorkspaceOptions = {}, fresh = false): Promise<Workspace> {
   const modulusLength = options.modulusLength ?? 2048;
-  const { privateKey, publicKey } = fresh ? await generateKeyPairAsync('rsa', { modulusLength }) : await cachedOwnerKey(modulusLength);
+  const { privateKey, publicKey } = fresh
+    ? await generateKeyPairAsync('rsa', { modulusLength })
+    : await cachedOwnerKey(modulusLength);
   const seed = options.seed ?? randomBytes(64);
   const salt = options.salt ?? randomBytes(32);
   const ownerHex = pkcs1Hex(publicKey);
   const shares = [{ PublicKey: ownerHex, EncryptedSeed: encryptShare(publicKey, seed) }];
-  for (const other of options.extraOwners ?? []) shares.unshift({ PublicKey: pkcs1Hex(other), EncryptedSeed: encryptShare(other, seed) });
-  const coordinatorPolicyHash = options.coordinatorPolicyHash ?? createHash('sha256').update(randomBytes(16)).digest('hex');
+  for (const other of options.extraOwners ?? [])
+    shares.unshift({ PublicKey: pkcs1Hex(other), EncryptedSeed: encryptShare(other, seed) });
+  const coordinatorPolicyHash =
+    options.coordinatorPolicyHash ?? createHash('sha256').update(randomBytes(16)).digest('hex');
   const workloadPolicy = createHash('sha256').update(randomBytes(16)).digest('hex');
   const manifestDoc = {
     Policies: {
-      [coordinatorPolicyHash]: { SANs: ['coordinator'], WorkloadSecretID: 'apps/v1/StatefulSet/default/coordinator', Role: 'coordinator' },
+      [coordinatorPolicyHash]: {
+        SANs: ['coordinator'],
+        WorkloadSecretID: 'apps/v1/StatefulSet/default/coordinator',
+        Role: 'coordinator',
+      },
       [workloadPolicy]: { SANs: ['web'], WorkloadSecretID: 'apps/v1/Deployment/default/web' },
     },
     // A Coordinator refuses a manifest without reference values, and so does parseManifest.

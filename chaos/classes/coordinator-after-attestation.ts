@@ -6,7 +6,23 @@
  * crash-loop guard as one that may have succeeded (never `refused`), the retry finds the
  * Coordinator recovered, and an unreadable MeshCA is `confirm-mismatch`.
  */
-import { checkAudit, checkInTime, checkNoSecret, chaosHandler, invoke, lambdaContext, makeWorld, outcomeOf, outputsOf, runCase, summarize, triggers, type ClassResult, type Env, type World } from '../harness.ts';
+import {
+  checkAudit,
+  checkInTime,
+  checkNoSecret,
+  chaosHandler,
+  invoke,
+  lambdaContext,
+  makeWorld,
+  outcomeOf,
+  outputsOf,
+  runCase,
+  summarize,
+  triggers,
+  type ClassResult,
+  type Env,
+  type World,
+} from '../harness.ts';
 
 export async function coordinatorAfterAttestationClass(env: Env): Promise<ClassResult> {
   const results = [];
@@ -22,25 +38,33 @@ export async function coordinatorAfterAttestationClass(env: Env): Promise<ClassR
 
   for (const misbehave of ['recover-then-unimplemented', 'recover-then-oversize', 'recover-then-garbage'] as const) {
     results.push(
-      await runCase(`Recover carried out, then ${misbehave.slice('recover-then-'.length)}: one Recover, counted, resolved by the retry`, (c) =>
-        fresh(async (world) => {
-          world.emu.misbehave = misbehave;
-          const handler = chaosHandler(world);
-          const a = await invoke(handler, triggers.restart(world.deployment), lambdaContext('odd-answer'));
-          c.that(outcomeOf(a) === 'unreachable', `first outcome ${outcomeOf(a)}`);
-          const snap = await world.lock.snapshot(world.deployment);
-          c.that(snap.recentAttempts.length === 1 && snap.recentAttempts[0]!.status === 'unknown', `attempts ${JSON.stringify(snap.recentAttempts.map((x) => x.status))} (want one 'unknown', counted)`);
-          world.emu.misbehave = 'none';
-          // Lambda's retry: the same request id takes the lease over.
-          const retry = await invoke(handler, triggers.restart(world.deployment), lambdaContext('odd-answer'));
-          c.that(['already-healthy', 'restarts-finished'].includes(outcomeOf(retry) ?? ''), `retry outcome ${outcomeOf(retry)}`);
-          for (const inv of [a, retry]) {
-            checkInTime(c, inv);
-            checkAudit(c, inv, world.deployment);
-            checkNoSecret(c, world, outputsOf(inv, env.proxy));
-          }
-          c.that(world.emu.recoverRequests === 1, `${world.emu.recoverRequests} Recover requests for one restart`);
-        }),
+      await runCase(
+        `Recover carried out, then ${misbehave.slice('recover-then-'.length)}: one Recover, counted, resolved by the retry`,
+        (c) =>
+          fresh(async (world) => {
+            world.emu.misbehave = misbehave;
+            const handler = chaosHandler(world);
+            const a = await invoke(handler, triggers.restart(world.deployment), lambdaContext('odd-answer'));
+            c.that(outcomeOf(a) === 'unreachable', `first outcome ${outcomeOf(a)}`);
+            const snap = await world.lock.snapshot(world.deployment);
+            c.that(
+              snap.recentAttempts.length === 1 && snap.recentAttempts[0]!.status === 'unknown',
+              `attempts ${JSON.stringify(snap.recentAttempts.map((x) => x.status))} (want one 'unknown', counted)`,
+            );
+            world.emu.misbehave = 'none';
+            // Lambda's retry: the same request id takes the lease over.
+            const retry = await invoke(handler, triggers.restart(world.deployment), lambdaContext('odd-answer'));
+            c.that(
+              ['already-healthy', 'restarts-finished'].includes(outcomeOf(retry) ?? ''),
+              `retry outcome ${outcomeOf(retry)}`,
+            );
+            for (const inv of [a, retry]) {
+              checkInTime(c, inv);
+              checkAudit(c, inv, world.deployment);
+              checkNoSecret(c, world, outputsOf(inv, env.proxy));
+            }
+            c.that(world.emu.recoverRequests === 1, `${world.emu.recoverRequests} Recover requests for one restart`);
+          }),
       ),
     );
   }

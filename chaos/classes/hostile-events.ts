@@ -36,17 +36,45 @@ export async function hostileEventsClass(env: Env): Promise<ClassResult> {
   const d = world.deployment;
   const invalid: [string, () => unknown][] = [
     ['direct invocation with a 5,000-deep source', () => ({ deployment: d, 'detail-type': 'x', source: deep(5000) })],
-    ['direct invocation with a 5,000-deep extra field', () => ({ action: 'recover', deployment: d, reason: 'r', extra: deep(5000) })],
-    ['restart event with a 5,000-deep detail', () => ({ ...triggers.restart(d), detail: { deployment: d, x: deep(5000) } })],
+    [
+      'direct invocation with a 5,000-deep extra field',
+      () => ({ action: 'recover', deployment: d, reason: 'r', extra: deep(5000) }),
+    ],
+    [
+      'restart event with a 5,000-deep detail',
+      () => ({ ...triggers.restart(d), detail: { deployment: d, x: deep(5000) } }),
+    ],
     ['a bare array nested 100,000 deep', () => deep(100_000)],
-    ['20,000 keys', () => ({ action: 'recover', deployment: d, reason: 'r', ...Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i])) })],
+    [
+      '20,000 keys',
+      () => ({
+        action: 'recover',
+        deployment: d,
+        reason: 'r',
+        ...Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i])),
+      }),
+    ],
     ['a megabyte reason', () => ({ action: 'recover', deployment: d, reason: MB })],
     ['a megabyte deployment name', () => triggers.direct(MB)],
     ['a megabyte source and detail-type', () => ({ source: MB, 'detail-type': MB })],
     ['a megabyte key', () => ({ action: 'recover', deployment: d, reason: 'r', [MB]: 1 })],
     ['a megabyte event id', () => triggers.restart(d, { id: MB })],
-    ['a megabyte alarm state', () => ({ source: 'aws.cloudwatch', alarmArn: 'arn', time: new Date().toISOString(), alarmData: { alarmName: `${d}-alarm`, state: { value: MB } } })],
-    ['prototype keys', () => JSON.parse(`{"action":"recover","deployment":"${d}","reason":"r","__proto__":{"force":true},"constructor":{"prototype":{"force":true}}}`) as unknown],
+    [
+      'a megabyte alarm state',
+      () => ({
+        source: 'aws.cloudwatch',
+        alarmArn: 'arn',
+        time: new Date().toISOString(),
+        alarmData: { alarmName: `${d}-alarm`, state: { value: MB } },
+      }),
+    ],
+    [
+      'prototype keys',
+      () =>
+        JSON.parse(
+          `{"action":"recover","deployment":"${d}","reason":"r","__proto__":{"force":true},"constructor":{"prototype":{"force":true}}}`,
+        ) as unknown,
+    ],
   ];
   const results = [];
   try {
@@ -57,7 +85,10 @@ export async function hostileEventsClass(env: Env): Promise<ClassResult> {
           c.that(inv.response?.outcome === 'event-invalid', `outcome ${inv.response?.outcome ?? inv.error?.message}`);
           // Named for the deployment when the event names a configured one, else "unknown".
           const audit = inv.audits[0];
-          c.that(inv.audits.length === 1 && audit?.outcome === 'event-invalid', `audit records: ${JSON.stringify(inv.audits.map((a) => a.outcome))}`);
+          c.that(
+            inv.audits.length === 1 && audit?.outcome === 'event-invalid',
+            `audit records: ${JSON.stringify(inv.audits.map((a) => a.outcome))}`,
+          );
           const message = String(audit?.message ?? inv.response?.results[0]?.message ?? '');
           c.that(message.length <= MAX_INVALID_MESSAGE + 40, `message of ${message.length} characters`);
           checkCommon(c, env, world, inv);
@@ -75,9 +106,15 @@ export async function hostileEventsClass(env: Env): Promise<ClassResult> {
           const inv = await invoke(handler, triggers.restart(d, { time }));
           c.that(['recovered', 'already-healthy'].includes(outcomeOf(inv) ?? ''), `outcome ${outcomeOf(inv)}`);
           const audit = checkAll(c, env, world, inv);
-          c.that((audit?.trigger as { receivedTime?: string })?.receivedTime === time, `audit trigger ${JSON.stringify(audit?.trigger)}`);
+          c.that(
+            (audit?.trigger as { receivedTime?: string })?.receivedTime === time,
+            `audit trigger ${JSON.stringify(audit?.trigger)}`,
+          );
           const stale = inv.records.map((r) => r.StaleMinutes).filter((v): v is number => typeof v === 'number');
-          c.that(stale.every((v) => v < 5), `StaleMinutes ${stale.join(', ')}`);
+          c.that(
+            stale.every((v) => v < 5),
+            `StaleMinutes ${stale.join(', ')}`,
+          );
           world.emu.recoverCalls.length = 0;
           world.emu.recoverRequests = 0;
         }),
@@ -96,6 +133,9 @@ function checkCommon(c: Checks, env: Env, world: World, inv: Invocation): void {
   const longest = Math.max(0, ...inv.output.split('\n').map((l) => l.length));
   c.that(longest <= MAX_LINE, `an output line of ${longest} characters`);
   const events = env.proxy.bodies.filter((b) => b.op === 'AWSEvents.PutEvents');
-  c.that(events.every((e) => e.request.length <= MAX_LINE), 'a result event carries the oversized input');
+  c.that(
+    events.every((e) => e.request.length <= MAX_LINE),
+    'a result event carries the oversized input',
+  );
   env.proxy.clear();
 }

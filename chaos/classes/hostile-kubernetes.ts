@@ -10,8 +10,31 @@
 import { randomUUID } from 'node:crypto';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { recoverMs, stepBudgetsOf } from '../../lambda/shared/budgets.ts';
-import { contrastTemplate, coordinatorTemplate, kubeconfigFor, plainTemplate, startKubeApi, type Hostile, type KubeApi } from '../../testing/kube-api/index.ts';
-import { CHAOS_BUDGETS, checkAll, chaosHandler, invoke, makeWorld, outcomeOf, REGION, runCase, summarize, triggers, type Checks, type ClassResult, type Env, type World } from '../harness.ts';
+import {
+  contrastTemplate,
+  coordinatorTemplate,
+  kubeconfigFor,
+  plainTemplate,
+  startKubeApi,
+  type Hostile,
+  type KubeApi,
+} from '../../testing/kube-api/index.ts';
+import {
+  CHAOS_BUDGETS,
+  checkAll,
+  chaosHandler,
+  invoke,
+  makeWorld,
+  outcomeOf,
+  REGION,
+  runCase,
+  summarize,
+  triggers,
+  type Checks,
+  type ClassResult,
+  type Env,
+  type World,
+} from '../harness.ts';
 
 const TOKEN = 'chaos-kube-token';
 const NS = 'contrast';
@@ -23,17 +46,36 @@ const WORKLOADS = ['web', 'api'];
 /** Time for everything that does not misbehave (moto, the emulator, the process itself). */
 const SLACK_MS = 3_000;
 /** Attempts of a Kubernetes request, each ended by its deadline, with the transport's backoff between. */
-const KUBERNETES_BOUND = CHAOS_BUDGETS.kubernetes.attempts * (CHAOS_BUDGETS.kubernetes.requestTimeoutMs + 200) + SLACK_MS;
+const KUBERNETES_BOUND =
+  CHAOS_BUDGETS.kubernetes.attempts * (CHAOS_BUDGETS.kubernetes.requestTimeoutMs + 200) + SLACK_MS;
 const AFTER_RECOVER_BOUND = KUBERNETES_BOUND + recoverMs(stepBudgetsOf(CHAOS_BUDGETS)) + SLACK_MS;
 
 /** The stand-in with a Coordinator that is not Ready and two stale workloads; its kubeconfig in Secrets Manager. */
 async function cluster(env: Env): Promise<{ api: KubeApi; secretId: string }> {
   const api = await startKubeApi({ tokens: [TOKEN] });
-  api.store.addStatefulSet(NS, 'coordinator', { template: coordinatorTemplate(), replicas: 1, startedAt: new Date(), updateStrategy: 'RollingUpdate', ready: false });
-  for (const name of WORKLOADS) api.store.addDeployment(NS, name, { template: contrastTemplate(name), replicas: 2, startedAt: OLD(), initializerFinishedAt: OLD() });
+  api.store.addStatefulSet(NS, 'coordinator', {
+    template: coordinatorTemplate(),
+    replicas: 1,
+    startedAt: new Date(),
+    updateStrategy: 'RollingUpdate',
+    ready: false,
+  });
+  for (const name of WORKLOADS)
+    api.store.addDeployment(NS, name, {
+      template: contrastTemplate(name),
+      replicas: 2,
+      startedAt: OLD(),
+      initializerFinishedAt: OLD(),
+    });
   const secretId = `kubeconfig-${randomUUID().slice(0, 8)}`;
-  const secrets = new SecretsManagerClient({ region: REGION, endpoint: env.moto, credentials: { accessKeyId: 'chaos', secretAccessKey: 'chaos' } });
-  await secrets.send(new CreateSecretCommand({ Name: secretId, SecretString: kubeconfigFor(api.url, TOKEN, api.caData) }));
+  const secrets = new SecretsManagerClient({
+    region: REGION,
+    endpoint: env.moto,
+    credentials: { accessKeyId: 'chaos', secretAccessKey: 'chaos' },
+  });
+  await secrets.send(
+    new CreateSecretCommand({ Name: secretId, SecretString: kubeconfigFor(api.url, TOKEN, api.caData) }),
+  );
   return { api, secretId };
 }
 
@@ -57,7 +99,10 @@ const CASES: Case[] = [
     bound: KUBERNETES_BOUND,
     more: (c, world, api) => {
       c.that(world.emu.recoverRequests === 0, 'Recover without knowing the peers');
-      c.that(api.hostileBytesSent < 128 * MiB, `the function read ${Math.round(api.hostileBytesSent / MiB)} MiB of the huge list`);
+      c.that(
+        api.hostileBytesSent < 128 * MiB,
+        `the function read ${Math.round(api.hostileBytesSent / MiB)} MiB of the huge list`,
+      );
     },
   },
   {
@@ -79,7 +124,8 @@ const CASES: Case[] = [
     hostile: { kind: 'huge-list', resource: 'deployments', bytes: 600 * MiB },
     outcome: 'restart-partial',
     bound: AFTER_RECOVER_BOUND,
-    more: (c, _world, api) => c.that(patches(api).length === 0, `${patches(api).length} PATCHes without knowing the workloads`),
+    more: (c, _world, api) =>
+      c.that(patches(api).length === 0, `${patches(api).length} PATCHes without knowing the workloads`),
   },
   {
     name: 'ReplicaSet lists without end in the restart step after a Recover: restart-partial',
@@ -100,8 +146,14 @@ const CASES: Case[] = [
     outcome: 'recovered',
     bound: AFTER_RECOVER_BOUND,
     more: (c, _world, api) => {
-      c.that(api.log.some((r) => r.status === 410), 'the 410 never came (the pod list had one page)');
-      c.that(patches(api).length === WORKLOADS.length, `${patches(api).length} PATCHes for ${WORKLOADS.length} stale workloads`);
+      c.that(
+        api.log.some((r) => r.status === 410),
+        'the 410 never came (the pod list had one page)',
+      );
+      c.that(
+        patches(api).length === WORKLOADS.length,
+        `${patches(api).length} PATCHes for ${WORKLOADS.length} stale workloads`,
+      );
     },
   },
   {
@@ -109,7 +161,11 @@ const CASES: Case[] = [
     hostile: { kind: 'non-json-patch', method: 'PATCH' },
     outcome: 'recovered',
     bound: AFTER_RECOVER_BOUND,
-    more: (c, _world, api) => c.that(patches(api).length === WORKLOADS.length && patches(api).every((p) => p.status === 200), `PATCHes ${JSON.stringify(patches(api).map((p) => p.status))}`),
+    more: (c, _world, api) =>
+      c.that(
+        patches(api).length === WORKLOADS.length && patches(api).every((p) => p.status === 200),
+        `PATCHes ${JSON.stringify(patches(api).map((p) => p.status))}`,
+      ),
   },
 ];
 
@@ -120,14 +176,25 @@ export async function hostileKubernetesClass(env: Env): Promise<ClassResult> {
     results.push(
       await runCase(k.name, async (c) => {
         const { api, secretId } = await cluster(env);
-        const world = await makeWorld(env, { configEnv: { KUBE_AUTH: 'kubeconfig', KUBECONFIG_SECRET_ID: secretId }, deploymentExtra: { coordinatorNamespace: NS } });
+        const world = await makeWorld(env, {
+          configEnv: { KUBE_AUTH: 'kubeconfig', KUBECONFIG_SECRET_ID: secretId },
+          deploymentExtra: { coordinatorNamespace: NS },
+        });
         try {
-          for (let i = 0; i < (k.fillerPods ?? 0); i++) api.store.addPod(NS, `filler-${i}`, { template: plainTemplate('filler'), startedAt: OLD() });
+          for (let i = 0; i < (k.fillerPods ?? 0); i++)
+            api.store.addPod(NS, `filler-${i}`, { template: plainTemplate('filler'), startedAt: OLD() });
           api.hostile.push(k.hostile);
           const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment));
-          c.that(outcomeOf(inv) === k.outcome, `outcome ${outcomeOf(inv)}, expected ${k.outcome}: ${inv.error?.message ?? inv.response?.results[0]?.message ?? ''}`);
+          c.that(
+            outcomeOf(inv) === k.outcome,
+            `outcome ${outcomeOf(inv)}, expected ${k.outcome}: ${inv.error?.message ?? inv.response?.results[0]?.message ?? ''}`,
+          );
           checkAll(c, env, world, inv, { outcome: k.outcome }, k.bound);
-          if (k.outcome !== 'unreachable') c.that(world.emu.recoverCalls.filter((r) => r.result === 'ok').length === 1, 'the Coordinator was not recovered');
+          if (k.outcome !== 'unreachable')
+            c.that(
+              world.emu.recoverCalls.filter((r) => r.result === 'ok').length === 1,
+              'the Coordinator was not recovered',
+            );
           k.more?.(c, world, api);
         } finally {
           await world.stop();

@@ -58,7 +58,8 @@ const AWS_BOUND = awsCallMs(CHAOS_BUDGETS.aws) + CHAOS_BUDGETS.resultEventMs + S
 /** A probe or a Recover that runs into its Coordinator budget. */
 const COORDINATOR_BOUND = recoverMs(STEPS) + SLACK_MS;
 /** A Kubernetes request with its attempts and the transport's backoff (2 attempts: one wait, below 200 ms). */
-const KUBERNETES_BOUND = CHAOS_BUDGETS.kubernetes.attempts * (CHAOS_BUDGETS.kubernetes.requestTimeoutMs + 200) + SLACK_MS;
+const KUBERNETES_BOUND =
+  CHAOS_BUDGETS.kubernetes.attempts * (CHAOS_BUDGETS.kubernetes.requestTimeoutMs + 200) + SLACK_MS;
 
 async function runClass(name: string, env: Env, cases: Case[]): Promise<ClassResult> {
   const results = [];
@@ -71,7 +72,10 @@ async function runClass(name: string, env: Env, cases: Case[]): Promise<ClassRes
 }
 
 /** A case against one fresh deployment; the world is stopped afterwards. */
-function withWorld(opts: Parameters<typeof makeWorld>[1], body: (env: Env, world: World) => CaseBody): (env: Env) => CaseBody {
+function withWorld(
+  opts: Parameters<typeof makeWorld>[1],
+  body: (env: Env, world: World) => CaseBody,
+): (env: Env) => CaseBody {
   return (env) => async (c) => {
     const world = await makeWorld(env, opts);
     try {
@@ -94,8 +98,15 @@ export async function kmsClass(env: Env): Promise<ClassResult> {
         c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}, expected unreachable`);
         const audit = checkAll(c, env, world, inv, undefined, AWS_BOUND);
         const kms = audit?.kms as { decrypts?: number; requests?: { error?: string }[] } | undefined;
-        c.that(kms?.decrypts === 1, `audit kms.decrypts ${kms?.decrypts}, expected 1 (the attempt may have reached KMS)`);
-        c.that(kms?.requests?.length === CHAOS_BUDGETS.aws.maxAttempts && kms.requests.every((r) => r.error === 'TimeoutError'), `audit kms.requests ${JSON.stringify(kms?.requests)}`);
+        c.that(
+          kms?.decrypts === 1,
+          `audit kms.decrypts ${kms?.decrypts}, expected 1 (the attempt may have reached KMS)`,
+        );
+        c.that(
+          kms?.requests?.length === CHAOS_BUDGETS.aws.maxAttempts &&
+            kms.requests.every((r) => r.error === 'TimeoutError'),
+          `audit kms.requests ${JSON.stringify(kms?.requests)}`,
+        );
         c.that(world.emu.recoverRequests === 0, 'a Recover was sent without a decrypted share');
       }),
     ],
@@ -110,13 +121,22 @@ export async function kmsClass(env: Env): Promise<ClassResult> {
     ],
     [
       'Decrypt never answers in the scheduled decrypt drill: the drill fails with its own audit record',
-      withWorld({ emulator: { state: 'healthy' }, configEnv: { DECRYPT_DRILL: 'true', DECRYPT_DRILL_RULE: 'contrast-autorecover-drill' } }, (env, world) => async (c) => {
-        env.proxy.faults.push({ op: 'TrentService.Decrypt', kind: 'hang' });
-        const inv = await invoke(chaosHandler(world), triggers.schedule('contrast-autorecover-drill'));
-        checkAll(c, env, world, inv, undefined, AWS_BOUND);
-        c.that(inv.response?.drills?.[0]?.ok === false, `drill result ${JSON.stringify(inv.response?.drills)}`);
-        c.that(inv.audits.some((a) => a.action === 'decrypt-drill' && a.deployment === world.deployment), 'no audit record for the drill');
-      }),
+      withWorld(
+        {
+          emulator: { state: 'healthy' },
+          configEnv: { DECRYPT_DRILL: 'true', DECRYPT_DRILL_RULE: 'contrast-autorecover-drill' },
+        },
+        (env, world) => async (c) => {
+          env.proxy.faults.push({ op: 'TrentService.Decrypt', kind: 'hang' });
+          const inv = await invoke(chaosHandler(world), triggers.schedule('contrast-autorecover-drill'));
+          checkAll(c, env, world, inv, undefined, AWS_BOUND);
+          c.that(inv.response?.drills?.[0]?.ok === false, `drill result ${JSON.stringify(inv.response?.drills)}`);
+          c.that(
+            inv.audits.some((a) => a.action === 'decrypt-drill' && a.deployment === world.deployment),
+            'no audit record for the drill',
+          );
+        },
+      ),
     ],
   ]);
 }
@@ -175,7 +195,10 @@ export async function dynamodbClass(env: Env): Promise<ClassResult> {
         const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment));
         c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
         checkAll(c, env, world, inv, undefined, AWS_BOUND);
-        c.that(!decrypted(env) && world.emu.recoverRequests === 0, 'decrypted or recovered without knowing the pause switch');
+        c.that(
+          !decrypted(env) && world.emu.recoverRequests === 0,
+          'decrypted or recovered without knowing the pause switch',
+        );
       }),
     ],
     [
@@ -257,23 +280,32 @@ export async function coordinatorClass(env: Env): Promise<ClassResult> {
     ],
     [
       'Recover is never answered in time: unreachable, counted by the crash-loop guard, and the retry sends no second Recover',
-      withWorld({ emulator: { recoverDelayMs: 3 * CHAOS_BUDGETS.coordinator.rpcTimeoutMs } }, (env, world) => async (c) => {
-        const requestId = 'chaos-recover-timeout';
-        const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment), lambdaContext(requestId));
-        c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
-        const audit = checkAll(c, env, world, inv, undefined, COORDINATOR_BOUND);
-        c.that((audit?.recover as { sent?: boolean })?.sent === true, 'the audit record does not say Recover was sent');
-        const snap = await world.lock.snapshot(world.deployment);
-        c.that(snap.recentAttempts.length === 1, `the crash-loop guard counted ${snap.recentAttempts.length} recoveries`);
-        // Lambda retries a failed asynchronous invocation a minute later, with the same request id.
-        while (world.emu.recoverCalls.length === 0) await new Promise((r) => setTimeout(r, 50));
-        const retry = await invoke(chaosHandler(world), triggers.restart(world.deployment), lambdaContext(requestId));
-        c.that(outcomeOf(retry) === 'already-healthy', `retry outcome ${outcomeOf(retry)}`);
-        checkInTime(c, retry, COORDINATOR_BOUND);
-        checkAudit(c, retry, world.deployment);
-        checkOneRecover(c, world);
-        checkNoSecret(c, world, outputsOf(retry, env.proxy));
-      }),
+      withWorld(
+        { emulator: { recoverDelayMs: 3 * CHAOS_BUDGETS.coordinator.rpcTimeoutMs } },
+        (env, world) => async (c) => {
+          const requestId = 'chaos-recover-timeout';
+          const inv = await invoke(chaosHandler(world), triggers.restart(world.deployment), lambdaContext(requestId));
+          c.that(outcomeOf(inv) === 'unreachable', `outcome ${outcomeOf(inv)}`);
+          const audit = checkAll(c, env, world, inv, undefined, COORDINATOR_BOUND);
+          c.that(
+            (audit?.recover as { sent?: boolean })?.sent === true,
+            'the audit record does not say Recover was sent',
+          );
+          const snap = await world.lock.snapshot(world.deployment);
+          c.that(
+            snap.recentAttempts.length === 1,
+            `the crash-loop guard counted ${snap.recentAttempts.length} recoveries`,
+          );
+          // Lambda retries a failed asynchronous invocation a minute later, with the same request id.
+          while (world.emu.recoverCalls.length === 0) await new Promise((r) => setTimeout(r, 50));
+          const retry = await invoke(chaosHandler(world), triggers.restart(world.deployment), lambdaContext(requestId));
+          c.that(outcomeOf(retry) === 'already-healthy', `retry outcome ${outcomeOf(retry)}`);
+          checkInTime(c, retry, COORDINATOR_BOUND);
+          checkAudit(c, retry, world.deployment);
+          checkOneRecover(c, world);
+          checkNoSecret(c, world, outputsOf(retry, env.proxy));
+        },
+      ),
     ],
   ]);
 }
@@ -285,7 +317,10 @@ export async function kubernetesClass(env: Env): Promise<ClassResult> {
   const caData = (await servingCert()).caData;
   const hungSide = () =>
     createKubernetesSide({
-      auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url.replace('http:', 'https:'), 'chaos-token', caData) },
+      auth: {
+        kind: 'kubeconfig',
+        kubeconfig: kubeconfigFor(api.url.replace('http:', 'https:'), 'chaos-token', caData),
+      },
       coordinatorNamespace: 'default',
       namespaces: { kind: 'all' },
       budget: CHAOS_BUDGETS.kubernetes,
@@ -309,10 +344,16 @@ export async function kubernetesClass(env: Env): Promise<ClassResult> {
       [
         'the API server never answers at the restarts after a Recover: restart-partial, one Recover',
         withWorld({}, (env, world) => async (c) => {
-          const inv = await invoke(chaosHandler(world, { kubernetes: restartsHang }), triggers.restart(world.deployment));
+          const inv = await invoke(
+            chaosHandler(world, { kubernetes: restartsHang }),
+            triggers.restart(world.deployment),
+          );
           c.that(outcomeOf(inv) === 'restart-partial', `outcome ${outcomeOf(inv)}`);
           checkAll(c, env, world, inv, { outcome: 'restart-partial' }, KUBERNETES_BOUND + COORDINATOR_BOUND);
-          c.that(world.emu.recoverCalls.filter((r) => r.result === 'ok').length === 1, 'the Coordinator was not recovered');
+          c.that(
+            world.emu.recoverCalls.filter((r) => r.result === 'ok').length === 1,
+            'the Coordinator was not recovered',
+          );
         }),
       ],
       [

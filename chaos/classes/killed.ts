@@ -39,7 +39,16 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHILD = join(ROOT, 'chaos', 'child-invoke.ts');
 
 /** Where the process dies; `recover:received` is when the Coordinator has the Recover request. */
-const KILL_POINTS = ['load-bundle:start', 'probe:start', 'decrypt:start', 'decrypt:done', 'recover:received', 'recover:done', 'confirm:done', 'restarts:start'] as const;
+const KILL_POINTS = [
+  'load-bundle:start',
+  'probe:start',
+  'decrypt:start',
+  'decrypt:done',
+  'recover:received',
+  'recover:done',
+  'confirm:done',
+  'restarts:start',
+] as const;
 type KillPoint = (typeof KILL_POINTS)[number];
 
 /** The owner key was decrypted (a CloudTrail Decrypt exists) when the process died here. */
@@ -52,7 +61,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Restarts finish at once for the retry. */
 const quickKubernetes = async (): Promise<KubernetesSide> => ({
   peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: ['coordinator-0'] }) },
-  restarts: { restartStale: async (req) => ({ meshCaSpkiSha256: req.meshCa.spkiSha256, results: [], complete: true, staleWorkloads: 0 }) },
+  restarts: {
+    restartStale: async (req) => ({
+      meshCaSpkiSha256: req.meshCa.spkiSha256,
+      results: [],
+      complete: true,
+      staleWorkloads: 0,
+    }),
+  },
 });
 
 export async function killedProcessClass(env: Env): Promise<ClassResult> {
@@ -65,7 +81,14 @@ export async function killedProcessClass(env: Env): Promise<ClassResult> {
           if (point === 'recover:received') world.emu.recoverDelayMs = 1_000;
           const requestId = `killed-${point.replace(':', '-')}`;
           const event = triggers.restart(world.deployment);
-          const spec = { config: world.config, budgets: CHAOS_BUDGETS, requestId, event, remainingMs: CHAOS_REMAINING_MS, ...(point === 'recover:received' ? {} : { pauseAt: point }) };
+          const spec = {
+            config: world.config,
+            budgets: CHAOS_BUDGETS,
+            requestId,
+            event,
+            remainingMs: CHAOS_REMAINING_MS,
+            ...(point === 'recover:received' ? {} : { pauseAt: point }),
+          };
           const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
             cwd: ROOT,
             env: { ...process.env, CHAOS_CHILD: JSON.stringify(spec) },
@@ -90,24 +113,48 @@ export async function killedProcessClass(env: Env): Promise<ClassResult> {
           }
           const signal = await Promise.race([exited, sleep(60_000).then(() => 'timeout' as const)]);
           if (signal === 'timeout') child.kill('SIGKILL');
-          if (!c.that(signal === 'SIGKILL' && !finished, `the child was not killed at ${point} (signal ${signal}, steps ${steps.join(' → ')})`)) return;
+          if (
+            !c.that(
+              signal === 'SIGKILL' && !finished,
+              `the child was not killed at ${point} (signal ${signal}, steps ${steps.join(' → ')})`,
+            )
+          )
+            return;
           // The Coordinator finishes what it received, as a real one does, before Lambda retries.
           if (RECOVER_SENT.includes(point)) while (world.emu.recoverCalls.length === 0) await sleep(20);
 
-          const retry = await invoke(chaosHandler(world, { kubernetes: quickKubernetes }), event, lambdaContext(requestId));
+          const retry = await invoke(
+            chaosHandler(world, { kubernetes: quickKubernetes }),
+            event,
+            lambdaContext(requestId),
+          );
           checkInTime(c, retry);
           checkAudit(c, retry, world.deployment);
-          c.that(['recovered', 'already-healthy', 'restarts-finished'].includes(outcomeOf(retry) ?? ''), `retry outcome ${outcomeOf(retry)}: ${retry.error?.message ?? ''}`);
-          c.that(world.emu.recoverRequests === 1, `${world.emu.recoverRequests} Recover requests in total (one restart)`);
+          c.that(
+            ['recovered', 'already-healthy', 'restarts-finished'].includes(outcomeOf(retry) ?? ''),
+            `retry outcome ${outcomeOf(retry)}: ${retry.error?.message ?? ''}`,
+          );
+          c.that(
+            world.emu.recoverRequests === 1,
+            `${world.emu.recoverRequests} Recover requests in total (one restart)`,
+          );
           c.that(world.emu.state === 'healthy', `the Coordinator ends ${world.emu.state}`);
           checkNoSecret(c, world, [childOutput, ...outputsOf(retry, env.proxy)]);
           if (DECRYPTED.includes(point)) {
-            const interrupted = retry.records.filter((r) => r.message === 'audit' && /interrupt/i.test(JSON.stringify(r.audit)));
-            c.that(interrupted.length > 0, 'no audit record for the interrupted attempt (its KMS Decrypt is in CloudTrail without one)');
+            const interrupted = retry.records.filter(
+              (r) => r.message === 'audit' && /interrupt/i.test(JSON.stringify(r.audit)),
+            );
+            c.that(
+              interrupted.length > 0,
+              'no audit record for the interrupted attempt (its KMS Decrypt is in CloudTrail without one)',
+            );
           }
           if (RECOVER_SENT.includes(point)) {
             const snap = await world.lock.snapshot(world.deployment);
-            c.that(snap.recentAttempts.length >= 1, 'the crash-loop guard did not count the Recover of the killed attempt');
+            c.that(
+              snap.recentAttempts.length >= 1,
+              'the crash-loop guard did not count the Recover of the killed attempt',
+            );
           }
         } finally {
           await world.stop();

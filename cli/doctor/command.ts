@@ -21,14 +21,23 @@ export interface DoctorOptions {
 export function registerDoctorCommand(program: Command, run: (fn: () => Promise<number>) => Promise<void>): void {
   program
     .command('doctor')
-    .description('read-only preflight of a deployed stack and its cluster: prints a checklist with the fix for each miss')
+    .description(
+      'read-only preflight of a deployed stack and its cluster: prints a checklist with the fix for each miss',
+    )
     .requiredOption('--deployment <name>', 'deployment name, as configured in the stack')
     .option('--function <name>', 'the recovery function (stack output FunctionName)', OPERATIONS.functionName)
     .option('--kubeconfig <file>', 'kubeconfig for the cluster (default: KUBECONFIG, then ~/.kube/config)')
     .option('--kube-context <name>', 'kubeconfig context (default: current-context)')
-    .option('--kube-group <group>', 'Kubernetes group of the function\'s identity (self-managed clusters; EKS reads the access entry)', DEFAULTS.kubernetesGroup)
-    .option('--kube-user <user>', 'Kubernetes user name of the function\'s kubeconfig identity (self-managed clusters)')
-    .option('--kms-key-id <key>', 'the recovery key (stack output RecoveryKeyArn); default: the key the function\'s audit record of the status call names')
+    .option(
+      '--kube-group <group>',
+      "Kubernetes group of the function's identity (self-managed clusters; EKS reads the access entry)",
+      DEFAULTS.kubernetesGroup,
+    )
+    .option('--kube-user <user>', "Kubernetes user name of the function's kubeconfig identity (self-managed clusters)")
+    .option(
+      '--kms-key-id <key>',
+      "the recovery key (stack output RecoveryKeyArn); default: the key the function's audit record of the status call names",
+    )
     .option('--exporter-namespace <ns>', 'namespace of the in-cluster event exporter', OPERATIONS.exporterNamespace)
     .option('--json', 'print the checklist as JSON')
     .addHelpText(

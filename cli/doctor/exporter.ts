@@ -56,9 +56,19 @@ export function inspectExporterConfig(text: string, where: string, e: ExporterEx
     return finding;
   }
   if (!isObj(doc) || !Array.isArray(doc.receivers)) return finding;
-  const receivers = doc.receivers.filter(isObj).filter((r) => isObj(r.eventbridge) && isObj((r.eventbridge as Obj).details) && ((r.eventbridge as Obj).details as Obj)[TRIGGER_DETAIL.deployment] === e.deployment);
+  const receivers = doc.receivers
+    .filter(isObj)
+    .filter(
+      (r) =>
+        isObj(r.eventbridge) &&
+        isObj((r.eventbridge as Obj).details) &&
+        ((r.eventbridge as Obj).details as Obj)[TRIGGER_DETAIL.deployment] === e.deployment,
+    );
   if (receivers.length === 0) return finding;
-  if (/\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(text)) finding.problems.push(`${where}: unexpanded \${…} placeholders (the exporter expands them from its own environment, mostly to ""): render them with \`contrast-autorecover manifests --stack … --exporter …\``);
+  if (/\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(text))
+    finding.problems.push(
+      `${where}: unexpanded \${…} placeholders (the exporter expands them from its own environment, mostly to ""): render them with \`contrast-autorecover manifests --stack … --exporter …\``,
+    );
   const rules = matchRules(doc.route);
   for (const r of receivers) {
     const name = String(r.name ?? '?');
@@ -67,31 +77,57 @@ export function inspectExporterConfig(text: string, where: string, e: ExporterEx
     const sink = r.eventbridge as Obj;
     const details = sink.details as Obj;
     const bus = String(sink.eventBusName ?? '');
-    if (bus !== e.config.eventBusName && !bus.endsWith(`:event-bus/${e.config.eventBusName}`)) finding.problems.push(`${at}: eventBusName ${JSON.stringify(bus)}, the function's bus is ${e.config.eventBusName}`);
-    if (sink.source !== e.config.eventSource) finding.problems.push(`${at}: source ${JSON.stringify(sink.source)}, the function accepts ${e.config.eventSource}`);
-    if (!(EVENTS.triggerDetailTypes as readonly unknown[]).includes(sink.detailType)) finding.problems.push(`${at}: detailType ${JSON.stringify(sink.detailType)}, the function accepts ${EVENTS.triggerDetailTypes.join(' or ')}`);
-    if (sink.region === undefined || sink.region === '') finding.warnings.push(`${at}: no region; set region: ${e.region}`);
-    else if (sink.region !== e.region) finding.problems.push(`${at}: region ${String(sink.region)}, the function's bus is in ${e.region}`);
-    for (const f of [TRIGGER_DETAIL.pod, TRIGGER_DETAIL.podUid]) if (!(f in details)) finding.warnings.push(`${at}: details lack ${f} (the function and \`rehearse\` read it)`);
+    if (bus !== e.config.eventBusName && !bus.endsWith(`:event-bus/${e.config.eventBusName}`))
+      finding.problems.push(
+        `${at}: eventBusName ${JSON.stringify(bus)}, the function's bus is ${e.config.eventBusName}`,
+      );
+    if (sink.source !== e.config.eventSource)
+      finding.problems.push(
+        `${at}: source ${JSON.stringify(sink.source)}, the function accepts ${e.config.eventSource}`,
+      );
+    if (!(EVENTS.triggerDetailTypes as readonly unknown[]).includes(sink.detailType))
+      finding.problems.push(
+        `${at}: detailType ${JSON.stringify(sink.detailType)}, the function accepts ${EVENTS.triggerDetailTypes.join(' or ')}`,
+      );
+    if (sink.region === undefined || sink.region === '')
+      finding.warnings.push(`${at}: no region; set region: ${e.region}`);
+    else if (sink.region !== e.region)
+      finding.problems.push(`${at}: region ${String(sink.region)}, the function's bus is in ${e.region}`);
+    for (const f of [TRIGGER_DETAIL.pod, TRIGGER_DETAIL.podUid])
+      if (!(f in details)) finding.warnings.push(`${at}: details lack ${f} (the function and \`rehearse\` read it)`);
     const unknown = Object.keys(sink).filter((k) => !SINK_KEYS.includes(k));
-    if (unknown.length) finding.warnings.push(`${at}: ${unknown.join(', ')} is not a key of the eventbridge sink and is ignored`);
+    if (unknown.length)
+      finding.warnings.push(`${at}: ${unknown.join(', ')} is not a key of the eventbridge sink and is ignored`);
     const routed = rules.filter((m) => m.receiver === name);
     if (routed.length === 0) finding.problems.push(`${at}: no route sends events to it`);
     for (const m of routed) {
-      if (!anchored(m.kind) || !anchored(m.reason)) finding.warnings.push(`${at}: route kind/reason ${JSON.stringify(m.kind)}/${JSON.stringify(m.reason)} are unanchored regular expressions; use "^Pod$" and "^Started$"`);
+      if (!anchored(m.kind) || !anchored(m.reason))
+        finding.warnings.push(
+          `${at}: route kind/reason ${JSON.stringify(m.kind)}/${JSON.stringify(m.reason)} are unanchored regular expressions; use "^Pod$" and "^Started$"`,
+        );
     }
   }
   return finding;
 }
 
-export async function exporterCheck(fn: DeployedFunction, kube: OperatorKube, namespace: string = OPERATIONS.exporterNamespace): Promise<CheckResult> {
+export async function exporterCheck(
+  fn: DeployedFunction,
+  kube: OperatorKube,
+  namespace: string = OPERATIONS.exporterNamespace,
+): Promise<CheckResult> {
   const title = 'exporter config in the cluster';
   const apply = `contrast-autorecover manifests --deployment ${fn.deployment.name} --stack <stack> --exporter irsa|roles-anywhere | kubectl apply -f - (docs/deploy.md §6)`;
   let maps;
   try {
     maps = await kube.configMaps(namespace);
   } catch (err) {
-    return result('exporter', title, 'fail', [`cannot list ConfigMaps in ${namespace}: ${(err as Error).message}`], `${apply}; or pass --exporter-namespace`);
+    return result(
+      'exporter',
+      title,
+      'fail',
+      [`cannot list ConfigMaps in ${namespace}: ${(err as Error).message}`],
+      `${apply}; or pass --exporter-namespace`,
+    );
   }
   const expectation: ExporterExpectation = { deployment: fn.deployment.name, config: fn.config, region: fn.region };
   const all: ExporterFinding = { receivers: [], problems: [], warnings: [] };
@@ -105,11 +141,30 @@ export async function exporterCheck(fn: DeployedFunction, kube: OperatorKube, na
     }
   }
   if (all.receivers.length === 0) {
-    return result('exporter', title, 'fail', [`no exporter config in namespace ${namespace} sends deployment ${fn.deployment.name} (${maps.length} ConfigMap(s) read)`], apply);
+    return result(
+      'exporter',
+      title,
+      'fail',
+      [
+        `no exporter config in namespace ${namespace} sends deployment ${fn.deployment.name} (${maps.length} ConfigMap(s) read)`,
+      ],
+      apply,
+    );
   }
-  if (all.receivers.length > 1) all.warnings.push(`${all.receivers.length} receivers send deployment ${fn.deployment.name}: one exporter config per deployment`);
+  if (all.receivers.length > 1)
+    all.warnings.push(
+      `${all.receivers.length} receivers send deployment ${fn.deployment.name}: one exporter config per deployment`,
+    );
   const head = `${all.receivers.join(', ')} → bus ${fn.config.eventBusName}, source ${fn.config.eventSource}`;
-  if (all.problems.length) return result('exporter', title, 'fail', [head, ...all.problems, ...all.warnings], `fix the exporter config and re-apply: ${apply}`);
-  if (all.warnings.length) return result('exporter', title, 'warn', [head, ...all.warnings], `fix the exporter config and re-apply: ${apply}`);
+  if (all.problems.length)
+    return result(
+      'exporter',
+      title,
+      'fail',
+      [head, ...all.problems, ...all.warnings],
+      `fix the exporter config and re-apply: ${apply}`,
+    );
+  if (all.warnings.length)
+    return result('exporter', title, 'warn', [head, ...all.warnings], `fix the exporter config and re-apply: ${apply}`);
   return result('exporter', title, 'pass', [head]);
 }

@@ -37,7 +37,13 @@ export interface KeyPolicyReading {
 const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
 
 function matches(action: string, pattern: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    'i',
+  );
   return re.test(action);
 }
 
@@ -49,7 +55,9 @@ function allows(s: Statement, action: string): boolean {
 function principalsOf(p: unknown): string[] {
   if (p === '*') return ['*'];
   if (!p || typeof p !== 'object') return [];
-  return Object.entries(p as Record<string, unknown>).flatMap(([kind, v]) => list(v).map((x) => (kind === 'AWS' ? x : `${kind}:${x}`)));
+  return Object.entries(p as Record<string, unknown>).flatMap(([kind, v]) =>
+    list(v).map((x) => (kind === 'AWS' ? x : `${kind}:${x}`)),
+  );
 }
 
 export function readKeyPolicy(policy: string): KeyPolicyReading {
@@ -61,8 +69,13 @@ export function readKeyPolicy(policy: string): KeyPolicyReading {
       reading.denies++;
       continue;
     }
-    const conditions = Object.entries(s.Condition ?? {}).flatMap(([op, keys]) => Object.keys(keys).map((k) => `${op} ${k}`));
-    const principals = s.NotPrincipal !== undefined ? [`everyone but ${principalsOf(s.NotPrincipal).join(', ')}`] : principalsOf(s.Principal);
+    const conditions = Object.entries(s.Condition ?? {}).flatMap(([op, keys]) =>
+      Object.keys(keys).map((k) => `${op} ${k}`),
+    );
+    const principals =
+      s.NotPrincipal !== undefined
+        ? [`everyone but ${principalsOf(s.NotPrincipal).join(', ')}`]
+        : principalsOf(s.Principal);
     const grants = principals.map((principal) => ({ principal, ...(s.Sid ? { sid: s.Sid } : {}), conditions }));
     if (allows(s, 'kms:Decrypt')) reading.decrypt.push(...grants);
     if (allows(s, 'kms:PutKeyPolicy')) reading.administer.push(...grants);
@@ -73,23 +86,45 @@ export function readKeyPolicy(policy: string): KeyPolicyReading {
 
 /** `arn:aws:iam::ACCOUNT:root` or the bare account id: the key defers to IAM policies. */
 function isAccountRoot(principal: string, account: string): boolean {
-  return principal === account || principal === `arn:aws:iam::${account}:root` || /^arn:aws[\w-]*:iam::\d{12}:root$/.test(principal);
+  return (
+    principal === account ||
+    principal === `arn:aws:iam::${account}:root` ||
+    /^arn:aws[\w-]*:iam::\d{12}:root$/.test(principal)
+  );
 }
 
 function show(g: KeyGrant): string {
   return `${g.principal}${g.conditions.length ? ` (if ${g.conditions.join(', ')})` : ' (unconditional)'}${g.sid ? ` [${g.sid}]` : ''}`;
 }
 
-export async function keyPolicyCheck(keyId: string | undefined, o: { aws: OperatorAws; functionRoleArn: string; account: string; keySource: string }): Promise<CheckResult> {
+export async function keyPolicyCheck(
+  keyId: string | undefined,
+  o: { aws: OperatorAws; functionRoleArn: string; account: string; keySource: string },
+): Promise<CheckResult> {
   const title = 'recovery key policy';
-  if (!keyId) return result('key-policy', title, 'skip', ['no key to read'], 'pass --kms-key-id with the stack output RecoveryKeyArn');
+  if (!keyId)
+    return result(
+      'key-policy',
+      title,
+      'skip',
+      ['no key to read'],
+      'pass --kms-key-id with the stack output RecoveryKeyArn',
+    );
   let policy: string;
   let keyArn = keyId;
   try {
     const meta = (await o.aws.kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata;
     keyArn = meta?.Arn ?? keyId;
     if (meta?.KeyState && meta.KeyState !== 'Enabled') {
-      return result('key-policy', title, 'fail', [`key ${keyArn} is ${meta.KeyState}: nothing can be decrypted`], meta.KeyState === 'PendingDeletion' ? `aws kms cancel-key-deletion --key-id ${keyArn} && aws kms enable-key --key-id ${keyArn}` : `aws kms enable-key --key-id ${keyArn}`);
+      return result(
+        'key-policy',
+        title,
+        'fail',
+        [`key ${keyArn} is ${meta.KeyState}: nothing can be decrypted`],
+        meta.KeyState === 'PendingDeletion'
+          ? `aws kms cancel-key-deletion --key-id ${keyArn} && aws kms enable-key --key-id ${keyArn}`
+          : `aws kms enable-key --key-id ${keyArn}`,
+      );
     }
     policy = (await o.aws.kms.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }))).Policy ?? '{}';
   } catch (err) {
@@ -101,14 +136,27 @@ export async function keyPolicyCheck(keyId: string | undefined, o: { aws: Operat
         'key-policy',
         title,
         'warn',
-        [`cannot read the policy of key ${keyArn} (${o.keySource}): ${describeAwsError(err)}`, 'its key policy names who may read it (the key administrators); no IAM policy can grant it to you'],
-        'ask a key administrator (a role in the stack\'s keyAdmins) to run doctor --kms-key-id <RecoveryKeyArn>, or to read it: aws kms get-key-policy --key-id <RecoveryKeyArn> --policy-name default',
+        [
+          `cannot read the policy of key ${keyArn} (${o.keySource}): ${describeAwsError(err)}`,
+          'its key policy names who may read it (the key administrators); no IAM policy can grant it to you',
+        ],
+        "ask a key administrator (a role in the stack's keyAdmins) to run doctor --kms-key-id <RecoveryKeyArn>, or to read it: aws kms get-key-policy --key-id <RecoveryKeyArn> --policy-name default",
       );
     }
-    return result('key-policy', title, 'fail', [`cannot read the policy of key ${keyId} (${o.keySource}): ${describeAwsError(err)}`], 'check --kms-key-id (the stack output RecoveryKeyArn) and the region');
+    return result(
+      'key-policy',
+      title,
+      'fail',
+      [`cannot read the policy of key ${keyId} (${o.keySource}): ${describeAwsError(err)}`],
+      'check --kms-key-id (the stack output RecoveryKeyArn) and the region',
+    );
   }
   const r = readKeyPolicy(policy);
-  const details = [`key ${keyArn} (${o.keySource})`, `may Decrypt: ${r.decrypt.map(show).join('; ') || 'nobody'}`, `administer (PutKeyPolicy): ${r.administer.map(show).join('; ') || 'nobody'}`];
+  const details = [
+    `key ${keyArn} (${o.keySource})`,
+    `may Decrypt: ${r.decrypt.map(show).join('; ') || 'nobody'}`,
+    `administer (PutKeyPolicy): ${r.administer.map(show).join('; ') || 'nobody'}`,
+  ];
   if (r.createGrant.length) details.push(`may CreateGrant: ${r.createGrant.map(show).join('; ')}`);
   if (r.denies) details.push(`${r.denies} Deny statement(s) not evaluated here`);
 
@@ -118,14 +166,33 @@ export async function keyPolicyCheck(keyId: string | undefined, o: { aws: Operat
   const warnings: string[] = [];
   const open = r.decrypt.filter((g) => g.principal === '*' && g.conditions.length === 0);
   if (open.length) problems.push('anyone may Decrypt without a condition');
-  if (fnGrants.length === 0 && !rootDecrypt) problems.push(`the function role ${o.functionRoleArn} may not Decrypt: recovery fails with config-invalid`);
+  if (fnGrants.length === 0 && !rootDecrypt)
+    problems.push(`the function role ${o.functionRoleArn} may not Decrypt: recovery fails with config-invalid`);
   const ctxKey = `kms:EncryptionContext:${CONTEXT_KEYS.deployment}`;
-  if (fnGrants.length && !fnGrants.some((g) => g.conditions.some((c) => c.endsWith(ctxKey)))) warnings.push(`the function role's Decrypt is not bound to the ${CONTEXT_KEYS.deployment} encryption context`);
-  if (rootDecrypt) warnings.push('the account root may Decrypt: IAM policies decide who can, so any IAM administrator can grant it');
-  if (r.administer.length > 0 && r.administer.every((g) => isAccountRoot(g.principal, o.account))) warnings.push('administrators are the whole account (root): name the key administrators instead');
-  if (r.createGrant.length) warnings.push('CreateGrant hands out Decrypt without the policy\'s encryption-context conditions');
+  if (fnGrants.length && !fnGrants.some((g) => g.conditions.some((c) => c.endsWith(ctxKey))))
+    warnings.push(`the function role's Decrypt is not bound to the ${CONTEXT_KEYS.deployment} encryption context`);
+  if (rootDecrypt)
+    warnings.push('the account root may Decrypt: IAM policies decide who can, so any IAM administrator can grant it');
+  if (r.administer.length > 0 && r.administer.every((g) => isAccountRoot(g.principal, o.account)))
+    warnings.push('administrators are the whole account (root): name the key administrators instead');
+  if (r.createGrant.length)
+    warnings.push("CreateGrant hands out Decrypt without the policy's encryption-context conditions");
 
-  if (problems.length) return result('key-policy', title, 'fail', [...details, ...problems, ...warnings], 'deploy the stack\'s key policy (FunctionDecryptOwnerKey statement) and remove open statements: aws kms put-key-policy --key-id <key> --policy file://policy.json');
-  if (warnings.length) return result('key-policy', title, 'warn', [...details, ...warnings], 'name key administrators and drop account-root and CreateGrant statements (docs/security.md)');
+  if (problems.length)
+    return result(
+      'key-policy',
+      title,
+      'fail',
+      [...details, ...problems, ...warnings],
+      "deploy the stack's key policy (FunctionDecryptOwnerKey statement) and remove open statements: aws kms put-key-policy --key-id <key> --policy file://policy.json",
+    );
+  if (warnings.length)
+    return result(
+      'key-policy',
+      title,
+      'warn',
+      [...details, ...warnings],
+      'name key administrators and drop account-root and CreateGrant statements (docs/security.md)',
+    );
   return result('key-policy', title, 'pass', details);
 }

@@ -6,7 +6,14 @@
  * do not exclude kms.amazonaws.com (EventSelector ExcludeManagementEventSources, or an
  * advanced selector on eventSource).
  */
-import { DescribeTrailsCommand, GetEventSelectorsCommand, GetTrailStatusCommand, type AdvancedEventSelector, type EventSelector, type Trail } from '@aws-sdk/client-cloudtrail';
+import {
+  DescribeTrailsCommand,
+  GetEventSelectorsCommand,
+  GetTrailStatusCommand,
+  type AdvancedEventSelector,
+  type EventSelector,
+  type Trail,
+} from '@aws-sdk/client-cloudtrail';
 import { describeAwsError, type OperatorAws } from '../operations/aws.ts';
 import { result, type CheckResult } from './checks.ts';
 
@@ -15,7 +22,10 @@ const KMS = 'kms.amazonaws.com';
 /** Whether basic selectors log KMS read (Decrypt) management events. */
 function basicCoversDecrypt(selectors: EventSelector[]): boolean {
   return selectors.some(
-    (s) => s.IncludeManagementEvents !== false && (s.ReadWriteType ?? 'All') !== 'WriteOnly' && !(s.ExcludeManagementEventSources ?? []).includes(KMS),
+    (s) =>
+      s.IncludeManagementEvents !== false &&
+      (s.ReadWriteType ?? 'All') !== 'WriteOnly' &&
+      !(s.ExcludeManagementEventSources ?? []).includes(KMS),
   );
 }
 
@@ -48,11 +58,18 @@ export async function trailCheck(aws: OperatorAws, keyRegion: string): Promise<C
   try {
     trails = (await aws.cloudtrail.send(new DescribeTrailsCommand({ includeShadowTrails: true }))).trailList ?? [];
   } catch (err) {
-    return result('trail', title, 'fail', [`cannot list trails: ${describeAwsError(err)}`], 'allow cloudtrail:DescribeTrails, GetTrailStatus and GetEventSelectors for your role');
+    return result(
+      'trail',
+      title,
+      'fail',
+      [`cannot list trails: ${describeAwsError(err)}`],
+      'allow cloudtrail:DescribeTrails, GetTrailStatus and GetEventSelectors for your role',
+    );
   }
   // Trails that log this region's events: multi-region or organization ones, or a trail of this region.
   const candidates = trails.filter((t) => t.IsMultiRegionTrail || t.IsOrganizationTrail || t.HomeRegion === keyRegion);
-  if (candidates.length === 0) return result('trail', title, 'fail', [`no trail logs ${keyRegion} (${trails.length} trail(s) seen)`], create);
+  if (candidates.length === 0)
+    return result('trail', title, 'fail', [`no trail logs ${keyRegion} (${trails.length} trail(s) seen)`], create);
   const readings: TrailReading[] = [];
   try {
     for (const t of candidates) {
@@ -61,12 +78,27 @@ export async function trailCheck(aws: OperatorAws, keyRegion: string): Promise<C
       const sel = await aws.cloudtrail.send(new GetEventSelectorsCommand({ TrailName: name }));
       // A trail without selectors of its own logs all management events, read and write
       // (CloudTrail user guide, "Logging management events"); some answers then list none.
-      const basic = sel.EventSelectors?.length ? sel.EventSelectors : [{ ReadWriteType: 'All' as const, IncludeManagementEvents: true }];
-      const decrypt = sel.AdvancedEventSelectors?.length ? advancedCoversDecrypt(sel.AdvancedEventSelectors) : basicCoversDecrypt(basic);
-      readings.push({ trail: t, logging: status.IsLogging === true, decrypt, wide: t.IsMultiRegionTrail === true || t.IsOrganizationTrail === true });
+      const basic = sel.EventSelectors?.length
+        ? sel.EventSelectors
+        : [{ ReadWriteType: 'All' as const, IncludeManagementEvents: true }];
+      const decrypt = sel.AdvancedEventSelectors?.length
+        ? advancedCoversDecrypt(sel.AdvancedEventSelectors)
+        : basicCoversDecrypt(basic);
+      readings.push({
+        trail: t,
+        logging: status.IsLogging === true,
+        decrypt,
+        wide: t.IsMultiRegionTrail === true || t.IsOrganizationTrail === true,
+      });
     }
   } catch (err) {
-    return result('trail', title, 'fail', [`cannot read a trail's status or selectors: ${describeAwsError(err)}`], 'allow cloudtrail:GetTrailStatus and cloudtrail:GetEventSelectors for your role');
+    return result(
+      'trail',
+      title,
+      'fail',
+      [`cannot read a trail's status or selectors: ${describeAwsError(err)}`],
+      'allow cloudtrail:GetTrailStatus and cloudtrail:GetEventSelectors for your role',
+    );
   }
   const describe = (r: TrailReading) =>
     `${r.trail.Name}${r.trail.IsOrganizationTrail ? ' (organization)' : r.trail.IsMultiRegionTrail ? ' (multi-region)' : ` (${r.trail.HomeRegion} only)`}: ${r.logging ? 'logging' : 'NOT logging'}, ${r.decrypt ? 'KMS read events included' : 'KMS Decrypt NOT logged'}`;
@@ -74,11 +106,20 @@ export async function trailCheck(aws: OperatorAws, keyRegion: string): Promise<C
   if (good) return result('trail', title, 'pass', [describe(good)]);
   const regional = readings.find((r) => r.logging && r.decrypt);
   if (regional) {
-    return result('trail', title, 'warn', readings.map(describe), `make it multi-region so IAM and STS events are kept too: aws cloudtrail update-trail --name ${regional.trail.Name} --is-multi-region-trail`);
+    return result(
+      'trail',
+      title,
+      'warn',
+      readings.map(describe),
+      `make it multi-region so IAM and STS events are kept too: aws cloudtrail update-trail --name ${regional.trail.Name} --is-multi-region-trail`,
+    );
   }
   const fixes: string[] = [];
   const r0 = readings[0]!;
   if (!r0.logging) fixes.push(`aws cloudtrail start-logging --name ${r0.trail.Name}`);
-  if (!r0.decrypt) fixes.push(`aws cloudtrail put-event-selectors --trail-name ${r0.trail.Name} --event-selectors '[{"ReadWriteType":"All","IncludeManagementEvents":true}]' (read events, KMS not excluded)`);
+  if (!r0.decrypt)
+    fixes.push(
+      `aws cloudtrail put-event-selectors --trail-name ${r0.trail.Name} --event-selectors '[{"ReadWriteType":"All","IncludeManagementEvents":true}]' (read events, KMS not excluded)`,
+    );
   return result('trail', title, 'fail', readings.map(describe), fixes.join('; ') || create);
 }

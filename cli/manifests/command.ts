@@ -28,7 +28,12 @@ export interface ManifestsOptions {
 
 /** The `Deployments` output of the stack (infra/contrast-recovery.ts outputs). */
 const deploymentsOutput = z.array(
-  z.object({ name: z.string(), coordinatorNamespace: z.string(), namespaces: z.array(z.string()).optional(), namespaceSelector: z.boolean().optional() }),
+  z.object({
+    name: z.string(),
+    coordinatorNamespace: z.string(),
+    namespaces: z.array(z.string()).optional(),
+    namespaceSelector: z.boolean().optional(),
+  }),
 );
 
 function deploymentOf(out: StackOutputs, name: string): z.infer<typeof deploymentsOutput>[number] {
@@ -37,30 +42,55 @@ function deploymentOf(out: StackOutputs, name: string): z.infer<typeof deploymen
   try {
     parsed = deploymentsOutput.parse(JSON.parse(raw));
   } catch {
-    throw new UsageError(`stack ${out.stackName}: output Deployments is not the list this CLI expects; use the CLI of the stack's version`);
+    throw new UsageError(
+      `stack ${out.stackName}: output Deployments is not the list this CLI expects; use the CLI of the stack's version`,
+    );
   }
   const d = parsed.find((x) => x.name === name);
-  if (!d) throw new UsageError(`stack ${out.stackName} has no deployment ${name} (it has: ${parsed.map((x) => x.name).join(', ')})`);
+  if (!d)
+    throw new UsageError(
+      `stack ${out.stackName} has no deployment ${name} (it has: ${parsed.map((x) => x.name).join(', ')})`,
+    );
   return d;
 }
 
-export async function manifestsCommand(o: ManifestsOptions, read: (stack: string) => Promise<StackOutputs> = readStackOutputs): Promise<string> {
+export async function manifestsCommand(
+  o: ManifestsOptions,
+  read: (stack: string) => Promise<StackOutputs> = readStackOutputs,
+): Promise<string> {
   if (o.coordinatorEndpoint) {
-    if (o.stack || o.exporter || o.with.length) throw new UsageError('--coordinator-endpoint renders the Service the stack needs before it exists: give it alone, with --coordinator-namespace');
-    if (!o.coordinatorNamespace) throw new UsageError('--coordinator-endpoint needs --coordinator-namespace (the namespace of the Coordinator StatefulSet)');
+    if (o.stack || o.exporter || o.with.length)
+      throw new UsageError(
+        '--coordinator-endpoint renders the Service the stack needs before it exists: give it alone, with --coordinator-namespace',
+      );
+    if (!o.coordinatorNamespace)
+      throw new UsageError(
+        '--coordinator-endpoint needs --coordinator-namespace (the namespace of the Coordinator StatefulSet)',
+      );
     const values: ManifestValues = {
       deployment: o.deployment,
       coordinatorNamespace: o.coordinatorNamespace,
-      coordinatorEndpoint: o.coordinatorEndpoint === 'node-port' ? { kind: 'node-port', nodePort: o.nodePort } : { kind: 'aws-load-balancer-controller' },
+      coordinatorEndpoint:
+        o.coordinatorEndpoint === 'node-port'
+          ? { kind: 'node-port', nodePort: o.nodePort }
+          : { kind: 'aws-load-balancer-controller' },
     };
-    return renderYaml(renderObjects(values, ['coordinator-endpoint']), `contrast-autorecover manifests: the Coordinator endpoint of ${o.deployment}`);
+    return renderYaml(
+      renderObjects(values, ['coordinator-endpoint']),
+      `contrast-autorecover manifests: the Coordinator endpoint of ${o.deployment}`,
+    );
   }
-  if (!o.stack) throw new UsageError('--stack NAME is required (the deployed stack whose outputs fill the manifests), or --coordinator-endpoint before the stack exists');
+  if (!o.stack)
+    throw new UsageError(
+      '--stack NAME is required (the deployed stack whose outputs fill the manifests), or --coordinator-endpoint before the stack exists',
+    );
   const out = await read(o.stack);
   const d = deploymentOf(out, o.deployment);
   const podDeletion = o.with.includes('pod-deletion');
   if (podDeletion && out.get('AllowPodDeletion') !== 'true') {
-    throw new UsageError(`--with pod-deletion: stack ${out.stackName} does not allow pod deletion; set allowPodDeletion: true and deploy first (the RBAC would grant what the function never uses)`);
+    throw new UsageError(
+      `--with pod-deletion: stack ${out.stackName} does not allow pod deletion; set allowPodDeletion: true and deploy first (the RBAC would grant what the function never uses)`,
+    );
   }
   const values: ManifestValues = {
     deployment: d.name,
@@ -71,16 +101,22 @@ export async function manifestsCommand(o: ManifestsOptions, read: (stack: string
   const parts: Part[] = ['rbac', 'restart-policy', ...(podDeletion ? (['pod-deletion'] as const) : [])];
   if (o.exporter) {
     const common = {
-      roleArn: out.require('ExporterRoleArn', 'names the exporter\'s IAM role (the construct\'s `exporter` prop)'),
+      roleArn: out.require('ExporterRoleArn', "names the exporter's IAM role (the construct's `exporter` prop)"),
       eventBusName: out.require('EventBusName', 'names the trigger bus'),
       region: out.region,
       clusterName: o.clusterName ?? out.get('ClusterName') ?? out.stackName,
     };
     const stackKind = out.get('ExporterProfileArn') ? 'roles-anywhere' : 'irsa';
-    if (stackKind !== o.exporter) throw new UsageError(`--exporter ${o.exporter}: stack ${out.stackName} set up the exporter identity for ${stackKind}`);
+    if (stackKind !== o.exporter)
+      throw new UsageError(
+        `--exporter ${o.exporter}: stack ${out.stackName} set up the exporter identity for ${stackKind}`,
+      );
     if (o.exporter === 'irsa') values.exporter = { kind: 'irsa', ...common };
     else {
-      if (!o.signingHelperImage) throw new UsageError('--exporter roles-anywhere needs --signing-helper-image (an image of aws_signing_helper, pinned by digest)');
+      if (!o.signingHelperImage)
+        throw new UsageError(
+          '--exporter roles-anywhere needs --signing-helper-image (an image of aws_signing_helper, pinned by digest)',
+        );
       values.exporter = {
         kind: 'roles-anywhere',
         ...common,
@@ -91,6 +127,8 @@ export async function manifestsCommand(o: ManifestsOptions, read: (stack: string
     }
     parts.unshift('exporter');
   }
-  return renderYaml(renderObjects(values, parts), `contrast-autorecover manifests: deployment ${d.name} of stack ${out.stackName} (${out.region}); group ${DEFAULTS.kubernetesGroup}`);
+  return renderYaml(
+    renderObjects(values, parts),
+    `contrast-autorecover manifests: deployment ${d.name} of stack ${out.stackName} (${out.region}); group ${DEFAULTS.kubernetesGroup}`,
+  );
 }
-

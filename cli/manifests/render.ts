@@ -16,7 +16,12 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { coordinatorNlbName, DEPLOYMENT_NAME } from '../../lambda/shared/names.ts';
 import { UsageError } from '../usage.ts';
 
-export type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: unknown }; [k: string]: unknown };
+export type KubeObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  [k: string]: unknown;
+};
 
 /** The parts `manifests` can render. */
 export type Part = 'rbac' | 'pod-deletion' | 'restart-policy' | 'coordinator-endpoint' | 'exporter';
@@ -55,7 +60,8 @@ export function templatesDir(from: string = import.meta.url): string {
   let dir = path.dirname(fileURLToPath(from));
   while (!existsSync(path.join(dir, 'package.json'))) {
     const up = path.dirname(dir);
-    if (up === dir) throw new Error('contrast-autorecover: package.json not found above the CLI; reinstall the package');
+    if (up === dir)
+      throw new Error('contrast-autorecover: package.json not found above the CLI; reinstall the package');
     dir = up;
   }
   return path.join(dir, 'infra', 'k8s');
@@ -77,7 +83,8 @@ function fill<T>(value: T, vars: Record<string, string>, where: string): T {
     if (typeof v === 'string') {
       return v.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (_, name: string) => {
         const x = vars[name];
-        if (x === undefined) throw new Error(`${where}: placeholder \${${name}} has no value (a template and the renderer disagree)`);
+        if (x === undefined)
+          throw new Error(`${where}: placeholder \${${name}} has no value (a template and the renderer disagree)`);
         return x;
       });
     }
@@ -99,20 +106,30 @@ function rbac(v: ManifestValues, podDeletion: boolean): KubeObject[] {
   const out: KubeObject[] = [byKind(docs, 'ClusterRole', 'contrast-autorecover-workloads')];
   const binding = byKind(docs, 'RoleBinding', 'contrast-autorecover');
   // One RoleBinding per namespace the function restarts in (the template's own namespace is a placeholder).
-  for (const ns of v.namespaces ?? [v.coordinatorNamespace]) out.push({ ...binding, metadata: { ...binding.metadata, namespace: ns } });
-  if (v.namespaceSelector) out.push(byKind(docs, 'ClusterRole', 'contrast-autorecover-namespaces'), byKind(docs, 'ClusterRoleBinding', 'contrast-autorecover-namespaces'));
+  for (const ns of v.namespaces ?? [v.coordinatorNamespace])
+    out.push({ ...binding, metadata: { ...binding.metadata, namespace: ns } });
+  if (v.namespaceSelector)
+    out.push(
+      byKind(docs, 'ClusterRole', 'contrast-autorecover-namespaces'),
+      byKind(docs, 'ClusterRoleBinding', 'contrast-autorecover-namespaces'),
+    );
   if (podDeletion) {
     const del = load('rbac-pod-deletion.yaml');
     const delBinding = byKind(del, 'RoleBinding');
     out.push(byKind(del, 'ClusterRole'));
-    for (const ns of v.namespaces ?? [v.coordinatorNamespace]) out.push({ ...delBinding, metadata: { ...delBinding.metadata, namespace: ns } });
+    for (const ns of v.namespaces ?? [v.coordinatorNamespace])
+      out.push({ ...delBinding, metadata: { ...delBinding.metadata, namespace: ns } });
   }
   return out;
 }
 
 function coordinatorEndpoint(v: ManifestValues): KubeObject[] {
   const e = v.coordinatorEndpoint!;
-  const [svc] = fill(load('coordinator-endpoint.yaml'), { NLB_NAME: coordinatorNlbName(v.deployment) }, 'coordinator-endpoint.yaml');
+  const [svc] = fill(
+    load('coordinator-endpoint.yaml'),
+    { NLB_NAME: coordinatorNlbName(v.deployment) },
+    'coordinator-endpoint.yaml',
+  );
   const service: KubeObject = { ...svc!, metadata: { ...svc!.metadata, namespace: v.coordinatorNamespace } };
   if (e.kind === 'aws-load-balancer-controller') return [service];
   // Self-managed: no controller; a NodePort on every node, which the NLB's IP targets name.
@@ -129,13 +146,24 @@ function coordinatorEndpoint(v: ManifestValues): KubeObject[] {
 }
 
 /** The credential helper as a native sidecar (aws/rolesanywhere-credential-helper `serve`). */
-function signingHelper(x: Extract<ExporterValues, { kind: 'roles-anywhere' }>, region: string): Record<string, unknown> {
+function signingHelper(
+  x: Extract<ExporterValues, { kind: 'roles-anywhere' }>,
+  region: string,
+): Record<string, unknown> {
   return {
     name: 'signing-helper',
     image: x.signingHelperImage,
     // A restartable init container (native sidecar, Kubernetes >= 1.29): starts before the exporter and keeps running.
     restartPolicy: 'Always',
-    args: ['serve', '--certificate=/certificate/tls.crt', '--private-key=/certificate/tls.key', `--trust-anchor-arn=${x.trustAnchorArn}`, `--profile-arn=${x.profileArn}`, `--role-arn=${x.roleArn}`, `--region=${region}`],
+    args: [
+      'serve',
+      '--certificate=/certificate/tls.crt',
+      '--private-key=/certificate/tls.key',
+      `--trust-anchor-arn=${x.trustAnchorArn}`,
+      `--profile-arn=${x.profileArn}`,
+      `--role-arn=${x.roleArn}`,
+      `--region=${region}`,
+    ],
     securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
     volumeMounts: [{ name: 'certificate', mountPath: '/certificate', readOnly: true }],
   };
@@ -143,13 +171,26 @@ function signingHelper(x: Extract<ExporterValues, { kind: 'roles-anywhere' }>, r
 
 function exporter(v: ManifestValues): KubeObject[] {
   const x = v.exporter!;
-  const vars = { COORDINATOR_NAMESPACE: v.coordinatorNamespace, DEPLOYMENT: v.deployment, CLUSTER_NAME: x.clusterName, EVENT_BUS_NAME: x.eventBusName, AWS_REGION: x.region };
-  const docs = [...fill(load('exporter/rbac.yaml'), vars, 'exporter/rbac.yaml'), ...fill(load('exporter/config.yaml'), vars, 'exporter/config.yaml'), ...fill(load('exporter/deployment.yaml'), vars, 'exporter/deployment.yaml')];
+  const vars = {
+    COORDINATOR_NAMESPACE: v.coordinatorNamespace,
+    DEPLOYMENT: v.deployment,
+    CLUSTER_NAME: x.clusterName,
+    EVENT_BUS_NAME: x.eventBusName,
+    AWS_REGION: x.region,
+  };
+  const docs = [
+    ...fill(load('exporter/rbac.yaml'), vars, 'exporter/rbac.yaml'),
+    ...fill(load('exporter/config.yaml'), vars, 'exporter/config.yaml'),
+    ...fill(load('exporter/deployment.yaml'), vars, 'exporter/deployment.yaml'),
+  ];
   const sa = byKind(docs, 'ServiceAccount');
   const deployment = byKind(docs, 'Deployment');
   if (x.kind === 'irsa') {
     // IRSA: the ServiceAccount names the exporter role; EKS's webhook injects the web identity token.
-    sa.metadata.annotations = { 'eks.amazonaws.com/role-arn': x.roleArn, 'eks.amazonaws.com/sts-regional-endpoints': 'true' };
+    sa.metadata.annotations = {
+      'eks.amazonaws.com/role-arn': x.roleArn,
+      'eks.amazonaws.com/sts-regional-endpoints': 'true',
+    };
   } else {
     const pod = (deployment.spec as { template: { spec: Record<string, unknown> } }).template.spec;
     pod.initContainers = [signingHelper(x, x.region)];
@@ -165,7 +206,10 @@ function exporter(v: ManifestValues): KubeObject[] {
 function checkValues(v: ManifestValues): void {
   check(v.deployment, DEPLOYMENT_NAME, 'deployment', 'prod');
   for (const ns of [v.coordinatorNamespace, ...(v.namespaces ?? [])]) check(ns, DNS_LABEL, 'namespace', 'prod');
-  if (v.namespaces?.includes('*')) throw new UsageError('the deployment restarts in all namespaces ("*"): bind the workloads ClusterRole cluster-wide yourself (infra/k8s/rbac.yaml says why this is not rendered)');
+  if (v.namespaces?.includes('*'))
+    throw new UsageError(
+      'the deployment restarts in all namespaces ("*"): bind the workloads ClusterRole cluster-wide yourself (infra/k8s/rbac.yaml says why this is not rendered)',
+    );
   const e = v.coordinatorEndpoint;
   if (e?.kind === 'node-port' && !(Number.isInteger(e.nodePort) && e.nodePort >= 30000 && e.nodePort <= 32767)) {
     throw new UsageError(`--node-port ${e.nodePort}: expected a port of the default NodePort range 30000–32767`);
@@ -177,9 +221,24 @@ function checkValues(v: ManifestValues): void {
     check(x.clusterName, CLUSTER_LABEL, 'cluster name', 'prod');
     check(x.roleArn, ARN, 'exporter role ARN', 'arn:aws:iam::123456789012:role/…');
     if (x.kind === 'roles-anywhere') {
-      check(x.profileArn, ARN, 'Roles Anywhere profile ARN', 'arn:aws:rolesanywhere:eu-central-1:123456789012:profile/…');
-      check(x.trustAnchorArn, ARN, 'Roles Anywhere trust anchor ARN', 'arn:aws:rolesanywhere:eu-central-1:123456789012:trust-anchor/…');
-      check(x.signingHelperImage, PINNED_IMAGE, '--signing-helper-image', 'registry.example/aws-signing-helper@sha256:<64 hex digits> (pinned by digest)');
+      check(
+        x.profileArn,
+        ARN,
+        'Roles Anywhere profile ARN',
+        'arn:aws:rolesanywhere:eu-central-1:123456789012:profile/…',
+      );
+      check(
+        x.trustAnchorArn,
+        ARN,
+        'Roles Anywhere trust anchor ARN',
+        'arn:aws:rolesanywhere:eu-central-1:123456789012:trust-anchor/…',
+      );
+      check(
+        x.signingHelperImage,
+        PINNED_IMAGE,
+        '--signing-helper-image',
+        'registry.example/aws-signing-helper@sha256:<64 hex digits> (pinned by digest)',
+      );
     }
   }
 }
@@ -189,13 +248,19 @@ export function renderObjects(v: ManifestValues, parts: readonly Part[]): KubeOb
   checkValues(v);
   const out: KubeObject[] = [];
   if (parts.includes('exporter')) {
-    if (!v.exporter) throw new UsageError('the exporter needs the stack\'s exporter identity (--exporter irsa|roles-anywhere with --stack)');
+    if (!v.exporter)
+      throw new UsageError(
+        "the exporter needs the stack's exporter identity (--exporter irsa|roles-anywhere with --stack)",
+      );
     out.push(...exporter(v));
   }
   if (parts.includes('rbac')) out.push(...rbac(v, parts.includes('pod-deletion')));
   if (parts.includes('restart-policy')) out.push(...load('restart-only-policy.yaml'));
   if (parts.includes('coordinator-endpoint')) {
-    if (!v.coordinatorEndpoint) throw new UsageError('the Coordinator endpoint needs --coordinator-endpoint aws-load-balancer-controller|node-port');
+    if (!v.coordinatorEndpoint)
+      throw new UsageError(
+        'the Coordinator endpoint needs --coordinator-endpoint aws-load-balancer-controller|node-port',
+      );
     out.push(...coordinatorEndpoint(v));
   }
   for (const o of out) {

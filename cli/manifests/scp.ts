@@ -19,7 +19,10 @@ function bundleSecretArns(out: StackOutputs): string[] {
   return arns;
 }
 
-export async function scpCommand(o: { stack: string }, read: (stack: string) => Promise<StackOutputs> = readStackOutputs): Promise<string> {
+export async function scpCommand(
+  o: { stack: string },
+  read: (stack: string) => Promise<StackOutputs> = readStackOutputs,
+): Promise<string> {
   const out = await read(o.stack);
   const doc = sourceFunctionScpDocument({
     recoveryKeyArn: out.require('RecoveryKeyArn', 'names the recovery key'),
@@ -29,4 +32,3 @@ export async function scpCommand(o: { stack: string }, read: (stack: string) => 
   });
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
-

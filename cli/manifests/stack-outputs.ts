@@ -22,10 +22,18 @@ function matches(key: string, name: string): boolean {
   return key === name || new RegExp(`^[A-Za-z0-9]*${name}[0-9A-F]{8}$`).test(key);
 }
 
-export function stackOutputsOf(stackName: string, region: string, outputs: { OutputKey?: string; OutputValue?: string }[]): StackOutputs {
+export function stackOutputsOf(
+  stackName: string,
+  region: string,
+  outputs: { OutputKey?: string; OutputValue?: string }[],
+): StackOutputs {
   const get = (name: string): string | undefined => {
     const found = outputs.filter((o) => o.OutputKey !== undefined && matches(o.OutputKey, name));
-    if (found.length > 1) throw new InputError(`stack ${stackName} has ${found.length} outputs named ${name} (${found.map((o) => o.OutputKey).join(', ')}): one ContrastRecovery per stack`, 'config-invalid');
+    if (found.length > 1)
+      throw new InputError(
+        `stack ${stackName} has ${found.length} outputs named ${name} (${found.map((o) => o.OutputKey).join(', ')}): one ContrastRecovery per stack`,
+        'config-invalid',
+      );
     return found[0]?.OutputValue;
   };
   return {
@@ -34,7 +42,11 @@ export function stackOutputsOf(stackName: string, region: string, outputs: { Out
     get,
     require(name, why) {
       const v = get(name);
-      if (v === undefined || v === '') throw new InputError(`stack ${stackName} has no output ${name}, which ${why}; deploy this version of the stack (cdk deploy) first`, 'config-invalid');
+      if (v === undefined || v === '')
+        throw new InputError(
+          `stack ${stackName} has no output ${name}, which ${why}; deploy this version of the stack (cdk deploy) first`,
+          'config-invalid',
+        );
       return v;
     },
   };
@@ -48,15 +60,24 @@ export async function readStackOutputs(stackName: string): Promise<StackOutputs>
     try {
       region = await client.config.region();
     } catch {
-      throw new InputError('no AWS region is configured: export AWS_REGION (the region of the stack)', 'config-invalid');
+      throw new InputError(
+        'no AWS region is configured: export AWS_REGION (the region of the stack)',
+        'config-invalid',
+      );
     }
     let out;
     try {
       out = await client.send(new DescribeStacksCommand({ StackName: stackName }));
     } catch (err) {
       const name = (err as { name?: string }).name ?? 'Error';
-      const outcome = name === 'ValidationError' || name === 'AccessDenied' || name === 'AccessDeniedException' ? 'config-invalid' : 'unreachable';
-      throw new InputError(`cannot read stack ${stackName} in ${region} (${name}: ${(err as Error).message}); check --stack, AWS_REGION and that you may cloudformation:DescribeStacks`, outcome);
+      const outcome =
+        name === 'ValidationError' || name === 'AccessDenied' || name === 'AccessDeniedException'
+          ? 'config-invalid'
+          : 'unreachable';
+      throw new InputError(
+        `cannot read stack ${stackName} in ${region} (${name}: ${(err as Error).message}); check --stack, AWS_REGION and that you may cloudformation:DescribeStacks`,
+        outcome,
+      );
     }
     const stack = out.Stacks?.[0];
     if (!stack) throw new InputError(`stack ${stackName} not found in ${region}`, 'config-invalid');

@@ -77,7 +77,10 @@ export class OperatorAws {
     try {
       return await this.lambda.config.region();
     } catch {
-      throw new InputError('no AWS region is configured: export AWS_REGION (e.g. AWS_REGION=eu-central-1) or set a region in your AWS profile', 'config-invalid');
+      throw new InputError(
+        'no AWS region is configured: export AWS_REGION (e.g. AWS_REGION=eu-central-1) or set a region in your AWS profile',
+        'config-invalid',
+      );
     }
   }
 

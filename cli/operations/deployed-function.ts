@@ -32,7 +32,11 @@ export class DeployedFunctionError extends RecoveryError {
   }
 }
 
-export async function describeDeployedFunction(aws: OperatorAws, functionName: string, deploymentName: string): Promise<DeployedFunction> {
+export async function describeDeployedFunction(
+  aws: OperatorAws,
+  functionName: string,
+  deploymentName: string,
+): Promise<DeployedFunction> {
   let out;
   try {
     out = await aws.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: functionName }));
@@ -49,7 +53,10 @@ export async function describeDeployedFunction(aws: OperatorAws, functionName: s
   try {
     config = loadConfig(env);
   } catch (err) {
-    throw new DeployedFunctionError(`function ${functionName} is misconfigured: ${(err as Error).message}`, 'fix the variable in the stack and redeploy');
+    throw new DeployedFunctionError(
+      `function ${functionName} is misconfigured: ${(err as Error).message}`,
+      'fix the variable in the stack and redeploy',
+    );
   }
   const deployment = findDeployment(config, deploymentName);
   if (!deployment) {

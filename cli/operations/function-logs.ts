@@ -24,7 +24,14 @@ export class FunctionLogs {
     const out: FunctionRecord[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await this.client.send(new FilterLogEventsCommand({ logGroupName: this.logGroup, startTime: this.since, filterPattern: PATTERN, ...(nextToken ? { nextToken } : {}) }));
+      const page = await this.client.send(
+        new FilterLogEventsCommand({
+          logGroupName: this.logGroup,
+          startTime: this.since,
+          filterPattern: PATTERN,
+          ...(nextToken ? { nextToken } : {}),
+        }),
+      );
       for (const e of page.events ?? []) {
         const id = e.eventId ?? `${e.logStreamName} ${e.timestamp} ${e.message}`;
         if (this.seen.has(id)) continue;

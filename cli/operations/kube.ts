@@ -67,7 +67,12 @@ async function loadKubeConfig(o: KubeAccessOptions): Promise<KubeConfig> {
     if (found.paths.length === 0) throw new Error(`no kubeconfig: ${NO_ACCESS_HINT.split('; or')[0]}`);
     const documents = await Promise.all(found.paths.map(readKubeconfig));
     // The operator's kubeconfig, as kubectl reads it: referenced files only as bounded regular files.
-    return await buildKubeConfig({ kind: 'kubeconfig', kubeconfig: documents, policy: 'kubectl', ...(o.kubeContext ? { context: o.kubeContext } : {}) });
+    return await buildKubeConfig({
+      kind: 'kubeconfig',
+      kubeconfig: documents,
+      policy: 'kubectl',
+      ...(o.kubeContext ? { context: o.kubeContext } : {}),
+    });
   } catch (err) {
     throw new KubeAccessError((err as Error).message, undefined);
   }
@@ -94,7 +99,9 @@ function podSummary(p: V1Pod): PodSummary {
   return {
     name: p.metadata?.name ?? '',
     uid: p.metadata?.uid ?? '',
-    ready: !p.metadata?.deletionTimestamp && (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false),
+    ready:
+      !p.metadata?.deletionTimestamp &&
+      (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false),
     deleting: !!p.metadata?.deletionTimestamp,
     ...(p.status?.startTime ? { startTime: new Date(p.status.startTime) } : {}),
     ...(p.metadata?.creationTimestamp ? { created: new Date(p.metadata.creationTimestamp) } : {}),
@@ -113,15 +120,26 @@ export async function operatorKube(o: KubeAccessOptions = {}): Promise<OperatorK
           body: {
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SubjectAccessReview',
-            spec: { ...(r.user ? { user: r.user } : {}), groups: r.groups, resourceAttributes: { verb: r.verb, group: r.group, resource: r.resource, namespace: r.namespace ?? '' } },
+            spec: {
+              ...(r.user ? { user: r.user } : {}),
+              groups: r.groups,
+              resourceAttributes: { verb: r.verb, group: r.group, resource: r.resource, namespace: r.namespace ?? '' },
+            },
           },
         }),
       );
       const s = out.status;
-      return { allowed: s?.allowed === true, ...(s?.denied ? { denied: true } : {}), ...(s?.reason ? { reason: s.reason } : {}), ...(s?.evaluationError ? { evaluationError: s.evaluationError } : {}) };
+      return {
+        allowed: s?.allowed === true,
+        ...(s?.denied ? { denied: true } : {}),
+        ...(s?.reason ? { reason: s.reason } : {}),
+        ...(s?.evaluationError ? { evaluationError: s.evaluationError } : {}),
+      };
     },
     async configMaps(namespace) {
-      const list = await call(`list ConfigMaps in namespace ${namespace}`, () => core.listNamespacedConfigMap({ namespace }));
+      const list = await call(`list ConfigMaps in namespace ${namespace}`, () =>
+        core.listNamespacedConfigMap({ namespace }),
+      );
       return list.items.map((c) => ({ name: c.metadata?.name ?? '', data: c.data ?? {} }));
     },
     async namespaces(labelSelector) {
@@ -129,7 +147,9 @@ export async function operatorKube(o: KubeAccessOptions = {}): Promise<OperatorK
       return list.items.map((n) => n.metadata?.name ?? '').sort();
     },
     async pods(namespace, labelSelector) {
-      const list = await call(`list pods (${labelSelector}) in namespace ${namespace}`, () => core.listNamespacedPod({ namespace, labelSelector }));
+      const list = await call(`list pods (${labelSelector}) in namespace ${namespace}`, () =>
+        core.listNamespacedPod({ namespace, labelSelector }),
+      );
       return list.items.map(podSummary);
     },
     async deletePod(namespace, name) {

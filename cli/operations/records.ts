@@ -9,7 +9,15 @@ import { OPERATIONS } from '../../lambda/shared/contract.ts';
 import { isOutcome, type Outcome } from '../../lambda/shared/outcomes.ts';
 
 const triggerSchema = z
-  .object({ kind: z.string(), id: z.string(), time: z.string().optional(), detailType: z.string().optional(), pod: z.string().optional(), podUid: z.string().optional(), podUID: z.string().optional() })
+  .object({
+    kind: z.string(),
+    id: z.string(),
+    time: z.string().optional(),
+    detailType: z.string().optional(),
+    pod: z.string().optional(),
+    podUid: z.string().optional(),
+    podUID: z.string().optional(),
+  })
   .loose();
 
 const triggerLine = z
@@ -20,7 +28,6 @@ const triggerLine = z
     function_request_id: z.string().optional(),
   })
   .loose();
-
 
 const auditLine = z
   .object({
@@ -35,9 +42,22 @@ const auditLine = z
         trigger: triggerSchema.optional(),
         steps: z.array(z.object({ step: z.string(), ms: z.number() }).loose()).optional(),
         durationMs: z.number().optional(),
-        recover: z.object({ sent: z.boolean().optional(), meshCaFingerprint: z.string().optional() }).loose().optional(),
-        restarts: z.object({ complete: z.boolean().optional(), counts: z.record(z.string(), z.number()).optional(), meshCaFingerprint: z.string().optional() }).loose().optional(),
-        kms: z.object({ keyId: z.string().optional(), encryptionContext: z.record(z.string(), z.string()).optional() }).loose().optional(),
+        recover: z
+          .object({ sent: z.boolean().optional(), meshCaFingerprint: z.string().optional() })
+          .loose()
+          .optional(),
+        restarts: z
+          .object({
+            complete: z.boolean().optional(),
+            counts: z.record(z.string(), z.number()).optional(),
+            meshCaFingerprint: z.string().optional(),
+          })
+          .loose()
+          .optional(),
+        kms: z
+          .object({ keyId: z.string().optional(), encryptionContext: z.record(z.string(), z.string()).optional() })
+          .loose()
+          .optional(),
       })
       .loose(),
   })
@@ -106,10 +126,20 @@ export function parseFunctionRecord(line: string, received: number): FunctionRec
   } catch {
     return undefined;
   }
-  const own = typeof (json as { timestamp?: unknown })?.timestamp === 'string' ? Date.parse((json as { timestamp: string }).timestamp) : NaN;
+  const own =
+    typeof (json as { timestamp?: unknown })?.timestamp === 'string'
+      ? Date.parse((json as { timestamp: string }).timestamp)
+      : NaN;
   const at = Number.isNaN(own) ? received : own;
   const t = triggerLine.safeParse(json);
-  if (t.success) return { type: 'trigger', at, ...(t.data.function_request_id ? { requestId: t.data.function_request_id } : {}), trigger: t.data.trigger, deployments: t.data.deployments };
+  if (t.success)
+    return {
+      type: 'trigger',
+      at,
+      ...(t.data.function_request_id ? { requestId: t.data.function_request_id } : {}),
+      trigger: t.data.trigger,
+      deployments: t.data.deployments,
+    };
   const a = auditLine.safeParse(json);
   if (!a.success || !isOutcome(a.data.audit.outcome)) return undefined;
   const r = a.data.audit;
@@ -125,7 +155,9 @@ export function parseFunctionRecord(line: string, received: number): FunctionRec
     ...(r.trigger ? { trigger: r.trigger } : {}),
     steps: r.steps ?? [],
     durationMs: r.durationMs ?? 0,
-    ...(r.recover?.meshCaFingerprint ?? r.restarts?.meshCaFingerprint ? { meshCaFingerprint: r.recover?.meshCaFingerprint ?? r.restarts?.meshCaFingerprint } : {}),
+    ...((r.recover?.meshCaFingerprint ?? r.restarts?.meshCaFingerprint)
+      ? { meshCaFingerprint: r.recover?.meshCaFingerprint ?? r.restarts?.meshCaFingerprint }
+      : {}),
     ...(r.restarts?.complete !== undefined ? { restartsComplete: r.restarts.complete } : {}),
     ...(r.restarts?.counts ? { restartCounts: r.restarts.counts } : {}),
     ...(r.kms?.encryptionContext ? { encryptionContext: r.kms.encryptionContext } : {}),

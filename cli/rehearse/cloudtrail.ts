@@ -37,7 +37,10 @@ function sameContext(a: Record<string, string> | undefined, b: Record<string, st
   return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
-export async function findTrailEntry(client: CloudTrailClient, o: { eventName: string; since: number; requestIds: string[]; encryptionContext?: Record<string, string> }): Promise<TrailLink | undefined> {
+export async function findTrailEntry(
+  client: CloudTrailClient,
+  o: { eventName: string; since: number; requestIds: string[]; encryptionContext?: Record<string, string> },
+): Promise<TrailLink | undefined> {
   const byContext: TrailEvent[] = [];
   let NextToken: string | undefined;
   do {
@@ -64,20 +67,37 @@ export async function findTrailEntry(client: CloudTrailClient, o: { eventName: s
         requestId: t.requestID ?? '?',
         principal: t.userIdentity?.arn ?? e.Username ?? '?',
         contextMatches: sameContext(t.requestParameters?.encryptionContext, o.encryptionContext),
-        ...(t.resources?.[0]?.ARN ?? t.requestParameters?.keyId ? { keyArn: t.resources?.[0]?.ARN ?? t.requestParameters?.keyId } : {}),
+        ...((t.resources?.[0]?.ARN ?? t.requestParameters?.keyId)
+          ? { keyArn: t.resources?.[0]?.ARN ?? t.requestParameters?.keyId }
+          : {}),
         ...(t.vpcEndpointId ? { vpcEndpointId: t.vpcEndpointId } : {}),
       });
       if (t.requestID && o.requestIds.includes(t.requestID)) return link('request-id');
       // By context only from the rehearsal's start on (event times have one-second precision).
       const after = t.eventTime !== undefined && Date.parse(t.eventTime) >= o.since - 1_000;
-      if (o.requestIds.length === 0 && o.encryptionContext && after && !t.errorCode && sameContext(t.requestParameters?.encryptionContext, o.encryptionContext)) byContext.push(t);
+      if (
+        o.requestIds.length === 0 &&
+        o.encryptionContext &&
+        after &&
+        !t.errorCode &&
+        sameContext(t.requestParameters?.encryptionContext, o.encryptionContext)
+      )
+        byContext.push(t);
     }
     NextToken = page.NextToken;
   } while (NextToken);
   // Without ids: only an unambiguous match by context counts.
   if (byContext.length === 1) {
     const t = byContext[0]!;
-    return { by: 'encryption-context', eventId: t.eventID ?? '?', eventTime: t.eventTime ?? '?', requestId: t.requestID ?? '?', principal: t.userIdentity?.arn ?? '?', contextMatches: true, ...(t.resources?.[0]?.ARN ? { keyArn: t.resources[0].ARN } : {}) };
+    return {
+      by: 'encryption-context',
+      eventId: t.eventID ?? '?',
+      eventTime: t.eventTime ?? '?',
+      requestId: t.requestID ?? '?',
+      principal: t.userIdentity?.arn ?? '?',
+      contextMatches: true,
+      ...(t.resources?.[0]?.ARN ? { keyArn: t.resources[0].ARN } : {}),
+    };
   }
   return undefined;
 }

@@ -35,7 +35,12 @@ export function registerRehearseCommand(program: Command, run: (fn: () => Promis
     .option('--kube-context <name>', 'kubeconfig context (default: current-context)')
     .option('--yes', 'do not ask; delete the Coordinator pod(s) right away')
     .option('--timeout <seconds>', 'how long to wait for the recovery', seconds, 600)
-    .option('--trail-timeout <seconds>', 'how long to wait for the Decrypt in CloudTrail (it can take minutes to appear)', seconds, 900)
+    .option(
+      '--trail-timeout <seconds>',
+      'how long to wait for the Decrypt in CloudTrail (it can take minutes to appear)',
+      seconds,
+      900,
+    )
     .option('--json', 'print one JSON summary instead of the stages as they happen')
     .addHelpText(
       'after',

@@ -53,7 +53,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const byStage = (a: Stage, b: Stage) => STAGES.indexOf(a.name) - STAGES.indexOf(b.name);
 
 async function terminalConfirm(question: string): Promise<string> {
-  if (!process.stdin.isTTY) throw new UsageError('rehearse deletes the Coordinator pod(s); it needs --yes when not run interactively');
+  if (!process.stdin.isTTY)
+    throw new UsageError('rehearse deletes the Coordinator pod(s); it needs --yes when not run interactively');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     return await rl.question(question);
@@ -79,19 +80,28 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     const namespace = fn.deployment.coordinatorNamespace;
     const kubeFailed = (err: unknown) => {
       if (!(err instanceof KubeAccessError)) throw err;
-      write(`error: ${err.message}\n  fix: check --kubeconfig/--kube-context; your identity needs list and delete on pods in namespace ${namespace}\n`);
+      write(
+        `error: ${err.message}\n  fix: check --kubeconfig/--kube-context; your identity needs list and delete on pods in namespace ${namespace}\n`,
+      );
       return INCOMPLETE_EXIT_CODE;
     };
     let kube: OperatorKube;
     let before: PodSummary[];
     try {
-      kube = deps.kube ?? (await operatorKube({ ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}) }));
+      kube =
+        deps.kube ??
+        (await operatorKube({
+          ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
+          ...(o.kubeContext ? { kubeContext: o.kubeContext } : {}),
+        }));
       before = await kube.pods(namespace, COORDINATOR_LABEL);
     } catch (err) {
       return kubeFailed(err);
     }
     if (before.length === 0) {
-      write(`error: no Coordinator pod (${COORDINATOR_LABEL}) in namespace ${namespace} of ${kube.describe}\n  fix: check --kube-context and the deployment's coordinatorNamespace\n`);
+      write(
+        `error: no Coordinator pod (${COORDINATOR_LABEL}) in namespace ${namespace} of ${kube.describe}\n  fix: check --kube-context and the deployment's coordinatorNamespace\n`,
+      );
       return INCOMPLETE_EXIT_CODE;
     }
 
@@ -110,20 +120,31 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     // Times from AWS have one-second precision: never show one as before the deletion.
     const offset = (at: number) => `+${(Math.max(0, at - t0) / 1000).toFixed(1)} s`;
     const show = (stages: Stage[]) => {
-      for (const s of stages.sort(byStage)) say(`✔ ${STAGE_LABELS[s.name].padEnd(24)} ${offset(s.at).padStart(9)}  ${s.detail}`);
+      for (const s of stages.sort(byStage))
+        say(`✔ ${STAGE_LABELS[s.name].padEnd(24)} ${offset(s.at).padStart(9)}  ${s.detail}`);
     };
     try {
       for (const p of before) await kube.deletePod(namespace, p.name);
     } catch (err) {
       return kubeFailed(err);
     }
-    show(tracker.deleted(t0, before.map((p) => p.name)));
+    show(
+      tracker.deleted(
+        t0,
+        before.map((p) => p.name),
+      ),
+    );
 
     const logs = new FunctionLogs(aws.logs, fn.logGroup, t0 - skew);
     const deadline = t0 + o.timeout * 1000;
     let graceUntil: number | undefined;
     let notesShown = 0;
-    while (Date.now() < deadline && !tracker.failure && !tracker.complete && !(graceUntil !== undefined && Date.now() > graceUntil)) {
+    while (
+      Date.now() < deadline &&
+      !tracker.failure &&
+      !tracker.complete &&
+      !(graceUntil !== undefined && Date.now() > graceUntil)
+    ) {
       const found: Stage[] = [];
       try {
         found.push(...tracker.pods(await kube.pods(namespace, COORDINATOR_LABEL), Date.now()));
@@ -134,7 +155,9 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       try {
         records = await logs.poll();
       } catch (err) {
-        write(`error: cannot read the function's records in ${fn.logGroup}: ${describeAwsError(err)}\n  fix: allow logs:FilterLogEvents on that log group; the recovery goes on without you — follow it there\n`);
+        write(
+          `error: cannot read the function's records in ${fn.logGroup}: ${describeAwsError(err)}\n  fix: allow logs:FilterLogEvents on that log group; the recovery goes on without you — follow it there\n`,
+        );
         return INCOMPLETE_EXIT_CODE;
       }
       for (const r of records) found.push(...tracker.record(r));
@@ -150,23 +173,44 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     if (recovery && !tracker.failure) {
       const ids = recovery.kmsRequestIds;
       const secretIds = recovery.secretsRequestIds;
-      say(`… searching CloudTrail event history ${ids.length ? `by request id ${ids.join(', ')}` : 'by encryption context (the function records no request ids)'}`);
+      say(
+        `… searching CloudTrail event history ${ids.length ? `by request id ${ids.join(', ')}` : 'by encryption context (the function records no request ids)'}`,
+      );
       const trailDeadline = Date.now() + o.trailTimeout * 1000;
       const poll = deps.trailPollMs ?? 20_000;
       for (;;) {
-        link ??= await findTrailEntry(aws.cloudtrail, { eventName: 'Decrypt', since: t0, requestIds: ids, ...(recovery.encryptionContext ? { encryptionContext: recovery.encryptionContext } : {}) });
-        if (secretIds.length) secretLink ??= await findTrailEntry(aws.cloudtrail, { eventName: 'GetSecretValue', since: t0, requestIds: secretIds });
+        link ??= await findTrailEntry(aws.cloudtrail, {
+          eventName: 'Decrypt',
+          since: t0,
+          requestIds: ids,
+          ...(recovery.encryptionContext ? { encryptionContext: recovery.encryptionContext } : {}),
+        });
+        if (secretIds.length)
+          secretLink ??= await findTrailEntry(aws.cloudtrail, {
+            eventName: 'GetSecretValue',
+            since: t0,
+            requestIds: secretIds,
+          });
         if ((link && (secretLink || !secretIds.length)) || Date.now() + poll > trailDeadline) break;
         await sleep(poll);
       }
-      const later = (name: string) => `aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=${name} --start-time ${new Date(t0).toISOString()}`;
+      const later = (name: string) =>
+        `aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=${name} --start-time ${new Date(t0).toISOString()}`;
       if (link) {
-        say(`✔ ${'Decrypt in CloudTrail'.padEnd(24)} ${offset(Date.parse(link.eventTime)).padStart(9)}  event ${link.eventId}, request ${link.requestId} ${link.by === 'request-id' ? "= the audit record's" : '(matched by encryption context)'}, by ${link.principal}${link.contextMatches ? ', encryption context as audited' : ', encryption context DIFFERS from the audit record'}`);
+        say(
+          `✔ ${'Decrypt in CloudTrail'.padEnd(24)} ${offset(Date.parse(link.eventTime)).padStart(9)}  event ${link.eventId}, request ${link.requestId} ${link.by === 'request-id' ? "= the audit record's" : '(matched by encryption context)'}, by ${link.principal}${link.contextMatches ? ', encryption context as audited' : ', encryption context DIFFERS from the audit record'}`,
+        );
       } else {
-        say(`✘ Decrypt in CloudTrail      not found within ${o.trailTimeout} s; entries can take longer: ${later('Decrypt')}`);
+        say(
+          `✘ Decrypt in CloudTrail      not found within ${o.trailTimeout} s; entries can take longer: ${later('Decrypt')}`,
+        );
       }
-      if (secretLink) say(`✔ ${'bundle read in CloudTrail'.padEnd(24)} ${offset(Date.parse(secretLink.eventTime)).padStart(9)}  GetSecretValue event ${secretLink.eventId}, request ${secretLink.requestId} = the audit record's, by ${secretLink.principal}`);
-      else if (secretIds.length) say(`! GetSecretValue request ${secretIds.join(', ')} not in CloudTrail yet: ${later('GetSecretValue')}`);
+      if (secretLink)
+        say(
+          `✔ ${'bundle read in CloudTrail'.padEnd(24)} ${offset(Date.parse(secretLink.eventTime)).padStart(9)}  GetSecretValue event ${secretLink.eventId}, request ${secretLink.requestId} = the audit record's, by ${secretLink.principal}`,
+        );
+      else if (secretIds.length)
+        say(`! GetSecretValue request ${secretIds.join(', ')} not in CloudTrail yet: ${later('GetSecretValue')}`);
     }
 
     const missing = tracker.missing();
@@ -177,7 +221,9 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
       namespace,
       deletedPods: before.map((p) => p.name),
       startedAt: new Date(t0).toISOString(),
-      stages: [...tracker.stages.values()].sort(byStage).map((s) => ({ name: s.name, at: new Date(s.at).toISOString(), afterMs: s.at - t0, detail: s.detail })),
+      stages: [...tracker.stages.values()]
+        .sort(byStage)
+        .map((s) => ({ name: s.name, at: new Date(s.at).toISOString(), afterMs: s.at - t0, detail: s.detail })),
       missing,
       notes: tracker.notes,
       ...(tracker.failure ? { outcome: tracker.failure.outcome } : recovery ? { outcome: recovery.outcome } : {}),
@@ -187,8 +233,12 @@ export async function rehearseCommand(o: RehearseOptions, deps: RehearseDeps = {
     };
     if (o.json) write(`${JSON.stringify(report, null, 2)}\n`);
     else if (tracker.failure) say(`✘ the function gave up: ${tracker.failure.outcome} — ${tracker.failure.message}`);
-    else if (missing.length) say(`✘ not seen within ${o.timeout} s: ${missing.map((m) => STAGE_LABELS[m]).join(', ')}${missing.includes('event-seen') ? ' — check the exporter with `contrast-autorecover doctor` (the schedule is only the backstop)' : ''}`);
-    else if (complete) say(`rehearsal complete: recovered ${offset(tracker.stages.get('restarts-done')!.at)} after the pod was deleted`);
+    else if (missing.length)
+      say(
+        `✘ not seen within ${o.timeout} s: ${missing.map((m) => STAGE_LABELS[m]).join(', ')}${missing.includes('event-seen') ? ' — check the exporter with `contrast-autorecover doctor` (the schedule is only the backstop)' : ''}`,
+      );
+    else if (complete)
+      say(`rehearsal complete: recovered ${offset(tracker.stages.get('restarts-done')!.at)} after the pod was deleted`);
 
     if (tracker.failure && !OUTCOMES[tracker.failure.outcome].ok) return exitCodeFor(tracker.failure.outcome);
     return complete ? 0 : INCOMPLETE_EXIT_CODE;

@@ -12,7 +12,14 @@ import { OUTCOMES, isRetryable, type Outcome } from '../../lambda/shared/outcome
 import type { PodSummary } from '../operations/kube.ts';
 import { stepEnd, type AuditRecord, type FunctionRecord } from '../operations/records.ts';
 
-export const STAGES = ['pod-deleted', 'pod-replaced', 'event-seen', 'function-invoked', 'recover-confirmed', 'restarts-done'] as const;
+export const STAGES = [
+  'pod-deleted',
+  'pod-replaced',
+  'event-seen',
+  'function-invoked',
+  'recover-confirmed',
+  'restarts-done',
+] as const;
 export type StageName = (typeof STAGES)[number];
 
 export const STAGE_LABELS: Record<StageName, string> = {
@@ -73,7 +80,11 @@ export class RehearsalTracker {
     if (!fresh) return [];
     this.newPodUid = fresh.uid;
     // creationTimestamp has one-second precision: never before the deletion.
-    return this.add('pod-replaced', Math.max(fresh.created?.getTime() ?? now, this.startedAt), `${fresh.name} (uid ${fresh.uid})`);
+    return this.add(
+      'pod-replaced',
+      Math.max(fresh.created?.getTime() ?? now, this.startedAt),
+      `${fresh.name} (uid ${fresh.uid})`,
+    );
   }
 
   record(r: FunctionRecord): Stage[] {
@@ -98,16 +109,35 @@ export class RehearsalTracker {
     if (r.outcome === 'recovered' && !this.recovery) {
       this.recovery = r;
       const pod = r.trigger?.podUid ?? r.trigger?.podUID;
-      const podNote = pod && this.newPodUid ? (pod === this.newPodUid ? ', the new pod\'s event' : `, event of pod ${pod}, not the new pod ${this.newPodUid}`) : '';
-      const via = r.trigger?.kind === 'event' ? '' : ` — not by the event: the ${r.trigger?.kind ?? 'unknown'} trigger recovered it`;
-      out.push(...this.add('recover-confirmed', stepEnd(r, 'confirm') ?? r.at, `by ${by}${podNote}${r.meshCaFingerprint ? `, new mesh CA ${r.meshCaFingerprint.slice(0, 16)}…` : ''}${via}`));
+      const podNote =
+        pod && this.newPodUid
+          ? pod === this.newPodUid
+            ? ", the new pod's event"
+            : `, event of pod ${pod}, not the new pod ${this.newPodUid}`
+          : '';
+      const via =
+        r.trigger?.kind === 'event'
+          ? ''
+          : ` — not by the event: the ${r.trigger?.kind ?? 'unknown'} trigger recovered it`;
+      out.push(
+        ...this.add(
+          'recover-confirmed',
+          stepEnd(r, 'confirm') ?? r.at,
+          `by ${by}${podNote}${r.meshCaFingerprint ? `, new mesh CA ${r.meshCaFingerprint.slice(0, 16)}…` : ''}${via}`,
+        ),
+      );
     }
     if (this.recovery && r.restartsComplete === true) {
-      const counts = Object.entries(r.restartCounts ?? {}).map(([k, v]) => `${v} ${k}`).join(', ');
-      out.push(...this.add('restarts-done', stepEnd(r, 'restarts') ?? r.at, `${counts || 'nothing to restart'} (${by})`));
+      const counts = Object.entries(r.restartCounts ?? {})
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ');
+      out.push(
+        ...this.add('restarts-done', stepEnd(r, 'restarts') ?? r.at, `${counts || 'nothing to restart'} (${by})`),
+      );
     }
     if (!OUTCOMES[r.outcome].ok) {
-      if (isRetryable(r.outcome) || r.outcome === 'recovery-needed') this.notes.push(`${by}: ${r.outcome} — ${r.message} (retried)`);
+      if (isRetryable(r.outcome) || r.outcome === 'recovery-needed')
+        this.notes.push(`${by}: ${r.outcome} — ${r.message} (retried)`);
       else this.failure ??= { outcome: r.outcome, message: `${by}: ${r.message}` };
     } else if (r.outcome === 'peers-available') {
       this.failure ??= { outcome: r.outcome, message: `${by}: ${r.message}` };

@@ -109,7 +109,11 @@ export function judgeReferences<R extends { index: number }>(
 ): R {
   if (refs.length === 0) {
     const fail = new ClaimSet();
-    fail.fail(`${kind}.reference-values`, `a ReferenceValues.${kind} entry`, `none in the manifest, so ${kind === 'snp' ? 'SEV-SNP' : 'TDX'} evidence cannot be accepted`);
+    fail.fail(
+      `${kind}.reference-values`,
+      `a ReferenceValues.${kind} entry`,
+      `none in the manifest, so ${kind === 'snp' ? 'SEV-SNP' : 'TDX'} evidence cannot be accepted`,
+    );
     base.writeTo(log);
     fail.writeTo(log);
     throw new ClaimsError([...base.failures, ...fail.failures]);
@@ -127,5 +131,7 @@ export function judgeReferences<R extends { index: number }>(
     claims.writeTo(log, prefix);
     failures.push(...claims.failures.map((f) => ({ ...f, expected: prefix + f.expected })));
   }
-  throw new ClaimsError(failures.length ? failures : [{ check: `${kind}.reference-values`, expected: 'a matching entry', actual: 'none' }]);
+  throw new ClaimsError(
+    failures.length ? failures : [{ check: `${kind}.reference-values`, expected: 'a matching entry', actual: 'none' }],
+  );
 }

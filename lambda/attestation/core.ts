@@ -33,7 +33,10 @@ export { ACCEPTABLE_TDX_TCB_STATUSES } from '../shared/settings.ts';
 
 function checkBinding(actual: Uint8Array, expected: Uint8Array): void {
   if (expected.length !== 64 || actual.length !== 64 || !timingSafeEqual(actual, expected)) {
-    throw new AttestationError('binding', `evidence is bound to another key or nonce: expected report data ${hex(expected)}, got ${hex(actual)}`);
+    throw new AttestationError(
+      'binding',
+      `evidence is bound to another key or nonce: expected report data ${hex(expected)}, got ${hex(actual)}`,
+    );
   }
 }
 
@@ -55,11 +58,18 @@ export function checkEvaluationDataNumber(v: VerifiedTdx, ref: TdxReference, log
   log?.pass('tdx.tcb-evaluation-data-number', `${have} ≥ ${need}`);
 }
 
-export function buildVerifier(reference: ReferenceInput, trust: TrustAnchors, settings: VerifierSettings = {}, log?: CheckSink): Verifier {
+export function buildVerifier(
+  reference: ReferenceInput,
+  trust: TrustAnchors,
+  settings: VerifierSettings = {},
+  log?: CheckSink,
+): Verifier {
   // UpToDate always; others only as configured. Defence in depth: configuration validates the
   // list too, and an unknown or revoked status is dropped here.
   const requested = [...DEFAULT_TDX_TCB_STATUSES, ...(settings.acceptedTdxTcbStatuses ?? [])];
-  const accepted = [...new Set(requested)].filter((st) => (ACCEPTABLE_TDX_TCB_STATUSES as readonly string[]).includes(st));
+  const accepted = [...new Set(requested)].filter((st) =>
+    (ACCEPTABLE_TDX_TCB_STATUSES as readonly string[]).includes(st),
+  );
   const now = settings.now ?? (() => new Date());
   const refs = reference.referenceValues;
   const hashes = normalizePolicyHashes(reference.coordinatorPolicyHashes);
@@ -73,7 +83,13 @@ export function buildVerifier(reference: ReferenceInput, trust: TrustAnchors, se
         validateSnp(v, refs.snp, hashes, log);
         // Claims first: refused evidence is reported as such even when a CRL is also out of reach.
         if (v.crlMissing) throw v.crlMissing;
-        return { kind: 'snp', platform: v.product, measurement: hex(v.report.measurement), policyHash: hex(v.report.hostData), tcb: formatTcb(v.reportedTcb) };
+        return {
+          kind: 'snp',
+          platform: v.product,
+          measurement: hex(v.report.measurement),
+          policyHash: hex(v.report.hostData),
+          tcb: formatTcb(v.reportedTcb),
+        };
       }
       if (input.oid === ATTESTATION_OIDS.tdx) {
         const ev = decodeTdxEvidence(input.evidence);
@@ -95,9 +111,15 @@ export function buildVerifier(reference: ReferenceInput, trust: TrustAnchors, se
         };
       }
       if (input.oid === ATTESTATION_OIDS.testing) {
-        throw new AttestationError('verifier', `insecure testing evidence (OID ${input.oid}) is never accepted by the production verifier`);
+        throw new AttestationError(
+          'verifier',
+          `insecure testing evidence (OID ${input.oid}) is never accepted by the production verifier`,
+        );
       }
-      throw new AttestationError('verifier', `unknown attestation OID ${input.oid}: expected ${ATTESTATION_OIDS.snp} (SEV-SNP) or ${ATTESTATION_OIDS.tdx} (TDX)`);
+      throw new AttestationError(
+        'verifier',
+        `unknown attestation OID ${input.oid}: expected ${ATTESTATION_OIDS.snp} (SEV-SNP) or ${ATTESTATION_OIDS.tdx} (TDX)`,
+      );
     },
   };
 }

@@ -57,7 +57,10 @@ export function content(buf: Uint8Array, t: Tlv): Uint8Array {
 }
 
 export function expectTag(t: Tlv | undefined, tag: number, what: string): Tlv {
-  if (!t || t.tag !== tag) throw new DerError(`${what}: expected DER tag 0x${tag.toString(16)}, got ${t ? '0x' + t.tag.toString(16) : 'nothing'}`);
+  if (!t || t.tag !== tag)
+    throw new DerError(
+      `${what}: expected DER tag 0x${tag.toString(16)}, got ${t ? '0x' + t.tag.toString(16) : 'nothing'}`,
+    );
   return t;
 }
 
@@ -77,7 +80,7 @@ export function decodeOid(b: Uint8Array): string {
 
 /** A non-negative DER INTEGER as a number (refuses values beyond 2^48). */
 export function decodeSmallUint(b: Uint8Array, what: string): number {
-  if (b.length === 0 || b.length > 7 || (b[0]! & 0x80)) throw new DerError(`${what}: not a small non-negative INTEGER`);
+  if (b.length === 0 || b.length > 7 || b[0]! & 0x80) throw new DerError(`${what}: not a small non-negative INTEGER`);
   let v = 0;
   for (const x of b) v = v * 256 + x;
   return v;

@@ -27,7 +27,8 @@ export function certificateExtensions(der: Uint8Array): CertExtension[] {
     for (const ext of children(der, expectTag(children(der, field)[0], 0x30, 'extensions'))) {
       const parts = children(der, expectTag(ext, 0x30, 'extension'));
       if (parts.length < 2 || parts.length > 3) throw new Error(`an extension has ${parts.length} fields`);
-      const critical = parts.length === 3 ? content(der, expectTag(parts[1], 0x01, 'extension critical flag'))[0] === 0xff : false;
+      const critical =
+        parts.length === 3 ? content(der, expectTag(parts[1], 0x01, 'extension critical flag'))[0] === 0xff : false;
       out.push({
         oid: decodeOid(content(der, expectTag(parts[0], 0x06, 'extension OID'))),
         critical,
@@ -39,10 +40,18 @@ export function certificateExtensions(der: Uint8Array): CertExtension[] {
 }
 
 /** OID → value; refuses an extension that appears twice, naming it and the certificate. */
-export function extensionMap(extensions: readonly CertExtension[], what: string, check = 'format'): Map<string, Uint8Array> {
+export function extensionMap(
+  extensions: readonly CertExtension[],
+  what: string,
+  check = 'format',
+): Map<string, Uint8Array> {
   const map = new Map<string, Uint8Array>();
   for (const e of extensions) {
-    if (map.has(e.oid)) throw new AttestationError(check, `${what} carries extension ${e.oid} more than once; a certificate may carry each extension once (RFC 5280 §4.2)`);
+    if (map.has(e.oid))
+      throw new AttestationError(
+        check,
+        `${what} carries extension ${e.oid} more than once; a certificate may carry each extension once (RFC 5280 §4.2)`,
+      );
     map.set(e.oid, e.value);
   }
   return map;

@@ -39,11 +39,16 @@ export interface OfflineOptions {
 function finish(log: CheckLog, error?: unknown): OfflineResult {
   if (error !== undefined) {
     const e: CheckError =
-      error instanceof AttestationError || (error instanceof Error && 'check' in error && 'outcome' in error) ? (error as CheckError) : new AttestationError('format', (error as Error).message ?? String(error));
+      error instanceof AttestationError || (error instanceof Error && 'check' in error && 'outcome' in error)
+        ? (error as CheckError)
+        : new AttestationError('format', (error as Error).message ?? String(error));
     if (!log.results.some((r) => r.status === 'fail' && r.check === e.check)) log.fail(e.check, e.message);
     return { verdict: 'failed', checks: log.results, error: e };
   }
-  return { verdict: log.results.some((r) => r.status === 'not-evaluated') ? 'incomplete' : 'passed', checks: log.results };
+  return {
+    verdict: log.results.some((r) => r.status === 'not-evaluated') ? 'incomplete' : 'passed',
+    checks: log.results,
+  };
 }
 
 export interface SnpFiles {
@@ -65,17 +70,35 @@ export async function verifySnpFiles(files: SnpFiles, opts: OfflineOptions): Pro
     if (files.signer) att[signingKey === 'VLEK' ? 'vlek' : 'vcek'] = pemBlocks(files.signer)[0];
     if (files.chain) {
       const c = pemBlocks(files.chain);
-      if (c.length !== 2) throw new AttestationError('snp.chain', `--chain must hold the ASK (or ASVK) then the ARK, found ${c.length} certificates`);
+      if (c.length !== 2)
+        throw new AttestationError(
+          'snp.chain',
+          `--chain must hold the ASK (or ASVK) then the ARK, found ${c.length} certificates`,
+        );
       [att.ask, att.ark] = c;
     }
-    const v = await verifySnp(att, { trust: opts.trust, now: opts.now, collateral: opts.collateral, product: files.product, log });
+    const v = await verifySnp(att, {
+      trust: opts.trust,
+      now: opts.now,
+      collateral: opts.collateral,
+      product: files.product,
+      log,
+    });
     if (opts.reference) {
-      validateSnp(v, opts.reference.referenceValues.snp, normalizePolicyHashes(opts.reference.coordinatorPolicyHashes), log);
+      validateSnp(
+        v,
+        opts.reference.referenceValues.snp,
+        normalizePolicyHashes(opts.reference.coordinatorPolicyHashes),
+        log,
+      );
     } else {
       const own = snpReportClaims(v);
       own.writeTo(log);
       own.throwIfFailed();
-      log.notEvaluated('snp.claims', 'no manifest given (--manifest FILE): product, measurement, policy, platform info, TCB minimums, HOST_DATA, ID key not checked');
+      log.notEvaluated(
+        'snp.claims',
+        'no manifest given (--manifest FILE): product, measurement, policy, platform info, TCB minimums, HOST_DATA, ID key not checked',
+      );
     }
     return finish(log);
   } catch (err) {
@@ -88,15 +111,30 @@ export async function verifyTdxFile(quoteBytes: Uint8Array, opts: OfflineOptions
   try {
     const q = quoteToProto(quoteBytes);
     log.pass('tdx.format', `version ${q.header?.version}`);
-    const v = await verifyTdx(q, { trust: opts.trust, now: opts.now, collateral: opts.collateral, collateralNow: opts.collateralNow, log });
+    const v = await verifyTdx(q, {
+      trust: opts.trust,
+      now: opts.now,
+      collateral: opts.collateral,
+      collateralNow: opts.collateralNow,
+      log,
+    });
     if (opts.reference) {
-      const ref = validateTdx(q, v.pckExtensions, opts.reference.referenceValues.tdx, normalizePolicyHashes(opts.reference.coordinatorPolicyHashes), log);
+      const ref = validateTdx(
+        q,
+        v.pckExtensions,
+        opts.reference.referenceValues.tdx,
+        normalizePolicyHashes(opts.reference.coordinatorPolicyHashes),
+        log,
+      );
       if (v.tcbEvaluationDataNumber !== undefined) checkEvaluationDataNumber(v, ref, log);
     } else {
       const own = tdxQuoteClaims(q);
       own.writeTo(log);
       own.throwIfFailed();
-      log.notEvaluated('tdx.claims', 'no manifest given (--manifest FILE): MRTD, RTMRs, MRSEAM, XFAM, TD attributes, MRCONFIGID, PCK options not checked');
+      log.notEvaluated(
+        'tdx.claims',
+        'no manifest given (--manifest FILE): MRTD, RTMRs, MRSEAM, XFAM, TD attributes, MRCONFIGID, PCK options not checked',
+      );
     }
     if (v.tcbStatus !== undefined) {
       const accepted = opts.acceptedTdxTcbStatuses ?? ['UpToDate'];

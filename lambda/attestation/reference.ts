@@ -19,7 +19,15 @@
  *  - `cpus`: + the informational CPUs;
  *  - `apeip`: SNP + APEIP (only its empty value, the exact-measurement case, is supported).
  */
-export const REFERENCE_SHAPES = ['guest-policy', 'platform-info', 'tdx-without-svns', 'rtmrs', 'platform-marker', 'cpus', 'apeip'] as const;
+export const REFERENCE_SHAPES = [
+  'guest-policy',
+  'platform-info',
+  'tdx-without-svns',
+  'rtmrs',
+  'platform-marker',
+  'cpus',
+  'apeip',
+] as const;
 export type ReferenceShape = (typeof REFERENCE_SHAPES)[number];
 
 export const SNP_PRODUCTS = ['Milan', 'Genoa'] as const;

@@ -3,7 +3,14 @@
  * and ECDSA through OpenSSL, so no hand-rolled crypto); our DER reader extracts what Node
  * does not expose: extensions, validity as dates, serial numbers, CRL entries.
  */
-import { X509Certificate, createHash, createPublicKey, constants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createPublicKey,
+  constants,
+  verify as cryptoVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { AttestationError } from '../shared/errors.ts';
 import { children, content, decodeOid, expectTag, integerHex, readTlv, type Tlv } from './der.ts';
 import { certificateExtensions, extensionMap, type CertExtension } from './extensions.ts';
@@ -17,7 +24,16 @@ function parseTime(buf: Uint8Array, t: Tlv, what: string): Date {
   let m: RegExpMatchArray | null;
   if (t.tag === 0x17 && (m = s.match(/^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/))) {
     const yy = Number(m[1]);
-    return new Date(Date.UTC(yy < 50 ? 2000 + yy : 1900 + yy, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+    return new Date(
+      Date.UTC(
+        yy < 50 ? 2000 + yy : 1900 + yy,
+        Number(m[2]) - 1,
+        Number(m[3]),
+        Number(m[4]),
+        Number(m[5]),
+        Number(m[6]),
+      ),
+    );
   }
   if (t.tag === 0x18 && (m = s.match(/^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/))) {
     return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
@@ -37,14 +53,17 @@ export function pemBlocks(data: Uint8Array | string, label = 'CERTIFICATE'): Uin
   const out: Uint8Array[] = [];
   for (const m of text.matchAll(re)) {
     const b64 = m[1]!.replace(/[\r\n]+/g, '');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) throw new AttestationError('format', `malformed PEM ${label} block`);
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0)
+      throw new AttestationError('format', `malformed PEM ${label} block`);
     const der = Buffer.from(b64, 'base64');
     // Refuse non-canonical base64 (set padding bits): the decoder would silently drop them, so
     // two different texts would stand for the same certificate. One text, one meaning.
-    if (der.toString('base64') !== b64) throw new AttestationError('format', `malformed PEM ${label} block: non-canonical base64 (padding bits set)`);
+    if (der.toString('base64') !== b64)
+      throw new AttestationError('format', `malformed PEM ${label} block: non-canonical base64 (padding bits set)`);
     out.push(new Uint8Array(der));
   }
-  if (!/^[\r\n\0]*$/.test(text.replace(re, ''))) throw new AttestationError('format', `unexpected text outside the PEM ${label} blocks`);
+  if (!/^[\r\n\0]*$/.test(text.replace(re, '')))
+    throw new AttestationError('format', `unexpected text outside the PEM ${label} blocks`);
   return out;
 }
 
@@ -96,7 +115,8 @@ export class Cert {
 
   static parse(data: Uint8Array, what: string): Cert {
     const blocks = pemBlocks(data);
-    if (blocks.length !== 1) throw new AttestationError('format', `${what}: expected one certificate, found ${blocks.length}`);
+    if (blocks.length !== 1)
+      throw new AttestationError('format', `${what}: expected one certificate, found ${blocks.length}`);
     return new Cert(blocks[0]!, what);
   }
 
@@ -117,7 +137,10 @@ export class Cert {
   /** Throws unless this certificate names `issuer` as issuer and carries its signature. */
   checkSignedBy(issuer: Cert, check: string): void {
     if (Buffer.compare(this.issuerDer, issuer.subjectDer) !== 0 || !this.node.verify(issuer.publicKey)) {
-      throw new AttestationError(check, `${this.what} is not signed by ${issuer.what} (subject ${issuer.node.subject.replace(/\n/g, ', ')})`);
+      throw new AttestationError(
+        check,
+        `${this.what} is not signed by ${issuer.what} (subject ${issuer.node.subject.replace(/\n/g, ', ')})`,
+      );
     }
   }
 }
@@ -144,7 +167,9 @@ export class Crl {
       const top = expectTag(readTlv(der, 0), 0x30, 'CRL');
       const [tbs, alg, sig] = children(der, top);
       this.tbs = der.subarray(tbs!.start, tbs!.end);
-      this.sigAlg = decodeOid(content(der, expectTag(children(der, expectTag(alg, 0x30, 'CRL algorithm'))[0], 0x06, 'CRL OID')));
+      this.sigAlg = decodeOid(
+        content(der, expectTag(children(der, expectTag(alg, 0x30, 'CRL algorithm'))[0], 0x06, 'CRL OID')),
+      );
       const sigBits = content(der, expectTag(sig, 0x03, 'CRL signature'));
       this.signature = sigBits.subarray(1);
       const f = children(der, expectTag(tbs, 0x30, 'tbsCertList'));
@@ -170,9 +195,19 @@ export class Crl {
     let ok = false;
     try {
       if (this.sigAlg === OID_RSA_PSS) {
-        ok = cryptoVerify('sha384', this.tbs, { key: issuer.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 }, this.signature);
+        ok = cryptoVerify(
+          'sha384',
+          this.tbs,
+          { key: issuer.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 },
+          this.signature,
+        );
       } else if (this.sigAlg === OID_ECDSA_SHA256 || this.sigAlg === OID_ECDSA_SHA384) {
-        ok = cryptoVerify(this.sigAlg === OID_ECDSA_SHA256 ? 'sha256' : 'sha384', this.tbs, issuer.publicKey, this.signature);
+        ok = cryptoVerify(
+          this.sigAlg === OID_ECDSA_SHA256 ? 'sha256' : 'sha384',
+          this.tbs,
+          issuer.publicKey,
+          this.signature,
+        );
       }
     } catch {
       ok = false;
@@ -186,5 +221,8 @@ export class Crl {
 /** Public key from raw uncompressed coordinates (TDX attestation key: X||Y, 32 bytes each). */
 export function p256KeyFromRaw(xy: Uint8Array): KeyObject {
   const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
-  return createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64(xy.subarray(0, 32)), y: b64(xy.subarray(32, 64)) }, format: 'jwk' });
+  return createPublicKey({
+    key: { kty: 'EC', crv: 'P-256', x: b64(xy.subarray(0, 32)), y: b64(xy.subarray(32, 64)) },
+    format: 'jwk',
+  });
 }

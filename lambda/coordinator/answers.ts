@@ -50,7 +50,8 @@ const RULES: Rule[] = [
     codes: [status.FAILED_PRECONDITION],
     substrings: ['no state to recover from', 'no persisted transaction to recover from'],
     outcome: 'no-state',
-    advice: 'the Coordinator has no persisted history (contrast-store ConfigMaps); set a manifest with `contrast set` instead',
+    advice:
+      'the Coordinator has no persisted history (contrast-store ConfigMaps); set a manifest with `contrast set` instead',
   },
   {
     codes: [status.FAILED_PRECONDITION],
@@ -62,7 +63,8 @@ const RULES: Rule[] = [
     codes: [status.PERMISSION_DENIED, status.UNKNOWN],
     substrings: ['peer not authorized'],
     outcome: 'unauthorized',
-    advice: "the owner key is not in the manifest's SeedshareOwnerPubKeys; re-enroll with the workspace's seedshare-owner.pem",
+    advice:
+      "the owner key is not in the manifest's SeedshareOwnerPubKeys; re-enroll with the workspace's seedshare-owner.pem",
   },
   {
     codes: [status.INVALID_ARGUMENT, status.UNKNOWN],
@@ -100,7 +102,13 @@ export function classifyCoordinatorError(code: status, details: string): Classif
   const text = details.toLowerCase();
   for (const rule of RULES) {
     if (rule.codes.includes(code) && rule.substrings.some((s) => text.includes(s))) {
-      return { outcome: rule.outcome, advice: rule.advice, probeState: rule.probeState, stale: rule.probeState === 'stale', recognised: true };
+      return {
+        outcome: rule.outcome,
+        advice: rule.advice,
+        probeState: rule.probeState,
+        stale: rule.probeState === 'stale',
+        recognised: true,
+      };
     }
   }
   return {

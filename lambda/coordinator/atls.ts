@@ -85,14 +85,25 @@ export class AtlsChannelCredentials extends ChannelCredentials {
     try {
       await this.waitSecure(tlsSocket);
       if (tlsSocket.alpnProtocol !== 'h2') {
-        throw new AttestationError('alpn', `the Coordinator at ${this.settings.target} did not select h2 (got ${String(tlsSocket.alpnProtocol)}); it does not speak the user API`);
+        throw new AttestationError(
+          'alpn',
+          `the Coordinator at ${this.settings.target} did not select h2 (got ${String(tlsSocket.alpnProtocol)}); it does not speak the user API`,
+        );
       }
       const peer = tlsSocket.getPeerX509Certificate();
-      if (!peer) throw new AttestationError('certificate', `the Coordinator at ${this.settings.target} presented no certificate`);
+      if (!peer)
+        throw new AttestationError(
+          'certificate',
+          `the Coordinator at ${this.settings.target} presented no certificate`,
+        );
       const extension = extractAttestationExtension(peer.raw);
       checkServerCertificate(peer.raw, new Date());
       const reportData = bindingFor(spkiOf(peer), nonce);
-      this.evidence = await this.settings.verifier.verify({ oid: extension.oid, evidence: extension.value, reportData });
+      this.evidence = await this.settings.verifier.verify({
+        oid: extension.oid,
+        evidence: extension.value,
+        reportData,
+      });
       this.verifiedConnections++;
       this.lastError = undefined;
       return { socket: tlsSocket, secure: true };
@@ -101,7 +112,9 @@ export class AtlsChannelCredentials extends ChannelCredentials {
       this.lastError =
         err instanceof RecoveryError
           ? err
-          : new AttestationError('verifier', `evidence verification failed unexpectedly: ${errorMessage(err)}`, { cause: err });
+          : new AttestationError('verifier', `evidence verification failed unexpectedly: ${errorMessage(err)}`, {
+              cause: err,
+            });
       throw this.lastError;
     }
   }
@@ -111,7 +124,11 @@ export class AtlsChannelCredentials extends ChannelCredentials {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(new UnreachableError(`the Coordinator at ${target} did not complete the TLS handshake within ${handshakeTimeoutMs} ms; check the endpoint and that port 1313 is reachable`));
+        reject(
+          new UnreachableError(
+            `the Coordinator at ${target} did not complete the TLS handshake within ${handshakeTimeoutMs} ms; check the endpoint and that port 1313 is reachable`,
+          ),
+        );
       }, handshakeTimeoutMs);
       const onSecure = () => {
         cleanup();
@@ -119,7 +136,11 @@ export class AtlsChannelCredentials extends ChannelCredentials {
       };
       const onError = (err: Error) => {
         cleanup();
-        reject(new UnreachableError(`TLS handshake with the Coordinator at ${target} failed: ${err.message}`, { cause: err }));
+        reject(
+          new UnreachableError(`TLS handshake with the Coordinator at ${target} failed: ${err.message}`, {
+            cause: err,
+          }),
+        );
       };
       const onClose = () => {
         cleanup();

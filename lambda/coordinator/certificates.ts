@@ -68,7 +68,16 @@ const OID_EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
  * neither). The attestation extensions are never critical in the Coordinator's certificate.
  */
 const GO_HANDLED_CRITICAL = new Set([
-  '2.5.29.14', '2.5.29.15', '2.5.29.19', '2.5.29.31', '2.5.29.32', '2.5.29.33', '2.5.29.35', '2.5.29.36', '2.5.29.37', '2.5.29.54',
+  '2.5.29.14',
+  '2.5.29.15',
+  '2.5.29.19',
+  '2.5.29.31',
+  '2.5.29.32',
+  '2.5.29.33',
+  '2.5.29.35',
+  '2.5.29.36',
+  '2.5.29.37',
+  '2.5.29.54',
   '1.3.6.1.5.5.7.1.1',
 ]);
 
@@ -117,7 +126,10 @@ export function checkServerCertificate(certDer: Uint8Array, now: Date): void {
       const seq = expectTag(readTlv(eku.value, 0), 0x30, 'ExtKeyUsage');
       usages = children(eku.value, seq).map((t) => decodeOid(content(eku.value, expectTag(t, 0x06, 'KeyPurposeId'))));
     } catch {
-      throw new AttestationError('certificate.ext-key-usage', "the Coordinator's certificate has an ExtKeyUsage extension that does not parse");
+      throw new AttestationError(
+        'certificate.ext-key-usage',
+        "the Coordinator's certificate has an ExtKeyUsage extension that does not parse",
+      );
     }
     if (!usages.includes(OID_EKU_SERVER_AUTH) && !usages.includes(OID_EKU_ANY)) {
       throw new AttestationError(

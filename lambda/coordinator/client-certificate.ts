@@ -17,7 +17,9 @@ const certCache = new Map<string, { pem: string; notAfter: number }>();
  * recovery. The private key is only used to sign a new one.
  */
 export async function clientCertificateFor(ownerKey: KeyObject, publicKey: KeyObject): Promise<string> {
-  const id = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  const id = createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
   const cached = certCache.get(id);
   if (cached && cached.notAfter - Date.now() > CERT_RENEW_BEFORE_MS) return cached.pem;
   const pem = await createClientCertificatePem(ownerKey, publicKey);
@@ -35,15 +37,25 @@ export async function createClientCertificatePem(ownerKey: KeyObject, publicKey:
   const pkcs8 = ownerKey.export({ type: 'pkcs8', format: 'der' });
   let privateKey: webcrypto.CryptoKey;
   try {
-    privateKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
+    privateKey = await webcrypto.subtle.importKey(
+      'pkcs8',
+      pkcs8,
+      { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+      false,
+      ['sign'],
+    );
   } finally {
     pkcs8.fill(0);
   }
   const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const pub = await webcrypto.subtle.importKey('spki', spki, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, true, ['verify']);
+  const pub = await webcrypto.subtle.importKey('spki', spki, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, true, [
+    'verify',
+  ]);
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomBytes(16).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: randomBytes(16)
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     name: 'CN=Contrast',
     notBefore: new Date(now - CERT_VALIDITY_MS),
     notAfter: new Date(now + CERT_VALIDITY_MS),

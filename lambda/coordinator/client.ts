@@ -96,7 +96,11 @@ export class CoordinatorSession {
       // OpenSSL copies the key into its own memory (out of our reach; freed with the
       // context when this session is dropped). Our PEM copy is zeroed right away.
       try {
-        clientContext = createSecureContext({ cert: options.clientIdentity.certPem, key: options.clientIdentity.keyPem, ca: [] });
+        clientContext = createSecureContext({
+          cert: options.clientIdentity.certPem,
+          key: options.clientIdentity.keyPem,
+          ca: [],
+        });
       } finally {
         options.clientIdentity.keyPem.fill(0);
       }
@@ -130,7 +134,12 @@ export class CoordinatorSession {
   }
 
   async getManifests(): Promise<ManifestsAnswer> {
-    const res = await this.unary('GetManifests', GetManifestsRequestSchema, GetManifestsResponseSchema, create(GetManifestsRequestSchema));
+    const res = await this.unary(
+      'GetManifests',
+      GetManifestsRequestSchema,
+      GetManifestsResponseSchema,
+      create(GetManifestsRequestSchema),
+    );
     const latest = res.Manifests.at(-1);
     const meshCaPem = Buffer.from(res.MeshCA).toString('utf8');
     return {
@@ -158,16 +167,35 @@ export class CoordinatorSession {
   }
 
   /** One call, no fallback: for an RPC that must not be sent twice (Recover). */
-  private async once<I extends DescMessage, O extends DescMessage>(rpc: string, inSchema: I, outSchema: O, message: MessageShape<I>, secret: boolean): Promise<MessageShape<O>> {
+  private async once<I extends DescMessage, O extends DescMessage>(
+    rpc: string,
+    inSchema: I,
+    outSchema: O,
+    message: MessageShape<I>,
+    secret: boolean,
+  ): Promise<MessageShape<O>> {
     try {
-      return await this.call(serviceByTarget.get(this.target) ?? USER_API_SERVICES[0], rpc, inSchema, outSchema, message, secret);
+      return await this.call(
+        serviceByTarget.get(this.target) ?? USER_API_SERVICES[0],
+        rpc,
+        inSchema,
+        outSchema,
+        message,
+        secret,
+      );
     } catch (err) {
       throw this.translate(rpc, err as ServiceError);
     }
   }
 
   /** One read-only RPC on the endpoint's UserAPI package, falling back to the other package once on UNIMPLEMENTED. */
-  private async unary<I extends DescMessage, O extends DescMessage>(rpc: string, inSchema: I, outSchema: O, message: MessageShape<I>, secret = false): Promise<MessageShape<O>> {
+  private async unary<I extends DescMessage, O extends DescMessage>(
+    rpc: string,
+    inSchema: I,
+    outSchema: O,
+    message: MessageShape<I>,
+    secret = false,
+  ): Promise<MessageShape<O>> {
     const first = serviceByTarget.get(this.target) ?? USER_API_SERVICES[0];
     try {
       return await this.call(first, rpc, inSchema, outSchema, message, secret);
@@ -181,12 +209,22 @@ export class CoordinatorSession {
       } catch (again) {
         // Any answer but UNIMPLEMENTED (a stale Coordinator's refusal too) shows the package it serves: Recover goes there.
         if ((again as ServiceError).code !== status.UNIMPLEMENTED) serviceByTarget.set(this.target, other);
-        throw this.translate(rpc, (again as ServiceError).code === status.UNIMPLEMENTED ? (err as ServiceError) : (again as ServiceError));
+        throw this.translate(
+          rpc,
+          (again as ServiceError).code === status.UNIMPLEMENTED ? (err as ServiceError) : (again as ServiceError),
+        );
       }
     }
   }
 
-  private call<I extends DescMessage, O extends DescMessage>(service: string, rpc: string, inSchema: I, outSchema: O, message: MessageShape<I>, secret: boolean): Promise<MessageShape<O>> {
+  private call<I extends DescMessage, O extends DescMessage>(
+    service: string,
+    rpc: string,
+    inSchema: I,
+    outSchema: O,
+    message: MessageShape<I>,
+    secret: boolean,
+  ): Promise<MessageShape<O>> {
     const serialized: Buffer[] = [];
     return new Promise<MessageShape<O>>((resolve, reject) => {
       this.client.makeUnaryRequest(
@@ -214,7 +252,9 @@ export class CoordinatorSession {
     const refused = this.creds.lastError;
     if (refused && (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED)) return refused;
     if (err.code === status.UNAVAILABLE && /\bECONNREFUSED\b/.test(err.details)) {
-      return new CoordinatorNotListeningError(`${rpc}: nothing listens at the Coordinator's address ${this.target} (connection refused); a restarted Coordinator opens port 1313 shortly — check the endpoint if this persists`);
+      return new CoordinatorNotListeningError(
+        `${rpc}: nothing listens at the Coordinator's address ${this.target} (connection refused); a restarted Coordinator opens port 1313 shortly — check the endpoint if this persists`,
+      );
     }
     if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) {
       return new UnreachableError(

@@ -11,7 +11,10 @@ import type { CoordinatorEndpoint } from '../shared/names.ts';
 import { nonceAlpn } from './atls.ts';
 import { extractAttestationExtension, type AttestationExtension } from './certificates.ts';
 
-export function captureAttestationExtension(endpoint: CoordinatorEndpoint, timeoutMs = 10_000): Promise<AttestationExtension> {
+export function captureAttestationExtension(
+  endpoint: CoordinatorEndpoint,
+  timeoutMs = 10_000,
+): Promise<AttestationExtension> {
   const nonce = randomBytes(32);
   const target = `${endpoint.host}:${endpoint.port}`;
   return new Promise((resolve, reject) => {
@@ -24,7 +27,9 @@ export function captureAttestationExtension(endpoint: CoordinatorEndpoint, timeo
     });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new UnreachableError(`the Coordinator at ${target} did not complete the TLS handshake within ${timeoutMs} ms`));
+      reject(
+        new UnreachableError(`the Coordinator at ${target} did not complete the TLS handshake within ${timeoutMs} ms`),
+      );
     }, timeoutMs);
     socket.once('secureConnect', () => {
       clearTimeout(timer);

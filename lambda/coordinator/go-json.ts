@@ -55,7 +55,16 @@ export function parseJson(text: string, source: string): JsonValue {
         continue;
       }
       const e = text[i + 1];
-      const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+      const simple: Record<string, string> = {
+        '"': '"',
+        '\\': '\\',
+        '/': '/',
+        b: '\b',
+        f: '\f',
+        n: '\n',
+        r: '\r',
+        t: '\t',
+      };
       if (e !== undefined && simple[e] !== undefined) {
         out += simple[e];
         i += 2;
@@ -203,7 +212,8 @@ export function fromPlain(v: unknown): JsonValue {
   if (typeof v === 'number' || typeof v === 'bigint') return new JsonNumber(String(v));
   if (v instanceof JsonNumber || v instanceof JsonObject) return v;
   if (Array.isArray(v)) return v.map(fromPlain);
-  if (typeof v === 'object') return new JsonObject(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, fromPlain(x)] as const));
+  if (typeof v === 'object')
+    return new JsonObject(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, fromPlain(x)] as const));
   throw new InputError(`cannot represent ${typeof v} as JSON`, 'bundle-invalid');
 }
 

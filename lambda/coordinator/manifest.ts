@@ -16,7 +16,13 @@ import { JsonObject, bindFields, describeJson, parseJson, type JsonValue } from 
 import { parseReferenceValues } from './reference-values.ts';
 
 const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
-const MANIFEST_FIELDS = ['Policies', 'ReferenceValues', 'WorkloadOwnerKeyDigests', 'WorkloadOwnerPubKeys', 'SeedshareOwnerPubKeys'] as const;
+const MANIFEST_FIELDS = [
+  'Policies',
+  'ReferenceValues',
+  'WorkloadOwnerKeyDigests',
+  'WorkloadOwnerPubKeys',
+  'SeedshareOwnerPubKeys',
+] as const;
 /** `Role` values Contrast's Validate accepts (exact spelling): none, and the Coordinator's. */
 const ROLE_COORDINATOR = 'coordinator';
 
@@ -70,15 +76,23 @@ function checkWorkloadOwnerKey(hex: string): string | undefined {
 
 export function parseManifest(bytes: Uint8Array, source = 'manifest.json'): Manifest {
   const json = parseJson(Buffer.from(bytes).toString('utf8'), source);
-  if (!(json instanceof JsonObject)) throw new InputError(`${source} is not a Contrast manifest: expected a JSON object, got ${describeJson(json)}; use the manifest.json that \`contrast generate\` wrote`, 'bundle-invalid');
+  if (!(json instanceof JsonObject))
+    throw new InputError(
+      `${source} is not a Contrast manifest: expected a JSON object, got ${describeJson(json)}; use the manifest.json that \`contrast generate\` wrote`,
+      'bundle-invalid',
+    );
   const top = bindFields(json, MANIFEST_FIELDS);
   const problems: string[] = [];
-  for (const d of top.duplicates) problems.push(`${d.field}: given ${d.keys.length} times (${d.keys.map((k) => JSON.stringify(k)).join(', ')}); keep exactly one`);
+  for (const d of top.duplicates)
+    problems.push(
+      `${d.field}: given ${d.keys.length} times (${d.keys.map((k) => JSON.stringify(k)).join(', ')}); keep exactly one`,
+    );
 
   // Policies: a map from policy hash (exact key, as Go's map decoding reads it) to its entry.
   const coordinatorPolicyHashes: string[] = [];
   const policies = top.fields.get('Policies');
-  if (policies !== undefined && policies !== null && !(policies instanceof JsonObject)) problems.push(`Policies: must be an object, got ${describeJson(policies)}`);
+  if (policies !== undefined && policies !== null && !(policies instanceof JsonObject))
+    problems.push(`Policies: must be an object, got ${describeJson(policies)}`);
   const seenHashes = new Set<string>();
   for (const [hash, entry] of policies instanceof JsonObject ? policies.entries : []) {
     const at = `Policies[${JSON.stringify(hash)}]`;
@@ -90,12 +104,18 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest.json'): Mani
       continue;
     }
     const role = entry ? bindFields(entry, ['SANs', 'WorkloadSecretID', 'Role']).fields.get('Role') : undefined;
-    if (role !== undefined && role !== null && typeof role !== 'string') problems.push(`${at}.Role: must be a string, got ${describeJson(role)}`);
-    else if (role && role !== ROLE_COORDINATOR) problems.push(`${at}.Role: unknown role ${JSON.stringify(role)} (Contrast accepts "" and "${ROLE_COORDINATOR}", exactly so spelled)`);
+    if (role !== undefined && role !== null && typeof role !== 'string')
+      problems.push(`${at}.Role: must be a string, got ${describeJson(role)}`);
+    else if (role && role !== ROLE_COORDINATOR)
+      problems.push(
+        `${at}.Role: unknown role ${JSON.stringify(role)} (Contrast accepts "" and "${ROLE_COORDINATOR}", exactly so spelled)`,
+      );
     else if (role === ROLE_COORDINATOR && HEX_SHA256.test(hash)) coordinatorPolicyHashes.push(hash.toLowerCase());
   }
   if (coordinatorPolicyHashes.length === 0) {
-    problems.push('Policies: no policy has Role "coordinator", so the Coordinator\'s evidence cannot be bound to this manifest (Contrast refuses it too); regenerate it with `contrast generate`');
+    problems.push(
+      'Policies: no policy has Role "coordinator", so the Coordinator\'s evidence cannot be bound to this manifest (Contrast refuses it too); regenerate it with `contrast generate`',
+    );
   }
 
   const owners = strings(top.fields.get('SeedshareOwnerPubKeys'), 'SeedshareOwnerPubKeys', problems);
@@ -109,7 +129,8 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest.json'): Mani
     );
   }
   strings(top.fields.get('WorkloadOwnerKeyDigests'), 'WorkloadOwnerKeyDigests', problems).forEach((d, i) => {
-    if (!HEX_SHA256.test(d)) problems.push(`WorkloadOwnerKeyDigests[${i}]: a key digest is 64 hex characters (SHA-256)`);
+    if (!HEX_SHA256.test(d))
+      problems.push(`WorkloadOwnerKeyDigests[${i}]: a key digest is 64 hex characters (SHA-256)`);
   });
   strings(top.fields.get('WorkloadOwnerPubKeys'), 'WorkloadOwnerPubKeys', problems).forEach((k, i) => {
     const bad = checkWorkloadOwnerKey(k);
@@ -121,7 +142,13 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest.json'): Mani
     referenceValues = parseReferenceValues(top.fields.get('ReferenceValues'), source);
   } catch (err) {
     if (!(err instanceof InputError) || problems.length === 0) throw err;
-    problems.push(err.message.split('\n').slice(1, -1).map((l) => l.replace(/^\s*- /, '')).join('\n  - '));
+    problems.push(
+      err.message
+        .split('\n')
+        .slice(1, -1)
+        .map((l) => l.replace(/^\s*- /, ''))
+        .join('\n  - '),
+    );
   }
   // Releases before the APEIP shape: manifest Validate requires exactly one Coordinator policy
   // (C internal/manifest/manifest.go, `coordinatorCount != 1` / CoordinatorCountError) and the
@@ -133,7 +160,10 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest.json'): Mani
     );
   }
   if (problems.length || !referenceValues) {
-    throw new InputError(`${source} is not a manifest the Coordinator would accept:\n  - ${problems.join('\n  - ')}\nNothing was accepted; fix the manifest with \`contrast generate\` (then \`contrast set\` it) — docs/compatibility.md lists what this project supports.`, 'bundle-invalid');
+    throw new InputError(
+      `${source} is not a manifest the Coordinator would accept:\n  - ${problems.join('\n  - ')}\nNothing was accepted; fix the manifest with \`contrast generate\` (then \`contrast set\` it) — docs/compatibility.md lists what this project supports.`,
+      'bundle-invalid',
+    );
   }
   return {
     bytes,

@@ -14,7 +14,9 @@ const STD_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const base64Field = z.string().check(z.refine((s) => STD_BASE64.test(s) && s.length % 4 === 0, 'not standard base64'));
 
 const seedShareDocSchema = z.looseObject({
-  SeedShares: z.array(z.looseObject({ PublicKey: z.string(), EncryptedSeed: base64Field })).check(z.minLength(1, 'no seed shares')),
+  SeedShares: z
+    .array(z.looseObject({ PublicKey: z.string(), EncryptedSeed: base64Field }))
+    .check(z.minLength(1, 'no seed shares')),
   salt: base64Field,
 });
 
@@ -36,7 +38,10 @@ export function parseSeedShareDocument(bytes: Uint8Array, source = 'seed-shares.
   try {
     json = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new InputError(`${source} is not valid JSON (${(err as Error).message}); use the seed-shares.json that \`contrast set\` wrote`, 'bundle-invalid');
+    throw new InputError(
+      `${source} is not valid JSON (${(err as Error).message}); use the seed-shares.json that \`contrast set\` wrote`,
+      'bundle-invalid',
+    );
   }
   const parsed = seedShareDocSchema.safeParse(json);
   if (!parsed.success) {
@@ -62,7 +67,8 @@ export function parseSeedShareDocument(bytes: Uint8Array, source = 'seed-shares.
 /** Lowercase hex of the PKCS#1 DER encoding of an RSA public key (how Contrast names owners). */
 export function publicKeyHex(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
-  if (pub.asymmetricKeyType !== 'rsa') throw new InputError(`the seed-share owner key must be RSA, got ${pub.asymmetricKeyType}`, 'bundle-invalid');
+  if (pub.asymmetricKeyType !== 'rsa')
+    throw new InputError(`the seed-share owner key must be RSA, got ${pub.asymmetricKeyType}`, 'bundle-invalid');
   return pub.export({ type: 'pkcs1', format: 'der' }).toString('hex');
 }
 
@@ -76,16 +82,25 @@ export function ownerKeyFromPem(pem: Buffer, source = 'seedshare-owner.pem'): Ke
   const begin = pem.indexOf('-----BEGIN ');
   const labelEnd = begin < 0 ? -1 : pem.indexOf('-----', begin + 11);
   if (begin < 0 || labelEnd < 0 || labelEnd - begin > 64) {
-    throw new InputError(`${source} is not a PEM file; expected the "RSA PRIVATE KEY" that \`contrast generate\` wrote`, 'bundle-invalid');
+    throw new InputError(
+      `${source} is not a PEM file; expected the "RSA PRIVATE KEY" that \`contrast generate\` wrote`,
+      'bundle-invalid',
+    );
   }
   const label = pem.subarray(begin + 11, labelEnd).toString('latin1');
   if (label !== 'RSA PRIVATE KEY') {
-    throw new InputError(`${source} holds a "${label}" PEM block; expected "RSA PRIVATE KEY" (PKCS#1), as \`contrast generate\` writes`, 'bundle-invalid');
+    throw new InputError(
+      `${source} holds a "${label}" PEM block; expected "RSA PRIVATE KEY" (PKCS#1), as \`contrast generate\` writes`,
+      'bundle-invalid',
+    );
   }
   try {
     return createPrivateKey({ key: pem, format: 'pem' });
   } catch {
-    throw new InputError(`${source} holds an "RSA PRIVATE KEY" block that does not parse; is the file truncated?`, 'bundle-invalid');
+    throw new InputError(
+      `${source} holds an "RSA PRIVATE KEY" block that does not parse; is the file truncated?`,
+      'bundle-invalid',
+    );
   }
 }
 
@@ -94,7 +109,10 @@ export function ownerKeyFromDer(der: Buffer): KeyObject {
   try {
     return createPrivateKey({ key: der, format: 'der', type: 'pkcs1' });
   } catch {
-    throw new InputError('the decrypted seed-share owner key is not a PKCS#1 RSA key; re-enroll the deployment', 'bundle-invalid');
+    throw new InputError(
+      'the decrypted seed-share owner key is not a PKCS#1 RSA key; re-enroll the deployment',
+      'bundle-invalid',
+    );
   }
 }
 
@@ -116,14 +134,23 @@ export function findShare(doc: SeedShareDocument, ownerPublicKeyHex: string, sou
 export function decryptSeed(share: SeedShare, ownerKey: KeyObject): Buffer {
   let seed: Buffer;
   try {
-    seed = privateDecrypt({ key: ownerKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL }, share.encryptedSeed);
+    seed = privateDecrypt(
+      { key: ownerKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: OAEP_LABEL },
+      share.encryptedSeed,
+    );
   } catch {
-    throw new InputError('the seed share does not decrypt with the owner key (RSA-OAEP-SHA256, label "seedshare"); the workspace files do not belong together', 'bundle-invalid');
+    throw new InputError(
+      'the seed share does not decrypt with the owner key (RSA-OAEP-SHA256, label "seedshare"); the workspace files do not belong together',
+      'bundle-invalid',
+    );
   }
   if (seed.length < MIN_SEED_BYTES) {
     const n = seed.length;
     seed.fill(0);
-    throw new InputError(`the decrypted seed is ${n} bytes; the Coordinator requires at least ${MIN_SEED_BYTES}`, 'bundle-invalid');
+    throw new InputError(
+      `the decrypted seed is ${n} bytes; the Coordinator requires at least ${MIN_SEED_BYTES}`,
+      'bundle-invalid',
+    );
   }
   return seed;
 }

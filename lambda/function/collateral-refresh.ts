@@ -13,11 +13,29 @@
  */
 import { errorMessage, InputError } from '../shared/errors.ts';
 import { METRIC } from '../shared/contract.ts';
-import { MirrorCollateral, MemoryCollateral, describeCollateral, parseCollateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from '../attestation/collateral/sources.ts';
+import {
+  MirrorCollateral,
+  MemoryCollateral,
+  describeCollateral,
+  parseCollateralFile,
+  type CollateralDocument,
+  type CollateralKey,
+  type CollateralSource,
+} from '../attestation/collateral/sources.ts';
 import { BundleCollateral } from '../attestation/collateral/bundle-cache.ts';
 import { fetchAll, putCollateral, type CollateralFailure } from '../attestation/collateral/needs.ts';
-import { lookupWith, pinnedCollateralVerifier, verificationOrder, type CollateralVerify } from '../attestation/collateral/verify.ts';
-import { collateralExpiry, expiresWithin, isIssuerChainFile, type CollateralExpiry } from '../attestation/collateral/expiry.ts';
+import {
+  lookupWith,
+  pinnedCollateralVerifier,
+  verificationOrder,
+  type CollateralVerify,
+} from '../attestation/collateral/verify.ts';
+import {
+  collateralExpiry,
+  expiresWithin,
+  isIssuerChainFile,
+  type CollateralExpiry,
+} from '../attestation/collateral/expiry.ts';
 import { serializeBundle, type BundleDocument, type RecoveryBundle } from '../keys/bundle.ts';
 import type { BundleStore } from '../keys/store.ts';
 import type { Runtime } from './runtime.ts';
@@ -99,13 +117,19 @@ function cachedDocuments(collateral: Readonly<Record<string, unknown>>): Promise
  */
 function notNewer(old: CollateralExpiry | Error, next: CollateralExpiry): string | undefined {
   if (old instanceof Error) return undefined;
-  if (old.issuedAt && next.issuedAt && next.issuedAt < old.issuedAt) return `it was issued ${next.issuedAt.toISOString()}, before the cached one (${old.issuedAt.toISOString()})`;
-  if (old.evaluationDataNumber !== undefined && next.evaluationDataNumber !== undefined && next.evaluationDataNumber < old.evaluationDataNumber) {
+  if (old.issuedAt && next.issuedAt && next.issuedAt < old.issuedAt)
+    return `it was issued ${next.issuedAt.toISOString()}, before the cached one (${old.issuedAt.toISOString()})`;
+  if (
+    old.evaluationDataNumber !== undefined &&
+    next.evaluationDataNumber !== undefined &&
+    next.evaluationDataNumber < old.evaluationDataNumber
+  ) {
     return `its tcbEvaluationDataNumber ${next.evaluationDataNumber} is below the cached one (${old.evaluationDataNumber})`;
   }
   const o = old.expiresAt?.getTime() ?? Infinity;
   const n = next.expiresAt?.getTime() ?? Infinity;
-  if (n <= o) return `it expires ${next.expiresAt?.toISOString() ?? 'never'}, no later than the cached one (${old.expiresAt?.toISOString() ?? 'never'})`;
+  if (n <= o)
+    return `it expires ${next.expiresAt?.toISOString() ?? 'never'}, no later than the cached one (${old.expiresAt?.toISOString() ?? 'never'})`;
   return undefined;
 }
 
@@ -118,7 +142,8 @@ function fixedPart(doc: BundleDocument): string {
 function expiries(cached: readonly Cached[], replaced: ReadonlyMap<string, CollateralExpiry>): CachedExpiry[] {
   return cached.map((c) => {
     const e = replaced.get(c.file) ?? c.expiry;
-    if (e instanceof Error) return { file: c.file, expiresAt: new Date(0).toISOString(), limitedBy: `unreadable: ${e.message}` };
+    if (e instanceof Error)
+      return { file: c.file, expiresAt: new Date(0).toISOString(), limitedBy: `unreadable: ${e.message}` };
     return { file: c.file, expiresAt: e.expiresAt?.toISOString() ?? null, limitedBy: e.limitedBy };
   });
 }
@@ -126,7 +151,9 @@ function expiries(cached: readonly Cached[], replaced: ReadonlyMap<string, Colla
 export async function refreshBundleCollateral(input: RefreshInput): Promise<RefreshResult> {
   const renewBefore = input.renewBefore ?? DEFAULT_RENEW_BEFORE_MS;
   const collateral = input.bundle.document.collateral ?? {};
-  const cached = (await cachedDocuments(collateral)).sort((a, b) => verificationOrder(a.key) - verificationOrder(b.key));
+  const cached = (await cachedDocuments(collateral)).sort(
+    (a, b) => verificationOrder(a.key) - verificationOrder(b.key),
+  );
   // Unreadable cached documents are due like expired ones.
   const due = cached.filter((c) => c.expiry instanceof Error || expiresWithin(c.expiry, input.now, renewBefore));
   const failed: CollateralFailure[] = [];
@@ -136,37 +163,58 @@ export async function refreshBundleCollateral(input: RefreshInput): Promise<Refr
 
   // Fetch concurrently (each request bounded by the mirror's timeout); verify in issuer order,
   // issuers looked up among documents accepted in this run, then the cache, then the mirror.
-  const fetched = await fetchAll(due.map((c) => c.key), input.mirror);
+  const fetched = await fetchAll(
+    due.map((c) => c.key),
+    input.mirror,
+  );
   const accepted = new MemoryCollateral();
   const lookup = lookupWith(accepted, new BundleCollateral(collateral), input.mirror);
   for (const c of due) {
     const what = describeCollateral(c.key);
     const got = fetched.get(c.key);
-    const stale = c.expiry instanceof Error ? 'it is unreadable' : `it expires ${c.expiry.expiresAt?.toISOString()} (${c.expiry.limitedBy})`;
+    const stale =
+      c.expiry instanceof Error
+        ? 'it is unreadable'
+        : `it expires ${c.expiry.expiresAt?.toISOString()} (${c.expiry.limitedBy})`;
     if (got === undefined) {
-      failed.push({ file: c.file, reason: `the mirror does not have ${what}, and ${stale}; check the mirror URL or refresh the cache with \`enroll --collateral DIR\`` });
+      failed.push({
+        file: c.file,
+        reason: `the mirror does not have ${what}, and ${stale}; check the mirror URL or refresh the cache with \`enroll --collateral DIR\``,
+      });
       continue;
     }
     if (got instanceof Error) {
-      failed.push({ file: c.file, reason: `${got.message}; ${stale} — check that the mirror is reachable from the function's network, or refresh with \`enroll --collateral DIR\`` });
+      failed.push({
+        file: c.file,
+        reason: `${got.message}; ${stale} — check that the mirror is reachable from the function's network, or refresh with \`enroll --collateral DIR\``,
+      });
       continue;
     }
     try {
       await input.verify(c.key, got, { lookup });
     } catch (err) {
-      failed.push({ file: c.file, reason: `the mirror's document was refused: ${(err as Error).message}; the cached one was kept (${stale}) — check that the mirror serves genuine AMD KDS / Intel PCS documents` });
+      failed.push({
+        file: c.file,
+        reason: `the mirror's document was refused: ${(err as Error).message}; the cached one was kept (${stale}) — check that the mirror serves genuine AMD KDS / Intel PCS documents`,
+      });
       continue;
     }
     let next: CollateralExpiry;
     try {
       next = collateralExpiry(c.key, got);
     } catch (err) {
-      failed.push({ file: c.file, reason: `the mirror's document verified but its dates are unreadable: ${(err as Error).message}` });
+      failed.push({
+        file: c.file,
+        reason: `the mirror's document verified but its dates are unreadable: ${(err as Error).message}`,
+      });
       continue;
     }
     const why = notNewer(c.expiry, next);
     if (why) {
-      failed.push({ file: c.file, reason: `the mirror has no newer ${what}: ${why}; ${stale} — check that the mirror is current, or refresh with \`enroll --collateral DIR\`` });
+      failed.push({
+        file: c.file,
+        reason: `the mirror has no newer ${what}: ${why}; ${stale} — check that the mirror is current, or refresh with \`enroll --collateral DIR\``,
+      });
       continue;
     }
     accepted.set(c.key, got);
@@ -202,7 +250,13 @@ export async function refreshBundleCollateral(input: RefreshInput): Promise<Refr
   // The secret exists (just loaded), so this puts a new version; the KMS key id is only
   // used by BundleStore to create a missing secret.
   const saved = await input.store.save(input.secretId, doc, doc.ownerKey.kmsKeyId);
-  return { refreshed, failed, written: true, ...(saved.versionId ? { versionId: saved.versionId } : {}), expiries: expiries(cached, replaced) };
+  return {
+    refreshed,
+    failed,
+    written: true,
+    ...(saved.versionId ? { versionId: saved.versionId } : {}),
+    expiries: expiries(cached, replaced),
+  };
 }
 
 /** What the scheduled refresh did for one deployment (part of the handler's response). */
@@ -228,14 +282,30 @@ export async function refreshAllCollateral(rt: Runtime, mirrorUrl: string): Prom
     try {
       const bundle = await rt.bundles.load(d.secretId);
       const verify = rt.collateralVerify ?? pinnedCollateralVerifier();
-      const r = await refreshBundleCollateral({ store: rt.bundles, secretId: d.secretId, bundle, mirror, verify, now: new Date(rt.now()) });
+      const r = await refreshBundleCollateral({
+        store: rt.bundles,
+        secretId: d.secretId,
+        bundle,
+        mirror,
+        verify,
+        now: new Date(rt.now()),
+      });
       out.push({ deployment: d.name, refreshed: r.refreshed, failed: r.failed, written: r.written });
       metrics.publish(d.name, (m) => m.count(METRIC.collateralRefreshFailed, r.failed.length > 0 ? 1 : 0));
       const line = { deployment: d.name, refreshed: r.refreshed, failed: r.failed, written: r.written };
-      if (r.failed.length) logger.warn('collateral refresh incomplete; recoveries fall back to the mirror, fix it before the cache expires', line);
+      if (r.failed.length)
+        logger.warn(
+          'collateral refresh incomplete; recoveries fall back to the mirror, fix it before the cache expires',
+          line,
+        );
       else logger.info('collateral cache checked', line);
     } catch (err) {
-      out.push({ deployment: d.name, refreshed: [], failed: [{ file: '(bundle)', reason: errorMessage(err) }], written: false });
+      out.push({
+        deployment: d.name,
+        refreshed: [],
+        failed: [{ file: '(bundle)', reason: errorMessage(err) }],
+        written: false,
+      });
       metrics.publish(d.name, (m) => m.count(METRIC.collateralRefreshFailed, 1));
       logger.error('collateral refresh failed', { deployment: d.name, error: errorMessage(err) });
     }

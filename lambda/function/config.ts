@@ -30,14 +30,22 @@ const nonEmpty = () => z.string().check(z.minLength(1));
 
 const deploymentSchema = z.pipe(
   z.strictObject({
-    name: z.string().check(z.regex(DEPLOYMENT_NAME, 'letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128')),
+    name: z
+      .string()
+      .check(
+        z.regex(DEPLOYMENT_NAME, 'letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128'),
+      ),
     secretId: nonEmpty(),
     coordinator: z.pipe(
       z.string(),
       z.transform((v, ctx) => {
         const hp = parseHostPort(v);
         if (!hp) {
-          ctx.issues.push({ code: 'custom', message: `expected "host:port" (e.g. "coordinator.example.internal:1313"), got ${JSON.stringify(v)}`, input: v });
+          ctx.issues.push({
+            code: 'custom',
+            message: `expected "host:port" (e.g. "coordinator.example.internal:1313"), got ${JSON.stringify(v)}`,
+            input: v,
+          });
           return z.NEVER;
         }
         return hp;
@@ -74,13 +82,18 @@ const deploymentsSchema = z.array(deploymentSchema).check(
     const names = new Set<string>();
     const alarms = new Map<string, string>();
     list.forEach((d, i) => {
-      if (names.has(d.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate deployment name ${d.name}` });
+      if (names.has(d.name))
+        ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate deployment name ${d.name}` });
       names.add(d.name);
       for (const a of d.alarmNames) {
         const other = alarms.get(a);
         // An alarm must map to exactly one deployment, or an ALARM event would be ambiguous.
         if (other !== undefined && other !== d.name) {
-          ctx.addIssue({ code: 'custom', path: [i, 'alarmNames'], message: `alarm ${a} is already mapped to deployment ${other}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'alarmNames'],
+            message: `alarm ${a} is already mapped to deployment ${other}`,
+          });
         }
         alarms.set(a, d.name);
       }
@@ -122,7 +135,9 @@ type Env = Record<string, string | undefined>;
 function formatIssues(error: z.core.$ZodError): string {
   return error.issues
     .map((i) => {
-      const path = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('') : '';
+      const path = i.path.length
+        ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')
+        : '';
       return `${path ? `${path}: ` : ''}${i.message}`;
     })
     .join('; ');
@@ -131,7 +146,11 @@ function formatIssues(error: z.core.$ZodError): string {
 function parseVar<T>(env: Env, name: string, schema: z.ZodMiniType<T>): T {
   const raw = env[name];
   const r = schema.safeParse(raw === '' ? undefined : raw);
-  if (!r.success) throw new ConfigError(name, `${formatIssues(r.error)} (got ${raw === undefined ? 'nothing' : JSON.stringify(raw)})`);
+  if (!r.success)
+    throw new ConfigError(
+      name,
+      `${formatIssues(r.error)} (got ${raw === undefined ? 'nothing' : JSON.stringify(raw)})`,
+    );
   return r.data;
 }
 
@@ -152,17 +171,32 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
   try {
     json = JSON.parse(rawDeployments);
   } catch (err) {
-    throw new ConfigError(ENV.deployments, `not valid JSON (${(err as Error).message}); expected an array of {name, secretId, coordinator: "host:port", ...}`);
+    throw new ConfigError(
+      ENV.deployments,
+      `not valid JSON (${(err as Error).message}); expected an array of {name, secretId, coordinator: "host:port", ...}`,
+    );
   }
   const d = deploymentsSchema.safeParse(json);
   if (!d.success) throw new ConfigError(ENV.deployments, formatIssues(d.error));
 
-  const auth = parseVar(env, ENV.kubeAuth, z.enum(['eks', 'kubeconfig', 'none'], { error: 'required: one of "eks", "kubeconfig", "none"' }));
+  const auth = parseVar(
+    env,
+    ENV.kubeAuth,
+    z.enum(['eks', 'kubeconfig', 'none'], { error: 'required: one of "eks", "kubeconfig", "none"' }),
+  );
   const kube: KubeAccessConfig = { auth };
   if (auth === 'eks') {
     kube.clusterName = parseVar(env, ENV.eksClusterName, required);
-    kube.endpoint = parseVar(env, ENV.eksEndpoint, z.url({ protocol: /^https$/, error: 'expected the https:// API endpoint of the cluster' }));
-    kube.caData = parseVar(env, ENV.eksCaData, z.base64({ error: 'expected the base64 certificate authority data of the cluster' }));
+    kube.endpoint = parseVar(
+      env,
+      ENV.eksEndpoint,
+      z.url({ protocol: /^https$/, error: 'expected the https:// API endpoint of the cluster' }),
+    );
+    kube.caData = parseVar(
+      env,
+      ENV.eksCaData,
+      z.base64({ error: 'expected the base64 certificate authority data of the cluster' }),
+    );
   } else if (auth === 'kubeconfig') {
     kube.kubeconfigSecretId = parseVar(env, ENV.kubeconfigSecretId, required);
   }
@@ -188,7 +222,14 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
     z.optional(
       z.pipe(
         positiveInt,
-        z.number().check(z.gte(MIN_LEASE_SECONDS, `at least ${MIN_LEASE_SECONDS} seconds: one recovery (bundle, probe, KMS Decrypt, Recover, confirm) may take that long under the time budgets; leave it unset for the function timeout + 60 s`)),
+        z
+          .number()
+          .check(
+            z.gte(
+              MIN_LEASE_SECONDS,
+              `at least ${MIN_LEASE_SECONDS} seconds: one recovery (bundle, probe, KMS Decrypt, Recover, confirm) may take that long under the time budgets; leave it unset for the function timeout + 60 s`,
+            ),
+          ),
       ),
     ),
   );
@@ -198,7 +239,11 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
     eventBusName: parseVar(env, ENV.eventBus, required),
     eventSource: parseVar(env, ENV.eventSource, optional) ?? EVENTS.triggerSource,
     resultEventSource: parseVar(env, ENV.resultEventSource, optional) ?? EVENTS.resultSource,
-    maxRecoveriesPerHour: parseVar(env, ENV.maxRecoveriesPerHour, z._default(positiveInt, DEFAULTS.maxRecoveriesPerHour)),
+    maxRecoveriesPerHour: parseVar(
+      env,
+      ENV.maxRecoveriesPerHour,
+      z._default(positiveInt, DEFAULTS.maxRecoveriesPerHour),
+    ),
     kube,
     allowPodDeletion: parseVar(env, ENV.allowPodDeletion, bool),
     decryptDrill: parseVar(env, ENV.decryptDrill, bool),
@@ -206,7 +251,10 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
   const drillRule = parseVar(env, ENV.decryptDrillRule, optional);
   if (config.decryptDrill && drillRule === undefined) {
     // Every backstop tick would otherwise decrypt the owner key: a Decrypt a minute hides the real ones.
-    throw new ConfigError(ENV.decryptDrillRule, `required when ${ENV.decryptDrill} is true: the name of the drill's own (at most daily) schedule rule`);
+    throw new ConfigError(
+      ENV.decryptDrillRule,
+      `required when ${ENV.decryptDrill} is true: the name of the drill's own (at most daily) schedule rule`,
+    );
   }
   if (drillRule !== undefined) config.decryptDrillRule = drillRule;
   if (lease !== undefined) config.leaseSeconds = lease;
@@ -219,7 +267,12 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
 }
 
 export function targetOf(d: DeploymentConfig): DeploymentTarget {
-  return { name: d.name, secretId: d.secretId, coordinator: { host: d.coordinator.host, port: d.coordinator.port }, restartAfterAnyRotation: d.restartAfterAnyRotation };
+  return {
+    name: d.name,
+    secretId: d.secretId,
+    coordinator: { host: d.coordinator.host, port: d.coordinator.port },
+    restartAfterAnyRotation: d.restartAfterAnyRotation,
+  };
 }
 
 export function findDeployment(config: HandlerConfig, name: string): DeploymentConfig | undefined {

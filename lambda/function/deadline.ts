@@ -38,7 +38,10 @@ export class DeadlineError extends UnreachableError {}
 export async function before<T>(promise: Promise<T>, at: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError(`${what} did not finish before the invocation's deadline`)), Math.max(0, at - Date.now()));
+    timer = setTimeout(
+      () => reject(new DeadlineError(`${what} did not finish before the invocation's deadline`)),
+      Math.max(0, at - Date.now()),
+    );
   });
   promise.catch(() => {}); // a rejection after the deadline is nobody's to handle
   try {

@@ -17,7 +17,14 @@ import { before, DeadlineError, StepTracker, type RunDeadlines } from './deadlin
 import type { Trigger } from './events.ts';
 import { guardedReconcile, kmsKeyIdOf } from './guard.ts';
 import type { AcquireResult, Lease } from './lease.ts';
-import { emptyResult, recoverOutcomeUnknown, reportContext, reportResult, type ReportContext, type RunReport } from './report.ts';
+import {
+  emptyResult,
+  recoverOutcomeUnknown,
+  reportContext,
+  reportResult,
+  type ReportContext,
+  type RunReport,
+} from './report.ts';
 import { collectRequestIds } from './request-ids.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -31,7 +38,12 @@ export interface InvocationInfo {
   deadlines: RunDeadlines;
 }
 
-export async function runDeployment(shared: Runtime, d: DeploymentConfig, trigger: Trigger, invocation: InvocationInfo): Promise<ReconcileResult[]> {
+export async function runDeployment(
+  shared: Runtime,
+  d: DeploymentConfig,
+  trigger: Trigger,
+  invocation: InvocationInfo,
+): Promise<ReconcileResult[]> {
   // Deployments may run side by side (handler.ts): each gets its own logger, keyed by its name.
   const logger = shared.telemetry.logger.createChild();
   logger.appendKeys({ deployment: d.name });
@@ -54,7 +66,12 @@ export async function runDeployment(shared: Runtime, d: DeploymentConfig, trigge
     return results;
   }
   // Never shorter than one recovery may take (configuration refuses a shorter LEASE_SECONDS).
-  const leaseSeconds = rt.config.leaseSeconds ?? Math.max(Math.ceil(invocation.remainingMs() / 1000) + 60, minLeaseSeconds(rt.stepBudgets, rt.budgets.leaseMarginMs));
+  const leaseSeconds =
+    rt.config.leaseSeconds ??
+    Math.max(
+      Math.ceil(invocation.remainingMs() / 1000) + 60,
+      minLeaseSeconds(rt.stepBudgets, rt.budgets.leaseMarginMs),
+    );
   let acquired: AcquireResult;
   try {
     acquired = await lockCall(rt.lock.acquire(d.name, invocation.requestId, leaseSeconds), 'lease');
@@ -65,14 +82,26 @@ export async function runDeployment(shared: Runtime, d: DeploymentConfig, trigge
     }
   } catch (err) {
     // Lock table unreachable: transient, retried.
-    const result = emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options);
+    const result = emptyResult(
+      d.name,
+      'unreachable',
+      `could not coordinate the reconcile (${errorMessage(err)}); it is retried`,
+      options,
+    );
     await reportResult(rt, result, ctx);
     results.push(result);
     return results;
   }
   if (!acquired.acquired) {
-    const holder = acquired.holder ? ` (request ${acquired.holder.owner}, lease until ${new Date(acquired.holder.expiresAt * 1000).toISOString()})` : '';
-    const result = emptyResult(d.name, 'in-progress', `another reconcile of ${d.name} holds the lock${holder}; it reconciles once more when done (follow-up recorded)`, options);
+    const holder = acquired.holder
+      ? ` (request ${acquired.holder.owner}, lease until ${new Date(acquired.holder.expiresAt * 1000).toISOString()})`
+      : '';
+    const result = emptyResult(
+      d.name,
+      'in-progress',
+      `another reconcile of ${d.name} holds the lock${holder}; it reconciles once more when done (follow-up recorded)`,
+      options,
+    );
     await reportResult(rt, result, ctx);
     results.push(result);
     return results;
@@ -88,19 +117,32 @@ export async function runDeployment(shared: Runtime, d: DeploymentConfig, trigge
     // A Recover whose answer was lost may still be under way at the Coordinator: the lease
     // stays until it expires, so no other reconcile sends a second Recover meanwhile.
     const keep = recoverOutcomeUnknown(result);
-    if (keep) logger.warn('Recover was sent but its answer was lost; the lease is kept until it expires', { expiresAt: lease.expiresAt });
+    if (keep)
+      logger.warn('Recover was sent but its answer was lost; the lease is kept until it expires', {
+        expiresAt: lease.expiresAt,
+      });
     const [released] = await Promise.all([
-      keep ? true : before(rt.lock.release(lease, last), deadlines.reportBy, 'releasing the lease').catch((err: unknown) => {
-        // The lease then expires on its own; the next reconcile waits at most that long.
-        logger.error('could not release the lease; it expires by itself', { error: errorMessage(err), expiresAt: lease.expiresAt });
-        return true;
-      }),
+      keep
+        ? true
+        : before(rt.lock.release(lease, last), deadlines.reportBy, 'releasing the lease').catch((err: unknown) => {
+            // The lease then expires on its own; the next reconcile waits at most that long.
+            logger.error('could not release the lease; it expires by itself', {
+              error: errorMessage(err),
+              expiresAt: lease.expiresAt,
+            });
+            return true;
+          }),
       reportResult(rt, result, reportCtx, facts),
     ]);
     results.push(result);
     if (released || last || !(await lockCall(rt.lock.takeFollowUp(lease), 'follow-up').catch(() => false))) break;
     logger.info('follow-up reconcile requested by a trigger that found the lease held', { deployment: d.name });
-    reportCtx = reportContext({ requestId: invocation.requestId, trigger, action: 'reconcile', reportBy: deadlines.reportBy });
+    reportCtx = reportContext({
+      requestId: invocation.requestId,
+      trigger,
+      action: 'reconcile',
+      reportBy: deadlines.reportBy,
+    });
     ({ result, facts } = await bounded(rt, d, trigger, {}, reportCtx, deadlines, stepDeadline));
   }
   return results;
@@ -147,9 +189,20 @@ async function bounded(
       cancel.abort(err);
       // A reconcile cut off after its step 1 still names the bundle's KMS key (if the read has ended).
       const kmsKeyId = bundle && tracker.wasStarted('load-bundle') ? await readNow(kmsKeyIdOf(bundle)) : undefined;
-      return { result: cutOff(d.name, tracker, options), facts: { awsRequests: log, ...(kmsKeyId !== undefined ? { kmsKeyId } : {}) } };
+      return {
+        result: cutOff(d.name, tracker, options),
+        facts: { awsRequests: log, ...(kmsKeyId !== undefined ? { kmsKeyId } : {}) },
+      };
     }
-    return { result: emptyResult(d.name, 'unreachable', `could not coordinate the reconcile (${errorMessage(err)}); it is retried`, options), facts: { awsRequests: log } };
+    return {
+      result: emptyResult(
+        d.name,
+        'unreachable',
+        `could not coordinate the reconcile (${errorMessage(err)}); it is retried`,
+        options,
+      ),
+      facts: { awsRequests: log },
+    };
   }
 }
 
@@ -168,6 +221,9 @@ function cutOff(deployment: string, tracker: StepTracker, options: ReconcileOpti
   const result = emptyResult(deployment, recovered ? 'restart-partial' : 'unreachable', message, options);
   result.kmsDecrypts = tracker.wasStarted('decrypt') ? 1 : 0;
   result.recoverSent = tracker.wasStarted('recover');
-  result.steps = [...tracker.steps, ...(tracker.current ? [{ step: tracker.current, ms: 0, detail: 'cut off at the deadline' }] : [])];
+  result.steps = [
+    ...tracker.steps,
+    ...(tracker.current ? [{ step: tracker.current, ms: 0, detail: 'cut off at the deadline' }] : []),
+  ];
   return result;
 }

@@ -7,7 +7,13 @@
  */
 import { errorMessage } from '../shared/errors.ts';
 import { METRIC, OPERATIONS } from '../shared/contract.ts';
-import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, publicKeyHex } from '../coordinator/seedshares.ts';
+import {
+  decryptSeed,
+  findShare,
+  ownerKeyFromDer,
+  parseSeedShareDocument,
+  publicKeyHex,
+} from '../coordinator/seedshares.ts';
 import type { RecoveryBundle } from '../keys/bundle.ts';
 import { ownerKeyContext } from '../keys/context.ts';
 import { decryptOwnerKey } from '../keys/envelope.ts';
@@ -84,7 +90,9 @@ export async function runDrills(rt: Runtime, trigger: Trigger, requestId: string
   for (const d of rt.config.deployments) {
     // The drill's Decrypt has the same encryption context as a recovery's (the envelope is the
     // same): its audit record ties it to CloudTrail by the request IDs of its calls.
-    const { log, done } = collectRequestIds(() => trace.span(`### decrypt drill ${d.name}`, () => decryptDrill(targetOf(d), deps)));
+    const { log, done } = collectRequestIds(() =>
+      trace.span(`### decrypt drill ${d.name}`, () => decryptDrill(targetOf(d), deps)),
+    );
     const r = await done;
     out.push(r);
     metrics.publish(d.name, (m) => m.count(METRIC.drillFailed, r.ok ? 0 : 1));
@@ -102,7 +110,12 @@ export async function runDrills(rt: Runtime, trigger: Trigger, requestId: string
         caller: trigger.caller,
         outcome: r.ok ? 'drill-passed' : 'drill-failed',
         message: r.message,
-        kms: { decrypts: r.kmsDecrypts, keyId: r.kmsKeyId, encryptionContext: r.kmsEncryptionContext, requests: requestsOf(log, 'kms') },
+        kms: {
+          decrypts: r.kmsDecrypts,
+          keyId: r.kmsKeyId,
+          encryptionContext: r.kmsEncryptionContext,
+          requests: requestsOf(log, 'kms'),
+        },
         secretsManager: { requests: requestsOf(log, 'secretsmanager') },
         recover: { sent: false },
       },

@@ -41,7 +41,10 @@ function capText(text: string, max: number): string {
 
 /** A value from the event, as a message may quote it: strings capped, anything else by type. */
 function echo(value: unknown): string {
-  if (typeof value === 'string') return value.length <= MAX_ECHO ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, MAX_ECHO))}… (${value.length} characters)`;
+  if (typeof value === 'string')
+    return value.length <= MAX_ECHO
+      ? JSON.stringify(value)
+      : `${JSON.stringify(value.slice(0, MAX_ECHO))}… (${value.length} characters)`;
   if (value === null || typeof value !== 'object') return String(value).slice(0, MAX_ECHO);
   return Array.isArray(value) ? `an array` : 'an object';
 }
@@ -56,11 +59,14 @@ function checkEventShape(event: unknown): void {
   let chars = 0;
   while (stack.length > 0) {
     const [value, depth] = stack.pop()!;
-    if (++nodes > MAX_EVENT_NODES) throw new EventInvalidError(`the event has more than ${MAX_EVENT_NODES} values; no trigger is that large`);
+    if (++nodes > MAX_EVENT_NODES)
+      throw new EventInvalidError(`the event has more than ${MAX_EVENT_NODES} values; no trigger is that large`);
     if (typeof value === 'string') chars += value.length;
-    if (chars > MAX_EVENT_CHARS) throw new EventInvalidError(`the event holds more than ${MAX_EVENT_CHARS} characters; no trigger is that large`);
+    if (chars > MAX_EVENT_CHARS)
+      throw new EventInvalidError(`the event holds more than ${MAX_EVENT_CHARS} characters; no trigger is that large`);
     if (value === null || typeof value !== 'object') continue;
-    if (depth >= MAX_EVENT_DEPTH) throw new EventInvalidError(`the event nests deeper than ${MAX_EVENT_DEPTH} levels; no trigger does`);
+    if (depth >= MAX_EVENT_DEPTH)
+      throw new EventInvalidError(`the event nests deeper than ${MAX_EVENT_DEPTH} levels; no trigger does`);
     if (Array.isArray(value)) {
       for (const v of value) stack.push([v, depth + 1]);
     } else {
@@ -83,7 +89,8 @@ export const EVENT_TIME_WINDOW = { pastMs: 24 * 3_600_000, futureMs: 5 * 60_000 
 
 function clampTime(time: string, now: number): { time: string; receivedTime?: string } {
   const t = Date.parse(time);
-  if (Number.isFinite(t) && t >= now - EVENT_TIME_WINDOW.pastMs && t <= now + EVENT_TIME_WINDOW.futureMs) return { time };
+  if (Number.isFinite(t) && t >= now - EVENT_TIME_WINDOW.pastMs && t <= now + EVENT_TIME_WINDOW.futureMs)
+    return { time };
   return { time: new Date(now).toISOString(), receivedTime: capText(time, MAX_ECHO) };
 }
 
@@ -167,7 +174,12 @@ const CoordinatorEventDetailSchema = z
   })
   .check(
     z.superRefine((d, ctx) => {
-      if ('force' in d) ctx.addIssue({ code: 'custom', path: ['force'], message: 'force is accepted only from a direct invocation, never from an event' });
+      if ('force' in d)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['force'],
+          message: 'force is accepted only from a direct invocation, never from an event',
+        });
     }),
   );
 
@@ -176,10 +188,18 @@ const CoordinatorEventSchema = z.extend(EventBridgeSchema, {
   detail: CoordinatorEventDetailSchema,
 });
 
-const AlarmStateSchema = z.looseObject({ value: z.string(), reason: z.optional(z.string()), timestamp: z.optional(z.string()) });
+const AlarmStateSchema = z.looseObject({
+  value: z.string(),
+  reason: z.optional(z.string()),
+  timestamp: z.optional(z.string()),
+});
 
 // CloudWatch alarm names are at most 255 characters (PutMetricAlarm, AlarmName).
-const AlarmDetailSchema = z.looseObject({ alarmName: z.string().check(z.minLength(1), z.maxLength(255)), state: AlarmStateSchema, previousState: z.optional(AlarmStateSchema) });
+const AlarmDetailSchema = z.looseObject({
+  alarmName: z.string().check(z.minLength(1), z.maxLength(255)),
+  state: AlarmStateSchema,
+  previousState: z.optional(AlarmStateSchema),
+});
 
 /** CloudWatch alarm state change delivered by EventBridge (source aws.cloudwatch). */
 const AlarmStateChangeSchema = z.extend(EventBridgeSchema, {
@@ -213,7 +233,8 @@ const DirectInvocationSchema = z
   })
   .check(
     z.superRefine((d, ctx) => {
-      if (d.force && d.action !== 'recover') ctx.addIssue({ code: 'custom', path: ['force'], message: 'force applies only to action "recover"' });
+      if (d.force && d.action !== 'recover')
+        ctx.addIssue({ code: 'custom', path: ['force'], message: 'force applies only to action "recover"' });
     }),
   );
 
@@ -228,7 +249,10 @@ export interface InvocationContext {
 function issues(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 8)
-    .map((i) => `${i.path.length ? `${i.path.map((p) => capText(String(p), MAX_ECHO)).join('.')}: ` : ''}${capText(i.message, 2 * MAX_ECHO)}`)
+    .map(
+      (i) =>
+        `${i.path.length ? `${i.path.map((p) => capText(String(p), MAX_ECHO)).join('.')}: ` : ''}${capText(i.message, 2 * MAX_ECHO)}`,
+    )
     .join('; ');
 }
 
@@ -238,7 +262,12 @@ function describe(event: unknown): string {
   if (typeof e.source === 'string' || typeof e['detail-type'] === 'string') {
     return `an event with source ${echo(e.source)} and detail-type ${echo(e['detail-type'])}`;
   }
-  return `an object with keys ${Object.keys(e).slice(0, 8).map((k) => capText(k, MAX_ECHO)).join(', ') || '(none)'}`;
+  return `an object with keys ${
+    Object.keys(e)
+      .slice(0, 8)
+      .map((k) => capText(k, MAX_ECHO))
+      .join(', ') || '(none)'
+  }`;
 }
 
 function requireDeployment(config: HandlerConfig, name: string, where: string): string {
@@ -252,13 +281,18 @@ function requireDeployment(config: HandlerConfig, name: string, where: string): 
 
 function deploymentForAlarm(config: HandlerConfig, alarmName: string): string {
   const d = config.deployments.find((x) => x.alarmNames.includes(alarmName));
-  if (!d) throw new EventInvalidError(`alarm ${echo(alarmName)} is not mapped to a deployment; add it to alarmNames in CONTRAST_DEPLOYMENTS`);
+  if (!d)
+    throw new EventInvalidError(
+      `alarm ${echo(alarmName)} is not mapped to a deployment; add it to alarmNames in CONTRAST_DEPLOYMENTS`,
+    );
   return d.name;
 }
 
 function requireAlarmState(detail: z.output<typeof AlarmDetailSchema>): void {
   if (detail.state.value !== 'ALARM') {
-    throw new EventInvalidError(`alarm ${echo(detail.alarmName)} changed to ${echo(detail.state.value)}; only a change into ALARM triggers a reconcile (filter the rule on state.value = ALARM)`);
+    throw new EventInvalidError(
+      `alarm ${echo(detail.alarmName)} changed to ${echo(detail.state.value)}; only a change into ALARM triggers a reconcile (filter the rule on state.value = ALARM)`,
+    );
   }
 }
 
@@ -276,7 +310,12 @@ function callerOf(kind: Caller['kind'], ctx: InvocationContext): Caller {
  * Validates any incoming event; throws EventInvalidError with what was wrong and what is
  * accepted. `now` (epoch ms) dates direct invocations and bounds event times.
  */
-export function parseTrigger(event: unknown, config: HandlerConfig, ctx: InvocationContext, now: number = Date.now()): Trigger {
+export function parseTrigger(
+  event: unknown,
+  config: HandlerConfig,
+  ctx: InvocationContext,
+  now: number = Date.now(),
+): Trigger {
   const trigger = parseShape(event, config, ctx, now);
   const t = clampTime(trigger.time, now);
   trigger.time = t.time;
@@ -293,7 +332,10 @@ function parseShape(event: unknown, config: HandlerConfig, ctx: InvocationContex
 
   if (typeof e.action === 'string' || ('deployment' in e && !('detail-type' in e))) {
     const r = DirectInvocationSchema.safeParse(event);
-    if (!r.success) throw new EventInvalidError(`direct invocation: ${issues(r.error)}; expected {action: "recover"|"status"|"dry-run"|"pause"|"resume", deployment, force?, reason}`);
+    if (!r.success)
+      throw new EventInvalidError(
+        `direct invocation: ${issues(r.error)}; expected {action: "recover"|"status"|"dry-run"|"pause"|"resume", deployment, force?, reason}`,
+      );
     return {
       kind: 'direct',
       id: ctx.awsRequestId,
@@ -331,7 +373,11 @@ function parseShape(event: unknown, config: HandlerConfig, ctx: InvocationContex
       time: r.data.time,
       caller: callerOf('eventbridge', ctx),
       detailType: r.data['detail-type'],
-      deployment: requireDeployment(config, d[TRIGGER_DETAIL.deployment], `${r.data['detail-type']} event ${r.data.id}`),
+      deployment: requireDeployment(
+        config,
+        d[TRIGGER_DETAIL.deployment],
+        `${r.data['detail-type']} event ${r.data.id}`,
+      ),
     };
     const pod = d[TRIGGER_DETAIL.pod];
     const podUid = d[TRIGGER_DETAIL.podUid];
@@ -368,7 +414,8 @@ function parseShape(event: unknown, config: HandlerConfig, ctx: InvocationContex
     const rule = r.data.resources[0];
     if (rule) trigger.rule = rule;
     // The scheduled event names its rule by ARN (…:rule/NAME, or …:rule/BUS/NAME on a custom bus).
-    if (config.decryptDrill && config.decryptDrillRule && rule?.endsWith(`/${config.decryptDrillRule}`)) trigger.drill = true;
+    if (config.decryptDrill && config.decryptDrillRule && rule?.endsWith(`/${config.decryptDrillRule}`))
+      trigger.drill = true;
     return trigger;
   }
   throw new EventInvalidError(

@@ -14,7 +14,15 @@ import { targetOf, type DeploymentConfig } from './config.ts';
 import type { Trigger } from './events.ts';
 import { guardTripped, type GuardSnapshot } from './lease.ts';
 import { reconcilePorts } from './ports.ts';
-import { emptyResult, logInterruptedAttempt, recoverOutcomeUnknown, userRecoveryDone, type ReportContext, type RunFacts, type RunReport } from './report.ts';
+import {
+  emptyResult,
+  logInterruptedAttempt,
+  recoverOutcomeUnknown,
+  userRecoveryDone,
+  type ReportContext,
+  type RunFacts,
+  type RunReport,
+} from './report.ts';
 import type { Runtime } from './runtime.ts';
 
 /** What the deployment run gives one guarded reconcile. */
@@ -26,14 +34,26 @@ export interface GuardedRun {
   progress: (event: ProgressEvent) => void;
 }
 
-export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger: Trigger, options: ReconcileOptions, ctx: ReportContext, run: GuardedRun): Promise<RunReport> {
+export async function guardedReconcile(
+  rt: Runtime,
+  d: DeploymentConfig,
+  trigger: Trigger,
+  options: ReconcileOptions,
+  ctx: ReportContext,
+  run: GuardedRun,
+): Promise<RunReport> {
   // The bundle is read beside the snapshot (run.bundle): a paused reconcile only costs an
   // unused GetSecretValue (ciphertext, no Decrypt).
   const { bundle } = run;
   // Status holds no lease: it reads the record (to date the mesh CA key) and writes nothing;
   // without the lock table it still answers, dating the key by its certificate.
   const snap = options.statusOnly
-    ? await rt.lock.snapshot(d.name).catch((): GuardSnapshot => ({ pause: { paused: false }, record: { attempts: [] }, version: 0, recentAttempts: [] }))
+    ? await rt.lock.snapshot(d.name).catch((): GuardSnapshot => ({
+        pause: { paused: false },
+        record: { attempts: [] },
+        version: 0,
+        recentAttempts: [],
+      }))
     : await rt.lock.snapshot(d.name);
   if (!options.statusOnly && snap.pause.paused) {
     const key = snap.pause.scope === 'all' ? 'pause#*' : `pause#${d.name}`;
@@ -43,18 +63,24 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
       `recovery of ${d.name} is paused by the operator switch ${key}${snap.pause.reason ? ` (${snap.pause.reason})` : ''}; delete that item from ${rt.config.lockTableName} to resume (docs/operate.md)`,
       options,
     );
-    return { result, facts: { guard: { kind: 'pause-switch', detail: `${key}${snap.pause.reason ? `: ${snap.pause.reason}` : ''}` } } };
+    return {
+      result,
+      facts: { guard: { kind: 'pause-switch', detail: `${key}${snap.pause.reason ? `: ${snap.pause.reason}` : ''}` } },
+    };
   }
-  const records = options.statusOnly ? readOnlyRecords(snap.record) : rt.lock.recordStore(d.name, snap, signedBy(ctx, trigger));
+  const records = options.statusOnly
+    ? readOnlyRecords(snap.record)
+    : rt.lock.recordStore(d.name, snap, signedBy(ctx, trigger));
   if (!options.statusOnly) await auditUnreportedAttempts(rt, d, records, ctx);
 
   // The crash-loop guard stops only the user recovery itself (just before the KMS Decrypt),
   // so a healthy deployment's reconciles and pending restarts still run while it holds.
   const automatic = trigger.kind !== 'direct';
   const tripped = !options.statusOnly && !options.dryRun && guardTripped(snap, rt.config.maxRecoveriesPerHour);
-  const refusal = tripped && automatic
-    ? `crash-loop guard: ${snap.recentAttempts.length} Recover attempts for ${d.name} in the last hour (limit ${rt.config.maxRecoveriesPerHour}, MAX_RECOVERIES_PER_HOUR); the Coordinator is stale again — find out why it keeps restarting, then recover by direct invocation or wait for the hour to pass`
-    : undefined;
+  const refusal =
+    tripped && automatic
+      ? `crash-loop guard: ${snap.recentAttempts.length} Recover attempts for ${d.name} in the last hour (limit ${rt.config.maxRecoveriesPerHour}, MAX_RECOVERIES_PER_HOUR); the Coordinator is stale again — find out why it keeps restarting, then recover by direct invocation or wait for the hour to pass`
+      : undefined;
 
   // The exporter names the restarted pod: it is never its own peer (peers.ts).
   const runOptions: ReconcileOptions = {
@@ -62,7 +88,12 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
     ...(trigger.kind === 'event' && trigger.pod ? { recoveringPod: trigger.pod } : {}),
     ...(refusal ? { recoveryRefused: refusal } : {}),
   };
-  const result = await rt.reconcile(targetOf(d), reconcilePorts(rt.ports, d, { bundle, records, progress: run.progress }), run.time, runOptions);
+  const result = await rt.reconcile(
+    targetOf(d),
+    reconcilePorts(rt.ports, d, { bundle, records, progress: run.progress }),
+    run.time,
+    runOptions,
+  );
   const attemptId = result.recoverAttemptId;
   // Reconcile's step 1 read the bundle (whether it then parsed or not): the audit names its KMS key.
   const kmsKeyId = result.steps.some((s) => s.step === 'load-bundle') ? await kmsKeyIdOf(bundle) : undefined;
@@ -70,10 +101,25 @@ export async function guardedReconcile(rt: Runtime, d: DeploymentConfig, trigger
     ...(tripped && !automatic ? { guardBypassed: true } : {}),
     // The guard refused before anything was recorded or decrypted.
     ...(refusal && result.outcome === 'paused'
-      ? { guard: { kind: 'crash-loop-guard' as const, detail: `${snap.recentAttempts.length} Recover attempts in the last hour, limit ${rt.config.maxRecoveriesPerHour}` } }
+      ? {
+          guard: {
+            kind: 'crash-loop-guard' as const,
+            detail: `${snap.recentAttempts.length} Recover attempts in the last hour, limit ${rt.config.maxRecoveriesPerHour}`,
+          },
+        }
       : {}),
     ...(kmsKeyId !== undefined ? { kmsKeyId } : {}),
-    ...(attemptId ? { markReported: () => records.update((r) => ({ ...r, attempts: r.attempts.map((a) => (a.id === attemptId ? { ...a, reported: true } : a)) })).then(() => {}) } : {}),
+    ...(attemptId
+      ? {
+          markReported: () =>
+            records
+              .update((r) => ({
+                ...r,
+                attempts: r.attempts.map((a) => (a.id === attemptId ? { ...a, reported: true } : a)),
+              }))
+              .then(() => {}),
+        }
+      : {}),
   };
   if (options.statusOnly) return { result, facts };
   const staleMinutes = await recordHistory(rt, result, records, trigger);
@@ -92,7 +138,9 @@ export function kmsKeyIdOf(bundle: Promise<RecoveryBundle>): Promise<string | un
 function signedBy(ctx: ReportContext, trigger: Trigger): (r: RecoveryRecord) => RecoveryRecord {
   return (r) => ({
     ...r,
-    attempts: r.attempts.map((a) => (a.requestId ? a : { ...a, requestId: ctx.requestId, trigger: { kind: trigger.kind, id: trigger.id } })),
+    attempts: r.attempts.map((a) =>
+      a.requestId ? a : { ...a, requestId: ctx.requestId, trigger: { kind: trigger.kind, id: trigger.id } },
+    ),
   });
 }
 
@@ -110,7 +158,12 @@ function readOnlyRecords(record: RecoveryRecord): RecoveryRecordStore {
  * record, so we write it, marked as the interrupted attempt's, and only then mark it audited;
  * one still `pending` becomes `interrupted` (the crash-loop guard keeps counting it).
  */
-async function auditUnreportedAttempts(rt: Runtime, d: DeploymentConfig, records: RecoveryRecordStore, ctx: ReportContext): Promise<void> {
+async function auditUnreportedAttempts(
+  rt: Runtime,
+  d: DeploymentConfig,
+  records: RecoveryRecordStore,
+  ctx: ReportContext,
+): Promise<void> {
   const unreported = (await records.read()).attempts.filter((a) => !a.reported);
   if (unreported.length === 0) return;
   // Audit first, mark second (as for our own attempt, report.ts): killed in between, the
@@ -121,11 +174,18 @@ async function auditUnreportedAttempts(rt: Runtime, d: DeploymentConfig, records
   try {
     await records.update((r) => ({
       ...r,
-      attempts: r.attempts.map((a) => (ids.has(a.id) ? { ...a, reported: true, ...(a.status === 'pending' ? { status: 'interrupted' as const } : {}) } : a)),
+      attempts: r.attempts.map((a) =>
+        ids.has(a.id)
+          ? { ...a, reported: true, ...(a.status === 'pending' ? { status: 'interrupted' as const } : {}) }
+          : a,
+      ),
     }));
   } catch (err) {
     // Not marked: the next holder finds it again and audits it again.
-    rt.telemetry.logger.error('could not mark an interrupted Recover attempt as audited; the next reconcile audits it again', { deployment: d.name, error: errorMessage(err) });
+    rt.telemetry.logger.error(
+      'could not mark an interrupted Recover attempt as audited; the next reconcile audits it again',
+      { deployment: d.name, error: errorMessage(err) },
+    );
   }
 }
 
@@ -134,7 +194,12 @@ async function auditUnreportedAttempts(rt: Runtime, d: DeploymentConfig, records
  * returns the minutes the Coordinator has been stale, for the metric. A failed write is logged
  * and the figure still returned; a failed read gives none.
  */
-async function recordHistory(rt: Runtime, result: ReconcileResult, records: RecoveryRecordStore, trigger: Trigger): Promise<number | undefined> {
+async function recordHistory(
+  rt: Runtime,
+  result: ReconcileResult,
+  records: RecoveryRecordStore,
+  trigger: Trigger,
+): Promise<number | undefined> {
   const t = rt.now();
   let staleSince: number | undefined;
   try {
@@ -146,7 +211,9 @@ async function recordHistory(rt: Runtime, result: ReconcileResult, records: Reco
   const triggerTime = trigger.kind === 'event' || trigger.kind === 'alarm' ? Date.parse(trigger.time) : NaN;
   const since = staleSince ?? (Number.isFinite(triggerTime) && triggerTime < t ? triggerTime : t);
   if (recoverOutcomeUnknown(result)) {
-    rt.telemetry.logger.warn('Recover was sent but its answer was lost; the crash-loop guard counts the attempt', { deployment: result.deployment });
+    rt.telemetry.logger.warn('Recover was sent but its answer was lost; the crash-loop guard counts the attempt', {
+      deployment: result.deployment,
+    });
   }
   let staleMinutes: number | undefined;
   let change: ((r: RecoveryRecord) => RecoveryRecord) | undefined;
@@ -169,5 +236,7 @@ async function recordHistory(rt: Runtime, result: ReconcileResult, records: Reco
 }
 
 function logHistoryError(rt: Runtime, err: unknown): void {
-  rt.telemetry.logger.error('could not record since when the Coordinator is stale (StaleMinutes)', { error: errorMessage(err) });
+  rt.telemetry.logger.error('could not record since when the Coordinator is stale (StaleMinutes)', {
+    error: errorMessage(err),
+  });
 }

@@ -55,13 +55,19 @@ export interface HandlerResponse {
 /** Thrown after reporting a transient outcome, so the async invocation is retried. */
 export class TransientOutcomeError extends RecoveryError {}
 
-type LambdaContext = Pick<Context, 'awsRequestId' | 'getRemainingTimeInMillis'> & Partial<Pick<Context, 'identity' | 'clientContext' | 'functionName' | 'invokedFunctionArn'>>;
+type LambdaContext = Pick<Context, 'awsRequestId' | 'getRemainingTimeInMillis'> &
+  Partial<Pick<Context, 'identity' | 'clientContext' | 'functionName' | 'invokedFunctionArn'>>;
 
 /** Only a configured name may become a metric dimension (no cardinality from senders). */
 function invalidDeploymentName(rt: Runtime, event: unknown): string {
   const e = (event ?? {}) as Record<string, unknown>;
   const detail = (e.detail ?? {}) as Record<string, unknown>;
-  const named = typeof e.deployment === 'string' ? e.deployment : typeof detail.deployment === 'string' ? detail.deployment : undefined;
+  const named =
+    typeof e.deployment === 'string'
+      ? e.deployment
+      : typeof detail.deployment === 'string'
+        ? detail.deployment
+        : undefined;
   return named && findDeployment(rt.config, named) ? named : 'unknown';
 }
 
@@ -69,7 +75,13 @@ function invalidDeploymentName(rt: Runtime, event: unknown): string {
 const RETURN_MS = 250;
 
 /** An event that is not a trigger: reported as `event-invalid`, never retried. */
-async function rejectEvent(rt: Runtime, event: unknown, err: EventInvalidError, requestId: string, reportBy: number): Promise<HandlerResponse> {
+async function rejectEvent(
+  rt: Runtime,
+  event: unknown,
+  err: EventInvalidError,
+  requestId: string,
+  reportBy: number,
+): Promise<HandlerResponse> {
   const result = emptyResult(invalidDeploymentName(rt, event), 'event-invalid', err.message);
   const invalid: Trigger = {
     kind: 'direct',
@@ -90,12 +102,22 @@ async function rejectEvent(rt: Runtime, event: unknown, err: EventInvalidError, 
  * `until` (each call is bounded by the AWS budgets, so a drill's Decrypt always gets its
  * audit record); the rest waits for the next scheduled run, and the log says so.
  */
-async function scheduledExtras(rt: Runtime, trigger: Trigger, requestId: string, until: number): Promise<Pick<HandlerResponse, 'drills' | 'collateral'>> {
+async function scheduledExtras(
+  rt: Runtime,
+  trigger: Trigger,
+  requestId: string,
+  until: number,
+): Promise<Pick<HandlerResponse, 'drills' | 'collateral'>> {
   const out: Pick<HandlerResponse, 'drills' | 'collateral'> = {};
   const perDeploymentMs = 2 * rt.stepBudgets.awsCallMs; // GetSecretValue + Decrypt, or + PutSecretValue
   const skipped = (what: string, rest: string[]) =>
-    rt.telemetry.logger.warn(`${what} skipped: not enough invocation time left; the next scheduled run does it`, { deployments: rest });
-  const subset = (d: Runtime['config']['deployments'][number]): Runtime => ({ ...rt, config: { ...rt.config, deployments: [d] } });
+    rt.telemetry.logger.warn(`${what} skipped: not enough invocation time left; the next scheduled run does it`, {
+      deployments: rest,
+    });
+  const subset = (d: Runtime['config']['deployments'][number]): Runtime => ({
+    ...rt,
+    config: { ...rt.config, deployments: [d] },
+  });
   const deployments = rt.config.deployments;
   if (rt.config.decryptDrill) out.drills = [];
   // Only a tick of the drill's own rule drills (drill.ts).
@@ -103,7 +125,10 @@ async function scheduledExtras(rt: Runtime, trigger: Trigger, requestId: string,
     out.drills = [];
     for (const [i, d] of deployments.entries()) {
       if (until - Date.now() < perDeploymentMs) {
-        skipped('decrypt drill', deployments.slice(i).map((x) => x.name));
+        skipped(
+          'decrypt drill',
+          deployments.slice(i).map((x) => x.name),
+        );
         break;
       }
       out.drills.push(...(await runDrills(subset(d), trigger, requestId)));
@@ -114,7 +139,10 @@ async function scheduledExtras(rt: Runtime, trigger: Trigger, requestId: string,
     out.collateral = [];
     for (const [i, d] of deployments.entries()) {
       if (until - Date.now() < perDeploymentMs) {
-        skipped('collateral refresh', deployments.slice(i).map((x) => x.name));
+        skipped(
+          'collateral refresh',
+          deployments.slice(i).map((x) => x.name),
+        );
         break;
       }
       out.collateral.push(...(await refreshAllCollateral(subset(d), rt.config.collateralMirrorUrl)));
@@ -141,7 +169,10 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     } catch (err) {
       // A configuration error, never a transient one: it fails every invocation the same way
       // (the FunctionErrors alarm) until the variable is fixed; triggers wait in the on-failure queue.
-      logger.error('the function is misconfigured; fix the variable and redeploy', { error: errorMessage(err), ...(err instanceof ConfigError ? { variable: err.variable } : {}) });
+      logger.error('the function is misconfigured; fix the variable and redeploy', {
+        error: errorMessage(err),
+        ...(err instanceof ConfigError ? { variable: err.variable } : {}),
+      });
       throw err;
     }
 
@@ -153,9 +184,15 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       return rejectEvent(rt, event, err, context.awsRequestId, end);
     }
     logger.setCorrelationId(trigger.id);
-    logger.info(OPERATIONS.logMessages.triggerAccepted, { trigger: { kind: trigger.kind, id: trigger.id, time: trigger.time }, deployments: deploymentsOf(trigger) });
+    logger.info(OPERATIONS.logMessages.triggerAccepted, {
+      trigger: { kind: trigger.kind, id: trigger.id, time: trigger.time },
+      deployments: deploymentsOf(trigger),
+    });
     if (trigger.receivedTime !== undefined) {
-      logger.warn('the event time is outside the accepted window; the time of receipt is used instead', { receivedTime: trigger.receivedTime, time: trigger.time });
+      logger.warn('the event time is outside the accepted window; the time of receipt is used instead', {
+        receivedTime: trigger.receivedTime,
+        time: trigger.time,
+      });
     }
 
     // pause/resume flip the operator's switch (audited there); resume then reports the status recovery resumes from.
@@ -164,8 +201,19 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       pauseSwitch = await switchPause(rt, trigger, context.awsRequestId);
       if (trigger.action === 'pause') {
         const p = pauseSwitch.after!;
-        const result = emptyResult(trigger.deployment, 'paused', `automatic recovery of ${trigger.deployment} is paused by ${p.by} since ${p.since}: ${p.reason}; resume with \`contrast-autorecover resume\``);
-        return { requestId: context.awsRequestId, correlationId: trigger.id, trigger: 'direct', outcome: 'paused', results: [result], pauseSwitch };
+        const result = emptyResult(
+          trigger.deployment,
+          'paused',
+          `automatic recovery of ${trigger.deployment} is paused by ${p.by} since ${p.since}: ${p.reason}; resume with \`contrast-autorecover resume\``,
+        );
+        return {
+          requestId: context.awsRequestId,
+          correlationId: trigger.id,
+          trigger: 'direct',
+          outcome: 'paused',
+          results: [result],
+          pauseSwitch,
+        };
       }
       trigger = { ...trigger, action: 'status' };
     }
@@ -175,11 +223,19 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       trace.annotate('correlationId', trigger.id);
       // DEPLOYMENT_CONCURRENCY at a time, started in configuration order; results in that order.
       // runDeployment turns every failure into a reported result, so no lane stops the others.
-      const runs = await pMap(names, (name, i) => {
-        const deadlines = runDeadlines(end, i, names.length, rt.budgets.reportReserveMs, DEPLOYMENT_CONCURRENCY);
-        const invocation = { requestId: context.awsRequestId, remainingMs: () => context.getRemainingTimeInMillis(), deadlines };
-        return runDeployment(rt, findDeployment(rt.config, name)!, trigger, invocation);
-      }, { concurrency: DEPLOYMENT_CONCURRENCY });
+      const runs = await pMap(
+        names,
+        (name, i) => {
+          const deadlines = runDeadlines(end, i, names.length, rt.budgets.reportReserveMs, DEPLOYMENT_CONCURRENCY);
+          const invocation = {
+            requestId: context.awsRequestId,
+            remainingMs: () => context.getRemainingTimeInMillis(),
+            deadlines,
+          };
+          return runDeployment(rt, findDeployment(rt.config, name)!, trigger, invocation);
+        },
+        { concurrency: DEPLOYMENT_CONCURRENCY },
+      );
       return runs.flat();
     });
     const response: HandlerResponse = {
@@ -189,7 +245,8 @@ export function createHandler(overrides: HandlerOverrides = {}) {
       outcome: (results.find((r) => !isSuccess(r.outcome)) ?? results[0]!).outcome,
       results,
     };
-    if (trigger.kind === 'schedule') Object.assign(response, await scheduledExtras(rt, trigger, context.awsRequestId, end));
+    if (trigger.kind === 'schedule')
+      Object.assign(response, await scheduledExtras(rt, trigger, context.awsRequestId, end));
     if (pauseSwitch) response.pauseSwitch = pauseSwitch;
     if (trigger.kind === 'direct' && trigger.action === 'status') {
       const d = findDeployment(rt.config, trigger.deployment)!;

@@ -12,7 +12,12 @@ import type { DeploymentConfig, HandlerConfig } from './config.ts';
 import type { AwsClients, HandlerOverrides } from './runtime.ts';
 
 /** A loader of the Kubernetes side per deployment (memoized); undefined when KUBE_AUTH is none. */
-export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, override?: HandlerOverrides['kubernetes'], budgets: Budgets = BUDGETS) {
+export function lazyKubernetes(
+  config: HandlerConfig,
+  clients: AwsClients,
+  override?: HandlerOverrides['kubernetes'],
+  budgets: Budgets = BUDGETS,
+) {
   const cache = new Map<string, Promise<KubernetesSide>>();
   return (d: DeploymentConfig): (() => Promise<KubernetesSide>) | undefined => {
     if (!override && config.kube.auth === 'none') return undefined;
@@ -21,7 +26,9 @@ export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, overr
       if (!side) {
         side = override
           ? override(d)
-          : import('../kubernetes/index.ts').then(async (m) => m.createKubernetesSide(await kubernetesSettings(config, d, clients, budgets)));
+          : import('../kubernetes/index.ts').then(async (m) =>
+              m.createKubernetesSide(await kubernetesSettings(config, d, clients, budgets)),
+            );
         // A failed load is not cached: the next reconcile tries again.
         side.catch(() => cache.delete(d.name));
         cache.set(d.name, side);
@@ -32,7 +39,12 @@ export function lazyKubernetes(config: HandlerConfig, clients: AwsClients, overr
 }
 
 /** Maps configuration to the Kubernetes side's settings (type-only import: nothing loaded here). */
-async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, clients: AwsClients, budgets: Budgets): Promise<KubernetesSettings> {
+async function kubernetesSettings(
+  config: HandlerConfig,
+  d: DeploymentConfig,
+  clients: AwsClients,
+  budgets: Budgets,
+): Promise<KubernetesSettings> {
   let auth: KubernetesSettings['auth'];
   if (config.kube.auth === 'eks') {
     // The token is signed with the function's own credentials, as its SDK clients resolve them.
@@ -52,10 +64,19 @@ async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, cl
     } catch (err) {
       // A missing secret is a configuration fault; anything else (throttling, network) passes.
       const name = (err as { name?: string }).name;
-      if (name === 'ResourceNotFoundException') throw new InputError(`the kubeconfig secret ${id} (KUBECONFIG_SECRET_ID) does not exist — store the cluster's kubeconfig there`, 'config-invalid', { cause: err });
-      throw new UnreachableError(`cannot read the kubeconfig secret ${id} (KUBECONFIG_SECRET_ID): ${name ?? 'error'}: ${errorMessage(err)}`, { cause: err });
+      if (name === 'ResourceNotFoundException')
+        throw new InputError(
+          `the kubeconfig secret ${id} (KUBECONFIG_SECRET_ID) does not exist — store the cluster's kubeconfig there`,
+          'config-invalid',
+          { cause: err },
+        );
+      throw new UnreachableError(
+        `cannot read the kubeconfig secret ${id} (KUBECONFIG_SECRET_ID): ${name ?? 'error'}: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
-    if (!out.SecretString) throw new InputError(`secret ${id} (KUBECONFIG_SECRET_ID) holds no kubeconfig text`, 'config-invalid');
+    if (!out.SecretString)
+      throw new InputError(`secret ${id} (KUBECONFIG_SECRET_ID) holds no kubeconfig text`, 'config-invalid');
     auth = { kind: 'kubeconfig', kubeconfig: out.SecretString };
   }
   const namespaces: KubernetesSettings['namespaces'] = d.namespaceLabelSelector
@@ -66,7 +87,9 @@ async function kubernetesSettings(config: HandlerConfig, d: DeploymentConfig, cl
   return {
     auth,
     // Contrast deploys the Coordinator into the workloads' namespace; `default` unless configured.
-    coordinatorNamespace: d.coordinatorNamespace ?? (namespaces.kind === 'list' && namespaces.names.length === 1 ? namespaces.names[0]! : 'default'),
+    coordinatorNamespace:
+      d.coordinatorNamespace ??
+      (namespaces.kind === 'list' && namespaces.names.length === 1 ? namespaces.names[0]! : 'default'),
     namespaces,
     allowPodDeletion: config.allowPodDeletion,
     // Each request ends after this much silence, with this many attempts (lambda/shared/budgets.ts).

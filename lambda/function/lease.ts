@@ -25,7 +25,13 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { MeshCaGeneration, RecoverAttempt, RecoverAttemptStatus, RecoveryRecord, RecoveryRecordStore } from '../reconcile/types.ts';
+import type {
+  MeshCaGeneration,
+  RecoverAttempt,
+  RecoverAttemptStatus,
+  RecoveryRecord,
+  RecoveryRecordStore,
+} from '../reconcile/types.ts';
 import { LOCK_TABLE } from '../shared/contract.ts';
 
 export const HOUR_MS = 3_600_000;
@@ -49,7 +55,8 @@ export interface Lease {
   expiresAt: number;
 }
 
-export type AcquireResult = { acquired: true; lease: Lease } | { acquired: false; holder?: { owner: string; expiresAt: number } };
+export type AcquireResult =
+  { acquired: true; lease: Lease } | { acquired: false; holder?: { owner: string; expiresAt: number } };
 
 export interface PauseState {
   paused: boolean;
@@ -113,11 +120,16 @@ export class LockTable {
       );
       return { acquired: true, lease: { deployment, owner, expiresAt } };
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException || (err as { name?: string }).name === 'ConditionalCheckFailedException') {
+      if (
+        err instanceof ConditionalCheckFailedException ||
+        (err as { name?: string }).name === 'ConditionalCheckFailedException'
+      ) {
         const item = (err as ConditionalCheckFailedException).Item;
         const holderOwner = item?.owner?.S;
         const holderExpires = item?.expiresAt?.N;
-        return holderOwner && holderExpires ? { acquired: false, holder: { owner: holderOwner, expiresAt: Number(holderExpires) } } : { acquired: false };
+        return holderOwner && holderExpires
+          ? { acquired: false, holder: { owner: holderOwner, expiresAt: Number(holderExpires) } }
+          : { acquired: false };
       }
       throw err;
     }
@@ -130,40 +142,46 @@ export class LockTable {
    */
   async release(lease: Lease, dropFollowUp = false): Promise<boolean> {
     return this.#conditional(() =>
-      this.#client.send(new DeleteItemCommand({
-        TableName: this.#table,
-        Key: { pk: s(keys.lock(lease.deployment)) },
-        ConditionExpression: dropFollowUp ? '#o = :owner' : '#o = :owner AND attribute_not_exists(followUp)',
-        ExpressionAttributeNames: { '#o': 'owner' },
-        ExpressionAttributeValues: { ':owner': s(lease.owner) },
-      })),
+      this.#client.send(
+        new DeleteItemCommand({
+          TableName: this.#table,
+          Key: { pk: s(keys.lock(lease.deployment)) },
+          ConditionExpression: dropFollowUp ? '#o = :owner' : '#o = :owner AND attribute_not_exists(followUp)',
+          ExpressionAttributeNames: { '#o': 'owner' },
+          ExpressionAttributeValues: { ':owner': s(lease.owner) },
+        }),
+      ),
     );
   }
 
   /** Asks the current holder to reconcile once more. False when no live lease exists. */
   async requestFollowUp(deployment: string): Promise<boolean> {
     return this.#conditional(() =>
-      this.#client.send(new UpdateItemCommand({
-        TableName: this.#table,
-        Key: { pk: s(keys.lock(deployment)) },
-        UpdateExpression: 'SET followUp = :t',
-        ConditionExpression: 'attribute_exists(pk) AND expiresAt >= :now',
-        ExpressionAttributeValues: { ':t': { BOOL: true }, ':now': n(epochSeconds(this.#now())) },
-      })),
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: { pk: s(keys.lock(deployment)) },
+          UpdateExpression: 'SET followUp = :t',
+          ConditionExpression: 'attribute_exists(pk) AND expiresAt >= :now',
+          ExpressionAttributeValues: { ':t': { BOOL: true }, ':now': n(epochSeconds(this.#now())) },
+        }),
+      ),
     );
   }
 
   /** Clears a pending follow-up of our lease; true when there was one (the lease stays ours). */
   async takeFollowUp(lease: Lease): Promise<boolean> {
     return this.#conditional(() =>
-      this.#client.send(new UpdateItemCommand({
-        TableName: this.#table,
-        Key: { pk: s(keys.lock(lease.deployment)) },
-        UpdateExpression: 'REMOVE followUp',
-        ConditionExpression: '#o = :owner AND attribute_exists(followUp)',
-        ExpressionAttributeNames: { '#o': 'owner' },
-        ExpressionAttributeValues: { ':owner': s(lease.owner) },
-      })),
+      this.#client.send(
+        new UpdateItemCommand({
+          TableName: this.#table,
+          Key: { pk: s(keys.lock(lease.deployment)) },
+          UpdateExpression: 'REMOVE followUp',
+          ConditionExpression: '#o = :owner AND attribute_exists(followUp)',
+          ExpressionAttributeNames: { '#o': 'owner' },
+          ExpressionAttributeValues: { ':owner': s(lease.owner) },
+        }),
+      ),
     );
   }
 
@@ -177,7 +195,6 @@ export class LockTable {
       throw err;
     }
   }
-
 
   /** Pause switches and the deployment's record, strongly consistent, one call. */
   async snapshot(deployment: string): Promise<GuardSnapshot> {
@@ -202,7 +219,12 @@ export class LockTable {
     const pause = pauseOf(keys.pause(deployment), 'deployment') ?? pauseOf(keys.pauseAll, 'all') ?? { paused: false };
     const item = items.get(keys.record(deployment));
     const record = item ? recordFrom(item) : { attempts: [] };
-    return { pause, record, version: Number(item?.version?.N ?? 0), recentAttempts: recentAttempts(record, this.#now()) };
+    return {
+      pause,
+      record,
+      version: Number(item?.version?.N ?? 0),
+      recentAttempts: recentAttempts(record, this.#now()),
+    };
   }
 
   /**
@@ -212,7 +234,9 @@ export class LockTable {
   async putRecord(deployment: string, record: RecoveryRecord, version: number): Promise<number> {
     const cutoff = this.#now() - HOUR_MS;
     // Kept past the window: attempts still pending or without their audit record (the next holder writes it).
-    const attempts = record.attempts.filter((a) => a.status === 'pending' || !a.reported || a.at > cutoff).slice(-ATTEMPTS_KEPT);
+    const attempts = record.attempts
+      .filter((a) => a.status === 'pending' || !a.reported || a.at > cutoff)
+      .slice(-ATTEMPTS_KEPT);
     const next = version + 1;
     await this.#client.send(
       new PutItemCommand({
@@ -230,7 +254,11 @@ export class LockTable {
    * written conditionally. A change that loses the condition (another writer: the lease was
    * lost, or an operator edited the item) throws, and the in-memory copy stays as it was.
    */
-  recordStore(deployment: string, snap: Pick<GuardSnapshot, 'record' | 'version'>, decorate: (r: RecoveryRecord) => RecoveryRecord = (r) => r): RecoveryRecordStore {
+  recordStore(
+    deployment: string,
+    snap: Pick<GuardSnapshot, 'record' | 'version'>,
+    decorate: (r: RecoveryRecord) => RecoveryRecord = (r) => r,
+  ): RecoveryRecordStore {
     let record = structuredClone(snap.record);
     let version = snap.version;
     return {
@@ -241,7 +269,10 @@ export class LockTable {
           version = await this.putRecord(deployment, next, version);
         } catch (err) {
           if ((err as { name?: string }).name === 'ConditionalCheckFailedException') {
-            throw new Error(`the record of ${deployment} changed under this reconcile (lease lost or item edited); nothing was written`, { cause: err });
+            throw new Error(
+              `the record of ${deployment} changed under this reconcile (lease lost or item edited); nothing was written`,
+              { cause: err },
+            );
           }
           throw err;
         }
@@ -262,7 +293,9 @@ export class LockTable {
 
 /** The attempts of the last hour the crash-loop guard counts, oldest first. */
 function recentAttempts(record: RecoveryRecord, now: number): RecoverAttempt[] {
-  return record.attempts.filter((a) => COUNTED_ATTEMPTS.includes(a.status) && a.at > now - HOUR_MS).sort((a, b) => a.at - b.at);
+  return record.attempts
+    .filter((a) => COUNTED_ATTEMPTS.includes(a.status) && a.at > now - HOUR_MS)
+    .sort((a, b) => a.at - b.at);
 }
 
 /** The crash-loop guard: Recover attempts allowed per deployment in the current hour. */
@@ -277,19 +310,38 @@ function recordItem(r: RecoveryRecord): Record<string, AttributeValue> {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isStringMap = (v: unknown): v is Record<string, string> => isObject(v) && Object.values(v).every((x) => typeof x === 'string');
-const STATUSES: readonly RecoverAttemptStatus[] = ['pending', 'accepted', 'refused', 'unknown', 'not-sent', 'interrupted'];
+const isStringMap = (v: unknown): v is Record<string, string> =>
+  isObject(v) && Object.values(v).every((x) => typeof x === 'string');
+const STATUSES: readonly RecoverAttemptStatus[] = [
+  'pending',
+  'accepted',
+  'refused',
+  'unknown',
+  'not-sent',
+  'interrupted',
+];
 
 /** The record as written by recordItem; an attempt or key generation an operator mangled is dropped, not guessed. */
 function recordFrom(item: Record<string, AttributeValue>): RecoveryRecord {
   const raw = unmarshall(item);
   const attempts = (Array.isArray(raw.attempts) ? raw.attempts : []).filter(
-    (a): a is RecoverAttempt => isObject(a) && typeof a.id === 'string' && typeof a.at === 'number' && STATUSES.includes(a.status as RecoverAttemptStatus) && typeof a.force === 'boolean',
+    (a): a is RecoverAttempt =>
+      isObject(a) &&
+      typeof a.id === 'string' &&
+      typeof a.at === 'number' &&
+      STATUSES.includes(a.status as RecoverAttemptStatus) &&
+      typeof a.force === 'boolean',
   );
-  for (const a of attempts) if (a.kmsEncryptionContext !== undefined && !isStringMap(a.kmsEncryptionContext)) delete a.kmsEncryptionContext;
+  for (const a of attempts)
+    if (a.kmsEncryptionContext !== undefined && !isStringMap(a.kmsEncryptionContext)) delete a.kmsEncryptionContext;
   const record: RecoveryRecord = { attempts };
   const g = raw.meshCa;
-  if (isObject(g) && typeof g.spkiSha256 === 'string' && typeof g.createdAt === 'number' && (g.cause === 'recover' || g.cause === 'observed')) {
+  if (
+    isObject(g) &&
+    typeof g.spkiSha256 === 'string' &&
+    typeof g.createdAt === 'number' &&
+    (g.cause === 'recover' || g.cause === 'observed')
+  ) {
     record.meshCa = g as unknown as MeshCaGeneration;
   }
   if (typeof raw.staleSince === 'number') record.staleSince = raw.staleSince;

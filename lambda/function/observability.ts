@@ -14,7 +14,6 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
 import { DEPLOYMENT_DIMENSION, METRICS_NAMESPACE, SERVICE_NAME } from '../shared/contract.ts';
 
-
 export type AnnotationValue = string | number | boolean;
 
 /** The slice of tracing the handler uses; tests substitute a recorder. */
@@ -27,7 +26,6 @@ export interface Trace {
   /** Settles once the trace can record (the tracer is loaded); the runtime waits for it. */
   ready?: Promise<void>;
 }
-
 
 export interface DeploymentMetrics {
   count(name: string, value?: number): void;
@@ -51,7 +49,9 @@ export function createLogger(): Logger {
   return new Logger({ serviceName: SERVICE_NAME });
 }
 
-export function createMetricsSink(metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME })): MetricsSink {
+export function createMetricsSink(
+  metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),
+): MetricsSink {
   const units = { Count: MetricUnit.Count, Milliseconds: MetricUnit.Milliseconds, None: MetricUnit.NoUnit } as const;
   return {
     publish(deployment, fill) {
@@ -110,4 +110,3 @@ export function createTrace(env: Record<string, string | undefined> = process.en
     ready: loading.then(() => undefined),
   };
 }
-

@@ -11,7 +11,12 @@
  */
 import { DeleteItemCommand, GetItemCommand, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { cacheExpiry } from '../attestation/collateral/bundle-cache.ts';
-import { type OperatorState, type PauseInfo, type PauseSwitchAction, type PauseSwitchResult } from '../shared/operator-answers.ts';
+import {
+  type OperatorState,
+  type PauseInfo,
+  type PauseSwitchAction,
+  type PauseSwitchResult,
+} from '../shared/operator-answers.ts';
 import { LOCK_TABLE, OPERATIONS } from '../shared/contract.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { AUDIT_SCHEMA } from './report.ts';
@@ -32,7 +37,9 @@ function pauseOf(item: Record<string, AttributeValue> | undefined, scope: PauseI
 }
 
 async function readSwitch(rt: Runtime, key: string): Promise<Record<string, AttributeValue> | undefined> {
-  const out = await rt.clients.dynamodb.send(new GetItemCommand({ TableName: rt.config.lockTableName, Key: { pk: s(key) }, ConsistentRead: true }));
+  const out = await rt.clients.dynamodb.send(
+    new GetItemCommand({ TableName: rt.config.lockTableName, Key: { pk: s(key) }, ConsistentRead: true }),
+  );
   return out.Item;
 }
 
@@ -41,7 +48,6 @@ export async function pauseState(rt: Runtime, deployment: string): Promise<Pause
   const [own, all] = await Promise.all([readSwitch(rt, pk(deployment)), readSwitch(rt, pk('*'))]);
   return [pauseOf(own, 'deployment'), pauseOf(all, 'all')].filter((p): p is PauseInfo => p !== undefined);
 }
-
 
 /** Pause switches and collateral expiry of one deployment; a part that cannot be read is left out (logged). */
 export async function operatorState(rt: Runtime, deployment: string, secretId: string): Promise<OperatorState> {
@@ -57,12 +63,21 @@ export async function operatorState(rt: Runtime, deployment: string, secretId: s
     else {
       const { earliest, unreadable } = cacheExpiry(cache);
       state.collateral = {
-        ...(earliest?.expiry.expiresAt ? { expiresAt: earliest.expiry.expiresAt.toISOString(), limitedBy: earliest.expiry.limitedBy, file: earliest.file } : {}),
+        ...(earliest?.expiry.expiresAt
+          ? {
+              expiresAt: earliest.expiry.expiresAt.toISOString(),
+              limitedBy: earliest.expiry.limitedBy,
+              file: earliest.file,
+            }
+          : {}),
         ...(unreadable.length ? { unreadable } : {}),
       };
     }
   } catch (err) {
-    rt.telemetry.logger.warn('status: could not read the bundle\'s collateral cache', { deployment, error: errorMessage(err) });
+    rt.telemetry.logger.warn("status: could not read the bundle's collateral cache", {
+      deployment,
+      error: errorMessage(err),
+    });
   }
   return state;
 }
@@ -72,7 +87,11 @@ export async function operatorState(rt: Runtime, deployment: string, secretId: s
  * audit record. Only the deployment's own switch: the global `pause#*` stays an administrator's
  * DynamoDB item (status shows it).
  */
-export async function switchPause(rt: Runtime, trigger: Extract<Trigger, { kind: 'direct' }>, requestId: string): Promise<PauseSwitchResult> {
+export async function switchPause(
+  rt: Runtime,
+  trigger: Extract<Trigger, { kind: 'direct' }>,
+  requestId: string,
+): Promise<PauseSwitchResult> {
   const action = trigger.action as PauseSwitchAction;
   const key = pk(trigger.deployment);
   const by = trigger.caller.declaredCaller ?? `request ${requestId} (caller undeclared; see CloudTrail's Invoke event)`;
@@ -83,16 +102,30 @@ export async function switchPause(rt: Runtime, trigger: Extract<Trigger, { kind:
     const out = await rt.clients.dynamodb.send(
       new PutItemCommand({
         TableName: rt.config.lockTableName,
-        Item: { pk: s(key), paused: { BOOL: true }, reason: s(trigger.reason), by: s(by), since: s(after.since!), requestId: s(requestId) },
+        Item: {
+          pk: s(key),
+          paused: { BOOL: true },
+          reason: s(trigger.reason),
+          by: s(by),
+          since: s(after.since!),
+          requestId: s(requestId),
+        },
         ReturnValues: 'ALL_OLD',
       }),
     );
     before = pauseOf(out.Attributes, 'deployment');
   } else {
-    const out = await rt.clients.dynamodb.send(new DeleteItemCommand({ TableName: rt.config.lockTableName, Key: { pk: s(key) }, ReturnValues: 'ALL_OLD' }));
+    const out = await rt.clients.dynamodb.send(
+      new DeleteItemCommand({ TableName: rt.config.lockTableName, Key: { pk: s(key) }, ReturnValues: 'ALL_OLD' }),
+    );
     before = pauseOf(out.Attributes, 'deployment');
   }
-  const result: PauseSwitchResult = { action, deployment: trigger.deployment, ...(before ? { before } : {}), ...(after ? { after } : {}) };
+  const result: PauseSwitchResult = {
+    action,
+    deployment: trigger.deployment,
+    ...(before ? { before } : {}),
+    ...(after ? { after } : {}),
+  };
   rt.telemetry.logger.info(OPERATIONS.logMessages.audit, {
     audit: {
       schema: AUDIT_SCHEMA,

@@ -7,7 +7,13 @@
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import type { RecoveryBundle } from '../keys/bundle.ts';
 import { kmsOwnerKeys } from '../reconcile/aws-deps.ts';
-import type { BundleSource, BundleVerifierFactory, OwnerKeyDecrypter, ProgressEvent, ReconcilePorts } from '../reconcile/reconcile.ts';
+import type {
+  BundleSource,
+  BundleVerifierFactory,
+  OwnerKeyDecrypter,
+  ProgressEvent,
+  ReconcilePorts,
+} from '../reconcile/reconcile.ts';
 import type { RecoveryRecordStore } from '../reconcile/types.ts';
 import { productionVerifierFactory } from '../reconcile/verification.ts';
 import type { Budgets } from '../shared/budgets.ts';
@@ -28,7 +34,14 @@ export interface FunctionPorts {
   readonly seams: Partial<Pick<ReconcilePorts, 'openSession' | 'progress'>>;
 }
 
-export function createFunctionPorts(config: HandlerConfig, clients: AwsClients, bundles: BundleSource, budgets: Budgets, now: () => number, overrides: HandlerOverrides): FunctionPorts {
+export function createFunctionPorts(
+  config: HandlerConfig,
+  clients: AwsClients,
+  bundles: BundleSource,
+  budgets: Budgets,
+  now: () => number,
+  overrides: HandlerOverrides,
+): FunctionPorts {
   return {
     bundles,
     ownerKeys: kmsOwnerKeys(clients.kms),

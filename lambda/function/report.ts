@@ -20,7 +20,6 @@ import { errorMessage } from '../shared/errors.ts';
 import { OUTCOMES, isRetryable, isSuccess, type Outcome } from '../shared/outcomes.ts';
 import type { ReconcileOptions, ReconcileResult, RecoverAttempt } from '../reconcile/types.ts';
 
-
 export const AUDIT_SCHEMA = 'contrast-autorecover/audit/v1';
 
 /**
@@ -90,7 +89,12 @@ export interface RunReport {
 
 function triggerSummary(t: Trigger): Record<string, unknown> {
   // receivedTime: the event's own time was outside the accepted window (events.ts).
-  const base = { kind: t.kind, id: t.id, time: t.time, ...(t.receivedTime !== undefined ? { receivedTime: t.receivedTime } : {}) };
+  const base = {
+    kind: t.kind,
+    id: t.id,
+    time: t.time,
+    ...(t.receivedTime !== undefined ? { receivedTime: t.receivedTime } : {}),
+  };
   switch (t.kind) {
     case 'event':
       return { ...base, detailType: t.detailType, pod: t.pod, podUid: t.podUid, cluster: t.cluster };
@@ -115,10 +119,23 @@ function restartSummary(result: ReconcileResult): Record<string, unknown> | unde
   const counts: Record<string, number> = {};
   for (const w of r.results) counts[w.status] = (counts[w.status] ?? 0) + 1;
   // Events are limited to 256 KB: list the workloads that need attention first, then cap.
-  const attention = r.results.filter((w) => w.status === 'failed' || w.status === 'needs-manual-restart' || w.status === 'stale' || w.status === 'would-restart');
+  const attention = r.results.filter(
+    (w) =>
+      w.status === 'failed' ||
+      w.status === 'needs-manual-restart' ||
+      w.status === 'stale' ||
+      w.status === 'would-restart',
+  );
   const rest = r.results.filter((w) => !attention.includes(w));
   const listed = [...attention, ...rest].slice(0, MAX_LISTED_WORKLOADS);
-  return { meshCaSpkiSha256: r.meshCaSpkiSha256, complete: r.complete, staleWorkloads: r.staleWorkloads, counts, workloads: listed, truncated: r.results.length > listed.length };
+  return {
+    meshCaSpkiSha256: r.meshCaSpkiSha256,
+    complete: r.complete,
+    staleWorkloads: r.staleWorkloads,
+    counts,
+    workloads: listed,
+    truncated: r.results.length > listed.length,
+  };
 }
 
 function resultDetail(result: ReconcileResult, ctx: ReportContext, facts: RunFacts): Record<string, unknown> {
@@ -177,9 +194,19 @@ function auditRecord(result: ReconcileResult, ctx: ReportContext, facts: RunFact
     manifestHash: result.manifestHash,
     latestManifestHash: result.latestManifestHash,
     drift: result.drift,
-    kms: { decrypts: result.kmsDecrypts, keyId: facts.kmsKeyId, encryptionContext: result.kmsEncryptionContext, requests: requestsOf(requests, 'kms') },
+    kms: {
+      decrypts: result.kmsDecrypts,
+      keyId: facts.kmsKeyId,
+      encryptionContext: result.kmsEncryptionContext,
+      requests: requestsOf(requests, 'kms'),
+    },
     secretsManager: { requests: requestsOf(requests, 'secretsmanager') },
-    recover: { sent: result.recoverSent, force: result.force, attemptId: result.recoverAttemptId, meshCa: result.meshCa },
+    recover: {
+      sent: result.recoverSent,
+      force: result.force,
+      attemptId: result.recoverAttemptId,
+      meshCa: result.meshCa,
+    },
     restarts: restartSummary(result),
     resultEvent: detailTypeFor(result),
     durationMs: Math.round(result.durationMs),
@@ -201,9 +228,22 @@ export interface PublishedEvents {
 }
 
 /** Puts the result event, plus `Coordinator Manifest Drift` when the manifests differ. */
-async function publishResult(opts: PublishOptions, result: ReconcileResult, ctx: ReportContext, facts: RunFacts): Promise<PublishedEvents> {
+async function publishResult(
+  opts: PublishOptions,
+  result: ReconcileResult,
+  ctx: ReportContext,
+  facts: RunFacts,
+): Promise<PublishedEvents> {
   const detail = resultDetail(result, ctx, facts);
-  const entries = [{ Source: opts.source, DetailType: detailTypeFor(result), Detail: JSON.stringify(detail), EventBusName: opts.busName, Resources: [] }];
+  const entries = [
+    {
+      Source: opts.source,
+      DetailType: detailTypeFor(result),
+      Detail: JSON.stringify(detail),
+      EventBusName: opts.busName,
+      Resources: [],
+    },
+  ];
   if (result.drift) {
     entries.push({
       Source: opts.source,
@@ -216,7 +256,8 @@ async function publishResult(opts: PublishOptions, result: ReconcileResult, ctx:
         latestManifestHash: result.latestManifestHash,
         requestId: ctx.requestId,
         correlationId: ctx.trigger.id,
-        action: 'the Coordinator serves another manifest than the enrolled bundle: re-enroll with `contrast-autorecover enroll` after `contrast set`',
+        action:
+          'the Coordinator serves another manifest than the enrolled bundle: re-enroll with `contrast-autorecover enroll` after `contrast set`',
       }),
     });
   }
@@ -235,7 +276,12 @@ async function publishResult(opts: PublishOptions, result: ReconcileResult, ctx:
 }
 
 /** A result for a reconcile that did not run (invalid event, lease held, paused, lock table down). */
-export function emptyResult(deployment: string, outcome: Outcome, message: string, options: ReconcileOptions = {}): ReconcileResult {
+export function emptyResult(
+  deployment: string,
+  outcome: Outcome,
+  message: string,
+  options: ReconcileOptions = {},
+): ReconcileResult {
   return {
     deployment,
     outcome,
@@ -258,10 +304,13 @@ async function withTimeout<T>(call: (signal: AbortSignal) => Promise<T>, ms: num
   const abort = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      abort.abort();
-      reject(new Error(message));
-    }, Math.max(0, ms));
+    timer = setTimeout(
+      () => {
+        abort.abort();
+        reject(new Error(message));
+      },
+      Math.max(0, ms),
+    );
   });
   try {
     return await Promise.race([call(abort.signal), timeout]);
@@ -274,22 +323,43 @@ async function withTimeout<T>(call: (signal: AbortSignal) => Promise<T>, ms: num
  * Step 7: the audit record (first, synchronously), metrics, trace annotations, then the result
  * event within what is left of its budget.
  */
-export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: ReportContext, facts: RunFacts = {}): Promise<void> {
+export async function reportResult(
+  rt: Runtime,
+  result: ReconcileResult,
+  ctx: ReportContext,
+  facts: RunFacts = {},
+): Promise<void> {
   const { logger, metrics, trace } = rt.telemetry;
   const ok = isSuccess(result.outcome);
-  const line = { deployment: result.deployment, outcome: result.outcome, detail: result.message, recoverSent: result.recoverSent, durationMs: Math.round(result.durationMs) };
+  const line = {
+    deployment: result.deployment,
+    outcome: result.outcome,
+    detail: result.message,
+    recoverSent: result.recoverSent,
+    durationMs: Math.round(result.durationMs),
+  };
   if (ok) logger.info('reconcile finished', line);
   else logger.warn('reconcile failed', { ...line, retryable: isRetryable(result.outcome) });
   logger.info(OPERATIONS.logMessages.audit, { audit: auditRecord(result, ctx, facts) });
   // The mark goes out beside the result event; if it is lost, the next holder writes a second record.
-  const marked = facts.markReported?.().catch((err: unknown) => logger.error('could not mark the Recover attempt as audited; the next reconcile audits it again', { deployment: result.deployment, error: errorMessage(err) }));
+  const marked = facts.markReported?.().catch((err: unknown) =>
+    logger.error('could not mark the Recover attempt as audited; the next reconcile audits it again', {
+      deployment: result.deployment,
+      error: errorMessage(err),
+    }),
+  );
   metrics.publish(result.deployment, (m) => {
     m.count(METRIC.attempts);
     m.count(METRIC.failures, ok ? 0 : 1);
     m.count(METRIC.outcome(result.outcome));
     if (result.drift !== undefined) m.count(METRIC.drift, result.drift ? 1 : 0);
-    if (facts.staleMinutes !== undefined) m.value(METRIC.staleMinutes, Math.round(facts.staleMinutes * 10) / 10, 'None');
-    if (result.restarts) m.count(METRIC.workloadsRestarted, result.restarts.results.filter((w) => w.status === 'restarted' || w.status === 'deleted').length);
+    if (facts.staleMinutes !== undefined)
+      m.value(METRIC.staleMinutes, Math.round(facts.staleMinutes * 10) / 10, 'None');
+    if (result.restarts)
+      m.count(
+        METRIC.workloadsRestarted,
+        result.restarts.results.filter((w) => w.status === 'restarted' || w.status === 'deleted').length,
+      );
     if (result.staleWorkloads !== undefined) m.count(METRIC.staleWorkloads, result.staleWorkloads);
     m.ms(METRIC.reconcileDuration, result.durationMs);
     for (const s of result.steps) m.ms(METRIC.stepDuration(s.step), s.ms);
@@ -300,13 +370,30 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
   trace.annotate('recoverSent', result.recoverSent);
   trace.annotate('kmsDecrypts', result.kmsDecrypts);
 
-  const timeoutMs = Math.min(rt.budgets.resultEventMs, ctx.reportBy === undefined ? Infinity : ctx.reportBy - Date.now());
+  const timeoutMs = Math.min(
+    rt.budgets.resultEventMs,
+    ctx.reportBy === undefined ? Infinity : ctx.reportBy - Date.now(),
+  );
   try {
-    const published = await publishResult({ client: rt.clients.events, busName: rt.config.eventBusName, source: rt.config.resultEventSource, timeoutMs }, result, ctx, facts);
-    for (const e of published.errors) logger.error('result event refused by EventBridge', { deployment: result.deployment, error: e });
-    if (published.ids.length > 0) logger.info('result event put', { deployment: result.deployment, requestId: ctx.requestId, eventIds: published.ids });
+    const published = await publishResult(
+      { client: rt.clients.events, busName: rt.config.eventBusName, source: rt.config.resultEventSource, timeoutMs },
+      result,
+      ctx,
+      facts,
+    );
+    for (const e of published.errors)
+      logger.error('result event refused by EventBridge', { deployment: result.deployment, error: e });
+    if (published.ids.length > 0)
+      logger.info('result event put', {
+        deployment: result.deployment,
+        requestId: ctx.requestId,
+        eventIds: published.ids,
+      });
   } catch (err) {
-    logger.error('result event could not be put; the audit record above still stands', { deployment: result.deployment, error: errorMessage(err) });
+    logger.error('result event could not be put; the audit record above still stands', {
+      deployment: result.deployment,
+      error: errorMessage(err),
+    });
   }
   await marked;
 }
@@ -318,7 +405,11 @@ export async function reportResult(rt: Runtime, result: ReconcileResult, ctx: Re
  * unknown — the Recover may have been sent — so it says so; the KMS encryption context ties it
  * to the CloudTrail Decrypt before it.
  */
-function interruptedAttemptAudit(deployment: string, attempt: RecoverAttempt, ctx: Pick<ReportContext, 'requestId'>): Record<string, unknown> {
+function interruptedAttemptAudit(
+  deployment: string,
+  attempt: RecoverAttempt,
+  ctx: Pick<ReportContext, 'requestId'>,
+): Record<string, unknown> {
   return {
     schema: AUDIT_SCHEMA,
     interrupted: true,
@@ -346,6 +437,11 @@ function interruptedAttemptAudit(deployment: string, attempt: RecoverAttempt, ct
 }
 
 /** Logs the interrupted attempt's audit record (a log line: it never waits on the network). */
-export function logInterruptedAttempt(rt: Runtime, deployment: string, attempt: RecoverAttempt, ctx: Pick<ReportContext, 'requestId'>): void {
+export function logInterruptedAttempt(
+  rt: Runtime,
+  deployment: string,
+  attempt: RecoverAttempt,
+  ctx: Pick<ReportContext, 'requestId'>,
+): void {
   rt.telemetry.logger.warn(OPERATIONS.logMessages.audit, { audit: interruptedAttemptAudit(deployment, attempt, ctx) });
 }

@@ -46,12 +46,21 @@ export function recordRequestIds<C extends MiddlewareClient>(client: C, service:
         push(log, { service, operation, requestId: metadataOf(out.output)?.requestId });
         return out;
       } catch (err) {
-        push(log, { service, operation, requestId: metadataOf(err)?.requestId, error: (err as { name?: string })?.name ?? 'Error' });
+        push(log, {
+          service,
+          operation,
+          requestId: metadataOf(err)?.requestId,
+          error: (err as { name?: string })?.name ?? 'Error',
+        });
         throw err;
       }
     };
   // In the deserialize step, inside the retry middleware: every attempt passes here.
-  client.middlewareStack.add(middleware, { step: 'deserialize', priority: 'high', name: 'contrastAutorecoverRequestIds' });
+  client.middlewareStack.add(middleware, {
+    step: 'deserialize',
+    priority: 'high',
+    name: 'contrastAutorecoverRequestIds',
+  });
   return client;
 }
 

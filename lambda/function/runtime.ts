@@ -15,7 +15,14 @@ import type { CollateralVerify } from '../attestation/collateral/verify.ts';
 import { BundleStore } from '../keys/store.ts';
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import { reconcile as realReconcile, type BundleVerifierFactory, type ReconcilePorts } from '../reconcile/reconcile.ts';
-import { awsClientSettings, BUDGETS, minLeaseSeconds, stepBudgetsOf, type Budgets, type StepBudgets } from '../shared/budgets.ts';
+import {
+  awsClientSettings,
+  BUDGETS,
+  minLeaseSeconds,
+  stepBudgetsOf,
+  type Budgets,
+  type StepBudgets,
+} from '../shared/budgets.ts';
 import { ENV } from '../shared/contract.ts';
 import { ConfigError, loadConfig, type DeploymentConfig, type HandlerConfig } from './config.ts';
 import { LockTable } from './lease.ts';
@@ -75,7 +82,11 @@ export function createTelemetry(overrides: HandlerOverrides): Telemetry {
   };
 }
 
-function createClients(overrides: Partial<AwsClients> | undefined, trace: Telemetry['trace'], budgets: Budgets): AwsClients {
+function createClients(
+  overrides: Partial<AwsClients> | undefined,
+  trace: Telemetry['trace'],
+  budgets: Budgets,
+): AwsClients {
   // Region, endpoint and credentials come from the standard environment (AWS_REGION, ...).
   const settings = awsClientSettings(budgets.aws);
   return {
@@ -96,7 +107,10 @@ async function requireRegion(clients: AwsClients): Promise<void> {
   try {
     await Promise.all([clients.kms.config.region(), clients.secrets.config.region()]);
   } catch (err) {
-    throw new ConfigError('AWS_REGION', `no AWS region is configured (${(err as Error).message}); Lambda sets AWS_REGION itself — elsewhere export AWS_REGION or set a profile's region`);
+    throw new ConfigError(
+      'AWS_REGION',
+      `no AWS region is configured (${(err as Error).message}); Lambda sets AWS_REGION itself — elsewhere export AWS_REGION or set a profile's region`,
+    );
   }
 }
 
@@ -104,7 +118,10 @@ async function requireRegion(clients: AwsClients): Promise<void> {
 function checkLease(config: HandlerConfig, stepBudgets: StepBudgets, budgets: Budgets): void {
   const min = minLeaseSeconds(stepBudgets, budgets.leaseMarginMs);
   if (config.leaseSeconds !== undefined && config.leaseSeconds < min) {
-    throw new ConfigError(ENV.leaseSeconds, `${config.leaseSeconds} s is shorter than one recovery may take under these budgets (${min} s); raise it`);
+    throw new ConfigError(
+      ENV.leaseSeconds,
+      `${config.leaseSeconds} s is shorter than one recovery may take under these budgets (${min} s); raise it`,
+    );
   }
 }
 

@@ -7,7 +7,9 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import { SERVICE_NAME } from '../shared/contract.ts';
 import type { Trace } from './observability.ts';
 
-export function powertoolsTrace(tracer = new Tracer({ serviceName: SERVICE_NAME, captureHTTPsRequests: false })): Trace {
+export function powertoolsTrace(
+  tracer = new Tracer({ serviceName: SERVICE_NAME, captureHTTPsRequests: false }),
+): Trace {
   return {
     annotate(key, value) {
       tracer.putAnnotation(key, value);

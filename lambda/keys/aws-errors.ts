@@ -12,8 +12,20 @@ function awsHttpStatus(err: unknown): number | undefined {
 export function isTransientAwsError(err: unknown): boolean {
   const name = awsErrorName(err);
   const code = (err as { code?: string })?.code;
-  if (['TimeoutError', 'ThrottlingException', 'RequestLimitExceeded', 'ServiceUnavailable', 'InternalFailure', 'KMSInternalException', 'InternalServiceError'].includes(name)) return true;
-  if (code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE'].includes(code)) return true;
+  if (
+    [
+      'TimeoutError',
+      'ThrottlingException',
+      'RequestLimitExceeded',
+      'ServiceUnavailable',
+      'InternalFailure',
+      'KMSInternalException',
+      'InternalServiceError',
+    ].includes(name)
+  )
+    return true;
+  if (code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE'].includes(code))
+    return true;
   const httpStatus = awsHttpStatus(err);
   return httpStatus === undefined ? !('$fault' in (err as object)) : httpStatus >= 500 || httpStatus === 429;
 }

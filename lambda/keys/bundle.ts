@@ -71,11 +71,17 @@ export function parseBundle(text: string, source: string): RecoveryBundle {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new InputError(`${source} does not hold a recovery bundle (not JSON); run \`contrast-autorecover enroll\` for this deployment`, 'bundle-invalid');
+    throw new InputError(
+      `${source} does not hold a recovery bundle (not JSON); run \`contrast-autorecover enroll\` for this deployment`,
+      'bundle-invalid',
+    );
   }
   const head = z.object({ format: z.string(), version: z.number() }).safeParse(json);
   if (!head.success || head.data.format !== BUNDLE_FORMAT) {
-    throw new InputError(`${source} does not hold a recovery bundle (format is not "${BUNDLE_FORMAT}"); run \`contrast-autorecover enroll\``, 'bundle-invalid');
+    throw new InputError(
+      `${source} does not hold a recovery bundle (format is not "${BUNDLE_FORMAT}"); run \`contrast-autorecover enroll\``,
+      'bundle-invalid',
+    );
   }
   if (!(SUPPORTED_VERSIONS as readonly number[]).includes(head.data.version)) {
     throw new InputError(
@@ -85,7 +91,10 @@ export function parseBundle(text: string, source: string): RecoveryBundle {
   }
   const parsed = bundleV1Schema.safeParse(json);
   if (!parsed.success) {
-    throw new InputError(`${source} holds a malformed version-1 recovery bundle: ${z.prettifyError(parsed.error)}; re-enroll the deployment`, 'bundle-invalid');
+    throw new InputError(
+      `${source} holds a malformed version-1 recovery bundle: ${z.prettifyError(parsed.error)}; re-enroll the deployment`,
+      'bundle-invalid',
+    );
   }
   return {
     document: parsed.data,

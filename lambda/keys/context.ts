@@ -10,13 +10,16 @@
 import { CONTEXT_KEYS, OWNER_KEY_PURPOSE } from '../shared/contract.ts';
 import { sha256Hex } from '../shared/digest.ts';
 
-
 /** SHA-256(manifest bytes || seed-share document bytes), hex. */
 export function bundleDigest(manifest: Uint8Array, seedShares: Uint8Array): string {
   return sha256Hex(manifest, seedShares);
 }
 
-export function ownerKeyContext(deployment: string, manifest: Uint8Array, seedShares: Uint8Array): Record<string, string> {
+export function ownerKeyContext(
+  deployment: string,
+  manifest: Uint8Array,
+  seedShares: Uint8Array,
+): Record<string, string> {
   return {
     [CONTEXT_KEYS.deployment]: deployment,
     [CONTEXT_KEYS.purpose]: OWNER_KEY_PURPOSE,

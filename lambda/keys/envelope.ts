@@ -6,7 +6,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
-import type { RecoveryError} from '../shared/errors.ts';
+import type { RecoveryError } from '../shared/errors.ts';
 import { InputError, UnreachableError } from '../shared/errors.ts';
 import type { EncryptedOwnerKey } from './bundle.ts';
 import { contextAad } from './context.ts';
@@ -31,7 +31,13 @@ function kmsFailure(op: string, keyId: string, context: Record<string, string>, 
     );
   }
   // The key or its policy is not usable as configured: a setting, which re-enrolling does not fix.
-  if (name === 'AccessDeniedException' || name === 'NotFoundException' || name === 'DisabledException' || name === 'KMSInvalidStateException' || name === 'InvalidKeyUsageException') {
+  if (
+    name === 'AccessDeniedException' ||
+    name === 'NotFoundException' ||
+    name === 'DisabledException' ||
+    name === 'KMSInvalidStateException' ||
+    name === 'InvalidKeyUsageException'
+  ) {
     return new InputError(
       `KMS ${op} with key ${keyId} was refused (${name}) under encryption context {${describeContext(context)}}: check that the key exists and is enabled and that the caller's role may use it with this context (see the key policy)`,
       'config-invalid',
@@ -40,7 +46,10 @@ function kmsFailure(op: string, keyId: string, context: Record<string, string>, 
   if (isTransientAwsError(err)) {
     return new UnreachableError(`KMS ${op} with key ${keyId} failed transiently (${name}); it is retried`);
   }
-  return new InputError(`KMS ${op} with key ${keyId} failed (${name}); check the key and the caller's permissions`, 'config-invalid');
+  return new InputError(
+    `KMS ${op} with key ${keyId} failed (${name}); check the key and the caller's permissions`,
+    'config-invalid',
+  );
 }
 
 export async function encryptOwnerKey(
@@ -53,7 +62,9 @@ export async function encryptOwnerKey(
   let wrapped: Uint8Array | undefined;
   let keyArn: string | undefined;
   try {
-    const out = await kms.send(new GenerateDataKeyCommand({ KeyId: kmsKeyId, KeySpec: 'AES_256', EncryptionContext: context }));
+    const out = await kms.send(
+      new GenerateDataKeyCommand({ KeyId: kmsKeyId, KeySpec: 'AES_256', EncryptionContext: context }),
+    );
     dataKey = out.Plaintext;
     wrapped = out.CiphertextBlob;
     keyArn = out.KeyId;
@@ -86,11 +97,19 @@ export async function encryptOwnerKey(
  * Returns the owner key as PKCS#1 DER in a Buffer the caller must zero. This is the only
  * KMS Decrypt of a reconcile.
  */
-export async function decryptOwnerKey(kms: KMSClient, enc: EncryptedOwnerKey, context: Record<string, string>): Promise<Buffer> {
+export async function decryptOwnerKey(
+  kms: KMSClient,
+  enc: EncryptedOwnerKey,
+  context: Record<string, string>,
+): Promise<Buffer> {
   let dataKey: Uint8Array | undefined;
   try {
     const out = await kms.send(
-      new DecryptCommand({ KeyId: enc.kmsKeyId, CiphertextBlob: Buffer.from(enc.encryptedDataKey, 'base64'), EncryptionContext: context }),
+      new DecryptCommand({
+        KeyId: enc.kmsKeyId,
+        CiphertextBlob: Buffer.from(enc.encryptedDataKey, 'base64'),
+        EncryptionContext: context,
+      }),
     );
     dataKey = out.Plaintext;
   } catch (err) {
@@ -98,12 +117,19 @@ export async function decryptOwnerKey(kms: KMSClient, enc: EncryptedOwnerKey, co
   }
   if (!dataKey || dataKey.length !== 32) {
     dataKey?.fill(0);
-    throw new InputError(`KMS Decrypt with key ${enc.kmsKeyId} returned no 256-bit data key; re-enroll the deployment`, 'bundle-invalid');
+    throw new InputError(
+      `KMS Decrypt with key ${enc.kmsKeyId} returned no 256-bit data key; re-enroll the deployment`,
+      'bundle-invalid',
+    );
   }
   try {
     const iv = Buffer.from(enc.iv, 'base64');
     const tag = Buffer.from(enc.tag, 'base64');
-    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new InputError('the bundle\'s owner key has a malformed IV or tag; re-enroll the deployment', 'bundle-invalid');
+    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES)
+      throw new InputError(
+        "the bundle's owner key has a malformed IV or tag; re-enroll the deployment",
+        'bundle-invalid',
+      );
     const decipher = createDecipheriv('aes-256-gcm', dataKey, iv);
     decipher.setAAD(contextAad(context));
     decipher.setAuthTag(tag);
@@ -113,7 +139,10 @@ export async function decryptOwnerKey(kms: KMSClient, enc: EncryptedOwnerKey, co
       last = decipher.final();
     } catch {
       first.fill(0);
-      throw new InputError('the bundle\'s owner key fails its integrity check (AES-GCM tag) under this encryption context; re-enroll the deployment', 'bundle-invalid');
+      throw new InputError(
+        "the bundle's owner key fails its integrity check (AES-GCM tag) under this encryption context; re-enroll the deployment",
+        'bundle-invalid',
+      );
     }
     const plain = Buffer.concat([first, last]);
     first.fill(0);

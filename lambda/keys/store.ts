@@ -26,12 +26,25 @@ export class BundleStore {
     } catch (err) {
       const name = awsErrorName(err);
       if (name === 'ResourceNotFoundException') {
-        throw new InputError(`secret ${secretId} does not exist or has no value; run \`contrast-autorecover enroll --secret-id ${secretId}\` for this deployment`, 'bundle-invalid');
+        throw new InputError(
+          `secret ${secretId} does not exist or has no value; run \`contrast-autorecover enroll --secret-id ${secretId}\` for this deployment`,
+          'bundle-invalid',
+        );
       }
-      if (isTransientAwsError(err)) throw new UnreachableError(`Secrets Manager GetSecretValue for ${secretId} failed transiently (${name}); it is retried`);
-      throw new InputError(`Secrets Manager refused GetSecretValue for ${secretId} (${name}); check the secret's resource policy and the caller's role`, 'config-invalid');
+      if (isTransientAwsError(err))
+        throw new UnreachableError(
+          `Secrets Manager GetSecretValue for ${secretId} failed transiently (${name}); it is retried`,
+        );
+      throw new InputError(
+        `Secrets Manager refused GetSecretValue for ${secretId} (${name}); check the secret's resource policy and the caller's role`,
+        'config-invalid',
+      );
     }
-    if (text === undefined) throw new InputError(`secret ${secretId} holds binary data, not a recovery bundle; re-enroll the deployment`, 'bundle-invalid');
+    if (text === undefined)
+      throw new InputError(
+        `secret ${secretId} holds binary data, not a recovery bundle; re-enroll the deployment`,
+        'bundle-invalid',
+      );
     return parseBundle(text, `secret ${secretId}`);
   }
 
@@ -61,7 +74,8 @@ export class BundleStore {
           Name: secretId,
           SecretString,
           KmsKeyId: createWithKmsKeyId,
-          Description: 'contrast-autorecover recovery bundle (manifest, seed shares, KMS-encrypted seed-share owner key)',
+          Description:
+            'contrast-autorecover recovery bundle (manifest, seed shares, KMS-encrypted seed-share owner key)',
         }),
       );
       return { created: true, versionId: out.VersionId };
@@ -72,7 +86,11 @@ export class BundleStore {
 
   private writeFailure(secretId: string, err: unknown): Error {
     const name = awsErrorName(err);
-    if (isTransientAwsError(err)) return new UnreachableError(`Secrets Manager write to ${secretId} failed transiently (${name}); try again`);
-    return new InputError(`Secrets Manager refused to write ${secretId} (${name}); check that the enroller role may create/put this secret`, 'config-invalid');
+    if (isTransientAwsError(err))
+      return new UnreachableError(`Secrets Manager write to ${secretId} failed transiently (${name}); try again`);
+    return new InputError(
+      `Secrets Manager refused to write ${secretId} (${name}); check that the enroller role may create/put this secret`,
+      'config-invalid',
+    );
   }
 }

@@ -23,7 +23,9 @@ const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
 
 function collectionPath(kind: WorkloadKind, namespace: string | undefined): string {
   const { prefix, resource } = KIND_PATHS[kind];
-  return namespace === undefined ? `${prefix}/${resource}` : `${prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}`;
+  return namespace === undefined
+    ? `${prefix}/${resource}`
+    : `${prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}`;
 }
 
 function objectPath(kind: WorkloadKind, namespace: string, name: string): string {
@@ -37,7 +39,12 @@ export class KubeApiClient {
   ) {}
 
   /** All objects of a kind in a namespace (undefined = every namespace), following continue tokens. */
-  async list<T>(kind: WorkloadKind, namespace: string | undefined, labelSelector?: string, signal?: AbortSignal): Promise<T[]> {
+  async list<T>(
+    kind: WorkloadKind,
+    namespace: string | undefined,
+    labelSelector?: string,
+    signal?: AbortSignal,
+  ): Promise<T[]> {
     return this.listPath<T>(collectionPath(kind, namespace), labelSelector, signal);
   }
 
@@ -55,30 +62,54 @@ export class KubeApiClient {
    * consistent list must be read from one revision (kubernetes.io, "Kubernetes API Concepts",
    * retrieving large results sets in chunks: on 410 the client restarts the list).
    */
-  private async listPath<T>(path: string, labelSelector: string | undefined, signal: AbortSignal | undefined): Promise<T[]> {
+  private async listPath<T>(
+    path: string,
+    labelSelector: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<T[]> {
     const { pageSize, listItems, listPages, listRestarts } = this.limits;
-    const refuse = (limit: KubeLimitError['limit'], message: string) => new KubeLimitError(limit, 200, message, 'GET', path);
+    const refuse = (limit: KubeLimitError['limit'], message: string) =>
+      new KubeLimitError(limit, 200, message, 'GET', path);
     let items: T[] = [];
     let cont: string | undefined;
     let pages = 0;
     let restarts = 0;
     for (;;) {
-      if (++pages > listPages) throw refuse('list-pages', `the list did not end within ${listPages} pages (KUBERNETES_LIMITS.listPages): the API server keeps sending continue tokens`);
+      if (++pages > listPages)
+        throw refuse(
+          'list-pages',
+          `the list did not end within ${listPages} pages (KUBERNETES_LIMITS.listPages): the API server keeps sending continue tokens`,
+        );
       let page: ObjectList<T>;
       try {
-        page = await this.transport.request<ObjectList<T>>({ method: 'GET', path, query: { labelSelector, limit: String(pageSize), continue: cont }, signal });
+        page = await this.transport.request<ObjectList<T>>({
+          method: 'GET',
+          path,
+          query: { labelSelector, limit: String(pageSize), continue: cont },
+          signal,
+        });
       } catch (err) {
         if (cont === undefined || !(err instanceof KubeApiError) || err.status !== 410) throw err;
         if (++restarts > listRestarts) {
-          throw new KubeLimitError('list-restarts', 410, `the list expired (410 Gone) ${restarts} times while it was read (KUBERNETES_LIMITS.listRestarts) — try again later`, 'GET', path);
+          throw new KubeLimitError(
+            'list-restarts',
+            410,
+            `the list expired (410 Gone) ${restarts} times while it was read (KUBERNETES_LIMITS.listRestarts) — try again later`,
+            'GET',
+            path,
+          );
         }
         items = [];
         cont = undefined;
         continue;
       }
-      if (!page || !Array.isArray(page.items)) throw new KubeApiError(200, 'InvalidResponse', 'the answer is not a list (no items)', 'GET', path);
+      if (!page || !Array.isArray(page.items))
+        throw new KubeApiError(200, 'InvalidResponse', 'the answer is not a list (no items)', 'GET', path);
       if (items.length + page.items.length > listItems) {
-        throw refuse('list-items', `the list has more than ${listItems} items (KUBERNETES_LIMITS.listItems) — narrow the deployment's namespaces (a list or namespaceLabelSelector instead of "*")`);
+        throw refuse(
+          'list-items',
+          `the list has more than ${listItems} items (KUBERNETES_LIMITS.listItems) — narrow the deployment's namespaces (a list or namespaceLabelSelector instead of "*")`,
+        );
       }
       for (const item of page.items) items.push(item);
       const next = page.metadata?.continue;
@@ -92,11 +123,23 @@ export class KubeApiClient {
    * status code: a 2xx was applied, whatever body comes with it.
    */
   async patch(kind: WorkloadKind, namespace: string, name: string, body: unknown, signal?: AbortSignal): Promise<void> {
-    await this.transport.request<void>({ method: 'PATCH', path: objectPath(kind, namespace, name), body, contentType: STRATEGIC_MERGE_PATCH, expect: 'status', signal });
+    await this.transport.request<void>({
+      method: 'PATCH',
+      path: objectPath(kind, namespace, name),
+      body,
+      contentType: STRATEGIC_MERGE_PATCH,
+      expect: 'status',
+      signal,
+    });
   }
 
   /** Judged by its status code, like patch. */
   async deletePod(namespace: string, name: string, signal?: AbortSignal): Promise<void> {
-    await this.transport.request<void>({ method: 'DELETE', path: objectPath('Pod', namespace, name), expect: 'status', signal });
+    await this.transport.request<void>({
+      method: 'DELETE',
+      path: objectPath('Pod', namespace, name),
+      expect: 'status',
+      signal,
+    });
   }
 }

@@ -12,7 +12,14 @@
 import { UnreachableError } from '../shared/errors.ts';
 import type { KubeApiClient } from './api.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
-import { COORDINATOR_LABEL_KEY, COORDINATOR_LABEL_VALUE, COORDINATOR_ROLE, INITIALIZER_NAME, POD_ROLE_ANNOTATION, RUNTIME_CLASS_PREFIX } from './contrast.ts';
+import {
+  COORDINATOR_LABEL_KEY,
+  COORDINATOR_LABEL_VALUE,
+  COORDINATOR_ROLE,
+  INITIALIZER_NAME,
+  POD_ROLE_ANNOTATION,
+  RUNTIME_CLASS_PREFIX,
+} from './contrast.ts';
 import type { ObjectMeta, Pod, PodSpec, PodTemplateSpec, WorkloadObject } from './objects.ts';
 import { initializerState, type InitializerState } from './stale.ts';
 import type { WorkloadKind } from './types.ts';
@@ -80,7 +87,9 @@ function isCoordinator(kind: WorkloadKind, meta: ObjectMeta, template: PodTempla
 }
 
 function claimsCoordinatorRole(meta: ObjectMeta, template: PodTemplateSpec): boolean {
-  return [meta.annotations, template.metadata?.annotations].some((ann) => ann?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE);
+  return [meta.annotations, template.metadata?.annotations].some(
+    (ann) => ann?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE,
+  );
 }
 
 function parseOrder(value: string | undefined): number {
@@ -91,7 +100,12 @@ function parseOrder(value: string | undefined): number {
 
 function podInfo(p: Pod): PodInfo {
   const t = p.status?.startTime ? new Date(p.status.startTime) : undefined;
-  return { name: p.metadata.name, startTime: t && !Number.isNaN(t.getTime()) ? t : undefined, deleting: !!p.metadata.deletionTimestamp, initializer: initializerState(p) };
+  return {
+    name: p.metadata.name,
+    startTime: t && !Number.isNaN(t.getTime()) ? t : undefined,
+    deleting: !!p.metadata.deletionTimestamp,
+    initializer: initializerState(p),
+  };
 }
 
 function controllerOf(meta: ObjectMeta): { kind: string; uid: string } | undefined {
@@ -117,7 +131,12 @@ export class WorkloadDiscovery {
   async discover(signal?: AbortSignal): Promise<Workload[]> {
     const scopes = await this.scopes(signal);
     const perScope = await Promise.all(scopes.map((ns) => this.discoverIn(ns, signal)));
-    return perScope.flat().sort((a, b) => a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
+    return perScope
+      .flat()
+      .sort(
+        (a, b) =>
+          a.namespace.localeCompare(b.namespace) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name),
+      );
   }
 
   private async discoverIn(ns: string | undefined, signal: AbortSignal | undefined): Promise<Workload[]> {
@@ -140,7 +159,10 @@ export class WorkloadDiscovery {
         uid: o.metadata.uid,
         annotations: o.metadata.annotations ?? {},
         template,
-        updateStrategy: kind === 'StatefulSet' || kind === 'DaemonSet' ? (o.spec?.updateStrategy?.type ?? 'RollingUpdate') : undefined,
+        updateStrategy:
+          kind === 'StatefulSet' || kind === 'DaemonSet'
+            ? (o.spec?.updateStrategy?.type ?? 'RollingUpdate')
+            : undefined,
         pods: [],
         order: parseOrder(o.metadata.annotations?.[RESTART_ORDER_ANNOTATION]),
         ...(claimsCoordinatorRole(o.metadata, template) ? { claimsCoordinatorRole: true as const } : {}),
@@ -166,7 +188,10 @@ export class WorkloadDiscovery {
       const ctrl = controllerOf(p.metadata);
       if (!ctrl) {
         // A bare pod is its own workload.
-        const template: PodTemplateSpec = { metadata: { labels: p.metadata.labels ?? {}, annotations: p.metadata.annotations ?? {} }, spec: p.spec ?? {} };
+        const template: PodTemplateSpec = {
+          metadata: { labels: p.metadata.labels ?? {}, annotations: p.metadata.annotations ?? {} },
+          spec: p.spec ?? {},
+        };
         if (!isContrastSpec(p.spec) || isCoordinator('Pod', p.metadata, template)) continue;
         byUid.set(p.metadata.uid, {
           kind: 'Pod',
@@ -201,7 +226,10 @@ export class WorkloadDiscovery {
             ? ' — apply infra/k8s/rbac.yaml including the cluster-scoped binding for this namespace mode'
             : ` — apply infra/k8s/rbac.yaml with a RoleBinding in namespace ${ns}`
           : '';
-      throw new UnreachableError(`cannot list ${resource} ${where}: ${describeApiError(err)}${hint}; workloads to restart are unknown`, { cause: err });
+      throw new UnreachableError(
+        `cannot list ${resource} ${where}: ${describeApiError(err)}${hint}; workloads to restart are unknown`,
+        { cause: err },
+      );
     }
   }
 }

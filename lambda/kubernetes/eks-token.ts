@@ -7,7 +7,13 @@
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, Checksum, HttpRequest, SourceData } from '@smithy/types';
+import type {
+  AwsCredentialIdentity,
+  AwsCredentialIdentityProvider,
+  Checksum,
+  HttpRequest,
+  SourceData,
+} from '@smithy/types';
 
 const TOKEN_PREFIX = 'k8s-aws-v1.';
 const CLUSTER_ID_HEADER = 'x-k8s-aws-id';
@@ -67,7 +73,13 @@ export async function createEksToken(o: EksTokenOptions, credentials?: AwsCreden
   // The regional STS endpoint of the aws partition (aws-cn and others are not supported).
   const host = `sts.${o.region}.amazonaws.com`;
   const creds = credentials ?? (await o.credentials());
-  const signer = new SignatureV4({ credentials: creds, region: o.region, service: 'sts', sha256: NodeSha256, uriEscapePath: true });
+  const signer = new SignatureV4({
+    credentials: creds,
+    region: o.region,
+    service: 'sts',
+    sha256: NodeSha256,
+    uriEscapePath: true,
+  });
   const request: HttpRequest = {
     method: 'GET',
     protocol: 'https:',
@@ -76,7 +88,10 @@ export async function createEksToken(o: EksTokenOptions, credentials?: AwsCreden
     query: { Action: 'GetCallerIdentity', Version: '2011-06-15' },
     headers: { host, [CLUSTER_ID_HEADER]: o.clusterName },
   };
-  const signed = await signer.presign(request, { expiresIn: PRESIGN_EXPIRES_SECONDS, signingDate: o.now?.() ?? new Date() });
+  const signed = await signer.presign(request, {
+    expiresIn: PRESIGN_EXPIRES_SECONDS,
+    signingDate: o.now?.() ?? new Date(),
+  });
   const query = Object.entries(signed.query ?? {})
     .flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x] as const) : v == null ? [] : [[k, v] as const]))
     .map(([k, v]) => `${encode(k)}=${encode(v)}`)

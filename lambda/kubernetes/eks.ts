@@ -25,13 +25,24 @@ export interface EksAuth {
 
 export function eksConnection(auth: EksAuth): KubeConnection {
   if (!/^https:\/\/[^/\s]+/.test(auth.endpoint)) {
-    throw new InputError(`EKS endpoint "${auth.endpoint}" is not an https:// URL — use the cluster's DescribeCluster endpoint`, 'config-invalid');
+    throw new InputError(
+      `EKS endpoint "${auth.endpoint}" is not an https:// URL — use the cluster's DescribeCluster endpoint`,
+      'config-invalid',
+    );
   }
   const ca = Buffer.from(auth.caData, 'base64').toString('utf8');
   if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new InputError(`the CA data of EKS cluster ${auth.clusterName} is not a base64 PEM certificate — use DescribeCluster's certificateAuthority.data`, 'config-invalid');
+    throw new InputError(
+      `the CA data of EKS cluster ${auth.clusterName} is not a base64 PEM certificate — use DescribeCluster's certificateAuthority.data`,
+      'config-invalid',
+    );
   }
-  if (!auth.credentials) throw new InputError(`no AWS credentials to sign the EKS token for cluster ${auth.clusterName}`, 'config-invalid');
-  const provider = eksTokenProvider({ clusterName: auth.clusterName, region: auth.region, credentials: auth.credentials });
+  if (!auth.credentials)
+    throw new InputError(`no AWS credentials to sign the EKS token for cluster ${auth.clusterName}`, 'config-invalid');
+  const provider = eksTokenProvider({
+    clusterName: auth.clusterName,
+    region: auth.region,
+    credentials: auth.credentials,
+  });
   return { server: auth.endpoint, tls: { ca }, headers: async () => ({ Authorization: `Bearer ${await provider()}` }) };
 }

@@ -19,7 +19,11 @@ export class KubeApiError extends RecoveryError {
     readonly retryAfterMs?: number,
     options?: { cause?: unknown },
   ) {
-    super(status === 401 || status === 403 ? 'config-invalid' : 'unreachable', `${method} ${path}: ${status ? `${status} ${reason}` : reason}: ${apiMessage}`, options);
+    super(
+      status === 401 || status === 403 ? 'config-invalid' : 'unreachable',
+      `${method} ${path}: ${status ? `${status} ${reason}` : reason}: ${apiMessage}`,
+      options,
+    );
   }
 
   /** Whether the same request may succeed later (conflict, throttling, server or network trouble). */

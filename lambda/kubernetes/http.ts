@@ -37,7 +37,11 @@ export interface KubeConnection {
  * Backoff between attempts (KUBERNETES_RETRY), the number of attempts and each attempt's
  * timeout are time budgets (lambda/shared/budgets.ts): the peer step's budget counts them all.
  */
-const { backoffBaseMs: BACKOFF_BASE_MS, backoffMaxMs: BACKOFF_MAX_MS, retryAfterMaxMs: RETRY_AFTER_MAX_MS } = KUBERNETES_RETRY;
+const {
+  backoffBaseMs: BACKOFF_BASE_MS,
+  backoffMaxMs: BACKOFF_MAX_MS,
+  retryAfterMaxMs: RETRY_AFTER_MAX_MS,
+} = KUBERNETES_RETRY;
 
 export interface KubeRequest {
   method: 'GET' | 'PATCH' | 'DELETE';
@@ -139,7 +143,16 @@ export class KubeTransport {
           req.path,
         );
       const r = send(
-        { protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port, method: req.method, path, headers, agent: this.agent, timeout: this.opts.requestTimeoutMs },
+        {
+          protocol: this.base.protocol,
+          hostname: this.base.hostname,
+          port: this.base.port,
+          method: req.method,
+          path,
+          headers,
+          agent: this.agent,
+          timeout: this.opts.requestTimeoutMs,
+        },
         (res) => {
           const status = res.statusCode ?? 0;
           // A write answered 2xx was applied, whatever its body says.
@@ -172,13 +185,31 @@ export class KubeTransport {
                   try {
                     resolve((text ? JSON.parse(text) : undefined) as T);
                   } catch (e) {
-                    reject(new KubeApiError(status, 'InvalidResponse', `response is not JSON (${(e as Error).message})`, req.method, req.path));
+                    reject(
+                      new KubeApiError(
+                        status,
+                        'InvalidResponse',
+                        `response is not JSON (${(e as Error).message})`,
+                        req.method,
+                        req.path,
+                      ),
+                    );
                   }
                   return;
                 }
                 reject(statusError(req, status, text, res.headers['retry-after']));
               } catch (e) {
-                reject(new KubeApiError(status, 'InvalidResponse', `the answer cannot be read (${(e as Error).message})`, req.method, req.path, undefined, { cause: e }));
+                reject(
+                  new KubeApiError(
+                    status,
+                    'InvalidResponse',
+                    `the answer cannot be read (${(e as Error).message})`,
+                    req.method,
+                    req.path,
+                    undefined,
+                    { cause: e },
+                  ),
+                );
               }
             }),
           );
@@ -186,7 +217,17 @@ export class KubeTransport {
       );
       // The whole attempt, not only silence: a server that trickles a byte every second ends here too.
       const deadline = setTimeout(() => {
-        settle(() => reject(new KubeApiError(0, 'Timeout', `no complete answer within ${this.opts.requestTimeoutMs} ms`, req.method, req.path)));
+        settle(() =>
+          reject(
+            new KubeApiError(
+              0,
+              'Timeout',
+              `no complete answer within ${this.opts.requestTimeoutMs} ms`,
+              req.method,
+              req.path,
+            ),
+          ),
+        );
         r.destroy();
       }, this.opts.requestTimeoutMs);
       // Cancelled: the socket is torn down; a request already sent may still have reached the server.
@@ -226,7 +267,15 @@ function joinPath(basePath: string, path: string): string {
 
 function networkError(req: KubeRequest, e: Error): KubeApiError {
   const code = (e as NodeJS.ErrnoException).code;
-  return new KubeApiError(0, 'NetworkError', code ? `${code}: ${e.message}` : e.message, req.method, req.path, undefined, { cause: e });
+  return new KubeApiError(
+    0,
+    'NetworkError',
+    code ? `${code}: ${e.message}` : e.message,
+    req.method,
+    req.path,
+    undefined,
+    { cause: e },
+  );
 }
 
 function statusError(req: KubeRequest, status: number, text: string, retryAfter: string | undefined): KubeApiError {

@@ -56,10 +56,15 @@ export interface KubernetesSettings {
 
 export async function createKubernetesSide(settings: KubernetesSettings): Promise<Required<KubernetesSide>> {
   const auth = settings.auth;
-  const connection = auth.kind === 'eks' ? eksConnection(auth) : await (await import('./kubeconfig.ts')).kubeconfigConnection(auth);
+  const connection =
+    auth.kind === 'eks' ? eksConnection(auth) : await (await import('./kubeconfig.ts')).kubeconfigConnection(auth);
   const budget = settings.budget ?? BUDGETS.kubernetes;
   // One socket per concurrent restart.
-  const transport = new KubeTransport(connection, { maxSockets: RESTART_CONCURRENCY, requestTimeoutMs: budget.requestTimeoutMs, attempts: budget.attempts });
+  const transport = new KubeTransport(connection, {
+    maxSockets: RESTART_CONCURRENCY,
+    requestTimeoutMs: budget.requestTimeoutMs,
+    attempts: budget.attempts,
+  });
   const api = new KubeApiClient(transport);
   const peers = new KubePeerChecker(api, { namespace: settings.coordinatorNamespace });
   const discovery = new WorkloadDiscovery(api, { namespaces: settings.namespaces });

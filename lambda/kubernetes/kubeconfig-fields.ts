@@ -61,13 +61,17 @@ const EMBED = 'embed a token, or client-certificate-data and client-key-data';
 const REFUSALS: Record<string, string> = {
   exec: `the function runs no credential plugin (it would run with the function's own AWS credentials) — ${EMBED}`,
   'auth-provider': `the function runs no auth provider — ${EMBED}`,
-  'certificate-authority': 'the function reads no file a kubeconfig names — embed the CA as certificate-authority-data (base64 PEM)',
-  'client-certificate': 'the function reads no file a kubeconfig names — embed the certificate as client-certificate-data (base64 PEM)',
+  'certificate-authority':
+    'the function reads no file a kubeconfig names — embed the CA as certificate-authority-data (base64 PEM)',
+  'client-certificate':
+    'the function reads no file a kubeconfig names — embed the certificate as client-certificate-data (base64 PEM)',
   'client-key': 'the function reads no file a kubeconfig names — embed the key as client-key-data (base64 PEM)',
   tokenFile: 'the function reads no file a kubeconfig names — embed the token as token',
   'token-file': 'the function reads no file a kubeconfig names — embed the token as token',
-  username: 'basic authentication is not supported (the API server removed it in Kubernetes 1.19) — use a token or a client certificate',
-  password: 'basic authentication is not supported (the API server removed it in Kubernetes 1.19) — use a token or a client certificate',
+  username:
+    'basic authentication is not supported (the API server removed it in Kubernetes 1.19) — use a token or a client certificate',
+  password:
+    'basic authentication is not supported (the API server removed it in Kubernetes 1.19) — use a token or a client certificate',
   'proxy-url': 'the function reaches the API server directly, never through a proxy — remove proxy-url',
   as: 'the function does not impersonate — bind its RBAC (infra/k8s/rbac.yaml) to the identity itself',
   'as-uid': 'the function does not impersonate — bind its RBAC (infra/k8s/rbac.yaml) to the identity itself',
@@ -86,22 +90,37 @@ export function parseKubeconfig(text: string, where: string): { raw: RawKubeconf
     // yaml refuses duplicate keys and caps alias expansion (maxAliasCount 100): no YAML bomb.
     doc = parse(text);
   } catch (err) {
-    throw new InputError(`${where} cannot be parsed: ${(err as Error).message} — give a valid kubeconfig YAML`, 'config-invalid', { cause: err });
+    throw new InputError(
+      `${where} cannot be parsed: ${(err as Error).message} — give a valid kubeconfig YAML`,
+      'config-invalid',
+      { cause: err },
+    );
   }
-  if (!isObj(doc)) throw new InputError(`${where} is not a kubeconfig (a YAML mapping with clusters, users and contexts)`, 'config-invalid');
+  if (!isObj(doc))
+    throw new InputError(
+      `${where} is not a kubeconfig (a YAML mapping with clusters, users and contexts)`,
+      'config-invalid',
+    );
   const list = (key: 'clusters' | 'users' | 'contexts', inner: string): Obj[] => {
     const v = doc[key];
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) throw new InputError(`${where}: ${key} is not a list`, 'config-invalid');
     return v.map((e, i) => {
-      if (!isObj(e) || typeof e.name !== 'string' || !e.name) throw new InputError(`${where}: ${key}[${i}] has no name`, 'config-invalid');
-      if (e[inner] !== undefined && e[inner] !== null && !isObj(e[inner])) throw new InputError(`${where}: ${key}[${i}] ("${e.name}") ${inner} is not a mapping`, 'config-invalid');
+      if (!isObj(e) || typeof e.name !== 'string' || !e.name)
+        throw new InputError(`${where}: ${key}[${i}] has no name`, 'config-invalid');
+      if (e[inner] !== undefined && e[inner] !== null && !isObj(e[inner]))
+        throw new InputError(`${where}: ${key}[${i}] ("${e.name}") ${inner} is not a mapping`, 'config-invalid');
       return { ...e, [inner]: isObj(e[inner]) ? { ...e[inner] } : {} };
     });
   };
   const current = doc['current-context'];
   return {
-    raw: { clusters: list('clusters', 'cluster'), users: list('users', 'user'), contexts: list('contexts', 'context'), currentContext: typeof current === 'string' && current ? current : undefined },
+    raw: {
+      clusters: list('clusters', 'cluster'),
+      users: list('users', 'user'),
+      contexts: list('contexts', 'context'),
+      currentContext: typeof current === 'string' && current ? current : undefined,
+    },
     top: doc,
   };
 }
@@ -109,7 +128,8 @@ export function parseKubeconfig(text: string, where: string): { raw: RawKubeconf
 /** The function's policy: every entry of the document holds only fields the function uses. */
 export function checkEmbeddedOnly(top: Obj, raw: RawKubeconfig, where: string): void {
   for (const key of Object.keys(top)) {
-    if (!(EMBEDDED_FIELDS.config as readonly string[]).includes(key)) throw refuse(where, key, REFUSALS[key] ?? 'not a field the function uses — remove it');
+    if (!(EMBEDDED_FIELDS.config as readonly string[]).includes(key))
+      throw refuse(where, key, REFUSALS[key] ?? 'not a field the function uses — remove it');
   }
   const parts = [
     ['clusters', 'cluster', raw.clusters, EMBEDDED_FIELDS.cluster],
@@ -119,17 +139,27 @@ export function checkEmbeddedOnly(top: Obj, raw: RawKubeconfig, where: string): 
   for (const [list, inner, entries, allowed] of parts) {
     entries.forEach((entry, i) => {
       const at = `${where}: ${list}[${i}] ("${String(entry.name)}")`;
-      for (const key of Object.keys(entry)) if (key !== 'name' && key !== inner) throw refuse(at, key, 'not a field of a kubeconfig entry — remove it');
+      for (const key of Object.keys(entry))
+        if (key !== 'name' && key !== inner) throw refuse(at, key, 'not a field of a kubeconfig entry — remove it');
       const body = entry[inner] as Obj;
       for (const key of Object.keys(body)) {
-        if (!(allowed as readonly string[]).includes(key)) throw refuse(at, key, REFUSALS[key] ?? 'not a field the function uses — remove it');
+        if (!(allowed as readonly string[]).includes(key))
+          throw refuse(at, key, REFUSALS[key] ?? 'not a field the function uses — remove it');
       }
       if (inner === 'cluster') {
         if (body['insecure-skip-tls-verify'] === true || body['insecure-skip-tls-verify'] === 'true') {
-          throw refuse(at, 'insecure-skip-tls-verify', "it would skip verifying the API server's certificate — give certificate-authority-data instead");
+          throw refuse(
+            at,
+            'insecure-skip-tls-verify',
+            "it would skip verifying the API server's certificate — give certificate-authority-data instead",
+          );
         }
         if (typeof body.server !== 'string' || !/^https:\/\/[^/\s]+/.test(body.server)) {
-          throw refuse(at, `server "${String(body.server ?? '')}"`, 'the function talks to the API server over verified TLS only — give its https:// URL');
+          throw refuse(
+            at,
+            `server "${String(body.server ?? '')}"`,
+            'the function talks to the API server over verified TLS only — give its https:// URL',
+          );
         }
       }
     });
@@ -146,11 +176,13 @@ export function resolveFileReferences(raw: RawKubeconfig, path: string | undefin
   const base = path ? dirname(path) : undefined;
   for (const c of raw.clusters) {
     const body = c.cluster as Obj;
-    if (body['certificate-authority'] !== undefined) body['certificate-authority'] = resolveAgainst(base, body['certificate-authority']);
+    if (body['certificate-authority'] !== undefined)
+      body['certificate-authority'] = resolveAgainst(base, body['certificate-authority']);
   }
   for (const u of raw.users) {
     const body = u.user as Obj;
-    for (const key of ['client-certificate', 'client-key', 'tokenFile']) if (body[key] !== undefined) body[key] = resolveAgainst(base, body[key]);
+    for (const key of ['client-certificate', 'client-key', 'tokenFile'])
+      if (body[key] !== undefined) body[key] = resolveAgainst(base, body[key]);
   }
 }
 
@@ -159,7 +191,11 @@ async function readReferenced(file: unknown, what: string): Promise<Buffer> {
   try {
     return await readRegularFile(file, { maxBytes: MAX_REFERENCED_FILE_BYTES, what, outcome: 'config-invalid' });
   } catch (err) {
-    if (err instanceof FileRefusedError) throw new InputError(`${err.message} — a kubeconfig names certificates, keys and tokens as regular files (or embeds them as *-data)`, 'config-invalid');
+    if (err instanceof FileRefusedError)
+      throw new InputError(
+        `${err.message} — a kubeconfig names certificates, keys and tokens as regular files (or embeds them as *-data)`,
+        'config-invalid',
+      );
     throw err;
   }
 }
@@ -170,13 +206,20 @@ async function readReferenced(file: unknown, what: string): Promise<Buffer> {
  * unread, so client-node never opens them. `token-file` is client-node's spelling, not a kubectl
  * field: dropped, as kubectl ignores it.
  */
-export async function embedReferencedFiles(raw: RawKubeconfig, clusterName: string | undefined, userName: string | undefined, where: string): Promise<void> {
+export async function embedReferencedFiles(
+  raw: RawKubeconfig,
+  clusterName: string | undefined,
+  userName: string | undefined,
+  where: string,
+): Promise<void> {
   for (const c of raw.clusters) {
     const body = c.cluster as Obj;
     const file = body['certificate-authority'];
     delete body['certificate-authority'];
     if (c.name !== clusterName || file === undefined || body['certificate-authority-data']) continue;
-    body['certificate-authority-data'] = (await readReferenced(file, `${where}: cluster "${String(c.name)}" certificate-authority`)).toString('base64');
+    body['certificate-authority-data'] = (
+      await readReferenced(file, `${where}: cluster "${String(c.name)}" certificate-authority`)
+    ).toString('base64');
   }
   for (const u of raw.users) {
     const body = u.user as Obj;
@@ -188,10 +231,16 @@ export async function embedReferencedFiles(raw: RawKubeconfig, clusterName: stri
     const provider = body['auth-provider'];
     if (chosen && isObj(provider) && isObj(provider.config) && provider.config.tokenFile !== undefined) {
       // client-node's file auth provider re-reads it with readFileSync on every request.
-      throw new InputError(`${where}: user "${String(u.name)}" auth-provider reads config.tokenFile, which kubectl does not support — use tokenFile or token instead`, 'config-invalid');
+      throw new InputError(
+        `${where}: user "${String(u.name)}" auth-provider reads config.tokenFile, which kubectl does not support — use tokenFile or token instead`,
+        'config-invalid',
+      );
     }
     if (!chosen) continue;
-    if (cert !== undefined && !body['client-certificate-data']) body['client-certificate-data'] = (await readReferenced(cert, `${where}: user "${String(u.name)}" client-certificate`)).toString('base64');
+    if (cert !== undefined && !body['client-certificate-data'])
+      body['client-certificate-data'] = (
+        await readReferenced(cert, `${where}: user "${String(u.name)}" client-certificate`)
+      ).toString('base64');
     if (key !== undefined && !body['client-key-data']) {
       const bytes = await readReferenced(key, `${where}: user "${String(u.name)}" client-key`);
       body['client-key-data'] = bytes.toString('base64');

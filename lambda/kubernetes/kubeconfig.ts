@@ -9,7 +9,14 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { InputError } from '../shared/errors.ts';
 import type { KubeConnection, TlsMaterial } from './http.ts';
-import { checkEmbeddedOnly, embedReferencedFiles, parseKubeconfig, resolveFileReferences, type KubeconfigPolicy, type RawKubeconfig } from './kubeconfig-fields.ts';
+import {
+  checkEmbeddedOnly,
+  embedReferencedFiles,
+  parseKubeconfig,
+  resolveFileReferences,
+  type KubeconfigPolicy,
+  type RawKubeconfig,
+} from './kubeconfig-fields.ts';
 
 export type { KubeconfigPolicy } from './kubeconfig-fields.ts';
 
@@ -71,20 +78,43 @@ export async function buildKubeConfig(auth: KubeconfigAuth): Promise<KubeConfig>
   const raw = parsed.length === 1 ? parsed[0]! : merge(parsed);
   const contextName = auth.context ?? raw.currentContext;
   if (auth.context && !raw.contexts.some((c) => c.name === auth.context)) {
-    throw new InputError(`the kubeconfig has no context "${auth.context}" (it has: ${raw.contexts.map((c) => String(c.name)).join(', ') || 'none'})`, 'config-invalid');
+    throw new InputError(
+      `the kubeconfig has no context "${auth.context}" (it has: ${raw.contexts.map((c) => String(c.name)).join(', ') || 'none'})`,
+      'config-invalid',
+    );
   }
-  const context = raw.contexts.find((c) => c.name === contextName)?.context as { cluster?: unknown; user?: unknown } | undefined;
+  const context = raw.contexts.find((c) => c.name === contextName)?.context as
+    { cluster?: unknown; user?: unknown } | undefined;
   if (policy === 'kubectl') {
-    await embedReferencedFiles(raw, context?.cluster as string | undefined, context?.user as string | undefined, docs.length === 1 ? where(docs[0]!) : 'the merged kubeconfig');
+    await embedReferencedFiles(
+      raw,
+      context?.cluster as string | undefined,
+      context?.user as string | undefined,
+      docs.length === 1 ? where(docs[0]!) : 'the merged kubeconfig',
+    );
   }
   const kc = new KubeConfig();
   try {
-    kc.loadFromString(JSON.stringify({ clusters: raw.clusters, users: raw.users, contexts: raw.contexts, 'current-context': contextName ?? '' }));
+    kc.loadFromString(
+      JSON.stringify({
+        clusters: raw.clusters,
+        users: raw.users,
+        contexts: raw.contexts,
+        'current-context': contextName ?? '',
+      }),
+    );
   } catch (err) {
-    throw new InputError(`the kubeconfig cannot be used: ${(err as Error).message} — give a valid kubeconfig`, 'config-invalid', { cause: err });
+    throw new InputError(
+      `the kubeconfig cannot be used: ${(err as Error).message} — give a valid kubeconfig`,
+      'config-invalid',
+      { cause: err },
+    );
   }
   if (!kc.getCurrentCluster()) {
-    throw new InputError(`the kubeconfig has no cluster for context "${kc.getCurrentContext()}" — set current-context or name a context`, 'config-invalid');
+    throw new InputError(
+      `the kubeconfig has no cluster for context "${kc.getCurrentContext()}" — set current-context or name a context`,
+      'config-invalid',
+    );
   }
   return kc;
 }
@@ -99,14 +129,21 @@ export async function kubeconfigConnection(auth: KubeconfigAuth): Promise<KubeCo
   const kc = await buildKubeConfig(auth);
   const cluster = kc.getCurrentCluster()!;
   if (cluster.proxyUrl) {
-    throw new InputError(`cluster "${cluster.name}" uses proxy-url, which this service does not support — reach the API server directly`, 'config-invalid');
+    throw new InputError(
+      `cluster "${cluster.name}" uses proxy-url, which this service does not support — reach the API server directly`,
+      'config-invalid',
+    );
   }
   const resolve = async (): Promise<{ tls: TlsMaterial; headers: Record<string, string> }> => {
     const opts: TlsMaterial & { headers?: Record<string, string | string[] | number>; auth?: string } = {};
     try {
       await kc.applyToHTTPSOptions(opts);
     } catch (err) {
-      throw new InputError(`cannot use the Kubernetes credentials of context "${kc.getCurrentContext()}": ${(err as Error).message}`, 'config-invalid', { cause: err });
+      throw new InputError(
+        `cannot use the Kubernetes credentials of context "${kc.getCurrentContext()}": ${(err as Error).message}`,
+        'config-invalid',
+        { cause: err },
+      );
     }
     const tls: TlsMaterial = {};
     if (opts.ca) tls.ca = opts.ca;

@@ -29,7 +29,11 @@ function isReady(pod: Pod): boolean {
 
 /** A peer of the recovering Coordinator, by upstream's rule (see above). */
 function isPeer(pod: Pod, excludePod?: string): boolean {
-  return pod.metadata.annotations?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE && pod.metadata.name !== excludePod && isReady(pod);
+  return (
+    pod.metadata.annotations?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE &&
+    pod.metadata.name !== excludePod &&
+    isReady(pod)
+  );
 }
 
 export class KubePeerChecker implements PeerChecker {
@@ -50,7 +54,8 @@ export class KubePeerChecker implements PeerChecker {
           : ' — check the API endpoint and network path from the function';
       const message = `cannot list Coordinator pods (${COORDINATOR_LABEL}) in namespace ${namespace} for deployment ${deployment}: ${describeApiError(err)}${hint}; not recovering without knowing whether a Ready peer exists`;
       // A refusal is a configuration fault (retrying does not help); anything else may pass.
-      if (err instanceof KubeApiError && err.outcome === 'config-invalid') throw new RecoveryError('config-invalid', message, { cause: err });
+      if (err instanceof KubeApiError && err.outcome === 'config-invalid')
+        throw new RecoveryError('config-invalid', message, { cause: err });
       throw new UnreachableError(message, { cause: err });
     }
     return {

@@ -26,7 +26,13 @@ import type { KubeApiClient } from './api.ts';
 import type { Workload, WorkloadDiscovery } from './discovery.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
 import { CLOCK_SKEW_MARGIN_MS, holdsLostCertificate, MAX_CLOCK_SKEW_MS } from './stale.ts';
-import type { RestartRequest, RestartSummary, WorkloadRestarter, WorkloadResult, WorkloadResultStatus } from './types.ts';
+import type {
+  RestartRequest,
+  RestartSummary,
+  WorkloadRestarter,
+  WorkloadResult,
+  WorkloadResultStatus,
+} from './types.ts';
 
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
 
@@ -57,7 +63,8 @@ function notStaleReason(live: Workload['pods'], createdAt: Date): string {
   const fresh = count('done');
   const waiting = count('in-init');
   const none = count('none');
-  if (fresh) parts.push(`${fresh} pod(s) got their certificate after the mesh CA key was created (${rfc3339(createdAt)})`);
+  if (fresh)
+    parts.push(`${fresh} pod(s) got their certificate after the mesh CA key was created (${rfc3339(createdAt)})`);
   if (waiting) parts.push(`${waiting} pod(s) still in Init: they fetch their certificate from the current Coordinator`);
   if (none) parts.push(`${none} pod(s) without contrast-initializer hold no mesh certificate`);
   return parts.join('; ');
@@ -91,7 +98,12 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     }
     const list = results.filter((r): r is WorkloadResult => r !== undefined);
     const staleWorkloads = list.filter((r) => STILL_STALE.includes(r.status)).length;
-    return { meshCaSpkiSha256: request.meshCa.spkiSha256, results: list, complete: staleWorkloads === 0, staleWorkloads };
+    return {
+      meshCaSpkiSha256: request.meshCa.spkiSha256,
+      results: list,
+      complete: staleWorkloads === 0,
+      staleWorkloads,
+    };
   }
 
   /** Decides what a workload needs, without any API call. */
@@ -101,13 +113,24 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     const margin = req.clockSkewMarginMs ?? CLOCK_SKEW_MARGIN_MS;
     const live = w.pods.filter((p) => !p.deleting);
     const stale = live.filter((p) => holdsLostCertificate(p.initializer, createdAt, margin)).map((p) => p.name);
-    if (stale.length === 0) return { action: 'none', result: { ...base, status: 'skipped', reason: notStaleReason(live, createdAt) } };
+    if (stale.length === 0)
+      return { action: 'none', result: { ...base, status: 'skipped', reason: notStaleReason(live, createdAt) } };
     const why = `${stale.length} pod(s) whose contrast-initializer finished before the mesh CA key was created (${rfc3339(createdAt)})`;
     if (w.claimsCoordinatorRole) {
-      const role = "its pod template carries the Coordinator's pod-role annotation (contrast.edgeless.systems/pod-role=coordinator) but no Coordinator label";
-      return { action: 'none', result: { ...base, status: 'needs-manual-restart', reason: `${why}: ${stale.join(', ')} — ${role}, so it is not restarted automatically; check what it is and restart it by hand` } };
+      const role =
+        "its pod template carries the Coordinator's pod-role annotation (contrast.edgeless.systems/pod-role=coordinator) but no Coordinator label";
+      return {
+        action: 'none',
+        result: {
+          ...base,
+          status: 'needs-manual-restart',
+          reason: `${why}: ${stale.join(', ')} — ${role}, so it is not restarted automatically; check what it is and restart it by hand`,
+        },
+      };
     }
-    const rolling = w.kind === 'Deployment' || ((w.kind === 'StatefulSet' || w.kind === 'DaemonSet') && w.updateStrategy === 'RollingUpdate');
+    const rolling =
+      w.kind === 'Deployment' ||
+      ((w.kind === 'StatefulSet' || w.kind === 'DaemonSet') && w.updateStrategy === 'RollingUpdate');
     if (rolling) {
       const restartedAt = Date.parse(w.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] ?? '');
       // A rollout restart issued after the key existed — or since this service's wave for it
@@ -116,14 +139,44 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
       // An annotation from the future (beyond MAX_CLOCK_SKEW_MS) was set by a broken clock: it is
       // no restart in progress, or a stale workload would be left alone forever.
       if (Number.isFinite(restartedAt) && restartedAt >= since && restartedAt <= Date.now() + MAX_CLOCK_SKEW_MS) {
-        return { action: 'none', result: { ...base, status: 'skipped', method: 'rollout-restart', reason: `rollout restart since ${rfc3339(new Date(restartedAt))} in progress (${stale.length} old pod(s) left)` } };
+        return {
+          action: 'none',
+          result: {
+            ...base,
+            status: 'skipped',
+            method: 'rollout-restart',
+            reason: `rollout restart since ${rfc3339(new Date(restartedAt))} in progress (${stale.length} old pod(s) left)`,
+          },
+        };
       }
     }
     const method = rolling ? 'rollout-restart' : 'delete-pods';
-    if (req.mode === 'report') return { action: 'none', result: { ...base, status: 'stale', method, reason: `${why}: ${stale.join(', ')} — not restarted: ${req.reportReason ?? 'reported only'}` } };
+    if (req.mode === 'report')
+      return {
+        action: 'none',
+        result: {
+          ...base,
+          status: 'stale',
+          method,
+          reason: `${why}: ${stale.join(', ')} — not restarted: ${req.reportReason ?? 'reported only'}`,
+        },
+      };
     const manual =
-      w.kind === 'Pod' ? 'bare pod' : w.kind === 'ReplicaSet' ? 'ReplicaSet without a Deployment' : `${w.kind} with updateStrategy ${w.updateStrategy}`;
-    if (req.mode === 'list') return { action: 'none', result: { ...base, status: 'would-restart', method, reason: rolling ? why : `${why}; ${manual}: delete ${stale.join(', ')}` } };
+      w.kind === 'Pod'
+        ? 'bare pod'
+        : w.kind === 'ReplicaSet'
+          ? 'ReplicaSet without a Deployment'
+          : `${w.kind} with updateStrategy ${w.updateStrategy}`;
+    if (req.mode === 'list')
+      return {
+        action: 'none',
+        result: {
+          ...base,
+          status: 'would-restart',
+          method,
+          reason: rolling ? why : `${why}; ${manual}: delete ${stale.join(', ')}`,
+        },
+      };
     if (rolling) return { action: 'patch', workload: w, stalePods: stale };
     if (!this.opts.allowPodDeletion) {
       return {
@@ -139,7 +192,10 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     return { action: 'delete', workload: w, stalePods: stale };
   }
 
-  private async execute(p: Extract<Plan, { workload: Workload }>, signal: AbortSignal | undefined): Promise<WorkloadResult> {
+  private async execute(
+    p: Extract<Plan, { workload: Workload }>,
+    signal: AbortSignal | undefined,
+  ): Promise<WorkloadResult> {
     signal?.throwIfAborted();
     const w = p.workload;
     const base = { kind: w.kind, namespace: w.namespace, name: w.name };
@@ -150,20 +206,38 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
           await this.api.deletePod(w.namespace, pod, signal);
         } catch (err) {
           if (err instanceof KubeApiError && err.status === 404) continue; // already gone: that is the goal
-          const hint = err instanceof KubeApiError && err.status === 403 ? ' — apply infra/k8s/rbac-pod-deletion.yaml in this namespace' : '';
-          return { ...base, status: 'failed', method: 'delete-pods', reason: `cannot delete pod ${pod}: ${describeApiError(err)}${hint}` };
+          const hint =
+            err instanceof KubeApiError && err.status === 403
+              ? ' — apply infra/k8s/rbac-pod-deletion.yaml in this namespace'
+              : '';
+          return {
+            ...base,
+            status: 'failed',
+            method: 'delete-pods',
+            reason: `cannot delete pod ${pod}: ${describeApiError(err)}${hint}`,
+          };
         }
       }
-      return { ...base, status: 'deleted', method: 'delete-pods', reason: `deleted ${p.stalePods.length} pod(s) holding certificates of a lost mesh CA: ${p.stalePods.join(', ')}` };
+      return {
+        ...base,
+        status: 'deleted',
+        method: 'delete-pods',
+        reason: `deleted ${p.stalePods.length} pod(s) holding certificates of a lost mesh CA: ${p.stalePods.join(', ')}`,
+      };
     }
-    const body = { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: rfc3339(new Date()) } } } } };
+    const body = {
+      spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: rfc3339(new Date()) } } } },
+    };
     try {
       await this.api.patch(w.kind, w.namespace, w.name, body, signal);
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) {
         return { ...base, status: 'skipped', method: 'rollout-restart', reason: 'deleted while restarting' };
       }
-      const hint = err instanceof KubeApiError && err.status === 403 ? ' — apply infra/k8s/rbac.yaml with a RoleBinding in this namespace' : '';
+      const hint =
+        err instanceof KubeApiError && err.status === 403
+          ? ' — apply infra/k8s/rbac.yaml with a RoleBinding in this namespace'
+          : '';
       return { ...base, status: 'failed', method: 'rollout-restart', reason: `${describeApiError(err)}${hint}` };
     }
     const reason = `${p.stalePods.length} pod(s) whose contrast-initializer finished before the mesh CA key was created: ${p.stalePods.join(', ')}`;

@@ -69,10 +69,17 @@ export function initializerState(pod: Pod): InitializerState {
   const finished = t && t.exitCode === 0 ? time(t.finishedAt) : undefined;
   if (finished) return { kind: 'done', at: finished, via: 'finishedAt' };
   if (status.state.running) return { kind: 'in-init', detail: 'initializer running (waiting for the Coordinator)' };
-  return { kind: 'in-init', detail: `initializer ${status.state.waiting?.reason ?? (t ? `exited ${t.exitCode}` : 'waiting')}` };
+  return {
+    kind: 'in-init',
+    detail: `initializer ${status.state.waiting?.reason ?? (t ? `exited ${t.exitCode}` : 'waiting')}`,
+  };
 }
 
 /** Stale: the initializer finished more than the margin before the key was created. */
-export function holdsLostCertificate(state: InitializerState, keyCreatedAt: Date, marginMs: number = CLOCK_SKEW_MARGIN_MS): boolean {
+export function holdsLostCertificate(
+  state: InitializerState,
+  keyCreatedAt: Date,
+  marginMs: number = CLOCK_SKEW_MARGIN_MS,
+): boolean {
   return state.kind === 'done' && state.at.getTime() < keyCreatedAt.getTime() - marginMs;
 }

@@ -34,7 +34,8 @@ export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Replica
  * - `would-restart`: dry run / status;
  * - `needs-manual-restart`, `failed`: stale and not restarted (the reason says what to do).
  */
-export type WorkloadResultStatus = 'restarted' | 'deleted' | 'failed' | 'skipped' | 'stale' | 'needs-manual-restart' | 'would-restart';
+export type WorkloadResultStatus =
+  'restarted' | 'deleted' | 'failed' | 'skipped' | 'stale' | 'needs-manual-restart' | 'would-restart';
 
 export interface WorkloadResult {
   kind: WorkloadKind;

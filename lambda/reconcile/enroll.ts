@@ -13,7 +13,13 @@ import { InputError } from '../shared/errors.ts';
 import { DEPLOYMENT_NAME } from '../shared/names.ts';
 import { parseManifest } from '../coordinator/manifest.ts';
 import { sha256Hex } from '../shared/digest.ts';
-import { decryptSeed, findShare, ownerKeyFromPem, parseSeedShareDocument, publicKeyHex } from '../coordinator/seedshares.ts';
+import {
+  decryptSeed,
+  findShare,
+  ownerKeyFromPem,
+  parseSeedShareDocument,
+  publicKeyHex,
+} from '../coordinator/seedshares.ts';
 import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleDocument } from '../keys/bundle.ts';
 import { ownerKeyContext } from '../keys/context.ts';
 import { encryptOwnerKey } from '../keys/envelope.ts';
@@ -45,7 +51,10 @@ export async function buildBundle(input: {
 }): Promise<{ document: BundleDocument; summary: EnrollSummary }> {
   const { deployment, kmsKeyId, files, kms } = input;
   if (!DEPLOYMENT_NAME.test(deployment)) {
-    throw new InputError(`deployment name "${deployment}" is not valid: use 1-128 letters, digits, '.', '_' or '-'`, 'event-invalid');
+    throw new InputError(
+      `deployment name "${deployment}" is not valid: use 1-128 letters, digits, '.', '_' or '-'`,
+      'event-invalid',
+    );
   }
   const manifest = parseManifest(files.manifest);
   const doc = parseSeedShareDocument(files.seedShares);

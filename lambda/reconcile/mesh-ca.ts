@@ -51,17 +51,37 @@ const MAYBE_SENT = new Set<RecoverAttempt['status']>(['pending', 'interrupted', 
  * key is our Recover's when an unfinished attempt was recorded shortly before it was created
  * (a crash between Recover and the restarts), else a rotation this service did not cause.
  */
-export function currentGeneration(record: RecoveryRecord, cert: MeshCaCertificate, now: number, marginMs: number, ours?: RecoverAttempt): { generation: MeshCaGeneration; changed: boolean } {
+export function currentGeneration(
+  record: RecoveryRecord,
+  cert: MeshCaCertificate,
+  now: number,
+  marginMs: number,
+  ours?: RecoverAttempt,
+): { generation: MeshCaGeneration; changed: boolean } {
   const known = record.meshCa;
   if (ours) {
-    if (known?.spkiSha256 === cert.spkiSha256 && known.attemptId === ours.id) return { generation: known, changed: false };
-    return { generation: { spkiSha256: cert.spkiSha256, createdAt: ours.at, cause: 'recover', attemptId: ours.id, certificateNotBefore: cert.notBefore, firstSeenAt: now }, changed: true };
+    if (known?.spkiSha256 === cert.spkiSha256 && known.attemptId === ours.id)
+      return { generation: known, changed: false };
+    return {
+      generation: {
+        spkiSha256: cert.spkiSha256,
+        createdAt: ours.at,
+        cause: 'recover',
+        attemptId: ours.id,
+        certificateNotBefore: cert.notBefore,
+        firstSeenAt: now,
+      },
+      changed: true,
+    };
   }
   const fromCertificate = keyCreatedFromCertificate(cert);
   if (known?.spkiSha256 === cert.spkiSha256) {
     // Replicas hold certificates of different ages over one key: the oldest dates the key.
     if (known.cause === 'observed' && fromCertificate < known.createdAt) {
-      return { generation: { ...known, createdAt: fromCertificate, certificateNotBefore: cert.notBefore }, changed: true };
+      return {
+        generation: { ...known, createdAt: fromCertificate, certificateNotBefore: cert.notBefore },
+        changed: true,
+      };
     }
     return { generation: known, changed: false };
   }
@@ -81,9 +101,28 @@ export function currentGeneration(record: RecoveryRecord, cert: MeshCaCertificat
         fromCertificate <= a.at + ADOPT_WINDOW_MS + MAX_CLOCK_SKEW_MS,
     );
   if (adopted) {
-    return { generation: { spkiSha256: cert.spkiSha256, createdAt: adopted.at, cause: 'recover', attemptId: adopted.id, certificateNotBefore: cert.notBefore, firstSeenAt: now }, changed: true };
+    return {
+      generation: {
+        spkiSha256: cert.spkiSha256,
+        createdAt: adopted.at,
+        cause: 'recover',
+        attemptId: adopted.id,
+        certificateNotBefore: cert.notBefore,
+        firstSeenAt: now,
+      },
+      changed: true,
+    };
   }
-  return { generation: { spkiSha256: cert.spkiSha256, createdAt: fromCertificate, cause: 'observed', certificateNotBefore: cert.notBefore, firstSeenAt: now }, changed: true };
+  return {
+    generation: {
+      spkiSha256: cert.spkiSha256,
+      createdAt: fromCertificate,
+      cause: 'observed',
+      certificateNotBefore: cert.notBefore,
+      firstSeenAt: now,
+    },
+    changed: true,
+  };
 }
 
 /** The one in-memory record (a reconcile given no durable store, the CLI, tests): the same rules, nothing durable. */

@@ -7,9 +7,22 @@ import type { KeyObject } from 'node:crypto';
 import { createPublicKey, randomUUID } from 'node:crypto';
 import type { ReferenceInput, Verifier } from '../attestation/verifier.ts';
 import { probeStateOf } from '../coordinator/answers.ts';
-import { CoordinatorNotListeningError, CoordinatorRpcError, CoordinatorSession, type ManifestsAnswer, type SessionOptions } from '../coordinator/client.ts';
+import {
+  CoordinatorNotListeningError,
+  CoordinatorRpcError,
+  CoordinatorSession,
+  type ManifestsAnswer,
+  type SessionOptions,
+} from '../coordinator/client.ts';
 import { parseManifest, type Manifest } from '../coordinator/manifest.ts';
-import { decryptSeed, findShare, ownerKeyFromDer, parseSeedShareDocument, pemBufferFromDer, publicKeyHex } from '../coordinator/seedshares.ts';
+import {
+  decryptSeed,
+  findShare,
+  ownerKeyFromDer,
+  parseSeedShareDocument,
+  pemBufferFromDer,
+  publicKeyHex,
+} from '../coordinator/seedshares.ts';
 import { RecoveryError, UnreachableError, errorMessage } from '../shared/errors.ts';
 import { stepNeedMs, type StepBudgets } from '../shared/budgets.ts';
 import type { RecoveryBundle } from '../keys/bundle.ts';
@@ -32,7 +45,6 @@ import type {
 } from './types.ts';
 
 export type { ReconcileResult } from './types.ts';
-
 
 export interface ProgressEvent {
   step: StepTiming['step'];
@@ -113,7 +125,12 @@ class Run {
   }
 
   /** Runs one step, timed and reported; `needMs` replaces the step's budgeted need (see checkTime). */
-  async step<T>(step: StepTiming['step'], fn: () => Promise<T>, detail?: (value: T) => string | undefined, needMs?: number): Promise<T> {
+  async step<T>(
+    step: StepTiming['step'],
+    fn: () => Promise<T>,
+    detail?: (value: T) => string | undefined,
+    needMs?: number,
+  ): Promise<T> {
     this.ports.progress?.({ step, status: 'start' });
     const t0 = performance.now();
     try {
@@ -134,12 +151,17 @@ class Run {
 
   /** Stops before a step that might not end before the deadline; the next reconcile continues. */
   checkTime(step: StepTiming['step'], needMs?: number): void {
-    if (this.time.signal?.aborted) throw new UnreachableError(`step ${step} not started: the run was given up at its cutoff; the next reconcile continues`);
+    if (this.time.signal?.aborted)
+      throw new UnreachableError(
+        `step ${step} not started: the run was given up at its cutoff; the next reconcile continues`,
+      );
     if (this.time.deadline === undefined) return;
     const left = this.time.deadline - Date.now();
     const need = needMs ?? this.need(step);
     if (left < need) {
-      throw new UnreachableError(`step ${step} not started: it may take ${need} ms and ${Math.max(0, Math.round(left))} ms are left before the deadline (invocation time or lease); the next reconcile continues`);
+      throw new UnreachableError(
+        `step ${step} not started: it may take ${need} ms and ${Math.max(0, Math.round(left))} ms are left before the deadline (invocation time or lease); the next reconcile continues`,
+      );
     }
   }
 
@@ -179,7 +201,12 @@ class Run {
   verifier: Verifier | undefined;
 }
 
-export async function reconcile(target: DeploymentTarget, ports: ReconcilePorts, time: ReconcileTime, options: ReconcileOptions = {}): Promise<ReconcileResult> {
+export async function reconcile(
+  target: DeploymentTarget,
+  ports: ReconcilePorts,
+  time: ReconcileTime,
+  options: ReconcileOptions = {},
+): Promise<ReconcileResult> {
   const run = new Run(target, ports, time, options);
   try {
     return await reconcileSteps(run);
@@ -203,15 +230,25 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
     (v) => `manifest ${v.manifest.sha256.slice(0, 12)}`,
   );
   run.result.manifestHash = manifest.sha256;
-  run.verifier = ports.verifierFactory({ referenceValues: manifest.referenceValues, coordinatorPolicyHashes: manifest.coordinatorPolicyHashes }, bundle);
+  run.verifier = ports.verifierFactory(
+    { referenceValues: manifest.referenceValues, coordinatorPolicyHashes: manifest.coordinatorPolicyHashes },
+    bundle,
+  );
 
   // 2. Probe without a client certificate: evidence verified before GetManifests is sent.
-  const probe = await run.step('probe', () => probeCoordinator(run), (p) => p.state);
+  const probe = await run.step(
+    'probe',
+    () => probeCoordinator(run),
+    (p) => p.state,
+  );
   run.result.coordinatorState = probe.state;
   if (probe.evidence) run.result.evidence = probe.evidence;
 
   if (probe.state === 'no-manifest') {
-    return run.finish('no-state', 'the Coordinator has no manifest configured; nothing to recover — run `contrast set` first');
+    return run.finish(
+      'no-state',
+      'the Coordinator has no manifest configured; nothing to recover — run `contrast set` first',
+    );
   }
   if (probe.state === 'healthy') {
     recordManifests(run, manifest, probe.answer!);
@@ -219,14 +256,25 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
   }
 
   // Stale.
-  if (options.statusOnly) return run.finish('recovery-needed', 'the Coordinator is in recovery mode and waits for Recover');
+  if (options.statusOnly)
+    return run.finish('recovery-needed', 'the Coordinator is in recovery mode and waits for Recover');
 
   // 3. A Ready peer recovers it and keeps the mesh CA: then we must not.
   if (ports.kubernetes && !options.force) {
-    const query = { ...(options.recoveringPod ? { excludePod: options.recoveringPod } : {}), ...(run.time.signal ? { signal: run.time.signal } : {}) };
-    const peers = await run.step('peers', async () => (await ports.kubernetes!()).peers.readyPeers(target.name, query), (p) => `${p.readyPeers.length} ready`);
+    const query = {
+      ...(options.recoveringPod ? { excludePod: options.recoveringPod } : {}),
+      ...(run.time.signal ? { signal: run.time.signal } : {}),
+    };
+    const peers = await run.step(
+      'peers',
+      async () => (await ports.kubernetes!()).peers.readyPeers(target.name, query),
+      (p) => `${p.readyPeers.length} ready`,
+    );
     if (peers.readyPeers.length > 0) {
-      return run.finish('peers-available', `Ready peer Coordinator(s) ${peers.readyPeers.join(', ')} will recover this one and keep the mesh CA; no user recovery`);
+      return run.finish(
+        'peers-available',
+        `Ready peer Coordinator(s) ${peers.readyPeers.join(', ')} will recover this one and keep the mesh CA; no user recovery`,
+      );
     }
   }
 
@@ -242,18 +290,23 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
   const attempt = options.dryRun ? undefined : await recordIntent(run);
   let secrets: { ownerKey: KeyObject; seed: Buffer; salt: Buffer };
   try {
-    secrets = await run.step('decrypt', async () => {
-      run.result.kmsDecrypts = (run.result.kmsDecrypts ?? 0) + 1;
-      const der = await ports.ownerKeys.decryptOwnerKey(bundle, context);
-      try {
-        const ownerKey = ownerKeyFromDer(der);
-        const doc = parseSeedShareDocument(bundle.seedShares, `the bundle's seed shares (${target.secretId})`);
-        const seed = decryptSeed(findShare(doc, publicKeyHex(ownerKey)), ownerKey);
-        return { ownerKey, seed, salt: doc.salt };
-      } finally {
-        der.fill(0);
-      }
-    }, undefined, attempt ? run.need('decrypt') - run.time.budgets.awsCallMs : undefined);
+    secrets = await run.step(
+      'decrypt',
+      async () => {
+        run.result.kmsDecrypts = (run.result.kmsDecrypts ?? 0) + 1;
+        const der = await ports.ownerKeys.decryptOwnerKey(bundle, context);
+        try {
+          const ownerKey = ownerKeyFromDer(der);
+          const doc = parseSeedShareDocument(bundle.seedShares, `the bundle's seed shares (${target.secretId})`);
+          const seed = decryptSeed(findShare(doc, publicKeyHex(ownerKey)), ownerKey);
+          return { ownerKey, seed, salt: doc.salt };
+        } finally {
+          der.fill(0);
+        }
+      },
+      undefined,
+      attempt ? run.need('decrypt') - run.time.budgets.awsCallMs : undefined,
+    );
   } catch (err) {
     if (attempt) await settleAttempt(run, attempt, 'not-sent');
     throw err;
@@ -310,7 +363,14 @@ async function probeOnce(run: Run): Promise<Probe> {
   }
 }
 
-async function recoverAndConfirm(run: Run, manifest: Manifest, attempt: RecoverAttempt, ownerKey: KeyObject, seed: Buffer, salt: Buffer): Promise<ReconcileResult> {
+async function recoverAndConfirm(
+  run: Run,
+  manifest: Manifest,
+  attempt: RecoverAttempt,
+  ownerKey: KeyObject,
+  seed: Buffer,
+  salt: Buffer,
+): Promise<ReconcileResult> {
   // Loaded here, not at the top: only a real recovery needs @peculiar/x509 (cold start).
   const { clientCertificateFor } = await import('../coordinator/client-certificate.ts');
   const certPem = await clientCertificateFor(ownerKey, createPublicKey(ownerKey));
@@ -321,10 +381,16 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, attempt: RecoverA
   const session = run.open({ certPem, keyPem });
   try {
     try {
-      await run.step('recover', () => session.recover(seed, salt, run.options.force === true), () => (run.options.force ? 'force' : undefined));
+      await run.step(
+        'recover',
+        () => session.recover(seed, salt, run.options.force === true),
+        () => (run.options.force ? 'force' : undefined),
+      );
       run.result.recoverSent = true;
     } catch (err) {
-      run.result.recoverSent = !(err instanceof RecoveryError && err.outcome === 'attestation-failed') && !(err instanceof RecoveryError && err.outcome === 'unreachable' && session.verifiedConnections === 0);
+      run.result.recoverSent =
+        !(err instanceof RecoveryError && err.outcome === 'attestation-failed') &&
+        !(err instanceof RecoveryError && err.outcome === 'unreachable' && session.verifiedConnections === 0);
       if (session.evidence) run.result.evidence = session.evidence;
       // Only a refusal Contrast sends before changing anything is `refused`. Any other answer
       // (UNIMPLEMENTED, one over the size limit, one that does not parse, an unknown error) may
@@ -333,7 +399,10 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, attempt: RecoverA
       const refused = err instanceof CoordinatorRpcError && err.refusedByCoordinator;
       await settleAttempt(run, attempt, !run.result.recoverSent ? 'not-sent' : refused ? 'refused' : 'unknown');
       if (run.result.recoverSent && !refused && err instanceof CoordinatorRpcError) {
-        throw new UnreachableError(`${err.message}; Recover may have been carried out — the crash-loop guard counts this attempt and the next reconcile's probe finds out`, { cause: err });
+        throw new UnreachableError(
+          `${err.message}; Recover may have been carried out — the crash-loop guard counts this attempt and the next reconcile's probe finds out`,
+          { cause: err },
+        );
       }
       if (err instanceof CoordinatorRpcError && err.outcome === 'already-healthy') {
         // Someone recovered it between probe and Recover: finish like a healthy probe.
@@ -346,7 +415,11 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, attempt: RecoverA
     }
     await settleAttempt(run, attempt, 'accepted');
     if (session.evidence) run.result.evidence = session.evidence;
-    const answer = await run.step('confirm', () => session.getManifests(), (a) => `latest ${a.latestManifestSha256?.slice(0, 12) ?? 'none'}`);
+    const answer = await run.step(
+      'confirm',
+      () => session.getManifests(),
+      (a) => `latest ${a.latestManifestSha256?.slice(0, 12) ?? 'none'}`,
+    );
     run.result.coordinatorState = 'healthy';
     recordManifests(run, manifest, answer);
     if (answer.latestManifestSha256 !== manifest.sha256) {
@@ -368,12 +441,20 @@ async function recoverAndConfirm(run: Run, manifest: Manifest, attempt: RecoverA
  * service's. No record, no Decrypt, no Recover.
  */
 async function recordIntent(run: Run): Promise<RecoverAttempt> {
-  const attempt: RecoverAttempt = { id: randomUUID(), at: run.now(), status: 'pending', force: run.options.force === true };
+  const attempt: RecoverAttempt = {
+    id: randomUUID(),
+    at: run.now(),
+    status: 'pending',
+    force: run.options.force === true,
+  };
   if (run.result.kmsEncryptionContext) attempt.kmsEncryptionContext = run.result.kmsEncryptionContext;
   try {
     await run.records.update((r) => ({ ...r, attempts: [...r.attempts, attempt] }));
   } catch (err) {
-    throw new UnreachableError(`could not record the Recover intent (${errorMessage(err)}); Recover was not sent — it is retried`, { cause: err });
+    throw new UnreachableError(
+      `could not record the Recover intent (${errorMessage(err)}); Recover was not sent — it is retried`,
+      { cause: err },
+    );
   }
   run.result.recoverAttemptId = attempt.id;
   return attempt;
@@ -384,9 +465,14 @@ async function settleAttempt(run: Run, attempt: RecoverAttempt, status: RecoverA
   attempt.status = status;
   attempt.answeredAt = run.now();
   try {
-    await run.records.update((r) => ({ ...r, attempts: r.attempts.map((a) => (a.id === attempt.id ? { ...a, status, answeredAt: attempt.answeredAt! } : a)) }));
+    await run.records.update((r) => ({
+      ...r,
+      attempts: r.attempts.map((a) => (a.id === attempt.id ? { ...a, status, answeredAt: attempt.answeredAt! } : a)),
+    }));
   } catch (err) {
-    run.notes.push(`the Recover attempt's end (${status}) could not be recorded (${errorMessage(err)}); the next reconcile finds the intent`);
+    run.notes.push(
+      `the Recover attempt's end (${status}) could not be recorded (${errorMessage(err)}); the next reconcile finds the intent`,
+    );
   }
 }
 
@@ -409,27 +495,42 @@ function healthyMessage(run: Run): string {
  * runs list them. Once none is left, the key's record says so and healthy reconciles skip
  * Kubernetes entirely.
  */
-async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovered' | 'already-healthy', ours?: RecoverAttempt): Promise<ReconcileResult> {
+async function finishRestarts(
+  run: Run,
+  answer: ManifestsAnswer,
+  base: 'recovered' | 'already-healthy',
+  ours?: RecoverAttempt,
+): Promise<ReconcileResult> {
   const { ports, target, options } = run;
-  const okMessage = base === 'recovered' ? 'the Coordinator was recovered and serves the enrolled manifest' : healthyMessage(run);
+  const okMessage =
+    base === 'recovered' ? 'the Coordinator was recovered and serves the enrolled manifest' : healthyMessage(run);
   const cert = meshCaCertificate(answer.meshCaPem);
   // Without the mesh CA certificate no workload can be judged: after our Recover that is a
   // confirmation that failed (every Contrast release serves it, userapi.go GetManifests);
   // otherwise the result says the check was not made.
   const unreadable = `its MeshCA field is not a PEM certificate (${answer.meshCaPem.length} bytes), so no workload could be checked`;
-  if (!cert && ours) return run.finish('confirm-mismatch', `after Recover the Coordinator serves the enrolled manifest, but ${unreadable}; check the Coordinator and its Contrast version, then restart the workloads by hand`);
+  if (!cert && ours)
+    return run.finish(
+      'confirm-mismatch',
+      `after Recover the Coordinator serves the enrolled manifest, but ${unreadable}; check the Coordinator and its Contrast version, then restart the workloads by hand`,
+    );
   if (!cert) return run.finish(base, `${okMessage}; ${unreadable}`);
   const readOnly = options.statusOnly === true || options.dryRun === true;
   const record = await run.records.read();
   const { generation, changed } = currentGeneration(record, cert, run.now(), CLOCK_SKEW_MARGIN_MS, ours);
-  run.result.meshCa = { spkiSha256: generation.spkiSha256, createdAt: new Date(generation.createdAt).toISOString(), cause: generation.cause };
+  run.result.meshCa = {
+    spkiSha256: generation.spkiSha256,
+    createdAt: new Date(generation.createdAt).toISOString(),
+    cause: generation.cause,
+  };
   const done = generation.restartsCompleteAt !== undefined;
   const restart = generation.cause === 'recover' || target.restartAfterAnyRotation === true;
   const mode: RestartMode = readOnly ? 'list' : restart ? 'restart' : 'report';
   let saved = generation;
   // The wave's start is recorded before it (with a new key, in the same write): later runs
   // never patch what this wave patched, whatever the clocks say.
-  const wave = mode === 'restart' && !done && ports.kubernetes !== undefined && generation.restartsIssuedAt === undefined;
+  const wave =
+    mode === 'restart' && !done && ports.kubernetes !== undefined && generation.restartsIssuedAt === undefined;
   if ((changed || wave) && !readOnly) {
     const next = wave ? { ...generation, restartsIssuedAt: run.now() } : generation;
     try {
@@ -461,29 +562,44 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
     );
   } catch (err) {
     const message = `${okMessage}; workload restarts could not run: ${errorMessage(err)}`;
-    return run.finish(base === 'recovered' ? 'restart-partial' : err instanceof RecoveryError ? err.outcome : 'unreachable', message);
+    return run.finish(
+      base === 'recovered' ? 'restart-partial' : err instanceof RecoveryError ? err.outcome : 'unreachable',
+      message,
+    );
   }
   run.result.restarts = summary;
   run.result.staleWorkloads = summary.staleWorkloads;
   const acted = summary.results.some((r) => r.status === 'restarted' || r.status === 'deleted');
   if (!readOnly && summary.complete) {
     await saveGeneration(run, { ...saved, restartsCompleteAt: run.now() }).catch((err: unknown) =>
-      run.notes.push(`the restarts could not be recorded (${errorMessage(err)}); the next reconcile checks the workloads again`),
+      run.notes.push(
+        `the restarts could not be recorded (${errorMessage(err)}); the next reconcile checks the workloads again`,
+      ),
     );
   }
   if (mode === 'list') {
-    const listed = summary.staleWorkloads ? `; ${summary.staleWorkloads} workload(s) hold certificates of a lost mesh CA (${restartCounts(summary)})` : ` (${restartCounts(summary)})`;
+    const listed = summary.staleWorkloads
+      ? `; ${summary.staleWorkloads} workload(s) hold certificates of a lost mesh CA (${restartCounts(summary)})`
+      : ` (${restartCounts(summary)})`;
     return run.finish(base, `${okMessage}${listed}`);
   }
   if (mode === 'report') {
-    const stale = summary.staleWorkloads ? `; ${summary.staleWorkloads} workload(s) hold certificates of an earlier mesh CA and were reported, not restarted: the key was rotated at ${new Date(generation.createdAt).toISOString()} by a \`contrast set\` or a manual \`contrast recover\` — restart them, or set restartAfterAnyRotation` : ` (${restartCounts(summary)})`;
+    const stale = summary.staleWorkloads
+      ? `; ${summary.staleWorkloads} workload(s) hold certificates of an earlier mesh CA and were reported, not restarted: the key was rotated at ${new Date(generation.createdAt).toISOString()} by a \`contrast set\` or a manual \`contrast recover\` — restart them, or set restartAfterAnyRotation`
+      : ` (${restartCounts(summary)})`;
     return run.finish(base, `${okMessage}${stale}`);
   }
   if (!summary.complete) {
-    return run.finish('restart-partial', `${okMessage}; restarts incomplete (${restartCounts(summary)}) — the next reconcile finishes them`);
+    return run.finish(
+      'restart-partial',
+      `${okMessage}; restarts incomplete (${restartCounts(summary)}) — the next reconcile finishes them`,
+    );
   }
   const outcome: Outcome = base === 'recovered' ? 'recovered' : acted ? 'restarts-finished' : 'already-healthy';
-  return run.finish(outcome, `${outcome === 'restarts-finished' ? OUTCOMES['restarts-finished'].summary : okMessage} (${restartCounts(summary)})`);
+  return run.finish(
+    outcome,
+    `${outcome === 'restarts-finished' ? OUTCOMES['restarts-finished'].summary : okMessage} (${restartCounts(summary)})`,
+  );
 }
 
 /**
@@ -491,7 +607,8 @@ async function finishRestarts(run: Run, answer: ManifestsAnswer, base: 'recovere
  * pods got their certificate before now (the key Recover creates is newer than all of them).
  */
 async function dryRunList(run: Run): Promise<ReconcileResult> {
-  const said = 'dry run: the Coordinator is stale, its attestation passed and the seed share decrypts; nothing was sent';
+  const said =
+    'dry run: the Coordinator is stale, its attestation passed and the seed share decrypts; nothing was sent';
   if (!run.ports.kubernetes) return run.finish('dry-run-ok', said);
   let summary: RestartSummary;
   try {
@@ -508,11 +625,17 @@ async function dryRunList(run: Run): Promise<ReconcileResult> {
       (s) => restartCounts(s),
     );
   } catch (err) {
-    return run.finish(err instanceof RecoveryError ? err.outcome : 'unreachable', `${said}; the workloads a recovery would restart could not be listed: ${errorMessage(err)}`);
+    return run.finish(
+      err instanceof RecoveryError ? err.outcome : 'unreachable',
+      `${said}; the workloads a recovery would restart could not be listed: ${errorMessage(err)}`,
+    );
   }
   run.result.restarts = summary;
   run.result.staleWorkloads = summary.staleWorkloads;
-  return run.finish('dry-run-ok', `${said}; a Recover now would restart ${summary.staleWorkloads} workload(s) (${restartCounts(summary)})`);
+  return run.finish(
+    'dry-run-ok',
+    `${said}; a Recover now would restart ${summary.staleWorkloads} workload(s) (${restartCounts(summary)})`,
+  );
 }
 
 /** Writes the key's generation; the function's record write is conditional, so it may throw. */

@@ -21,7 +21,6 @@ export interface DeploymentTarget {
 
 export type CoordinatorState = 'stale' | 'healthy' | 'no-manifest' | 'unknown';
 
-
 export interface ReconcileOptions {
   /** Send Recover with Force=true. Only a human (CLI or direct invocation) may set it. */
   force?: boolean;

@@ -55,7 +55,9 @@ export const DEPLOYMENT_CONCURRENCY = 16;
 export const FUNCTION_TIMEOUT_SECONDS = 300;
 
 /** Budgets with some values replaced (tests and the chaos suite scale them down). */
-export function budgetsWith(overrides: { [K in keyof Budgets]?: Budgets[K] extends object ? Partial<Budgets[K]> : Budgets[K] } = {}): Budgets {
+export function budgetsWith(
+  overrides: { [K in keyof Budgets]?: Budgets[K] extends object ? Partial<Budgets[K]> : Budgets[K] } = {},
+): Budgets {
   return {
     aws: { ...BUDGETS.aws, ...overrides.aws },
     coordinator: { ...BUDGETS.coordinator, ...overrides.coordinator },
@@ -77,7 +79,8 @@ const SDK_RETRY_AFTER_EXTRA_MS = 5_000;
 /** The longest one AWS SDK call can take, retries and backoff included. */
 export function awsCallMs(aws: Budgets['aws'] = BUDGETS.aws): number {
   let backoff = 0;
-  for (let i = 0; i < aws.maxAttempts - 1; i++) backoff += Math.min(SDK_MAX_BACKOFF_MS, SDK_THROTTLING_BASE_MS * 2 ** i) + SDK_RETRY_AFTER_EXTRA_MS;
+  for (let i = 0; i < aws.maxAttempts - 1; i++)
+    backoff += Math.min(SDK_MAX_BACKOFF_MS, SDK_THROTTLING_BASE_MS * 2 ** i) + SDK_RETRY_AFTER_EXTRA_MS;
   return aws.maxAttempts * aws.requestTimeoutMs + backoff;
 }
 
@@ -88,7 +91,11 @@ export function awsCallMs(aws: Budgets['aws'] = BUDGETS.aws): number {
 export function awsClientSettings(aws: Budgets['aws'] = BUDGETS.aws) {
   return {
     maxAttempts: aws.maxAttempts,
-    requestHandler: { connectionTimeout: aws.connectionTimeoutMs, requestTimeout: aws.requestTimeoutMs, throwOnRequestTimeout: true },
+    requestHandler: {
+      connectionTimeout: aws.connectionTimeoutMs,
+      requestTimeout: aws.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+    },
   };
 }
 
@@ -146,7 +153,10 @@ export type KubernetesLimits = { [K in keyof typeof KUBERNETES_LIMITS]: number }
 
 /** The longest one Kubernetes request may take: every attempt's timeout and the longest wait between them. */
 export function kubernetesCallMs(k: Budgets['kubernetes'] = BUDGETS.kubernetes): number {
-  return k.attempts * k.requestTimeoutMs + (k.attempts - 1) * Math.max(KUBERNETES_RETRY.backoffMaxMs, KUBERNETES_RETRY.retryAfterMaxMs);
+  return (
+    k.attempts * k.requestTimeoutMs +
+    (k.attempts - 1) * Math.max(KUBERNETES_RETRY.backoffMaxMs, KUBERNETES_RETRY.retryAfterMaxMs)
+  );
 }
 
 /** A new aTLS session and one RPC on it. */
@@ -159,7 +169,8 @@ export function recoverMs(s: StepBudgets): number {
   return sessionMs(s) + s.awsCallMs + s.rpcTimeoutMs;
 }
 
-export type ReconcileStep = 'load-bundle' | 'probe' | 'peers' | 'decrypt' | 'recover' | 'confirm' | 'restarts' | 'report';
+export type ReconcileStep =
+  'load-bundle' | 'probe' | 'peers' | 'decrypt' | 'recover' | 'confirm' | 'restarts' | 'report';
 
 /**
  * The time a reconcile step may take: it starts only if that much is left. Decrypt counts the
@@ -195,7 +206,9 @@ export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?:
  * stop recoveries, never let two through; this minimum keeps it from stopping them.
  */
 export function minLeaseSeconds(s: StepBudgets = stepBudgetsOf(), leaseMarginMs = BUDGETS.leaseMarginMs): number {
-  return Math.ceil((s.awsCallMs + stepNeedMs('probe', s) + stepNeedMs('peers', s) + stepNeedMs('decrypt', s) + leaseMarginMs) / 1000);
+  return Math.ceil(
+    (s.awsCallMs + stepNeedMs('probe', s) + stepNeedMs('peers', s) + stepNeedMs('decrypt', s) + leaseMarginMs) / 1000,
+  );
 }
 
 /** LEASE_SECONDS may not be lower (configuration and construct refuse it). */

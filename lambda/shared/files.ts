@@ -32,7 +32,11 @@ function kindOf(st: Stats): string {
 }
 
 function describeSize(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
+  return bytes >= 1024 * 1024
+    ? `${bytes / (1024 * 1024)} MiB`
+    : bytes >= 1024
+      ? `${bytes / 1024} KiB`
+      : `${bytes} bytes`;
 }
 
 export interface ReadLimits {
@@ -46,7 +50,8 @@ export interface ReadLimits {
 /** The file's bytes, or a FileRefusedError that says what is wrong with it. */
 export async function readRegularFile(file: string, limits: ReadLimits): Promise<Buffer> {
   const { maxBytes, what } = limits;
-  const refuse = (reason: FileRefusal, message: string) => new FileRefusedError(reason, `${what}: ${file} ${message}`, limits.outcome);
+  const refuse = (reason: FileRefusal, message: string) =>
+    new FileRefusedError(reason, `${what}: ${file} ${message}`, limits.outcome);
   let fh;
   try {
     fh = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0));
@@ -59,7 +64,11 @@ export async function readRegularFile(file: string, limits: ReadLimits): Promise
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw refuse('not-regular', `is ${kindOf(st)}, not a regular file; give the file itself`);
-    if (st.size > maxBytes) throw refuse('too-large', `is ${describeSize(st.size)}, more than the ${describeSize(maxBytes)} such a file can be`);
+    if (st.size > maxBytes)
+      throw refuse(
+        'too-large',
+        `is ${describeSize(st.size)}, more than the ${describeSize(maxBytes)} such a file can be`,
+      );
     // One byte more than allowed: a file that grew since fstat is still caught.
     const buf = Buffer.alloc(Math.min(st.size, maxBytes) + 1);
     let n = 0;

@@ -26,7 +26,11 @@ export function parseHostPort(value: string): CoordinatorEndpoint | undefined {
 /** As parseHostPort, but a bad address is an error that says what is expected. */
 export function parseEndpoint(value: string, what = 'coordinator address'): CoordinatorEndpoint {
   const endpoint = parseHostPort(value);
-  if (!endpoint) throw new InputError(`${what} "${value}" is not HOST:PORT (e.g. coordinator.example.internal:1313)`, 'event-invalid');
+  if (!endpoint)
+    throw new InputError(
+      `${what} "${value}" is not HOST:PORT (e.g. coordinator.example.internal:1313)`,
+      'event-invalid',
+    );
   return endpoint;
 }
 
@@ -43,5 +47,8 @@ const COORDINATOR_NLB_PREFIX = 'contrast-coordinator-';
 export function coordinatorNlbName(deployment: string): string {
   const plain = `${COORDINATOR_NLB_PREFIX}${deployment}`;
   if (plain.length <= 32 && /^[A-Za-z0-9-]*[A-Za-z0-9]$/.test(plain)) return plain;
-  return `${COORDINATOR_NLB_PREFIX}${createHash('sha256').update(deployment).digest('hex').slice(0, 32 - COORDINATOR_NLB_PREFIX.length)}`;
+  return `${COORDINATOR_NLB_PREFIX}${createHash('sha256')
+    .update(deployment)
+    .digest('hex')
+    .slice(0, 32 - COORDINATOR_NLB_PREFIX.length)}`;
 }

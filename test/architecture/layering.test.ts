@@ -31,7 +31,11 @@ const RANK: Record<string, number> = {
 
 /** Imports between rooms of one rank that the architecture allows, and why. */
 const ALLOWED_ACROSS: { from: string; to: (file: string) => boolean; why: string }[] = [
-  { from: 'coordinator', to: (f) => f.startsWith('lambda/attestation/'), why: 'the aTLS connector verifies the evidence' },
+  {
+    from: 'coordinator',
+    to: (f) => f.startsWith('lambda/attestation/'),
+    why: 'the aTLS connector verifies the evidence',
+  },
   {
     from: 'cli',
     to: (f) => f === 'lambda/function/config.ts',
@@ -41,7 +45,8 @@ const ALLOWED_ACROSS: { from: string; to: (file: string) => boolean; why: string
 
 /** Production files that may import testing/, and why. */
 const MAY_USE_TESTING: Record<string, string> = {
-  'cli/demo.ts': 'the local demo wires the Coordinator emulator, the API stand-in and test roots; only `demo` loads it (test/architecture/trust-boundary.test.ts)',
+  'cli/demo.ts':
+    'the local demo wires the Coordinator emulator, the API stand-in and test roots; only `demo` loads it (test/architecture/trust-boundary.test.ts)',
 };
 
 /** The room a file of lambda/ or cli/ lives in; undefined for other files. */
@@ -79,7 +84,8 @@ function violations(edges: readonly Edge[]): string[] {
     }
     const crossCli = /^cli\/(doctor|rehearse)\//.exec(from)?.[1];
     const intoCli = /^cli\/(doctor|rehearse)\//.exec(to)?.[1];
-    if (crossCli && intoCli && crossCli !== intoCli) say('doctor and rehearse share cli/operations/, never import each other');
+    if (crossCli && intoCli && crossCli !== intoCli)
+      say('doctor and rehearse share cli/operations/, never import each other');
     if (a === b) continue;
     if (RANK[b]! < RANK[a]!) continue;
     if (ALLOWED_ACROSS.some((x) => x.from === a && x.to(to))) continue;
@@ -103,7 +109,9 @@ function importEdges(): Edge[] {
   const edges: Edge[] = [];
   for (const file of [...sources('lambda'), ...sources('cli')]) {
     const text = readFileSync(join(REPO_ROOT, file), 'utf8');
-    for (const m of text.matchAll(/(?:import|export)\s[^'";]*?from\s+['"](\.[^'"]+)['"]|import\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g)) {
+    for (const m of text.matchAll(
+      /(?:import|export)\s[^'";]*?from\s+['"](\.[^'"]+)['"]|import\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g,
+    )) {
       const spec = (m[1] ?? m[2] ?? m[3])!;
       edges.push([file, relative(REPO_ROOT, resolve(REPO_ROOT, dirname(file), spec))]);
     }
@@ -124,25 +132,67 @@ describe('layering (docs/architecture.md)', () => {
 
   it('the documented exceptions are still used', () => {
     const edges = importEdges();
-    for (const file of Object.keys(MAY_USE_TESTING)) expect(edges.some(([f, t]) => f === file && t.startsWith('testing/')), file).toBe(true);
-    for (const x of ALLOWED_ACROSS) expect(edges.some(([f, t]) => roomOf(f) === x.from && x.to(t)), x.why).toBe(true);
+    for (const file of Object.keys(MAY_USE_TESTING))
+      expect(
+        edges.some(([f, t]) => f === file && t.startsWith('testing/')),
+        file,
+      ).toBe(true);
+    for (const x of ALLOWED_ACROSS)
+      expect(
+        edges.some(([f, t]) => roomOf(f) === x.from && x.to(t)),
+        x.why,
+      ).toBe(true);
   });
 
   it('the checker sees each kind of broken rule', () => {
-    expect(violations([['lambda/shared/names.ts', 'lambda/reconcile/types.ts']])).toEqual([expect.stringContaining('shared/ imports nothing of ours')]);
-    expect(violations([['lambda/shared/x.ts', 'lambda/gen/sevsnp/sevsnp_pb.ts']])).toEqual([expect.stringContaining('shared/ imports nothing of ours')]);
-    expect(violations([['lambda/coordinator/client.ts', 'lambda/reconcile/types.ts']])).toEqual([expect.stringContaining('dependencies point inward: coordinator')]);
-    expect(violations([['lambda/keys/store.ts', 'lambda/kubernetes/api.ts']])).toEqual([expect.stringContaining('leaves never import each other')]);
-    expect(violations([['lambda/attestation/core.ts', 'lambda/coordinator/client.ts']])).toEqual([expect.stringContaining('leaves never import each other')]);
-    expect(violations([['lambda/reconcile/reconcile.ts', 'lambda/function/guard.ts']])).toEqual([expect.stringContaining('dependencies point inward: reconcile')]);
-    expect(violations([['lambda/function/handler.ts', 'cli/output.ts']])).toEqual([expect.stringContaining('dependencies point inward: function')]);
-    expect(violations([['cli/doctor/run.ts', 'lambda/function/guard.ts']])).toEqual([expect.stringContaining('dependencies point inward: cli')]);
-    expect(violations([['lambda/handler.ts', 'lambda/reconcile/aws-deps.ts'], ['lambda/reconcile/x.ts', 'lambda/reconcile/y.ts']])).toEqual([]);
-    expect(violations([['cli/doctor/run.ts', 'cli/rehearse/function-logs.ts']])).toEqual([expect.stringContaining('doctor and rehearse')]);
-    expect(violations([['cli/rehearse/run.ts', 'cli/doctor/aws.ts']])).toEqual([expect.stringContaining('doctor and rehearse')]);
-    expect(violations([['lambda/function/runtime.ts', 'testing/moto-server.ts'], ['cli/commands.ts', 'test/support/aws.ts']])).toHaveLength(2);
-    expect(violations([['lambda/newroom/a.ts', 'lambda/shared/errors.ts']])).toEqual([expect.stringContaining('unknown room newroom')]);
-    expect(violations([['lambda/keys/store.ts', 'infra/contract.ts']])).toEqual([expect.stringContaining('only from lambda/ and cli/')]);
+    expect(violations([['lambda/shared/names.ts', 'lambda/reconcile/types.ts']])).toEqual([
+      expect.stringContaining('shared/ imports nothing of ours'),
+    ]);
+    expect(violations([['lambda/shared/x.ts', 'lambda/gen/sevsnp/sevsnp_pb.ts']])).toEqual([
+      expect.stringContaining('shared/ imports nothing of ours'),
+    ]);
+    expect(violations([['lambda/coordinator/client.ts', 'lambda/reconcile/types.ts']])).toEqual([
+      expect.stringContaining('dependencies point inward: coordinator'),
+    ]);
+    expect(violations([['lambda/keys/store.ts', 'lambda/kubernetes/api.ts']])).toEqual([
+      expect.stringContaining('leaves never import each other'),
+    ]);
+    expect(violations([['lambda/attestation/core.ts', 'lambda/coordinator/client.ts']])).toEqual([
+      expect.stringContaining('leaves never import each other'),
+    ]);
+    expect(violations([['lambda/reconcile/reconcile.ts', 'lambda/function/guard.ts']])).toEqual([
+      expect.stringContaining('dependencies point inward: reconcile'),
+    ]);
+    expect(violations([['lambda/function/handler.ts', 'cli/output.ts']])).toEqual([
+      expect.stringContaining('dependencies point inward: function'),
+    ]);
+    expect(violations([['cli/doctor/run.ts', 'lambda/function/guard.ts']])).toEqual([
+      expect.stringContaining('dependencies point inward: cli'),
+    ]);
+    expect(
+      violations([
+        ['lambda/handler.ts', 'lambda/reconcile/aws-deps.ts'],
+        ['lambda/reconcile/x.ts', 'lambda/reconcile/y.ts'],
+      ]),
+    ).toEqual([]);
+    expect(violations([['cli/doctor/run.ts', 'cli/rehearse/function-logs.ts']])).toEqual([
+      expect.stringContaining('doctor and rehearse'),
+    ]);
+    expect(violations([['cli/rehearse/run.ts', 'cli/doctor/aws.ts']])).toEqual([
+      expect.stringContaining('doctor and rehearse'),
+    ]);
+    expect(
+      violations([
+        ['lambda/function/runtime.ts', 'testing/moto-server.ts'],
+        ['cli/commands.ts', 'test/support/aws.ts'],
+      ]),
+    ).toHaveLength(2);
+    expect(violations([['lambda/newroom/a.ts', 'lambda/shared/errors.ts']])).toEqual([
+      expect.stringContaining('unknown room newroom'),
+    ]);
+    expect(violations([['lambda/keys/store.ts', 'infra/contract.ts']])).toEqual([
+      expect.stringContaining('only from lambda/ and cli/'),
+    ]);
   });
 
   it('the checker lets inward imports and the documented exceptions pass', () => {

@@ -22,13 +22,30 @@ import {
   TDQuoteBodySchema,
   TDQuoteBodyV5Schema,
 } from '../../lambda/gen/tdx/tdx_pb.ts';
-import { decodeSnpAttestation, fmsFromCpuid1Eax, fmsToCpuid1Eax, reportSignature, reportToAbiBytes, reportToProto, setSignature, signedComponent as snpSignedComponent } from '../../lambda/attestation/snp/abi.ts';
-import { decodeTdxEvidence, quoteToAbiBytes, quoteToProto, signedComponent as tdxSignedComponent, type Quote } from '../../lambda/attestation/tdx/abi.ts';
+import {
+  decodeSnpAttestation,
+  fmsFromCpuid1Eax,
+  fmsToCpuid1Eax,
+  reportSignature,
+  reportToAbiBytes,
+  reportToProto,
+  setSignature,
+  signedComponent as snpSignedComponent,
+} from '../../lambda/attestation/snp/abi.ts';
+import {
+  decodeTdxEvidence,
+  quoteToAbiBytes,
+  quoteToProto,
+  signedComponent as tdxSignedComponent,
+  type Quote,
+} from '../../lambda/attestation/tdx/abi.ts';
 import { makeSnpEvidence, makeSnpReport, makeTdxQuoteMessage } from '../../testing/evidence/index.ts';
 import { read, vectors } from './vectors.ts';
 
 const reportData = new Uint8Array(64).fill(0x5a);
-const sameQuote = (a: Quote, b: Quote) => a.$typeName === b.$typeName && (a.$typeName === 'tdx.QuoteV4' ? equals(QuoteV4Schema, a, b as typeof a) : equals(QuoteV5Schema, a, b as typeof a));
+const sameQuote = (a: Quote, b: Quote) =>
+  a.$typeName === b.$typeName &&
+  (a.$typeName === 'tdx.QuoteV4' ? equals(QuoteV4Schema, a, b as typeof a) : equals(QuoteV5Schema, a, b as typeof a));
 
 describe('SEV-SNP report abi', () => {
   const files = [...new Set(vectors.snp.map((v) => v.report))];
@@ -43,7 +60,10 @@ describe('SEV-SNP report abi', () => {
   it.each([
     ['v2 Milan', { version: 2 }],
     ['v3 Milan', { version: 3 }],
-    ['v5 Turin with mitigation vectors', { version: 5, product: 'Turin' as const, launchMitVector: 3n, currentMitVector: 7n }],
+    [
+      'v5 Turin with mitigation vectors',
+      { version: 5, product: 'Turin' as const, launchMitVector: 3n, currentMitVector: 7n },
+    ],
   ])('the test evidence (%s) round-trips and carries the message it was built from', (_, opts) => {
     const m = makeSnpReport({ reportData, ...opts });
     expect(equals(ReportSchema, reportToProto(reportToAbiBytes(m)), m)).toBe(true);
@@ -105,20 +125,22 @@ describe('SEV-SNP report abi', () => {
         signature: bytes(96),
       })
       .map(({ fms, firmware, mit, signature, ...f }) => {
-        const m = reportToProto(reportToAbiBytes({
-          ...f,
-          $typeName: 'sevsnp.Report',
-          cpuid1eaxFms: f.version >= 3 ? fmsToCpuid1Eax(...fms) : 0,
-          currentBuild: firmware[0],
-          currentMinor: firmware[1],
-          currentMajor: firmware[2],
-          committedBuild: firmware[3],
-          committedMinor: firmware[4],
-          committedMajor: firmware[5],
-          launchMitVector: f.version >= 5 ? mit[0] : 0n,
-          currentMitVector: f.version >= 5 ? mit[1] : 0n,
-          signature: new Uint8Array(0x200),
-        } as Report));
+        const m = reportToProto(
+          reportToAbiBytes({
+            ...f,
+            $typeName: 'sevsnp.Report',
+            cpuid1eaxFms: f.version >= 3 ? fmsToCpuid1Eax(...fms) : 0,
+            currentBuild: firmware[0],
+            currentMinor: firmware[1],
+            currentMajor: firmware[2],
+            committedBuild: firmware[3],
+            committedMinor: firmware[4],
+            committedMajor: firmware[5],
+            launchMitVector: f.version >= 5 ? mit[0] : 0n,
+            currentMitVector: f.version >= 5 ? mit[1] : 0n,
+            signature: new Uint8Array(0x200),
+          } as Report),
+        );
         setSignature(m, signature);
         return m;
       });
@@ -138,19 +160,24 @@ describe('SEV-SNP report abi', () => {
     bad[0x4c] = 1;
     expect(() => reportToProto(bad)).toThrow(/reserved bytes 0x4c\.\.0x4f \(after SIGNER_INFO\) must be zero/);
     expect(() => reportToProto(raw.subarray(1))).toThrow(/expected 1184 bytes, got 1183/);
-    expect(() => reportToAbiBytes({ ...makeSnpReport({ reportData }), currentBuild: 256 })).toThrow(/current_build 256 does not fit one byte/);
+    expect(() => reportToAbiBytes({ ...makeSnpReport({ reportData }), currentBuild: 256 })).toThrow(
+      /current_build 256 does not fit one byte/,
+    );
   });
 });
 
 describe('TDX quote abi', () => {
-  it.each(vectors.tdx.map((v) => [v.quote, v.quoteVersion] as const))('%s (v%d): serialise(parse(bytes)) is the bytes, parse(serialise(m)) is m', (file, version) => {
-    const bytes = read(file);
-    const m = quoteToProto(bytes);
-    expect(m.header?.version).toBe(version);
-    expect(m.$typeName).toBe(version === 4 ? 'tdx.QuoteV4' : 'tdx.QuoteV5');
-    expect(Buffer.from(quoteToAbiBytes(m))).toEqual(Buffer.from(bytes));
-    expect(sameQuote(quoteToProto(quoteToAbiBytes(m)), m)).toBe(true);
-  });
+  it.each(vectors.tdx.map((v) => [v.quote, v.quoteVersion] as const))(
+    '%s (v%d): serialise(parse(bytes)) is the bytes, parse(serialise(m)) is m',
+    (file, version) => {
+      const bytes = read(file);
+      const m = quoteToProto(bytes);
+      expect(m.header?.version).toBe(version);
+      expect(m.$typeName).toBe(version === 4 ? 'tdx.QuoteV4' : 'tdx.QuoteV5');
+      expect(Buffer.from(quoteToAbiBytes(m))).toEqual(Buffer.from(bytes));
+      expect(sameQuote(quoteToProto(quoteToAbiBytes(m)), m)).toBe(true);
+    },
+  );
 
   it('the signed component of a genuine quote is its header and body (v5: with the body descriptor)', () => {
     for (const v of vectors.tdx) {
@@ -172,7 +199,20 @@ describe('TDX quote abi', () => {
   it('property: any well-formed v4 or v5 quote round-trips both ways', () => {
     const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
     const u16 = fc.integer({ min: 0, max: 0xffff });
-    const body = { teeTcbSvn: bytes(16), mrSeam: bytes(48), mrSignerSeam: bytes(48), seamAttributes: bytes(8), tdAttributes: bytes(8), xfam: bytes(8), mrTd: bytes(48), mrConfigId: bytes(48), mrOwner: bytes(48), mrOwnerConfig: bytes(48), rtmrs: fc.array(bytes(48), { minLength: 4, maxLength: 4 }), reportData: bytes(64) };
+    const body = {
+      teeTcbSvn: bytes(16),
+      mrSeam: bytes(48),
+      mrSignerSeam: bytes(48),
+      seamAttributes: bytes(8),
+      tdAttributes: bytes(8),
+      xfam: bytes(8),
+      mrTd: bytes(48),
+      mrConfigId: bytes(48),
+      mrOwner: bytes(48),
+      mrOwnerConfig: bytes(48),
+      rtmrs: fc.array(bytes(48), { minLength: 4, maxLength: 4 }),
+      reportData: bytes(64),
+    };
     const quote = fc
       .record({
         version: fc.constantFrom(4, 5),
@@ -182,7 +222,20 @@ describe('TDX quote abi', () => {
         tdx15: fc.record({ teeTcbSvn2: bytes(16), mrServiceTd: bytes(48) }),
         signature: bytes(64),
         ecdsaAttestationKey: bytes(64),
-        qeReport: fc.record({ cpuSvn: bytes(16), miscSelect: fc.integer({ min: 0, max: 0xffffffff }), reserved1: bytes(28), attributes: bytes(16), mrEnclave: bytes(32), reserved2: bytes(32), mrSigner: bytes(32), reserved3: bytes(96), isvProdId: u16, isvSvn: u16, reserved4: bytes(60), reportData: bytes(64) }),
+        qeReport: fc.record({
+          cpuSvn: bytes(16),
+          miscSelect: fc.integer({ min: 0, max: 0xffffffff }),
+          reserved1: bytes(28),
+          attributes: bytes(16),
+          mrEnclave: bytes(32),
+          reserved2: bytes(32),
+          mrSigner: bytes(32),
+          reserved3: bytes(96),
+          isvProdId: u16,
+          isvSvn: u16,
+          reserved4: bytes(60),
+          reportData: bytes(64),
+        }),
         qeReportSignature: bytes(64),
         auth: fc.uint8Array({ maxLength: 64 }),
         pem: fc.uint8Array({ maxLength: 300 }),
@@ -200,15 +253,27 @@ describe('TDX quote abi', () => {
               qeReport: create(EnclaveReportSchema, f.qeReport),
               qeReportSignature: f.qeReportSignature,
               qeAuthData: create(QeAuthDataSchema, { parsedDataSize: f.auth.length, data: f.auth }),
-              pckCertificateChainData: create(PCKCertificateChainDataSchema, { certificateDataType: 5, size: f.pem.length, pckCertChain: f.pem }),
+              pckCertificateChainData: create(PCKCertificateChainDataSchema, {
+                certificateDataType: 5,
+                size: f.pem.length,
+                pckCertChain: f.pem,
+              }),
             }),
           }),
         });
         const header = create(HeaderSchema, { version: f.version, attestationKeyType: 2, teeType: 0x81, ...f.header });
         const common = { header, signedDataSize: 64 + 64 + 2 + 4 + certSize, signedData, extraBytes: f.extraBytes };
-        if (f.version === 4) return create(QuoteV4Schema, { ...common, tdQuoteBody: create(TDQuoteBodySchema, f.body) }) as Quote;
+        if (f.version === 4)
+          return create(QuoteV4Schema, { ...common, tdQuoteBody: create(TDQuoteBodySchema, f.body) }) as Quote;
         const v5Body = create(TDQuoteBodyV5Schema, { ...f.body, ...(f.bodyType === 3 ? f.tdx15 : {}) });
-        return create(QuoteV5Schema, { ...common, tdQuoteBodyDescriptor: create(TDQuoteBodyDescriptorSchema, { tdQuoteBodyType: f.bodyType, tdQuoteBodySize: f.bodyType === 3 ? 648 : 584, tdQuoteBodyV5: v5Body }) }) as Quote;
+        return create(QuoteV5Schema, {
+          ...common,
+          tdQuoteBodyDescriptor: create(TDQuoteBodyDescriptorSchema, {
+            tdQuoteBodyType: f.bodyType,
+            tdQuoteBodySize: f.bodyType === 3 ? 648 : 584,
+            tdQuoteBodyV5: v5Body,
+          }),
+        }) as Quote;
       });
     fc.assert(
       fc.property(quote, (m) => {

@@ -5,7 +5,11 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { collateralFile, parseCollateralFile, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
+import {
+  collateralFile,
+  parseCollateralFile,
+  type CollateralKey,
+} from '../../lambda/attestation/collateral/sources.ts';
 import { certificateExtensions, extensionMap } from '../../lambda/attestation/extensions.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { Cert } from '../../lambda/attestation/x509.ts';
@@ -14,8 +18,22 @@ import { buildCert, name, type Extension } from '../../testing/evidence/certs.ts
 
 const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const cert = (extensions: Extension[]) =>
-  buildCert({ serial: 5, issuer: name('t'), subject: name('t'), notBefore: new Date(0), notAfter: new Date(2 ** 41), publicKey: key.publicKey, signingKey: key.privateKey, alg: 'ecdsa-sha256', extensions });
-const ext = (oid: string, byte: number, critical = false): Extension => ({ oid, value: new Uint8Array([0x04, 1, byte]), critical });
+  buildCert({
+    serial: 5,
+    issuer: name('t'),
+    subject: name('t'),
+    notBefore: new Date(0),
+    notAfter: new Date(2 ** 41),
+    publicKey: key.publicKey,
+    signingKey: key.privateKey,
+    alg: 'ecdsa-sha256',
+    extensions,
+  });
+const ext = (oid: string, byte: number, critical = false): Extension => ({
+  oid,
+  value: new Uint8Array([0x04, 1, byte]),
+  critical,
+});
 
 describe('the extension walker', () => {
   it('reads every extension in order, with its critical flag, duplicates kept for counting', () => {
@@ -29,7 +47,9 @@ describe('the extension walker', () => {
 
   it('a map of them refuses any extension given twice instead of keeping one of the values', () => {
     const der = cert([ext('1.2.3.4', 1), ext('1.2.3.4', 2)]);
-    expect(() => extensionMap(certificateExtensions(der), 'the test certificate')).toThrow(/the test certificate carries extension 1\.2\.3\.4 more than once/);
+    expect(() => extensionMap(certificateExtensions(der), 'the test certificate')).toThrow(
+      /the test certificate carries extension 1\.2\.3\.4 more than once/,
+    );
     expect(() => Cert.parse(der, 'VCEK')).toThrow(/VCEK carries extension 1\.2\.3\.4 more than once/);
     expect(Cert.parse(cert([ext('1.2.3.4', 1), ext('1.2.3.5', 2)]), 'VCEK').extensions.size).toBe(2);
   });
@@ -37,9 +57,15 @@ describe('the extension walker', () => {
   it("the Coordinator's certificate: exactly one attestation extension, and no other extension twice", () => {
     const evidence = (oid: string) => ({ oid, value: new Uint8Array([0x04, 2, 0xaa, 0xbb]) });
     expect(extractAttestationExtension(cert([evidence(ATTESTATION_OIDS.snp)])).oid).toBe(ATTESTATION_OIDS.snp);
-    expect(() => extractAttestationExtension(cert([evidence(ATTESTATION_OIDS.snp), evidence(ATTESTATION_OIDS.snp)]))).toThrow(/2 attestation extensions .*exactly one/);
-    expect(() => extractAttestationExtension(cert([evidence(ATTESTATION_OIDS.snp), evidence(ATTESTATION_OIDS.tdx)]))).toThrow(/2 attestation extensions/);
-    expect(() => extractAttestationExtension(cert([evidence(ATTESTATION_OIDS.snp), ext('2.5.29.14', 1), ext('2.5.29.14', 2)]))).toThrow(/carries extension 2\.5\.29\.14 more than once/);
+    expect(() =>
+      extractAttestationExtension(cert([evidence(ATTESTATION_OIDS.snp), evidence(ATTESTATION_OIDS.snp)])),
+    ).toThrow(/2 attestation extensions .*exactly one/);
+    expect(() =>
+      extractAttestationExtension(cert([evidence(ATTESTATION_OIDS.snp), evidence(ATTESTATION_OIDS.tdx)])),
+    ).toThrow(/2 attestation extensions/);
+    expect(() =>
+      extractAttestationExtension(cert([evidence(ATTESTATION_OIDS.snp), ext('2.5.29.14', 1), ext('2.5.29.14', 2)])),
+    ).toThrow(/carries extension 2\.5\.29\.14 more than once/);
   });
 });
 

@@ -8,11 +8,27 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ATTESTATION_OIDS, type ReferenceInput } from '../../lambda/attestation/verifier.ts';
 import { parseManifest } from '../../lambda/coordinator/manifest.ts';
-import { TEST_POLICY_HASH, makeSnpEvidence, makeTdxEvidence, testSnpVerifierFactory, testTdxVerifierFactory, type SnpEvidenceOptions, type TdxEvidenceOptions } from '../../testing/evidence/index.ts';
+import {
+  TEST_POLICY_HASH,
+  makeSnpEvidence,
+  makeTdxEvidence,
+  testSnpVerifierFactory,
+  testTdxVerifierFactory,
+  type SnpEvidenceOptions,
+  type TdxEvidenceOptions,
+} from '../../testing/evidence/index.ts';
 import { TEST_XFAM } from '../../testing/evidence/tdx.ts';
 import { REPO_ROOT } from './vectors.ts';
 
-const SHAPES = ['guest-policy', 'platform-info', 'tdx-without-svns', 'rtmrs', 'platform-marker', 'cpus', 'apeip'] as const;
+const SHAPES = [
+  'guest-policy',
+  'platform-info',
+  'tdx-without-svns',
+  'rtmrs',
+  'platform-marker',
+  'cpus',
+  'apeip',
+] as const;
 const reportData = new Uint8Array(64).fill(8);
 const reference = (shape: string): ReferenceInput => {
   const m = parseManifest(readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'manifests', `${shape}.json`)));
@@ -20,12 +36,26 @@ const reference = (shape: string): ReferenceInput => {
 };
 const snp = (shape: string, opts: Partial<SnpEvidenceOptions> = {}) =>
   testSnpVerifierFactory()(reference(shape))
-    .verify({ oid: ATTESTATION_OIDS.snp, evidence: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, ...opts }), reportData })
-    .then(() => 'pass', (e: { check?: string }) => `fail ${e.check}`);
+    .verify({
+      oid: ATTESTATION_OIDS.snp,
+      evidence: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, ...opts }),
+      reportData,
+    })
+    .then(
+      () => 'pass',
+      (e: { check?: string }) => `fail ${e.check}`,
+    );
 const tdx = (shape: string, opts: Partial<TdxEvidenceOptions> = {}) =>
   testTdxVerifierFactory()(reference(shape))
-    .verify({ oid: ATTESTATION_OIDS.tdx, evidence: makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH, ...opts }), reportData })
-    .then(() => 'pass', (e: { check?: string }) => `fail ${e.check}`);
+    .verify({
+      oid: ATTESTATION_OIDS.tdx,
+      evidence: makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH, ...opts }),
+      reportData,
+    })
+    .then(
+      () => 'pass',
+      (e: { check?: string }) => `fail ${e.check}`,
+    );
 
 describe.each(SHAPES)('%s.json', (shape) => {
   it('accepts the evidence it describes (SEV-SNP and TDX)', async () => {
@@ -34,7 +64,9 @@ describe.each(SHAPES)('%s.json', (shape) => {
   });
 
   it('refuses another measurement', async () => {
-    expect(await snp(shape, { measurement: new Uint8Array(48).fill(1) })).toMatch(/^fail snp\.(measurement|id-key-digest)$/);
+    expect(await snp(shape, { measurement: new Uint8Array(48).fill(1) })).toMatch(
+      /^fail snp\.(measurement|id-key-digest)$/,
+    );
     expect(await tdx(shape, { mrTd: new Uint8Array(48).fill(1) })).toBe('fail tdx.mrtd');
   });
 
@@ -50,14 +82,17 @@ describe('where the shapes differ', () => {
   it('platform info: not checked before the PlatformInfo shape, checked (TSME not allowed) from it on', async () => {
     const tsme = { platformInfo: 0x27n };
     expect(await snp('guest-policy', tsme)).toBe('pass');
-    for (const shape of SHAPES.slice(1)) expect(await snp(shape, tsme), shape).toBe('fail snp.platform-info.TSMEEnabled');
+    for (const shape of SHAPES.slice(1))
+      expect(await snp(shape, tsme), shape).toBe('fail snp.platform-info.TSMEEnabled');
   });
 
   it('XFAM: exact in the shapes with TD attributes in the manifest, CET bits ignored from the Platform shape on', async () => {
     const noCet = new Uint8Array(TEST_XFAM);
     noCet[1]! &= ~0x18; // bits 11 and 12
-    for (const shape of ['guest-policy', 'platform-info', 'tdx-without-svns', 'rtmrs']) expect(await tdx(shape, { xfam: noCet }), shape).toBe('fail tdx.xfam');
-    for (const shape of ['platform-marker', 'cpus', 'apeip']) expect(await tdx(shape, { xfam: noCet }), shape).toBe('pass');
+    for (const shape of ['guest-policy', 'platform-info', 'tdx-without-svns', 'rtmrs'])
+      expect(await tdx(shape, { xfam: noCet }), shape).toBe('fail tdx.xfam');
+    for (const shape of ['platform-marker', 'cpus', 'apeip'])
+      expect(await tdx(shape, { xfam: noCet }), shape).toBe('pass');
   });
 
   it('SVN minimums: enforced where the shape has them (QE SVN 4, PCE SVN 11), absent later', async () => {
@@ -65,7 +100,8 @@ describe('where the shapes differ', () => {
       expect(await tdx(shape, { qeSvn: 3 }), shape).toBe('fail tdx.svn.qe');
       expect(await tdx(shape, { pceSvn: 10 }), shape).toBe('fail tdx.svn.pce');
     }
-    for (const shape of ['tdx-without-svns', 'rtmrs', 'cpus']) expect(await tdx(shape, { qeSvn: 3, pceSvn: 10 }), shape).toBe('pass');
+    for (const shape of ['tdx-without-svns', 'rtmrs', 'cpus'])
+      expect(await tdx(shape, { qeSvn: 3, pceSvn: 10 }), shape).toBe('pass');
   });
 
   it("TD attributes: the manifest's value in the older shapes, Contrast's fixed SEPT_VE_DISABLE later; PKS set fails both", async () => {

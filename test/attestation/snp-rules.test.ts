@@ -10,14 +10,25 @@ import type { SnpReference } from '../../lambda/attestation/reference.ts';
 import { decodeSnpAttestation, tcbFromParts } from '../../lambda/attestation/snp/abi.ts';
 import { snpReferenceClaims, snpReportClaims } from '../../lambda/attestation/snp/validate.ts';
 import { verifySnp, type VerifiedSnp } from '../../lambda/attestation/snp/verify.ts';
-import { TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, makeSnpEvidence, referenceValuesOf, snpTestChain, testRoots, type SnpEvidenceOptions } from '../../testing/evidence/index.ts';
+import {
+  TEST_POLICY_HASH,
+  TEST_POLICY_HASH_HEX,
+  makeSnpEvidence,
+  referenceValuesOf,
+  snpTestChain,
+  testRoots,
+  type SnpEvidenceOptions,
+} from '../../testing/evidence/index.ts';
 import { snpReferenceValues, TEST_SNP_MEASUREMENT, TEST_SNP_TCB, tcbToU64 } from '../../testing/evidence/snp.ts';
 
 const reportData = new Uint8Array(64).fill(4);
 const now = new Date();
 
 async function verified(opts: Partial<SnpEvidenceOptions> = {}): Promise<VerifiedSnp> {
-  return verifySnp(decodeSnpAttestation(makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, ...opts })), { trust: testRoots(), now });
+  return verifySnp(decodeSnpAttestation(makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, ...opts })), {
+    trust: testRoots(),
+    now,
+  });
 }
 
 /** The default reference entry with `patch` applied (read as Contrast reads it), or a raw entry for values the parser refuses. */
@@ -26,8 +37,10 @@ function ref(patch: Record<string, unknown> = {}, raw: Partial<SnpReference> = {
   return { ...parsed, ...raw };
 }
 
-const verdict = (c: ClaimSet, check: string) => (c.failures.some((f) => f.check === check) ? 'fail' : c.passes.some(([n]) => n === check) ? 'pass' : 'absent');
-const claims = async (evidence: Partial<SnpEvidenceOptions>, r: SnpReference) => snpReferenceClaims(await verified(evidence), r, [TEST_POLICY_HASH_HEX]);
+const verdict = (c: ClaimSet, check: string) =>
+  c.failures.some((f) => f.check === check) ? 'fail' : c.passes.some(([n]) => n === check) ? 'pass' : 'absent';
+const claims = async (evidence: Partial<SnpEvidenceOptions>, r: SnpReference) =>
+  snpReferenceClaims(await verified(evidence), r, [TEST_POLICY_HASH_HEX]);
 const gp = (patch: Record<string, unknown>) => ({ ...(snpReferenceValues().GuestPolicy as object), ...patch });
 const pi = (patch: Record<string, unknown>) => ({ ...(snpReferenceValues().PlatformInfo as object), ...patch });
 
@@ -35,7 +48,20 @@ describe('the default evidence passes every claim of the default reference', () 
   it('no failures, every rule judged', async () => {
     const c = await claims({}, ref());
     expect(c.failures).toEqual([]);
-    for (const check of ['snp.policy.reserved', 'snp.policy.abi', 'snp.policy.SMT', 'snp.platform-info.reserved', 'snp.platform-info.ECCEnabled', 'snp.measurement', 'snp.host-data', 'snp.tcb.reported', 'snp.tcb.launch', 'snp.mitigation-vector.launch', 'snp.vmpl', 'snp.id-key-digest']) {
+    for (const check of [
+      'snp.policy.reserved',
+      'snp.policy.abi',
+      'snp.policy.SMT',
+      'snp.platform-info.reserved',
+      'snp.platform-info.ECCEnabled',
+      'snp.measurement',
+      'snp.host-data',
+      'snp.tcb.reported',
+      'snp.tcb.launch',
+      'snp.mitigation-vector.launch',
+      'snp.vmpl',
+      'snp.id-key-digest',
+    ]) {
       expect(verdict(c, check), check).toBe('pass');
     }
     expect(snpReportClaims(await verified()).failures).toEqual([]);
@@ -52,15 +78,38 @@ describe('guest policy (validatePolicy)', () => {
   for (const [name, bit] of allowed) {
     it(`${name} (bit ${bit}) is an allowed bit: refused when set and not allowed, accepted when allowed or clear`, async () => {
       const policy = 0x20000n | (1n << BigInt(bit));
-      expect(verdict(await claims({ policy }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, [name]: false } })), `snp.policy.${name}`)).toBe('fail');
-      expect(verdict(await claims({ policy }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, [name]: true } })), `snp.policy.${name}`)).toBe('pass');
-      expect(verdict(await claims({ policy: 0x20000n }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, [name]: true } })), `snp.policy.${name}`)).toBe('pass');
+      expect(
+        verdict(
+          await claims({ policy }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, [name]: false } })),
+          `snp.policy.${name}`,
+        ),
+      ).toBe('fail');
+      expect(
+        verdict(
+          await claims({ policy }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, [name]: true } })),
+          `snp.policy.${name}`,
+        ),
+      ).toBe('pass');
+      expect(
+        verdict(
+          await claims({ policy: 0x20000n }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, [name]: true } })),
+          `snp.policy.${name}`,
+        ),
+      ).toBe('pass');
     });
   }
 
   it('Debug (bit 19) is an allowed bit: a debuggable report is refused by the default reference', async () => {
     expect(verdict(await claims({ policy: 0x30000n | (1n << 19n) }, ref()), 'snp.policy.Debug')).toBe('fail');
-    expect(verdict(await claims({ policy: 0x30000n | (1n << 19n) }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, Debug: true } })), 'snp.policy.Debug')).toBe('pass');
+    expect(
+      verdict(
+        await claims(
+          { policy: 0x30000n | (1n << 19n) },
+          ref({}, { GuestPolicy: { ...ref().GuestPolicy, Debug: true } }),
+        ),
+        'snp.policy.Debug',
+      ),
+    ).toBe('pass');
   });
 
   // "Required" bits: required by the reference and clear in the report → refused; set without being required → accepted.
@@ -74,18 +123,37 @@ describe('guest policy (validatePolicy)', () => {
   for (const [name, bit] of required) {
     it(`${name} (bit ${bit}) is a required bit: refused when required and clear, accepted when set but not required`, async () => {
       const withBit = 0x30000n | (1n << BigInt(bit));
-      expect(verdict(await claims({ policy: 0x30000n }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, [name]: true } })), `snp.policy.${name}`)).toBe('fail');
-      expect(verdict(await claims({ policy: withBit }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, [name]: true } })), `snp.policy.${name}`)).toBe('pass');
+      expect(
+        verdict(
+          await claims({ policy: 0x30000n }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, [name]: true } })),
+          `snp.policy.${name}`,
+        ),
+      ).toBe('fail');
+      expect(
+        verdict(
+          await claims({ policy: withBit }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, [name]: true } })),
+          `snp.policy.${name}`,
+        ),
+      ).toBe('pass');
       expect(verdict(await claims({ policy: withBit }, ref()), `snp.policy.${name}`)).toBe('pass');
     });
   }
 
   it('ABI: the report ABI (major.minor as one 16-bit number) must be at least the reference ABI', async () => {
-    expect(verdict(await claims({ policy: 0x30000n }, ref({ GuestPolicy: gp({ ABIMinor: 31 }) })), 'snp.policy.abi')).toBe('fail');
-    expect(verdict(await claims({ policy: 0x3001fn }, ref({ GuestPolicy: gp({ ABIMinor: 31 }) })), 'snp.policy.abi')).toBe('pass');
+    expect(
+      verdict(await claims({ policy: 0x30000n }, ref({ GuestPolicy: gp({ ABIMinor: 31 }) })), 'snp.policy.abi'),
+    ).toBe('fail');
+    expect(
+      verdict(await claims({ policy: 0x3001fn }, ref({ GuestPolicy: gp({ ABIMinor: 31 }) })), 'snp.policy.abi'),
+    ).toBe('pass');
     expect(verdict(await claims({ policy: 0x3001fn }, ref()), 'snp.policy.abi')).toBe('pass');
     // 1.0 > 0.31 although its minor is smaller.
-    expect(verdict(await claims({ policy: 0x30100n }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, ABIMinor: 31 } })), 'snp.policy.abi')).toBe('pass');
+    expect(
+      verdict(
+        await claims({ policy: 0x30100n }, ref({}, { GuestPolicy: { ...ref().GuestPolicy, ABIMinor: 31 } })),
+        'snp.policy.abi',
+      ),
+    ).toBe('pass');
   });
 
   it('reserved bits: bit 17 must be one, bits 26..63 zero (bit 25 is known)', async () => {
@@ -103,8 +171,18 @@ describe('platform info (validatePlatformInfo)', () => {
   ] as const) {
     it(`${name} (bit ${bit}) is an allowed bit`, async () => {
       const info = 1n << BigInt(bit);
-      expect(verdict(await claims({ platformInfo: info }, ref({ PlatformInfo: pi({ [name]: false }) })), `snp.platform-info.${name}`)).toBe('fail');
-      expect(verdict(await claims({ platformInfo: info }, ref({ PlatformInfo: pi({ [name]: true }) })), `snp.platform-info.${name}`)).toBe('pass');
+      expect(
+        verdict(
+          await claims({ platformInfo: info }, ref({ PlatformInfo: pi({ [name]: false }) })),
+          `snp.platform-info.${name}`,
+        ),
+      ).toBe('fail');
+      expect(
+        verdict(
+          await claims({ platformInfo: info }, ref({ PlatformInfo: pi({ [name]: true }) })),
+          `snp.platform-info.${name}`,
+        ),
+      ).toBe('pass');
     });
   }
   for (const [name, bit] of [
@@ -114,9 +192,21 @@ describe('platform info (validatePlatformInfo)', () => {
     ['AliasCheckComplete', 5],
   ] as const) {
     it(`${name} (bit ${bit}) is a required bit`, async () => {
-      expect(verdict(await claims({ platformInfo: 0n }, ref({ PlatformInfo: pi({ [name]: true }) })), `snp.platform-info.${name}`)).toBe('fail');
-      expect(verdict(await claims({ platformInfo: 1n << BigInt(bit) }, ref({ PlatformInfo: pi({ [name]: true }) })), `snp.platform-info.${name}`)).toBe('pass');
-      expect(verdict(await claims({ platformInfo: 1n << BigInt(bit) }, ref()), `snp.platform-info.${name}`)).toBe('pass');
+      expect(
+        verdict(
+          await claims({ platformInfo: 0n }, ref({ PlatformInfo: pi({ [name]: true }) })),
+          `snp.platform-info.${name}`,
+        ),
+      ).toBe('fail');
+      expect(
+        verdict(
+          await claims({ platformInfo: 1n << BigInt(bit) }, ref({ PlatformInfo: pi({ [name]: true }) })),
+          `snp.platform-info.${name}`,
+        ),
+      ).toBe('pass');
+      expect(verdict(await claims({ platformInfo: 1n << BigInt(bit) }, ref()), `snp.platform-info.${name}`)).toBe(
+        'pass',
+      );
     });
   }
 
@@ -136,12 +226,23 @@ describe('platform info (validatePlatformInfo)', () => {
 
 describe('TCB (validateTcb, validateVersion) with provisional firmware permitted', () => {
   const t = TEST_SNP_TCB;
-  const minimum = (patch: Partial<{ BootloaderVersion: number; SNPVersion: number; MicrocodeVersion: number }>) => ref({ MinimumTCB: { BootloaderVersion: t.bl, TEEVersion: t.tee, SNPVersion: t.snp, MicrocodeVersion: t.ucode, ...patch } });
+  const minimum = (patch: Partial<{ BootloaderVersion: number; SNPVersion: number; MicrocodeVersion: number }>) =>
+    ref({
+      MinimumTCB: {
+        BootloaderVersion: t.bl,
+        TEEVersion: t.tee,
+        SNPVersion: t.snp,
+        MicrocodeVersion: t.ucode,
+        ...patch,
+      },
+    });
 
   it('minimum ≤ REPORTED_TCB, compared part by part (not as one number)', async () => {
     expect(verdict(await claims({}, minimum({ SNPVersion: t.snp + 1 })), 'snp.tcb.reported')).toBe('fail');
     // A higher microcode does not make up for a lower SNP part.
-    expect(verdict(await claims({}, minimum({ SNPVersion: t.snp + 1, MicrocodeVersion: t.ucode - 1 })), 'snp.tcb.reported')).toBe('fail');
+    expect(
+      verdict(await claims({}, minimum({ SNPVersion: t.snp + 1, MicrocodeVersion: t.ucode - 1 })), 'snp.tcb.reported'),
+    ).toBe('fail');
     expect(verdict(await claims({}, minimum({ SNPVersion: t.snp })), 'snp.tcb.reported')).toBe('pass');
   });
 
@@ -158,21 +259,39 @@ describe('TCB (validateTcb, validateVersion) with provisional firmware permitted
 
   it('the VCEK TCB ≤ CURRENT_TCB in every part', async () => {
     const lower = tcbFromParts({ ...t, ucode: t.ucode - 1 });
-    expect(verdict(snpReportClaims(await verified({ currentTcb: lower, committedTcb: lower })), 'snp.tcb.vcek-current')).toBe('fail');
+    expect(
+      verdict(snpReportClaims(await verified({ currentTcb: lower, committedTcb: lower })), 'snp.tcb.vcek-current'),
+    ).toBe('fail');
     const higher = tcbFromParts({ ...t, ucode: t.ucode + 1 });
     expect(verdict(snpReportClaims(await verified({ currentTcb: higher })), 'snp.tcb.vcek-current')).toBe('pass');
   });
 
   it('COMMITTED_TCB ≤ CURRENT_TCB (provisional firmware permitted, so lower is fine, higher is not)', async () => {
     const reported = tcbToU64(t);
-    expect(verdict(snpReportClaims(await verified({ committedTcb: tcbFromParts({ ...t, snp: t.snp - 1 }) })), 'snp.tcb.committed')).toBe('pass');
-    expect(verdict(snpReportClaims(await verified({ committedTcb: tcbFromParts({ ...t, snp: t.snp + 1 }), currentTcb: reported })), 'snp.tcb.committed')).toBe('fail');
+    expect(
+      verdict(
+        snpReportClaims(await verified({ committedTcb: tcbFromParts({ ...t, snp: t.snp - 1 }) })),
+        'snp.tcb.committed',
+      ),
+    ).toBe('pass');
+    expect(
+      verdict(
+        snpReportClaims(await verified({ committedTcb: tcbFromParts({ ...t, snp: t.snp + 1 }), currentTcb: reported })),
+        'snp.tcb.committed',
+      ),
+    ).toBe('fail');
   });
 
   it('committed firmware build and API version ≤ current', async () => {
-    expect(verdict(snpReportClaims(await verified({ committedFirmware: [3, 52, 1] })), 'snp.firmware.committed')).toBe('pass');
-    expect(verdict(snpReportClaims(await verified({ committedFirmware: [5, 52, 1] })), 'snp.firmware.committed')).toBe('fail');
-    expect(verdict(snpReportClaims(await verified({ committedFirmware: [4, 53, 1] })), 'snp.firmware.committed')).toBe('fail');
+    expect(verdict(snpReportClaims(await verified({ committedFirmware: [3, 52, 1] })), 'snp.firmware.committed')).toBe(
+      'pass',
+    );
+    expect(verdict(snpReportClaims(await verified({ committedFirmware: [5, 52, 1] })), 'snp.firmware.committed')).toBe(
+      'fail',
+    );
+    expect(verdict(snpReportClaims(await verified({ committedFirmware: [4, 53, 1] })), 'snp.firmware.committed')).toBe(
+      'fail',
+    );
   });
 });
 
@@ -206,7 +325,9 @@ describe('the other claims', () => {
   });
 
   it("CHIP_ID equals the VCEK's hwID; an all-zero (masked) CHIP_ID is not compared", async () => {
-    expect(verdict(snpReportClaims(await verified({ chipId: new Uint8Array(64).fill(5) })), 'snp.chip-id')).toBe('fail');
+    expect(verdict(snpReportClaims(await verified({ chipId: new Uint8Array(64).fill(5) })), 'snp.chip-id')).toBe(
+      'fail',
+    );
     expect(verdict(snpReportClaims(await verified({ chipId: new Uint8Array(64) })), 'snp.chip-id')).toBe('absent');
   });
 
@@ -235,6 +356,8 @@ describe('the ID-key digest is computed from the reference, not from the report'
 
   it('the reference measurement is what the digest is built from', async () => {
     const other = new Uint8Array(TEST_SNP_MEASUREMENT).fill(7, 0, 1);
-    expect(verdict(await claims({}, ref({ TrustedMeasurement: Buffer.from(other).toString('hex') })), 'snp.id-key-digest')).toBe('fail');
+    expect(
+      verdict(await claims({}, ref({ TrustedMeasurement: Buffer.from(other).toString('hex') })), 'snp.id-key-digest'),
+    ).toBe('fail');
   });
 });

@@ -8,14 +8,33 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { collateralVerifier, pinnedCollateralVerifier } from '../../lambda/attestation/collateral/verify.ts';
-import { ChainedCollateral, CollateralUnavailableError, MemoryCollateral, MirrorCollateral, collateralFile, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
+import {
+  ChainedCollateral,
+  CollateralUnavailableError,
+  MemoryCollateral,
+  MirrorCollateral,
+  collateralFile,
+  type CollateralKey,
+} from '../../lambda/attestation/collateral/sources.ts';
 import { collateralExpiry } from '../../lambda/attestation/collateral/expiry.ts';
 import { verifyTdxFile, type OfflineResult } from '../../lambda/attestation/offline.ts';
 import { PINNED_ROOTS } from '../../lambda/attestation/roots.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { AttestationError } from '../../lambda/shared/errors.ts';
 import { startMirror } from '../support/collateral-mirror.ts';
-import { TEST_POLICY_HASH, addTdxCrls, makeTdxCollateral, makeTdxCrl, makeTdxEvidence, makeTdxQuoteRaw, tdxTestChain, testReference, testRoots, testTdxVerifierFactory, type TdxCrlOptions } from '../../testing/evidence/index.ts';
+import {
+  TEST_POLICY_HASH,
+  addTdxCrls,
+  makeTdxCollateral,
+  makeTdxCrl,
+  makeTdxEvidence,
+  makeTdxQuoteRaw,
+  tdxTestChain,
+  testReference,
+  testRoots,
+  testTdxVerifierFactory,
+  type TdxCrlOptions,
+} from '../../testing/evidence/index.ts';
 import { read, vectors } from './vectors.ts';
 
 const PCK_CRL: CollateralKey = { kind: 'tdx-pck-crl', ca: 'platform' };
@@ -36,26 +55,55 @@ describe('genuine Intel CRLs (testdata/attestation/tdx/collateral)', () => {
   // and inside the certificate windows of the quotes below (PCKs issued 2022-09 and 2023-02).
   const at = new Date('2023-07-01T00:00:00Z');
   const quotes = vectors.tdx.filter((v) => ['tdx/spr-e4-v4.quote.dat', 'tdx/q4.quote.dat'].includes(v.quote));
-  const source = (pck = pckCrl, root = rootCrl) => new MemoryCollateral().set(PCK_CRL, { body: pck, issuerChain: pckChain }).set(ROOT_CRL, { body: root });
+  const source = (pck = pckCrl, root = rootCrl) =>
+    new MemoryCollateral().set(PCK_CRL, { body: pck, issuerChain: pckChain }).set(ROOT_CRL, { body: root });
 
-  it('has the quotes it is meant for', () => expect(quotes.map((v) => v.quote)).toEqual(['tdx/spr-e4-v4.quote.dat', 'tdx/q4.quote.dat']));
+  it('has the quotes it is meant for', () =>
+    expect(quotes.map((v) => v.quote)).toEqual(['tdx/spr-e4-v4.quote.dat', 'tdx/q4.quote.dat']));
 
   for (const v of quotes) {
     it(`${v.quote}: neither the PCK nor the PCK Platform CA is revoked`, async () => {
       const r = await verifyTdxFile(read(v.quote), { trust: PINNED_ROOTS, now: at, collateral: source() });
       expect(r.error).toBeUndefined();
-      expect(status(r, 'tdx.pck-revocation')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/^PCK serial [0-9a-f]+ not revoked \(Intel SGX PCK Platform CA CRL of 2023-06-08/) });
-      expect(status(r, 'tdx.intermediate-revocation')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/serial 956f5dcdbd1be1e94049c9d4f433ce01570bde54 not revoked/) });
+      expect(status(r, 'tdx.pck-revocation')).toMatchObject({
+        status: 'pass',
+        detail: expect.stringMatching(
+          /^PCK serial [0-9a-f]+ not revoked \(Intel SGX PCK Platform CA CRL of 2023-06-08/,
+        ),
+      });
+      expect(status(r, 'tdx.intermediate-revocation')).toMatchObject({
+        status: 'pass',
+        detail: expect.stringMatching(/serial 956f5dcdbd1be1e94049c9d4f433ce01570bde54 not revoked/),
+      });
     });
 
     it(`${v.quote}: a CRL past its nextUpdate is never a pass (at the vector's validAt)`, async () => {
-      const r = await verifyTdxFile(read(v.quote), { trust: PINNED_ROOTS, now: new Date(v.validAt), collateral: source() });
+      const r = await verifyTdxFile(read(v.quote), {
+        trust: PINNED_ROOTS,
+        now: new Date(v.validAt),
+        collateral: source(),
+      });
       expect(r.verdict).toBe('incomplete');
-      expect(status(r, 'tdx.intermediate-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(/Root CA CRL is not current at 2025-01-01.*nextUpdate 2024-04-02/) });
-      const pckOnly = await verifyTdxFile(read(v.quote), { trust: PINNED_ROOTS, now: new Date(v.validAt), collateral: new MemoryCollateral().set(PCK_CRL, { body: pckCrl }) });
-      expect(status(pckOnly, 'tdx.pck-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(/not current .*nextUpdate 2023-07-08T07:27:52/) });
+      expect(status(r, 'tdx.intermediate-revocation')).toMatchObject({
+        status: 'not-evaluated',
+        detail: expect.stringMatching(/Root CA CRL is not current at 2025-01-01.*nextUpdate 2024-04-02/),
+      });
+      const pckOnly = await verifyTdxFile(read(v.quote), {
+        trust: PINNED_ROOTS,
+        now: new Date(v.validAt),
+        collateral: new MemoryCollateral().set(PCK_CRL, { body: pckCrl }),
+      });
+      expect(status(pckOnly, 'tdx.pck-revocation')).toMatchObject({
+        status: 'not-evaluated',
+        detail: expect.stringMatching(/not current .*nextUpdate 2023-07-08T07:27:52/),
+      });
       // collateralNow pins only the collateral clock (archived collateral).
-      const archived = await verifyTdxFile(read(v.quote), { trust: PINNED_ROOTS, now: new Date(v.validAt), collateralNow: at, collateral: source() });
+      const archived = await verifyTdxFile(read(v.quote), {
+        trust: PINNED_ROOTS,
+        now: new Date(v.validAt),
+        collateralNow: at,
+        collateral: source(),
+      });
       expect(status(archived, 'tdx.pck-revocation')?.status).toBe('pass');
     });
   }
@@ -67,7 +115,11 @@ describe('genuine Intel CRLs (testdata/attestation/tdx/collateral)', () => {
       expect(r.error?.check, `offset ${off}`).toBe('tdx.pck-revocation');
     }
     for (const off of [30, 120, rootCrl.length - 10]) {
-      const r = await verifyTdxFile(q, { trust: PINNED_ROOTS, now: at, collateral: source(pckCrl, flip(rootCrl, off)) });
+      const r = await verifyTdxFile(q, {
+        trust: PINNED_ROOTS,
+        now: at,
+        collateral: source(pckCrl, flip(rootCrl, off)),
+      });
       expect(r.error?.check, `offset ${off}`).toBe('tdx.intermediate-revocation');
     }
   });
@@ -88,10 +140,19 @@ describe('genuine Intel CRLs (testdata/attestation/tdx/collateral)', () => {
     await expect(verify(PCK_CRL, { body: pckCrl })).rejects.toThrow(/SGX-PCK-CRL-Issuer-Chain/);
     await expect(verify(ROOT_CRL, { body: rootCrl })).rejects.toThrow(/Intel SGX Root CA certificate is needed/);
     // Filed as the Processor CA's CRL, or checked after nextUpdate: refused.
-    await expect(verify({ kind: 'tdx-pck-crl', ca: 'processor' }, { body: pckCrl, issuerChain: pckChain })).rejects.toThrow(/not the PCK processor CA/);
-    await expect(pinnedCollateralVerifier(() => new Date('2023-08-01T00:00:00Z'))(PCK_CRL, { body: pckCrl, issuerChain: pckChain })).rejects.toThrow(/not current/);
+    await expect(
+      verify({ kind: 'tdx-pck-crl', ca: 'processor' }, { body: pckCrl, issuerChain: pckChain }),
+    ).rejects.toThrow(/not the PCK processor CA/);
+    await expect(
+      pinnedCollateralVerifier(() => new Date('2023-08-01T00:00:00Z'))(PCK_CRL, {
+        body: pckCrl,
+        issuerChain: pckChain,
+      }),
+    ).rejects.toThrow(/not current/);
     // Under other anchors (tests only), the genuine chain is not pinned.
-    await expect(collateralVerifier(testRoots(), () => at)(PCK_CRL, { body: pckCrl, issuerChain: pckChain })).rejects.toThrow(/not the pinned Intel SGX Root CA/);
+    await expect(
+      collateralVerifier(testRoots(), () => at)(PCK_CRL, { body: pckCrl, issuerChain: pckChain }),
+    ).rejects.toThrow(/not the pinned Intel SGX Root CA/);
   });
 
   it('expiry: nextUpdate of each CRL, and the PCK CRL issuer chain', () => {
@@ -99,23 +160,33 @@ describe('genuine Intel CRLs (testdata/attestation/tdx/collateral)', () => {
     expect(e.expiresAt?.toISOString()).toBe('2023-07-08T07:27:52.000Z');
     expect(e.issuedAt?.toISOString()).toBe('2023-06-08T07:27:52.000Z');
     expect(e.limitedBy).toBe('PCK CRL nextUpdate');
-    expect(e.parts.map((p) => p.what)).toEqual(['PCK CRL nextUpdate', 'PCK CRL signing certificate notAfter', 'Intel SGX Root CA notAfter']);
+    expect(e.parts.map((p) => p.what)).toEqual([
+      'PCK CRL nextUpdate',
+      'PCK CRL signing certificate notAfter',
+      'Intel SGX Root CA notAfter',
+    ]);
     const r = collateralExpiry(ROOT_CRL, { body: rootCrl });
     expect(r.expiresAt?.toISOString()).toBe('2024-04-02T10:22:51.000Z');
     // PCCS v3 serves the root CRL as hex text: the same document.
-    expect(collateralExpiry(ROOT_CRL, { body: new Uint8Array(Buffer.from(Buffer.from(rootCrl).toString('hex'))) }).expiresAt).toEqual(r.expiresAt);
+    expect(
+      collateralExpiry(ROOT_CRL, { body: new Uint8Array(Buffer.from(Buffer.from(rootCrl).toString('hex'))) }).expiresAt,
+    ).toEqual(r.expiresAt);
   });
 });
 
 describe('synthetic TDX chain', () => {
   const trust = testRoots();
   const quote = makeTdxQuoteRaw({ reportData: new Uint8Array(64).fill(5), policyHash: TEST_POLICY_HASH });
-  const run = (opts: { pck?: TdxCrlOptions | false; root?: TdxCrlOptions | false } = {}) => verifyTdxFile(quote, { trust, now: new Date(), collateral: addTdxCrls(makeTdxCollateral(), opts) });
+  const run = (opts: { pck?: TdxCrlOptions | false; root?: TdxCrlOptions | false } = {}) =>
+    verifyTdxFile(quote, { trust, now: new Date(), collateral: addTdxCrls(makeTdxCollateral(), opts) });
 
   it('passes with both CRLs, naming what was checked', async () => {
     const r = await run();
     expect(r.error).toBeUndefined();
-    expect(status(r, 'tdx.pck-revocation')).toMatchObject({ status: 'pass', detail: expect.stringMatching(/^PCK serial 03 not revoked \(Intel SGX PCK Platform CA \(TEST\) CRL/) });
+    expect(status(r, 'tdx.pck-revocation')).toMatchObject({
+      status: 'pass',
+      detail: expect.stringMatching(/^PCK serial 03 not revoked \(Intel SGX PCK Platform CA \(TEST\) CRL/),
+    });
     expect(status(r, 'tdx.intermediate-revocation')?.status).toBe('pass');
     expect(status(r, 'tdx.tcb-status')?.status).toBe('pass');
   });
@@ -124,7 +195,9 @@ describe('synthetic TDX chain', () => {
     const r = await run({ pck: { revoked: [7, tdxTestChain().pckSerial] } });
     expect(r.verdict).toBe('failed');
     expect(r.error?.check).toBe('tdx.pck-revocation');
-    expect(r.error?.message).toMatch(/PCK certificate serial 03 is revoked by the Intel PCK CRL of the Intel SGX PCK Platform CA \(TEST\)/);
+    expect(r.error?.message).toMatch(
+      /PCK certificate serial 03 is revoked by the Intel PCK CRL of the Intel SGX PCK Platform CA \(TEST\)/,
+    );
   });
 
   it('an intermediate revoked by the root CRL fails', async () => {
@@ -145,21 +218,36 @@ describe('synthetic TDX chain', () => {
 
   it('an expired (or not yet issued) CRL is never a pass: not evaluated offline, unreachable (retried) in production', async () => {
     const day = 86_400_000;
-    const expired = await run({ pck: { thisUpdate: new Date(Date.now() - 40 * day), nextUpdate: new Date(Date.now() - day) } });
+    const expired = await run({
+      pck: { thisUpdate: new Date(Date.now() - 40 * day), nextUpdate: new Date(Date.now() - day) },
+    });
     expect(expired.verdict).toBe('incomplete');
-    expect(status(expired, 'tdx.pck-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(/is not current at .*enroll --collateral DIR/) });
+    expect(status(expired, 'tdx.pck-revocation')).toMatchObject({
+      status: 'not-evaluated',
+      detail: expect.stringMatching(/is not current at .*enroll --collateral DIR/),
+    });
     const future = await run({ root: { thisUpdate: new Date(Date.now() + day) } });
     expect(status(future, 'tdx.intermediate-revocation')?.status).toBe('not-evaluated');
     const reportData = new Uint8Array(64).fill(9);
     const evidence = makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH });
-    const stale = addTdxCrls(makeTdxCollateral(), { pck: { thisUpdate: new Date(Date.now() - 40 * day), nextUpdate: new Date(Date.now() - day) } });
-    const err = await testTdxVerifierFactory({ collateral: stale })(testReference()).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData }).catch((e: unknown) => e);
+    const stale = addTdxCrls(makeTdxCollateral(), {
+      pck: { thisUpdate: new Date(Date.now() - 40 * day), nextUpdate: new Date(Date.now() - day) },
+    });
+    const err = await testTdxVerifierFactory({ collateral: stale })(testReference())
+      .verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CollateralUnavailableError);
     expect(err).toMatchObject({ outcome: 'unreachable', check: 'tdx.pck-revocation' });
     // A current copy from the next source (the mirror after the bundle's cache) is taken.
     const fresh = addTdxCrls(new MemoryCollateral(), { root: false });
     const chained = new ChainedCollateral([stale, fresh]);
-    await expect(testTdxVerifierFactory({ collateral: chained })(testReference()).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
+    await expect(
+      testTdxVerifierFactory({ collateral: chained })(testReference()).verify({
+        oid: ATTESTATION_OIDS.tdx,
+        evidence,
+        reportData,
+      }),
+    ).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
   });
 
   it('a flipped bit in a CRL fails', async () => {
@@ -175,31 +263,63 @@ describe('synthetic TDX chain', () => {
     const r = await run({ pck: false, root: false });
     expect(r.error).toBeUndefined();
     expect(r.verdict).toBe('incomplete');
-    expect(status(r, 'tdx.pck-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(new RegExp(`${collateralFile(PCK_CRL)}.*enroll --collateral DIR.*mirror`)) });
-    expect(status(r, 'tdx.intermediate-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(/sgx\/certification\/v4\/rootcacrl/) });
+    expect(status(r, 'tdx.pck-revocation')).toMatchObject({
+      status: 'not-evaluated',
+      detail: expect.stringMatching(new RegExp(`${collateralFile(PCK_CRL)}.*enroll --collateral DIR.*mirror`)),
+    });
+    expect(status(r, 'tdx.intermediate-revocation')).toMatchObject({
+      status: 'not-evaluated',
+      detail: expect.stringMatching(/sgx\/certification\/v4\/rootcacrl/),
+    });
     // Contrast sets CheckRevocations: without CRLs the production verifier does not pass the evidence.
     const reportData = new Uint8Array(64).fill(9);
     const reference = testReference();
     const evidence = makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH });
-    await expect(testTdxVerifierFactory({ collateral: makeTdxCollateral() })(reference).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).rejects.toMatchObject({ outcome: 'unreachable', check: 'tdx.intermediate-revocation' });
-    await expect(testTdxVerifierFactory()(reference).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
-    const revoked = testTdxVerifierFactory({ collateral: addTdxCrls(makeTdxCollateral(), { pck: { revoked: [3] } }) })(reference);
-    await expect(revoked.verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).rejects.toMatchObject({ check: 'tdx.pck-revocation' });
+    await expect(
+      testTdxVerifierFactory({ collateral: makeTdxCollateral() })(reference).verify({
+        oid: ATTESTATION_OIDS.tdx,
+        evidence,
+        reportData,
+      }),
+    ).rejects.toMatchObject({ outcome: 'unreachable', check: 'tdx.intermediate-revocation' });
+    await expect(
+      testTdxVerifierFactory()(reference).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData }),
+    ).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
+    const revoked = testTdxVerifierFactory({ collateral: addTdxCrls(makeTdxCollateral(), { pck: { revoked: [3] } }) })(
+      reference,
+    );
+    await expect(revoked.verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })).rejects.toMatchObject({
+      check: 'tdx.pck-revocation',
+    });
   });
 
   it('a mirror that does not answer leaves the checks not evaluated; the production verifier reports unreachable, never attestation-failed', async () => {
     const mirror = await startMirror();
     try {
       mirror.hang = true;
-      const r = await verifyTdxFile(quote, { trust, now: new Date(), collateral: new MirrorCollateral(mirror.url, 200) });
+      const r = await verifyTdxFile(quote, {
+        trust,
+        now: new Date(),
+        collateral: new MirrorCollateral(mirror.url, 200),
+      });
       expect(r.verdict).toBe('incomplete');
-      expect(status(r, 'tdx.pck-revocation')).toMatchObject({ status: 'not-evaluated', detail: expect.stringMatching(/did not answer for .* within 200 ms/) });
+      expect(status(r, 'tdx.pck-revocation')).toMatchObject({
+        status: 'not-evaluated',
+        detail: expect.stringMatching(/did not answer for .* within 200 ms/),
+      });
       const reportData = new Uint8Array(64).fill(9);
       const evidence = makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH });
-      const err = await testTdxVerifierFactory({ collateral: new MirrorCollateral(mirror.url, 200) })(testReference()).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData }).catch((e: unknown) => e);
+      const err = await testTdxVerifierFactory({ collateral: new MirrorCollateral(mirror.url, 200) })(testReference())
+        .verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData })
+        .catch((e: unknown) => e);
       expect(err).not.toBeInstanceOf(AttestationError);
       expect(err).toMatchObject({ outcome: 'unreachable' });
-      expect(mirror.requests).toEqual(expect.arrayContaining(['sgx/certification/v4/pckcrl?ca=platform&encoding=der', 'sgx/certification/v4/rootcacrl']));
+      expect(mirror.requests).toEqual(
+        expect.arrayContaining([
+          'sgx/certification/v4/pckcrl?ca=platform&encoding=der',
+          'sgx/certification/v4/rootcacrl',
+        ]),
+      );
     } finally {
       await mirror.close();
     }
@@ -210,8 +330,12 @@ describe('synthetic TDX chain', () => {
     const verify = collateralVerifier(trust);
     const chainPem = (await addTdxCrls(new MemoryCollateral()).get(PCK_CRL))!.issuerChain!;
     await expect(verify(PCK_CRL, { body: makeTdxCrl('pck'), issuerChain: chainPem })).resolves.toBeUndefined();
-    await expect(verify(PCK_CRL, { body: makeTdxCrl('root'), issuerChain: chainPem })).rejects.toThrow(/issued by another CA/);
-    await expect(verify(ROOT_CRL, { body: makeTdxCrl('root') }, { lookup: makeTdxCollateral() })).resolves.toBeUndefined();
+    await expect(verify(PCK_CRL, { body: makeTdxCrl('root'), issuerChain: chainPem })).rejects.toThrow(
+      /issued by another CA/,
+    );
+    await expect(
+      verify(ROOT_CRL, { body: makeTdxCrl('root') }, { lookup: makeTdxCollateral() }),
+    ).resolves.toBeUndefined();
     expect(c.caSerial).toBe(2);
   });
 });

@@ -6,14 +6,30 @@
 import { describe, expect, it } from 'vitest';
 import type { ClaimSet } from '../../lambda/attestation/checks.ts';
 import type { TdxReference } from '../../lambda/attestation/reference.ts';
-import { decodeTdxEvidence, quoteParts, quoteToAbiBytes, quoteToProto, type Quote } from '../../lambda/attestation/tdx/abi.ts';
+import {
+  decodeTdxEvidence,
+  quoteParts,
+  quoteToAbiBytes,
+  quoteToProto,
+  type Quote,
+} from '../../lambda/attestation/tdx/abi.ts';
 import { parsePckExtensions } from '../../lambda/attestation/tdx/pck.ts';
 import { tdxQuoteClaims, tdxReferenceClaims, validateTdx } from '../../lambda/attestation/tdx/validate.ts';
 import { ClaimsError } from '../../lambda/attestation/checks.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { Cert, pemBlocks } from '../../lambda/attestation/x509.ts';
 import { AttestationError } from '../../lambda/shared/errors.ts';
-import { TEST_POLICY_HASH, TEST_POLICY_HASH_HEX, addTdxCrls, makeTdxCollateral, makeTdxEvidence, referenceValuesOf, testReference, testTdxVerifierFactory, type TdxEvidenceOptions } from '../../testing/evidence/index.ts';
+import {
+  TEST_POLICY_HASH,
+  TEST_POLICY_HASH_HEX,
+  addTdxCrls,
+  makeTdxCollateral,
+  makeTdxEvidence,
+  referenceValuesOf,
+  testReference,
+  testTdxVerifierFactory,
+  type TdxEvidenceOptions,
+} from '../../testing/evidence/index.ts';
 import { buildCert, name } from '../../testing/evidence/certs.ts';
 import { TEST_TD_ATTRIBUTES, TEST_XFAM, tdxReferenceValues } from '../../testing/evidence/tdx.ts';
 import { generateKeyPairSync } from 'node:crypto';
@@ -23,12 +39,14 @@ const reportData = new Uint8Array(64).fill(6);
 function quote(opts: Partial<TdxEvidenceOptions> = {}): Quote {
   return decodeTdxEvidence(makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH, ...opts })).quote;
 }
-const pckOf = (q: Quote) => parsePckExtensions(Cert.parse(pemBlocks(quoteParts(q).pckChain.pckCertChain)[0]!, 'PCK certificate'));
+const pckOf = (q: Quote) =>
+  parsePckExtensions(Cert.parse(pemBlocks(quoteParts(q).pckChain.pckCertChain)[0]!, 'PCK certificate'));
 /** The newest shape's entry (TD attributes fixed, CET ignored) with `patch`; `old` gives the older exact-XFAM semantics. */
 function ref(patch: Record<string, unknown> = {}, raw: Partial<TdxReference> = {}): TdxReference {
   return { ...referenceValuesOf({ tdx: [{ ...tdxReferenceValues(), ...patch }] }).tdx[0]!, ...raw };
 }
-const verdict = (c: ClaimSet, check: string) => (c.failures.some((f) => f.check === check) ? 'fail' : c.passes.some(([n]) => n === check) ? 'pass' : 'absent');
+const verdict = (c: ClaimSet, check: string) =>
+  c.failures.some((f) => f.check === check) ? 'fail' : c.passes.some(([n]) => n === check) ? 'pass' : 'absent';
 const claims = (opts: Partial<TdxEvidenceOptions>, r: TdxReference) => {
   const q = quote(opts);
   return tdxReferenceClaims(q, pckOf(q), r, [TEST_POLICY_HASH_HEX]);
@@ -44,7 +62,16 @@ describe('the default quote passes every claim of the default reference', () => 
   it('no failures', () => {
     const c = claims({}, ref());
     expect(c.failures).toEqual([]);
-    for (const check of ['tdx.mrtd', 'tdx.rtmr0', 'tdx.rtmr3', 'tdx.mrseam', 'tdx.td-attributes', 'tdx.xfam', 'tdx.mrconfigid']) expect(verdict(c, check), check).toBe('pass');
+    for (const check of [
+      'tdx.mrtd',
+      'tdx.rtmr0',
+      'tdx.rtmr3',
+      'tdx.mrseam',
+      'tdx.td-attributes',
+      'tdx.xfam',
+      'tdx.mrconfigid',
+    ])
+      expect(verdict(c, check), check).toBe('pass');
     expect(tdxQuoteClaims(quote()).failures).toEqual([]);
   });
 });
@@ -86,13 +113,17 @@ describe('XFAM', () => {
   });
 
   it('compared exactly for the older shapes (their validator had no CET masking)', () => {
-    expect(verdict(claims({ xfam: xfamWith(0n, 1n << 11n) }, ref({}, { xfamIgnoresCet: false })), 'tdx.xfam')).toBe('fail');
+    expect(verdict(claims({ xfam: xfamWith(0n, 1n << 11n) }, ref({}, { xfamIgnoresCet: false })), 'tdx.xfam')).toBe(
+      'fail',
+    );
   });
 
   it("go-tdx-guest's fixed bits: 0 and 1 set, nothing outside 0x0006DBE7 (which includes the CET bits)", () => {
     expect(verdict(tdxQuoteClaims(quote({ xfam: xfamWith(0n, 1n) })), 'tdx.xfam.fixed')).toBe('fail');
     expect(verdict(tdxQuoteClaims(quote({ xfam: xfamWith(1n << 3n) })), 'tdx.xfam.fixed')).toBe('fail');
-    expect(verdict(tdxQuoteClaims(quote({ xfam: xfamWith((1n << 11n) | (1n << 12n)) })), 'tdx.xfam.fixed')).toBe('pass');
+    expect(verdict(tdxQuoteClaims(quote({ xfam: xfamWith((1n << 11n) | (1n << 12n)) })), 'tdx.xfam.fixed')).toBe(
+      'pass',
+    );
   });
 });
 
@@ -121,7 +152,9 @@ describe('TD attributes', () => {
 describe('measurements and the Coordinator policy hash', () => {
   it('MRTD, each RTMR and MRSEAM are compared exactly', () => {
     expect(verdict(claims({ mrTd: new Uint8Array(48).fill(2) }, ref()), 'tdx.mrtd')).toBe('fail');
-    expect(verdict(claims({ rtmrs: [0x21, 0x22, 0x99, 0x24].map((b) => new Uint8Array(48).fill(b)) }, ref()), 'tdx.rtmr2')).toBe('fail');
+    expect(
+      verdict(claims({ rtmrs: [0x21, 0x22, 0x99, 0x24].map((b) => new Uint8Array(48).fill(b)) }, ref()), 'tdx.rtmr2'),
+    ).toBe('fail');
     expect(verdict(claims({ mrSeam: new Uint8Array(48).fill(7) }, ref()), 'tdx.mrseam')).toBe('fail');
   });
 
@@ -155,27 +188,53 @@ describe('SVN minimums of the older shapes (go-tdx-guest minVersionCheck)', () =
 
 describe('PCK platform options and AllowedPIIDs', () => {
   it('MemoryIntegrity requires SGX Type 2 (scalable with integrity)', () => {
-    expect(verdict(claims({ pck: { sgxType: 1 } }, ref({ MemoryIntegrity: true })), 'tdx.pck.memory-integrity')).toBe('fail');
-    expect(verdict(claims({ pck: { sgxType: 2 } }, ref({ MemoryIntegrity: true })), 'tdx.pck.memory-integrity')).toBe('pass');
+    expect(verdict(claims({ pck: { sgxType: 1 } }, ref({ MemoryIntegrity: true })), 'tdx.pck.memory-integrity')).toBe(
+      'fail',
+    );
+    expect(verdict(claims({ pck: { sgxType: 2 } }, ref({ MemoryIntegrity: true })), 'tdx.pck.memory-integrity')).toBe(
+      'pass',
+    );
     expect(verdict(claims({ pck: { sgxType: 1 } }, ref()), 'tdx.pck.memory-integrity')).toBe('absent');
   });
 
   it('SMTDisabled requires a PCK whose configuration says SMT is off (absent configuration reads as off)', () => {
-    expect(verdict(claims({ pck: { configuration: { smtEnabled: true } } }, ref({ SMTDisabled: true })), 'tdx.pck.smt-disabled')).toBe('fail');
-    expect(verdict(claims({ pck: { configuration: { smtEnabled: false } } }, ref({ SMTDisabled: true })), 'tdx.pck.smt-disabled')).toBe('pass');
+    expect(
+      verdict(
+        claims({ pck: { configuration: { smtEnabled: true } } }, ref({ SMTDisabled: true })),
+        'tdx.pck.smt-disabled',
+      ),
+    ).toBe('fail');
+    expect(
+      verdict(
+        claims({ pck: { configuration: { smtEnabled: false } } }, ref({ SMTDisabled: true })),
+        'tdx.pck.smt-disabled',
+      ),
+    ).toBe('pass');
     expect(verdict(claims({}, ref({ SMTDisabled: true })), 'tdx.pck.smt-disabled')).toBe('pass');
   });
 
   it('StaticPlatform requires a PCK of a platform that is not dynamic', () => {
-    expect(verdict(claims({ pck: { configuration: { dynamicPlatform: true } } }, ref({ StaticPlatform: true })), 'tdx.pck.static-platform')).toBe('fail');
-    expect(verdict(claims({ pck: { configuration: { dynamicPlatform: false, cachedKeys: true } } }, ref({ StaticPlatform: true })), 'tdx.pck.static-platform')).toBe('pass');
+    expect(
+      verdict(
+        claims({ pck: { configuration: { dynamicPlatform: true } } }, ref({ StaticPlatform: true })),
+        'tdx.pck.static-platform',
+      ),
+    ).toBe('fail');
+    expect(
+      verdict(
+        claims({ pck: { configuration: { dynamicPlatform: false, cachedKeys: true } } }, ref({ StaticPlatform: true })),
+        'tdx.pck.static-platform',
+      ),
+    ).toBe('pass');
   });
 
   it('AllowedPIIDs: the PCK PIID must be listed; a PCK without PIID never is', () => {
     const piid = new Uint8Array(16).fill(0x61);
     const listed = Buffer.from(piid).toString('hex');
     expect(verdict(claims({ pck: { piid } }, ref({ AllowedPIIDs: [listed] })), 'tdx.allowed-piids')).toBe('pass');
-    expect(verdict(claims({ pck: { piid } }, ref({ AllowedPIIDs: ['62'.repeat(16)] })), 'tdx.allowed-piids')).toBe('fail');
+    expect(verdict(claims({ pck: { piid } }, ref({ AllowedPIIDs: ['62'.repeat(16)] })), 'tdx.allowed-piids')).toBe(
+      'fail',
+    );
     expect(verdict(claims({}, ref({ AllowedPIIDs: [listed] })), 'tdx.allowed-piids')).toBe('fail');
   });
 
@@ -184,20 +243,41 @@ describe('PCK platform options and AllowedPIIDs', () => {
     const pck = Cert.parse(pemBlocks(quoteParts(q).pckChain.pckCertChain)[0]!, 'PCK certificate');
     expect(parsePckExtensions(pck).fmspc).toMatch(/^[0-9a-f]{12}$/);
     const k = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const one = Cert.parse(buildCert({ serial: 9, issuer: name('x'), subject: name('y'), notBefore: new Date(0), notAfter: new Date(2 ** 40), publicKey: k.publicKey, signingKey: k.privateKey, alg: 'ecdsa-sha256', extensions: [{ oid: '1.2.840.113741.1.13.1', value: new Uint8Array([0x30, 0]) }] }), 'PCK certificate');
-    expect(() => parsePckExtensions(one)).toThrow(/has 1 extensions; go-tdx-guest accepts only PCK certificates with 6/);
+    const one = Cert.parse(
+      buildCert({
+        serial: 9,
+        issuer: name('x'),
+        subject: name('y'),
+        notBefore: new Date(0),
+        notAfter: new Date(2 ** 40),
+        publicKey: k.publicKey,
+        signingKey: k.privateKey,
+        alg: 'ecdsa-sha256',
+        extensions: [{ oid: '1.2.840.113741.1.13.1', value: new Uint8Array([0x30, 0]) }],
+      }),
+      'PCK certificate',
+    );
+    expect(() => parsePckExtensions(one)).toThrow(
+      /has 1 extensions; go-tdx-guest accepts only PCK certificates with 6/,
+    );
   });
 });
 
 describe('collateral-dependent rules (production verifier)', () => {
   const evidence = makeTdxEvidence({ reportData, policyHash: TEST_POLICY_HASH });
   const verify = (collateral = addTdxCrls(makeTdxCollateral()), reference = testReference(), accepted?: string[]) =>
-    testTdxVerifierFactory({ collateral, ...(accepted ? { acceptedTdxTcbStatuses: accepted } : {}) })(reference).verify({ oid: ATTESTATION_OIDS.tdx, evidence, reportData });
+    testTdxVerifierFactory({ collateral, ...(accepted ? { acceptedTdxTcbStatuses: accepted } : {}) })(reference).verify(
+      { oid: ATTESTATION_OIDS.tdx, evidence, reportData },
+    );
   const withMin = (n: number) => testReference({ tdx: [{ ...tdxReferenceValues(), MinTCBEvaluationDataNumber: n }] });
 
   it('MinTCBEvaluationDataNumber: TCB Info at least that recent, else the collateral is unavailable (unreachable, retried)', async () => {
-    await expect(verify(addTdxCrls(makeTdxCollateral({ evaluationDataNumber: 18 })), withMin(18))).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
-    const err = await verify(addTdxCrls(makeTdxCollateral({ evaluationDataNumber: 17 })), withMin(18)).catch((e: unknown) => e);
+    await expect(
+      verify(addTdxCrls(makeTdxCollateral({ evaluationDataNumber: 18 })), withMin(18)),
+    ).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
+    const err = await verify(addTdxCrls(makeTdxCollateral({ evaluationDataNumber: 17 })), withMin(18)).catch(
+      (e: unknown) => e,
+    );
     expect(err).not.toBeInstanceOf(AttestationError);
     expect(err).toMatchObject({ outcome: 'unreachable', check: 'tdx.tcb-evaluation-data-number' });
   });
@@ -205,14 +285,25 @@ describe('collateral-dependent rules (production verifier)', () => {
   it('TCB status: only UpToDate by default (go-tdx-guest); more only as configured, and the summary names what was accepted', async () => {
     const outOfDate = addTdxCrls(makeTdxCollateral({ tcbStatus: 'OutOfDate' }));
     await expect(verify(outOfDate)).rejects.toMatchObject({ outcome: 'attestation-failed', check: 'tdx.tcb-status' });
-    await expect(verify(outOfDate, testReference(), ['OutOfDate'])).resolves.toMatchObject({ tcbStatus: 'OutOfDate', acceptedTcbStatuses: ['UpToDate', 'OutOfDate'] });
+    await expect(verify(outOfDate, testReference(), ['OutOfDate'])).resolves.toMatchObject({
+      tcbStatus: 'OutOfDate',
+      acceptedTcbStatuses: ['UpToDate', 'OutOfDate'],
+    });
     await expect(verify()).resolves.toMatchObject({ acceptedTcbStatuses: ['UpToDate'] });
   });
 
   it('every failed claim is reported, with expected and actual values', async () => {
-    const bad = makeTdxEvidence({ reportData, policyHash: new Uint8Array(32).fill(3), mrTd: new Uint8Array(48).fill(2) });
-    const err = (await testTdxVerifierFactory()(testReference()).verify({ oid: ATTESTATION_OIDS.tdx, evidence: bad, reportData }).catch((e: unknown) => e)) as AttestationError & { failures: unknown[] };
+    const bad = makeTdxEvidence({
+      reportData,
+      policyHash: new Uint8Array(32).fill(3),
+      mrTd: new Uint8Array(48).fill(2),
+    });
+    const err = (await testTdxVerifierFactory()(testReference())
+      .verify({ oid: ATTESTATION_OIDS.tdx, evidence: bad, reportData })
+      .catch((e: unknown) => e)) as AttestationError & { failures: unknown[] };
     expect(err.failures).toHaveLength(2);
-    expect(err.message).toMatch(/2 claims refused: tdx\.mrtd: expected MRTD 1111.*, got 0202.*; tdx\.mrconfigid: expected MRCONFIGID = a Coordinator policy hash/);
+    expect(err.message).toMatch(
+      /2 claims refused: tdx\.mrtd: expected MRTD 1111.*, got 0202.*; tdx\.mrconfigid: expected MRCONFIGID = a Coordinator policy hash/,
+    );
   });
 });

@@ -44,14 +44,52 @@ describe('attestation verify', () => {
   for (const v of vectors.snp) {
     const genuine = v.expect.chain === 'valid';
     it(`${v.report} + ${v.signer}: exit ${genuine ? '3' : '1'}`, async () => {
-      const r = await cli('--snp-report', p(v.report), '--vcek', p(v.signer), '--chain', p(v.roots), '--product', v.product, '--at', v.validAt);
+      const r = await cli(
+        '--snp-report',
+        p(v.report),
+        '--vcek',
+        p(v.signer),
+        '--chain',
+        p(v.roots),
+        '--product',
+        v.product,
+        '--at',
+        v.validAt,
+      );
       expect(r.code, r.out).toBe(genuine ? 3 : 1);
       expect(r.out).toMatch(genuine ? /PASS {2}snp\.signature/ : /FAIL {2}snp\.chain/);
     });
     if (genuine) {
       it(`${v.report} mutants exit 1`, async () => {
-        for (const off of [0x90, 0x2a5]) expect((await cli('--snp-report', mutant(v.report, off), '--vcek', p(v.signer), '--chain', p(v.roots), '--at', v.validAt)).code).toBe(1);
-        expect((await cli('--snp-report', p(v.report), '--vcek', mutant(v.signer, 300), '--chain', p(v.roots), '--at', v.validAt)).code).toBe(1);
+        for (const off of [0x90, 0x2a5])
+          expect(
+            (
+              await cli(
+                '--snp-report',
+                mutant(v.report, off),
+                '--vcek',
+                p(v.signer),
+                '--chain',
+                p(v.roots),
+                '--at',
+                v.validAt,
+              )
+            ).code,
+          ).toBe(1);
+        expect(
+          (
+            await cli(
+              '--snp-report',
+              p(v.report),
+              '--vcek',
+              mutant(v.signer, 300),
+              '--chain',
+              p(v.roots),
+              '--at',
+              v.validAt,
+            )
+          ).code,
+        ).toBe(1);
       });
     }
   }
@@ -63,7 +101,8 @@ describe('attestation verify', () => {
       const summary = JSON.parse(r.out) as { verdict: string; checks: { check: string; status: string }[] };
       expect(summary.verdict).toBe('incomplete');
       expect(summary.checks.find((c) => c.check === 'tdx.tcb-status')?.status).toBe('not-evaluated');
-      for (const off of [10, 200, 700]) expect((await cli('--tdx-quote', mutant(v.quote, off), '--at', v.validAt)).code).toBe(1);
+      for (const off of [10, 200, 700])
+        expect((await cli('--tdx-quote', mutant(v.quote, off), '--at', v.validAt)).code).toBe(1);
     });
   }
 
@@ -86,7 +125,9 @@ describe('attestation verify', () => {
     expect(stale.code, stale.out).toBe(3);
     expect(stale.out).toMatch(/SKIP {2}tdx\.intermediate-revocation .*not current/);
     const none = await cli('--tdx-quote', quote, '--at', '2023-07-01T00:00:00Z');
-    expect(none.out).toMatch(/SKIP {2}tdx\.pck-revocation +.*not at hand \(file .*pckcrl_ca_platform_encoding_der.*enroll --collateral DIR/);
+    expect(none.out).toMatch(
+      /SKIP {2}tdx\.pck-revocation +.*not at hand \(file .*pckcrl_ca_platform_encoding_der.*enroll --collateral DIR/,
+    );
   });
 
   it('usage errors exit 2', async () => {
@@ -102,9 +143,39 @@ describe('attestation verify', () => {
   it('with a manifest the claims are checked (a foreign manifest fails)', async () => {
     const v = vectors.snp[0]!;
     const manifest = path.join(tmp, 'manifest.json');
-    const owners = JSON.parse(readFileSync(path.join(TESTDATA, '..', 'manifests', 'cpus.json'), 'utf8')).SeedshareOwnerPubKeys;
-    writeFileSync(manifest, JSON.stringify({ Policies: { ['ab'.repeat(32)]: { Role: 'coordinator' } }, ReferenceValues: { snp: [{ ProductName: 'Milan', TrustedMeasurement: '00'.repeat(48), MinimumTCB: { BootloaderVersion: 0, TEEVersion: 0, SNPVersion: 0, MicrocodeVersion: 0 }, GuestPolicy: { SMT: true }, PlatformInfo: { SMTEnabled: true } }] }, SeedshareOwnerPubKeys: owners }));
-    const r = await cli('--snp-report', p(v.report), '--vcek', p(v.signer), '--chain', p(v.roots), '--at', v.validAt, '--manifest', manifest);
+    const owners = JSON.parse(
+      readFileSync(path.join(TESTDATA, '..', 'manifests', 'cpus.json'), 'utf8'),
+    ).SeedshareOwnerPubKeys;
+    writeFileSync(
+      manifest,
+      JSON.stringify({
+        Policies: { ['ab'.repeat(32)]: { Role: 'coordinator' } },
+        ReferenceValues: {
+          snp: [
+            {
+              ProductName: 'Milan',
+              TrustedMeasurement: '00'.repeat(48),
+              MinimumTCB: { BootloaderVersion: 0, TEEVersion: 0, SNPVersion: 0, MicrocodeVersion: 0 },
+              GuestPolicy: { SMT: true },
+              PlatformInfo: { SMTEnabled: true },
+            },
+          ],
+        },
+        SeedshareOwnerPubKeys: owners,
+      }),
+    );
+    const r = await cli(
+      '--snp-report',
+      p(v.report),
+      '--vcek',
+      p(v.signer),
+      '--chain',
+      p(v.roots),
+      '--at',
+      v.validAt,
+      '--manifest',
+      manifest,
+    );
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/FAIL/);
   });
@@ -112,8 +183,25 @@ describe('attestation verify', () => {
   it("--json on the genuine Genoa report with Contrast's default reference values: the verdicts a Coordinator would give", async () => {
     const v = vectors.snp.find((x) => x.report.includes('genoa'))!;
     const manifest = path.join(TESTDATA, '..', 'manifests', 'genoa-default.json');
-    const r = await cli('--snp-report', p(v.report), '--vcek', p(v.signer), '--chain', p(v.roots), '--at', v.validAt, '--manifest', manifest, '--json');
-    const out = JSON.parse(r.out) as { verdict: string; exitCode: number; checks: { check: string; status: string; detail: string }[]; failed: { check: string; message: string } };
+    const r = await cli(
+      '--snp-report',
+      p(v.report),
+      '--vcek',
+      p(v.signer),
+      '--chain',
+      p(v.roots),
+      '--at',
+      v.validAt,
+      '--manifest',
+      manifest,
+      '--json',
+    );
+    const out = JSON.parse(r.out) as {
+      verdict: string;
+      exitCode: number;
+      checks: { check: string; status: string; detail: string }[];
+      failed: { check: string; message: string };
+    };
     expect(r.code).toBe(1);
     expect(out.verdict).toBe('failed');
     for (const c of out.checks) expect(Object.keys(c).sort()).toEqual(['check', 'detail', 'status']);
@@ -123,7 +211,10 @@ describe('attestation verify', () => {
     expect(family('snp.platform-info').every((c) => c.status === 'pass')).toBe(true);
     expect(family('snp.tcb').every((c) => c.status === 'pass')).toBe(true);
     // Not a Contrast guest, so its ID key digest is refused — with expected and actual values.
-    expect(out.checks.find((c) => c.check === 'snp.id-key-digest')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^snp\[1\]: expected ID_KEY_DIGEST [0-9a-f]{96} .*, got [0-9a-f]{96}$/) });
+    expect(out.checks.find((c) => c.check === 'snp.id-key-digest')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/^snp\[1\]: expected ID_KEY_DIGEST [0-9a-f]{96} .*, got [0-9a-f]{96}$/),
+    });
     expect(out.checks.find((c) => c.check === 'snp.crl')?.status).toBe('not-evaluated');
   });
 

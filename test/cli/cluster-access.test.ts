@@ -27,7 +27,8 @@ async function file(name: string, server: string, context: string, namespace?: s
 }
 
 const serverOf = (a: Awaited<ReturnType<typeof resolveKubeAccess>>) => {
-  if (a.kind !== 'settings' || a.settings.auth.kind !== 'kubeconfig') throw new Error(`no kubeconfig settings: ${a.kind}`);
+  if (a.kind !== 'settings' || a.settings.auth.kind !== 'kubeconfig')
+    throw new Error(`no kubeconfig settings: ${a.kind}`);
   return a.settings;
 };
 
@@ -49,15 +50,29 @@ describe('CLI cluster access', () => {
     expect(settings.namespaces).toEqual({ kind: 'list', names: ['contrast-a'] });
     expect((settings.auth as { kubeconfig: { path: string }[] }).kubeconfig.map((d) => d.path)).toEqual([a, b]);
     // Another context of the merged files, chosen by name.
-    expect(serverOf(await resolveKubeAccess({ kubeContext: 'b' }, noAws, { KUBECONFIG: `${a}:${b}`, HOME: home })).coordinatorNamespace).toBe('default');
+    expect(
+      serverOf(await resolveKubeAccess({ kubeContext: 'b' }, noAws, { KUBECONFIG: `${a}:${b}`, HOME: home }))
+        .coordinatorNamespace,
+    ).toBe('default');
 
-    expect(await resolveKubeAccess({ allNamespaces: true }, noAws, { HOME: home })).toMatchObject({ source: join(home, '.kube', 'config'), settings: { namespaces: { kind: 'all' } } });
+    expect(await resolveKubeAccess({ allNamespaces: true }, noAws, { HOME: home })).toMatchObject({
+      source: join(home, '.kube', 'config'),
+      settings: { namespaces: { kind: 'all' } },
+    });
     // --namespace-selector: the namespaces of a deployment's namespaceLabelSelector; one way to name them.
     const selector = 'contrast.edgeless.systems/restart=enabled';
-    expect(await resolveKubeAccess({ namespaceSelector: selector }, noAws, { HOME: home })).toMatchObject({ settings: { namespaces: { kind: 'selector', labelSelector: selector } } });
-    await expect(resolveKubeAccess({ namespaceSelector: selector, namespace: ['a'] }, noAws, { HOME: home })).rejects.toThrow(UsageError);
-    await expect(resolveKubeAccess({ namespaceSelector: selector, allNamespaces: true }, noAws, { HOME: home })).rejects.toThrow(/excludes --namespace and --all-namespaces/);
-    await expect(resolveKubeAccess({ namespaceSelector: ' ' }, noAws, { HOME: home })).rejects.toThrow(/needs a namespace label selector/);
+    expect(await resolveKubeAccess({ namespaceSelector: selector }, noAws, { HOME: home })).toMatchObject({
+      settings: { namespaces: { kind: 'selector', labelSelector: selector } },
+    });
+    await expect(
+      resolveKubeAccess({ namespaceSelector: selector, namespace: ['a'] }, noAws, { HOME: home }),
+    ).rejects.toThrow(UsageError);
+    await expect(
+      resolveKubeAccess({ namespaceSelector: selector, allNamespaces: true }, noAws, { HOME: home }),
+    ).rejects.toThrow(/excludes --namespace and --all-namespaces/);
+    await expect(resolveKubeAccess({ namespaceSelector: ' ' }, noAws, { HOME: home })).rejects.toThrow(
+      /needs a namespace label selector/,
+    );
     expect(await resolveKubeAccess({}, noAws, { HOME: join(dir, 'nobody') })).toEqual({ kind: 'none' });
     expect(await resolveKubeAccess({ kubernetes: false, kubeconfig: a }, noAws, {})).toEqual({ kind: 'disabled' });
   });

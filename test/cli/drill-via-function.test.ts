@@ -15,7 +15,12 @@ afterEach(async () => {
 });
 
 /** A stand-in for the Lambda Invoke API that runs the handler in-process. */
-async function lambdaApi(handle: (payload: unknown, clientContext: string | undefined) => Promise<{ status?: number; body: string; functionError?: string }>) {
+async function lambdaApi(
+  handle: (
+    payload: unknown,
+    clientContext: string | undefined,
+  ) => Promise<{ status?: number; body: string; functionError?: string }>,
+) {
   const calls: { path: string; clientContext: string | undefined; payload: unknown }[] = [];
   server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -24,17 +29,30 @@ async function lambdaApi(handle: (payload: unknown, clientContext: string | unde
     const clientContext = req.headers['x-amz-client-context'] as string | undefined;
     calls.push({ path: req.url ?? '', clientContext, payload });
     const r = await handle(payload, clientContext);
-    res.writeHead(r.status ?? 200, { 'content-type': 'application/json', ...(r.functionError ? { 'x-amz-function-error': r.functionError } : {}) });
+    res.writeHead(r.status ?? 200, {
+      'content-type': 'application/json',
+      ...(r.functionError ? { 'x-amz-function-error': r.functionError } : {}),
+    });
     res.end(r.body);
   });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as { port: number }).port;
-  return { calls, clientConfig: { endpoint: `http://127.0.0.1:${port}`, region: 'eu-central-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } } };
+  return {
+    calls,
+    clientConfig: {
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'eu-central-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    },
+  };
 }
 
 describe.skipIf(!motoAvailable)(`decrypt drill and recover --via-function ${motoAvailable ? '' : SKIP_REASON}`, () => {
   it('drills on a scheduled event without contacting the Coordinator, and reports a failing drill', async () => {
-    fx = await setupFixture({ state: 'healthy', env: { DECRYPT_DRILL: 'true', DECRYPT_DRILL_RULE: 'contrast-autorecover-schedule' } });
+    fx = await setupFixture({
+      state: 'healthy',
+      env: { DECRYPT_DRILL: 'true', DECRYPT_DRILL_RULE: 'contrast-autorecover-schedule' },
+    });
     const out = captureOutput();
     try {
       const ok = await fx.handler(scheduledEvent(), lambdaContext());
@@ -42,12 +60,21 @@ describe.skipIf(!motoAvailable)(`decrypt drill and recover --via-function ${moto
       expect(fx.kmsDecrypts).toHaveLength(1);
       expect(fx.kmsDecrypts[0]!.context).toMatchObject({ 'contrast-autorecover:deployment': fx.deployment });
       // Its audit record names the Decrypt's request ID: CloudTrail tells it from a recovery by that ID.
-      const drillAudit = auditRecords(out.json()).find((a) => a.action === 'decrypt-drill') as { kms: { requests: { operation: string; requestId?: string }[] } };
-      expect(drillAudit.kms.requests).toEqual([expect.objectContaining({ operation: 'Decrypt', requestId: expect.stringMatching(/\S/) })]);
+      const drillAudit = auditRecords(out.json()).find((a) => a.action === 'decrypt-drill') as {
+        kms: { requests: { operation: string; requestId?: string }[] };
+      };
+      expect(drillAudit.kms.requests).toEqual([
+        expect.objectContaining({ operation: 'Decrypt', requestId: expect.stringMatching(/\S/) }),
+      ]);
       // Configured under another name: the context no longer matches, KMS refuses.
       const renamed = { ...fx.config, deployments: [{ ...fx.config.deployments[0]!, name: `${fx.deployment}-copy` }] };
       const bad = await fx.makeHandler({ config: renamed })(scheduledEvent(), lambdaContext());
-      expect(bad.drills).toEqual([expect.objectContaining({ ok: false, message: expect.stringMatching(/decrypt drill failed: KMS Decrypt refused/) })]);
+      expect(bad.drills).toEqual([
+        expect.objectContaining({
+          ok: false,
+          message: expect.stringMatching(/decrypt drill failed: KMS Decrypt refused/),
+        }),
+      ]);
       const drillMetrics = emfRecords(out.json()).filter((r) => 'DecryptDrillFailed' in r);
       expect(drillMetrics.map((r) => r.DecryptDrillFailed)).toEqual([0, 1]);
     } finally {
@@ -63,13 +90,28 @@ describe.skipIf(!motoAvailable)(`decrypt drill and recover --via-function ${moto
     const out = captureOutput();
     try {
       const api = await lambdaApi(async (payload, cc) => {
-        const ctx = { ...lambdaContext('req-cli'), clientContext: cc ? (JSON.parse(Buffer.from(cc, 'base64').toString()) as { custom: unknown }) : undefined };
+        const ctx = {
+          ...lambdaContext('req-cli'),
+          clientContext: cc ? (JSON.parse(Buffer.from(cc, 'base64').toString()) as { custom: unknown }) : undefined,
+        };
         return { body: JSON.stringify(await f.handler(payload, ctx as unknown as Parameters<typeof f.handler>[1])) };
       });
-      const result = await invokeViaFunction({ functionName: 'contrast-autorecover', action: 'recover', deployment: f.deployment, force: false, reason: 'ticket OPS-2', clientConfig: api.clientConfig });
+      const result = await invokeViaFunction({
+        functionName: 'contrast-autorecover',
+        action: 'recover',
+        deployment: f.deployment,
+        force: false,
+        reason: 'ticket OPS-2',
+        clientConfig: api.clientConfig,
+      });
       expect(result).toMatchObject({ outcome: 'recovered', deployment: f.deployment, requestId: 'req-cli' });
       expect(api.calls[0]!.path).toMatch(/functions\/contrast-autorecover\/invocations/);
-      expect(api.calls[0]!.payload).toEqual({ action: 'recover', deployment: f.deployment, force: false, reason: 'ticket OPS-2' });
+      expect(api.calls[0]!.payload).toEqual({
+        action: 'recover',
+        deployment: f.deployment,
+        force: false,
+        reason: 'ticket OPS-2',
+      });
       const audit = out.json().find((r) => r.message === 'audit')!.audit as { caller: { declaredCaller?: string } };
       expect(audit.caller.declaredCaller).toMatch(/contrast-autorecover CLI/);
     } finally {
@@ -80,12 +122,29 @@ describe.skipIf(!motoAvailable)(`decrypt drill and recover --via-function ${moto
   it('turns a function error and a foreign result into clear errors', async () => {
     const api = await lambdaApi(async (payload) =>
       (payload as { deployment: string }).deployment === 'boom'
-        ? { body: JSON.stringify({ errorType: 'ConfigError', errorMessage: 'configuration: KUBE_AUTH: required' }), functionError: 'Unhandled' }
+        ? {
+            body: JSON.stringify({ errorType: 'ConfigError', errorMessage: 'configuration: KUBE_AUTH: required' }),
+            functionError: 'Unhandled',
+          }
         : { body: JSON.stringify({ hello: 'world' }) },
     );
-    const base = { functionName: 'f', action: 'status' as const, force: false, reason: 'r', clientConfig: api.clientConfig };
-    await expect(invokeViaFunction({ ...base, deployment: 'boom' })).rejects.toThrow(/failed \(Unhandled\): ConfigError: configuration: KUBE_AUTH: required/);
+    const base = {
+      functionName: 'f',
+      action: 'status' as const,
+      force: false,
+      reason: 'r',
+      clientConfig: api.clientConfig,
+    };
+    await expect(invokeViaFunction({ ...base, deployment: 'boom' })).rejects.toThrow(
+      /failed \(Unhandled\): ConfigError: configuration: KUBE_AUTH: required/,
+    );
     await expect(invokeViaFunction({ ...base, deployment: 'x' })).rejects.toThrow(ViaFunctionError);
-    await expect(invokeViaFunction({ ...base, deployment: 'x', clientConfig: { ...api.clientConfig, endpoint: 'http://127.0.0.1:1' } })).rejects.toThrow(/could not invoke function f/);
+    await expect(
+      invokeViaFunction({
+        ...base,
+        deployment: 'x',
+        clientConfig: { ...api.clientConfig, endpoint: 'http://127.0.0.1:1' },
+      }),
+    ).rejects.toThrow(/could not invoke function f/);
   });
 });

@@ -14,7 +14,12 @@ function kmsDenying(name: string): OperatorAws {
   const send = async (command: unknown) => {
     if (command instanceof DescribeKeyCommand) return { KeyMetadata: { Arn: KEY, KeyState: 'Enabled' } };
     if (command instanceof GetKeyPolicyCommand) {
-      throw new KMSServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: 400 }, message: `User: arn:aws:sts::123456789012:assumed-role/oncall/me is not authorized to perform: kms:GetKeyPolicy on resource: ${KEY} because no resource-based policy allows the kms:GetKeyPolicy action` });
+      throw new KMSServiceException({
+        name,
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+        message: `User: arn:aws:sts::123456789012:assumed-role/oncall/me is not authorized to perform: kms:GetKeyPolicy on resource: ${KEY} because no resource-based policy allows the kms:GetKeyPolicy action`,
+      });
     }
     throw new Error('unexpected call');
   };
@@ -23,14 +28,24 @@ function kmsDenying(name: string): OperatorAws {
 
 describe('key-policy check without read access', () => {
   it('warns and names who can check (a key administrator), never an IAM grant', async () => {
-    const c = await keyPolicyCheck(KEY, { aws: kmsDenying('AccessDeniedException'), functionRoleArn: 'arn:aws:iam::123456789012:role/fn', account: '123456789012', keySource: '--kms-key-id' });
+    const c = await keyPolicyCheck(KEY, {
+      aws: kmsDenying('AccessDeniedException'),
+      functionRoleArn: 'arn:aws:iam::123456789012:role/fn',
+      account: '123456789012',
+      keySource: '--kms-key-id',
+    });
     expect(c.status).toBe('warn');
     expect(c.details.join('\n')).toMatch(/no IAM policy can grant it to you/);
     expect(c.fix).toMatch(/ask a key administrator \(a role in the stack's keyAdmins\)/);
     expect(c.fix).not.toMatch(/allow kms:/);
   });
   it('still fails on other errors (a wrong key id), saying what to check', async () => {
-    const c = await keyPolicyCheck(KEY, { aws: kmsDenying('NotFoundException'), functionRoleArn: 'arn:aws:iam::123456789012:role/fn', account: '123456789012', keySource: '--kms-key-id' });
+    const c = await keyPolicyCheck(KEY, {
+      aws: kmsDenying('NotFoundException'),
+      functionRoleArn: 'arn:aws:iam::123456789012:role/fn',
+      account: '123456789012',
+      keySource: '--kms-key-id',
+    });
     expect(c).toMatchObject({ status: 'fail', fix: expect.stringMatching(/check --kms-key-id/) });
   });
 });

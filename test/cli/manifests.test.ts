@@ -69,9 +69,19 @@ async function createStack(name: string, values: Record<string, string>): Promis
   }
 }
 
-const env = () => ({ AWS_ENDPOINT_URL: motoEndpoint, AWS_REGION: 'eu-central-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
+const env = () => ({
+  AWS_ENDPOINT_URL: motoEndpoint,
+  AWS_REGION: 'eu-central-1',
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+});
 
-type Obj = KubernetesObject & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: unknown }; [k: string]: unknown };
+type Obj = KubernetesObject & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  [k: string]: unknown;
+};
 const docsOf = (yaml: string): Obj[] => parseAllDocuments(yaml).map((d) => d.toJS() as Obj);
 
 /** Each kind the renderer emits, validated by its kubernetes-models class (throws with the schema's complaint). */
@@ -91,7 +101,8 @@ const MODELS: Record<string, new (o: never) => { validate(): void }> = {
 
 function validate(o: Obj): void {
   const Model = MODELS[`${o.apiVersion}/${o.kind}`];
-  if (!Model) throw new Error(`no schema for ${o.apiVersion} ${o.kind}: the renderer emits a kind the test does not know`);
+  if (!Model)
+    throw new Error(`no schema for ${o.apiVersion} ${o.kind}: the renderer emits a kind the test does not know`);
   new Model(o as never).validate();
 }
 
@@ -105,7 +116,14 @@ async function apply(api: KubeApi, docs: Obj[]): Promise<void> {
 
 describe('schema validation catches what it must', () => {
   it('refuses a Service whose publishNotReadyAddresses is not a boolean and a port that is not a number', () => {
-    expect(() => validate({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' }, spec: { publishNotReadyAddresses: 'yes', ports: [{ port: 'a' }] } } as Obj)).toThrow(/publishNotReadyAddresses must be boolean/);
+    expect(() =>
+      validate({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'x' },
+        spec: { publishNotReadyAddresses: 'yes', ports: [{ port: 'a' }] },
+      } as Obj),
+    ).toThrow(/publishNotReadyAddresses must be boolean/);
   });
 });
 
@@ -116,35 +134,77 @@ describe('manifests --coordinator-endpoint (before the stack; no AWS call)', () 
   });
   afterAll(() => api.close());
 
-  it('EKS: the controller\'s NLB Service with not-ready addresses published, named for the deployment', async () => {
-    const r = await runCliInProcess(['manifests', '--deployment', 'prod', '--coordinator-endpoint', 'aws-load-balancer-controller', '--coordinator-namespace', 'contrast-prod']);
+  it("EKS: the controller's NLB Service with not-ready addresses published, named for the deployment", async () => {
+    const r = await runCliInProcess([
+      'manifests',
+      '--deployment',
+      'prod',
+      '--coordinator-endpoint',
+      'aws-load-balancer-controller',
+      '--coordinator-namespace',
+      'contrast-prod',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const [svc, ...rest] = docsOf(r.stdout);
     expect(rest).toEqual([]);
     validate(svc!);
     expect(svc).toMatchObject({
       kind: 'Service',
-      metadata: { namespace: 'contrast-prod', annotations: { 'service.beta.kubernetes.io/aws-load-balancer-name': 'contrast-coordinator-prod' } },
+      metadata: {
+        namespace: 'contrast-prod',
+        annotations: { 'service.beta.kubernetes.io/aws-load-balancer-name': 'contrast-coordinator-prod' },
+      },
       spec: { type: 'LoadBalancer', publishNotReadyAddresses: true, ports: [{ port: 1313, targetPort: 1313 }] },
     });
   });
 
   it('self-managed: a NodePort Service on the chosen node port, still publishing not-ready addresses; applies once the namespace exists', async () => {
-    const r = await runCliInProcess(['manifests', '--deployment', 'prod', '--coordinator-endpoint', 'node-port', '--coordinator-namespace', 'contrast-prod', '--node-port', '31313']);
+    const r = await runCliInProcess([
+      'manifests',
+      '--deployment',
+      'prod',
+      '--coordinator-endpoint',
+      'node-port',
+      '--coordinator-namespace',
+      'contrast-prod',
+      '--node-port',
+      '31313',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const docs = docsOf(r.stdout);
     for (const d of docs) validate(d);
-    expect(docs[0]).toMatchObject({ spec: { type: 'NodePort', publishNotReadyAddresses: true, ports: [{ port: 1313, targetPort: 1313, nodePort: 31313 }] } });
+    expect(docs[0]).toMatchObject({
+      spec: {
+        type: 'NodePort',
+        publishNotReadyAddresses: true,
+        ports: [{ port: 1313, targetPort: 1313, nodePort: 31313 }],
+      },
+    });
     expect((docs[0]!.spec as Record<string, unknown>).loadBalancerClass).toBeUndefined();
     await expect(apply(api, docs)).rejects.toThrow(/namespaces \W*contrast-prod\W* not found/);
     api.store.addNamespace('contrast-prod');
     await apply(api, docs);
-    expect(api.store.get('services', 'contrast-prod', 'coordinator-privatelink')).toMatchObject({ spec: { publishNotReadyAddresses: true } });
+    expect(api.store.get('services', 'contrast-prod', 'coordinator-privatelink')).toMatchObject({
+      spec: { publishNotReadyAddresses: true },
+    });
   });
 
   it('refuses a node port outside the NodePort range and a missing namespace, as usage errors', async () => {
-    const bad = await runCliInProcess(['manifests', '--deployment', 'prod', '--coordinator-endpoint', 'node-port', '--coordinator-namespace', 'p', '--node-port', '1313']);
-    expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/--node-port 1313: expected a port of the default NodePort range 30000–32767/) });
+    const bad = await runCliInProcess([
+      'manifests',
+      '--deployment',
+      'prod',
+      '--coordinator-endpoint',
+      'node-port',
+      '--coordinator-namespace',
+      'p',
+      '--node-port',
+      '1313',
+    ]);
+    expect(bad).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/--node-port 1313: expected a port of the default NodePort range 30000–32767/),
+    });
     const noNs = await runCliInProcess(['manifests', '--deployment', 'prod', '--coordinator-endpoint', 'node-port']);
     expect(noNs).toMatchObject({ code: 2, stderr: expect.stringMatching(/needs --coordinator-namespace/) });
   });
@@ -162,22 +222,41 @@ describe.skipIf(!motoAvailable)(`manifests and scp from the deployed stack ${mot
   afterAll(() => api.close());
 
   it('IRSA: RBAC per namespace, the admission policy and the exporter — schema-valid, Namespace first, applied in order', async () => {
-    const r = await runCliInProcess(['manifests', '--deployment', 'prod', '--stack', irsaStack, '--exporter', 'irsa'], env());
+    const r = await runCliInProcess(
+      ['manifests', '--deployment', 'prod', '--stack', irsaStack, '--exporter', 'irsa'],
+      env(),
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/\$\{/);
     const docs = docsOf(r.stdout);
     for (const d of docs) validate(d);
     expect(docs[0]).toMatchObject({ kind: 'Namespace', metadata: { name: 'contrast-autorecover-exporter' } });
     const sa = docs.find((d) => d.kind === 'ServiceAccount')!;
-    expect(sa.metadata.annotations).toEqual({ 'eks.amazonaws.com/role-arn': `arn:aws:iam::${ACCOUNT}:role/contrast-autorecover-exporter`, 'eks.amazonaws.com/sts-regional-endpoints': 'true' });
-    const bindings = docs.filter((d) => d.kind === 'RoleBinding' && d.metadata.name === 'contrast-autorecover').map((d) => d.metadata.namespace);
+    expect(sa.metadata.annotations).toEqual({
+      'eks.amazonaws.com/role-arn': `arn:aws:iam::${ACCOUNT}:role/contrast-autorecover-exporter`,
+      'eks.amazonaws.com/sts-regional-endpoints': 'true',
+    });
+    const bindings = docs
+      .filter((d) => d.kind === 'RoleBinding' && d.metadata.name === 'contrast-autorecover')
+      .map((d) => d.metadata.namespace);
     expect(bindings).toEqual(['contrast-prod', 'contrast-apps']);
     expect(docs.some((d) => d.kind === 'ClusterRoleBinding')).toBe(false); // no namespace selector
     expect(docs.some((d) => d.metadata.name === 'contrast-autorecover-pod-deletion')).toBe(false);
-    expect(docs.map((d) => d.kind)).toEqual(expect.arrayContaining(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ConfigMap', 'Deployment']));
+    expect(docs.map((d) => d.kind)).toEqual(
+      expect.arrayContaining([
+        'ValidatingAdmissionPolicy',
+        'ValidatingAdmissionPolicyBinding',
+        'ConfigMap',
+        'Deployment',
+      ]),
+    );
     const config = docs.find((d) => d.kind === 'ConfigMap')!;
     const exporter = parseAllDocuments((config.data as Record<string, string>)['config.yaml']!)[0]!.toJS();
-    expect(exporter.receivers[0].eventbridge).toMatchObject({ eventBusName: 'contrast-autorecover', region: 'eu-central-1', details: { deployment: 'prod', cluster: 'prod-hybrid' } });
+    expect(exporter.receivers[0].eventbridge).toMatchObject({
+      eventBusName: 'contrast-autorecover',
+      region: 'eu-central-1',
+      details: { deployment: 'prod', cluster: 'prod-hybrid' },
+    });
     expect(exporter.namespace).toBe('contrast-prod');
 
     for (const ns of ['contrast-prod', 'contrast-apps']) api.store.addNamespace(ns);
@@ -185,7 +264,9 @@ describe.skipIf(!motoAvailable)(`manifests and scp from the deployed stack ${mot
     const other = await startKubeApi();
     try {
       for (const ns of ['contrast-prod', 'contrast-apps']) other.store.addNamespace(ns);
-      await expect(apply(other, [...docs.slice(1), docs[0]!])).rejects.toThrow(/namespaces \W*contrast-autorecover-exporter\W* not found/);
+      await expect(apply(other, [...docs.slice(1), docs[0]!])).rejects.toThrow(
+        /namespaces \W*contrast-autorecover-exporter\W* not found/,
+      );
     } finally {
       await other.close();
     }
@@ -197,24 +278,66 @@ describe.skipIf(!motoAvailable)(`manifests and scp from the deployed stack ${mot
     await apply(api, docs);
   });
 
-  it('Roles Anywhere: the signing helper as a native sidecar with the stack\'s ARNs, and pod deletion when the stack opted in', async () => {
-    const r = await runCliInProcess(['manifests', '--deployment', 'prod', '--stack', raStack, '--exporter', 'roles-anywhere', '--signing-helper-image', HELPER, '--with', 'pod-deletion', '--cluster-name', 'metal-1'], env());
+  it("Roles Anywhere: the signing helper as a native sidecar with the stack's ARNs, and pod deletion when the stack opted in", async () => {
+    const r = await runCliInProcess(
+      [
+        'manifests',
+        '--deployment',
+        'prod',
+        '--stack',
+        raStack,
+        '--exporter',
+        'roles-anywhere',
+        '--signing-helper-image',
+        HELPER,
+        '--with',
+        'pod-deletion',
+        '--cluster-name',
+        'metal-1',
+      ],
+      env(),
+    );
     expect(r.code, r.stderr).toBe(0);
     const docs = docsOf(r.stdout);
     for (const d of docs) validate(d);
     const pod = (docs.find((d) => d.kind === 'Deployment')!.spec as any).template.spec;
     expect(pod.initContainers[0]).toMatchObject({ name: 'signing-helper', image: HELPER, restartPolicy: 'Always' });
-    expect(pod.initContainers[0].args).toEqual(expect.arrayContaining([`--trust-anchor-arn=arn:aws:rolesanywhere:eu-central-1:${ACCOUNT}:trust-anchor/6f1c0d1e-0000-4000-8000-000000000004`, '--region=eu-central-1']));
-    expect(pod.containers[0].env).toContainEqual({ name: 'AWS_EC2_METADATA_SERVICE_ENDPOINT', value: 'http://127.0.0.1:9911/' });
+    expect(pod.initContainers[0].args).toEqual(
+      expect.arrayContaining([
+        `--trust-anchor-arn=arn:aws:rolesanywhere:eu-central-1:${ACCOUNT}:trust-anchor/6f1c0d1e-0000-4000-8000-000000000004`,
+        '--region=eu-central-1',
+      ]),
+    );
+    expect(pod.containers[0].env).toContainEqual({
+      name: 'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+      value: 'http://127.0.0.1:9911/',
+    });
     expect(pod.volumes).toContainEqual({ name: 'certificate', secret: { secretName: 'exporter-certificate' } });
-    expect(docs.filter((d) => d.metadata.name === 'contrast-autorecover-pod-deletion').map((d) => `${d.kind}/${d.metadata.namespace ?? ''}`)).toEqual(['ClusterRole/', 'RoleBinding/contrast-prod', 'RoleBinding/contrast-apps']);
+    expect(
+      docs
+        .filter((d) => d.metadata.name === 'contrast-autorecover-pod-deletion')
+        .map((d) => `${d.kind}/${d.metadata.namespace ?? ''}`),
+    ).toEqual(['ClusterRole/', 'RoleBinding/contrast-prod', 'RoleBinding/contrast-apps']);
   });
 
   it('refuses what the stack does not back: another exporter identity, pod deletion not opted in, an unpinned helper image, an unknown deployment', async () => {
     const cases: [string[], RegExp][] = [
-      [['--stack', irsaStack, '--exporter', 'roles-anywhere', '--signing-helper-image', HELPER], /set up the exporter identity for irsa/],
+      [
+        ['--stack', irsaStack, '--exporter', 'roles-anywhere', '--signing-helper-image', HELPER],
+        /set up the exporter identity for irsa/,
+      ],
       [['--stack', irsaStack, '--with', 'pod-deletion'], /does not allow pod deletion/],
-      [['--stack', raStack, '--exporter', 'roles-anywhere', '--signing-helper-image', 'registry.example/aws-signing-helper:latest'], /pinned by digest/],
+      [
+        [
+          '--stack',
+          raStack,
+          '--exporter',
+          'roles-anywhere',
+          '--signing-helper-image',
+          'registry.example/aws-signing-helper:latest',
+        ],
+        /pinned by digest/,
+      ],
       [['--stack', raStack, '--exporter', 'roles-anywhere'], /needs --signing-helper-image/],
     ];
     for (const [args, message] of cases) {
@@ -222,8 +345,14 @@ describe.skipIf(!motoAvailable)(`manifests and scp from the deployed stack ${mot
       expect(r, args.join(' ')).toMatchObject({ code: 2, stderr: expect.stringMatching(message) });
     }
     const unknown = await runCliInProcess(['manifests', '--deployment', 'nope', '--stack', irsaStack], env());
-    expect(unknown).toMatchObject({ code: 2, stderr: expect.stringMatching(/has no deployment nope \(it has: prod, staging\)/) });
-    const missing = await runCliInProcess(['manifests', '--deployment', 'prod', '--stack', uniqueName('NoSuchStack')], env());
+    expect(unknown).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/has no deployment nope \(it has: prod, staging\)/),
+    });
+    const missing = await runCliInProcess(
+      ['manifests', '--deployment', 'prod', '--stack', uniqueName('NoSuchStack')],
+      env(),
+    );
     expect(missing.code).toBe(21);
     expect(missing.stderr).toMatch(/cannot read stack NoSuchStack-/);
   });
@@ -235,7 +364,7 @@ describe.skipIf(!motoAvailable)(`manifests and scp from the deployed stack ${mot
     expect(missing).toMatchObject({ code: 21, stderr: expect.stringMatching(/has no output TrailBucketName/) });
   });
 
-  it('scp: the SCP with the stack\'s concrete ARNs — every bundle secret, the function with and without qualifier, no intrinsics', async () => {
+  it("scp: the SCP with the stack's concrete ARNs — every bundle secret, the function with and without qualifier, no intrinsics", async () => {
     const r = await runCliInProcess(['scp', '--stack', irsaStack], env());
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).not.toMatch(/Fn::|Ref|\$\{Token/);
@@ -248,8 +377,15 @@ describe.skipIf(!motoAvailable)(`manifests and scp from the deployed stack ${mot
           Sid: 'ContrastAutorecoverRoleOnlyInsideItsFunction',
           Effect: 'Deny',
           Action: ['kms:Decrypt', 'secretsmanager:GetSecretValue'],
-          Resource: [o.RecoveryRecoveryKeyArn5E6F7A8B, o.RecoveryBundleSecret0Arn3A4B5C6D, o.RecoveryBundleSecret1Arn7E8F9A0B],
-          Condition: { ArnEquals: { 'aws:PrincipalArn': o.RecoveryFunctionRoleArn11AA22BB }, ArnNotLike: { 'lambda:SourceFunctionArn': [fn, `${fn}:*`] } },
+          Resource: [
+            o.RecoveryRecoveryKeyArn5E6F7A8B,
+            o.RecoveryBundleSecret0Arn3A4B5C6D,
+            o.RecoveryBundleSecret1Arn7E8F9A0B,
+          ],
+          Condition: {
+            ArnEquals: { 'aws:PrincipalArn': o.RecoveryFunctionRoleArn11AA22BB },
+            ArnNotLike: { 'lambda:SourceFunctionArn': [fn, `${fn}:*`] },
+          },
         },
       ],
     });
@@ -263,9 +399,19 @@ describe('stack outputs by name', () => {
       { OutputKey: 'RecoveryFunctionRoleArn11AA22BB', OutputValue: 'b' },
       { OutputKey: 'EventBusName', OutputValue: 'c' },
     ]);
-    expect([out.get('FunctionArn'), out.get('FunctionRoleArn'), out.get('EventBusName'), out.get('ClusterName')]).toEqual(['a', 'b', 'c', undefined]);
-    expect(() => out.require('ClusterName', 'names the cluster')).toThrow(/stack S has no output ClusterName, which names the cluster/);
-    const twice = stackOutputsOf('S', 'r', [{ OutputKey: 'AFunctionArnAB12CD34', OutputValue: 'a' }, { OutputKey: 'BFunctionArnAB12CD35', OutputValue: 'b' }]);
+    expect([
+      out.get('FunctionArn'),
+      out.get('FunctionRoleArn'),
+      out.get('EventBusName'),
+      out.get('ClusterName'),
+    ]).toEqual(['a', 'b', 'c', undefined]);
+    expect(() => out.require('ClusterName', 'names the cluster')).toThrow(
+      /stack S has no output ClusterName, which names the cluster/,
+    );
+    const twice = stackOutputsOf('S', 'r', [
+      { OutputKey: 'AFunctionArnAB12CD34', OutputValue: 'a' },
+      { OutputKey: 'BFunctionArnAB12CD35', OutputValue: 'b' },
+    ]);
     expect(() => twice.get('FunctionArn')).toThrow(/one ContrastRecovery per stack/);
   });
 });

@@ -29,7 +29,14 @@ import type { MetricsSink } from '../../lambda/function/observability.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
 import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
 import { buildBundle } from '../../lambda/reconcile/enroll.ts';
-import { CONTEXT_KEYS, DEFAULTS, EVENTS, OPERATIONS, OWNER_KEY_PURPOSE, TRIGGER_DETAIL } from '../../lambda/shared/contract.ts';
+import {
+  CONTEXT_KEYS,
+  DEFAULTS,
+  EVENTS,
+  OPERATIONS,
+  OWNER_KEY_PURPOSE,
+  TRIGGER_DETAIL,
+} from '../../lambda/shared/contract.ts';
 import { budgetsWith } from '../../lambda/shared/budgets.ts';
 import type { AwsSettings } from '../../cli/operations/aws.ts';
 import { CloudTrailStub } from '../../testing/aws-stubs/cloudtrail.ts';
@@ -37,7 +44,15 @@ import { EksStub } from '../../testing/aws-stubs/eks.ts';
 import { logGroupShipper, ShippingLogger } from '../../testing/aws-stubs/function-logs.ts';
 import { LambdaStub } from '../../testing/aws-stubs/lambda.ts';
 import { CoordinatorEmulator } from '../../testing/coordinator-emulator.ts';
-import { contrastTemplate, coordinatorTemplate, kubeconfigFor, manifestRbac, RBAC_GROUP, startKubeApi, type KubeApi } from '../../testing/kube-api/index.ts';
+import {
+  contrastTemplate,
+  coordinatorTemplate,
+  kubeconfigFor,
+  manifestRbac,
+  RBAC_GROUP,
+  startKubeApi,
+  type KubeApi,
+} from '../../testing/kube-api/index.ts';
 import { makeWorkspace, type Workspace } from '../../testing/workspace.ts';
 import { recordingTrace } from '../function/handler-fixture.ts';
 import { createLockTable } from '../function/lock-table.ts';
@@ -67,7 +82,13 @@ export interface Stack {
   lambda: LambdaStub;
   trail: CloudTrailStub;
   logger: ShippingLogger;
-  clients: { kms: KMSClient; secrets: SecretsManagerClient; events: EventBridgeClient; logs: CloudWatchLogsClient; cloudtrail: CloudTrailClient };
+  clients: {
+    kms: KMSClient;
+    secrets: SecretsManagerClient;
+    events: EventBridgeClient;
+    logs: CloudWatchLogsClient;
+    cloudtrail: CloudTrailClient;
+  };
   /** Settings pointing every service of the operator commands at moto or a stand-in. */
   aws: AwsSettings;
   /** The exporter's config document for this deployment (as the ConfigMap holds it). */
@@ -79,11 +100,22 @@ export interface Stack {
 }
 
 /** A key policy shaped like infra/keys.ts: named admins, the function's Decrypt bound to the context. */
-export function stackKeyPolicy(o: { roleArn: string; adminArn: string; deployment: string; extra?: unknown[] }): string {
+export function stackKeyPolicy(o: {
+  roleArn: string;
+  adminArn: string;
+  deployment: string;
+  extra?: unknown[];
+}): string {
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Sid: 'KeyAdministration', Effect: 'Allow', Principal: { AWS: o.adminArn }, Action: ['kms:Describe*', 'kms:Put*', 'kms:Get*', 'kms:ScheduleKeyDeletion'], Resource: '*' },
+      {
+        Sid: 'KeyAdministration',
+        Effect: 'Allow',
+        Principal: { AWS: o.adminArn },
+        Action: ['kms:Describe*', 'kms:Put*', 'kms:Get*', 'kms:ScheduleKeyDeletion'],
+        Resource: '*',
+      },
       {
         Sid: 'FunctionDecryptOwnerKey',
         Effect: 'Allow',
@@ -91,11 +123,21 @@ export function stackKeyPolicy(o: { roleArn: string; adminArn: string; deploymen
         Action: 'kms:Decrypt',
         Resource: '*',
         Condition: {
-          StringEquals: { [`kms:EncryptionContext:${CONTEXT_KEYS.deployment}`]: [o.deployment], [`kms:EncryptionContext:${CONTEXT_KEYS.purpose}`]: OWNER_KEY_PURPOSE },
+          StringEquals: {
+            [`kms:EncryptionContext:${CONTEXT_KEYS.deployment}`]: [o.deployment],
+            [`kms:EncryptionContext:${CONTEXT_KEYS.purpose}`]: OWNER_KEY_PURPOSE,
+          },
           Null: { [`kms:EncryptionContext:${CONTEXT_KEYS.bundleSha256}`]: 'false' },
         },
       },
-      { Sid: 'SecretsManagerDecrypt', Effect: 'Allow', Principal: { AWS: o.roleArn }, Action: 'kms:Decrypt', Resource: '*', Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${TEST_REGION}.amazonaws.com` } } },
+      {
+        Sid: 'SecretsManagerDecrypt',
+        Effect: 'Allow',
+        Principal: { AWS: o.roleArn },
+        Action: 'kms:Decrypt',
+        Resource: '*',
+        Condition: { StringEquals: { 'kms:ViaService': `secretsmanager.${TEST_REGION}.amazonaws.com` } },
+      },
       ...(o.extra ?? []),
     ],
   });
@@ -105,24 +147,34 @@ export function stackKeyPolicy(o: { roleArn: string; adminArn: string; deploymen
 async function createBucket(name: string): Promise<void> {
   const res = await fetch(`${motoEndpoint}/${name}`, {
     method: 'PUT',
-    headers: { authorization: `AWS4-HMAC-SHA256 Credential=testing/20240101/${TEST_REGION}/s3/aws4_request, SignedHeaders=host, Signature=0`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+    headers: {
+      authorization: `AWS4-HMAC-SHA256 Credential=testing/20240101/${TEST_REGION}/s3/aws4_request, SignedHeaders=host, Signature=0`,
+      'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+    },
     body: `<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>${TEST_REGION}</LocationConstraint></CreateBucketConfiguration>`,
   });
   if (res.status >= 300) throw new Error(`moto CreateBucket ${name}: ${res.status} ${await res.text()}`);
 }
 
-export async function createTrail(cloudtrail: CloudTrailClient, o: { multiRegion: boolean; logging?: boolean }): Promise<string> {
+export async function createTrail(
+  cloudtrail: CloudTrailClient,
+  o: { multiRegion: boolean; logging?: boolean },
+): Promise<string> {
   const bucket = uniqueName('trail-bucket');
   await createBucket(bucket);
   const name = uniqueName('trail');
-  await cloudtrail.send(new CreateTrailCommand({ Name: name, S3BucketName: bucket, IsMultiRegionTrail: o.multiRegion }));
+  await cloudtrail.send(
+    new CreateTrailCommand({ Name: name, S3BucketName: bucket, IsMultiRegionTrail: o.multiRegion }),
+  );
   if (o.logging ?? true) await cloudtrail.send(new StartLoggingCommand({ Name: name }));
   return name;
 }
 
 const noMetrics: MetricsSink = { publish: () => undefined };
 
-export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDeletion?: boolean; trail?: boolean } = {}): Promise<Stack> {
+export async function startStack(
+  o: { state?: 'healthy' | 'stale'; allowPodDeletion?: boolean; trail?: boolean } = {},
+): Promise<Stack> {
   const cfg = awsClientConfig();
   const kms = new KMSClient(cfg);
   const secrets = new SecretsManagerClient(cfg);
@@ -134,7 +186,12 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
   const functionName = uniqueName('contrast-autorecover');
   const roleArn = `arn:aws:iam::${ACCOUNT}:role/${functionName}-role`;
   const adminArn = `arn:aws:iam::${ACCOUNT}:role/key-admins`;
-  const key = await kms.send(new CreateKeyCommand({ Description: 'recovery key (operations test)', Policy: stackKeyPolicy({ roleArn, adminArn, deployment }) }));
+  const key = await kms.send(
+    new CreateKeyCommand({
+      Description: 'recovery key (operations test)',
+      Policy: stackKeyPolicy({ roleArn, adminArn, deployment }),
+    }),
+  );
   const kmsKeyArn = key.KeyMetadata!.Arn!;
   // The secret itself is encrypted with a key of its own (infra: the bundle secrets key).
   const secretsKey = await kms.send(new CreateKeyCommand({ Description: 'bundle secrets key (operations test)' }));
@@ -142,7 +199,12 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
   const secretId = `${DEFAULTS.secretPrefix}/${deployment}`;
   const ws = await makeWorkspace({ modulusLength: 2048 });
   const pem = Buffer.from(ws.ownerKeyPem);
-  const { document } = await buildBundle({ deployment, kmsKeyId: kmsKeyArn, files: { manifest: ws.manifest, seedShares: ws.seedShares, ownerKeyPem: pem }, kms });
+  const { document } = await buildBundle({
+    deployment,
+    kmsKeyId: kmsKeyArn,
+    files: { manifest: ws.manifest, seedShares: ws.seedShares, ownerKeyPem: pem },
+    kms,
+  });
   pem.fill(0);
   await new BundleStore(secrets).save(secretId, document, secretsKeyArn);
   const { client: dynamodb, tableName } = await createLockTable();
@@ -150,10 +212,22 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
   await events.send(new CreateEventBusCommand({ Name: busName }));
   if (o.trail ?? true) await createTrail(cloudtrail, { multiRegion: true });
 
-  const emu = await CoordinatorEmulator.start({ state: o.state ?? 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt });
+  const emu = await CoordinatorEmulator.start({
+    state: o.state ?? 'healthy',
+    manifest: ws.manifest,
+    seed: ws.seed,
+    salt: ws.salt,
+  });
   const kube = await startKubeApi();
-  kube.store.addStatefulSet(NAMESPACE, 'coordinator', { template: coordinatorTemplate(), startedAt: new Date(Date.now() - 3_600_000) });
-  kube.store.addDeployment(NAMESPACE, 'web', { template: contrastTemplate('web'), replicas: 2, startedAt: new Date(Date.now() - 3_600_000) });
+  kube.store.addStatefulSet(NAMESPACE, 'coordinator', {
+    template: coordinatorTemplate(),
+    startedAt: new Date(Date.now() - 3_600_000),
+  });
+  kube.store.addDeployment(NAMESPACE, 'web', {
+    template: contrastTemplate('web'),
+    replicas: 2,
+    startedAt: new Date(Date.now() - 3_600_000),
+  });
   kube.reviews.grantGroup(RBAC_GROUP, manifestRbac([NAMESPACE], { podDeletion: o.allowPodDeletion === true }));
   const dir = await mkdtemp(join(tmpdir(), 'ops-'));
   const kubeconfigFile = join(dir, 'kubeconfig');
@@ -167,7 +241,15 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
   const logGroup = `/aws/lambda/${functionName}`;
   const logger = new ShippingLogger().shipTo(await logGroupShipper(logs, logGroup));
   const env: Record<string, string> = {
-    CONTRAST_DEPLOYMENTS: JSON.stringify([{ name: deployment, secretId, coordinator: emu.address, namespaces: [NAMESPACE], coordinatorNamespace: NAMESPACE }]),
+    CONTRAST_DEPLOYMENTS: JSON.stringify([
+      {
+        name: deployment,
+        secretId,
+        coordinator: emu.address,
+        namespaces: [NAMESPACE],
+        coordinatorNamespace: NAMESPACE,
+      },
+    ]),
     LOCK_TABLE_NAME: tableName,
     EVENT_BUS_NAME: busName,
     // Tests rehearse often; the crash-loop guard would pause the third recovery of the hour.
@@ -191,12 +273,25 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
     telemetry: { logger, metrics: noMetrics, trace: recordingTrace() },
     budgets: budgetsWith({ coordinator: { handshakeTimeoutMs: 3000, rpcTimeoutMs: 3000 } }),
     // The function's way into the cluster (an EKS token in production) reaches the stand-in.
-    kubernetes: () => createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(kube.url, 'function-token', kube.caData) }, coordinatorNamespace: NAMESPACE, namespaces: { kind: 'list', names: [NAMESPACE] }, allowPodDeletion: o.allowPodDeletion === true }),
+    kubernetes: () =>
+      createKubernetesSide({
+        auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(kube.url, 'function-token', kube.caData) },
+        coordinatorNamespace: NAMESPACE,
+        namespaces: { kind: 'list', names: [NAMESPACE] },
+        allowPodDeletion: o.allowPodDeletion === true,
+      }),
   });
-  const invoke = async (event: unknown, context: { awsRequestId: string; clientContext?: { custom?: unknown } } = { awsRequestId: crypto.randomUUID() }) => {
+  const invoke = async (
+    event: unknown,
+    context: { awsRequestId: string; clientContext?: { custom?: unknown } } = { awsRequestId: crypto.randomUUID() },
+  ) => {
     try {
       // The function's whole timeout (5 min): the time budgets decide what fits in it.
-      return await handler(event, { ...context, functionName, getRemainingTimeInMillis: () => 300_000 } as unknown as Parameters<typeof handler>[1]);
+      return await handler(event, {
+        ...context,
+        functionName,
+        getRemainingTimeInMillis: () => 300_000,
+      } as unknown as Parameters<typeof handler>[1]);
     } finally {
       await logger.flushed();
     }
@@ -208,7 +303,20 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
     stringify({
       logLevel: 'info',
       namespace: NAMESPACE,
-      route: { routes: [{ match: [{ receiver: `coordinator-${deployment}`, kind: '^Pod$', reason: '^Started$', labels: { 'app.kubernetes.io/name': 'coordinator' } }] }] },
+      route: {
+        routes: [
+          {
+            match: [
+              {
+                receiver: `coordinator-${deployment}`,
+                kind: '^Pod$',
+                reason: '^Started$',
+                labels: { 'app.kubernetes.io/name': 'coordinator' },
+              },
+            ],
+          },
+        ],
+      },
       receivers: [
         {
           name: `coordinator-${deployment}`,
@@ -217,7 +325,12 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
             region: TEST_REGION,
             source: EVENTS.triggerSource,
             detailType: EVENTS.triggerDetailTypes[0],
-            details: { [TRIGGER_DETAIL.deployment]: deployment, [TRIGGER_DETAIL.pod]: '{{ .InvolvedObject.Name }}', [TRIGGER_DETAIL.podUid]: '{{ .InvolvedObject.UID }}', [TRIGGER_DETAIL.cluster]: CLUSTER },
+            details: {
+              [TRIGGER_DETAIL.deployment]: deployment,
+              [TRIGGER_DETAIL.pod]: '{{ .InvolvedObject.Name }}',
+              [TRIGGER_DETAIL.podUid]: '{{ .InvolvedObject.UID }}',
+              [TRIGGER_DETAIL.cluster]: CLUSTER,
+            },
             ...overrides,
           },
         },
@@ -227,7 +340,13 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
     kube.store.put('configmaps', {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: `event-exporter-cfg-${deployment}`, namespace: OPERATIONS.exporterNamespace, uid: crypto.randomUUID(), resourceVersion: '0', creationTimestamp: new Date().toISOString() },
+      metadata: {
+        name: `event-exporter-cfg-${deployment}`,
+        namespace: OPERATIONS.exporterNamespace,
+        uid: crypto.randomUUID(),
+        resourceVersion: '0',
+        creationTimestamp: new Date().toISOString(),
+      },
       data: { 'config.yaml': text },
     } as unknown as Parameters<typeof kube.store.put>[1]);
   };
@@ -256,7 +375,14 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
     aws: {
       region: TEST_REGION,
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-      endpoints: { lambda: lambda.endpoint, eks: eks.endpoint, kms: motoEndpoint, secrets: motoEndpoint, cloudtrail: motoEndpoint, logs: motoEndpoint },
+      endpoints: {
+        lambda: lambda.endpoint,
+        eks: eks.endpoint,
+        kms: motoEndpoint,
+        secrets: motoEndpoint,
+        cloudtrail: motoEndpoint,
+        logs: motoEndpoint,
+      },
     },
     exporterConfig,
     putExporterConfig,
@@ -268,10 +394,27 @@ export async function startStack(o: { state?: 'healthy' | 'stale'; allowPodDelet
 }
 
 /** What the exporter does on a Coordinator `Started` event: put the trigger on the bus. */
-export async function exportRestart(stack: Stack, pod: { name: string; uid: string }): Promise<Record<string, unknown>> {
-  const detail = { [TRIGGER_DETAIL.deployment]: stack.deployment, [TRIGGER_DETAIL.pod]: pod.name, [TRIGGER_DETAIL.podUid]: pod.uid, [TRIGGER_DETAIL.cluster]: CLUSTER };
+export async function exportRestart(
+  stack: Stack,
+  pod: { name: string; uid: string },
+): Promise<Record<string, unknown>> {
+  const detail = {
+    [TRIGGER_DETAIL.deployment]: stack.deployment,
+    [TRIGGER_DETAIL.pod]: pod.name,
+    [TRIGGER_DETAIL.podUid]: pod.uid,
+    [TRIGGER_DETAIL.cluster]: CLUSTER,
+  };
   const out = await stack.clients.events.send(
-    new PutEventsCommand({ Entries: [{ EventBusName: stack.busName, Source: EVENTS.triggerSource, DetailType: EVENTS.triggerDetailTypes[0], Detail: JSON.stringify(detail) }] }),
+    new PutEventsCommand({
+      Entries: [
+        {
+          EventBusName: stack.busName,
+          Source: EVENTS.triggerSource,
+          DetailType: EVENTS.triggerDetailTypes[0],
+          Detail: JSON.stringify(detail),
+        },
+      ],
+    }),
   );
   // The event as the rule delivers it to the function.
   return {

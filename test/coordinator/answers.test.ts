@@ -11,14 +11,39 @@ describe('Coordinator answers (docs/protocol.md §5, every supported release) ma
     [status.FAILED_PRECONDITION, 'the coordinator was recovered concurrently', 'already-healthy', false],
     [status.FAILED_PRECONDITION, 'recovery: no state to recover from', 'no-state', false],
     [status.FAILED_PRECONDITION, 'no persisted transaction to recover from', 'no-state', false],
-    [status.FAILED_PRECONDITION, 'rejecting user recovery because 2 recovered peers are available', 'peers-available', false],
-    [status.PERMISSION_DENIED, 'peer not authorized to recover existing state: peer not authorized', 'unauthorized', false],
+    [
+      status.FAILED_PRECONDITION,
+      'rejecting user recovery because 2 recovered peers are available',
+      'peers-available',
+      false,
+    ],
+    [
+      status.PERMISSION_DENIED,
+      'peer not authorized to recover existing state: peer not authorized',
+      'unauthorized',
+      false,
+    ],
     // Later generations wrap the authorizer's status in plain Go errors; an older grpc-go sends those as Unknown.
-    [status.UNKNOWN, 'resetting state: authorizing seed source: rpc error: code = PermissionDenied desc = peer not authorized', 'unauthorized', false],
+    [
+      status.UNKNOWN,
+      'resetting state: authorizing seed source: rpc error: code = PermissionDenied desc = peer not authorized',
+      'unauthorized',
+      false,
+    ],
     [status.INVALID_ARGUMENT, 'initializing seed engine: seed too short', 'wrong-seed', false],
-    [status.UNKNOWN, 'resetting state: authorizing seed source: rpc error: code = InvalidArgument desc = initializing seed engine: x', 'wrong-seed', false],
+    [
+      status.UNKNOWN,
+      'resetting state: authorizing seed source: rpc error: code = InvalidArgument desc = initializing seed engine: x',
+      'wrong-seed',
+      false,
+    ],
     [status.UNKNOWN, 'recovering: latest transition signature is invalid', 'wrong-seed', false],
-    [status.INTERNAL, 'Reading latest transition with new seedengine: latest transition signature is invalid', 'wrong-seed', false],
+    [
+      status.INTERNAL,
+      'Reading latest transition with new seedengine: latest transition signature is invalid',
+      'wrong-seed',
+      false,
+    ],
     // The early generation verifies the history with the seed first.
     [status.INVALID_ARGUMENT, 'recovery failed: verifying history: x', 'wrong-seed', false],
   ] as const)('%s %s → %s', (code, message, outcome, stale) => {

@@ -20,14 +20,25 @@ let other: Pick<Workspace, 'ownerKeyPem'>;
 const started: CoordinatorEmulator[] = [];
 beforeAll(async () => {
   ws = await makeWorkspace({ modulusLength: 2048 });
-  other = { ownerKeyPem: Buffer.from(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' })) };
+  other = {
+    ownerKeyPem: Buffer.from(
+      generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }),
+    ),
+  };
 });
 afterAll(async () => {
   await Promise.all(started.map((e) => e.stop()));
 });
 
 async function emulator(release: EmulatedRelease, state: 'stale' | 'healthy' | 'no-state' = 'stale', readyPeers = 0) {
-  const emu = await CoordinatorEmulator.start({ state, manifest: ws.manifest, seed: ws.seed, salt: ws.salt, release, readyPeers });
+  const emu = await CoordinatorEmulator.start({
+    state,
+    manifest: ws.manifest,
+    seed: ws.seed,
+    salt: ws.salt,
+    release,
+    readyPeers,
+  });
   started.push(emu);
   return emu;
 }
@@ -35,7 +46,13 @@ async function emulator(release: EmulatedRelease, state: 'stale' | 'healthy' | '
 async function session(emu: CoordinatorEmulator, owner: Pick<Workspace, 'ownerKeyPem'> = ws) {
   const key = ownerKeyFromPem(Buffer.from(owner.ownerKeyPem));
   const certPem = await createClientCertificatePem(key, createPublicKey(key));
-  return new CoordinatorSession({ endpoint: emu.endpoint, verifier: createInsecureTestingVerifier(), clientIdentity: { certPem, keyPem: Buffer.from(owner.ownerKeyPem) }, handshakeTimeoutMs: 2000, rpcTimeoutMs: 4000 });
+  return new CoordinatorSession({
+    endpoint: emu.endpoint,
+    verifier: createInsecureTestingVerifier(),
+    clientIdentity: { certPem, keyPem: Buffer.from(owner.ownerKeyPem) },
+    handshakeTimeoutMs: 2000,
+    rpcTimeoutMs: 4000,
+  });
 }
 
 async function outcomeOf(p: Promise<unknown>): Promise<string> {
@@ -93,19 +110,24 @@ describe("each generation's refusals", () => {
     ['current', 'unauthorized', 'wrong-seed', 'peers-available'],
     ['wrapped', 'unauthorized', 'wrong-seed', 'peers-available'],
     ['authority', 'unauthorized', 'wrong-seed', 'recovered'],
-  ] as const)('%s: foreign key → %s, wrong seed → %s, Ready peers without Force → %s', async (style, foreign, wrongSeed, peers) => {
-    const a = await emulator({ recoverErrors: style });
-    const byOther = await session(a, other);
-    expect(await outcomeOf(byOther.recover(Buffer.from(ws.seed), ws.salt, false))).toBe(foreign);
-    byOther.close();
-    const s = await session(a);
-    expect(await outcomeOf(s.recover(Buffer.alloc(64, 9), ws.salt, false))).toBe(wrongSeed);
-    s.close();
-    const b = await emulator({ recoverErrors: style }, 'stale', 2);
-    const p = await session(b);
-    expect(await outcomeOf(p.recover(Buffer.from(ws.seed), ws.salt, false))).toBe(peers === 'recovered' ? 'ok' : peers);
-    p.close();
-  });
+  ] as const)(
+    '%s: foreign key → %s, wrong seed → %s, Ready peers without Force → %s',
+    async (style, foreign, wrongSeed, peers) => {
+      const a = await emulator({ recoverErrors: style });
+      const byOther = await session(a, other);
+      expect(await outcomeOf(byOther.recover(Buffer.from(ws.seed), ws.salt, false))).toBe(foreign);
+      byOther.close();
+      const s = await session(a);
+      expect(await outcomeOf(s.recover(Buffer.alloc(64, 9), ws.salt, false))).toBe(wrongSeed);
+      s.close();
+      const b = await emulator({ recoverErrors: style }, 'stale', 2);
+      const p = await session(b);
+      expect(await outcomeOf(p.recover(Buffer.from(ws.seed), ws.salt, false))).toBe(
+        peers === 'recovered' ? 'ok' : peers,
+      );
+      p.close();
+    },
+  );
 
   it('the early generation names a Coordinator without history in its own words', async () => {
     const emu = await emulator({ recoverErrors: 'authority' }, 'no-state');

@@ -33,19 +33,33 @@ describe('seed-share documents', () => {
   it('refuses a share encrypted with another OAEP label', () => {
     const key = ownerKeyFromPem(ws.ownerKeyPem);
     const ct = publicEncrypt(
-      { key: createPublicKey(key), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('other') },
+      {
+        key: createPublicKey(key),
+        padding: constants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: 'sha256',
+        oaepLabel: Buffer.from('other'),
+      },
       Buffer.alloc(64, 7),
     );
-    expect(() => decryptSeed({ publicKeyHex: ws.ownerPublicKeyHex, encryptedSeed: ct }, key)).toThrow(/does not decrypt/);
+    expect(() => decryptSeed({ publicKeyHex: ws.ownerPublicKeyHex, encryptedSeed: ct }, key)).toThrow(
+      /does not decrypt/,
+    );
   });
 
   it('refuses a seed shorter than 32 bytes and names the size', () => {
     const key = ownerKeyFromPem(ws.ownerKeyPem);
     const ct = publicEncrypt(
-      { key: createPublicKey(key), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from('seedshare') },
+      {
+        key: createPublicKey(key),
+        padding: constants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: 'sha256',
+        oaepLabel: Buffer.from('seedshare'),
+      },
       Buffer.alloc(16, 1),
     );
-    expect(() => decryptSeed({ publicKeyHex: ws.ownerPublicKeyHex, encryptedSeed: ct }, key)).toThrow(/16 bytes.*at least 32/);
+    expect(() => decryptSeed({ publicKeyHex: ws.ownerPublicKeyHex, encryptedSeed: ct }, key)).toThrow(
+      /16 bytes.*at least 32/,
+    );
   });
 
   it('says "no matching seed share" when the key owns none', async () => {
@@ -58,7 +72,11 @@ describe('seed-share documents', () => {
     ['malformed JSON', '{"SeedShares": [', /not valid JSON/],
     ['truncated JSON', () => ws.seedShares.subarray(0, ws.seedShares.length - 10).toString(), /not valid JSON/],
     ['no shares', '{"SeedShares": [], "salt": "AAAA"}', /no seed shares/],
-    ['salt of 16 bytes', () => JSON.stringify({ ...JSON.parse(ws.seedShares.toString()), salt: Buffer.alloc(16).toString('base64') }), /salt is 16 bytes.*exactly 32/],
+    [
+      'salt of 16 bytes',
+      () => JSON.stringify({ ...JSON.parse(ws.seedShares.toString()), salt: Buffer.alloc(16).toString('base64') }),
+      /salt is 16 bytes.*exactly 32/,
+    ],
     ['salt missing', () => JSON.stringify({ SeedShares: JSON.parse(ws.seedShares.toString()).SeedShares }), /salt/],
     ['non-base64 seed', '{"SeedShares": [{"PublicKey": "00", "EncryptedSeed": "%%%"}], "salt": "AAAA"}', /base64/],
   ])('refuses %s with a clear message', (_name, input, message) => {
@@ -97,7 +115,9 @@ describe('pemBufferFromDer', () => {
   it('writes the same PEM as Node, for every length modulo 3, into a Buffer', async () => {
     const { privateKey } = await cachedOwnerKey(2048);
     const der = privateKey.export({ type: 'pkcs1', format: 'der' });
-    expect(pemBufferFromDer('RSA PRIVATE KEY', der).toString()).toBe(privateKey.export({ type: 'pkcs1', format: 'pem' }));
+    expect(pemBufferFromDer('RSA PRIVATE KEY', der).toString()).toBe(
+      privateKey.export({ type: 'pkcs1', format: 'pem' }),
+    );
     for (const n of [1, 2, 3, 47, 48, 49, 50]) {
       const bytes = Buffer.alloc(n, n);
       const expected = `-----BEGIN X-----\n${bytes.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END X-----\n`;

@@ -51,7 +51,9 @@ describe('handler bundle', () => {
   it("bundles zod's light entry point with the English messages only, not zod's full API or other locales", () => {
     expect(has(b.entryInputs, 'node_modules/zod/v4/mini/')).toBe(true);
     expect(has(b.allInputs, 'node_modules/zod/v4/classic/')).toBe(false);
-    const locales = b.bundledInputs.filter((i) => i.includes('node_modules/zod/v4/locales/')).map((i) => i.replace(/.*\/locales\//, ''));
+    const locales = b.bundledInputs
+      .filter((i) => i.includes('node_modules/zod/v4/locales/'))
+      .map((i) => i.replace(/.*\/locales\//, ''));
     expect(locales.filter((l) => !l.startsWith('index.'))).toEqual(['en.js']);
   });
 });

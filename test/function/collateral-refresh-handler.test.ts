@@ -30,12 +30,21 @@ describe.skipIf(!motoAvailable)(`scheduled collateral refresh (${motoAvailable ?
   });
 
   async function cacheExpiringTcbInfo(): Promise<void> {
-    const old = await makeTdxCollateral({ issueDate: new Date(Date.now() - 28 * DAY), nextUpdate: new Date(Date.now() + 2 * DAY) }).get(TCB);
+    const old = await makeTdxCollateral({
+      issueDate: new Date(Date.now() - 28 * DAY),
+      nextUpdate: new Date(Date.now() + 2 * DAY),
+    }).get(TCB);
     const store = new BundleStore(fx.clients.secrets);
     const loaded = await store.load(fx.secretId);
-    const collateral = { [collateralFile(TCB)]: b64(old!.body), [`${collateralFile(TCB)}.issuer-chain.pem`]: b64(old!.issuerChain!) };
+    const collateral = {
+      [collateralFile(TCB)]: b64(old!.body),
+      [`${collateralFile(TCB)}.issuer-chain.pem`]: b64(old!.issuerChain!),
+    };
     await store.save(fx.secretId, { ...loaded.document, collateral }, fx.kmsKeyId);
-    const fresh = await makeTdxCollateral({ issueDate: new Date(Date.now() - DAY), nextUpdate: new Date(Date.now() + 30 * DAY) }).get(TCB);
+    const fresh = await makeTdxCollateral({
+      issueDate: new Date(Date.now() - DAY),
+      nextUpdate: new Date(Date.now() + 30 * DAY),
+    }).get(TCB);
     mirror.clear();
     mirror.serve(TCB, fresh!);
   }
@@ -45,14 +54,21 @@ describe.skipIf(!motoAvailable)(`scheduled collateral refresh (${motoAvailable ?
     const out = captureOutput();
     let res;
     try {
-      res = await fx.makeHandler({ collateralVerify: collateralVerifier(testRoots()) })(scheduledEvent(), lambdaContext());
+      res = await fx.makeHandler({ collateralVerify: collateralVerifier(testRoots()) })(
+        scheduledEvent(),
+        lambdaContext(),
+      );
     } finally {
       out.restore();
     }
     expect(out.json().some((r) => r.message === 'collateral cache checked')).toBe(true);
-    expect(res.collateral).toEqual([{ deployment: fx.deployment, refreshed: [collateralFile(TCB)], failed: [], written: true }]);
+    expect(res.collateral).toEqual([
+      { deployment: fx.deployment, refreshed: [collateralFile(TCB)], failed: [], written: true },
+    ]);
     const after = await new BundleStore(fx.clients.secrets).load(fx.secretId);
-    const cached = JSON.parse(Buffer.from(String(after.document.collateral![collateralFile(TCB)]), 'base64').toString());
+    const cached = JSON.parse(
+      Buffer.from(String(after.document.collateral![collateralFile(TCB)]), 'base64').toString(),
+    );
     expect(new Date(cached.tcbInfo.nextUpdate).getTime()).toBeGreaterThan(Date.now() + 20 * DAY);
   });
 

@@ -12,7 +12,9 @@ import { coordinatorNlbName } from '../../lambda/shared/names.ts';
 import { lambdaContext, restartEvent, scheduledEvent } from './samples.ts';
 
 const base = {
-  [ENV.deployments]: JSON.stringify([{ name: 'prod', secretId: 's', coordinator: 'c.internal:1313', coordinatorNamespace: 'contrast-prod' }]),
+  [ENV.deployments]: JSON.stringify([
+    { name: 'prod', secretId: 's', coordinator: 'c.internal:1313', coordinatorNamespace: 'contrast-prod' },
+  ]),
   [ENV.lockTable]: 'locks',
   [ENV.eventBus]: 'bus',
   [ENV.kubeAuth]: 'none',
@@ -29,20 +31,27 @@ function configError(env: Record<string, string>): ConfigError {
 }
 
 describe('configuration shared with the construct', () => {
-  it('restarts only the Coordinator\'s namespace unless namespaces are configured', () => {
-    expect(loadConfig(base).deployments[0]).toMatchObject({ coordinatorNamespace: 'contrast-prod', namespaces: ['contrast-prod'] });
+  it("restarts only the Coordinator's namespace unless namespaces are configured", () => {
+    expect(loadConfig(base).deployments[0]).toMatchObject({
+      coordinatorNamespace: 'contrast-prod',
+      namespaces: ['contrast-prod'],
+    });
   });
   it('refuses the decrypt drill without its own rule', () => {
     expect(configError({ ...base, [ENV.decryptDrill]: 'true' }).variable).toBe(ENV.decryptDrillRule);
   });
-  it('refuses a plain-http collateral mirror with the shared rule\'s message', () => {
-    expect(configError({ ...base, [ENV.collateralMirrorUrl]: 'http://mirror.example' }).message).toMatch(/expected an https URL/);
-    expect(loadConfig({ ...base, [ENV.collateralMirrorUrl]: 'https://mirror.example' }).collateralMirrorUrl).toBe('https://mirror.example');
+  it("refuses a plain-http collateral mirror with the shared rule's message", () => {
+    expect(configError({ ...base, [ENV.collateralMirrorUrl]: 'http://mirror.example' }).message).toMatch(
+      /expected an https URL/,
+    );
+    expect(loadConfig({ ...base, [ENV.collateralMirrorUrl]: 'https://mirror.example' }).collateralMirrorUrl).toBe(
+      'https://mirror.example',
+    );
   });
 });
 
 describe('triggers', () => {
-  it('reads the pod UID under the exporter\'s field name', () => {
+  it("reads the pod UID under the exporter's field name", () => {
     const config = loadConfig(base);
     const ev = restartEvent('prod', {}, { [TRIGGER_DETAIL.podUid]: 'uid-1' });
     expect(TRIGGER_DETAIL.podUid).toBe('podUID');
@@ -55,7 +64,10 @@ describe('triggers', () => {
     expect(parseTrigger(backstop, config, lambdaContext())).toMatchObject({ kind: 'schedule', drill: false });
     expect(parseTrigger(drill, config, lambdaContext())).toMatchObject({ kind: 'schedule', drill: true });
     // A rule whose name merely ends like the drill rule's is not it.
-    const lookalike = { ...scheduledEvent(), resources: ['arn:aws:events:us-east-1:123456789012:rule/not-recovery-drill'] };
+    const lookalike = {
+      ...scheduledEvent(),
+      resources: ['arn:aws:events:us-east-1:123456789012:rule/not-recovery-drill'],
+    };
     expect(parseTrigger(lookalike, config, lambdaContext())).toMatchObject({ drill: false });
   });
 });

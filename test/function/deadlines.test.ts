@@ -53,14 +53,23 @@ afterEach(async () => {
   fx = undefined;
 });
 
-const small = budgetsWith({ aws: { connectionTimeoutMs: 200, requestTimeoutMs: 300, maxAttempts: 2 }, resultEventMs: 300, reportReserveMs: 600 });
+const small = budgetsWith({
+  aws: { connectionTimeoutMs: 200, requestTimeoutMs: 300, maxAttempts: 2 },
+  resultEventMs: 300,
+  reportReserveMs: 600,
+});
 /** `small` with the fixture's Coordinator timeouts, as the fixture's handlers have them. */
 const smallWithFixtureCoordinator = withFixtureCoordinator(small);
 
 describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_REASON}`, () => {
   it('an EventBridge that never answers after a Recover costs the result event, never the audit record', async () => {
     // The test's own client has no timeouts at all: only the report's budget ends the wait.
-    const events = new EventBridgeClient({ region: 'eu-central-1', endpoint: hung.url, credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });
+    const events = new EventBridgeClient({
+      region: 'eu-central-1',
+      endpoint: hung.url,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      maxAttempts: 1,
+    });
     fx = await setupFixture();
     const handler = fx.makeHandler({ clients: { ...fx.clients, events }, budgets: smallWithFixtureCoordinator });
     out = captureOutput();
@@ -71,8 +80,16 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
     expect(res.outcome).toBe('recovered');
     expect(fx.emu.recoverCalls).toHaveLength(1);
     const records = out.json();
-    expect(auditRecords(records)).toEqual([expect.objectContaining({ outcome: 'recovered', recover: expect.objectContaining({ sent: true }), kms: expect.objectContaining({ decrypts: 1 }) })]);
-    expect(records.find((r) => r.message === 'result event could not be put; the audit record above still stands')).toBeDefined();
+    expect(auditRecords(records)).toEqual([
+      expect.objectContaining({
+        outcome: 'recovered',
+        recover: expect.objectContaining({ sent: true }),
+        kms: expect.objectContaining({ decrypts: 1 }),
+      }),
+    ]);
+    expect(
+      records.find((r) => r.message === 'result event could not be put; the audit record above still stands'),
+    ).toBeDefined();
     expect(ms).toBeLessThan(small.resultEventMs + 3_000);
   });
 
@@ -100,7 +117,9 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
       { operation: 'Decrypt', error: 'TimeoutError' },
       { operation: 'Decrypt', error: 'TimeoutError' },
     ]);
-    expect((audit!.secretsManager as { requests: unknown[] }).requests).toEqual([{ operation: 'GetSecretValue', requestId: expect.any(String) }]);
+    expect((audit!.secretsManager as { requests: unknown[] }).requests).toEqual([
+      { operation: 'GetSecretValue', requestId: expect.any(String) },
+    ]);
     expect(fx.emu.recoverCalls).toHaveLength(0);
   });
 
@@ -108,7 +127,12 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
     fx = await setupFixture();
     process.env.AWS_ENDPOINT_URL = hung.url;
     try {
-      const handler = createHandler({ config: fx.config, budgets: small, verifierFactory: () => createInsecureTestingVerifier(), telemetry: { trace: fx.trace } });
+      const handler = createHandler({
+        config: fx.config,
+        budgets: small,
+        verifierFactory: () => createInsecureTestingVerifier(),
+        telemetry: { trace: fx.trace },
+      });
       out = captureOutput();
       const t0 = Date.now();
       await expect(handler(restartEvent(fx.deployment), lambdaContext())).rejects.toBeInstanceOf(TransientOutcomeError);
@@ -117,23 +141,40 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
     } finally {
       delete process.env.AWS_ENDPOINT_URL;
     }
-    expect(auditRecords(out.json())).toEqual([expect.objectContaining({ outcome: 'unreachable', message: expect.stringMatching(/could not coordinate the reconcile/) })]);
+    expect(auditRecords(out.json())).toEqual([
+      expect.objectContaining({
+        outcome: 'unreachable',
+        message: expect.stringMatching(/could not coordinate the reconcile/),
+      }),
+    ]);
   });
 
-  it('reports before the function\'s limit: a step that cannot finish in the time left is not started', async () => {
+  it("reports before the function's limit: a step that cannot finish in the time left is not started", async () => {
     fx = await setupFixture();
-    const silent = await CoordinatorEmulator.start({ state: 'stale', manifest: fx.ws.manifest, seed: fx.ws.seed, salt: fx.ws.salt, misbehave: 'silent' });
+    const silent = await CoordinatorEmulator.start({
+      state: 'stale',
+      manifest: fx.ws.manifest,
+      seed: fx.ws.seed,
+      salt: fx.ws.salt,
+      misbehave: 'silent',
+    });
     try {
       const config = { ...fx.config, deployments: [{ ...fx.config.deployments[0]!, coordinator: silent.endpoint }] };
       // 3 s handshake + 3 s RPC budget (the fixture's) and up to one handshake budget waiting for the port, but only 2.5 s left.
-      const handler = fx.makeHandler({ config, budgets: budgetsWith({ ...smallWithFixtureCoordinator, aws: { ...small.aws, maxAttempts: 1 } }) });
+      const handler = fx.makeHandler({
+        config,
+        budgets: budgetsWith({ ...smallWithFixtureCoordinator, aws: { ...small.aws, maxAttempts: 1 } }),
+      });
       out = captureOutput();
       const t0 = Date.now();
       const res = await handler(directInvoke(fx.deployment, 'recover'), lambdaContext(undefined, 2_500));
       const ms = Date.now() - t0;
       out.restore();
       expect(ms).toBeLessThan(2_500);
-      expect(res.results[0]).toMatchObject({ outcome: 'unreachable', message: expect.stringMatching(/step probe not started: it may take 9000 ms/) });
+      expect(res.results[0]).toMatchObject({
+        outcome: 'unreachable',
+        message: expect.stringMatching(/step probe not started: it may take 9000 ms/),
+      });
       expect(auditRecords(out.json())).toHaveLength(1);
     } finally {
       await silent.stop();
@@ -146,13 +187,22 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
     delete process.env.AWS_REGION;
     process.env.AWS_CONFIG_FILE = '/nonexistent/config';
     try {
-      const handler = createHandler({ config: fx.config, verifierFactory: () => createInsecureTestingVerifier(), telemetry: { trace: fx.trace } });
+      const handler = createHandler({
+        config: fx.config,
+        verifierFactory: () => createInsecureTestingVerifier(),
+        telemetry: { trace: fx.trace },
+      });
       out = captureOutput();
       const err = await handler(restartEvent(fx.deployment), lambdaContext()).catch((e: unknown) => e);
       out.restore();
       expect(err).toBeInstanceOf(ConfigError);
-      expect(err).toMatchObject({ variable: 'AWS_REGION', message: expect.stringMatching(/no AWS region is configured/) });
-      expect(out.json().find((r) => r.message === 'the function is misconfigured; fix the variable and redeploy')).toMatchObject({ variable: 'AWS_REGION' });
+      expect(err).toMatchObject({
+        variable: 'AWS_REGION',
+        message: expect.stringMatching(/no AWS region is configured/),
+      });
+      expect(
+        out.json().find((r) => r.message === 'the function is misconfigured; fix the variable and redeploy'),
+      ).toMatchObject({ variable: 'AWS_REGION' });
     } finally {
       process.env.AWS_REGION = saved.region;
       if (saved.config === undefined) delete process.env.AWS_CONFIG_FILE;
@@ -164,7 +214,9 @@ describe.skipIf(!motoAvailable)(`hung dependencies ${motoAvailable ? '' : SKIP_R
     fx = await setupFixture();
     const min = minLeaseSeconds(stepBudgetsOf(small), small.leaseMarginMs);
     const tooShort = fx.makeHandler({ config: { ...fx.config, leaseSeconds: 1 }, budgets: small });
-    await expect(tooShort(restartEvent(fx.deployment), lambdaContext())).rejects.toThrow(new RegExp(`LEASE_SECONDS: 1 s is shorter than one recovery may take under these budgets \\(${min} s\\)`));
+    await expect(tooShort(restartEvent(fx.deployment), lambdaContext())).rejects.toThrow(
+      new RegExp(`LEASE_SECONDS: 1 s is shorter than one recovery may take under these budgets \\(${min} s\\)`),
+    );
     expect(fx.emu.recoverCalls).toHaveLength(0);
   });
 });

@@ -68,7 +68,14 @@ export function withFixtureCoordinator(budgets: Budgets): Budgets {
 /** The fixture handlers' budgets unless a test passes its own. */
 export const FIXTURE_BUDGETS = withFixtureCoordinator(BUDGETS);
 
-export async function setupFixture(opts: { state?: EmulatorState; env?: Record<string, string>; overrides?: HandlerOverrides; deploymentExtra?: Record<string, unknown> } = {}): Promise<Fixture> {
+export async function setupFixture(
+  opts: {
+    state?: EmulatorState;
+    env?: Record<string, string>;
+    overrides?: HandlerOverrides;
+    deploymentExtra?: Record<string, unknown>;
+  } = {},
+): Promise<Fixture> {
   const cfg = awsClientConfig();
   const secrets = new SecretsManagerClient(cfg);
   const kms = new KMSClient(cfg);
@@ -95,7 +102,10 @@ export async function setupFixture(opts: { state?: EmulatorState; env?: Record<s
       if (context.commandName === 'DecryptCommand') {
         const o = out.output as { Plaintext?: Uint8Array };
         // Copy: the caller zeroes the original.
-        kmsDecrypts.push({ plaintext: o.Plaintext ? Uint8Array.from(o.Plaintext) : undefined, context: (args.input as { EncryptionContext?: Record<string, string> }).EncryptionContext });
+        kmsDecrypts.push({
+          plaintext: o.Plaintext ? Uint8Array.from(o.Plaintext) : undefined,
+          context: (args.input as { EncryptionContext?: Record<string, string> }).EncryptionContext,
+        });
       }
       return out;
     },
@@ -106,15 +116,33 @@ export async function setupFixture(opts: { state?: EmulatorState; env?: Record<s
   const secretId = `contrast/${deployment}`;
   const ws = await makeWorkspace();
   const pem = Buffer.from(ws.ownerKeyPem);
-  const { document } = await buildBundle({ deployment, kmsKeyId, files: { manifest: ws.manifest, seedShares: ws.seedShares, ownerKeyPem: pem }, kms });
+  const { document } = await buildBundle({
+    deployment,
+    kmsKeyId,
+    files: { manifest: ws.manifest, seedShares: ws.seedShares, ownerKeyPem: pem },
+    kms,
+  });
   pem.fill(0);
   await new BundleStore(secrets).save(secretId, document, kmsKeyId);
   // Bundle creation used KMS (GenerateDataKey); only the handler's Decrypts count.
   kmsDecrypts.length = 0;
 
-  const emu = await CoordinatorEmulator.start({ state: opts.state ?? 'stale', manifest: ws.manifest, seed: ws.seed, salt: ws.salt });
+  const emu = await CoordinatorEmulator.start({
+    state: opts.state ?? 'stale',
+    manifest: ws.manifest,
+    seed: ws.seed,
+    salt: ws.salt,
+  });
   const config = loadConfig({
-    CONTRAST_DEPLOYMENTS: JSON.stringify([{ name: deployment, secretId, coordinator: emu.address, alarmNames: [`${deployment}-restarted`], ...opts.deploymentExtra }]),
+    CONTRAST_DEPLOYMENTS: JSON.stringify([
+      {
+        name: deployment,
+        secretId,
+        coordinator: emu.address,
+        alarmNames: [`${deployment}-restarted`],
+        ...opts.deploymentExtra,
+      },
+    ]),
     LOCK_TABLE_NAME: tableName,
     EVENT_BUS_NAME: busName,
     KUBE_AUTH: 'none',
@@ -176,7 +204,11 @@ export function captureOutput() {
 }
 
 export function emfRecords(records: Record<string, unknown>[]) {
-  return records.filter((r) => r._aws !== undefined) as (Record<string, unknown> & { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] } })[];
+  return records.filter((r) => r._aws !== undefined) as (Record<string, unknown> & {
+    _aws: {
+      CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[];
+    };
+  })[];
 }
 
 export function auditRecords(records: Record<string, unknown>[]) {

@@ -16,7 +16,6 @@ afterAll(async () => {
   await fx?.stop();
 });
 
-
 describe.skipIf(!motoAvailable)(`hostile input through the handler ${motoAvailable ? '' : SKIP_REASON}`, () => {
   it('a 10 KB invocation nested 5,000 deep is event-invalid with a result event and an audit record', async () => {
     // As Lambda's runtime hands it over: parsed from the request body.
@@ -33,7 +32,9 @@ describe.skipIf(!motoAvailable)(`hostile input through the handler ${motoAvailab
     }
     expect(res).toMatchObject({ outcome: 'event-invalid', trigger: 'invalid' });
     expect(res.results[0]!.message).toMatch(/nests deeper than/);
-    expect(auditRecords(out.json())).toEqual([expect.objectContaining({ outcome: 'event-invalid', action: 'invalid' })]);
+    expect(auditRecords(out.json())).toEqual([
+      expect.objectContaining({ outcome: 'event-invalid', action: 'invalid' }),
+    ]);
     expect(fx.events.at(-1)).toMatchObject({ DetailType: 'Coordinator Recovery Failed' });
   });
 
@@ -47,7 +48,12 @@ describe.skipIf(!motoAvailable)(`hostile input through the handler ${motoAvailab
     }
     const [audit] = auditRecords(out.json());
     expect((audit!.message as string).length).toBeLessThanOrEqual(MAX_INVALID_MESSAGE + 40);
-    const longest = Math.max(...out.lines.join('').split('\n').map((l) => l.length));
+    const longest = Math.max(
+      ...out.lines
+        .join('')
+        .split('\n')
+        .map((l) => l.length),
+    );
     expect(longest).toBeLessThan(8_000);
     expect(fx.events.at(-1)!.Detail!.length).toBeLessThan(8_000);
   });
@@ -63,10 +69,16 @@ describe.skipIf(!motoAvailable)(`hostile input through the handler ${motoAvailab
     }
     expect(res.outcome).toMatch(/recovered|already-healthy/);
     const records = out.json();
-    expect(records.find((r) => r.message === 'the event time is outside the accepted window; the time of receipt is used instead')).toMatchObject({ receivedTime: '1970-01-01T00:00:00Z' });
+    expect(
+      records.find(
+        (r) => r.message === 'the event time is outside the accepted window; the time of receipt is used instead',
+      ),
+    ).toMatchObject({ receivedTime: '1970-01-01T00:00:00Z' });
     const [audit] = auditRecords(records);
     expect(audit!.trigger).toMatchObject({ receivedTime: '1970-01-01T00:00:00Z' });
-    const stale = emfRecords(records).map((m) => (m as Record<string, unknown>).StaleMinutes).filter((v) => v !== undefined);
+    const stale = emfRecords(records)
+      .map((m) => (m as Record<string, unknown>).StaleMinutes)
+      .filter((v) => v !== undefined);
     // Once 29 million minutes (since 1970) and an alarm.
     for (const v of stale) expect(v as number).toBeLessThan(5);
   });

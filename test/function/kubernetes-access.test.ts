@@ -31,12 +31,20 @@ describe("the function's Kubernetes side, from its configuration", () => {
     api = undefined;
   });
 
-  it('uses the deployment\'s namespaces, the kubeconfig secret and the function\'s request budget', async () => {
+  it("uses the deployment's namespaces, the kubeconfig secret and the function's request budget", async () => {
     api = await startKubeApi({ tokens: [TOKEN], rbac: RbacAuthorizer.allowAll() });
     api.store.addNamespace('team-a', { restart: 'yes' });
     api.faults.push({ resource: 'pods', namespace: 'prod', status: 503, times: Infinity });
     const config = loadConfig({
-      CONTRAST_DEPLOYMENTS: JSON.stringify([{ name: 'prod', secretId: 's', coordinator: 'c.example:1313', coordinatorNamespace: 'prod', namespaceLabelSelector: 'restart=yes' }]),
+      CONTRAST_DEPLOYMENTS: JSON.stringify([
+        {
+          name: 'prod',
+          secretId: 's',
+          coordinator: 'c.example:1313',
+          coordinatorNamespace: 'prod',
+          namespaceLabelSelector: 'restart=yes',
+        },
+      ]),
       LOCK_TABLE_NAME: 'locks',
       EVENT_BUS_NAME: 'bus',
       KUBE_AUTH: 'kubeconfig',
@@ -44,7 +52,12 @@ describe("the function's Kubernetes side, from its configuration", () => {
     });
     const asked: string[] = [];
     const budgets = budgetsWith({ kubernetes: { attempts: 2, requestTimeoutMs: 2_000 } });
-    const side = await lazyKubernetes(config, secretsWith(kubeconfigFor(api.url, TOKEN, api.caData), asked), undefined, budgets)(config.deployments[0]!)!();
+    const side = await lazyKubernetes(
+      config,
+      secretsWith(kubeconfigFor(api.url, TOKEN, api.caData), asked),
+      undefined,
+      budgets,
+    )(config.deployments[0]!)!();
     try {
       expect(asked).toEqual(['kubeconfig-prod']);
       // The peer check asks the Coordinator's namespace by Contrast's label, with the budget's attempts.
@@ -58,7 +71,9 @@ describe("the function's Kubernetes side, from its configuration", () => {
       api.resetStats();
       await side.restarts.restartStale(request('list'));
       expect(api.log.find((r) => r.resource === 'namespaces')!.query.get('labelSelector')).toBe('restart=yes');
-      expect(new Set(api.log.filter((r) => r.resource !== 'namespaces').map((r) => r.namespace))).toEqual(new Set(['team-a']));
+      expect(new Set(api.log.filter((r) => r.resource !== 'namespaces').map((r) => r.namespace))).toEqual(
+        new Set(['team-a']),
+      );
     } finally {
       side.close?.();
     }

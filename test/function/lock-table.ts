@@ -2,7 +2,9 @@
 import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { awsClientConfig, uniqueName } from '../support/aws.ts';
 
-export async function createLockTable(client = new DynamoDBClient(awsClientConfig())): Promise<{ client: DynamoDBClient; tableName: string }> {
+export async function createLockTable(
+  client = new DynamoDBClient(awsClientConfig()),
+): Promise<{ client: DynamoDBClient; tableName: string }> {
   const tableName = uniqueName('locks');
   await client.send(
     new CreateTableCommand({
@@ -12,6 +14,11 @@ export async function createLockTable(client = new DynamoDBClient(awsClientConfi
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
-  await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } }));
+  await client.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    }),
+  );
   return { client, tableName };
 }

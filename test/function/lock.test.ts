@@ -55,7 +55,12 @@ describe.skipIf(!motoAvailable)(`lock table on DynamoDB (moto) ${motoAvailable ?
     const table = new LockTable({ client, tableName });
     expect((await table.snapshot('prod')).pause).toEqual({ paused: false });
     // The exact item the operator writes with `aws dynamodb put-item` (docs/operate.md).
-    await client.send(new PutItemCommand({ TableName: tableName, Item: { pk: { S: 'pause#prod' }, paused: { BOOL: true }, reason: { S: 'maintenance' } } }));
+    await client.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: { pk: { S: 'pause#prod' }, paused: { BOOL: true }, reason: { S: 'maintenance' } },
+      }),
+    );
     expect((await table.snapshot('prod')).pause).toEqual({ paused: true, scope: 'deployment', reason: 'maintenance' });
     expect((await table.snapshot('staging')).pause).toEqual({ paused: false });
     await table.setPaused('*', true);
@@ -65,7 +70,12 @@ describe.skipIf(!motoAvailable)(`lock table on DynamoDB (moto) ${motoAvailable ?
     expect((await table.snapshot('prod')).pause.paused).toBe(false);
   });
 
-  const attempt = (id: string, at: number, status: RecoverAttempt['status'] = 'pending'): RecoverAttempt => ({ id, at, status, force: false });
+  const attempt = (id: string, at: number, status: RecoverAttempt['status'] = 'pending'): RecoverAttempt => ({
+    id,
+    at,
+    status,
+    force: false,
+  });
 
   it('keeps one record per deployment: the crash-loop guard counts Recover attempts of the last hour from their intent on', async () => {
     const { client, tableName } = await createLockTable();
@@ -76,13 +86,22 @@ describe.skipIf(!motoAvailable)(`lock table on DynamoDB (moto) ${motoAvailable ?
     await store.update((r) => ({ ...r, attempts: [...r.attempts, attempt('a', now)] }));
     expect((await table.snapshot('prod')).recentAttempts.map((a) => a.id)).toEqual(['a']);
     now += 10 * 60_000;
-    await store.update((r) => ({ ...r, attempts: [...r.attempts.map((a) => ({ ...a, status: 'accepted' as const })), attempt('b', now)] }));
+    await store.update((r) => ({
+      ...r,
+      attempts: [...r.attempts.map((a) => ({ ...a, status: 'accepted' as const })), attempt('b', now)],
+    }));
     let snap = await table.snapshot('prod');
-    expect(snap.recentAttempts.map((a) => [a.id, a.status])).toEqual([['a', 'accepted'], ['b', 'pending']]);
+    expect(snap.recentAttempts.map((a) => [a.id, a.status])).toEqual([
+      ['a', 'accepted'],
+      ['b', 'pending'],
+    ]);
     expect(guardTripped(snap, 2)).toBe(true);
     expect(guardTripped(snap, 3)).toBe(false);
     // A refused or never-sent Recover is no recovery: not counted.
-    await store.update((r) => ({ ...r, attempts: [...r.attempts, attempt('c', now, 'refused'), attempt('d', now, 'not-sent')] }));
+    await store.update((r) => ({
+      ...r,
+      attempts: [...r.attempts, attempt('c', now, 'refused'), attempt('d', now, 'not-sent')],
+    }));
     expect((await table.snapshot('prod')).recentAttempts).toHaveLength(2);
     now += HOUR_MS - 5 * 60_000; // 'a' is now older than an hour
     snap = await table.snapshot('prod');
@@ -102,15 +121,36 @@ describe.skipIf(!motoAvailable)(`lock table on DynamoDB (moto) ${motoAvailable ?
     const mine = table.recordStore('prod', snap);
     const theirs = table.recordStore('prod', snap);
     await theirs.update((r) => ({ ...r, attempts: [attempt('theirs', Date.now())] }));
-    await expect(mine.update((r) => ({ ...r, attempts: [attempt('mine', Date.now())] }))).rejects.toThrow(/changed under this reconcile/);
+    await expect(mine.update((r) => ({ ...r, attempts: [attempt('mine', Date.now())] }))).rejects.toThrow(
+      /changed under this reconcile/,
+    );
     expect((await table.snapshot('prod')).record.attempts.map((a) => a.id)).toEqual(['theirs']);
     // Its own writes chain: each update builds on the last.
     await theirs.update((r) => ({ ...r, staleSince: 1000 }));
-    await theirs.update((r) => ({ ...r, meshCa: { spkiSha256: 'aa', createdAt: 5, cause: 'recover', attemptId: 'theirs', certificateNotBefore: 1, firstSeenAt: 6, restartsCompleteAt: 7 } }));
+    await theirs.update((r) => ({
+      ...r,
+      meshCa: {
+        spkiSha256: 'aa',
+        createdAt: 5,
+        cause: 'recover',
+        attemptId: 'theirs',
+        certificateNotBefore: 1,
+        firstSeenAt: 6,
+        restartsCompleteAt: 7,
+      },
+    }));
     expect((await table.snapshot('prod')).record).toEqual({
       attempts: [expect.objectContaining({ id: 'theirs', status: 'pending' })],
       staleSince: 1000,
-      meshCa: { spkiSha256: 'aa', createdAt: 5, cause: 'recover', attemptId: 'theirs', certificateNotBefore: 1, firstSeenAt: 6, restartsCompleteAt: 7 },
+      meshCa: {
+        spkiSha256: 'aa',
+        createdAt: 5,
+        cause: 'recover',
+        attemptId: 'theirs',
+        certificateNotBefore: 1,
+        firstSeenAt: 6,
+        restartsCompleteAt: 7,
+      },
     });
   });
 

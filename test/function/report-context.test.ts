@@ -13,16 +13,41 @@ import type { GuardSnapshot } from '../../lambda/function/lease.ts';
 import { reportContext, type ReportContext } from '../../lambda/function/report.ts';
 import type { Runtime } from '../../lambda/function/runtime.ts';
 import type { RecoveryBundle } from '../../lambda/keys/bundle.ts';
-import type { ReconcileOptions, ReconcileResult, RecoverAttempt, RecoveryRecord } from '../../lambda/reconcile/types.ts';
+import type {
+  ReconcileOptions,
+  ReconcileResult,
+  RecoverAttempt,
+  RecoveryRecord,
+} from '../../lambda/reconcile/types.ts';
 import { stepBudgetsOf } from '../../lambda/shared/budgets.ts';
 import { EVENTS } from '../../lambda/shared/contract.ts';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 const KMS_KEY = 'arn:aws:kms:eu-central-1:111122223333:key/test';
-const deployment = { name: 'prod', secretId: 'contrast-autorecover/prod', coordinator: { host: '127.0.0.1', port: 1313 } } as DeploymentConfig;
+const deployment = {
+  name: 'prod',
+  secretId: 'contrast-autorecover/prod',
+  coordinator: { host: '127.0.0.1', port: 1313 },
+} as DeploymentConfig;
 const caller = { kind: 'eventbridge' as const, requestId: 'req-1' };
-const restart: Trigger = { kind: 'event', id: 'evt-1', time: new Date(NOW - 6 * 60_000).toISOString(), caller, detailType: EVENTS.triggerDetailTypes[0], deployment: 'prod' };
-const operator: Trigger = { kind: 'direct', id: 'req-1', time: new Date(NOW).toISOString(), caller: { ...caller, kind: 'direct-invoke' }, action: 'recover', deployment: 'prod', force: false, reason: 'test' };
+const restart: Trigger = {
+  kind: 'event',
+  id: 'evt-1',
+  time: new Date(NOW - 6 * 60_000).toISOString(),
+  caller,
+  detailType: EVENTS.triggerDetailTypes[0],
+  deployment: 'prod',
+};
+const operator: Trigger = {
+  kind: 'direct',
+  id: 'req-1',
+  time: new Date(NOW).toISOString(),
+  caller: { ...caller, kind: 'direct-invoke' },
+  action: 'recover',
+  deployment: 'prod',
+  force: false,
+  reason: 'test',
+};
 const bundle = { document: { ownerKey: { kmsKeyId: KMS_KEY } } } as unknown as RecoveryBundle;
 
 /** A report context that refuses every write and records which field a step tried to write. */
@@ -41,10 +66,25 @@ function guardedContext(trigger: Trigger): { ctx: ReportContext; writes: string[
 }
 
 function result(outcome: ReconcileResult['outcome'], extra: Partial<ReconcileResult> = {}): ReconcileResult {
-  return { deployment: 'prod', outcome, message: outcome, coordinatorState: 'stale', kmsDecrypts: 0, recoverSent: false, force: false, dryRun: false, steps: [{ step: 'load-bundle', ms: 1 }], durationMs: 1, ...extra };
+  return {
+    deployment: 'prod',
+    outcome,
+    message: outcome,
+    coordinatorState: 'stale',
+    kmsDecrypts: 0,
+    recoverSent: false,
+    force: false,
+    dryRun: false,
+    steps: [{ step: 'load-bundle', ms: 1 }],
+    durationMs: 1,
+    ...extra,
+  };
 }
 
-type FakeReconcile = (options: ReconcileOptions, records: { update(change: (r: RecoveryRecord) => RecoveryRecord): Promise<RecoveryRecord> }) => Promise<ReconcileResult>;
+type FakeReconcile = (
+  options: ReconcileOptions,
+  records: { update(change: (r: RecoveryRecord) => RecoveryRecord): Promise<RecoveryRecord> },
+) => Promise<ReconcileResult>;
 
 /** The guard's runtime: a lock table in memory, the given reconcile in place of the real one. */
 function runtime(snap: GuardSnapshot, fake: FakeReconcile) {
@@ -61,8 +101,20 @@ function runtime(snap: GuardSnapshot, fake: FakeReconcile) {
         update: async (change: (r: RecoveryRecord) => RecoveryRecord) => (record = decorate(change(record))),
       }),
     },
-    ports: { bundles: { load: async () => bundle }, ownerKeys: {}, verifierFactory: () => () => ({}), kubernetes: () => undefined, now: () => NOW, seams: {} },
-    reconcile: async (_target: unknown, ports: { records: Parameters<FakeReconcile>[1] }, _time: unknown, options: ReconcileOptions) => {
+    ports: {
+      bundles: { load: async () => bundle },
+      ownerKeys: {},
+      verifierFactory: () => () => ({}),
+      kubernetes: () => undefined,
+      now: () => NOW,
+      seams: {},
+    },
+    reconcile: async (
+      _target: unknown,
+      ports: { records: Parameters<FakeReconcile>[1] },
+      _time: unknown,
+      options: ReconcileOptions,
+    ) => {
       seen.push(options);
       return fake(options, ports.records);
     },
@@ -70,9 +122,21 @@ function runtime(snap: GuardSnapshot, fake: FakeReconcile) {
   return { rt, seen, record: () => record };
 }
 
-const snapshot = (extra: Partial<GuardSnapshot> = {}): GuardSnapshot => ({ pause: { paused: false }, record: { attempts: [] }, version: 1, recentAttempts: [], ...extra });
+const snapshot = (extra: Partial<GuardSnapshot> = {}): GuardSnapshot => ({
+  pause: { paused: false },
+  record: { attempts: [] },
+  version: 1,
+  recentAttempts: [],
+  ...extra,
+});
 const run = { bundle: Promise.resolve(bundle), time: { budgets: stepBudgetsOf() }, progress: () => {} };
-const attempt = (id: string): RecoverAttempt => ({ id, at: NOW - 10 * 60_000, status: 'accepted', force: false, reported: true });
+const attempt = (id: string): RecoverAttempt => ({
+  id,
+  at: NOW - 10 * 60_000,
+  status: 'accepted',
+  force: false,
+  reported: true,
+});
 
 describe('the report context', () => {
   it('is frozen when built: a write throws, and the type forbids it', () => {
@@ -89,7 +153,10 @@ describe('the report context', () => {
 describe('the guard returns what the report needs and writes no shared state', () => {
   it('the pause switch: returned as the guard fact, reconcile not run', async () => {
     const { ctx, writes } = guardedContext(restart);
-    const { rt, seen } = runtime(snapshot({ pause: { paused: true, scope: 'deployment', reason: 'maintenance' } }), () => Promise.reject(new Error('must not run')));
+    const { rt, seen } = runtime(
+      snapshot({ pause: { paused: true, scope: 'deployment', reason: 'maintenance' } }),
+      () => Promise.reject(new Error('must not run')),
+    );
     const { result: r, facts } = await guardedReconcile(rt, deployment, restart, {}, ctx, run);
     expect(writes).toEqual([]);
     expect(r.outcome).toBe('paused');
@@ -104,7 +171,9 @@ describe('the guard returns what the report needs and writes no shared state', (
     );
     const { result: r, facts } = await guardedReconcile(rt, deployment, restart, {}, ctx, run);
     expect(writes).toEqual([]);
-    expect(seen[0]!.recoveryRefused).toMatch(/^crash-loop guard: 2 Recover attempts for prod in the last hour \(limit 2, MAX_RECOVERIES_PER_HOUR\)/);
+    expect(seen[0]!.recoveryRefused).toMatch(
+      /^crash-loop guard: 2 Recover attempts for prod in the last hour \(limit 2, MAX_RECOVERIES_PER_HOUR\)/,
+    );
     expect(r.outcome).toBe('paused');
     expect(facts.guard).toEqual({ kind: 'crash-loop-guard', detail: '2 Recover attempts in the last hour, limit 2' });
     expect(facts.guardBypassed).toBeUndefined();
@@ -112,7 +181,9 @@ describe('the guard returns what the report needs and writes no shared state', (
 
   it('a direct invocation passes the tripped guard: no refusal, the bypass returned', async () => {
     const { ctx, writes } = guardedContext(operator);
-    const { rt, seen } = runtime(snapshot({ recentAttempts: [attempt('a'), attempt('b')] }), async () => result('already-healthy', { coordinatorState: 'healthy' }));
+    const { rt, seen } = runtime(snapshot({ recentAttempts: [attempt('a'), attempt('b')] }), async () =>
+      result('already-healthy', { coordinatorState: 'healthy' }),
+    );
     const { facts } = await guardedReconcile(rt, deployment, operator, {}, ctx, run);
     expect(writes).toEqual([]);
     expect(seen[0]!.recoveryRefused).toBeUndefined();
@@ -123,8 +194,18 @@ describe('the guard returns what the report needs and writes no shared state', (
   it('a recovery: its stale time, KMS key and audit mark are returned; the mark writes the record only when called', async () => {
     const { ctx, writes } = guardedContext(restart);
     const { rt, record } = runtime(snapshot(), async (_options, records) => {
-      await records.update((r) => ({ ...r, attempts: [...r.attempts, { id: 'ours', at: NOW, status: 'accepted', force: false }] }));
-      return result('recovered', { recoverSent: true, recoverAttemptId: 'ours', steps: [{ step: 'load-bundle', ms: 1 }, { step: 'recover', ms: 1 }] });
+      await records.update((r) => ({
+        ...r,
+        attempts: [...r.attempts, { id: 'ours', at: NOW, status: 'accepted', force: false }],
+      }));
+      return result('recovered', {
+        recoverSent: true,
+        recoverAttemptId: 'ours',
+        steps: [
+          { step: 'load-bundle', ms: 1 },
+          { step: 'recover', ms: 1 },
+        ],
+      });
     });
     const { result: r, facts } = await guardedReconcile(rt, deployment, restart, {}, ctx, run);
     expect(writes).toEqual([]);

@@ -6,7 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { FUNCTION_TIMEOUT_SECONDS } from '../../lambda/shared/budgets.ts';
 
-export function restartEvent(deployment: string, overrides: Record<string, unknown> = {}, detail: Record<string, unknown> = {}) {
+export function restartEvent(
+  deployment: string,
+  overrides: Record<string, unknown> = {},
+  detail: Record<string, unknown> = {},
+) {
   return {
     version: '0',
     id: randomUUID(),
@@ -16,7 +20,13 @@ export function restartEvent(deployment: string, overrides: Record<string, unkno
     time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     region: 'eu-central-1',
     resources: [],
-    detail: { deployment, pod: 'coordinator-0', podUID: '5f0b6a4e-3c2d-4c1e-9d2e-1b7d3f1e2a10', cluster: 'prod-eks', ...detail },
+    detail: {
+      deployment,
+      pod: 'coordinator-0',
+      podUID: '5f0b6a4e-3c2d-4c1e-9d2e-1b7d3f1e2a10',
+      cluster: 'prod-eks',
+      ...detail,
+    },
     ...overrides,
   };
 }
@@ -34,11 +44,27 @@ export function alarmStateChange(alarmName: string, value = 'ALARM') {
     resources: [`arn:aws:cloudwatch:us-east-1:123456789012:alarm:${alarmName}`],
     detail: {
       alarmName,
-      state: { value, reason: 'Threshold Crossed: 1 out of the last 1 datapoints [1.0 (02/10/19 17:03:00)] was greater than the threshold (0.0).', reasonData: '{"version":"1.0"}', timestamp: '2019-10-02T17:04:40.985+0000' },
+      state: {
+        value,
+        reason:
+          'Threshold Crossed: 1 out of the last 1 datapoints [1.0 (02/10/19 17:03:00)] was greater than the threshold (0.0).',
+        reasonData: '{"version":"1.0"}',
+        timestamp: '2019-10-02T17:04:40.985+0000',
+      },
       previousState: { value: 'OK', reason: 'Threshold Crossed', timestamp: '2019-10-02T17:01:40.985+0000' },
       configuration: {
         description: 'Coordinator restarted',
-        metrics: [{ id: 'm1', metricStat: { metric: { namespace: 'Contrast', name: 'CoordinatorRestarts', dimensions: {} }, period: 60, stat: 'Sum' }, returnData: true }],
+        metrics: [
+          {
+            id: 'm1',
+            metricStat: {
+              metric: { namespace: 'Contrast', name: 'CoordinatorRestarts', dimensions: {} },
+              period: 60,
+              stat: 'Sum',
+            },
+            returnData: true,
+          },
+        ],
       },
     },
   };
@@ -55,7 +81,11 @@ export function alarmAction(alarmName: string) {
     alarmData: {
       alarmName,
       state: { value: 'ALARM', reason: 'test', timestamp: '2023-08-04T12:36:15.490+0000' },
-      previousState: { value: 'INSUFFICIENT_DATA', reason: 'Insufficient Data', timestamp: '2023-08-04T12:31:29.591+0000' },
+      previousState: {
+        value: 'INSUFFICIENT_DATA',
+        reason: 'Insufficient Data',
+        timestamp: '2023-08-04T12:31:29.591+0000',
+      },
       configuration: { description: 'Example', metrics: [] },
     },
   };

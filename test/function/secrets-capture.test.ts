@@ -30,51 +30,57 @@ const kubernetes = async (): Promise<KubernetesSide> => ({
   },
 });
 
-describe.skipIf(!motoAvailable)(`no secret in any output of a full recovery ${motoAvailable ? '' : SKIP_REASON}`, () => {
-  it('logs, metrics, traces, events and the response hold no seed, private key or data key', async () => {
-    fx = await setupFixture({ env: { DECRYPT_DRILL: 'true', DECRYPT_DRILL_RULE: 'contrast-autorecover-schedule' }, overrides: { kubernetes } });
-    const out = captureOutput();
-    let responses: unknown[];
-    try {
-      responses = [await fx.handler(restartEvent(fx.deployment), lambdaContext())];
-      // A scheduled run with the decrypt drill: a second Decrypt of the same data key.
-      responses.push(await fx.handler(scheduledEvent(), lambdaContext()));
-    } finally {
-      out.restore();
-    }
+describe.skipIf(!motoAvailable)(
+  `no secret in any output of a full recovery ${motoAvailable ? '' : SKIP_REASON}`,
+  () => {
+    it('logs, metrics, traces, events and the response hold no seed, private key or data key', async () => {
+      fx = await setupFixture({
+        env: { DECRYPT_DRILL: 'true', DECRYPT_DRILL_RULE: 'contrast-autorecover-schedule' },
+        overrides: { kubernetes },
+      });
+      const out = captureOutput();
+      let responses: unknown[];
+      try {
+        responses = [await fx.handler(restartEvent(fx.deployment), lambdaContext())];
+        // A scheduled run with the decrypt drill: a second Decrypt of the same data key.
+        responses.push(await fx.handler(scheduledEvent(), lambdaContext()));
+      } finally {
+        out.restore();
+      }
 
-    // The run really did what the test claims: recovered, decrypted, restarted, drilled.
-    expect(responses[0]).toMatchObject({ outcome: 'recovered' });
-    expect(responses[1]).toMatchObject({ drills: [expect.objectContaining({ ok: true })] });
-    expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
-    expect(fx.kmsDecrypts).toHaveLength(2);
-    expect(auditRecords(out.json()).map((a) => a.action)).toEqual(['reconcile', 'reconcile', 'decrypt-drill']);
-    expect(fx.trace.annotations.length).toBeGreaterThan(0);
-    expect(fx.events.length).toBeGreaterThanOrEqual(2);
+      // The run really did what the test claims: recovered, decrypted, restarted, drilled.
+      expect(responses[0]).toMatchObject({ outcome: 'recovered' });
+      expect(responses[1]).toMatchObject({ drills: [expect.objectContaining({ ok: true })] });
+      expect(fx.emu.recoverCalls).toEqual([expect.objectContaining({ result: 'ok' })]);
+      expect(fx.kmsDecrypts).toHaveLength(2);
+      expect(auditRecords(out.json()).map((a) => a.action)).toEqual(['reconcile', 'reconcile', 'decrypt-drill']);
+      expect(fx.trace.annotations.length).toBeGreaterThan(0);
+      expect(fx.events.length).toBeGreaterThanOrEqual(2);
 
-    const keyDer = createPrivateKey(fx.ws.ownerKeyPem).export({ type: 'pkcs1', format: 'der' });
-    const dataKey = fx.kmsDecrypts[0]!.plaintext!;
-    expect(dataKey.length).toBe(32);
-    const needles = {
-      seed: secretNeedles(fx.ws.seed),
-      'private key (DER)': secretNeedles(keyDer),
-      'private key (PEM)': pemNeedles(fx.ws.ownerKeyPem.toString('utf8')),
-      'KMS data key': secretNeedles(dataKey),
-    };
-    // The needles are sound: they find the secrets where they are.
-    expect(findLeaks(JSON.stringify({ k: Buffer.from(dataKey).toString('base64url') }), needles)).not.toHaveLength(0);
-    expect(findLeaks(fx.ws.ownerKeyPem.toString('utf8'), needles)).not.toHaveLength(0);
-    expect(findLeaks(JSON.stringify([...fx.ws.seed]), needles)).not.toHaveLength(0);
+      const keyDer = createPrivateKey(fx.ws.ownerKeyPem).export({ type: 'pkcs1', format: 'der' });
+      const dataKey = fx.kmsDecrypts[0]!.plaintext!;
+      expect(dataKey.length).toBe(32);
+      const needles = {
+        seed: secretNeedles(fx.ws.seed),
+        'private key (DER)': secretNeedles(keyDer),
+        'private key (PEM)': pemNeedles(fx.ws.ownerKeyPem.toString('utf8')),
+        'KMS data key': secretNeedles(dataKey),
+      };
+      // The needles are sound: they find the secrets where they are.
+      expect(findLeaks(JSON.stringify({ k: Buffer.from(dataKey).toString('base64url') }), needles)).not.toHaveLength(0);
+      expect(findLeaks(fx.ws.ownerKeyPem.toString('utf8'), needles)).not.toHaveLength(0);
+      expect(findLeaks(JSON.stringify([...fx.ws.seed]), needles)).not.toHaveLength(0);
 
-    const channels: Record<string, string> = {
-      'stdout/stderr (logs, EMF)': out.lines.join(''),
-      'trace annotations and spans': JSON.stringify(fx.trace.annotations) + JSON.stringify(fx.trace.spans),
-      'result events': JSON.stringify(fx.events),
-      'handler responses': JSON.stringify(responses),
-    };
-    for (const [channel, text] of Object.entries(channels)) {
-      expect(text.length, channel).toBeGreaterThan(0);
-      expect(findLeaks(text, needles), channel).toEqual([]);
-    }
-  });
-});
+      const channels: Record<string, string> = {
+        'stdout/stderr (logs, EMF)': out.lines.join(''),
+        'trace annotations and spans': JSON.stringify(fx.trace.annotations) + JSON.stringify(fx.trace.spans),
+        'result events': JSON.stringify(fx.events),
+        'handler responses': JSON.stringify(responses),
+      };
+      for (const [channel, text] of Object.entries(channels)) {
+        expect(text.length, channel).toBeGreaterThan(0);
+        expect(findLeaks(text, needles), channel).toEqual([]);
+      }
+    });
+  },
+);

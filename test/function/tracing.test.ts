@@ -36,7 +36,12 @@ describe('createTrace', () => {
     const trace = createTrace({});
     expect(trace.ready).toBeUndefined();
     const client = new DynamoDBClient({ region: 'eu-central-1' });
-    expect(trace.captureClient(client).middlewareStack.identify().some((m) => m.includes('XRaySDKInstrumentation'))).toBe(false);
+    expect(
+      trace
+        .captureClient(client)
+        .middlewareStack.identify()
+        .some((m) => m.includes('XRaySDKInstrumentation')),
+    ).toBe(false);
     await expect(trace.span('x', async () => 42)).resolves.toBe(42);
   });
 

@@ -29,7 +29,8 @@ beforeAll(async () => {
   writeFileSync(path.join(pkg, 'package.json'), JSON.stringify(PACKAGE));
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(pkg, 'node_modules'), 'dir');
   // The consumer's own CDK (the peer dependencies).
-  for (const dep of ['aws-cdk-lib', 'constructs']) symlinkSync(path.join(ROOT, 'node_modules', dep), path.join(tmp, 'node_modules', dep), 'dir');
+  for (const dep of ['aws-cdk-lib', 'constructs'])
+    symlinkSync(path.join(ROOT, 'node_modules', dep), path.join(tmp, 'node_modules', dep), 'dir');
   cpSync(path.join(ROOT, 'test', 'infra', 'fixtures', 'consumer-app', 'app.ts'), path.join(tmp, 'app.ts'));
 }, 120_000);
 
@@ -40,7 +41,10 @@ afterAll(() => {
 describe('contrast-autorecover/infra as a package', () => {
   it('is imported by a CDK app of its own and synthesizes, with the prebuilt function', async () => {
     const tsx = pathToFileURL(path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-    const { stdout } = await run(process.execPath, ['--import', tsx, 'app.ts'], { cwd: tmp, env: { ...process.env, CDK_OUTDIR: path.join(tmp, 'cdk.out'), CDK_VALIDATION: 'false' } });
+    const { stdout } = await run(process.execPath, ['--import', tsx, 'app.ts'], {
+      cwd: tmp,
+      env: { ...process.env, CDK_OUTDIR: path.join(tmp, 'cdk.out'), CDK_VALIDATION: 'false' },
+    });
     const out = JSON.parse(stdout);
     expect(out.hasFunction).toBe(true);
     expect(out.resources).toBeGreaterThan(40);
@@ -48,18 +52,25 @@ describe('contrast-autorecover/infra as a package', () => {
     expect(assets).toMatch(/asset\.[0-9a-f]+/);
   });
   it('is built with the prebuilt function and declarations by npm ci (prepare)', () => {
-    for (const file of ['dist/infra/index.js', 'dist/function/index.mjs', 'dist/types/infra/index.d.ts']) expect(existsSync(path.join(ROOT, file)), file).toBe(true);
+    for (const file of ['dist/infra/index.js', 'dist/function/index.mjs', 'dist/types/infra/index.d.ts'])
+      expect(existsSync(path.join(ROOT, file)), file).toBe(true);
     expect(readFileSync(path.join(ROOT, 'dist/types/infra/index.d.ts'), 'utf8')).not.toMatch(/from '\.[^']*\.ts'/);
   });
   it('exports only the construct entry and ships what it needs', () => {
     expect(PACKAGE.private).toBeUndefined();
     expect(Object.keys(PACKAGE.exports)).toEqual(['./infra', './package.json']);
-    expect(PACKAGE.exports['./infra']).toEqual({ types: './dist/types/infra/index.d.ts', default: './dist/infra/index.js' });
+    expect(PACKAGE.exports['./infra']).toEqual({
+      types: './dist/types/infra/index.d.ts',
+      default: './dist/infra/index.js',
+    });
     expect(PACKAGE.files).toEqual(expect.arrayContaining(['dist/', 'infra/k8s/']));
     expect(Object.keys(PACKAGE.peerDependencies)).toEqual(['aws-cdk-lib', 'constructs', 'esbuild']);
     // Optional: the CLI needs none of them; a CDK app adds aws-cdk-lib and constructs, and esbuild only for `entry`.
-    for (const peer of Object.keys(PACKAGE.peerDependencies)) expect(PACKAGE.peerDependenciesMeta[peer], peer).toEqual({ optional: true });
+    for (const peer of Object.keys(PACKAGE.peerDependencies))
+      expect(PACKAGE.peerDependenciesMeta[peer], peer).toEqual({ optional: true });
     // The README's install line for a CDK app names the peers the app needs.
-    expect(readFileSync(path.join(ROOT, 'README.md'), 'utf8')).toMatch(/npm install contrast-autorecover aws-cdk-lib constructs/);
+    expect(readFileSync(path.join(ROOT, 'README.md'), 'utf8')).toMatch(
+      /npm install contrast-autorecover aws-cdk-lib constructs/,
+    );
   });
 });

@@ -18,7 +18,10 @@ import type { ContrastRecoveryProps } from '../../infra/props.ts';
 process.env.CDK_VALIDATION = 'false';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
-export const CDK_CONTEXT = JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown>;
+export const CDK_CONTEXT = JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')).context as Record<
+  string,
+  unknown
+>;
 
 export const ACCOUNT = '111122223333';
 export const REGION = 'eu-central-1';
@@ -69,7 +72,11 @@ export const eksHybridHub: PropsOf = (stack) => ({
     clusterSecurityGroupId: 'sg-0cluster',
   },
   network: { kind: 'hub-vpc', vpc: hubVpc(stack) },
-  exporter: { kind: 'irsa', oidcProviderArn: `arn:aws:iam::${ACCOUNT}:oidc-provider/oidc.eks.${REGION}.amazonaws.com/id/EXAMPLE`, oidcIssuer: `oidc.eks.${REGION}.amazonaws.com/id/EXAMPLE` },
+  exporter: {
+    kind: 'irsa',
+    oidcProviderArn: `arn:aws:iam::${ACCOUNT}:oidc-provider/oidc.eks.${REGION}.amazonaws.com/id/EXAMPLE`,
+    oidcIssuer: `oidc.eks.${REGION}.amazonaws.com/id/EXAMPLE`,
+  },
   decryptDrill: true,
 });
 
@@ -77,11 +84,31 @@ export const eksHybridHub: PropsOf = (stack) => ({
 export const selfManagedOwnVpc: PropsOf = () => ({
   ...common(),
   deployments: [
-    { name: 'alpha', coordinator: { endpointServiceName: `com.amazonaws.vpce.${REGION}.vpce-svc-0123456789abcdef0` }, coordinatorNamespace: 'alpha' },
-    { name: 'beta', coordinator: { nlbArn: ARN.nlb, port: 1313 }, coordinatorNamespace: 'beta', namespaces: ['beta', 'beta-apps'], restartAfterAnyRotation: true },
+    {
+      name: 'alpha',
+      coordinator: { endpointServiceName: `com.amazonaws.vpce.${REGION}.vpce-svc-0123456789abcdef0` },
+      coordinatorNamespace: 'alpha',
+    },
+    {
+      name: 'beta',
+      coordinator: { nlbArn: ARN.nlb, port: 1313 },
+      coordinatorNamespace: 'beta',
+      namespaces: ['beta', 'beta-apps'],
+      restartAfterAnyRotation: true,
+    },
   ],
-  cluster: { kind: 'self-managed', kubeconfigSecretArn: ARN.kubeconfig, kubeconfigSecretKeyArn: ARN.kubeconfigKey, apiServerCidr: '192.168.10.0/24', apiServerPort: 6443 },
-  network: { kind: 'own-vpc', availabilityZones: [`${REGION}a`, `${REGION}b`], transitGateway: { id: 'tgw-0123456789abcdef0', routes: ['192.168.0.0/16'] } },
+  cluster: {
+    kind: 'self-managed',
+    kubeconfigSecretArn: ARN.kubeconfig,
+    kubeconfigSecretKeyArn: ARN.kubeconfigKey,
+    apiServerCidr: '192.168.10.0/24',
+    apiServerPort: 6443,
+  },
+  network: {
+    kind: 'own-vpc',
+    availabilityZones: [`${REGION}a`, `${REGION}b`],
+    transitGateway: { id: 'tgw-0123456789abcdef0', routes: ['192.168.0.0/16'] },
+  },
   exporter: { kind: 'roles-anywhere', trustAnchorArn: ARN.trustAnchor, certificateCommonName: 'contrast-exporter' },
   collateralMirror: { url: 'https://collateral.internal.example:8443', peer: ec2.Peer.ipv4('10.1.2.0/24') },
   auditTrail: { existingTrailArn: ARN.trail },
@@ -95,12 +122,23 @@ export const selfManagedHubReuse: PropsOf = (stack) => ({
     vpc: hubVpc(stack),
     existingEndpoints: {
       kms: { vpcEndpointId: 'vpce-0existingkms', securityGroupId: 'sg-0kmsendpoint' },
-      secretsManager: { vpcEndpointId: 'vpce-0existingsm', securityGroupId: 'sg-0smendpoint', url: 'https://vpce-0existingsm-abc.secretsmanager.eu-central-1.vpce.amazonaws.com' },
+      secretsManager: {
+        vpcEndpointId: 'vpce-0existingsm',
+        securityGroupId: 'sg-0smendpoint',
+        url: 'https://vpce-0existingsm-abc.secretsmanager.eu-central-1.vpce.amazonaws.com',
+      },
     },
   },
 });
 
-export type Resource = { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string; Metadata?: any; DependsOn?: any };
+export type Resource = {
+  Type: string;
+  Properties?: any;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+  Metadata?: any;
+  DependsOn?: any;
+};
 
 export interface Synthesized {
   app: App;
@@ -110,7 +148,10 @@ export interface Synthesized {
   json: { Resources: Record<string, Resource>; Outputs?: Record<string, any> };
 }
 
-export function synth(propsOf: PropsOf, stackProps: StackProps = { env: { account: ACCOUNT, region: REGION } }): Synthesized {
+export function synth(
+  propsOf: PropsOf,
+  stackProps: StackProps = { env: { account: ACCOUNT, region: REGION } },
+): Synthesized {
   const app = new App();
   const stack = new Stack(app, 'Recovery', stackProps);
   const recovery = new ContrastRecovery(stack, 'Recovery', propsOf(stack));
@@ -129,7 +170,10 @@ export function synthOnce(propsOf: PropsOf): Synthesized {
 /** cdk-nag AwsSolutions findings not acknowledged (rule id → construct paths). */
 export function nagFindings(app: App): Array<{ rule: string; paths: string[] }> {
   const report = new AwsSolutionsChecks().validateScope(app);
-  return report.violations.map((v) => ({ rule: v.ruleName, paths: v.violatingResources.map((r) => r.constructPath ?? '?') }));
+  return report.violations.map((v) => ({
+    rule: v.ruleName,
+    paths: v.violatingResources.map((r) => r.constructPath ?? '?'),
+  }));
 }
 
 export function resourcesOfType(s: Synthesized, type: string): Array<[string, Resource]> {
@@ -138,7 +182,10 @@ export function resourcesOfType(s: Synthesized, type: string): Array<[string, Re
 
 export function onlyResource(s: Synthesized, type: string, idPrefix?: string): [string, Resource] {
   const found = resourcesOfType(s, type).filter(([id]) => idPrefix === undefined || id.startsWith(idPrefix));
-  if (found.length !== 1) throw new Error(`expected exactly one ${type}${idPrefix ? ` (${idPrefix}*)` : ''}, found ${found.map(([id]) => id).join(', ') || 'none'}`);
+  if (found.length !== 1)
+    throw new Error(
+      `expected exactly one ${type}${idPrefix ? ` (${idPrefix}*)` : ''}, found ${found.map(([id]) => id).join(', ') || 'none'}`,
+    );
   return found[0]!;
 }
 
@@ -153,8 +200,11 @@ export function asArray<T>(v: T | T[] | undefined): T[] {
 /** Every statement of every identity policy, with the policy's logical id. */
 export function identityStatements(s: Synthesized): Array<{ policy: string; statement: any }> {
   const out: Array<{ policy: string; statement: any }> = [];
-  for (const [id, r] of resourcesOfType(s, 'AWS::IAM::Policy')) for (const st of r.Properties.PolicyDocument.Statement) out.push({ policy: id, statement: st });
-  for (const [id, r] of resourcesOfType(s, 'AWS::IAM::Role')) for (const p of r.Properties.Policies ?? []) for (const st of p.PolicyDocument.Statement) out.push({ policy: id, statement: st });
+  for (const [id, r] of resourcesOfType(s, 'AWS::IAM::Policy'))
+    for (const st of r.Properties.PolicyDocument.Statement) out.push({ policy: id, statement: st });
+  for (const [id, r] of resourcesOfType(s, 'AWS::IAM::Role'))
+    for (const p of r.Properties.Policies ?? [])
+      for (const st of p.PolicyDocument.Statement) out.push({ policy: id, statement: st });
   return out;
 }
 
@@ -174,7 +224,9 @@ export function functionEnv(s: Synthesized): Record<string, any> {
 
 /** The event pattern of every rule targeting `targetId` (a logical id), by rule logical id. */
 export function rulesTargeting(s: Synthesized, targetId: string): Array<[string, Resource]> {
-  return resourcesOfType(s, 'AWS::Events::Rule').filter(([, r]) => JSON.stringify(r.Properties.Targets ?? []).includes(`"${targetId}"`));
+  return resourcesOfType(s, 'AWS::Events::Rule').filter(([, r]) =>
+    JSON.stringify(r.Properties.Targets ?? []).includes(`"${targetId}"`),
+  );
 }
 
 /**

@@ -10,7 +10,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lambda/function/config.ts';
-import { CONTEXT_KEYS, DEFAULTS, ENDPOINT_URL_ENV, ENV, EVENTS, METRICS_NAMESPACE, TRIGGER_DETAIL } from '../../lambda/shared/contract.ts';
+import {
+  CONTEXT_KEYS,
+  DEFAULTS,
+  ENDPOINT_URL_ENV,
+  ENV,
+  EVENTS,
+  METRICS_NAMESPACE,
+  TRIGGER_DETAIL,
+} from '../../lambda/shared/contract.ts';
 import { KEY_VALIDATION_VERSION_ID } from '../../infra/keys.ts';
 import { leaseSecondsFor } from '../../infra/contrast-recovery.ts';
 import { MIN_LEASE_SECONDS } from '../../lambda/shared/budgets.ts';
@@ -44,12 +52,31 @@ const getAtt = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const roleArn = (s: Synthesized, prefix: string) => getAtt(logicalIdOf(s, 'AWS::IAM::Role', prefix));
 const recoveryKeyPolicy = (s: Synthesized) => keyPolicy(s, 'RecoveryRecoveryKey');
 const bundleKeyPolicy = (s: Synthesized) => keyPolicy(s, 'RecoveryBundleSecretsKey');
-const cfnExecRole = { 'Fn::Sub': 'arn:${AWS::Partition}:iam::111122223333:role/cdk-hnb659fds-cfn-exec-role-111122223333-eu-central-1' };
-const CRYPTO = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:CreateGrant'];
-const matches = (pattern: string, action: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i').test(action);
-const secretPolicies = (s: Synthesized) => resourcesOfType(s, 'AWS::SecretsManager::ResourcePolicy').map(([, p]) => p.Properties.ResourcePolicy.Statement as any[]);
-const serviceEndpoints = (s: Synthesized) => resourcesOfType(s, 'AWS::EC2::VPCEndpoint').filter(([id]) => !id.includes('CoordinatorEndpoint'));
-const serviceOf = (e: any) => JSON.stringify(e.Properties.ServiceName).match(/\.([a-z-]+)"\]\]\}$|\.([a-z-]+)"$/)?.slice(1).find(Boolean);
+const cfnExecRole = {
+  'Fn::Sub': 'arn:${AWS::Partition}:iam::111122223333:role/cdk-hnb659fds-cfn-exec-role-111122223333-eu-central-1',
+};
+const CRYPTO = [
+  'kms:Decrypt',
+  'kms:Encrypt',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:ReEncryptFrom',
+  'kms:ReEncryptTo',
+  'kms:CreateGrant',
+];
+const matches = (pattern: string, action: string) =>
+  new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i').test(action);
+const secretPolicies = (s: Synthesized) =>
+  resourcesOfType(s, 'AWS::SecretsManager::ResourcePolicy').map(
+    ([, p]) => p.Properties.ResourcePolicy.Statement as any[],
+  );
+const serviceEndpoints = (s: Synthesized) =>
+  resourcesOfType(s, 'AWS::EC2::VPCEndpoint').filter(([id]) => !id.includes('CoordinatorEndpoint'));
+const serviceOf = (e: any) =>
+  JSON.stringify(e.Properties.ServiceName)
+    .match(/\.([a-z-]+)"\]\]\}$|\.([a-z-]+)"$/)
+    ?.slice(1)
+    .find(Boolean);
 
 describe.each(topologies)('%s', (_name, propsOf) => {
   const s = () => synthOnce(propsOf);
@@ -57,28 +84,37 @@ describe.each(topologies)('%s', (_name, propsOf) => {
   describe('11.1 two keys: the owner-key envelope and the secret itself', () => {
     it('encrypts the bundle secrets with the bundle secrets key, not the recovery key', () => {
       const bundleKey = logicalIdOf(s(), 'AWS::KMS::Key', 'RecoveryBundleSecretsKey');
-      for (const [, secret] of resourcesOfType(s(), 'AWS::SecretsManager::Secret')) expect(secret.Properties.KmsKeyId).toEqual(getAtt(bundleKey));
+      for (const [, secret] of resourcesOfType(s(), 'AWS::SecretsManager::Secret'))
+        expect(secret.Properties.KmsKeyId).toEqual(getAtt(bundleKey));
     });
     it('gives no principal a Decrypt on the recovery key without the owner-key context', () => {
-      const decrypts = recoveryKeyPolicy(s()).filter((st) => st.Effect === 'Allow' && asArray<string>(st.Action).some((a) => CRYPTO.some((c) => matches(a, c))));
+      const decrypts = recoveryKeyPolicy(s()).filter(
+        (st) => st.Effect === 'Allow' && asArray<string>(st.Action).some((a) => CRYPTO.some((c) => matches(a, c))),
+      );
       expect(decrypts.length).toBeGreaterThan(0);
       for (const st of decrypts) {
-        expect(st.Condition.StringEquals[`kms:EncryptionContext:${CONTEXT_KEYS.purpose}`], st.Sid).toBe('seedshare-owner-key');
+        expect(st.Condition.StringEquals[`kms:EncryptionContext:${CONTEXT_KEYS.purpose}`], st.Sid).toBe(
+          'seedshare-owner-key',
+        );
         expect(st.Condition.StringEquals['kms:ViaService'], st.Sid).toBeUndefined();
       }
     });
-    it('lets CloudFormation\'s role pass Secrets Manager\'s key-access check, and decrypt nothing else', () => {
+    it("lets CloudFormation's role pass Secrets Manager's key-access check, and decrypt nothing else", () => {
       const st = statement(bundleKeyPolicy(s()), 'SecretsManagerValidateKeyAccess');
       expect(asArray(st.Principal.AWS)).toEqual([cfnExecRole]);
       expect(asArray(st.Action)).toEqual(['kms:Decrypt']);
       expect(st.Condition.StringEquals['kms:EncryptionContext:SecretVersionId']).toBe(KEY_VALIDATION_VERSION_ID);
-      expect(st.Condition.StringEquals['kms:ViaService']).toEqual({ 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] });
+      expect(st.Condition.StringEquals['kms:ViaService']).toEqual({
+        'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']],
+      });
       const readers = statement(bundleKeyPolicy(s()), 'SecretsManagerReadBundles');
       expect(JSON.stringify(readers.Principal)).not.toContain('cfn-exec-role');
     });
     it('lets every writer (enroller, CloudFormation) generate data keys for new versions, via Secrets Manager only', () => {
       const st = statement(bundleKeyPolicy(s()), 'SecretsManagerWriteBundles');
-      expect(asArray(st.Principal.AWS)).toEqual(expect.arrayContaining([roleArn(s(), 'RecoveryEnrollerRole'), cfnExecRole]));
+      expect(asArray(st.Principal.AWS)).toEqual(
+        expect.arrayContaining([roleArn(s(), 'RecoveryEnrollerRole'), cfnExecRole]),
+      );
       expect(asArray(st.Action)).toEqual(['kms:GenerateDataKey']);
       expect(st.Condition.StringLike['kms:EncryptionContext:SecretARN']).toBeDefined();
       expect(st.Condition.StringEquals['kms:ViaService']).toBeDefined();
@@ -92,19 +128,24 @@ describe.each(topologies)('%s', (_name, propsOf) => {
 
   describe('11.2 network', () => {
     it('creates endpoints only for the APIs the code calls (no Logs, Monitoring, STS)', () => {
-      const services = serviceEndpoints(s()).map(([, e]) => serviceOf(e)).sort();
+      const services = serviceEndpoints(s())
+        .map(([, e]) => serviceOf(e))
+        .sort();
       expect(services.every((x) => ['kms', 'secretsmanager', 'dynamodb', 'events'].includes(x!))).toBe(true);
       expect(services).not.toContain('logs');
       expect(services).not.toContain('monitoring');
       expect(services).not.toContain('sts');
     });
-    it('restricts every created endpoint\'s policy to the function\'s role', () => {
+    it("restricts every created endpoint's policy to the function's role", () => {
       for (const [, e] of serviceEndpoints(s())) {
-        for (const st of e.Properties.PolicyDocument.Statement) expect(st.Condition.ArnEquals['aws:PrincipalArn']).toEqual(roleArn(s(), 'RecoveryFunctionRole'));
+        for (const st of e.Properties.PolicyDocument.Statement)
+          expect(st.Condition.ArnEquals['aws:PrincipalArn']).toEqual(roleArn(s(), 'RecoveryFunctionRole'));
       }
     });
     it('reaches every Coordinator through a PrivateLink endpoint without private DNS', () => {
-      const coordinator = resourcesOfType(s(), 'AWS::EC2::VPCEndpoint').filter(([id]) => id.includes('CoordinatorEndpoint'));
+      const coordinator = resourcesOfType(s(), 'AWS::EC2::VPCEndpoint').filter(([id]) =>
+        id.includes('CoordinatorEndpoint'),
+      );
       expect(coordinator.length).toBe(propsOf === eksHybridHub ? 1 : 2);
       for (const [, e] of coordinator) expect(e.Properties.PrivateDnsEnabled).toBe(false);
       const deployments = JSON.parse(placeholders(functionEnv(s())[ENV.deployments]));
@@ -112,18 +153,23 @@ describe.each(topologies)('%s', (_name, propsOf) => {
     });
     it('offers an NLB to PrivateLink for this account only', () => {
       const [, perms] = onlyResource(s(), 'AWS::EC2::VPCEndpointServicePermissions');
-      expect(perms.Properties.AllowedPrincipals).toEqual([{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::111122223333:root']] }]);
+      expect(perms.Properties.AllowedPrincipals).toEqual([
+        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::111122223333:root']] },
+      ]);
       const [, svc] = onlyResource(s(), 'AWS::EC2::VPCEndpointService');
       expect(svc.Properties.NetworkLoadBalancerArns).toEqual([ARN.nlb]);
     });
     it('has no route to the internet: no internet or NAT gateway, no 0.0.0.0/0', () => {
       expect(resourcesOfType(s(), 'AWS::EC2::InternetGateway')).toEqual([]);
       expect(resourcesOfType(s(), 'AWS::EC2::NatGateway')).toEqual([]);
-      for (const [, r] of resourcesOfType(s(), 'AWS::EC2::Route')) expect(r.Properties.DestinationCidrBlock).not.toBe('0.0.0.0/0');
+      for (const [, r] of resourcesOfType(s(), 'AWS::EC2::Route'))
+        expect(r.Properties.DestinationCidrBlock).not.toBe('0.0.0.0/0');
     });
     it('gives the function egress to no CIDR except the API server and the collateral mirror', () => {
       const fnSg = logicalIdOf(s(), 'AWS::EC2::SecurityGroup', 'RecoveryNetworkFunctionSecurityGroup');
-      const cidrs = (s().json.Resources[fnSg]!.Properties.SecurityGroupEgress ?? []).map((r: any) => `${r.CidrIp}:${r.FromPort}`);
+      const cidrs = (s().json.Resources[fnSg]!.Properties.SecurityGroupEgress ?? []).map(
+        (r: any) => `${r.CidrIp}:${r.FromPort}`,
+      );
       expect(cidrs.sort()).toEqual(propsOf === eksHybridHub ? [] : ['10.1.2.0/24:8443', '192.168.10.0/24:6443']);
     });
   });
@@ -131,13 +177,19 @@ describe.each(topologies)('%s', (_name, propsOf) => {
   describe('11.3 triggers', () => {
     it('runs the backstop schedule every minute by default', () => {
       const fnId = logicalIdOf(s(), 'AWS::Lambda::Function', 'RecoveryHandlerFunction');
-      const schedules = rulesTargeting(s(), fnId).map(([, r]) => r.Properties.ScheduleExpression).filter(Boolean);
+      const schedules = rulesTargeting(s(), fnId)
+        .map(([, r]) => r.Properties.ScheduleExpression)
+        .filter(Boolean);
       expect(schedules).toContain(`rate(${DEFAULTS.scheduleMinutes} minute)`);
     });
-    it('matches exactly the exporter\'s event: source, detail types and the deployment field it sends', () => {
+    it("matches exactly the exporter's event: source, detail types and the deployment field it sends", () => {
       const [, rule] = resourcesOfType(s(), 'AWS::Events::Rule').find(([id]) => id.includes('CoordinatorEventRule'))!;
       const names = propsOf === eksHybridHub ? ['prod'] : ['alpha', 'beta'];
-      expect(rule.Properties.EventPattern).toEqual({ source: [EVENTS.triggerSource], 'detail-type': [...EVENTS.triggerDetailTypes], detail: { [TRIGGER_DETAIL.deployment]: names } });
+      expect(rule.Properties.EventPattern).toEqual({
+        source: [EVENTS.triggerSource],
+        'detail-type': [...EVENTS.triggerDetailTypes],
+        detail: { [TRIGGER_DETAIL.deployment]: names },
+      });
     });
     it('gives every function target retries and the dead-letter queue', () => {
       const fnId = logicalIdOf(s(), 'AWS::Lambda::Function', 'RecoveryHandlerFunction');
@@ -146,23 +198,29 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       for (const [, r] of rules) {
         const t = r.Properties.Targets[0];
         expect(t.RetryPolicy.MaximumRetryAttempts).toBe(8);
-        expect(t.DeadLetterConfig.Arn).toEqual(getAtt(logicalIdOf(s(), 'AWS::SQS::Queue', 'RecoveryHandlerTriggerDeadLetterQueue')));
+        expect(t.DeadLetterConfig.Arn).toEqual(
+          getAtt(logicalIdOf(s(), 'AWS::SQS::Queue', 'RecoveryHandlerTriggerDeadLetterQueue')),
+        );
       }
     });
   });
 
   describe('11.6 side doors', () => {
-    it('lets the function decrypt the owner key only through the stack\'s KMS endpoint', () => {
+    it("lets the function decrypt the owner key only through the stack's KMS endpoint", () => {
       const st = statement(recoveryKeyPolicy(s()), 'FunctionDecryptOwnerKey');
       const kmsEndpoint = serviceEndpoints(s()).find(([, e]) => serviceOf(e) === 'kms')![0];
       expect(st.Condition.StringEquals['aws:SourceVpce']).toEqual({ Ref: kmsEndpoint });
     });
     it('lets the break-glass role decrypt the owner key only with MFA', () => {
-      expect(statement(recoveryKeyPolicy(s()), 'BreakGlassDecryptOwnerKey').Condition.Bool).toEqual({ 'aws:MultiFactorAuthPresent': 'true' });
+      expect(statement(recoveryKeyPolicy(s()), 'BreakGlassDecryptOwnerKey').Condition.Bool).toEqual({
+        'aws:MultiFactorAuthPresent': 'true',
+      });
       const [, role] = onlyResource(s(), 'AWS::IAM::Role', 'RecoveryBreakGlassRole');
-      expect(role.Properties.AssumeRolePolicyDocument.Statement[0].Condition).toEqual({ Bool: { 'aws:MultiFactorAuthPresent': 'true' } });
+      expect(role.Properties.AssumeRolePolicyDocument.Statement[0].Condition).toEqual({
+        Bool: { 'aws:MultiFactorAuthPresent': 'true' },
+      });
     });
-    it('names key administrators explicitly (CloudFormation\'s role among them), never the account root', () => {
+    it("names key administrators explicitly (CloudFormation's role among them), never the account root", () => {
       for (const prefix of ['RecoveryRecoveryKey', 'RecoveryBundleSecretsKey', 'RecoveryOps']) {
         const policy = keyPolicy(s(), prefix);
         expect(asArray(statement(policy, 'KeyAdministration').Principal.AWS)).toEqual([ARN.admin, cfnExecRole]);
@@ -175,30 +233,51 @@ describe.each(topologies)('%s', (_name, propsOf) => {
     });
     it('denies reading a bundle to everyone but the function and the break-glass role', () => {
       for (const policy of secretPolicies(s())) {
-        expect(statement(policy, 'OnlyReadersGetTheBundle').Condition.ArnNotEquals['aws:PrincipalArn']).toEqual([roleArn(s(), 'RecoveryFunctionRole'), roleArn(s(), 'RecoveryBreakGlassRole')]);
+        expect(statement(policy, 'OnlyReadersGetTheBundle').Condition.ArnNotEquals['aws:PrincipalArn']).toEqual([
+          roleArn(s(), 'RecoveryFunctionRole'),
+          roleArn(s(), 'RecoveryBreakGlassRole'),
+        ]);
       }
     });
-    it('denies the function\'s read from anywhere but the stack\'s Secrets Manager endpoint', () => {
+    it("denies the function's read from anywhere but the stack's Secrets Manager endpoint", () => {
       const smEndpoint = serviceEndpoints(s()).find(([, e]) => serviceOf(e) === 'secretsmanager')![0];
       for (const policy of secretPolicies(s())) {
         const st = statement(policy, 'FunctionReadsOnlyThroughItsEndpoint');
         expect(st.Effect).toBe('Deny');
-        expect(st.Condition).toEqual({ ArnEquals: { 'aws:PrincipalArn': roleArn(s(), 'RecoveryFunctionRole') }, StringNotEquals: { 'aws:SourceVpce': { Ref: smEndpoint } } });
+        expect(st.Condition).toEqual({
+          ArnEquals: { 'aws:PrincipalArn': roleArn(s(), 'RecoveryFunctionRole') },
+          StringNotEquals: { 'aws:SourceVpce': { Ref: smEndpoint } },
+        });
       }
     });
-    it('denies the break-glass role\'s read without MFA', () => {
+    it("denies the break-glass role's read without MFA", () => {
       for (const policy of secretPolicies(s())) {
-        expect(statement(policy, 'BreakGlassReadsOnlyWithMfa').Condition.BoolIfExists).toEqual({ 'aws:MultiFactorAuthPresent': 'false' });
+        expect(statement(policy, 'BreakGlassReadsOnlyWithMfa').Condition.BoolIfExists).toEqual({
+          'aws:MultiFactorAuthPresent': 'false',
+        });
       }
     });
     it('denies new versions to everyone but the enroller, CloudFormation and (with a mirror) the function', () => {
-      const expected = [roleArn(s(), 'RecoveryEnrollerRole'), cfnExecRole, ...(propsOf === selfManagedOwnVpc ? [roleArn(s(), 'RecoveryFunctionRole')] : [])];
-      for (const policy of secretPolicies(s())) expect(statement(policy, 'OnlyWritersPutVersions').Condition.ArnNotEquals['aws:PrincipalArn']).toEqual(expected);
+      const expected = [
+        roleArn(s(), 'RecoveryEnrollerRole'),
+        cfnExecRole,
+        ...(propsOf === selfManagedOwnVpc ? [roleArn(s(), 'RecoveryFunctionRole')] : []),
+      ];
+      for (const policy of secretPolicies(s()))
+        expect(statement(policy, 'OnlyWritersPutVersions').Condition.ArnNotEquals['aws:PrincipalArn']).toEqual(
+          expected,
+        );
     });
     it('denies changing the secret or its policy to everyone but CloudFormation', () => {
       for (const policy of secretPolicies(s())) {
         const st = statement(policy, 'OnlyDeploymentChangesTheSecret');
-        expect(asArray(st.Action)).toEqual(expect.arrayContaining(['secretsmanager:UpdateSecret', 'secretsmanager:PutResourcePolicy', 'secretsmanager:DeleteResourcePolicy']));
+        expect(asArray(st.Action)).toEqual(
+          expect.arrayContaining([
+            'secretsmanager:UpdateSecret',
+            'secretsmanager:PutResourcePolicy',
+            'secretsmanager:DeleteResourcePolicy',
+          ]),
+        );
         expect(st.Condition.ArnNotEquals['aws:PrincipalArn']).toEqual(cfnExecRole);
         const stages = statement(policy, 'OnlyEnrollerAndDeploymentMoveStages');
         expect(asArray(stages.Action)).toEqual(['secretsmanager:UpdateSecretVersionStage']);
@@ -213,7 +292,11 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       ['aws.iam', ['UpdateAssumeRolePolicy']],
     ])('alarms on %s %j through the alarm topic', (source, eventNames) => {
       const topic = logicalIdOf(s(), 'AWS::SNS::Topic', 'RecoveryAlarmTopic');
-      const found = rulesTargeting(s(), topic).filter(([, r]) => r.Properties.EventPattern.source?.[0] === source && JSON.stringify(r.Properties.EventPattern.detail.eventName) === JSON.stringify(eventNames));
+      const found = rulesTargeting(s(), topic).filter(
+        ([, r]) =>
+          r.Properties.EventPattern.source?.[0] === source &&
+          JSON.stringify(r.Properties.EventPattern.detail.eventName) === JSON.stringify(eventNames),
+      );
       expect(found.length).toBe(1);
       expect(found[0]![1].Properties.EventPattern['detail-type']).toEqual(['AWS API Call via CloudTrail']);
     });
@@ -228,25 +311,38 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       const pattern = found[0]![1].Properties.EventPattern;
       expect(pattern.source).toEqual(['aws.secretsmanager']);
       expect(pattern['detail-type']).toEqual(['AWS API Call via CloudTrail']);
-      expect(pattern.detail.eventName).toEqual(expect.arrayContaining(['PutSecretValue', 'UpdateSecret', 'UpdateSecretVersionStage', 'PutResourcePolicy']));
+      expect(pattern.detail.eventName).toEqual(
+        expect.arrayContaining(['PutSecretValue', 'UpdateSecret', 'UpdateSecretVersionStage', 'PutResourcePolicy']),
+      );
       const name = ARN.kubeconfig.split(':secret:')[1]!.replace(/-AbCdEf$/, '');
-      expect(pattern.detail.$or[0].requestParameters.secretId).toEqual([ARN.kubeconfig, ARN.kubeconfig.replace(/-AbCdEf$/, ''), name]);
+      expect(pattern.detail.$or[0].requestParameters.secretId).toEqual([
+        ARN.kubeconfig,
+        ARN.kubeconfig.replace(/-AbCdEf$/, ''),
+        name,
+      ]);
       expect(pattern.detail.$or[1].responseElements.arn).toEqual([ARN.kubeconfig]);
     });
     it('alarms on a pass of the function role, naming the role', () => {
       const topic = logicalIdOf(s(), 'AWS::SNS::Topic', 'RecoveryAlarmTopic');
       const [, rule] = rulesTargeting(s(), topic).find(([id]) => id.includes('FunctionRolePassed'))!;
-      expect(rule.Properties.EventPattern.detail.requestParameters.role).toEqual([roleArn(s(), 'RecoveryFunctionRole')]);
+      expect(rule.Properties.EventPattern.detail.requestParameters.role).toEqual([
+        roleArn(s(), 'RecoveryFunctionRole'),
+      ]);
     });
     it('alarms on key changes of both keys', () => {
       const [, rule] = resourcesOfType(s(), 'AWS::Events::Rule').find(([id]) => id.includes('KeyPolicyOrGrant'))!;
       const arns = rule.Properties.EventPattern.detail.$or[0].resources.ARN;
-      expect(arns).toEqual([getAtt(logicalIdOf(s(), 'AWS::KMS::Key', 'RecoveryRecoveryKey')), getAtt(logicalIdOf(s(), 'AWS::KMS::Key', 'RecoveryBundleSecretsKey'))]);
+      expect(arns).toEqual([
+        getAtt(logicalIdOf(s(), 'AWS::KMS::Key', 'RecoveryRecoveryKey')),
+        getAtt(logicalIdOf(s(), 'AWS::KMS::Key', 'RecoveryBundleSecretsKey')),
+      ]);
     });
     it('alarms on every use of the break-glass role, read-only calls included', () => {
       const [, rule] = resourcesOfType(s(), 'AWS::Events::Rule').find(([id]) => id.includes('BreakGlassUse'))!;
       expect(rule.Properties.State).toBe('ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS');
-      expect(rule.Properties.EventPattern.detail.userIdentity.sessionContext.sessionIssuer.arn).toEqual([roleArn(s(), 'RecoveryBreakGlassRole')]);
+      expect(rule.Properties.EventPattern.detail.userIdentity.sessionContext.sessionIssuer.arn).toEqual([
+        roleArn(s(), 'RecoveryBreakGlassRole'),
+      ]);
       expect(rule.Properties.EventPattern.detail.eventName).toEqual(['Decrypt', 'GetSecretValue']);
     });
     it('watches the trust of the function and break-glass roles by name', () => {
@@ -256,7 +352,7 @@ describe.each(topologies)('%s', (_name, propsOf) => {
         { Ref: logicalIdOf(s(), 'AWS::IAM::Role', 'RecoveryBreakGlassRole') },
       ]);
     });
-    it('offers an SCP that confines the function role\'s credentials to its function', () => {
+    it("offers an SCP that confines the function role's credentials to its function", () => {
       const scp = s().stack.resolve(s().recovery.sourceFunctionScp().toJSON());
       const st = scp.Statement[0];
       expect(st.Effect).toBe('Deny');
@@ -273,7 +369,9 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       if (propsOf === eksHybridHub) {
         expect(env[ENV.decryptDrill]).toBe('true');
         expect(drills.length).toBe(1);
-        expect(drills[0]![1].Properties.ScheduleExpression).toBe(events.Schedule.rate(Duration.hours(DEFAULTS.drillIntervalHours)).expressionString);
+        expect(drills[0]![1].Properties.ScheduleExpression).toBe(
+          events.Schedule.rate(Duration.hours(DEFAULTS.drillIntervalHours)).expressionString,
+        );
         expect(DEFAULTS.drillIntervalHours).toBeGreaterThanOrEqual(24);
         expect(drills[0]![1].Properties.Name).toBe(env[ENV.decryptDrillRule]);
       } else {
@@ -285,29 +383,37 @@ describe.each(topologies)('%s', (_name, propsOf) => {
 
   describe('11.8 least privilege', () => {
     it('reserves concurrency for the function', () => {
-      expect(onlyResource(s(), 'AWS::Lambda::Function')[1].Properties.ReservedConcurrentExecutions).toBe(DEFAULTS.reservedConcurrency);
+      expect(onlyResource(s(), 'AWS::Lambda::Function')[1].Properties.ReservedConcurrentExecutions).toBe(
+        DEFAULTS.reservedConcurrency,
+      );
     });
     it('keeps Resource "*" in the one acknowledged policy (ENI and X-Ray actions)', () => {
       const unscoped = logicalIdOf(s(), 'AWS::IAM::Policy', 'RecoveryHandlerUnscopedServiceActions');
       for (const { policy, statement: st } of identityStatements(s())) {
         if (asArray(st.Resource).includes('*')) expect(policy, st.Sid).toBe(unscoped);
       }
-      const acked = s().app.node.findAll().filter((c) => c.node.metadata.some((m) => JSON.stringify(m.data ?? '').includes('AwsSolutions-IAM5')));
+      const acked = s()
+        .app.node.findAll()
+        .filter((c) => c.node.metadata.some((m) => JSON.stringify(m.data ?? '').includes('AwsSolutions-IAM5')));
       expect(acked.map((c) => c.node.path)).toEqual(['Recovery/Recovery/Handler/UnscopedServiceActions']);
     });
     it('uses no AWS managed policies', () => {
-      for (const [, r] of resourcesOfType(s(), 'AWS::IAM::Role')) expect(r.Properties.ManagedPolicyArns).toBeUndefined();
+      for (const [, r] of resourcesOfType(s(), 'AWS::IAM::Role'))
+        expect(r.Properties.ManagedPolicyArns).toBeUndefined();
     });
-    it('lets only the stack\'s EventBridge rules invoke the function, each scoped to its rule', () => {
+    it("lets only the stack's EventBridge rules invoke the function, each scoped to its rule", () => {
       const perms = resourcesOfType(s(), 'AWS::Lambda::Permission');
-      expect(perms.length).toBe(rulesTargeting(s(), logicalIdOf(s(), 'AWS::Lambda::Function', 'RecoveryHandlerFunction')).length);
+      expect(perms.length).toBe(
+        rulesTargeting(s(), logicalIdOf(s(), 'AWS::Lambda::Function', 'RecoveryHandlerFunction')).length,
+      );
       for (const [, p] of perms) {
         expect(p.Properties.Principal).toBe('events.amazonaws.com');
         expect(p.Properties.SourceArn['Fn::GetAtt'][1]).toBe('Arn');
       }
     });
     it('uses no wildcard service actions in identity policies', () => {
-      for (const { statement: st } of identityStatements(s())) for (const a of asArray<string>(st.Action)) expect(a, st.Sid).not.toMatch(/:\*$|^\*$/);
+      for (const { statement: st } of identityStatements(s()))
+        for (const a of asArray<string>(st.Action)) expect(a, st.Sid).not.toMatch(/:\*$|^\*$/);
     });
   });
 
@@ -315,18 +421,33 @@ describe.each(topologies)('%s', (_name, propsOf) => {
     const fn = () => onlyResource(s(), 'AWS::Lambda::Function')[1].Properties;
     const assetDir = () => path.join(s().app.outdir, `asset.${String(fn().Code.S3Key).replace(/\.zip$/, '')}`);
     it('runs nodejs22.x on arm64 with the justified timeout and memory, traced', () => {
-      expect(fn()).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 300, MemorySize: 1024, TracingConfig: { Mode: 'Active' }, Handler: 'index.handler' });
+      expect(fn()).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Timeout: 300,
+        MemorySize: 1024,
+        TracingConfig: { Mode: 'Active' },
+        Handler: 'index.handler',
+      });
       expect(Number(functionEnv(s())[ENV.leaseSeconds])).toBeGreaterThan(fn().Timeout);
     });
     it('runs in the VPC with its own security group only', () => {
-      expect(fn().VpcConfig.SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [logicalIdOf(s(), 'AWS::EC2::SecurityGroup', 'RecoveryNetworkFunctionSecurityGroup'), 'GroupId'] }]);
+      expect(fn().VpcConfig.SecurityGroupIds).toEqual([
+        {
+          'Fn::GetAtt': [
+            logicalIdOf(s(), 'AWS::EC2::SecurityGroup', 'RecoveryNetworkFunctionSecurityGroup'),
+            'GroupId',
+          ],
+        },
+      ]);
     });
     it('is an ESM bundle that marks nothing external (the AWS SDK is bundled)', () => {
       const files = readdirSync(assetDir()).filter((f) => f.endsWith('.mjs'));
       expect(files).toContain('index.mjs');
       const code = files.map((f) => readFileSync(path.join(assetDir(), f), 'utf8')).join('\n');
       // Only Node built-ins stay outside; the SDK's optional SigV4a/CRT signers are require()d in try/catch.
-      const external = /(?:from\s*|import\(\s*|require\(\s*)["'](@aws-sdk\/(?!signature-v4-crt|signature-v4a)[^"']+|@smithy\/[^"']+|@aws-lambda-powertools\/[^"']+|@kubernetes\/client-node|@grpc\/grpc-js|@bufbuild\/protobuf|@peculiar\/x509|@noble\/curves|zod)["']/;
+      const external =
+        /(?:from\s*|import\(\s*|require\(\s*)["'](@aws-sdk\/(?!signature-v4-crt|signature-v4a)[^"']+|@smithy\/[^"']+|@aws-lambda-powertools\/[^"']+|@kubernetes\/client-node|@grpc\/grpc-js|@bufbuild\/protobuf|@peculiar\/x509|@noble\/curves|zod)["']/;
       expect(code.match(external)?.[0]).toBeUndefined();
     });
     it('keeps @kubernetes/client-node and @peculiar/x509 out of the code a cold start loads (split chunks)', () => {
@@ -334,10 +455,14 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       const visit = (f: string) => {
         if (eager.has(f)) return;
         eager.add(f);
-        for (const m of readFileSync(path.join(assetDir(), f), 'utf8').matchAll(/(?:^|[;}\s])import\s*(?:[^'"()]*?from\s*)?["']\.\/([^"']+\.mjs)["']/g)) visit(m[1]!);
+        for (const m of readFileSync(path.join(assetDir(), f), 'utf8').matchAll(
+          /(?:^|[;}\s])import\s*(?:[^'"()]*?from\s*)?["']\.\/([^"']+\.mjs)["']/g,
+        ))
+          visit(m[1]!);
       };
       visit('index.mjs');
-      const read = (files: Iterable<string>) => [...files].map((f) => readFileSync(path.join(assetDir(), f), 'utf8')).join('\n');
+      const read = (files: Iterable<string>) =>
+        [...files].map((f) => readFileSync(path.join(assetDir(), f), 'utf8')).join('\n');
       const all = readdirSync(assetDir()).filter((f) => f.endsWith('.mjs'));
       expect(all.length).toBeGreaterThan(eager.size);
       expect(read(all)).toMatch(/current-context/);
@@ -347,7 +472,9 @@ describe.each(topologies)('%s', (_name, propsOf) => {
     });
     it('sends failed async invocations to the on-failure queue and logs to an encrypted, retained group', () => {
       const [, config] = onlyResource(s(), 'AWS::Lambda::EventInvokeConfig');
-      expect(config.Properties.DestinationConfig.OnFailure.Destination).toEqual(getAtt(logicalIdOf(s(), 'AWS::SQS::Queue', 'RecoveryHandlerInvocationFailureQueue')));
+      expect(config.Properties.DestinationConfig.OnFailure.Destination).toEqual(
+        getAtt(logicalIdOf(s(), 'AWS::SQS::Queue', 'RecoveryHandlerInvocationFailureQueue')),
+      );
       const [, group] = onlyResource(s(), 'AWS::Logs::LogGroup', 'RecoveryHandlerLogs');
       expect(group.Properties.KmsKeyId).toBeDefined();
       expect(group.Properties.RetentionInDays).toBe(365);
@@ -372,7 +499,9 @@ describe.each(topologies)('%s', (_name, propsOf) => {
         expect(q.Properties.SqsManagedSseEnabled).toBe(true);
         expect(q.DeletionPolicy).toBe('Retain');
       }
-      const policies = resourcesOfType(s(), 'AWS::SQS::QueuePolicy').map(([, p]) => JSON.stringify(p.Properties.PolicyDocument));
+      const policies = resourcesOfType(s(), 'AWS::SQS::QueuePolicy').map(([, p]) =>
+        JSON.stringify(p.Properties.PolicyDocument),
+      );
       expect(policies.length).toBe(3);
       for (const p of policies) expect(p).toContain('"aws:SecureTransport":"false"');
     });
@@ -380,20 +509,32 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       const [, topic] = onlyResource(s(), 'AWS::SNS::Topic');
       expect(topic.Properties.KmsMasterKeyId).toEqual(getAtt(logicalIdOf(s(), 'AWS::KMS::Key', 'RecoveryOps')));
       const metrics = resourcesOfType(s(), 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties.MetricName);
-      for (const name of ['Failures', 'Outcome-attestation-failed', 'Outcome-paused', 'DriftDetected', 'StaleMinutes', 'StaleWorkloads', 'Errors', 'ApproximateNumberOfMessagesVisible']) expect(metrics).toContain(name);
+      for (const name of [
+        'Failures',
+        'Outcome-attestation-failed',
+        'Outcome-paused',
+        'DriftDetected',
+        'StaleMinutes',
+        'StaleWorkloads',
+        'Errors',
+        'ApproximateNumberOfMessagesVisible',
+      ])
+        expect(metrics).toContain(name);
       expect(metrics.includes('DecryptDrillFailed')).toBe(propsOf === eksHybridHub);
     });
   });
 
   describe('contract with the function', () => {
-    it('sets an environment the function\'s configuration parser accepts', () => {
+    it("sets an environment the function's configuration parser accepts", () => {
       const env = placeholders(functionEnv(s()));
       const config = loadConfig(env);
       expect(config.deployments.map((d) => d.name).length).toBeGreaterThan(0);
       expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe(METRICS_NAMESPACE);
       // Each deployment's opt-in reaches the function as its configuration reads it.
       const props = propsOf(new Stack());
-      expect(config.deployments.map((d) => [d.name, d.restartAfterAnyRotation])).toEqual(props.deployments.map((d) => [d.name, d.restartAfterAnyRotation === true]));
+      expect(config.deployments.map((d) => [d.name, d.restartAfterAnyRotation])).toEqual(
+        props.deployments.map((d) => [d.name, d.restartAfterAnyRotation === true]),
+      );
     });
     it('gives the lease at least the time one recovery may take under the budgets', () => {
       expect(Number(functionEnv(s())[ENV.leaseSeconds])).toBeGreaterThanOrEqual(MIN_LEASE_SECONDS);
@@ -401,7 +542,12 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       expect(leaseSecondsFor(MIN_LEASE_SECONDS - 60)).toBe(MIN_LEASE_SECONDS);
     });
     it('sets only variables the function or the SDK reads', () => {
-      const known = new Set<string>([...Object.values(ENV), ...Object.values(ENDPOINT_URL_ENV), 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE']);
+      const known = new Set<string>([
+        ...Object.values(ENV),
+        ...Object.values(ENDPOINT_URL_ENV),
+        'POWERTOOLS_SERVICE_NAME',
+        'POWERTOOLS_METRICS_NAMESPACE',
+      ]);
       expect(Object.keys(functionEnv(s())).filter((k) => !known.has(k))).toEqual([]);
     });
   });
@@ -411,53 +557,86 @@ describe('(a) EKS Hybrid Nodes in the hub VPC', () => {
   it('creates its endpoints without private DNS and points the SDK at each', () => {
     const env = functionEnv(eks());
     for (const [id, e] of serviceEndpoints(eks())) expect(e.Properties.PrivateDnsEnabled, id).toBe(false);
-    expect(Object.keys(env).filter((k) => k.startsWith('AWS_ENDPOINT_URL_')).sort()).toEqual(Object.values(ENDPOINT_URL_ENV).sort());
+    expect(
+      Object.keys(env)
+        .filter((k) => k.startsWith('AWS_ENDPOINT_URL_'))
+        .sort(),
+    ).toEqual(Object.values(ENDPOINT_URL_ENV).sort());
     expect(serviceEndpoints(eks()).length).toBe(4);
   });
   it('maps the function role to the contrast-autorecover group with an access entry', () => {
     const [, entry] = onlyResource(eks(), 'AWS::EKS::AccessEntry');
-    expect(entry.Properties).toMatchObject({ ClusterName: 'prod', PrincipalArn: roleArn(eks(), 'RecoveryFunctionRole'), KubernetesGroups: [DEFAULTS.kubernetesGroup], Type: 'STANDARD' });
+    expect(entry.Properties).toMatchObject({
+      ClusterName: 'prod',
+      PrincipalArn: roleArn(eks(), 'RecoveryFunctionRole'),
+      KubernetesGroups: [DEFAULTS.kubernetesGroup],
+      Type: 'STANDARD',
+    });
     expect(functionEnv(eks())[ENV.kubeAuth]).toBe('eks');
   });
   it('reaches the private API endpoint through the cluster security group on 443 only', () => {
-    const ingress = resourcesOfType(eks(), 'AWS::EC2::SecurityGroupIngress').filter(([, r]) => r.Properties.GroupId === 'sg-0cluster');
+    const ingress = resourcesOfType(eks(), 'AWS::EC2::SecurityGroupIngress').filter(
+      ([, r]) => r.Properties.GroupId === 'sg-0cluster',
+    );
     expect(ingress.map(([, r]) => [r.Properties.FromPort, r.Properties.ToPort])).toEqual([[443, 443]]);
   });
   it('creates the trail: multi-region with global service events, file validation, Invoke data events', () => {
     const [, trail] = onlyResource(eks(), 'AWS::CloudTrail::Trail');
-    expect(trail.Properties).toMatchObject({ IsMultiRegionTrail: true, IncludeGlobalServiceEvents: true, EnableLogFileValidation: true, IsLogging: true });
+    expect(trail.Properties).toMatchObject({
+      IsMultiRegionTrail: true,
+      IncludeGlobalServiceEvents: true,
+      EnableLogFileValidation: true,
+      IsLogging: true,
+    });
     expect(JSON.stringify(trail.Properties.EventSelectors)).toContain('AWS::Lambda::Function');
   });
-  it('lets only the exporter\'s service account assume the exporter role, to put trigger events only', () => {
+  it("lets only the exporter's service account assume the exporter role, to put trigger events only", () => {
     const [, role] = onlyResource(eks(), 'AWS::IAM::Role', 'RecoveryExporterRole');
-    expect(JSON.stringify(role.Properties.AssumeRolePolicyDocument)).toContain('system:serviceaccount:contrast-autorecover-exporter:event-exporter');
+    expect(JSON.stringify(role.Properties.AssumeRolePolicyDocument)).toContain(
+      'system:serviceaccount:contrast-autorecover-exporter:event-exporter',
+    );
     const put = identityStatements(eks()).find(({ statement: st }) => st.Sid === 'PutTriggerEvents')!.statement;
-    expect(put.Condition.StringEquals).toEqual({ 'events:source': EVENTS.triggerSource, 'events:detail-type': [...EVENTS.triggerDetailTypes] });
+    expect(put.Condition.StringEquals).toEqual({
+      'events:source': EVENTS.triggerSource,
+      'events:detail-type': [...EVENTS.triggerDetailTypes],
+    });
   });
 });
 
 describe('(b) self-managed cluster in its own VPC', () => {
   it('creates endpoints with private DNS in its own VPC, except DynamoDB (addressed by name)', () => {
-    const byService = Object.fromEntries(serviceEndpoints(selfManaged()).map(([, e]) => [serviceOf(e), e.Properties.PrivateDnsEnabled]));
+    const byService = Object.fromEntries(
+      serviceEndpoints(selfManaged()).map(([, e]) => [serviceOf(e), e.Properties.PrivateDnsEnabled]),
+    );
     expect(byService).toEqual({ kms: true, secretsmanager: true, events: true, dynamodb: false });
-    expect(Object.keys(functionEnv(selfManaged())).filter((k) => k.startsWith('AWS_ENDPOINT_URL_'))).toEqual([ENDPOINT_URL_ENV.dynamodb]);
+    expect(Object.keys(functionEnv(selfManaged())).filter((k) => k.startsWith('AWS_ENDPOINT_URL_'))).toEqual([
+      ENDPOINT_URL_ENV.dynamodb,
+    ]);
   });
-  it('routes only the operator\'s CIDRs to the transit gateway, from every subnet, after the attachment', () => {
+  it("routes only the operator's CIDRs to the transit gateway, from every subnet, after the attachment", () => {
     const [attachmentId, attachment] = onlyResource(selfManaged(), 'AWS::EC2::TransitGatewayAttachment');
     expect(attachment.Properties.TransitGatewayId).toBe('tgw-0123456789abcdef0');
     const routes = resourcesOfType(selfManaged(), 'AWS::EC2::Route');
     expect(routes.length).toBe(2);
     for (const [, r] of routes) {
-      expect(r.Properties).toMatchObject({ DestinationCidrBlock: '192.168.0.0/16', TransitGatewayId: 'tgw-0123456789abcdef0' });
+      expect(r.Properties).toMatchObject({
+        DestinationCidrBlock: '192.168.0.0/16',
+        TransitGatewayId: 'tgw-0123456789abcdef0',
+      });
       expect(asArray(r.DependsOn)).toContain(attachmentId);
     }
   });
   it('authenticates with the kubeconfig secret and reads nothing else of the cluster', () => {
     expect(resourcesOfType(selfManaged(), 'AWS::EKS::AccessEntry')).toEqual([]);
-    expect(functionEnv(selfManaged())).toMatchObject({ [ENV.kubeAuth]: 'kubeconfig', [ENV.kubeconfigSecretId]: ARN.kubeconfig });
+    expect(functionEnv(selfManaged())).toMatchObject({
+      [ENV.kubeAuth]: 'kubeconfig',
+      [ENV.kubeconfigSecretId]: ARN.kubeconfig,
+    });
     const read = identityStatements(selfManaged()).find(({ statement: st }) => st.Sid === 'ReadKubeconfig')!.statement;
     expect(read.Resource).toBe(ARN.kubeconfig);
-    const decrypt = identityStatements(selfManaged()).find(({ statement: st }) => st.Sid === 'DecryptKubeconfig')!.statement;
+    const decrypt = identityStatements(selfManaged()).find(
+      ({ statement: st }) => st.Sid === 'DecryptKubeconfig',
+    )!.statement;
     expect(decrypt.Condition.StringEquals['kms:EncryptionContext:SecretARN']).toBe(ARN.kubeconfig);
   });
   it('uses the existing organization trail (no trail created)', () => {
@@ -466,7 +645,11 @@ describe('(b) self-managed cluster in its own VPC', () => {
   it('lets the exporter in through IAM Roles Anywhere, for the trust anchor and certificate CN only', () => {
     const [, role] = onlyResource(selfManaged(), 'AWS::IAM::Role', 'RecoveryExporterRole');
     const trust = role.Properties.AssumeRolePolicyDocument.Statement;
-    expect(trust.flatMap((st: any) => asArray(st.Action)).sort()).toEqual(['sts:AssumeRole', 'sts:SetSourceIdentity', 'sts:TagSession']);
+    expect(trust.flatMap((st: any) => asArray(st.Action)).sort()).toEqual([
+      'sts:AssumeRole',
+      'sts:SetSourceIdentity',
+      'sts:TagSession',
+    ]);
     for (const st of trust) {
       expect(st.Principal.Service).toBe('rolesanywhere.amazonaws.com');
       expect(st.Condition.ArnEquals['aws:SourceArn']).toBe(ARN.trustAnchor);
@@ -478,7 +661,9 @@ describe('(b) self-managed cluster in its own VPC', () => {
   it('with a collateral mirror lets the function put bundle versions (and generate their data keys via Secrets Manager)', () => {
     const writers = statement(bundleKeyPolicy(selfManaged()), 'SecretsManagerWriteBundles');
     expect(asArray(writers.Principal.AWS)).toContainEqual(roleArn(selfManaged(), 'RecoveryFunctionRole'));
-    expect(statement(bundleKeyPolicy(eks()), 'SecretsManagerWriteBundles').Principal.AWS).not.toContainEqual(roleArn(eks(), 'RecoveryFunctionRole'));
+    expect(statement(bundleKeyPolicy(eks()), 'SecretsManagerWriteBundles').Principal.AWS).not.toContainEqual(
+      roleArn(eks(), 'RecoveryFunctionRole'),
+    );
   });
 });
 
@@ -489,7 +674,9 @@ describe.each(topologies)('cdk-nag AwsSolutions: %s', (_name, propsOf) => {
   it('states a reason for every acknowledgement', () => {
     const acks: Array<[string, string]> = [];
     for (const c of synthOnce(propsOf).app.node.findAll()) {
-      for (const m of c.node.metadata) if (m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY) acks.push(...Object.entries(m.data as Record<string, string>));
+      for (const m of c.node.metadata)
+        if (m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+          acks.push(...Object.entries(m.data as Record<string, string>));
     }
     expect(acks.length).toBeGreaterThan(0);
     for (const [id, reason] of acks) expect(reason.length, id).toBeGreaterThan(40);

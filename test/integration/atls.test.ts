@@ -25,13 +25,29 @@ afterEach(async () => {
 });
 
 async function emulator(state: 'stale' | 'healthy', misbehave: Misbehaviour = 'none') {
-  const emu = await CoordinatorEmulator.start({ state, manifest: ws.manifest, seed: ws.seed, salt: ws.salt, misbehave });
+  const emu = await CoordinatorEmulator.start({
+    state,
+    manifest: ws.manifest,
+    seed: ws.seed,
+    salt: ws.salt,
+    misbehave,
+  });
   started.push(emu);
   return emu;
 }
 
-function session(emu: CoordinatorEmulator, verifier = createInsecureTestingVerifier(), extra: Partial<ConstructorParameters<typeof CoordinatorSession>[0]> = {}) {
-  return new CoordinatorSession({ endpoint: emu.endpoint, verifier, handshakeTimeoutMs: 2000, rpcTimeoutMs: 4000, ...extra });
+function session(
+  emu: CoordinatorEmulator,
+  verifier = createInsecureTestingVerifier(),
+  extra: Partial<ConstructorParameters<typeof CoordinatorSession>[0]> = {},
+) {
+  return new CoordinatorSession({
+    endpoint: emu.endpoint,
+    verifier,
+    handshakeTimeoutMs: 2000,
+    rpcTimeoutMs: 4000,
+    ...extra,
+  });
 }
 
 async function failure(p: Promise<unknown>): Promise<RecoveryError> {
@@ -109,7 +125,13 @@ describe('aTLS connector', () => {
       ['three hours ahead (not yet valid)', 3],
       ['three hours behind (expired)', -3],
     ])('refuses a certificate issued by a Coordinator whose clock is %s', async (_label, hours) => {
-      const emu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, clock: () => Date.now() + hours * 3600_000 });
+      const emu = await CoordinatorEmulator.start({
+        state: 'healthy',
+        manifest: ws.manifest,
+        seed: ws.seed,
+        salt: ws.salt,
+        clock: () => Date.now() + hours * 3600_000,
+      });
       started.push(emu);
       const s = session(emu);
       const err = await failure(s.getManifests());
@@ -121,7 +143,13 @@ describe('aTLS connector', () => {
 
     it('accepts a Coordinator clock an hour off: the certificate is valid ±2 h', async () => {
       for (const hours of [1, -1]) {
-        const emu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, clock: () => Date.now() + hours * 3600_000 });
+        const emu = await CoordinatorEmulator.start({
+          state: 'healthy',
+          manifest: ws.manifest,
+          seed: ws.seed,
+          salt: ws.salt,
+          clock: () => Date.now() + hours * 3600_000,
+        });
         started.push(emu);
         const s = session(emu);
         await expect(s.getManifests()).resolves.toBeDefined();
@@ -132,7 +160,13 @@ describe('aTLS connector', () => {
 
   it('the production verifier refuses the insecure testing evidence; nothing is sent', async () => {
     const emu = await emulator('stale');
-    const s = session(emu, createProductionVerifier({ referenceValues: { shape: 'cpus', snp: [], tdx: [] }, coordinatorPolicyHashes: [ws.coordinatorPolicyHash] }));
+    const s = session(
+      emu,
+      createProductionVerifier({
+        referenceValues: { shape: 'cpus', snp: [], tdx: [] },
+        coordinatorPolicyHashes: [ws.coordinatorPolicyHash],
+      }),
+    );
     const err = await failure(s.recover(Buffer.from(ws.seed), ws.salt, false));
     s.close();
     expect(err.outcome).toBe('attestation-failed');
@@ -155,7 +189,12 @@ describe('aTLS connector', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as { port: number }).port;
     await new Promise<void>((r) => srv.close(() => r()));
-    const s = new CoordinatorSession({ endpoint: { host: '127.0.0.1', port }, verifier: createInsecureTestingVerifier(), handshakeTimeoutMs: 2000, rpcTimeoutMs: 1500 });
+    const s = new CoordinatorSession({
+      endpoint: { host: '127.0.0.1', port },
+      verifier: createInsecureTestingVerifier(),
+      handshakeTimeoutMs: 2000,
+      rpcTimeoutMs: 1500,
+    });
     const t0 = Date.now();
     const err = await failure(s.getManifests());
     s.close();
@@ -177,7 +216,9 @@ describe('aTLS connector', () => {
     s.close();
     expect(answer.meshCaPem).toMatch(/^-----BEGIN CERTIFICATE-----/);
     expect(s.verifiedConnections).toBe(1);
-    const expected = createHash('sha256').update(createPublicKey(key).export({ type: 'pkcs1', format: 'der' })).digest('hex');
+    const expected = createHash('sha256')
+      .update(createPublicKey(key).export({ type: 'pkcs1', format: 'der' }))
+      .digest('hex');
     expect(emu.recoverCalls).toEqual([{ force: false, clientKeySha256: expected, result: 'ok' }]);
   });
 

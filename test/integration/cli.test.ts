@@ -22,7 +22,12 @@ import { cachedOwnerKey, makeWorkspace, writeWorkspace, type Workspace } from '.
 
 let ws: Workspace;
 let dir: string;
-const env = () => ({ AWS_ENDPOINT_URL: motoEndpoint, AWS_REGION: TEST_REGION, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' });
+const env = () => ({
+  AWS_ENDPOINT_URL: motoEndpoint,
+  AWS_REGION: TEST_REGION,
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+});
 
 beforeAll(async () => {
   ws = await makeWorkspace();
@@ -32,10 +37,18 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function workspaceVariant(name: string, change: (files: { manifest: Buffer; seedShares: Buffer; ownerKeyPem: Buffer }) => void | Promise<void>, omit?: string): Promise<string> {
+async function workspaceVariant(
+  name: string,
+  change: (files: { manifest: Buffer; seedShares: Buffer; ownerKeyPem: Buffer }) => void | Promise<void>,
+  omit?: string,
+): Promise<string> {
   const d = join(dir, name);
   await writeWorkspace(ws, d);
-  const files = { manifest: Buffer.from(ws.manifest), seedShares: Buffer.from(ws.seedShares), ownerKeyPem: Buffer.from(ws.ownerKeyPem) };
+  const files = {
+    manifest: Buffer.from(ws.manifest),
+    seedShares: Buffer.from(ws.seedShares),
+    ownerKeyPem: Buffer.from(ws.ownerKeyPem),
+  };
   await change(files);
   await writeFile(join(d, 'manifest.json'), files.manifest);
   await writeFile(join(d, 'seed-shares.json'), files.seedShares);
@@ -54,7 +67,9 @@ async function secretExists(secretId: string): Promise<boolean> {
 }
 
 function assertNoSecrets(text: string) {
-  expect(findLeaks(text, { seed: secretNeedles(ws.seed), ownerKey: pemNeedles(ws.ownerKeyPem.toString()) })).toEqual([]);
+  expect(findLeaks(text, { seed: secretNeedles(ws.seed), ownerKey: pemNeedles(ws.ownerKeyPem.toString()) })).toEqual(
+    [],
+  );
 }
 
 describe('CLI usage', () => {
@@ -66,7 +81,10 @@ describe('CLI usage', () => {
     expect(rec.code).toBe(0);
     expect(rec.stdout).toMatch(/Examples:/);
     // Generated from lambda/shared/outcomes.ts: every outcome with its exit code and summary.
-    for (const name of OUTCOME_NAMES) expect(rec.stdout.replace(/\s+/g, ' ')).toContain(`${name} ${OUTCOMES[name].exitCode} ${OUTCOMES[name].summary}`.replace(/\s+/g, ' '));
+    for (const name of OUTCOME_NAMES)
+      expect(rec.stdout.replace(/\s+/g, ' ')).toContain(
+        `${name} ${OUTCOMES[name].exitCode} ${OUTCOMES[name].summary}`.replace(/\s+/g, ' '),
+      );
   });
 
   it('a usage error exits 2', async () => {
@@ -75,10 +93,30 @@ describe('CLI usage', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--secret-id and --coordinator are required/);
     // A malformed address is a usage error (README: usage errors exit 2), not event-invalid (19).
-    const badAddr = await runCliInProcess(['status', '--deployment', 'x', '--secret-id', 's', '--coordinator', 'nohostport']);
+    const badAddr = await runCliInProcess([
+      'status',
+      '--deployment',
+      'x',
+      '--secret-id',
+      's',
+      '--coordinator',
+      'nohostport',
+    ]);
     expect(badAddr.code).toBe(2);
     expect(badAddr.stderr).toMatch(/--coordinator.*'nohostport' is invalid\. expected HOST:PORT/);
-    const badEnroll = await runCliInProcess(['enroll', '--workspace', '.', '--deployment', 'p', '--kms-key-id', 'k', '--secret-id', 's', '--coordinator', 'a:b']);
+    const badEnroll = await runCliInProcess([
+      'enroll',
+      '--workspace',
+      '.',
+      '--deployment',
+      'p',
+      '--kms-key-id',
+      'k',
+      '--secret-id',
+      's',
+      '--coordinator',
+      'a:b',
+    ]);
     expect(badEnroll.code).toBe(2);
     // Not a number is a usage error too, not an "unexpected error" (exit 1).
     const bits = await runCliInProcess(['demo', '--key-bits', 'abc']);
@@ -88,8 +126,17 @@ describe('CLI usage', () => {
   });
 
   it('a missing AWS region is config-invalid (21), not unreachable (14)', async () => {
-    const noRegion = { AWS_REGION: '', AWS_DEFAULT_REGION: '', AWS_PROFILE: 'none', AWS_CONFIG_FILE: '/nonexistent/config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials' };
-    const r = await runCliInProcess(['status', '--deployment', 'x', '--secret-id', 's', '--coordinator', '127.0.0.1:1'], noRegion);
+    const noRegion = {
+      AWS_REGION: '',
+      AWS_DEFAULT_REGION: '',
+      AWS_PROFILE: 'none',
+      AWS_CONFIG_FILE: '/nonexistent/config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+    };
+    const r = await runCliInProcess(
+      ['status', '--deployment', 'x', '--secret-id', 's', '--coordinator', '127.0.0.1:1'],
+      noRegion,
+    );
     expect(r.stderr).toMatch(/error \(config-invalid\): no AWS region is configured: export AWS_REGION/);
     expect(r.code).toBe(21);
   });
@@ -103,17 +150,50 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
   beforeAll(async () => {
     kmsKeyId = await createTestKey(new KMSClient(awsClientConfig()));
     secretsKeyId = await createTestKey(new KMSClient(awsClientConfig()));
-    plainEmu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt });
+    plainEmu = await CoordinatorEmulator.start({
+      state: 'healthy',
+      manifest: ws.manifest,
+      seed: ws.seed,
+      salt: ws.salt,
+    });
   });
   afterAll(() => plainEmu.stop());
 
-  const baseEnrollArgs = (workspace: string, secretId: string) => ['enroll', '--workspace', workspace, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId, '--secret-kms-key-id', secretsKeyId];
-  const enrollArgs = (workspace: string, secretId: string) => [...baseEnrollArgs(workspace, secretId), '--coordinator', plainEmu.address];
+  const baseEnrollArgs = (workspace: string, secretId: string) => [
+    'enroll',
+    '--workspace',
+    workspace,
+    '--deployment',
+    'prod',
+    '--kms-key-id',
+    kmsKeyId,
+    '--secret-id',
+    secretId,
+    '--secret-kms-key-id',
+    secretsKeyId,
+  ];
+  const enrollArgs = (workspace: string, secretId: string) => [
+    ...baseEnrollArgs(workspace, secretId),
+    '--coordinator',
+    plainEmu.address,
+  ];
 
   it('creates no secret without --secret-kms-key-id (the stack creates them under their own key), and never under the recovery key', async () => {
     const d = await workspaceVariant('good-nocreate', () => {});
     const secretId = uniqueName('cli/absent');
-    const base = ['enroll', '--workspace', d, '--deployment', 'prod', '--kms-key-id', kmsKeyId, '--secret-id', secretId, '--coordinator', plainEmu.address];
+    const base = [
+      'enroll',
+      '--workspace',
+      d,
+      '--deployment',
+      'prod',
+      '--kms-key-id',
+      kmsKeyId,
+      '--secret-id',
+      secretId,
+      '--coordinator',
+      plainEmu.address,
+    ];
     const absent = await runCliInProcess(base, env());
     // The stack (or the flag that creates the secret) is missing: a setting (config-invalid, 21), not a bad bundle.
     expect(absent.code, absent.stderr).toBe(exitCodeFor('config-invalid'));
@@ -141,8 +221,16 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
   });
 
   it.each([
-    ['missing manifest.json', async () => workspaceVariant('no-manifest', () => {}, 'manifest.json'), /manifest.json is missing/],
-    ['missing owner key', async () => workspaceVariant('no-key', () => {}, 'seedshare-owner.pem'), /seedshare-owner.pem is missing/],
+    [
+      'missing manifest.json',
+      async () => workspaceVariant('no-manifest', () => {}, 'manifest.json'),
+      /manifest.json is missing/,
+    ],
+    [
+      'missing owner key',
+      async () => workspaceVariant('no-key', () => {}, 'seedshare-owner.pem'),
+      /seedshare-owner.pem is missing/,
+    ],
     [
       'a PKCS#8 key',
       async () =>
@@ -164,7 +252,11 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
         }),
       /no matching seed share/,
     ],
-    ['truncated seed-shares.json', async () => workspaceVariant('trunc', (f) => void (f.seedShares = f.seedShares.subarray(0, 40))), /not valid JSON/],
+    [
+      'truncated seed-shares.json',
+      async () => workspaceVariant('trunc', (f) => void (f.seedShares = f.seedShares.subarray(0, 40))),
+      /not valid JSON/,
+    ],
     [
       'a 16-byte salt',
       async () =>
@@ -185,19 +277,40 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
     assertNoSecrets(r.stdout + r.stderr);
   });
 
-  it('recover uses the production verifier: the emulator\'s testing evidence is refused (exit 15), nothing sent', async () => {
+  it("recover uses the production verifier: the emulator's testing evidence is refused (exit 15), nothing sent", async () => {
     const d = await workspaceVariant('recover', () => {});
     const secretId = uniqueName('cli/rec');
     expect((await runCliInProcess(enrollArgs(d, secretId), env())).code).toBe(0);
-    const emu = await CoordinatorEmulator.start({ state: 'stale', manifest: ws.manifest, seed: ws.seed, salt: ws.salt });
+    const emu = await CoordinatorEmulator.start({
+      state: 'stale',
+      manifest: ws.manifest,
+      seed: ws.seed,
+      salt: ws.salt,
+    });
     try {
-      const r = await runCli(['recover', '--deployment', 'prod', '--secret-id', secretId, '--coordinator', emu.address, '--no-kubernetes', '--json'], env());
+      const r = await runCli(
+        [
+          'recover',
+          '--deployment',
+          'prod',
+          '--secret-id',
+          secretId,
+          '--coordinator',
+          emu.address,
+          '--no-kubernetes',
+          '--json',
+        ],
+        env(),
+      );
       expect(r.code).toBe(15);
       const result = JSON.parse(r.stdout);
       expect(result.outcome).toBe('attestation-failed');
       expect(result.kmsDecrypts).toBe(0);
       expect(emu.recoverCalls).toHaveLength(0);
-      const status = await runCliInProcess(['status', '--deployment', 'prod', '--secret-id', secretId, '--coordinator', emu.address], env());
+      const status = await runCliInProcess(
+        ['status', '--deployment', 'prod', '--secret-id', secretId, '--coordinator', emu.address],
+        env(),
+      );
       expect(status.code).toBe(15);
       expect(status.stderr).toMatch(/✘ probe the Coordinator over aTLS/);
     } finally {
@@ -214,8 +327,13 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
     const r = await runCliInProcess([...enrollArgs(d, secretId), '--collateral', cdir], env());
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/cached 1 collateral file/);
-    const stored = JSON.parse((await new SecretsManagerClient(awsClientConfig()).send(new GetSecretValueCommand({ SecretId: secretId }))).SecretString!);
-    expect(Buffer.from(stored.collateral['tdx/certification/v4/qe_identity'], 'base64').toString()).toBe('{"enclaveIdentity":{}}');
+    const stored = JSON.parse(
+      (await new SecretsManagerClient(awsClientConfig()).send(new GetSecretValueCommand({ SecretId: secretId })))
+        .SecretString!,
+    );
+    expect(Buffer.from(stored.collateral['tdx/certification/v4/qe_identity'], 'base64').toString()).toBe(
+      '{"enclaveIdentity":{}}',
+    );
     await writeFile(join(cdir, 'big'), Buffer.alloc(50 * 1024, 1));
     const big = await runCliInProcess([...enrollArgs(d, uniqueName('cli/big')), '--collateral', cdir], env());
     expect(big.code).toBe(16);
@@ -224,7 +342,10 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
 
   it('enroll --collateral-mirror needs --coordinator, and refuses collateral that does not chain to the pinned roots', async () => {
     const d = await workspaceVariant('mirror', () => {});
-    const usage = await runCliInProcess([...baseEnrollArgs(d, uniqueName('cli/m')), '--collateral-mirror', 'http://127.0.0.1:1/'], env());
+    const usage = await runCliInProcess(
+      [...baseEnrollArgs(d, uniqueName('cli/m')), '--collateral-mirror', 'http://127.0.0.1:1/'],
+      env(),
+    );
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/needs --coordinator/);
     // The emulator presents SNP evidence without its VCEK: enroll must fetch it, and the mirror
@@ -243,7 +364,10 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
       const [vcekKey] = collateralNeeds(ext).filter((k) => k.kind === 'snp-vcek');
       mirror.serve(vcekKey!, { body: snpTestChain().vcekDer });
       const secretId = uniqueName('cli/m');
-      const r = await runCliInProcess([...baseEnrollArgs(d, secretId), '--collateral-mirror', mirror.url, '--coordinator', emu.address], env());
+      const r = await runCliInProcess(
+        [...baseEnrollArgs(d, secretId), '--collateral-mirror', mirror.url, '--coordinator', emu.address],
+        env(),
+      );
       expect(r.code).toBe(15);
       expect(r.stderr).toMatch(/VCEK/);
       expect(r.stderr).not.toMatch(/missing/);
@@ -261,16 +385,30 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
     const none = uniqueName('cli/none');
     const bare = await runCliInProcess(baseEnrollArgs(d, none), env());
     expect(bare.code).toBe(2);
-    expect(bare.stderr).toMatch(/enroll needs attestation collateral .* --collateral DIR or --collateral-mirror URL with --coordinator HOST:PORT, or --stack NAME/);
+    expect(bare.stderr).toMatch(
+      /enroll needs attestation collateral .* --collateral DIR or --collateral-mirror URL with --coordinator HOST:PORT, or --stack NAME/,
+    );
     const cdir = join(dir, 'unrelated-collateral');
     await mkdir(join(cdir, 'tdx/certification/v4'), { recursive: true });
     await writeFile(join(cdir, 'tdx/certification/v4/qe_identity'), '{"enclaveIdentity":{}}');
     const dirOnly = await runCliInProcess([...baseEnrollArgs(d, none), '--collateral', cdir], env());
-    expect(dirOnly).toMatchObject({ code: 2, stderr: expect.stringMatching(/--collateral needs --coordinator HOST:PORT/) });
+    expect(dirOnly).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/--collateral needs --coordinator HOST:PORT/),
+    });
     // SEV-SNP evidence without its VCEK: the VCEK and the product CRL must be cached.
-    const emu = await CoordinatorEmulator.start({ state: 'stale', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, evidence: snpTestEvidence({ includeVcek: false }) });
+    const emu = await CoordinatorEmulator.start({
+      state: 'stale',
+      manifest: ws.manifest,
+      seed: ws.seed,
+      salt: ws.salt,
+      evidence: snpTestEvidence({ includeVcek: false }),
+    });
     try {
-      const r = await runCliInProcess([...baseEnrollArgs(d, none), '--collateral', cdir, '--coordinator', emu.address], env());
+      const r = await runCliInProcess(
+        [...baseEnrollArgs(d, none), '--collateral', cdir, '--coordinator', emu.address],
+        env(),
+      );
       expect(r.code).toBe(16);
       expect(r.stderr).toMatch(/does not cover the Coordinator's evidence .*missing .*VCEK.*vcek\/v1\/Milan\/crl/);
       expect(emu.getManifestsCalls).toHaveLength(0);
@@ -286,14 +424,28 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
     await mkdir(join(cdir, 'vcek/v1/Milan'), { recursive: true });
     await writeFile(join(cdir, 'vcek/v1/Milan/crl'), snpTestChain().crlDer);
     // Evidence carrying VCEK, ASK and ARK: only the CRL is left to cache.
-    const emu = await CoordinatorEmulator.start({ state: 'healthy', manifest: ws.manifest, seed: ws.seed, salt: ws.salt, evidence: snpTestEvidence() });
+    const emu = await CoordinatorEmulator.start({
+      state: 'healthy',
+      manifest: ws.manifest,
+      seed: ws.seed,
+      salt: ws.salt,
+      evidence: snpTestEvidence(),
+    });
     try {
       const secretId = uniqueName('cli/covered');
-      const r = await runCliInProcess([...baseEnrollArgs(d, secretId), '--collateral', cdir, '--coordinator', emu.address, '--json'], env());
+      const r = await runCliInProcess(
+        [...baseEnrollArgs(d, secretId), '--collateral', cdir, '--coordinator', emu.address, '--json'],
+        env(),
+      );
       expect(r.code, r.stderr).toBe(0);
-      const crlNextUpdate = (await import('../../lambda/attestation/collateral/expiry.ts')).crlNextUpdate(snpTestChain().crlDer)!;
+      const crlNextUpdate = (await import('../../lambda/attestation/collateral/expiry.ts')).crlNextUpdate(
+        snpTestChain().crlDer,
+      )!;
       expect(JSON.parse(r.stdout).collateralExpiresAt).toBe(crlNextUpdate.toISOString());
-      const human = await runCliInProcess([...baseEnrollArgs(d, secretId), '--collateral', cdir, '--coordinator', emu.address], env());
+      const human = await runCliInProcess(
+        [...baseEnrollArgs(d, secretId), '--collateral', cdir, '--coordinator', emu.address],
+        env(),
+      );
       expect(human.stderr).toMatch(/✔ the cached collateral covers the Coordinator's evidence/);
       expect(human.stderr).toContain(`cached collateral expires ${crlNextUpdate.toISOString()}`);
     } finally {
@@ -302,7 +454,20 @@ describe.skipIf(!motoAvailable)(`CLI against moto${motoAvailable ? '' : ` (${SKI
   });
 
   it('--force without --yes is refused when not interactive; nothing is sent', async () => {
-    const r = await runCliInProcess(['recover', '--deployment', 'prod', '--secret-id', 'x', '--coordinator', '127.0.0.1:1', '--force', '--no-kubernetes'], env());
+    const r = await runCliInProcess(
+      [
+        'recover',
+        '--deployment',
+        'prod',
+        '--secret-id',
+        'x',
+        '--coordinator',
+        '127.0.0.1:1',
+        '--force',
+        '--no-kubernetes',
+      ],
+      env(),
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/needs --yes/);
   });
@@ -318,13 +483,19 @@ describe('demo', () => {
     expect(summary.kmsDecrypts).toEqual({ firstReconcile: 1, secondReconcile: 0 });
     expect(summary.keyProvider).toBe(motoAvailable ? 'moto' : 'local-demo-key-provider (not AWS)');
     // Exactly the workloads holding the lost mesh CA's certificates, each with its reason.
-    expect(Object.fromEntries(summary.workloads.map((w: { name: string; status: string }) => [w.name, w.status]))).toEqual({ frontend: 'restarted', backend: 'restarted', batch: 'skipped', 'sidecar-free': 'skipped' });
+    expect(
+      Object.fromEntries(summary.workloads.map((w: { name: string; status: string }) => [w.name, w.status])),
+    ).toEqual({ frontend: 'restarted', backend: 'restarted', batch: 'skipped', 'sidecar-free': 'skipped' });
     expect(summary.workloads.every((w: { reason?: string }) => w.reason)).toBe(true);
     expect(summary.secondReconcileKubernetesRequests).toBe(0);
   }, 120_000);
 
   it('without moto the demo says so and uses the labelled local key provider', async () => {
-    const r = await runCli(['demo', '--key-bits', '2048'], { PYENV_ROOT: '/nonexistent', MOTO_PYTHON: '/nonexistent/python3', PATH: '/nonexistent' }, 120_000);
+    const r = await runCli(
+      ['demo', '--key-bits', '2048'],
+      { PYENV_ROOT: '/nonexistent', MOTO_PYTHON: '/nonexistent/python3', PATH: '/nonexistent' },
+      120_000,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/moto is not installed: using the LOCAL DEMO KEY PROVIDER \(in-process, not AWS\)/);
     expect(r.stderr).toMatch(/demo passed/);

@@ -12,7 +12,14 @@ const doc: BundleDocument = {
   manifest: Buffer.from('{"Policies":{}}').toString('base64'),
   seedShares: Buffer.from('{}').toString('base64'),
   ownerPublicKey: 'abcd',
-  ownerKey: { scheme: 'kms-envelope-aes-256-gcm', kmsKeyId: 'k', encryptedDataKey: 'AAAA', iv: 'AAAAAAAAAAAAAAAA', ciphertext: 'AAAA', tag: 'AAAAAAAAAAAAAAAAAAAAAA==' },
+  ownerKey: {
+    scheme: 'kms-envelope-aes-256-gcm',
+    kmsKeyId: 'k',
+    encryptedDataKey: 'AAAA',
+    iv: 'AAAAAAAAAAAAAAAA',
+    ciphertext: 'AAAA',
+    tag: 'AAAAAAAAAAAAAAAAAAAAAA==',
+  },
 };
 
 describe('recovery bundle', () => {
@@ -23,13 +30,17 @@ describe('recovery bundle', () => {
   });
 
   it('refuses an unknown version and says what to do', () => {
-    expect(() => parseBundle(JSON.stringify({ ...doc, version: 2 }), 'secret x')).toThrow(/version 2; this build reads version\(s\) 1 — upgrade/);
+    expect(() => parseBundle(JSON.stringify({ ...doc, version: 2 }), 'secret x')).toThrow(
+      /version 2; this build reads version\(s\) 1 — upgrade/,
+    );
   });
 
   it('refuses other documents and malformed bundles', () => {
     expect(() => parseBundle('not json', 'secret x')).toThrow(/not JSON.*enroll/);
     expect(() => parseBundle(JSON.stringify({ hello: 1 }), 'secret x')).toThrow(/format is not/);
-    expect(() => parseBundle(JSON.stringify({ ...doc, ownerKey: { ...doc.ownerKey, scheme: 'plain' } }), 'secret x')).toThrow(/malformed version-1/);
+    expect(() =>
+      parseBundle(JSON.stringify({ ...doc, ownerKey: { ...doc.ownerKey, scheme: 'plain' } }), 'secret x'),
+    ).toThrow(/malformed version-1/);
     const { ownerKey: _drop, ...noKey } = doc;
     expect(() => parseBundle(JSON.stringify(noKey), 'secret x')).toThrow(/ownerKey/);
   });
@@ -45,7 +56,9 @@ describe('encryption context', () => {
       'contrast-autorecover:purpose': 'seedshare-owner-key',
       'contrast-autorecover:bundle-sha256': bundleDigest(m, s),
     });
-    expect(ownerKeyContext('prod', Buffer.from('manifest2'), s)['contrast-autorecover:bundle-sha256']).not.toBe(ctx['contrast-autorecover:bundle-sha256']);
+    expect(ownerKeyContext('prod', Buffer.from('manifest2'), s)['contrast-autorecover:bundle-sha256']).not.toBe(
+      ctx['contrast-autorecover:bundle-sha256'],
+    );
     expect(ownerKeyContext('staging', m, s)['contrast-autorecover:deployment']).toBe('staging');
   });
 
@@ -69,16 +82,31 @@ function stubSecrets(fail: { name: string; status?: number }): SecretsManagerCli
 
 describe("the bundle's secret", () => {
   it('a missing secret is a missing bundle (bundle-invalid: enroll); a refused read is config-invalid (the secret policy or role)', async () => {
-    await expect(new BundleStore(stubSecrets({ name: 'ResourceNotFoundException' })).load('s')).rejects.toMatchObject({ outcome: 'bundle-invalid', message: expect.stringMatching(/enroll --secret-id s/) });
+    await expect(new BundleStore(stubSecrets({ name: 'ResourceNotFoundException' })).load('s')).rejects.toMatchObject({
+      outcome: 'bundle-invalid',
+      message: expect.stringMatching(/enroll --secret-id s/),
+    });
     for (const name of ['AccessDeniedException', 'DecryptionFailure']) {
-      await expect(new BundleStore(stubSecrets({ name })).load('s'), name).rejects.toMatchObject({ outcome: 'config-invalid', message: expect.stringMatching(/resource policy and the caller's role/) });
+      await expect(new BundleStore(stubSecrets({ name })).load('s'), name).rejects.toMatchObject({
+        outcome: 'config-invalid',
+        message: expect.stringMatching(/resource policy and the caller's role/),
+      });
     }
-    await expect(new BundleStore(stubSecrets({ name: 'InternalServiceError', status: 500 })).load('s')).rejects.toMatchObject({ outcome: 'unreachable' });
+    await expect(
+      new BundleStore(stubSecrets({ name: 'InternalServiceError', status: 500 })).load('s'),
+    ).rejects.toMatchObject({ outcome: 'unreachable' });
   });
 
   it('enroll: a secret the stack did not create, or a write the role may not make, is config-invalid, not a bad bundle', async () => {
-    await expect(new BundleStore(stubSecrets({ name: 'ResourceNotFoundException' })).save('s', doc)).rejects.toMatchObject({ outcome: 'config-invalid', message: expect.stringMatching(/deploy the stack first/) });
-    await expect(new BundleStore(stubSecrets({ name: 'AccessDeniedException' })).save('s', doc)).rejects.toMatchObject({ outcome: 'config-invalid', message: expect.stringMatching(/refused to write s/) });
-    await expect(new BundleStore(stubSecrets({ name: 'ThrottlingException' })).save('s', doc)).rejects.toMatchObject({ outcome: 'unreachable' });
+    await expect(
+      new BundleStore(stubSecrets({ name: 'ResourceNotFoundException' })).save('s', doc),
+    ).rejects.toMatchObject({ outcome: 'config-invalid', message: expect.stringMatching(/deploy the stack first/) });
+    await expect(new BundleStore(stubSecrets({ name: 'AccessDeniedException' })).save('s', doc)).rejects.toMatchObject({
+      outcome: 'config-invalid',
+      message: expect.stringMatching(/refused to write s/),
+    });
+    await expect(new BundleStore(stubSecrets({ name: 'ThrottlingException' })).save('s', doc)).rejects.toMatchObject({
+      outcome: 'unreachable',
+    });
   });
 });

@@ -20,26 +20,52 @@ function stubKms(fail: { name: string; status?: number }): KMSClient {
   } as unknown as KMSClient;
 }
 
-const ctx = { 'contrast-autorecover:deployment': 'prod', 'contrast-autorecover:purpose': 'seedshare-owner-key', 'contrast-autorecover:bundle-sha256': 'ab' };
-const enc = { scheme: 'kms-envelope-aes-256-gcm' as const, kmsKeyId: 'arn:k', encryptedDataKey: 'AAAA', iv: 'AAAAAAAAAAAAAAAA', ciphertext: 'AAAA', tag: 'AAAAAAAAAAAAAAAAAAAAAA==' };
+const ctx = {
+  'contrast-autorecover:deployment': 'prod',
+  'contrast-autorecover:purpose': 'seedshare-owner-key',
+  'contrast-autorecover:bundle-sha256': 'ab',
+};
+const enc = {
+  scheme: 'kms-envelope-aes-256-gcm' as const,
+  kmsKeyId: 'arn:k',
+  encryptedDataKey: 'AAAA',
+  iv: 'AAAAAAAAAAAAAAAA',
+  ciphertext: 'AAAA',
+  tag: 'AAAAAAAAAAAAAAAAAAAAAA==',
+};
 
 describe('KMS failures', () => {
   it('a key the caller may not use: clear message naming key, context and the key policy', async () => {
     const p = encryptOwnerKey(stubKms({ name: 'AccessDeniedException' }), 'arn:k', ctx, randomBytes(10));
     await expect(p).rejects.toBeInstanceOf(InputError);
-    await expect(p).rejects.toThrow(/GenerateDataKey with key arn:k was refused \(AccessDeniedException\).*contrast-autorecover:deployment=prod.*key policy/);
+    await expect(p).rejects.toThrow(
+      /GenerateDataKey with key arn:k was refused \(AccessDeniedException\).*contrast-autorecover:deployment=prod.*key policy/,
+    );
     const d = decryptOwnerKey(stubKms({ name: 'AccessDeniedException' }), enc, ctx);
     await expect(d).rejects.toThrow(/Decrypt with key arn:k was refused/);
   });
 
   it('a disabled key is refused with what to check', async () => {
-    await expect(decryptOwnerKey(stubKms({ name: 'DisabledException' }), enc, ctx)).rejects.toThrow(/exists and is enabled/);
+    await expect(decryptOwnerKey(stubKms({ name: 'DisabledException' }), enc, ctx)).rejects.toThrow(
+      /exists and is enabled/,
+    );
   });
 
   it('a key or key policy that does not let the caller use it is config-invalid (a setting; re-enrolling would not help)', async () => {
-    for (const name of ['AccessDeniedException', 'NotFoundException', 'DisabledException', 'KMSInvalidStateException', 'InvalidKeyUsageException', 'SomeFutureRefusalException']) {
-      await expect(decryptOwnerKey(stubKms({ name }), enc, ctx), name).rejects.toMatchObject({ outcome: 'config-invalid' });
-      await expect(encryptOwnerKey(stubKms({ name }), 'arn:k', ctx, randomBytes(10)), name).rejects.toMatchObject({ outcome: 'config-invalid' });
+    for (const name of [
+      'AccessDeniedException',
+      'NotFoundException',
+      'DisabledException',
+      'KMSInvalidStateException',
+      'InvalidKeyUsageException',
+      'SomeFutureRefusalException',
+    ]) {
+      await expect(decryptOwnerKey(stubKms({ name }), enc, ctx), name).rejects.toMatchObject({
+        outcome: 'config-invalid',
+      });
+      await expect(encryptOwnerKey(stubKms({ name }), 'arn:k', ctx, randomBytes(10)), name).rejects.toMatchObject({
+        outcome: 'config-invalid',
+      });
     }
   });
 
@@ -52,8 +78,12 @@ describe('KMS failures', () => {
   });
 
   it('throttling and 5xx are transient (unreachable → retried)', async () => {
-    await expect(decryptOwnerKey(stubKms({ name: 'ThrottlingException' }), enc, ctx)).rejects.toBeInstanceOf(UnreachableError);
-    await expect(decryptOwnerKey(stubKms({ name: 'KMSInternalException', status: 500 }), enc, ctx)).rejects.toBeInstanceOf(UnreachableError);
+    await expect(decryptOwnerKey(stubKms({ name: 'ThrottlingException' }), enc, ctx)).rejects.toBeInstanceOf(
+      UnreachableError,
+    );
+    await expect(
+      decryptOwnerKey(stubKms({ name: 'KMSInternalException', status: 500 }), enc, ctx),
+    ).rejects.toBeInstanceOf(UnreachableError);
   });
 
   it('a data key of the wrong size is refused and zeroed', async () => {
@@ -65,7 +95,9 @@ describe('KMS failures', () => {
 
   it('the plaintext data key is zeroed after encryption', async () => {
     const dataKey = randomBytes(32);
-    const kms = { send: async () => ({ Plaintext: dataKey, CiphertextBlob: randomBytes(64), KeyId: 'arn:k' }) } as unknown as KMSClient;
+    const kms = {
+      send: async () => ({ Plaintext: dataKey, CiphertextBlob: randomBytes(64), KeyId: 'arn:k' }),
+    } as unknown as KMSClient;
     const out = await encryptOwnerKey(kms, 'arn:k', ctx, Buffer.from('owner key der'));
     expect(dataKey.every((b) => b === 0)).toBe(true);
     expect(out.ciphertext).not.toContain(Buffer.from('owner key der').toString('base64'));

@@ -20,7 +20,11 @@ describe('client configuration', () => {
   it('uses a kubeconfig document with a CA and a bearer token over TLS; plain HTTP only for the CLI, with insecure-skip-tls-verify', async () => {
     api = await startKubeApi({ tokens: ['tok'] });
     api.store.addPod('contrast', 'coordinator-0', { template: coordinatorTemplate(), ready: true });
-    const side = await createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'tok', api.caData) }, coordinatorNamespace: 'contrast', namespaces: { kind: 'all' } });
+    const side = await createKubernetesSide({
+      auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'tok', api.caData) },
+      coordinatorNamespace: 'contrast',
+      namespaces: { kind: 'all' },
+    });
     try {
       expect((await side.peers.readyPeers('d')).readyPeers).toEqual(['coordinator-0']);
     } finally {
@@ -29,10 +33,18 @@ describe('client configuration', () => {
     await api.close();
     api = await startKubeApi({ tokens: ['tok'], plainHttp: true });
     // The function's policy (the default) refuses it: no setting skips verification there.
-    await expect(createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'tok', '') }, coordinatorNamespace: 'contrast', namespaces: { kind: 'all' } })).rejects.toThrow(
-      /insecure-skip-tls-verify: it would skip verifying/,
-    );
-    const plain = await createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'tok', ''), policy: 'kubectl' }, coordinatorNamespace: 'contrast', namespaces: { kind: 'all' } });
+    await expect(
+      createKubernetesSide({
+        auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'tok', '') },
+        coordinatorNamespace: 'contrast',
+        namespaces: { kind: 'all' },
+      }),
+    ).rejects.toThrow(/insecure-skip-tls-verify: it would skip verifying/);
+    const plain = await createKubernetesSide({
+      auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(api.url, 'tok', ''), policy: 'kubectl' },
+      coordinatorNamespace: 'contrast',
+      namespaces: { kind: 'all' },
+    });
     try {
       expect((await plain.peers.readyPeers('d')).coordinatorPods).toEqual([]);
     } finally {
@@ -42,10 +54,40 @@ describe('client configuration', () => {
 
   it('a malformed kubeconfig or EKS setting is config-invalid (not bundle-invalid: re-enrolling would not help)', async () => {
     const bad = [
-      createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: 'clusters: [' }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
-      createKubernetesSide({ auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor('https://127.0.0.1:1', 't', 'Y2E='), context: 'nope' }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
-      createKubernetesSide({ auth: { kind: 'eks', clusterName: 'c', endpoint: 'eks.example', caData: '', region: 'eu-central-1', credentials: noCredentials }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
-      createKubernetesSide({ auth: { kind: 'eks', clusterName: 'c', endpoint: 'https://eks.example', caData: 'bm90IGEgY2VydA==', region: 'eu-central-1', credentials: noCredentials }, coordinatorNamespace: 'c', namespaces: { kind: 'all' } }),
+      createKubernetesSide({
+        auth: { kind: 'kubeconfig', kubeconfig: 'clusters: [' },
+        coordinatorNamespace: 'c',
+        namespaces: { kind: 'all' },
+      }),
+      createKubernetesSide({
+        auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor('https://127.0.0.1:1', 't', 'Y2E='), context: 'nope' },
+        coordinatorNamespace: 'c',
+        namespaces: { kind: 'all' },
+      }),
+      createKubernetesSide({
+        auth: {
+          kind: 'eks',
+          clusterName: 'c',
+          endpoint: 'eks.example',
+          caData: '',
+          region: 'eu-central-1',
+          credentials: noCredentials,
+        },
+        coordinatorNamespace: 'c',
+        namespaces: { kind: 'all' },
+      }),
+      createKubernetesSide({
+        auth: {
+          kind: 'eks',
+          clusterName: 'c',
+          endpoint: 'https://eks.example',
+          caData: 'bm90IGEgY2VydA==',
+          region: 'eu-central-1',
+          credentials: noCredentials,
+        },
+        coordinatorNamespace: 'c',
+        namespaces: { kind: 'all' },
+      }),
     ];
     const errors = await Promise.all(bad.map((p) => p.catch((e: unknown) => e)));
     for (const err of errors) {
@@ -81,7 +123,11 @@ describe('client configuration', () => {
       for (const i of outputs[o]!.imports) if (i.kind === 'import-statement' && !i.external) walk(i.path);
     };
     walk(entry);
-    const staticExternals = [...statics].flatMap((o) => outputs[o]!.imports.filter((i: Metafile['outputs'][string]['imports'][number]) => i.external && i.kind === 'import-statement').map((i) => i.path));
+    const staticExternals = [...statics].flatMap((o) =>
+      outputs[o]!.imports.filter(
+        (i: Metafile['outputs'][string]['imports'][number]) => i.external && i.kind === 'import-statement',
+      ).map((i) => i.path),
+    );
     expect(staticExternals).not.toContain('@kubernetes/client-node');
     expect(staticExternals).not.toContain('@aws-sdk/client-sts');
     const staticInputs = [...statics].flatMap((o) => Object.keys(outputs[o]!.inputs));
@@ -94,7 +140,14 @@ describe('client configuration', () => {
 
   it('merges several kubeconfig files as kubectl does: the first to name something wins', async () => {
     const a = kubeconfigFor('https://a.example', 'ta', '', 'shared');
-    const b = kubeconfigFor('https://b.example', 'tb', '', 'shared').replace('current-context: shared', 'current-context: other') + ['contexts:', '- name: other', '  context:', '    cluster: shared', '    user: autorecover', ''].join('\n').replace(/^contexts:\n/, '');
+    const b =
+      kubeconfigFor('https://b.example', 'tb', '', 'shared').replace(
+        'current-context: shared',
+        'current-context: other',
+      ) +
+      ['contexts:', '- name: other', '  context:', '    cluster: shared', '    user: autorecover', '']
+        .join('\n')
+        .replace(/^contexts:\n/, '');
     const kc = await buildKubeConfig({ kind: 'kubeconfig', kubeconfig: [{ text: a }, { text: b }], policy: 'kubectl' });
     expect(kc.getCurrentContext()).toBe('shared');
     expect(kc.getCurrentCluster()!.server).toBe('https://a.example');

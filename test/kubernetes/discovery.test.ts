@@ -1,7 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { KUBERNETES_LIMITS } from '../../lambda/shared/budgets.ts';
 import { UnreachableError } from '../../lambda/shared/errors.ts';
-import { contrastTemplate, coordinatorTemplate, manifestRbac, plainTemplate, RbacAuthorizer } from '../../testing/kube-api/index.ts';
+import {
+  contrastTemplate,
+  coordinatorTemplate,
+  manifestRbac,
+  plainTemplate,
+  RbacAuthorizer,
+} from '../../testing/kube-api/index.ts';
 import { OLD, request, setup, teardown, type Env } from './helpers.ts';
 
 /** Discovery is observed through a dry run: every Contrast workload found has a result. */
@@ -16,8 +22,16 @@ function populate(env: Env): void {
   s.addNamespace('team-b', { 'contrast.edgeless.systems/restart': 'enabled' });
   s.addNamespace('team-c');
   // team-a: every kind, runtime-class and initializer variants.
-  s.addDeployment('team-a', 'web', { template: contrastTemplate('web', { initializer: false }), replicas: 2, startedAt: started });
-  s.addStatefulSet('team-a', 'db', { template: contrastTemplate('db', { runtimeClass: false }), replicas: 2, startedAt: started });
+  s.addDeployment('team-a', 'web', {
+    template: contrastTemplate('web', { initializer: false }),
+    replicas: 2,
+    startedAt: started,
+  });
+  s.addStatefulSet('team-a', 'db', {
+    template: contrastTemplate('db', { runtimeClass: false }),
+    replicas: 2,
+    startedAt: started,
+  });
   s.addDaemonSet('team-a', 'agent', { template: contrastTemplate('agent'), replicas: 3, startedAt: started });
   s.addReplicaSet('team-a', 'orphan', { template: contrastTemplate('orphan'), startedAt: started });
   s.addPod('team-a', 'bare', { template: contrastTemplate('bare'), startedAt: started });
@@ -30,11 +44,22 @@ function populate(env: Env): void {
   // The pod-role annotation alone makes no Coordinator: listed, judged by its pods, with the reason (issue 21 item 8).
   const byAnnotation = contrastTemplate('x', { annotations: { 'contrast.edgeless.systems/pod-role': 'coordinator' } });
   s.addPod('team-a', 'coord-by-annotation', { template: byAnnotation, startedAt: started });
-  s.addDeployment('team-b', 'api', { template: contrastTemplate('api'), startedAt: started, labels: { tier: 'backend' } });
+  s.addDeployment('team-b', 'api', {
+    template: contrastTemplate('api'),
+    startedAt: started,
+    labels: { tier: 'backend' },
+  });
   s.addDeployment('team-c', 'elsewhere', { template: contrastTemplate('elsewhere'), startedAt: started });
 }
 
-const TEAM_A = ['team-a/DaemonSet/agent', 'team-a/Deployment/web', 'team-a/Pod/bare', 'team-a/Pod/coord-by-annotation', 'team-a/ReplicaSet/orphan', 'team-a/StatefulSet/db'];
+const TEAM_A = [
+  'team-a/DaemonSet/agent',
+  'team-a/Deployment/web',
+  'team-a/Pod/bare',
+  'team-a/Pod/coord-by-annotation',
+  'team-a/ReplicaSet/orphan',
+  'team-a/StatefulSet/db',
+];
 
 describe('workload discovery over a real socket', () => {
   let env: Env | undefined;
@@ -44,12 +69,18 @@ describe('workload discovery over a real socket', () => {
   });
 
   it('finds every kind in listed namespaces, never the Coordinator or non-Contrast pods', async () => {
-    env = await setup({ rbac: manifestRbac(['team-a', 'team-b']) }, { namespaces: { kind: 'list', names: ['team-a', 'team-b'] } });
+    env = await setup(
+      { rbac: manifestRbac(['team-a', 'team-b']) },
+      { namespaces: { kind: 'list', names: ['team-a', 'team-b'] } },
+    );
     populate(env);
     const summary = await env.side.restarts.restartStale(request('list'));
     expect(found(summary)).toEqual([...TEAM_A, 'team-b/Deployment/api']);
     expect(summary.complete).toBe(false);
-    expect(summary.results.find((r) => r.name === 'coord-by-annotation')).toMatchObject({ status: 'needs-manual-restart', reason: expect.stringMatching(/pod-role annotation .* not restarted automatically/) });
+    expect(summary.results.find((r) => r.name === 'coord-by-annotation')).toMatchObject({
+      status: 'needs-manual-restart',
+      reason: expect.stringMatching(/pod-role annotation .* not restarted automatically/),
+    });
     // web skips the initializer: a Contrast workload, but it holds no mesh certificate.
     expect(summary.results.filter((r) => r.status === 'skipped').map((r) => r.name)).toEqual(['web']);
     // Deployment-owned ReplicaSets are not workloads of their own.
@@ -60,20 +91,29 @@ describe('workload discovery over a real socket', () => {
   });
 
   it('selects namespaces by label, and every Contrast workload in them (no workload filter)', async () => {
-    env = await setup({ rbac: manifestRbac(['team-a', 'team-b']) }, { namespaces: { kind: 'selector', labelSelector: 'contrast.edgeless.systems/restart=enabled' } });
+    env = await setup(
+      { rbac: manifestRbac(['team-a', 'team-b']) },
+      { namespaces: { kind: 'selector', labelSelector: 'contrast.edgeless.systems/restart=enabled' } },
+    );
     populate(env);
     expect(found(await env.side.restarts.restartStale(request('list')))).toEqual([...TEAM_A, 'team-b/Deployment/api']);
     const nsList = env.api.log.find((r) => r.resource === 'namespaces')!;
     expect(nsList.query.get('labelSelector')).toBe('contrast.edgeless.systems/restart=enabled');
     // Workloads are listed whole: a workload is Contrast's by its pod spec, not by a label.
-    expect(env.api.log.filter((r) => r.resource !== 'namespaces').every((r) => r.query.get('labelSelector') === null)).toBe(true);
+    expect(
+      env.api.log.filter((r) => r.resource !== 'namespaces').every((r) => r.query.get('labelSelector') === null),
+    ).toBe(true);
   });
 
   it('lists cluster-wide in "all" mode and pages through long lists', async () => {
     env = await setup({ rbac: RbacAuthorizer.allowAll() }, { namespaces: { kind: 'all' } });
     populate(env);
     // More pods than one page holds; they sort before elsewhere's pod, which is on the second page.
-    for (let i = 0; i < KUBERNETES_LIMITS.pageSize; i++) env.api.store.addPod('team-c', `a-filler-${String(i).padStart(3, '0')}`, { template: plainTemplate('filler'), startedAt: OLD() });
+    for (let i = 0; i < KUBERNETES_LIMITS.pageSize; i++)
+      env.api.store.addPod('team-c', `a-filler-${String(i).padStart(3, '0')}`, {
+        template: plainTemplate('filler'),
+        startedAt: OLD(),
+      });
     const summary = await env.side.restarts.restartStale(request('list'));
     expect(found(summary)).toEqual([...TEAM_A, 'team-b/Deployment/api', 'team-c/Deployment/elsewhere']);
     // Its stale pod was found on the second page: without it the Deployment would have "no running pods".
@@ -86,11 +126,16 @@ describe('workload discovery over a real socket', () => {
   });
 
   it('is unreachable (never a partial guess) when a namespace cannot be listed', async () => {
-    env = await setup({ rbac: manifestRbac(['team-a']) }, { namespaces: { kind: 'list', names: ['team-a', 'team-b'] } });
+    env = await setup(
+      { rbac: manifestRbac(['team-a']) },
+      { namespaces: { kind: 'list', names: ['team-a', 'team-b'] } },
+    );
     populate(env);
     const err = await env.side.restarts.restartStale(request()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnreachableError);
-    expect((err as Error).message).toMatch(/cannot list \w+ in namespace team-b: 403 Forbidden.*RoleBinding in namespace team-b/);
+    expect((err as Error).message).toMatch(
+      /cannot list \w+ in namespace team-b: 403 Forbidden.*RoleBinding in namespace team-b/,
+    );
     expect(env.api.log.filter((r) => r.method !== 'GET')).toEqual([]);
   });
 

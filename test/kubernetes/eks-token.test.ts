@@ -5,7 +5,11 @@ import { createEksToken, createKubernetesSide, eksTokenProvider } from '../../la
 import { BUDGETS } from '../../lambda/shared/budgets.ts';
 import { coordinatorTemplate, startKubeApi, type KubeApi } from '../../testing/kube-api/index.ts';
 
-const creds = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session/token+x=' };
+const creds = {
+  accessKeyId: 'AKIDEXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+  sessionToken: 'session/token+x=',
+};
 const signingDate = new Date('2025-03-04T05:06:07Z');
 
 function decode(token: string): URL {
@@ -15,15 +19,25 @@ function decode(token: string): URL {
   return new URL(Buffer.from(b64, 'base64url').toString('utf8'));
 }
 
-const enc = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const enc = (s: string): string =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data).digest();
 
 /** Independent SigV4 check of the presigned URL: the cluster header must be part of what was signed. */
 function verifySignature(url: URL, cluster: string, secret: string): boolean {
-  const q = [...url.searchParams.entries()].filter(([k]) => k !== 'X-Amz-Signature').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const q = [...url.searchParams.entries()]
+    .filter(([k]) => k !== 'X-Amz-Signature')
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const canonicalQuery = q.map(([k, v]) => `${enc(k)}=${enc(v)}`).join('&');
   const signedHeaders = url.searchParams.get('X-Amz-SignedHeaders')!;
-  const canonical = ['GET', '/', canonicalQuery, `host:${url.host}\nx-k8s-aws-id:${cluster}\n`, signedHeaders, createHash('sha256').update('').digest('hex')].join('\n');
+  const canonical = [
+    'GET',
+    '/',
+    canonicalQuery,
+    `host:${url.host}\nx-k8s-aws-id:${cluster}\n`,
+    signedHeaders,
+    createHash('sha256').update('').digest('hex'),
+  ].join('\n');
   const date = url.searchParams.get('X-Amz-Date')!;
   const scope = url.searchParams.get('X-Amz-Credential')!.split('/').slice(1).join('/');
   const toSign = ['AWS4-HMAC-SHA256', date, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
@@ -34,7 +48,12 @@ function verifySignature(url: URL, cluster: string, secret: string): boolean {
 
 describe('EKS IAM token', () => {
   it('is k8s-aws-v1.<base64url presigned GetCallerIdentity> with x-k8s-aws-id signed and a 60 s expiry', async () => {
-    const token = await createEksToken({ clusterName: 'contrast-prod', region: 'eu-central-1', credentials: () => Promise.resolve(creds), now: () => signingDate });
+    const token = await createEksToken({
+      clusterName: 'contrast-prod',
+      region: 'eu-central-1',
+      credentials: () => Promise.resolve(creds),
+      now: () => signingDate,
+    });
     const url = decode(token);
     expect(url.origin).toBe('https://sts.eu-central-1.amazonaws.com');
     expect(url.pathname).toBe('/');
@@ -108,7 +127,14 @@ describe('EKS IAM token', () => {
       });
       api.store.addPod('contrast', 'coordinator-0', { template: coordinatorTemplate(), ready: true });
       const side = await createKubernetesSide({
-        auth: { kind: 'eks', clusterName: 'contrast-prod', endpoint: api.url, caData: api.caData, region: 'eu-central-1', credentials: () => Promise.resolve(creds) },
+        auth: {
+          kind: 'eks',
+          clusterName: 'contrast-prod',
+          endpoint: api.url,
+          caData: api.caData,
+          region: 'eu-central-1',
+          credentials: () => Promise.resolve(creds),
+        },
         coordinatorNamespace: 'contrast',
         namespaces: { kind: 'list', names: ['contrast'] },
       });
@@ -125,9 +151,18 @@ describe('EKS IAM token', () => {
     it('refuses a server whose certificate is not the configured CA', async () => {
       api = await startKubeApi({});
       // Another CA (AMD's, from the fixtures): the stand-in's self-signed certificate must not be trusted.
-      const otherCa = readFileSync(new URL('../fixtures/attestation/snp/roots/ask_ark_milan.pem', import.meta.url)).toString('base64');
+      const otherCa = readFileSync(
+        new URL('../fixtures/attestation/snp/roots/ask_ark_milan.pem', import.meta.url),
+      ).toString('base64');
       const side = await createKubernetesSide({
-        auth: { kind: 'eks', clusterName: 'c', endpoint: api.url, caData: otherCa, region: 'eu-central-1', credentials: () => Promise.resolve(creds) },
+        auth: {
+          kind: 'eks',
+          clusterName: 'c',
+          endpoint: api.url,
+          caData: otherCa,
+          region: 'eu-central-1',
+          credentials: () => Promise.resolve(creds),
+        },
         coordinatorNamespace: 'contrast',
         namespaces: { kind: 'all' },
         budget: { ...BUDGETS.kubernetes, attempts: 1 },

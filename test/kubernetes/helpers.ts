@@ -32,7 +32,12 @@ export async function teardown(env: Env | undefined): Promise<void> {
 }
 
 export function request(mode: RestartMode = 'restart', createdAt = keyCreatedAt()): RestartRequest {
-  return { deployment: 'demo', meshCa: { spkiSha256: 'ab'.repeat(32), createdAt }, mode, reportReason: 'a rotation this service did not cause' };
+  return {
+    deployment: 'demo',
+    meshCa: { spkiSha256: 'ab'.repeat(32), createdAt },
+    mode,
+    reportReason: 'a rotation this service did not cause',
+  };
 }
 
 export function writes(api: KubeApi) {

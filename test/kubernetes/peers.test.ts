@@ -32,16 +32,32 @@ describe('PeerChecker over a real socket', () => {
     const s = env.api.store;
     s.addPod('contrast', 'coordinator-0', { template: t, ready: true }); // the recovering pod itself (named by the trigger)
     s.addPod('contrast', 'coordinator-1', { template: t, ready: false }); // not Ready: stale or starting
-    s.addPod('contrast', 'coordinator-2', { template: { ...t, metadata: { labels: t.metadata!.labels! } }, ready: true }); // no pod-role annotation
-    s.addPod('contrast', 'coordinator-3', { template: { ...t, metadata: { annotations: t.metadata!.annotations! } }, ready: true }); // no name label
+    s.addPod('contrast', 'coordinator-2', {
+      template: { ...t, metadata: { labels: t.metadata!.labels! } },
+      ready: true,
+    }); // no pod-role annotation
+    s.addPod('contrast', 'coordinator-3', {
+      template: { ...t, metadata: { annotations: t.metadata!.annotations! } },
+      ready: true,
+    }); // no name label
     s.addPod('other', 'coordinator-4', { template: t, ready: true }); // another namespace
     s.addPod('contrast', 'coordinator-5', { template: t, ready: true, deleting: true }); // terminating, still Ready: upstream counts it
     s.addPod('contrast', 'coordinator-6', { template: t, ready: true });
     const status = await env.side.peers.readyPeers('demo', { excludePod: 'coordinator-0' });
     expect(status.readyPeers.sort()).toEqual(['coordinator-5', 'coordinator-6']);
-    expect(status.coordinatorPods.sort()).toEqual(['coordinator-0', 'coordinator-1', 'coordinator-2', 'coordinator-5', 'coordinator-6']);
+    expect(status.coordinatorPods.sort()).toEqual([
+      'coordinator-0',
+      'coordinator-1',
+      'coordinator-2',
+      'coordinator-5',
+      'coordinator-6',
+    ]);
     // Without a name to exclude, a Ready pod is a peer whatever its name.
-    expect((await env.side.peers.readyPeers('demo')).readyPeers.sort()).toEqual(['coordinator-0', 'coordinator-5', 'coordinator-6']);
+    expect((await env.side.peers.readyPeers('demo')).readyPeers.sort()).toEqual([
+      'coordinator-0',
+      'coordinator-5',
+      'coordinator-6',
+    ]);
   });
 
   it('finds no Ready peer when only the stale Coordinator exists', async () => {
@@ -52,7 +68,7 @@ describe('PeerChecker over a real socket', () => {
     expect(status.coordinatorPods).toEqual(['coordinator-0']);
   });
 
-  it('looks in the configured Coordinator namespace only, by Contrast\'s fixed label', async () => {
+  it("looks in the configured Coordinator namespace only, by Contrast's fixed label", async () => {
     env = await setup({}, { coordinatorNamespace: 'prod' });
     env.api.store.addPod('prod', 'coordinator-0', { template: coordinatorTemplate(), ready: true });
     env.api.store.addPod('contrast', 'coordinator-1', { template: coordinatorTemplate(), ready: true });
@@ -67,10 +83,12 @@ describe('PeerChecker over a real socket', () => {
     const err = await env.side.peers.readyPeers('demo').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RecoveryError);
     expect((err as RecoveryError).outcome).toBe('config-invalid');
-    expect((err as Error).message).toMatch(/cannot list Coordinator pods .* namespace contrast for deployment demo: 403 Forbidden: pods is forbidden.*rbac\.yaml/);
+    expect((err as Error).message).toMatch(
+      /cannot list Coordinator pods .* namespace contrast for deployment demo: 403 Forbidden: pods is forbidden.*rbac\.yaml/,
+    );
   });
 
-  it('throws UnreachableError after the budget\'s attempts on 5xx and when nothing listens', async () => {
+  it("throws UnreachableError after the budget's attempts on 5xx and when nothing listens", async () => {
     env = await setup({});
     env.api.faults.push({ resource: 'pods', status: 503, times: Infinity });
     await expect(env.side.peers.readyPeers('demo')).rejects.toThrow(/503/);

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadManifest, manifestRbac, POD_DELETION_RBAC_FILE, RBAC_FILE, RBAC_GROUP, RbacAuthorizer, type PolicyRule } from '../../testing/kube-api/index.ts';
+import {
+  loadManifest,
+  manifestRbac,
+  POD_DELETION_RBAC_FILE,
+  RBAC_FILE,
+  RBAC_GROUP,
+  RbacAuthorizer,
+  type PolicyRule,
+} from '../../testing/kube-api/index.ts';
 
 interface Doc {
   kind: string;
@@ -62,9 +70,13 @@ describe('infra/k8s RBAC manifests', () => {
       { namespace: 'team-b', rules: workloads },
       { namespace: undefined, rules: nsRules },
     ]);
-    expect(manifestRbac(['x'], { podDeletion: true }).grants.at(-1)).toEqual({ namespace: 'x', rules: rulesOf(optional) });
+    expect(manifestRbac(['x'], { podDeletion: true }).grants.at(-1)).toEqual({
+      namespace: 'x',
+      rules: rulesOf(optional),
+    });
     // Spot checks of the authorizer against the manifests.
-    const can = (verb: string, apiGroup: string, resource: string, namespace?: string): boolean => rbac.allows({ verb, apiGroup, resource, namespace });
+    const can = (verb: string, apiGroup: string, resource: string, namespace?: string): boolean =>
+      rbac.allows({ verb, apiGroup, resource, namespace });
     expect(can('patch', 'apps', 'deployments', 'team-a')).toBe(true);
     expect(can('patch', 'apps', 'deployments', 'team-c')).toBe(false);
     expect(can('patch', 'apps', 'replicasets', 'team-a')).toBe(false);
@@ -72,6 +84,8 @@ describe('infra/k8s RBAC manifests', () => {
     expect(can('delete', '', 'pods', 'team-a')).toBe(false);
     expect(can('get', '', 'secrets', 'team-a')).toBe(false);
     expect(can('list', '', 'namespaces')).toBe(true);
-    expect(RbacAuthorizer.allowAll().allows({ verb: 'delete', apiGroup: '', resource: 'pods', namespace: 'a' })).toBe(true);
+    expect(RbacAuthorizer.allowAll().allows({ verb: 'delete', apiGroup: '', resource: 'pods', namespace: 'a' })).toBe(
+      true,
+    );
   });
 });

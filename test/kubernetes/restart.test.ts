@@ -1,7 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { RESTART_CONCURRENCY, RESTART_ORDER_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../../lambda/kubernetes/index.ts';
+import {
+  RESTART_CONCURRENCY,
+  RESTART_ORDER_ANNOTATION,
+  RESTARTED_AT_ANNOTATION,
+} from '../../lambda/kubernetes/index.ts';
 import { BUDGETS } from '../../lambda/shared/budgets.ts';
-import { contrastTemplate, coordinatorTemplate, manifestRbac, RbacAuthorizer, type KubeObject } from '../../testing/kube-api/index.ts';
+import {
+  contrastTemplate,
+  coordinatorTemplate,
+  manifestRbac,
+  RbacAuthorizer,
+  type KubeObject,
+} from '../../testing/kube-api/index.ts';
 import { CLOCK_SKEW_MARGIN_MS } from '../../lambda/kubernetes/index.ts';
 import { MAX_CLOCK_SKEW_MS } from '../../lambda/kubernetes/stale.ts';
 import { HOUR, OLD, request, setup, teardown, writes, type Env } from './helpers.ts';
@@ -13,7 +23,9 @@ function statuses(summary: { results: { name: string; status: string }[] }): Rec
 }
 
 function startTimes(env: Env, resource: string, name: string): number[] {
-  return env.api.store.workloadPods(resource, NS, name).map((p: KubeObject) => Date.parse(p.status!.startTime as string));
+  return env.api.store
+    .workloadPods(resource, NS, name)
+    .map((p: KubeObject) => Date.parse(p.status!.startTime as string));
 }
 
 describe('restarts over a real socket', () => {
@@ -45,10 +57,16 @@ describe('restarts over a real socket', () => {
     for (const p of patches) {
       expect(p.contentType).toBe('application/strategic-merge-patch+json');
       const body = JSON.parse(p.body) as { spec: { template: { metadata: { annotations: Record<string, string> } } } };
-      expect(body.spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      expect(body.spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION]).toMatch(
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
+      );
     }
     // The stand-in rolled the pods: all started after the mesh CA now; the Coordinator's did not move.
-    for (const [r, n] of [['deployments', 'web'], ['statefulsets', 'db'], ['daemonsets', 'agent']] as const) {
+    for (const [r, n] of [
+      ['deployments', 'web'],
+      ['statefulsets', 'db'],
+      ['daemonsets', 'agent'],
+    ] as const) {
       expect(startTimes(env, r, n).every((t) => t >= req.meshCa.createdAt.getTime())).toBe(true);
     }
     expect(startTimes(env, 'statefulsets', 'coordinator').every((t) => t < req.meshCa.createdAt.getTime())).toBe(true);
@@ -63,24 +81,46 @@ describe('restarts over a real socket', () => {
   it('reports OnDelete, orphan ReplicaSets and bare pods as needs-manual-restart unless pod deletion is allowed', async () => {
     const populate = (e: Env): void => {
       const s = e.api.store;
-      s.addStatefulSet(NS, 'ondelete', { template: contrastTemplate('od'), replicas: 2, startedAt: OLD(), updateStrategy: 'OnDelete' });
-      s.addDaemonSet(NS, 'ds-ondelete', { template: contrastTemplate('dsod'), replicas: 1, startedAt: OLD(), updateStrategy: 'OnDelete' });
+      s.addStatefulSet(NS, 'ondelete', {
+        template: contrastTemplate('od'),
+        replicas: 2,
+        startedAt: OLD(),
+        updateStrategy: 'OnDelete',
+      });
+      s.addDaemonSet(NS, 'ds-ondelete', {
+        template: contrastTemplate('dsod'),
+        replicas: 1,
+        startedAt: OLD(),
+        updateStrategy: 'OnDelete',
+      });
       s.addReplicaSet(NS, 'orphan', { template: contrastTemplate('orphan'), replicas: 1, startedAt: OLD() });
       s.addPod(NS, 'bare', { template: contrastTemplate('bare'), startedAt: OLD() });
     };
     env = await setup({ rbac: manifestRbac([NS]) });
     populate(env);
     const manual = await env.side.restarts.restartStale(request());
-    expect(statuses(manual)).toEqual({ ondelete: 'needs-manual-restart', 'ds-ondelete': 'needs-manual-restart', orphan: 'needs-manual-restart', bare: 'needs-manual-restart' });
+    expect(statuses(manual)).toEqual({
+      ondelete: 'needs-manual-restart',
+      'ds-ondelete': 'needs-manual-restart',
+      orphan: 'needs-manual-restart',
+      bare: 'needs-manual-restart',
+    });
     expect(manual.complete).toBe(false);
-    expect(manual.results.find((r) => r.name === 'ondelete')!.reason).toMatch(/OnDelete.*delete pod\(s\) ondelete-0, ondelete-1.*allowPodDeletion/);
+    expect(manual.results.find((r) => r.name === 'ondelete')!.reason).toMatch(
+      /OnDelete.*delete pod\(s\) ondelete-0, ondelete-1.*allowPodDeletion/,
+    );
     expect(writes(env.api)).toEqual([]);
     await teardown(env);
 
     env = await setup({ rbac: manifestRbac([NS], { podDeletion: true }) }, { allowPodDeletion: true });
     populate(env);
     const deleted = await env.side.restarts.restartStale(request());
-    expect(statuses(deleted)).toEqual({ ondelete: 'deleted', 'ds-ondelete': 'deleted', orphan: 'deleted', bare: 'deleted' });
+    expect(statuses(deleted)).toEqual({
+      ondelete: 'deleted',
+      'ds-ondelete': 'deleted',
+      orphan: 'deleted',
+      bare: 'deleted',
+    });
     expect(deleted.complete).toBe(true);
     expect(writes(env.api).every((w) => w.method === 'DELETE' && w.resource === 'pods')).toBe(true);
     expect(writes(env.api)).toHaveLength(5);
@@ -88,7 +128,11 @@ describe('restarts over a real socket', () => {
     expect(startTimes(env, 'statefulsets', 'ondelete')).toHaveLength(2);
     expect(env.api.store.get('pods', NS, 'bare')).toBeUndefined();
     env.api.resetStats();
-    expect(statuses(await env.side.restarts.restartStale(request()))).toEqual({ ondelete: 'skipped', 'ds-ondelete': 'skipped', orphan: 'skipped' });
+    expect(statuses(await env.side.restarts.restartStale(request()))).toEqual({
+      ondelete: 'skipped',
+      'ds-ondelete': 'skipped',
+      orphan: 'skipped',
+    });
     expect(writes(env.api)).toEqual([]);
   });
 
@@ -118,7 +162,8 @@ describe('restarts over a real socket', () => {
     const t0 = Date.now();
     const summary = await env.side.restarts.restartStale(request());
     expect(statuses(summary)).toEqual({ a: 'restarted', b: 'restarted', c: 'restarted' });
-    const patchesOf = (n: string) => env!.api.log.filter((r) => r.method === 'PATCH' && r.name === n).map((r) => r.status);
+    const patchesOf = (n: string) =>
+      env!.api.log.filter((r) => r.method === 'PATCH' && r.name === n).map((r) => r.status);
     expect(patchesOf('a')).toEqual([409, 409, 200]);
     expect(patchesOf('b')).toEqual([429, 200]);
     expect(patchesOf('c')).toEqual([503, 503, 503, 200]);
@@ -131,7 +176,13 @@ describe('restarts over a real socket', () => {
     env = await setup({}, { budget: { ...BUDGETS.kubernetes, attempts: 3 } });
     const s = env.api.store;
     for (const n of ['a', 'b', 'c']) s.addDeployment(NS, n, { template: contrastTemplate(n), startedAt: OLD() });
-    env.api.faults.push({ method: 'PATCH', name: 'b', status: 500, times: Infinity, message: 'etcdserver: request timed out' });
+    env.api.faults.push({
+      method: 'PATCH',
+      name: 'b',
+      status: 500,
+      times: Infinity,
+      message: 'etcdserver: request timed out',
+    });
     const first = await env.side.restarts.restartStale(request());
     expect(statuses(first)).toEqual({ a: 'restarted', b: 'failed', c: 'restarted' });
     expect(first.complete).toBe(false);
@@ -160,20 +211,29 @@ describe('restarts over a real socket', () => {
     expect(summary.complete).toBe(false);
 
     // Read-only grant in the namespace: each patch is denied, reported per workload.
-    const readOnly = manifestRbac([NS]).grants.map((g) => ({ ...g, rules: g.rules.map((r) => ({ ...r, verbs: r.verbs.filter((v) => v !== 'patch') })) }));
+    const readOnly = manifestRbac([NS]).grants.map((g) => ({
+      ...g,
+      rules: g.rules.map((r) => ({ ...r, verbs: r.verbs.filter((v) => v !== 'patch') })),
+    }));
     env.api.setRbac(new RbacAuthorizer(readOnly));
     s.addDeployment(NS, 'api', { template: contrastTemplate('api'), startedAt: OLD() });
     const denied = await env.side.restarts.restartStale(request());
     const api = denied.results.find((r) => r.name === 'api')!;
     expect(api.status).toBe('failed');
-    expect(api.reason).toMatch(/^403 Forbidden: deployments\.apps "api" is forbidden: .*cannot patch.*apply infra\/k8s\/rbac\.yaml/);
+    expect(api.reason).toMatch(
+      /^403 Forbidden: deployments\.apps "api" is forbidden: .*cannot patch.*apply infra\/k8s\/rbac\.yaml/,
+    );
   });
 
   it('restarts in annotation order, groups one after another', async () => {
     env = await setup({ latencyMs: 5 });
     const s = env.api.store;
     const add = (name: string, order?: number): void => {
-      s.addDeployment(NS, name, { template: contrastTemplate(name), startedAt: OLD(), annotations: order === undefined ? {} : { [RESTART_ORDER_ANNOTATION]: String(order) } });
+      s.addDeployment(NS, name, {
+        template: contrastTemplate(name),
+        startedAt: OLD(),
+        annotations: order === undefined ? {} : { [RESTART_ORDER_ANNOTATION]: String(order) },
+      });
     };
     add('db-1', -1);
     add('db-2', -1);
@@ -191,7 +251,8 @@ describe('restarts over a real socket', () => {
 
   it('restarts several workloads at once, never more than RESTART_CONCURRENCY', async () => {
     env = await setup({ latencyMs: 10 });
-    for (let i = 0; i < 4 * RESTART_CONCURRENCY; i++) env.api.store.addDeployment(NS, `w${i}`, { template: contrastTemplate(`w${i}`), startedAt: OLD() });
+    for (let i = 0; i < 4 * RESTART_CONCURRENCY; i++)
+      env.api.store.addDeployment(NS, `w${i}`, { template: contrastTemplate(`w${i}`), startedAt: OLD() });
     const summary = await env.side.restarts.restartStale(request());
     expect(summary.results.filter((r) => r.status === 'restarted')).toHaveLength(4 * RESTART_CONCURRENCY);
     expect(env.api.maxInFlight).toBeLessThanOrEqual(RESTART_CONCURRENCY);
@@ -203,8 +264,14 @@ describe('restarts over a real socket', () => {
     env = await setup({});
     env.api.store.rolloutDelayMs = 10 * HOUR;
     const at = (ms: number) => new Date(Date.now() + ms).toISOString().replace(/\.\d+Z$/, 'Z');
-    env.api.store.addDeployment(NS, 'ahead', { template: contrastTemplate('ahead', { annotations: { [RESTARTED_AT_ANNOTATION]: at(HOUR) } }), startedAt: OLD() });
-    env.api.store.addDeployment(NS, 'skewed', { template: contrastTemplate('skewed', { annotations: { [RESTARTED_AT_ANNOTATION]: at(MAX_CLOCK_SKEW_MS / 2) } }), startedAt: OLD() });
+    env.api.store.addDeployment(NS, 'ahead', {
+      template: contrastTemplate('ahead', { annotations: { [RESTARTED_AT_ANNOTATION]: at(HOUR) } }),
+      startedAt: OLD(),
+    });
+    env.api.store.addDeployment(NS, 'skewed', {
+      template: contrastTemplate('skewed', { annotations: { [RESTARTED_AT_ANNOTATION]: at(MAX_CLOCK_SKEW_MS / 2) } }),
+      startedAt: OLD(),
+    });
     const summary = await env.side.restarts.restartStale(request());
     expect(statuses(summary)).toEqual({ ahead: 'restarted', skewed: 'skipped' });
     expect(summary.results.find((r) => r.name === 'skewed')!.reason).toMatch(/rollout restart since .* in progress/);
@@ -234,17 +301,39 @@ describe('restarts over a real socket', () => {
       const s = env.api.store;
       const key = new Date(Date.now() - 5 * MIN);
       // Started 40 min before the key, its initializer done 30 min before: a certificate of the lost CA.
-      s.addPod(NS, 'old', { template: contrastTemplate('old'), startedAt: new Date(key.getTime() - 40 * MIN), initializerFinishedAt: new Date(key.getTime() - 30 * MIN) });
+      s.addPod(NS, 'old', {
+        template: contrastTemplate('old'),
+        startedAt: new Date(key.getTime() - 40 * MIN),
+        initializerFinishedAt: new Date(key.getTime() - 30 * MIN),
+      });
       // Started long before the key, but waited in Init and got through a minute after it.
-      s.addPod(NS, 'waited', { template: contrastTemplate('waited'), startedAt: new Date(key.getTime() - 30 * MIN), initializerFinishedAt: new Date(key.getTime() + MIN) });
+      s.addPod(NS, 'waited', {
+        template: contrastTemplate('waited'),
+        startedAt: new Date(key.getTime() - 30 * MIN),
+        initializerFinishedAt: new Date(key.getTime() + MIN),
+      });
       // Still in Init: it fetches its certificate from the current Coordinator when it can.
-      s.addPod(NS, 'init', { template: contrastTemplate('init'), startedAt: new Date(key.getTime() - 30 * MIN), initializerFinishedAt: 'waiting' });
+      s.addPod(NS, 'init', {
+        template: contrastTemplate('init'),
+        startedAt: new Date(key.getTime() - 30 * MIN),
+        initializerFinishedAt: 'waiting',
+      });
       // A Contrast pod without initializer (skip-initializer) holds no mesh certificate.
-      s.addPod(NS, 'noinit', { template: contrastTemplate('noinit', { initializer: false }), startedAt: new Date(key.getTime() - 30 * MIN) });
+      s.addPod(NS, 'noinit', {
+        template: contrastTemplate('noinit', { initializer: false }),
+        startedAt: new Date(key.getTime() - 30 * MIN),
+      });
       const summary = await env.side.restarts.restartStale({ ...request('restart', key) });
-      expect(statuses(summary)).toEqual({ old: 'needs-manual-restart', waited: 'skipped', init: 'skipped', noinit: 'skipped' });
+      expect(statuses(summary)).toEqual({
+        old: 'needs-manual-restart',
+        waited: 'skipped',
+        init: 'skipped',
+        noinit: 'skipped',
+      });
       const reason = (n: string) => summary.results.find((r) => r.name === n)!.reason;
-      expect(reason('old')).toMatch(/1 pod\(s\) whose contrast-initializer finished before the mesh CA key was created.*delete pod\(s\) old/);
+      expect(reason('old')).toMatch(
+        /1 pod\(s\) whose contrast-initializer finished before the mesh CA key was created.*delete pod\(s\) old/,
+      );
       expect(reason('waited')).toMatch(/got their certificate after the mesh CA key was created/);
       expect(reason('init')).toMatch(/still in Init/);
       expect(reason('noinit')).toMatch(/without contrast-initializer hold no mesh certificate/);
@@ -257,8 +346,16 @@ describe('restarts over a real socket', () => {
     it('with a Deployment: restarts when one pod is stale, by a single rollout restart', async () => {
       env = await setup({});
       const key = new Date(Date.now() - 5 * MIN);
-      env.api.store.addDeployment(NS, 'web', { template: contrastTemplate('web'), replicas: 2, startedAt: new Date(key.getTime() - 30 * MIN) });
-      env.api.store.addDeployment(NS, 'api', { template: contrastTemplate('api'), replicas: 2, startedAt: new Date(key.getTime() + MIN) });
+      env.api.store.addDeployment(NS, 'web', {
+        template: contrastTemplate('web'),
+        replicas: 2,
+        startedAt: new Date(key.getTime() - 30 * MIN),
+      });
+      env.api.store.addDeployment(NS, 'api', {
+        template: contrastTemplate('api'),
+        replicas: 2,
+        startedAt: new Date(key.getTime() + MIN),
+      });
       const summary = await env.side.restarts.restartStale(request('restart', key));
       expect(statuses(summary)).toEqual({ web: 'restarted', api: 'skipped' });
       expect(writes(env.api).map((w) => w.name)).toEqual(['web']);
@@ -270,21 +367,31 @@ describe('restarts over a real socket', () => {
       // Kubernetes times are whole seconds; the margin covers that and skew between clocks.
       s_add(env, 'within', new Date(key.getTime() - CLOCK_SKEW_MARGIN_MS + 1000));
       s_add(env, 'beyond', new Date(key.getTime() - CLOCK_SKEW_MARGIN_MS - 1000));
-      expect(statuses(await env.side.restarts.restartStale(request('list', key)))).toEqual({ within: 'skipped', beyond: 'would-restart' });
+      expect(statuses(await env.side.restarts.restartStale(request('list', key)))).toEqual({
+        within: 'skipped',
+        beyond: 'would-restart',
+      });
     });
 
-    it('never patches twice for one key: the wave\'s start bounds it even when the key looks newer than our clock', async () => {
+    it("never patches twice for one key: the wave's start bounds it even when the key looks newer than our clock", async () => {
       env = await setup({});
       // The Coordinator's clock runs 5 min ahead: its key looks created "in the future".
       const key = new Date(Date.now() + 5 * MIN);
-      env.api.store.addDeployment(NS, 'web', { template: contrastTemplate('web'), replicas: 2, startedAt: new Date(Date.now() - 60 * MIN) });
+      env.api.store.addDeployment(NS, 'web', {
+        template: contrastTemplate('web'),
+        replicas: 2,
+        startedAt: new Date(Date.now() - 60 * MIN),
+      });
       const issued = new Date();
       const first = await env.side.restarts.restartStale({ ...request('restart', key), restartsIssuedAt: issued });
       expect(statuses(first)).toEqual({ web: 'restarted' });
       // Its new pods finished "before" the skewed key too; the annotation says the wave did it.
       await new Promise((r) => setTimeout(r, env!.api.store.initializerRunMs + 200));
       const again = await env.side.restarts.restartStale({ ...request('restart', key), restartsIssuedAt: issued });
-      expect(again.results[0]).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/rollout restart since .* in progress/) });
+      expect(again.results[0]).toMatchObject({
+        status: 'skipped',
+        reason: expect.stringMatching(/rollout restart since .* in progress/),
+      });
       expect(writes(env.api)).toHaveLength(1);
       // Without the wave's time the same skew would patch again.
       expect(statuses(await env.side.restarts.restartStale(request('list', key)))).toEqual({ web: 'would-restart' });
@@ -298,27 +405,43 @@ describe('restarts over a real socket', () => {
         (t.spec.initContainers as { restartPolicy?: string }[])[0]!.restartPolicy = 'Always';
         return t;
       };
-      env.api.store.addPod(NS, 'pv-old', { template: sidecar('pv-old'), startedAt: new Date(key.getTime() - 30 * MIN), initializerFinishedAt: new Date(key.getTime() - 29 * MIN) });
-      env.api.store.addPod(NS, 'pv-new', { template: sidecar('pv-new'), startedAt: new Date(key.getTime() - 30 * MIN), initializerFinishedAt: new Date(key.getTime() + MIN) });
+      env.api.store.addPod(NS, 'pv-old', {
+        template: sidecar('pv-old'),
+        startedAt: new Date(key.getTime() - 30 * MIN),
+        initializerFinishedAt: new Date(key.getTime() - 29 * MIN),
+      });
+      env.api.store.addPod(NS, 'pv-new', {
+        template: sidecar('pv-new'),
+        startedAt: new Date(key.getTime() - 30 * MIN),
+        initializerFinishedAt: new Date(key.getTime() + MIN),
+      });
       const pod = env.api.store.get('pods', NS, 'pv-old')!;
       const init = (pod.status!.initContainerStatuses as { state: Record<string, unknown>; started: boolean }[])[0]!;
       expect(Object.keys(init.state)).toEqual(['running']);
       expect(init.started).toBe(true);
-      expect(statuses(await env.side.restarts.restartStale(request('list', key)))).toEqual({ 'pv-old': 'would-restart', 'pv-new': 'skipped' });
+      expect(statuses(await env.side.restarts.restartStale(request('list', key)))).toEqual({
+        'pv-old': 'would-restart',
+        'pv-new': 'skipped',
+      });
     });
 
     it('reports, without writing, in report mode (a rotation this service did not cause)', async () => {
       env = await setup({});
       env.api.store.addDeployment(NS, 'web', { template: contrastTemplate('web'), startedAt: OLD() });
-      env.api.store.addDeployment(NS, 'fresh', { template: contrastTemplate('fresh'), startedAt: new Date(Date.now() - 30_000) });
+      env.api.store.addDeployment(NS, 'fresh', {
+        template: contrastTemplate('fresh'),
+        startedAt: new Date(Date.now() - 30_000),
+      });
       const summary = await env.side.restarts.restartStale(request('report'));
       expect(statuses(summary)).toEqual({ web: 'stale', fresh: 'skipped' });
-      expect(summary.results.find((r) => r.name === 'web')!.reason).toMatch(/not restarted: a rotation this service did not cause/);
+      expect(summary.results.find((r) => r.name === 'web')!.reason).toMatch(
+        /not restarted: a rotation this service did not cause/,
+      );
       expect(summary).toMatchObject({ complete: false, staleWorkloads: 1 });
       expect(writes(env.api)).toEqual([]);
     });
 
-    it('a pod waiting in Init while the Coordinator is stale finishes once it serves, on the initializer\'s retry grid', async () => {
+    it("a pod waiting in Init while the Coordinator is stale finishes once it serves, on the initializer's retry grid", async () => {
       env = await setup({});
       const s = env.api.store;
       const coordinator = { since: undefined as Date | undefined };
@@ -328,18 +451,36 @@ describe('restarts over a real socket', () => {
       const pod = () => s.workloadPods('deployments', NS, 'web')[0]!;
       const list = () => env!.side.restarts.restartStale(request('list', new Date(Date.now() - 60_000)));
       expect((await list()).results[0]!.reason).toMatch(/still in Init/);
-      expect(pod().status).toMatchObject({ phase: 'Pending', initContainerStatuses: [{ name: 'contrast-initializer', state: { running: {} } }] });
+      expect(pod().status).toMatchObject({
+        phase: 'Pending',
+        initContainerStatuses: [{ name: 'contrast-initializer', state: { running: {} } }],
+      });
       const serving = (coordinator.since = new Date());
       await new Promise((r) => setTimeout(r, 700));
       const after = await list();
-      expect(after.results[0]).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/got their certificate after/) });
-      const finished = Date.parse((pod().status!.initContainerStatuses as { state: { terminated: { finishedAt: string } } }[])[0]!.state.terminated.finishedAt);
+      expect(after.results[0]).toMatchObject({
+        status: 'skipped',
+        reason: expect.stringMatching(/got their certificate after/),
+      });
+      const finished = Date.parse(
+        (pod().status!.initContainerStatuses as { state: { terminated: { finishedAt: string } } }[])[0]!.state
+          .terminated.finishedAt,
+      );
       expect(finished).toBeGreaterThanOrEqual(Math.floor(serving.getTime() / 1000) * 1000);
-      expect(pod().status).toMatchObject({ phase: 'Running', conditions: expect.arrayContaining([{ type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: expect.any(String) }]) });
+      expect(pod().status).toMatchObject({
+        phase: 'Running',
+        conditions: expect.arrayContaining([
+          { type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: expect.any(String) },
+        ]),
+      });
     });
   });
 });
 
 function s_add(env: Env, name: string, finished: Date): void {
-  env.api.store.addPod(NS, name, { template: contrastTemplate(name), startedAt: new Date(finished.getTime() - 1000), initializerFinishedAt: finished });
+  env.api.store.addPod(NS, name, {
+    template: contrastTemplate(name),
+    startedAt: new Date(finished.getTime() - 1000),
+    initializerFinishedAt: finished,
+  });
 }

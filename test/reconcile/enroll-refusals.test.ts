@@ -20,7 +20,10 @@ let ws: Workspace;
 let aws: Server;
 let awsRequests = 0;
 beforeAll(async () => {
-  ws = await makeWorkspace({ modulusLength: 2048, manifestExtra: { ReferenceValues: makeTestManifest().ReferenceValues } });
+  ws = await makeWorkspace({
+    modulusLength: 2048,
+    manifestExtra: { ReferenceValues: makeTestManifest().ReferenceValues },
+  });
   aws = createServer((_req, res) => {
     awsRequests++;
     res.writeHead(500).end();
@@ -40,17 +43,45 @@ function manifestWith(edit: (m: Record<string, any>) => void): Buffer {
 
 const noKms = { send: () => Promise.reject(new Error('KMS must not be called')) } as unknown as KMSClient;
 const build = (manifest: Buffer) =>
-  buildBundle({ deployment: 'prod', kmsKeyId: 'alias/x', kms: noKms, files: { manifest, seedShares: ws.seedShares, ownerKeyPem: Buffer.from(ws.ownerKeyPem) } });
+  buildBundle({
+    deployment: 'prod',
+    kmsKeyId: 'alias/x',
+    kms: noKms,
+    files: { manifest, seedShares: ws.seedShares, ownerKeyPem: Buffer.from(ws.ownerKeyPem) },
+  });
 
 describe('enroll refuses before anything is encrypted or written', () => {
   it.each([
-    ['an unknown reference field', (m: Record<string, any>) => (m.ReferenceValues.snp[0].MinimumFirmware = 1), /ReferenceValues\.snp\[0\]\.MinimumFirmware: unknown field/],
-    ['a value the project does not implement (APEIP)', (m: Record<string, any>) => (m.ReferenceValues.snp[0].APEIP = '0080b004'), /APEIP: is set/],
-    ['a guest policy the Coordinator refuses', (m: Record<string, any>) => (m.ReferenceValues.snp[0].GuestPolicy.MigrateMA = true), /GuestPolicy\.MigrateMA: modifying this field is not permitted/],
-    ['an empty SeedshareOwnerPubKeys', (m: Record<string, any>) => (m.SeedshareOwnerPubKeys = []), /SeedshareOwnerPubKeys: empty/],
-    ['a product Contrast does not accept', (m: Record<string, any>) => (m.ReferenceValues.snp[0].ProductName = 'Turin'), /unknown product name "Turin"/],
+    [
+      'an unknown reference field',
+      (m: Record<string, any>) => (m.ReferenceValues.snp[0].MinimumFirmware = 1),
+      /ReferenceValues\.snp\[0\]\.MinimumFirmware: unknown field/,
+    ],
+    [
+      'a value the project does not implement (APEIP)',
+      (m: Record<string, any>) => (m.ReferenceValues.snp[0].APEIP = '0080b004'),
+      /APEIP: is set/,
+    ],
+    [
+      'a guest policy the Coordinator refuses',
+      (m: Record<string, any>) => (m.ReferenceValues.snp[0].GuestPolicy.MigrateMA = true),
+      /GuestPolicy\.MigrateMA: modifying this field is not permitted/,
+    ],
+    [
+      'an empty SeedshareOwnerPubKeys',
+      (m: Record<string, any>) => (m.SeedshareOwnerPubKeys = []),
+      /SeedshareOwnerPubKeys: empty/,
+    ],
+    [
+      'a product Contrast does not accept',
+      (m: Record<string, any>) => (m.ReferenceValues.snp[0].ProductName = 'Turin'),
+      /unknown product name "Turin"/,
+    ],
   ])('%s', async (_what, edit, message) => {
-    await expect(build(manifestWith(edit))).rejects.toMatchObject({ outcome: 'bundle-invalid', message: expect.stringMatching(message) });
+    await expect(build(manifestWith(edit))).rejects.toMatchObject({
+      outcome: 'bundle-invalid',
+      message: expect.stringMatching(message),
+    });
   });
 
   it('the unchanged workspace passes every check and only then reaches KMS (the control for the cases above)', async () => {
@@ -59,16 +90,38 @@ describe('enroll refuses before anything is encrypted or written', () => {
 
   it('the CLI exits with bundle-invalid, naming the field, and sends nothing to AWS', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'enroll-refused-'));
-    writeFileSync(path.join(dir, 'manifest.json'), manifestWith((m) => (m.ReferenceValues.tdx[0].AllowedRtmr0s = [])));
+    writeFileSync(
+      path.join(dir, 'manifest.json'),
+      manifestWith((m) => (m.ReferenceValues.tdx[0].AllowedRtmr0s = [])),
+    );
     writeFileSync(path.join(dir, 'seed-shares.json'), ws.seedShares);
     writeFileSync(path.join(dir, 'seedshare-owner.pem'), ws.ownerKeyPem);
     const stderr: string[] = [];
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (stderr.push(String(chunk)), true));
+    const spy = vi
+      .spyOn(process.stderr, 'write')
+      .mockImplementation((chunk: string | Uint8Array) => (stderr.push(String(chunk)), true));
     const env = { ...process.env };
-    Object.assign(process.env, { AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL: `http://127.0.0.1:${(aws.address() as AddressInfo).port}`, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
+    Object.assign(process.env, {
+      AWS_REGION: 'eu-west-1',
+      AWS_ENDPOINT_URL: `http://127.0.0.1:${(aws.address() as AddressInfo).port}`,
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+    });
     process.exitCode = undefined;
     try {
-      await main(['node', 'contrast-autorecover', 'enroll', '--workspace', dir, '--deployment', 'prod', '--kms-key-id', 'alias/x', '--secret-id', 'contrast-autorecover/prod']);
+      await main([
+        'node',
+        'contrast-autorecover',
+        'enroll',
+        '--workspace',
+        dir,
+        '--deployment',
+        'prod',
+        '--kms-key-id',
+        'alias/x',
+        '--secret-id',
+        'contrast-autorecover/prod',
+      ]);
     } finally {
       spy.mockRestore();
       process.env = env;

@@ -2,7 +2,13 @@ import { webcrypto } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as x509 from '../../lambda/shared/peculiar.ts';
 import { MAX_CLOCK_SKEW_MS } from '../../lambda/kubernetes/stale.ts';
-import { ADOPT_WINDOW_MS, currentGeneration, keyCreatedFromCertificate, meshCaCertificate, type MeshCaCertificate } from '../../lambda/reconcile/mesh-ca.ts';
+import {
+  ADOPT_WINDOW_MS,
+  currentGeneration,
+  keyCreatedFromCertificate,
+  meshCaCertificate,
+  type MeshCaCertificate,
+} from '../../lambda/reconcile/mesh-ca.ts';
 import type { RecoverAttempt, RecoveryRecord } from '../../lambda/reconcile/types.ts';
 
 const HOUR = 3_600_000;
@@ -10,11 +16,23 @@ const MARGIN = 2_000;
 const alg = { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' };
 
 async function meshCaPem(keys: webcrypto.CryptoKeyPair, notBefore: Date): Promise<string> {
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=system:coordinator:intermediate', notBefore, notAfter: new Date(notBefore.getTime() + 10 * HOUR), signingAlgorithm: alg, keys });
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01',
+    name: 'CN=system:coordinator:intermediate',
+    notBefore,
+    notAfter: new Date(notBefore.getTime() + 10 * HOUR),
+    signingAlgorithm: alg,
+    keys,
+  });
   return cert.toString('pem');
 }
 
-const attempt = (id: string, at: number, status: RecoverAttempt['status']): RecoverAttempt => ({ id, at, status, force: false });
+const attempt = (id: string, at: number, status: RecoverAttempt['status']): RecoverAttempt => ({
+  id,
+  at,
+  status,
+  force: false,
+});
 
 describe('mesh CA generations', () => {
   it('name the key (SPKI SHA-256), not the certificate: a new certificate over the same key is the same generation', async () => {
@@ -32,7 +50,10 @@ describe('mesh CA generations', () => {
   });
 
   const T = Date.parse('2025-06-01T12:00:00Z');
-  const cert = (spki: string, keyCreated: number): MeshCaCertificate => ({ spkiSha256: spki, notBefore: keyCreated - HOUR });
+  const cert = (spki: string, keyCreated: number): MeshCaCertificate => ({
+    spkiSha256: spki,
+    notBefore: keyCreated - HOUR,
+  });
   const empty: RecoveryRecord = { attempts: [] };
 
   it('our own Recover dates the key by its intent', () => {
@@ -43,10 +64,27 @@ describe('mesh CA generations', () => {
   });
 
   it('a known key keeps its record; the oldest certificate of an observed key dates it', () => {
-    const known: RecoveryRecord = { attempts: [], meshCa: { spkiSha256: 'k', createdAt: T, cause: 'recover', attemptId: 'x', certificateNotBefore: T - HOUR, firstSeenAt: T, restartsCompleteAt: T + 5 } };
+    const known: RecoveryRecord = {
+      attempts: [],
+      meshCa: {
+        spkiSha256: 'k',
+        createdAt: T,
+        cause: 'recover',
+        attemptId: 'x',
+        certificateNotBefore: T - HOUR,
+        firstSeenAt: T,
+        restartsCompleteAt: T + 5,
+      },
+    };
     // A peer-recovered replica's newer certificate over the same key changes nothing.
-    expect(currentGeneration(known, cert('k', T + 2 * HOUR), T + 3 * HOUR, MARGIN)).toEqual({ generation: known.meshCa, changed: false });
-    const observed: RecoveryRecord = { attempts: [], meshCa: { ...known.meshCa!, cause: 'observed', attemptId: undefined } };
+    expect(currentGeneration(known, cert('k', T + 2 * HOUR), T + 3 * HOUR, MARGIN)).toEqual({
+      generation: known.meshCa,
+      changed: false,
+    });
+    const observed: RecoveryRecord = {
+      attempts: [],
+      meshCa: { ...known.meshCa!, cause: 'observed', attemptId: undefined },
+    };
     const older = currentGeneration(observed, cert('k', T - 10 * 60_000), T + HOUR, MARGIN);
     expect(older.changed).toBe(true);
     expect(older.generation.createdAt).toBe(T - 10 * 60_000);
@@ -72,13 +110,33 @@ describe('mesh CA generations', () => {
     expect(currentGeneration(record, cert('k', T - MARGIN - 1_000), T + HOUR, MARGIN).generation.cause).toBe('recover');
     // A Coordinator clock behind ours, within the skew bound: still ours (issue 21 item 6: 5 s behind).
     expect(currentGeneration(record, cert('k', T - 5_000), T + HOUR, MARGIN).generation.cause).toBe('recover');
-    expect(currentGeneration(record, cert('k', T - MAX_CLOCK_SKEW_MS), T + HOUR, MARGIN).generation.cause).toBe('recover');
-    expect(currentGeneration(record, cert('k', T - MAX_CLOCK_SKEW_MS - 1_000), T + HOUR, MARGIN).generation.cause).toBe('observed');
-    expect(currentGeneration(record, cert('k', T + ADOPT_WINDOW_MS + MAX_CLOCK_SKEW_MS + 1_000), T + HOUR, MARGIN).generation.cause).toBe('observed');
+    expect(currentGeneration(record, cert('k', T - MAX_CLOCK_SKEW_MS), T + HOUR, MARGIN).generation.cause).toBe(
+      'recover',
+    );
+    expect(currentGeneration(record, cert('k', T - MAX_CLOCK_SKEW_MS - 1_000), T + HOUR, MARGIN).generation.cause).toBe(
+      'observed',
+    );
+    expect(
+      currentGeneration(record, cert('k', T + ADOPT_WINDOW_MS + MAX_CLOCK_SKEW_MS + 1_000), T + HOUR, MARGIN).generation
+        .cause,
+    ).toBe('observed');
     // Seen before the intent was recorded (by our clock): not the intent's.
     expect(currentGeneration(record, cert('k', T + 30), T - 1, MARGIN).generation.cause).toBe('observed');
     // An attempt that already made the recorded key is not adopted twice.
-    const used: RecoveryRecord = { ...record, meshCa: { spkiSha256: 'old', createdAt: T, cause: 'recover', attemptId: 'a', certificateNotBefore: T - HOUR, firstSeenAt: T } };
-    expect(currentGeneration(used, cert('k', T + 30), T + HOUR, MARGIN).generation).toMatchObject({ cause: 'observed', createdAt: T + 30 });
+    const used: RecoveryRecord = {
+      ...record,
+      meshCa: {
+        spkiSha256: 'old',
+        createdAt: T,
+        cause: 'recover',
+        attemptId: 'a',
+        certificateNotBefore: T - HOUR,
+        firstSeenAt: T,
+      },
+    };
+    expect(currentGeneration(used, cert('k', T + 30), T + HOUR, MARGIN).generation).toMatchObject({
+      cause: 'observed',
+      createdAt: T + 30,
+    });
   });
 });

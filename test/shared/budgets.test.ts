@@ -5,7 +5,20 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { awsCallMs, awsClientSettings, BUDGETS, budgetsWith, kubernetesCallMs, KUBERNETES_LIMITS, KUBERNETES_RETRY, MIN_LEASE_SECONDS, minLeaseSeconds, recoverMs, stepBudgetsOf, stepNeedMs } from '../../lambda/shared/budgets.ts';
+import {
+  awsCallMs,
+  awsClientSettings,
+  BUDGETS,
+  budgetsWith,
+  kubernetesCallMs,
+  KUBERNETES_LIMITS,
+  KUBERNETES_RETRY,
+  MIN_LEASE_SECONDS,
+  minLeaseSeconds,
+  recoverMs,
+  stepBudgetsOf,
+  stepNeedMs,
+} from '../../lambda/shared/budgets.ts';
 import { REPO_ROOT } from '../support/cli.ts';
 
 const s = stepBudgetsOf(BUDGETS);
@@ -14,11 +27,17 @@ describe('time budgets', () => {
   it('bound every AWS call by timeouts and attempts (a timeout is an error, not a warning)', () => {
     expect(awsClientSettings()).toEqual({
       maxAttempts: BUDGETS.aws.maxAttempts,
-      requestHandler: { connectionTimeout: BUDGETS.aws.connectionTimeoutMs, requestTimeout: BUDGETS.aws.requestTimeoutMs, throwOnRequestTimeout: true },
+      requestHandler: {
+        connectionTimeout: BUDGETS.aws.connectionTimeoutMs,
+        requestTimeout: BUDGETS.aws.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+      },
     });
     // Attempts plus the SDK's longest backoff between them (throttling base, Retry-After extra).
     expect(awsCallMs({ connectionTimeoutMs: 1, requestTimeoutMs: 1_000, maxAttempts: 1 })).toBe(1_000);
-    expect(awsCallMs({ connectionTimeoutMs: 1, requestTimeoutMs: 1_000, maxAttempts: 3 })).toBe(3_000 + (1_000 + 5_000) + (2_000 + 5_000));
+    expect(awsCallMs({ connectionTimeoutMs: 1, requestTimeoutMs: 1_000, maxAttempts: 3 })).toBe(
+      3_000 + (1_000 + 5_000) + (2_000 + 5_000),
+    );
   });
 
   it('give no Decrypt without time for the Recover intent and the Recover after it, except in a dry run', () => {
@@ -30,16 +49,23 @@ describe('time budgets', () => {
   });
 
   it('derive the lease minimum from the handshake, RPC, Decrypt and record-write budgets', () => {
-    const longer = stepBudgetsOf(budgetsWith({ coordinator: { rpcTimeoutMs: BUDGETS.coordinator.rpcTimeoutMs + 10_000 } }));
+    const longer = stepBudgetsOf(
+      budgetsWith({ coordinator: { rpcTimeoutMs: BUDGETS.coordinator.rpcTimeoutMs + 10_000 } }),
+    );
     expect(minLeaseSeconds(longer)).toBe(MIN_LEASE_SECONDS + 30); // probe, Recover and confirm: three RPCs
-    expect(MIN_LEASE_SECONDS * 1000).toBeGreaterThanOrEqual(s.awsCallMs + stepNeedMs('probe', s) + stepNeedMs('peers', s) + stepNeedMs('decrypt', s) + BUDGETS.leaseMarginMs);
+    expect(MIN_LEASE_SECONDS * 1000).toBeGreaterThanOrEqual(
+      s.awsCallMs + stepNeedMs('probe', s) + stepNeedMs('peers', s) + stepNeedMs('decrypt', s) + BUDGETS.leaseMarginMs,
+    );
     // The peer check counts every attempt of its request and the longest wait between them.
     expect(stepNeedMs('peers', s)).toBe(kubernetesCallMs());
-    expect(kubernetesCallMs({ requestTimeoutMs: 1_000, attempts: 3 })).toBe(3 * 1_000 + 2 * Math.max(KUBERNETES_RETRY.backoffMaxMs, KUBERNETES_RETRY.retryAfterMaxMs));
+    expect(kubernetesCallMs({ requestTimeoutMs: 1_000, attempts: 3 })).toBe(
+      3 * 1_000 + 2 * Math.max(KUBERNETES_RETRY.backoffMaxMs, KUBERNETES_RETRY.retryAfterMaxMs),
+    );
   });
 
   it('are stated in README and docs/operate.md as budgets.ts has them', () => {
-    const docs = readFileSync(join(REPO_ROOT, 'docs', 'operate.md'), 'utf8') + readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const docs =
+      readFileSync(join(REPO_ROOT, 'docs', 'operate.md'), 'utf8') + readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
     for (const figure of [
       `at least ${MIN_LEASE_SECONDS} s`,
       `at most ${awsCallMs() / 1000} s`,

@@ -23,7 +23,8 @@ import { REPO_ROOT } from '../support/cli.ts';
 /** Error classes that stand for no outcome, and why. */
 const WITHOUT_OUTCOME: Record<string, string> = {
   UsageError: 'a mistake in how the CLI was called: exit 2 (cli/program.ts), never an outcome',
-  AwsLikeError: 'the local demo key provider imitates an AWS SDK error; lambda/keys/aws-errors.ts classifies it like the SDK\'s own',
+  AwsLikeError:
+    "the local demo key provider imitates an AWS SDK error; lambda/keys/aws-errors.ts classifies it like the SDK's own",
 };
 
 function sources(dir: string): string[] {
@@ -78,10 +79,22 @@ function defaultedOutcomes(params: string): string[] {
 
 describe('every error class maps to an outcome', () => {
   const classes = declaredClasses();
-  const errorClasses = [...classes.keys()].filter((n) => ancestry(n, classes).some((a) => a === 'Error' || a.endsWith('Error')) && !['RecoveryError'].includes(n));
+  const errorClasses = [...classes.keys()].filter(
+    (n) => ancestry(n, classes).some((a) => a === 'Error' || a.endsWith('Error')) && !['RecoveryError'].includes(n),
+  );
 
   it('finds the error classes (the walker works)', () => {
-    expect(errorClasses).toEqual(expect.arrayContaining(['InputError', 'AttestationError', 'UnreachableError', 'KubeApiError', 'ConfigError', 'DerError', 'CoordinatorRpcError']));
+    expect(errorClasses).toEqual(
+      expect.arrayContaining([
+        'InputError',
+        'AttestationError',
+        'UnreachableError',
+        'KubeApiError',
+        'ConfigError',
+        'DerError',
+        'CoordinatorRpcError',
+      ]),
+    );
   });
 
   it.each(errorClasses)('%s passes through RecoveryError or is a documented exception', (name) => {
@@ -90,19 +103,29 @@ describe('every error class maps to an outcome', () => {
       expect(chain).not.toContain('RecoveryError');
       return;
     }
-    expect(chain, `${name} (${classes.get(name)!.file}) extends ${chain.slice(1).join(' → ')}: give it an outcome (extend RecoveryError) or document why not`).toContain('RecoveryError');
+    expect(
+      chain,
+      `${name} (${classes.get(name)!.file}) extends ${chain.slice(1).join(' → ')}: give it an outcome (extend RecoveryError) or document why not`,
+    ).toContain('RecoveryError');
   });
 
-  it.each(errorClasses.filter((n) => !WITHOUT_OUTCOME[n]))('%s names its outcome at every use: its constructor has no default or optional outcome', (name) => {
-    const params = constructorParams(name, classes.get(name)!.file);
-    expect(params === undefined ? [] : defaultedOutcomes(params), `${name} (${classes.get(name)!.file})`).toEqual([]);
-  });
+  it.each(errorClasses.filter((n) => !WITHOUT_OUTCOME[n]))(
+    '%s names its outcome at every use: its constructor has no default or optional outcome',
+    (name) => {
+      const params = constructorParams(name, classes.get(name)!.file);
+      expect(params === undefined ? [] : defaultedOutcomes(params), `${name} (${classes.get(name)!.file})`).toEqual([]);
+    },
+  );
 
   it('the default-outcome detector sees a default and an optional outcome', () => {
-    expect(defaultedOutcomes("message: string, outcome: Outcome = 'bundle-invalid', options?: { cause?: unknown }")).toEqual(["= 'bundle-invalid'"]);
-    expect(defaultedOutcomes("message: string, outcome: 'unreachable' | 'config-invalid' = 'unreachable'")).toEqual(["= 'unreachable'"]);
+    expect(
+      defaultedOutcomes("message: string, outcome: Outcome = 'bundle-invalid', options?: { cause?: unknown }"),
+    ).toEqual(["= 'bundle-invalid'"]);
+    expect(defaultedOutcomes("message: string, outcome: 'unreachable' | 'config-invalid' = 'unreachable'")).toEqual([
+      "= 'unreachable'",
+    ]);
     expect(defaultedOutcomes('message: string, outcome?: Outcome')).toEqual(['outcome?:']);
-    expect(defaultedOutcomes("message: string, outcome: Outcome, options?: { cause?: unknown }")).toEqual([]);
+    expect(defaultedOutcomes('message: string, outcome: Outcome, options?: { cause?: unknown }')).toEqual([]);
   });
 
   it('the documented exceptions still exist', () => {
@@ -117,8 +140,22 @@ describe('outcomes that depend on the case', () => {
   };
 
   it('a collateral mirror that timed out, failed or lacks a document is unreachable; one serving a document that does not verify is attestation-failed', () => {
-    expect(outcome(new CollateralFetchError([{ file: 'vcek', reason: 'timeout' }, { file: 'crl', reason: 'HTTP 503' }]))).toBe('unreachable');
-    expect(outcome(new CollateralFetchError([{ file: 'vcek', reason: 'timeout' }, { file: 'crl', reason: 'bad signature', refused: true }]))).toBe('attestation-failed');
+    expect(
+      outcome(
+        new CollateralFetchError([
+          { file: 'vcek', reason: 'timeout' },
+          { file: 'crl', reason: 'HTTP 503' },
+        ]),
+      ),
+    ).toBe('unreachable');
+    expect(
+      outcome(
+        new CollateralFetchError([
+          { file: 'vcek', reason: 'timeout' },
+          { file: 'crl', reason: 'bad signature', refused: true },
+        ]),
+      ),
+    ).toBe('attestation-failed');
     expect(outcome(new CollateralUnavailableError('snp.crl', 'no current AMD CRL'))).toBe('unreachable');
     expect(outcome(new StaleCollateralError('collateral', 'past nextUpdate'))).toBe('attestation-failed');
   });

@@ -8,7 +8,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collateralPath, type CollateralDocument, type CollateralKey } from '../../lambda/attestation/collateral/sources.ts';
+import {
+  collateralPath,
+  type CollateralDocument,
+  type CollateralKey,
+} from '../../lambda/attestation/collateral/sources.ts';
 
 export interface TestMirror {
   url: string;
@@ -61,7 +65,10 @@ export async function startMirror(): Promise<TestMirror> {
     log,
     serve(key, doc) {
       const header = chainHeader(key);
-      const headers: Record<string, string> = header && doc.issuerChain ? { [header]: encodeURIComponent(Buffer.from(doc.issuerChain).toString('latin1')) } : {};
+      const headers: Record<string, string> =
+        header && doc.issuerChain
+          ? { [header]: encodeURIComponent(Buffer.from(doc.issuerChain).toString('latin1')) }
+          : {};
       docs.set(collateralPath(key), { body: doc.body, headers });
     },
     clear() {

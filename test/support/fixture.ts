@@ -44,13 +44,20 @@ export async function enroll(ws: Workspace, deployment = uniqueName('dep')): Pro
 }
 
 /** Reconcile's ports for an enrolled deployment (moto's KMS and Secrets Manager), plus what a test adds. */
-export function portsFor(e: Enrolled, verifierFactory: BundleVerifierFactory = () => createInsecureTestingVerifier(), extra: Partial<ReconcilePorts> = {}): ReconcilePorts {
+export function portsFor(
+  e: Enrolled,
+  verifierFactory: BundleVerifierFactory = () => createInsecureTestingVerifier(),
+  extra: Partial<ReconcilePorts> = {},
+): ReconcilePorts {
   return { ...awsPorts({ kms: e.kms, secrets: e.secrets }, verifierFactory), ...extra };
 }
 
 /** The tests' time: the production step budgets with shorter Coordinator timeouts, and any changes a test makes. */
 export function testTime(changes: Partial<StepBudgets> = {}, deadline?: number): ReconcileTime {
-  return { budgets: { ...stepBudgetsOf(), handshakeTimeoutMs: 2000, rpcTimeoutMs: 4000, ...changes }, ...(deadline !== undefined ? { deadline } : {}) };
+  return {
+    budgets: { ...stepBudgetsOf(), handshakeTimeoutMs: 2000, rpcTimeoutMs: 4000, ...changes },
+    ...(deadline !== undefined ? { deadline } : {}),
+  };
 }
 
 export const TEST_TIME = testTime();

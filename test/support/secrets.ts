@@ -5,7 +5,8 @@
  */
 export function secretNeedles(secret: Uint8Array): string[] {
   const buf = Buffer.from(secret);
-  const windows = buf.length > 24 ? [buf, buf.subarray(Math.floor(buf.length / 2) - 8, Math.floor(buf.length / 2) + 8)] : [buf];
+  const windows =
+    buf.length > 24 ? [buf, buf.subarray(Math.floor(buf.length / 2) - 8, Math.floor(buf.length / 2) + 8)] : [buf];
   const out = new Set<string>();
   for (const w of windows) {
     out.add(w.toString('hex'));
@@ -16,7 +17,8 @@ export function secretNeedles(secret: Uint8Array): string[] {
     out.add(`[${Array.from(w).join(', ')}]`);
   }
   // Interior base64 of a longer secret is position dependent: also look at 3-byte aligned slices.
-  for (let shift = 0; shift < 3 && buf.length > 48; shift++) out.add(buf.subarray(shift, shift + 30).toString('base64'));
+  for (let shift = 0; shift < 3 && buf.length > 48; shift++)
+    out.add(buf.subarray(shift, shift + 30).toString('base64'));
   return [...out].filter((s) => s.length >= 16);
 }
 

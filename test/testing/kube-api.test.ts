@@ -9,7 +9,12 @@ describe('Kubernetes API stand-in', () => {
     api = undefined;
   });
 
-  async function send(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; json: Record<string, unknown> }> {
+  async function send(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
     const res = await fetch(`${api!.url}${path}`, {
       method,
       headers: { authorization: 'Bearer t', 'content-type': contentType },
@@ -22,16 +27,44 @@ describe('Kubernetes API stand-in', () => {
     api = await startKubeApi({ plainHttp: true });
     api.store.addDeployment('apps', 'web', { template: contrastTemplate('web'), startedAt: new Date() });
     const path = '/apis/apps/v1/namespaces/apps/deployments/web';
-    const json = await send('PATCH', path, [{ op: 'add', path: '/metadata/annotations', value: { a: '1' } }, { op: 'test', path: '/metadata/name', value: 'web' }], 'application/json-patch+json');
+    const json = await send(
+      'PATCH',
+      path,
+      [
+        { op: 'add', path: '/metadata/annotations', value: { a: '1' } },
+        { op: 'test', path: '/metadata/name', value: 'web' },
+      ],
+      'application/json-patch+json',
+    );
     expect(json.status).toBe(200);
     expect((json.json.metadata as { annotations: Record<string, string> }).annotations).toEqual({ a: '1' });
-    const failedTest = await send('PATCH', path, [{ op: 'test', path: '/metadata/name', value: 'other' }], 'application/json-patch+json');
+    const failedTest = await send(
+      'PATCH',
+      path,
+      [{ op: 'test', path: '/metadata/name', value: 'other' }],
+      'application/json-patch+json',
+    );
     expect(failedTest.status).toBe(422);
     const apply = await send('PATCH', path, { metadata: { labels: { b: '2' } } }, 'application/apply-patch+yaml');
-    expect(apply).toMatchObject({ status: 422, json: { kind: 'Status', reason: 'Invalid', message: expect.stringMatching(/fieldManager: Required value/) } });
-    expect((await send('PATCH', `${path}?fieldManager=test`, { metadata: { labels: { b: '2' } } }, 'application/apply-patch+yaml')).status).toBe(200);
+    expect(apply).toMatchObject({
+      status: 422,
+      json: { kind: 'Status', reason: 'Invalid', message: expect.stringMatching(/fieldManager: Required value/) },
+    });
+    expect(
+      (
+        await send(
+          'PATCH',
+          `${path}?fieldManager=test`,
+          { metadata: { labels: { b: '2' } } },
+          'application/apply-patch+yaml',
+        )
+      ).status,
+    ).toBe(200);
     const other = await send('PATCH', path, {}, 'application/yaml');
-    expect(other).toMatchObject({ status: 415, json: { kind: 'Status', status: 'Failure', reason: 'UnsupportedMediaType', code: 415 } });
+    expect(other).toMatchObject({
+      status: 415,
+      json: { kind: 'Status', status: 'Failure', reason: 'UnsupportedMediaType', code: 415 },
+    });
     expect(other.json.message).toBe(
       'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml',
     );
@@ -43,11 +76,14 @@ describe('Kubernetes API stand-in', () => {
     api.store.coordinator = { servingSince: () => coordinator.since };
     api.store.initializerRetryMs = 100;
     api.store.addPod('apps', 'p', { template: contrastTemplate('p'), startedAt: new Date(Date.now() - 1000) });
-    const get = async () => (await send('GET', '/api/v1/namespaces/apps/pods/p')).json.status as Record<string, unknown>;
+    const get = async () =>
+      (await send('GET', '/api/v1/namespaces/apps/pods/p')).json.status as Record<string, unknown>;
     expect(await get()).toMatchObject({
       phase: 'Pending',
       conditions: expect.arrayContaining([expect.objectContaining({ type: 'Initialized', status: 'False' })]),
-      initContainerStatuses: [{ name: 'contrast-initializer', state: { running: { startedAt: expect.any(String) } }, ready: false }],
+      initContainerStatuses: [
+        { name: 'contrast-initializer', state: { running: { startedAt: expect.any(String) } }, ready: false },
+      ],
       containerStatuses: [expect.objectContaining({ state: { waiting: { reason: 'PodInitializing' } } })],
     });
     coordinator.since = new Date();
@@ -55,7 +91,18 @@ describe('Kubernetes API stand-in', () => {
     const status = await get();
     expect(status).toMatchObject({
       phase: 'Running',
-      initContainerStatuses: [{ name: 'contrast-initializer', state: { terminated: { exitCode: 0, reason: 'Completed', finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) } } }],
+      initContainerStatuses: [
+        {
+          name: 'contrast-initializer',
+          state: {
+            terminated: {
+              exitCode: 0,
+              reason: 'Completed',
+              finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+            },
+          },
+        },
+      ],
     });
   });
 });

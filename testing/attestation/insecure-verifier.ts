@@ -11,7 +11,10 @@ export function createInsecureTestingVerifier(): Verifier {
   return {
     async verify(input) {
       if (input.oid !== ATTESTATION_OIDS.testing) {
-        throw new AttestationError('verifier', `the testing verifier accepts only OID ${ATTESTATION_OIDS.testing}, got ${input.oid}`);
+        throw new AttestationError(
+          'verifier',
+          `the testing verifier accepts only OID ${ATTESTATION_OIDS.testing}, got ${input.oid}`,
+        );
       }
       const got = Buffer.from(input.evidence);
       if (got.length !== 64 || !timingSafeEqual(got, Buffer.from(input.reportData))) {

@@ -7,7 +7,10 @@ import { buildVerifier, type VerifierSettings } from '../../lambda/attestation/c
 import type { TrustAnchors } from '../../lambda/attestation/roots.ts';
 import type { ReferenceInput, Verifier } from '../../lambda/attestation/verifier.ts';
 
-export function createVerifierWithRoots(reference: ReferenceInput, options: VerifierSettings & { roots: TrustAnchors }): Verifier {
+export function createVerifierWithRoots(
+  reference: ReferenceInput,
+  options: VerifierSettings & { roots: TrustAnchors },
+): Verifier {
   const { roots, ...settings } = options;
   return buildVerifier(reference, roots, settings);
 }

@@ -41,7 +41,16 @@ export interface CloudTrailRecord {
   errorCode?: string;
 }
 
-const LOOKUP_KEYS = ['EventId', 'EventName', 'ReadOnly', 'Username', 'ResourceType', 'ResourceName', 'EventSource', 'AccessKeyId'];
+const LOOKUP_KEYS = [
+  'EventId',
+  'EventName',
+  'ReadOnly',
+  'Username',
+  'ResourceType',
+  'ResourceName',
+  'EventSource',
+  'AccessKeyId',
+];
 /** X-Amz-Target: `[com.amazonaws.cloudtrail.v20131101.]CloudTrail_20131101.<Operation>` (the SDK sends the short form). */
 const TARGET = /^(?:com\.amazonaws\.cloudtrail\.v20131101\.)?CloudTrail_20131101\.(\w+)$/;
 
@@ -84,9 +93,15 @@ export class CloudTrailStub {
     this.#recordCalls(kms, callerArn, 'kms.amazonaws.com', (eventName, input, output) => {
       const key = (output?.KeyId as string | undefined) ?? (input.KeyId as string | undefined);
       return {
-        requestParameters: { encryptionAlgorithm: 'SYMMETRIC_DEFAULT', ...(key ? { keyId: key } : {}), ...(input.EncryptionContext ? { encryptionContext: input.EncryptionContext } : {}) },
+        requestParameters: {
+          encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+          ...(key ? { keyId: key } : {}),
+          ...(input.EncryptionContext ? { encryptionContext: input.EncryptionContext } : {}),
+        },
         readOnly: ['Decrypt', 'GenerateDataKey', 'Encrypt', 'DescribeKey', 'GetKeyPolicy'].includes(eventName),
-        ...(key?.startsWith('arn:') ? { resources: [{ accountId: this.account, type: 'AWS::KMS::Key', ARN: key }] } : {}),
+        ...(key?.startsWith('arn:')
+          ? { resources: [{ accountId: this.account, type: 'AWS::KMS::Key', ARN: key }] }
+          : {}),
       };
     });
   }
@@ -108,7 +123,11 @@ export class CloudTrailStub {
     client: KMSClient | SecretsManagerClient,
     callerArn: string,
     eventSource: string,
-    fields: (eventName: string, input: Record<string, unknown>, output: Record<string, unknown> | undefined) => Pick<CloudTrailRecord, 'requestParameters' | 'readOnly' | 'resources'>,
+    fields: (
+      eventName: string,
+      input: Record<string, unknown>,
+      output: Record<string, unknown> | undefined,
+    ) => Pick<CloudTrailRecord, 'requestParameters' | 'readOnly' | 'resources'>,
   ): void {
     (client.middlewareStack as KMSClient['middlewareStack']).add(
       (next, context) => async (args) => {
@@ -157,7 +176,8 @@ export class CloudTrailStub {
       const target = String(req.headers['x-amz-target'] ?? '');
       const op = TARGET.exec(target)?.[1];
       if (!op) return awsJsonError(400, 'UnknownOperationException', `unknown target ${target}`);
-      if (op !== 'LookupEvents') return awsJsonError(400, 'UnknownOperationException', `the stand-in answers LookupEvents only, not ${op}`);
+      if (op !== 'LookupEvents')
+        return awsJsonError(400, 'UnknownOperationException', `the stand-in answers LookupEvents only, not ${op}`);
       return this.lookupEvents(JSON.parse(req.body || '{}') as LookupInput);
     });
     return this;
@@ -169,11 +189,14 @@ export class CloudTrailStub {
 
   private lookupEvents(input: LookupInput) {
     const attrs = input.LookupAttributes ?? [];
-    if (attrs.length > 1) return awsJsonError(400, 'InvalidLookupAttributesException', 'Only one lookup attribute is allowed.');
+    if (attrs.length > 1)
+      return awsJsonError(400, 'InvalidLookupAttributesException', 'Only one lookup attribute is allowed.');
     const attr = attrs[0];
-    if (attr && !LOOKUP_KEYS.includes(attr.AttributeKey)) return awsJsonError(400, 'InvalidLookupAttributesException', `Invalid attribute key ${attr.AttributeKey}.`);
+    if (attr && !LOOKUP_KEYS.includes(attr.AttributeKey))
+      return awsJsonError(400, 'InvalidLookupAttributesException', `Invalid attribute key ${attr.AttributeKey}.`);
     const max = input.MaxResults ?? 50;
-    if (!Number.isInteger(max) || max < 1 || max > 50) return awsJsonError(400, 'InvalidMaxResultsException', 'MaxResults must be between 1 and 50.');
+    if (!Number.isInteger(max) || max < 1 || max > 50)
+      return awsJsonError(400, 'InvalidMaxResultsException', 'MaxResults must be between 1 and 50.');
     // The SDK sends timestamps as epoch seconds.
     const start = input.StartTime !== undefined ? input.StartTime * 1000 : -Infinity;
     const end = input.EndTime !== undefined ? input.EndTime * 1000 : Infinity;
@@ -188,7 +211,8 @@ export class CloudTrailStub {
       })
       .sort((a, b) => Date.parse(b.eventTime) - Date.parse(a.eventTime));
     const from = input.NextToken ? Number(Buffer.from(input.NextToken, 'base64url').toString()) : 0;
-    if (!Number.isInteger(from) || from < 0) return awsJsonError(400, 'InvalidNextTokenException', 'Invalid NextToken.');
+    if (!Number.isInteger(from) || from < 0)
+      return awsJsonError(400, 'InvalidNextTokenException', 'Invalid NextToken.');
     const page = matching.slice(from, from + max);
     return json(200, {
       Events: page.map((r) => ({

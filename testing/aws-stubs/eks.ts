@@ -36,7 +36,10 @@ export class EksStub {
   readonly accessEntries = new Map<string, StubAccessEntry>();
   private server: StubServer | undefined;
 
-  constructor(readonly region = 'eu-central-1', readonly account = '123456789012') {}
+  constructor(
+    readonly region = 'eu-central-1',
+    readonly account = '123456789012',
+  ) {}
 
   get endpoint(): string {
     if (!this.server) throw new Error('EksStub not started');
@@ -55,7 +58,8 @@ export class EksStub {
 
   async start(): Promise<this> {
     this.server = await startStubServer((req) => {
-      if (req.method !== 'GET') return restJsonError(404, 'ResourceNotFoundException', `no route for ${req.method} ${req.path}`);
+      if (req.method !== 'GET')
+        return restJsonError(404, 'ResourceNotFoundException', `no route for ${req.method} ${req.path}`);
       const m = /^\/clusters\/([^/]+)(?:\/access-entries\/([^/]+))?$/.exec(req.path);
       if (!m) return restJsonError(404, 'ResourceNotFoundException', `no route for ${req.path}`);
       const name = decodeURIComponent(m[1]!);
@@ -70,16 +74,28 @@ export class EksStub {
             version: '1.31',
             endpoint: cluster.endpoint,
             certificateAuthority: { data: cluster.caData },
-            accessConfig: { authenticationMode: cluster.authenticationMode, bootstrapClusterCreatorAdminPermissions: true },
+            accessConfig: {
+              authenticationMode: cluster.authenticationMode,
+              bootstrapClusterCreatorAdminPermissions: true,
+            },
           },
         });
       }
       if (cluster.authenticationMode === 'CONFIG_MAP') {
-        return restJsonError(400, 'InvalidRequestException', `The authentication mode of cluster ${name} must be API or API_AND_CONFIG_MAP for access entries.`);
+        return restJsonError(
+          400,
+          'InvalidRequestException',
+          `The authentication mode of cluster ${name} must be API or API_AND_CONFIG_MAP for access entries.`,
+        );
       }
       const principalArn = decodeURIComponent(m[2]);
       const entry = this.accessEntries.get(`${name} ${principalArn}`);
-      if (!entry) return restJsonError(404, 'ResourceNotFoundException', `The access entry for ${principalArn} in cluster ${name} does not exist.`);
+      if (!entry)
+        return restJsonError(
+          404,
+          'ResourceNotFoundException',
+          `The access entry for ${principalArn} in cluster ${name} does not exist.`,
+        );
       const roleName = /:role\/(?:.*\/)?([^/]+)$/.exec(principalArn)?.[1];
       return json(200, {
         accessEntry: {
@@ -87,7 +103,9 @@ export class EksStub {
           principalArn,
           kubernetesGroups: entry.kubernetesGroups,
           accessEntryArn: `arn:aws:eks:${this.region}:${this.account}:access-entry/${name}/role/${this.account}/${roleName ?? 'principal'}/0000`,
-          username: entry.username ?? (roleName ? `arn:aws:sts::${this.account}:assumed-role/${roleName}/{{SessionName}}` : principalArn),
+          username:
+            entry.username ??
+            (roleName ? `arn:aws:sts::${this.account}:assumed-role/${roleName}/{{SessionName}}` : principalArn),
           type: entry.type ?? 'STANDARD',
         },
       });

@@ -4,7 +4,12 @@
  * Logs) one line per record, in order. Lambda does this outside the function; the records
  * themselves are exactly what the handler logs.
  */
-import { CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand, type CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import {
+  CreateLogGroupCommand,
+  CreateLogStreamCommand,
+  PutLogEventsCommand,
+  type CloudWatchLogsClient,
+} from '@aws-sdk/client-cloudwatch-logs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SERVICE_NAME } from '../../lambda/shared/contract.ts';
 
@@ -51,12 +56,22 @@ export class ShippingLogger extends Logger {
 }
 
 /** Creates the log group and one stream, and returns a shipper putting lines into it. */
-export async function logGroupShipper(client: CloudWatchLogsClient, logGroupName: string, stream = `${new Date().toISOString().slice(0, 10).replace(/-/g, '/')}/[$LATEST]0001`): Promise<(line: string) => Promise<void>> {
+export async function logGroupShipper(
+  client: CloudWatchLogsClient,
+  logGroupName: string,
+  stream = `${new Date().toISOString().slice(0, 10).replace(/-/g, '/')}/[$LATEST]0001`,
+): Promise<(line: string) => Promise<void>> {
   await client.send(new CreateLogGroupCommand({ logGroupName })).catch((err: { name?: string }) => {
     if (err.name !== 'ResourceAlreadyExistsException') throw err;
   });
   await client.send(new CreateLogStreamCommand({ logGroupName, logStreamName: stream }));
   return async (line) => {
-    await client.send(new PutLogEventsCommand({ logGroupName, logStreamName: stream, logEvents: [{ timestamp: Date.now(), message: line }] }));
+    await client.send(
+      new PutLogEventsCommand({
+        logGroupName,
+        logStreamName: stream,
+        logEvents: [{ timestamp: Date.now(), message: line }],
+      }),
+    );
   };
 }

@@ -29,20 +29,34 @@ export interface StubServer {
   close(): Promise<void>;
 }
 
-export async function startStubServer(handle: (req: StubRequest) => StubResponse | Promise<StubResponse>): Promise<StubServer> {
+export async function startStubServer(
+  handle: (req: StubRequest) => StubResponse | Promise<StubResponse>,
+): Promise<StubServer> {
   const requests: StubRequest[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://stub');
-      const request: StubRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const request: StubRequest = {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: url.searchParams,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
       requests.push(request);
       Promise.resolve()
         .then(() => handle(request))
-        .catch((err: unknown): StubResponse => restJsonError(500, 'ServiceException', `stub failure: ${(err as Error).message}`))
+        .catch((err: unknown): StubResponse =>
+          restJsonError(500, 'ServiceException', `stub failure: ${(err as Error).message}`),
+        )
         .then((r) => {
-          res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(r.body), ...r.headers });
+          res.writeHead(r.status, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(r.body),
+            ...r.headers,
+          });
           res.end(r.body);
         });
     });
@@ -70,5 +84,9 @@ export function restJsonError(status: number, type: string, message: string): St
 
 /** An error of an AWS JSON 1.1 service (CloudTrail): the type in `__type`. */
 export function awsJsonError(status: number, type: string, message: string): StubResponse {
-  return { status, body: JSON.stringify({ __type: type, message }), headers: { 'content-type': 'application/x-amz-json-1.1' } };
+  return {
+    status,
+    body: JSON.stringify({ __type: type, message }),
+    headers: { 'content-type': 'application/x-amz-json-1.1' },
+  };
 }

@@ -15,7 +15,10 @@ export interface StubFunction {
   env: Record<string, string>;
   /** LoggingConfig.LogGroup (default /aws/lambda/<name>). */
   logGroup?: string;
-  invoke?: (payload: unknown, context: { awsRequestId: string; clientContext?: { custom?: unknown } }) => Promise<unknown>;
+  invoke?: (
+    payload: unknown,
+    context: { awsRequestId: string; clientContext?: { custom?: unknown } },
+  ) => Promise<unknown>;
 }
 
 export class LambdaStub {
@@ -46,7 +49,7 @@ export class LambdaStub {
       const m = /^\/2015-03-31\/functions\/([^/]+)\/(configuration|invocations)$/.exec(req.path);
       if (!m) return restJsonError(404, 'ResourceNotFoundException', `no route for ${req.method} ${req.path}`);
       const raw = decodeURIComponent(m[1]!);
-      const name = raw.startsWith('arn:') ? raw.split(':')[6] ?? raw : raw;
+      const name = raw.startsWith('arn:') ? (raw.split(':')[6] ?? raw) : raw;
       const f = this.functions.get(name);
       if (!f) return restJsonError(404, 'ResourceNotFoundException', `Function not found: ${this.arnOf(name)}`);
       if (m[2] === 'configuration' && req.method === 'GET') {
@@ -64,13 +67,23 @@ export class LambdaStub {
       if (m[2] === 'invocations' && req.method === 'POST') {
         if (!f.invoke) return restJsonError(500, 'ServiceException', 'this stand-in function cannot be invoked');
         const cc = req.headers['x-amz-client-context'];
-        const clientContext = typeof cc === 'string' ? (JSON.parse(Buffer.from(cc, 'base64').toString('utf8')) as { custom?: unknown }) : undefined;
+        const clientContext =
+          typeof cc === 'string'
+            ? (JSON.parse(Buffer.from(cc, 'base64').toString('utf8')) as { custom?: unknown })
+            : undefined;
         const awsRequestId = randomUUID();
         try {
-          const out = await f.invoke(JSON.parse(req.body || 'null'), { awsRequestId, ...(clientContext ? { clientContext } : {}) });
+          const out = await f.invoke(JSON.parse(req.body || 'null'), {
+            awsRequestId,
+            ...(clientContext ? { clientContext } : {}),
+          });
           return json(200, out, { 'x-amzn-requestid': awsRequestId });
         } catch (err) {
-          return json(200, { errorType: (err as Error).name ?? 'Error', errorMessage: (err as Error).message }, { 'x-amz-function-error': 'Unhandled', 'x-amzn-requestid': awsRequestId });
+          return json(
+            200,
+            { errorType: (err as Error).name ?? 'Error', errorMessage: (err as Error).message },
+            { 'x-amz-function-error': 'Unhandled', 'x-amzn-requestid': awsRequestId },
+          );
         }
       }
       return restJsonError(405, 'InvalidRequestContentException', `${req.method} not supported on ${req.path}`);

@@ -17,7 +17,18 @@ import { makeSnpEvidence, snpReferenceValues, snpTestChain, type SnpEvidenceOpti
 import { addTdxCrls, makeTdxCollateral, tdxReferenceValues, tdxTestChain } from './tdx.ts';
 
 export { makeSnpEvidence, makeSnpReport, makeSnpReportRaw, snpTestChain, type SnpEvidenceOptions } from './snp.ts';
-export { addTdxCrls, makeTdxCrl, makeTdxEvidence, makeTdxQuoteMessage, makeTdxQuoteRaw, makeTdxCollateral, tdxTestChain, type PckVariant, type TdxCrlOptions, type TdxEvidenceOptions } from './tdx.ts';
+export {
+  addTdxCrls,
+  makeTdxCrl,
+  makeTdxEvidence,
+  makeTdxQuoteMessage,
+  makeTdxQuoteRaw,
+  makeTdxCollateral,
+  tdxTestChain,
+  type PckVariant,
+  type TdxCrlOptions,
+  type TdxEvidenceOptions,
+} from './tdx.ts';
 
 /** The coordinator policy hash the default evidence carries (HOST_DATA / MRCONFIGID). */
 export const TEST_POLICY_HASH = createHash('sha256').update('contrast-autorecover test coordinator policy').digest();
@@ -28,7 +39,9 @@ export const TEST_POLICY_HASH_HEX = TEST_POLICY_HASH.toString('hex');
  * whose HOST_DATA is the test Coordinator policy hash (`CoordinatorEmulator.start({ evidence })`).
  */
 export function snpTestEvidence(extra: Partial<SnpEvidenceOptions> = {}) {
-  return (reportData: Buffer) => [{ oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, ...extra }) }];
+  return (reportData: Buffer) => [
+    { oid: ATTESTATION_OIDS.snp, value: makeSnpEvidence({ reportData, hostData: TEST_POLICY_HASH, ...extra }) },
+  ];
 }
 
 /** Trust anchors of the generated test chains (never the production pins). */
@@ -67,7 +80,9 @@ export function testAttestationVerifierFactory(opts: TestVerifierOptions = {}): 
  * A manifest JSON object (Contrast shape) whose ReferenceValues match the default synthetic
  * evidence and whose Policies name `policyHash` with Role "coordinator".
  */
-export function makeTestManifest(opts: { policyHash?: string; snp?: boolean; tdx?: boolean } = {}): Record<string, unknown> {
+export function makeTestManifest(
+  opts: { policyHash?: string; snp?: boolean; tdx?: boolean } = {},
+): Record<string, unknown> {
   const policyHash = opts.policyHash ?? TEST_POLICY_HASH_HEX;
   return {
     Policies: { [policyHash]: { SANs: ['coordinator'], WorkloadSecretID: 'coordinator', Role: 'coordinator' } },
@@ -86,6 +101,9 @@ export function referenceValuesOf(json: unknown): ReferenceValues {
 }
 
 /** The ReferenceInput of `makeTestManifest(opts)` (or of given ReferenceValues JSON). */
-export function testReference(referenceValues: unknown = makeTestManifest().ReferenceValues, policyHashes: string[] = [TEST_POLICY_HASH_HEX]): ReferenceInput {
+export function testReference(
+  referenceValues: unknown = makeTestManifest().ReferenceValues,
+  policyHashes: string[] = [TEST_POLICY_HASH_HEX],
+): ReferenceInput {
   return { referenceValues: referenceValuesOf(referenceValues), coordinatorPolicyHashes: policyHashes };
 }

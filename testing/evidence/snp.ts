@@ -6,9 +6,28 @@
  */
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { AttestationSchema, CertificateChainSchema, ReportSchema, SevProductSchema, SevProduct_SevProductName, type Report } from '../../lambda/gen/sevsnp/sevsnp_pb.ts';
-import { AMD_CRL_KEY, encodeTcb, fmsToCpuid1Eax, reportToAbiBytes, setSignature, signedComponent } from '../../lambda/attestation/snp/abi.ts';
-import { CONTRAST_FAMILY_ID, CONTRAST_GUEST_SVN, CONTRAST_IMAGE_ID, expectedIdKeyDigest } from '../../lambda/attestation/snp/idkey.ts';
+import {
+  AttestationSchema,
+  CertificateChainSchema,
+  ReportSchema,
+  SevProductSchema,
+  SevProduct_SevProductName,
+  type Report,
+} from '../../lambda/gen/sevsnp/sevsnp_pb.ts';
+import {
+  AMD_CRL_KEY,
+  encodeTcb,
+  fmsToCpuid1Eax,
+  reportToAbiBytes,
+  setSignature,
+  signedComponent,
+} from '../../lambda/attestation/snp/abi.ts';
+import {
+  CONTRAST_FAMILY_ID,
+  CONTRAST_GUEST_SVN,
+  CONTRAST_IMAGE_ID,
+  expectedIdKeyDigest,
+} from '../../lambda/attestation/snp/idkey.ts';
 import { buildCert, buildCrl, name, basicConstraintsCa, type Extension } from './certs.ts';
 import { ia5, int } from './der.ts';
 
@@ -73,8 +92,28 @@ export function snpTestChain(product: TestSnpProduct = 'Milan'): SnpTestChain {
   const vcek = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
   const arkName = name(`ARK-${product}`, 'Advanced Micro Devices (TEST)');
   const askName = name(`SEV-${product}`, 'Advanced Micro Devices (TEST)');
-  const arkDer = buildCert({ serial: 1, issuer: arkName, subject: arkName, notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: ark.publicKey, signingKey: ark.privateKey, alg: 'rsa-pss-sha384', extensions: [basicConstraintsCa()] });
-  const askDer = buildCert({ serial: 2, issuer: arkName, subject: askName, notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: ask.publicKey, signingKey: ark.privateKey, alg: 'rsa-pss-sha384', extensions: [basicConstraintsCa()] });
+  const arkDer = buildCert({
+    serial: 1,
+    issuer: arkName,
+    subject: arkName,
+    notBefore: NOT_BEFORE,
+    notAfter: NOT_AFTER,
+    publicKey: ark.publicKey,
+    signingKey: ark.privateKey,
+    alg: 'rsa-pss-sha384',
+    extensions: [basicConstraintsCa()],
+  });
+  const askDer = buildCert({
+    serial: 2,
+    issuer: arkName,
+    subject: askName,
+    notBefore: NOT_BEFORE,
+    notAfter: NOT_AFTER,
+    publicKey: ask.publicKey,
+    signingKey: ark.privateKey,
+    alg: 'rsa-pss-sha384',
+    extensions: [basicConstraintsCa()],
+  });
   const turin = product === 'Turin';
   const tcb = turin ? TEST_TURIN_TCB : TEST_SNP_TCB;
   const chipId = turin ? TEST_TURIN_CHIP_ID : TEST_CHIP_ID;
@@ -187,7 +226,8 @@ export function makeSnpReport(opts: SnpEvidenceOptions): Report {
     reportIdMa: new Uint8Array(32),
     reportedTcb: reported,
     // CPUID family, model, stepping: Milan 19h/01h, Turin 1Ah/02h.
-    cpuid1eaxFms: version < 3 ? 0 : c.product === 'Turin' ? fmsToCpuid1Eax(0x1a, 0x02, 0x00) : fmsToCpuid1Eax(0x19, 0x01, 0x01),
+    cpuid1eaxFms:
+      version < 3 ? 0 : c.product === 'Turin' ? fmsToCpuid1Eax(0x1a, 0x02, 0x00) : fmsToCpuid1Eax(0x19, 0x01, 0x01),
     chipId: opts.chipId ?? c.chipId,
     committedTcb: opts.committedTcb ?? reported,
     currentBuild,
@@ -197,9 +237,14 @@ export function makeSnpReport(opts: SnpEvidenceOptions): Report {
     committedMinor,
     committedMajor,
     launchTcb: tcbToU64(opts.launchTcb ?? c.tcb, c.product),
-    ...(version >= 5 ? { launchMitVector: opts.launchMitVector ?? 0n, currentMitVector: opts.currentMitVector ?? 0n } : {}),
+    ...(version >= 5
+      ? { launchMitVector: opts.launchMitVector ?? 0n, currentMitVector: opts.currentMitVector ?? 0n }
+      : {}),
   });
-  setSignature(report, sign('sha384', signedComponent(reportToAbiBytes(report)), { key: c.vcekKey, dsaEncoding: 'ieee-p1363' }));
+  setSignature(
+    report,
+    sign('sha384', signedComponent(reportToAbiBytes(report)), { key: c.vcekKey, dsaEncoding: 'ieee-p1363' }),
+  );
   return report;
 }
 
@@ -222,7 +267,12 @@ export function makeSnpEvidence(opts: SnpEvidenceOptions): Uint8Array {
         arkCert: withChain ? c.arkDer : new Uint8Array(),
         extras: opts.includeCrl === false ? {} : { [AMD_CRL_KEY]: c.crlDer },
       }),
-      product: create(SevProductSchema, { name: c.product === 'Turin' ? SevProduct_SevProductName.SEV_PRODUCT_TURIN : SevProduct_SevProductName.SEV_PRODUCT_MILAN }),
+      product: create(SevProductSchema, {
+        name:
+          c.product === 'Turin'
+            ? SevProduct_SevProductName.SEV_PRODUCT_TURIN
+            : SevProduct_SevProductName.SEV_PRODUCT_MILAN,
+      }),
     }),
   );
 }
@@ -237,9 +287,34 @@ export function snpReferenceValues(): Record<string, unknown> {
     Platform: 'Metal-QEMU-SNP',
     ProductName: 'Milan',
     TrustedMeasurement: Buffer.from(TEST_SNP_MEASUREMENT).toString('hex'),
-    MinimumTCB: { BootloaderVersion: TEST_SNP_TCB.bl, TEEVersion: TEST_SNP_TCB.tee, SNPVersion: TEST_SNP_TCB.snp, MicrocodeVersion: TEST_SNP_TCB.ucode },
-    GuestPolicy: { ABIMinor: 0, ABIMajor: 0, SMT: true, MigrateMA: false, Debug: false, SingleSocket: false, CXLAllowed: false, MemAES256XTS: false, RAPLDis: false, CipherTextHidingDRAM: false, PageSwapDisable: false },
-    PlatformInfo: { SMTEnabled: true, TSMEEnabled: false, ECCEnabled: false, RAPLDisabled: false, CiphertextHidingDRAMEnabled: false, AliasCheckComplete: false, TIOEnabled: false },
+    MinimumTCB: {
+      BootloaderVersion: TEST_SNP_TCB.bl,
+      TEEVersion: TEST_SNP_TCB.tee,
+      SNPVersion: TEST_SNP_TCB.snp,
+      MicrocodeVersion: TEST_SNP_TCB.ucode,
+    },
+    GuestPolicy: {
+      ABIMinor: 0,
+      ABIMajor: 0,
+      SMT: true,
+      MigrateMA: false,
+      Debug: false,
+      SingleSocket: false,
+      CXLAllowed: false,
+      MemAES256XTS: false,
+      RAPLDis: false,
+      CipherTextHidingDRAM: false,
+      PageSwapDisable: false,
+    },
+    PlatformInfo: {
+      SMTEnabled: true,
+      TSMEEnabled: false,
+      ECCEnabled: false,
+      RAPLDisabled: false,
+      CiphertextHidingDRAMEnabled: false,
+      AliasCheckComplete: false,
+      TIOEnabled: false,
+    },
     MinimumMitigationVector: 0,
     AllowedChipIDs: [],
   };

@@ -21,7 +21,12 @@ import {
   type QuoteV4,
 } from '../../lambda/gen/tdx/tdx_pb.ts';
 import { MemoryCollateral } from '../../lambda/attestation/collateral/sources.ts';
-import { INTEL_QE_VENDOR_ID, enclaveReportToAbiBytes, quoteToAbiBytes, signedComponent } from '../../lambda/attestation/tdx/abi.ts';
+import {
+  INTEL_QE_VENDOR_ID,
+  enclaveReportToAbiBytes,
+  quoteToAbiBytes,
+  signedComponent,
+} from '../../lambda/attestation/tdx/abi.ts';
 import { basicConstraintsCa, buildCert, buildCrl, name, toPem, type Extension } from './certs.ts';
 import { bitString, bool, enumerated, int, octets, oid, seq, tlv } from './der.ts';
 
@@ -78,12 +83,26 @@ function sgxExtension(variant: PckVariant): Uint8Array {
   const item = (n: number, v: boolean | undefined) => (v === undefined ? [] : [seq(oid(`${SGX}.7.${n}`), bool(v))]);
   return seq(
     seq(oid(`${SGX}.1`), octets(new Uint8Array(16).fill(0x42))),
-    seq(oid(`${SGX}.2`), seq(...TEST_CPU_SVN.map((v, i) => comp(i + 1, v)), comp(17, TEST_PCE_SVN), seq(oid(`${SGX}.2.18`), octets(new Uint8Array(TEST_CPU_SVN))))),
+    seq(
+      oid(`${SGX}.2`),
+      seq(
+        ...TEST_CPU_SVN.map((v, i) => comp(i + 1, v)),
+        comp(17, TEST_PCE_SVN),
+        seq(oid(`${SGX}.2.18`), octets(new Uint8Array(TEST_CPU_SVN))),
+      ),
+    ),
     seq(oid(`${SGX}.3`), octets(Buffer.from(TEST_PCE_ID, 'hex'))),
     seq(oid(`${SGX}.4`), octets(Buffer.from(TEST_FMSPC, 'hex'))),
     seq(oid(`${SGX}.5`), enumerated(variant.sgxType ?? 0)),
     ...(variant.piid ? [seq(oid(`${SGX}.6`), octets(variant.piid))] : []),
-    ...(cfg ? [seq(oid(`${SGX}.7`), seq(...item(1, cfg.dynamicPlatform), ...item(2, cfg.cachedKeys), ...item(3, cfg.smtEnabled)))] : []),
+    ...(cfg
+      ? [
+          seq(
+            oid(`${SGX}.7`),
+            seq(...item(1, cfg.dynamicPlatform), ...item(2, cfg.cachedKeys), ...item(3, cfg.smtEnabled)),
+          ),
+        ]
+      : []),
   );
 }
 
@@ -114,11 +133,23 @@ export function tdxTestChain(variant?: PckVariant): TdxTestChain {
     if (hit) return hit;
     const base = tdxTestChain();
     const pck = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const pckDer = buildCert({ serial: 4 + variants.size, issuer: base.caName, subject: name('Intel SGX PCK Certificate (TEST)'), notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: pck.publicKey, signingKey: base.caKey, alg: 'ecdsa-sha256', extensions: [...standardPckExtensions(), { oid: SGX, value: sgxExtension(variant) }] });
+    const pckDer = buildCert({
+      serial: 4 + variants.size,
+      issuer: base.caName,
+      subject: name('Intel SGX PCK Certificate (TEST)'),
+      notBefore: NOT_BEFORE,
+      notAfter: NOT_AFTER,
+      publicKey: pck.publicKey,
+      signingKey: base.caKey,
+      alg: 'ecdsa-sha256',
+      extensions: [...standardPckExtensions(), { oid: SGX, value: sgxExtension(variant) }],
+    });
     const chain: TdxTestChain = {
       ...base,
       pckChainPem: toPem(pckDer) + toPem(base.caDer) + toPem(base.rootDer),
-      qeReportSignature: new Uint8Array(sign('sha256', enclaveReportToAbiBytes(base.qeReport), { key: pck.privateKey, dsaEncoding: 'ieee-p1363' })),
+      qeReportSignature: new Uint8Array(
+        sign('sha256', enclaveReportToAbiBytes(base.qeReport), { key: pck.privateKey, dsaEncoding: 'ieee-p1363' }),
+      ),
       pckSerial: 4 + variants.size,
     };
     variants.set(id, chain);
@@ -132,11 +163,43 @@ export function tdxTestChain(variant?: PckVariant): TdxTestChain {
   const ak = ec();
   const rootName = name('Intel SGX Root CA (TEST)', 'Intel Corporation (TEST)');
   const caName = name('Intel SGX PCK Platform CA (TEST)', 'Intel Corporation (TEST)');
-  const rootDer = buildCert({ serial: 1, issuer: rootName, subject: rootName, notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: root.publicKey, signingKey: root.privateKey, alg: 'ecdsa-sha256', extensions: [basicConstraintsCa()] });
-  const caDer = buildCert({ serial: 2, issuer: rootName, subject: caName, notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: platform.publicKey, signingKey: root.privateKey, alg: 'ecdsa-sha256', extensions: [basicConstraintsCa()] });
-  const pckDer = buildCert({ serial: 3, issuer: caName, subject: name('Intel SGX PCK Certificate (TEST)'), notBefore: NOT_BEFORE, notAfter: NOT_AFTER, publicKey: pck.publicKey, signingKey: platform.privateKey, alg: 'ecdsa-sha256', extensions: [...standardPckExtensions(), { oid: SGX, value: sgxExtension({}) }] });
+  const rootDer = buildCert({
+    serial: 1,
+    issuer: rootName,
+    subject: rootName,
+    notBefore: NOT_BEFORE,
+    notAfter: NOT_AFTER,
+    publicKey: root.publicKey,
+    signingKey: root.privateKey,
+    alg: 'ecdsa-sha256',
+    extensions: [basicConstraintsCa()],
+  });
+  const caDer = buildCert({
+    serial: 2,
+    issuer: rootName,
+    subject: caName,
+    notBefore: NOT_BEFORE,
+    notAfter: NOT_AFTER,
+    publicKey: platform.publicKey,
+    signingKey: root.privateKey,
+    alg: 'ecdsa-sha256',
+    extensions: [basicConstraintsCa()],
+  });
+  const pckDer = buildCert({
+    serial: 3,
+    issuer: caName,
+    subject: name('Intel SGX PCK Certificate (TEST)'),
+    notBefore: NOT_BEFORE,
+    notAfter: NOT_AFTER,
+    publicKey: pck.publicKey,
+    signingKey: platform.privateKey,
+    alg: 'ecdsa-sha256',
+    extensions: [...standardPckExtensions(), { oid: SGX, value: sgxExtension({}) }],
+  });
   const jwk = ak.publicKey.export({ format: 'jwk' });
-  const attestationKey = new Uint8Array(Buffer.concat([Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]));
+  const attestationKey = new Uint8Array(
+    Buffer.concat([Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]),
+  );
   const qeAuthData = new Uint8Array(32).map((_, i) => i);
   // QE report data: SHA-256(attestation key ‖ QE auth data), then zeros.
   const reportData = new Uint8Array(64);
@@ -155,7 +218,9 @@ export function tdxTestChain(variant?: PckVariant): TdxTestChain {
     reserved4: new Uint8Array(60),
     reportData,
   });
-  const qeReportSignature = new Uint8Array(sign('sha256', enclaveReportToAbiBytes(qeReport), { key: pck.privateKey, dsaEncoding: 'ieee-p1363' }));
+  const qeReportSignature = new Uint8Array(
+    sign('sha256', enclaveReportToAbiBytes(qeReport), { key: pck.privateKey, dsaEncoding: 'ieee-p1363' }),
+  );
   cached = {
     rootDer,
     rootFingerprint: createHash('sha256').update(rootDer).digest('hex'),
@@ -200,15 +265,25 @@ export interface TdxEvidenceOptions {
  */
 export function makeTdxQuoteMessage(opts: TdxEvidenceOptions): QuoteV4 {
   const c = tdxTestChain(opts.pck);
-  const mrConfigId = opts.mrConfigId ?? (() => {
-    const m = new Uint8Array(48);
-    if (opts.policyHash) m.set(opts.policyHash);
-    return m;
-  })();
+  const mrConfigId =
+    opts.mrConfigId ??
+    (() => {
+      const m = new Uint8Array(48);
+      if (opts.policyHash) m.set(opts.policyHash);
+      return m;
+    })();
   const pem = new Uint8Array(Buffer.from(c.pckChainPem, 'latin1'));
   const certData = 384 + 64 + 2 + c.qeAuthData.length + 2 + 4 + pem.length;
   const msg = create(QuoteV4Schema, {
-    header: create(HeaderSchema, { version: 4, attestationKeyType: 2, teeType: 0x81, qeSvn: new Uint8Array([opts.qeSvn ?? 4, 0]), pceSvn: new Uint8Array([opts.pceSvn ?? TEST_PCE_SVN, 0]), qeVendorId: Buffer.from(INTEL_QE_VENDOR_ID, 'hex'), userData: new Uint8Array(20) }),
+    header: create(HeaderSchema, {
+      version: 4,
+      attestationKeyType: 2,
+      teeType: 0x81,
+      qeSvn: new Uint8Array([opts.qeSvn ?? 4, 0]),
+      pceSvn: new Uint8Array([opts.pceSvn ?? TEST_PCE_SVN, 0]),
+      qeVendorId: Buffer.from(INTEL_QE_VENDOR_ID, 'hex'),
+      userData: new Uint8Array(20),
+    }),
     tdQuoteBody: create(TDQuoteBodySchema, {
       teeTcbSvn: opts.teeTcbSvn ?? TEST_TEE_TCB_SVN,
       mrSeam: opts.mrSeam ?? TEST_MRSEAM,
@@ -234,12 +309,18 @@ export function makeTdxQuoteMessage(opts: TdxEvidenceOptions): QuoteV4 {
           qeReport: clone(EnclaveReportSchema, c.qeReport),
           qeReportSignature: c.qeReportSignature,
           qeAuthData: create(QeAuthDataSchema, { parsedDataSize: c.qeAuthData.length, data: c.qeAuthData }),
-          pckCertificateChainData: create(PCKCertificateChainDataSchema, { certificateDataType: 5, size: pem.length, pckCertChain: pem }),
+          pckCertificateChainData: create(PCKCertificateChainDataSchema, {
+            certificateDataType: 5,
+            size: pem.length,
+            pckCertChain: pem,
+          }),
         }),
       }),
     }),
   });
-  msg.signedData!.signature = new Uint8Array(sign('sha256', signedComponent(msg), { key: c.attestationPrivateKey, dsaEncoding: 'ieee-p1363' }));
+  msg.signedData!.signature = new Uint8Array(
+    sign('sha256', signedComponent(msg), { key: c.attestationPrivateKey, dsaEncoding: 'ieee-p1363' }),
+  );
   return msg;
 }
 
@@ -271,13 +352,24 @@ export interface TdxCollateralOptions {
 export function makeTdxCollateral(opts: TdxCollateralOptions = {}): MemoryCollateral {
   const c = tdxTestChain();
   const signer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const signerDer = buildCert({ serial: 10, issuer: c.rootName, subject: name('Intel SGX TCB Signing (TEST)', 'Intel Corporation (TEST)'), notBefore: NOT_BEFORE, notAfter: opts.signerNotAfter ?? NOT_AFTER, publicKey: signer.publicKey, signingKey: c.rootKey, alg: 'ecdsa-sha256' });
+  const signerDer = buildCert({
+    serial: 10,
+    issuer: c.rootName,
+    subject: name('Intel SGX TCB Signing (TEST)', 'Intel Corporation (TEST)'),
+    notBefore: NOT_BEFORE,
+    notAfter: opts.signerNotAfter ?? NOT_AFTER,
+    publicKey: signer.publicKey,
+    signingKey: c.rootKey,
+    alg: 'ecdsa-sha256',
+  });
   const issuerChain = new Uint8Array(Buffer.from(toPem(signerDer) + toPem(c.rootDer)));
   const issueDate = (opts.issueDate ?? new Date(Date.now() - 86_400_000)).toISOString().replace(/\.\d+Z$/, 'Z');
   const nextUpdate = (opts.nextUpdate ?? new Date(Date.now() + 30 * 86_400_000)).toISOString().replace(/\.\d+Z$/, 'Z');
   const signDoc = (key: string, member: unknown) => {
     const text = JSON.stringify(member);
-    const sig = sign('sha256', Buffer.from(text), { key: signer.privateKey, dsaEncoding: 'ieee-p1363' }).toString('hex');
+    const sig = sign('sha256', Buffer.from(text), { key: signer.privateKey, dsaEncoding: 'ieee-p1363' }).toString(
+      'hex',
+    );
     return new Uint8Array(Buffer.from(`{"${key}":${text},"signature":"${sig}"}`));
   };
   const comps = (v: number[]) => v.map((svn) => ({ svn }));
@@ -293,8 +385,24 @@ export function makeTdxCollateral(opts: TdxCollateralOptions = {}): MemoryCollat
     tdxModule: { mrsigner: '00'.repeat(48), attributes: '0000000000000000', attributesMask: 'FFFFFFFFFFFFFFFF' },
     ...(opts.moduleIdentities ? { tdxModuleIdentities: opts.moduleIdentities } : {}),
     tcbLevels: [
-      { tcb: { sgxtcbcomponents: comps(TEST_CPU_SVN), pcesvn: TEST_PCE_SVN, tdxtcbcomponents: comps(opts.tdxComponents ?? [...TEST_TEE_TCB_SVN]) }, tcbDate: '2024-01-01T00:00:00Z', tcbStatus: opts.tcbStatus ?? 'UpToDate' },
-      { tcb: { sgxtcbcomponents: comps(TEST_CPU_SVN.map(() => 0)), pcesvn: 0, tdxtcbcomponents: comps(new Array(16).fill(0)) }, tcbDate: '2020-01-01T00:00:00Z', tcbStatus: 'OutOfDate' },
+      {
+        tcb: {
+          sgxtcbcomponents: comps(TEST_CPU_SVN),
+          pcesvn: TEST_PCE_SVN,
+          tdxtcbcomponents: comps(opts.tdxComponents ?? [...TEST_TEE_TCB_SVN]),
+        },
+        tcbDate: '2024-01-01T00:00:00Z',
+        tcbStatus: opts.tcbStatus ?? 'UpToDate',
+      },
+      {
+        tcb: {
+          sgxtcbcomponents: comps(TEST_CPU_SVN.map(() => 0)),
+          pcesvn: 0,
+          tdxtcbcomponents: comps(new Array(16).fill(0)),
+        },
+        tcbDate: '2020-01-01T00:00:00Z',
+        tcbStatus: 'OutOfDate',
+      },
     ],
   };
   const qeIdentity = {
@@ -338,10 +446,19 @@ export function makeTdxCrl(issuer: 'pck' | 'root', opts: TdxCrlOptions = {}): Ui
  * Adds the test PCK CRL (with its PCS issuer chain: platform CA, root) and the root CRL to
  * `into`; `false` for either leaves it out.
  */
-export function addTdxCrls(into: MemoryCollateral, opts: { pck?: TdxCrlOptions | false; root?: TdxCrlOptions | false } = {}): MemoryCollateral {
+export function addTdxCrls(
+  into: MemoryCollateral,
+  opts: { pck?: TdxCrlOptions | false; root?: TdxCrlOptions | false } = {},
+): MemoryCollateral {
   const c = tdxTestChain();
   if (opts.pck !== false) {
-    into.set({ kind: 'tdx-pck-crl', ca: 'platform' }, { body: makeTdxCrl('pck', opts.pck ?? {}), issuerChain: new Uint8Array(Buffer.from(toPem(c.caDer) + toPem(c.rootDer))) });
+    into.set(
+      { kind: 'tdx-pck-crl', ca: 'platform' },
+      {
+        body: makeTdxCrl('pck', opts.pck ?? {}),
+        issuerChain: new Uint8Array(Buffer.from(toPem(c.caDer) + toPem(c.rootDer))),
+      },
+    );
   }
   if (opts.root !== false) into.set({ kind: 'tdx-root-crl' }, { body: makeTdxCrl('root', opts.root ?? {}) });
   return into;

@@ -1,21 +1,43 @@
 /** Kubernetes API stand-in for tests and benchmarks (see server.ts). */
 import type { PodTemplate } from './store.ts';
 
-export { startKubeApi, parseSelector, type KubeApi, type KubeApiOptions, type Fault, type Hostile, type LoggedRequest } from './server.ts';
+export {
+  startKubeApi,
+  parseSelector,
+  type KubeApi,
+  type KubeApiOptions,
+  type Fault,
+  type Hostile,
+  type LoggedRequest,
+} from './server.ts';
 export { KubeStore, rfc3339, type KubeObject, type PodTemplate, type WorkloadOptions } from './store.ts';
 export { RbacAuthorizer, type Grant, type PolicyRule } from './rbac.ts';
 export { SubjectAccessReviews, SAR_PATH, type SubjectAccessReviewSpec } from './sar.ts';
 
 /** A Contrast pod template: runtime class `contrast-cc-…` and/or the initializer init container. */
-export function contrastTemplate(app: string, o: { runtimeClass?: boolean; initializer?: boolean; annotations?: Record<string, string> } = {}): PodTemplate {
+export function contrastTemplate(
+  app: string,
+  o: { runtimeClass?: boolean; initializer?: boolean; annotations?: Record<string, string> } = {},
+): PodTemplate {
   const runtimeClass = o.runtimeClass ?? true;
   const initializer = o.initializer ?? true;
   return {
-    metadata: { labels: { app }, annotations: { 'io.katacontainers.config.agent.policy': 'cG9saWN5', ...o.annotations } },
+    metadata: {
+      labels: { app },
+      annotations: { 'io.katacontainers.config.agent.policy': 'cG9saWN5', ...o.annotations },
+    },
     spec: {
       ...(runtimeClass ? { runtimeClassName: 'contrast-cc-aks-clh-snp-1234abcd' } : {}),
       ...(initializer
-        ? { initContainers: [{ name: 'contrast-initializer', image: 'ghcr.io/edgelesssys/contrast/initializer:latest', env: [{ name: 'COORDINATOR_HOST', value: 'coordinator' }] }] }
+        ? {
+            initContainers: [
+              {
+                name: 'contrast-initializer',
+                image: 'ghcr.io/edgelesssys/contrast/initializer:latest',
+                env: [{ name: 'COORDINATOR_HOST', value: 'coordinator' }],
+              },
+            ],
+          }
         : {}),
       containers: [{ name: app, image: `example/${app}:1` }],
     },

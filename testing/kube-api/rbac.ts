@@ -41,7 +41,9 @@ export class RbacAuthorizer {
 
   /** Everything allowed: for tests that are not about RBAC. */
   static allowAll(): RbacAuthorizer {
-    return new RbacAuthorizer([{ namespace: undefined, rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] }]);
+    return new RbacAuthorizer([
+      { namespace: undefined, rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] },
+    ]);
   }
 
   /**
@@ -69,7 +71,10 @@ export class RbacAuthorizer {
       }
       const namespaces = bindNamespaces[d.metadata?.name ?? ''] ?? [d.metadata?.namespace ?? 'default'];
       for (const ns of namespaces) {
-        const rules = ref.kind === 'ClusterRole' ? clusterRoles.get(ref.name) : roles.get(`${d.metadata?.namespace ?? 'default'}/${ref.name}`);
+        const rules =
+          ref.kind === 'ClusterRole'
+            ? clusterRoles.get(ref.name)
+            : roles.get(`${d.metadata?.namespace ?? 'default'}/${ref.name}`);
         grants.push({ namespace: ns, rules: rules ?? [] });
       }
     }
@@ -84,7 +89,8 @@ export class RbacAuthorizer {
 }
 
 function ruleAllows(rule: PolicyRule, req: AccessRequest): boolean {
-  const has = (list: string[] | undefined, value: string): boolean => !!list && (list.includes('*') || list.includes(value));
+  const has = (list: string[] | undefined, value: string): boolean =>
+    !!list && (list.includes('*') || list.includes(value));
   if (!has(rule.verbs, req.verb)) return false;
   if (!has(rule.apiGroups, req.apiGroup)) return false;
   if (!has(rule.resources, req.resource)) return false;

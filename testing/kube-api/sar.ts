@@ -67,7 +67,10 @@ export class SubjectAccessReviews {
       namespace: a.namespace ? a.namespace : undefined,
       ...(a.name ? { name: a.name } : {}),
     };
-    const authorizers = [...(spec.groups ?? []).map((g) => this.byGroup.get(g)), spec.user ? this.byUser.get(spec.user) : undefined];
+    const authorizers = [
+      ...(spec.groups ?? []).map((g) => this.byGroup.get(g)),
+      spec.user ? this.byUser.get(spec.user) : undefined,
+    ];
     return authorizers.some((z) => z?.allows(request) ?? false);
   }
 }
@@ -80,7 +83,15 @@ interface Reply {
 function invalid(message: string): Reply {
   return {
     status: 422,
-    payload: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `SubjectAccessReview.authorization.k8s.io "" is invalid: ${message}`, reason: 'Invalid', code: 422 },
+    payload: {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: `SubjectAccessReview.authorization.k8s.io "" is invalid: ${message}`,
+      reason: 'Invalid',
+      code: 422,
+    },
   };
 }
 
@@ -98,7 +109,18 @@ export function serveSubjectAccessReview(
 ): Reply | undefined {
   if (path !== SAR_PATH) return undefined;
   if (method !== 'POST') {
-    return { status: 405, payload: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `the server does not allow this method on the requested resource`, reason: 'MethodNotAllowed', code: 405 } };
+    return {
+      status: 405,
+      payload: {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `the server does not allow this method on the requested resource`,
+        reason: 'MethodNotAllowed',
+        code: 405,
+      },
+    };
   }
   if (!callerMayCreate) {
     return {
@@ -108,7 +130,8 @@ export function serveSubjectAccessReview(
         apiVersion: 'v1',
         metadata: {},
         status: 'Failure',
-        message: 'subjectaccessreviews.authorization.k8s.io is forbidden: User cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope',
+        message:
+          'subjectaccessreviews.authorization.k8s.io is forbidden: User cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope',
         reason: 'Forbidden',
         details: { group: 'authorization.k8s.io', kind: 'subjectaccessreviews' },
         code: 403,
@@ -119,20 +142,44 @@ export function serveSubjectAccessReview(
   try {
     review = JSON.parse(body) as { spec?: SubjectAccessReviewSpec };
   } catch {
-    return { status: 400, payload: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the request body is not valid JSON', reason: 'BadRequest', code: 400 } };
+    return {
+      status: 400,
+      payload: {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'the request body is not valid JSON',
+        reason: 'BadRequest',
+        code: 400,
+      },
+    };
   }
   const spec = review.spec ?? {};
   // The two rules of ValidateSubjectAccessReviewSpec.
   const errors: string[] = [];
-  if (spec.resourceAttributes && spec.nonResourceAttributes) errors.push('spec.nonResourceAttributes: Invalid value: "object": cannot be specified in combination with resourceAttributes');
-  if (!spec.resourceAttributes && !spec.nonResourceAttributes) errors.push('spec: Invalid value: null: exactly one of nonResourceAttributes or resourceAttributes must be specified');
-  if (!spec.user && !(spec.groups?.length ?? 0)) errors.push('spec.user: Invalid value: "": at least one of user or group must be specified');
+  if (spec.resourceAttributes && spec.nonResourceAttributes)
+    errors.push(
+      'spec.nonResourceAttributes: Invalid value: "object": cannot be specified in combination with resourceAttributes',
+    );
+  if (!spec.resourceAttributes && !spec.nonResourceAttributes)
+    errors.push(
+      'spec: Invalid value: null: exactly one of nonResourceAttributes or resourceAttributes must be specified',
+    );
+  if (!spec.user && !(spec.groups?.length ?? 0))
+    errors.push('spec.user: Invalid value: "": at least one of user or group must be specified');
   if (errors.length > 0) return invalid(errors.length === 1 ? errors[0]! : `[${errors.join(', ')}]`);
 
   reviews.reviews.push(spec);
   const allowed = reviews.allows(spec);
   return {
     status: 201,
-    payload: { kind: 'SubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { allowed } },
+    payload: {
+      kind: 'SubjectAccessReview',
+      apiVersion: 'authorization.k8s.io/v1',
+      metadata: { creationTimestamp: null },
+      spec,
+      status: { allowed },
+    },
   };
 }

@@ -15,7 +15,15 @@ import type { AddressInfo } from 'node:net';
 import { RbacAuthorizer } from './rbac.ts';
 import { serveSubjectAccessReview, SubjectAccessReviews } from './sar.ts';
 import { servingCert } from './tls.ts';
-import { KubeStore, RESOURCES, rfc3339, type Json, type JsonObject, type KubeObject, type ResourceInfo } from './store.ts';
+import {
+  KubeStore,
+  RESOURCES,
+  rfc3339,
+  type Json,
+  type JsonObject,
+  type KubeObject,
+  type ResourceInfo,
+} from './store.ts';
 
 export interface Fault {
   method?: string;
@@ -31,18 +39,19 @@ export interface Fault {
 }
 
 /** How the stand-in misbehaves for matching requests (`resource` and `method` narrow it; default all). */
-export type Hostile = { resource?: string; method?: string } & (
+export type Hostile = { resource?: string; method?: string } &
   /** A list answered 200 with `bytes` of JSON items, streamed without Content-Length. */
-  | { kind: 'huge-list'; bytes: number }
-  /** Every list page has `itemsPerPage` made-up items and a continue token: the list never ends. */
-  | { kind: 'endless-continue'; itemsPerPage: number }
-  /** The answer's headers at once, then its body one byte every `intervalMs`. */
-  | { kind: 'trickle'; intervalMs: number }
-  /** A list request with a continue token gets 410 Gone (reason Expired), `times` times. */
-  | { kind: 'expire-continue'; times: number }
-  /** A PATCH is applied, then answered 200 with a body that is not JSON. */
-  | { kind: 'non-json-patch' }
-);
+  (
+    | { kind: 'huge-list'; bytes: number }
+    /** Every list page has `itemsPerPage` made-up items and a continue token: the list never ends. */
+    | { kind: 'endless-continue'; itemsPerPage: number }
+    /** The answer's headers at once, then its body one byte every `intervalMs`. */
+    | { kind: 'trickle'; intervalMs: number }
+    /** A list request with a continue token gets 410 Gone (reason Expired), `times` times. */
+    | { kind: 'expire-continue'; times: number }
+    /** A PATCH is applied, then answered 200 with a body that is not JSON. */
+    | { kind: 'non-json-patch' }
+  );
 
 export interface LoggedRequest {
   method: string;
@@ -108,7 +117,12 @@ export interface KubeApi {
  * merge (equal for the maps the restart code patches); apply is modelled as a merge of the
  * JSON body and, like the server, needs `fieldManager`.
  */
-const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'];
+const PATCH_TYPES = [
+  'application/json-patch+json',
+  'application/merge-patch+json',
+  'application/strategic-merge-patch+json',
+  'application/apply-patch+yaml',
+];
 
 export async function startKubeApi(options: KubeApiOptions = {}): Promise<KubeApi> {
   const store = new KubeStore();
@@ -205,7 +219,11 @@ function parseRoute(path: string): Route | undefined {
   if (!info) return undefined;
   if (info.group !== (m[1] ?? '')) return undefined;
   if (!info.namespaced && m[2] !== undefined) return undefined;
-  return { info, namespace: m[2] ? decodeURIComponent(m[2]) : undefined, name: m[4] ? decodeURIComponent(m[4]) : undefined };
+  return {
+    info,
+    namespace: m[2] ? decodeURIComponent(m[2]) : undefined,
+    name: m[4] ? decodeURIComponent(m[4]) : undefined,
+  };
 }
 
 /** Discovery (`GET /api/v1`, `/apis/<group>/v1`): the APIResourceList clients resolve a kind's resource name from. */
@@ -220,11 +238,24 @@ function apiResourceList(path: string): JsonObject | undefined {
     kind: 'APIResourceList',
     apiVersion: 'v1',
     groupVersion: group ? `${group}/v1` : 'v1',
-    resources: resources.map((r) => ({ name: r.resource, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs })),
+    resources: resources.map((r) => ({
+      name: r.resource,
+      singularName: r.kind.toLowerCase(),
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs,
+    })),
   };
 }
 
-function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, body: string, res: ServerResponse, held: (() => void)[]): LoggedRequest {
+function handle(
+  state: KubeApi,
+  options: KubeApiOptions,
+  req: IncomingMessage,
+  body: string,
+  res: ServerResponse,
+  held: (() => void)[],
+): LoggedRequest {
   const url = new URL(req.url ?? '/', 'http://stand-in');
   const method = req.method ?? 'GET';
   const entry: LoggedRequest = {
@@ -242,13 +273,24 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
     if (state.holdListAnswers && entry.verb === 'list') {
       held.push(() => {
         if (res.destroyed) return;
-        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+          ...headers,
+        });
         res.end(text);
       });
       return entry;
     }
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-    const trickle = state.hostile.find((h) => h.kind === 'trickle' && (!h.resource || h.resource === entry.resource) && (!h.method || h.method === method));
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
+    const trickle = state.hostile.find(
+      (h) =>
+        h.kind === 'trickle' && (!h.resource || h.resource === entry.resource) && (!h.method || h.method === method),
+    );
     if (trickle?.kind === 'trickle') {
       trickleOut(state, res, Buffer.from(text), trickle.intervalMs);
       return entry;
@@ -256,24 +298,58 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
     res.end(text);
     return entry;
   };
-  const fail = (status: number, reason: string, message: string, headers: Record<string, string> = {}, details?: JsonObject): LoggedRequest =>
-    reply(status, statusBody(status, reason, message, details), headers);
+  const fail = (
+    status: number,
+    reason: string,
+    message: string,
+    headers: Record<string, string> = {},
+    details?: JsonObject,
+  ): LoggedRequest => reply(status, statusBody(status, reason, message, details), headers);
 
   // Authentication first, like the API server.
   const auth = req.headers.authorization;
   const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
-  const tokenOk = token !== undefined && (options.tokens === undefined ? token.length > 0 : Array.isArray(options.tokens) ? options.tokens.includes(token) : options.tokens(token));
+  const tokenOk =
+    token !== undefined &&
+    (options.tokens === undefined
+      ? token.length > 0
+      : Array.isArray(options.tokens)
+        ? options.tokens.includes(token)
+        : options.tokens(token));
   if (!tokenOk) return fail(401, 'Unauthorized', 'Unauthorized');
 
-  const sar = serveSubjectAccessReview(state.reviews, state.rbac.allows({ verb: 'create', apiGroup: 'authorization.k8s.io', resource: 'subjectaccessreviews', namespace: undefined }), method, url.pathname, body);
+  const sar = serveSubjectAccessReview(
+    state.reviews,
+    state.rbac.allows({
+      verb: 'create',
+      apiGroup: 'authorization.k8s.io',
+      resource: 'subjectaccessreviews',
+      namespace: undefined,
+    }),
+    method,
+    url.pathname,
+    body,
+  );
   if (sar) return reply(sar.status, sar.payload);
 
   const discovery = method === 'GET' ? apiResourceList(url.pathname) : undefined;
   if (discovery) return reply(200, discovery);
   const route = parseRoute(url.pathname);
-  if (!route) return fail(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
+  if (!route)
+    return fail(404, 'NotFound', `the server could not find the requested resource (${method} ${url.pathname})`);
   const { info, namespace, name } = route;
-  const verb = method === 'GET' ? (name === undefined ? 'list' : 'get') : method === 'PATCH' ? 'patch' : method === 'DELETE' ? 'delete' : method === 'POST' ? 'create' : method.toLowerCase();
+  const verb =
+    method === 'GET'
+      ? name === undefined
+        ? 'list'
+        : 'get'
+      : method === 'PATCH'
+        ? 'patch'
+        : method === 'DELETE'
+          ? 'delete'
+          : method === 'POST'
+            ? 'create'
+            : method.toLowerCase();
   Object.assign(entry, { resource: info.resource, namespace, name, verb });
 
   const group = info.group;
@@ -281,20 +357,41 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
     const who = 'User "contrast-autorecover" cannot';
     const target = `${info.resource}${group ? `.${group}` : ''}`;
     const scope = namespace !== undefined ? `in the namespace "${namespace}"` : 'at the cluster scope';
-    return fail(403, 'Forbidden', `${target}${name ? ` "${name}"` : ''} is forbidden: ${who} ${verb} resource "${info.resource}" in API group "${group}" ${scope}`, {}, {
-      name: name ?? '',
-      group,
-      kind: info.resource,
-    });
+    return fail(
+      403,
+      'Forbidden',
+      `${target}${name ? ` "${name}"` : ''} is forbidden: ${who} ${verb} resource "${info.resource}" in API group "${group}" ${scope}`,
+      {},
+      {
+        name: name ?? '',
+        group,
+        kind: info.resource,
+      },
+    );
   }
 
   const fault = state.faults.find(
-    (f) => f.times > 0 && (!f.method || f.method === method) && (!f.resource || f.resource === info.resource) && (!f.namespace || f.namespace === namespace) && (!f.name || f.name === name),
+    (f) =>
+      f.times > 0 &&
+      (!f.method || f.method === method) &&
+      (!f.resource || f.resource === info.resource) &&
+      (!f.namespace || f.namespace === namespace) &&
+      (!f.name || f.name === name),
   );
   if (fault) {
     fault.times--;
-    const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {};
-    const reason = fault.status === 409 ? 'Conflict' : fault.status === 429 ? 'TooManyRequests' : fault.status === 403 ? 'Forbidden' : fault.status >= 500 ? 'InternalError' : 'BadRequest';
+    const headers: Record<string, string> =
+      fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {};
+    const reason =
+      fault.status === 409
+        ? 'Conflict'
+        : fault.status === 429
+          ? 'TooManyRequests'
+          : fault.status === 403
+            ? 'Forbidden'
+            : fault.status >= 500
+              ? 'InternalError'
+              : 'BadRequest';
     const message =
       fault.message ??
       (fault.status === 409
@@ -305,12 +402,18 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
     return fail(fault.status, reason, message, headers);
   }
 
-  const hostile = state.hostile.find((h) => (!h.resource || h.resource === info.resource) && (!h.method || h.method === method));
+  const hostile = state.hostile.find(
+    (h) => (!h.resource || h.resource === info.resource) && (!h.method || h.method === method),
+  );
   if (hostile?.kind === 'expire-continue' && verb === 'list' && url.searchParams.get('continue') && hostile.times > 0) {
     hostile.times--;
     // The API server's answer to a continue token whose revision etcd has compacted.
     return reply(410, {
-      ...statusBody(410, 'Expired', 'the continue token is too old to give a consistent list: start a new list without it, or continue inconsistently with the token in this answer'),
+      ...statusBody(
+        410,
+        'Expired',
+        'the continue token is too old to give a consistent list: start a new list without it, or continue inconsistently with the token in this answer',
+      ),
       metadata: { continue: url.searchParams.get('continue')! },
     });
   }
@@ -320,9 +423,19 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
     return entry;
   }
   if (hostile?.kind === 'endless-continue' && verb === 'list') {
-    const n = Number(url.searchParams.get('continue') ? Buffer.from(url.searchParams.get('continue')!, 'base64url').toString('utf8') : '0') || 0;
+    const n =
+      Number(
+        url.searchParams.get('continue')
+          ? Buffer.from(url.searchParams.get('continue')!, 'base64url').toString('utf8')
+          : '0',
+      ) || 0;
     const items = Array.from({ length: hostile.itemsPerPage }, (_, i) => fillerItem(info, namespace, n + i));
-    return reply(200, { kind: `${info.kind}List`, apiVersion: group ? `${group}/v1` : 'v1', metadata: { continue: Buffer.from(String(n + hostile.itemsPerPage)).toString('base64url') }, items });
+    return reply(200, {
+      kind: `${info.kind}List`,
+      apiVersion: group ? `${group}/v1` : 'v1',
+      metadata: { continue: Buffer.from(String(n + hostile.itemsPerPage)).toString('base64url') },
+      items,
+    });
   }
 
   const { store } = state;
@@ -355,7 +468,14 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
   }
 
   const obj = name !== undefined ? store.get(info.resource, namespace, name) : undefined;
-  const notFound = (): LoggedRequest => fail(404, 'NotFound', `${info.resource}${group ? `.${group}` : ''} "${name}" not found`, {}, { name: name ?? '', group, kind: info.resource });
+  const notFound = (): LoggedRequest =>
+    fail(
+      404,
+      'NotFound',
+      `${info.resource}${group ? `.${group}` : ''} "${name}" not found`,
+      {},
+      { name: name ?? '', group, kind: info.resource },
+    );
 
   if (verb === 'get') return obj ? reply(200, obj) : notFound();
 
@@ -366,15 +486,26 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
     } catch {
       return fail(400, 'BadRequest', 'the request body is not valid JSON');
     }
-    if (!isObject(body as unknown as Json) || !isObject((body.metadata ?? null) as unknown as Json)) return fail(400, 'BadRequest', 'the object has no metadata');
-    if (body.kind !== info.kind) return fail(400, 'BadRequest', `the object's kind ${String(body.kind)} does not match the resource ${info.resource}`);
+    if (!isObject(body as unknown as Json) || !isObject((body.metadata ?? null) as unknown as Json))
+      return fail(400, 'BadRequest', 'the object has no metadata');
+    if (body.kind !== info.kind)
+      return fail(
+        400,
+        'BadRequest',
+        `the object's kind ${String(body.kind)} does not match the resource ${info.resource}`,
+      );
     if (info.namespaced) {
       if (body.metadata.namespace !== undefined && body.metadata.namespace !== namespace) {
-        return fail(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+        return fail(
+          400,
+          'BadRequest',
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
       }
       body.metadata.namespace = namespace!;
     }
-    if (name !== undefined && body.metadata.name !== name) return fail(400, 'BadRequest', 'the name of the object does not match the name on the URL');
+    if (name !== undefined && body.metadata.name !== name)
+      return fail(400, 'BadRequest', 'the name of the object does not match the name on the URL');
     const made = store.create(info.resource, body);
     return 'obj' in made ? reply(201, made.obj) : fail(made.status, made.reason, made.message);
   };
@@ -386,9 +517,18 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
 
   if (verb === 'patch') {
     const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-    if (!PATCH_TYPES.includes(ct)) return fail(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`);
+    if (!PATCH_TYPES.includes(ct))
+      return fail(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`,
+      );
     if (ct === 'application/apply-patch+yaml' && !url.searchParams.get('fieldManager')) {
-      return fail(422, 'Invalid', `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`);
+      return fail(
+        422,
+        'Invalid',
+        `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`,
+      );
     }
     if (!obj && ct === 'application/apply-patch+yaml') return create(body);
     if (!obj) return notFound();
@@ -404,13 +544,21 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
       try {
         merged = jsonPatch(structuredClone(obj) as unknown as JsonObject, patch) as unknown as KubeObject;
       } catch (err) {
-        return fail(422, 'Invalid', `the server rejected our request due to an error in our request: ${(err as Error).message}`);
+        return fail(
+          422,
+          'Invalid',
+          `the server rejected our request due to an error in our request: ${(err as Error).message}`,
+        );
       }
     } else {
       if (!isObject(patch)) return fail(400, 'BadRequest', 'the patch body must be a JSON object');
       const wantRv = ((patch.metadata as JsonObject | undefined)?.resourceVersion as string | undefined) ?? undefined;
       if (wantRv !== undefined && wantRv !== obj.metadata.resourceVersion) {
-        return fail(409, 'Conflict', `Operation cannot be fulfilled on ${info.resource}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+        return fail(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${info.resource}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        );
       }
       merged = mergePatch(obj as unknown as JsonObject, patch) as unknown as KubeObject;
     }
@@ -445,7 +593,14 @@ function handle(state: KubeApi, options: KubeApiOptions, req: IncomingMessage, b
 
 /** A made-up object of the listed resource, not a Contrast workload (no runtime class, no initializer). */
 function fillerItem(info: ResourceInfo, namespace: string | undefined, i: number): JsonObject {
-  return { metadata: { name: `filler-${i}`, uid: `filler-uid-${i}`, ...(info.namespaced ? { namespace: namespace ?? 'default' } : {}), labels: { filler: 'true' } } };
+  return {
+    metadata: {
+      name: `filler-${i}`,
+      uid: `filler-uid-${i}`,
+      ...(info.namespaced ? { namespace: namespace ?? 'default' } : {}),
+      labels: { filler: 'true' },
+    },
+  };
 }
 
 /** Streams a list of about `bytes` bytes, honouring backpressure, until done or the client goes. */
@@ -487,7 +642,16 @@ function trickleOut(state: KubeApi, res: ServerResponse, body: Buffer, intervalM
 }
 
 function statusBody(code: number, reason: string, message: string, details?: JsonObject): JsonObject {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? { details } : {}), code };
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details ? { details } : {}),
+    code,
+  };
 }
 
 function isObject(v: Json | undefined): v is JsonObject {
@@ -513,26 +677,40 @@ function mergePatch(target: Json, patch: Json): Json {
 function jsonPatch(doc: JsonObject, ops: Json[]): Json {
   let root: Json = doc;
   for (const raw of ops) {
-    if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw new Error('each operation needs "op" and "path"');
-    const parts = raw.path === '' ? [] : raw.path.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string')
+      throw new Error('each operation needs "op" and "path"');
+    const parts =
+      raw.path === ''
+        ? []
+        : raw.path
+            .split('/')
+            .slice(1)
+            .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
     if (parts.length === 0) {
-      if (raw.op === 'test' && JSON.stringify(root) !== JSON.stringify(raw.value)) throw new Error('test operation failed');
+      if (raw.op === 'test' && JSON.stringify(root) !== JSON.stringify(raw.value))
+        throw new Error('test operation failed');
       if (raw.op === 'add' || raw.op === 'replace') root = raw.value ?? null;
       continue;
     }
     let parent: Json = root;
     for (const p of parts.slice(0, -1)) {
-      parent = Array.isArray(parent) ? parent[Number(p)]! : isObject(parent) ? parent[p]! : (undefined as unknown as Json);
+      parent = Array.isArray(parent)
+        ? parent[Number(p)]!
+        : isObject(parent)
+          ? parent[p]!
+          : (undefined as unknown as Json);
       if (parent === undefined) throw new Error(`path ${raw.path} does not exist`);
     }
     const last = parts.at(-1)!;
     const has = Array.isArray(parent) ? Number(last) < parent.length : isObject(parent) && last in parent;
     const current = Array.isArray(parent) ? parent[Number(last)] : isObject(parent) ? parent[last] : undefined;
     if (raw.op === 'test') {
-      if (JSON.stringify(current) !== JSON.stringify(raw.value)) throw new Error(`test operation on ${raw.path} failed`);
+      if (JSON.stringify(current) !== JSON.stringify(raw.value))
+        throw new Error(`test operation on ${raw.path} failed`);
       continue;
     }
-    if (raw.op !== 'add' && raw.op !== 'remove' && raw.op !== 'replace') throw new Error(`unsupported operation ${raw.op}`);
+    if (raw.op !== 'add' && raw.op !== 'remove' && raw.op !== 'replace')
+      throw new Error(`unsupported operation ${raw.op}`);
     if (raw.op !== 'add' && !has) throw new Error(`unable to ${raw.op} nonexistent key: ${last}`);
     if (Array.isArray(parent)) {
       const i = last === '-' ? parent.length : Number(last);
@@ -566,7 +744,9 @@ export function parseSelector(selector: string): (labels: Record<string, string>
     if (m) {
       const values = m[3]!.split(',').map((v) => v.trim());
       const key = m[1]!;
-      return m[2] === 'in' ? (l) => key in l && values.includes(l[key]!) : (l) => !(key in l) || !values.includes(l[key]!);
+      return m[2] === 'in'
+        ? (l) => key in l && values.includes(l[key]!)
+        : (l) => !(key in l) || !values.includes(l[key]!);
     }
     m = /^([^!=\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(t);
     if (m) {

@@ -60,10 +60,30 @@ export const RESOURCES: Record<string, ResourceInfo> = {
   secrets: { resource: 'secrets', group: '', kind: 'Secret', namespaced: true },
   roles: { resource: 'roles', group: 'rbac.authorization.k8s.io', kind: 'Role', namespaced: true },
   rolebindings: { resource: 'rolebindings', group: 'rbac.authorization.k8s.io', kind: 'RoleBinding', namespaced: true },
-  clusterroles: { resource: 'clusterroles', group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', namespaced: false },
-  clusterrolebindings: { resource: 'clusterrolebindings', group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', namespaced: false },
-  validatingadmissionpolicies: { resource: 'validatingadmissionpolicies', group: 'admissionregistration.k8s.io', kind: 'ValidatingAdmissionPolicy', namespaced: false },
-  validatingadmissionpolicybindings: { resource: 'validatingadmissionpolicybindings', group: 'admissionregistration.k8s.io', kind: 'ValidatingAdmissionPolicyBinding', namespaced: false },
+  clusterroles: {
+    resource: 'clusterroles',
+    group: 'rbac.authorization.k8s.io',
+    kind: 'ClusterRole',
+    namespaced: false,
+  },
+  clusterrolebindings: {
+    resource: 'clusterrolebindings',
+    group: 'rbac.authorization.k8s.io',
+    kind: 'ClusterRoleBinding',
+    namespaced: false,
+  },
+  validatingadmissionpolicies: {
+    resource: 'validatingadmissionpolicies',
+    group: 'admissionregistration.k8s.io',
+    kind: 'ValidatingAdmissionPolicy',
+    namespaced: false,
+  },
+  validatingadmissionpolicybindings: {
+    resource: 'validatingadmissionpolicybindings',
+    group: 'admissionregistration.k8s.io',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    namespaced: false,
+  },
 };
 
 export interface PodTemplate {
@@ -154,7 +174,9 @@ export class KubeStore {
   list(resource: string, namespace?: string): KubeObject[] {
     const all = [...(this.objects.get(resource)?.values() ?? [])];
     const filtered = namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
-    return filtered.sort((a, b) => this.key(a.metadata.namespace, a.metadata.name).localeCompare(this.key(b.metadata.namespace, b.metadata.name)));
+    return filtered.sort((a, b) =>
+      this.key(a.metadata.namespace, a.metadata.name).localeCompare(this.key(b.metadata.namespace, b.metadata.name)),
+    );
   }
 
   put(resource: string, obj: KubeObject): KubeObject {
@@ -196,14 +218,38 @@ export class KubeStore {
    * `namespaces "x" not found`, which is why a manifest stream lists the Namespace first), a
    * taken name is 409 AlreadyExists. Returns the stored object or the failure.
    */
-  create(resource: string, body: KubeObject): { obj: KubeObject } | { status: number; reason: string; message: string } {
+  create(
+    resource: string,
+    body: KubeObject,
+  ): { obj: KubeObject } | { status: number; reason: string; message: string } {
     const info = RESOURCES[resource]!;
     const { name, namespace } = body.metadata ?? ({} as ObjectMeta);
-    if (!name) return { status: 422, reason: 'Invalid', message: `${info.kind} "" is invalid: metadata.name: Required value: name or generateName is required` };
-    if (info.namespaced && !this.get('namespaces', undefined, namespace!)) return { status: 404, reason: 'NotFound', message: `namespaces "${namespace}" not found` };
-    if (this.get(resource, namespace, name)) return { status: 409, reason: 'AlreadyExists', message: `${resource}${info.group ? `.${info.group}` : ''} "${name}" already exists` };
-    const m = meta(name, info.namespaced ? namespace : undefined, { ...body.metadata, ...(body.spec ? { generation: 1 } : {}) });
-    return { obj: this.put(resource, { ...body, apiVersion: info.group ? `${info.group}/v1` : 'v1', kind: info.kind, metadata: m }) };
+    if (!name)
+      return {
+        status: 422,
+        reason: 'Invalid',
+        message: `${info.kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
+      };
+    if (info.namespaced && !this.get('namespaces', undefined, namespace!))
+      return { status: 404, reason: 'NotFound', message: `namespaces "${namespace}" not found` };
+    if (this.get(resource, namespace, name))
+      return {
+        status: 409,
+        reason: 'AlreadyExists',
+        message: `${resource}${info.group ? `.${info.group}` : ''} "${name}" already exists`,
+      };
+    const m = meta(name, info.namespaced ? namespace : undefined, {
+      ...body.metadata,
+      ...(body.spec ? { generation: 1 } : {}),
+    });
+    return {
+      obj: this.put(resource, {
+        ...body,
+        apiVersion: info.group ? `${info.group}/v1` : 'v1',
+        kind: info.kind,
+        metadata: m,
+      }),
+    };
   }
 
   // ---- fixtures -------------------------------------------------------------------------
@@ -227,7 +273,12 @@ export class KubeStore {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: meta(name, ns, { labels: o.labels, annotations: o.annotations, generation: 1 }),
-      spec: { replicas: o.replicas ?? 1, selector: { matchLabels: o.template.metadata?.labels ?? {} }, template: clone(o.template) as unknown as JsonObject, strategy: { type: 'RollingUpdate' } },
+      spec: {
+        replicas: o.replicas ?? 1,
+        selector: { matchLabels: o.template.metadata?.labels ?? {} },
+        template: clone(o.template) as unknown as JsonObject,
+        strategy: { type: 'RollingUpdate' },
+      },
     });
     const rs = this.addReplicaSetFor(d, o.startedAt, o.initializerFinishedAt);
     this.setWorkloadStatus(d, o.replicas ?? 1, true);
@@ -237,16 +288,27 @@ export class KubeStore {
 
   private addReplicaSetFor(d: KubeObject, startedAt: Date, initializerFinishedAt?: Date | 'waiting'): KubeObject {
     const ns = d.metadata.namespace!;
-    const hash = Math.abs(hashString(JSON.stringify(d.spec?.template))).toString(36).slice(0, 8);
+    const hash = Math.abs(hashString(JSON.stringify(d.spec?.template)))
+      .toString(36)
+      .slice(0, 8);
     const replicas = (d.spec?.replicas as number) ?? 1;
     const rs = this.put('replicasets', {
       apiVersion: 'apps/v1',
       kind: 'ReplicaSet',
-      metadata: meta(`${d.metadata.name}-${hash}`, ns, { ownerReferences: [ownerRef(d)], generation: 1, labels: templateLabels(d) }),
+      metadata: meta(`${d.metadata.name}-${hash}`, ns, {
+        ownerReferences: [ownerRef(d)],
+        generation: 1,
+        labels: templateLabels(d),
+      }),
       spec: { replicas, template: clone(d.spec!.template!) },
     });
     for (let i = 0; i < replicas; i++) {
-      this.addPod(ns, `${rs.metadata.name}-${randomSuffix()}`, { template: d.spec!.template as unknown as PodTemplate, startedAt, owner: rs, ...(initializerFinishedAt ? { initializerFinishedAt } : {}) });
+      this.addPod(ns, `${rs.metadata.name}-${randomSuffix()}`, {
+        template: d.spec!.template as unknown as PodTemplate,
+        startedAt,
+        owner: rs,
+        ...(initializerFinishedAt ? { initializerFinishedAt } : {}),
+      });
     }
     return rs;
   }
@@ -264,16 +326,37 @@ export class KubeStore {
     return this.addSetLike('replicasets', 'ReplicaSet', ns, name, o, () => `${name}-${randomSuffix()}`);
   }
 
-  private addSetLike(resource: string, kind: string, ns: string, name: string, o: WorkloadOptions, podName: (i: number) => string): KubeObject {
+  private addSetLike(
+    resource: string,
+    kind: string,
+    ns: string,
+    name: string,
+    o: WorkloadOptions,
+    podName: (i: number) => string,
+  ): KubeObject {
     this.ensureNamespace(ns);
     const replicas = o.replicas ?? 1;
-    const spec: JsonObject = { selector: { matchLabels: o.template.metadata?.labels ?? {} }, template: clone(o.template) as unknown as JsonObject };
+    const spec: JsonObject = {
+      selector: { matchLabels: o.template.metadata?.labels ?? {} },
+      template: clone(o.template) as unknown as JsonObject,
+    };
     if (kind !== 'DaemonSet') spec.replicas = replicas;
     if (kind === 'StatefulSet') spec.updateStrategy = { type: o.updateStrategy ?? 'RollingUpdate' };
     if (kind === 'DaemonSet') spec.updateStrategy = { type: o.updateStrategy ?? 'RollingUpdate' };
-    const w = this.put(resource, { apiVersion: 'apps/v1', kind, metadata: meta(name, ns, { labels: o.labels, annotations: o.annotations, generation: 1 }), spec });
+    const w = this.put(resource, {
+      apiVersion: 'apps/v1',
+      kind,
+      metadata: meta(name, ns, { labels: o.labels, annotations: o.annotations, generation: 1 }),
+      spec,
+    });
     for (let i = 0; i < replicas; i++) {
-      this.addPod(ns, podName(i), { template: o.template, startedAt: o.startedAt, owner: w, ...(o.ready === false ? { ready: false } : {}), ...(o.initializerFinishedAt ? { initializerFinishedAt: o.initializerFinishedAt } : {}) });
+      this.addPod(ns, podName(i), {
+        template: o.template,
+        startedAt: o.startedAt,
+        owner: w,
+        ...(o.ready === false ? { ready: false } : {}),
+        ...(o.initializerFinishedAt ? { initializerFinishedAt: o.initializerFinishedAt } : {}),
+      });
     }
     this.setWorkloadStatus(w, replicas, true);
     return w;
@@ -297,7 +380,10 @@ export class KubeStore {
     const initializer = initializerOf(pod);
     let initializedAt: Date | undefined = started;
     if (initializer) {
-      const finished = o.initializerFinishedAt === 'waiting' ? undefined : (o.initializerFinishedAt ?? this.initializerFinish(started));
+      const finished =
+        o.initializerFinishedAt === 'waiting'
+          ? undefined
+          : (o.initializerFinishedAt ?? this.initializerFinish(started));
       initializedAt = finished !== undefined && finished.getTime() <= this.now().getTime() ? finished : undefined;
       if (!initializedAt) {
         // 'waiting': never gets through (e.g. its policy is not in the manifest) until the fixture changes.
@@ -361,8 +447,11 @@ export class KubeStore {
   /** Called after a patch changed a workload's pod template. */
   templateChanged(resource: string, w: KubeObject): void {
     w.metadata.generation = (w.metadata.generation ?? 1) + 1;
-    const strategy = ((w.spec?.updateStrategy as JsonObject | undefined)?.type as string | undefined) ?? 'RollingUpdate';
-    const rolls = resource === 'deployments' || ((resource === 'statefulsets' || resource === 'daemonsets') && strategy === 'RollingUpdate');
+    const strategy =
+      ((w.spec?.updateStrategy as JsonObject | undefined)?.type as string | undefined) ?? 'RollingUpdate';
+    const rolls =
+      resource === 'deployments' ||
+      ((resource === 'statefulsets' || resource === 'daemonsets') && strategy === 'RollingUpdate');
     if (!rolls) {
       // OnDelete / ReplicaSet: the controller notes the new template, pods stay.
       this.setWorkloadStatus(w, replicasOf(w, this), false);
@@ -411,7 +500,14 @@ export class KubeStore {
     this.remove('pods', ns, pod.metadata.name);
     const ref = pod.metadata.ownerReferences?.find((r) => r.controller);
     if (!ref) return;
-    const resource = ref.kind === 'StatefulSet' ? 'statefulsets' : ref.kind === 'DaemonSet' ? 'daemonsets' : ref.kind === 'ReplicaSet' ? 'replicasets' : undefined;
+    const resource =
+      ref.kind === 'StatefulSet'
+        ? 'statefulsets'
+        : ref.kind === 'DaemonSet'
+          ? 'daemonsets'
+          : ref.kind === 'ReplicaSet'
+            ? 'replicasets'
+            : undefined;
     if (!resource) return;
     const owner = this.get(resource, ns, ref.name);
     if (!owner) return;
@@ -427,7 +523,13 @@ export class KubeStore {
       readyReplicas: replicas,
       availableReplicas: replicas,
       ...(w.kind === 'DaemonSet'
-        ? { desiredNumberScheduled: replicas, currentNumberScheduled: replicas, updatedNumberScheduled: updated ? replicas : 0, numberReady: replicas, numberAvailable: replicas }
+        ? {
+            desiredNumberScheduled: replicas,
+            currentNumberScheduled: replicas,
+            updatedNumberScheduled: updated ? replicas : 0,
+            numberReady: replicas,
+            numberAvailable: replicas,
+          }
         : {}),
     };
   }
@@ -443,7 +545,13 @@ function initializerOf(pod: KubeObject): InitContainerSpec | undefined {
  * containers are terminated (exit 0, finishedAt); a sidecar initializer stays running with
  * `started` once done.
  */
-function setPodStatus(pod: KubeObject, started: Date, initializer: InitContainerSpec | undefined, initializedAt: Date | undefined, ready: boolean): void {
+function setPodStatus(
+  pod: KubeObject,
+  started: Date,
+  initializer: InitContainerSpec | undefined,
+  initializedAt: Date | undefined,
+  ready: boolean,
+): void {
   const status = pod.status as JsonObject;
   const inInit = initializedAt === undefined;
   const since = rfc3339(initializedAt ?? started);
@@ -454,8 +562,25 @@ function setPodStatus(pod: KubeObject, started: Date, initializer: InitContainer
     let state: JsonObject;
     if (isInitializer && inInit) state = { running: { startedAt: rfc3339(started) } };
     else if (sidecar) state = { running: { startedAt: rfc3339(started) } };
-    else state = { terminated: { exitCode: 0, reason: 'Completed', startedAt: rfc3339(started), finishedAt: isInitializer ? since : rfc3339(started) } };
-    initStatuses.push({ name: c.name, state, lastState: {}, ready: !inInit || !isInitializer, restartCount: 0, image: 'stand-in', imageID: '', started: sidecar ? !inInit : false });
+    else
+      state = {
+        terminated: {
+          exitCode: 0,
+          reason: 'Completed',
+          startedAt: rfc3339(started),
+          finishedAt: isInitializer ? since : rfc3339(started),
+        },
+      };
+    initStatuses.push({
+      name: c.name,
+      state,
+      lastState: {},
+      ready: !inInit || !isInitializer,
+      restartCount: 0,
+      image: 'stand-in',
+      imageID: '',
+      started: sidecar ? !inInit : false,
+    });
   }
   const containers = ((pod.spec?.containers as JsonObject[] | undefined) ?? []).map((c) => ({
     name: c.name as string,
@@ -467,9 +592,19 @@ function setPodStatus(pod: KubeObject, started: Date, initializer: InitContainer
     imageID: '',
     started: !inInit,
   }));
-  const cond = (type: string, ok: boolean): JsonObject => ({ type, status: ok ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: ok ? since : rfc3339(started) });
+  const cond = (type: string, ok: boolean): JsonObject => ({
+    type,
+    status: ok ? 'True' : 'False',
+    lastProbeTime: null,
+    lastTransitionTime: ok ? since : rfc3339(started),
+  });
   status.phase = inInit ? 'Pending' : 'Running';
-  status.conditions = [cond('PodScheduled', true), cond('Initialized', !inInit), cond('ContainersReady', !inInit && ready), cond('Ready', !inInit && ready)];
+  status.conditions = [
+    cond('PodScheduled', true),
+    cond('Initialized', !inInit),
+    cond('ContainersReady', !inInit && ready),
+    cond('Ready', !inInit && ready),
+  ];
   (status.conditions[0] as JsonObject).lastTransitionTime = rfc3339(started);
   if (initStatuses.length) status.initContainerStatuses = initStatuses;
   else delete status.initContainerStatuses;
@@ -496,7 +631,9 @@ function ownerRef(o: KubeObject): OwnerReference {
 }
 
 function templateLabels(d: KubeObject): Record<string, string> {
-  return { ...((d.spec?.template as { metadata?: { labels?: Record<string, string> } } | undefined)?.metadata?.labels ?? {}) };
+  return {
+    ...((d.spec?.template as { metadata?: { labels?: Record<string, string> } } | undefined)?.metadata?.labels ?? {}),
+  };
 }
 
 export function rfc3339(d: Date): string {

@@ -27,12 +27,19 @@ export function servingCert(): Promise<ServingCert> {
       signingAlgorithm: alg,
       extensions: [
         new x509.BasicConstraintsExtension(true, undefined, true),
-        new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }, { type: 'dns', value: 'localhost' }]),
+        new x509.SubjectAlternativeNameExtension([
+          { type: 'ip', value: '127.0.0.1' },
+          { type: 'dns', value: 'localhost' },
+        ]),
       ],
     });
     const certPem = cert.toString('pem');
     const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-    const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`.replace(/\n\n/g, '\n');
+    const keyPem =
+      `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`.replace(
+        /\n\n/g,
+        '\n',
+      );
     new NodeX509(certPem); // fail early on a malformed certificate
     return { certPem, keyPem, caData: Buffer.from(certPem).toString('base64') };
   })();

@@ -6,7 +6,14 @@
  */
 import { errorMessage } from '../../shared/errors.ts';
 import { collateralExpiry, isIssuerChainFile, type CollateralExpiry } from './expiry.ts';
-import { ISSUER_CHAIN_SUFFIX, collateralFile, parseCollateralFile, type CollateralDocument, type CollateralKey, type CollateralSource } from './sources.ts';
+import {
+  ISSUER_CHAIN_SUFFIX,
+  collateralFile,
+  parseCollateralFile,
+  type CollateralDocument,
+  type CollateralKey,
+  type CollateralSource,
+} from './sources.ts';
 
 export class BundleCollateral implements CollateralSource {
   constructor(private readonly files: Readonly<Record<string, unknown>>) {}
@@ -26,7 +33,10 @@ export class BundleCollateral implements CollateralSource {
 }
 
 /** The earliest expiry of a bundle's collateral cache (bundle-cache.ts format: file → base64). */
-export function cacheExpiry(record: Record<string, unknown>): { earliest?: { file: string; expiry: CollateralExpiry }; unreadable: string[] } {
+export function cacheExpiry(record: Record<string, unknown>): {
+  earliest?: { file: string; expiry: CollateralExpiry };
+  unreadable: string[];
+} {
   let earliest: { file: string; expiry: CollateralExpiry } | undefined;
   const unreadable: string[] = [];
   for (const [file, b64] of Object.entries(record)) {
@@ -35,8 +45,12 @@ export function cacheExpiry(record: Record<string, unknown>): { earliest?: { fil
     if (!key) continue;
     const chain = record[`${file}${ISSUER_CHAIN_SUFFIX}`];
     try {
-      const expiry = collateralExpiry(key, { body: Buffer.from(b64, 'base64'), ...(typeof chain === 'string' ? { issuerChain: Buffer.from(chain, 'base64') } : {}) });
-      if (expiry.expiresAt && (!earliest?.expiry.expiresAt || expiry.expiresAt < earliest.expiry.expiresAt)) earliest = { file, expiry };
+      const expiry = collateralExpiry(key, {
+        body: Buffer.from(b64, 'base64'),
+        ...(typeof chain === 'string' ? { issuerChain: Buffer.from(chain, 'base64') } : {}),
+      });
+      if (expiry.expiresAt && (!earliest?.expiry.expiresAt || expiry.expiresAt < earliest.expiry.expiresAt))
+        earliest = { file, expiry };
     } catch (err) {
       unreadable.push(`${file} (${errorMessage(err)})`);
     }

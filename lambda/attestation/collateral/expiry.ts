@@ -6,7 +6,13 @@
  * verified before it replaces the cached one (see verify.ts).
  */
 import { InputError } from '../../shared/errors.ts';
-import { ISSUER_CHAIN_SUFFIX, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey } from './sources.ts';
+import {
+  ISSUER_CHAIN_SUFFIX,
+  collateralFile,
+  describeCollateral,
+  type CollateralDocument,
+  type CollateralKey,
+} from './sources.ts';
 import { parseTdxCrl } from '../tdx/revocation.ts';
 import { Cert, Crl, pemBlocks } from '../x509.ts';
 
@@ -42,7 +48,8 @@ function pcsName(member: PcsMember): string {
 
 function isoDate(v: unknown, what: string): Date {
   const d = typeof v === 'string' ? new Date(v) : new Date(NaN);
-  if (Number.isNaN(d.getTime())) throw new InputError(`${what} is not an ISO date (${JSON.stringify(v)})`, 'bundle-invalid');
+  if (Number.isNaN(d.getTime()))
+    throw new InputError(`${what} is not an ISO date (${JSON.stringify(v)})`, 'bundle-invalid');
   return d;
 }
 
@@ -55,7 +62,8 @@ function pcsWindow(body: Uint8Array, member: PcsMember): PcsWindow {
   } catch (err) {
     throw new InputError(`the ${name} is not JSON (${(err as Error).message})`, 'bundle-invalid');
   }
-  if (typeof inner !== 'object' || inner === null) throw new InputError(`the ${name} has no "${member}" object`, 'bundle-invalid');
+  if (typeof inner !== 'object' || inner === null)
+    throw new InputError(`the ${name} has no "${member}" object`, 'bundle-invalid');
   const o = inner as Record<string, unknown>;
   const n = o.tcbEvaluationDataNumber;
   return {
@@ -84,7 +92,10 @@ export function crlNextUpdate(bytes: Uint8Array): Date | undefined {
 }
 
 /** notBefore / notAfter of every certificate in `bytes` (one DER certificate or a PEM bundle), in order. */
-function certificateWindows(bytes: Uint8Array, what = 'certificate'): { what: string; notBefore: Date; notAfter: Date }[] {
+function certificateWindows(
+  bytes: Uint8Array,
+  what = 'certificate',
+): { what: string; notBefore: Date; notAfter: Date }[] {
   return pemBlocks(bytes).map((der, i, all) => {
     const c = Cert.parse(der, all.length > 1 ? `${what} #${i + 1}` : what);
     return { what: c.what, notBefore: c.notBefore, notAfter: c.notAfter };
@@ -98,7 +109,11 @@ export function certificateNotAfter(bytes: Uint8Array): Date {
   return w[0]!.notAfter;
 }
 
-function summarize(parts: ExpiryPart[], issuedAt: Date | undefined, extra: Partial<CollateralExpiry> = {}): CollateralExpiry {
+function summarize(
+  parts: ExpiryPart[],
+  issuedAt: Date | undefined,
+  extra: Partial<CollateralExpiry> = {},
+): CollateralExpiry {
   let first: ExpiryPart | undefined;
   for (const p of parts) if (!first || p.at < first.at) first = p;
   return { expiresAt: first?.at, limitedBy: first?.what ?? 'nothing (no expiry date)', issuedAt, parts, ...extra };
@@ -107,7 +122,10 @@ function summarize(parts: ExpiryPart[], issuedAt: Date | undefined, extra: Parti
 function issuerChainParts(doc: CollateralDocument, name: string): ExpiryPart[] {
   if (!doc.issuerChain) return [];
   const labels = [`${name} signing certificate`, 'Intel SGX Root CA'];
-  return certificateWindows(doc.issuerChain).map((w, i) => ({ what: `${labels[i] ?? w.what} notAfter`, at: w.notAfter }));
+  return certificateWindows(doc.issuerChain).map((w, i) => ({
+    what: `${labels[i] ?? w.what} notAfter`,
+    at: w.notAfter,
+  }));
 }
 
 /**
@@ -124,7 +142,11 @@ export function collateralExpiry(key: CollateralKey, doc: CollateralDocument): C
         const w = pcsWindow(doc.body, member);
         // The verifier also refuses the document once its signing certificate expires.
         const parts = [{ what: `${name} nextUpdate`, at: w.nextUpdate }, ...issuerChainParts(doc, name)];
-        return summarize(parts, w.issueDate, w.evaluationDataNumber !== undefined ? { evaluationDataNumber: w.evaluationDataNumber } : {});
+        return summarize(
+          parts,
+          w.issueDate,
+          w.evaluationDataNumber !== undefined ? { evaluationDataNumber: w.evaluationDataNumber } : {},
+        );
       }
       case 'snp-crl': {
         const w = crlWindow(doc.body, `AMD ${key.product} CRL`);
@@ -135,7 +157,10 @@ export function collateralExpiry(key: CollateralKey, doc: CollateralDocument): C
         const name = key.kind === 'tdx-pck-crl' ? 'PCK CRL' : 'Root CA CRL';
         const { crl } = parseTdxCrl(doc.body, describeCollateral(key), 'collateral');
         // The collateral verifier also refuses a PCK CRL once its issuer chain expires.
-        const parts = [...(crl.nextUpdate ? [{ what: `${name} nextUpdate`, at: crl.nextUpdate }] : []), ...issuerChainParts(doc, name)];
+        const parts = [
+          ...(crl.nextUpdate ? [{ what: `${name} nextUpdate`, at: crl.nextUpdate }] : []),
+          ...issuerChainParts(doc, name),
+        ];
         return summarize(parts, crl.thisUpdate);
       }
       case 'snp-vcek': {
@@ -148,7 +173,10 @@ export function collateralExpiry(key: CollateralKey, doc: CollateralDocument): C
         const ws = certificateWindows(doc.body, 'AMD certificate');
         if (ws.length === 0) throw new InputError('no certificate', 'bundle-invalid');
         const issued = ws.reduce<Date | undefined>((a, w) => (!a || w.notBefore > a ? w.notBefore : a), undefined);
-        return summarize(ws.map((w, i) => ({ what: `${labels[i] ?? w.what} notAfter`, at: w.notAfter })), issued);
+        return summarize(
+          ws.map((w, i) => ({ what: `${labels[i] ?? w.what} notAfter`, at: w.notAfter })),
+          issued,
+        );
       }
     }
   } catch (err) {

@@ -9,7 +9,15 @@
  */
 import { AttestationError, RecoveryError } from '../../shared/errors.ts';
 import { hex } from '../bytes.ts';
-import { ISSUER_CHAIN_SUFFIX, MemoryCollateral, collateralFile, describeCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from './sources.ts';
+import {
+  ISSUER_CHAIN_SUFFIX,
+  MemoryCollateral,
+  collateralFile,
+  describeCollateral,
+  type CollateralDocument,
+  type CollateralKey,
+  type CollateralSource,
+} from './sources.ts';
 import { lookupWith, verificationOrder, type CollateralVerify } from './verify.ts';
 import type { SnpProduct } from '../roots.ts';
 import { cpuidProduct, decodeSnpAttestation, decodeTcb, parseSignerInfo, vcekHwid } from '../snp/abi.ts';
@@ -28,8 +36,15 @@ export interface AttestationExtensionInput {
 
 function snpProduct(att: ReturnType<typeof decodeSnpAttestation>): SnpProduct {
   const leaf = att.vcek ?? att.vlek;
-  const product = att.product ?? cpuidProduct(att.report) ?? (leaf ? productFromCert(Cert.parse(leaf, 'signer certificate')) : undefined);
-  if (!product) throw new AttestationError('snp.product', 'cannot tell the SEV-SNP product (Milan/Genoa/Turin) of the evidence, so its collateral cannot be named; supply it with `enroll --collateral DIR`');
+  const product =
+    att.product ??
+    cpuidProduct(att.report) ??
+    (leaf ? productFromCert(Cert.parse(leaf, 'signer certificate')) : undefined);
+  if (!product)
+    throw new AttestationError(
+      'snp.product',
+      'cannot tell the SEV-SNP product (Milan/Genoa/Turin) of the evidence, so its collateral cannot be named; supply it with `enroll --collateral DIR`',
+    );
   return product;
 }
 
@@ -51,14 +66,27 @@ export function collateralNeeds(ext: AttestationExtensionInput): CollateralKey[]
     const product = snpProduct(att);
     const needs: CollateralKey[] = [];
     if (signingKey === 'VLEK') {
-      if (!att.vlek) throw new AttestationError('snp.chain', 'the report is signed by a VLEK the evidence does not carry; AMD KDS serves VLEKs only to the cloud provider — ask it for the VLEK and pass it with `enroll --collateral DIR`');
+      if (!att.vlek)
+        throw new AttestationError(
+          'snp.chain',
+          'the report is signed by a VLEK the evidence does not carry; AMD KDS serves VLEKs only to the cloud provider — ask it for the VLEK and pass it with `enroll --collateral DIR`',
+        );
     } else if (!att.vcek) {
       if (maskChipKey || r.chipId.every((b) => b === 0)) {
-        throw new AttestationError('snp.chain', 'the report masks CHIP_ID and the evidence carries no VCEK, so the VCEK cannot be looked up; pass it with `enroll --collateral DIR`');
+        throw new AttestationError(
+          'snp.chain',
+          'the report masks CHIP_ID and the evidence carries no VCEK, so the VCEK cannot be looked up; pass it with `enroll --collateral DIR`',
+        );
       }
-      needs.push({ kind: 'snp-vcek', product, chipId: hex(vcekHwid(r.chipId, product)), tcbQuery: tcbQuery(decodeTcb(r.reportedTcb, product), product) });
+      needs.push({
+        kind: 'snp-vcek',
+        product,
+        chipId: hex(vcekHwid(r.chipId, product)),
+        tcbQuery: tcbQuery(decodeTcb(r.reportedTcb, product), product),
+      });
     }
-    if (!att.ask || !att.ark) needs.push({ kind: 'snp-cert-chain', product, signer: signingKey === 'VLEK' ? 'vlek' : 'vcek' });
+    if (!att.ask || !att.ark)
+      needs.push({ kind: 'snp-cert-chain', product, signer: signingKey === 'VLEK' ? 'vlek' : 'vcek' });
     // Always: a CRL the evidence carries may be past its nextUpdate when the Coordinator restarts.
     needs.push({ kind: 'snp-crl', product, ...(signingKey === 'VLEK' ? { signer: 'vlek' as const } : {}) });
     return needs;
@@ -66,13 +94,25 @@ export function collateralNeeds(ext: AttestationExtensionInput): CollateralKey[]
   if (ext.oid === ATTESTATION_OIDS.tdx) {
     const { quote } = decodeTdxEvidence(ext.value);
     const [pckDer, interDer] = pemBlocks(quoteParts(quote).pckChain.pckCertChain);
-    if (!pckDer) throw new AttestationError('tdx.chain', 'the quote carries no PCK certificate, so its FMSPC (and TCB Info) cannot be named');
+    if (!pckDer)
+      throw new AttestationError(
+        'tdx.chain',
+        'the quote carries no PCK certificate, so its FMSPC (and TCB Info) cannot be named',
+      );
     const { fmspc } = parsePckExtensions(Cert.parse(pckDer, 'PCK certificate'));
     const ca = interDer ? pckCaOf(Cert.parse(interDer, 'PCK intermediate CA')) : undefined;
-    return [{ kind: 'tdx-tcb-info', fmspc }, { kind: 'tdx-qe-identity' }, ...(ca ? [{ kind: 'tdx-pck-crl', ca } as const] : []), { kind: 'tdx-root-crl' }];
+    return [
+      { kind: 'tdx-tcb-info', fmspc },
+      { kind: 'tdx-qe-identity' },
+      ...(ca ? [{ kind: 'tdx-pck-crl', ca } as const] : []),
+      { kind: 'tdx-root-crl' },
+    ];
   }
   // The Coordinator's evidence, refused by name as the verifier refuses it (core.ts).
-  throw new AttestationError('verifier', `unknown attestation OID ${ext.oid}: expected ${ATTESTATION_OIDS.snp} (SEV-SNP) or ${ATTESTATION_OIDS.tdx} (TDX)`);
+  throw new AttestationError(
+    'verifier',
+    `unknown attestation OID ${ext.oid}: expected ${ATTESTATION_OIDS.snp} (SEV-SNP) or ${ATTESTATION_OIDS.tdx} (TDX)`,
+  );
 }
 
 /**
@@ -85,9 +125,20 @@ export function carriedCollateral(ext: AttestationExtensionInput): CollateralSou
   if (ext.oid !== ATTESTATION_OIDS.snp) return mem;
   const att = decodeSnpAttestation(ext.value);
   if (att.ask && att.ark) {
-    const pem = (der: Uint8Array) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+    const pem = (der: Uint8Array) =>
+      `-----BEGIN CERTIFICATE-----\n${Buffer.from(der)
+        .toString('base64')
+        .replace(/(.{64})/g, '$1\n')
+        .replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
     const body = new Uint8Array(Buffer.from(pem(att.ask) + pem(att.ark), 'latin1'));
-    mem.set({ kind: 'snp-cert-chain', product: snpProduct(att), signer: parseSignerInfo(att.report.signerInfo).signingKey === 'VLEK' ? 'vlek' : 'vcek' }, { body });
+    mem.set(
+      {
+        kind: 'snp-cert-chain',
+        product: snpProduct(att),
+        signer: parseSignerInfo(att.report.signerInfo).signingKey === 'VLEK' ? 'vlek' : 'vcek',
+      },
+      { body },
+    );
   }
   return mem;
 }
@@ -117,14 +168,27 @@ export class CollateralFetchError extends RecoveryError {
   readonly failures: readonly CollateralFailure[];
 
   constructor(failures: CollateralFailure[]) {
-    super(failures.some((f) => f.refused) ? 'attestation-failed' : 'unreachable', `collateral could not be fetched: ${failures.map((f) => `${f.file}: ${f.reason}`).join('; ')}`);
+    super(
+      failures.some((f) => f.refused) ? 'attestation-failed' : 'unreachable',
+      `collateral could not be fetched: ${failures.map((f) => `${f.file}: ${f.reason}`).join('; ')}`,
+    );
     this.failures = failures;
   }
 }
 
 /** Fetches every key concurrently (each bounded by the source's own timeout). */
-export async function fetchAll(keys: readonly CollateralKey[], source: CollateralSource): Promise<Map<CollateralKey, CollateralDocument | Error | undefined>> {
-  const results = await Promise.all(keys.map((k) => source.get(k).then((d) => d, (err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+export async function fetchAll(
+  keys: readonly CollateralKey[],
+  source: CollateralSource,
+): Promise<Map<CollateralKey, CollateralDocument | Error | undefined>> {
+  const results = await Promise.all(
+    keys.map((k) =>
+      source.get(k).then(
+        (d) => d,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      ),
+    ),
+  );
   return new Map(keys.map((k, i) => [k, results[i]]));
 }
 
@@ -151,7 +215,10 @@ export async function fetchCollateral(
     const file = collateralFile(key);
     const got = fetched.get(key);
     if (got === undefined) {
-      failures.push({ file, reason: `the mirror does not have ${describeCollateral(key)}; check the mirror URL, or supply the file with \`enroll --collateral DIR\`` });
+      failures.push({
+        file,
+        reason: `the mirror does not have ${describeCollateral(key)}; check the mirror URL, or supply the file with \`enroll --collateral DIR\``,
+      });
       continue;
     }
     if (got instanceof Error) {
@@ -161,7 +228,11 @@ export async function fetchCollateral(
     try {
       await verify(key, got, { lookup });
     } catch (err) {
-      failures.push({ file, refused: true, reason: `${(err as Error).message}; the mirror serves a document that does not verify — check that it mirrors AMD KDS / Intel PCS` });
+      failures.push({
+        file,
+        refused: true,
+        reason: `${(err as Error).message}; the mirror serves a document that does not verify — check that it mirrors AMD KDS / Intel PCS`,
+      });
       continue;
     }
     accepted.set(key, got);

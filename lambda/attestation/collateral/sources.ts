@@ -75,14 +75,15 @@ export function parseCollateralFile(file: string): CollateralKey | undefined {
   let m: RegExpExecArray | null;
   if (file === 'tdx/certification/v4/qe/identity') key = { kind: 'tdx-qe-identity' };
   else if (file === 'sgx/certification/v4/rootcacrl') key = { kind: 'tdx-root-crl' };
-  else if ((m = /^sgx\/certification\/v4\/pckcrl_ca_(platform|processor)_encoding_der$/.exec(file))) key = { kind: 'tdx-pck-crl', ca: m[1] as 'platform' | 'processor' };
-  else if ((m = /^tdx\/certification\/v4\/tcb_fmspc_([0-9a-fA-F]{12})$/.exec(file))) key = { kind: 'tdx-tcb-info', fmspc: m[1]! };
+  else if ((m = /^sgx\/certification\/v4\/pckcrl_ca_(platform|processor)_encoding_der$/.exec(file)))
+    key = { kind: 'tdx-pck-crl', ca: m[1] as 'platform' | 'processor' };
+  else if ((m = /^tdx\/certification\/v4\/tcb_fmspc_([0-9a-fA-F]{12})$/.exec(file)))
+    key = { kind: 'tdx-tcb-info', fmspc: m[1]! };
   else if ((m = /^(vcek|vlek)\/v1\/(\w+)\/cert_chain$/.exec(file)) && PRODUCTS.has(m[2]!)) {
     key = { kind: 'snp-cert-chain', product: m[2] as SnpProduct, signer: m[1] as 'vcek' | 'vlek' };
   } else if ((m = /^(vcek|vlek)\/v1\/(\w+)\/crl$/.exec(file)) && PRODUCTS.has(m[2]!)) {
     key = { kind: 'snp-crl', product: m[2] as SnpProduct, ...(m[1] === 'vlek' ? { signer: 'vlek' as const } : {}) };
-  }
-  else if ((m = /^vcek\/v1\/(\w+)\/([0-9a-fA-F]+)_((?:[A-Za-z]+SPL_\d+_?)+)$/.exec(file)) && PRODUCTS.has(m[1]!)) {
+  } else if ((m = /^vcek\/v1\/(\w+)\/([0-9a-fA-F]+)_((?:[A-Za-z]+SPL_\d+_?)+)$/.exec(file)) && PRODUCTS.has(m[1]!)) {
     // `blSPL_3_teeSPL_0_…` back to `blSPL=3&teeSPL=0&…` (the names and values hold no `_`).
     const parts = m[3]!.split('_');
     if (parts.length % 2 !== 0) return undefined;
@@ -139,7 +140,13 @@ const MAX_COLLATERAL_FILE_BYTES = 1024 * 1024;
 
 async function readOptional(file: string): Promise<Uint8Array | undefined> {
   try {
-    return new Uint8Array(await readRegularFile(file, { maxBytes: MAX_COLLATERAL_FILE_BYTES, what: 'collateral', outcome: 'event-invalid' }));
+    return new Uint8Array(
+      await readRegularFile(file, {
+        maxBytes: MAX_COLLATERAL_FILE_BYTES,
+        what: 'collateral',
+        outcome: 'event-invalid',
+      }),
+    );
   } catch (err) {
     if (err instanceof FileRefusedError && err.reason === 'missing') return undefined;
     throw err;
@@ -163,13 +170,23 @@ export class MirrorCollateral implements CollateralSource {
     try {
       res = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
-      throw new CollateralUnavailableError('collateral', `collateral mirror ${url.origin} did not answer for ${describeCollateral(key)} within ${this.timeoutMs} ms: ${(err as Error).message}; it is retried`);
+      throw new CollateralUnavailableError(
+        'collateral',
+        `collateral mirror ${url.origin} did not answer for ${describeCollateral(key)} within ${this.timeoutMs} ms: ${(err as Error).message}; it is retried`,
+      );
     }
     if (res.status === 404) return undefined;
     // A 5xx (or any other failure) is the mirror's trouble, not the evidence's: retried, never attestation-failed.
-    if (!res.ok) throw new CollateralUnavailableError('collateral', `collateral mirror ${url.origin} answered HTTP ${res.status} for ${describeCollateral(key)}; it is retried`);
+    if (!res.ok)
+      throw new CollateralUnavailableError(
+        'collateral',
+        `collateral mirror ${url.origin} answered HTTP ${res.status} for ${describeCollateral(key)}; it is retried`,
+      );
     const body = new Uint8Array(await res.arrayBuffer());
-    const header = res.headers.get('TCB-Info-Issuer-Chain') ?? res.headers.get('SGX-Enclave-Identity-Issuer-Chain') ?? res.headers.get('SGX-PCK-CRL-Issuer-Chain');
+    const header =
+      res.headers.get('TCB-Info-Issuer-Chain') ??
+      res.headers.get('SGX-Enclave-Identity-Issuer-Chain') ??
+      res.headers.get('SGX-PCK-CRL-Issuer-Chain');
     return header ? { body, issuerChain: new Uint8Array(Buffer.from(decodeURIComponent(header))) } : { body };
   }
 }
@@ -195,7 +212,10 @@ export class CollateralUnavailableError extends UnreachableError {
  * asked for lazily so a usable cached copy spares the mirror. A source that cannot be
  * reached yields its CollateralUnavailableError instead of a document.
  */
-export async function* collateralCandidates(source: CollateralSource | undefined, key: CollateralKey): AsyncGenerator<CollateralDocument | CollateralUnavailableError> {
+export async function* collateralCandidates(
+  source: CollateralSource | undefined,
+  key: CollateralKey,
+): AsyncGenerator<CollateralDocument | CollateralUnavailableError> {
   if (!source) return;
   if (source instanceof ChainedCollateral) {
     for (const s of source.sources) yield* collateralCandidates(s, key);

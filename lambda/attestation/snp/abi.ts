@@ -7,7 +7,12 @@
  */
 import { fromBinary } from '@bufbuild/protobuf';
 import { AttestationError } from '../../shared/errors.ts';
-import { AttestationSchema, SevProduct_SevProductName, type Attestation, type Report } from '../../gen/sevsnp/sevsnp_pb.ts';
+import {
+  AttestationSchema,
+  SevProduct_SevProductName,
+  type Attestation,
+  type Report,
+} from '../../gen/sevsnp/sevsnp_pb.ts';
 import { isZero, leToBe, view } from '../bytes.ts';
 import type { SnpProduct } from '../roots.ts';
 
@@ -26,7 +31,8 @@ function fail(message: string): never {
 }
 
 function requireZero(raw: Uint8Array, from: number, to: number, what: string): void {
-  if (!isZero(raw.subarray(from, to))) fail(`reserved bytes 0x${from.toString(16)}..0x${(to - 1).toString(16)} (${what}) must be zero`);
+  if (!isZero(raw.subarray(from, to)))
+    fail(`reserved bytes 0x${from.toString(16)}..0x${(to - 1).toString(16)} (${what}) must be zero`);
 }
 
 /**
@@ -34,11 +40,19 @@ function requireZero(raw: Uint8Array, from: number, to: number, what: string): v
  * SIGNING_KEY (bits 2..4) must be 0 (VCEK) or 1 (VLEK) — a verifier has nothing else to check a
  * signature with — MASK_CHIP_KEY is bit 1, AUTHOR_KEY_EN bit 0.
  */
-export function parseSignerInfo(signerInfo: number): { signingKey: SigningKey; maskChipKey: boolean; authorKeyEn: boolean } {
+export function parseSignerInfo(signerInfo: number): {
+  signingKey: SigningKey;
+  maskChipKey: boolean;
+  authorKeyEn: boolean;
+} {
   if (signerInfo & ~0x1f) fail(`SIGNER_INFO 0x${signerInfo.toString(16)} sets reserved bits`);
   const keySel = (signerInfo >> 2) & 0x7;
   if (keySel > 1) fail(`SIGNER_INFO names signing key ${keySel} (only 0 VCEK and 1 VLEK sign reports for verifiers)`);
-  return { signingKey: keySel === 1 ? 'VLEK' : 'VCEK', maskChipKey: (signerInfo & 0x2) !== 0, authorKeyEn: (signerInfo & 0x1) !== 0 };
+  return {
+    signingKey: keySel === 1 ? 'VLEK' : 'VCEK',
+    maskChipKey: (signerInfo & 0x2) !== 0,
+    authorKeyEn: (signerInfo & 0x1) !== 0,
+  };
 }
 
 /** go-sev-guest FmsToCpuid1Eax: family, model, stepping as the masked CPUID(1).EAX the proto keeps. */
@@ -50,7 +64,11 @@ export function fmsToCpuid1Eax(family: number, model: number, stepping: number):
 
 /** go-sev-guest FmsFromCpuid1Eax. */
 export function fmsFromCpuid1Eax(eax: number): { family: number; model: number; stepping: number } {
-  return { family: ((eax >>> 20) & 0xff) + ((eax >>> 8) & 0xf), model: (((eax >>> 16) & 0xf) << 4) | ((eax >>> 4) & 0xf), stepping: eax & 0xf };
+  return {
+    family: ((eax >>> 20) & 0xff) + ((eax >>> 8) & 0xf),
+    model: (((eax >>> 16) & 0xf) << 4) | ((eax >>> 4) & 0xf),
+    stepping: eax & 0xf,
+  };
 }
 
 /**
@@ -192,7 +210,8 @@ export function reportSignature(r: Report): Uint8Array {
 
 /** Sets a report's signature from an IEEE P1363 P-384 signature (go-sev-guest SetSignature: little-endian R and S). */
 export function setSignature(r: Report, p1363: Uint8Array): void {
-  if (p1363.length !== 2 * P384_BYTES) throw new Error(`a P-384 signature is ${2 * P384_BYTES} bytes (R ‖ S), got ${p1363.length}`);
+  if (p1363.length !== 2 * P384_BYTES)
+    throw new Error(`a P-384 signature is ${2 * P384_BYTES} bytes (R ‖ S), got ${p1363.length}`);
   const sig = new Uint8Array(REPORT_SIZE - SIGNATURE_OFFSET);
   for (let i = 0; i < P384_BYTES; i++) {
     sig[i] = p1363[P384_BYTES - 1 - i]!;
@@ -271,7 +290,14 @@ export function decodeTcb(tcb: bigint, product: SnpProduct): TcbParts {
 
 /** decodeTcb's inverse: a product's 64-bit TCB from its parts (reserved bytes zero). */
 export function encodeTcb(t: TcbParts, product: SnpProduct): bigint {
-  if (product === 'Turin') return BigInt(t.fmc ?? 0) | (BigInt(t.bl) << 8n) | (BigInt(t.tee) << 16n) | (BigInt(t.snp) << 24n) | (BigInt(t.ucode) << 56n);
+  if (product === 'Turin')
+    return (
+      BigInt(t.fmc ?? 0) |
+      (BigInt(t.bl) << 8n) |
+      (BigInt(t.tee) << 16n) |
+      (BigInt(t.snp) << 24n) |
+      (BigInt(t.ucode) << 56n)
+    );
   return tcbFromParts(t);
 }
 
@@ -339,8 +365,11 @@ export const PLATFORM_INFO_BITS = {
 } as const;
 
 /** go-sev-guest SnpPolicyToBytes: the ABI encoding of a GuestPolicy (bit 17 always set). */
-export function snpPolicyToU64(gp: { ABIMinor: number; ABIMajor: number } & Record<keyof typeof POLICY_BITS, boolean>): bigint {
+export function snpPolicyToU64(
+  gp: { ABIMinor: number; ABIMajor: number } & Record<keyof typeof POLICY_BITS, boolean>,
+): bigint {
   let v = BigInt(gp.ABIMinor) | (BigInt(gp.ABIMajor) << 8n) | (1n << BigInt(POLICY_RESERVED_ONE));
-  for (const [name, bit] of Object.entries(POLICY_BITS)) if (gp[name as keyof typeof POLICY_BITS]) v |= 1n << BigInt(bit);
+  for (const [name, bit] of Object.entries(POLICY_BITS))
+    if (gp[name as keyof typeof POLICY_BITS]) v |= 1n << BigInt(bit);
   return v;
 }

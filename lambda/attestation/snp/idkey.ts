@@ -51,7 +51,13 @@ export const CONTRAST_GUEST_SVN = 2;
 
 /** The trusted ID-key digest for a reference measurement and encoded guest policy. */
 export function contrastIdKeyDigest(measurement: Uint8Array, policy: bigint): Uint8Array {
-  return expectedIdKeyDigest({ measurement, familyId: CONTRAST_FAMILY_ID, imageId: CONTRAST_IMAGE_ID, guestSvn: CONTRAST_GUEST_SVN, policy });
+  return expectedIdKeyDigest({
+    measurement,
+    familyId: CONTRAST_FAMILY_ID,
+    imageId: CONTRAST_IMAGE_ID,
+    guestSvn: CONTRAST_GUEST_SVN,
+    policy,
+  });
 }
 
 const memo = new Map<string, Uint8Array>();

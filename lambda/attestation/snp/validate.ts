@@ -48,13 +48,32 @@ export function snpReportClaims(v: VerifiedSnp): ClaimSet {
   const r = v.report;
   const c = new ClaimSet();
   const fmt = (t: bigint) => `${x(t)} (${formatTcb(decodeTcb(t, v.product))})`;
-  c.judge('snp.tcb.vcek', v.certTcb === r.reportedTcb, `REPORTED_TCB equal to the ${v.signingKey}'s TCB ${fmt(v.certTcb)}`, `REPORTED_TCB ${fmt(r.reportedTcb)}`, fmt(r.reportedTcb));
-  c.judge('snp.tcb.vcek-current', tcbLE(v.certTcb, r.currentTcb), `CURRENT_TCB at least the ${v.signingKey}'s TCB ${fmt(v.certTcb)} in every part`, `CURRENT_TCB ${fmt(r.currentTcb)}`, fmt(r.currentTcb));
-  c.judge('snp.tcb.committed', tcbLE(r.committedTcb, r.currentTcb), `COMMITTED_TCB ≤ CURRENT_TCB ${fmt(r.currentTcb)} in every part (provisional firmware permitted)`, `COMMITTED_TCB ${fmt(r.committedTcb)}`, fmt(r.committedTcb));
+  c.judge(
+    'snp.tcb.vcek',
+    v.certTcb === r.reportedTcb,
+    `REPORTED_TCB equal to the ${v.signingKey}'s TCB ${fmt(v.certTcb)}`,
+    `REPORTED_TCB ${fmt(r.reportedTcb)}`,
+    fmt(r.reportedTcb),
+  );
+  c.judge(
+    'snp.tcb.vcek-current',
+    tcbLE(v.certTcb, r.currentTcb),
+    `CURRENT_TCB at least the ${v.signingKey}'s TCB ${fmt(v.certTcb)} in every part`,
+    `CURRENT_TCB ${fmt(r.currentTcb)}`,
+    fmt(r.currentTcb),
+  );
+  c.judge(
+    'snp.tcb.committed',
+    tcbLE(r.committedTcb, r.currentTcb),
+    `COMMITTED_TCB ≤ CURRENT_TCB ${fmt(r.currentTcb)} in every part (provisional firmware permitted)`,
+    `COMMITTED_TCB ${fmt(r.committedTcb)}`,
+    fmt(r.committedTcb),
+  );
   const ver = (major: number, minor: number) => (major << 8) | minor;
   c.judge(
     'snp.firmware.committed',
-    r.committedBuild <= r.currentBuild && ver(r.committedMajor, r.committedMinor) <= ver(r.currentMajor, r.currentMinor),
+    r.committedBuild <= r.currentBuild &&
+      ver(r.committedMajor, r.committedMinor) <= ver(r.currentMajor, r.currentMinor),
     `committed firmware ≤ current ${r.currentMajor}.${r.currentMinor} build ${r.currentBuild}`,
     `committed ${r.committedMajor}.${r.committedMinor} build ${r.committedBuild}`,
     `committed ${r.committedMajor}.${r.committedMinor} build ${r.committedBuild} ≤ current ${r.currentMajor}.${r.currentMinor} build ${r.currentBuild}`,
@@ -62,7 +81,13 @@ export function snpReportClaims(v: VerifiedSnp): ClaimSet {
   // MaskChipId may zero CHIP_ID; go-sev-guest then skips the comparison (VLEKs carry no hwID).
   if (v.signingKey === 'VCEK' && !r.chipId.every((b) => b === 0)) {
     const expected = vcekHwid(r.chipId, v.product);
-    c.judge('snp.chip-id', v.hwid !== undefined && bytesEqual(v.hwid, expected), `CHIP_ID ${hex(expected)} to equal the VCEK hwID`, `hwID ${v.hwid ? hex(v.hwid) : '(absent)'}`, v.product === 'Turin' ? 'CHIP_ID (first 8 bytes, Turin) equals the VCEK hwID' : 'CHIP_ID equals the VCEK hwID');
+    c.judge(
+      'snp.chip-id',
+      v.hwid !== undefined && bytesEqual(v.hwid, expected),
+      `CHIP_ID ${hex(expected)} to equal the VCEK hwID`,
+      `hwID ${v.hwid ? hex(v.hwid) : '(absent)'}`,
+      v.product === 'Turin' ? 'CHIP_ID (first 8 bytes, Turin) equals the VCEK hwID' : 'CHIP_ID equals the VCEK hwID',
+    );
   }
   return c;
 }
@@ -80,45 +105,111 @@ export function snpReferenceClaims(v: VerifiedSnp, ref: SnpReference, policyHash
   // validatePolicy: ParseSnpPolicy first (bit 17 one, bits 26..63 zero), then ABI and bits.
   const policy = r.policy;
   const policyOk = bit(policy, POLICY_RESERVED_ONE) && policy >> BigInt(POLICY_FIRST_MBZ) === 0n;
-  c.judge('snp.policy.reserved', policyOk, `bit 17 set and bits ${POLICY_FIRST_MBZ}..63 clear`, `guest policy ${x(policy)}`, x(policy));
+  c.judge(
+    'snp.policy.reserved',
+    policyOk,
+    `bit 17 set and bits ${POLICY_FIRST_MBZ}..63 clear`,
+    `guest policy ${x(policy)}`,
+    x(policy),
+  );
   const gp = ref.GuestPolicy;
   const abi = Number(policy & 0xffffn);
   const abiText = (major: number, minor: number) => `${major}.${minor}`;
-  c.judge('snp.policy.abi', ((gp.ABIMajor << 8) | gp.ABIMinor) <= abi, `ABI at least ${abiText(gp.ABIMajor, gp.ABIMinor)}`, `ABI ${abiText(abi >> 8, abi & 0xff)}`);
+  c.judge(
+    'snp.policy.abi',
+    ((gp.ABIMajor << 8) | gp.ABIMinor) <= abi,
+    `ABI at least ${abiText(gp.ABIMajor, gp.ABIMinor)}`,
+    `ABI ${abiText(abi >> 8, abi & 0xff)}`,
+  );
   for (const name of POLICY_ALLOWED) {
     const on = bit(policy, POLICY_BITS[name]);
-    c.judge(`snp.policy.${name}`, gp[name] || !on, `${name} (bit ${POLICY_BITS[name]}) clear: the reference does not allow it`, set(on), `${set(on)}${gp[name] ? ' (allowed)' : ''}`);
+    c.judge(
+      `snp.policy.${name}`,
+      gp[name] || !on,
+      `${name} (bit ${POLICY_BITS[name]}) clear: the reference does not allow it`,
+      set(on),
+      `${set(on)}${gp[name] ? ' (allowed)' : ''}`,
+    );
   }
   for (const name of POLICY_REQUIRED) {
     const on = bit(policy, POLICY_BITS[name]);
-    c.judge(`snp.policy.${name}`, !gp[name] || on, `${name} (bit ${POLICY_BITS[name]}) set: the reference requires it`, set(on), `${set(on)}${gp[name] ? ' (required)' : ''}`);
+    c.judge(
+      `snp.policy.${name}`,
+      !gp[name] || on,
+      `${name} (bit ${POLICY_BITS[name]}) set: the reference requires it`,
+      set(on),
+      `${set(on)}${gp[name] ? ' (required)' : ''}`,
+    );
   }
 
   // validatePlatformInfo: only when the release passes PlatformInfo (from the PlatformInfo shape on).
   if (ref.PlatformInfo) {
     const info = r.platformInfo;
     const pi = ref.PlatformInfo;
-    c.judge('snp.platform-info.reserved', !bit(info, 6) && info >> 8n === 0n, 'bit 6 and bits 8..63 clear', `platform info ${x(info)}`, x(info));
+    c.judge(
+      'snp.platform-info.reserved',
+      !bit(info, 6) && info >> 8n === 0n,
+      'bit 6 and bits 8..63 clear',
+      `platform info ${x(info)}`,
+      x(info),
+    );
     for (const name of PLATFORM_ALLOWED) {
       const on = bit(info, PLATFORM_INFO_BITS[name]);
-      c.judge(`snp.platform-info.${name}`, pi[name] || !on, `${name} (bit ${PLATFORM_INFO_BITS[name]}) clear: the reference does not allow it`, set(on), `${set(on)}${pi[name] ? ' (allowed)' : ''}`);
+      c.judge(
+        `snp.platform-info.${name}`,
+        pi[name] || !on,
+        `${name} (bit ${PLATFORM_INFO_BITS[name]}) clear: the reference does not allow it`,
+        set(on),
+        `${set(on)}${pi[name] ? ' (allowed)' : ''}`,
+      );
     }
     for (const name of PLATFORM_REQUIRED) {
       const on = bit(info, PLATFORM_INFO_BITS[name]);
-      c.judge(`snp.platform-info.${name}`, !pi[name] || on, `${name} (bit ${PLATFORM_INFO_BITS[name]}) set: the reference requires it`, set(on), `${set(on)}${pi[name] ? ' (required)' : ''}`);
+      c.judge(
+        `snp.platform-info.${name}`,
+        !pi[name] || on,
+        `${name} (bit ${PLATFORM_INFO_BITS[name]}) set: the reference requires it`,
+        set(on),
+        `${set(on)}${pi[name] ? ' (required)' : ''}`,
+      );
     }
   }
 
-  c.judge('snp.measurement', hex(r.measurement) === ref.TrustedMeasurement, `MEASUREMENT ${ref.TrustedMeasurement}`, hex(r.measurement));
+  c.judge(
+    'snp.measurement',
+    hex(r.measurement) === ref.TrustedMeasurement,
+    `MEASUREMENT ${ref.TrustedMeasurement}`,
+    hex(r.measurement),
+  );
   const hostData = hex(r.hostData);
-  c.judge('snp.host-data', policyHashes.includes(hostData), `HOST_DATA a Coordinator policy hash of the manifest (${policyHashes.join(', ') || 'none listed'})`, hostData);
+  c.judge(
+    'snp.host-data',
+    policyHashes.includes(hostData),
+    `HOST_DATA a Coordinator policy hash of the manifest (${policyHashes.join(', ') || 'none listed'})`,
+    hostData,
+  );
 
   // validateTcb: MinimumTCB ≤ REPORTED_TCB and MinimumLaunchTCB (the same values) ≤ LAUNCH_TCB, in every part.
   const m = ref.MinimumTCB;
-  const min = tcbFromParts({ bl: m.BootloaderVersion, tee: m.TEEVersion, snp: m.SNPVersion, ucode: m.MicrocodeVersion });
+  const min = tcbFromParts({
+    bl: m.BootloaderVersion,
+    tee: m.TEEVersion,
+    snp: m.SNPVersion,
+    ucode: m.MicrocodeVersion,
+  });
   const minText = `bl≥${m.BootloaderVersion} tee≥${m.TEEVersion} snp≥${m.SNPVersion} ucode≥${m.MicrocodeVersion}`;
-  c.judge('snp.tcb.reported', tcbLE(min, r.reportedTcb), `REPORTED_TCB ${minText}`, `REPORTED_TCB ${formatTcb(decodeTcb(r.reportedTcb, v.product))}`);
-  c.judge('snp.tcb.launch', tcbLE(min, r.launchTcb), `LAUNCH_TCB ${minText}`, `LAUNCH_TCB ${formatTcb(decodeTcb(r.launchTcb, v.product))}`);
+  c.judge(
+    'snp.tcb.reported',
+    tcbLE(min, r.reportedTcb),
+    `REPORTED_TCB ${minText}`,
+    `REPORTED_TCB ${formatTcb(decodeTcb(r.reportedTcb, v.product))}`,
+  );
+  c.judge(
+    'snp.tcb.launch',
+    tcbLE(min, r.launchTcb),
+    `LAUNCH_TCB ${minText}`,
+    `LAUNCH_TCB ${formatTcb(decodeTcb(r.launchTcb, v.product))}`,
+  );
 
   // validateMitigationVectors: both vectors must include every bit of the minimum.
   const need = ref.MinimumMitigationVector;
@@ -126,22 +217,43 @@ export function snpReferenceClaims(v: VerifiedSnp, ref: SnpReference, policyHash
     ['launch', r.launchMitVector],
     ['current', r.currentMitVector],
   ] as const) {
-    c.judge(`snp.mitigation-vector.${name}`, (vec & need) === need, `${name.toUpperCase()}_MIT_VECTOR including every bit of ${x(need)}`, `${x(vec)}${(vec & need) === need ? '' : ` (missing ${x(need & ~vec)})`}`);
+    c.judge(
+      `snp.mitigation-vector.${name}`,
+      (vec & need) === need,
+      `${name.toUpperCase()}_MIT_VECTOR including every bit of ${x(need)}`,
+      `${x(vec)}${(vec & need) === need ? '' : ` (missing ${x(need & ~vec)})`}`,
+    );
   }
 
   c.judge('snp.vmpl', r.vmpl === 0, 'VMPL 0', `VMPL ${r.vmpl}`);
 
   if (ref.AllowedChipIDs.length > 0) {
-    c.judge('snp.allowed-chip-ids', ref.AllowedChipIDs.includes(hex(r.chipId)), `CHIP_ID one of the ${ref.AllowedChipIDs.length} AllowedChipIDs`, `CHIP_ID ${hex(r.chipId)}`, 'listed');
+    c.judge(
+      'snp.allowed-chip-ids',
+      ref.AllowedChipIDs.includes(hex(r.chipId)),
+      `CHIP_ID one of the ${ref.AllowedChipIDs.length} AllowedChipIDs`,
+      `CHIP_ID ${hex(r.chipId)}`,
+      'listed',
+    );
   }
 
   // RequireIDBlock with TrustedIDKeyHashes = [SHA-384 of the key of the reference's ID block].
   const want = contrastIdKeyDigest(Buffer.from(ref.TrustedMeasurement, 'hex'), snpPolicyToU64(gp));
-  c.judge('snp.id-key-digest', bytesEqual(want, r.idKeyDigest), `ID_KEY_DIGEST ${hex(want)} (the ID block Contrast builds from the reference TrustedMeasurement and GuestPolicy)`, hex(r.idKeyDigest));
+  c.judge(
+    'snp.id-key-digest',
+    bytesEqual(want, r.idKeyDigest),
+    `ID_KEY_DIGEST ${hex(want)} (the ID block Contrast builds from the reference TrustedMeasurement and GuestPolicy)`,
+    hex(r.idKeyDigest),
+  );
   return c;
 }
 
 /** Any reference entry must accept the report; otherwise every failed claim is thrown (ClaimsError). */
-export function validateSnp(v: VerifiedSnp, refs: readonly SnpReference[], policyHashes: readonly string[], log: CheckSink = NO_LOG): SnpReference {
+export function validateSnp(
+  v: VerifiedSnp,
+  refs: readonly SnpReference[],
+  policyHashes: readonly string[],
+  log: CheckSink = NO_LOG,
+): SnpReference {
   return judgeReferences('snp', refs, snpReportClaims(v), (ref) => snpReferenceClaims(v, ref, policyHashes), log);
 }

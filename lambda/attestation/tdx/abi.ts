@@ -121,7 +121,8 @@ export function quoteToProto(input: Uint8Array): Quote {
   const version = v.getUint16(0, true);
   if (version !== 4 && version !== 5) fail(`version ${version} is not supported (4, 5)`);
   const akType = v.getUint16(2, true);
-  if (akType !== ATTESTATION_KEY_ECDSA_P256) fail(`attestation key type ${akType}, expected ${ATTESTATION_KEY_ECDSA_P256} (ECDSA P-256)`);
+  if (akType !== ATTESTATION_KEY_ECDSA_P256)
+    fail(`attestation key type ${akType}, expected ${ATTESTATION_KEY_ECDSA_P256} (ECDSA P-256)`);
   const teeType = v.getUint32(4, true);
   if (teeType !== TEE_TYPE_TDX) fail(`TEE type 0x${teeType.toString(16)}, expected 0x81 (TDX)`);
   let bodyOff = HEADER_SIZE;
@@ -131,7 +132,8 @@ export function quoteToProto(input: Uint8Array): Quote {
     bodyType = v.getUint16(HEADER_SIZE, true);
     bodyLen = v.getUint32(HEADER_SIZE + 2, true);
     bodyOff = HEADER_SIZE + 6;
-    const expected = bodyType === BODY_TYPE_TDX10 ? BODY_V4_SIZE : bodyType === BODY_TYPE_TDX15 ? BODY_V5_TDX15_SIZE : -1;
+    const expected =
+      bodyType === BODY_TYPE_TDX10 ? BODY_V4_SIZE : bodyType === BODY_TYPE_TDX15 ? BODY_V5_TDX15_SIZE : -1;
     if (expected < 0) fail(`v5 body type ${bodyType} is not a TD report (2 or 3)`);
     if (bodyLen !== expected) fail(`v5 body type ${bodyType} must be ${expected} bytes, descriptor says ${bodyLen}`);
   }
@@ -140,7 +142,8 @@ export function quoteToProto(input: Uint8Array): Quote {
   const signedDataSize = v.getUint32(p, true);
   p += 4;
   const sigEnd = p + signedDataSize;
-  if (sigEnd > q.length) fail(`signature data length ${signedDataSize} overruns the quote (${q.length - p} bytes left)`);
+  if (sigEnd > q.length)
+    fail(`signature data length ${signedDataSize} overruns the quote (${q.length - p} bytes left)`);
   const take = (n: number, what: string) => {
     if (p + n > sigEnd) fail(`${what} overruns the signature data`);
     const out = q.subarray(p, p + n);
@@ -160,7 +163,8 @@ export function quoteToProto(input: Uint8Array): Quote {
   const signature = take(64, 'signature');
   const ecdsaAttestationKey = take(64, 'attestation key');
   const certType = u16('certification data type');
-  if (certType !== CERT_DATA_QE_REPORT) fail(`certification data type ${certType}, expected ${CERT_DATA_QE_REPORT} (QE report)`);
+  if (certType !== CERT_DATA_QE_REPORT)
+    fail(`certification data type ${certType}, expected ${CERT_DATA_QE_REPORT} (QE report)`);
   const certSize = u32('certification data size');
   if (p + certSize !== sigEnd) fail(`certification data size ${certSize} disagrees with the signature data length`);
   const qeReport = enclaveReportToProto(take(QE_REPORT_SIZE, 'QE report'));
@@ -168,7 +172,8 @@ export function quoteToProto(input: Uint8Array): Quote {
   const authSize = u16('QE auth data size');
   const authData = take(authSize, 'QE auth data');
   const innerType = u16('PCK chain type');
-  if (innerType !== CERT_DATA_PCK_CHAIN) fail(`inner certification data type ${innerType}, expected ${CERT_DATA_PCK_CHAIN} (PCK chain)`);
+  if (innerType !== CERT_DATA_PCK_CHAIN)
+    fail(`inner certification data type ${innerType}, expected ${CERT_DATA_PCK_CHAIN} (PCK chain)`);
   const pemSize = u32('PCK chain size');
   if (p + pemSize !== sigEnd) fail(`PCK chain size ${pemSize} disagrees with the signature data length`);
   const pckCertChain = take(pemSize, 'PCK chain');
@@ -186,14 +191,28 @@ export function quoteToProto(input: Uint8Array): Quote {
         qeReport,
         qeReportSignature,
         qeAuthData: { $typeName: 'tdx.QeAuthData', parsedDataSize: authSize, data: authData },
-        pckCertificateChainData: { $typeName: 'tdx.PCKCertificateChainData', certificateDataType: innerType, size: pemSize, pckCertChain },
+        pckCertificateChainData: {
+          $typeName: 'tdx.PCKCertificateChainData',
+          certificateDataType: innerType,
+          size: pemSize,
+          pckCertChain,
+        },
       },
     },
   };
   const header = headerToProto(q);
   const body = q.subarray(bodyOff, bodyOff + bodyLen);
   const extraBytes = q.subarray(sigEnd);
-  if (version === 4) return { $typeName: 'tdx.QuoteV4', header, tdQuoteBody: { $typeName: 'tdx.TDQuoteBody', ...tdBodyFields(body) }, signedDataSize, signedData, extraBytes, trailer: [] };
+  if (version === 4)
+    return {
+      $typeName: 'tdx.QuoteV4',
+      header,
+      tdQuoteBody: { $typeName: 'tdx.TDQuoteBody', ...tdBodyFields(body) },
+      signedDataSize,
+      signedData,
+      extraBytes,
+      trailer: [],
+    };
   const tdx15 = bodyType === BODY_TYPE_TDX15;
   return {
     $typeName: 'tdx.QuoteV5',
@@ -225,13 +244,18 @@ function writeHeader(w: AbiWriter, h: Header): void {
 function writeTdQuoteBody(w: AbiWriter, b: TdQuoteBody, bodyType: number): void {
   if (b.rtmrs.length !== 4) throw new Error(`rtmrs must hold 4 entries, got ${b.rtmrs.length}`);
   const v5 = b.$typeName === 'tdx.TDQuoteBodyV5' ? b : undefined;
-  if (bodyType === BODY_TYPE_TDX10 && v5 && (v5.teeTcbSvn2.length || v5.mrServiceTd.length)) throw new Error('tee_tcb_svn2 and mr_service_td are set in a TDX 1.0 body');
+  if (bodyType === BODY_TYPE_TDX10 && v5 && (v5.teeTcbSvn2.length || v5.mrServiceTd.length))
+    throw new Error('tee_tcb_svn2 and mr_service_td are set in a TDX 1.0 body');
   w.fixed(b.teeTcbSvn, 16, 'tee_tcb_svn').fixed(b.mrSeam, 48, 'mr_seam').fixed(b.mrSignerSeam, 48, 'mr_signer_seam');
   w.fixed(b.seamAttributes, 8, 'seam_attributes').fixed(b.tdAttributes, 8, 'td_attributes').fixed(b.xfam, 8, 'xfam');
-  w.fixed(b.mrTd, 48, 'mr_td').fixed(b.mrConfigId, 48, 'mr_config_id').fixed(b.mrOwner, 48, 'mr_owner').fixed(b.mrOwnerConfig, 48, 'mr_owner_config');
+  w.fixed(b.mrTd, 48, 'mr_td')
+    .fixed(b.mrConfigId, 48, 'mr_config_id')
+    .fixed(b.mrOwner, 48, 'mr_owner')
+    .fixed(b.mrOwnerConfig, 48, 'mr_owner_config');
   b.rtmrs.forEach((x, i) => w.fixed(x, 48, `rtmrs[${i}]`));
   w.fixed(b.reportData, 64, 'report_data');
-  if (bodyType === BODY_TYPE_TDX15) w.fixed(v5?.teeTcbSvn2, 16, 'tee_tcb_svn2').fixed(v5?.mrServiceTd, 48, 'mr_service_td');
+  if (bodyType === BODY_TYPE_TDX15)
+    w.fixed(v5?.teeTcbSvn2, 16, 'tee_tcb_svn2').fixed(v5?.mrServiceTd, 48, 'mr_service_td');
 }
 
 function tdQuoteBodyOf(q: Quote): { body: TdQuoteBody; bodyType: number } | undefined {
@@ -241,9 +265,18 @@ function tdQuoteBodyOf(q: Quote): { body: TdQuoteBody; bodyType: number } | unde
 }
 
 function writeEnclaveReport(w: AbiWriter, r: EnclaveReport): void {
-  w.fixed(r.cpuSvn, 16, 'cpu_svn').u32(r.miscSelect).fixed(r.reserved1, 28, 'reserved1').fixed(r.attributes, 16, 'attributes');
-  w.fixed(r.mrEnclave, 32, 'mr_enclave').fixed(r.reserved2, 32, 'reserved2').fixed(r.mrSigner, 32, 'mr_signer').fixed(r.reserved3, 96, 'reserved3');
-  w.u16(r.isvProdId, 'isv_prod_id').u16(r.isvSvn, 'isv_svn').fixed(r.reserved4, 60, 'reserved4').fixed(r.reportData, 64, 'report_data');
+  w.fixed(r.cpuSvn, 16, 'cpu_svn')
+    .u32(r.miscSelect)
+    .fixed(r.reserved1, 28, 'reserved1')
+    .fixed(r.attributes, 16, 'attributes');
+  w.fixed(r.mrEnclave, 32, 'mr_enclave')
+    .fixed(r.reserved2, 32, 'reserved2')
+    .fixed(r.mrSigner, 32, 'mr_signer')
+    .fixed(r.reserved3, 96, 'reserved3');
+  w.u16(r.isvProdId, 'isv_prod_id')
+    .u16(r.isvSvn, 'isv_svn')
+    .fixed(r.reserved4, 60, 'reserved4')
+    .fixed(r.reportData, 64, 'report_data');
 }
 
 /** The 384 bytes of an SGX enclave report, here the QE's, which the PCK signs (go-tdx-guest EnclaveReportToAbiBytes). */
@@ -267,7 +300,8 @@ function writeSigned(w: AbiWriter, q: Quote): void {
   const b = tdQuoteBodyOf(q);
   if (!h || !b) throw new Error('a required message is absent');
   writeHeader(w, h);
-  if (q.$typeName === 'tdx.QuoteV5') w.u16(q.tdQuoteBodyDescriptor!.tdQuoteBodyType, 'td_quote_body_type').u32(q.tdQuoteBodyDescriptor!.tdQuoteBodySize);
+  if (q.$typeName === 'tdx.QuoteV5')
+    w.u16(q.tdQuoteBodyDescriptor!.tdQuoteBodyType, 'td_quote_body_type').u32(q.tdQuoteBodyDescriptor!.tdQuoteBodySize);
   writeTdQuoteBody(w, b.body, b.bodyType);
 }
 
@@ -292,9 +326,33 @@ export function quoteToAbiBytes(m: Quote): Uint8Array {
     const sd = m.signedData;
     const qe = sd?.certificationData?.qeReportCertificationData;
     const b = tdQuoteBodyOf(m);
-    if (!m.header || !b || !sd || !sd.certificationData || !qe || !qe.qeReport || !qe.qeAuthData || !qe.pckCertificateChainData) throw new Error('a required message is absent');
+    if (
+      !m.header ||
+      !b ||
+      !sd ||
+      !sd.certificationData ||
+      !qe ||
+      !qe.qeReport ||
+      !qe.qeAuthData ||
+      !qe.pckCertificateChainData
+    )
+      throw new Error('a required message is absent');
     const pck = qe.pckCertificateChainData;
-    const size = signedSize(b.bodyType, m.$typeName === 'tdx.QuoteV5') + 4 + 64 + 64 + 2 + 4 + QE_REPORT_SIZE + 64 + 2 + qe.qeAuthData.data.length + 2 + 4 + pck.pckCertChain.length + m.extraBytes.length;
+    const size =
+      signedSize(b.bodyType, m.$typeName === 'tdx.QuoteV5') +
+      4 +
+      64 +
+      64 +
+      2 +
+      4 +
+      QE_REPORT_SIZE +
+      64 +
+      2 +
+      qe.qeAuthData.data.length +
+      2 +
+      4 +
+      pck.pckCertChain.length +
+      m.extraBytes.length;
     const w = new AbiWriter(size);
     writeSigned(w, m);
     w.u32(m.signedDataSize);
@@ -328,8 +386,17 @@ export function quoteParts(q: Quote): QuoteParts {
   const body = tdQuoteBodyOf(q)?.body;
   const signedData = q.signedData;
   const qe = signedData?.certificationData?.qeReportCertificationData;
-  if (!header || !body || !signedData || !qe?.qeReport || !qe.qeAuthData || !qe.pckCertificateChainData) fail('a required message is absent');
-  return { header, body, signedData, qe, qeReport: qe.qeReport, qeAuthData: qe.qeAuthData, pckChain: qe.pckCertificateChainData };
+  if (!header || !body || !signedData || !qe?.qeReport || !qe.qeAuthData || !qe.pckCertificateChainData)
+    fail('a required message is absent');
+  return {
+    header,
+    body,
+    signedData,
+    qe,
+    qeReport: qe.qeReport,
+    qeAuthData: qe.qeAuthData,
+    pckChain: qe.pckCertificateChainData,
+  };
 }
 
 /** The TD report body of either version. */
@@ -339,7 +406,8 @@ export function quoteBody(q: Quote): TdQuoteBody {
 
 /** QE and PCE SVN from the header, little-endian u16 each (go-tdx-guest validate minVersionCheck). */
 export function headerSvns(h: Header): { qeSvn: number; pceSvn: number } {
-  const svn = (b: Uint8Array, what: string) => (b.length === 2 ? view(b).getUint16(0, true) : fail(`${what} must be 2 bytes, got ${b.length}`));
+  const svn = (b: Uint8Array, what: string) =>
+    b.length === 2 ? view(b).getUint16(0, true) : fail(`${what} must be 2 bytes, got ${b.length}`);
   return { qeSvn: svn(h.qeSvn, 'qe_svn'), pceSvn: svn(h.pceSvn, 'pce_svn') };
 }
 

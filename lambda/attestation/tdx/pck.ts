@@ -41,7 +41,10 @@ export interface PckExtensions {
 
 export function parsePckExtensions(pck: Cert): PckExtensions {
   if (pck.extensions.size !== PCK_EXTENSION_COUNT) {
-    throw new AttestationError('tdx.chain', `the PCK certificate has ${pck.extensions.size} extensions; go-tdx-guest accepts only PCK certificates with ${PCK_EXTENSION_COUNT}`);
+    throw new AttestationError(
+      'tdx.chain',
+      `the PCK certificate has ${pck.extensions.size} extensions; go-tdx-guest accepts only PCK certificates with ${PCK_EXTENSION_COUNT}`,
+    );
   }
   const ext = pck.extensions.get(SGX_EXT);
   if (!ext) throw new AttestationError('tdx.chain', 'the PCK certificate lacks the Intel SGX extensions');
@@ -66,12 +69,14 @@ export function parsePckExtensions(pck: Cert): PckExtensions {
     };
     const octets = (oid: string, size: number) => {
       const t = expectTag(get(top, oid), 0x04, oid);
-      if (t.end - t.contentStart !== size) throw new Error(`${oid} is ${t.end - t.contentStart} bytes, expected ${size}`);
+      if (t.end - t.contentStart !== size)
+        throw new Error(`${oid} is ${t.end - t.contentStart} bytes, expected ${size}`);
       return Buffer.from(content(ext, t)).toString('hex');
     };
     const tcb = entries(get(top, `${SGX_EXT}.2`));
     const comps: number[] = [];
-    for (let i = 1; i <= 16; i++) comps.push(decodeSmallUint(content(ext, get(tcb, `${SGX_EXT}.2.${i}`)), `SGX TCB component ${i}`));
+    for (let i = 1; i <= 16; i++)
+      comps.push(decodeSmallUint(content(ext, get(tcb, `${SGX_EXT}.2.${i}`)), `SGX TCB component ${i}`));
     const typeTlv = top.get(`${SGX_EXT}.5`);
     const configTlv = top.get(`${SGX_EXT}.7`);
     const configuration: PckConfiguration = { dynamicPlatform: false, cachedKeys: false, smtEnabled: false };
@@ -80,7 +85,8 @@ export function parsePckExtensions(pck: Cert): PckExtensions {
         const item = CONFIG_ITEMS[oid];
         if (!item) throw new Error(`unsupported configuration item ${oid}`);
         const b = content(ext, expectTag(val, 0x01, `configuration item ${oid}`));
-        if (b.length !== 1 || (b[0] !== 0 && b[0] !== 0xff)) throw new Error(`configuration item ${oid} is not a DER BOOLEAN`);
+        if (b.length !== 1 || (b[0] !== 0 && b[0] !== 0xff))
+          throw new Error(`configuration item ${oid} is not a DER BOOLEAN`);
         configuration[item] = b[0] === 0xff;
       }
     }
@@ -94,6 +100,9 @@ export function parsePckExtensions(pck: Cert): PckExtensions {
       configuration,
     };
   } catch (err) {
-    throw new AttestationError('tdx.chain', `the PCK certificate's SGX extensions are malformed: ${(err as Error).message}`);
+    throw new AttestationError(
+      'tdx.chain',
+      `the PCK certificate's SGX extensions are malformed: ${(err as Error).message}`,
+    );
   }
 }

@@ -15,7 +15,10 @@ import type { EnclaveReport } from '../../gen/tdx/tdx_pb.ts';
 import type { TdQuoteBody } from './abi.ts';
 import type { PckExtensions } from './pck.ts';
 
-const hexStr = z.pipe(z.string().check(z.regex(/^([0-9a-fA-F]{2})*$/)), z.transform((s) => s.toLowerCase()));
+const hexStr = z.pipe(
+  z.string().check(z.regex(/^([0-9a-fA-F]{2})*$/)),
+  z.transform((s) => s.toLowerCase()),
+);
 const nonNegative = z.int().check(z.gte(0));
 const svnList = z.array(z.looseObject({ svn: z.int().check(z.gte(0), z.lte(255)) })).check(z.length(16));
 const TcbLevelSchema = z.object({
@@ -83,14 +86,32 @@ export function rawJsonMember(text: string, key: string): string {
  * Verifies one signed PCS JSON document: issuer chain (signing cert → pinned root), both
  * valid at `now`; the signature; the document's issueDate..nextUpdate window.
  */
-function verifySignedJson(doc: CollateralDocument, key: 'tcbInfo' | 'enclaveIdentity', trust: TrustAnchors, now: Date, check: string): unknown {
+function verifySignedJson(
+  doc: CollateralDocument,
+  key: 'tcbInfo' | 'enclaveIdentity',
+  trust: TrustAnchors,
+  now: Date,
+  check: string,
+): unknown {
   const what = key === 'tcbInfo' ? 'TCB Info' : 'QE Identity';
-  if (!doc.issuerChain) throw new AttestationError(check, `the ${what} has no issuer chain; supply it next to the document (.issuer-chain.pem)`);
+  if (!doc.issuerChain)
+    throw new AttestationError(
+      check,
+      `the ${what} has no issuer chain; supply it next to the document (.issuer-chain.pem)`,
+    );
   const certs = pemBlocks(doc.issuerChain);
-  if (certs.length !== 2) throw new AttestationError(check, `the ${what} issuer chain must hold the signing certificate and the root, found ${certs.length}`);
+  if (certs.length !== 2)
+    throw new AttestationError(
+      check,
+      `the ${what} issuer chain must hold the signing certificate and the root, found ${certs.length}`,
+    );
   const signer = Cert.parse(certs[0]!, `${what} signing certificate`);
   const root = Cert.parse(certs[1]!, 'Intel SGX Root CA');
-  if (!trust.intelRoot.includes(root.fingerprint)) throw new AttestationError(check, `the ${what} issuer root ${root.fingerprint} is not the pinned Intel SGX Root CA (${trust.intelRoot.join(' or ')})`);
+  if (!trust.intelRoot.includes(root.fingerprint))
+    throw new AttestationError(
+      check,
+      `the ${what} issuer root ${root.fingerprint} is not the pinned Intel SGX Root CA (${trust.intelRoot.join(' or ')})`,
+    );
   root.checkSignedBy(root, check);
   signer.checkSignedBy(root, check);
   try {
@@ -108,15 +129,24 @@ function verifySignedJson(doc: CollateralDocument, key: 'tcbInfo' | 'enclaveIden
   } catch (err) {
     throw new AttestationError(check, `the ${what} is not the expected JSON: ${(err as Error).message}`);
   }
-  const sig = typeof parsed.signature === 'string' && /^[0-9a-fA-F]{128}$/.test(parsed.signature) ? Buffer.from(parsed.signature, 'hex') : undefined;
-  if (!sig || !cryptoVerify('sha256', Buffer.from(member, 'utf8'), { key: signer.publicKey, dsaEncoding: 'ieee-p1363' }, sig)) {
+  const sig =
+    typeof parsed.signature === 'string' && /^[0-9a-fA-F]{128}$/.test(parsed.signature)
+      ? Buffer.from(parsed.signature, 'hex')
+      : undefined;
+  if (
+    !sig ||
+    !cryptoVerify('sha256', Buffer.from(member, 'utf8'), { key: signer.publicKey, dsaEncoding: 'ieee-p1363' }, sig)
+  ) {
     throw new AttestationError(check, `the ${what} signature does not verify with its signing certificate`);
   }
   const body = parsed[key] as { issueDate?: string; nextUpdate?: string };
   const issued = new Date(body.issueDate ?? '');
   const next = new Date(body.nextUpdate ?? '');
   if (!(issued <= now) || !(now <= next)) {
-    throw new StaleCollateralError(check, `the ${what} is not current at ${now.toISOString()}: issued ${body.issueDate}, next update ${body.nextUpdate}; refresh the collateral (run enroll --collateral DIR or let the mirror refresh it)`);
+    throw new StaleCollateralError(
+      check,
+      `the ${what} is not current at ${now.toISOString()}: issued ${body.issueDate}, next update ${body.nextUpdate}; refresh the collateral (run enroll --collateral DIR or let the mirror refresh it)`,
+    );
   }
   return body;
 }
@@ -124,14 +154,22 @@ function verifySignedJson(doc: CollateralDocument, key: 'tcbInfo' | 'enclaveIden
 export function parseTcbInfo(doc: CollateralDocument, trust: TrustAnchors, now: Date): TcbInfo {
   const body = verifySignedJson(doc, 'tcbInfo', trust, now, 'tdx.tcb-info');
   const r = TcbInfoSchema.safeParse(body);
-  if (!r.success) throw new AttestationError('tdx.tcb-info', `the TCB Info is malformed: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+  if (!r.success)
+    throw new AttestationError(
+      'tdx.tcb-info',
+      `the TCB Info is malformed: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`,
+    );
   return r.data;
 }
 
 export function parseQeIdentity(doc: CollateralDocument, trust: TrustAnchors, now: Date): QeIdentity {
   const body = verifySignedJson(doc, 'enclaveIdentity', trust, now, 'tdx.qe-identity');
   const r = QeIdentitySchema.safeParse(body);
-  if (!r.success) throw new AttestationError('tdx.qe-identity', `the QE Identity is malformed: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`);
+  if (!r.success)
+    throw new AttestationError(
+      'tdx.qe-identity',
+      `the QE Identity is malformed: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`,
+    );
   return r.data;
 }
 
@@ -146,7 +184,12 @@ function converge(platform: string, module: string | undefined): string {
   if (module === undefined || module === 'UpToDate') return platform;
   if (module === 'Revoked') return 'Revoked';
   if (module === 'OutOfDate') {
-    if (platform === 'ConfigurationNeeded' || platform === 'ConfigurationAndSWHardeningNeeded' || platform === 'OutOfDateConfigurationNeeded') return 'OutOfDateConfigurationNeeded';
+    if (
+      platform === 'ConfigurationNeeded' ||
+      platform === 'ConfigurationAndSWHardeningNeeded' ||
+      platform === 'OutOfDateConfigurationNeeded'
+    )
+      return 'OutOfDateConfigurationNeeded';
     return platform === 'Revoked' ? 'Revoked' : 'OutOfDate';
   }
   return module;
@@ -158,8 +201,16 @@ function converge(platform: string, module: string | undefined): string {
  * components 0 and 1 when TEE_TCB_SVN[1] > 0: the tdxModuleIdentities decide those).
  */
 export function tdxTcbStatus(info: TcbInfo, pck: PckExtensions, body: TdQuoteBody): { status: string; detail: string } {
-  if (info.fmspc !== pck.fmspc) throw new AttestationError('tdx.tcb-info', `TCB Info is for FMSPC ${info.fmspc}, the PCK certificate says ${pck.fmspc}`);
-  if (info.pceId !== pck.pceId) throw new AttestationError('tdx.tcb-info', `TCB Info is for PCE ID ${info.pceId}, the PCK certificate says ${pck.pceId}`);
+  if (info.fmspc !== pck.fmspc)
+    throw new AttestationError(
+      'tdx.tcb-info',
+      `TCB Info is for FMSPC ${info.fmspc}, the PCK certificate says ${pck.fmspc}`,
+    );
+  if (info.pceId !== pck.pceId)
+    throw new AttestationError(
+      'tdx.tcb-info',
+      `TCB Info is for PCE ID ${info.pceId}, the PCK certificate says ${pck.pceId}`,
+    );
   const svn = body.teeTcbSvn;
   const moduleVersion = svn[1]!;
   let moduleStatus: string | undefined;
@@ -167,14 +218,30 @@ export function tdxTcbStatus(info: TcbInfo, pck: PckExtensions, body: TdQuoteBod
   if (moduleVersion > 0 && info.tdxModuleIdentities) {
     const id = `TDX_${moduleVersion.toString(16).toUpperCase().padStart(2, '0')}`;
     const ident = info.tdxModuleIdentities.find((m) => m.id.toUpperCase() === id);
-    if (!ident) throw new AttestationError('tdx.tcb-status', `TEE_TCB_SVN names TDX module ${id}, which the TCB Info does not list (TCB status Unrecognized)`);
+    if (!ident)
+      throw new AttestationError(
+        'tdx.tcb-status',
+        `TEE_TCB_SVN names TDX module ${id}, which the TCB Info does not list (TCB status Unrecognized)`,
+      );
     mod = ident;
     const level = ident.tcbLevels.find((l) => l.tcb.isvsvn <= svn[0]!);
-    if (!level) throw new AttestationError('tdx.tcb-status', `TDX module ${id} SVN ${svn[0]} is below every TCB level of its identity (TCB status Unrecognized)`);
+    if (!level)
+      throw new AttestationError(
+        'tdx.tcb-status',
+        `TDX module ${id} SVN ${svn[0]} is below every TCB level of its identity (TCB status Unrecognized)`,
+      );
     moduleStatus = level.tcbStatus;
   }
-  if (hex(body.mrSignerSeam) !== mod.mrsigner) throw new AttestationError('tdx.tcb-status', `MRSIGNERSEAM: expected ${mod.mrsigner} (TCB Info), got ${hex(body.mrSignerSeam)}`);
-  if (masked(body.seamAttributes, mod.attributesMask) !== mod.attributes) throw new AttestationError('tdx.tcb-status', `SEAMATTRIBUTES ${hex(body.seamAttributes)} under mask ${mod.attributesMask}: expected ${mod.attributes}`);
+  if (hex(body.mrSignerSeam) !== mod.mrsigner)
+    throw new AttestationError(
+      'tdx.tcb-status',
+      `MRSIGNERSEAM: expected ${mod.mrsigner} (TCB Info), got ${hex(body.mrSignerSeam)}`,
+    );
+  if (masked(body.seamAttributes, mod.attributesMask) !== mod.attributes)
+    throw new AttestationError(
+      'tdx.tcb-status',
+      `SEAMATTRIBUTES ${hex(body.seamAttributes)} under mask ${mod.attributesMask}: expected ${mod.attributes}`,
+    );
   const start = moduleVersion > 0 ? 2 : 0;
   for (const level of info.tcbLevels) {
     const t = level.tcb;
@@ -182,21 +249,38 @@ export function tdxTcbStatus(info: TcbInfo, pck: PckExtensions, body: TdQuoteBod
     if (pck.pceSvn < t.pcesvn) continue;
     if (!t.tdxtcbcomponents.every((c, i) => i < start || svn[i]! >= c.svn)) continue;
     const status = converge(level.tcbStatus, moduleStatus);
-    return { status, detail: `platform ${level.tcbStatus}${moduleStatus ? `, module TDX_${moduleVersion.toString(16).padStart(2, '0')} ${moduleStatus}` : ''}` };
+    return {
+      status,
+      detail: `platform ${level.tcbStatus}${moduleStatus ? `, module TDX_${moduleVersion.toString(16).padStart(2, '0')} ${moduleStatus}` : ''}`,
+    };
   }
-  throw new AttestationError('tdx.tcb-status', `no TCB level of FMSPC ${info.fmspc} matches this platform (TCB status Unrecognized)`);
+  throw new AttestationError(
+    'tdx.tcb-status',
+    `no TCB level of FMSPC ${info.fmspc} matches this platform (TCB status Unrecognized)`,
+  );
 }
 
 /** QE Identity: MRSIGNER, ISVPRODID, masked MISCSELECT/ATTRIBUTES, and the QE's TCB status. */
 export function qeIdentityStatus(id: QeIdentity, qe: EnclaveReport): string {
-  if (hex(qe.mrSigner) !== id.mrsigner) throw new AttestationError('tdx.qe-identity', `QE MRSIGNER: expected ${id.mrsigner}, got ${hex(qe.mrSigner)}`);
-  if (qe.isvProdId !== id.isvprodid) throw new AttestationError('tdx.qe-identity', `QE ISVPRODID: expected ${id.isvprodid}, got ${qe.isvProdId}`);
+  if (hex(qe.mrSigner) !== id.mrsigner)
+    throw new AttestationError('tdx.qe-identity', `QE MRSIGNER: expected ${id.mrsigner}, got ${hex(qe.mrSigner)}`);
+  if (qe.isvProdId !== id.isvprodid)
+    throw new AttestationError('tdx.qe-identity', `QE ISVPRODID: expected ${id.isvprodid}, got ${qe.isvProdId}`);
   const misc = new Uint8Array(4);
   new DataView(misc.buffer).setUint32(0, qe.miscSelect, true);
-  if (masked(misc, id.miscselectMask) !== id.miscselect) throw new AttestationError('tdx.qe-identity', `QE MISCSELECT ${hex(misc)} under mask ${id.miscselectMask}: expected ${id.miscselect}`);
-  if (masked(qe.attributes, id.attributesMask) !== id.attributes) throw new AttestationError('tdx.qe-identity', `QE ATTRIBUTES ${hex(qe.attributes)} under mask ${id.attributesMask}: expected ${id.attributes}`);
+  if (masked(misc, id.miscselectMask) !== id.miscselect)
+    throw new AttestationError(
+      'tdx.qe-identity',
+      `QE MISCSELECT ${hex(misc)} under mask ${id.miscselectMask}: expected ${id.miscselect}`,
+    );
+  if (masked(qe.attributes, id.attributesMask) !== id.attributes)
+    throw new AttestationError(
+      'tdx.qe-identity',
+      `QE ATTRIBUTES ${hex(qe.attributes)} under mask ${id.attributesMask}: expected ${id.attributes}`,
+    );
   const level = id.tcbLevels.find((l) => l.tcb.isvsvn <= qe.isvSvn);
-  if (!level) throw new AttestationError('tdx.qe-identity', `QE ISVSVN ${qe.isvSvn} is below every QE Identity TCB level`);
+  if (!level)
+    throw new AttestationError('tdx.qe-identity', `QE ISVSVN ${qe.isvSvn} is below every QE Identity TCB level`);
   return level.tcbStatus;
 }
 
@@ -204,6 +288,11 @@ export function qeIdentityStatus(id: QeIdentity, qe: EnclaveReport): string {
 export function combineQeStatus(tcb: string, qe: string): string {
   if (qe === 'UpToDate') return tcb;
   if (qe === 'Revoked') return 'Revoked';
-  if (qe === 'OutOfDate') return tcb === 'UpToDate' || tcb === 'SWHardeningNeeded' ? 'OutOfDate' : tcb.startsWith('Configuration') ? 'OutOfDateConfigurationNeeded' : tcb;
+  if (qe === 'OutOfDate')
+    return tcb === 'UpToDate' || tcb === 'SWHardeningNeeded'
+      ? 'OutOfDate'
+      : tcb.startsWith('Configuration')
+        ? 'OutOfDateConfigurationNeeded'
+        : tcb;
   return qe;
 }

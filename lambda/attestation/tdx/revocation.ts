@@ -16,7 +16,10 @@ export type PckCa = 'platform' | 'processor';
 
 /** CN of a certificate's subject, or undefined. */
 export function commonName(c: Cert): string | undefined {
-  return c.node.subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3);
+  return c.node.subject
+    .split('\n')
+    .find((l) => l.startsWith('CN='))
+    ?.slice(3);
 }
 
 /** Which PCK CA an intermediate is, from its subject CN ("Intel SGX PCK Platform CA" / "… Processor CA"). */
@@ -64,7 +67,10 @@ export function parseTdxCrl(body: Uint8Array, what: string, check: string): { cr
  */
 export function checkTdxCrl(crl: Crl, id: string, issuer: Cert, now: Date, check: string): void {
   if (Buffer.compare(crl.issuerDer, issuer.subjectDer) !== 0) {
-    throw new AttestationError(check, `${crl.what} is issued by another CA than the ${issuer.what} (${issuer.node.subject.replace(/\n/g, ', ')})`);
+    throw new AttestationError(
+      check,
+      `${crl.what} is issued by another CA than the ${issuer.what} (${issuer.node.subject.replace(/\n/g, ', ')})`,
+    );
   }
   const pair = `${id}:${issuer.fingerprint}`;
   if (!verifiedPairs.has(pair)) {
@@ -83,6 +89,9 @@ export function checkTdxCrl(crl: Crl, id: string, issuer: Cert, now: Date, check
 /** Throws AttestationError(`check`) when `cert` is listed in `crl`. */
 export function checkNotRevoked(crl: Crl, cert: Cert, check: string): void {
   if (crl.revokedSerials.has(cert.serial)) {
-    throw new AttestationError(check, `${cert.what} serial ${cert.serial} is revoked by ${crl.what} (thisUpdate ${crl.thisUpdate.toISOString()})`);
+    throw new AttestationError(
+      check,
+      `${cert.what} serial ${cert.serial} is revoked by ${crl.what} (thisUpdate ${crl.thisUpdate.toISOString()})`,
+    );
   }
 }

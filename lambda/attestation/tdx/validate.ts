@@ -33,23 +33,51 @@ export function tdxQuoteClaims(q: Quote): ClaimSet {
   const c = new ClaimSet();
   const { body } = quoteParts(q);
   const xfam = u64le(body.xfam);
-  c.judge('tdx.xfam.fixed', (xfam & XFAM_FIXED1) === XFAM_FIXED1 && (xfam & ~XFAM_FIXED0) === 0n, `XFAM with bits 0 and 1 set and no bit outside ${leHex(XFAM_FIXED0)}`, `XFAM ${hex(body.xfam)}`, hex(body.xfam));
+  c.judge(
+    'tdx.xfam.fixed',
+    (xfam & XFAM_FIXED1) === XFAM_FIXED1 && (xfam & ~XFAM_FIXED0) === 0n,
+    `XFAM with bits 0 and 1 set and no bit outside ${leHex(XFAM_FIXED0)}`,
+    `XFAM ${hex(body.xfam)}`,
+    hex(body.xfam),
+  );
   const attrs = u64le(body.tdAttributes);
-  c.judge('tdx.td-attributes.fixed', (attrs & ~TD_ATTRIBUTES_FIXED0) === 0n, `TD attributes with no bit outside DEBUG, SEPT_VE_DISABLE, PKS, PERFMON`, `TD attributes ${hex(body.tdAttributes)}`, hex(body.tdAttributes));
+  c.judge(
+    'tdx.td-attributes.fixed',
+    (attrs & ~TD_ATTRIBUTES_FIXED0) === 0n,
+    `TD attributes with no bit outside DEBUG, SEPT_VE_DISABLE, PKS, PERFMON`,
+    `TD attributes ${hex(body.tdAttributes)}`,
+    hex(body.tdAttributes),
+  );
   return c;
 }
 
 /** The claims one reference entry makes about the quote and its PCK certificate. */
-export function tdxReferenceClaims(q: Quote, pck: PckExtensions, ref: TdxReference, policyHashes: readonly string[]): ClaimSet {
+export function tdxReferenceClaims(
+  q: Quote,
+  pck: PckExtensions,
+  ref: TdxReference,
+  policyHashes: readonly string[],
+): ClaimSet {
   const { header, body: b } = quoteParts(q);
   const c = new ClaimSet();
   c.judge('tdx.mrtd', hex(b.mrTd) === ref.MrTd, `MRTD ${ref.MrTd}`, hex(b.mrTd));
-  for (let i = 0; i < 4; i++) c.judge(`tdx.rtmr${i}`, hex(b.rtmrs[i]!) === ref.Rtmrs[i], `RTMR${i} ${ref.Rtmrs[i]}`, hex(b.rtmrs[i]!));
+  for (let i = 0; i < 4; i++)
+    c.judge(`tdx.rtmr${i}`, hex(b.rtmrs[i]!) === ref.Rtmrs[i], `RTMR${i} ${ref.Rtmrs[i]}`, hex(b.rtmrs[i]!));
   c.judge('tdx.mrseam', hex(b.mrSeam) === ref.MrSeam, `MRSEAM ${ref.MrSeam}`, hex(b.mrSeam));
-  c.judge('tdx.td-attributes', hex(b.tdAttributes) === ref.TdAttributes, `TD attributes ${ref.TdAttributes}`, hex(b.tdAttributes));
+  c.judge(
+    'tdx.td-attributes',
+    hex(b.tdAttributes) === ref.TdAttributes,
+    `TD attributes ${ref.TdAttributes}`,
+    hex(b.tdAttributes),
+  );
   if (ref.xfamIgnoresCet) {
     const mask = ~XFAM_CET & 0xffffffffffffffffn;
-    c.judge('tdx.xfam', (u64le(b.xfam) & mask) === (u64le(Buffer.from(ref.Xfam, 'hex')) & mask), `XFAM ${ref.Xfam} (bits 11 and 12, CET, not compared)`, hex(b.xfam));
+    c.judge(
+      'tdx.xfam',
+      (u64le(b.xfam) & mask) === (u64le(Buffer.from(ref.Xfam, 'hex')) & mask),
+      `XFAM ${ref.Xfam} (bits 11 and 12, CET, not compared)`,
+      hex(b.xfam),
+    );
   } else {
     c.judge('tdx.xfam', hex(b.xfam) === ref.Xfam, `XFAM ${ref.Xfam}`, hex(b.xfam));
   }
@@ -71,19 +99,50 @@ export function tdxReferenceClaims(q: Quote, pck: PckExtensions, ref: TdxReferen
   // Older shapes: minimum SVNs (go-tdx-guest minVersionCheck; header SVNs are little-endian u16).
   if (ref.MinimumTeeTcbSvn !== undefined) {
     const want = Buffer.from(ref.MinimumTeeTcbSvn, 'hex');
-    c.judge('tdx.svn.tee-tcb', [...b.teeTcbSvn].every((v, i) => v >= want[i]!), `TEE_TCB_SVN at least ${ref.MinimumTeeTcbSvn} in every byte`, hex(b.teeTcbSvn));
+    c.judge(
+      'tdx.svn.tee-tcb',
+      [...b.teeTcbSvn].every((v, i) => v >= want[i]!),
+      `TEE_TCB_SVN at least ${ref.MinimumTeeTcbSvn} in every byte`,
+      hex(b.teeTcbSvn),
+    );
   }
   const { qeSvn, pceSvn } = headerSvns(header);
-  if (ref.MinimumQeSvn !== undefined) c.judge('tdx.svn.qe', qeSvn >= ref.MinimumQeSvn, `QE SVN at least ${ref.MinimumQeSvn}`, `QE SVN ${qeSvn}`);
-  if (ref.MinimumPceSvn !== undefined) c.judge('tdx.svn.pce', pceSvn >= ref.MinimumPceSvn, `PCE SVN at least ${ref.MinimumPceSvn}`, `PCE SVN ${pceSvn}`);
+  if (ref.MinimumQeSvn !== undefined)
+    c.judge('tdx.svn.qe', qeSvn >= ref.MinimumQeSvn, `QE SVN at least ${ref.MinimumQeSvn}`, `QE SVN ${qeSvn}`);
+  if (ref.MinimumPceSvn !== undefined)
+    c.judge('tdx.svn.pce', pceSvn >= ref.MinimumPceSvn, `PCE SVN at least ${ref.MinimumPceSvn}`, `PCE SVN ${pceSvn}`);
 
   // PCK platform options (go-tdx-guest validatePck; Contrast sets each only when true).
-  if (ref.MemoryIntegrity) c.judge('tdx.pck.memory-integrity', pck.sgxType === SGX_TYPE_SCALABLE_WITH_INTEGRITY, `SGX Type ${SGX_TYPE_SCALABLE_WITH_INTEGRITY} (scalable with integrity)`, `SGX Type ${pck.sgxType}`);
-  if (ref.SMTDisabled) c.judge('tdx.pck.smt-disabled', !pck.configuration.smtEnabled, 'a PCK whose platform has SMT disabled', `SMTEnabled ${pck.configuration.smtEnabled}`);
-  if (ref.StaticPlatform) c.judge('tdx.pck.static-platform', !pck.configuration.dynamicPlatform, 'a PCK of a static platform', `DynamicPlatform ${pck.configuration.dynamicPlatform}`);
+  if (ref.MemoryIntegrity)
+    c.judge(
+      'tdx.pck.memory-integrity',
+      pck.sgxType === SGX_TYPE_SCALABLE_WITH_INTEGRITY,
+      `SGX Type ${SGX_TYPE_SCALABLE_WITH_INTEGRITY} (scalable with integrity)`,
+      `SGX Type ${pck.sgxType}`,
+    );
+  if (ref.SMTDisabled)
+    c.judge(
+      'tdx.pck.smt-disabled',
+      !pck.configuration.smtEnabled,
+      'a PCK whose platform has SMT disabled',
+      `SMTEnabled ${pck.configuration.smtEnabled}`,
+    );
+  if (ref.StaticPlatform)
+    c.judge(
+      'tdx.pck.static-platform',
+      !pck.configuration.dynamicPlatform,
+      'a PCK of a static platform',
+      `DynamicPlatform ${pck.configuration.dynamicPlatform}`,
+    );
   // AllowedPIIDs: Contrast's own check after go-tdx-guest.
   if (ref.AllowedPIIDs.length > 0) {
-    c.judge('tdx.allowed-piids', pck.piid !== undefined && ref.AllowedPIIDs.includes(pck.piid), `PIID one of the ${ref.AllowedPIIDs.length} AllowedPIIDs`, pck.piid ? `PIID ${pck.piid}` : 'no PIID in the PCK certificate', 'listed');
+    c.judge(
+      'tdx.allowed-piids',
+      pck.piid !== undefined && ref.AllowedPIIDs.includes(pck.piid),
+      `PIID one of the ${ref.AllowedPIIDs.length} AllowedPIIDs`,
+      pck.piid ? `PIID ${pck.piid}` : 'no PIID in the PCK certificate',
+      'listed',
+    );
   }
   return c;
 }
@@ -95,8 +154,19 @@ export function tdxReferenceClaims(q: Quote, pck: PckExtensions, ref: TdxReferen
  * go-tdx-guest's `validate.TdxQuote` refuses any other type as "unsupported quote type"
  * (ETDX validate/validate.go). A v5 quote (e.g. a file given to `attestation verify`) is refused.
  */
-export function validateTdx(q: Quote, pck: PckExtensions, refs: readonly TdxReference[], policyHashes: readonly string[], log: CheckSink = NO_LOG): TdxReference {
+export function validateTdx(
+  q: Quote,
+  pck: PckExtensions,
+  refs: readonly TdxReference[],
+  policyHashes: readonly string[],
+  log: CheckSink = NO_LOG,
+): TdxReference {
   const base = tdxQuoteClaims(q);
-  base.judge('tdx.quote-version', q.$typeName === 'tdx.QuoteV4', 'a version 4 quote (validate.TdxQuote refuses other quote types as unsupported)', `version ${q.header?.version ?? 'unknown'}`);
+  base.judge(
+    'tdx.quote-version',
+    q.$typeName === 'tdx.QuoteV4',
+    'a version 4 quote (validate.TdxQuote refuses other quote types as unsupported)',
+    `version ${q.header?.version ?? 'unknown'}`,
+  );
   return judgeReferences('tdx', refs, base, (ref) => tdxReferenceClaims(q, pck, ref, policyHashes), log);
 }

@@ -13,11 +13,29 @@ import { createHash, verify as cryptoVerify } from 'node:crypto';
 import { AttestationError, type RecoveryError } from '../../shared/errors.ts';
 import { bytesEqual, hex, isZero } from '../bytes.ts';
 import { NO_LOG, type CheckSink } from '../checks.ts';
-import { CollateralUnavailableError, StaleCollateralError, collateralCandidates, collateralFile, describeCollateral, missingCollateral, type CollateralDocument, type CollateralKey, type CollateralSource } from '../collateral/sources.ts';
+import {
+  CollateralUnavailableError,
+  StaleCollateralError,
+  collateralCandidates,
+  collateralFile,
+  describeCollateral,
+  missingCollateral,
+  type CollateralDocument,
+  type CollateralKey,
+  type CollateralSource,
+} from '../collateral/sources.ts';
 import type { TrustAnchors } from '../roots.ts';
 import { Cert, p256KeyFromRaw, pemBlocks } from '../x509.ts';
 import { INTEL_QE_VENDOR_ID, enclaveReportToAbiBytes, quoteParts, signedComponent, type Quote } from './abi.ts';
-import { combineQeStatus, parseQeIdentity, parseTcbInfo, qeIdentityStatus, tdxTcbStatus, type QeIdentity, type TcbInfo } from './pcs.ts';
+import {
+  combineQeStatus,
+  parseQeIdentity,
+  parseTcbInfo,
+  qeIdentityStatus,
+  tdxTcbStatus,
+  type QeIdentity,
+  type TcbInfo,
+} from './pcs.ts';
 import { parsePckExtensions, type PckExtensions } from './pck.ts';
 import { checkNotRevoked, checkTdxCrl, commonName, parseTdxCrl, pckCaOf } from './revocation.ts';
 
@@ -45,21 +63,28 @@ export interface VerifiedTdx {
 
 const verifiedRoots = new Set<string>();
 
-
 export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<VerifiedTdx> {
   const log = opts.log ?? NO_LOG;
   const { header, body, signedData, qe, qeReport, qeAuthData, pckChain } = quoteParts(q);
   const qeVendorId = hex(header.qeVendorId);
-  if (qeVendorId !== INTEL_QE_VENDOR_ID) throw new AttestationError('tdx.format', `QE vendor ID: expected ${INTEL_QE_VENDOR_ID} (Intel), got ${qeVendorId}`);
+  if (qeVendorId !== INTEL_QE_VENDOR_ID)
+    throw new AttestationError('tdx.format', `QE vendor ID: expected ${INTEL_QE_VENDOR_ID} (Intel), got ${qeVendorId}`);
 
   // PCK → intermediate → pinned root.
   const certs = pemBlocks(pckChain.pckCertChain);
-  if (certs.length !== 3) throw new AttestationError('tdx.chain', `the quote's PCK chain must hold PCK, intermediate and root certificates, found ${certs.length}`);
+  if (certs.length !== 3)
+    throw new AttestationError(
+      'tdx.chain',
+      `the quote's PCK chain must hold PCK, intermediate and root certificates, found ${certs.length}`,
+    );
   const pck = Cert.parse(certs[0]!, 'PCK certificate');
   const inter = Cert.parse(certs[1]!, 'PCK intermediate CA');
   const root = Cert.parse(certs[2]!, 'Intel SGX Root CA');
   if (!opts.trust.intelRoot.includes(root.fingerprint)) {
-    throw new AttestationError('tdx.chain', `root fingerprint ${root.fingerprint} is not the pinned Intel SGX Root CA (${opts.trust.intelRoot.join(' or ')})`);
+    throw new AttestationError(
+      'tdx.chain',
+      `root fingerprint ${root.fingerprint} is not the pinned Intel SGX Root CA (${opts.trust.intelRoot.join(' or ')})`,
+    );
   }
   if (!verifiedRoots.has(root.fingerprint)) {
     root.checkSignedBy(root, 'tdx.chain');
@@ -73,20 +98,38 @@ export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<Verif
   log.pass('tdx.chain', `PCK ← ${interName} ← Intel SGX Root CA (pinned)`);
 
   // QE report signed by the PCK, binding the attestation key.
-  if (!cryptoVerify('sha256', enclaveReportToAbiBytes(qeReport), { key: pck.publicKey, dsaEncoding: 'ieee-p1363' }, qe.qeReportSignature)) {
-    throw new AttestationError('tdx.qe-report-signature', 'the QE report signature does not verify with the PCK certificate');
+  if (
+    !cryptoVerify(
+      'sha256',
+      enclaveReportToAbiBytes(qeReport),
+      { key: pck.publicKey, dsaEncoding: 'ieee-p1363' },
+      qe.qeReportSignature,
+    )
+  ) {
+    throw new AttestationError(
+      'tdx.qe-report-signature',
+      'the QE report signature does not verify with the PCK certificate',
+    );
   }
   log.pass('tdx.qe-report-signature', 'ECDSA P-256 by the PCK');
   const binding = createHash('sha256').update(signedData.ecdsaAttestationKey).update(qeAuthData.data).digest();
   if (!bytesEqual(qeReport.reportData.subarray(0, 32), binding) || !isZero(qeReport.reportData.subarray(32))) {
-    throw new AttestationError('tdx.qe-binding', `QE report data: expected SHA-256(attestation key || QE auth data) = ${hex(binding)} then zeros, got ${hex(qeReport.reportData)}`);
+    throw new AttestationError(
+      'tdx.qe-binding',
+      `QE report data: expected SHA-256(attestation key || QE auth data) = ${hex(binding)} then zeros, got ${hex(qeReport.reportData)}`,
+    );
   }
   log.pass('tdx.qe-binding', 'QE report data binds the attestation key');
 
   // The quote signature by the attestation key.
   let ok = false;
   try {
-    ok = cryptoVerify('sha256', signedComponent(q), { key: p256KeyFromRaw(signedData.ecdsaAttestationKey), dsaEncoding: 'ieee-p1363' }, signedData.signature);
+    ok = cryptoVerify(
+      'sha256',
+      signedComponent(q),
+      { key: p256KeyFromRaw(signedData.ecdsaAttestationKey), dsaEncoding: 'ieee-p1363' },
+      signedData.signature,
+    );
   } catch {
     ok = false;
   }
@@ -119,7 +162,10 @@ export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<Verif
     log.notEvaluated(rootCheck, rootCrl.message);
   } else {
     checkNotRevoked(rootCrl, inter, rootCheck);
-    log.pass(rootCheck, `${interName} serial ${inter.serial} not revoked (Intel SGX Root CA CRL of ${rootCrl.thisUpdate.toISOString()})`);
+    log.pass(
+      rootCheck,
+      `${interName} serial ${inter.serial} not revoked (Intel SGX Root CA CRL of ${rootCrl.thisUpdate.toISOString()})`,
+    );
   }
   const pckCheck = 'tdx.pck-revocation';
   if (!pckCrlKey) {
@@ -137,7 +183,10 @@ export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<Verif
       log.notEvaluated(pckCheck, pckCrl.message);
     } else {
       checkNotRevoked(pckCrl, pck, pckCheck);
-      log.pass(pckCheck, `PCK serial ${pck.serial} not revoked (${interName} CRL of ${pckCrl.thisUpdate.toISOString()})`);
+      log.pass(
+        pckCheck,
+        `PCK serial ${pck.serial} not revoked (${interName} CRL of ${pckCrl.thisUpdate.toISOString()})`,
+      );
     }
   }
   if (revocationGaps.length) {
@@ -148,17 +197,27 @@ export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<Verif
   }
 
   // TCB status from TCB Info and QE Identity.
-  const info = await firstCurrent<TcbInfo>(opts.collateral, tcbKey, 'tdx.tcb-info', (doc) => parseTcbInfo(doc, opts.trust, cnow));
-  const qeId = await firstCurrent<QeIdentity>(opts.collateral, qeKey, 'tdx.qe-identity', (doc) => parseQeIdentity(doc, opts.trust, cnow));
-  const missing = info instanceof CollateralUnavailableError ? info : qeId instanceof CollateralUnavailableError ? qeId : undefined;
+  const info = await firstCurrent<TcbInfo>(opts.collateral, tcbKey, 'tdx.tcb-info', (doc) =>
+    parseTcbInfo(doc, opts.trust, cnow),
+  );
+  const qeId = await firstCurrent<QeIdentity>(opts.collateral, qeKey, 'tdx.qe-identity', (doc) =>
+    parseQeIdentity(doc, opts.trust, cnow),
+  );
+  const missing =
+    info instanceof CollateralUnavailableError ? info : qeId instanceof CollateralUnavailableError ? qeId : undefined;
   if (missing) {
-    result.tcbMissing = missing.nothingAtHand ? missingCollateral('tdx.tcb-status', missing === info ? tcbKey : qeKey) : missing;
+    result.tcbMissing = missing.nothingAtHand
+      ? missingCollateral('tdx.tcb-status', missing === info ? tcbKey : qeKey)
+      : missing;
     log.notEvaluated('tdx.tcb-status', result.tcbMissing.message);
     return result;
   }
   const tcbInfo = info as TcbInfo;
   const qeIdentity = qeId as QeIdentity;
-  log.pass('tdx.tcb-info', `FMSPC ${tcbInfo.fmspc}, issued ${tcbInfo.issueDate}${tcbInfo.tcbEvaluationDataNumber !== undefined ? `, evaluation data number ${tcbInfo.tcbEvaluationDataNumber}` : ''}`);
+  log.pass(
+    'tdx.tcb-info',
+    `FMSPC ${tcbInfo.fmspc}, issued ${tcbInfo.issueDate}${tcbInfo.tcbEvaluationDataNumber !== undefined ? `, evaluation data number ${tcbInfo.tcbEvaluationDataNumber}` : ''}`,
+  );
   log.pass('tdx.qe-identity', `issued ${qeIdentity.issueDate}`);
   if (tcbInfo.tcbEvaluationDataNumber !== undefined) result.tcbEvaluationDataNumber = tcbInfo.tcbEvaluationDataNumber;
   const platform = tdxTcbStatus(tcbInfo, pckExtensions, body);
@@ -176,7 +235,12 @@ type Unavailable = CollateralUnavailableError & { nothingAtHand?: boolean };
  * (StaleCollateralError) or a mirror out of reach moves on to the next source; any other
  * refusal (a bad signature, a wrong issuer) is thrown. None usable: CollateralUnavailableError.
  */
-async function firstCurrent<T>(source: CollateralSource | undefined, key: CollateralKey, check: string, use: (doc: CollateralDocument) => T): Promise<T | Unavailable> {
+async function firstCurrent<T>(
+  source: CollateralSource | undefined,
+  key: CollateralKey,
+  check: string,
+  use: (doc: CollateralDocument) => T,
+): Promise<T | Unavailable> {
   const notes: string[] = [];
   for await (const got of collateralCandidates(source, key)) {
     if (got instanceof CollateralUnavailableError) {
@@ -205,7 +269,8 @@ async function firstCurrent<T>(source: CollateralSource | undefined, key: Collat
  * the default; accepting more is a documented deviation that every audit record names.
  */
 export function checkTcbStatus(v: VerifiedTdx, accepted: readonly string[]): string {
-  if (v.tcbStatus === undefined) throw v.tcbMissing ?? new AttestationError('tdx.tcb-status', 'TCB status not evaluated');
+  if (v.tcbStatus === undefined)
+    throw v.tcbMissing ?? new AttestationError('tdx.tcb-status', 'TCB status not evaluated');
   if (!accepted.includes(v.tcbStatus)) {
     throw new AttestationError('tdx.tcb-status', `TCB status: expected ${accepted.join(' or ')}, got ${v.tcbStatus}`);
   }
