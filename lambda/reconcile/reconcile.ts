@@ -339,8 +339,10 @@ async function probeCoordinator(run: Run): Promise<Probe> {
     try {
       return await probeOnce(run);
     } catch (err) {
-      if (!(err instanceof CoordinatorNotListeningError) || Date.now() + pause > waitUntil) throw err;
-      await new Promise((resolve) => setTimeout(resolve, pause));
+      // The last pause is cut to what is left, so a slow attempt never ends the wait early.
+      const left = waitUntil - Date.now();
+      if (!(err instanceof CoordinatorNotListeningError) || left <= 0) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
     }
   }
 }

@@ -327,7 +327,7 @@ describe('docs/deploy.md', () => {
     );
     for (const c of used) expect((await runCliInProcess([c, '--help'])).code, c).toBe(0);
     const enroll = doc.match(/contrast-autorecover enroll[^`]*?(?=\n```)/)![0];
-    expect(enroll).toMatch(/--coordinator \S+ --collateral-mirror/);
+    expect(enroll).toMatch(/--coordinator \S+ --collateral(-mirror)? \S+/);
   });
   it('names the preflight and rehearsal commands and the authentication-mode prerequisite', () => {
     expect(doc).toContain('contrast-autorecover doctor --deployment');
