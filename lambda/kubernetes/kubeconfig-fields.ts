@@ -26,7 +26,7 @@
  *   operator's own choice, as with kubectl.
  */
 import { dirname, isAbsolute, join } from 'node:path';
-import { parse } from 'yaml';
+import { YAMLParseError, parse } from 'yaml';
 import { InputError } from '../shared/errors.ts';
 import { FileRefusedError, readRegularFile } from '../shared/files.ts';
 
@@ -90,11 +90,13 @@ export function parseKubeconfig(text: string, where: string): { raw: RawKubeconf
     // yaml refuses duplicate keys and caps alias expansion (maxAliasCount 100): no YAML bomb.
     doc = parse(text);
   } catch (err) {
-    throw new InputError(
-      `${where} cannot be parsed: ${(err as Error).message} — give a valid kubeconfig YAML`,
-      'config-invalid',
-      { cause: err },
-    );
+    // The parser's message quotes the offending line, which may hold a token or a key: only its
+    // code and position go into the error (and no cause that would carry the quote along).
+    const at =
+      err instanceof YAMLParseError
+        ? `${err.code}${err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : ''}`
+        : 'not YAML';
+    throw new InputError(`${where} cannot be parsed (${at}) — give a valid kubeconfig YAML`, 'config-invalid');
   }
   if (!isObj(doc))
     throw new InputError(

@@ -286,3 +286,20 @@ describe("the CLI's kubeconfig: as kubectl reads it, files only when bounded reg
     }
   });
 });
+
+describe('a kubeconfig that does not parse', () => {
+  it('names the parser error and its position, never the line that holds the token', async () => {
+    const { parseKubeconfig } = await import('../../lambda/kubernetes/kubeconfig-fields.ts');
+    const token = 'sekret-token-0123456789abcdef';
+    const text = `users:\n- name: u\n  user:\n    token: [${token}\n`;
+    let message = '';
+    try {
+      parseKubeconfig(text, 'the kubeconfig document');
+    } catch (err) {
+      message = (err as Error).message;
+      expect((err as Error).cause).toBeUndefined();
+    }
+    expect(message).toMatch(/kubeconfig document cannot be parsed \(\w+ at line \d+, column \d+\)/);
+    expect(message).not.toContain(token);
+  });
+});
