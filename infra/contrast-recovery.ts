@@ -414,8 +414,13 @@ function endpointAccess(
     // The key ARN is not named: the key policy references this endpoint (aws:SourceVpce), and
     // naming the key here would make the two resources depend on each other.
     kms: { actions: ['kms:Decrypt'], resources: [`arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`] },
+    // DescribeSecret: the version check that spares a warm function the read (keys/warm-bundles.ts).
     secretsManager: {
-      actions: ['secretsmanager:GetSecretValue', ...(props.collateralMirror ? ['secretsmanager:PutSecretValue'] : [])],
+      actions: [
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:DescribeSecret',
+        ...(props.collateralMirror ? ['secretsmanager:PutSecretValue'] : []),
+      ],
       resources: [...secretArnPatterns, ...kubeconfig],
     },
     dynamodb: { actions: LOCK_TABLE_ACTIONS, resources: [table.tableArn] },

@@ -36,7 +36,7 @@ import {
   isIssuerChainFile,
   type CollateralExpiry,
 } from '../attestation/collateral/expiry.ts';
-import { serializeBundle, type BundleDocument, type RecoveryBundle } from '../keys/bundle.ts';
+import { sameEnrollment, serializeBundle, type BundleDocument, type RecoveryBundle } from '../keys/bundle.ts';
 import type { BundleStore } from '../keys/store.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -134,11 +134,6 @@ function notNewer(old: CollateralExpiry | Error, next: CollateralExpiry): string
 }
 
 /** The bundle without its collateral, as text: what must not change under a refresh. */
-function fixedPart(doc: BundleDocument): string {
-  const { collateral: _ignored, ...rest } = doc;
-  return serializeBundle(rest as BundleDocument);
-}
-
 function expiries(cached: readonly Cached[], replaced: ReadonlyMap<string, CollateralExpiry>): CachedExpiry[] {
   return cached.map((c) => {
     const e = replaced.get(c.file) ?? c.expiry;
@@ -227,7 +222,7 @@ export async function refreshBundleCollateral(input: RefreshInput): Promise<Refr
   // a re-enrollment in between must never be overwritten with the old manifest and keys.
   // (Secrets Manager has no conditional put; the window left is this load → put.)
   const latest = await input.store.load(input.secretId);
-  if (fixedPart(latest.document) !== fixedPart(input.bundle.document)) {
+  if (!sameEnrollment(latest.document, input.bundle.document)) {
     failed.push({
       file: BUNDLE_CHANGED,
       reason: `secret ${input.secretId} changed while its collateral was refreshed (re-enrolled?); nothing was written — the next refresh works on the new bundle`,

@@ -83,7 +83,8 @@ export async function runDrills(rt: Runtime, trigger: Trigger, requestId: string
   if (trigger.kind !== 'schedule' || !trigger.drill) return [];
   const { logger, metrics, trace } = rt.telemetry;
   const deps: DrillDeps = {
-    loadBundle: (id) => rt.bundles.load(id),
+    // A drill uses the owner key: read now, never the kept copy (keys/warm-bundles.ts).
+    loadBundle: (id) => rt.bundles.readFresh(id),
     decryptOwnerKey: (bundle, ctx) => decryptOwnerKey(rt.clients.kms, bundle.document.ownerKey, ctx),
   };
   const out: DrillResult[] = [];

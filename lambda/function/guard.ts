@@ -43,7 +43,7 @@ export async function guardedReconcile(
   run: GuardedRun,
 ): Promise<RunReport> {
   // The bundle is read beside the snapshot (run.bundle): a paused reconcile only costs an
-  // unused GetSecretValue (ciphertext, no Decrypt).
+  // unused bundle load (in a warm container a DescribeSecret, keys/warm-bundles.ts).
   const { bundle } = run;
   // Status holds no lease: it reads the record (to date the mesh CA key) and writes nothing;
   // without the lock table it still answers, dating the key by its certificate.

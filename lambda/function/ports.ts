@@ -6,9 +6,9 @@
  */
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import type { RecoveryBundle } from '../keys/bundle.ts';
+import type { WarmBundles } from '../keys/warm-bundles.ts';
 import { kmsOwnerKeys } from '../reconcile/aws-deps.ts';
 import type {
-  BundleSource,
   BundleVerifierFactory,
   OwnerKeyDecrypter,
   ProgressEvent,
@@ -23,7 +23,7 @@ import type { AwsClients, HandlerOverrides } from './runtime.ts';
 
 /** The container's reconcile ports: one set per Lambda container, shared by every invocation. */
 export interface FunctionPorts {
-  readonly bundles: BundleSource;
+  readonly bundles: WarmBundles;
   readonly ownerKeys: OwnerKeyDecrypter;
   /** The verifier factory of a deployment (its accepted TDX TCB statuses). */
   verifierFactory(d: DeploymentConfig): BundleVerifierFactory;
@@ -37,7 +37,7 @@ export interface FunctionPorts {
 export function createFunctionPorts(
   config: HandlerConfig,
   clients: AwsClients,
-  bundles: BundleSource,
+  bundles: WarmBundles,
   budgets: Budgets,
   now: () => number,
   overrides: HandlerOverrides,
@@ -60,13 +60,20 @@ export interface ReconcileOwn {
   progress: (event: ProgressEvent) => void;
 }
 
-/** One reconcile's ports: the container's, with this reconcile's record, bundle read and tracker. */
+/**
+ * One reconcile's ports: the container's, with this reconcile's record, bundle read and tracker;
+ * its Decrypt reads the bundle again first when step 1 had the kept copy (keys/warm-bundles.ts).
+ */
 export function reconcilePorts(ports: FunctionPorts, d: DeploymentConfig, own: ReconcileOwn): ReconcilePorts {
   const { openSession, progress } = ports.seams;
   const kubernetes = ports.kubernetes(d);
   return {
     bundles: { load: (secretId) => (secretId === d.secretId ? own.bundle : ports.bundles.load(secretId)) },
-    ownerKeys: ports.ownerKeys,
+    // The owner key only from the bundle as Secrets Manager holds it now: a kept copy is read again.
+    ownerKeys: {
+      decryptOwnerKey: async (bundle, context) =>
+        ports.ownerKeys.decryptOwnerKey(await ports.bundles.forOwnerKey(d.secretId, bundle), context),
+    },
     verifierFactory: ports.verifierFactory(d),
     records: own.records,
     now: ports.now,

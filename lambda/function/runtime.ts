@@ -1,6 +1,6 @@
 /**
  * What one Lambda container builds once and every invocation shares: configuration, AWS
- * clients, the lock table, the bundle store, telemetry, reconcile's ports (ports.ts: the
+ * clients, the lock table, the bundles (kept while their version is current), telemetry, reconcile's ports (ports.ts: the
  * verifier factory, the KMS Decrypt, the lazy Kubernetes side) and its step budgets. A bad
  * configuration throws here and fails every invocation loudly.
  *
@@ -13,6 +13,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CollateralVerify } from '../attestation/collateral/verify.ts';
 import { BundleStore } from '../keys/store.ts';
+import { WarmBundles } from '../keys/warm-bundles.ts';
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import { reconcile as realReconcile, type BundleVerifierFactory, type ReconcilePorts } from '../reconcile/reconcile.ts';
 import {
@@ -59,7 +60,8 @@ export interface Runtime {
   config: HandlerConfig;
   clients: AwsClients;
   lock: LockTable;
-  bundles: BundleStore;
+  /** The deployments' bundles, kept across warm invocations (keys/warm-bundles.ts). */
+  bundles: WarmBundles;
   telemetry: Telemetry;
   now: () => number;
   reconcile: typeof realReconcile;
@@ -132,7 +134,12 @@ export function createRuntime(overrides: HandlerOverrides, telemetry: Telemetry)
   const stepBudgets = stepBudgetsOf(budgets);
   checkLease(config, stepBudgets, budgets);
   const now = overrides.now ?? Date.now;
-  const bundles = new BundleStore(clients.secrets);
+  const bundles = new WarmBundles(new BundleStore(clients.secrets), (secretId, error) =>
+    telemetry.logger.warn(
+      'DescribeSecret failed, so the bundle was read again (a KMS Decrypt in CloudTrail); allow secretsmanager:DescribeSecret on the secret and its endpoint',
+      { secretId, error },
+    ),
+  );
   const ready = Promise.all([requireRegion(clients), telemetry.trace.ready]).then(() => undefined);
   ready.catch(() => {}); // awaited by the handler, which reports it
   return {

@@ -65,6 +65,16 @@ export function serializeBundle(doc: BundleDocument): string {
   return JSON.stringify(doc, null, 1);
 }
 
+/**
+ * Whether two bundle documents hold the same enrollment: everything but the non-secret
+ * collateral cache, which the scheduled refresh rewrites in a new version of the secret.
+ */
+export function sameEnrollment(a: BundleDocument, b: BundleDocument): boolean {
+  const { collateral: _a, ...restA } = a;
+  const { collateral: _b, ...restB } = b;
+  return serializeBundle(restA as BundleDocument) === serializeBundle(restB as BundleDocument);
+}
+
 /** Parses a bundle; unknown versions and malformed documents are refused with what to do. */
 export function parseBundle(text: string, source: string): RecoveryBundle {
   let json: unknown;

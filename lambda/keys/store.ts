@@ -1,6 +1,7 @@
 /** The recovery bundle's home: one Secrets Manager secret per deployment. */
 import {
   CreateSecretCommand,
+  DescribeSecretCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
   type SecretsManagerClient,
@@ -19,10 +20,21 @@ export class BundleStore {
 
   /** Loads and parses the bundle; nothing is decrypted here. */
   async load(secretId: string): Promise<RecoveryBundle> {
-    let text: string | undefined;
+    return parseBundle((await this.read(secretId)).text, `secret ${secretId}`);
+  }
+
+  /**
+   * The secret's value and its version id: the version `versionId`, else the current one
+   * (AWSCURRENT). Secrets Manager decrypts the value with the secret's KMS key on every call:
+   * each read is a KMS Decrypt in CloudTrail (AWS Secrets Manager User Guide, "Secret
+   * encryption and decryption").
+   */
+  async read(secretId: string, versionId?: string): Promise<{ text: string; versionId: string | undefined }> {
+    let out;
     try {
-      const out = await this.secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
-      text = out.SecretString;
+      out = await this.secrets.send(
+        new GetSecretValueCommand({ SecretId: secretId, ...(versionId !== undefined ? { VersionId: versionId } : {}) }),
+      );
     } catch (err) {
       const name = awsErrorName(err);
       if (name === 'ResourceNotFoundException') {
@@ -40,12 +52,26 @@ export class BundleStore {
         'config-invalid',
       );
     }
-    if (text === undefined)
+    if (out.SecretString === undefined)
       throw new InputError(
         `secret ${secretId} holds binary data, not a recovery bundle; re-enroll the deployment`,
         'bundle-invalid',
       );
-    return parseBundle(text, `secret ${secretId}`);
+    return { text: out.SecretString, versionId: out.VersionId };
+  }
+
+  /**
+   * The id of the version that holds the AWSCURRENT label, from DescribeSecret: the secret's
+   * metadata only ("It does not include the encrypted secret value", AWS Secrets Manager API
+   * Reference, DescribeSecret), so no KMS call. Undefined when no version is current or the
+   * secret is scheduled for deletion (DeletedDate): then only a read can say what is wrong.
+   * A failed call throws the SDK's error unchanged; the caller decides what it means.
+   */
+  async currentVersion(secretId: string): Promise<string | undefined> {
+    const out = await this.secrets.send(new DescribeSecretCommand({ SecretId: secretId }));
+    if (out.DeletedDate !== undefined) return undefined;
+    const current = Object.entries(out.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes('AWSCURRENT'));
+    return current?.[0];
   }
 
   /**

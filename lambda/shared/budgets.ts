@@ -173,15 +173,17 @@ export type ReconcileStep =
   'load-bundle' | 'probe' | 'peers' | 'decrypt' | 'recover' | 'confirm' | 'restarts' | 'report';
 
 /**
- * The time a reconcile step may take: it starts only if that much is left. Decrypt counts the
- * Recover intent's write and the Recover after it (a Decrypt without time to use it is a
- * CloudTrail entry for nothing), and confirm is covered by Recover's budget (it never stops a
- * recovery that was sent).
+ * The time a reconcile step may take: it starts only if that much is left. Loading the bundle
+ * is the version check and, when the version changed, the read (lambda/keys/warm-bundles.ts).
+ * Decrypt counts the read of the bundle before it (the function's kept copy is never decrypted
+ * from), the Recover intent's write and the Recover after it (a Decrypt without time to use it
+ * is a CloudTrail entry for nothing), and confirm is covered by Recover's budget (it never stops
+ * a recovery that was sent).
  */
 export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?: boolean } = {}): number {
   switch (step) {
     case 'load-bundle':
-      return s.awsCallMs;
+      return 2 * s.awsCallMs;
     case 'probe':
       // One session, after waiting up to one handshake budget for a Coordinator that does not listen yet.
       return s.handshakeTimeoutMs + sessionMs(s);
@@ -189,7 +191,7 @@ export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?:
     case 'restarts':
       return s.kubernetesRequestMs;
     case 'decrypt':
-      return s.awsCallMs + (opts.dryRun ? 0 : s.awsCallMs + recoverMs(s));
+      return 2 * s.awsCallMs + (opts.dryRun ? 0 : s.awsCallMs + recoverMs(s));
     case 'recover':
       return recoverMs(s);
     case 'confirm':
@@ -200,14 +202,20 @@ export function stepNeedMs(step: ReconcileStep, s: StepBudgets, opts: { dryRun?:
 
 /**
  * The shortest lease that lets one recovery finish under it: the guard snapshot and bundle
- * (read together), the probe, the peer check, the Recover intent's write, the KMS Decrypt,
- * Recover, the write of its end and the confirmation, plus the margin. A reconcile never starts
- * a step that would outlive its lease (it stops and is retried), so a shorter lease could only
- * stop recoveries, never let two through; this minimum keeps it from stopping them.
+ * (read together; the bundle's version check, then its read), the probe, the peer check, the
+ * Recover intent's write, the bundle's read and the KMS Decrypt, Recover, the write of its end
+ * and the confirmation, plus the margin. A reconcile never starts a step that would outlive its
+ * lease (it stops and is retried), so a shorter lease could only stop recoveries, never let two
+ * through; this minimum keeps it from stopping them.
  */
 export function minLeaseSeconds(s: StepBudgets = stepBudgetsOf(), leaseMarginMs = BUDGETS.leaseMarginMs): number {
   return Math.ceil(
-    (s.awsCallMs + stepNeedMs('probe', s) + stepNeedMs('peers', s) + stepNeedMs('decrypt', s) + leaseMarginMs) / 1000,
+    (stepNeedMs('load-bundle', s) +
+      stepNeedMs('probe', s) +
+      stepNeedMs('peers', s) +
+      stepNeedMs('decrypt', s) +
+      leaseMarginMs) /
+      1000,
   );
 }
 

@@ -41,8 +41,11 @@ describe('time budgets', () => {
   });
 
   it('give no Decrypt without time for the Recover intent and the Recover after it, except in a dry run', () => {
-    expect(stepNeedMs('decrypt', s)).toBe(2 * s.awsCallMs + recoverMs(s));
-    expect(stepNeedMs('decrypt', s, { dryRun: true })).toBe(s.awsCallMs);
+    // The bundle's read right before the Decrypt (a kept copy is never decrypted from), the Decrypt, the intent's write.
+    expect(stepNeedMs('decrypt', s)).toBe(3 * s.awsCallMs + recoverMs(s));
+    expect(stepNeedMs('decrypt', s, { dryRun: true })).toBe(2 * s.awsCallMs);
+    // The bundle: the version check, then the read when the version changed (keys/warm-bundles.ts).
+    expect(stepNeedMs('load-bundle', s)).toBe(2 * s.awsCallMs);
     // Recover, the write of how it ended, and the confirming GetManifests.
     expect(stepNeedMs('recover', s)).toBe(s.handshakeTimeoutMs + s.rpcTimeoutMs + s.awsCallMs + s.rpcTimeoutMs);
     expect(stepNeedMs('confirm', s)).toBe(0); // covered by Recover's: a sent Recover is always confirmed
@@ -54,7 +57,11 @@ describe('time budgets', () => {
     );
     expect(minLeaseSeconds(longer)).toBe(MIN_LEASE_SECONDS + 30); // probe, Recover and confirm: three RPCs
     expect(MIN_LEASE_SECONDS * 1000).toBeGreaterThanOrEqual(
-      s.awsCallMs + stepNeedMs('probe', s) + stepNeedMs('peers', s) + stepNeedMs('decrypt', s) + BUDGETS.leaseMarginMs,
+      stepNeedMs('load-bundle', s) +
+        stepNeedMs('probe', s) +
+        stepNeedMs('peers', s) +
+        stepNeedMs('decrypt', s) +
+        BUDGETS.leaseMarginMs,
     );
     // The peer check counts every attempt of its request and the longest wait between them.
     expect(stepNeedMs('peers', s)).toBe(kubernetesCallMs());
