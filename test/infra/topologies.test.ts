@@ -411,6 +411,21 @@ describe.each(topologies)('%s', (_name, propsOf) => {
         expect(p.Properties.SourceArn['Fn::GetAtt'][1]).toBe('Arn');
       }
     });
+    it('lets the function ask a bundle secret its current version (DescribeSecret: metadata, no KMS call) beside reading it, through its endpoint', () => {
+      const secrets = resourcesOfType(s(), 'AWS::SecretsManager::Secret').map(([id]) => ({ Ref: id }));
+      const reads = identityStatements(s()).filter(
+        ({ policy, statement: st }) => st.Sid === 'ReadBundles' && policy.startsWith('RecoveryFunctionRole'),
+      );
+      expect(reads).toHaveLength(1);
+      expect(asArray(reads[0]!.statement.Action)).toEqual([
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:DescribeSecret',
+      ]);
+      expect(asArray(reads[0]!.statement.Resource)).toEqual(secrets);
+      for (const [, e] of serviceEndpoints(s()).filter(([, e]) => serviceOf(e) === 'secretsmanager'))
+        for (const st of e.Properties.PolicyDocument.Statement)
+          expect(asArray(st.Action)).toEqual(expect.arrayContaining(['secretsmanager:DescribeSecret']));
+    });
     it('uses no wildcard service actions in identity policies', () => {
       for (const { statement: st } of identityStatements(s()))
         for (const a of asArray<string>(st.Action)) expect(a, st.Sid).not.toMatch(/:\*$|^\*$/);
