@@ -1,8 +1,8 @@
 /**
  * What one Lambda container builds once and every invocation shares: configuration, AWS
- * clients, the lock table, the bundles (kept while their version is current), telemetry, reconcile's ports (ports.ts: the
- * verifier factory, the KMS Decrypt, the lazy Kubernetes side) and its step budgets. A bad
- * configuration throws here and fails every invocation loudly.
+ * clients, the lock table, the bundles (kept while their version is current), telemetry,
+ * reconcile's ports (ports.ts: the verifier factory, the KMS Decrypt, the lazy Kubernetes side)
+ * and its step budgets. A bad configuration throws here and fails every invocation loudly.
  *
  * Every AWS client is bounded by lambda/shared/budgets.ts: connection and request timeouts
  * and a number of attempts, so no call can keep an invocation past its limit.
@@ -136,7 +136,7 @@ export function createRuntime(overrides: HandlerOverrides, telemetry: Telemetry)
   const now = overrides.now ?? Date.now;
   const bundles = new WarmBundles(new BundleStore(clients.secrets), (secretId, error) =>
     telemetry.logger.warn(
-      'DescribeSecret failed, so the bundle was read again (a KMS Decrypt in CloudTrail); allow secretsmanager:DescribeSecret on the secret and its endpoint',
+      'DescribeSecret failed, so the bundle was read instead (a KMS Decrypt in CloudTrail); if refused, allow secretsmanager:DescribeSecret on the secret and through its endpoint',
       { secretId, error },
     ),
   );
