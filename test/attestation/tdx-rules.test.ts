@@ -18,7 +18,7 @@ import { tdxQuoteClaims, tdxReferenceClaims, validateTdx } from '../../lambda/at
 import { ClaimsError } from '../../lambda/attestation/checks.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { Cert, pemBlocks } from '../../lambda/attestation/x509.ts';
-import { AttestationError } from '../../lambda/shared/errors.ts';
+import type { AttestationError } from '../../lambda/shared/errors.ts';
 import {
   TEST_POLICY_HASH,
   TEST_POLICY_HASH_HEX,

@@ -62,7 +62,7 @@ const verifiedRoots = new Set<string>();
 
 export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<VerifiedTdx> {
   const log = opts.log ?? NO_LOG;
-  const { header, body, signedData, qe, qeReport, qeAuthData, pckChain } = quoteParts(q);
+  const { header, signedData, qe, qeReport, qeAuthData, pckChain } = quoteParts(q);
   const qeVendorId = hex(header.qeVendorId);
   if (qeVendorId !== INTEL_QE_VENDOR_ID)
     throw new AttestationError('tdx.format', `QE vendor ID: expected ${INTEL_QE_VENDOR_ID} (Intel), got ${qeVendorId}`);
