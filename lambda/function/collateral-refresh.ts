@@ -186,7 +186,10 @@ function fixedPart(doc: BundleDocument): string {
   return serializeBundle(rest as BundleDocument);
 }
 
-function expiries(cached: readonly Cached[], replaced: ReadonlyMap<string, CollateralExpiry>): CachedExpiry[] {
+function expiries(
+  cached: readonly (Cached | Absent)[],
+  replaced: ReadonlyMap<string, CollateralExpiry>,
+): CachedExpiry[] {
   return cached.map((c) => {
     const e = replaced.get(c.file) ?? c.expiry;
     if (e instanceof Error)
@@ -307,7 +310,8 @@ export async function refreshBundleCollateral(input: RefreshInput): Promise<Refr
     failed,
     written: true,
     ...(saved.versionId ? { versionId: saved.versionId } : {}),
-    expiries: expiries(cached, replaced),
+    // Documents added in this run (pinned TCB Info the cache lacked) are cached now too.
+    expiries: expiries([...cached, ...due.filter((d): d is Absent => 'absent' in d && replaced.has(d.file))], replaced),
   };
 }
 

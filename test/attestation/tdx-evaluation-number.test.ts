@@ -269,6 +269,7 @@ describe('enroll and the collateral mirror hold the TCB Info for the number the 
     });
     expect(r.failed).toEqual([]);
     expect(r.refreshed).toEqual([collateralFile(pinnedKey(18))]);
+    expect(r.expiries.map((e) => e.file)).toContain(collateralFile(pinnedKey(18)));
     const cached = saved[0]!.collateral as Record<string, string>;
     expect(Object.keys(cached)).toContain(collateralFile(pinnedKey(18)));
     // A mirror that serves a lower edition under N is refused, and nothing is written.
