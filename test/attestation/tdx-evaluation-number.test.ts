@@ -40,6 +40,9 @@ import {
 } from '../../testing/evidence/index.ts';
 import { TEST_FMSPC, tdxReferenceValues } from '../../testing/evidence/tdx.ts';
 import { startMirror, type TestMirror } from '../support/collateral-mirror.ts';
+import { resolveEnrollCollateral } from '../../cli/enroll-collateral.ts';
+import { CoordinatorEmulator } from '../../testing/coordinator-emulator.ts';
+import { makeWorkspace } from '../../testing/workspace.ts';
 
 const DAY = 86_400_000;
 /** A seed-share owner key, so the bundle's manifest is one enroll accepts. */
@@ -183,6 +186,47 @@ describe('enroll and the collateral mirror hold the TCB Info for the number the 
         reportData,
       }),
     ).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
+  });
+
+  it('enroll --collateral DIR: the cache must hold edition N of the manifest, the newest TCB Info does not cover it', async () => {
+    const ws = await makeWorkspace();
+    const m = JSON.parse(Buffer.from(ws.manifest).toString()) as { ReferenceValues: { tdx: unknown[] } };
+    m.ReferenceValues.tdx = [{ ...tdxReferenceValues(), MinTCBEvaluationDataNumber: 18 }];
+    const manifest = Buffer.from(JSON.stringify(m));
+    const docs = addTdxCrls(await makeTdxRecoveryCollateral(18, 19));
+    const dirWith = async (keys: CollateralKey[]) => {
+      const record: Record<string, string> = {};
+      for (const k of keys) putCollateral(record, k, (await docs.get(k))!);
+      return record;
+    };
+    const rest: CollateralKey[] = [QE, { kind: 'tdx-pck-crl', ca: 'platform' }, { kind: 'tdx-root-crl' }];
+    const emu = await CoordinatorEmulator.start({
+      state: 'healthy',
+      manifest,
+      seed: ws.seed,
+      salt: ws.salt,
+      evidence: (rd) => [
+        { oid: ATTESTATION_OIDS.tdx, value: makeTdxEvidence({ reportData: rd, policyHash: TEST_POLICY_HASH }) },
+      ],
+    });
+    try {
+      const newestOnly = await resolveEnrollCollateral(
+        { coordinator: emu.address, manifest },
+        await dirWith([NEWEST, ...rest]),
+      ).catch((e: unknown) => e);
+      expect(newestOnly).toMatchObject({ outcome: 'bundle-invalid' });
+      expect((newestOnly as Error).message).toContain(
+        `at TCB evaluation data number 18 (${collateralFile(pinnedKey(18))})`,
+      );
+      const pinned = await resolveEnrollCollateral(
+        { coordinator: emu.address, manifest },
+        await dirWith([pinnedKey(18), ...rest]),
+      );
+      expect(Object.keys(pinned.record!)).toContain(collateralFile(pinnedKey(18)));
+      expect(pinned.lines.join('\n')).toMatch(/covers the Coordinator's evidence: .*at TCB evaluation data number 18/);
+    } finally {
+      await emu.stop();
+    }
   });
 
   it('a mirror that answers 410 Gone for edition N says that Intel no longer serves it', async () => {
