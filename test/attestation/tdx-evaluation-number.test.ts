@@ -23,6 +23,7 @@ import {
 } from '../../lambda/attestation/collateral/sources.ts';
 import { collateralVerifier } from '../../lambda/attestation/collateral/verify.ts';
 import { tdxEvaluationDataNumbers } from '../../lambda/attestation/reference.ts';
+import { verifyTdxFile } from '../../lambda/attestation/offline.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { refreshBundleCollateral } from '../../lambda/function/collateral-refresh.ts';
 import { BUNDLE_FORMAT, type BundleDocument, type RecoveryBundle } from '../../lambda/keys/bundle.ts';
@@ -32,6 +33,7 @@ import {
   addTdxCrls,
   makeTdxCollateral,
   makeTdxEvidence,
+  makeTdxQuoteRaw,
   makeTdxRecoveryCollateral,
   makeTestManifest,
   testReference,
@@ -112,6 +114,17 @@ describe('getTcbInfo with EvaluationDataNumber (TCB Info pinned to MinTCBEvaluat
       check: 'tdx.tcb-status',
       message: expect.stringMatching(/TCB Info for FMSPC .* at TCB evaluation data number 20/),
     });
+  });
+
+  it('attestation verify --manifest judges against the edition the matching entry pins', async () => {
+    const collateral = addTdxCrls(await makeTdxRecoveryCollateral(18, 19));
+    const quote = makeTdxQuoteRaw({ reportData, policyHash: TEST_POLICY_HASH });
+    const run = (n: number) =>
+      verifyTdxFile(quote, { trust: testRoots(), now: new Date(), collateral, reference: entries(n) });
+    const pinned = await run(18);
+    expect(pinned.verdict, JSON.stringify(pinned.error)).toBe('passed');
+    expect(pinned.checks).toContainEqual(expect.objectContaining({ check: 'tdx.tcb-evaluation-data-number' }));
+    await expect(run(0)).resolves.toMatchObject({ verdict: 'failed', error: { check: 'tdx.tcb-status' } });
   });
 
   it('getTcbInfo: a TCB Info whose number is below the requested one is refused by name; a higher one is taken', async () => {
