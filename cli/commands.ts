@@ -65,7 +65,9 @@ async function enrollCommand(opts: EnrollOptions): Promise<number> {
     const gated = {
       send: async (command: Parameters<typeof kms.send>[0]) => {
         try {
-          collateral ??= await (await import('./enroll-collateral.ts')).resolveEnrollCollateral(opts, fromDir);
+          collateral ??= await (
+            await import('./enroll-collateral.ts')
+          ).resolveEnrollCollateral({ ...opts, manifest: files.manifest }, fromDir);
         } catch (err) {
           refused = err;
           throw err;

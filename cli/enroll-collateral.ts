@@ -21,6 +21,11 @@ export interface CollateralOptions {
   collateralMirror?: string;
   coordinator?: string;
   stack?: string;
+  /**
+   * The workspace's manifest.json: its TDX entries' MinTCBEvaluationDataNumber name the TCB
+   * Info edition(s) to cache (a recovery judges the TCB status against that edition).
+   */
+  manifest?: Uint8Array;
 }
 
 export interface EnrollCollateral {
@@ -39,6 +44,7 @@ const HOW =
 async function evidenceNeeds(
   coordinator: string,
   mirror: string | undefined,
+  tdxEvaluationDataNumbers: readonly number[],
 ): Promise<{ needs: CollateralKey[]; fetched?: Record<string, string> }> {
   const [{ captureAttestationExtension }, needsLib, { MirrorCollateral }, { pinnedCollateralVerifier }] =
     await Promise.all([
@@ -48,7 +54,7 @@ async function evidenceNeeds(
       import('../lambda/attestation/collateral/verify.ts'),
     ]);
   const ext = await captureAttestationExtension(parseEndpoint(coordinator));
-  const needs = needsLib.collateralNeeds(ext);
+  const needs = needsLib.collateralNeeds(ext, tdxEvaluationDataNumbers);
   if (!mirror) return { needs };
   const fetched = (await needsLib.fetchCollateral(
     needs,
@@ -57,6 +63,16 @@ async function evidenceNeeds(
     needsLib.carriedCollateral(ext),
   )) as Record<string, string>;
   return { needs, fetched };
+}
+
+/** The TCB Info editions the manifest's TDX entries name (reference.ts `tdxEvaluationDataNumbers`). */
+async function manifestEvaluationDataNumbers(manifest: Uint8Array): Promise<number[]> {
+  const [{ parseManifest }, { tdxEvaluationDataNumbers }] = await Promise.all([
+    import('../lambda/coordinator/manifest.ts'),
+    import('../lambda/attestation/reference.ts'),
+  ]);
+  const numbers = tdxEvaluationDataNumbers(parseManifest(Buffer.from(manifest)).referenceValues.tdx);
+  return numbers.length ? numbers : [0];
 }
 
 /**
@@ -87,7 +103,8 @@ export async function resolveEnrollCollateral(
         : `enroll needs attestation collateral the function can verify the Coordinator with (it has no internet; without it every recovery ends unreachable): ${HOW}`,
     );
   }
-  const { needs, fetched } = await evidenceNeeds(o.coordinator, o.collateralMirror);
+  const numbers = o.manifest ? await manifestEvaluationDataNumbers(o.manifest) : [0];
+  const { needs, fetched } = await evidenceNeeds(o.coordinator, o.collateralMirror, numbers);
   const record = fromDir || fetched ? checkCollateralSize({ ...fromDir, ...fetched }) : undefined;
   const missing = needs.filter((k) => !record || !(collateralFile(k) in record));
   if (needs.length === 0) lines.push(`✔ the Coordinator's evidence at ${o.coordinator} needs no collateral`);

@@ -9,15 +9,21 @@ import { ACCEPTABLE_TDX_TCB_STATUSES, DEFAULT_TDX_TCB_STATUSES } from '../shared
 import { hex } from './bytes.ts';
 import type { CheckSink } from './checks.ts';
 import type { CollateralSource } from './collateral/sources.ts';
-import { CollateralUnavailableError } from './collateral/sources.ts';
 import { normalizePolicyHashes, type TdxReference } from './reference.ts';
 import type { TrustAnchors } from './roots.ts';
 import { decodeSnpAttestation, formatTcb } from './snp/abi.ts';
 import { validateSnp } from './snp/validate.ts';
 import { verifySnp } from './snp/verify.ts';
 import { decodeTdxEvidence, quoteBody } from './tdx/abi.ts';
-import { validateTdx } from './tdx/validate.ts';
-import { checkTcbStatus, verifyTdx, type VerifiedTdx } from './tdx/verify.ts';
+import { tdxReferenceClaims, validateTdx } from './tdx/validate.ts';
+import {
+  checkTcbStatus,
+  judgeTdxTcb,
+  verifyTdx,
+  type TdxTcb,
+  type TdxVerifyOptions,
+  type VerifiedTdx,
+} from './tdx/verify.ts';
 import { ATTESTATION_OIDS, type EvidenceSummary, type ReferenceInput, type Verifier } from './verifier.ts';
 
 export interface VerifierSettings {
@@ -41,21 +47,41 @@ function checkBinding(actual: Uint8Array, expected: Uint8Array): void {
 }
 
 /**
- * MinTCBEvaluationDataNumber (go-tdx-guest verify `EvaluationDataNumber`, set by Contrast when
- * > 0): the TCB Info used must be at least that recent. Too old a copy is collateral to
- * refresh (`unreachable`), not refused evidence.
+ * The TCB status of a TDX quote whose claims `ref` accepts. Contrast's TDX validator
+ * (internal/attestation/tdx/validator.go) tries the manifest's TDX entries in order, each with
+ * its own go-tdx-guest options — MinTCBEvaluationDataNumber > 0 becomes `EvaluationDataNumber`
+ * (internal/manifest/manifest.go `TDXValidateOpts`), which pins the TCB Info — and accepts on
+ * the first entry that passes. So the entries whose claims match are tried in that order, each
+ * judged against the TCB Info for its own number; the first refusal is reported when none passes.
  */
-export function checkEvaluationDataNumber(v: VerifiedTdx, ref: TdxReference, log?: CheckSink): void {
-  const need = ref.MinTCBEvaluationDataNumber;
-  if (need <= 0) return;
-  const have = v.tcbEvaluationDataNumber;
-  if (have === undefined || have < need) {
-    throw new CollateralUnavailableError(
-      'tdx.tcb-evaluation-data-number',
-      `the reference requires TCB Info with tcbEvaluationDataNumber at least ${need}, the TCB Info at hand has ${have ?? 'none'}; it is retried — refresh the collateral (collateral mirror or \`enroll --collateral DIR\`)`,
-    );
+export async function acceptTdxTcb(
+  v: VerifiedTdx,
+  refs: readonly TdxReference[],
+  policyHashes: readonly string[],
+  first: TdxReference,
+  accepted: readonly string[],
+  opts: TdxVerifyOptions,
+): Promise<{ status: string; tcb: TdxTcb }> {
+  const tried = new Set<number>();
+  const candidates = [
+    first,
+    ...refs.filter(
+      (r) => r !== first && tdxReferenceClaims(v.quote, v.pckExtensions, r, policyHashes).failures.length === 0,
+    ),
+  ];
+  let firstError: unknown;
+  for (const ref of candidates) {
+    const n = ref.MinTCBEvaluationDataNumber > 0 ? ref.MinTCBEvaluationDataNumber : 0;
+    if (tried.has(n)) continue;
+    tried.add(n);
+    try {
+      const tcb = await judgeTdxTcb(v, opts, n);
+      return { status: checkTcbStatus(tcb, accepted), tcb };
+    } catch (err) {
+      firstError ??= err;
+    }
   }
-  log?.pass('tdx.tcb-evaluation-data-number', `${have} ≥ ${need}`);
+  throw firstError;
 }
 
 export function buildVerifier(
@@ -95,11 +121,11 @@ export function buildVerifier(
         const ev = decodeTdxEvidence(input.evidence);
         const body = quoteBody(ev.quote);
         checkBinding(body.reportData, input.reportData);
-        const v = await verifyTdx(ev.quote, { trust, now: now(), collateral: settings.collateral, log });
+        const opts: TdxVerifyOptions = { trust, now: now(), collateral: settings.collateral, log };
+        const v = await verifyTdx(ev.quote, opts);
         const ref = validateTdx(ev.quote, v.pckExtensions, refs.tdx, hashes, log);
         if (v.revocationMissing) throw v.revocationMissing;
-        const status = checkTcbStatus(v, accepted);
-        checkEvaluationDataNumber(v, ref, log);
+        const { status, tcb } = await acceptTdxTcb(v, refs.tdx, hashes, ref, accepted, opts);
         return {
           kind: 'tdx',
           platform: 'TDX',
@@ -108,6 +134,9 @@ export function buildVerifier(
           tcb: hex(body.teeTcbSvn),
           tcbStatus: status,
           acceptedTcbStatuses: accepted,
+          ...(tcb.tcbEvaluationDataNumber !== undefined
+            ? { tcbEvaluationDataNumber: tcb.tcbEvaluationDataNumber }
+            : {}),
         };
       }
       if (input.oid === ATTESTATION_OIDS.testing) {

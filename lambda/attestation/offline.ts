@@ -5,7 +5,6 @@
  */
 import { AttestationError } from '../shared/errors.ts';
 import { CheckLog, type CheckError } from './checks.ts';
-import { checkEvaluationDataNumber } from './core.ts';
 import type { CollateralSource } from './collateral/sources.ts';
 import { normalizePolicyHashes } from './reference.ts';
 import type { SnpProduct, TrustAnchors } from './roots.ts';
@@ -14,7 +13,7 @@ import { snpReportClaims, validateSnp } from './snp/validate.ts';
 import { verifySnp } from './snp/verify.ts';
 import { quoteToProto } from './tdx/abi.ts';
 import { tdxQuoteClaims, validateTdx } from './tdx/validate.ts';
-import { checkTcbStatus, verifyTdx } from './tdx/verify.ts';
+import { checkTcbStatus, judgeTdxTcb, verifyTdx, type TdxVerifyOptions } from './tdx/verify.ts';
 import { pemBlocks } from './x509.ts';
 import type { ReferenceInput } from './verifier.ts';
 
@@ -111,13 +110,17 @@ export async function verifyTdxFile(quoteBytes: Uint8Array, opts: OfflineOptions
   try {
     const q = quoteToProto(quoteBytes);
     log.pass('tdx.format', `version ${q.header?.version}`);
-    const v = await verifyTdx(q, {
+    const vopts: TdxVerifyOptions = {
       trust: opts.trust,
       now: opts.now,
       collateral: opts.collateral,
       collateralNow: opts.collateralNow,
       log,
-    });
+    };
+    const v = await verifyTdx(q, vopts);
+    // The TCB Info is pinned to the matching entry's MinTCBEvaluationDataNumber (judgeTdxTcb);
+    // without a manifest, the newest one is used.
+    let evaluationDataNumber = 0;
     if (opts.reference) {
       const ref = validateTdx(
         q,
@@ -126,7 +129,7 @@ export async function verifyTdxFile(quoteBytes: Uint8Array, opts: OfflineOptions
         normalizePolicyHashes(opts.reference.coordinatorPolicyHashes),
         log,
       );
-      if (v.tcbEvaluationDataNumber !== undefined) checkEvaluationDataNumber(v, ref, log);
+      evaluationDataNumber = ref.MinTCBEvaluationDataNumber;
     } else {
       const own = tdxQuoteClaims(q);
       own.writeTo(log);
@@ -136,10 +139,11 @@ export async function verifyTdxFile(quoteBytes: Uint8Array, opts: OfflineOptions
         'no manifest given (--manifest FILE): MRTD, RTMRs, MRSEAM, XFAM, TD attributes, MRCONFIGID, PCK options not checked',
       );
     }
-    if (v.tcbStatus !== undefined) {
+    const tcb = await judgeTdxTcb(v, vopts, evaluationDataNumber);
+    if (tcb.tcbStatus !== undefined) {
       const accepted = opts.acceptedTdxTcbStatuses ?? ['UpToDate'];
-      checkTcbStatus(v, accepted);
-      log.pass('tdx.tcb-accepted', `${v.tcbStatus} is among ${accepted.join(', ')}`);
+      checkTcbStatus(tcb, accepted);
+      log.pass('tdx.tcb-accepted', `${tcb.tcbStatus} is among ${accepted.join(', ')}`);
     }
     return finish(log);
   } catch (err) {

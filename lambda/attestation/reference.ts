@@ -90,7 +90,10 @@ export interface TdxReference {
   MinimumQeSvn?: number;
   MinimumPceSvn?: number;
   MinimumTeeTcbSvn?: string;
-  /** 0: any TCB Info; otherwise its tcbEvaluationDataNumber must be at least this. */
+  /**
+   * 0: the status is judged against the newest TCB Info; otherwise against the TCB Info Intel
+   * serves for this evaluation data number (tdx/verify.ts `judgeTdxTcb`).
+   */
   MinTCBEvaluationDataNumber: number;
   /** Lowercase hex, 16 bytes each; empty allows every platform instance. */
   AllowedPIIDs: string[];
@@ -103,6 +106,15 @@ export interface ReferenceValues {
   shape: ReferenceShape;
   snp: SnpReference[];
   tdx: TdxReference[];
+}
+
+/**
+ * The TCB Info editions a manifest's TDX entries ask Intel for: each distinct
+ * MinTCBEvaluationDataNumber, 0 standing for the newest (Contrast sets go-tdx-guest's
+ * `EvaluationDataNumber` only when it is > 0). In the manifest's order.
+ */
+export function tdxEvaluationDataNumbers(refs: readonly Pick<TdxReference, 'MinTCBEvaluationDataNumber'>[]): number[] {
+  return [...new Set(refs.map((r) => (r.MinTCBEvaluationDataNumber > 0 ? r.MinTCBEvaluationDataNumber : 0)))];
 }
 
 export function normalizePolicyHashes(hashes: readonly string[]): string[] {

@@ -37,6 +37,8 @@ export interface EvidenceSummary {
   tcb?: string;
   /** TDX only: Intel TCB status the evidence was accepted with. */
   tcbStatus?: string;
+  /** TDX only: the tcbEvaluationDataNumber of the TCB Info the status was judged against. */
+  tcbEvaluationDataNumber?: number;
   /** TDX only: the TCB statuses this deployment accepts (audit records repeat them). */
   acceptedTcbStatuses?: readonly string[];
   /** Product or platform, e.g. `Milan` or `TDX`. */

@@ -10,12 +10,19 @@
  * Cache entries are mapped back to their CollateralKey by name (`parseCollateralFile`);
  * entries that are no CollateralKey file (issuer-chain companions, PCK CRLs, other files an
  * operator cached with `enroll --collateral DIR`) are kept as they are.
+ *
+ * A TDX TCB Info pinned to an evaluation data number (the manifest's MinTCBEvaluationDataNumber,
+ * `tcbEvaluationDataNumber=N`) is refreshed under that same number: Intel re-issues each
+ * supported edition with a new nextUpdate, and the status must stay judged against edition N,
+ * not the newest. A pinned edition the manifest names but the cache lacks (a bundle enrolled
+ * before pinning, or a new FMSPC's) is fetched and added.
  */
 import { errorMessage, InputError } from '../shared/errors.ts';
 import { METRIC } from '../shared/contract.ts';
 import {
   MirrorCollateral,
   MemoryCollateral,
+  collateralFile,
   describeCollateral,
   parseCollateralFile,
   type CollateralDocument,
@@ -37,6 +44,8 @@ import {
   type CollateralExpiry,
 } from '../attestation/collateral/expiry.ts';
 import { sameEnrollment, serializeBundle, type BundleDocument, type RecoveryBundle } from '../keys/bundle.ts';
+import { parseManifest } from '../coordinator/manifest.ts';
+import { tdxEvaluationDataNumbers } from '../attestation/reference.ts';
 import type { BundleStore } from '../keys/store.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -87,6 +96,44 @@ interface Cached {
   expiry: CollateralExpiry | Error;
 }
 
+/** A document the manifest needs that the cache lacks (its expiry: why it is due). */
+interface Absent {
+  file: string;
+  key: CollateralKey;
+  expiry: Error;
+  absent: true;
+}
+
+/**
+ * The pinned TCB Info editions the manifest names but the cache lacks, for each FMSPC whose
+ * TCB Info is cached. A manifest that does not parse adds nothing (the cache is refreshed as it is).
+ */
+function absentPinnedTcbInfo(bundle: RecoveryBundle, cached: readonly Cached[]): Absent[] {
+  let numbers: number[];
+  try {
+    numbers = tdxEvaluationDataNumbers(parseManifest(bundle.manifest, 'the bundle manifest').referenceValues.tdx);
+  } catch {
+    return [];
+  }
+  const have = new Set(cached.map((c) => c.file));
+  const fmspcs = new Set(cached.flatMap((c) => (c.key.kind === 'tdx-tcb-info' ? [c.key.fmspc.toLowerCase()] : [])));
+  const out: Absent[] = [];
+  for (const fmspc of fmspcs)
+    for (const n of numbers) {
+      if (n === 0) continue;
+      const key: CollateralKey = { kind: 'tdx-tcb-info', fmspc, evaluationDataNumber: n };
+      const file = collateralFile(key);
+      if (!have.has(file))
+        out.push({
+          file,
+          key,
+          expiry: new Error('it is not cached (the manifest pins TCB Info to this evaluation data number)'),
+          absent: true,
+        });
+    }
+  return out;
+}
+
 function cachedDocuments(collateral: Readonly<Record<string, unknown>>): Promise<Cached[]> {
   const source = new BundleCollateral(collateral);
   const out: Promise<Cached | undefined>[] = [];
@@ -133,8 +180,10 @@ function notNewer(old: CollateralExpiry | Error, next: CollateralExpiry): string
   return undefined;
 }
 
-/** The bundle without its collateral, as text: what must not change under a refresh. */
-function expiries(cached: readonly Cached[], replaced: ReadonlyMap<string, CollateralExpiry>): CachedExpiry[] {
+function expiries(
+  cached: readonly (Cached | Absent)[],
+  replaced: ReadonlyMap<string, CollateralExpiry>,
+): CachedExpiry[] {
   return cached.map((c) => {
     const e = replaced.get(c.file) ?? c.expiry;
     if (e instanceof Error)
@@ -149,8 +198,11 @@ export async function refreshBundleCollateral(input: RefreshInput): Promise<Refr
   const cached = (await cachedDocuments(collateral)).sort(
     (a, b) => verificationOrder(a.key) - verificationOrder(b.key),
   );
-  // Unreadable cached documents are due like expired ones.
-  const due = cached.filter((c) => c.expiry instanceof Error || expiresWithin(c.expiry, input.now, renewBefore));
+  // Unreadable cached documents are due like expired ones; pinned TCB Info the cache lacks too.
+  const due: (Cached | Absent)[] = [
+    ...cached.filter((c) => c.expiry instanceof Error || expiresWithin(c.expiry, input.now, renewBefore)),
+    ...absentPinnedTcbInfo(input.bundle, cached),
+  ].sort((a, b) => verificationOrder(a.key) - verificationOrder(b.key));
   const failed: CollateralFailure[] = [];
   const refreshed: string[] = [];
   const replaced = new Map<string, CollateralExpiry>();
@@ -168,9 +220,11 @@ export async function refreshBundleCollateral(input: RefreshInput): Promise<Refr
     const what = describeCollateral(c.key);
     const got = fetched.get(c.key);
     const stale =
-      c.expiry instanceof Error
-        ? 'it is unreadable'
-        : `it expires ${c.expiry.expiresAt?.toISOString()} (${c.expiry.limitedBy})`;
+      'absent' in c
+        ? c.expiry.message
+        : c.expiry instanceof Error
+          ? 'it is unreadable'
+          : `it expires ${c.expiry.expiresAt?.toISOString()} (${c.expiry.limitedBy})`;
     if (got === undefined) {
       failed.push({
         file: c.file,
@@ -250,7 +304,8 @@ export async function refreshBundleCollateral(input: RefreshInput): Promise<Refr
     failed,
     written: true,
     ...(saved.versionId ? { versionId: saved.versionId } : {}),
-    expiries: expiries(cached, replaced),
+    // Documents added in this run (pinned TCB Info the cache lacked) are cached now too.
+    expiries: expiries([...cached, ...due.filter((d): d is Absent => 'absent' in d && replaced.has(d.file))], replaced),
   };
 }
 

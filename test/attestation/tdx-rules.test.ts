@@ -18,7 +18,7 @@ import { tdxQuoteClaims, tdxReferenceClaims, validateTdx } from '../../lambda/at
 import { ClaimsError } from '../../lambda/attestation/checks.ts';
 import { ATTESTATION_OIDS } from '../../lambda/attestation/verifier.ts';
 import { Cert, pemBlocks } from '../../lambda/attestation/x509.ts';
-import { AttestationError } from '../../lambda/shared/errors.ts';
+import type { AttestationError } from '../../lambda/shared/errors.ts';
 import {
   TEST_POLICY_HASH,
   TEST_POLICY_HASH_HEX,
@@ -271,15 +271,16 @@ describe('collateral-dependent rules (production verifier)', () => {
     );
   const withMin = (n: number) => testReference({ tdx: [{ ...tdxReferenceValues(), MinTCBEvaluationDataNumber: n }] });
 
-  it('MinTCBEvaluationDataNumber: TCB Info at least that recent, else the collateral is unavailable (unreachable, retried)', async () => {
+  // The full set (two editions, a lower number, expiry, enroll and refresh): tdx-evaluation-number.test.ts.
+  it('MinTCBEvaluationDataNumber: the TCB Info of that edition decides; the newest one does not stand in for it', async () => {
     await expect(
-      verify(addTdxCrls(makeTdxCollateral({ evaluationDataNumber: 18 })), withMin(18)),
-    ).resolves.toMatchObject({ tcbStatus: 'UpToDate' });
-    const err = await verify(addTdxCrls(makeTdxCollateral({ evaluationDataNumber: 17 })), withMin(18)).catch(
+      verify(addTdxCrls(makeTdxCollateral({ evaluationDataNumber: 18, requestedAs: 18 })), withMin(18)),
+    ).resolves.toMatchObject({ tcbStatus: 'UpToDate', tcbEvaluationDataNumber: 18 });
+    const err = await verify(addTdxCrls(makeTdxCollateral({ evaluationDataNumber: 18 })), withMin(18)).catch(
       (e: unknown) => e,
     );
-    expect(err).not.toBeInstanceOf(AttestationError);
-    expect(err).toMatchObject({ outcome: 'unreachable', check: 'tdx.tcb-evaluation-data-number' });
+    expect(err).toMatchObject({ check: 'tdx.tcb-status' });
+    expect((err as Error).message).toMatch(/at TCB evaluation data number 18/);
   });
 
   it('TCB status: only UpToDate by default (go-tdx-guest); more only as configured, and the summary names what was accepted', async () => {

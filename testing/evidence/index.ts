@@ -24,6 +24,7 @@ export {
   makeTdxQuoteMessage,
   makeTdxQuoteRaw,
   makeTdxCollateral,
+  makeTdxRecoveryCollateral,
   tdxTestChain,
   type PckVariant,
   type TdxCrlOptions,

@@ -346,6 +346,12 @@ export interface TdxCollateralOptions {
   tdxComponents?: number[];
   /** tcbEvaluationDataNumber of the TCB Info (default 17). */
   evaluationDataNumber?: number;
+  /**
+   * File the TCB Info under the request for this evaluation data number (`tcbEvaluationDataNumber=N`,
+   * what the verifier asks for when the manifest's MinTCBEvaluationDataNumber is N) instead of
+   * under the plain request for the newest one.
+   */
+  requestedAs?: number;
 }
 
 /** Signed TCB Info and QE Identity for the test platform, as a collateral source. */
@@ -420,8 +426,38 @@ export function makeTdxCollateral(opts: TdxCollateralOptions = {}): MemoryCollat
     tcbLevels: [{ tcb: { isvsvn: 4 }, tcbDate: '2024-01-01T00:00:00Z', tcbStatus: opts.qeStatus ?? 'UpToDate' }],
   };
   return new MemoryCollateral()
-    .set({ kind: 'tdx-tcb-info', fmspc: TEST_FMSPC }, { body: signDoc('tcbInfo', tcbInfo), issuerChain })
+    .set(
+      {
+        kind: 'tdx-tcb-info',
+        fmspc: TEST_FMSPC,
+        ...(opts.requestedAs ? { evaluationDataNumber: opts.requestedAs } : {}),
+      },
+      { body: signDoc('tcbInfo', tcbInfo), issuerChain },
+    )
     .set({ kind: 'tdx-qe-identity' }, { body: signDoc('enclaveIdentity', qeIdentity), issuerChain });
+}
+
+/**
+ * Intel's TCB Info for the test FMSPC at two evaluation data numbers, as around a TCB recovery
+ * event: at `pinned` the test platform's level is UpToDate; the newer edition (`newest`, served
+ * for the plain request) adds a level with a higher TDX module SVN, so the same platform is
+ * OutOfDate there. Both are signed by the test root and sit with the QE Identity and CRLs.
+ */
+export async function makeTdxRecoveryCollateral(
+  pinned: number,
+  newest: number,
+  opts: { pinnedNextUpdate?: Date } = {},
+): Promise<MemoryCollateral> {
+  const raised = [...TEST_TEE_TCB_SVN];
+  raised[2] = raised[2]! + 1;
+  const newer = makeTdxCollateral({ evaluationDataNumber: newest, tdxComponents: raised });
+  const key = { kind: 'tdx-tcb-info', fmspc: TEST_FMSPC, evaluationDataNumber: pinned } as const;
+  const older = makeTdxCollateral({
+    evaluationDataNumber: pinned,
+    requestedAs: pinned,
+    ...(opts.pinnedNextUpdate ? { nextUpdate: opts.pinnedNextUpdate } : {}),
+  });
+  return newer.set(key, (await older.get(key))!);
 }
 
 export interface TdxCrlOptions {

@@ -52,12 +52,18 @@ function snpProduct(att: ReturnType<typeof decodeSnpAttestation>): SnpProduct {
  * The CollateralKeys a verifier needs for this evidence that the evidence does not carry:
  *  - SNP: the VCEK (if absent), the ASK/ASVK+ARK chain (if absent), the product CRL (always:
  *    one carried in the evidence may be stale by the time the Coordinator restarts);
- *  - TDX: the TCB Info for the PCK's FMSPC and the TD QE Identity (never carried verifiably),
- *    the PCK CRL of the quote's PCK CA (platform/processor) and the Intel SGX Root CA CRL.
+ *  - TDX: the TCB Info for the PCK's FMSPC — one per evaluation data number the manifest's
+ *    TDX entries name (`tdxEvaluationDataNumbers`; 0, the default, is the newest edition) —
+ *    and the TD QE Identity (never carried verifiably), the PCK CRL of the quote's PCK CA
+ *    (platform/processor) and the Intel SGX Root CA CRL. Only the TCB Info is pinned: QE
+ *    Identity and CRLs are always the current ones (go-tdx-guest `obtainCollateral`).
  * The insecure testing OID needs nothing. Throws when a needed piece cannot be fetched at all
  * (a VLEK, a VCEK of a masked chip), naming it and how to supply it.
  */
-export function collateralNeeds(ext: AttestationExtensionInput): CollateralKey[] {
+export function collateralNeeds(
+  ext: AttestationExtensionInput,
+  tdxEvaluationDataNumbers: readonly number[] = [0],
+): CollateralKey[] {
   if (ext.oid === ATTESTATION_OIDS.testing) return [];
   if (ext.oid === ATTESTATION_OIDS.snp) {
     const att = decodeSnpAttestation(ext.value);
@@ -101,8 +107,13 @@ export function collateralNeeds(ext: AttestationExtensionInput): CollateralKey[]
       );
     const { fmspc } = parsePckExtensions(Cert.parse(pckDer, 'PCK certificate'));
     const ca = interDer ? pckCaOf(Cert.parse(interDer, 'PCK intermediate CA')) : undefined;
+    const numbers = tdxEvaluationDataNumbers.length ? [...new Set(tdxEvaluationDataNumbers)] : [0];
     return [
-      { kind: 'tdx-tcb-info', fmspc },
+      ...numbers.map((n): CollateralKey => ({
+        kind: 'tdx-tcb-info',
+        fmspc,
+        ...(n > 0 ? { evaluationDataNumber: n } : {}),
+      })),
       { kind: 'tdx-qe-identity' },
       ...(ca ? [{ kind: 'tdx-pck-crl', ca } as const] : []),
       { kind: 'tdx-root-crl' },

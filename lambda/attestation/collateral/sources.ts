@@ -16,7 +16,11 @@ export type CollateralKey =
   | { kind: 'snp-cert-chain'; product: SnpProduct; signer: 'vcek' | 'vlek' }
   /** The product CRL that revokes ASKs (VCEK chain) or, with signer `vlek`, ASVKs. */
   | { kind: 'snp-crl'; product: SnpProduct; signer?: 'vlek' }
-  | { kind: 'tdx-tcb-info'; fmspc: string }
+  /**
+   * TDX TCB Info for an FMSPC. `evaluationDataNumber` > 0 pins it to that Intel TCB evaluation
+   * data number (the manifest's MinTCBEvaluationDataNumber); absent, the newest Intel serves.
+   */
+  | { kind: 'tdx-tcb-info'; fmspc: string; evaluationDataNumber?: number }
   | { kind: 'tdx-qe-identity' }
   /** Intel PCK CRL of the PCK Platform or Processor CA (revokes PCK certificates). */
   | { kind: 'tdx-pck-crl'; ca: 'platform' | 'processor' }
@@ -44,7 +48,8 @@ export function collateralPath(key: CollateralKey): string {
     case 'snp-crl':
       return `${key.signer ?? 'vcek'}/v1/${key.product}/crl`;
     case 'tdx-tcb-info':
-      return `tdx/certification/v4/tcb?fmspc=${key.fmspc}`;
+      // As go-tdx-guest (edgelesssys fork) pcs.TcbInfoURLWithEvaluationDataNumber asks Intel PCS.
+      return `tdx/certification/v4/tcb?fmspc=${key.fmspc}${key.evaluationDataNumber ? `&tcbEvaluationDataNumber=${key.evaluationDataNumber}` : ''}`;
     case 'tdx-qe-identity':
       return `tdx/certification/v4/qe/identity`;
     case 'tdx-pck-crl':
@@ -77,8 +82,10 @@ export function parseCollateralFile(file: string): CollateralKey | undefined {
   else if (file === 'sgx/certification/v4/rootcacrl') key = { kind: 'tdx-root-crl' };
   else if ((m = /^sgx\/certification\/v4\/pckcrl_ca_(platform|processor)_encoding_der$/.exec(file)))
     key = { kind: 'tdx-pck-crl', ca: m[1] as 'platform' | 'processor' };
-  else if ((m = /^tdx\/certification\/v4\/tcb_fmspc_([0-9a-fA-F]{12})$/.exec(file)))
-    key = { kind: 'tdx-tcb-info', fmspc: m[1]! };
+  else if (
+    (m = /^tdx\/certification\/v4\/tcb_fmspc_([0-9a-fA-F]{12})(?:_tcbEvaluationDataNumber_([1-9]\d{0,8}))?$/.exec(file))
+  )
+    key = { kind: 'tdx-tcb-info', fmspc: m[1]!, ...(m[2] ? { evaluationDataNumber: Number(m[2]) } : {}) };
   else if ((m = /^(vcek|vlek)\/v1\/(\w+)\/cert_chain$/.exec(file)) && PRODUCTS.has(m[2]!)) {
     key = { kind: 'snp-cert-chain', product: m[2] as SnpProduct, signer: m[1] as 'vcek' | 'vlek' };
   } else if ((m = /^(vcek|vlek)\/v1\/(\w+)\/crl$/.exec(file)) && PRODUCTS.has(m[2]!)) {
@@ -103,7 +110,7 @@ export function describeCollateral(key: CollateralKey): string {
     case 'snp-crl':
       return `the AMD ${key.signer === 'vlek' ? 'VLEK ' : ''}CRL of ${key.product}`;
     case 'tdx-tcb-info':
-      return `the Intel TDX TCB Info for FMSPC ${key.fmspc}`;
+      return `the Intel TDX TCB Info for FMSPC ${key.fmspc}${key.evaluationDataNumber ? ` at TCB evaluation data number ${key.evaluationDataNumber}` : ''}`;
     case 'tdx-qe-identity':
       return 'the Intel TD QE Identity';
     case 'tdx-pck-crl':
@@ -176,6 +183,12 @@ export class MirrorCollateral implements CollateralSource {
       );
     }
     if (res.status === 404) return undefined;
+    // Intel PCS answers 410 Gone for a TCB evaluation data number it no longer serves.
+    if (res.status === 410 && key.kind === 'tdx-tcb-info' && key.evaluationDataNumber)
+      throw new CollateralUnavailableError(
+        'tdx.tcb-evaluation-data-number',
+        `collateral mirror ${url.origin} answered HTTP 410 Gone for ${describeCollateral(key)}: Intel no longer serves TCB Info at that number, so no current copy can be had; raise MinTCBEvaluationDataNumber in the manifest (contrast generate) and re-enroll`,
+      );
     // A 5xx (or any other failure) is the mirror's trouble, not the evidence's: retried, never attestation-failed.
     if (!res.ok)
       throw new CollateralUnavailableError(

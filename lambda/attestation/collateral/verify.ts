@@ -199,7 +199,8 @@ async function verifyCollateralDocument(
   try {
     switch (key.kind) {
       case 'tdx-tcb-info': {
-        const info = parseTcbInfo(doc, trust, now);
+        // A pinned key (`tcbEvaluationDataNumber=N`) takes no TCB Info below N (go-tdx-guest getTcbInfo).
+        const info = parseTcbInfo(doc, trust, now, key.evaluationDataNumber);
         if (info.fmspc !== key.fmspc.toLowerCase()) throw fail(key, `it is the TCB Info of FMSPC ${info.fmspc}`);
         return;
       }

@@ -151,13 +151,31 @@ function verifySignedJson(
   return body;
 }
 
-export function parseTcbInfo(doc: CollateralDocument, trust: TrustAnchors, now: Date): TcbInfo {
+/**
+ * A verified TCB Info. `evaluationDataNumber` > 0 is the number it was requested for (the
+ * manifest's MinTCBEvaluationDataNumber): as go-tdx-guest's `getTcbInfo` (edgelesssys fork,
+ * verify/verify.go) refuses a PCS answer whose tcbEvaluationDataNumber is below the requested
+ * one — a non-compliant PCS or a man in the middle — a lower (or missing) number is refused
+ * by name. A higher one is taken, as upstream takes it.
+ */
+export function parseTcbInfo(
+  doc: CollateralDocument,
+  trust: TrustAnchors,
+  now: Date,
+  evaluationDataNumber = 0,
+): TcbInfo {
   const body = verifySignedJson(doc, 'tcbInfo', trust, now, 'tdx.tcb-info');
   const r = TcbInfoSchema.safeParse(body);
   if (!r.success)
     throw new AttestationError(
       'tdx.tcb-info',
       `the TCB Info is malformed: ${r.error.issues[0]?.path.join('.')}: ${r.error.issues[0]?.message}`,
+    );
+  const have = r.data.tcbEvaluationDataNumber;
+  if (evaluationDataNumber > 0 && (have === undefined || have < evaluationDataNumber))
+    throw new AttestationError(
+      'tdx.tcb-evaluation-data-number',
+      `the TCB Info for FMSPC ${r.data.fmspc} was requested at tcbEvaluationDataNumber ${evaluationDataNumber} (the manifest's MinTCBEvaluationDataNumber) but has ${have ?? 'none'}: an outdated TCB Info, refused as go-tdx-guest's getTcbInfo refuses it; the cache or mirror serves the wrong document — re-enroll with the TCB Info Intel PCS serves for that number`,
     );
   return r.data;
 }

@@ -4,7 +4,9 @@
  * CheckRevocations and GetCollateral; edgelesssys/go-tdx-guest verify/verify.go): the PCK
  * chain to the pinned Intel SGX Root CA, the QE report signature by the PCK, the QE
  * report-data binding of the attestation key, the quote signature, revocation (Intel SGX Root
- * CA CRL and PCK CRL, both required), and the TCB status from TCB Info and QE Identity.
+ * CA CRL and PCK CRL, both required) in `verifyTdx`; then, once the reference entry is known
+ * (its MinTCBEvaluationDataNumber pins the TCB Info), the TCB status from TCB Info and QE
+ * Identity in `judgeTdxTcb`.
  * Collateral is taken from the first source with a current copy (the bundle's cache, then the
  * mirror); when none has one it is reported unavailable (`unreachable`, retried), never as
  * refused evidence.
@@ -52,11 +54,6 @@ export interface VerifiedTdx {
   quote: Quote;
   pck: Cert;
   pckExtensions: PckExtensions;
-  /** Undefined when no collateral was at hand (status not evaluated). */
-  tcbStatus?: string;
-  tcbMissing?: RecoveryError & { check: string };
-  /** The TCB Info's tcbEvaluationDataNumber, when one was used. */
-  tcbEvaluationDataNumber?: number;
   /** Set when a required CRL could not be had: revocation is unchecked and the evidence must not pass. */
   revocationMissing?: CollateralUnavailableError;
 }
@@ -65,7 +62,7 @@ const verifiedRoots = new Set<string>();
 
 export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<VerifiedTdx> {
   const log = opts.log ?? NO_LOG;
-  const { header, body, signedData, qe, qeReport, qeAuthData, pckChain } = quoteParts(q);
+  const { header, signedData, qe, qeReport, qeAuthData, pckChain } = quoteParts(q);
   const qeVendorId = hex(header.qeVendorId);
   if (qeVendorId !== INTEL_QE_VENDOR_ID)
     throw new AttestationError('tdx.format', `QE vendor ID: expected ${INTEL_QE_VENDOR_ID} (Intel), got ${qeVendorId}`);
@@ -140,9 +137,7 @@ export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<Verif
   const result: VerifiedTdx = { quote: q, pck, pckExtensions };
 
   // Collateral (the cache or mirror; the evidence carries none we trust unverified): the first
-  // current copy of TCB Info, QE Identity and the two CRLs.
-  const tcbKey: CollateralKey = { kind: 'tdx-tcb-info', fmspc: pckExtensions.fmspc };
-  const qeKey: CollateralKey = { kind: 'tdx-qe-identity' };
+  // current copy of the two CRLs here, of TCB Info and QE Identity in `judgeTdxTcb`.
   const ca = pckCaOf(interCn);
   const pckCrlKey: CollateralKey | undefined = ca && { kind: 'tdx-pck-crl', ca };
   const rootCrlKey: CollateralKey = { kind: 'tdx-root-crl' };
@@ -196,9 +191,39 @@ export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<Verif
     );
   }
 
-  // TCB status from TCB Info and QE Identity.
+  return result;
+}
+
+/** The TCB status of a verified quote, judged against one TCB Info (see `judgeTdxTcb`). */
+export interface TdxTcb {
+  /** Undefined when the TCB Info or QE Identity was not at hand (status not evaluated). */
+  tcbStatus?: string;
+  tcbMissing?: RecoveryError & { check: string };
+  /** The tcbEvaluationDataNumber of the TCB Info used, when it has one. */
+  tcbEvaluationDataNumber?: number;
+}
+
+/**
+ * The TCB status from TCB Info and QE Identity, as go-tdx-guest (edgelesssys fork, the one
+ * Contrast pins) obtains them in `obtainCollateral`: the TCB Info is requested *for*
+ * `evaluationDataNumber` when it is > 0 (`getTcbInfo`, `tcbEvaluationDataNumber=N`; Contrast
+ * sets it from MinTCBEvaluationDataNumber in internal/manifest `TDXValidateOpts`) and the
+ * status is judged against that TCB Info, not the newest; one below N is refused by name
+ * (`parseTcbInfo`). QE Identity and CRLs stay current. A pinned TCB Info still expires: a copy
+ * past its nextUpdate moves on to the next source, and none current is `unreachable`.
+ */
+export async function judgeTdxTcb(v: VerifiedTdx, opts: TdxVerifyOptions, evaluationDataNumber = 0): Promise<TdxTcb> {
+  const log = opts.log ?? NO_LOG;
+  const cnow = opts.collateralNow ?? opts.now;
+  const { body, qeReport } = quoteParts(v.quote);
+  const tcbKey: CollateralKey = {
+    kind: 'tdx-tcb-info',
+    fmspc: v.pckExtensions.fmspc,
+    ...(evaluationDataNumber > 0 ? { evaluationDataNumber } : {}),
+  };
+  const qeKey: CollateralKey = { kind: 'tdx-qe-identity' };
   const info = await firstCurrent<TcbInfo>(opts.collateral, tcbKey, 'tdx.tcb-info', (doc) =>
-    parseTcbInfo(doc, opts.trust, cnow),
+    parseTcbInfo(doc, opts.trust, cnow, evaluationDataNumber),
   );
   const qeId = await firstCurrent<QeIdentity>(opts.collateral, qeKey, 'tdx.qe-identity', (doc) =>
     parseQeIdentity(doc, opts.trust, cnow),
@@ -206,25 +231,30 @@ export async function verifyTdx(q: Quote, opts: TdxVerifyOptions): Promise<Verif
   const missing =
     info instanceof CollateralUnavailableError ? info : qeId instanceof CollateralUnavailableError ? qeId : undefined;
   if (missing) {
-    result.tcbMissing = missing.nothingAtHand
+    const tcbMissing = missing.nothingAtHand
       ? missingCollateral('tdx.tcb-status', missing === info ? tcbKey : qeKey)
       : missing;
-    log.notEvaluated('tdx.tcb-status', result.tcbMissing.message);
-    return result;
+    log.notEvaluated('tdx.tcb-status', tcbMissing.message);
+    return { tcbMissing };
   }
   const tcbInfo = info as TcbInfo;
   const qeIdentity = qeId as QeIdentity;
+  const n = tcbInfo.tcbEvaluationDataNumber;
   log.pass(
     'tdx.tcb-info',
-    `FMSPC ${tcbInfo.fmspc}, issued ${tcbInfo.issueDate}${tcbInfo.tcbEvaluationDataNumber !== undefined ? `, evaluation data number ${tcbInfo.tcbEvaluationDataNumber}` : ''}`,
+    `FMSPC ${tcbInfo.fmspc}, issued ${tcbInfo.issueDate}${n !== undefined ? `, evaluation data number ${n}` : ''}`,
   );
+  if (evaluationDataNumber > 0)
+    log.pass(
+      'tdx.tcb-evaluation-data-number',
+      `TCB Info requested at ${evaluationDataNumber} (MinTCBEvaluationDataNumber), has ${n}`,
+    );
   log.pass('tdx.qe-identity', `issued ${qeIdentity.issueDate}`);
-  if (tcbInfo.tcbEvaluationDataNumber !== undefined) result.tcbEvaluationDataNumber = tcbInfo.tcbEvaluationDataNumber;
-  const platform = tdxTcbStatus(tcbInfo, pckExtensions, body);
+  const platform = tdxTcbStatus(tcbInfo, v.pckExtensions, body);
   const qeStatus = qeIdentityStatus(qeIdentity, qeReport);
-  result.tcbStatus = combineQeStatus(platform.status, qeStatus);
-  log.pass('tdx.tcb-status', `${result.tcbStatus} (${platform.detail}; QE ${qeStatus})`);
-  return result;
+  const tcbStatus = combineQeStatus(platform.status, qeStatus);
+  log.pass('tdx.tcb-status', `${tcbStatus} (${platform.detail}; QE ${qeStatus})`);
+  return { tcbStatus, ...(n !== undefined ? { tcbEvaluationDataNumber: n } : {}) };
 }
 
 /** No source has the document at all (not merely a stale copy or an unreachable mirror). */
@@ -268,7 +298,7 @@ async function firstCurrent<T>(
  * Refuses a TCB status the deployment does not accept: go-tdx-guest accepts only UpToDate,
  * the default; accepting more is a documented deviation that every audit record names.
  */
-export function checkTcbStatus(v: VerifiedTdx, accepted: readonly string[]): string {
+export function checkTcbStatus(v: TdxTcb, accepted: readonly string[]): string {
   if (v.tcbStatus === undefined)
     throw v.tcbMissing ?? new AttestationError('tdx.tcb-status', 'TCB status not evaluated');
   if (!accepted.includes(v.tcbStatus)) {
