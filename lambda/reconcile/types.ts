@@ -101,6 +101,8 @@ export interface RecoveryRecord {
   meshCa?: MeshCaGeneration;
   /** Since when (epoch ms) reconciles have found the Coordinator stale, if they have. */
   staleSince?: number;
+  /** Since when (epoch ms) reconciles have found it stale with Ready peers (`peers-stuck` past a bound). */
+  peersSince?: number;
 }
 
 /**
