@@ -1,6 +1,6 @@
 /**
  * `npm run chaos [-- --json] [class…]` — the chaos suite: hung dependencies, processes killed
- * at each step of a reconcile, a slow Recover against the shortest allowed lease, hostile
+ * at each step of a reconcile and between an interrupted attempt's audit and its mark, a slow Recover against the shortest allowed lease, hostile
  * events, a hostile Kubernetes API and kubeconfig, special files for the CLI. Every case
  * asserts an outcome within the budget, an audit
  * record, no second Recover and no secret in any output (chaos/harness.ts).
@@ -27,6 +27,7 @@ import {
   secretsManagerClass,
 } from './classes/hung.ts';
 import { killedProcessClass } from './classes/killed.ts';
+import { killedDuringAuditClass } from './classes/killed-during-audit.ts';
 import { slowRecoverClass } from './classes/slow-recover.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -39,6 +40,7 @@ const CLASSES: Record<string, (env: Env) => Promise<ClassResult>> = {
   'hung-coordinator': coordinatorClass,
   'hung-kubernetes-api': kubernetesClass,
   'killed-process': killedProcessClass,
+  'killed-during-audit': killedDuringAuditClass,
   'slow-recover': slowRecoverClass,
   'hostile-events': hostileEventsClass,
   'hostile-kubernetes-api': hostileKubernetesClass,
