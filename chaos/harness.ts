@@ -103,7 +103,10 @@ export function summarize(className: string, results: CaseResult[]): ClassResult
 
 // ---- the AWS fault proxy ----
 
-export type Fault = { op: string; kind: 'hang' } | { op: string; kind: 'delay'; ms: number; times?: number };
+/** `match`: only requests whose body contains it (e.g. one PutItem among several). */
+export type Fault =
+  | { op: string; kind: 'hang'; match?: string }
+  | { op: string; kind: 'delay'; ms: number; times?: number; match?: string };
 
 /**
  * An HTTP proxy in front of moto. Every AWS call of the handler goes through it; a fault
@@ -153,7 +156,8 @@ export class AwsProxy {
     const op = String(req.headers['x-amz-target'] ?? `${req.method} ${req.url}`);
     const record = { op, request: body.toString('utf8'), response: '' };
     this.bodies.push(record);
-    const fault = this.faults.find((f) => f.op === op);
+    const text = record.request;
+    const fault = this.faults.find((f) => f.op === op && (f.match === undefined || text.includes(f.match)));
     if (fault?.kind === 'hang') return; // accepted, never answered
     if (fault?.kind === 'delay') {
       if (fault.times !== undefined && --fault.times <= 0) this.faults.splice(this.faults.indexOf(fault), 1);

@@ -1,9 +1,11 @@
 /**
  * `npm run chaos [-- --json] [class…]` — the chaos suite: hung dependencies, processes killed
- * at each step of a reconcile, a slow Recover against the shortest allowed lease, hostile
- * events, a hostile Kubernetes API and kubeconfig, special files for the CLI. Every case
- * asserts an outcome within the budget, an audit
- * record, no second Recover and no secret in any output (chaos/harness.ts).
+ * at each step of a reconcile and between an interrupted attempt's audit and its mark, a slow
+ * Recover against the shortest allowed lease, hostile events, a hostile Kubernetes API and
+ * kubeconfig, special files for the CLI, `doctor` and `rehearse` against hanging API servers
+ * and special CA files. Every reconcile case asserts an outcome within the budget, an audit
+ * record, no second Recover and no secret in any output (chaos/harness.ts); every operator
+ * case an end within the command's deadline, naming what did not answer.
  *
  * With --json: one line per class, {"class","cases","held","failed","failures"}. Exits 1 when
  * a case failed. Needs moto (as `npm test` does); run by `.ci/run` after `npm test`. Grow it
@@ -27,6 +29,8 @@ import {
   secretsManagerClass,
 } from './classes/hung.ts';
 import { killedProcessClass } from './classes/killed.ts';
+import { killedDuringAuditClass } from './classes/killed-during-audit.ts';
+import { operatorHangsClass } from './classes/operator-hangs.ts';
 import { slowRecoverClass } from './classes/slow-recover.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -39,6 +43,7 @@ const CLASSES: Record<string, (env: Env) => Promise<ClassResult>> = {
   'hung-coordinator': coordinatorClass,
   'hung-kubernetes-api': kubernetesClass,
   'killed-process': killedProcessClass,
+  'killed-during-audit': killedDuringAuditClass,
   'slow-recover': slowRecoverClass,
   'hostile-events': hostileEventsClass,
   'hostile-kubernetes-api': hostileKubernetesClass,
@@ -46,6 +51,7 @@ const CLASSES: Record<string, (env: Env) => Promise<ClassResult>> = {
   'cli-special-files': cliSpecialFilesClass,
   'coordinator-after-attestation': coordinatorAfterAttestationClass,
   'clock-skew': clockSkewClass,
+  'operator-hangs': operatorHangsClass,
 };
 
 const args = process.argv.slice(2);

@@ -87,6 +87,12 @@ export class RecoveryAlarms extends Construct {
         `${d}: recovery is paused (operator switch or crash-loop guard). Clear the pause item in the lock table when safe.`,
       );
       add(
+        `${p}PeersStuck`,
+        metric(d, METRIC.outcome('peers-stuck'), 'Sum'),
+        1,
+        `${d}: Ready peer Coordinators were counted for minutes while the Coordinator stayed stale: stuck, or forged pods. Check the pods named in the result event before recovering by hand.`,
+      );
+      add(
         `${p}Drift`,
         metric(d, METRIC.drift, 'Maximum'),
         1,

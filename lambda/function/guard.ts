@@ -9,6 +9,7 @@
 import type { RecoveryBundle } from '../keys/bundle.ts';
 import type { ProgressEvent, ReconcileTime } from '../reconcile/reconcile.ts';
 import type { ReconcileOptions, ReconcileResult, RecoveryRecord, RecoveryRecordStore } from '../reconcile/types.ts';
+import { PEER_RECOVERY_INTERVAL_MS, PEERS_STUCK_AFTER_MS } from '../kubernetes/contrast.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { targetOf, type DeploymentConfig } from './config.ts';
 import type { Trigger } from './events.ts';
@@ -19,6 +20,7 @@ import {
   logInterruptedAttempt,
   recoverOutcomeUnknown,
   userRecoveryDone,
+  type PeerWatch,
   type ReportContext,
   type RunFacts,
   type RunReport,
@@ -122,8 +124,15 @@ export async function guardedReconcile(
       : {}),
   };
   if (options.statusOnly) return { result, facts };
-  const staleMinutes = await recordHistory(rt, result, records, trigger);
-  return { result, facts: staleMinutes === undefined ? facts : { ...facts, staleMinutes } };
+  const history = await recordHistory(rt, result, records, trigger);
+  return {
+    result: history.result,
+    facts: {
+      ...facts,
+      ...(history.staleMinutes !== undefined ? { staleMinutes: history.staleMinutes } : {}),
+      ...(history.peers ? { peers: history.peers } : {}),
+    },
+  };
 }
 
 /** The KMS key id of a bundle read, or undefined when the read failed. */
@@ -191,22 +200,24 @@ async function auditUnreportedAttempts(
 
 /**
  * Stale bookkeeping for StaleMinutes (the crash-loop guard's attempts are written by reconcile):
- * returns the minutes the Coordinator has been stale, for the metric. A failed write is logged
- * and the figure still returned; a failed read gives none.
+ * returns the minutes the Coordinator has been stale, for the metric, and the result judged by
+ * how long Ready peers have been left to recover it (peerWatch). A failed write is logged and
+ * the figures still returned; a failed read gives none.
  */
 async function recordHistory(
   rt: Runtime,
   result: ReconcileResult,
   records: RecoveryRecordStore,
   trigger: Trigger,
-): Promise<number | undefined> {
+): Promise<{ result: ReconcileResult; staleMinutes?: number; peers?: PeerWatch }> {
   const t = rt.now();
   let staleSince: number | undefined;
+  let peersSince: number | undefined;
   try {
-    ({ staleSince } = await records.read());
+    ({ staleSince, peersSince } = await records.read());
   } catch (err) {
     logHistoryError(rt, err);
-    return undefined;
+    return { result };
   }
   const triggerTime = trigger.kind === 'event' || trigger.kind === 'alarm' ? Date.parse(trigger.time) : NaN;
   const since = staleSince ?? (Number.isFinite(triggerTime) && triggerTime < t ? triggerTime : t);
@@ -227,12 +238,62 @@ async function recordHistory(
     staleMinutes = (t - staleSince) / 60_000;
     change = ({ staleSince: _, ...r }) => r;
   }
+  const peers = peerWatch(result, peersSince, t);
+  if (peers.since !== peersSince) {
+    const since = peers.since;
+    const before = change;
+    change = (r) => {
+      const { peersSince: _, ...rest } = before ? before(r) : r;
+      return since === undefined ? rest : { ...rest, peersSince: since };
+    };
+  }
   try {
     if (change) await records.update(change);
   } catch (err) {
     logHistoryError(rt, err);
   }
-  return staleMinutes;
+  return {
+    result: peers.result,
+    ...(staleMinutes !== undefined ? { staleMinutes } : {}),
+    ...(peers.watch ? { peers: peers.watch } : {}),
+  };
+}
+
+/**
+ * A stale Coordinator with Ready peers is left to them (`peers-available`) for as long as
+ * Contrast's peer recovery can take (PEERS_STUCK_AFTER_MS, lambda/kubernetes/contrast.ts).
+ * Still stale past that with peers counted, they are stuck or not Coordinators at all (a pod
+ * forged with the label, annotation and Ready condition): the run ends `peers-stuck`, which has
+ * its own alarm, instead of an OK outcome forever. `since` is what the record keeps: set at the
+ * first such run, cleared once a run sees the Coordinator healthy or stale without a Ready
+ * peer; kept when a run could not tell (no probe or peer answer, a forced run).
+ */
+function peerWatch(
+  result: ReconcileResult,
+  peersSince: number | undefined,
+  t: number,
+): { since: number | undefined; result: ReconcileResult; watch?: PeerWatch } {
+  if (result.outcome === 'peers-available') {
+    const since = peersSince ?? t;
+    const ready = result.readyPeers ?? [];
+    const watch = { ready, since: new Date(since).toISOString(), minutes: Math.round((t - since) / 6_000) / 10 };
+    if (t - since < PEERS_STUCK_AFTER_MS) return { since, result, watch };
+    return {
+      since,
+      watch,
+      result: {
+        ...result,
+        outcome: 'peers-stuck',
+        message: `Ready peer Coordinator(s) ${ready.length ? ready.join(', ') : "(those the Coordinator's refusal of Recover names)"} have been counted since ${watch.since} (${watch.minutes} min) while this Coordinator stayed stale; Contrast's peer recovery tries every ${PEER_RECOVERY_INTERVAL_MS / 1000} s, so they are stuck or not Coordinators at all (a forged pod) — check who created those pods and their Coordinator logs, delete a pod that is not a genuine Coordinator; only when no peer holds the state, recover by direct invocation with force`,
+      },
+    };
+  }
+  const peersChecked = result.steps.some((s) => s.step === 'peers' && s.detail !== 'failed');
+  const settled =
+    result.coordinatorState === 'healthy' ||
+    result.coordinatorState === 'no-manifest' ||
+    (result.coordinatorState === 'stale' && peersChecked);
+  return { since: settled ? undefined : peersSince, result };
 }
 
 function logHistoryError(rt: Runtime, err: unknown): void {

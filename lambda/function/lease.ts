@@ -12,7 +12,7 @@
  *   `attempts` — every Recover, written before the request leaves (the crash-loop guard
  *   counts them; one left `pending` is an interrupted attempt); `meshCa` — the current mesh
  *   CA key by SPKI SHA-256 with its creation time, cause and restart state; `staleSince`
- *   (StaleMinutes). Written only by the lease holder, each write conditional on `version`,
+ *   (StaleMinutes); `peersSince` (stale with Ready peers, for `peers-stuck`). Written only by the lease holder, each write conditional on `version`,
  *   so a holder that lost its lease can neither send Recover nor overwrite the record.
  */
 import {
@@ -345,5 +345,6 @@ function recordFrom(item: Record<string, AttributeValue>): RecoveryRecord {
     record.meshCa = g as unknown as MeshCaGeneration;
   }
   if (typeof raw.staleSince === 'number') record.staleSince = raw.staleSince;
+  if (typeof raw.peersSince === 'number') record.peersSince = raw.peersSince;
   return record;
 }

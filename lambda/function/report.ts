@@ -63,6 +63,14 @@ export function reportContext(fields: ReportContext): ReportContext {
   return Object.freeze({ ...fields });
 }
 
+/** How long Ready peers have been left to recover a stale Coordinator (the result event's `peers`). */
+export interface PeerWatch {
+  readonly ready: readonly string[];
+  /** ISO 8601: the first reconcile that found the Coordinator stale with Ready peers. */
+  readonly since: string;
+  readonly minutes: number;
+}
+
 /**
  * What one guarded reconcile returns besides its result (guard.ts; deployment-run.ts adds the
  * request IDs), for the audit record, the result event and the metrics.
@@ -73,6 +81,8 @@ export interface RunFacts {
   /** Direct invocations bypass the crash-loop guard; recorded when it would have tripped. */
   readonly guardBypassed?: boolean;
   readonly staleMinutes?: number;
+  /** Ready peers left to recover a stale Coordinator, and since when (guard.ts, peerWatch; `peers-stuck` past a bound). */
+  readonly peers?: PeerWatch;
   /** The KMS key of the bundle this reconcile read. */
   readonly kmsKeyId?: string;
   /** Request IDs of this reconcile's KMS and Secrets Manager calls (request-ids.ts). */
@@ -163,6 +173,7 @@ function resultDetail(result: ReconcileResult, ctx: ReportContext, facts: RunFac
     staleWorkloads: result.staleWorkloads,
     restarts: restartSummary(result),
     staleMinutes: facts.staleMinutes,
+    peers: facts.peers,
     guard: facts.guard,
     steps: result.steps.map((s) => ({ step: s.step, ms: Math.round(s.ms), ...(s.detail ? { detail: s.detail } : {}) })),
     durationMs: Math.round(result.durationMs),

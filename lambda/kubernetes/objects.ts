@@ -26,6 +26,8 @@ export interface Container {
   name: string;
   /** `Always` on an init container makes it a native sidecar (it keeps running). */
   restartPolicy?: string;
+  /** Only what peers.ts reads: which check makes the container Ready. */
+  readinessProbe?: { httpGet?: { path?: string; port?: number | string }; tcpSocket?: { port?: number | string } };
 }
 
 export interface PodSpec {

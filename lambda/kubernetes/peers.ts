@@ -10,12 +10,22 @@
  * condition that is True, and a name other than the recovering pod's own. Like upstream,
  * a terminating pod that is still Ready counts: the Coordinator would count it too and
  * refuse our Recover.
+ *
+ * One rule more than upstream's: Ready counts only where it means "holds state". A Coordinator
+ * of a release before Contrast PR #1467 (merged 2025-05-20) is probed by TCP on 1313, so it is
+ * Ready while in recovery mode — schedule, alarm, direct and CLI runs (which cannot name the
+ * restarted pod) would count a single stale Coordinator as its own peer and never recover it.
+ * The manifest cannot tell those releases apart, the pods can: only a pod whose readiness probe
+ * is the HTTP GET of `/probe/readiness` (contrast.ts) is counted; any other Ready pod is listed
+ * as `readyWithoutState` and is no peer. Such releases have no peer recovery either: it came
+ * with PR #1373, whose HA guide relies on #1467's readiness (its review, 2025-05-21), so no
+ * Ready pod of theirs could recover the Coordinator.
  */
 import { RecoveryError, UnreachableError } from '../shared/errors.ts';
 import type { KubeApiClient } from './api.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
 import type { Pod } from './objects.ts';
-import { COORDINATOR_LABEL, COORDINATOR_ROLE, POD_ROLE_ANNOTATION } from './contrast.ts';
+import { COORDINATOR_LABEL, COORDINATOR_READINESS_PATH, COORDINATOR_ROLE, POD_ROLE_ANNOTATION } from './contrast.ts';
 import type { PeerChecker, PeerQuery, PeerStatus } from './types.ts';
 
 export interface PeerCheckerOptions {
@@ -27,13 +37,18 @@ function isReady(pod: Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
-/** A peer of the recovering Coordinator, by upstream's rule (see above). */
-function isPeer(pod: Pod, excludePod?: string): boolean {
+/** Ready by upstream's rule (see above): another Coordinator pod that Contrast would count. */
+function isReadyCoordinator(pod: Pod, excludePod?: string): boolean {
   return (
     pod.metadata.annotations?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE &&
     pod.metadata.name !== excludePod &&
     isReady(pod)
   );
+}
+
+/** Its Ready condition says it holds state: a container is probed by the HTTP readiness check of PR #1467. */
+function readyMeansState(pod: Pod): boolean {
+  return (pod.spec?.containers ?? []).some((c) => c.readinessProbe?.httpGet?.path === COORDINATOR_READINESS_PATH);
 }
 
 export class KubePeerChecker implements PeerChecker {
@@ -58,8 +73,10 @@ export class KubePeerChecker implements PeerChecker {
         throw new RecoveryError('config-invalid', message, { cause: err });
       throw new UnreachableError(message, { cause: err });
     }
+    const ready = pods.filter((p) => isReadyCoordinator(p, query.excludePod));
     return {
-      readyPeers: pods.filter((p) => isPeer(p, query.excludePod)).map((p) => p.metadata.name),
+      readyPeers: ready.filter(readyMeansState).map((p) => p.metadata.name),
+      readyWithoutState: ready.filter((p) => !readyMeansState(p)).map((p) => p.metadata.name),
       coordinatorPods: pods.map((p) => p.metadata.name),
     };
   }

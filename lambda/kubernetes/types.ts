@@ -7,6 +7,11 @@
 export interface PeerStatus {
   /** Names of the Ready peer Coordinators, found as Contrast finds them (peers.ts). */
   readyPeers: string[];
+  /**
+   * Coordinator pods Ready by a probe that does not say they hold state (a release before
+   * Contrast PR #1467: TCP on 1313): never peers — a stale Coordinator is among them.
+   */
+  readyWithoutState?: string[];
   /** All pods the Coordinator label selects. */
   coordinatorPods: string[];
 }

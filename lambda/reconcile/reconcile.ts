@@ -270,6 +270,11 @@ async function reconcileSteps(run: Run): Promise<ReconcileResult> {
       async () => (await ports.kubernetes!()).peers.readyPeers(target.name, query),
       (p) => `${p.readyPeers.length} ready`,
     );
+    run.result.readyPeers = peers.readyPeers;
+    if (peers.readyWithoutState?.length)
+      run.notes.push(
+        `Coordinator pod(s) ${peers.readyWithoutState.join(', ')} are Ready by a probe that does not say they hold state (a Contrast release before PR #1467: TCP on 1313), so they were not counted as peers`,
+      );
     if (peers.readyPeers.length > 0) {
       return run.finish(
         'peers-available',

@@ -73,6 +73,8 @@ export interface ReconcileResult {
   meshCa?: MeshCaSummary;
   /** Workloads still holding certificates of a lost mesh CA after this reconcile (listed in `restarts`). */
   staleWorkloads?: number;
+  /** The Ready peer Coordinators step 3 found (with any, the outcome is `peers-available` or `peers-stuck`). */
+  readyPeers?: string[];
   /** The Recover attempt of this reconcile, as recorded before it was sent. */
   recoverAttemptId?: string;
   steps: StepTiming[];
@@ -99,6 +101,8 @@ export interface RecoveryRecord {
   meshCa?: MeshCaGeneration;
   /** Since when (epoch ms) reconciles have found the Coordinator stale, if they have. */
   staleSince?: number;
+  /** Since when (epoch ms) reconciles have found it stale with Ready peers (`peers-stuck` past a bound). */
+  peersSince?: number;
 }
 
 /**

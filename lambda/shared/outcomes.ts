@@ -104,6 +104,14 @@ export const OUTCOMES = {
     exitCode: 21,
     summary: 'a setting is invalid (e.g. the Kubernetes access); fix it — retrying does not help',
   },
+  // A Ready peer was counted for longer than Contrast's peer recovery needs (lambda/kubernetes/contrast.ts,
+  // PEERS_STUCK_AFTER_MS) while the Coordinator stayed stale: stuck, or not a Coordinator at all.
+  'peers-stuck': {
+    ok: false,
+    retry: false,
+    exitCode: 22,
+    summary: 'Ready peer Coordinator(s) have not recovered this one within the bound: stuck, or forged pods',
+  },
 } as const satisfies Record<string, { ok: boolean; retry: boolean; exitCode: number; summary: string }>;
 
 export type Outcome = keyof typeof OUTCOMES;

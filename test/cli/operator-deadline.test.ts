@@ -194,4 +194,37 @@ describe.skipIf(!motoAvailable)(`doctor and rehearse deadlines ${motoAvailable ?
       expect(rbac.details[0]).not.toMatch(/did not answer/);
     }
   }, 120_000);
+
+  it('rehearse: a certificate-authority that is a FIFO or /dev/zero ends the run at once, naming the file, deleting nothing', async () => {
+    const fifo = join(dir, 'ca-rehearse.fifo');
+    execFileSync('mkfifo', [fifo]);
+    for (const ca of [fifo, '/dev/zero']) {
+      const file = join(dir, `rehearse-ca-${ca === fifo ? 'fifo' : 'zero'}`);
+      await writeFile(
+        file,
+        kubeconfigFor(stack.kube.url, 'operator-token', '').replace(
+          '    insecure-skip-tls-verify: true',
+          `    certificate-authority: ${ca}`,
+        ),
+      );
+      let text = '';
+      const t0 = Date.now();
+      const code = await rehearseCommand(
+        {
+          deployment: stack.deployment,
+          function: stack.functionName,
+          kubeconfig: file,
+          timeout: 60,
+          trailTimeout: 5,
+          json: true,
+          yes: true,
+        },
+        { aws: stack.aws, write: (t) => (text += t), pollMs: 50, clockSkewMs: 0 },
+      );
+      expect(code).toBe(3);
+      expect(text).toMatch(/not a regular file/);
+      expect(Date.now() - t0).toBeLessThan(60_000); // within its own deadline, not held by the file
+      expect(stack.kube.log.filter((r) => r.method === 'DELETE')).toEqual([]);
+    }
+  }, 120_000);
 });

@@ -528,6 +528,7 @@ describe.each(topologies)('%s', (_name, propsOf) => {
         'Failures',
         'Outcome-attestation-failed',
         'Outcome-paused',
+        'Outcome-peers-stuck',
         'DriftDetected',
         'StaleMinutes',
         'StaleWorkloads',

@@ -60,6 +60,24 @@ describe('PeerChecker over a real socket', () => {
     ]);
   });
 
+  it('counts Ready only where it means "holds state": the HTTP /probe/readiness of PR #1467, not TCP on 1313', async () => {
+    env = await setup({});
+    const s = env.api.store;
+    s.addPod('contrast', 'coordinator-0', { template: coordinatorTemplate({ readiness: 'tcp' }), ready: true });
+    s.addPod('contrast', 'coordinator-1', { template: coordinatorTemplate({ readiness: 'state' }), ready: true });
+    const noProbe = coordinatorTemplate();
+    noProbe.spec.containers = [{ name: 'coordinator', image: 'x' }]; // Ready as soon as it runs
+    s.addPod('contrast', 'coordinator-2', { template: noProbe, ready: true });
+    const status = await env.side.peers.readyPeers('demo');
+    expect(status.readyPeers).toEqual(['coordinator-1']);
+    expect(status.readyWithoutState?.sort()).toEqual(['coordinator-0', 'coordinator-2']);
+    // One replica of an older release, no pod named (schedule, alarm, direct, CLI): no peer at all.
+    const t = coordinatorTemplate({ readiness: 'tcp' });
+    expect(t.spec.containers).toMatchObject([{ readinessProbe: { tcpSocket: { port: 1313 } } }]);
+    s.remove('pods', 'contrast', 'coordinator-1');
+    expect((await env.side.peers.readyPeers('demo')).readyPeers).toEqual([]);
+  });
+
   it('finds no Ready peer when only the stale Coordinator exists', async () => {
     env = await setup({});
     env.api.store.addPod('contrast', 'coordinator-0', { template: coordinatorTemplate(), ready: false });

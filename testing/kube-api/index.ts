@@ -1,5 +1,5 @@
 /** Kubernetes API stand-in for tests and benchmarks (see server.ts). */
-import type { PodTemplate } from './store.ts';
+import type { JsonObject, PodTemplate } from './store.ts';
 
 export {
   startKubeApi,
@@ -49,13 +49,35 @@ export function plainTemplate(app: string): PodTemplate {
   return { metadata: { labels: { app } }, spec: { containers: [{ name: app, image: `example/${app}:1` }] } };
 }
 
-/** The Coordinator's pod template: a Contrast pod that must never be restarted. */
-export function coordinatorTemplate(): PodTemplate {
+/**
+ * The Coordinator's pod template: a Contrast pod that must never be restarted. Its readiness
+ * probe is that of its release (edgelesssys/contrast internal/kuberesource/parts.go):
+ * - `state` (PR #1467, merged 2025-05-20, on): HTTP GET `/probe/readiness` on 9102, Ready only
+ *   while the Coordinator holds a manifest that is not stale;
+ * - `tcp` (before): a TCP check on 1313, so a Coordinator in recovery mode is Ready too.
+ * Tests set each pod's Ready condition as the kubelet would under that probe.
+ */
+export function coordinatorTemplate(o: { readiness?: 'state' | 'tcp' } = {}): PodTemplate {
   const t = contrastTemplate('coordinator', { initializer: false });
   t.metadata = {
     labels: { 'app.kubernetes.io/name': 'coordinator' },
     annotations: { 'contrast.edgeless.systems/pod-role': 'coordinator' },
   };
+  const readinessProbe: JsonObject =
+    o.readiness === 'tcp'
+      ? { initialDelaySeconds: 1, periodSeconds: 5, tcpSocket: { port: 1313 } }
+      : { periodSeconds: 5, httpGet: { path: '/probe/readiness', port: 9102 } };
+  t.spec.containers = [
+    {
+      name: 'coordinator',
+      image: 'ghcr.io/edgelesssys/contrast/coordinator:latest',
+      ports: [
+        { name: 'userapi', containerPort: 1313 },
+        { name: 'meshapi', containerPort: 7777 },
+      ],
+      readinessProbe,
+    },
+  ];
   return t;
 }
 
