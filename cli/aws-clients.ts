@@ -5,15 +5,16 @@
  */
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { awsClientSettings, BUDGETS, stepBudgetsOf } from '../lambda/shared/budgets.ts';
+import { BUDGETS, stepBudgetsOf } from '../lambda/shared/budgets.ts';
+import { awsClientSettings } from '../lambda/shared/aws-http.ts';
 import { awsPorts } from '../lambda/reconcile/aws-deps.ts';
 import type { BundleVerifierFactory, ReconcilePorts, ReconcileTime } from '../lambda/reconcile/reconcile.ts';
 import { InputError } from '../lambda/shared/errors.ts';
 
 /** The clients, once the region is known: a missing region is `config-invalid` (exit 21), not a network fault. */
 export async function cliAwsClients(): Promise<{ kms: KMSClient; secrets: SecretsManagerClient }> {
-  const settings = awsClientSettings(BUDGETS.aws);
-  const clients = { kms: new KMSClient(settings), secrets: new SecretsManagerClient(settings) };
+  const settings = () => awsClientSettings(BUDGETS.aws);
+  const clients = { kms: new KMSClient(settings()), secrets: new SecretsManagerClient(settings()) };
   try {
     await clients.kms.config.region();
   } catch {

@@ -5,7 +5,8 @@
  * output is found by its name with or without that prefix and hash — and must be unique.
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { awsClientSettings, BUDGETS } from '../../lambda/shared/budgets.ts';
+import { BUDGETS } from '../../lambda/shared/budgets.ts';
+import { awsClientSettings } from '../../lambda/shared/aws-http.ts';
 import { InputError } from '../../lambda/shared/errors.ts';
 
 export interface StackOutputs {

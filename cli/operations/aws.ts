@@ -11,7 +11,8 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { awsErrorName } from '../../lambda/keys/aws-errors.ts';
-import { awsClientSettings, BUDGETS } from '../../lambda/shared/budgets.ts';
+import { BUDGETS } from '../../lambda/shared/budgets.ts';
+import { awsClientSettings } from '../../lambda/shared/aws-http.ts';
 import { InputError } from '../../lambda/shared/errors.ts';
 
 export type Service = 'lambda' | 'eks' | 'kms' | 'secrets' | 'cloudtrail' | 'logs';

@@ -16,14 +16,8 @@ import { BundleStore } from '../keys/store.ts';
 import { WarmBundles } from '../keys/warm-bundles.ts';
 import type { KubernetesSide } from '../kubernetes/types.ts';
 import { reconcile as realReconcile, type BundleVerifierFactory, type ReconcilePorts } from '../reconcile/reconcile.ts';
-import {
-  awsClientSettings,
-  BUDGETS,
-  minLeaseSeconds,
-  stepBudgetsOf,
-  type Budgets,
-  type StepBudgets,
-} from '../shared/budgets.ts';
+import { BUDGETS, minLeaseSeconds, stepBudgetsOf, type Budgets, type StepBudgets } from '../shared/budgets.ts';
+import { awsClientSettings } from '../shared/aws-http.ts';
 import { ENV } from '../shared/contract.ts';
 import { ConfigError, loadConfig, type DeploymentConfig, type HandlerConfig } from './config.ts';
 import { LockTable } from './lease.ts';
@@ -90,14 +84,14 @@ function createClients(
   budgets: Budgets,
 ): AwsClients {
   // Region, endpoint and credentials come from the standard environment (AWS_REGION, ...).
-  const settings = awsClientSettings(budgets.aws);
+  const settings = () => awsClientSettings(budgets.aws);
   return {
     // KMS and Secrets Manager carry secrets: not instrumented by the tracer. Their request
     // IDs go into the audit record (request-ids.ts).
-    secrets: recordRequestIds(overrides?.secrets ?? new SecretsManagerClient(settings), 'secretsmanager'),
-    kms: recordRequestIds(overrides?.kms ?? new KMSClient(settings), 'kms'),
-    dynamodb: overrides?.dynamodb ?? trace.captureClient(new DynamoDBClient(settings)),
-    events: overrides?.events ?? trace.captureClient(new EventBridgeClient(settings)),
+    secrets: recordRequestIds(overrides?.secrets ?? new SecretsManagerClient(settings()), 'secretsmanager'),
+    kms: recordRequestIds(overrides?.kms ?? new KMSClient(settings()), 'kms'),
+    dynamodb: overrides?.dynamodb ?? trace.captureClient(new DynamoDBClient(settings())),
+    events: overrides?.events ?? trace.captureClient(new EventBridgeClient(settings())),
   };
 }
 

@@ -4,9 +4,9 @@
  * purpose, like contract.ts.
  *
  * What a budget bounds, and how:
- * - an AWS SDK call: each attempt ends after `requestTimeoutMs` (connection included; the SDK's
- *   NodeHttpHandler throws TimeoutError with `throwOnRequestTimeout`), at most `maxAttempts`
- *   attempts, with the SDK's standard backoff in between (awsCallMs);
+ * - an AWS SDK call: each attempt ends after `requestTimeoutMs` in total — connecting, waiting
+ *   and reading the body (aws-http.ts keeps the timer running through a trickling body) —, at
+ *   most `maxAttempts` attempts, with the SDK's standard backoff in between (awsCallMs);
  * - a Coordinator session: the aTLS handshake ends after `handshakeTimeoutMs`, each RPC after
  *   `rpcTimeoutMs` (a gRPC deadline, which also covers connecting);
  * - a Kubernetes API request: each attempt ends after `requestTimeoutMs` in total — connecting,
@@ -82,21 +82,6 @@ export function awsCallMs(aws: Budgets['aws'] = BUDGETS.aws): number {
   for (let i = 0; i < aws.maxAttempts - 1; i++)
     backoff += Math.min(SDK_MAX_BACKOFF_MS, SDK_THROTTLING_BASE_MS * 2 ** i) + SDK_RETRY_AFTER_EXTRA_MS;
   return aws.maxAttempts * aws.requestTimeoutMs + backoff;
-}
-
-/**
- * AWS SDK v3 client settings that bound every call: NodeHttpHandler's connection and request
- * timeouts (a timeout is an error, not a warning) and the number of attempts.
- */
-export function awsClientSettings(aws: Budgets['aws'] = BUDGETS.aws) {
-  return {
-    maxAttempts: aws.maxAttempts,
-    requestHandler: {
-      connectionTimeout: aws.connectionTimeoutMs,
-      requestTimeout: aws.requestTimeoutMs,
-      throwOnRequestTimeout: true,
-    },
-  };
 }
 
 /** What reconcile needs to know of the budgets (ReconcileTime carries these with the deadline). */
