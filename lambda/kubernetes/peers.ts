@@ -36,6 +36,14 @@ function isPeer(pod: Pod, excludePod?: string): boolean {
   );
 }
 
+/** startedAt (epoch ms) of a pod's running containers: a restarted Coordinator container starts anew. */
+function runningSince(pod: Pod): number[] {
+  return (pod.status?.containerStatuses ?? []).flatMap((c) => {
+    const t = Date.parse(c.state?.running?.startedAt ?? '');
+    return Number.isNaN(t) ? [] : [t];
+  });
+}
+
 export class KubePeerChecker implements PeerChecker {
   constructor(
     private readonly api: KubeApiClient,
@@ -61,6 +69,7 @@ export class KubePeerChecker implements PeerChecker {
     return {
       readyPeers: pods.filter((p) => isPeer(p, query.excludePod)).map((p) => p.metadata.name),
       coordinatorPods: pods.map((p) => p.metadata.name),
+      coordinatorContainersStartedAt: pods.flatMap(runningSince),
     };
   }
 }

@@ -55,6 +55,8 @@ describe('mesh CA generations', () => {
     notBefore: keyCreated - HOUR,
   });
   const empty: RecoveryRecord = { attempts: [] };
+  /** One Coordinator replica: no peer can have handed a key over, so its certificate dates it. */
+  const single = { coordinators: { pods: 1, containersStartedAt: [] } };
 
   it('our own Recover dates the key by its intent', () => {
     const ours = attempt('x', T, 'accepted');
@@ -78,7 +80,7 @@ describe('mesh CA generations', () => {
     };
     // A peer-recovered replica's newer certificate over the same key changes nothing.
     expect(currentGeneration(known, cert('k', T + 2 * HOUR), T + 3 * HOUR, MARGIN)).toEqual({
-      generation: known.meshCa,
+      generation: { ...known.meshCa, lastSeenAt: T + 3 * HOUR },
       changed: false,
     });
     const observed: RecoveryRecord = {
@@ -100,7 +102,7 @@ describe('mesh CA generations', () => {
     ['not sent', 'not-sent', false],
   ] as const)('a new key after an unfinished attempt that is %s is adopted: %s', (_name, status, adopted) => {
     const record: RecoveryRecord = { attempts: [attempt('a', T, status)] };
-    const { generation } = currentGeneration(record, cert('k', T + 30), T + HOUR, MARGIN);
+    const { generation } = currentGeneration(record, cert('k', T + 30), T + HOUR, MARGIN, undefined, single);
     expect(generation.cause).toBe(adopted ? 'recover' : 'observed');
     expect(generation.createdAt).toBe(adopted ? T : T + 30);
   });
@@ -113,15 +115,24 @@ describe('mesh CA generations', () => {
     expect(currentGeneration(record, cert('k', T - MAX_CLOCK_SKEW_MS), T + HOUR, MARGIN).generation.cause).toBe(
       'recover',
     );
-    expect(currentGeneration(record, cert('k', T - MAX_CLOCK_SKEW_MS - 1_000), T + HOUR, MARGIN).generation.cause).toBe(
-      'observed',
-    );
     expect(
-      currentGeneration(record, cert('k', T + ADOPT_WINDOW_MS + MAX_CLOCK_SKEW_MS + 1_000), T + HOUR, MARGIN).generation
-        .cause,
+      currentGeneration(record, cert('k', T - MAX_CLOCK_SKEW_MS - 1_000), T + HOUR, MARGIN, undefined, single)
+        .generation.cause,
+    ).toBe('observed');
+    expect(
+      currentGeneration(
+        record,
+        cert('k', T + ADOPT_WINDOW_MS + MAX_CLOCK_SKEW_MS + 1_000),
+        T + HOUR,
+        MARGIN,
+        undefined,
+        single,
+      ).generation.cause,
     ).toBe('observed');
     // Seen before the intent was recorded (by our clock): not the intent's.
-    expect(currentGeneration(record, cert('k', T + 30), T - 1, MARGIN).generation.cause).toBe('observed');
+    expect(currentGeneration(record, cert('k', T + 30), T - 1, MARGIN, undefined, single).generation.cause).toBe(
+      'observed',
+    );
     // An attempt that already made the recorded key is not adopted twice.
     const used: RecoveryRecord = {
       ...record,
@@ -134,7 +145,7 @@ describe('mesh CA generations', () => {
         firstSeenAt: T,
       },
     };
-    expect(currentGeneration(used, cert('k', T + 30), T + HOUR, MARGIN).generation).toMatchObject({
+    expect(currentGeneration(used, cert('k', T + 30), T + HOUR, MARGIN, undefined, single).generation).toMatchObject({
       cause: 'observed',
       createdAt: T + 30,
     });
