@@ -361,6 +361,7 @@ export async function reportResult(
         result.restarts.results.filter((w) => w.status === 'restarted' || w.status === 'deleted').length,
       );
     if (result.staleWorkloads !== undefined) m.count(METRIC.staleWorkloads, result.staleWorkloads);
+    if (result.meshCaKeysSeen !== undefined) m.count(METRIC.meshCaKeysSeen, result.meshCaKeysSeen);
     m.ms(METRIC.reconcileDuration, result.durationMs);
     for (const s of result.steps) m.ms(METRIC.stepDuration(s.step), s.ms);
   });

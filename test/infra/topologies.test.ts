@@ -516,6 +516,7 @@ describe.each(topologies)('%s', (_name, propsOf) => {
         'DriftDetected',
         'StaleMinutes',
         'StaleWorkloads',
+        'MeshCaKeysSeen',
         'Errors',
         'ApproximateNumberOfMessagesVisible',
       ])
