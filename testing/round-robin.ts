@@ -10,17 +10,20 @@ export interface RoundRobin {
   readonly endpoint: { host: string; port: number };
   /** Connections handed to each backend so far. */
   readonly counts: number[];
+  /** Replaces the backends (a replica leaves or joins the Service); open connections stay. */
+  setBackends(next: { host: string; port: number }[]): void;
   close(): Promise<void>;
 }
 
 export async function startRoundRobin(backends: { host: string; port: number }[]): Promise<RoundRobin> {
   const sockets = new Set<Socket>();
+  let current = [...backends];
   const counts = backends.map(() => 0);
   let next = 0;
   const server: Server = createServer((client) => {
-    const i = next++ % backends.length;
-    counts[i]!++;
-    const upstream = createConnection(backends[i]!);
+    const i = next++ % current.length;
+    counts[i] = (counts[i] ?? 0) + 1;
+    const upstream = createConnection(current[i]!);
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
@@ -37,6 +40,10 @@ export async function startRoundRobin(backends: { host: string; port: number }[]
   return {
     endpoint: { host: '127.0.0.1', port },
     counts,
+    setBackends: (b) => {
+      current = [...b];
+      next = 0;
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
