@@ -124,7 +124,8 @@ function restartSummary(result: ReconcileResult): Record<string, unknown> | unde
       w.status === 'failed' ||
       w.status === 'needs-manual-restart' ||
       w.status === 'stale' ||
-      w.status === 'would-restart',
+      w.status === 'would-restart' ||
+      w.status === 'unknown-age',
   );
   const rest = r.results.filter((w) => !attention.includes(w));
   const listed = [...attention, ...rest].slice(0, MAX_LISTED_WORKLOADS);

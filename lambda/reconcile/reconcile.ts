@@ -539,7 +539,8 @@ async function finishRestarts(
     spkiSha256: generation.spkiSha256,
     createdAt: new Date(generation.createdAt).toISOString(),
     cause: generation.cause,
-    ...(generation.createdAfter !== undefined ? { createdAfter: new Date(generation.createdAfter).toISOString() } : {}),
+    // A baseline has no lower bound (0): none is shown.
+    ...(generation.createdAfter ? { createdAfter: new Date(generation.createdAfter).toISOString() } : {}),
   };
   const done = generation.restartsCompleteAt !== undefined;
   const restart =
