@@ -518,8 +518,11 @@ async function finishRestarts(
   const readOnly = options.statusOnly === true || options.dryRun === true;
   const record = await run.records.read();
   // A key the record does not hold (or an open two-keys finding): whose is it, and do the
-  // replicas agree on it? Looked up only then, so a steady reconcile costs no Kubernetes call.
-  const look = record.meshCa?.spkiSha256 !== cert.spkiSha256 || record.twoKeysSeenAt !== undefined;
+  // replicas agree on it? Looked up only then, so a steady reconcile costs no Kubernetes call;
+  // and not after our own Recover without Force: the peer check just found no Ready replica.
+  const look =
+    (!ours || options.force === true) &&
+    (record.meshCa?.spkiSha256 !== cert.spkiSha256 || record.twoKeysSeenAt !== undefined);
   const coordinators = look ? await coordinatorFacts(run) : undefined;
   const window = coordinators && coordinators.pods > 1 ? await probeWindow(run, coordinators.pods) : [];
   const change = currentGeneration(record, cert, run.now(), CLOCK_SKEW_MARGIN_MS, ours, {
