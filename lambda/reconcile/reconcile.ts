@@ -534,9 +534,11 @@ async function finishRestarts(
   run.result.meshCaKeysSeen = change.twoKeys ? 2 : keys.size;
   if (run.result.meshCaKeysSeen > 1) return twoKeysFinding(run, base, okMessage, readOnly);
   let generation = change.generation;
-  if (record.twoKeysSeenAt !== undefined && generation.spkiSha256 !== record.meshCa?.spkiSha256) {
-    // One key left after two: which one each pod's certificate is from cannot be told by time.
-    generation = { ...generation, cause: 'baseline', createdAt: run.now(), createdAfter: 0 };
+  if (record.twoKeysSeenAt !== undefined) {
+    // One key left after two: which one each pod's certificate is from cannot be told by time,
+    // so every older pod is listed once as of unknown age, and nothing restarts.
+    const { restartsIssuedAt: _issued, restartsCompleteAt: _complete, ...rest } = generation;
+    generation = { ...rest, cause: 'baseline', createdAt: run.now(), createdAfter: 0 };
   }
   run.result.meshCa = {
     spkiSha256: generation.spkiSha256,
