@@ -325,7 +325,7 @@ Example:
     .option('--allow-pod-deletion', 'delete stale pods where a rollout restart changes nothing (OnDelete, bare pods)')
     .option(
       '--restart-after-any-rotation',
-      'also restart workloads left stale by a rotation this tool did not cause (contrast set, an earlier recover)',
+      'also restart workloads left stale by a manifest update (contrast set); a recovery restarts them anyway',
     )
     .option('--force', 'send Recover with Force=true even if Ready peers exist (asks for confirmation)')
     .option('--yes', 'confirm --force without asking')

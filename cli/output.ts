@@ -50,9 +50,18 @@ export function printResult(result: ReconcileResult, json: boolean): void {
   if (result.kmsEncryptionContext) lines.push(`  KMS Decrypt context: ${JSON.stringify(result.kmsEncryptionContext)}`);
   if (result.force) lines.push('  Force=true was sent (operator override)');
   if (result.meshCa) {
-    const cause =
-      result.meshCa.cause === 'recover' ? "made by this tool's Recover" : 'a rotation this tool did not cause';
-    lines.push(`  mesh CA key ${result.meshCa.spkiSha256.slice(0, 16)}… created ${result.meshCa.createdAt} (${cause})`);
+    const cause = {
+      recover: "made by this tool's Recover",
+      recovery: "someone else's Recover",
+      observed: 'a manifest update (contrast set)',
+      baseline: 'first seen here, age unknown',
+    }[result.meshCa.cause];
+    const created = result.meshCa.createdAfter
+      ? `between ${result.meshCa.createdAfter} and ${result.meshCa.createdAt}`
+      : result.meshCa.cause === 'baseline'
+        ? `by ${result.meshCa.createdAt}`
+        : result.meshCa.createdAt;
+    lines.push(`  mesh CA key ${result.meshCa.spkiSha256.slice(0, 16)}… created ${created} (${cause})`);
   }
   if (result.restarts) {
     for (const r of result.restarts.results)

@@ -112,6 +112,12 @@ export class RecoveryAlarms extends Construct {
         `${d}: workloads hold certificates of a lost mesh CA (a rotation this service did not cause, or restarts that could not finish); they cannot talk to the rest of the mesh until restarted — see the result event.`,
         cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       );
+      add(
+        `${p}TwoMeshCaKeys`,
+        metric(d, METRIC.meshCaKeysSeen, 'Maximum'),
+        2,
+        `${d}: Coordinator replicas serve two mesh CA keys at once (a forced Recover beside Ready peers?); no workload is restarted until one key remains — restart the replicas on the key you drop, then their workloads.`,
+      );
       if (props.decryptDrill) {
         add(`${p}DecryptDrill`, metric(d, METRIC.drillFailed, 'Sum'), 1, `${d}: the scheduled decrypt drill failed.`);
       }

@@ -52,8 +52,8 @@ export interface ContrastDeploymentProps {
   /** TDX only: Intel TCB statuses accepted besides UpToDate (never Revoked). @default only UpToDate */
   readonly tdxAcceptedTcbStatuses?: TdxTcbStatus[];
   /**
-   * Also restart the workloads after mesh CA rotations this service did not cause (a manifest
-   * update with `contrast set`, a manual `contrast recover`); by default they are reported
+   * Also restart the workloads after a manifest update (`contrast set`: the history changed and
+   * no Coordinator restarted; someone else's Recover restarts them anyway); by default they are reported
    * (StaleWorkloads metric and alarm, result event) and left to the operator (docs/operate.md).
    * @default false
    */

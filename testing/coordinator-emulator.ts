@@ -123,6 +123,13 @@ export class CoordinatorEmulator {
   private rootKeys: webcrypto.CryptoKeyPair | undefined;
   /** Manifests in history (the last is current); `setManifest` appends. */
   readonly manifests: Buffer[] = [];
+  /**
+   * The latest transition's hash: each transition names its manifest and the previous
+   * transition, so it changes on every SetManifest — identical bytes included — and on nothing
+   * else: Recover and a peer recovery keep it (stateguard.go, UpdateState and ResetState).
+   */
+  latestTransitionHash: Buffer | undefined;
+  private latestTransitionSignature: Buffer | undefined;
   private server: Http2SecureServer | NetServer | undefined;
   private readonly sockets = new Set<Socket>();
   private pendingAlpnNonce: string | undefined;
@@ -142,7 +149,17 @@ export class CoordinatorEmulator {
     this.recoverDelayMs = options.recoverDelayMs ?? 0;
     this.evidence = options.evidence ?? testingEvidence;
     this.clock = options.clock ?? Date.now;
-    if (options.state !== 'no-manifest') this.manifests.push(options.manifest);
+    if (options.state !== 'no-manifest') this.appendTransition(options.manifest);
+  }
+
+  /** The history's new transition (the emulator's stand-in for history.SetTransition and SetLatest). */
+  private appendTransition(manifest: Buffer): void {
+    this.manifests.push(manifest);
+    this.latestTransitionHash = createHash('sha256')
+      .update(createHash('sha256').update(manifest).digest())
+      .update(this.latestTransitionHash ?? Buffer.alloc(0))
+      .digest();
+    this.latestTransitionSignature = randomBytes(64);
   }
 
   static async start(options: EmulatorOptions): Promise<CoordinatorEmulator> {
@@ -184,11 +201,12 @@ export class CoordinatorEmulator {
 
   /**
    * Simulates `contrast set` with another manifest: every manifest transition creates a new
-   * random mesh CA key (coordinator/internal/stateguard/stateguard.go, UpdateState). On a
-   * stale Coordinator only the history grows (the real SetManifest refuses while stale).
+   * random mesh CA key (coordinator/internal/stateguard/stateguard.go, UpdateState), and a new
+   * transition, also for the same bytes. On a stale Coordinator only the history grows (as a
+   * peer's SetManifest does: the real SetManifest refuses on a stale one).
    */
   async setManifest(manifest: Buffer): Promise<void> {
-    this.manifests.push(manifest);
+    this.appendTransition(manifest);
     if (this.state === 'healthy') await this.rotateMeshCa(true);
   }
 
@@ -412,7 +430,15 @@ export class CoordinatorEmulator {
           ? '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n'
           : this.meshCaPem,
       ),
-      LatestTransition: create(TransitionSchema, { TransitionHash: randomBytes(32), Signature: randomBytes(64) }),
+      // The authority generation returns no latest transition (coordinator/internal/authority/userapi.go).
+      ...(this.options.release?.recoverErrors === 'authority'
+        ? {}
+        : {
+            LatestTransition: create(TransitionSchema, {
+              TransitionHash: this.latestTransitionHash!,
+              Signature: this.latestTransitionSignature!,
+            }),
+          }),
     });
   }
 

@@ -19,6 +19,7 @@ import type { CoordinatorEndpoint } from '../shared/names.ts';
 import { AtlsChannelCredentials } from './atls.ts';
 import { sha256Hex } from '../shared/digest.ts';
 import { classifyCoordinatorError } from './answers.ts';
+import { historyIdentity } from './manifest.ts';
 
 /**
  * How each supported release reaches Recover (docs/compatibility.md): `UserAPI.Recover` over
@@ -60,6 +61,8 @@ export interface ManifestsAnswer {
   latestManifestSha256: string | undefined;
   /** PEM of the mesh CA certificate; its key names the generation (reconcile/mesh-ca.ts). */
   meshCaPem: string;
+  /** The manifest history's identity (manifest.ts, historyIdentity): the latest transition hash, else the manifest list's. */
+  history: string;
 }
 
 /**
@@ -146,6 +149,7 @@ export class CoordinatorSession {
       manifests: res.Manifests,
       latestManifestSha256: latest ? sha256Hex(latest) : undefined,
       meshCaPem,
+      history: historyIdentity(res.Manifests, res.LatestTransition?.TransitionHash),
     };
   }
 

@@ -173,3 +173,25 @@ export function parseManifest(bytes: Uint8Array, source = 'manifest.json'): Mani
     referenceValues,
   };
 }
+
+/**
+ * The identity of the Coordinator's manifest history, recorded with each mesh CA key
+ * (reconcile/mesh-ca.ts). The state guard's `UpdateState` (a `contrast set`) appends a
+ * transition that names the previous one — a new transition hash even for identical manifest
+ * bytes — while `ResetState` (a user's Recover) and a peer recovery append none
+ * (edgelesssys/contrast coordinator/internal/stateguard/stateguard.go). Releases with the
+ * state guard return the latest transition hash in GetManifests
+ * (coordinator/internal/userapi/userapi.go); the earlier authority generation does not
+ * (coordinator/internal/authority/userapi.go), and there the ordered manifest list stands in:
+ * it grows by one entry per transition (GetHistory walks the transitions), so it changes on
+ * every `contrast set` too. The kind is part of the identity: two kinds never match.
+ */
+export function historyIdentity(
+  manifests: readonly Uint8Array[],
+  latestTransitionHash: Uint8Array | undefined,
+): string {
+  if (latestTransitionHash && latestTransitionHash.length > 0)
+    return `transition:${Buffer.from(latestTransitionHash).toString('hex')}`;
+  // The hashes of the manifests in order: unambiguous whatever the manifests' lengths.
+  return `manifest-list:${sha256Hex(...manifests.map((m) => Buffer.from(sha256Hex(m), 'hex')))}`;
+}

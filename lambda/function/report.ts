@@ -134,7 +134,8 @@ function restartSummary(result: ReconcileResult): Record<string, unknown> | unde
       w.status === 'failed' ||
       w.status === 'needs-manual-restart' ||
       w.status === 'stale' ||
-      w.status === 'would-restart',
+      w.status === 'would-restart' ||
+      w.status === 'unknown-age',
   );
   const rest = r.results.filter((w) => !attention.includes(w));
   const listed = [...attention, ...rest].slice(0, MAX_LISTED_WORKLOADS);
@@ -372,6 +373,7 @@ export async function reportResult(
         result.restarts.results.filter((w) => w.status === 'restarted' || w.status === 'deleted').length,
       );
     if (result.staleWorkloads !== undefined) m.count(METRIC.staleWorkloads, result.staleWorkloads);
+    if (result.meshCaKeysSeen !== undefined) m.count(METRIC.meshCaKeysSeen, result.meshCaKeysSeen);
     m.ms(METRIC.reconcileDuration, result.durationMs);
     for (const s of result.steps) m.ms(METRIC.stepDuration(s.step), s.ms);
   });

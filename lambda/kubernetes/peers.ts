@@ -51,6 +51,14 @@ function readyMeansState(pod: Pod): boolean {
   return (pod.spec?.containers ?? []).some((c) => c.readinessProbe?.httpGet?.path === COORDINATOR_READINESS_PATH);
 }
 
+/** startedAt (epoch ms) of a pod's running containers: a restarted Coordinator container starts anew. */
+function runningSince(pod: Pod): number[] {
+  return (pod.status?.containerStatuses ?? []).flatMap((c) => {
+    const t = Date.parse(c.state?.running?.startedAt ?? '');
+    return Number.isNaN(t) ? [] : [t];
+  });
+}
+
 export class KubePeerChecker implements PeerChecker {
   constructor(
     private readonly api: KubeApiClient,
@@ -78,6 +86,7 @@ export class KubePeerChecker implements PeerChecker {
       readyPeers: ready.filter(readyMeansState).map((p) => p.metadata.name),
       readyWithoutState: ready.filter((p) => !readyMeansState(p)).map((p) => p.metadata.name),
       coordinatorPods: pods.map((p) => p.metadata.name),
+      coordinatorContainersStartedAt: pods.flatMap(runningSince),
     };
   }
 }

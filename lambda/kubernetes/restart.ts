@@ -109,10 +109,18 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
   /** Decides what a workload needs, without any API call. */
   private plan(w: Workload, req: RestartRequest): Plan {
     const base = { kind: w.kind, namespace: w.namespace, name: w.name };
-    const createdAt = req.meshCa.createdAt;
     const margin = req.clockSkewMarginMs ?? CLOCK_SKEW_MARGIN_MS;
+    // A bounded creation (reconcile/mesh-ca.ts): stale only before its lower bound.
+    const createdAt = req.meshCa.createdAfter ?? req.meshCa.createdAt;
     const live = w.pods.filter((p) => !p.deleting);
     const stale = live.filter((p) => holdsLostCertificate(p.initializer, createdAt, margin)).map((p) => p.name);
+    const unknown = req.meshCa.createdAfter
+      ? live.filter((p) => !stale.includes(p.name) && holdsLostCertificate(p.initializer, req.meshCa.createdAt, 0))
+      : [];
+    if (stale.length === 0 && unknown.length > 0) {
+      const reason = `${unknown.length} pod(s) got their certificate before ${rfc3339(req.meshCa.createdAt)}, while the mesh CA key's creation is only known to lie ${createdAt.getTime() > 0 ? `after ${rfc3339(createdAt)}` : 'before it'}: ${unknown.map((p) => p.name).join(', ')} — ${req.meshCa.unknownAgeReason ?? 'restart them by hand if they cannot reach the mesh'}`;
+      return { action: 'none', result: { ...base, status: 'unknown-age', reason } };
+    }
     if (stale.length === 0)
       return { action: 'none', result: { ...base, status: 'skipped', reason: notStaleReason(live, createdAt) } };
     const why = `${stale.length} pod(s) whose contrast-initializer finished before the mesh CA key was created (${rfc3339(createdAt)})`;

@@ -14,6 +14,11 @@ export interface PeerStatus {
   readyWithoutState?: string[];
   /** All pods the Coordinator label selects. */
   coordinatorPods: string[];
+  /**
+   * When their running containers started (epoch ms): a Coordinator container that started
+   * after a key was last seen can have lost it (reconcile/mesh-ca.ts). Absent from stand-ins that do not tell.
+   */
+  coordinatorContainersStartedAt?: number[];
 }
 
 export interface PeerQuery {
@@ -40,7 +45,15 @@ export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Replica
  * - `needs-manual-restart`, `failed`: stale and not restarted (the reason says what to do).
  */
 export type WorkloadResultStatus =
-  'restarted' | 'deleted' | 'failed' | 'skipped' | 'stale' | 'needs-manual-restart' | 'would-restart';
+  | 'restarted'
+  | 'deleted'
+  | 'failed'
+  | 'skipped'
+  | 'stale'
+  | 'needs-manual-restart'
+  | 'would-restart'
+  /** Its pods got their certificate where the key's creation is only bounded: restarted by hand, never silently fresh. */
+  | 'unknown-age';
 
 export interface WorkloadResult {
   kind: WorkloadKind;
@@ -73,8 +86,12 @@ export type RestartMode =
 
 export interface RestartRequest {
   deployment: string;
-  /** The current mesh CA key: pods whose initializer finished before `createdAt` are stale. */
-  meshCa: { spkiSha256: string; createdAt: Date };
+  /**
+   * The current mesh CA key: pods whose initializer finished before `createdAt` are stale —
+   * unless `createdAfter` is set (the creation is only bounded): then pods before it are
+   * stale and pods between the two are `unknown-age`, for `unknownAgeReason`.
+   */
+  meshCa: { spkiSha256: string; createdAt: Date; createdAfter?: Date; unknownAgeReason?: string };
   mode: RestartMode;
   /** Why stale workloads are only reported (mode `report`), for their results. */
   reportReason?: string;

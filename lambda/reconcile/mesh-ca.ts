@@ -45,11 +45,38 @@ export function keyCreatedFromCertificate(cert: MeshCaCertificate): number {
 /** Attempts whose Recover may have gone through without the answer being recorded. */
 const MAYBE_SENT = new Set<RecoverAttempt['status']>(['pending', 'interrupted', 'unknown', 'accepted']);
 
+/** What a reconcile knows besides the certificate when it looks at a key. */
+export interface KeySighting {
+  /** The manifest history's identity served with the key (coordinator/manifest.ts, historyIdentity). */
+  history?: string;
+  /** The deployment's Coordinator pods, when the Kubernetes side could tell (peers.ts). */
+  coordinators?: {
+    pods: number;
+    /** startedAt (epoch ms) of their running containers. */
+    containersStartedAt: number[];
+  };
+  /**
+   * A probe window saw only this key after replicas had served two: take it as the one key
+   * left, even if it is one the record had replaced.
+   */
+  oneKeyAfterTwo?: boolean;
+}
+
+export type GenerationChange = {
+  generation: MeshCaGeneration;
+  /** The classification changed (a write is due besides `lastSeenAt`). */
+  changed: boolean;
+  /** The key the record held before, now replaced (kept to recognise its return). */
+  replaced?: { spkiSha256: string; lastSeenAt: number };
+  /** The served key is one the record had replaced: replicas serve two keys at once; the record keeps its key. */
+  twoKeys?: true;
+};
+
 /**
  * The generation of the key the Coordinator serves now, and whether the record must change.
  * `ours` is this reconcile's accepted Recover. Otherwise a known key keeps its record; a new
  * key is our Recover's when an unfinished attempt was recorded shortly before it was created
- * (a crash between Recover and the restarts), else a rotation this service did not cause.
+ * (a crash between Recover and the restarts), else classified by `classifyNewKey`.
  */
 export function currentGeneration(
   record: RecoveryRecord,
@@ -57,11 +84,17 @@ export function currentGeneration(
   now: number,
   marginMs: number,
   ours?: RecoverAttempt,
-): { generation: MeshCaGeneration; changed: boolean } {
+  seen: KeySighting = {},
+): GenerationChange {
   const known = record.meshCa;
+  const history = seen.history !== undefined ? { history: seen.history } : {};
+  const replaced =
+    known && known.spkiSha256 !== cert.spkiSha256
+      ? { replaced: { spkiSha256: known.spkiSha256, lastSeenAt: known.lastSeenAt ?? known.firstSeenAt } }
+      : {};
   if (ours) {
     if (known?.spkiSha256 === cert.spkiSha256 && known.attemptId === ours.id)
-      return { generation: known, changed: false };
+      return { generation: { ...known, lastSeenAt: now }, changed: false };
     return {
       generation: {
         spkiSha256: cert.spkiSha256,
@@ -70,20 +103,28 @@ export function currentGeneration(
         attemptId: ours.id,
         certificateNotBefore: cert.notBefore,
         firstSeenAt: now,
+        lastSeenAt: now,
+        ...history,
       },
       changed: true,
+      ...replaced,
     };
   }
+  // A rotation never returns to a key it replaced (every new key is random, a peer hands over
+  // the current one): a replaced key served again means two keys at once (docs/operate.md).
+  if (known && !seen.oneKeyAfterTwo && record.supersededKeys?.some((k) => k.spkiSha256 === cert.spkiSha256))
+    return { generation: known, changed: false, twoKeys: true };
   const fromCertificate = keyCreatedFromCertificate(cert);
   if (known?.spkiSha256 === cert.spkiSha256) {
-    // Replicas hold certificates of different ages over one key: the oldest dates the key.
-    if (known.cause === 'observed' && fromCertificate < known.createdAt) {
+    const generation = { ...known, lastSeenAt: now, ...(known.history === undefined ? history : {}) };
+    // Replicas hold certificates of different ages over one key: the oldest dates the key
+    // (an upper bound on its creation), unless our own intent dates it.
+    if (known.cause !== 'recover' && fromCertificate < known.createdAt)
       return {
-        generation: { ...known, createdAt: fromCertificate, certificateNotBefore: cert.notBefore },
+        generation: { ...generation, createdAt: fromCertificate, certificateNotBefore: cert.notBefore },
         changed: true,
       };
-    }
-    return { generation: known, changed: false };
+    return { generation, changed: generation.history !== known.history };
   }
   // A new key first seen after an unfinished attempt is that attempt's. The intent was recorded
   // right after a probe found the Coordinator stale (it served no key then), and this key is
@@ -109,20 +150,64 @@ export function currentGeneration(
         attemptId: adopted.id,
         certificateNotBefore: cert.notBefore,
         firstSeenAt: now,
+        lastSeenAt: now,
+        ...history,
       },
       changed: true,
+      ...replaced,
     };
   }
   return {
     generation: {
       spkiSha256: cert.spkiSha256,
-      createdAt: fromCertificate,
-      cause: 'observed',
+      ...classifyNewKey(record.meshCa, fromCertificate, now, seen),
       certificateNotBefore: cert.notBefore,
       firstSeenAt: now,
+      lastSeenAt: now,
+      ...history,
     },
     changed: true,
+    ...replaced,
   };
+}
+
+/**
+ * A key this service did not make: whose it is and when it was made (docs/operate.md, "Whose
+ * rotation").
+ * - Dating. NotBefore + 1 h is when `ca.New` minted the certificate. Where no peer can have
+ *   handed the key over (one Coordinator replica) that is the key's creation. Otherwise a peer
+ *   recovery may have re-issued an older key's certificate (meshapi.go hands the private key
+ *   over; ca.go mints anew), so NotBefore + 1 h — and the first sight — only bound it from
+ *   above, and the previous key's last sighting bounds it from below; a key first seen with
+ *   no earlier record has no lower bound (a baseline). Pods in between are `unknown-age`: the
+ *   rule errs towards leaving a pod that may hold an old certificate, listed with its reason,
+ *   never towards restarting one that may be fresh.
+ * - Cause. The history unchanged (stateguard.go: only UpdateState appends a transition), or a
+ *   Coordinator container started after the previous key was last seen (a restart loses the
+ *   key, so only a Recover can have made this one — whatever the history did meanwhile): a
+ *   recovery, restarted as after ours. The history changed with no Coordinator restart: a
+ *   `contrast set`, reported unless the deployment opts in.
+ */
+function classifyNewKey(
+  previous: MeshCaGeneration | undefined,
+  fromCertificate: number,
+  now: number,
+  seen: KeySighting,
+): Pick<MeshCaGeneration, 'cause' | 'createdAt' | 'createdAfter'> {
+  const single = seen.coordinators !== undefined && seen.coordinators.pods <= 1;
+  const upper = Math.min(fromCertificate, now);
+  if (!previous)
+    return single
+      ? { cause: 'observed', createdAt: fromCertificate }
+      : { cause: 'baseline', createdAt: upper, createdAfter: 0 };
+  const previousSeen = previous.lastSeenAt ?? previous.firstSeenAt;
+  // Identities of different kinds (a Coordinator upgraded past the state guard) never match;
+  // the upgrade restarted the Coordinator, which the second rule sees.
+  const sameHistory = previous.history !== undefined && previous.history === seen.history;
+  const restarted = seen.coordinators?.containersStartedAt.some((t) => t > previousSeen) ?? false;
+  const cause = sameHistory || restarted ? 'recovery' : 'observed';
+  if (single) return { cause, createdAt: fromCertificate };
+  return { cause, createdAt: upper, createdAfter: Math.min(previousSeen, upper) };
 }
 
 /** The one in-memory record (a reconcile given no durable store, the CLI, tests): the same rules, nothing durable. */

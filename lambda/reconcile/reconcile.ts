@@ -31,7 +31,7 @@ import { ownerKeyContext } from '../keys/context.ts';
 import { CLOCK_SKEW_MARGIN_MS } from '../kubernetes/stale.ts';
 import type { KubernetesSide, RestartMode, RestartSummary } from '../kubernetes/types.ts';
 import { OUTCOMES, type Outcome } from '../shared/outcomes.ts';
-import { currentGeneration, meshCaCertificate, memoryRecordStore } from './mesh-ca.ts';
+import { currentGeneration, meshCaCertificate, memoryRecordStore, type KeySighting } from './mesh-ca.ts';
 import type {
   CoordinatorState,
   DeploymentTarget,
@@ -522,24 +522,60 @@ async function finishRestarts(
   if (!cert) return run.finish(base, `${okMessage}; ${unreadable}`);
   const readOnly = options.statusOnly === true || options.dryRun === true;
   const record = await run.records.read();
-  const { generation, changed } = currentGeneration(record, cert, run.now(), CLOCK_SKEW_MARGIN_MS, ours);
+  // A key the record does not hold (or an open two-keys finding): whose is it, and do the
+  // replicas agree on it? Looked up only then, so a steady reconcile costs no Kubernetes call;
+  // and not after our own Recover without Force: the peer check just found no Ready replica.
+  const look =
+    (!ours || options.force === true) &&
+    (record.meshCa?.spkiSha256 !== cert.spkiSha256 || record.twoKeysSeenAt !== undefined);
+  const coordinators = look ? await coordinatorFacts(run) : undefined;
+  const window = coordinators && coordinators.pods > 1 ? await probeWindow(run, coordinators.pods) : [];
+  const change = currentGeneration(record, cert, run.now(), CLOCK_SKEW_MARGIN_MS, ours, {
+    history: answer.history,
+    ...(coordinators ? { coordinators } : {}),
+    ...(record.twoKeysSeenAt !== undefined && window.length > 0 ? { oneKeyAfterTwo: true } : {}),
+  });
+  const keys = new Set([cert.spkiSha256, ...window]);
+  run.result.meshCaKeysSeen = change.twoKeys ? 2 : keys.size;
+  if (run.result.meshCaKeysSeen > 1) return twoKeysFinding(run, base, okMessage, readOnly);
+  let generation = change.generation;
+  if (record.twoKeysSeenAt !== undefined) {
+    // One key left after two: which one each pod's certificate is from cannot be told by time,
+    // so every older pod is listed once as of unknown age, and nothing restarts.
+    const { restartsIssuedAt: _issued, restartsCompleteAt: _complete, ...rest } = generation;
+    generation = { ...rest, cause: 'baseline', createdAt: run.now(), createdAfter: 0 };
+  }
   run.result.meshCa = {
     spkiSha256: generation.spkiSha256,
     createdAt: new Date(generation.createdAt).toISOString(),
     cause: generation.cause,
+    // A baseline has no lower bound (0): none is shown.
+    ...(generation.createdAfter ? { createdAfter: new Date(generation.createdAfter).toISOString() } : {}),
   };
   const done = generation.restartsCompleteAt !== undefined;
-  const restart = generation.cause === 'recover' || target.restartAfterAnyRotation === true;
+  const restart =
+    generation.cause === 'recover' ||
+    generation.cause === 'recovery' ||
+    (generation.cause === 'observed' && target.restartAfterAnyRotation === true);
   const mode: RestartMode = readOnly ? 'list' : restart ? 'restart' : 'report';
   let saved = generation;
   // The wave's start is recorded before it (with a new key, in the same write): later runs
   // never patch what this wave patched, whatever the clocks say.
   const wave =
     mode === 'restart' && !done && ports.kubernetes !== undefined && generation.restartsIssuedAt === undefined;
-  if ((changed || wave) && !readOnly) {
+  if (!readOnly) {
+    // Every look is recorded (lastSeenAt bounds the next key's creation, mesh-ca.ts).
     const next = wave ? { ...generation, restartsIssuedAt: run.now() } : generation;
     try {
-      saved = await saveGeneration(run, next);
+      await run.records.update((r) => {
+        const { twoKeysSeenAt: _cleared, ...rest } = r;
+        const superseded = [
+          ...(change.replaced ? [change.replaced] : []),
+          ...(r.supersededKeys ?? []).filter((k) => k.spkiSha256 !== next.spkiSha256),
+        ].slice(0, SUPERSEDED_KEPT);
+        return { ...rest, meshCa: next, ...(superseded.length ? { supersededKeys: superseded } : {}) };
+      });
+      saved = next;
     } catch (err) {
       // The next reconcile derives the same generation again (from the attempt or the certificate).
       run.notes.push(`the mesh CA key could not be recorded (${errorMessage(err)})`);
@@ -556,12 +592,18 @@ async function finishRestarts(
       async () =>
         (await ports.kubernetes!()).restarts.restartStale({
           deployment: target.name,
-          meshCa: { spkiSha256: generation.spkiSha256, createdAt: new Date(generation.createdAt) },
+          meshCa: {
+            spkiSha256: generation.spkiSha256,
+            createdAt: new Date(generation.createdAt),
+            ...(generation.createdAfter !== undefined
+              ? { createdAfter: new Date(generation.createdAfter), unknownAgeReason: unknownAgeReason(generation) }
+              : {}),
+          },
           mode,
           clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
           ...(saved.restartsIssuedAt !== undefined ? { restartsIssuedAt: new Date(saved.restartsIssuedAt) } : {}),
           ...(run.time.signal ? { signal: run.time.signal } : {}),
-          reportReason: `the mesh CA key was created at ${new Date(generation.createdAt).toISOString()} by a rotation this service did not cause (\`contrast set\` or a manual \`contrast recover\`); restart it by hand, or set restartAfterAnyRotation for ${target.name}`,
+          reportReason: `the mesh CA key was created at ${new Date(generation.createdAt).toISOString()} by a manifest update (\`contrast set\`: the history changed and no Coordinator restarted); restart it by hand, or set restartAfterAnyRotation for ${target.name}`,
         }),
       (s) => restartCounts(s),
     );
@@ -590,7 +632,7 @@ async function finishRestarts(
   }
   if (mode === 'report') {
     const stale = summary.staleWorkloads
-      ? `; ${summary.staleWorkloads} workload(s) hold certificates of an earlier mesh CA and were reported, not restarted: the key was rotated at ${new Date(generation.createdAt).toISOString()} by a \`contrast set\` or a manual \`contrast recover\` — restart them, or set restartAfterAnyRotation`
+      ? `; ${summary.staleWorkloads} workload(s) hold certificates of an earlier mesh CA and were reported, not restarted: the key was rotated at ${new Date(generation.createdAt).toISOString()} by a \`contrast set\` — restart them, or set restartAfterAnyRotation`
       : ` (${restartCounts(summary)})`;
     return run.finish(base, `${okMessage}${stale}`);
   }
@@ -641,6 +683,89 @@ async function dryRunList(run: Run): Promise<ReconcileResult> {
     'dry-run-ok',
     `${said}; a Recover now would restart ${summary.staleWorkloads} workload(s) (${restartCounts(summary)})`,
   );
+}
+
+/** Replaced keys the record keeps to recognise their return (two keys at once). */
+const SUPERSEDED_KEPT = 4;
+
+/**
+ * The deployment's Coordinator pods and when their containers started (the peer check's list,
+ * peers.ts), for a key the record does not hold. Unknown without Kubernetes access or when
+ * the list fails: then a first sight is a baseline and no restart dates a key (mesh-ca.ts).
+ */
+async function coordinatorFacts(run: Run): Promise<KeySighting['coordinators']> {
+  if (!run.ports.kubernetes) return undefined;
+  try {
+    const status = await run.step(
+      'peers',
+      async () =>
+        (await run.ports.kubernetes!()).peers.readyPeers(
+          run.target.name,
+          run.time.signal ? { signal: run.time.signal } : {},
+        ),
+      (p) => `${p.coordinatorPods.length} Coordinator pod(s)`,
+    );
+    return { pods: status.coordinatorPods.length, containersStartedAt: status.coordinatorContainersStartedAt ?? [] };
+  } catch (err) {
+    run.notes.push(
+      `the Coordinator pods could not be listed (${errorMessage(err)}), so a new key's cause is judged without them`,
+    );
+    return undefined;
+  }
+}
+
+/**
+ * The probe window: with several Coordinator replicas, more probes on new connections (the
+ * Service picks a replica per connection), so that replicas serving two keys at once — a forced
+ * Recover beside Ready peers — are seen in one reconcile, not as a series of rotations. Returns
+ * the keys the healthy answers served; a replica that answers otherwise (stale, unreachable)
+ * adds none.
+ */
+async function probeWindow(run: Run, pods: number): Promise<string[]> {
+  const keys: string[] = [];
+  for (let i = 0; i < Math.min(PROBE_WINDOW_MAX, 2 * pods); i++) {
+    try {
+      const probe = await run.step(
+        'probe',
+        () => probeOnce(run),
+        (p) => `window ${i + 1}: ${p.state}`,
+      );
+      const key = probe.answer ? meshCaCertificate(probe.answer.meshCaPem)?.spkiSha256 : undefined;
+      if (key) keys.push(key);
+    } catch {
+      // A probe that fails tells nothing about keys; the first probe already saw one.
+    }
+  }
+  return keys;
+}
+
+/** At most this many window probes (each an attested handshake). */
+const PROBE_WINDOW_MAX = 8;
+
+/** Two keys at once: a finding; nothing restarts and the record keeps its key until one remains. */
+async function twoKeysFinding(
+  run: Run,
+  base: 'recovered' | 'already-healthy',
+  okMessage: string,
+  readOnly: boolean,
+): Promise<ReconcileResult> {
+  if (!readOnly) {
+    await run.records
+      .update((r) => ({ ...r, twoKeysSeenAt: run.now() }))
+      .catch((err: unknown) => run.notes.push(`the finding could not be recorded (${errorMessage(err)})`));
+  }
+  return run.finish(
+    base,
+    `${okMessage}; finding: Coordinator replicas serve ${run.result.meshCaKeysSeen} different mesh CA keys at once (a forced Recover beside Ready peers?) — workloads get certificates from either, so nothing is restarted until one key remains: restart the Coordinator replicas that do not hold the key you keep, then their workloads`,
+  );
+}
+
+/** Why pods of a key whose creation is only bounded are listed `unknown-age`. */
+function unknownAgeReason(g: MeshCaGeneration): string {
+  const created = new Date(g.createdAt).toISOString();
+  if (g.cause === 'baseline')
+    return `the key was first seen at ${new Date(g.firstSeenAt).toISOString()} with more than one Coordinator replica (or after replicas served two keys): a peer may have handed it over, so its age is unknown — restart by hand any of these that cannot reach the mesh`;
+  return `the key was made after the previous key was last seen (${new Date(g.createdAfter!).toISOString()}) and by ${created}; a peer recovery re-issues the certificate, so the time between is not known — restart by hand any of these that cannot reach the mesh`;
 }
 
 /** Writes the key's generation; the function's record write is conditional, so it may throw. */

@@ -13,8 +13,9 @@ export interface DeploymentTarget {
   secretId: string;
   coordinator: CoordinatorEndpoint;
   /**
-   * Also restart stale workloads after mesh CA rotations this service did not cause (a
-   * manifest update with `contrast set`, a manual `contrast recover`). Default: report them.
+   * Also restart stale workloads after a manifest update (`contrast set`: the history changed
+   * and no Coordinator restarted). Default: report them. Someone else's Recover restarts them
+   * without this (docs/operate.md).
    */
   restartAfterAnyRotation?: boolean;
 }
@@ -75,6 +76,12 @@ export interface ReconcileResult {
   staleWorkloads?: number;
   /** The Ready peer Coordinators step 3 found (with any, the outcome is `peers-available` or `peers-stuck`). */
   readyPeers?: string[];
+  /**
+   * Distinct mesh CA keys the Coordinator served within this reconcile's probe window. Two or
+   * more is a finding (replicas on different keys, e.g. a forced Recover beside Ready peers):
+   * nothing is restarted and the record keeps its key until one key remains.
+   */
+  meshCaKeysSeen?: number;
   /** The Recover attempt of this reconcile, as recorded before it was sent. */
   recoverAttemptId?: string;
   steps: StepTiming[];
@@ -86,8 +93,10 @@ export interface MeshCaSummary {
   spkiSha256: string;
   /** When the key was created (ISO 8601): the earliest moment it can have existed. */
   createdAt: string;
-  /** `recover`: this service's Recover made it; `observed`: a rotation it did not cause. */
+  /** Why the key changed (MeshCaCause). */
   cause: MeshCaCause;
+  /** Set when the creation is only bounded: the key was made after this (ISO 8601); pods between are `unknown-age`. */
+  createdAfter?: string;
 }
 
 /**
@@ -103,6 +112,13 @@ export interface RecoveryRecord {
   staleSince?: number;
   /** Since when (epoch ms) reconciles have found it stale with Ready peers (`peers-stuck` past a bound). */
   peersSince?: number;
+  /**
+   * Keys the current one replaced, newest first (a few): a rotation never returns to one, so
+   * seeing one again means replicas serve two keys at once (mesh-ca.ts).
+   */
+  supersededKeys?: { spkiSha256: string; lastSeenAt: number }[];
+  /** When a reconcile last saw two keys at once: until one key remains, nothing restarts. */
+  twoKeysSeenAt?: number;
 }
 
 /**
@@ -131,12 +147,32 @@ export interface RecoverAttempt {
   reported?: boolean;
 }
 
-export type MeshCaCause = 'recover' | 'observed';
+/**
+ * - `recover`: this service's Recover made the key;
+ * - `recovery`: someone else's Recover (the history unchanged, or a Coordinator container
+ *   started after the previous key was last seen): restarted as after our own;
+ * - `observed`: a manifest update (`contrast set`): reported unless the deployment opts in;
+ * - `baseline`: first sight of a key a peer may have handed over: its age is unknown, nothing restarts.
+ */
+export type MeshCaCause = 'recover' | 'recovery' | 'observed' | 'baseline';
 
 export interface MeshCaGeneration {
   spkiSha256: string;
-  /** Epoch ms: our Recover's intent time, or certificate NotBefore + 1 h for an observed rotation. */
+  /**
+   * Epoch ms: our Recover's intent time, or the latest the key can have been made (the earliest
+   * certificate NotBefore + 1 h seen, or its first sight). Pods that got their certificate
+   * before it hold an older key's — unless `createdAfter` says the creation is only bounded.
+   */
   createdAt: number;
+  /**
+   * Epoch ms, set where the creation is only bounded: the key was made after it (the previous
+   * key's last sighting; 0 for a baseline). Pods between it and `createdAt` are of unknown age.
+   */
+  createdAfter?: number;
+  /** The manifest history's identity when the key was first seen (coordinator/manifest.ts, historyIdentity). */
+  history?: string;
+  /** Epoch ms of the latest reconcile that saw the key. */
+  lastSeenAt?: number;
   cause: MeshCaCause;
   /** The Recover attempt that made it (cause `recover`). */
   attemptId?: string;

@@ -22,6 +22,8 @@ export const METRIC = {
   workloadsRestarted: 'WorkloadsRestarted',
   /** Workloads still holding certificates of a lost mesh CA after a rotation this service did not cause. */
   staleWorkloads: 'StaleWorkloads',
+  /** Distinct mesh CA keys the Coordinator replicas served within one reconcile's probe window (2+: a finding). */
+  meshCaKeysSeen: 'MeshCaKeysSeen',
   /** `StepDuration-<step>`, one per reconcile step. */
   stepDuration: (step: string) => `StepDuration-${step}`,
   reconcileDuration: 'ReconcileDuration',

@@ -532,6 +532,7 @@ describe.each(topologies)('%s', (_name, propsOf) => {
         'DriftDetected',
         'StaleMinutes',
         'StaleWorkloads',
+        'MeshCaKeysSeen',
         'Errors',
         'ApproximateNumberOfMessagesVisible',
       ])
