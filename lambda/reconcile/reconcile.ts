@@ -611,7 +611,10 @@ async function finishRestarts(
  * Coordinator's own clock, Contrast's ca.New). Never for an observed key: a peer may have
  * handed it over, and it may be older than every running Coordinator.
  */
-function recoveredKeyBound(g: MeshCaGeneration, ours: RecoverAttempt | undefined): { recoveredKeyMadeAfter?: Date } {
+export function recoveredKeyBound(
+  g: MeshCaGeneration,
+  ours: RecoverAttempt | undefined,
+): { recoveredKeyMadeAfter?: Date } {
   if (g.cause !== 'recover') return {};
   const own =
     ours !== undefined && g.attemptId === ours.id
