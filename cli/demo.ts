@@ -24,7 +24,7 @@ import { BundleStore } from '../lambda/keys/store.ts';
 import { exitCodeFor, type Outcome } from '../lambda/shared/outcomes.ts';
 import { reconcile } from '../lambda/reconcile/reconcile.ts';
 import type { ReconcileResult } from '../lambda/reconcile/types.ts';
-import type { KubernetesSide, WorkloadResult } from '../lambda/kubernetes/types.ts';
+import type { KubernetesSide, PodResult, WorkloadResult } from '../lambda/kubernetes/types.ts';
 import { CoordinatorEmulator } from '../testing/coordinator-emulator.ts';
 import {
   contrastTemplate,
@@ -62,6 +62,8 @@ export interface DemoSummary {
   kmsDecrypts: { firstReconcile: number; secondReconcile: number };
   /** What the recovery did with each Contrast workload, and why. */
   workloads: Pick<WorkloadResult, 'kind' | 'namespace' | 'name' | 'status' | 'reason'>[];
+  /** Every Contrast pod of the recovery, with its status and reason. */
+  pods: PodResult[];
   /** Kubernetes API requests of the second reconcile (none: the restarts are recorded complete). */
   secondReconcileKubernetesRequests: number;
   ok: boolean;
@@ -263,6 +265,9 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
     }));
     for (const w of workloads)
       say(`    ${w.status === 'restarted' ? '↻' : '·'} ${w.status.padEnd(9)} ${w.kind}/${w.name}: ${w.reason ?? ''}`);
+    const pods = first.restarts?.pods ?? [];
+    for (const p of pods)
+      say(`      pod ${p.status.padEnd(14)} ${p.name} (${p.workload}): ${p.reason}${p.action ? `; ${p.action}` : ''}`);
     const notBefore = records.record.meshCa?.certificateNotBefore;
     if (notBefore)
       say(
@@ -295,6 +300,7 @@ async function runDemo(opts: { json?: boolean; keyBits?: number }): Promise<Demo
       recoverCalls: emulator.recoverCalls.length,
       kmsDecrypts: { firstReconcile: d1, secondReconcile: d2 },
       workloads,
+      pods,
       secondReconcileKubernetesRequests: kube.log.length,
       ok:
         first.outcome === 'recovered' &&

@@ -66,6 +66,11 @@ export function printResult(result: ReconcileResult, json: boolean): void {
   if (result.restarts) {
     for (const r of result.restarts.results)
       lines.push(`  ${r.status.padEnd(20)} ${r.kind}/${r.namespace}/${r.name}${r.reason ? ` — ${r.reason}` : ''}`);
+    // Every Contrast pod with its status and reason (issue #19 item 8).
+    for (const p of result.restarts.pods ?? [])
+      lines.push(
+        `    pod ${p.status.padEnd(15)} ${p.namespace}/${p.name} (${p.workload}) — ${p.reason}${p.action ? `; ${p.action}` : ''}`,
+      );
     if (result.staleWorkloads)
       lines.push(`  ${result.staleWorkloads} workload(s) still hold certificates of a lost mesh CA`);
   }

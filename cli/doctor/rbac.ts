@@ -3,7 +3,7 @@
  * SubjectAccessReview per permission (authorization.k8s.io/v1; the server's authorizers
  * answer, so bindings, aggregated roles and webhooks all count). The permissions are those
  * the function's calls need (lambda/kubernetes/: peers.ts lists the Coordinator pods;
- * discovery.ts lists pods and the four workload kinds per namespace, and namespaces for a
+ * discovery.ts lists pods and the seven workload kinds per namespace, and namespaces for a
  * label selector; restart.ts patches Deployments, StatefulSets and DaemonSets and, only when
  * pod deletion is opted in, deletes pods), in the namespaces the configuration names.
  */
@@ -27,6 +27,9 @@ const READS: [string, string][] = [
   ['apps', 'statefulsets'],
   ['apps', 'daemonsets'],
   ['apps', 'replicasets'],
+  ['', 'replicationcontrollers'],
+  ['batch', 'jobs'],
+  ['batch', 'cronjobs'],
 ];
 const PATCHED: [string, string][] = [
   ['apps', 'deployments'],

@@ -122,8 +122,18 @@ function callerSummary(c: Caller): Record<string, unknown> {
 }
 
 const MAX_LISTED_WORKLOADS = 25;
+/** Pods listed in the result event (each ~300 bytes: far below EventBridge's 256 KB with the rest). */
+const MAX_LISTED_PODS = 100;
 
-function restartSummary(result: ReconcileResult): Record<string, unknown> | undefined {
+/** Pod statuses that need attention, listed first. */
+const POD_ATTENTION = new Set(['lost-ca']);
+
+/**
+ * The restarts of a result: counts per status, and the workloads and every Contrast pod with
+ * status and reason — needing attention first, capped for the result event (256 KB per event);
+ * `full` (the audit record) keeps every one.
+ */
+export function restartSummary(result: ReconcileResult, full = false): Record<string, unknown> | undefined {
   const r = result.restarts;
   if (!r) return undefined;
   const counts: Record<string, number> = {};
@@ -138,14 +148,26 @@ function restartSummary(result: ReconcileResult): Record<string, unknown> | unde
       w.status === 'unknown-age',
   );
   const rest = r.results.filter((w) => !attention.includes(w));
-  const listed = [...attention, ...rest].slice(0, MAX_LISTED_WORKLOADS);
+  const listed = full ? [...attention, ...rest] : [...attention, ...rest].slice(0, MAX_LISTED_WORKLOADS);
+  const pods = r.pods ?? [];
+  const podCounts: Record<string, number> = {};
+  for (const p of pods) podCounts[p.status] = (podCounts[p.status] ?? 0) + 1;
+  const orderedPods = [
+    ...pods.filter((p) => POD_ATTENTION.has(p.status)),
+    ...pods.filter((p) => !POD_ATTENTION.has(p.status)),
+  ];
+  const listedPods = full ? orderedPods : orderedPods.slice(0, MAX_LISTED_PODS);
   return {
     meshCaSpkiSha256: r.meshCaSpkiSha256,
     complete: r.complete,
     staleWorkloads: r.staleWorkloads,
+    ...(r.coordinatorStartedAt ? { coordinatorStartedAt: r.coordinatorStartedAt } : {}),
     counts,
     workloads: listed,
     truncated: r.results.length > listed.length,
+    podCounts,
+    pods: listedPods,
+    podsTruncated: pods.length > listedPods.length,
   };
 }
 
@@ -219,7 +241,7 @@ function auditRecord(result: ReconcileResult, ctx: ReportContext, facts: RunFact
       attemptId: result.recoverAttemptId,
       meshCa: result.meshCa,
     },
-    restarts: restartSummary(result),
+    restarts: restartSummary(result, true),
     resultEvent: detailTypeFor(result),
     durationMs: Math.round(result.durationMs),
   };

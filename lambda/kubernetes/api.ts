@@ -10,12 +10,15 @@ import type { KubeTransport } from './http.ts';
 import type { Namespace, ObjectList, Pod } from './objects.ts';
 import type { WorkloadKind } from './types.ts';
 
-/** apps/v1 and core/v1 collection per kind. */
+/** apps/v1, batch/v1 and core/v1 collection per kind. */
 const KIND_PATHS: Record<WorkloadKind, { prefix: string; resource: string }> = {
   Deployment: { prefix: '/apis/apps/v1', resource: 'deployments' },
   StatefulSet: { prefix: '/apis/apps/v1', resource: 'statefulsets' },
   DaemonSet: { prefix: '/apis/apps/v1', resource: 'daemonsets' },
   ReplicaSet: { prefix: '/apis/apps/v1', resource: 'replicasets' },
+  ReplicationController: { prefix: '/api/v1', resource: 'replicationcontrollers' },
+  Job: { prefix: '/apis/batch/v1', resource: 'jobs' },
+  CronJob: { prefix: '/apis/batch/v1', resource: 'cronjobs' },
   Pod: { prefix: '/api/v1', resource: 'pods' },
 };
 

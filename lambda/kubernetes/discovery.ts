@@ -1,18 +1,23 @@
 /**
- * Finds the Contrast workloads and their pods: Deployments, StatefulSets, DaemonSets,
- * ReplicaSets no Deployment owns, and bare Pods, in the configured namespaces. A workload is
- * a Contrast workload when its pod template runs a `contrast-cc…` runtime class or has the
+ * Finds the Contrast workloads and their pods, of every kind Contrast's `generate` injects the
+ * initializer into (types.ts, WorkloadKind): Deployments, StatefulSets, DaemonSets,
+ * ReplicaSets (those a Deployment owns only link it to its pods), ReplicationControllers,
+ * Jobs, CronJobs and bare Pods, in the configured namespaces. A workload is a Contrast
+ * workload when its pod template runs a `contrast-cc…` runtime class or has the
  * `contrast-initializer` init container (contrast.ts). The Coordinator is never one of them.
- * Each pod comes with the state of its initializer (stale.ts), which decides staleness.
+ * A ReplicaSet or pod controlled by something else (an operator's own kind) is listed too, with
+ * its controller, so no Contrast pod goes unreported. Each pod comes with the state of its
+ * initializer (stale.ts), which decides staleness.
  *
- * Per scope it makes five list calls (the four workload kinds and pods) in parallel and
- * joins pods to workloads through ownerReferences, so the cost does not grow with the
- * number of workloads.
+ * Per scope it makes eight list calls (seven workload kinds and pods) in parallel and joins
+ * pods to workloads through ownerReferences, so the cost does not grow with the number of
+ * workloads.
  */
 import { UnreachableError } from '../shared/errors.ts';
 import type { KubeApiClient } from './api.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
 import {
+  COORDINATOR_LABEL,
   COORDINATOR_LABEL_KEY,
   COORDINATOR_LABEL_VALUE,
   COORDINATOR_ROLE,
@@ -26,6 +31,13 @@ import type { WorkloadKind } from './types.ts';
 
 /** Workload annotation: integer restart group, lower first (see restart.ts). */
 export const RESTART_ORDER_ANNOTATION = 'contrast-autorecover.edgeless.systems/restart-order';
+
+/**
+ * Job or CronJob annotation `"true"`: its running pods that hold a lost mesh CA's certificate may
+ * be deleted (with allowPodDeletion). Without it they are `needs-manual-restart`: deleting a Job's
+ * pod reruns its work and counts against its backoffLimit (restart.ts).
+ */
+export const JOB_POD_DELETION_ANNOTATION = 'contrast-autorecover.edgeless.systems/delete-stale-job-pods';
 
 export type NamespaceSelection =
   | { kind: 'list'; names: string[] }
@@ -43,6 +55,8 @@ export interface PodInfo {
   /** status.startTime; undefined while the pod is not yet scheduled. */
   startTime: Date | undefined;
   deleting: boolean;
+  /** status.phase: `Succeeded` and `Failed` pods run nothing. */
+  phase: string | undefined;
   /** When (whether) its contrast-initializer got the pod's mesh certificate. */
   initializer: InitializerState;
 }
@@ -65,6 +79,44 @@ export interface Workload {
    * restarted automatically, and listed with the reason (restart.ts).
    */
   claimsCoordinatorRole?: true;
+  /**
+   * A ReplicaSet or pod whose controller is a kind this service does not restart (e.g. an
+   * operator's): listed, restarted only through that controller.
+   */
+  controlledBy?: { kind: string; name: string };
+  /** Jobs: what decides whether their pods may be deleted. */
+  job?: JobFacts;
+}
+
+export interface JobFacts {
+  /** `Complete` or `Failed` once the Job finished. */
+  finished: string | undefined;
+  /** spec.backoffLimit (Kubernetes' default 6) and status.failed. */
+  backoffLimit: number;
+  failed: number;
+  /** JOB_POD_DELETION_ANNOTATION on the Job or its CronJob. */
+  deletionOptIn: boolean;
+  /** The CronJob that made it, if any. */
+  cronJob?: string;
+}
+
+/** batch/v1 JobSpec.backoffLimit default (kubernetes.io, "Jobs", pod backoff failure policy). */
+const DEFAULT_BACKOFF_LIMIT = 6;
+
+function jobFacts(o: WorkloadObject, cronJob: WorkloadObject | undefined): JobFacts {
+  const finished = o.status?.conditions?.find(
+    (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+  )?.type;
+  const optIn = [o.metadata.annotations, cronJob?.metadata.annotations].some(
+    (a) => a?.[JOB_POD_DELETION_ANNOTATION] === 'true',
+  );
+  return {
+    finished,
+    backoffLimit: o.spec?.backoffLimit ?? DEFAULT_BACKOFF_LIMIT,
+    failed: o.status?.failed ?? 0,
+    deletionOptIn: optIn,
+    ...(cronJob ? { cronJob: cronJob.metadata.name } : {}),
+  };
 }
 
 function isContrastSpec(spec: PodSpec | undefined): boolean {
@@ -104,11 +156,15 @@ function podInfo(p: Pod): PodInfo {
     name: p.metadata.name,
     startTime: t && !Number.isNaN(t.getTime()) ? t : undefined,
     deleting: !!p.metadata.deletionTimestamp,
+    phase: p.status?.phase,
     initializer: initializerState(p),
   };
 }
 
-function controllerOf(meta: ObjectMeta): { kind: string; uid: string } | undefined {
+/** Controller kinds whose objects discovery lists: their pods join them (or are dropped with them). */
+const LISTED_CONTROLLERS = new Set(['ReplicaSet', 'StatefulSet', 'DaemonSet', 'ReplicationController', 'Job']);
+
+function controllerOf(meta: ObjectMeta): { kind: string; name: string; uid: string } | undefined {
   return meta.ownerReferences?.find((r) => r.controller) ?? undefined;
 }
 
@@ -140,17 +196,22 @@ export class WorkloadDiscovery {
   }
 
   private async discoverIn(ns: string | undefined, signal: AbortSignal | undefined): Promise<Workload[]> {
-    const [deployments, statefulsets, daemonsets, replicasets, pods] = await Promise.all([
-      this.guard('deployments', ns, () => this.api.list<WorkloadObject>('Deployment', ns, undefined, signal)),
-      this.guard('statefulsets', ns, () => this.api.list<WorkloadObject>('StatefulSet', ns, undefined, signal)),
-      this.guard('daemonsets', ns, () => this.api.list<WorkloadObject>('DaemonSet', ns, undefined, signal)),
-      this.guard('replicasets', ns, () => this.api.list<WorkloadObject>('ReplicaSet', ns, undefined, signal)),
+    const list = (kind: WorkloadKind, resource: string) =>
+      this.guard(resource, ns, () => this.api.list<WorkloadObject>(kind, ns, undefined, signal));
+    const [deployments, statefulsets, daemonsets, replicasets, controllers, jobs, cronjobs, pods] = await Promise.all([
+      list('Deployment', 'deployments'),
+      list('StatefulSet', 'statefulsets'),
+      list('DaemonSet', 'daemonsets'),
+      list('ReplicaSet', 'replicasets'),
+      list('ReplicationController', 'replicationcontrollers'),
+      list('Job', 'jobs'),
+      list('CronJob', 'cronjobs'),
       this.guard('pods', ns, () => this.api.listPods(ns, undefined, signal)),
     ]);
 
     const byUid = new Map<string, Workload>();
-    const add = (kind: WorkloadKind, o: WorkloadObject): void => {
-      const template = o.spec?.template ?? {};
+    const add = (kind: WorkloadKind, o: WorkloadObject, extra: Partial<Workload> = {}): void => {
+      const template = (kind === 'CronJob' ? o.spec?.jobTemplate?.spec?.template : o.spec?.template) ?? {};
       if (!isContrastSpec(template.spec) || isCoordinator(kind, o.metadata, template)) return;
       byUid.set(o.metadata.uid, {
         kind,
@@ -166,11 +227,20 @@ export class WorkloadDiscovery {
         pods: [],
         order: parseOrder(o.metadata.annotations?.[RESTART_ORDER_ANNOTATION]),
         ...(claimsCoordinatorRole(o.metadata, template) ? { claimsCoordinatorRole: true as const } : {}),
+        ...extra,
       });
     };
     for (const d of deployments) add('Deployment', d);
     for (const s of statefulsets) add('StatefulSet', s);
     for (const d of daemonsets) add('DaemonSet', d);
+    for (const r of controllers) add('ReplicationController', r);
+    const cronByUid = new Map(cronjobs.map((c) => [c.metadata.uid, c]));
+    for (const c of cronjobs) add('CronJob', c);
+    for (const j of jobs) {
+      const ctrl = controllerOf(j.metadata);
+      const cron = ctrl?.kind === 'CronJob' ? cronByUid.get(ctrl.uid) : undefined;
+      add('Job', j, { job: jobFacts(j, cron) });
+    }
 
     // ReplicaSet uid → the uid that owns its pods for restart purposes.
     const rsOwner = new Map<string, string>();
@@ -178,16 +248,17 @@ export class WorkloadDiscovery {
       const ctrl = controllerOf(rs.metadata);
       if (ctrl?.kind === 'Deployment') {
         rsOwner.set(rs.metadata.uid, ctrl.uid);
-      } else if (!ctrl) {
-        add('ReplicaSet', rs);
+      } else {
+        add('ReplicaSet', rs, ctrl ? { controlledBy: { kind: ctrl.kind, name: ctrl.name } } : {});
         rsOwner.set(rs.metadata.uid, rs.metadata.uid);
       }
     }
 
     for (const p of pods) {
       const ctrl = controllerOf(p.metadata);
-      if (!ctrl) {
-        // A bare pod is its own workload.
+      // Controllers of kinds listed above own their pods through byUid; any other kind (an
+      // operator's own) leaves the pod to be listed by itself, with its controller.
+      if (!ctrl || !LISTED_CONTROLLERS.has(ctrl.kind)) {
         const template: PodTemplateSpec = {
           metadata: { labels: p.metadata.labels ?? {}, annotations: p.metadata.annotations ?? {} },
           spec: p.spec ?? {},
@@ -204,6 +275,7 @@ export class WorkloadDiscovery {
           pods: [podInfo(p)],
           order: parseOrder(p.metadata.annotations?.[RESTART_ORDER_ANNOTATION]),
           ...(claimsCoordinatorRole(p.metadata, template) ? { claimsCoordinatorRole: true as const } : {}),
+          ...(ctrl ? { controlledBy: { kind: ctrl.kind, name: ctrl.name } } : {}),
         });
         continue;
       }
@@ -212,6 +284,15 @@ export class WorkloadDiscovery {
       if (w) w.pods.push(podInfo(p));
     }
     return [...byUid.values()];
+  }
+
+  /**
+   * The Coordinator's pods as its own peer discovery selects them (label and pod-role
+   * annotation, peers.ts), for the Coordinator-start bound (stale.ts).
+   */
+  async coordinatorPods(namespace: string, signal?: AbortSignal): Promise<Pod[]> {
+    const pods = await this.guard('pods', namespace, () => this.api.listPods(namespace, COORDINATOR_LABEL, signal));
+    return pods.filter((p) => p.metadata.annotations?.[POD_ROLE_ANNOTATION] === COORDINATOR_ROLE);
   }
 
   /** Runs a list call; failures become UnreachableError naming the namespace and the fix. */

@@ -20,7 +20,7 @@ export type KubeAuth = EksAuth | KubeconfigAuth;
 export type { EksAuth } from './eks.ts';
 export type { KubeconfigAuth, KubeconfigDocument } from './kubeconfig.ts';
 export type { NamespaceSelection } from './discovery.ts';
-export { RESTART_ORDER_ANNOTATION } from './discovery.ts';
+export { JOB_POD_DELETION_ANNOTATION, RESTART_ORDER_ANNOTATION } from './discovery.ts';
 export { RESTART_CONCURRENCY, RESTARTED_AT_ANNOTATION } from './restart.ts';
 export { createEksToken, eksTokenProvider } from './eks-token.ts';
 export { CLOCK_SKEW_MARGIN_MS } from './stale.ts';
@@ -68,6 +68,9 @@ export async function createKubernetesSide(settings: KubernetesSettings): Promis
   const api = new KubeApiClient(transport);
   const peers = new KubePeerChecker(api, { namespace: settings.coordinatorNamespace });
   const discovery = new WorkloadDiscovery(api, { namespaces: settings.namespaces });
-  const restarts = new KubeWorkloadRestarter(api, discovery, { allowPodDeletion: settings.allowPodDeletion ?? false });
+  const restarts = new KubeWorkloadRestarter(api, discovery, {
+    allowPodDeletion: settings.allowPodDeletion ?? false,
+    coordinatorNamespace: settings.coordinatorNamespace,
+  });
   return { peers, restarts, requestCount: () => transport.requests, close: () => transport.close() };
 }

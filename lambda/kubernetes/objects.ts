@@ -81,6 +81,16 @@ export interface WorkloadObject {
   spec?: {
     template?: PodTemplateSpec;
     updateStrategy?: { type?: string };
+    /** Job: failed pods tolerated before the Job fails (default 6). */
+    backoffLimit?: number;
+    /** CronJob: the Job template. */
+    jobTemplate?: { metadata?: { annotations?: Record<string, string> }; spec?: { template?: PodTemplateSpec } };
+  };
+  status?: {
+    /** Job: `Complete` or `Failed` with status True once it finished. */
+    conditions?: { type: string; status: string }[];
+    /** Job: pods that failed so far. */
+    failed?: number;
   };
 }
 

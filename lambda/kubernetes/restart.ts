@@ -12,8 +12,17 @@
  *   `kubectl.kubernetes.io/restartedAt` (what `kubectl rollout restart` does), for
  *   Deployments and RollingUpdate StatefulSets/DaemonSets;
  * - `delete-pods`: delete the stale pods (their controller, if any, recreates them), for
- *   OnDelete StatefulSets/DaemonSets, ReplicaSets no Deployment owns, and bare pods; only
- *   with `allowPodDeletion`, otherwise reported as `needs-manual-restart`.
+ *   OnDelete StatefulSets/DaemonSets, ReplicaSets no Deployment owns, ReplicationControllers
+ *   (`kubectl rollout restart` does not support them) and bare pods; only with
+ *   `allowPodDeletion`, otherwise reported as `needs-manual-restart`;
+ * - Jobs: deleting a running Job's pod reruns its work and counts as a failure against its
+ *   `backoffLimit` (kubernetes.io, "Jobs": pod backoff failure policy; with `backoffLimit: 0`
+ *   the Job fails), so a stale Job pod is `needs-manual-restart` unless the Job (or its
+ *   CronJob) opts in (JOB_POD_DELETION_ANNOTATION, with `allowPodDeletion`) and deleting
+ *   leaves the Job within its backoffLimit. A finished Job runs nothing; a CronJob's next run
+ *   fetches a new certificate, so a CronJob itself needs nothing (its running Jobs are listed);
+ * - a ReplicaSet or pod controlled by another kind (an operator's): `needs-manual-restart`,
+ *   restarted through that controller.
  *
  * Ordering: the workload annotation RESTART_ORDER_ANNOTATION (integer, default 0) forms
  * groups whose restarts are issued one group after another, lowest first. A group's restarts
@@ -23,10 +32,20 @@
  */
 import pMap from 'p-map';
 import type { KubeApiClient } from './api.ts';
-import type { Workload, WorkloadDiscovery } from './discovery.ts';
+import { JOB_POD_DELETION_ANNOTATION, type PodInfo, type Workload, type WorkloadDiscovery } from './discovery.ts';
 import { describeApiError, KubeApiError } from './errors.ts';
-import { CLOCK_SKEW_MARGIN_MS, holdsLostCertificate, MAX_CLOCK_SKEW_MS } from './stale.ts';
+import {
+  CLOCK_SKEW_MARGIN_MS,
+  coordinatorStartBound,
+  holdsLostCertificate,
+  MAX_CLOCK_SKEW_MS,
+  staleBy,
+  type InitializerState,
+  type StaleBounds,
+} from './stale.ts';
 import type {
+  PodResult,
+  PodResultStatus,
   RestartRequest,
   RestartSummary,
   WorkloadRestarter,
@@ -45,6 +64,8 @@ export const RESTART_CONCURRENCY = 8;
 export interface RestartOptions {
   /** Delete pods where a patch restarts nothing (OnDelete, orphan ReplicaSets, bare pods). */
   allowPodDeletion: boolean;
+  /** The Coordinator's namespace: its pods date the Coordinator-start bound (stale.ts). */
+  coordinatorNamespace?: string;
 }
 
 /** RFC 3339 without fractions, like kubectl writes restartedAt. */
@@ -70,6 +91,55 @@ function notStaleReason(live: Workload['pods'], createdAt: Date): string {
   return parts.join('; ');
 }
 
+const VIA: Record<Extract<InitializerState, { kind: 'done' }>['via'], string> = {
+  finishedAt: 'contrast-initializer finished',
+  'next-init-started': 'the init container after the initializer sidecar started',
+  Initialized: 'pod Initialized after the initializer sidecar started',
+};
+
+/** Pods that run nothing: finished (a Job's) or being deleted. */
+function isLive(p: PodInfo): boolean {
+  return !p.deleting && p.phase !== 'Succeeded' && p.phase !== 'Failed';
+}
+
+/** Not stale, but got its certificate before the upper bound of a key whose creation is only bounded. */
+function unknownAge(state: PodInfo['initializer'], bounds: StaleBounds): boolean {
+  return bounds.keyCreatedBy !== undefined && holdsLostCertificate(state, bounds.keyCreatedBy, 0);
+}
+
+/** One pod's status and reason (docs/operate.md, "Which workloads are restarted"). */
+function judgePod(p: PodInfo, bounds: StaleBounds): { status: PodResultStatus; reason: string } {
+  if (p.deleting) return { status: 'terminating', reason: 'being deleted' };
+  if (p.phase === 'Succeeded' || p.phase === 'Failed')
+    return { status: 'finished', reason: `pod ${p.phase}: it runs nothing` };
+  const s = p.initializer;
+  if (s.kind === 'none')
+    return { status: 'no-certificate', reason: 'no contrast-initializer: holds no mesh certificate' };
+  if (s.kind === 'in-init')
+    return {
+      status: 'in-init',
+      reason: `still in Init (${s.detail}): it fetches its certificate from the current Coordinator`,
+    };
+  const got = `certificate by ${rfc3339(s.at)} (${VIA[s.via]})`;
+  const by = staleBy(s, bounds);
+  if (by === 'key')
+    return {
+      status: 'lost-ca',
+      reason: `${got}, before the mesh CA key was created (${rfc3339(bounds.keyCreatedAt)})`,
+    };
+  if (by === 'coordinator-start')
+    return {
+      status: 'lost-ca',
+      reason: `${got}, before the earliest running Coordinator container started (${rfc3339(bounds.coordinatorStartedAt!)}), and the key was made by a Recover after that`,
+    };
+  if (unknownAge(s, bounds))
+    return {
+      status: 'unknown-age',
+      reason: `${got}, after ${rfc3339(bounds.keyCreatedAt)} but before ${rfc3339(bounds.keyCreatedBy!)}: the mesh CA key was created somewhere between the two`,
+    };
+  return { status: 'fresh', reason: `${got}, after the mesh CA key was created (${rfc3339(bounds.keyCreatedAt)})` };
+}
+
 type Plan =
   | { action: 'none'; result: WorkloadResult }
   | { action: 'patch'; workload: Workload; stalePods: string[] }
@@ -84,8 +154,18 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
 
   async restartStale(request: RestartRequest): Promise<RestartSummary> {
     const { signal } = request;
-    const workloads = await this.discovery.discover(signal);
-    const plans = workloads.map((w) => this.plan(w, request));
+    const [workloads, coordinatorStartedAt] = await Promise.all([
+      this.discovery.discover(signal),
+      this.coordinatorStart(request, signal),
+    ]);
+    const bounds: StaleBounds = {
+      // A bounded creation is judged stale only before its lower bound (reconcile/mesh-ca.ts).
+      keyCreatedAt: request.meshCa.createdAfter ?? request.meshCa.createdAt,
+      ...(request.meshCa.createdAfter ? { keyCreatedBy: request.meshCa.createdAt } : {}),
+      marginMs: request.clockSkewMarginMs ?? CLOCK_SKEW_MARGIN_MS,
+      ...(coordinatorStartedAt ? { coordinatorStartedAt } : {}),
+    };
+    const plans = workloads.map((w) => this.plan(w, request, bounds));
     const results: (WorkloadResult | undefined)[] = plans.map((p) => (p.action === 'none' ? p.result : undefined));
     const acting = plans.flatMap((plan, index) => (plan.action === 'none' ? [] : [{ plan, index }]));
     // Groups by restart order, lowest first; each group finishes before the next starts.
@@ -98,32 +178,69 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
     }
     const list = results.filter((r): r is WorkloadResult => r !== undefined);
     const staleWorkloads = list.filter((r) => STILL_STALE.includes(r.status)).length;
+    const pods: PodResult[] = workloads.flatMap((w, i) =>
+      w.pods.map((p) => {
+        const judged = judgePod(p, bounds);
+        return {
+          namespace: w.namespace,
+          name: p.name,
+          workload: `${w.kind}/${w.name}`,
+          ...judged,
+          ...(judged.status === 'lost-ca' ? { action: list[i]!.status } : {}),
+        };
+      }),
+    );
     return {
       meshCaSpkiSha256: request.meshCa.spkiSha256,
       results: list,
+      pods,
+      ...(coordinatorStartedAt ? { coordinatorStartedAt: rfc3339(coordinatorStartedAt) } : {}),
       complete: staleWorkloads === 0,
       staleWorkloads,
     };
   }
 
+  /** The Coordinator-start bound, where the request allows it (stale.ts, coordinatorStartBound). */
+  private async coordinatorStart(req: RestartRequest, signal: AbortSignal | undefined): Promise<Date | undefined> {
+    const namespace = this.opts.coordinatorNamespace;
+    if (!req.recoveredKeyMadeAfter || namespace === undefined) return undefined;
+    const pods = await this.discovery.coordinatorPods(namespace, signal);
+    return coordinatorStartBound(pods, req.recoveredKeyMadeAfter, req.clockSkewMarginMs ?? CLOCK_SKEW_MARGIN_MS);
+  }
+
   /** Decides what a workload needs, without any API call. */
-  private plan(w: Workload, req: RestartRequest): Plan {
+  private plan(w: Workload, req: RestartRequest, bounds: StaleBounds): Plan {
     const base = { kind: w.kind, namespace: w.namespace, name: w.name };
-    const margin = req.clockSkewMarginMs ?? CLOCK_SKEW_MARGIN_MS;
-    // A bounded creation (reconcile/mesh-ca.ts): stale only before its lower bound.
-    const createdAt = req.meshCa.createdAfter ?? req.meshCa.createdAt;
-    const live = w.pods.filter((p) => !p.deleting);
-    const stale = live.filter((p) => holdsLostCertificate(p.initializer, createdAt, margin)).map((p) => p.name);
-    const unknown = req.meshCa.createdAfter
-      ? live.filter((p) => !stale.includes(p.name) && holdsLostCertificate(p.initializer, req.meshCa.createdAt, 0))
-      : [];
+    const createdAt = bounds.keyCreatedAt;
+    const margin = bounds.marginMs ?? CLOCK_SKEW_MARGIN_MS;
+    const live = w.pods.filter(isLive);
+    if (w.kind === 'CronJob')
+      return {
+        action: 'none',
+        result: {
+          ...base,
+          status: 'skipped',
+          reason:
+            "each run's pods fetch their certificate from the current Coordinator when they start; its running Jobs are listed on their own",
+        },
+      };
+    if (w.job?.finished)
+      return {
+        action: 'none',
+        result: { ...base, status: 'skipped', reason: `Job ${w.job.finished}: it runs nothing` },
+      };
+    const stalePods = live.filter((p) => staleBy(p.initializer, bounds) !== undefined);
+    const stale = stalePods.map((p) => p.name);
+    // A bounded creation (reconcile/mesh-ca.ts): stale only before its lower bound, unknown-age up to its upper.
+    const unknown = live.filter((p) => !stale.includes(p.name) && unknownAge(p.initializer, bounds));
     if (stale.length === 0 && unknown.length > 0) {
-      const reason = `${unknown.length} pod(s) got their certificate before ${rfc3339(req.meshCa.createdAt)}, while the mesh CA key's creation is only known to lie ${createdAt.getTime() > 0 ? `after ${rfc3339(createdAt)}` : 'before it'}: ${unknown.map((p) => p.name).join(', ')} — ${req.meshCa.unknownAgeReason ?? 'restart them by hand if they cannot reach the mesh'}`;
+      const reason = `${unknown.length} pod(s) got their certificate before ${rfc3339(bounds.keyCreatedBy!)}, while the mesh CA key's creation is only known to lie ${createdAt.getTime() > 0 ? `after ${rfc3339(createdAt)}` : 'before it'}: ${unknown.map((p) => p.name).join(', ')} — ${req.meshCa.unknownAgeReason ?? 'restart them by hand if they cannot reach the mesh'}`;
       return { action: 'none', result: { ...base, status: 'unknown-age', reason } };
     }
     if (stale.length === 0)
       return { action: 'none', result: { ...base, status: 'skipped', reason: notStaleReason(live, createdAt) } };
-    const why = `${stale.length} pod(s) whose contrast-initializer finished before the mesh CA key was created (${rfc3339(createdAt)})`;
+    const byStart = stalePods.some((p) => staleBy(p.initializer, bounds) === 'coordinator-start');
+    const why = `${stale.length} pod(s) whose contrast-initializer finished before the mesh CA key was created (${rfc3339(createdAt)})${byStart ? ` or before the earliest running Coordinator container started (${rfc3339(bounds.coordinatorStartedAt!)})` : ''}`;
     if (w.claimsCoordinatorRole) {
       const role =
         "its pod template carries the Coordinator's pod-role annotation (contrast.edgeless.systems/pod-role=coordinator) but no Coordinator label";
@@ -169,12 +286,45 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
           reason: `${why}: ${stale.join(', ')} — not restarted: ${req.reportReason ?? 'reported only'}`,
         },
       };
+    const podList = stale.join(', ');
+    // Never restarted by this service, whatever the mode: the reason says who can.
+    const refuse = (reason: string): Plan => ({
+      action: 'none',
+      result: { ...base, status: 'needs-manual-restart', method: 'delete-pods', reason: `${why}; ${reason}` },
+    });
+    if (w.controlledBy) {
+      const by = `${w.controlledBy.kind} ${w.controlledBy.name}`;
+      return refuse(
+        `controlled by ${by}, a kind this service does not restart: restart it through ${by} (or delete pod(s) ${podList} by hand)`,
+      );
+    }
+    if (w.job) {
+      const j = w.job;
+      const owner = j.cronJob ? `Job of CronJob ${j.cronJob}` : 'Job';
+      const cost = `deleting a running Job's pod reruns its work and counts as a failure against its backoffLimit (${j.backoffLimit}, ${j.failed} failed so far)`;
+      if (!j.deletionOptIn)
+        return refuse(
+          `${owner}: ${cost}, so it is not deleted unless the Job opts in (annotation ${JOB_POD_DELETION_ANNOTATION}: "true"); delete pod(s) ${podList} by hand when rerunning is safe, or let the Job finish and rerun it`,
+        );
+      if (j.failed + stale.length > j.backoffLimit)
+        return refuse(
+          `${owner}: ${cost}; deleting ${stale.length} pod(s) would exceed it and fail the Job — delete by hand when that is acceptable, or raise backoffLimit`,
+        );
+      if (!this.opts.allowPodDeletion)
+        return refuse(
+          `${owner} opted in to pod deletion, but this deployment does not allow it: enable allowPodDeletion and apply infra/k8s/rbac-pod-deletion.yaml, or delete pod(s) ${podList} by hand`,
+        );
+    }
     const manual =
       w.kind === 'Pod'
         ? 'bare pod'
         : w.kind === 'ReplicaSet'
           ? 'ReplicaSet without a Deployment'
-          : `${w.kind} with updateStrategy ${w.updateStrategy}`;
+          : w.kind === 'ReplicationController'
+            ? 'ReplicationController (rollout restart does not apply to it)'
+            : w.kind === 'Job'
+              ? 'Job (opted in to pod deletion; its controller reruns the pods)'
+              : `${w.kind} with updateStrategy ${w.updateStrategy}`;
     if (req.mode === 'list')
       return {
         action: 'none',
@@ -182,7 +332,7 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
           ...base,
           status: 'would-restart',
           method,
-          reason: rolling ? why : `${why}; ${manual}: delete ${stale.join(', ')}`,
+          reason: rolling ? why : `${why}; ${manual}: delete ${podList}`,
         },
       };
     if (rolling) return { action: 'patch', workload: w, stalePods: stale };
@@ -193,7 +343,7 @@ export class KubeWorkloadRestarter implements WorkloadRestarter {
           ...base,
           status: 'needs-manual-restart',
           method: 'delete-pods',
-          reason: `${why}; ${manual}: a rollout restart changes nothing; delete pod(s) ${stale.join(', ')} by hand, or enable allowPodDeletion and apply infra/k8s/rbac-pod-deletion.yaml`,
+          reason: `${why}; ${manual}: a rollout restart changes nothing; delete pod(s) ${podList} by hand, or enable allowPodDeletion and apply infra/k8s/rbac-pod-deletion.yaml`,
         },
       };
     }

@@ -33,7 +33,13 @@ export interface PeerChecker {
   readyPeers(deployment: string, query?: PeerQuery): Promise<PeerStatus>;
 }
 
-export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'ReplicaSet' | 'Pod';
+/**
+ * Every kind Contrast's `generate` injects the initializer into (edgelesssys/contrast
+ * internal/kuberesource/mutators.go, MapPodSpecWithMeta: CronJob, DaemonSet, Deployment, Job,
+ * Pod, ReplicaSet, ReplicationController, StatefulSet).
+ */
+export type WorkloadKind =
+  'Deployment' | 'StatefulSet' | 'DaemonSet' | 'ReplicaSet' | 'ReplicationController' | 'Job' | 'CronJob' | 'Pod';
 
 /**
  * - `restarted` / `deleted`: a restart was issued (rollout restart, or stale pods deleted);
@@ -65,10 +71,43 @@ export interface WorkloadResult {
   method?: 'rollout-restart' | 'delete-pods';
 }
 
+/**
+ * A Contrast pod as the step judged it:
+ * - `lost-ca`: holds a certificate of a lost mesh CA (`action`: what its workload's result is);
+ * - `fresh`: got its certificate from the current key;
+ * - `in-init`: still in Init, fetches its certificate from the current Coordinator;
+ * - `no-certificate`: no contrast-initializer, holds no mesh certificate;
+ * - `finished`: Succeeded or Failed (a Job's), runs nothing;
+ * - `terminating`: being deleted.
+ */
+export type PodResultStatus =
+  'lost-ca' | 'unknown-age' | 'fresh' | 'in-init' | 'no-certificate' | 'finished' | 'terminating';
+
+export interface PodResult {
+  namespace: string;
+  name: string;
+  /** `Kind/name` of the workload it belongs to (itself for a bare pod). */
+  workload: string;
+  status: PodResultStatus;
+  reason: string;
+  /** For `lost-ca` pods: their workload's result status. */
+  action?: WorkloadResultStatus;
+}
+
 export interface RestartSummary {
   /** The mesh CA key the step ran against (SHA-256 hex of its SubjectPublicKeyInfo). */
   meshCaSpkiSha256: string;
   results: WorkloadResult[];
+  /**
+   * Every Contrast pod of those workloads, with its status and reason (docs/operate.md); always
+   * set by the real step (stand-ins of the whole side may leave it out).
+   */
+  pods?: PodResult[];
+  /**
+   * The earliest running Coordinator container's start, where the Coordinator-start bound
+   * applied (RestartRequest.recoveredKeyMadeAfter; stale.ts, staleBy).
+   */
+  coordinatorStartedAt?: string;
   /** True when no workload is left holding a lost mesh CA's certificate (or failed). */
   complete: boolean;
   /** Workloads still holding certificates of a lost mesh CA (stale, would-restart, needs-manual-restart, failed). */
@@ -97,6 +136,14 @@ export interface RestartRequest {
   reportReason?: string;
   /** Defaults to CLOCK_SKEW_MARGIN_MS (stale.ts). */
   clockSkewMarginMs?: number;
+  /**
+   * Only for a key a Recover made (never one a peer may have handed over without a Recover): a
+   * moment before which the key did not exist, on the cluster's clock. Enables the
+   * Coordinator-start bound: pods whose initializer finished before the earliest running
+   * Coordinator container started hold a lost key's certificate, when that container started
+   * before this moment (stale.ts, coordinatorStartBound).
+   */
+  recoveredKeyMadeAfter?: Date;
   /**
    * When this service started restarting for this key (its own clock): a rollout restart
    * stamped since then is one of ours, even where clocks disagree about the key's creation.

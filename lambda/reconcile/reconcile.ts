@@ -28,10 +28,16 @@ import { stepNeedMs, type StepBudgets } from '../shared/budgets.ts';
 import type { RecoveryBundle } from '../keys/bundle.ts';
 import { ownerKeyContext } from '../keys/context.ts';
 // stale.ts is dependency-free: importing its margin loads nothing of the Kubernetes client.
-import { CLOCK_SKEW_MARGIN_MS } from '../kubernetes/stale.ts';
+import { CLOCK_SKEW_MARGIN_MS, MAX_CLOCK_SKEW_MS } from '../kubernetes/stale.ts';
 import type { KubernetesSide, RestartMode, RestartSummary } from '../kubernetes/types.ts';
 import { OUTCOMES, type Outcome } from '../shared/outcomes.ts';
-import { currentGeneration, meshCaCertificate, memoryRecordStore, type KeySighting } from './mesh-ca.ts';
+import {
+  currentGeneration,
+  keyCreatedFromCertificate,
+  meshCaCertificate,
+  memoryRecordStore,
+  type KeySighting,
+} from './mesh-ca.ts';
 import type {
   CoordinatorState,
   DeploymentTarget,
@@ -601,6 +607,7 @@ async function finishRestarts(
           },
           mode,
           clockSkewMarginMs: CLOCK_SKEW_MARGIN_MS,
+          ...recoveredKeyBound(generation, ours),
           ...(saved.restartsIssuedAt !== undefined ? { restartsIssuedAt: new Date(saved.restartsIssuedAt) } : {}),
           ...(run.time.signal ? { signal: run.time.signal } : {}),
           reportReason: `the mesh CA key was created at ${new Date(generation.createdAt).toISOString()} by a manifest update (\`contrast set\`: the history changed and no Coordinator restarted); restart it by hand, or set restartAfterAnyRotation for ${target.name}`,
@@ -647,6 +654,29 @@ async function finishRestarts(
     outcome,
     `${outcome === 'restarts-finished' ? OUTCOMES['restarts-finished'].summary : okMessage} (${restartCounts(summary)})`,
   );
+}
+
+/**
+ * For a key a Recover made, a moment on the cluster's clock before which it did not exist
+ * (RestartRequest.recoveredKeyMadeAfter, the Coordinator-start bound): the Recover's intent less
+ * the clock skew tolerated (createdAt is the intent, a lower bound); right after our own Recover
+ * also the NotBefore + 1 h of the certificate it made (first seen in this reconcile; the
+ * Coordinator's own clock, Contrast's ca.New). Never for an observed key: a peer may have
+ * handed it over, and it may be older than every running Coordinator.
+ */
+export function recoveredKeyBound(
+  g: MeshCaGeneration,
+  ours: RecoverAttempt | undefined,
+): { recoveredKeyMadeAfter?: Date } {
+  // Ours or someone else's Recover (mesh-ca.ts `recovery`): never a key a peer may have handed over.
+  if (g.cause !== 'recover' && g.cause !== 'recovery') return {};
+  const own =
+    ours !== undefined && g.attemptId === ours.id
+      ? keyCreatedFromCertificate({ spkiSha256: g.spkiSha256, notBefore: g.certificateNotBefore })
+      : -Infinity;
+  // Where the creation is only bounded, its lower bound is the latest moment the key surely did not exist.
+  const notYet = g.createdAfter ?? g.createdAt;
+  return { recoveredKeyMadeAfter: new Date(Math.max(notYet - MAX_CLOCK_SKEW_MS, own)) };
 }
 
 /**

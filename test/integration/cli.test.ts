@@ -487,6 +487,13 @@ describe('demo', () => {
       Object.fromEntries(summary.workloads.map((w: { name: string; status: string }) => [w.name, w.status])),
     ).toEqual({ frontend: 'restarted', backend: 'restarted', batch: 'skipped', 'sidecar-free': 'skipped' });
     expect(summary.workloads.every((w: { reason?: string }) => w.reason)).toBe(true);
+    // Every Contrast pod with its status and reason (issue #19 item 8).
+    const pods: { workload: string; status: string; reason: string }[] = summary.pods;
+    expect(new Set(pods.map((p) => p.workload.split('/')[1]))).toEqual(
+      new Set(['frontend', 'backend', 'batch', 'sidecar-free']),
+    );
+    expect(pods.every((p) => p.status && p.reason)).toBe(true);
+    expect(pods.filter((p) => p.workload.endsWith('/frontend')).every((p) => p.status === 'lost-ca')).toBe(true);
     expect(summary.secondReconcileKubernetesRequests).toBe(0);
   }, 120_000);
 

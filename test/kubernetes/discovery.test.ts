@@ -7,6 +7,7 @@ import {
   manifestRbac,
   plainTemplate,
   RbacAuthorizer,
+  type KubeObject,
 } from '../../testing/kube-api/index.ts';
 import { OLD, request, setup, teardown, type Env } from './helpers.ts';
 
@@ -35,6 +36,21 @@ function populate(env: Env): void {
   s.addDaemonSet('team-a', 'agent', { template: contrastTemplate('agent'), replicas: 3, startedAt: started });
   s.addReplicaSet('team-a', 'orphan', { template: contrastTemplate('orphan'), startedAt: started });
   s.addPod('team-a', 'bare', { template: contrastTemplate('bare'), startedAt: started });
+  // Every other kind Contrast's generate injects into (issue #19 item 6).
+  s.addReplicationController('team-a', 'legacy', { template: contrastTemplate('legacy'), startedAt: started });
+  s.addJob('team-a', 'report', { template: contrastTemplate('report'), startedAt: started });
+  s.addJob('team-a', 'done-run', { template: contrastTemplate('done-run'), startedAt: started, finished: 'Complete' });
+  const nightly = s.addCronJob('team-a', 'nightly', { template: contrastTemplate('nightly') });
+  s.addJob('team-a', 'nightly-1', { template: contrastTemplate('nightly'), startedAt: started, owner: nightly });
+  // Controlled by an operator's own kind: listed with the controller, never dropped.
+  const rollout = foreignController('Rollout', 'canary');
+  s.addReplicaSet('team-a', 'canary-rs', { template: contrastTemplate('canary'), startedAt: started, owner: rollout });
+  s.addPod('team-a', 'op-pod', {
+    template: contrastTemplate('op'),
+    startedAt: started,
+    owner: foreignController('Cluster', 'pg'),
+  });
+  s.addJob('team-a', 'plain-job', { template: plainTemplate('plain-job'), startedAt: started });
   // Not Contrast: ignored.
   s.addDeployment('team-a', 'plain', { template: plainTemplate('plain'), startedAt: started });
   s.addPod('team-a', 'plain-pod', { template: plainTemplate('plain-pod'), startedAt: started });
@@ -52,12 +68,28 @@ function populate(env: Env): void {
   s.addDeployment('team-c', 'elsewhere', { template: contrastTemplate('elsewhere'), startedAt: started });
 }
 
+/** An owner of a kind this service does not know, as an operator's controller sets it. */
+function foreignController(kind: string, name: string): KubeObject {
+  return {
+    apiVersion: 'example.com/v1',
+    kind,
+    metadata: { name, namespace: 'team-a', uid: `uid-${name}`, resourceVersion: '1', creationTimestamp: '' },
+  };
+}
+
 const TEAM_A = [
+  'team-a/CronJob/nightly',
   'team-a/DaemonSet/agent',
   'team-a/Deployment/web',
+  'team-a/Job/done-run',
+  'team-a/Job/nightly-1',
+  'team-a/Job/report',
   'team-a/Pod/bare',
   'team-a/Pod/coord-by-annotation',
+  'team-a/Pod/op-pod',
+  'team-a/ReplicaSet/canary-rs',
   'team-a/ReplicaSet/orphan',
+  'team-a/ReplicationController/legacy',
   'team-a/StatefulSet/db',
 ];
 
@@ -81,13 +113,33 @@ describe('workload discovery over a real socket', () => {
       status: 'needs-manual-restart',
       reason: expect.stringMatching(/pod-role annotation .* not restarted automatically/),
     });
-    // web skips the initializer: a Contrast workload, but it holds no mesh certificate.
-    expect(summary.results.filter((r) => r.status === 'skipped').map((r) => r.name)).toEqual(['web']);
+    // web skips the initializer: a Contrast workload, but it holds no mesh certificate. A CronJob's
+    // next run fetches a new certificate; a finished Job runs nothing.
+    expect(summary.results.filter((r) => r.status === 'skipped').map((r) => r.name)).toEqual([
+      'nightly',
+      'web',
+      'done-run',
+    ]);
+    // Every Contrast pod is listed with its status and reason (issue #19 item 8).
+    const pods = summary.pods!;
+    expect(new Set(pods.map((p) => p.workload.split('/')[1]))).toEqual(
+      new Set(summary.results.filter((r) => r.kind !== 'CronJob').map((r) => r.name)),
+    );
+    expect(pods.filter((p) => p.workload === 'Job/done-run').map((p) => p.status)).toEqual(['finished']);
+    expect(pods.find((p) => p.workload === 'Deployment/web')).toMatchObject({
+      status: 'no-certificate',
+      reason: expect.stringMatching(/no contrast-initializer/),
+    });
+    expect(pods.find((p) => p.workload === 'Job/report')).toMatchObject({
+      status: 'lost-ca',
+      action: 'needs-manual-restart',
+      reason: expect.stringMatching(/contrast-initializer finished\), before the mesh CA key was created/),
+    });
     // Deployment-owned ReplicaSets are not workloads of their own.
     expect(summary.results.some((r) => r.kind === 'ReplicaSet' && r.name.startsWith('web-'))).toBe(false);
-    // Five parallel lists per namespace, nothing written.
+    // Eight parallel lists per namespace (seven workload kinds and pods), nothing written.
     expect(env.api.log.filter((r) => r.method !== 'GET')).toEqual([]);
-    expect(env.api.log).toHaveLength(10);
+    expect(env.api.log).toHaveLength(16);
   });
 
   it('selects namespaces by label, and every Contrast workload in them (no workload filter)', async () => {

@@ -80,6 +80,16 @@ describe('infra/k8s RBAC manifests', () => {
     expect(can('patch', 'apps', 'deployments', 'team-a')).toBe(true);
     expect(can('patch', 'apps', 'deployments', 'team-c')).toBe(false);
     expect(can('patch', 'apps', 'replicasets', 'team-a')).toBe(false);
+    // Every kind Contrast injects into is listed, and only listed (issue #19 item 6).
+    for (const [group, resource] of [
+      ['', 'replicationcontrollers'],
+      ['batch', 'jobs'],
+      ['batch', 'cronjobs'],
+    ] as const) {
+      expect(can('list', group, resource, 'team-a')).toBe(true);
+      expect(can('patch', group, resource, 'team-a')).toBe(false);
+      expect(can('list', group, resource, 'team-c')).toBe(false);
+    }
     expect(can('list', 'apps', 'deployments')).toBe(false);
     expect(can('delete', '', 'pods', 'team-a')).toBe(false);
     expect(can('get', '', 'secrets', 'team-a')).toBe(false);

@@ -1,8 +1,15 @@
 /**
- * Object store of the Kubernetes API stand-in: namespaces, pods and the apps/v1 workload
- * kinds, with resourceVersion and generation bookkeeping, and the controller behaviour the
- * restart code relies on (a changed pod template rolls the pods; a deleted pod of a
- * controller comes back with a new start time).
+ * Object store of the Kubernetes API stand-in: namespaces, pods, the apps/v1 workload kinds,
+ * ReplicationControllers and batch/v1 Jobs and CronJobs, with resourceVersion and generation
+ * bookkeeping, and the controller behaviour the restart code relies on (a changed pod template
+ * rolls the pods; a deleted pod of a controller comes back with a new start time; a deleted
+ * running Job pod counts as a failure against the Job's backoffLimit, and past it the Job fails
+ * instead of rerunning — kubernetes.io, "Jobs", pod backoff failure policy).
+ *
+ * Init containers run in order as the kubelet runs them: a native sidecar (restartPolicy
+ * Always) keeps running, and the next init container starts only once the sidecar reports
+ * started (its startup probe passed; kubernetes.io "Sidecar Containers", KEP-753); the pod is
+ * Initialized when the last init container finished.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -53,6 +60,14 @@ export const RESOURCES: Record<string, ResourceInfo> = {
   statefulsets: { resource: 'statefulsets', group: 'apps', kind: 'StatefulSet', namespaced: true },
   daemonsets: { resource: 'daemonsets', group: 'apps', kind: 'DaemonSet', namespaced: true },
   replicasets: { resource: 'replicasets', group: 'apps', kind: 'ReplicaSet', namespaced: true },
+  replicationcontrollers: {
+    resource: 'replicationcontrollers',
+    group: '',
+    kind: 'ReplicationController',
+    namespaced: true,
+  },
+  jobs: { resource: 'jobs', group: 'batch', kind: 'Job', namespaced: true },
+  cronjobs: { resource: 'cronjobs', group: 'batch', kind: 'CronJob', namespaced: true },
   configmaps: { resource: 'configmaps', group: '', kind: 'ConfigMap', namespaced: true },
   // Kinds only created (by `kubectl apply` of the rendered manifests) and read back.
   services: { resource: 'services', group: '', kind: 'Service', namespaced: true },
@@ -104,6 +119,23 @@ export interface WorkloadOptions {
   initializerFinishedAt?: Date | 'waiting';
   /** The existing pods' Ready condition (default true), e.g. false for a stale Coordinator. */
   ready?: boolean;
+  /** A controller of another kind (e.g. an operator's) that owns this ReplicaSet. */
+  owner?: KubeObject;
+}
+
+export interface JobOptions {
+  template: PodTemplate;
+  /** Running pods (parallelism); 0 with `finished` for a Job that is done. */
+  pods?: number;
+  startedAt: Date;
+  initializerFinishedAt?: Date | 'waiting';
+  /** spec.backoffLimit (Kubernetes' default 6). */
+  backoffLimit?: number;
+  /** A finished Job: its condition, its pods Succeeded (Complete) or Failed. */
+  finished?: 'Complete' | 'Failed';
+  annotations?: Record<string, string>;
+  /** The CronJob that made it. */
+  owner?: KubeObject;
 }
 
 export interface PodOptions {
@@ -114,9 +146,14 @@ export interface PodOptions {
   deleting?: boolean;
   /**
    * When its contrast-initializer finished. Default: as upstream's retry loop would, given
-   * `coordinator.servingSince()`; `'waiting'` keeps it in Init.
+   * `coordinator.servingSince()`; `'waiting'` keeps it in Init. For a sidecar initializer,
+   * when it reported started (certificate written, volume set up, startup probe passed).
    */
   initializerFinishedAt?: Date | 'waiting';
+  /** A sidecar initializer that restarted at this time (restartCount 1, the first run in lastState). */
+  sidecarRestartedAt?: Date;
+  /** status.phase of a pod that finished (a Job's): Succeeded or Failed. */
+  phase?: 'Succeeded' | 'Failed';
 }
 
 /** What initializers see of the Coordinator: since when it serves certificates (undefined: stale). */
@@ -149,10 +186,15 @@ export class KubeStore {
   initializerRetryMs = INITIALIZER_RETRY_MS;
   /** How long one successful initializer run takes. */
   initializerRunMs = 300;
+  /** How long each regular init container after the initializer runs (e.g. a database migration). */
+  laterInitRunMs = 0;
   /** The kubelets' clock. */
   now: () => Date = () => new Date();
   /** Pods whose initializer has not finished yet: when it started, and the finish a fixture pinned. */
-  private readonly initializing = new Map<string, { started: Date; pinned: Date | undefined }>();
+  private readonly initializing = new Map<
+    string,
+    { started: Date; pinned: Date | undefined; restartedAt: Date | undefined }
+  >();
 
   constructor() {
     for (const r of Object.keys(RESOURCES)) this.objects.set(r, new Map());
@@ -321,9 +363,69 @@ export class KubeStore {
     return this.addSetLike('daemonsets', 'DaemonSet', ns, name, o, () => `${name}-${randomSuffix()}`);
   }
 
-  /** A ReplicaSet no Deployment owns. */
+  /** A ReplicaSet no Deployment owns (another controller may, `o.owner`). */
   addReplicaSet(ns: string, name: string, o: WorkloadOptions): KubeObject {
     return this.addSetLike('replicasets', 'ReplicaSet', ns, name, o, () => `${name}-${randomSuffix()}`);
+  }
+
+  addReplicationController(ns: string, name: string, o: WorkloadOptions): KubeObject {
+    return this.addSetLike(
+      'replicationcontrollers',
+      'ReplicationController',
+      ns,
+      name,
+      o,
+      () => `${name}-${randomSuffix()}`,
+    );
+  }
+
+  /** A Job with its pods (batch/v1): running ones, or finished ones with its condition. */
+  addJob(ns: string, name: string, o: JobOptions): KubeObject {
+    this.ensureNamespace(ns);
+    const count = o.pods ?? 1;
+    const job = this.put('jobs', {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: meta(name, ns, {
+        annotations: o.annotations,
+        ...(o.owner ? { ownerReferences: [ownerRef(o.owner)] } : {}),
+        generation: 1,
+      }),
+      spec: {
+        parallelism: count,
+        backoffLimit: o.backoffLimit ?? 6,
+        template: clone(o.template) as unknown as JsonObject,
+      },
+      status: { startTime: rfc3339(o.startedAt), active: o.finished ? 0 : count, failed: 0, succeeded: 0 },
+    });
+    if (o.finished) {
+      job.status!.conditions = [{ type: o.finished, status: 'True', lastTransitionTime: rfc3339(this.now()) }];
+      job.status![o.finished === 'Complete' ? 'succeeded' : 'failed'] = count;
+    }
+    for (let i = 0; i < count; i++) {
+      this.addPod(ns, `${name}-${randomSuffix()}`, {
+        template: o.template,
+        startedAt: o.startedAt,
+        owner: job,
+        ...(o.initializerFinishedAt ? { initializerFinishedAt: o.initializerFinishedAt } : {}),
+        ...(o.finished ? { phase: o.finished === 'Complete' ? 'Succeeded' : 'Failed' } : {}),
+      });
+    }
+    return job;
+  }
+
+  /** A CronJob (batch/v1); its runs are Jobs it owns (addJob with `owner`). */
+  addCronJob(ns: string, name: string, o: { template: PodTemplate; annotations?: Record<string, string> }): KubeObject {
+    this.ensureNamespace(ns);
+    return this.put('cronjobs', {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: meta(name, ns, { annotations: o.annotations, generation: 1 }),
+      spec: {
+        schedule: '*/5 * * * *',
+        jobTemplate: { spec: { template: clone(o.template) as unknown as JsonObject } },
+      },
+    });
   }
 
   private addSetLike(
@@ -344,9 +446,14 @@ export class KubeStore {
     if (kind === 'StatefulSet') spec.updateStrategy = { type: o.updateStrategy ?? 'RollingUpdate' };
     if (kind === 'DaemonSet') spec.updateStrategy = { type: o.updateStrategy ?? 'RollingUpdate' };
     const w = this.put(resource, {
-      apiVersion: 'apps/v1',
+      apiVersion: resource === 'replicationcontrollers' ? 'v1' : 'apps/v1',
       kind,
-      metadata: meta(name, ns, { labels: o.labels, annotations: o.annotations, generation: 1 }),
+      metadata: meta(name, ns, {
+        labels: o.labels,
+        annotations: o.annotations,
+        generation: 1,
+        ...(o.owner ? { ownerReferences: [ownerRef(o.owner)] } : {}),
+      }),
       spec,
     });
     for (let i = 0; i < replicas; i++) {
@@ -378,20 +485,30 @@ export class KubeStore {
       status: { phase: 'Running', startTime: rfc3339(started) },
     };
     const initializer = initializerOf(pod);
-    let initializedAt: Date | undefined = started;
+    let certAt: Date | undefined = started;
     if (initializer) {
       const finished =
         o.initializerFinishedAt === 'waiting'
           ? undefined
           : (o.initializerFinishedAt ?? this.initializerFinish(started));
-      initializedAt = finished !== undefined && finished.getTime() <= this.now().getTime() ? finished : undefined;
-      if (!initializedAt) {
-        // 'waiting': never gets through (e.g. its policy is not in the manifest) until the fixture changes.
-        const pinned = o.initializerFinishedAt === 'waiting' ? new Date(8.64e15) : o.initializerFinishedAt;
-        this.initializing.set(this.key(ns, name), { started, pinned });
-      }
+      certAt = finished !== undefined && finished.getTime() <= this.now().getTime() ? finished : undefined;
     }
-    setPodStatus(pod, started, initializer, initializedAt, ready);
+    const initialized = setPodStatus(pod, started, initializer, certAt, ready, this.kubelet(o.sidecarRestartedAt));
+    if (!initialized) {
+      // 'waiting': never gets through (e.g. its policy is not in the manifest) until the fixture changes.
+      const pinned = o.initializerFinishedAt === 'waiting' ? new Date(8.64e15) : o.initializerFinishedAt;
+      this.initializing.set(this.key(ns, name), { started, pinned, restartedAt: o.sidecarRestartedAt });
+    }
+    if (o.phase) {
+      // A finished pod (a Job's): every container terminated.
+      const status = pod.status as JsonObject;
+      status.phase = o.phase;
+      const code = o.phase === 'Succeeded' ? 0 : 1;
+      for (const c of (status.containerStatuses as JsonObject[] | undefined) ?? [])
+        c.state = {
+          terminated: { exitCode: code, reason: code ? 'Error' : 'Completed', finishedAt: rfc3339(this.now()) },
+        };
+    }
     if (o.deleting) pod.metadata.deletionTimestamp = rfc3339(this.now());
     return this.put('pods', pod);
   }
@@ -400,6 +517,10 @@ export class KubeStore {
    * When an initializer started at `started` finishes: its first attempt at or after the
    * moment the Coordinator serves, on its 5 s retry grid; undefined while it does not serve.
    */
+  private kubelet(sidecarRestartedAt: Date | undefined): KubeletView {
+    return { now: this.now(), laterInitRunMs: this.laterInitRunMs, sidecarRestartedAt };
+  }
+
   private initializerFinish(started: Date): Date | undefined {
     const serving = this.coordinator.servingSince();
     if (!serving) return undefined;
@@ -415,7 +536,7 @@ export class KubeStore {
    */
   settle(): void {
     const now = this.now().getTime();
-    for (const [key, { started, pinned }] of [...this.initializing]) {
+    for (const [key, { started, pinned, restartedAt }] of [...this.initializing]) {
       const pod = this.objects.get('pods')!.get(key);
       if (!pod) {
         this.initializing.delete(key);
@@ -423,8 +544,8 @@ export class KubeStore {
       }
       const finish = pinned ?? this.initializerFinish(started);
       if (!finish || finish.getTime() > now) continue;
-      this.initializing.delete(key);
-      setPodStatus(pod, started, initializerOf(pod), finish, true);
+      if (setPodStatus(pod, started, initializerOf(pod), finish, true, this.kubelet(restartedAt)))
+        this.initializing.delete(key);
       pod.metadata.resourceVersion = this.nextResourceVersion();
     }
   }
@@ -500,17 +621,31 @@ export class KubeStore {
     this.remove('pods', ns, pod.metadata.name);
     const ref = pod.metadata.ownerReferences?.find((r) => r.controller);
     if (!ref) return;
-    const resource =
-      ref.kind === 'StatefulSet'
-        ? 'statefulsets'
-        : ref.kind === 'DaemonSet'
-          ? 'daemonsets'
-          : ref.kind === 'ReplicaSet'
-            ? 'replicasets'
-            : undefined;
+    const resource = CONTROLLER_RESOURCES[ref.kind];
     if (!resource) return;
     const owner = this.get(resource, ns, ref.name);
     if (!owner) return;
+    if (resource === 'jobs') {
+      // A running Job pod deleted is a failed pod; past backoffLimit the Job fails and reruns nothing.
+      const phase = (pod.status as JsonObject | undefined)?.phase;
+      if (phase === 'Succeeded' || phase === 'Failed') return;
+      const status = owner.status as JsonObject;
+      status.failed = ((status.failed as number | undefined) ?? 0) + 1;
+      owner.metadata.resourceVersion = this.nextResourceVersion();
+      if ((status.failed as number) > ((owner.spec?.backoffLimit as number | undefined) ?? 6)) {
+        status.active = Math.max(0, ((status.active as number | undefined) ?? 1) - 1);
+        status.conditions = [
+          {
+            type: 'Failed',
+            status: 'True',
+            reason: 'BackoffLimitExceeded',
+            message: 'Job has reached the specified backoff limit',
+            lastTransitionTime: rfc3339(this.now()),
+          },
+        ];
+        return;
+      }
+    }
     const name = resource === 'statefulsets' ? pod.metadata.name : `${owner.metadata.name}-${randomSuffix()}`;
     this.addPod(ns, name, { template: owner.spec!.template as unknown as PodTemplate, startedAt: this.now(), owner });
   }
@@ -535,53 +670,110 @@ export class KubeStore {
   }
 }
 
+/** Controller kind → resource, for controllers that recreate a deleted pod. */
+const CONTROLLER_RESOURCES: Record<string, string> = {
+  StatefulSet: 'statefulsets',
+  DaemonSet: 'daemonsets',
+  ReplicaSet: 'replicasets',
+  ReplicationController: 'replicationcontrollers',
+  Job: 'jobs',
+};
+
+/** What the kubelet's status depends on besides the pod: its clock, and how init containers ran. */
+interface KubeletView {
+  now: Date;
+  laterInitRunMs: number;
+  sidecarRestartedAt: Date | undefined;
+}
+
 function initializerOf(pod: KubeObject): InitContainerSpec | undefined {
   const inits = (pod.spec?.initContainers as unknown as InitContainerSpec[] | undefined) ?? [];
   return inits.find((c) => c.name === INITIALIZER);
 }
 
 /**
- * The kubelet's view of a pod: in Init until `initializedAt`, then running. Regular init
- * containers are terminated (exit 0, finishedAt); a sidecar initializer stays running with
- * `started` once done.
+ * The kubelet's view of a pod. Init containers run one after another from `started`: the
+ * initializer until `certAt` (undefined: still fetching); a regular initializer then
+ * terminates, a sidecar initializer keeps running and reports started, and only then the next
+ * init container starts; each later regular init container runs `laterInitRunMs`. The pod is
+ * Initialized when the last one finished, and its containers start then. Returns whether it is.
  */
 function setPodStatus(
   pod: KubeObject,
   started: Date,
   initializer: InitContainerSpec | undefined,
-  initializedAt: Date | undefined,
+  certAt: Date | undefined,
   ready: boolean,
-): void {
+  kubelet: KubeletView,
+): boolean {
   const status = pod.status as JsonObject;
-  const inInit = initializedAt === undefined;
-  const since = rfc3339(initializedAt ?? started);
+  const now = kubelet.now.getTime();
+  let cursor: number | undefined = started.getTime(); // when the next init container may start
   const initStatuses: JsonObject[] = [];
   for (const c of (pod.spec?.initContainers as unknown as InitContainerSpec[] | undefined) ?? []) {
     const sidecar = c.restartPolicy === 'Always';
     const isInitializer = c === initializer || c.name === INITIALIZER;
     let state: JsonObject;
-    if (isInitializer && inInit) state = { running: { startedAt: rfc3339(started) } };
-    else if (sidecar) state = { running: { startedAt: rfc3339(started) } };
-    else
-      state = {
-        terminated: {
-          exitCode: 0,
-          reason: 'Completed',
-          startedAt: rfc3339(started),
-          finishedAt: isInitializer ? since : rfc3339(started),
-        },
-      };
+    let lastState: JsonObject = {};
+    let restartCount = 0;
+    let isStarted = false;
+    if (cursor === undefined || cursor > now) {
+      state = { waiting: { reason: 'PodInitializing' } };
+    } else if (isInitializer) {
+      const begin = rfc3339(new Date(cursor));
+      if (certAt === undefined) {
+        state = { running: { startedAt: begin } };
+        cursor = undefined;
+      } else if (sidecar) {
+        const restarted = kubelet.sidecarRestartedAt;
+        state = { running: { startedAt: restarted ? rfc3339(restarted) : begin } };
+        if (restarted) {
+          lastState = {
+            terminated: { exitCode: 1, reason: 'Error', startedAt: begin, finishedAt: rfc3339(restarted) },
+          };
+          restartCount = 1;
+        }
+        isStarted = true;
+        cursor = certAt.getTime();
+      } else {
+        state = { terminated: { exitCode: 0, reason: 'Completed', startedAt: begin, finishedAt: rfc3339(certAt) } };
+        cursor = certAt.getTime();
+      }
+    } else if (sidecar) {
+      state = { running: { startedAt: rfc3339(new Date(cursor)) } };
+      isStarted = true;
+    } else {
+      const begin = cursor;
+      const end = begin + kubelet.laterInitRunMs;
+      if (end <= now) {
+        state = {
+          terminated: {
+            exitCode: 0,
+            reason: 'Completed',
+            startedAt: rfc3339(new Date(begin)),
+            finishedAt: rfc3339(new Date(end)),
+          },
+        };
+        cursor = end;
+      } else {
+        state = { running: { startedAt: rfc3339(new Date(begin)) } };
+        cursor = undefined;
+      }
+    }
     initStatuses.push({
       name: c.name,
       state,
-      lastState: {},
-      ready: !inInit || !isInitializer,
-      restartCount: 0,
+      lastState,
+      ready: sidecar ? isStarted : 'terminated' in state,
+      restartCount,
       image: 'stand-in',
       imageID: '',
-      started: sidecar ? !inInit : false,
+      started: isStarted,
     });
   }
+  const initializedAt = cursor !== undefined && cursor <= now ? new Date(cursor) : undefined;
+  const inInit = initializedAt === undefined;
+  const since = rfc3339(initializedAt ?? started);
   const containers = ((pod.spec?.containers as JsonObject[] | undefined) ?? []).map((c) => ({
     name: c.name as string,
     state: inInit ? { waiting: { reason: 'PodInitializing' } } : { running: { startedAt: since } },
@@ -609,6 +801,7 @@ function setPodStatus(
   if (initStatuses.length) status.initContainerStatuses = initStatuses;
   else delete status.initContainerStatuses;
   status.containerStatuses = containers as unknown as Json;
+  return !inInit;
 }
 
 function replicasOf(w: KubeObject, store: KubeStore): number {
