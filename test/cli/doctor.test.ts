@@ -12,7 +12,8 @@ import { doctorCommand, runDoctor, type DoctorDeps } from '../../cli/doctor/run.
 import { DEFAULTS, OPERATIONS } from '../../lambda/shared/contract.ts';
 import { RbacAuthorizer } from '../../testing/kube-api/index.ts';
 import { manifestRbac, RBAC_GROUP } from '../../testing/kube-api/manifests.ts';
-import { motoAvailable, motoEndpoint, SKIP_REASON } from '../support/aws.ts';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { awsClientConfig, motoAvailable, motoEndpoint, SKIP_REASON } from '../support/aws.ts';
 import { runCli } from '../support/cli.ts';
 import { ACCOUNT, CLUSTER, NAMESPACE, stackKeyPolicy, startStack, type Stack } from './stack.ts';
 
@@ -130,6 +131,23 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
         fix: expect.stringMatching(/--function with the stack output FunctionName/),
       }),
     ]);
+  });
+
+  it("function: reads the deployments from the Parameter Store path the function's environment names", async () => {
+    const path = `/contrast-autorecover/${stack.functionName}/deployments`;
+    const [entry] = JSON.parse(stack.env.CONTRAST_DEPLOYMENTS!) as { name: string }[];
+    const ssm = new SSMClient(awsClientConfig());
+    await ssm.send(
+      new PutParameterCommand({ Name: `${path}/${entry!.name}`, Value: JSON.stringify(entry), Type: 'String' }),
+    );
+    const fromStore = { CONTRAST_DEPLOYMENTS: undefined, CONTRAST_DEPLOYMENTS_PATH: path };
+    expect(await withEnv(fromStore, () => check('function'))).toMatchObject({ status: 'pass' });
+    const other = await withEnv(fromStore, () => check('function', { deployment: 'staging' }));
+    expect(other.details[0]).toContain(`does not look after deployment staging (${path}: ${stack.deployment})`);
+    // Nothing under the path: the parser says so, naming the path.
+    const empty = await withEnv({ ...fromStore, CONTRAST_DEPLOYMENTS_PATH: `${path}-none` }, () => check('function'));
+    expect(empty).toMatchObject({ status: 'fail' });
+    expect(empty.details[0]).toMatch(/configure at least one deployment/);
   });
 
   it('function: names the configured deployments when --deployment is not one of them', async () => {
