@@ -13,6 +13,8 @@ import { DEFAULTS, OPERATIONS } from '../../lambda/shared/contract.ts';
 import { RbacAuthorizer } from '../../testing/kube-api/index.ts';
 import { manifestRbac, RBAC_GROUP } from '../../testing/kube-api/manifests.ts';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { OperatorAws } from '../../cli/operations/aws.ts';
+import { describeDeployedFunction } from '../../cli/operations/deployed-function.ts';
 import { awsClientConfig, motoAvailable, motoEndpoint, SKIP_REASON } from '../support/aws.ts';
 import { runCli } from '../support/cli.ts';
 import { ACCOUNT, CLUSTER, NAMESPACE, stackKeyPolicy, startStack, type Stack } from './stack.ts';
@@ -140,14 +142,21 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
     await ssm.send(
       new PutParameterCommand({ Name: `${path}/${entry!.name}`, Value: JSON.stringify(entry), Type: 'String' }),
     );
+    const aws = new OperatorAws(stack.aws);
     const fromStore = { CONTRAST_DEPLOYMENTS: undefined, CONTRAST_DEPLOYMENTS_PATH: path };
-    expect(await withEnv(fromStore, () => check('function'))).toMatchObject({ status: 'pass' });
-    const other = await withEnv(fromStore, () => check('function', { deployment: 'staging' }));
-    expect(other.details[0]).toContain(`does not look after deployment staging (${path}: ${stack.deployment})`);
-    // Nothing under the path: the parser says so, naming the path.
-    const empty = await withEnv({ ...fromStore, CONTRAST_DEPLOYMENTS_PATH: `${path}-none` }, () => check('function'));
-    expect(empty).toMatchObject({ status: 'fail' });
-    expect(empty.details[0]).toMatch(/configure at least one deployment/);
+    const described = await withEnv(fromStore, () =>
+      describeDeployedFunction(aws, stack.functionName, stack.deployment),
+    );
+    expect(described.deployment).toMatchObject({ name: stack.deployment, coordinatorNamespace: NAMESPACE });
+    await expect(
+      withEnv(fromStore, () => describeDeployedFunction(aws, stack.functionName, 'staging')),
+    ).rejects.toThrow(`does not look after deployment staging (${path}: ${stack.deployment})`);
+    // Nothing under the path: the function's own parser says so.
+    await expect(
+      withEnv({ ...fromStore, CONTRAST_DEPLOYMENTS_PATH: `${path}-none` }, () =>
+        describeDeployedFunction(aws, stack.functionName, stack.deployment),
+      ),
+    ).rejects.toThrow(/configure at least one deployment/);
   });
 
   it('function: names the configured deployments when --deployment is not one of them', async () => {
