@@ -310,6 +310,11 @@ export function apiServerCidr(cluster: ClusterProps): string | undefined {
  */
 export const MAX_DEPLOYMENTS_PER_STACK = 25;
 
+/** A standard Parameter Store parameter's value: at most 4 KB. */
+const PARAMETER_VALUE_BYTES = 4096;
+/** What the construct adds to a deployment's entry at deploy time: secret ARN, endpoint DNS name, keys. */
+const PARAMETER_RESERVE_BYTES = 512;
+
 function validateDeployments(where: string, deployments: readonly ContrastDeploymentProps[]): void {
   if (deployments.length === 0) throw new PropsError(where, 'configure at least one deployment');
   if (deployments.length > MAX_DEPLOYMENTS_PER_STACK) {
@@ -329,6 +334,15 @@ function validateDeployments(where: string, deployments: readonly ContrastDeploy
     }
     if (seen.has(d.name)) throw new PropsError(at, 'configured twice');
     seen.add(d.name);
+    // Its parameter (infra/deployment-parameters.ts) holds 4 KB (standard tier); the secret ARN
+    // and the Coordinator endpoint's address, known only at deploy, take far less than the reserve.
+    const chosen = Buffer.byteLength(JSON.stringify({ ...d, coordinator: undefined }));
+    if (chosen + PARAMETER_RESERVE_BYTES > PARAMETER_VALUE_BYTES) {
+      throw new PropsError(
+        at,
+        `its configuration takes ${chosen} bytes, and its parameter holds ${PARAMETER_VALUE_BYTES} with about ${PARAMETER_RESERVE_BYTES} for the secret ARN and the Coordinator's address: list fewer namespaces (or use namespaceLabelSelector) or fewer alarms`,
+      );
+    }
     if (d.namespaces !== undefined && d.namespaces.length === 0)
       throw new PropsError(
         at,

@@ -119,6 +119,17 @@ it(`refuses more than ${MAX_DEPLOYMENTS_PER_STACK} deployments in one stack, poi
   );
 });
 
+it('refuses a deployment whose configuration would not fit its parameter (4 KB, standard tier)', () => {
+  const wide = (stack: Stack): ContrastRecoveryProps => {
+    const p = fleet(selfManagedOwnVpc, 1)(stack);
+    return {
+      ...p,
+      deployments: [{ ...p.deployments[0]!, namespaces: Array.from({ length: 300 }, (_, i) => `ns-${i}`) }],
+    };
+  };
+  expect(() => synth(wide)).toThrow(/its parameter holds 4096 .*namespaceLabelSelector/);
+});
+
 it('cuts the deployments into waves in configuration order, the last one the rest', () => {
   const names = Array.from({ length: 5 * SCHEDULE_WAVE_SIZE + 1 }, (_, i) => `d${i}`);
   const waves = scheduleWaves(names);
