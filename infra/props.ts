@@ -304,7 +304,7 @@ export function apiServerCidr(cluster: ClusterProps): string | undefined {
  * template (test/infra/fleet.test.ts): its bundle secret and the secret's resource policy, its
  * configuration parameter, its PrivateLink path (endpoint service and its permissions when the
  * construct fronts an NLB, the interface endpoint, its security group with one ingress and one
- * egress rule) and 7 alarms. 25 × 16 = 400 leaves 100 for the stack's own resources (62 to 79
+ * egress rule) and 7 alarms. 25 × 16 = 400 leaves 100 for the stack's own resources (62 to 70
  * in the tested topologies) under CloudFormation's 500 per stack. More deployments: more
  * stacks, each with its own (docs/deploy.md).
  */

@@ -11,7 +11,9 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lambda/function/config.ts';
 import { loadConfigFromStore, readDeploymentParameters } from '../../lambda/function/deployment-store.ts';
+import { deploymentsOf, EventInvalidError, parseTrigger } from '../../lambda/function/events.ts';
 import { createHandler } from '../../lambda/function/handler.ts';
+import { SCHEDULE_WAVE_SIZE } from '../../lambda/shared/budgets.ts';
 import type { reconcile } from '../../lambda/reconcile/reconcile.ts';
 import { ENV } from '../../lambda/shared/contract.ts';
 import { awsClientConfig, motoAvailable, SKIP_REASON, uniqueName } from '../support/aws.ts';
@@ -66,6 +68,24 @@ describe('deployments from stored parameters (the parser)', () => {
       /either CONTRAST_DEPLOYMENTS or CONTRAST_DEPLOYMENTS_PATH, not both/,
     );
     expect(configError(() => loadConfig(env)).message).toMatch(/in Parameter Store under .*; read them first/);
+  });
+});
+
+describe("a backstop wave's scheduled event", () => {
+  const config = loadConfig({ ...settings, [ENV.deployments]: `[${entry('a')},${entry('b')},${entry('c')}]` });
+  const wave = (detail: unknown) => parseTrigger({ ...scheduledEvent(), detail }, config, lambdaContext());
+  it('reconciles exactly the deployments its detail names; a plain tick all of them', () => {
+    expect(deploymentsOf(wave({ wave: 1, waves: 2, deployments: ['c'] }))).toEqual(['c']);
+    expect(deploymentsOf(wave({}))).toEqual(['a', 'b', 'c']);
+  });
+  it('refuses a wave naming a deployment not configured, or larger than a wave can be', () => {
+    expect(() => wave({ wave: 0, waves: 1, deployments: ['a', 'x'] })).toThrow(EventInvalidError);
+    expect(() => wave({ wave: 0, waves: 1, deployments: ['a', 'x'] })).toThrow(
+      /names deployment "x", which is not configured/,
+    );
+    const many = Array.from({ length: SCHEDULE_WAVE_SIZE + 1 }, () => 'a');
+    expect(() => wave({ wave: 0, waves: 1, deployments: many })).toThrow(EventInvalidError);
+    expect(() => wave({ wave: 0, deployments: ['a'] })).toThrow(/wave/);
   });
 });
 

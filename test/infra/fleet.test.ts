@@ -71,6 +71,8 @@ describe.each(topologies)('%s at the per-stack maximum', (_name, base) => {
     expect(perDeployment).toBe(16);
     const own = count(one) - perDeployment;
     expect(own).toBeLessThanOrEqual(STACK_RESOURCES - 16 * MAX_DEPLOYMENTS_PER_STACK);
+    expect(own, "the stack's own resources, as docs/deploy.md states them").toBeGreaterThanOrEqual(62);
+    expect(own, "the stack's own resources, as docs/deploy.md states them").toBeLessThanOrEqual(70);
     expect(count(max)).toBeLessThan(STACK_RESOURCES);
     expect(resourcesOfType(max, 'AWS::SSM::Parameter')).toHaveLength(MAX_DEPLOYMENTS_PER_STACK);
   });
@@ -124,7 +126,7 @@ it('refuses a deployment whose configuration would not fit its parameter (4 KB, 
     const p = fleet(selfManagedOwnVpc, 1)(stack);
     return {
       ...p,
-      deployments: [{ ...p.deployments[0]!, namespaces: Array.from({ length: 300 }, (_, i) => `ns-${i}`) }],
+      deployments: [{ ...p.deployments[0]!, namespaces: Array.from({ length: 200 }, (_, i) => `team-namespace-${i}`) }],
     };
   };
   expect(() => synth(wide)).toThrow(/its parameter holds 4096 .*namespaceLabelSelector/);
