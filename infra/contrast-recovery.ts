@@ -7,6 +7,7 @@
  *   identities.ts       function, enroller, break-glass and exporter identities
  *   network.ts          own or hub VPC, service endpoints, PrivateLink to Coordinators, API path
  *   bundle-secrets.ts   one secret per deployment and its deny-only resource policy
+ *   deployment-parameters.ts   one Parameter Store parameter per deployment (its configuration)
  *   cluster-access.ts   EKS access entry or kubeconfig
  *   function.ts         the function, its logs and queues
  *   triggers.ts         event, alarm, backstop schedule, decrypt drill
@@ -14,7 +15,8 @@
  *   audit-trail.ts      the trail; dashboard.ts: the dashboard
  *
  * Every name the function reads comes from lambda/shared/contract.ts, set here as environment
- * variables (lambda/function/config.ts parses them).
+ * variables, the deployments as parameters under the path one variable names
+ * (lambda/function/config.ts parses both).
  */
 import { Annotations, Aws, CfnOutput, DefaultStackSynthesizer, Fn, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as cloudtrail from 'aws-cdk-lib/aws-cloudtrail';
@@ -36,6 +38,7 @@ import { sourceFunctionScpDocument } from '../lambda/shared/scp.ts';
 import { RecoveryAlarms } from './alarms.ts';
 import { AuditTrail } from './audit-trail.ts';
 import { BundleSecrets, secretArnPattern } from './bundle-secrets.ts';
+import { DeploymentParameters, deploymentsPathOf } from './deployment-parameters.ts';
 import { grantClusterAccess } from './cluster-access.ts';
 import { RecoveryDashboard } from './dashboard.ts';
 import { FUNCTION_TIMEOUT, RecoveryFunction } from './function.ts';
@@ -54,6 +57,8 @@ export class ContrastRecovery extends Construct {
   /** Key of the bundle secrets (Secrets Manager only). */
   readonly bundleSecretsKey: kms.Key;
   readonly secrets: Record<string, secretsmanager.CfnSecret>;
+  /** One parameter per deployment: what the function knows of it (CONTRAST_DEPLOYMENTS_PATH). */
+  readonly deploymentParameters: DeploymentParameters;
   readonly lockTable: dynamodb.Table;
   readonly eventBus: events.IEventBus;
   readonly enrollerRole: iam.Role;
@@ -107,7 +112,7 @@ export class ContrastRecovery extends Construct {
     const subnets = (placement.kind === 'hub-vpc' ? placement.subnets : undefined) ?? {
       subnetType: ec2.SubnetType.PRIVATE_ISOLATED,
     };
-    const access = endpointAccess(props, secretArnPatterns, this.lockTable, this.eventBus);
+    const access = endpointAccess(props, secretArnPatterns, this.lockTable, this.eventBus, deploymentsPathOf(this));
     const mirror = props.collateralMirror
       ? { peer: props.collateralMirror.peer, port: mirrorPort(props.collateralMirror) }
       : undefined;
@@ -162,6 +167,10 @@ export class ContrastRecovery extends Construct {
     // ---- Function and triggers ----
     const cluster = grantClusterAccess(this, props.cluster, this.role);
     const drillRule = props.decryptDrill ? drillRuleName(this) : undefined;
+    this.deploymentParameters = new DeploymentParameters(this, 'DeploymentParameters', {
+      values: deploymentEntries(this, props, bundles, net.coordinatorAddress),
+    });
+    this.deploymentParameters.grantRead(this.role);
     const fn = new RecoveryFunction(this, 'Handler', {
       role: this.role,
       vpc: this.vpc,
@@ -174,8 +183,7 @@ export class ContrastRecovery extends Construct {
       environment: functionEnvironment(this, props, {
         network: net.environment,
         cluster: cluster.environment,
-        bundles,
-        coordinator: net.coordinatorAddress,
+        deploymentsPath: this.deploymentParameters.path,
         lockTable: this.lockTable,
         eventBus: this.eventBus,
         drillRule,
@@ -408,6 +416,7 @@ function endpointAccess(
   secretArnPatterns: string[],
   table: dynamodb.ITable,
   bus: events.IEventBus,
+  deploymentsPath: string,
 ): Record<ServiceName, EndpointAccess> {
   const kubeconfig = props.cluster.kind === 'self-managed' ? [props.cluster.kubeconfigSecretArn] : [];
   return {
@@ -425,6 +434,10 @@ function endpointAccess(
     },
     dynamodb: { actions: LOCK_TABLE_ACTIONS, resources: [table.tableArn] },
     eventbridge: { actions: ['events:PutEvents'], resources: [bus.eventBusArn] },
+    ssm: {
+      actions: ['ssm:GetParametersByPath'],
+      resources: [`arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter${deploymentsPath}`],
+    },
   };
 }
 
@@ -470,8 +483,7 @@ function functionEnvironment(
   parts: {
     network: Record<string, string>;
     cluster: Record<string, string>;
-    bundles: BundleSecrets;
-    coordinator: Record<string, string>;
+    deploymentsPath: string;
     lockTable: dynamodb.ITable;
     eventBus: events.IEventBus;
     drillRule?: string | undefined;
@@ -480,7 +492,7 @@ function functionEnvironment(
   return {
     ...parts.network,
     ...parts.cluster,
-    [ENV.deployments]: deploymentsVariable(scope, props, parts.bundles, parts.coordinator),
+    [ENV.deploymentsPath]: parts.deploymentsPath,
     [ENV.lockTable]: parts.lockTable.tableName,
     [ENV.eventBus]: parts.eventBus.eventBusName,
     [ENV.eventSource]: props.eventSource ?? EVENTS.triggerSource,
@@ -496,15 +508,15 @@ function functionEnvironment(
   };
 }
 
-/** CONTRAST_DEPLOYMENTS: exactly the keys lambda/function/config.ts accepts. */
-function deploymentsVariable(
+/** Each deployment's parameter value: exactly the keys lambda/function/config.ts accepts. */
+function deploymentEntries(
   scope: Construct,
   props: ContrastRecoveryProps,
   bundles: BundleSecrets,
   coordinator: Record<string, string>,
-): string {
-  return Stack.of(scope).toJsonString(
-    props.deployments.map((d) => ({
+): Record<string, string> {
+  const entry = (d: ContrastRecoveryProps['deployments'][number]) =>
+    Stack.of(scope).toJsonString({
       name: d.name,
       secretId: bundles.secrets[d.name]!.ref,
       coordinator: coordinator[d.name],
@@ -514,8 +526,8 @@ function deploymentsVariable(
       ...(d.alarmArns?.length ? { alarmNames: d.alarmArns.map((a) => alarmNameOf(scope, a)) } : {}),
       ...(d.tdxAcceptedTcbStatuses ? { tdxAcceptedTcbStatuses: d.tdxAcceptedTcbStatuses } : {}),
       ...(d.restartAfterAnyRotation ? { restartAfterAnyRotation: true } : {}),
-    })),
-  );
+    });
+  return Object.fromEntries(props.deployments.map((d) => [d.name, entry(d)]));
 }
 
 function alarmNameOf(scope: Construct, alarmArn: string): string {

@@ -23,7 +23,8 @@ export type {
   SelfManagedCluster,
   ServiceEndpoints,
 } from './props.ts';
-export { PropsError } from './props.ts';
+export { MAX_DEPLOYMENTS_PER_STACK, PropsError } from './props.ts';
+export { DeploymentParameters } from './deployment-parameters.ts';
 export { IamEventForwarder } from './side-door-alarms.ts';
 export { RecoveryDashboard, recoveryMetric } from './dashboard.ts';
 export {

@@ -11,8 +11,8 @@
  *   hashicorp/terraform-provider-aws issue 17535) — and the SDK is pointed at them through
  *   `AWS_ENDPOINT_URL_<SERVICE>` (lambda/shared/contract.ts ENDPOINT_URL_ENV).
  *
- * In both, only the four APIs the code calls get endpoints (KMS, Secrets Manager, DynamoDB,
- * EventBridge): Lambda ships logs and EMF metrics itself and the EKS token is a presigned URL,
+ * In both, only the five APIs the code calls get endpoints (KMS, Secrets Manager, DynamoDB,
+ * EventBridge, Systems Manager for the deployments' parameters): Lambda ships logs and EMF metrics itself and the EKS token is a presigned URL,
  * so no Logs, Monitoring or STS endpoint. The Coordinator is reached through PrivateLink.
  */
 import { Fn, RemovalPolicy, Validations } from 'aws-cdk-lib';
@@ -44,6 +44,7 @@ const SERVICES: Record<ServiceName, ec2.InterfaceVpcEndpointAwsService> = {
   secretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
   dynamodb: ec2.InterfaceVpcEndpointAwsService.DYNAMODB,
   eventbridge: ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
+  ssm: ec2.InterfaceVpcEndpointAwsService.SSM,
 };
 
 /** A VPC with isolated subnets only (no IGW, no NAT, no default route), flow logs on. */

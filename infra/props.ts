@@ -9,7 +9,8 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
-import { EVENTS } from '../lambda/shared/contract.ts';
+import { SCHEDULE_WAVE_SIZE } from '../lambda/shared/budgets.ts';
+import { DEFAULTS, EVENTS } from '../lambda/shared/contract.ts';
 import { DEPLOYMENT_NAME } from '../lambda/shared/names.ts';
 import {
   collateralMirrorUrlProblem,
@@ -110,12 +111,16 @@ export interface ExistingEndpoint {
   readonly url?: string;
 }
 
-/** The AWS APIs the function calls: exactly these four (Lambda ships logs and EMF metrics itself; the EKS token is presigned). */
+/**
+ * The AWS APIs the function calls: exactly these five (Lambda ships logs and EMF metrics itself;
+ * the EKS token is presigned). Systems Manager: the deployments' parameters, read once per container.
+ */
 export interface ServiceEndpoints<T> {
   readonly kms?: T;
   readonly secretsManager?: T;
   readonly dynamodb?: T;
   readonly eventbridge?: T;
+  readonly ssm?: T;
 }
 
 /**
@@ -294,8 +299,30 @@ export function apiServerCidr(cluster: ClusterProps): string | undefined {
   return cluster.kind === 'self-managed' ? cluster.apiServerCidr : cluster.controlPlaneCidr;
 }
 
+/**
+ * Deployments one stack holds. Each adds at most 16 resources, counted in a synthesized
+ * template (test/infra/fleet.test.ts): its bundle secret and the secret's resource policy, its
+ * configuration parameter, its PrivateLink path (endpoint service and its permissions when the
+ * construct fronts an NLB, the interface endpoint, its security group with one ingress and one
+ * egress rule) and 7 alarms. 25 × 16 = 400 leaves 100 for the stack's own resources (62 to 70
+ * in the tested topologies) under CloudFormation's 500 per stack. More deployments: more
+ * stacks, each with its own (docs/deploy.md).
+ */
+export const MAX_DEPLOYMENTS_PER_STACK = 25;
+
+/** A standard Parameter Store parameter's value: at most 4 KB. */
+const PARAMETER_VALUE_BYTES = 4096;
+/** What the construct adds to a deployment's entry at deploy time: secret ARN, endpoint DNS name, keys. */
+const PARAMETER_RESERVE_BYTES = 512;
+
 function validateDeployments(where: string, deployments: readonly ContrastDeploymentProps[]): void {
   if (deployments.length === 0) throw new PropsError(where, 'configure at least one deployment');
+  if (deployments.length > MAX_DEPLOYMENTS_PER_STACK) {
+    throw new PropsError(
+      where,
+      `${deployments.length} deployments: one stack holds at most ${MAX_DEPLOYMENTS_PER_STACK} (CloudFormation's 500 resources per stack; each deployment adds up to 16); split them over several stacks, each with its own deployments (docs/deploy.md, "Many deployments")`,
+    );
+  }
   const seen = new Set<string>();
   for (const d of deployments) {
     const at = `${where}: deployment ${JSON.stringify(d.name)}`;
@@ -307,6 +334,15 @@ function validateDeployments(where: string, deployments: readonly ContrastDeploy
     }
     if (seen.has(d.name)) throw new PropsError(at, 'configured twice');
     seen.add(d.name);
+    // Its parameter (infra/deployment-parameters.ts) holds 4 KB (standard tier); the secret ARN
+    // and the Coordinator endpoint's address, known only at deploy, take far less than the reserve.
+    const chosen = Buffer.byteLength(JSON.stringify({ ...d, coordinator: undefined }));
+    if (chosen + PARAMETER_RESERVE_BYTES > PARAMETER_VALUE_BYTES) {
+      throw new PropsError(
+        at,
+        `its configuration takes ${chosen} bytes, and its parameter holds ${PARAMETER_VALUE_BYTES} with about ${PARAMETER_RESERVE_BYTES} for the secret ARN and the Coordinator's address: list fewer namespaces (or use namespaceLabelSelector) or fewer alarms`,
+      );
+    }
     if (d.namespaces !== undefined && d.namespaces.length === 0)
       throw new PropsError(
         at,
@@ -437,6 +473,13 @@ export function validateProps(where: string, props: ContrastRecoveryProps): void
     throw new PropsError(
       where,
       'reservedConcurrency must be a whole number ≥ 1 (0 would disable the function; use the pause switch instead)',
+    );
+  }
+  const waves = Math.ceil(props.deployments.length / SCHEDULE_WAVE_SIZE);
+  if ((props.reservedConcurrency ?? DEFAULTS.reservedConcurrency) < waves) {
+    throw new PropsError(
+      where,
+      `reservedConcurrency ${props.reservedConcurrency}: the backstop invokes the function once per wave of ${SCHEDULE_WAVE_SIZE} deployments (${waves} waves) at every tick; allow at least ${waves}`,
     );
   }
   if ((props.eventSource ?? EVENTS.triggerSource) === (props.resultEventSource ?? EVENTS.resultSource)) {

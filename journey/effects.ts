@@ -8,6 +8,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { readDeploymentParameters } from '../lambda/function/deployment-store.ts';
 import { changedSince, type StepContext } from './context.ts';
 import type { BlockRun } from './session.ts';
 
@@ -27,9 +29,12 @@ function functionOf(ctx: StepContext) {
 async function bundleSecretText(ctx: StepContext): Promise<string | undefined> {
   const f = functionOf(ctx);
   if (!f) return undefined;
-  const d = (JSON.parse(f.env.CONTRAST_DEPLOYMENTS ?? '[]') as { name: string; secretId: string }[]).find(
-    (x) => x.name === ctx.values.cluster.deployment,
-  );
+  // The deployments as the function reads them: its Parameter Store path, or inline.
+  const path = f.env.CONTRAST_DEPLOYMENTS_PATH;
+  const list = path
+    ? (await readDeploymentParameters(new SSMClient(ctx.world.awsConfig()), path)).map((p) => JSON.parse(p.value))
+    : JSON.parse(f.env.CONTRAST_DEPLOYMENTS ?? '[]');
+  const d = (list as { name: string; secretId: string }[]).find((x) => x.name === ctx.values.cluster.deployment);
   if (!d) return undefined;
   return (
     await new SecretsManagerClient(ctx.world.awsConfig()).send(new GetSecretValueCommand({ SecretId: d.secretId }))

@@ -4,7 +4,8 @@
  * later steps and the function touch:
  *
  *   KMS keys (with their key policies), S3 buckets, log groups, the DynamoDB table,
- *   the event bus, the bundle secrets (with their initial value, under their key), SNS topics,
+ *   the event bus, the bundle secrets (with their initial value, under their key), the
+ *   deployments' parameters (Parameter Store), SNS topics,
  *   the trail (logging), the function (createHandler here, with the template's environment),
  *   EKS access entries (EKS stand-in), the stack and its outputs (moto's CloudFormation, so
  *   DescribeStacks answers).
@@ -36,6 +37,7 @@ import {
 import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { ACCOUNT, type World } from './world.ts';
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
@@ -207,6 +209,7 @@ const MODELLED = new Set([
   'AWS::Lambda::Function',
   'AWS::CloudTrail::Trail',
   'AWS::EKS::AccessEntry',
+  'AWS::SSM::Parameter',
 ]);
 
 /** Logical ids a value refers to (Ref, Fn::GetAtt, Fn::Sub). */
@@ -276,6 +279,7 @@ export async function deployStack(
   const nlbArns: string[] = [];
   let deployedFunction: { name: string; roleArn: string; env: Record<string, string>; logGroup: string } | undefined;
   const functionResources: { id: string; props: Record<string, Json> }[] = [];
+  const parameters: { name: string; value: string }[] = [];
 
   for (const [id, res] of entries) {
     const p = () => r.value((res.Properties ?? {}) as Json) as Record<string, Json>;
@@ -399,6 +403,13 @@ export async function deployStack(
         });
         break;
       }
+      case 'AWS::SSM::Parameter': {
+        // Put after the loop: a deployment's Coordinator address is rewritten to where its NLB leads.
+        const props = p();
+        parameters.push({ name: props.Name as string, value: String(props.Value) });
+        r.physical.set(id, { ref: props.Name as string, attrs: { Type: 'String', Value: String(props.Value) } });
+        break;
+      }
       case 'AWS::Lambda::Function': {
         functionResources.push({ id, props: p() });
         const name = (p().FunctionName as string | undefined) ?? `${stackName}-${short(id)}`.slice(0, 64);
@@ -492,14 +503,25 @@ export async function deployStack(
       logGroup,
     };
   }
-  if (deployedFunction) {
-    // PrivateLink → NLB → Coordinator: each deployment's endpoint leads where its NLB forwards.
-    const deployments = JSON.parse(deployedFunction.env.CONTRAST_DEPLOYMENTS ?? '[]') as { coordinator?: string }[];
-    const nlb = [...world.nlbs.values()].find((n) => nlbArns.includes(n.arn));
-    for (const d of deployments) if (nlb) d.coordinator = nlb.target;
-    deployedFunction.env.CONTRAST_DEPLOYMENTS = JSON.stringify(deployments);
-    await world.deployFunction(deployedFunction);
+  // PrivateLink → NLB → Coordinator: each deployment's endpoint leads where its NLB forwards.
+  const nlb = [...world.nlbs.values()].find((n) => nlbArns.includes(n.arn));
+  const ssm = new SSMClient(cfg);
+  for (const prm of parameters) {
+    let value = prm.value;
+    const entry = (() => {
+      try {
+        return JSON.parse(value) as { coordinator?: string };
+      } catch {
+        return undefined;
+      }
+    })();
+    if (entry && typeof entry === 'object' && 'coordinator' in entry && nlb) {
+      entry.coordinator = nlb.target;
+      value = JSON.stringify(entry);
+    }
+    await ssm.send(new PutParameterCommand({ Name: prm.name, Value: value, Type: 'String', Overwrite: true }));
   }
+  if (deployedFunction) await world.deployFunction(deployedFunction);
 
   const outputs: Record<string, string> = {};
   for (const [k, o] of Object.entries(t.Outputs ?? {})) outputs[k] = String(r.value(o.Value));

@@ -30,8 +30,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig } from '../lambda/function/config.ts';
+import { loadConfigFromStore } from '../lambda/function/deployment-store.ts';
 import { createHandler } from '../lambda/function/handler.ts';
 import type { MetricsSink } from '../lambda/function/observability.ts';
 import { EVENTS, OPERATIONS } from '../lambda/shared/contract.ts';
@@ -274,7 +275,7 @@ export class World {
     this.trail.recordSecretsManagerCalls(secrets, callerArn);
     const logger = new ShippingLogger().shipTo(await logGroupShipper(new CloudWatchLogsClient(cfg), f.logGroup));
     const handler = createHandler({
-      config: loadConfig(f.env),
+      config: await loadConfigFromStore(f.env, () => new SSMClient(cfg)),
       clients: { kms, secrets, dynamodb: new DynamoDBClient(cfg), events: new EventBridgeClient(cfg) },
       verifierFactory: testSnpVerifierFactory(),
       telemetry: { logger, metrics: noMetrics },

@@ -10,12 +10,13 @@ import { EKSClient } from '@aws-sdk/client-eks';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { awsErrorName } from '../../lambda/keys/aws-errors.ts';
 import { BUDGETS } from '../../lambda/shared/budgets.ts';
 import { awsClientSettings } from '../../lambda/shared/aws-http.ts';
 import { InputError } from '../../lambda/shared/errors.ts';
 
-export type Service = 'lambda' | 'eks' | 'kms' | 'secrets' | 'cloudtrail' | 'logs';
+export type Service = 'lambda' | 'eks' | 'kms' | 'secrets' | 'cloudtrail' | 'logs' | 'ssm';
 
 /** Settings in code only (tests point services at moto and the stand-ins); none from flags. */
 export interface AwsSettings {
@@ -66,6 +67,10 @@ export class OperatorAws {
   }
   get logs(): CloudWatchLogsClient {
     return this.client('logs', (c) => new CloudWatchLogsClient(c));
+  }
+  /** The deployments' parameters (the function's CONTRAST_DEPLOYMENTS_PATH). */
+  get ssm(): SSMClient {
+    return this.client('ssm', (c) => new SSMClient(c));
   }
 
   /** Settings for invokeViaFunction, which builds its own client with the function's timeout. */

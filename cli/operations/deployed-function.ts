@@ -1,11 +1,19 @@
 /**
  * The deployed function, as the operator commands see it: its configuration read from AWS
- * (GetFunctionConfiguration) and parsed by the very parser the function runs
+ * (GetFunctionConfiguration, and GetParametersByPath on the deployments' path the environment
+ * names, lambda/function/deployment-store.ts) and parsed by the very parser the function runs
  * (lambda/function/config.ts loadConfig), so the commands check what the function will do,
  * not what a flag says.
  */
 import { GetFunctionConfigurationCommand } from '@aws-sdk/client-lambda';
-import { findDeployment, loadConfig, type DeploymentConfig, type HandlerConfig } from '../../lambda/function/config.ts';
+import {
+  findDeployment,
+  loadConfig,
+  type DeploymentConfig,
+  type HandlerConfig,
+  type StoredDeployment,
+} from '../../lambda/function/config.ts';
+import { readDeploymentParameters } from '../../lambda/function/deployment-store.ts';
 import { ENV } from '../../lambda/shared/contract.ts';
 import { RecoveryError } from '../../lambda/shared/errors.ts';
 import { describeAwsError, awsErrorName, type OperatorAws } from './aws.ts';
@@ -49,9 +57,21 @@ export async function describeDeployedFunction(
     );
   }
   const env = out.Environment?.Variables ?? {};
+  const path = env[ENV.deploymentsPath];
+  let stored: StoredDeployment[] | undefined;
+  if (path) {
+    try {
+      stored = await readDeploymentParameters(aws.ssm, path);
+    } catch (err) {
+      throw new DeployedFunctionError(
+        `cannot read the deployments of function ${functionName} under ${path}: ${describeAwsError(err)}`,
+        `allow ssm:GetParametersByPath on the parameter path ${path} for your role`,
+      );
+    }
+  }
   let config: HandlerConfig;
   try {
-    config = loadConfig(env);
+    config = loadConfig(env, stored);
   } catch (err) {
     throw new DeployedFunctionError(
       `function ${functionName} is misconfigured: ${(err as Error).message}`,
@@ -61,7 +81,7 @@ export async function describeDeployedFunction(
   const deployment = findDeployment(config, deploymentName);
   if (!deployment) {
     throw new DeployedFunctionError(
-      `function ${functionName} does not look after deployment ${deploymentName} (${ENV.deployments}: ${config.deployments.map((d) => d.name).join(', ')})`,
+      `function ${functionName} does not look after deployment ${deploymentName} (${path ?? ENV.deployments}: ${config.deployments.map((d) => d.name).join(', ')})`,
       `use one of these names with --deployment, or add ${deploymentName} to the stack's deployments`,
     );
   }

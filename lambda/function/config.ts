@@ -1,7 +1,7 @@
 /**
- * The function's configuration, read once per container from the environment and validated
- * with zod. Every error names the variable (and the path inside CONTRAST_DEPLOYMENTS) so a
- * broken deploy says what to fix. Nothing here can select a non-production attestation
+ * The function's configuration, read once per container from the environment and (the
+ * deployments) from Parameter Store, validated with zod. Every error names the variable or
+ * the parameter (and the path inside it) so a broken deploy says what to fix. Nothing here can select a non-production attestation
  * verifier or add a root: test verifiers are injected in code only (handler createHandler).
  */
 import * as z from '../shared/zod.ts';
@@ -165,19 +165,73 @@ const positiveInt = z.pipe(
   z.int().check(z.positive('expected a positive integer')),
 );
 
-export function loadConfig(env: Env = process.env): HandlerConfig {
-  const rawDeployments = parseVar(env, ENV.deployments, required);
-  let json: unknown;
-  try {
-    json = JSON.parse(rawDeployments);
-  } catch (err) {
-    throw new ConfigError(
-      ENV.deployments,
-      `not valid JSON (${(err as Error).message}); expected an array of {name, secretId, coordinator: "host:port", ...}`,
-    );
+/** One deployment's parameter as Parameter Store returns it (lambda/function/deployment-store.ts). */
+export interface StoredDeployment {
+  /** The parameter's full name: `<CONTRAST_DEPLOYMENTS_PATH>/<deployment name>`. */
+  name: string;
+  value: string;
+}
+
+/**
+ * The deployments come from exactly one place: the construct's Parameter Store path (one
+ * parameter per deployment, `stored`), or CONTRAST_DEPLOYMENTS inline (tests, local runs).
+ * Both go through the same schema; an error names the parameter or the variable.
+ */
+function loadDeployments(env: Env, stored: StoredDeployment[] | undefined): DeploymentConfig[] {
+  const path = parseVar(env, ENV.deploymentsPath, optional);
+  const inline = parseVar(env, ENV.deployments, optional);
+  if (path !== undefined && inline !== undefined)
+    throw new ConfigError(ENV.deployments, `set either ${ENV.deployments} or ${ENV.deploymentsPath}, not both`);
+  if (path === undefined) {
+    const raw = parseVar(env, ENV.deployments, required);
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch (err) {
+      throw new ConfigError(
+        ENV.deployments,
+        `not valid JSON (${(err as Error).message}); expected an array of {name, secretId, coordinator: "host:port", ...}`,
+      );
+    }
+    const d = deploymentsSchema.safeParse(json);
+    if (!d.success) throw new ConfigError(ENV.deployments, formatIssues(d.error));
+    return d.data;
   }
-  const d = deploymentsSchema.safeParse(json);
-  if (!d.success) throw new ConfigError(ENV.deployments, formatIssues(d.error));
+  if (stored === undefined)
+    throw new ConfigError(ENV.deploymentsPath, `the deployments are in Parameter Store under ${path}; read them first`);
+  const list = stored.map((p) => {
+    try {
+      return JSON.parse(p.value) as unknown;
+    } catch (err) {
+      throw new ConfigError(
+        p.name,
+        `not valid JSON (${(err as Error).message}); expected one {name, secretId, coordinator: "host:port", ...}`,
+      );
+    }
+  });
+  const d = deploymentsSchema.safeParse(list);
+  if (!d.success) {
+    // Name the parameter, not its index in a listing whose order is Parameter Store's.
+    const first = d.error.issues[0]!;
+    const i = typeof first.path[0] === 'number' ? first.path[0] : undefined;
+    const where = i !== undefined && stored[i] ? stored[i].name : path;
+    throw new ConfigError(where, formatIssues(d.error));
+  }
+  // The construct names each parameter after its deployment: a mismatch is a hand edit.
+  d.data.forEach((dep, i) => {
+    const expected = `${path.replace(/\/+$/, '')}/${dep.name}`;
+    if (stored[i]!.name !== expected)
+      throw new ConfigError(stored[i]!.name, `holds deployment ${dep.name}; its parameter must be ${expected}`);
+  });
+  return d.data;
+}
+
+/**
+ * The function's configuration. With CONTRAST_DEPLOYMENTS_PATH set, `stored` are the
+ * parameters read from that path (loadConfigFromStore); otherwise the deployments are inline.
+ */
+export function loadConfig(env: Env = process.env, stored?: StoredDeployment[]): HandlerConfig {
+  const deployments = loadDeployments(env, stored);
 
   const auth = parseVar(
     env,
@@ -234,7 +288,7 @@ export function loadConfig(env: Env = process.env): HandlerConfig {
     ),
   );
   const config: HandlerConfig = {
-    deployments: d.data,
+    deployments,
     lockTableName: parseVar(env, ENV.lockTable, required),
     eventBusName: parseVar(env, ENV.eventBus, required),
     eventSource: parseVar(env, ENV.eventSource, optional) ?? EVENTS.triggerSource,

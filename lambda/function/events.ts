@@ -6,6 +6,7 @@
  * "Scheduled Event", and the direct invocation of `recover --via-function`.
  */
 import * as z from '../shared/zod.ts';
+import { SCHEDULE_WAVE_SIZE } from '../shared/budgets.ts';
 import { EVENTS, TRIGGER_DETAIL, type TriggerDetailType } from '../shared/contract.ts';
 import { InputError } from '../shared/errors.ts';
 import { findDeployment, type HandlerConfig } from './config.ts';
@@ -129,6 +130,8 @@ export type Trigger =
       kind: 'schedule';
       rule?: string;
       deployments: string[];
+      /** The backstop's wave this tick covers (its deployments only); absent: every deployment. */
+      wave?: { wave: number; waves: number };
       /** A tick of the decrypt drill's own rule (DECRYPT_DRILL_RULE): the only ticks that drill. */
       drill: boolean;
     })
@@ -224,6 +227,16 @@ const ScheduledEventSchema = z.extend(EventBridgeSchema, {
   'detail-type': z.literal(EVENTS.scheduleDetailType),
 });
 
+/**
+ * A backstop wave (infra/triggers.ts): the schedule rule's target puts the deployments of one
+ * wave into the scheduled event's detail, so each invocation reconciles exactly those.
+ */
+const WaveDetailSchema = z.strictObject({
+  wave: z.int().check(z.gte(0)),
+  waves: z.int().check(z.gte(1)),
+  deployments: z.array(z.string().check(z.minLength(1))).check(z.minLength(1), z.maxLength(SCHEDULE_WAVE_SIZE)),
+});
+
 const DirectInvocationSchema = z
   .strictObject({
     action: z.enum(DIRECT_ACTIONS),
@@ -273,7 +286,7 @@ function describe(event: unknown): string {
 function requireDeployment(config: HandlerConfig, name: string, where: string): string {
   if (!findDeployment(config, name)) {
     throw new EventInvalidError(
-      `${where} names deployment ${echo(name)}, which is not configured (configured: ${config.deployments.map((d) => d.name).join(', ')}); add it to CONTRAST_DEPLOYMENTS or fix the sender`,
+      `${where} names deployment ${echo(name)}, which is not configured (configured: ${config.deployments.map((d) => d.name).join(', ')}); add it to the stack's deployments or fix the sender`,
     );
   }
   return name;
@@ -283,7 +296,7 @@ function deploymentForAlarm(config: HandlerConfig, alarmName: string): string {
   const d = config.deployments.find((x) => x.alarmNames.includes(alarmName));
   if (!d)
     throw new EventInvalidError(
-      `alarm ${echo(alarmName)} is not mapped to a deployment; add it to alarmNames in CONTRAST_DEPLOYMENTS`,
+      `alarm ${echo(alarmName)} is not mapped to a deployment; add it to the deployment's alarmArns in the stack`,
     );
   return d.name;
 }
@@ -411,6 +424,13 @@ function parseShape(event: unknown, config: HandlerConfig, ctx: InvocationContex
       deployments: config.deployments.map((d) => d.name),
       drill: false,
     };
+    const detail = r.data.detail;
+    if (typeof detail === 'object' && detail !== null && 'wave' in detail) {
+      const w = WaveDetailSchema.safeParse(detail);
+      if (!w.success) throw new EventInvalidError(`scheduled event: wave: ${issues(w.error)}`);
+      trigger.deployments = w.data.deployments.map((n) => requireDeployment(config, n, `wave ${w.data.wave}`));
+      trigger.wave = { wave: w.data.wave, waves: w.data.waves };
+    }
     const rule = r.data.resources[0];
     if (rule) trigger.rule = rule;
     // The scheduled event names its rule by ARN (…:rule/NAME, or …:rule/BUS/NAME on a custom bus).

@@ -33,7 +33,7 @@ import { deploymentsOf, EventInvalidError, parseTrigger, type InvocationContext,
 import { isPauseSwitchAction, type OperatorState, type PauseSwitchResult } from '../shared/operator-answers.ts';
 import { operatorState, switchPause } from './pause-switch.ts';
 import { emptyResult, reportContext, reportResult } from './report.ts';
-import { createRuntime, createTelemetry, type HandlerOverrides, type Runtime } from './runtime.ts';
+import { createTelemetry, loadRuntime, type HandlerOverrides, type Runtime } from './runtime.ts';
 
 export type { HandlerOverrides } from './runtime.ts';
 
@@ -118,7 +118,8 @@ async function scheduledExtras(
     ...rt,
     config: { ...rt.config, deployments: [d] },
   });
-  const deployments = rt.config.deployments;
+  // A backstop wave's extras cover its own deployments only (the other waves do theirs).
+  const deployments = rt.config.deployments.filter((d) => deploymentsOf(trigger).includes(d.name));
   if (rt.config.decryptDrill) out.drills = [];
   // Only a tick of the drill's own rule drills (drill.ts).
   if (rt.config.decryptDrill && trigger.kind === 'schedule' && trigger.drill) {
@@ -154,7 +155,8 @@ async function scheduledExtras(
 export function createHandler(overrides: HandlerOverrides = {}) {
   const telemetry = createTelemetry(overrides);
   const { logger, trace } = telemetry;
-  let runtime: Runtime | undefined;
+  // Built once per container (the deployments read from Parameter Store with it); a failed build is retried.
+  let runtime: Promise<Runtime> | undefined;
 
   return async function handler(event: unknown, context: LambdaContext): Promise<HandlerResponse> {
     // Everything below is planned against the function's own limit.
@@ -164,9 +166,10 @@ export function createHandler(overrides: HandlerOverrides = {}) {
     logger.setCorrelationId(context.awsRequestId);
     let rt: Runtime;
     try {
-      rt = runtime ??= createRuntime(overrides, telemetry);
+      rt = await (runtime ??= loadRuntime(overrides, telemetry));
       await rt.ready;
     } catch (err) {
+      runtime = undefined;
       // A configuration error, never a transient one: it fails every invocation the same way
       // (the FunctionErrors alarm) until the variable is fixed; triggers wait in the on-failure queue.
       logger.error('the function is misconfigured; fix the variable and redeploy', {

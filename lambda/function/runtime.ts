@@ -11,6 +11,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { CollateralVerify } from '../attestation/collateral/verify.ts';
 import { BundleStore } from '../keys/store.ts';
 import { WarmBundles } from '../keys/warm-bundles.ts';
@@ -37,6 +38,8 @@ export interface HandlerOverrides {
   env?: Record<string, string | undefined>;
   config?: HandlerConfig;
   clients?: Partial<AwsClients>;
+  /** Parameter Store client for the deployments (CONTRAST_DEPLOYMENTS_PATH), read once per container. */
+  ssm?: SSMClient;
   verifierFactory?: BundleVerifierFactory;
   kubernetes?: (deployment: DeploymentConfig) => Promise<KubernetesSide>;
   telemetry?: Partial<Telemetry>;
@@ -119,6 +122,22 @@ function checkLease(config: HandlerConfig, stepBudgets: StepBudgets, budgets: Bu
       `${config.leaseSeconds} s is shorter than one recovery may take under these budgets (${min} s); raise it`,
     );
   }
+}
+
+/**
+ * The runtime with its configuration loaded: from the overrides, or from the environment and
+ * (when it names CONTRAST_DEPLOYMENTS_PATH) Parameter Store, whose module is imported only then.
+ */
+export async function loadRuntime(overrides: HandlerOverrides, telemetry: Telemetry): Promise<Runtime> {
+  const env = overrides.env ?? process.env;
+  if (overrides.config || !env[ENV.deploymentsPath]) return createRuntime(overrides, telemetry);
+  const [{ loadConfigFromStore }, { SSMClient }] = await Promise.all([
+    import('./deployment-store.ts'),
+    import('@aws-sdk/client-ssm'),
+  ]);
+  const settings = awsClientSettings((overrides.budgets ?? BUDGETS).aws);
+  const config = await loadConfigFromStore(env, () => overrides.ssm ?? new SSMClient(settings));
+  return createRuntime({ ...overrides, config }, telemetry);
 }
 
 export function createRuntime(overrides: HandlerOverrides, telemetry: Telemetry): Runtime {

@@ -51,6 +51,15 @@ export const BUDGETS: Budgets = {
  */
 export const DEPLOYMENT_CONCURRENCY = 16;
 
+/**
+ * Deployments per wave of the backstop schedule (infra/triggers.ts): each wave is its own
+ * scheduled invocation. As many as one invocation reconciles at the same time, so no
+ * deployment of a wave waits for another's lane and none keeps report reserves for later ones
+ * (deadline.ts): a wave lasts as long as its slowest deployment — a healthy no-op about a
+ * second, far inside the one-minute schedule — however many deployments the stack has.
+ */
+export const SCHEDULE_WAVE_SIZE = DEPLOYMENT_CONCURRENCY;
+
 /** The function's timeout (seconds); the construct sets it, the CLI waits this long for --via-function. */
 export const FUNCTION_TIMEOUT_SECONDS = 300;
 

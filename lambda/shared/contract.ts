@@ -79,7 +79,10 @@ export const TRIGGER_DETAIL = {
 
 /** Environment variables the function reads (lambda/function/config.ts) and the construct sets. */
 export const ENV = {
+  /** The deployments inline, as a JSON array (tests, the CLI's local runs); the construct uses the path below. */
   deployments: 'CONTRAST_DEPLOYMENTS',
+  /** Parameter Store path holding one parameter per deployment (lambda/function/deployment-store.ts). */
+  deploymentsPath: 'CONTRAST_DEPLOYMENTS_PATH',
   lockTable: 'LOCK_TABLE_NAME',
   eventBus: 'EVENT_BUS_NAME',
   eventSource: 'EVENT_SOURCE',
@@ -109,6 +112,7 @@ export const ENDPOINT_URL_ENV = {
   secretsManager: 'AWS_ENDPOINT_URL_SECRETS_MANAGER',
   dynamodb: 'AWS_ENDPOINT_URL_DYNAMODB',
   eventbridge: 'AWS_ENDPOINT_URL_EVENTBRIDGE',
+  ssm: 'AWS_ENDPOINT_URL_SSM',
 } as const;
 
 /** The lock table's layout, as far as operators and the construct's grants need it. */

@@ -12,7 +12,10 @@ import { doctorCommand, runDoctor, type DoctorDeps } from '../../cli/doctor/run.
 import { DEFAULTS, OPERATIONS } from '../../lambda/shared/contract.ts';
 import { RbacAuthorizer } from '../../testing/kube-api/index.ts';
 import { manifestRbac, RBAC_GROUP } from '../../testing/kube-api/manifests.ts';
-import { motoAvailable, motoEndpoint, SKIP_REASON } from '../support/aws.ts';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { OperatorAws } from '../../cli/operations/aws.ts';
+import { describeDeployedFunction } from '../../cli/operations/deployed-function.ts';
+import { awsClientConfig, motoAvailable, motoEndpoint, SKIP_REASON } from '../support/aws.ts';
 import { runCli } from '../support/cli.ts';
 import { ACCOUNT, CLUSTER, NAMESPACE, stackKeyPolicy, startStack, type Stack } from './stack.ts';
 
@@ -130,6 +133,30 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
         fix: expect.stringMatching(/--function with the stack output FunctionName/),
       }),
     ]);
+  });
+
+  it("function: reads the deployments from the Parameter Store path the function's environment names", async () => {
+    const path = `/contrast-autorecover/${stack.functionName}/deployments`;
+    const [entry] = JSON.parse(stack.env.CONTRAST_DEPLOYMENTS!) as { name: string }[];
+    const ssm = new SSMClient(awsClientConfig());
+    await ssm.send(
+      new PutParameterCommand({ Name: `${path}/${entry!.name}`, Value: JSON.stringify(entry), Type: 'String' }),
+    );
+    const aws = new OperatorAws(stack.aws);
+    const fromStore = { CONTRAST_DEPLOYMENTS: undefined, CONTRAST_DEPLOYMENTS_PATH: path };
+    const described = await withEnv(fromStore, () =>
+      describeDeployedFunction(aws, stack.functionName, stack.deployment),
+    );
+    expect(described.deployment).toMatchObject({ name: stack.deployment, coordinatorNamespace: NAMESPACE });
+    await expect(
+      withEnv(fromStore, () => describeDeployedFunction(aws, stack.functionName, 'staging')),
+    ).rejects.toThrow(`does not look after deployment staging (${path}: ${stack.deployment})`);
+    // Nothing under the path: the function's own parser says so.
+    await expect(
+      withEnv({ ...fromStore, CONTRAST_DEPLOYMENTS_PATH: `${path}-none` }, () =>
+        describeDeployedFunction(aws, stack.functionName, stack.deployment),
+      ),
+    ).rejects.toThrow(/configure at least one deployment/);
   });
 
   it('function: names the configured deployments when --deployment is not one of them', async () => {

@@ -382,6 +382,7 @@ export async function startStack(
         secrets: motoEndpoint,
         cloudtrail: motoEndpoint,
         logs: motoEndpoint,
+        ssm: motoEndpoint,
       },
     },
     exporterConfig,

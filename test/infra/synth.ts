@@ -246,3 +246,10 @@ export function placeholders(value: any): any {
   }
   return value;
 }
+
+/** The deployments' parameters as the function reads them (name, value with placeholders for intrinsics). */
+export function storedDeployments(s: Synthesized): Array<{ name: string; value: string }> {
+  return resourcesOfType(s, 'AWS::SSM::Parameter')
+    .map(([, r]) => ({ name: r.Properties.Name as string, value: placeholders(r.Properties.Value) as string }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+}

@@ -37,6 +37,7 @@ import {
   rulesTargeting,
   selfManagedOwnVpc,
   statement,
+  storedDeployments,
   synthOnce,
   type Synthesized,
 } from './synth.ts';
@@ -131,7 +132,7 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       const services = serviceEndpoints(s())
         .map(([, e]) => serviceOf(e))
         .sort();
-      expect(services.every((x) => ['kms', 'secretsmanager', 'dynamodb', 'events'].includes(x!))).toBe(true);
+      expect(services.every((x) => ['kms', 'secretsmanager', 'dynamodb', 'events', 'ssm'].includes(x!))).toBe(true);
       expect(services).not.toContain('logs');
       expect(services).not.toContain('monitoring');
       expect(services).not.toContain('sts');
@@ -148,7 +149,7 @@ describe.each(topologies)('%s', (_name, propsOf) => {
       );
       expect(coordinator.length).toBe(propsOf === eksHybridHub ? 1 : 2);
       for (const [, e] of coordinator) expect(e.Properties.PrivateDnsEnabled).toBe(false);
-      const deployments = JSON.parse(placeholders(functionEnv(s())[ENV.deployments]));
+      const deployments = storedDeployments(s()).map((p) => JSON.parse(p.value));
       for (const d of deployments) expect(d.coordinator).toBe(`placeholder:${DEFAULTS.coordinatorPort}`);
     });
     it('offers an NLB to PrivateLink for this account only', () => {
@@ -544,7 +545,7 @@ describe.each(topologies)('%s', (_name, propsOf) => {
   describe('contract with the function', () => {
     it("sets an environment the function's configuration parser accepts", () => {
       const env = placeholders(functionEnv(s()));
-      const config = loadConfig(env);
+      const config = loadConfig(env, storedDeployments(s()));
       expect(config.deployments.map((d) => d.name).length).toBeGreaterThan(0);
       expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe(METRICS_NAMESPACE);
       // Each deployment's opt-in reaches the function as its configuration reads it.
@@ -579,7 +580,7 @@ describe('(a) EKS Hybrid Nodes in the hub VPC', () => {
         .filter((k) => k.startsWith('AWS_ENDPOINT_URL_'))
         .sort(),
     ).toEqual(Object.values(ENDPOINT_URL_ENV).sort());
-    expect(serviceEndpoints(eks()).length).toBe(4);
+    expect(serviceEndpoints(eks()).length).toBe(5);
   });
   it('maps the function role to the contrast-autorecover group with an access entry', () => {
     const [, entry] = onlyResource(eks(), 'AWS::EKS::AccessEntry');
@@ -625,7 +626,7 @@ describe('(b) self-managed cluster in its own VPC', () => {
     const byService = Object.fromEntries(
       serviceEndpoints(selfManaged()).map(([, e]) => [serviceOf(e), e.Properties.PrivateDnsEnabled]),
     );
-    expect(byService).toEqual({ kms: true, secretsmanager: true, events: true, dynamodb: false });
+    expect(byService).toEqual({ kms: true, secretsmanager: true, events: true, ssm: true, dynamodb: false });
     expect(Object.keys(functionEnv(selfManaged())).filter((k) => k.startsWith('AWS_ENDPOINT_URL_'))).toEqual([
       ENDPOINT_URL_ENV.dynamodb,
     ]);

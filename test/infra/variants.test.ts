@@ -36,6 +36,7 @@ describe('hub VPC reusing existing endpoints', () => {
     expect(created.map(([id]) => id.replace(/Endpoint.*$/, '').replace('RecoveryNetwork', '')).sort()).toEqual([
       'dynamodb',
       'eventbridge',
+      'ssm',
     ]);
   });
   it("requires the existing KMS endpoint for the function's Decrypt and the existing Secrets Manager endpoint for its reads", () => {
