@@ -24,6 +24,8 @@ async function filterAll(
     since: number;
     until?: number;
     pattern: string;
+    /** Events per page (default: as many as the service sends, up to 10,000). */
+    pageSize?: number;
     onPage?: (events: number) => void;
     abortSignal?: AbortSignal;
   },
@@ -37,6 +39,7 @@ async function filterAll(
         startTime: o.since,
         ...(o.until !== undefined ? { endTime: o.until } : {}),
         filterPattern: o.pattern,
+        ...(o.pageSize ? { limit: o.pageSize } : {}),
         ...(nextToken ? { nextToken } : {}),
       }),
       o.abortSignal ? { abortSignal: o.abortSignal } : {},
@@ -73,7 +76,14 @@ export class FunctionLogs {
 /** Every audit record logged in [since, until] (ms), oldest first. */
 export async function readAuditEntries(
   client: CloudWatchLogsClient,
-  o: { logGroup: string; since: number; until: number; onPage?: (events: number) => void; abortSignal?: AbortSignal },
+  o: {
+    logGroup: string;
+    since: number;
+    until: number;
+    pageSize?: number;
+    onPage?: (events: number) => void;
+    abortSignal?: AbortSignal;
+  },
 ): Promise<AuditEntry[]> {
   const seen = new Set<string>();
   const out: AuditEntry[] = [];

@@ -59,7 +59,12 @@ const auditLine = z
         steps: z.array(z.object({ step: z.string(), ms: z.number() }).loose()).optional(),
         durationMs: z.number().optional(),
         recover: z
-          .object({ sent: z.union([z.boolean(), z.string()]).optional(), meshCaFingerprint: z.string().optional() })
+          .object({
+            sent: z.union([z.boolean(), z.string()]).optional(),
+            meshCaFingerprint: z.string().optional(),
+            // The audit record's own form (lambda/function/report.ts): the new key's SPKI SHA-256.
+            meshCa: z.object({ spkiSha256: z.string().optional() }).loose().optional(),
+          })
           .loose()
           .optional(),
         restarts: z
@@ -245,8 +250,11 @@ function auditFields(r: AuditLine, json: unknown, at: number): Omit<AuditRecord,
     ...(r.trigger ? { trigger: r.trigger } : {}),
     steps: r.steps ?? [],
     durationMs: r.durationMs ?? 0,
-    ...((r.recover?.meshCaFingerprint ?? r.restarts?.meshCaFingerprint)
-      ? { meshCaFingerprint: r.recover?.meshCaFingerprint ?? r.restarts?.meshCaFingerprint }
+    ...((r.recover?.meshCaFingerprint ?? r.recover?.meshCa?.spkiSha256 ?? r.restarts?.meshCaFingerprint)
+      ? {
+          meshCaFingerprint:
+            r.recover?.meshCaFingerprint ?? r.recover?.meshCa?.spkiSha256 ?? r.restarts?.meshCaFingerprint,
+        }
       : {}),
     ...(r.restarts?.complete !== undefined ? { restartsComplete: r.restarts.complete } : {}),
     ...(r.restarts?.counts ? { restartCounts: r.restarts.counts } : {}),

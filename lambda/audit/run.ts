@@ -36,6 +36,8 @@ export interface AuditRunOptions {
   sourceTimeoutMs?: number;
   /** Pause between LookupEvents requests (default: two a second). */
   lookupIntervalMs?: number;
+  /** Events per page of each source (tests page through few events). */
+  pageSize?: number;
   /** Progress on long windows: one call per page read. */
   progress?: (message: string) => void;
 }
@@ -104,6 +106,7 @@ export async function runAudit(sources: AuditSources, o: AuditRunOptions): Promi
       logGroup: sources.logGroup,
       since: o.since - RECORD_MARGIN_MS,
       until: Math.min(o.until + RECORD_MARGIN_MS, Date.now()),
+      ...(o.pageSize ? { pageSize: o.pageSize } : {}),
       onPage: pages('audit records'),
       abortSignal: signal,
     }),
@@ -122,6 +125,7 @@ export async function runAudit(sources: AuditSources, o: AuditRunOptions): Promi
         start: Math.max(o.since, oldest),
         end: o.until,
         ...(o.lookupIntervalMs !== undefined ? { minIntervalMs: o.lookupIntervalMs } : {}),
+        ...(o.pageSize ? { pageSize: o.pageSize } : {}),
         onPage: pages(name),
         abortSignal: signal,
       }),

@@ -100,6 +100,8 @@ export async function lookupAll(
     start: number;
     end: number;
     minIntervalMs?: number;
+    /** Events per page, 1-50 (default 50, the most LookupEvents answers). */
+    pageSize?: number;
     onPage?: (events: number) => void;
     abortSignal?: AbortSignal;
   },
@@ -117,7 +119,7 @@ export async function lookupAll(
         LookupAttributes: [{ AttributeKey: o.attribute.key, AttributeValue: o.attribute.value }],
         StartTime: new Date(o.start),
         EndTime: new Date(o.end),
-        MaxResults: 50,
+        MaxResults: o.pageSize ?? 50,
         ...(NextToken ? { NextToken } : {}),
       }),
       o.abortSignal ? { abortSignal: o.abortSignal } : {},
