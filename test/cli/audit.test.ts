@@ -9,10 +9,16 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { CloudTrailClient } from '@aws-sdk/client-cloudtrail';
+import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditOptions } from '../../cli/audit/command.ts';
 import { UNACCOUNTED_EXIT_CODE, timeArg } from '../../cli/audit/command.ts';
-import { auditCommand, type AuditDeps } from '../../cli/audit/run.ts';
+import { auditCommand, auditTargetsOf, type AuditDeps } from '../../cli/audit/run.ts';
+import { createAuditHandler } from '../../lambda/audit/handler.ts';
+import { AUDIT_ENV, EVENTS, METRIC } from '../../lambda/shared/contract.ts';
 import { stackOutputsOf } from '../../cli/manifests/stack-outputs.ts';
 import { INCOMPLETE_EXIT_CODE } from '../../cli/outcome-help.ts';
 import type { AuditReport } from '../../lambda/audit/run.ts';
@@ -270,6 +276,54 @@ describe.skipIf(!motoAvailable)(`audit ${motoAvailable ? '' : SKIP_REASON}`, () 
       ]),
     );
   });
+
+  it('the scheduled audit: a result event per finding, carrying its CloudTrail event ID, and the metrics its alarms watch', async () => {
+    const sent: Record<string, unknown>[] = [];
+    const events = {
+      send: async (c: PutEventsCommand) => {
+        sent.push(...(c.input.Entries ?? []).map((e) => ({ ...e, Detail: JSON.parse(e.Detail ?? '{}') as unknown })));
+        return { FailedEntryCount: 0 };
+      },
+    } as unknown as EventBridgeClient;
+    const metrics: [string, number][] = [];
+    const handler = createAuditHandler({
+      env: {
+        [AUDIT_ENV.targets]: JSON.stringify(auditTargetsOf(outputs()).targets),
+        [AUDIT_ENV.logGroup]: stack.logGroup,
+        [AUDIT_ENV.intervalMinutes]: '60',
+        EVENT_BUS_NAME: stack.busName,
+      },
+      sources: {
+        logs: stack.clients.logs,
+        cloudtrail: new CloudTrailClient({ ...awsClientConfig(), endpoint: stack.trail.endpoint }),
+      },
+      events,
+      logger: new Logger({ logLevel: 'SILENT' }),
+      metrics: {
+        addMetric: (name: string, _unit: unknown, value: number) => void metrics.push([name, value]),
+        publishStoredMetrics: () => undefined,
+      } as unknown as Metrics,
+      // Its window ends 30 minutes before "now": these tests' events are inside it.
+      now: () => Date.now() + 31 * 60_000,
+      lookupIntervalMs: 0,
+    });
+    const out = await handler();
+    const cli = await audit({ since: Date.parse(out.since), until: Date.parse(out.until) });
+    expect(out.findings).toBe(cli.report.findings.length);
+    expect(sent.map((e) => e.DetailType)).toEqual(
+      cli.report.findings.map(() => EVENTS.resultDetailTypes.unaccountedUse),
+    );
+    expect(sent.map((e) => (e.Detail as { cloudTrailEventId: string }).cloudTrailEventId).sort()).toEqual(
+      cli.report.findings.map((f) => f.eventId).sort(),
+    );
+    expect(sent.every((e) => e.EventBusName === stack.busName && e.Source === EVENTS.resultSource)).toBe(true);
+    expect(metrics).toEqual([
+      [METRIC.auditUnaccounted, cli.report.findings.length],
+      [METRIC.auditSourceUnreadable, 0],
+    ]);
+    // Two intervals: this window overlaps the previous run's.
+    expect(Date.parse(out.until) - Date.parse(out.since)).toBe(2 * 3_600_000);
+  }, 60_000);
 
   it('one source timing out: named, exit 3 when nothing else is found, never "all accounted for"', async () => {
     // A CloudTrail endpoint that accepts the connection and never answers.
