@@ -28,6 +28,7 @@ import { decryptOwnerKey } from '../../lambda/keys/envelope.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
 import { scheduledEvent } from '../function/samples.ts';
 import { awsClientConfig, motoAvailable, SKIP_REASON } from '../support/aws.ts';
+import { runCliInProcess } from '../support/cli.ts';
 import { ACCOUNT, NAMESPACE, startStack, type Stack } from './stack.ts';
 
 let stack: Stack;
@@ -349,5 +350,28 @@ describe.skipIf(!motoAvailable)(`audit ${motoAvailable ? '' : SKIP_REASON}`, () 
 
   it('refuses a window CloudTrail event history does not hold, and says where to look', async () => {
     await expect(audit({ since: timeArg('120d') })).rejects.toThrow(/90 days.*Athena or CloudTrail Lake/);
+  });
+});
+
+describe('audit --help and usage', () => {
+  it('says what it reads, the window, and its exit codes', async () => {
+    const r = await runCliInProcess(['audit', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--until defaults to 30 minutes before now/);
+    expect(r.stdout).toMatch(/Athena or CloudTrail Lake/);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `Exit codes: 0 every use accounted for .*; ${UNACCOUNTED_EXIT_CODE} unaccounted use found;\\n${INCOMPLETE_EXIT_CODE} a source could not be read`,
+      ),
+    );
+    expect(r.stdout).toMatch(/Examples:\n {2}contrast-autorecover audit --stack ContrastAutorecover/);
+    const top = await runCliInProcess(['--help']);
+    expect(top.stdout).toMatch(/\n {2}audit \[options\]/);
+  });
+
+  it('refuses a malformed --since as a usage error', async () => {
+    const r = await runCliInProcess(['audit', '--stack', 'S', '--since', 'last tuesday']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--since.*expected an ISO 8601 time .* or an age such as 90m, 36h, 7d/);
   });
 });
