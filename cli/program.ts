@@ -1,5 +1,6 @@
 /**
- * The contrast-autorecover command line: enroll, recover, status, attestation verify, demo.
+ * The contrast-autorecover command line: enroll, recover, status, attestation verify, doctor,
+ * rehearse, audit, demo.
  * Usage errors — a malformed option value, a missing region — exit 2 (README).
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -10,6 +11,7 @@ import { registerRecoveryCommands } from './commands.ts';
 import { registerAttestationCommand } from './attestation.ts';
 import { registerDoctorCommand } from './doctor/command.ts';
 import { registerRehearseCommand } from './rehearse/command.ts';
+import { registerAuditCommand } from './audit/command.ts';
 import { registerManifestsCommand, registerOutputCommand, registerScpCommand } from './manifests/register.ts';
 import { registerPauseCommands } from './pause.ts';
 import { UsageError } from './usage.ts';
@@ -72,6 +74,7 @@ Examples:
   registerAttestationCommand(program);
   registerDoctorCommand(program, run);
   registerRehearseCommand(program, run);
+  registerAuditCommand(program, run);
   registerManifestsCommand(program, run);
   registerScpCommand(program, run);
   registerOutputCommand(program, run);

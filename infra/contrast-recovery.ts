@@ -37,6 +37,7 @@ import { MIN_LEASE_SECONDS } from '../lambda/shared/budgets.ts';
 import { sourceFunctionScpDocument } from '../lambda/shared/scp.ts';
 import { RecoveryAlarms } from './alarms.ts';
 import { AuditTrail } from './audit-trail.ts';
+import { AuditSchedule } from './audit-schedule.ts';
 import { BundleSecrets, secretArnPattern } from './bundle-secrets.ts';
 import { DeploymentParameters, deploymentsPathOf } from './deployment-parameters.ts';
 import { grantClusterAccess } from './cluster-access.ts';
@@ -72,6 +73,8 @@ export class ContrastRecovery extends Construct {
   readonly trail?: cloudtrail.Trail;
   /** The created trail's bucket (its log files hold the Invoke data events). */
   readonly trailBucket?: s3.IBucket;
+  /** The function's log group: its audit records (`contrast-autorecover audit` reads them). */
+  readonly functionLogGroup: logs.ILogGroup;
   readonly dashboard: RecoveryDashboard;
   /** The role CloudFormation deploys with (a key administrator, the secrets' only changer). */
   readonly cloudFormationRoleArn: string;
@@ -190,6 +193,7 @@ export class ContrastRecovery extends Construct {
       }),
     });
     this.function = fn.function;
+    this.functionLogGroup = fn.logGroup;
     this.triggerDeadLetterQueue = fn.triggerDeadLetterQueue;
     this.failureQueue = fn.failureQueue;
     new Triggers(this, 'Triggers', {
@@ -250,6 +254,23 @@ export class ContrastRecovery extends Construct {
       });
       this.trail = audit.trail;
       this.trailBucket = audit.bucket;
+    }
+    if (props.auditSchedule) {
+      const intervalMinutes = (props.auditSchedule === true ? undefined : props.auditSchedule.intervalMinutes) ?? 60;
+      new AuditSchedule(this, 'AuditSchedule', {
+        intervalMinutes,
+        recordsLogGroup: fn.logGroup,
+        functionRoleArn: this.role.roleArn,
+        recoveryKeyArn: this.key.keyArn,
+        bundleKeyArn: this.bundleSecretsKey.keyArn,
+        ...(this.breakGlassRole ? { breakGlassRoleArn: this.breakGlassRole.roleArn } : {}),
+        deployments: props.deployments.map((d) => ({ name: d.name, secretArn: bundles.secrets[d.name]!.ref })),
+        eventBus: this.eventBus,
+        resultSource: resultEventSource,
+        topic: this.alarmTopic,
+        logKey: opsKey,
+        logRetention,
+      });
     }
     this.dashboard = new RecoveryDashboard(this, 'Dashboard', {
       fn: this.function,
@@ -312,6 +333,7 @@ export class ContrastRecovery extends Construct {
     new CfnOutput(this, 'LockTableName', { value: this.lockTable.tableName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
     new CfnOutput(this, 'FunctionRoleArn', { value: this.role.roleArn });
+    new CfnOutput(this, 'FunctionLogGroupName', { value: this.functionLogGroup.logGroupName });
     for (const [i, d] of props.deployments.entries()) {
       new CfnOutput(this, `BundleSecret${i}Arn`, {
         value: bundles.secrets[d.name]!.ref,

@@ -16,6 +16,9 @@ export const HANDLER = 'index.handler';
 /** The function's source entry, relative to the project root. */
 export const FUNCTION_ENTRY = 'lambda/function/handler.ts';
 
+/** The scheduled audit function's source entry (a bundle of its own, dist/audit-function). */
+export const AUDIT_FUNCTION_ENTRY = 'lambda/audit/handler.ts';
+
 /** esbuild options that bundle `entry` into `outdir` (absolute paths). */
 export function functionBundleOptions({ entry, outdir, projectRoot }) {
   return {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as Esbuild from 'esbuild';
-import { FUNCTION_ENTRY, functionBundleOptions } from './function-bundle.mjs';
+import { AUDIT_FUNCTION_ENTRY, FUNCTION_ENTRY, functionBundleOptions } from './function-bundle.mjs';
 
 export { HANDLER } from './function-bundle.mjs';
 
@@ -96,4 +96,17 @@ export function functionCode(entry?: string): lambda.Code {
       `contrast-autorecover: the function entry ${file} does not exist; pass an existing TypeScript file exporting \`handler\``,
     );
   return lambda.Code.fromAsset(bundleFromSource(file));
+}
+
+/** The scheduled audit function's code: dist/audit-function from the package, else bundled from lambda/audit/handler.ts. */
+export function auditFunctionCode(): lambda.Code {
+  if (!FROM_SOURCE) {
+    const dir = path.resolve(HERE, '..', 'audit-function');
+    if (!existsSync(path.join(dir, 'index.mjs')))
+      throw new Error(
+        `contrast-autorecover: the prebuilt audit function ${dir}/index.mjs is missing; reinstall the package (or run npm run build in its checkout)`,
+      );
+    return lambda.Code.fromAsset(dir);
+  }
+  return lambda.Code.fromAsset(bundleFromSource(path.join(PROJECT_ROOT, AUDIT_FUNCTION_ENTRY)));
 }

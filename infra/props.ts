@@ -235,6 +235,12 @@ export interface ContrastRecoveryProps {
   readonly scheduleMinutes?: number;
   /** A daily decrypt drill on its own rule. @default false */
   readonly decryptDrill?: boolean;
+  /**
+   * The audit of `contrast-autorecover audit` on a schedule, by a function of its own: a use of
+   * the owner key or a bundle that nothing accounts for alarms and puts a result event with its
+   * CloudTrail event ID (infra/audit-schedule.ts). `true`: hourly. @default false
+   */
+  readonly auditSchedule?: boolean | { readonly intervalMinutes?: number };
   readonly collateralMirror?: CollateralMirrorProps;
   /** Crash-loop guard: user recoveries per deployment per hour. @default 2 */
   readonly maxRecoveriesPerHour?: number;

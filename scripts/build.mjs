@@ -14,7 +14,7 @@ import { copyFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileSyn
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FUNCTION_ENTRY, functionBundleOptions } from '../infra/function-bundle.mjs';
+import { AUDIT_FUNCTION_ENTRY, FUNCTION_ENTRY, functionBundleOptions } from '../infra/function-bundle.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -55,6 +55,13 @@ export async function buildAll({ outdir = path.join(root, 'dist'), quiet = false
         functionBundleOptions({
           entry: path.join(root, FUNCTION_ENTRY),
           outdir: path.join(outdir, 'function'),
+          projectRoot: root,
+        }),
+      ),
+      build(
+        functionBundleOptions({
+          entry: path.join(root, AUDIT_FUNCTION_ENTRY),
+          outdir: path.join(outdir, 'audit-function'),
           projectRoot: root,
         }),
       ),

@@ -7,6 +7,7 @@
  * limited to two requests a second per account and Region; the caller polls slowly.
  */
 import { LookupEventsCommand, type CloudTrailClient } from '@aws-sdk/client-cloudtrail';
+import { sameContext, trailEventOf, type TrailEvent } from '../../lambda/audit/trail.ts';
 
 export interface TrailLink {
   by: 'request-id' | 'encryption-context';
@@ -18,23 +19,6 @@ export interface TrailLink {
   contextMatches: boolean;
   keyArn?: string;
   vpcEndpointId?: string;
-}
-
-interface TrailEvent {
-  eventID?: string;
-  eventTime?: string;
-  requestID?: string;
-  userIdentity?: { arn?: string };
-  requestParameters?: { encryptionContext?: Record<string, string>; keyId?: string } | null;
-  resources?: { ARN?: string }[];
-  vpcEndpointId?: string;
-  errorCode?: string;
-}
-
-function sameContext(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
-  if (!a || !b) return false;
-  const ka = Object.keys(a).sort();
-  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
 export async function findTrailEntry(
@@ -54,12 +38,8 @@ export async function findTrailEntry(
       }),
     );
     for (const e of page.Events ?? []) {
-      let t: TrailEvent;
-      try {
-        t = JSON.parse(e.CloudTrailEvent ?? '{}') as TrailEvent;
-      } catch {
-        continue;
-      }
+      const t = trailEventOf(e);
+      if (!t) continue;
       const link = (by: TrailLink['by']): TrailLink => ({
         by,
         eventId: t.eventID ?? e.EventId ?? '?',

@@ -28,6 +28,9 @@ export const METRIC = {
   stepDuration: (step: string) => `StepDuration-${step}`,
   reconcileDuration: 'ReconcileDuration',
   drillFailed: 'DecryptDrillFailed',
+  /** The scheduled audit (lambda/audit/handler.ts): uses nothing accounts for, and sources it could not read. */
+  auditUnaccounted: 'AuditUnaccountedUse',
+  auditSourceUnreadable: 'AuditSourceUnreadable',
   collateralRefreshFailed: 'CollateralRefreshFailed',
 } as const;
 
@@ -58,6 +61,8 @@ export const EVENTS = {
     failed: 'Coordinator Recovery Failed',
     skipped: 'Coordinator Recovery Skipped',
     drift: 'Coordinator Manifest Drift',
+    /** The scheduled audit's finding: one event per unaccounted use, with its CloudTrail event ID. */
+    unaccountedUse: 'Owner Key Use Unaccounted',
   },
   alarmDetailType: 'CloudWatch Alarm State Change',
   scheduleDetailType: 'Scheduled Event',
@@ -150,6 +155,16 @@ export const DEFAULTS = {
 
 /** Image of the in-cluster exporter (infra/k8s/exporter): pinned, because forwarding of Event updates changed between releases. */
 export const EXPORTER_IMAGE = 'ghcr.io/resmoio/kubernetes-event-exporter:v1.7';
+
+/** Environment of the scheduled audit function (lambda/audit/handler.ts), set by infra/audit-schedule.ts. */
+export const AUDIT_ENV = {
+  /** JSON AuditTargets: function role, recovery key, bundle-secrets key, break-glass role, deployments' secrets. */
+  targets: 'AUDIT_TARGETS',
+  /** The recovery function's log group (its audit records). */
+  logGroup: 'AUDIT_LOG_GROUP',
+  /** Minutes between runs; each run reads twice that, so windows overlap the previous run's. */
+  intervalMinutes: 'AUDIT_INTERVAL_MINUTES',
+} as const;
 
 /**
  * What the operator commands (`doctor`, `rehearse` in cli/) read of a deployed stack: the

@@ -1,7 +1,7 @@
 /**
  * The layering rules of docs/architecture.md, checked on the real import graph of lambda/ and
  * cli/ (static, type-only and dynamic imports): dependencies point inward — `function/` and
- * `cli/` use `reconcile/`, `reconcile/` uses the leaves (coordinator, attestation, keys,
+ * `cli/` use `reconcile/` (and `audit/`), `reconcile/` uses the leaves (coordinator, attestation, keys,
  * kubernetes), leaves never import each other except coordinator → attestation, and `shared/`
  * (like the generated `gen/`) imports nothing of ours. `cli/doctor/` and `cli/rehearse/` share
  * `cli/operations/` instead of importing each other. No production code imports `testing/` or
@@ -25,6 +25,9 @@ const RANK: Record<string, number> = {
   keys: 1,
   kubernetes: 1,
   reconcile: 2,
+  // The audit's reconciliation (CloudTrail ⋈ audit records): used by the CLI's `audit` and the
+  // scheduled audit function; it imports only shared/, like a core beside reconcile/.
+  audit: 2,
   function: 3,
   cli: 3,
 };

@@ -85,7 +85,9 @@ describe.skipIf(!motoAvailable)(`doctor ${motoAvailable ? '' : SKIP_REASON}`, ()
     expect(out).toMatch(/^doctor: deployment prod-\w+, function contrast-autorecover-\w+\n✔ function configuration/);
     expect(out).toMatch(/all 9 checks passed/);
     // Read-only: no Decrypt, no Recover, no pod touched.
-    expect(stack.trail.records.filter((r) => r.eventName === 'Decrypt')).toHaveLength(0);
+    expect(
+      stack.trail.records.filter((r) => r.eventName === 'Decrypt' && r.resources?.[0]?.ARN === stack.kmsKeyArn),
+    ).toHaveLength(0);
     expect(stack.emu.recoverCalls).toHaveLength(0);
     expect(stack.kube.log.filter((r) => r.method !== 'GET' && !r.path.includes('subjectaccessreviews'))).toEqual([]);
   });

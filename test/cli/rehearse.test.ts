@@ -138,7 +138,9 @@ describe.skipIf(!motoAvailable)(`rehearse ${motoAvailable ? '' : SKIP_REASON}`, 
     expect(report!.outcome).toBe('recovered');
 
     // The link: the one Decrypt the function made, with the audited context.
-    const decrypts = stack.trail.records.filter((r) => r.eventName === 'Decrypt');
+    const decrypts = stack.trail.records.filter(
+      (r) => r.eventName === 'Decrypt' && r.resources?.[0]?.ARN === stack.kmsKeyArn,
+    );
     expect(decrypts).toHaveLength(1);
     expect(report!.cloudTrail).toMatchObject({
       eventId: decrypts[0]!.eventID,

@@ -25,6 +25,7 @@ import { stringify } from 'yaml';
 import { createInsecureTestingVerifier } from '../../testing/attestation/insecure-verifier.ts';
 import { loadConfig } from '../../lambda/function/config.ts';
 import { createHandler } from '../../lambda/function/handler.ts';
+import type { HandlerOverrides } from '../../lambda/function/runtime.ts';
 import type { MetricsSink } from '../../lambda/function/observability.ts';
 import { BundleStore } from '../../lambda/keys/store.ts';
 import { createKubernetesSide } from '../../lambda/kubernetes/index.ts';
@@ -95,7 +96,13 @@ export interface Stack {
   exporterConfig(overrides?: Record<string, unknown>): string;
   putExporterConfig(text: string): void;
   /** Invokes the function (in-process) with an event, as the EventBridge rule does. */
-  invoke(event: unknown): Promise<unknown>;
+  invoke(event: unknown, context?: { awsRequestId: string }): Promise<unknown>;
+  /** The same function with some of its parts replaced (a session that dies, a later clock), as `invoke`. */
+  invokeWith(
+    overrides: Pick<HandlerOverrides, 'ports' | 'now'>,
+  ): (event: unknown, context?: { awsRequestId: string }) => Promise<unknown>;
+  /** The function role's assumed-role ARN, as CloudTrail names its calls. */
+  functionCallerArn: string;
   stop(): Promise<void>;
 }
 
@@ -265,29 +272,33 @@ export async function startStack(
   const functionSecrets = new SecretsManagerClient(cfg);
   const functionArn = `arn:aws:sts::${ACCOUNT}:assumed-role/${functionName}-role/${functionName}`;
   trail.recordKmsCalls(functionKms, functionArn);
-  trail.recordSecretsManagerCalls(functionSecrets, functionArn);
-  const handler = createHandler({
-    config: loadConfig(env),
-    clients: { kms: functionKms, secrets: functionSecrets, dynamodb, events },
-    verifierFactory: () => createInsecureTestingVerifier(),
-    telemetry: { logger, metrics: noMetrics, trace: recordingTrace() },
-    budgets: budgetsWith({ coordinator: { handshakeTimeoutMs: 3000, rpcTimeoutMs: 3000 } }),
-    // The function's way into the cluster (an EKS token in production) reaches the stand-in.
-    kubernetes: () =>
-      createKubernetesSide({
-        auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(kube.url, 'function-token', kube.caData) },
-        coordinatorNamespace: NAMESPACE,
-        namespaces: { kind: 'list', names: [NAMESPACE] },
-        allowPodDeletion: o.allowPodDeletion === true,
-      }),
-  });
-  const invoke = async (
+  trail.recordSecretsManagerCalls(functionSecrets, functionArn, { secretsKeyArn });
+  const makeHandler = (overrides: Pick<HandlerOverrides, 'ports' | 'now'> = {}) =>
+    createHandler({
+      config: loadConfig(env),
+      clients: { kms: functionKms, secrets: functionSecrets, dynamodb, events },
+      verifierFactory: () => createInsecureTestingVerifier(),
+      telemetry: { logger, metrics: noMetrics, trace: recordingTrace() },
+      budgets: budgetsWith({ coordinator: { handshakeTimeoutMs: 3000, rpcTimeoutMs: 3000 } }),
+      // The function's way into the cluster (an EKS token in production) reaches the stand-in.
+      kubernetes: () =>
+        createKubernetesSide({
+          auth: { kind: 'kubeconfig', kubeconfig: kubeconfigFor(kube.url, 'function-token', kube.caData) },
+          coordinatorNamespace: NAMESPACE,
+          namespaces: { kind: 'list', names: [NAMESPACE] },
+          allowPodDeletion: o.allowPodDeletion === true,
+        }),
+      ...overrides,
+    });
+  const handler = makeHandler();
+  const invokeWith = async (
+    h: ReturnType<typeof createHandler>,
     event: unknown,
     context: { awsRequestId: string; clientContext?: { custom?: unknown } } = { awsRequestId: crypto.randomUUID() },
   ) => {
     try {
       // The function's whole timeout (5 min): the time budgets decide what fits in it.
-      return await handler(event, {
+      return await h(event, {
         ...context,
         functionName,
         getRemainingTimeInMillis: () => 300_000,
@@ -296,6 +307,8 @@ export async function startStack(
       await logger.flushed();
     }
   };
+  const invoke = (event: unknown, context?: { awsRequestId: string; clientContext?: { custom?: unknown } }) =>
+    invokeWith(handler, event, context);
   const lambda = await new LambdaStub(TEST_REGION, ACCOUNT).start();
   lambda.add({ name: functionName, roleArn, env, logGroup, invoke });
 
@@ -387,7 +400,12 @@ export async function startStack(
     },
     exporterConfig,
     putExporterConfig,
-    invoke: (event) => invoke(event),
+    invoke: (event, context) => invoke(event, context),
+    invokeWith: (overrides) => {
+      const h = makeHandler(overrides);
+      return (event, context) => invokeWith(h, event, context);
+    },
+    functionCallerArn: functionArn,
     stop: async () => {
       await Promise.all([emu.stop(), kube.close(), eks.close(), lambda.close(), trail.close()]);
     },

@@ -21,7 +21,7 @@ import { awsJsonError, json, startStubServer, type StubServer } from './http.ts'
 
 export interface CloudTrailRecord {
   eventVersion: string;
-  userIdentity: { type: string; arn: string; accountId: string; principalId?: string };
+  userIdentity: { type: string; arn: string; accountId: string; principalId?: string; invokedBy?: string };
   eventTime: string;
   eventSource: string;
   eventName: string;
@@ -111,11 +111,55 @@ export class CloudTrailStub {
    * `secretsmanager.amazonaws.com`, `requestParameters.secretId`, the answer's request id;
    * never the secret's value).
    */
-  recordSecretsManagerCalls(secrets: SecretsManagerClient, callerArn: string): void {
-    this.#recordCalls(secrets, callerArn, 'secretsmanager.amazonaws.com', (eventName, input) => ({
-      requestParameters: input.SecretId ? { secretId: input.SecretId } : null,
-      readOnly: /^(Get|Describe|List)/.test(eventName),
-    }));
+  recordSecretsManagerCalls(
+    secrets: SecretsManagerClient,
+    callerArn: string,
+    o: { secretsKeyArn?: string } = {},
+  ): void {
+    this.#recordCalls(secrets, callerArn, 'secretsmanager.amazonaws.com', (eventName, input, output) => {
+      // Secrets Manager decrypts the secret's data key with KMS for the caller: a Decrypt event of
+      // its own (own request ID) made as the caller, invokedBy Secrets Manager, with the
+      // encryption context SecretARN and SecretVersionId (AWS Secrets Manager User Guide, "Secret
+      // encryption and decryption"). moto makes no such call, so the stand-in records it.
+      if (eventName === 'GetSecretValue' && output && o.secretsKeyArn)
+        this.#secretsManagerDecrypt(callerArn, o.secretsKeyArn, output);
+      return {
+        requestParameters: input.SecretId ? { secretId: input.SecretId } : null,
+        readOnly: /^(Get|Describe|List)/.test(eventName),
+      };
+    });
+  }
+
+  #secretsManagerDecrypt(callerArn: string, keyArn: string, output: Record<string, unknown>): void {
+    this.record({
+      eventVersion: '1.08',
+      userIdentity: {
+        type: 'AssumedRole',
+        arn: callerArn,
+        accountId: this.account,
+        invokedBy: 'secretsmanager.amazonaws.com',
+      },
+      eventTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      eventSource: 'kms.amazonaws.com',
+      eventName: 'Decrypt',
+      awsRegion: this.region,
+      sourceIPAddress: 'secretsmanager.amazonaws.com',
+      userAgent: 'secretsmanager.amazonaws.com',
+      requestParameters: {
+        encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+        keyId: keyArn,
+        encryptionContext: { SecretARN: String(output.ARN), SecretVersionId: String(output.VersionId) },
+      },
+      responseElements: null,
+      requestID: randomUUID(),
+      eventID: randomUUID(),
+      readOnly: true,
+      resources: [{ accountId: this.account, type: 'AWS::KMS::Key', ARN: keyArn }],
+      eventType: 'AwsApiCall',
+      managementEvent: true,
+      recipientAccountId: this.account,
+      eventCategory: 'Management',
+    });
   }
 
   /** One CloudTrail record per call of `client`, with the service's own fields from `fields`. */
