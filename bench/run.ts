@@ -3,7 +3,7 @@
  * Groups: cold-start, reconcile, restart-to-recovered, sweep, snp-verify, tdx-verify, restart.
  * With --json: one JSON object per line, {"name","value","unit"} plus "floor" and "ratio"
  * (value / floor) where a floor was measured in the same run, and "breakdown" (ms per part)
- * where the parts matter (restart-to-recovered is absolute: its breakdown instead of a floor).
+ * where the parts matter. The sweep's figures are CPU per deployment, their floor sweep-100's.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
