@@ -306,15 +306,20 @@ export function apiServerCidr(cluster: ClusterProps): string | undefined {
 }
 
 /**
- * Deployments one stack holds. Each adds at most 16 resources, counted in a synthesized
- * template (test/infra/fleet.test.ts): its bundle secret and the secret's resource policy, its
+ * Resources one deployment adds at most, counted in a synthesized template
+ * (test/infra/fleet.test.ts): its bundle secret and the secret's resource policy, its
  * configuration parameter, its PrivateLink path (endpoint service and its permissions when the
  * construct fronts an NLB, the interface endpoint, its security group with one ingress and one
- * egress rule) and 7 alarms. 25 × 16 = 400 leaves 100 for the stack's own resources (62 to 70
- * in the tested topologies) under CloudFormation's 500 per stack. More deployments: more
- * stacks, each with its own (docs/deploy.md).
+ * egress rule) and 9 alarms.
  */
-export const MAX_DEPLOYMENTS_PER_STACK = 25;
+export const RESOURCES_PER_DEPLOYMENT = 18;
+/** The stack's own resources at most, with room: 62 to 70 in the tested topologies, up to 81 with the audit schedule (infra/audit-schedule.ts). */
+export const STACK_OWN_RESOURCES_MAX = 84;
+/**
+ * Deployments one stack holds under CloudFormation's 500 resources per stack: 23 × 18 = 414,
+ * leaving 86 for the stack's own. More deployments: more stacks, each with its own (docs/deploy.md).
+ */
+export const MAX_DEPLOYMENTS_PER_STACK = Math.floor((500 - STACK_OWN_RESOURCES_MAX) / RESOURCES_PER_DEPLOYMENT);
 
 /** A standard Parameter Store parameter's value: at most 4 KB. */
 const PARAMETER_VALUE_BYTES = 4096;
@@ -326,7 +331,7 @@ function validateDeployments(where: string, deployments: readonly ContrastDeploy
   if (deployments.length > MAX_DEPLOYMENTS_PER_STACK) {
     throw new PropsError(
       where,
-      `${deployments.length} deployments: one stack holds at most ${MAX_DEPLOYMENTS_PER_STACK} (CloudFormation's 500 resources per stack; each deployment adds up to 16); split them over several stacks, each with its own deployments (docs/deploy.md, "Many deployments")`,
+      `${deployments.length} deployments: one stack holds at most ${MAX_DEPLOYMENTS_PER_STACK} (CloudFormation's 500 resources per stack; each deployment adds up to ${RESOURCES_PER_DEPLOYMENT}); split them over several stacks, each with its own deployments (docs/deploy.md, "Many deployments")`,
     );
   }
   const seen = new Set<string>();

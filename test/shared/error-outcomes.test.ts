@@ -25,6 +25,8 @@ const WITHOUT_OUTCOME: Record<string, string> = {
   UsageError: 'a mistake in how the CLI was called: exit 2 (cli/program.ts), never an outcome',
   AwsLikeError:
     "the local demo key provider imitates an AWS SDK error; lambda/keys/aws-errors.ts classifies it like the SDK's own",
+  SourceTimeout:
+    'the audit (lambda/audit/run.ts) reads sources, not a Coordinator: a timeout makes the source `unreadable` (exit 3, an alarm), never a reconcile outcome',
 };
 
 function sources(dir: string): string[] {
