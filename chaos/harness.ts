@@ -19,6 +19,7 @@ import { createHandler, type HandlerOverrides, type HandlerResponse } from '../l
 import { LockTable } from '../lambda/function/lease.ts';
 import { ownerKeyContext } from '../lambda/keys/context.ts';
 import { BundleStore } from '../lambda/keys/store.ts';
+import type { KubernetesSide } from '../lambda/kubernetes/types.ts';
 import { buildBundle } from '../lambda/reconcile/enroll.ts';
 import { budgetsWith, type Budgets } from '../lambda/shared/budgets.ts';
 import { CoordinatorEmulator, type EmulatorOptions } from '../testing/coordinator-emulator.ts';
@@ -309,6 +310,18 @@ export async function makeWorld(
   };
 }
 
+/** A Kubernetes side on which restarts finish at once: for retries after a kill, where only the AWS side is judged. */
+export const quickKubernetes = async (): Promise<KubernetesSide> => ({
+  peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: ['coordinator-0'] }) },
+  restarts: {
+    restartStale: async (req) => ({
+      meshCaSpkiSha256: req.meshCa.spkiSha256,
+      results: [],
+      complete: true,
+      staleWorkloads: 0,
+    }),
+  },
+});
 /** The handler as production builds it (its own AWS clients, through the proxy), with chaos budgets. */
 export function chaosHandler(world: World, overrides: HandlerOverrides = {}) {
   return createHandler({

@@ -14,7 +14,6 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { KubernetesSide } from '../../lambda/kubernetes/types.ts';
 import {
   auditsOf,
   CHAOS_BUDGETS,
@@ -23,6 +22,7 @@ import {
   checkInTime,
   checkNoSecret,
   chaosHandler,
+  quickKubernetes,
   invoke,
   jsonLines,
   lambdaContext,
@@ -42,18 +42,6 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHILD = join(ROOT, 'chaos', 'child-invoke.ts');
 const MARK = { op: 'DynamoDB_20120810.PutItem', match: '"interrupted"' } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const quickKubernetes = async (): Promise<KubernetesSide> => ({
-  peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: ['coordinator-0'] }) },
-  restarts: {
-    restartStale: async (req) => ({
-      meshCaSpkiSha256: req.meshCa.spkiSha256,
-      results: [],
-      complete: true,
-      staleWorkloads: 0,
-    }),
-  },
-});
 
 /**
  * One invocation in a child process, SIGKILLed when `killWhen` says so (checked on each step

@@ -15,7 +15,6 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { KubernetesSide } from '../../lambda/kubernetes/types.ts';
 import {
   CHAOS_BUDGETS,
   CHAOS_REMAINING_MS,
@@ -23,6 +22,7 @@ import {
   checkInTime,
   checkNoSecret,
   chaosHandler,
+  quickKubernetes,
   invoke,
   lambdaContext,
   makeWorld,
@@ -57,19 +57,6 @@ const DECRYPTED: KillPoint[] = ['decrypt:done', 'recover:received', 'recover:don
 const RECOVER_SENT: KillPoint[] = ['recover:received', 'recover:done', 'confirm:done', 'restarts:start'];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Restarts finish at once for the retry. */
-const quickKubernetes = async (): Promise<KubernetesSide> => ({
-  peers: { readyPeers: async () => ({ readyPeers: [], coordinatorPods: ['coordinator-0'] }) },
-  restarts: {
-    restartStale: async (req) => ({
-      meshCaSpkiSha256: req.meshCa.spkiSha256,
-      results: [],
-      complete: true,
-      staleWorkloads: 0,
-    }),
-  },
-});
 
 export async function killedProcessClass(env: Env): Promise<ClassResult> {
   const results = [];
