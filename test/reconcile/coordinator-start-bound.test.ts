@@ -39,4 +39,15 @@ describe('the Coordinator-start bound in reconcile (issue #19 item 4)', () => {
       recoveredKeyMadeAfter: new Date(T - MAX_CLOCK_SKEW_MS),
     });
   });
+
+  it("someone else's Recover (cause `recovery`): its lower bound less the skew bound, never the upper", () => {
+    const manual = { cause: 'recovery' as const, attemptId: undefined };
+    expect(recoveredKeyBound(generation(manual), undefined)).toEqual({
+      recoveredKeyMadeAfter: new Date(T - MAX_CLOCK_SKEW_MS),
+    });
+    // Only bounded (replicas): the last sighting of the previous key is the moment it surely did not exist.
+    expect(recoveredKeyBound(generation({ ...manual, createdAfter: T - 10 * 60_000 }), undefined)).toEqual({
+      recoveredKeyMadeAfter: new Date(T - 10 * 60_000 - MAX_CLOCK_SKEW_MS),
+    });
+  });
 });
