@@ -20,6 +20,7 @@ import { awsClientConfig, motoAvailable, SKIP_REASON, uniqueName } from '../supp
 import { captureOutput } from './handler-fixture.ts';
 import { createLockTable } from './lock-table.ts';
 import { lambdaContext, scheduledEvent } from './samples.ts';
+import { healthyResult } from '../support/results.ts';
 
 const entry = (name: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ name, secretId: `contrast/${name}`, coordinator: `${name}.internal:1313`, ...extra });
@@ -134,18 +135,7 @@ describe.skipIf(!motoAvailable)(`deployments in Parameter Store ${motoAvailable 
     const reconciled: string[] = [];
     const fake: typeof reconcile = async (target) => {
       reconciled.push(target.name);
-      return {
-        deployment: target.name,
-        outcome: 'already-healthy',
-        message: 'healthy',
-        coordinatorState: 'healthy',
-        kmsDecrypts: 0,
-        recoverSent: false,
-        force: false,
-        dryRun: false,
-        steps: [],
-        durationMs: 0,
-      };
+      return healthyResult(target.name);
     };
     const handler = createHandler({
       env: { [ENV.deploymentsPath]: path, [ENV.lockTable]: tableName, [ENV.eventBus]: bus, [ENV.kubeAuth]: 'none' },

@@ -9,7 +9,6 @@ import { loadConfig, type HandlerConfig } from '../../lambda/function/config.ts'
 import { runDeadlines } from '../../lambda/function/deadline.ts';
 import { createHandler } from '../../lambda/function/handler.ts';
 import type { reconcile } from '../../lambda/reconcile/reconcile.ts';
-import type { ReconcileResult } from '../../lambda/reconcile/types.ts';
 import { budgetsWith, DEPLOYMENT_CONCURRENCY } from '../../lambda/shared/budgets.ts';
 import { awsClientConfig, motoAvailable, SKIP_REASON, uniqueName } from '../support/aws.ts';
 import { auditRecords, captureOutput, recordingTrace } from './handler-fixture.ts';
@@ -19,6 +18,7 @@ import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventb
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { healthyResult } from '../support/results.ts';
 
 describe('runDeadlines with concurrency', () => {
   it('every deployment, started when a lane frees, still has its report reserve, and all report by the end', () => {
@@ -87,18 +87,7 @@ describe.skipIf(!motoAvailable)(`a scheduled run over many deployments ${motoAva
     out = undefined;
   });
 
-  const healthy = (deployment: string): ReconcileResult => ({
-    deployment,
-    outcome: 'already-healthy',
-    message: 'the Coordinator is healthy',
-    coordinatorState: 'healthy',
-    kmsDecrypts: 0,
-    recoverSent: false,
-    force: false,
-    dryRun: false,
-    steps: [],
-    durationMs: 0,
-  });
+  const healthy = (deployment: string) => healthyResult(deployment, 'the Coordinator is healthy');
 
   it(`runs at most ${DEPLOYMENT_CONCURRENCY} at a time, the first ones first, and reports every one under its own name, in configuration order`, async () => {
     let inFlight = 0;

@@ -42,6 +42,7 @@ import {
   synth,
   type Synthesized,
 } from './synth.ts';
+import { healthyResult } from '../support/results.ts';
 
 /** CloudFormation's quota of resources per stack. */
 const STACK_RESOURCES = 500;
@@ -197,18 +198,7 @@ describe.skipIf(!motoAvailable)(`the handler, once per wave ${motoAvailable ? ''
     let current: string[] = [];
     const fake: typeof reconcile = async (target) => {
       current.push(target.name);
-      return {
-        deployment: target.name,
-        outcome: 'already-healthy',
-        message: 'healthy',
-        coordinatorState: 'healthy',
-        kmsDecrypts: 0,
-        recoverSent: false,
-        force: false,
-        dryRun: false,
-        steps: [],
-        durationMs: 0,
-      };
+      return healthyResult(target.name);
     };
     const handler = createHandler({
       env: { [ENV.deploymentsPath]: path, [ENV.lockTable]: tableName, [ENV.eventBus]: bus, [ENV.kubeAuth]: 'none' },
