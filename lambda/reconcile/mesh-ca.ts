@@ -92,23 +92,21 @@ export function currentGeneration(
     known && known.spkiSha256 !== cert.spkiSha256
       ? { replaced: { spkiSha256: known.spkiSha256, lastSeenAt: known.lastSeenAt ?? known.firstSeenAt } }
       : {};
+  /** A key first seen now, made by this attempt's Recover: dated by its intent. */
+  const madeByRecover = (attempt: RecoverAttempt): MeshCaGeneration => ({
+    spkiSha256: cert.spkiSha256,
+    createdAt: attempt.at,
+    cause: 'recover',
+    attemptId: attempt.id,
+    certificateNotBefore: cert.notBefore,
+    firstSeenAt: now,
+    lastSeenAt: now,
+    ...history,
+  });
   if (ours) {
     if (known?.spkiSha256 === cert.spkiSha256 && known.attemptId === ours.id)
       return { generation: { ...known, lastSeenAt: now }, changed: false };
-    return {
-      generation: {
-        spkiSha256: cert.spkiSha256,
-        createdAt: ours.at,
-        cause: 'recover',
-        attemptId: ours.id,
-        certificateNotBefore: cert.notBefore,
-        firstSeenAt: now,
-        lastSeenAt: now,
-        ...history,
-      },
-      changed: true,
-      ...replaced,
-    };
+    return { generation: madeByRecover(ours), changed: true, ...replaced };
   }
   // A rotation never returns to a key it replaced (every new key is random, a peer hands over
   // the current one): a replaced key served again means two keys at once (docs/operate.md).
@@ -141,22 +139,7 @@ export function currentGeneration(
         fromCertificate >= a.at - Math.max(marginMs + 1_000, MAX_CLOCK_SKEW_MS) &&
         fromCertificate <= a.at + ADOPT_WINDOW_MS + MAX_CLOCK_SKEW_MS,
     );
-  if (adopted) {
-    return {
-      generation: {
-        spkiSha256: cert.spkiSha256,
-        createdAt: adopted.at,
-        cause: 'recover',
-        attemptId: adopted.id,
-        certificateNotBefore: cert.notBefore,
-        firstSeenAt: now,
-        lastSeenAt: now,
-        ...history,
-      },
-      changed: true,
-      ...replaced,
-    };
-  }
+  if (adopted) return { generation: madeByRecover(adopted), changed: true, ...replaced };
   return {
     generation: {
       spkiSha256: cert.spkiSha256,
